@@ -1,0 +1,439 @@
+//! Configuration of one provider: where its metadata comes from, this client's registration,
+//! and the parameters of the authentication request.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::metadata::{ClientMetadata, ProviderMetadata};
+
+/// Parameters that the core sets itself and that custom parameters can never override.
+const RESERVED_PARAMS: &[&str] = &[
+    "state",
+    "nonce",
+    "redirect_uri",
+    "code_challenge",
+    "code_challenge_method",
+    "client_id",
+    "response_type",
+    "scope",
+];
+
+/// Signature algorithms allowed by default. `none` and HMAC are never in it.
+pub const DEFAULT_ALGORITHMS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+];
+
+/// Where the provider's metadata comes from.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum MetadataSource {
+    /// Fetched from `{issuer}/.well-known/openid-configuration`; the document's `issuer` must equal
+    /// this one exactly.
+    Discovery {
+        /// The configured issuer.
+        issuer: String,
+    },
+    /// Given by the app.
+    Static(Box<ProviderMetadata>),
+}
+
+/// How this client is registered at the provider.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum ClientRegistration {
+    /// Registered beforehand: the app knows its id and secret.
+    Static(ClientMetadata),
+}
+
+/// The supported `response_type` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ResponseType {
+    /// The authorization code flow (the default).
+    Code,
+}
+
+impl ResponseType {
+    /// The `response_type` parameter value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseType::Code => "code",
+        }
+    }
+
+    /// Parses a `response_type` value (space-separated, any order).
+    pub fn parse(s: &str) -> Result<Self> {
+        let mut parts: Vec<&str> = s.split_ascii_whitespace().collect();
+        parts.sort_unstable();
+        match parts.as_slice() {
+            ["code"] => Ok(ResponseType::Code),
+            _ => Err(Error::config(
+                "response_type",
+                format!("unsupported response type `{s}`"),
+            )),
+        }
+    }
+}
+
+/// The configuration of one provider.
+///
+/// ```
+/// use oidc_core::{ClientMetadata, ProviderConfig};
+/// let config = ProviderConfig::discover("https://accounts.example.com")
+///     .client(ClientMetadata::new("my-app", "s3cret"))
+///     .scopes(["openid", "email"])
+///     .param("prompt", "consent")
+///     .build()
+///     .unwrap();
+/// assert_eq!(config.scopes(), ["openid", "email"]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    pub(crate) source: MetadataSource,
+    pub(crate) client: ClientRegistration,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) response_type: ResponseType,
+    pub(crate) extra_params: BTreeMap<String, String>,
+    pub(crate) clock_skew: Duration,
+    pub(crate) algorithms: Vec<String>,
+    pub(crate) pkce: bool,
+    pub(crate) fetch_userinfo: bool,
+    pub(crate) jwks_min_refetch: Duration,
+    pub(crate) discovery_retry: Duration,
+}
+
+impl ProviderConfig {
+    /// A provider configured by discovery from its issuer URL.
+    pub fn discover(issuer: impl Into<String>) -> ProviderConfigBuilder {
+        ProviderConfigBuilder::new(MetadataSource::Discovery {
+            issuer: issuer.into(),
+        })
+    }
+
+    /// A provider configured with static metadata.
+    pub fn from_metadata(metadata: ProviderMetadata) -> ProviderConfigBuilder {
+        ProviderConfigBuilder::new(MetadataSource::Static(Box::new(metadata)))
+    }
+
+    /// The configured issuer.
+    pub fn issuer(&self) -> &str {
+        match &self.source {
+            MetadataSource::Discovery { issuer } => issuer,
+            MetadataSource::Static(m) => &m.issuer,
+        }
+    }
+
+    /// The scopes requested at login.
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
+    /// This client's metadata.
+    pub fn client(&self) -> &ClientMetadata {
+        match &self.client {
+            ClientRegistration::Static(c) => c,
+        }
+    }
+
+    /// The response type used at login.
+    pub fn response_type(&self) -> ResponseType {
+        self.response_type
+    }
+
+    /// The allowed clock skew.
+    pub fn clock_skew(&self) -> Duration {
+        self.clock_skew
+    }
+
+    /// Where metadata comes from.
+    pub fn source(&self) -> &MetadataSource {
+        &self.source
+    }
+}
+
+/// Builds a [`ProviderConfig`]; [`build`](Self::build) validates it.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ProviderConfigBuilder {
+    source: MetadataSource,
+    client: Option<ClientRegistration>,
+    scopes: Vec<String>,
+    response_type: String,
+    extra_params: BTreeMap<String, String>,
+    clock_skew: Duration,
+    algorithms: Vec<String>,
+    pkce: bool,
+    fetch_userinfo: bool,
+    jwks_min_refetch: Duration,
+    discovery_retry: Duration,
+}
+
+impl ProviderConfigBuilder {
+    fn new(source: MetadataSource) -> Self {
+        ProviderConfigBuilder {
+            source,
+            client: None,
+            scopes: vec!["openid".into()],
+            response_type: "code".into(),
+            extra_params: BTreeMap::new(),
+            clock_skew: Duration::from_secs(30),
+            algorithms: DEFAULT_ALGORITHMS.iter().map(|s| s.to_string()).collect(),
+            pkce: true,
+            fetch_userinfo: true,
+            jwks_min_refetch: Duration::from_secs(60),
+            discovery_retry: Duration::from_secs(10),
+        }
+    }
+
+    /// The static client registration.
+    pub fn client(mut self, client: ClientMetadata) -> Self {
+        self.client = Some(ClientRegistration::Static(client));
+        self
+    }
+
+    /// The scopes to request; `openid` is added if missing.
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The `response_type` (default `code`).
+    pub fn response_type(mut self, response_type: impl Into<String>) -> Self {
+        self.response_type = response_type.into();
+        self
+    }
+
+    /// A custom authentication request parameter (`prompt`, `acr_values`, `login_hint`...).
+    /// The protocol's own parameters (`state`, `nonce`, `redirect_uri`, PKCE, `client_id`,
+    /// `response_type`, `scope`) cannot be set this way: `build` rejects them.
+    pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.extra_params.insert(name.into(), value.into());
+        self
+    }
+
+    /// The clock skew tolerated when checking `exp` and `iat` (default 30 s).
+    pub fn clock_skew(mut self, skew: Duration) -> Self {
+        self.clock_skew = skew;
+        self
+    }
+
+    /// The allow-list of ID token signature algorithms (default: RSA, RSA-PSS, ECDSA, EdDSA).
+    /// `none` and HMAC algorithms are refused.
+    pub fn algorithms<I, S>(mut self, algs: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.algorithms = algs.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Turns PKCE off (it is on by default, S256). Only for providers that reject it.
+    pub fn disable_pkce(mut self) -> Self {
+        self.pkce = false;
+        self
+    }
+
+    /// Whether to call the userinfo endpoint after login (default yes, when the provider has one).
+    pub fn fetch_userinfo(mut self, fetch: bool) -> Self {
+        self.fetch_userinfo = fetch;
+        self
+    }
+
+    /// How old the cached JWKS must be before an unknown `kid` triggers a fetch (default 60 s).
+    pub fn jwks_min_refetch(mut self, age: Duration) -> Self {
+        self.jwks_min_refetch = age;
+        self
+    }
+
+    /// How long to wait before retrying a failed discovery (default 10 s).
+    pub fn discovery_retry(mut self, wait: Duration) -> Self {
+        self.discovery_retry = wait;
+        self
+    }
+
+    /// Validates and builds the configuration.
+    pub fn build(self) -> Result<ProviderConfig> {
+        match &self.source {
+            MetadataSource::Discovery { issuer } => validate_issuer(issuer)?,
+            MetadataSource::Static(m) => {
+                validate_issuer(&m.issuer)?;
+                if m.jwks_uri.is_none() {
+                    return Err(Error::config(
+                        "provider_metadata.jwks_uri",
+                        "required to verify ID token signatures",
+                    ));
+                }
+            }
+        }
+        let client = match self.client {
+            Some(c) => c,
+            None => {
+                return Err(Error::config(
+                    "client",
+                    "a client registration is required (ProviderConfigBuilder::client)",
+                ))
+            }
+        };
+        match &client {
+            ClientRegistration::Static(c) => c.validate()?,
+        }
+        let response_type = ResponseType::parse(&self.response_type)?;
+        let mut scopes = self.scopes;
+        if !scopes.iter().any(|s| s == "openid") {
+            scopes.insert(0, "openid".into());
+        }
+        for name in self.extra_params.keys() {
+            if RESERVED_PARAMS.contains(&name.as_str()) {
+                return Err(Error::config(
+                    "auth_request_params",
+                    format!("`{name}` is set by the library and cannot be overridden"),
+                ));
+            }
+        }
+        if self.algorithms.is_empty() {
+            return Err(Error::config("algorithms", "the allow-list is empty"));
+        }
+        for alg in &self.algorithms {
+            if alg.eq_ignore_ascii_case("none") || alg.starts_with("HS") {
+                return Err(Error::config(
+                    "algorithms",
+                    format!("`{alg}` is not allowed for ID tokens"),
+                ));
+            }
+            if !DEFAULT_ALGORITHMS.contains(&alg.as_str()) {
+                return Err(Error::config(
+                    "algorithms",
+                    format!("unsupported algorithm `{alg}`"),
+                ));
+            }
+        }
+        Ok(ProviderConfig {
+            source: self.source,
+            client,
+            scopes,
+            response_type,
+            extra_params: self.extra_params,
+            clock_skew: self.clock_skew,
+            algorithms: self.algorithms,
+            pkce: self.pkce,
+            fetch_userinfo: self.fetch_userinfo,
+            jwks_min_refetch: self.jwks_min_refetch,
+            discovery_retry: self.discovery_retry,
+        })
+    }
+}
+
+fn validate_issuer(issuer: &str) -> Result<()> {
+    let url = Url::parse(issuer).map_err(|e| Error::config("issuer", e.to_string()))?;
+    if url.scheme() != "https" && !is_loopback(&url) {
+        return Err(Error::config(
+            "issuer",
+            "must use https (http is allowed only on loopback hosts)",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::config("issuer", "must not have a query or fragment"));
+    }
+    Ok(())
+}
+
+pub(crate) fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> ProviderConfigBuilder {
+        ProviderConfig::discover("https://op.example").client(ClientMetadata::new("id", "secret"))
+    }
+
+    #[test]
+    fn defaults() {
+        let c = base().build().unwrap();
+        assert_eq!(c.scopes(), ["openid"]);
+        assert_eq!(c.clock_skew(), Duration::from_secs(30));
+        assert!(c.pkce);
+        assert_eq!(c.response_type(), ResponseType::Code);
+    }
+
+    #[test]
+    fn openid_scope_is_added() {
+        let c = base().scopes(["email"]).build().unwrap();
+        assert_eq!(c.scopes(), ["openid", "email"]);
+    }
+
+    #[test]
+    fn reserved_params_are_refused() {
+        for p in ["state", "nonce", "redirect_uri", "code_challenge"] {
+            let err = base().param(p, "x").build().unwrap_err();
+            assert!(err.to_string().contains(p), "{err}");
+        }
+        assert!(base().param("prompt", "login").build().is_ok());
+    }
+
+    #[test]
+    fn bad_issuers_are_refused() {
+        for issuer in ["not a url", "http://op.example", "https://op.example/?a=b"] {
+            let err = ProviderConfig::discover(issuer)
+                .client(ClientMetadata::new("id", "s"))
+                .build()
+                .unwrap_err();
+            assert!(err.to_string().contains("issuer"), "{err}");
+        }
+        assert!(ProviderConfig::discover("http://127.0.0.1:9000")
+            .client(ClientMetadata::new("id", "s"))
+            .build()
+            .is_ok());
+    }
+
+    #[test]
+    fn missing_client_is_refused() {
+        let err = ProviderConfig::discover("https://op.example")
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("client"));
+    }
+
+    #[test]
+    fn algorithms_exclude_none_and_hmac() {
+        assert!(base().algorithms(["none"]).build().is_err());
+        assert!(base().algorithms(["HS256"]).build().is_err());
+        assert!(base().algorithms(Vec::<String>::new()).build().is_err());
+        assert!(base().algorithms(["XX1"]).build().is_err());
+        assert!(base().algorithms(["ES256"]).build().is_ok());
+    }
+
+    #[test]
+    fn static_metadata_needs_jwks() {
+        let m = ProviderMetadata::new(
+            "https://op.example",
+            "https://op.example/auth".parse().unwrap(),
+        );
+        let err = ProviderConfig::from_metadata(m)
+            .client(ClientMetadata::new("id", "s"))
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("jwks_uri"));
+    }
+
+    #[test]
+    fn unsupported_response_type() {
+        let err = base().response_type("token").build().unwrap_err();
+        assert!(err.to_string().contains("response_type"));
+    }
+}

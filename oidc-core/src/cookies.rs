@@ -1,0 +1,177 @@
+//! The session cookie: an opaque, signed session id. The browser never holds a token.
+
+use http::{HeaderMap, HeaderValue};
+use openssl::hash::MessageDigest;
+use openssl::pkey::{PKey, Private};
+use openssl::sign::Signer;
+
+use crate::env::{random_token, Random};
+use crate::error::{Error, Result};
+
+/// Minimum length of the signing key.
+pub(crate) const MIN_SECRET_LEN: usize = 32;
+
+/// Reads and writes the session cookie.
+pub(crate) struct SessionCookies {
+    name: String,
+    key: PKey<Private>,
+    secure: bool,
+    path: String,
+    max_age: Option<u64>,
+}
+
+impl std::fmt::Debug for SessionCookies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionCookies")
+            .field("name", &self.name)
+            .field("secure", &self.secure)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionCookies {
+    pub(crate) fn new(
+        name: String,
+        secret: &[u8],
+        secure: bool,
+        path: String,
+        max_age: Option<u64>,
+    ) -> Result<Self> {
+        if secret.len() < MIN_SECRET_LEN {
+            return Err(Error::config(
+                "session_secret",
+                format!("must be at least {MIN_SECRET_LEN} bytes"),
+            ));
+        }
+        let key = PKey::hmac(secret).map_err(|e| Error::config("session_secret", e.to_string()))?;
+        Ok(SessionCookies {
+            name,
+            key,
+            secure,
+            path,
+            max_age,
+        })
+    }
+
+    fn sign(&self, id: &str) -> String {
+        use base64::Engine;
+        let mac = Signer::new(MessageDigest::sha256(), &self.key)
+            .and_then(|mut s| s.sign_oneshot_to_vec(id.as_bytes()))
+            .unwrap_or_default();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac)
+    }
+
+    /// A fresh random session id.
+    pub(crate) fn new_id(&self, random: &dyn Random) -> String {
+        random_token(random, 32)
+    }
+
+    /// The verified session id from the request's cookies, if any. Several cookies of the same
+    /// name (a sibling app's, a tossed one) are tried in turn; only a correctly signed one counts.
+    pub(crate) fn read(&self, headers: &HeaderMap) -> Option<String> {
+        for header in headers.get_all(http::header::COOKIE) {
+            let Ok(value) = header.to_str() else { continue };
+            for cookie in cookie::Cookie::split_parse(value).flatten() {
+                if cookie.name() != self.name {
+                    continue;
+                }
+                let Some((id, mac)) = cookie.value().split_once('.') else {
+                    continue;
+                };
+                if id.len() > 128 {
+                    continue;
+                }
+                let expected = self.sign(id);
+                if !expected.is_empty() && crate::secret::constant_time_eq(&expected, mac) {
+                    return Some(id.to_owned());
+                }
+            }
+        }
+        None
+    }
+
+    /// `Set-Cookie` for a session id.
+    pub(crate) fn set(&self, id: &str) -> HeaderValue {
+        let mut c = cookie::Cookie::build((self.name.clone(), format!("{id}.{}", self.sign(id))))
+            .http_only(true)
+            .same_site(cookie::SameSite::Lax)
+            .secure(self.secure)
+            .path(self.path.clone());
+        if let Some(age) = self.max_age {
+            c = c.max_age(cookie::time::Duration::seconds(
+                age.min(i64::MAX as u64) as i64
+            ));
+        }
+        header_value(&c.build())
+    }
+
+    /// `Set-Cookie` that removes the session cookie.
+    pub(crate) fn clear(&self) -> HeaderValue {
+        let c = cookie::Cookie::build((self.name.clone(), ""))
+            .http_only(true)
+            .same_site(cookie::SameSite::Lax)
+            .secure(self.secure)
+            .path(self.path.clone())
+            .max_age(cookie::time::Duration::ZERO)
+            .build();
+        header_value(&c)
+    }
+}
+
+fn header_value(c: &cookie::Cookie<'_>) -> HeaderValue {
+    // The name, base64url id and fixed attributes are always valid header characters.
+    HeaderValue::from_str(&c.encoded().to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::SeededRandom;
+
+    fn jar(secure: bool) -> SessionCookies {
+        SessionCookies::new("sid".into(), &[7u8; 32], secure, "/".into(), Some(60)).unwrap()
+    }
+
+    fn headers(cookie: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::COOKIE, HeaderValue::from_str(cookie).unwrap());
+        h
+    }
+
+    #[test]
+    fn roundtrip_and_tamper() {
+        let j = jar(false);
+        let id = j.new_id(&SeededRandom::new(3));
+        let set = j.set(&id);
+        let s = set.to_str().unwrap();
+        assert!(s.contains("HttpOnly") && s.contains("SameSite=Lax") && s.contains("Max-Age=60"));
+        assert!(!s.contains("Secure"));
+        let value = s.split(';').next().unwrap();
+        assert_eq!(j.read(&headers(value)), Some(id.clone()));
+        assert_eq!(
+            j.read(&headers(&format!("other=1; {value}"))),
+            Some(id.clone())
+        );
+        assert_eq!(j.read(&headers(&format!("sid={id}.AAAA"))), None);
+        assert_eq!(j.read(&headers(&format!("sid={id}"))), None);
+        assert_eq!(j.read(&headers("sid=; x")), None);
+        // Another app's key.
+        let other = SessionCookies::new("sid".into(), &[8u8; 32], false, "/".into(), None).unwrap();
+        assert_eq!(other.read(&headers(value)), None);
+        // A forged first cookie does not hide the real one.
+        assert_eq!(j.read(&headers(&format!("sid=x.y; {value}"))), Some(id));
+    }
+
+    #[test]
+    fn secure_and_clear() {
+        let j = jar(true);
+        assert!(j.set("abc").to_str().unwrap().contains("Secure"));
+        assert!(j.clear().to_str().unwrap().contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn short_secret_is_refused() {
+        let err = SessionCookies::new("sid".into(), b"short", false, "/".into(), None).unwrap_err();
+        assert!(err.to_string().contains("session_secret"));
+    }
+}

@@ -1,0 +1,101 @@
+//! OpenID Connect Discovery 1.0: the request for the provider's metadata and the checks on the
+//! answer.
+
+use bytes::Bytes;
+
+use crate::error::{Endpoint, Error, ProtocolError, Result};
+use crate::metadata::ProviderMetadata;
+use crate::wire;
+
+/// The discovery document's URL for an issuer (Discovery 1.0, 4.1).
+pub fn discovery_url(issuer: &str) -> String {
+    format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    )
+}
+
+/// The request that fetches the discovery document.
+pub fn discovery_request(issuer: &str) -> Result<http::Request<Bytes>> {
+    wire::get(&discovery_url(issuer), None)
+}
+
+/// Parses the discovery response and checks that its `issuer` equals the configured one
+/// exactly (Discovery 1.0, 4.3).
+pub fn parse_discovery_response(
+    expected_issuer: &str,
+    response: http::Response<Bytes>,
+) -> Result<ProviderMetadata> {
+    let body = wire::expect_success(Endpoint::Discovery, response)?;
+    let metadata = ProviderMetadata::from_json(&body).map_err(|reason| {
+        Error::Protocol(ProtocolError::MalformedResponse {
+            endpoint: Endpoint::Discovery,
+            reason,
+        })
+    })?;
+    if metadata.issuer != expected_issuer {
+        return Err(ProtocolError::DiscoveryIssuerMismatch {
+            expected: expected_issuer.to_owned(),
+            found: metadata.issuer,
+        }
+        .into());
+    }
+    Ok(metadata)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, body: &str) -> http::Response<Bytes> {
+        http::Response::builder()
+            .status(status)
+            .header("content-type", "application/json")
+            .body(Bytes::from(body.to_owned()))
+            .unwrap()
+    }
+
+    #[test]
+    fn request_url() {
+        let r = discovery_request("https://op.example/tenant/").unwrap();
+        assert_eq!(
+            r.uri(),
+            "https://op.example/tenant/.well-known/openid-configuration"
+        );
+        assert_eq!(r.method(), http::Method::GET);
+    }
+
+    #[test]
+    fn issuer_must_match() {
+        let doc = r#"{"issuer":"https://evil.example","authorization_endpoint":"https://op/a"}"#;
+        let err = parse_discovery_response("https://op.example", response(200, doc)).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Protocol(ProtocolError::DiscoveryIssuerMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn parses_good_document() {
+        let doc = r#"{"issuer":"https://op.example","authorization_endpoint":"https://op/a",
+            "jwks_uri":"https://op/jwks","token_endpoint":"https://op/t"}"#;
+        let m = parse_discovery_response("https://op.example", response(200, doc)).unwrap();
+        assert_eq!(m.jwks_uri.unwrap().as_str(), "https://op/jwks");
+    }
+
+    #[test]
+    fn error_status_and_garbage() {
+        let err =
+            parse_discovery_response("https://op.example", response(503, "down")).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Protocol(ProtocolError::UnexpectedStatus { status: 503, .. })
+        ));
+        let err =
+            parse_discovery_response("https://op.example", response(200, "<html>")).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Protocol(ProtocolError::MalformedResponse { .. })
+        ));
+    }
+}

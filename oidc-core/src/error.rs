@@ -1,0 +1,267 @@
+//! The one error type of the core.
+//!
+//! Errors never carry tokens, codes or secrets: their `Display` and `Debug` are safe to log and
+//! to show (escaped) to the user.
+
+use std::fmt;
+
+/// Everything that can go wrong in the core, split by whose fault it is.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The provider answered with an OAuth 2.0 / OpenID Connect error response
+    /// (at the authorization, token, userinfo or registration endpoint).
+    #[error("the provider returned an error: {0}")]
+    Provider(ProviderError),
+    /// Something the provider or the browser sent breaks the protocol (bad signature, wrong
+    /// `state`, wrong `nonce`, malformed response...). Never retried: a login is refused.
+    #[error("protocol violation: {0}")]
+    Protocol(#[from] ProtocolError),
+    /// The configuration is invalid; the message names the field.
+    #[error("invalid configuration: {field}: {reason}")]
+    Config {
+        /// The offending field.
+        field: &'static str,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// The HTTP call could not be made or was cut off (connection refused, timeout, body too
+    /// large). The adapter's transport produces these.
+    #[error("transport failure calling the {endpoint} endpoint: {source}")]
+    Transport {
+        /// Which endpoint was being called.
+        endpoint: Endpoint,
+        /// What the transport reported.
+        source: TransportError,
+    },
+    /// The session store failed.
+    #[error("session store failure: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl Error {
+    pub(crate) fn config(field: &'static str, reason: impl Into<String>) -> Self {
+        Error::Config {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// The OAuth-style `error` code that the error view receives.
+    pub fn error_code(&self) -> &str {
+        match self {
+            Error::Provider(e) => &e.error,
+            Error::Protocol(ProtocolError::UnsolicitedResponse(_)) => "unsolicited_response",
+            Error::Protocol(ProtocolError::StateMismatch) => "invalid_state",
+            Error::Protocol(_) => "invalid_response",
+            Error::Config { .. } => "configuration_error",
+            Error::Transport { .. } => "provider_unreachable",
+            Error::Store(_) => "session_store_unavailable",
+        }
+    }
+
+    /// A human-readable description for the error view. Never contains secrets.
+    pub fn error_description(&self) -> String {
+        match self {
+            Error::Provider(e) => e
+                .error_description
+                .clone()
+                .unwrap_or_else(|| format!("the provider refused the request ({})", e.error)),
+            other => other.to_string(),
+        }
+    }
+
+    /// The HTTP status an error page for this error should carry.
+    pub fn status(&self) -> http::StatusCode {
+        use http::StatusCode;
+        match self {
+            Error::Provider(e) if e.error == "access_denied" => StatusCode::FORBIDDEN,
+            Error::Provider(_) => StatusCode::UNAUTHORIZED,
+            Error::Protocol(_) => StatusCode::BAD_REQUEST,
+            Error::Config { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Transport { .. } => StatusCode::BAD_GATEWAY,
+            Error::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// An error response from the provider (RFC 6749 4.1.2.1 and 5.2).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct ProviderError {
+    /// The `error` code, e.g. `access_denied` or `invalid_grant`.
+    pub error: String,
+    /// The optional `error_description`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_description: Option<String>,
+}
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.error_description {
+            Some(d) => write!(f, "{}: {}", self.error, d),
+            None => f.write_str(&self.error),
+        }
+    }
+}
+
+/// The ways a response can break the protocol.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// A callback arrived that this browser session never started, or that was already used.
+    #[error("unsolicited authentication response: {0}")]
+    UnsolicitedResponse(&'static str),
+    /// The `state` parameter does not match any pending login.
+    #[error("the state parameter does not match the login in progress")]
+    StateMismatch,
+    /// A parameter that must be there is missing.
+    #[error("missing parameter `{0}`")]
+    MissingParameter(&'static str),
+    /// A parameter appeared more than once.
+    #[error("parameter `{0}` appears more than once")]
+    DuplicateParameter(String),
+    /// The RFC 9207 `iss` parameter names another provider (mix-up attack).
+    #[error("the authorization response was issued by another provider")]
+    IssuerMismatch,
+    /// The discovery document's `issuer` differs from the configured issuer.
+    #[error("the discovery document's issuer `{found}` is not the configured issuer `{expected}`")]
+    DiscoveryIssuerMismatch {
+        /// The configured issuer.
+        expected: String,
+        /// The issuer the document claims.
+        found: String,
+    },
+    /// The response body is not what the endpoint must return.
+    #[error("malformed {endpoint} response: {reason}")]
+    MalformedResponse {
+        /// The endpoint.
+        endpoint: Endpoint,
+        /// What was wrong (a serde path and message, never the body itself).
+        reason: String,
+    },
+    /// The endpoint answered with an unexpected HTTP status and no OAuth error body.
+    #[error("the {endpoint} endpoint answered HTTP {status}")]
+    UnexpectedStatus {
+        /// The endpoint.
+        endpoint: Endpoint,
+        /// The status code.
+        status: u16,
+    },
+    /// The ID token failed validation.
+    #[error("invalid ID token: {0}")]
+    IdToken(#[from] IdTokenError),
+    /// The userinfo `sub` differs from the ID token's (OIDC Core 5.3.2).
+    #[error("the userinfo subject does not match the ID token subject")]
+    UserinfoSubjectMismatch,
+    /// The return URL is not on the app's origin.
+    #[error("the return URL is not on this application's origin")]
+    OffOriginReturn,
+}
+
+/// Why an ID token was refused (OpenID Connect Core 3.1.3.7).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdTokenError {
+    /// Not a well-formed JWS compact serialisation.
+    #[error("malformed token: {0}")]
+    Malformed(String),
+    /// The header's `alg` is not on the allow-list.
+    #[error("algorithm `{0}` is not allowed")]
+    AlgorithmNotAllowed(String),
+    /// No key in the provider's JWKS matches the token, even after fetching it again.
+    #[error("no matching key in the provider's JWKS")]
+    UnknownKey,
+    /// Several keys match and the token has no `kid`.
+    #[error("the token has no kid and several keys match")]
+    AmbiguousKey,
+    /// The signature does not verify.
+    #[error("signature verification failed")]
+    BadSignature,
+    /// `iss` differs from the provider's issuer.
+    #[error("issuer mismatch")]
+    Issuer,
+    /// `aud` does not contain the client id.
+    #[error("audience does not contain this client")]
+    Audience,
+    /// `azp` is missing where required or names another client.
+    #[error("authorized party (azp) mismatch")]
+    AuthorizedParty,
+    /// `exp` is in the past (beyond the allowed skew).
+    #[error("token expired")]
+    Expired,
+    /// `iat` is in the future (beyond the allowed skew) or unreasonably old.
+    #[error("issued-at time out of bounds")]
+    IssuedAt,
+    /// `nonce` missing or not the one sent.
+    #[error("nonce mismatch")]
+    Nonce,
+    /// A required claim is missing.
+    #[error("missing claim `{0}`")]
+    MissingClaim(&'static str),
+    /// `at_hash` missing where required or wrong.
+    #[error("at_hash mismatch")]
+    AccessTokenHash,
+    /// `c_hash` missing where required or wrong.
+    #[error("c_hash mismatch")]
+    CodeHash,
+    /// A later ID token (refresh, hybrid token endpoint) does not match the first.
+    #[error("the new ID token does not match the session's ({0})")]
+    SubjectChanged(&'static str),
+}
+
+/// The provider endpoint a request was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `/.well-known/openid-configuration`
+    Discovery,
+    /// `jwks_uri`
+    Jwks,
+    /// `token_endpoint`
+    Token,
+    /// `userinfo_endpoint`
+    Userinfo,
+    /// `registration_endpoint`
+    Registration,
+    /// `introspection_endpoint`
+    Introspection,
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Endpoint::Discovery => "discovery",
+            Endpoint::Jwks => "JWKS",
+            Endpoint::Token => "token",
+            Endpoint::Userinfo => "userinfo",
+            Endpoint::Registration => "registration",
+            Endpoint::Introspection => "introspection",
+        })
+    }
+}
+
+/// A failure reported by the adapter's HTTP transport.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// The connection could not be made.
+    #[error("connection failed: {0}")]
+    Connect(String),
+    /// The call did not finish in time.
+    #[error("timed out")]
+    Timeout,
+    /// The response body was larger than the configured cap.
+    #[error("response body exceeds {0} bytes")]
+    BodyTooLarge(usize),
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A failure reported by a session store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreError(pub String);
+
+/// The core's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

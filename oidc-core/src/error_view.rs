@@ -1,0 +1,129 @@
+//! What the user sees when a login fails: a hook the app can replace, and safe defaults.
+
+use bytes::Bytes;
+use http::StatusCode;
+
+/// What the error view is given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorInfo {
+    /// The HTTP status to answer with (4xx or 5xx).
+    pub status: StatusCode,
+    /// The OAuth-style error code (`access_denied`, `invalid_state`, ...).
+    pub error: String,
+    /// A description, free of tokens and secrets, but possibly carrying provider text: escape it.
+    pub error_description: String,
+}
+
+/// Renders an error page. Any `Fn(&ErrorInfo) -> http::Response<Bytes>` is one.
+pub trait ErrorView: Send + Sync + 'static {
+    /// The response for this error.
+    fn render(&self, info: &ErrorInfo) -> http::Response<Bytes>;
+}
+
+impl<F> ErrorView for F
+where
+    F: Fn(&ErrorInfo) -> http::Response<Bytes> + Send + Sync + 'static,
+{
+    fn render(&self, info: &ErrorInfo) -> http::Response<Bytes> {
+        self(info)
+    }
+}
+
+/// The default: a small HTML page with the escaped error and a link to try again.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HtmlErrorView;
+
+impl ErrorView for HtmlErrorView {
+    fn render(&self, info: &ErrorInfo) -> http::Response<Bytes> {
+        let body = format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>Login failed</title></head>\
+             <body><h1>Login failed</h1><p><strong>{}</strong></p><p>{}</p>\
+             <p><a href=\"/\">Try again</a></p></body></html>",
+            escape_html(&info.error),
+            escape_html(&info.error_description)
+        );
+        response(info.status, "text/html; charset=utf-8", body)
+    }
+}
+
+/// JSON `{"error": ..., "error_description": ...}`, as APIs and the demo contract want.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JsonErrorView;
+
+impl ErrorView for JsonErrorView {
+    fn render(&self, info: &ErrorInfo) -> http::Response<Bytes> {
+        let body = serde_json::json!({
+            "error": info.error,
+            "error_description": info.error_description,
+        });
+        response(info.status, "application/json", body.to_string())
+    }
+}
+
+fn response(status: StatusCode, content_type: &'static str, body: String) -> http::Response<Bytes> {
+    let mut r = http::Response::new(Bytes::from(body));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    h.insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        http::HeaderValue::from_static("default-src 'none'"),
+    );
+    r
+}
+
+/// Escapes text for HTML element content and quoted attributes.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_view_escapes() {
+        let info = ErrorInfo {
+            status: StatusCode::BAD_REQUEST,
+            error: "<script>".into(),
+            error_description: "\"x\" & 'y'".into(),
+        };
+        let r = HtmlErrorView.render(&info);
+        let body = std::str::from_utf8(r.body()).unwrap();
+        assert!(!body.contains("<script>"));
+        assert!(body.contains("&lt;script&gt;"));
+        assert!(body.contains("&quot;x&quot; &amp; &#x27;y&#x27;"));
+        assert_eq!(r.status(), 400);
+    }
+
+    #[test]
+    fn json_view() {
+        let info = ErrorInfo {
+            status: StatusCode::UNAUTHORIZED,
+            error: "access_denied".into(),
+            error_description: "no".into(),
+        };
+        let r = JsonErrorView.render(&info);
+        let v: serde_json::Value = serde_json::from_slice(r.body()).unwrap();
+        assert_eq!(v["error"], "access_denied");
+        assert_eq!(r.status(), 401);
+    }
+}

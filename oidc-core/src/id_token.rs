@@ -1,0 +1,400 @@
+//! ID token validation, per OpenID Connect Core 1.0 section 3.1.3.7 (and 3.2.2.11 / 3.3.2.12
+//! for tokens from the authorization endpoint).
+
+use serde_json::{Map, Value};
+
+use crate::error::IdTokenError;
+use crate::jwks::JwkSet;
+use crate::secret::{constant_time_eq, Secret};
+
+/// A validated ID token: the raw JWT and its claims.
+#[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct IdToken {
+    /// The compact JWS, for `id_token_hint` at logout.
+    pub raw: Secret,
+    /// The claims.
+    pub claims: Map<String, Value>,
+}
+
+impl std::fmt::Debug for IdToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdToken")
+            .field("raw", &self.raw)
+            .field("sub", &self.subject())
+            .finish_non_exhaustive()
+    }
+}
+
+impl IdToken {
+    /// The `sub` claim.
+    pub fn subject(&self) -> &str {
+        self.claims.get("sub").and_then(Value::as_str).unwrap_or("")
+    }
+
+    /// The `auth_time` claim, if present.
+    pub fn auth_time(&self) -> Option<u64> {
+        self.claims.get("auth_time").and_then(Value::as_u64)
+    }
+}
+
+/// What a token is checked against.
+#[derive(Debug, Clone)]
+pub struct Expectations<'a> {
+    /// The provider's issuer.
+    pub issuer: &'a str,
+    /// This client's id.
+    pub client_id: &'a str,
+    /// The nonce sent in the authentication request. `None` only for refreshed tokens, where a
+    /// present nonce must still match [`Expectations::previous`]'s.
+    pub nonce: Option<&'a str>,
+    /// Current time, unix seconds.
+    pub now: u64,
+    /// Allowed clock skew in seconds.
+    pub skew: u64,
+    /// The signature algorithm allow-list.
+    pub algorithms: &'a [String],
+    /// An access token issued with this ID token by the authorization endpoint: `at_hash` must
+    /// match it. `at_hash` is required when `require_at_hash` is set.
+    pub access_token: Option<&'a str>,
+    /// Whether `at_hash` must be present.
+    pub require_at_hash: bool,
+    /// A code issued with this ID token by the authorization endpoint: `c_hash` must be present
+    /// and match.
+    pub code: Option<&'a str>,
+}
+
+/// The outcome of a validation attempt that may need a fresh key set.
+#[derive(Debug)]
+pub enum Validation {
+    /// The token is valid.
+    Valid(IdToken),
+    /// No key in the set matches the token's `kid`: fetch the JWKS again and retry once.
+    UnknownKey,
+}
+
+/// Validates a compact-serialised ID token against a key set.
+///
+/// Returns [`Validation::UnknownKey`] (not an error) when the token names a key the set does
+/// not have, so that the caller can fetch the set again once.
+pub fn validate(
+    raw: &str,
+    keys: &JwkSet,
+    expect: &Expectations<'_>,
+) -> Result<Validation, IdTokenError> {
+    let header = josekit::jwt::decode_header(raw)
+        .map_err(|_| IdTokenError::Malformed("cannot decode header".into()))?;
+    let alg = header
+        .claim("alg")
+        .and_then(Value::as_str)
+        .ok_or_else(|| IdTokenError::Malformed("no alg".into()))?;
+    let alg: &'static str = match expect.algorithms.iter().find(|a| a.as_str() == alg) {
+        Some(_) => static_alg(alg).ok_or_else(|| IdTokenError::AlgorithmNotAllowed(alg.into()))?,
+        None => return Err(IdTokenError::AlgorithmNotAllowed(truncate(alg))),
+    };
+    let kid = header.claim("kid").and_then(Value::as_str);
+    let verifier = match keys.verifier(alg, kid) {
+        Ok(v) => v,
+        Err(IdTokenError::UnknownKey) if kid.is_some() => return Ok(Validation::UnknownKey),
+        Err(e) => return Err(e),
+    };
+    let (payload, _) =
+        josekit::jwt::decode_with_verifier(raw, verifier.as_ref()).map_err(|e| match e {
+            josekit::JoseError::InvalidSignature(_) => IdTokenError::BadSignature,
+            _ => IdTokenError::Malformed("undecodable token".into()),
+        })?;
+    let claims = payload.claims_set().clone();
+    check_claims(&claims, alg, expect)?;
+    Ok(Validation::Valid(IdToken {
+        raw: Secret::new(raw),
+        claims,
+    }))
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(32).collect()
+}
+
+fn static_alg(alg: &str) -> Option<&'static str> {
+    crate::config::DEFAULT_ALGORITHMS
+        .iter()
+        .copied()
+        .find(|a| *a == alg)
+}
+
+fn check_claims(
+    claims: &Map<String, Value>,
+    alg: &str,
+    expect: &Expectations<'_>,
+) -> Result<(), IdTokenError> {
+    let str_claim = |name: &'static str| claims.get(name).and_then(Value::as_str);
+    let num_claim = |name: &'static str| claims.get(name).and_then(Value::as_u64);
+
+    if str_claim("iss") != Some(expect.issuer) {
+        return Err(IdTokenError::Issuer);
+    }
+    if str_claim("sub").is_none_or(str::is_empty) {
+        return Err(IdTokenError::MissingClaim("sub"));
+    }
+    let audiences: Vec<&str> = match claims.get("aud") {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        _ => return Err(IdTokenError::MissingClaim("aud")),
+    };
+    if !audiences.contains(&expect.client_id) {
+        return Err(IdTokenError::Audience);
+    }
+    match str_claim("azp") {
+        Some(azp) if azp != expect.client_id => return Err(IdTokenError::AuthorizedParty),
+        None if audiences.len() > 1 => return Err(IdTokenError::AuthorizedParty),
+        _ => {}
+    }
+    let exp = num_claim("exp").ok_or(IdTokenError::MissingClaim("exp"))?;
+    if expect.now > exp.saturating_add(expect.skew) {
+        return Err(IdTokenError::Expired);
+    }
+    let iat = num_claim("iat").ok_or(IdTokenError::MissingClaim("iat"))?;
+    if iat > expect.now.saturating_add(expect.skew) {
+        return Err(IdTokenError::IssuedAt);
+    }
+    match (expect.nonce, str_claim("nonce")) {
+        (Some(want), Some(got)) if constant_time_eq(want, got) => {}
+        (Some(_), _) => return Err(IdTokenError::Nonce),
+        (None, _) => {}
+    }
+    if let Some(token) = expect.access_token {
+        match str_claim("at_hash") {
+            Some(h) if h == half_hash(alg, token)? => {}
+            Some(_) => return Err(IdTokenError::AccessTokenHash),
+            None if expect.require_at_hash => return Err(IdTokenError::AccessTokenHash),
+            None => {}
+        }
+    }
+    if let Some(code) = expect.code {
+        match str_claim("c_hash") {
+            Some(h) if h == half_hash(alg, code)? => {}
+            _ => return Err(IdTokenError::CodeHash),
+        }
+    }
+    Ok(())
+}
+
+/// `at_hash` / `c_hash`: the base64url left half of the hash that matches the JWS algorithm
+/// (OpenID Connect Core 3.3.2.11).
+pub fn half_hash(alg: &str, value: &str) -> Result<String, IdTokenError> {
+    use base64::Engine;
+    use openssl::hash::{hash, MessageDigest};
+    let md = match alg {
+        "RS256" | "PS256" | "ES256" => MessageDigest::sha256(),
+        "RS384" | "PS384" | "ES384" => MessageDigest::sha384(),
+        "RS512" | "PS512" | "ES512" | "EdDSA" => MessageDigest::sha512(),
+        other => return Err(IdTokenError::AlgorithmNotAllowed(truncate(other))),
+    };
+    let digest = hash(md, value.as_bytes()).map_err(|_| IdTokenError::AccessTokenHash)?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use josekit::jws::{JwsHeader, RS256};
+    use josekit::jwt::{self, JwtPayload};
+    use serde_json::json;
+
+    struct Fixture {
+        signer: josekit::jws::alg::rsassa::RsassaJwsSigner,
+        keys: JwkSet,
+        algs: Vec<String>,
+    }
+
+    fn fixture() -> Fixture {
+        let pair = RS256.generate_key_pair(2048).unwrap();
+        let mut jwk = pair.to_jwk_public_key();
+        jwk.set_key_id("k1");
+        let doc = json!({ "keys": [jwk.as_ref()] });
+        Fixture {
+            signer: RS256.signer_from_der(pair.to_der_private_key()).unwrap(),
+            keys: JwkSet::from_json(doc.to_string().as_bytes(), 0).unwrap(),
+            algs: vec!["RS256".into()],
+        }
+    }
+
+    fn claims() -> Value {
+        json!({"iss":"https://op","sub":"alice","aud":"client","exp":2000,"iat":1000,"nonce":"n1"})
+    }
+
+    fn sign(f: &Fixture, claims: &Value, kid: &str) -> String {
+        let mut h = JwsHeader::new();
+        h.set_token_type("JWT");
+        h.set_key_id(kid);
+        let p = JwtPayload::from_map(claims.as_object().unwrap().clone()).unwrap();
+        jwt::encode_with_signer(&p, &h, &f.signer).unwrap()
+    }
+
+    fn expect(f: &Fixture) -> Expectations<'_> {
+        Expectations {
+            issuer: "https://op",
+            client_id: "client",
+            nonce: Some("n1"),
+            now: 1500,
+            skew: 30,
+            algorithms: &f.algs,
+            access_token: None,
+            require_at_hash: false,
+            code: None,
+        }
+    }
+
+    fn check(f: &Fixture, c: Value) -> Result<Validation, IdTokenError> {
+        validate(&sign(f, &c, "k1"), &f.keys, &expect(f))
+    }
+
+    fn with(mut c: Value, k: &str, v: Value) -> Value {
+        c[k] = v;
+        c
+    }
+
+    #[test]
+    fn valid_token() {
+        let f = fixture();
+        match check(&f, claims()).unwrap() {
+            Validation::Valid(t) => {
+                assert_eq!(t.subject(), "alice");
+                assert!(!format!("{t:?}").contains(t.raw.expose()));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn claim_failures() {
+        let f = fixture();
+        let c = claims();
+        let cases = [
+            (
+                with(c.clone(), "iss", json!("https://evil")),
+                IdTokenError::Issuer,
+            ),
+            (
+                with(c.clone(), "aud", json!("other")),
+                IdTokenError::Audience,
+            ),
+            (
+                with(c.clone(), "aud", json!(["client", "other"])),
+                IdTokenError::AuthorizedParty,
+            ),
+            (
+                with(c.clone(), "azp", json!("other")),
+                IdTokenError::AuthorizedParty,
+            ),
+            (with(c.clone(), "exp", json!(1400)), IdTokenError::Expired),
+            (with(c.clone(), "iat", json!(9999)), IdTokenError::IssuedAt),
+            (with(c.clone(), "nonce", json!("n2")), IdTokenError::Nonce),
+            (
+                with(c.clone(), "sub", json!("")),
+                IdTokenError::MissingClaim("sub"),
+            ),
+        ];
+        for (claims, want) in cases {
+            assert_eq!(check(&f, claims).unwrap_err(), want);
+        }
+        let mut no_nonce = c.clone();
+        no_nonce.as_object_mut().unwrap().remove("nonce");
+        assert_eq!(check(&f, no_nonce).unwrap_err(), IdTokenError::Nonce);
+        let mut no_exp = c.clone();
+        no_exp.as_object_mut().unwrap().remove("exp");
+        assert_eq!(
+            check(&f, no_exp).unwrap_err(),
+            IdTokenError::MissingClaim("exp")
+        );
+        // Within skew is fine.
+        assert!(check(&f, with(c.clone(), "exp", json!(1480))).is_ok());
+        assert!(check(
+            &f,
+            with(c.clone(), "aud", json!(["client", "o"]))
+                .as_object()
+                .map(|m| {
+                    let mut m = m.clone();
+                    m.insert("azp".into(), json!("client"));
+                    Value::Object(m)
+                })
+                .unwrap()
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn unknown_kid_asks_for_refetch() {
+        let f = fixture();
+        let t = sign(&f, &claims(), "other");
+        assert!(matches!(
+            validate(&t, &f.keys, &expect(&f)).unwrap(),
+            Validation::UnknownKey
+        ));
+    }
+
+    #[test]
+    fn bad_signature_and_alg_none() {
+        let f = fixture();
+        let t = sign(&f, &claims(), "k1");
+        let mut parts: Vec<String> = t.split('.').map(str::to_owned).collect();
+        let mid = parts[2].len() / 2;
+        let flipped = if &parts[2][mid..mid + 1] == "A" {
+            "B"
+        } else {
+            "A"
+        };
+        parts[2].replace_range(mid..mid + 1, flipped);
+        let tampered = parts.join(".");
+        assert_eq!(
+            validate(&tampered, &f.keys, &expect(&f)).unwrap_err(),
+            IdTokenError::BadSignature
+        );
+        let unsigned = jwt::encode_unsecured(
+            &JwtPayload::from_map(claims().as_object().unwrap().clone()).unwrap(),
+            &JwsHeader::new(),
+        )
+        .unwrap();
+        assert!(matches!(
+            validate(&unsigned, &f.keys, &expect(&f)).unwrap_err(),
+            IdTokenError::AlgorithmNotAllowed(_)
+        ));
+        assert!(matches!(
+            validate("a.b", &f.keys, &expect(&f)).unwrap_err(),
+            IdTokenError::Malformed(_)
+        ));
+    }
+
+    #[test]
+    fn at_hash_and_c_hash() {
+        let f = fixture();
+        let at = half_hash("RS256", "token").unwrap();
+        let ch = half_hash("RS256", "code").unwrap();
+        let c = with(with(claims(), "at_hash", json!(at)), "c_hash", json!(ch));
+        let t = sign(&f, &c, "k1");
+        let mut e = expect(&f);
+        e.access_token = Some("token");
+        e.require_at_hash = true;
+        e.code = Some("code");
+        assert!(validate(&t, &f.keys, &e).is_ok());
+        e.access_token = Some("other");
+        assert_eq!(
+            validate(&t, &f.keys, &e).unwrap_err(),
+            IdTokenError::AccessTokenHash
+        );
+        e.access_token = Some("token");
+        e.code = Some("other");
+        assert_eq!(
+            validate(&t, &f.keys, &e).unwrap_err(),
+            IdTokenError::CodeHash
+        );
+        // Missing at_hash when required.
+        let t2 = sign(&f, &claims(), "k1");
+        e.code = None;
+        assert_eq!(
+            validate(&t2, &f.keys, &e).unwrap_err(),
+            IdTokenError::AccessTokenHash
+        );
+        // Known vector from OpenID Connect Core A.3/A.4 style: 16 bytes of SHA-256 -> 22 chars.
+        assert_eq!(at.len(), 22);
+    }
+}

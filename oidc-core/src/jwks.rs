@@ -1,0 +1,250 @@
+//! The provider's JSON Web Key Set: fetching, parsing, and choosing the key for a token.
+//!
+//! Verifiers are built once per key and algorithm and reused, so validating a token costs one
+//! signature check, not a key parse.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use josekit::jwk::Jwk;
+use josekit::jws::JwsVerifier;
+
+use crate::error::{Endpoint, Error, IdTokenError, ProtocolError, Result};
+use crate::wire;
+
+/// Keys smaller than this are refused (RFC 7518 3.3).
+const MIN_RSA_BITS: usize = 2048;
+
+/// A parsed key set, with the time it was fetched.
+pub struct JwkSet {
+    keys: Vec<Jwk>,
+    fetched_at: u64,
+    verifiers: Mutex<HashMap<(usize, &'static str), Arc<dyn JwsVerifier>>>,
+}
+
+impl std::fmt::Debug for JwkSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwkSet")
+            .field("keys", &self.keys.len())
+            .field("fetched_at", &self.fetched_at)
+            .finish()
+    }
+}
+
+/// The request that fetches the key set.
+pub fn jwks_request(jwks_uri: &str) -> Result<http::Request<Bytes>> {
+    wire::get(jwks_uri, None)
+}
+
+/// Parses a JWKS response fetched at `now` (unix seconds).
+pub fn parse_jwks_response(response: http::Response<Bytes>, now: u64) -> Result<JwkSet> {
+    let body = wire::expect_success(Endpoint::Jwks, response)?;
+    JwkSet::from_json(&body, now).map_err(|reason| {
+        Error::Protocol(ProtocolError::MalformedResponse {
+            endpoint: Endpoint::Jwks,
+            reason,
+        })
+    })
+}
+
+impl JwkSet {
+    /// Parses a JWKS document. Keys that josekit cannot read are skipped, not fatal: providers
+    /// publish encryption keys and new key types next to the signing keys we need.
+    pub fn from_json(body: &[u8], fetched_at: u64) -> std::result::Result<Self, String> {
+        #[derive(serde::Deserialize)]
+        struct Doc {
+            keys: Vec<serde_json::Map<String, serde_json::Value>>,
+        }
+        let doc: Doc = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        let keys = doc
+            .keys
+            .into_iter()
+            .filter_map(|m| Jwk::from_map(m).ok())
+            .collect();
+        Ok(JwkSet {
+            keys,
+            fetched_at,
+            verifiers: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// When the set was fetched (unix seconds).
+    pub fn fetched_at(&self) -> u64 {
+        self.fetched_at
+    }
+
+    /// How many keys the set holds.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The verifier for a token signed with `alg` and carrying `kid`, per the rules: with a
+    /// `kid`, the key with that id; without one, the only key that fits, else an error.
+    pub(crate) fn verifier(
+        &self,
+        alg: &'static str,
+        kid: Option<&str>,
+    ) -> std::result::Result<Arc<dyn JwsVerifier>, IdTokenError> {
+        let fits = |k: &&Jwk| {
+            key_fits(k, alg)
+                && k.key_use().is_none_or(|u| u == "sig")
+                && k.algorithm().is_none_or(|a| a == alg)
+        };
+        let mut candidates = self
+            .keys
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| fits(k))
+            .filter(|(_, k)| kid.is_none() || k.key_id() == kid);
+        let (index, jwk) = match (candidates.next(), candidates.next(), kid) {
+            (None, _, _) => return Err(IdTokenError::UnknownKey),
+            (Some(one), None, _) => one,
+            // Several keys with the same kid: take the first; without a kid it is ambiguous.
+            (Some(first), Some(_), Some(_)) => first,
+            (Some(_), Some(_), None) => return Err(IdTokenError::AmbiguousKey),
+        };
+        let mut cache = self.verifiers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = cache.get(&(index, alg)) {
+            return Ok(v.clone());
+        }
+        let verifier = build_verifier(jwk, alg)?;
+        cache.insert((index, alg), verifier.clone());
+        Ok(verifier)
+    }
+}
+
+fn key_fits(k: &Jwk, alg: &str) -> bool {
+    match (k.key_type(), alg) {
+        ("RSA", a) if a.starts_with("RS") || a.starts_with("PS") => true,
+        ("EC", "ES256") => k.curve() == Some("P-256"),
+        ("EC", "ES384") => k.curve() == Some("P-384"),
+        ("EC", "ES512") => k.curve() == Some("P-521"),
+        ("OKP", "EdDSA") => matches!(k.curve(), Some("Ed25519") | Some("Ed448")),
+        _ => false,
+    }
+}
+
+fn build_verifier(
+    jwk: &Jwk,
+    alg: &'static str,
+) -> std::result::Result<Arc<dyn JwsVerifier>, IdTokenError> {
+    use josekit::jws;
+    if jwk.key_type() == "RSA" {
+        let bits = jwk
+            .parameter("n")
+            .and_then(|n| n.as_str())
+            .map(|n| {
+                use base64::Engine;
+                base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(n.trim_end_matches('='))
+                    .map(|b| {
+                        let lead = b.iter().take_while(|x| **x == 0).count();
+                        (b.len() - lead) * 8
+                    })
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0);
+        if bits < MIN_RSA_BITS {
+            return Err(IdTokenError::UnknownKey);
+        }
+    }
+    let bad = |_| IdTokenError::UnknownKey;
+    let v: Arc<dyn JwsVerifier> = match alg {
+        "RS256" => Arc::new(jws::RS256.verifier_from_jwk(jwk).map_err(bad)?),
+        "RS384" => Arc::new(jws::RS384.verifier_from_jwk(jwk).map_err(bad)?),
+        "RS512" => Arc::new(jws::RS512.verifier_from_jwk(jwk).map_err(bad)?),
+        "PS256" => Arc::new(jws::PS256.verifier_from_jwk(jwk).map_err(bad)?),
+        "PS384" => Arc::new(jws::PS384.verifier_from_jwk(jwk).map_err(bad)?),
+        "PS512" => Arc::new(jws::PS512.verifier_from_jwk(jwk).map_err(bad)?),
+        "ES256" => Arc::new(jws::ES256.verifier_from_jwk(jwk).map_err(bad)?),
+        "ES384" => Arc::new(jws::ES384.verifier_from_jwk(jwk).map_err(bad)?),
+        "ES512" => Arc::new(jws::ES512.verifier_from_jwk(jwk).map_err(bad)?),
+        "EdDSA" => Arc::new(jws::EdDSA.verifier_from_jwk(jwk).map_err(bad)?),
+        other => return Err(IdTokenError::AlgorithmNotAllowed(other.to_owned())),
+    };
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use josekit::jws::RS256;
+
+    fn rsa_jwk(kid: &str, bits: u32) -> Jwk {
+        let pair = RS256.generate_key_pair(bits).unwrap();
+        let mut jwk = pair.to_jwk_public_key();
+        jwk.set_key_id(kid);
+        jwk
+    }
+
+    fn set(keys: Vec<Jwk>) -> JwkSet {
+        let doc = serde_json::json!({ "keys": keys.iter().map(|k| k.as_ref().clone()).collect::<Vec<_>>() });
+        JwkSet::from_json(doc.to_string().as_bytes(), 0).unwrap()
+    }
+
+    #[test]
+    fn picks_by_kid_and_refuses_unknown() {
+        let s = set(vec![rsa_jwk("a", 2048), rsa_jwk("b", 2048)]);
+        assert!(s.verifier("RS256", Some("a")).is_ok());
+        assert!(matches!(
+            s.verifier("RS256", Some("zzz")),
+            Err(IdTokenError::UnknownKey)
+        ));
+        assert!(matches!(
+            s.verifier("RS256", None),
+            Err(IdTokenError::AmbiguousKey)
+        ));
+        assert!(matches!(
+            s.verifier("ES256", Some("a")),
+            Err(IdTokenError::UnknownKey)
+        ));
+    }
+
+    #[test]
+    fn single_key_without_kid() {
+        let s = set(vec![rsa_jwk("a", 2048)]);
+        assert!(s.verifier("RS256", None).is_ok());
+        // Cached the second time.
+        assert!(s.verifier("RS256", None).is_ok());
+    }
+
+    #[test]
+    fn small_rsa_keys_are_refused() {
+        use base64::Engine;
+        let rsa = openssl::rsa::Rsa::generate(1024).unwrap();
+        let b64 = |b: Vec<u8>| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let doc = serde_json::json!({"keys": [{"kty": "RSA", "kid": "a",
+            "n": b64(rsa.n().to_vec()), "e": b64(rsa.e().to_vec())}]});
+        let s = JwkSet::from_json(doc.to_string().as_bytes(), 0).unwrap();
+        assert!(matches!(
+            s.verifier("RS256", Some("a")),
+            Err(IdTokenError::UnknownKey)
+        ));
+    }
+
+    #[test]
+    fn garbage_is_malformed() {
+        let resp = http::Response::builder()
+            .status(200)
+            .body(Bytes::from_static(b"{\"nokeys\":1}"))
+            .unwrap();
+        assert!(matches!(
+            parse_jwks_response(resp, 0),
+            Err(Error::Protocol(ProtocolError::MalformedResponse { .. }))
+        ));
+    }
+
+    #[test]
+    fn unreadable_keys_are_skipped() {
+        let doc = br#"{"keys":[{"kty":"weird"},{"kty":"RSA"}]}"#;
+        let s = JwkSet::from_json(doc, 5).unwrap();
+        assert_eq!(s.fetched_at(), 5);
+        assert!(s.verifier("RS256", None).is_err());
+    }
+}

@@ -1,0 +1,273 @@
+//! The authentication request (OpenID Connect Core 3.1.2.1), with `state`, `nonce` and PKCE S256.
+
+use url::Url;
+
+use crate::config::ProviderConfig;
+use crate::env::{random_token, Random};
+use crate::error::{Error, ProtocolError, Result};
+use crate::metadata::ProviderMetadata;
+use crate::secret::Secret;
+use crate::session::PendingLogin;
+
+/// The redirect that starts a login, and what must be remembered to finish it.
+#[derive(Debug)]
+#[must_use]
+pub struct AuthenticationRequest {
+    /// Where to send the browser.
+    pub url: Url,
+    /// What to keep in the session until the callback.
+    pub pending: PendingLogin,
+}
+
+/// Extra, per-login parameters (`prompt=none` for a silent refresh, a `login_hint`...).
+/// Protocol parameters in it are ignored, as in the configuration.
+pub type ExtraParams<'a> = &'a [(&'a str, &'a str)];
+
+/// Builds the authentication request for a provider.
+///
+/// `return_to` must be a path on the app's origin (see [`safe_return_path`]).
+#[allow(clippy::too_many_arguments)]
+pub fn authentication_request(
+    provider_name: &str,
+    config: &ProviderConfig,
+    metadata: &ProviderMetadata,
+    redirect_uri: &Url,
+    return_to: &str,
+    extra: ExtraParams<'_>,
+    now: u64,
+    random: &dyn Random,
+) -> Result<AuthenticationRequest> {
+    let return_to = safe_return_path(return_to)?;
+    let state = random_token(random, 32);
+    let nonce = random_token(random, 32);
+    let verifier = config.pkce.then(|| random_token(random, 32));
+    let response_type = config.response_type.as_str();
+    if !metadata.response_types_supported.is_empty()
+        && !metadata
+            .response_types_supported
+            .iter()
+            .any(|r| same_response_type(r, response_type))
+    {
+        return Err(Error::config(
+            "response_type",
+            format!("the provider does not support `{response_type}`"),
+        ));
+    }
+
+    let mut url = metadata.authorization_endpoint.clone();
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("response_type", response_type)
+            .append_pair("client_id", &config.client().client_id)
+            .append_pair("redirect_uri", redirect_uri.as_str())
+            .append_pair("scope", &config.scopes.join(" "))
+            .append_pair("state", &state)
+            .append_pair("nonce", &nonce);
+        if let Some(v) = &verifier {
+            q.append_pair("code_challenge", &pkce_challenge(v))
+                .append_pair("code_challenge_method", "S256");
+        }
+        let reserved = |k: &str| {
+            matches!(
+                k,
+                "state"
+                    | "nonce"
+                    | "redirect_uri"
+                    | "code_challenge"
+                    | "code_challenge_method"
+                    | "client_id"
+                    | "response_type"
+                    | "scope"
+            )
+        };
+        for (k, v) in &config.extra_params {
+            if !extra.iter().any(|(ek, _)| ek == k) {
+                q.append_pair(k, v);
+            }
+        }
+        for (k, v) in extra {
+            if !reserved(k) {
+                q.append_pair(k, v);
+            }
+        }
+    }
+    Ok(AuthenticationRequest {
+        url,
+        pending: PendingLogin {
+            provider: provider_name.to_owned(),
+            state: Secret::new(state),
+            nonce: Secret::new(nonce),
+            code_verifier: verifier.map(Secret::new),
+            return_to,
+            created_at: now,
+        },
+    })
+}
+
+fn same_response_type(a: &str, b: &str) -> bool {
+    let mut x: Vec<&str> = a.split_ascii_whitespace().collect();
+    let mut y: Vec<&str> = b.split_ascii_whitespace().collect();
+    x.sort_unstable();
+    y.sort_unstable();
+    x == y
+}
+
+/// The PKCE S256 challenge for a verifier (RFC 7636 4.2).
+pub fn pkce_challenge(verifier: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(openssl::sha::sha256(verifier.as_bytes()))
+}
+
+/// Accepts only a path on the app's own origin: it must start with a single `/`, and contain no
+/// backslash or control character that a browser could read as another origin
+/// (`//evil`, `/\evil`, `/%5Cevil` after decoding...). Returns the path to store.
+pub fn safe_return_path(return_to: &str) -> Result<String> {
+    let ok = return_to.starts_with('/')
+        && !return_to.starts_with("//")
+        && !return_to.contains('\\')
+        && !return_to
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace())
+        && {
+            // Decode once and check again: browsers normalise %5C and %2F in the authority.
+            let decoded: String =
+                form_urlencoded::parse(format!("x={}", return_to.replace('+', "%2B")).as_bytes())
+                    .map(|(_, v)| v.into_owned())
+                    .next()
+                    .unwrap_or_default();
+            !decoded.starts_with("//") && !decoded.contains('\\')
+        }
+        && Url::parse("http://app.invalid")
+            .and_then(|base| base.join(return_to))
+            .is_ok_and(|u| u.host_str() == Some("app.invalid") && u.port().is_none());
+    if ok {
+        Ok(return_to.to_owned())
+    } else {
+        Err(ProtocolError::OffOriginReturn.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::env::SeededRandom;
+    use crate::metadata::ClientMetadata;
+
+    fn setup() -> (ProviderConfig, ProviderMetadata) {
+        let mut m = ProviderMetadata::new("https://op", "https://op/auth?x=1".parse().unwrap());
+        m.jwks_uri = Some("https://op/jwks".parse().unwrap());
+        let c = ProviderConfig::from_metadata(m.clone())
+            .client(ClientMetadata::new("id", "s"))
+            .scopes(["openid", "email"])
+            .param("prompt", "consent")
+            .build()
+            .unwrap();
+        (c, m)
+    }
+
+    #[test]
+    fn request_has_everything() {
+        let (c, m) = setup();
+        let r = authentication_request(
+            "p",
+            &c,
+            &m,
+            &"https://rp/cb".parse().unwrap(),
+            "/private?x=1",
+            &[],
+            7,
+            &SeededRandom::new(1),
+        )
+        .unwrap();
+        let q: std::collections::HashMap<_, _> = r.url.query_pairs().into_owned().collect();
+        assert_eq!(q["x"], "1", "existing query kept");
+        assert_eq!(q["response_type"], "code");
+        assert_eq!(q["scope"], "openid email");
+        assert_eq!(q["prompt"], "consent");
+        assert_eq!(q["code_challenge_method"], "S256");
+        assert_eq!(q["state"], r.pending.state.expose());
+        assert_eq!(q["nonce"], r.pending.nonce.expose());
+        assert_eq!(
+            q["code_challenge"],
+            pkce_challenge(r.pending.code_verifier.as_ref().unwrap().expose())
+        );
+        assert_eq!(r.pending.return_to, "/private?x=1");
+        assert_eq!(r.pending.created_at, 7);
+        assert!(q["state"].len() >= 43);
+    }
+
+    #[test]
+    fn per_login_params_override_config_but_not_protocol() {
+        let (c, m) = setup();
+        let r = authentication_request(
+            "p",
+            &c,
+            &m,
+            &"https://rp/cb".parse().unwrap(),
+            "/",
+            &[("prompt", "none"), ("state", "fixed")],
+            7,
+            &SeededRandom::new(1),
+        )
+        .unwrap();
+        let states: Vec<_> = r.url.query_pairs().filter(|(k, _)| k == "state").collect();
+        assert_eq!(states.len(), 1);
+        assert_ne!(states[0].1, "fixed");
+        let prompts: Vec<_> = r.url.query_pairs().filter(|(k, _)| k == "prompt").collect();
+        assert_eq!(prompts.len(), 1);
+        assert_eq!(prompts[0].1, "none");
+    }
+
+    #[test]
+    fn pkce_vector_from_rfc7636() {
+        assert_eq!(
+            pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn return_paths() {
+        for good in ["/", "/a/b?c=d#e", "/a//b", "/%20"] {
+            assert!(safe_return_path(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example/",
+            "https:evil.example",
+            "evil",
+            "/%5Cevil.example",
+            "/%2F/evil.example",
+            "/\t/evil.example",
+            "",
+        ] {
+            assert!(safe_return_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unsupported_response_type_is_config_error() {
+        let (c, mut m) = setup();
+        m.response_types_supported = vec!["id_token".into()];
+        let err = authentication_request(
+            "p",
+            &c,
+            &m,
+            &"https://rp/cb".parse().unwrap(),
+            "/",
+            &[],
+            7,
+            &SeededRandom::new(1),
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Config {
+                field: "response_type",
+                ..
+            }
+        ));
+    }
+}

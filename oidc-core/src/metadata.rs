@@ -1,0 +1,237 @@
+//! Provider and client metadata: what the provider publishes (or the app states statically) and
+//! what identifies this client.
+//!
+//! Parsing is tolerant: unknown fields are kept in `extra`, and errors name the field path.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+
+/// The provider's metadata (OpenID Connect Discovery 1.0, section 3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderMetadata {
+    /// The issuer identifier.
+    pub issuer: String,
+    /// Where the browser is sent to log in.
+    pub authorization_endpoint: Url,
+    /// Where codes are exchanged for tokens. Absent for implicit-only providers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint: Option<Url>,
+    /// Where userinfo claims are fetched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinfo_endpoint: Option<Url>,
+    /// The provider's signing keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<Url>,
+    /// Dynamic client registration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<Url>,
+    /// RP-initiated logout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_session_endpoint: Option<Url>,
+    /// Token introspection (RFC 7662).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection_endpoint: Option<Url>,
+    /// Supported `response_type` values.
+    #[serde(default)]
+    pub response_types_supported: Vec<String>,
+    /// Supported `response_mode` values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_modes_supported: Option<Vec<String>>,
+    /// Algorithms the provider signs ID tokens with.
+    #[serde(default)]
+    pub id_token_signing_alg_values_supported: Vec<String>,
+    /// Supported token endpoint client authentication methods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
+    /// Supported PKCE methods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_challenge_methods_supported: Option<Vec<String>>,
+    /// RFC 9207: the provider sends `iss` in authorization responses.
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
+    /// Every other field, kept as published.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl ProviderMetadata {
+    /// Metadata with only the required endpoints; fill in the rest with struct update syntax.
+    pub fn new(issuer: impl Into<String>, authorization_endpoint: Url) -> Self {
+        ProviderMetadata {
+            issuer: issuer.into(),
+            authorization_endpoint,
+            token_endpoint: None,
+            userinfo_endpoint: None,
+            jwks_uri: None,
+            registration_endpoint: None,
+            end_session_endpoint: None,
+            introspection_endpoint: None,
+            response_types_supported: vec!["code".into()],
+            response_modes_supported: None,
+            id_token_signing_alg_values_supported: vec!["RS256".into()],
+            token_endpoint_auth_methods_supported: None,
+            code_challenge_methods_supported: None,
+            authorization_response_iss_parameter_supported: false,
+            extra: Map::new(),
+        }
+    }
+
+    /// Parses a metadata document, naming the failing field path on error.
+    pub fn from_json(body: &[u8]) -> std::result::Result<Self, String> {
+        let de = &mut serde_json::Deserializer::from_slice(body);
+        serde_path_to_error(de)
+    }
+}
+
+fn serde_path_to_error<'de, T: Deserialize<'de>>(
+    de: &mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
+) -> std::result::Result<T, String> {
+    // serde_json reports line and column; that plus the message locates the field well enough
+    // without copying the (possibly sensitive) body into the error.
+    T::deserialize(de).map_err(|e| e.to_string())
+}
+
+/// How the client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ClientAuthMethod {
+    /// HTTP Basic with the form-encoded id and secret (RFC 6749 2.3.1). The default.
+    #[default]
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+    /// A public client: only `client_id` is sent (PKCE protects the code).
+    None,
+}
+
+impl ClientAuthMethod {
+    /// The registered name of the method.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientAuthMethod::ClientSecretBasic => "client_secret_basic",
+            ClientAuthMethod::ClientSecretPost => "client_secret_post",
+            ClientAuthMethod::None => "none",
+        }
+    }
+
+    /// Parses a registered method name.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "client_secret_basic" => Ok(ClientAuthMethod::ClientSecretBasic),
+            "client_secret_post" => Ok(ClientAuthMethod::ClientSecretPost),
+            "none" => Ok(ClientAuthMethod::None),
+            other => Err(Error::config(
+                "token_endpoint_auth_method",
+                format!("unsupported method `{other}`"),
+            )),
+        }
+    }
+}
+
+/// This client's registration: static, or the result of dynamic registration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientMetadata {
+    /// The client identifier.
+    pub client_id: String,
+    /// The client secret; `None` for public clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<Secret>,
+    /// How to authenticate at the token endpoint.
+    #[serde(default)]
+    pub token_endpoint_auth_method: ClientAuthMethod,
+    /// Every other registered field.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl ClientMetadata {
+    /// A confidential client authenticating with `client_secret_basic`.
+    pub fn new(client_id: impl Into<String>, client_secret: impl Into<Secret>) -> Self {
+        ClientMetadata {
+            client_id: client_id.into(),
+            client_secret: Some(client_secret.into()),
+            token_endpoint_auth_method: ClientAuthMethod::ClientSecretBasic,
+            extra: Map::new(),
+        }
+    }
+
+    /// A public client (no secret, `none` authentication).
+    pub fn public(client_id: impl Into<String>) -> Self {
+        ClientMetadata {
+            client_id: client_id.into(),
+            client_secret: None,
+            token_endpoint_auth_method: ClientAuthMethod::None,
+            extra: Map::new(),
+        }
+    }
+
+    /// The same client with another token endpoint authentication method.
+    pub fn with_auth_method(mut self, method: ClientAuthMethod) -> Self {
+        self.token_endpoint_auth_method = method;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.client_id.is_empty() {
+            return Err(Error::config("client_id", "must not be empty"));
+        }
+        match (self.token_endpoint_auth_method, &self.client_secret) {
+            (ClientAuthMethod::None, _) => Ok(()),
+            (_, Some(s)) if !s.expose().is_empty() => Ok(()),
+            (m, _) => Err(Error::config(
+                "client_secret",
+                format!("required for {}", m.as_str()),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_keeps_unknown_fields() {
+        let doc = br#"{"issuer":"https://op","authorization_endpoint":"https://op/auth",
+            "x-custom":{"a":1},"response_types_supported":["code"]}"#;
+        let m = ProviderMetadata::from_json(doc).unwrap();
+        assert_eq!(m.extra["x-custom"]["a"], 1);
+        assert!(m.token_endpoint.is_none());
+    }
+
+    #[test]
+    fn metadata_error_names_position() {
+        let doc = br#"{"issuer":"https://op","authorization_endpoint":"not a url"}"#;
+        let err = ProviderMetadata::from_json(doc).unwrap_err();
+        assert!(
+            err.contains("relative URL") || err.contains("line"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn client_validation() {
+        assert!(ClientMetadata::new("id", "secret").validate().is_ok());
+        assert!(ClientMetadata::public("id").validate().is_ok());
+        let err = ClientMetadata::new("", "s").validate().unwrap_err();
+        assert!(err.to_string().contains("client_id"));
+        let err = ClientMetadata::new("id", "").validate().unwrap_err();
+        assert!(err.to_string().contains("client_secret"));
+        assert!(ClientAuthMethod::parse("private_key_jwt").is_err());
+        assert_eq!(
+            ClientAuthMethod::parse("client_secret_post").unwrap(),
+            ClientAuthMethod::ClientSecretPost
+        );
+    }
+
+    #[test]
+    fn client_debug_hides_secret() {
+        let c = ClientMetadata::new("id", "top-secret");
+        assert!(!format!("{c:?}").contains("top-secret"));
+    }
+}

@@ -1,0 +1,223 @@
+//! What a browser session holds: the logged-in user, and the logins it has started.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::id_token::IdToken;
+use crate::secret::{constant_time_eq, Secret};
+
+/// The session record's schema version. A store refuses records of another major layout
+/// instead of logging everyone out on a rolling upgrade: see [`SessionRecord::is_compatible`].
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// At most this many logins may be pending in one session (one per browser tab); the oldest is
+/// dropped when another starts.
+pub const MAX_PENDING_LOGINS: usize = 8;
+
+/// A pending login older than this (seconds) is dropped.
+pub const PENDING_LOGIN_TTL: u64 = 600;
+
+/// The logged-in user of one provider.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserSession {
+    /// The name of the provider the user logged in with.
+    pub provider: String,
+    /// The access token, if one was issued.
+    #[serde(default)]
+    pub access_token: Option<Secret>,
+    /// When the access token expires (unix seconds), if the provider said.
+    #[serde(default)]
+    pub access_token_expires_at: Option<u64>,
+    /// The validated ID token: raw JWT and claims.
+    pub id_token: IdToken,
+    /// Userinfo claims, when the provider has a userinfo endpoint.
+    #[serde(default)]
+    pub userinfo: Option<Map<String, Value>>,
+    /// The refresh token, if issued.
+    #[serde(default)]
+    pub refresh_token: Option<Secret>,
+    /// When the user last authenticated at the provider (`auth_time`, else the login time).
+    pub last_authenticated: u64,
+    /// When the session was last refreshed (login or silent re-authentication).
+    pub last_session_refresh: u64,
+    /// When the session ends (unix seconds).
+    pub expires_at: u64,
+}
+
+impl std::fmt::Debug for UserSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserSession")
+            .field("provider", &self.provider)
+            .field("sub", &self.subject())
+            .field("access_token_expires_at", &self.access_token_expires_at)
+            .field("last_authenticated", &self.last_authenticated)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl UserSession {
+    /// Whether the session is still valid at `now`.
+    pub fn is_authenticated(&self, now: u64) -> bool {
+        now < self.expires_at
+    }
+
+    /// The user's subject identifier.
+    pub fn subject(&self) -> &str {
+        self.id_token.subject()
+    }
+
+    /// The ID token's claims.
+    pub fn id_token_claims(&self) -> &Map<String, Value> {
+        &self.id_token.claims
+    }
+
+    /// The raw ID token (a JWT).
+    pub fn id_token_jwt(&self) -> &str {
+        self.id_token.raw.expose()
+    }
+}
+
+/// A login that was started and not yet completed.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingLogin {
+    /// The provider it was started with.
+    pub provider: String,
+    /// The `state` sent.
+    pub state: Secret,
+    /// The `nonce` sent.
+    pub nonce: Secret,
+    /// The PKCE verifier, when PKCE is used.
+    pub code_verifier: Option<Secret>,
+    /// Where to send the user after login: a path on the app's origin.
+    pub return_to: String,
+    /// When it was started (unix seconds).
+    pub created_at: u64,
+}
+
+impl std::fmt::Debug for PendingLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingLogin")
+            .field("provider", &self.provider)
+            .field("return_to", &self.return_to)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything stored server-side under one session id.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    /// The schema version this record was written with.
+    pub version: u32,
+    /// The logged-in user, if any.
+    #[serde(default)]
+    pub user: Option<Arc<UserSession>>,
+    /// Logins in progress, oldest first.
+    #[serde(default)]
+    pub pending: Vec<PendingLogin>,
+    /// The `state` of an RP-initiated logout in progress.
+    #[serde(default)]
+    pub logout_state: Option<Secret>,
+    /// When the record stops being valid (unix seconds).
+    pub expires_at: u64,
+}
+
+impl SessionRecord {
+    /// An empty record valid until `expires_at`.
+    pub fn new(expires_at: u64) -> Self {
+        SessionRecord {
+            version: SCHEMA_VERSION,
+            expires_at,
+            ..Default::default()
+        }
+    }
+
+    /// Whether this code can read the record (same schema version).
+    pub fn is_compatible(&self) -> bool {
+        self.version == SCHEMA_VERSION
+    }
+
+    /// The user, if logged in and not expired.
+    pub fn authenticated_user(&self, now: u64) -> Option<&Arc<UserSession>> {
+        self.user.as_ref().filter(|u| u.is_authenticated(now))
+    }
+
+    /// Adds a pending login, dropping expired ones and the oldest beyond the cap.
+    pub fn push_pending(&mut self, login: PendingLogin, now: u64) {
+        self.prune_pending(now);
+        while self.pending.len() >= MAX_PENDING_LOGINS {
+            self.pending.remove(0);
+        }
+        self.pending.push(login);
+    }
+
+    /// Drops pending logins older than [`PENDING_LOGIN_TTL`].
+    pub fn prune_pending(&mut self, now: u64) {
+        self.pending
+            .retain(|p| p.created_at.saturating_add(PENDING_LOGIN_TTL) > now);
+    }
+
+    /// Removes and returns the pending login whose `state` equals `state` (constant-time
+    /// comparison against every entry, so timing does not reveal which one matched).
+    pub fn take_pending(&mut self, state: &str) -> Option<PendingLogin> {
+        let mut found = None;
+        for (i, p) in self.pending.iter().enumerate() {
+            if constant_time_eq(p.state.expose(), state) && found.is_none() {
+                found = Some(i);
+            }
+        }
+        found.map(|i| self.pending.remove(i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(state: &str, at: u64) -> PendingLogin {
+        PendingLogin {
+            provider: "p".into(),
+            state: Secret::new(state),
+            nonce: Secret::new("n"),
+            code_verifier: None,
+            return_to: "/".into(),
+            created_at: at,
+        }
+    }
+
+    #[test]
+    fn pending_is_bounded_and_aged() {
+        let mut r = SessionRecord::new(10_000);
+        for i in 0..20 {
+            r.push_pending(pending(&format!("s{i}"), 100), 100);
+        }
+        assert_eq!(r.pending.len(), MAX_PENDING_LOGINS);
+        assert!(r.take_pending("s0").is_none());
+        assert!(r.take_pending("s19").is_some());
+        assert!(r.take_pending("s19").is_none(), "single use");
+        r.push_pending(
+            pending("late", 100 + PENDING_LOGIN_TTL + 1),
+            100 + PENDING_LOGIN_TTL + 1,
+        );
+        assert_eq!(r.pending.len(), 1);
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let p = pending("secret-state", 1);
+        assert!(!format!("{p:?}").contains("secret-state"));
+    }
+
+    #[test]
+    fn record_roundtrips_json() {
+        let mut r = SessionRecord::new(5);
+        r.push_pending(pending("s", 1), 1);
+        let json = serde_json::to_string(&r).unwrap();
+        let back: SessionRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r);
+        assert!(back.is_compatible());
+    }
+}

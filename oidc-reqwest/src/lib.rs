@@ -1,0 +1,241 @@
+//! The HTTP transport that every adapter uses to reach the provider, on `reqwest`.
+//!
+//! Each call has a timeout (10 s by default) and a cap on the response body (1 MiB by default);
+//! redirects are not followed (a provider endpoint that redirects is misconfigured, and following
+//! would leak client credentials to another host); no cookies are kept, so nothing crosses from
+//! one user's calls to another's.
+//!
+//! TLS is OpenSSL through `native-tls`: `josekit` already links OpenSSL, so this keeps one
+//! crypto library in the tree instead of two.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! let transport = oidc_reqwest::ReqwestTransport::builder()
+//!     .timeout(std::time::Duration::from_secs(5))
+//!     .max_body_bytes(256 * 1024)
+//!     .build()
+//!     .unwrap();
+//! let _: Arc<dyn oidc_core::Transport> = Arc::new(transport);
+//! ```
+#![deny(missing_docs)]
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use oidc_core::{BoxFuture, Transport, TransportError};
+
+/// A [`Transport`] on a shared `reqwest::Client`.
+#[derive(Debug, Clone)]
+pub struct ReqwestTransport {
+    client: reqwest::Client,
+    max_body: usize,
+}
+
+/// Builds a [`ReqwestTransport`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ReqwestTransportBuilder {
+    timeout: Duration,
+    connect_timeout: Duration,
+    max_body: usize,
+}
+
+impl ReqwestTransport {
+    /// A builder with the defaults: 10 s timeout, 5 s connect timeout, 1 MiB body cap.
+    pub fn builder() -> ReqwestTransportBuilder {
+        ReqwestTransportBuilder {
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            max_body: 1024 * 1024,
+        }
+    }
+
+    /// A transport with the defaults.
+    pub fn new() -> Result<Self, TransportError> {
+        Self::builder().build()
+    }
+}
+
+impl ReqwestTransportBuilder {
+    /// The timeout for a whole call, body included.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The timeout for establishing the connection.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The largest response body accepted.
+    pub fn max_body_bytes(mut self, max: usize) -> Self {
+        self.max_body = max;
+        self
+    }
+
+    /// Builds the transport.
+    pub fn build(self) -> Result<ReqwestTransport, TransportError> {
+        let client = reqwest::Client::builder()
+            .timeout(self.timeout)
+            .connect_timeout(self.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("oidc-rs/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| TransportError::Other(e.to_string()))?;
+        Ok(ReqwestTransport {
+            client,
+            max_body: self.max_body,
+        })
+    }
+}
+
+fn classify(e: reqwest::Error) -> TransportError {
+    if e.is_timeout() {
+        TransportError::Timeout
+    } else if e.is_connect() {
+        TransportError::Connect(e.without_url().to_string())
+    } else {
+        TransportError::Other(e.without_url().to_string())
+    }
+}
+
+impl ReqwestTransport {
+    async fn send_inner(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, TransportError> {
+        let request = reqwest::Request::try_from(request.map(reqwest::Body::from))
+            .map_err(|e| TransportError::Other(e.without_url().to_string()))?;
+        let mut response = self.client.execute(request).await.map_err(classify)?;
+        if response
+            .content_length()
+            .is_some_and(|len| len > self.max_body as u64)
+        {
+            return Err(TransportError::BodyTooLarge(self.max_body));
+        }
+        let status = response.status();
+        let headers = std::mem::take(response.headers_mut());
+        let mut body = BytesMut::new();
+        while let Some(chunk) = response.chunk().await.map_err(classify)? {
+            if body.len() + chunk.len() > self.max_body {
+                return Err(TransportError::BodyTooLarge(self.max_body));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let mut out = http::Response::new(body.freeze());
+        *out.status_mut() = status;
+        *out.headers_mut() = headers;
+        Ok(out)
+    }
+}
+
+impl Transport for ReqwestTransport {
+    fn send(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> BoxFuture<'_, Result<http::Response<Bytes>, TransportError>> {
+        Box::pin(self.send_inner(request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn serve_once(response: Vec<u8>, delay: Duration) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            if let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                tokio::time::sleep(delay).await;
+                let _ = s.write_all(&response).await;
+            }
+        });
+        format!("http://{addr}/")
+    }
+
+    fn get(url: &str) -> http::Request<Bytes> {
+        http::Request::get(url).body(Bytes::new()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn ok_response() {
+        let url = serve_once(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-type: application/json\r\n\r\n{}"
+                .to_vec(),
+            Duration::ZERO,
+        )
+        .await;
+        let t = ReqwestTransport::new().unwrap();
+        let r = t.send(get(&url)).await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert_eq!(&r.body()[..], b"{}");
+        assert_eq!(r.headers()["content-type"], "application/json");
+    }
+
+    #[tokio::test]
+    async fn body_cap_declared_and_streamed() {
+        let t = ReqwestTransport::builder()
+            .max_body_bytes(10)
+            .build()
+            .unwrap();
+        let url = serve_once(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 20\r\n\r\n01234567890123456789".to_vec(),
+            Duration::ZERO,
+        )
+        .await;
+        assert_eq!(
+            t.send(get(&url)).await.unwrap_err(),
+            TransportError::BodyTooLarge(10)
+        );
+        let url = serve_once(
+            b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n01234567890123456789".to_vec(),
+            Duration::ZERO,
+        )
+        .await;
+        assert_eq!(
+            t.send(get(&url)).await.unwrap_err(),
+            TransportError::BodyTooLarge(10)
+        );
+    }
+
+    #[tokio::test]
+    async fn timeout_and_refused() {
+        let t = ReqwestTransport::builder()
+            .timeout(Duration::from_millis(200))
+            .build()
+            .unwrap();
+        let url = serve_once(b"HTTP/1.1 200 OK\r\n\r\n".to_vec(), Duration::from_secs(3)).await;
+        assert_eq!(
+            t.send(get(&url)).await.unwrap_err(),
+            TransportError::Timeout
+        );
+        // A port nobody listens on.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let err = t.send(get(&format!("http://{addr}/"))).await.unwrap_err();
+        assert!(matches!(err, TransportError::Connect(_)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn redirects_are_not_followed() {
+        let url = serve_once(
+            b"HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:1/\r\ncontent-length: 0\r\n\r\n"
+                .to_vec(),
+            Duration::ZERO,
+        )
+        .await;
+        let r = ReqwestTransport::new()
+            .unwrap()
+            .send(get(&url))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 302);
+    }
+}
