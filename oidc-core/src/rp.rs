@@ -45,6 +45,7 @@ struct Inner {
     app_url: Url,
     redirect_uri: Url,
     post_logout_redirect_uri: Url,
+    login_path: Option<String>,
     store: Arc<dyn SessionStore>,
     transport: Arc<dyn Transport>,
     clock: Arc<dyn Clock>,
@@ -107,6 +108,7 @@ pub struct RelyingPartyBuilder {
     providers: Vec<(String, ProviderConfig)>,
     redirect_uri: Option<String>,
     post_logout_redirect_uri: Option<String>,
+    login_path: Option<String>,
     store: Option<Arc<dyn SessionStore>>,
     transport: Option<Arc<dyn Transport>>,
     clock: Arc<dyn Clock>,
@@ -143,6 +145,14 @@ impl RelyingPartyBuilder {
     /// Where the provider sends the user after logout (default: `<app url>/logout`).
     pub fn post_logout_redirect_uri(mut self, url: impl Into<String>) -> Self {
         self.post_logout_redirect_uri = Some(url.into());
+        self
+    }
+
+    /// Serves a login route at this path (off by default): `GET <path>?next=/page&provider=name`
+    /// starts a login that returns to `next` (a path on the app's origin; anything else is
+    /// refused), with the named provider or the default one.
+    pub fn login_path(mut self, path: impl Into<String>) -> Self {
+        self.login_path = Some(path.into());
         self
     }
 
@@ -291,6 +301,7 @@ impl RelyingPartyBuilder {
                 app_url: base,
                 redirect_uri,
                 post_logout_redirect_uri,
+                login_path: self.login_path,
                 store,
                 transport,
                 clock: self.clock,
@@ -322,6 +333,8 @@ pub enum Route {
     Redirect,
     /// Logout, and the page the provider returns to after logout.
     Logout,
+    /// The explicit login route, when configured.
+    Login,
 }
 
 impl RelyingParty {
@@ -332,6 +345,7 @@ impl RelyingParty {
             providers: Vec::new(),
             redirect_uri: None,
             post_logout_redirect_uri: None,
+            login_path: None,
             store: None,
             transport: None,
             clock: Arc::new(SystemClock),
@@ -365,6 +379,8 @@ impl RelyingParty {
             Some(Route::Redirect)
         } else if path == self.logout_path() {
             Some(Route::Logout)
+        } else if self.inner.login_path.as_deref() == Some(path) {
+            Some(Route::Login)
         } else {
             None
         }
@@ -377,6 +393,20 @@ impl RelyingParty {
             Route::Logout => {
                 let (parts, _) = request.into_parts();
                 Some(self.logout(&parts).await)
+            }
+            Route::Login => {
+                let (parts, _) = request.into_parts();
+                let mut next = None;
+                let mut provider = None;
+                for (k, v) in form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes()) {
+                    match k.as_ref() {
+                        "next" => next = Some(v.into_owned()),
+                        "provider" => provider = Some(v.into_owned()),
+                        _ => {}
+                    }
+                }
+                let next = next.unwrap_or_else(|| "/".to_owned());
+                Some(self.login(&parts, provider.as_deref(), &next).await)
             }
         }
     }

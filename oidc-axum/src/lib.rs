@@ -1,0 +1,283 @@
+//! # oidc-axum
+//!
+//! OpenID Connect login, sessions and logout for [axum], over the sans-IO [`oidc_core`].
+//!
+//! - [`OidcLayer`], a tower layer, serves the redirect endpoint and the logout route and makes
+//!   the relying party available to extractors;
+//! - the [`OidcUser`] extractor protects a handler: it yields the logged-in [`UserSession`] or
+//!   answers with the login redirect (`401` for API-style requests);
+//! - [`RequireLogin`] protects a whole router, optionally for a named provider;
+//! - [`MaybeUser`] reads the session without requiring one.
+//!
+//! ```no_run
+//! use axum::{routing::get, Router, Json};
+//! use oidc_axum::{OidcLayer, OidcUser, RelyingParty, ProviderConfig, ClientMetadata};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let rp = RelyingParty::builder("http://127.0.0.1:8080")
+//!     .provider("default", ProviderConfig::discover("https://accounts.example.com")
+//!         .client(ClientMetadata::new("my-app", "s3cret"))
+//!         .build()?)
+//!     .transport(oidc_axum::default_transport()?)
+//!     .build()?;
+//!
+//! async fn home(OidcUser(user): OidcUser) -> Json<serde_json::Value> {
+//!     Json(serde_json::json!({ "sub": user.subject() }))
+//! }
+//!
+//! let app = Router::new().route("/", get(home)).layer(OidcLayer::new(rp));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Request};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::request::Parts;
+use http_body_util::{BodyExt, Limited};
+use tower_layer::Layer;
+use tower_service::Service;
+
+pub use oidc_core::{
+    self, ClientAuthMethod, ClientMetadata, Error, ErrorInfo, ErrorView, HtmlErrorView,
+    JsonErrorView, MemoryStore, ProviderConfig, ProviderMetadata, RelyingParty, SessionStore,
+    UserSession,
+};
+
+/// The largest request body the redirect endpoint reads (a `form_post` response).
+const MAX_CALLBACK_BODY: usize = 64 * 1024;
+
+/// The default transport: reqwest with a timeout and a body-size cap.
+pub fn default_transport() -> Result<Arc<dyn oidc_core::Transport>, oidc_core::TransportError> {
+    Ok(Arc::new(oidc_reqwest::ReqwestTransport::new()?))
+}
+
+fn into_axum(response: http::Response<Bytes>) -> Response {
+    response.map(Body::from)
+}
+
+/// A tower layer that serves the relying party's routes (redirect endpoint, logout) and hands
+/// the relying party to the extractors of every other route.
+#[derive(Clone, Debug)]
+pub struct OidcLayer {
+    rp: RelyingParty,
+}
+
+impl OidcLayer {
+    /// The layer for a relying party.
+    pub fn new(rp: RelyingParty) -> Self {
+        OidcLayer { rp }
+    }
+}
+
+impl<S> Layer<S> for OidcLayer {
+    type Service = OidcService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        OidcService {
+            rp: self.rp.clone(),
+            inner,
+        }
+    }
+}
+
+/// The service [`OidcLayer`] produces.
+#[derive(Clone, Debug)]
+pub struct OidcService<S> {
+    rp: RelyingParty,
+    inner: S,
+}
+
+impl<S> Service<Request> for OidcService<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let rp = self.rp.clone();
+        if rp.route(req.uri().path()).is_some() {
+            return Box::pin(async move {
+                let (parts, body) = req.into_parts();
+                let body = match Limited::new(body, MAX_CALLBACK_BODY).collect().await {
+                    Ok(b) => b.to_bytes(),
+                    Err(_) => {
+                        return Ok((
+                            http::StatusCode::PAYLOAD_TOO_LARGE,
+                            "request body too large",
+                        )
+                            .into_response())
+                    }
+                };
+                let req = http::Request::from_parts(parts, body);
+                let resp = rp.handle(req).await.unwrap_or_else(not_found);
+                Ok(into_axum(resp))
+            });
+        }
+        req.extensions_mut().insert(rp);
+        // Take the service that was driven to readiness, leave a fresh clone in its place.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move { inner.call(req).await })
+    }
+}
+
+fn not_found() -> http::Response<Bytes> {
+    let mut r = http::Response::new(Bytes::new());
+    *r.status_mut() = http::StatusCode::NOT_FOUND;
+    r
+}
+
+fn relying_party(parts: &Parts) -> Result<RelyingParty, Response> {
+    parts
+        .extensions
+        .get::<RelyingParty>()
+        .cloned()
+        .ok_or_else(|| {
+            tracing::error!("OidcUser used on a route without OidcLayer");
+            (
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                "authentication is not configured for this route",
+            )
+                .into_response()
+        })
+}
+
+/// The logged-in user. As an extractor it protects the handler: without a valid session (for
+/// the route's provider, see [`RequireLogin::provider`], else the default one) the handler is
+/// not called and the user is sent to log in.
+#[derive(Clone, Debug)]
+pub struct OidcUser(pub Arc<UserSession>);
+
+/// The session a [`RequireLogin`] layer already checked.
+#[derive(Clone)]
+struct Authenticated(Arc<UserSession>);
+
+impl<S: Send + Sync> FromRequestParts<S> for OidcUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(Authenticated(user)) = parts.extensions.get::<Authenticated>() {
+            return Ok(OidcUser(user.clone()));
+        }
+        let rp = relying_party(parts)?;
+        rp.authenticate(parts, None)
+            .await
+            .map(OidcUser)
+            .map_err(into_axum)
+    }
+}
+
+/// The logged-in user if there is one, without requiring a login.
+#[derive(Clone, Debug)]
+pub struct MaybeUser(pub Option<Arc<UserSession>>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(Authenticated(user)) = parts.extensions.get::<Authenticated>() {
+            return Ok(MaybeUser(Some(user.clone())));
+        }
+        let rp = relying_party(parts)?;
+        Ok(MaybeUser(rp.session(parts).await))
+    }
+}
+
+/// A layer that protects every route it wraps (use it with `Router::route_layer`), for the
+/// default provider or a named one.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use oidc_axum::RequireLogin;
+/// let admin: Router = Router::new()
+///     .route("/admin", get(|| async { "secret" }))
+///     .route_layer(RequireLogin::provider("corporate"));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct RequireLogin {
+    provider: Option<Arc<str>>,
+}
+
+impl RequireLogin {
+    /// Requires a session with the default provider.
+    pub fn new() -> Self {
+        RequireLogin { provider: None }
+    }
+
+    /// Requires a session with the named provider: a session from another provider does not
+    /// count.
+    pub fn provider(name: &str) -> Self {
+        RequireLogin {
+            provider: Some(Arc::from(name)),
+        }
+    }
+}
+
+impl<S> Layer<S> for RequireLogin {
+    type Service = RequireLoginService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireLoginService {
+            provider: self.provider.clone(),
+            inner,
+        }
+    }
+}
+
+/// The service [`RequireLogin`] produces.
+#[derive(Clone, Debug)]
+pub struct RequireLoginService<S> {
+    provider: Option<Arc<str>>,
+    inner: S,
+}
+
+impl<S> Service<Request> for RequireLoginService<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let provider = self.provider.clone();
+        Box::pin(async move {
+            let (mut parts, body) = req.into_parts();
+            let rp = match relying_party(&parts) {
+                Ok(rp) => rp,
+                Err(resp) => return Ok(resp),
+            };
+            match rp.authenticate(&parts, provider.as_deref()).await {
+                Ok(user) => {
+                    parts.extensions.insert(Authenticated(user));
+                    inner.call(Request::from_parts(parts, body)).await
+                }
+                Err(resp) => Ok(into_axum(resp)),
+            }
+        })
+    }
+}

@@ -1,0 +1,246 @@
+//! Discovery, JWKS, RP-initiated logout and dynamic client registration.
+
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use serde_json::{json, Map, Value};
+
+use crate::authorize::SESSION_COOKIE;
+use crate::util::{self, Params};
+use crate::{keys, Config, Misbehavior, SimClient, State};
+
+/// `GET /.well-known/openid-configuration`.
+pub(crate) fn discovery(cfg: &Config, st: &State) -> Response<Bytes> {
+    let issuer = if st.misbehavior == Misbehavior::DiscoveryIssuerMismatch {
+        format!("{}-mismatch", cfg.issuer)
+    } else {
+        cfg.issuer.clone()
+    };
+    util::json(
+        200,
+        &json!({
+            "issuer": issuer,
+            "authorization_endpoint": cfg.endpoint("/authorize"),
+            "token_endpoint": cfg.endpoint("/token"),
+            "userinfo_endpoint": cfg.endpoint("/userinfo"),
+            "jwks_uri": cfg.endpoint("/jwks"),
+            "end_session_endpoint": cfg.endpoint("/logout"),
+            "registration_endpoint": cfg.endpoint("/register"),
+            "introspection_endpoint": cfg.endpoint("/introspect"),
+            "response_types_supported": [
+                "code", "id_token", "id_token token", "code id_token", "code token",
+                "code id_token token"
+            ],
+            "response_modes_supported": ["query", "fragment", "form_post"],
+            "grant_types_supported": ["authorization_code", "implicit", "refresh_token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "code_challenge_methods_supported": ["S256"],
+            "scopes_supported": ["openid", "profile", "email", "address", "phone", "offline_access"],
+            "claims_supported": [
+                "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash",
+                "c_hash", "name", "preferred_username", "email", "email_verified"
+            ],
+            "prompt_values_supported": ["none", "login", "consent"],
+            "claims_parameter_supported": true,
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
+            "authorization_response_iss_parameter_supported": true,
+        }),
+    )
+}
+
+/// The JWKS document: every published public key.
+pub(crate) fn jwks_value(st: &State) -> Value {
+    let keys: Vec<Value> = st.keys.iter().map(|k| k.public_jwk()).collect();
+    json!({ "keys": keys })
+}
+
+/// `GET /jwks`.
+pub(crate) fn jwks(st: &State) -> Response<Bytes> {
+    if let Misbehavior::JwksStatus(status) = st.misbehavior {
+        return util::response(status, util::HTML, "<html>oops</html>");
+    }
+    util::json(200, &jwks_value(st))
+}
+
+/// `GET` / `POST /logout` (OpenID Connect RP-Initiated Logout 1.0).
+pub(crate) fn logout(cfg: &Config, st: &State, request: &Request<Bytes>) -> Response<Bytes> {
+    let params = match *request.method() {
+        Method::GET => Params::parse(request.uri().query().unwrap_or_default().as_bytes()),
+        Method::POST => Params::parse(request.body()),
+        _ => return crate::method_not_allowed(&[Method::GET, Method::POST]),
+    };
+    let mut response = logout_response(st, &params);
+    util::set_cookie(
+        &mut response,
+        &format!(
+            "{SESSION_COOKIE}=; Path={}; Max-Age=0; HttpOnly; SameSite=Lax",
+            cfg.cookie_path()
+        ),
+    );
+    response
+}
+
+fn logout_response(st: &State, params: &Params) -> Response<Bytes> {
+    let hint_client = match params.get("id_token_hint") {
+        None => None,
+        Some(hint) => {
+            let keys = st.keys.iter().chain(st.rogue_key.iter()).map(|k| &**k);
+            let Some(claims) = keys::verify(hint, keys) else {
+                return util::error_page(400, "invalid id_token_hint");
+            };
+            hint_audience(&claims)
+        }
+    };
+    let client_id = match (params.get("client_id"), hint_client.as_deref()) {
+        (Some(a), Some(b)) if a != b => {
+            return util::error_page(400, "client_id does not match the id_token_hint audience");
+        }
+        (Some(id), _) | (None, Some(id)) => Some(id.to_owned()),
+        (None, None) => None,
+    };
+    let client = client_id.as_deref().and_then(|id| st.client(id));
+    if let (Some(client), Some(uri)) = (client, params.get("post_logout_redirect_uri")) {
+        if client.post_logout_redirect_uris.iter().any(|u| u == uri) {
+            let extra: Vec<(String, String)> = params
+                .get("state")
+                .map(|s| ("state".to_owned(), s.to_owned()))
+                .into_iter()
+                .collect();
+            let target = if extra.is_empty() {
+                uri.to_owned()
+            } else {
+                util::append_params(uri, &extra, false)
+            };
+            return util::redirect(&target);
+        }
+    }
+    util::html(
+        200,
+        util::page(
+            "Logged out",
+            "<h1>You have been logged out</h1>\n<p class=\"note\">You can close this window.</p>",
+        ),
+    )
+}
+
+/// The client an ID token was issued to: `azp`, else the single (or first) `aud`.
+fn hint_audience(claims: &Map<String, Value>) -> Option<String> {
+    if let Some(azp) = claims.get("azp").and_then(Value::as_str) {
+        return Some(azp.to_owned());
+    }
+    match claims.get("aud")? {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(a) => a.first().and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    }
+}
+
+fn registration_error(error: &str, description: &str) -> Response<Bytes> {
+    util::json_no_store(
+        400,
+        &json!({ "error": error, "error_description": description }),
+    )
+}
+
+/// Parses an optional array-of-strings metadata field.
+fn string_list(meta: &Map<String, Value>, key: &str) -> Result<Vec<String>, ()> {
+    match meta.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned).ok_or(()))
+            .collect(),
+        Some(_) => Err(()),
+    }
+}
+
+fn is_valid_redirect_uri(uri: &str) -> bool {
+    url::Url::parse(uri).is_ok_and(|u| u.fragment().is_none())
+}
+
+/// `POST /register` (OpenID Connect Dynamic Client Registration 1.0).
+pub(crate) fn register(st: &mut State, request: &Request<Bytes>, now: u64) -> Response<Bytes> {
+    if request.method() != Method::POST {
+        return crate::method_not_allowed(&[Method::POST]);
+    }
+    let Ok(Value::Object(mut meta)) = serde_json::from_slice::<Value>(request.body()) else {
+        return registration_error(
+            "invalid_client_metadata",
+            "the request body must be a JSON object",
+        );
+    };
+    let redirect_uris = match string_list(&meta, "redirect_uris") {
+        Ok(list) if !list.is_empty() => list,
+        _ => {
+            return registration_error(
+                "invalid_redirect_uri",
+                "redirect_uris must be a non-empty array of strings",
+            )
+        }
+    };
+    if let Some(bad) = redirect_uris.iter().find(|u| !is_valid_redirect_uri(u)) {
+        return registration_error(
+            "invalid_redirect_uri",
+            &format!("not an absolute URI without fragment: {bad}"),
+        );
+    }
+    let Ok(post_logout_redirect_uris) = string_list(&meta, "post_logout_redirect_uris") else {
+        return registration_error(
+            "invalid_client_metadata",
+            "post_logout_redirect_uris must be an array of strings",
+        );
+    };
+    if let Some(bad) = post_logout_redirect_uris
+        .iter()
+        .find(|u| !is_valid_redirect_uri(u))
+    {
+        return registration_error(
+            "invalid_client_metadata",
+            &format!("not an absolute URI without fragment: {bad}"),
+        );
+    }
+    let auth_method = match meta.get("token_endpoint_auth_method") {
+        None | Some(Value::Null) => "client_secret_basic".to_owned(),
+        Some(Value::String(m))
+            if matches!(
+                m.as_str(),
+                "client_secret_basic" | "client_secret_post" | "none"
+            ) =>
+        {
+            m.clone()
+        }
+        Some(_) => return registration_error(
+            "invalid_client_metadata",
+            "token_endpoint_auth_method must be client_secret_basic, client_secret_post or none",
+        ),
+    };
+    let client_id = format!("dyn-{}", &util::random_token()[..16]);
+    let client_secret = (auth_method != "none").then(util::random_token);
+
+    meta.insert("client_id".into(), json!(client_id));
+    meta.insert("client_id_issued_at".into(), json!(now));
+    meta.insert("token_endpoint_auth_method".into(), json!(auth_method));
+    match &client_secret {
+        Some(secret) => {
+            meta.insert("client_secret".into(), json!(secret));
+            meta.insert("client_secret_expires_at".into(), json!(0));
+        }
+        None => {
+            meta.remove("client_secret");
+            meta.remove("client_secret_expires_at");
+        }
+    }
+    st.clients.insert(
+        client_id.clone(),
+        SimClient {
+            client_id,
+            client_secret,
+            redirect_uris,
+            post_logout_redirect_uris,
+        },
+    );
+    util::json_no_store(201, &Value::Object(meta))
+}

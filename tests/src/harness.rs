@@ -1,0 +1,454 @@
+//! An in-process test bench for a relying party: the simulated provider as its transport, a
+//! clock the test moves, fault injection at any provider endpoint, and a small browser that
+//! keeps cookies and follows redirects between the app and the provider. No socket is opened.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::{header, Request, Response, StatusCode};
+use oidc_core::{BoxFuture, Clock, RelyingParty, Transport, TransportError};
+
+use crate::{SimClient, SimProvider};
+
+/// The base URL of the app under test.
+pub const APP_URL: &str = "http://app.test";
+/// The simulated provider's issuer.
+pub const ISSUER: &str = "https://op.test";
+/// The test client's id.
+pub const CLIENT_ID: &str = "test-client";
+/// The test client's secret.
+pub const CLIENT_SECRET: &str = "test-secret";
+
+/// A clock that only moves when told to.
+#[derive(Debug)]
+pub struct TestClock(AtomicU64);
+
+impl TestClock {
+    /// A clock at `now` (unix seconds).
+    pub fn new(now: u64) -> Self {
+        TestClock(AtomicU64::new(now))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, secs: u64) {
+        self.0.fetch_add(secs, Ordering::SeqCst);
+    }
+}
+
+impl Clock for TestClock {
+    fn now(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A failure to inject at a provider endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// The connection is refused.
+    Refused,
+    /// The call times out.
+    Timeout,
+    /// The body exceeds the transport's cap.
+    BodyTooLarge,
+    /// The endpoint answers with this status and body.
+    Respond(u16, String),
+}
+
+/// A [`Transport`] that hands every request to a [`SimProvider`], unless a fault is armed for
+/// the request's path.
+#[derive(Clone)]
+pub struct SimTransport {
+    provider: SimProvider,
+    clock: Arc<TestClock>,
+    faults: Arc<Mutex<HashMap<String, Fault>>>,
+}
+
+impl std::fmt::Debug for SimTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimTransport").finish_non_exhaustive()
+    }
+}
+
+impl SimTransport {
+    /// A transport to `provider` on `clock`.
+    pub fn new(provider: SimProvider, clock: Arc<TestClock>) -> Self {
+        SimTransport {
+            provider,
+            clock,
+            faults: Arc::default(),
+        }
+    }
+
+    /// Every later call whose path ends with `path_suffix` (`/token`, `/jwks`, `/userinfo`,
+    /// `/.well-known/openid-configuration`) fails with `fault`, until [`clear`](Self::clear).
+    pub fn fail(&self, path_suffix: &str, fault: Fault) {
+        self.faults
+            .lock()
+            .unwrap()
+            .insert(path_suffix.to_owned(), fault);
+    }
+
+    /// Removes every armed fault.
+    pub fn clear(&self) {
+        self.faults.lock().unwrap().clear();
+    }
+}
+
+impl Transport for SimTransport {
+    fn send(
+        &self,
+        request: Request<Bytes>,
+    ) -> BoxFuture<'_, Result<Response<Bytes>, TransportError>> {
+        let path = request.uri().path().to_owned();
+        let fault = self
+            .faults
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(suffix, _)| path.ends_with(suffix.as_str()))
+            .map(|(_, f)| f.clone());
+        let result = match fault {
+            Some(Fault::Refused) => Err(TransportError::Connect("connection refused".into())),
+            Some(Fault::Timeout) => Err(TransportError::Timeout),
+            Some(Fault::BodyTooLarge) => Err(TransportError::BodyTooLarge(1024 * 1024)),
+            Some(Fault::Respond(status, body)) => {
+                let mut r = Response::new(Bytes::from(body));
+                *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+                Ok(r)
+            }
+            None => Ok(self.provider.handle(request, self.clock.now())),
+        };
+        Box::pin(async move { result })
+    }
+}
+
+/// An app under test, built around a relying party by one adapter. The app follows
+/// `shared/rp-contract.md`: `GET /` is protected and answers JSON with `sub`, `id_token_claims`,
+/// `userinfo` and `access_token_present`; `GET /second` is protected by the provider named
+/// `second` when there is one; the relying party's own routes are served; the error view
+/// answers JSON.
+pub trait App: Send + Sync + Sized + 'static {
+    /// The adapter's name, for test output.
+    const ADAPTER: &'static str;
+    /// Builds the app.
+    fn new(rp: RelyingParty) -> Self;
+    /// Sends one request through the framework, in-process.
+    fn call(&self, request: Request<Bytes>) -> BoxFuture<'_, Response<Bytes>>;
+}
+
+/// Everything one scenario needs: provider, clock, transport and the app.
+pub struct Bench<A: App> {
+    /// The simulated provider.
+    pub provider: SimProvider,
+    /// The shared clock.
+    pub clock: Arc<TestClock>,
+    /// The relying party's transport (arm faults here).
+    pub transport: SimTransport,
+    /// The relying party.
+    pub rp: RelyingParty,
+    /// The app.
+    pub app: A,
+}
+
+/// What a bench is built with.
+pub struct BenchOptions {
+    /// Adjusts the default provider's configuration.
+    pub configure:
+        Box<dyn FnOnce(oidc_core::ProviderConfigBuilder) -> oidc_core::ProviderConfigBuilder>,
+    /// Adjusts the relying party's builder.
+    pub rp: Box<dyn FnOnce(oidc_core::RelyingPartyBuilder) -> oidc_core::RelyingPartyBuilder>,
+}
+
+impl Default for BenchOptions {
+    fn default() -> Self {
+        BenchOptions {
+            configure: Box::new(|b| b),
+            rp: Box::new(|b| b),
+        }
+    }
+}
+
+impl<A: App> Bench<A> {
+    /// The standard bench: one provider by discovery, a confidential client, JSON errors.
+    pub fn new() -> Self {
+        Self::with(BenchOptions::default())
+    }
+
+    /// A bench with adjusted configuration.
+    pub fn with(options: BenchOptions) -> Self {
+        let clock = Arc::new(TestClock::new(1_700_000_000));
+        let provider = SimProvider::new(ISSUER);
+        let mut client =
+            SimClient::confidential(CLIENT_ID, CLIENT_SECRET, &format!("{APP_URL}/redirect_uri"));
+        client.post_logout_redirect_uris = vec![format!("{APP_URL}/logout")];
+        provider.register_client(client);
+        let transport = SimTransport::new(provider.clone(), clock.clone());
+        let config = (options.configure)(
+            oidc_core::ProviderConfig::discover(ISSUER)
+                .client(oidc_core::ClientMetadata::new(CLIENT_ID, CLIENT_SECRET))
+                .scopes(["openid", "profile", "email"]),
+        )
+        .build()
+        .expect("valid test configuration");
+        let builder = RelyingParty::builder(APP_URL)
+            .provider("default", config)
+            .transport(Arc::new(transport.clone()))
+            .clock(clock.clone())
+            .random(Arc::new(oidc_core::SeededRandom::new(42)))
+            .session_secret([9u8; 32])
+            .login_path("/login")
+            .error_view(oidc_core::JsonErrorView);
+        let rp = (options.rp)(builder).build().expect("valid relying party");
+        let app = A::new(rp.clone());
+        Bench {
+            provider,
+            clock,
+            transport,
+            rp,
+            app,
+        }
+    }
+
+    /// A fresh browser (no cookies).
+    pub fn browser(&self) -> Browser<'_, A> {
+        Browser {
+            bench: self,
+            app_cookies: HashMap::new(),
+            provider_cookies: HashMap::new(),
+            accept: "text/html",
+        }
+    }
+}
+
+impl<A: App> Default for Bench<A> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A minimal browser: cookies per site, manual redirects.
+pub struct Browser<'a, A: App> {
+    bench: &'a Bench<A>,
+    app_cookies: HashMap<String, String>,
+    provider_cookies: HashMap<String, String>,
+    accept: &'static str,
+}
+
+/// A response as the browser saw it.
+#[derive(Debug)]
+pub struct Page {
+    /// The status.
+    pub status: StatusCode,
+    /// The headers.
+    pub headers: http::HeaderMap,
+    /// The body.
+    pub body: Bytes,
+}
+
+impl Page {
+    /// The `Location` header.
+    pub fn location(&self) -> Option<String> {
+        self.headers
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|_| {
+            panic!(
+                "not JSON (HTTP {}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The `error` of a JSON error page, asserting that this is one (4xx/5xx with JSON
+    /// `error` and `error_description`).
+    pub fn error(&self) -> String {
+        assert!(
+            self.status.is_client_error() || self.status.is_server_error(),
+            "expected the error view, got HTTP {}: {}",
+            self.status,
+            self.text()
+        );
+        let v = self.json();
+        assert!(v["error_description"].is_string(), "{v}");
+        v["error"].as_str().expect("error is a string").to_owned()
+    }
+}
+
+impl<'a, A: App> Browser<'a, A> {
+    /// Sends a request to the app or the provider, with this browser's cookies, without
+    /// following redirects.
+    pub async fn send(&mut self, mut request: Request<Bytes>) -> Page {
+        let url = request.uri().to_string();
+        let to_app = url.starts_with(APP_URL);
+        let jar = if to_app {
+            &self.app_cookies
+        } else {
+            &self.provider_cookies
+        };
+        if !jar.is_empty() {
+            let cookie = jar
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            request
+                .headers_mut()
+                .insert(header::COOKIE, cookie.parse().unwrap());
+        }
+        if !request.headers().contains_key(header::ACCEPT) {
+            request
+                .headers_mut()
+                .insert(header::ACCEPT, self.accept.parse().unwrap());
+        }
+        let response = if to_app {
+            // The app sees origin-form URIs, as from a real HTTP/1.1 client.
+            let pq = request
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_else(|| "/".into());
+            *request.uri_mut() = pq.parse().unwrap();
+            request
+                .headers_mut()
+                .insert(header::HOST, "app.test".parse().unwrap());
+            self.bench.app.call(request).await
+        } else {
+            self.bench.provider.handle(request, self.bench.clock.now())
+        };
+        let jar = if to_app {
+            &mut self.app_cookies
+        } else {
+            &mut self.provider_cookies
+        };
+        for set in response.headers().get_all(header::SET_COOKIE) {
+            let Ok(s) = set.to_str() else { continue };
+            let Ok(c) = cookie::Cookie::parse(s.to_owned()) else {
+                continue;
+            };
+            let expired = c.max_age().is_some_and(|a| a.is_zero() || a.is_negative());
+            if expired || c.value().is_empty() {
+                jar.remove(c.name());
+            } else {
+                jar.insert(c.name().to_owned(), c.value().to_owned());
+            }
+        }
+        let (parts, body) = response.into_parts();
+        Page {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    /// `GET` an absolute URL or an app path.
+    pub async fn get(&mut self, url: &str) -> Page {
+        let url = absolute(url);
+        self.send(Request::get(url).body(Bytes::new()).unwrap())
+            .await
+    }
+
+    /// `GET` asking for JSON (an API client): the app answers `401` rather than redirecting.
+    pub async fn get_json(&mut self, url: &str) -> Page {
+        let url = absolute(url);
+        self.send(
+            Request::get(url)
+                .header(header::ACCEPT, "application/json")
+                .body(Bytes::new())
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Follows redirects from `page` (at most 10), returning the last page.
+    pub async fn follow(&mut self, mut page: Page) -> Page {
+        for _ in 0..10 {
+            match page.location() {
+                Some(loc) if page.status.is_redirection() => page = self.get(&loc).await,
+                _ => return page,
+            }
+        }
+        panic!("too many redirects");
+    }
+
+    /// Starts at `path`, expects the redirect to the provider, and returns the authorization URL.
+    pub async fn start_login(&mut self, path: &str) -> String {
+        let page = self.get(path).await;
+        assert_eq!(page.status, StatusCode::FOUND, "{}", page.text());
+        let loc = page.location().expect("a login redirect");
+        assert!(
+            loc.starts_with(ISSUER),
+            "redirect to the provider, got {loc}"
+        );
+        loc
+    }
+
+    /// The provider's answer for `username` to an authorization URL: the URL the browser comes
+    /// back to.
+    pub fn authorize(&self, authorization_url: &str, username: &str) -> String {
+        self.bench
+            .provider
+            .authorize(authorization_url, username, self.bench.clock.now())
+    }
+
+    /// A whole login from `path` as `username`; returns the page finally shown.
+    pub async fn login(&mut self, path: &str, username: &str) -> Page {
+        let auth = self.start_login(path).await;
+        let back = self.authorize(&auth, username);
+        let page = self.get(&back).await;
+        self.follow(page).await
+    }
+
+    /// Whether the app considers this browser logged in (`GET /` as an API client).
+    pub async fn is_logged_in(&mut self) -> bool {
+        let page = self.get_json("/").await;
+        match page.status {
+            StatusCode::OK => true,
+            StatusCode::UNAUTHORIZED => false,
+            other => panic!("unexpected HTTP {other}: {}", page.text()),
+        }
+    }
+
+    /// The app's session cookie value, if any.
+    pub fn session_cookie(&self) -> Option<&str> {
+        self.app_cookies.get("oidc_session").map(String::as_str)
+    }
+
+    /// Sets or replaces an app cookie (to plant or tamper).
+    pub fn set_app_cookie(&mut self, name: &str, value: &str) {
+        self.app_cookies.insert(name.to_owned(), value.to_owned());
+    }
+}
+
+fn absolute(url: &str) -> String {
+    if url.starts_with('/') {
+        format!("{APP_URL}{url}")
+    } else {
+        url.to_owned()
+    }
+}
+
+/// The JSON the contract's `GET /` answers for a user session; every adapter's test app and
+/// demo uses it.
+pub fn contract_json(user: &oidc_core::UserSession) -> serde_json::Value {
+    serde_json::json!({
+        "sub": user.subject(),
+        "provider": user.provider,
+        "id_token_claims": user.id_token_claims(),
+        "userinfo": user.userinfo,
+        "access_token_present": user.access_token.is_some(),
+    })
+}

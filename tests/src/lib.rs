@@ -1,0 +1,621 @@
+//! `oidc-testkit`: a sans-IO simulated OpenID Provider.
+//!
+//! [`SimProvider`] takes an [`http::Request<Bytes>`] plus the current time (unix seconds) and
+//! returns an [`http::Response<Bytes>`]. It opens no sockets, spawns no tasks and never reads a
+//! clock, so tests drive it deterministically in-process; a demo application can also serve it
+//! on a TCP port as an embedded development provider with a real HTML login form.
+//!
+//! It implements discovery, JWKS, the authorization endpoint (all six OpenID Connect response
+//! types, `query` / `fragment` / `form_post` response modes, PKCE S256, `prompt=none`, SSO via a
+//! `sim_session` cookie), the token endpoint (authorization code and refresh token grants,
+//! `client_secret_basic` / `client_secret_post`), UserInfo, RP-initiated logout, dynamic client
+//! registration and token introspection. ID tokens are RS256-signed with josekit.
+//!
+//! [`Misbehavior`] makes the provider get exactly one thing wrong so a relying party's
+//! validation can be tested.
+//!
+//! **Not for production**: the session cookie is simply the username and any username logs in.
+//!
+//! ```
+//! use oidc_testkit::{SimClient, SimProvider};
+//!
+//! let op = SimProvider::new("https://op.example");
+//! op.register_client(SimClient::confidential(
+//!     "rp",
+//!     "secret",
+//!     "https://rp.example/callback",
+//! ));
+//! let now = 1_700_000_000;
+//! let back = op.authorize(
+//!     "https://op.example/authorize?response_type=code&client_id=rp\
+//!      &redirect_uri=https%3A%2F%2Frp.example%2Fcallback&scope=openid&state=xyz",
+//!     "alice",
+//!     now,
+//! );
+//! assert!(back.starts_with("https://rp.example/callback?code="));
+//! assert!(back.contains("state=xyz"));
+//! ```
+
+#![deny(missing_docs)]
+
+mod admin;
+mod authorize;
+mod claims;
+pub mod harness;
+mod keys;
+pub mod scenarios;
+mod token;
+mod util;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use serde_json::{Map, Value};
+
+use crate::keys::SigningKey;
+
+/// A statically registered client (relying party).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimClient {
+    /// The client identifier.
+    pub client_id: String,
+    /// The client secret; `None` for a public client (token endpoint auth method `none`).
+    pub client_secret: Option<String>,
+    /// Redirect URIs, matched exactly.
+    pub redirect_uris: Vec<String>,
+    /// Post-logout redirect URIs accepted by the end-session endpoint, matched exactly.
+    pub post_logout_redirect_uris: Vec<String>,
+}
+
+impl SimClient {
+    /// A confidential client with one redirect URI and no post-logout redirect URIs.
+    pub fn confidential(client_id: &str, client_secret: &str, redirect_uri: &str) -> Self {
+        SimClient {
+            client_id: client_id.to_owned(),
+            client_secret: Some(client_secret.to_owned()),
+            redirect_uris: vec![redirect_uri.to_owned()],
+            post_logout_redirect_uris: Vec::new(),
+        }
+    }
+
+    /// A public client (no secret) with one redirect URI and no post-logout redirect URIs.
+    pub fn public(client_id: &str, redirect_uri: &str) -> Self {
+        SimClient {
+            client_id: client_id.to_owned(),
+            client_secret: None,
+            redirect_uris: vec![redirect_uri.to_owned()],
+            post_logout_redirect_uris: Vec::new(),
+        }
+    }
+}
+
+/// One deliberate mistake the provider makes in every later response until cleared with
+/// [`Misbehavior::None`].
+#[non_exhaustive]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Misbehavior {
+    /// Behave correctly.
+    #[default]
+    None,
+    /// The authorization endpoint redirects back with `error=...&state=...` (after validating
+    /// the client and redirect URI).
+    AuthorizeError {
+        /// The `error` code.
+        error: String,
+        /// The optional `error_description`.
+        error_description: Option<String>,
+    },
+    /// Authorization responses echo a different `state`.
+    WrongState,
+    /// ID tokens carry a different `nonce` (when a nonce was sent).
+    WrongNonce,
+    /// ID tokens omit the `nonce`.
+    OmitNonce,
+    /// ID token signature bytes are corrupted.
+    BadSignature,
+    /// ID tokens are unsigned, with header `alg: none`.
+    AlgNone,
+    /// ID tokens carry a different `iss`.
+    WrongIssuer,
+    /// ID tokens carry a different `aud`.
+    WrongAudience,
+    /// ID tokens carry `aud = [client_id, "other"]` and no `azp`.
+    MultipleAudiencesWithoutAzp,
+    /// ID tokens carry `aud = [client_id, "other"]` and `azp = "other"`.
+    WrongAzp,
+    /// ID tokens have `exp` in the past (`now - 600`).
+    Expired,
+    /// ID tokens have `iat = now + 3600`.
+    IssuedInFuture,
+    /// ID tokens are signed with a fresh key whose `kid` is not in the JWKS; call
+    /// [`SimProvider::rotate_keys`] to publish it.
+    UnknownKid,
+    /// The token endpoint answers 400 with the JSON body `{"error": error}`.
+    TokenEndpointError {
+        /// The `error` code.
+        error: String,
+    },
+    /// The token endpoint answers with this status and a non-JSON body (`<html>oops</html>`).
+    TokenEndpointStatus(u16),
+    /// The token endpoint answers 200 with the body `not json`.
+    TokenEndpointNotJson,
+    /// UserInfo returns a different `sub`.
+    UserinfoSubMismatch,
+    /// UserInfo answers with this status and a non-JSON body.
+    UserinfoStatus(u16),
+    /// The discovery document's `issuer` differs from the real issuer.
+    DiscoveryIssuerMismatch,
+    /// The JWKS endpoint answers with this status and a non-JSON body.
+    JwksStatus(u16),
+}
+
+/// How many requests each endpoint has served.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// `GET /.well-known/openid-configuration`.
+    pub discovery: u64,
+    /// `GET /jwks`.
+    pub jwks: u64,
+    /// `/authorize` (GET, form POST and [`SimProvider::authorize`]).
+    pub authorize: u64,
+    /// `POST /token`.
+    pub token: u64,
+    /// `/userinfo`.
+    pub userinfo: u64,
+    /// `POST /introspect`.
+    pub introspection: u64,
+    /// `POST /register`.
+    pub registration: u64,
+    /// `/logout`.
+    pub logout: u64,
+}
+
+/// Why [`SimProvider::try_authorize`] could not send the browser back to the client: the
+/// provider showed a page instead (unknown client or redirect URI, malformed URL, ...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotRedirected {
+    /// The HTTP status of the page the provider would show.
+    pub status: u16,
+    /// What the page says.
+    pub message: String,
+}
+
+impl fmt::Display for NotRedirected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not redirected (HTTP {}): {}", self.status, self.message)
+    }
+}
+
+impl std::error::Error for NotRedirected {}
+
+/// Immutable configuration derived from the issuer.
+pub(crate) struct Config {
+    /// The issuer exactly as given.
+    pub(crate) issuer: String,
+    /// The issuer URL's path without a trailing slash ("" for a root issuer).
+    pub(crate) base_path: String,
+}
+
+impl Config {
+    /// The absolute URL of an endpoint (`path` starts with '/').
+    pub(crate) fn endpoint(&self, path: &str) -> String {
+        format!("{}{}", self.issuer.trim_end_matches('/'), path)
+    }
+
+    /// The `Path` attribute of the session cookie.
+    pub(crate) fn cookie_path(&self) -> &str {
+        if self.base_path.is_empty() {
+            "/"
+        } else {
+            &self.base_path
+        }
+    }
+}
+
+/// What an authorization (code, tokens) was granted for.
+#[derive(Clone, Debug)]
+pub(crate) struct Grant {
+    pub(crate) client_id: String,
+    pub(crate) username: String,
+    pub(crate) scope: String,
+    pub(crate) auth_time: u64,
+    /// The `claims` request parameter, if any.
+    pub(crate) claims: Option<Value>,
+}
+
+/// An issued authorization code.
+#[derive(Debug)]
+pub(crate) struct CodeRecord {
+    pub(crate) grant: Grant,
+    pub(crate) redirect_uri: String,
+    pub(crate) nonce: Option<String>,
+    pub(crate) code_challenge: Option<String>,
+    pub(crate) expires_at: u64,
+    pub(crate) used: bool,
+}
+
+/// An issued access token.
+#[derive(Debug)]
+pub(crate) struct AccessRecord {
+    pub(crate) grant: Grant,
+    pub(crate) issued_at: u64,
+    pub(crate) expires_at: u64,
+}
+
+/// An issued refresh token.
+#[derive(Debug)]
+pub(crate) struct RefreshRecord {
+    pub(crate) grant: Grant,
+    pub(crate) issued_at: u64,
+}
+
+/// Mutable provider state, behind one mutex.
+pub(crate) struct State {
+    pub(crate) clients: HashMap<String, SimClient>,
+    pub(crate) users: HashMap<String, Map<String, Value>>,
+    /// Last interactive login time per user (for `auth_time` and `max_age`).
+    pub(crate) login_times: HashMap<String, u64>,
+    pub(crate) misbehavior: Misbehavior,
+    /// Published keys, oldest first; the last one signs.
+    pub(crate) keys: Vec<Arc<SigningKey>>,
+    /// The unpublished key used while [`Misbehavior::UnknownKid`] is set.
+    pub(crate) rogue_key: Option<Arc<SigningKey>>,
+    pub(crate) next_kid: u32,
+    pub(crate) codes: HashMap<String, CodeRecord>,
+    pub(crate) access_tokens: HashMap<String, AccessRecord>,
+    pub(crate) refresh_tokens: HashMap<String, RefreshRecord>,
+    pub(crate) counters: Counters,
+    pub(crate) last_token_request: Option<Request<Bytes>>,
+}
+
+impl State {
+    fn new_key(&mut self) -> Arc<SigningKey> {
+        let kid = format!("k{}", self.next_kid);
+        self.next_kid += 1;
+        // Generating an RSA key only fails if the crypto library is broken.
+        Arc::new(SigningKey::generate(&kid).expect("RSA-2048 key generation failed"))
+    }
+
+    /// The key ID tokens are signed with right now.
+    pub(crate) fn signing_key(&self) -> Option<&Arc<SigningKey>> {
+        match (&self.misbehavior, &self.rogue_key) {
+            (Misbehavior::UnknownKid, Some(rogue)) => Some(rogue),
+            _ => self.keys.last(),
+        }
+    }
+
+    /// The registered client, if any.
+    pub(crate) fn client(&self, client_id: &str) -> Option<&SimClient> {
+        self.clients.get(client_id)
+    }
+}
+
+struct Inner {
+    cfg: Config,
+    state: Mutex<State>,
+}
+
+/// A sans-IO simulated OpenID Provider. Cheap to clone (all clones share one provider) and
+/// `Send + Sync`.
+#[derive(Clone)]
+pub struct SimProvider {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for SimProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimProvider")
+            .field("issuer", &self.inner.cfg.issuer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SimProvider {
+    /// Creates a provider for `issuer` (e.g. `https://op.example` or `http://127.0.0.1:9000`;
+    /// endpoints live below the issuer's path) and generates an RSA-2048 signing key with kid
+    /// `k1`.
+    ///
+    /// # Panics
+    /// If the crypto library cannot generate an RSA key.
+    pub fn new(issuer: &str) -> Self {
+        let base_path = url::Url::parse(issuer)
+            .map(|u| u.path().trim_end_matches('/').to_owned())
+            .unwrap_or_default();
+        let mut state = State {
+            clients: HashMap::new(),
+            users: HashMap::new(),
+            login_times: HashMap::new(),
+            misbehavior: Misbehavior::None,
+            keys: Vec::new(),
+            rogue_key: None,
+            next_kid: 1,
+            codes: HashMap::new(),
+            access_tokens: HashMap::new(),
+            refresh_tokens: HashMap::new(),
+            counters: Counters::default(),
+            last_token_request: None,
+        };
+        let key = state.new_key();
+        state.keys.push(key);
+        SimProvider {
+            inner: Arc::new(Inner {
+                cfg: Config {
+                    issuer: issuer.to_owned(),
+                    base_path,
+                },
+                state: Mutex::new(state),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The issuer identifier, exactly as passed to [`SimProvider::new`].
+    pub fn issuer(&self) -> &str {
+        &self.inner.cfg.issuer
+    }
+
+    /// The absolute URL of an endpoint below the issuer, e.g. `endpoint("/token")`.
+    pub fn endpoint(&self, path: &str) -> String {
+        self.inner.cfg.endpoint(path)
+    }
+
+    /// Registers (or replaces) a client.
+    pub fn register_client(&self, client: SimClient) {
+        self.lock().clients.insert(client.client_id.clone(), client);
+    }
+
+    /// A registered client (static or dynamically registered), if any.
+    pub fn client(&self, client_id: &str) -> Option<SimClient> {
+        self.lock().client(client_id).cloned()
+    }
+
+    /// Sets the misbehavior for every later response ([`Misbehavior::None`] clears it).
+    ///
+    /// Setting [`Misbehavior::UnknownKid`] generates the unpublished key (once, until cleared).
+    ///
+    /// # Panics
+    /// If the crypto library cannot generate an RSA key.
+    pub fn set_misbehavior(&self, m: Misbehavior) {
+        let mut st = self.lock();
+        if m == Misbehavior::UnknownKid {
+            if st.rogue_key.is_none() {
+                let key = st.new_key();
+                st.rogue_key = Some(key);
+            }
+        } else {
+            st.rogue_key = None;
+        }
+        st.misbehavior = m;
+    }
+
+    /// The current misbehavior.
+    pub fn misbehavior(&self) -> Misbehavior {
+        self.lock().misbehavior.clone()
+    }
+
+    /// Rotates the signing key: a new key with a new kid signs from now on and the JWKS
+    /// publishes it next to the previous key (older keys are dropped). If
+    /// [`Misbehavior::UnknownKid`] is set, the key it has been signing with becomes the new
+    /// (now published) signing key and the misbehavior is cleared.
+    ///
+    /// # Panics
+    /// If the crypto library cannot generate an RSA key.
+    pub fn rotate_keys(&self) {
+        let mut st = self.lock();
+        let key = match (
+            st.misbehavior == Misbehavior::UnknownKid,
+            st.rogue_key.take(),
+        ) {
+            (true, Some(rogue)) => rogue,
+            _ => st.new_key(),
+        };
+        if st.misbehavior == Misbehavior::UnknownKid {
+            st.misbehavior = Misbehavior::None;
+        }
+        st.keys.push(key);
+        let excess = st.keys.len().saturating_sub(2);
+        st.keys.drain(..excess);
+    }
+
+    /// Stops publishing every key except the current signing key.
+    pub fn retire_previous_keys(&self) {
+        let mut st = self.lock();
+        let excess = st.keys.len().saturating_sub(1);
+        st.keys.drain(..excess);
+    }
+
+    /// The kid of the key ID tokens are currently signed with.
+    pub fn current_kid(&self) -> String {
+        let st = self.lock();
+        st.signing_key().map(|k| k.kid.clone()).unwrap_or_default()
+    }
+
+    /// Sets extra claims for a user (`email`, `name`, custom claims...). Any username is
+    /// accepted at login regardless; `sub` is always the username. Defaults: `name` and
+    /// `preferred_username` = username, `email` = `<username>@example.com`,
+    /// `email_verified` = true. Standard claims are released per scope (`profile`, `email`,
+    /// `address`, `phone`) or the `claims` parameter; non-standard claims always.
+    /// A non-object `claims` value clears the user's extra claims.
+    pub fn set_user(&self, username: &str, claims: Value) {
+        let map = match claims {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        self.lock().users.insert(username.to_owned(), map);
+    }
+
+    /// Handles one HTTP request at time `now` (unix seconds). Never panics; unknown paths get
+    /// 404. The request URI may be in origin form (`/token`) or absolute form.
+    pub fn handle(&self, request: Request<Bytes>, now: u64) -> Response<Bytes> {
+        let cfg = &self.inner.cfg;
+        let path = request.uri().path();
+        let Some(rest) = path.strip_prefix(cfg.base_path.as_str()) else {
+            return not_found();
+        };
+        let rest = rest.to_owned();
+        let mut st = self.lock();
+        let method = request.method().clone();
+        match rest.as_str() {
+            "/.well-known/openid-configuration" => {
+                st.counters.discovery += 1;
+                only(&method, &[Method::GET], || admin::discovery(cfg, &st))
+            }
+            "/jwks" => {
+                st.counters.jwks += 1;
+                only(&method, &[Method::GET], || admin::jwks(&st))
+            }
+            "/authorize" => {
+                st.counters.authorize += 1;
+                authorize::endpoint(cfg, &mut st, &request, now)
+            }
+            "/token" => {
+                st.counters.token += 1;
+                st.last_token_request = Some(clone_request(&request));
+                token::token(cfg, &mut st, &request, now)
+            }
+            "/userinfo" => {
+                st.counters.userinfo += 1;
+                token::userinfo(&st, &request, now)
+            }
+            "/introspect" => {
+                st.counters.introspection += 1;
+                token::introspect(cfg, &st, &request, now)
+            }
+            "/logout" => {
+                st.counters.logout += 1;
+                admin::logout(cfg, &st, &request)
+            }
+            "/register" => {
+                st.counters.registration += 1;
+                admin::register(&mut st, &request, now)
+            }
+            _ => not_found(),
+        }
+    }
+
+    /// Test shortcut: given the full authorization request URL the RP produced, acts as if the
+    /// user `username` logged in and consented (through the same code path as the login form
+    /// POST) and returns the URL the browser is sent back to: `redirect_uri?code=..&state=..&iss=..`,
+    /// or the same with `error=..`. For `response_mode=fragment` the parameters follow `#`; for
+    /// `form_post` they are rendered as a query string (the browser would POST them instead).
+    ///
+    /// An empty `username` means the user cancels (`access_denied`), or, with `prompt=none`,
+    /// has no session (`login_required`). When the provider would show an error page instead
+    /// of redirecting (unknown client or redirect URI), returns `about:blank#error=...`; use
+    /// [`SimProvider::try_authorize`] to inspect that case.
+    pub fn authorize(&self, authorization_url: &str, username: &str, now: u64) -> String {
+        match self.try_authorize(authorization_url, username, now) {
+            Ok(url) => url,
+            Err(e) => util::append_params(
+                "about:blank",
+                &[
+                    ("error".to_owned(), "not_redirected".to_owned()),
+                    ("error_description".to_owned(), e.message),
+                ],
+                true,
+            ),
+        }
+    }
+
+    /// Like [`SimProvider::authorize`], but reports the "error page instead of redirect" case
+    /// as an error.
+    pub fn try_authorize(
+        &self,
+        authorization_url: &str,
+        username: &str,
+        now: u64,
+    ) -> Result<String, NotRedirected> {
+        let query = url::Url::parse(authorization_url)
+            .map_err(|e| NotRedirected {
+                status: 400,
+                message: format!("not an absolute URL: {e}"),
+            })?
+            .query()
+            .unwrap_or_default()
+            .to_owned();
+        let mut st = self.lock();
+        st.counters.authorize += 1;
+        match authorize::shortcut(&self.inner.cfg, &mut st, &query, username, now) {
+            authorize::Outcome::Redirect {
+                redirect_uri,
+                mode,
+                params,
+                ..
+            } => Ok(util::append_params(
+                &redirect_uri,
+                &params,
+                mode == authorize::Mode::Fragment,
+            )),
+            authorize::Outcome::Page {
+                status, message, ..
+            } => Err(NotRedirected { status, message }),
+        }
+    }
+
+    /// How many requests each endpoint has served.
+    pub fn counters(&self) -> Counters {
+        self.lock().counters
+    }
+
+    /// A copy of the last request the token endpoint received (body included, extensions not).
+    pub fn last_token_request(&self) -> Option<Request<Bytes>> {
+        self.lock().last_token_request.as_ref().map(clone_request)
+    }
+
+    /// The public JWKS document as JSON, exactly as `GET /jwks` serves it (when not
+    /// misbehaving).
+    pub fn jwks(&self) -> Value {
+        admin::jwks_value(&self.lock())
+    }
+}
+
+/// Copies a request (method, URI, version, headers, body; not extensions).
+fn clone_request(req: &Request<Bytes>) -> Request<Bytes> {
+    let mut out = Request::new(req.body().clone());
+    *out.method_mut() = req.method().clone();
+    *out.uri_mut() = req.uri().clone();
+    *out.version_mut() = req.version();
+    *out.headers_mut() = req.headers().clone();
+    out
+}
+
+fn not_found() -> Response<Bytes> {
+    util::error_page(404, "not found")
+}
+
+/// Runs `f` if the method is allowed, else answers 405 with `Allow`.
+fn only(
+    method: &Method,
+    allowed: &[Method],
+    f: impl FnOnce() -> Response<Bytes>,
+) -> Response<Bytes> {
+    if allowed.contains(method) {
+        f()
+    } else {
+        method_not_allowed(allowed)
+    }
+}
+
+/// A 405 response listing the allowed methods.
+pub(crate) fn method_not_allowed(allowed: &[Method]) -> Response<Bytes> {
+    let mut resp = util::error_page(405, "method not allowed");
+    let list = allowed
+        .iter()
+        .map(Method::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    util::set_header(&mut resp, http::header::ALLOW, &list);
+    resp
+}

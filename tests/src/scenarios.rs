@@ -1,0 +1,504 @@
+//! The scenario suite, written once and run by every adapter: `oidc_testkit::scenarios!(name,
+//! AppType)` in an adapter's test file instantiates each scenario as a test named
+//! `name::scenario`.
+//!
+//! Every rejection scenario asserts two things: the user gets the error view (4xx/5xx JSON with
+//! `error` and `error_description`), and the browser is not logged in afterwards.
+
+use http::StatusCode;
+
+use crate::harness::{App, Bench, BenchOptions, Fault, APP_URL, ISSUER};
+use crate::Misbehavior;
+
+async fn expect_rejected<A: App>(bench: &Bench<A>, expected_error: &str) {
+    let mut b = bench.browser();
+    let auth = b.start_login("/").await;
+    let back = b.authorize(&auth, "alice");
+    let page = b.get(&back).await;
+    assert_eq!(page.error(), expected_error, "{}", page.text());
+    assert!(
+        !b.is_logged_in().await,
+        "a rejected login must leave no session"
+    );
+}
+
+async fn misbehaving<A: App>(m: Misbehavior, expected_error: &str) {
+    let bench = Bench::<A>::new();
+    bench.provider.set_misbehavior(m);
+    expect_rejected(&bench, expected_error).await;
+}
+
+/// The whole code flow: redirect, login, callback, session, and the page first asked for.
+pub async fn code_flow_succeeds<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    assert!(!b.is_logged_in().await);
+    let auth = b.start_login("/?x=1").await;
+    let q: std::collections::HashMap<String, String> = url::Url::parse(&auth)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(q["redirect_uri"], format!("{APP_URL}/redirect_uri"));
+    let pre_login_cookie = b.session_cookie().map(str::to_owned);
+    let back = b.authorize(&auth, "alice");
+    let page = b.get(&back).await;
+    assert_eq!(page.status, StatusCode::FOUND, "{}", page.text());
+    assert_eq!(page.location().as_deref(), Some("/?x=1"));
+    let set_cookie = page.headers["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"));
+    assert!(!set_cookie.contains("Secure"), "http app: no Secure flag");
+    assert_ne!(
+        b.session_cookie().map(str::to_owned),
+        pre_login_cookie,
+        "session id rotates on login"
+    );
+    let page = b.follow(page).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let v = page.json();
+    assert_eq!(v["sub"], "alice");
+    assert_eq!(v["id_token_claims"]["iss"], ISSUER);
+    assert_eq!(v["userinfo"]["sub"], "alice");
+    assert_eq!(v["access_token_present"], true);
+    assert!(b.is_logged_in().await);
+    // PKCE verifier and client authentication reached the token endpoint.
+    let token_req = bench.provider.last_token_request().unwrap();
+    assert!(token_req.headers()["authorization"]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic "));
+    assert!(String::from_utf8_lossy(token_req.body()).contains("code_verifier="));
+}
+
+/// `client_secret_post` authentication.
+pub async fn client_secret_post_works<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        configure: Box::new(|c| {
+            c.client(
+                oidc_core::ClientMetadata::new(
+                    crate::harness::CLIENT_ID,
+                    crate::harness::CLIENT_SECRET,
+                )
+                .with_auth_method(oidc_core::ClientAuthMethod::ClientSecretPost),
+            )
+        }),
+        ..Default::default()
+    });
+    let mut b = bench.browser();
+    let page = b.login("/", "bob").await;
+    assert_eq!(page.json()["sub"], "bob");
+    let token_req = bench.provider.last_token_request().unwrap();
+    assert!(token_req.headers().get("authorization").is_none());
+    assert!(String::from_utf8_lossy(token_req.body()).contains("client_secret="));
+}
+
+/// The provider's error response (`access_denied`) goes to the error view.
+pub async fn provider_error_goes_to_error_view<A: App>() {
+    misbehaving::<A>(
+        Misbehavior::AuthorizeError {
+            error: "access_denied".into(),
+            error_description: Some("the user said no".into()),
+        },
+        "access_denied",
+    )
+    .await;
+}
+
+/// A callback without `state`.
+pub async fn missing_state_is_rejected<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    let auth = b.start_login("/").await;
+    let back = b.authorize(&auth, "alice");
+    let mut url = url::Url::parse(&back).unwrap();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "state")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    let page = b.get(url.as_str()).await;
+    page.error();
+    assert!(!b.is_logged_in().await);
+    // The login in progress is still usable: a missing state consumes nothing.
+    let page = b.get(&back).await;
+    assert_eq!(page.status, StatusCode::FOUND);
+    assert!(b.is_logged_in().await);
+}
+
+/// A callback whose `state` matches no login in progress.
+pub async fn wrong_state_is_rejected<A: App>() {
+    misbehaving::<A>(Misbehavior::WrongState, "invalid_state").await;
+}
+
+/// The same callback twice: the second is refused, and a fresh browser replaying it too.
+pub async fn replayed_callback_is_rejected<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    let auth = b.start_login("/").await;
+    let back = b.authorize(&auth, "alice");
+    assert_eq!(b.get(&back).await.status, StatusCode::FOUND);
+    let mut attacker = bench.browser();
+    let page = attacker.get(&back).await;
+    assert_eq!(page.error(), "unsolicited_response");
+    assert!(!attacker.is_logged_in().await);
+    // The same browser replaying (back button) gets the friendly error, and stays logged in.
+    let page = b.get(&back).await;
+    page.error();
+    assert!(b.is_logged_in().await);
+}
+
+/// A callback the browser never started (login CSRF).
+pub async fn unsolicited_callback_is_rejected<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut victim = bench.browser();
+    let mut attacker = bench.browser();
+    let auth = attacker.start_login("/").await;
+    let back = attacker.authorize(&auth, "mallory");
+    let page = victim.get(&back).await;
+    assert_eq!(page.error(), "unsolicited_response");
+    assert!(!victim.is_logged_in().await);
+}
+
+/// Wrong `nonce` in the ID token.
+pub async fn wrong_nonce_is_rejected<A: App>() {
+    misbehaving::<A>(Misbehavior::WrongNonce, "invalid_response").await;
+}
+
+/// Missing `nonce` in the ID token.
+pub async fn missing_nonce_is_rejected<A: App>() {
+    misbehaving::<A>(Misbehavior::OmitNonce, "invalid_response").await;
+}
+
+/// A corrupted signature.
+pub async fn bad_signature_is_rejected<A: App>() {
+    misbehaving::<A>(Misbehavior::BadSignature, "invalid_response").await;
+}
+
+/// `alg: none`.
+pub async fn unsigned_token_is_rejected<A: App>() {
+    misbehaving::<A>(Misbehavior::AlgNone, "invalid_response").await;
+}
+
+/// Wrong `iss`.
+pub async fn wrong_issuer_is_rejected<A: App>() {
+    misbehaving::<A>(Misbehavior::WrongIssuer, "invalid_response").await;
+}
+
+/// Wrong `aud`.
+pub async fn wrong_audience_is_rejected<A: App>() {
+    misbehaving::<A>(Misbehavior::WrongAudience, "invalid_response").await;
+}
+
+/// Several audiences and no `azp`; and an `azp` naming another client.
+pub async fn azp_mismatch_is_rejected<A: App>() {
+    misbehaving::<A>(Misbehavior::MultipleAudiencesWithoutAzp, "invalid_response").await;
+    misbehaving::<A>(Misbehavior::WrongAzp, "invalid_response").await;
+}
+
+/// An expired ID token.
+pub async fn expired_token_is_rejected<A: App>() {
+    misbehaving::<A>(Misbehavior::Expired, "invalid_response").await;
+}
+
+/// `iat` an hour in the future.
+pub async fn future_iat_is_rejected<A: App>() {
+    misbehaving::<A>(Misbehavior::IssuedInFuture, "invalid_response").await;
+}
+
+/// A token signed with a key the JWKS never publishes.
+pub async fn unknown_kid_is_rejected<A: App>() {
+    misbehaving::<A>(Misbehavior::UnknownKid, "invalid_response").await;
+}
+
+/// Key rotation: after the provider rotates, the next login meets an unknown `kid`, fetches
+/// the JWKS once more, and succeeds.
+pub async fn key_rotation_is_followed<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+    let jwks_before = bench.provider.counters().jwks;
+    bench.provider.rotate_keys();
+    bench.provider.retire_previous_keys();
+    bench.clock.advance(120);
+    let mut b2 = bench.browser();
+    let page = b2.login("/", "bob").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(
+        bench.provider.counters().jwks,
+        jwks_before + 1,
+        "exactly one refetch"
+    );
+}
+
+/// A malformed callback: parameters given twice.
+pub async fn malformed_callback_is_rejected<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    let auth = b.start_login("/").await;
+    let back = b.authorize(&auth, "alice");
+    let page = b.get(&format!("{back}&state=other")).await;
+    page.error();
+    assert!(!b.is_logged_in().await);
+    let page = b.get("/redirect_uri?%%%").await;
+    page.error();
+    assert!(!b.is_logged_in().await);
+}
+
+/// Token endpoint error, 5xx, and non-JSON answers.
+pub async fn token_endpoint_failures_are_rejected<A: App>() {
+    misbehaving::<A>(
+        Misbehavior::TokenEndpointError {
+            error: "invalid_grant".into(),
+        },
+        "invalid_grant",
+    )
+    .await;
+    misbehaving::<A>(Misbehavior::TokenEndpointStatus(503), "invalid_response").await;
+    misbehaving::<A>(Misbehavior::TokenEndpointNotJson, "invalid_response").await;
+}
+
+/// Network failures and timeouts at the token, JWKS and userinfo calls.
+pub async fn network_failures_are_rejected<A: App>() {
+    for path in ["/token", "/jwks", "/userinfo"] {
+        for fault in [Fault::Refused, Fault::Timeout, Fault::BodyTooLarge] {
+            let bench = Bench::<A>::new();
+            bench.transport.fail(path, fault.clone());
+            expect_rejected(&bench, "provider_unreachable").await;
+            // The app keeps serving: with the fault gone the next login works.
+            bench.transport.clear();
+            let mut b = bench.browser();
+            assert_eq!(
+                b.login("/", "alice").await.status,
+                StatusCode::OK,
+                "{path} {fault:?}"
+            );
+        }
+    }
+}
+
+/// Userinfo `sub` differs from the ID token's.
+pub async fn userinfo_sub_mismatch_is_rejected<A: App>() {
+    misbehaving::<A>(Misbehavior::UserinfoSubMismatch, "invalid_response").await;
+}
+
+/// Userinfo answers with an error status.
+pub async fn userinfo_error_is_rejected<A: App>() {
+    misbehaving::<A>(Misbehavior::UserinfoStatus(401), "invalid_response").await;
+}
+
+/// JWKS endpoint fails.
+pub async fn jwks_error_is_rejected<A: App>() {
+    misbehaving::<A>(Misbehavior::JwksStatus(500), "invalid_response").await;
+}
+
+/// Two tabs log in at once: both succeed.
+pub async fn two_tabs_both_succeed<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    let auth1 = b.start_login("/?tab=1").await;
+    let auth2 = b.start_login("/?tab=2").await;
+    let back1 = b.authorize(&auth1, "alice");
+    let back2 = b.authorize(&auth2, "alice");
+    let p2 = b.get(&back2).await;
+    assert_eq!(p2.location().as_deref(), Some("/?tab=2"), "{}", p2.text());
+    let p1 = b.get(&back1).await;
+    assert_eq!(p1.location().as_deref(), Some("/?tab=1"), "{}", p1.text());
+    assert!(b.is_logged_in().await);
+}
+
+/// The discovery document names another issuer: no login starts, the error view says why.
+pub async fn discovery_issuer_mismatch_is_rejected<A: App>() {
+    let bench = Bench::<A>::new();
+    bench
+        .provider
+        .set_misbehavior(Misbehavior::DiscoveryIssuerMismatch);
+    let mut b = bench.browser();
+    let page = b.get("/").await;
+    assert_eq!(page.error(), "invalid_response");
+    assert!(!b.is_logged_in().await);
+}
+
+/// The provider is down at start: logins get a clear error; once it is back they work.
+pub async fn provider_down_then_up<A: App>() {
+    let bench = Bench::<A>::new();
+    bench
+        .transport
+        .fail("/.well-known/openid-configuration", Fault::Refused);
+    let mut b = bench.browser();
+    assert_eq!(b.get("/").await.error(), "provider_unreachable");
+    assert!(!bench.rp.ready().await);
+    bench.transport.clear();
+    bench.clock.advance(60);
+    assert!(bench.rp.ready().await);
+    assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+}
+
+/// The login route refuses return URLs off the app's origin.
+pub async fn off_origin_return_is_rejected<A: App>() {
+    let bench = Bench::<A>::new();
+    for evil in [
+        "https://evil.example/",
+        "//evil.example",
+        "/\\evil.example",
+        "https:evil.example",
+        "/%5Cevil.example",
+        "http://app.test:8080/",
+    ] {
+        let mut b = bench.browser();
+        let next: String = form_urlencoded::byte_serialize(evil.as_bytes()).collect();
+        let page = b.get(&format!("/login?next={next}")).await;
+        assert_eq!(page.error(), "invalid_response", "{evil}");
+        assert!(!b.is_logged_in().await);
+    }
+    let mut b = bench.browser();
+    let page = b.get("/login?next=%2Fdeep%2Fpage").await;
+    let auth = page.location().unwrap();
+    let back = b.authorize(&auth, "alice");
+    let page = b.get(&back).await;
+    assert_eq!(page.location().as_deref(), Some("/deep/page"));
+}
+
+/// API-style requests are answered `401`, not redirected.
+pub async fn api_requests_get_401<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    let page = b.get_json("/").await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    let page = b
+        .send(
+            http::Request::post(format!("{APP_URL}/"))
+                .body(bytes::Bytes::new())
+                .unwrap(),
+        )
+        .await;
+    assert_ne!(page.status, StatusCode::FOUND);
+}
+
+/// A forged or foreign session cookie is ignored.
+pub async fn forged_cookie_is_ignored<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    b.login("/", "alice").await;
+    let real = b.session_cookie().unwrap().to_owned();
+    let id = real.split('.').next().unwrap();
+    let mut forger = bench.browser();
+    forger.set_app_cookie("oidc_session", &format!("{id}.forged"));
+    assert!(!forger.is_logged_in().await);
+    forger.set_app_cookie("oidc_session", id);
+    assert!(!forger.is_logged_in().await);
+}
+
+/// The session ends at its lifetime.
+pub async fn session_expires<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        rp: Box::new(|r| r.session_lifetime(std::time::Duration::from_secs(3600))),
+        ..Default::default()
+    });
+    let mut b = bench.browser();
+    b.login("/", "alice").await;
+    assert!(b.is_logged_in().await);
+    bench.clock.advance(3601);
+    assert!(!b.is_logged_in().await);
+}
+
+/// Logout through the provider's end-session endpoint, with `state` checked on the way back.
+pub async fn logout_via_end_session<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    b.login("/", "alice").await;
+    let page = b.get("/logout").await;
+    assert_eq!(page.status, StatusCode::FOUND);
+    let loc = page.location().unwrap();
+    assert!(loc.starts_with(&format!("{ISSUER}/logout")), "{loc}");
+    let q: std::collections::HashMap<String, String> = url::Url::parse(&loc)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    assert!(q.contains_key("id_token_hint"));
+    assert_eq!(q["post_logout_redirect_uri"], format!("{APP_URL}/logout"));
+    assert!(!b.is_logged_in().await, "the local session goes first");
+    let page = b.follow(page).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert!(page.text().contains("logged out"));
+    assert!(!b.is_logged_in().await);
+}
+
+/// A return to the logout page with a wrong `state` gets the error view.
+pub async fn logout_return_with_wrong_state_is_rejected<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    b.login("/", "alice").await;
+    let page = b.get("/logout").await;
+    assert_eq!(page.status, StatusCode::FOUND);
+    let page = b.get("/logout?state=forged").await;
+    assert_eq!(page.error(), "invalid_state");
+    assert!(!b.is_logged_in().await);
+}
+
+/// Logout with no session shows the logged-out page.
+pub async fn logout_without_session<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    let page = b.get("/logout").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text().contains("logged out"));
+}
+
+/// Instantiates every scenario for one adapter: `scenarios!(axum, MyAxumApp);` gives tests
+/// named `axum::code_flow_succeeds`, ...
+#[macro_export]
+macro_rules! scenarios {
+    ($adapter:ident, $app:ty) => {
+        $crate::scenarios!(@each $adapter, $app,
+            code_flow_succeeds,
+            client_secret_post_works,
+            provider_error_goes_to_error_view,
+            missing_state_is_rejected,
+            wrong_state_is_rejected,
+            replayed_callback_is_rejected,
+            unsolicited_callback_is_rejected,
+            wrong_nonce_is_rejected,
+            missing_nonce_is_rejected,
+            bad_signature_is_rejected,
+            unsigned_token_is_rejected,
+            wrong_issuer_is_rejected,
+            wrong_audience_is_rejected,
+            azp_mismatch_is_rejected,
+            expired_token_is_rejected,
+            future_iat_is_rejected,
+            unknown_kid_is_rejected,
+            key_rotation_is_followed,
+            malformed_callback_is_rejected,
+            token_endpoint_failures_are_rejected,
+            network_failures_are_rejected,
+            userinfo_sub_mismatch_is_rejected,
+            userinfo_error_is_rejected,
+            jwks_error_is_rejected,
+            two_tabs_both_succeed,
+            discovery_issuer_mismatch_is_rejected,
+            provider_down_then_up,
+            off_origin_return_is_rejected,
+            api_requests_get_401,
+            forged_cookie_is_ignored,
+            session_expires,
+            logout_via_end_session,
+            logout_return_with_wrong_state_is_rejected,
+            logout_without_session
+        );
+    };
+    (@each $adapter:ident, $app:ty, $($name:ident),* $(,)?) => {
+        mod $adapter {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    $crate::scenarios::$name::<$app>().await
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,432 @@
+//! Token endpoint (with client authentication), UserInfo and introspection.
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use http::{HeaderMap, Method, Request, Response};
+use serde_json::{json, Value};
+
+use crate::claims::{self, has_scope, IdTokenSpec};
+use crate::util::{self, oauth_error, random_token, Params};
+use crate::{AccessRecord, Config, Grant, Misbehavior, RefreshRecord, SimClient, State};
+
+/// `POST /token`.
+pub(crate) fn token(
+    cfg: &Config,
+    st: &mut State,
+    request: &Request<Bytes>,
+    now: u64,
+) -> Response<Bytes> {
+    match &st.misbehavior {
+        Misbehavior::TokenEndpointError { error } => {
+            return util::json_no_store(400, &json!({ "error": error }));
+        }
+        Misbehavior::TokenEndpointStatus(status) => {
+            return util::response(*status, util::HTML, "<html>oops</html>");
+        }
+        Misbehavior::TokenEndpointNotJson => {
+            return util::response(200, "text/plain", "not json");
+        }
+        _ => {}
+    }
+    if request.method() != Method::POST {
+        return crate::method_not_allowed(&[Method::POST]);
+    }
+    let form = Params::parse(request.body());
+    if let Some(dup) = form.first_duplicate() {
+        return oauth_error(
+            400,
+            "invalid_request",
+            &format!("the {dup} parameter is repeated"),
+        );
+    }
+    let client = match authenticate(st, request.headers(), &form) {
+        Ok(client) => client,
+        Err(response) => return *response,
+    };
+    match form.get("grant_type") {
+        None => oauth_error(
+            400,
+            "invalid_request",
+            "the grant_type parameter is missing",
+        ),
+        Some("authorization_code") => code_grant(cfg, st, &client, &form, now),
+        Some("refresh_token") => refresh_grant(cfg, st, &client, &form, now),
+        Some(other) => oauth_error(
+            400,
+            "unsupported_grant_type",
+            &format!("unsupported grant_type: {other}"),
+        ),
+    }
+}
+
+fn code_grant(
+    cfg: &Config,
+    st: &mut State,
+    client: &SimClient,
+    form: &Params,
+    now: u64,
+) -> Response<Bytes> {
+    let Some(code) = form.get("code") else {
+        return oauth_error(400, "invalid_request", "the code parameter is missing");
+    };
+    let Some(rec) = st.codes.get_mut(code) else {
+        return oauth_error(400, "invalid_grant", "unknown authorization code");
+    };
+    if rec.used {
+        return oauth_error(400, "invalid_grant", "authorization code already used");
+    }
+    if rec.grant.client_id != client.client_id {
+        return oauth_error(
+            400,
+            "invalid_grant",
+            "authorization code was issued to another client",
+        );
+    }
+    if now > rec.expires_at {
+        return oauth_error(400, "invalid_grant", "authorization code expired");
+    }
+    if form.get("redirect_uri") != Some(rec.redirect_uri.as_str()) {
+        return oauth_error(
+            400,
+            "invalid_grant",
+            "redirect_uri does not match the authorization request",
+        );
+    }
+    match (&rec.code_challenge, form.get("code_verifier")) {
+        (None, None) => {}
+        (None, Some(_)) => {
+            return oauth_error(
+                400,
+                "invalid_grant",
+                "code_verifier sent but the authorization request had no code_challenge",
+            );
+        }
+        (Some(_), None) => {
+            return oauth_error(400, "invalid_grant", "code_verifier is required");
+        }
+        (Some(challenge), Some(verifier)) => {
+            if !util::is_pkce_value(verifier) {
+                return oauth_error(400, "invalid_request", "malformed code_verifier");
+            }
+            if util::sha256_b64url(verifier) != *challenge {
+                return oauth_error(
+                    400,
+                    "invalid_grant",
+                    "code_verifier does not match the code_challenge",
+                );
+            }
+        }
+    }
+    rec.used = true;
+    let grant = rec.grant.clone();
+    let nonce = rec.nonce.clone();
+    issue_tokens(cfg, st, grant.clone(), grant, nonce.as_deref(), now)
+}
+
+fn refresh_grant(
+    cfg: &Config,
+    st: &mut State,
+    client: &SimClient,
+    form: &Params,
+    now: u64,
+) -> Response<Bytes> {
+    let Some(refresh_token) = form.get("refresh_token") else {
+        return oauth_error(
+            400,
+            "invalid_request",
+            "the refresh_token parameter is missing",
+        );
+    };
+    let Some(rec) = st.refresh_tokens.get(refresh_token) else {
+        return oauth_error(400, "invalid_grant", "unknown refresh token");
+    };
+    if rec.grant.client_id != client.client_id {
+        return oauth_error(
+            400,
+            "invalid_grant",
+            "refresh token was issued to another client",
+        );
+    }
+    let original = rec.grant.clone();
+    let mut access_grant = original.clone();
+    if let Some(scope) = form.get("scope") {
+        if let Some(extra) = scope
+            .split_whitespace()
+            .find(|s| !has_scope(&original.scope, s))
+        {
+            return oauth_error(
+                400,
+                "invalid_scope",
+                &format!("scope {extra} was not granted originally"),
+            );
+        }
+        access_grant.scope = scope.split_whitespace().collect::<Vec<_>>().join(" ");
+    }
+    st.refresh_tokens.remove(refresh_token);
+    issue_tokens(cfg, st, access_grant, original, None, now)
+}
+
+/// Issues access token, refresh token and ID token; the refresh token carries `refresh_grant`.
+fn issue_tokens(
+    cfg: &Config,
+    st: &mut State,
+    access_grant: Grant,
+    refresh_grant: Grant,
+    nonce: Option<&str>,
+    now: u64,
+) -> Response<Bytes> {
+    let spec = IdTokenSpec {
+        grant: &access_grant,
+        nonce,
+        at_hash: None,
+        c_hash: None,
+    };
+    let id_token = match claims::id_token(cfg, st, &spec, now) {
+        Ok(t) => t,
+        Err(e) => return oauth_error(500, "server_error", &e),
+    };
+    let access_token = random_token();
+    let refresh_token = random_token();
+    let scope = access_grant.scope.clone();
+    st.access_tokens.insert(
+        access_token.clone(),
+        AccessRecord {
+            grant: access_grant,
+            issued_at: now,
+            expires_at: now.saturating_add(3600),
+        },
+    );
+    st.refresh_tokens.insert(
+        refresh_token.clone(),
+        RefreshRecord {
+            grant: refresh_grant,
+            issued_at: now,
+        },
+    );
+    util::json_no_store(
+        200,
+        &json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": 3600,
+            "id_token": id_token,
+            "refresh_token": refresh_token,
+            "scope": scope,
+        }),
+    )
+}
+
+/// A 401 `invalid_client` response (RFC 6749 5.2).
+fn invalid_client(description: &str) -> Response<Bytes> {
+    let mut resp = oauth_error(401, "invalid_client", description);
+    util::set_header(&mut resp, WWW_AUTHENTICATE, "Basic realm=\"SimProvider\"");
+    resp
+}
+
+/// The credentials of an `Authorization: Basic` header, each form-url-decoded
+/// (RFC 6749 2.3.1). `Ok(None)` when there is no Basic header.
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, &'static str> {
+    for value in headers.get_all(AUTHORIZATION) {
+        let Ok(value) = value.to_str() else {
+            return Err("malformed Authorization header");
+        };
+        let Some((scheme, rest)) = value.trim().split_once(' ') else {
+            continue;
+        };
+        if !scheme.eq_ignore_ascii_case("basic") {
+            continue;
+        }
+        let decoded = util::b64_std_decode(rest.trim())
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or("malformed Basic credentials")?;
+        let (id, secret) = decoded
+            .split_once(':')
+            .ok_or("malformed Basic credentials")?;
+        let id = util::form_decode(id).ok_or("malformed Basic client_id encoding")?;
+        let secret = util::form_decode(secret).ok_or("malformed Basic client_secret encoding")?;
+        return Ok(Some((id, secret)));
+    }
+    Ok(None)
+}
+
+fn secrets_equal(a: &str, b: &str) -> bool {
+    a.len() == b.len() && openssl::memcmp::eq(a.as_bytes(), b.as_bytes())
+}
+
+/// Authenticates the client by `client_secret_basic`, `client_secret_post`, or (public
+/// clients) `client_id` alone.
+pub(crate) fn authenticate(
+    st: &State,
+    headers: &HeaderMap,
+    form: &Params,
+) -> Result<SimClient, Box<Response<Bytes>>> {
+    let basic = basic_credentials(headers).map_err(|e| Box::new(invalid_client(e)))?;
+    let body_id = form.get("client_id");
+    let body_secret = form.get("client_secret");
+    let (id, secret) = match basic {
+        Some((id, secret)) => {
+            if body_secret.is_some() {
+                return Err(Box::new(oauth_error(
+                    400,
+                    "invalid_request",
+                    "more than one client authentication method used",
+                )));
+            }
+            if body_id.is_some_and(|b| b != id) {
+                return Err(Box::new(oauth_error(
+                    400,
+                    "invalid_request",
+                    "client_id does not match the authenticated client",
+                )));
+            }
+            (id, Some(secret))
+        }
+        None => match body_id {
+            Some(id) => (id.to_owned(), body_secret.map(str::to_owned)),
+            None => return Err(Box::new(invalid_client("client authentication required"))),
+        },
+    };
+    let Some(client) = st.client(&id) else {
+        return Err(Box::new(invalid_client("unknown client")));
+    };
+    match (&client.client_secret, secret.as_deref()) {
+        (Some(expected), Some(got)) if secrets_equal(expected, got) => Ok(client.clone()),
+        (Some(_), Some(_)) => Err(Box::new(invalid_client("invalid client secret"))),
+        (Some(_), None) => Err(Box::new(invalid_client("client authentication required"))),
+        (None, None) | (None, Some("")) => Ok(client.clone()),
+        (None, Some(_)) => Err(Box::new(invalid_client(
+            "this public client has no secret; do not send one",
+        ))),
+    }
+}
+
+/// The bearer token of an `Authorization: Bearer` header, if any.
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(AUTHORIZATION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.trim().split_once(' '))
+        .find(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_owned())
+        .filter(|t| !t.is_empty())
+}
+
+fn invalid_token(description: &str) -> Response<Bytes> {
+    let mut resp = util::json(
+        401,
+        &json!({ "error": "invalid_token", "error_description": description }),
+    );
+    let challenge = format!(
+        "Bearer error=\"invalid_token\", error_description=\"{}\"",
+        description.replace(['"', '\\'], "")
+    );
+    util::set_header(&mut resp, WWW_AUTHENTICATE, &challenge);
+    resp
+}
+
+/// `GET` / `POST /userinfo`.
+pub(crate) fn userinfo(st: &State, request: &Request<Bytes>, now: u64) -> Response<Bytes> {
+    if let Misbehavior::UserinfoStatus(status) = st.misbehavior {
+        return util::response(status, util::HTML, "<html>oops</html>");
+    }
+    let method = request.method();
+    if method != Method::GET && method != Method::POST {
+        return crate::method_not_allowed(&[Method::GET, Method::POST]);
+    }
+    let header_token = bearer(request.headers());
+    let body_token = if method == Method::POST {
+        Params::parse(request.body())
+            .get("access_token")
+            .map(str::to_owned)
+    } else {
+        None
+    };
+    let token = match (header_token, body_token) {
+        (Some(_), Some(_)) => {
+            let mut resp = util::json(
+                400,
+                &json!({ "error": "invalid_request", "error_description": "more than one access token" }),
+            );
+            util::set_header(
+                &mut resp,
+                WWW_AUTHENTICATE,
+                "Bearer error=\"invalid_request\"",
+            );
+            return resp;
+        }
+        (Some(t), None) | (None, Some(t)) => t,
+        (None, None) => {
+            let mut resp = util::response(401, util::JSON, "{}");
+            util::set_header(&mut resp, WWW_AUTHENTICATE, "Bearer realm=\"SimProvider\"");
+            return resp;
+        }
+    };
+    let Some(rec) = st.access_tokens.get(&token) else {
+        return invalid_token("unknown access token");
+    };
+    if now >= rec.expires_at {
+        return invalid_token("the access token expired");
+    }
+    let mut body = claims::released(st, &rec.grant, "userinfo");
+    let sub = if st.misbehavior == Misbehavior::UserinfoSubMismatch {
+        format!("{}-other", rec.grant.username)
+    } else {
+        rec.grant.username.clone()
+    };
+    body.insert("sub".to_owned(), json!(sub));
+    util::json(200, &Value::Object(body))
+}
+
+/// `POST /introspect` (RFC 7662).
+pub(crate) fn introspect(
+    cfg: &Config,
+    st: &State,
+    request: &Request<Bytes>,
+    now: u64,
+) -> Response<Bytes> {
+    if request.method() != Method::POST {
+        return crate::method_not_allowed(&[Method::POST]);
+    }
+    let form = Params::parse(request.body());
+    if let Some(dup) = form.first_duplicate() {
+        return oauth_error(
+            400,
+            "invalid_request",
+            &format!("the {dup} parameter is repeated"),
+        );
+    }
+    if let Err(response) = authenticate(st, request.headers(), &form) {
+        return *response;
+    }
+    let Some(token) = form.get("token") else {
+        return oauth_error(400, "invalid_request", "the token parameter is missing");
+    };
+    let body = if let Some(rec) = st.access_tokens.get(token).filter(|r| now < r.expires_at) {
+        json!({
+            "active": true,
+            "scope": rec.grant.scope,
+            "client_id": rec.grant.client_id,
+            "sub": rec.grant.username,
+            "aud": rec.grant.client_id,
+            "exp": rec.expires_at,
+            "iat": rec.issued_at,
+            "iss": cfg.issuer,
+            "token_type": "Bearer",
+        })
+    } else if let Some(rec) = st.refresh_tokens.get(token) {
+        json!({
+            "active": true,
+            "scope": rec.grant.scope,
+            "client_id": rec.grant.client_id,
+            "sub": rec.grant.username,
+            "aud": rec.grant.client_id,
+            "iat": rec.issued_at,
+            "iss": cfg.issuer,
+            "token_type": "refresh_token",
+        })
+    } else {
+        json!({ "active": false })
+    };
+    util::json_no_store(200, &body)
+}
