@@ -41,6 +41,7 @@
 mod admin;
 mod authorize;
 mod claims;
+pub mod demo;
 pub mod harness;
 mod keys;
 pub mod scenarios;

@@ -1,0 +1,621 @@
+#!/usr/bin/env node
+// Drives a demo app (shared/rp-contract.md) through a real OpenID Provider in
+// headless Chromium. Prints exactly one line on stdout, `PASS <scenario>` or
+// `FAIL <scenario>: <reason>`, and exits 0 / 1 (2 for bad usage).
+//
+//   node drive.mjs --app http://127.0.0.1:8080 --scenario code
+//
+// Options:
+//   --app URL         the demo app's base URL (default $APP_URL or http://127.0.0.1:8080)
+//   --issuer URL      the provider's issuer (default $OIDC_ISSUER or http://127.0.0.1:9090)
+//   --scenario NAME   code | sso | logout | tampered | implicit | hybrid | form_post
+//   --user LOGIN      login to type into the provider's form (default alice)
+//   --tamper PARAM    tampered: which redirect parameter to change: state (default) or code
+//   --timeout MS      bound of every single wait, at most 20000 (default 20000)
+//   --artifacts DIR   on FAIL, write a screenshot and the page's HTML there
+//   --verbose         log every step and navigation on stderr
+//   --chromium PATH   browser binary (default $CHROMIUM_PATH or /usr/bin/chromium)
+
+import { mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { chromium } from 'playwright-core';
+
+const SCENARIOS = ['code', 'sso', 'logout', 'tampered', 'implicit', 'hybrid', 'form_post'];
+
+// ---------- arguments ----------
+function parseArgs(argv) {
+  const out = {};
+  for (let i = 0; i < argv.length; i += 1) {
+    const a = argv[i];
+    if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}`);
+    const [k, inline] = a.slice(2).split(/=(.*)/s, 2);
+    if (k === 'verbose') { out[k] = true; continue; }
+    const v = inline !== undefined ? inline : argv[++i];
+    if (v === undefined) throw new Error(`--${k} needs a value`);
+    out[k] = v;
+  }
+  return out;
+}
+
+let args;
+try {
+  args = parseArgs(process.argv.slice(2));
+} catch (e) {
+  console.log(`FAIL usage: ${e.message}`);
+  process.exit(2);
+}
+const scenario = args.scenario;
+if (!SCENARIOS.includes(scenario)) {
+  console.log(`FAIL ${scenario ?? '(none)'}: unknown --scenario, use one of ${SCENARIOS.join(', ')}`);
+  process.exit(2);
+}
+const APP = new URL(args.app || process.env.APP_URL || 'http://127.0.0.1:8080').origin;
+const ISSUER = new URL(args.issuer || process.env.OIDC_ISSUER || 'http://127.0.0.1:9090');
+const OP = ISSUER.origin;
+const USER = args.user || 'alice';
+const TAMPER = args.tamper || 'state';
+const STEP = Math.min(Number(args.timeout || 20000), 20000);
+const OVERALL = 150000; // hard ceiling for the whole run
+const VERBOSE = Boolean(args.verbose || process.env.DRIVE_VERBOSE);
+const ARTIFACTS = args.artifacts || process.env.DRIVE_ARTIFACTS;
+const CHROMIUM = args.chromium || process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+for (const [name, u] of [['--app', new URL(APP)], ['--issuer', ISSUER]]) {
+  if (!isLoopback(u.hostname)) {
+    console.log(`FAIL ${scenario}: ${name} ${u.href} is not a loopback address`);
+    process.exit(2);
+  }
+}
+if (!['state', 'code'].includes(TAMPER)) {
+  console.log(`FAIL ${scenario}: --tamper must be state or code`);
+  process.exit(2);
+}
+
+function isLoopback(hostname) {
+  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+const log = (...a) => { if (VERBOSE) console.error('[drive]', ...a); };
+const sleep = (ms) => new Promise((r) => { setTimeout(r, ms); });
+
+class Fail extends Error {}
+const fail = (reason) => { throw new Fail(reason); };
+
+// ---------- browser ----------
+let userDataDir;
+let context;
+let page;
+let finished = false;
+
+function finish(ok, reason) {
+  if (finished) return;
+  finished = true;
+  console.log(ok ? `PASS ${scenario}` : `FAIL ${scenario}: ${String(reason).replace(/\s+/g, ' ').slice(0, 600)}`);
+}
+
+async function cleanup() {
+  try { await context?.close(); } catch { /* already gone */ }
+  if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+}
+
+const watchdog = setTimeout(async () => {
+  finish(false, `overall time limit of ${OVERALL / 1000}s exceeded`);
+  await Promise.race([cleanup(), sleep(5000)]);
+  process.exit(1);
+}, OVERALL);
+
+async function launch() {
+  userDataDir = mkdtempSync(join(tmpdir(), 'interop-chromium-'));
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    timeout: STEP,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      // Loopback only. Chromium always connects to loopback directly (implicit
+      // proxy bypass); everything else goes to a dead loopback proxy and fails
+      // at once (e.g. the web font the provider's pages reference), and no
+      // other host name resolves.
+      '--proxy-server=http://127.0.0.1:9',
+      `--host-resolver-rules=MAP * ~NOTFOUND , ${[...new Set(['localhost', '127.0.0.1', new URL(APP).hostname, ISSUER.hostname])].map((h) => `EXCLUDE ${h}`).join(' , ')}`,
+    ],
+  });
+  context.setDefaultTimeout(STEP);
+  context.setDefaultNavigationTimeout(STEP);
+  page = context.pages()[0] || await context.newPage();
+  instrument(page);
+}
+
+// ---------- what happened: navigations, requests, cookies ----------
+let navCount = 0; // main-frame navigations so far
+const trace = {
+  mainResponses: [], // { url, status, response }
+  requests: [], // { method, url, postData }
+  appCookieNames: new Set(),
+  opCookieNames: new Set(),
+};
+
+function cookieName(setCookieLine) {
+  return setCookieLine.split(';', 1)[0].split('=', 1)[0].trim();
+}
+
+function instrument(p) {
+  p.on('framenavigated', (f) => { if (f === p.mainFrame()) navCount += 1; });
+  p.on('request', (req) => {
+    trace.requests.push({ method: req.method(), url: req.url(), postData: req.postData(), nav: req.isNavigationRequest() });
+    if (req.isNavigationRequest() && req.frame() === p.mainFrame()) log('->', req.method(), req.url());
+  });
+  p.on('response', async (res) => {
+    const url = res.url();
+    if (res.request().isNavigationRequest() && res.frame() === p.mainFrame()) {
+      trace.mainResponses.push({ url, status: res.status(), response: res });
+      log('<-', res.status(), url);
+    }
+    try {
+      const origin = new URL(url).origin;
+      const headers = await res.headersArray();
+      for (const h of headers) {
+        if (h.name.toLowerCase() !== 'set-cookie') continue;
+        for (const line of h.value.split('\n')) {
+          const name = cookieName(line);
+          if (!name) continue;
+          if (origin === APP) trace.appCookieNames.add(name);
+          if (origin === OP) trace.opCookieNames.add(name);
+        }
+      }
+    } catch { /* page went away */ }
+  });
+}
+
+function currentUrl() {
+  try { return new URL(page.url()); } catch { return undefined; }
+}
+
+// The final (non-redirect) response that produced the document now shown.
+function shownResponse() {
+  const url = page.url();
+  for (let i = trace.mainResponses.length - 1; i >= 0; i -= 1) {
+    const r = trace.mainResponses[i];
+    if (r.url === url.split('#')[0] || r.url === url) return r;
+  }
+  return undefined;
+}
+
+async function present(selector) {
+  try {
+    return (await page.locator(selector).count()) > 0;
+  } catch {
+    return false; // navigating
+  }
+}
+
+async function bodyText() {
+  try {
+    return await page.locator('body').innerText({ timeout: 2000 });
+  } catch {
+    return '';
+  }
+}
+
+async function responseText(r) {
+  try {
+    return await r.response.text();
+  } catch {
+    return bodyText();
+  }
+}
+
+async function goto(url) {
+  log('goto', url);
+  try {
+    await page.goto(url, { waitUntil: 'commit', timeout: STEP });
+  } catch (e) {
+    // A redirect chain interrupted by a client-side navigation is fine; the
+    // state machine below looks at where the page ends up.
+    if (!/interrupted|ERR_ABORTED|frame was detached/i.test(e.message)) {
+      fail(`could not open ${url}: ${e.message.split('\n')[0]}`);
+    }
+  }
+}
+
+// ---------- the provider's pages (node-oidc-provider devInteractions) ----------
+const SEL = {
+  login: 'form input[name="login"]',
+  password: 'form input[name="password"]',
+  consent: 'form input[name="prompt"][value="consent"]',
+  logoutYes: 'button[name="logout"][value="yes"]',
+  logoutForm: 'form[id="op.logoutForm"]',
+};
+
+const onOp = () => currentUrl()?.origin === OP;
+const onApp = () => currentUrl()?.origin === APP;
+
+// Click a submit button and wait (bounded) until the main frame navigates, so
+// the same form is never submitted twice.
+async function clickAndWaitNav(locator) {
+  const before = navCount;
+  await locator.click();
+  const deadline = Date.now() + STEP;
+  while (navCount === before) {
+    if (Date.now() > deadline) fail(`clicking the form's submit button did not navigate within ${STEP / 1000}s (at ${page.url()})`);
+    await sleep(50);
+  }
+}
+
+async function submitLogin() {
+  log('login form: submitting', USER);
+  await page.locator(SEL.login).fill(USER);
+  await page.locator(SEL.password).fill('any-password');
+  await clickAndWaitNav(page.locator(SEL.login).locator('xpath=ancestor::form').locator('button[type="submit"], input[type="submit"]').first());
+}
+
+async function submitConsent() {
+  log('consent form: confirming');
+  await clickAndWaitNav(page.locator(SEL.consent).locator('xpath=ancestor::form').locator('button[type="submit"], input[type="submit"]').first());
+}
+
+async function opErrorText() {
+  const r = shownResponse();
+  if (onOp() && r && r.status >= 400) return `${r.status} ${(await bodyText()).slice(0, 300)}`;
+  return undefined;
+}
+
+// Follow the browser from wherever it is until it sits on the app's `/` with a
+// final response. Fills in the login form and confirms consent when shown,
+// unless `noForms` (then any form is a failure). Returns what it saw.
+async function untilAppRoot({ noForms = false } = {}) {
+  const seen = { login: 0, consent: 0 };
+  let deadline = Date.now() + STEP;
+  let lastUrl = '';
+  while (Date.now() < deadline) {
+    const u = currentUrl();
+    if (u && u.href !== lastUrl) { lastUrl = u.href; deadline = Date.now() + STEP; } // progress resets the bound
+    if (u && onApp() && u.pathname === '/') {
+      const r = shownResponse();
+      if (r && r.status < 300) return { ...seen, response: r };
+    }
+    if (onApp() && u.pathname !== '/') {
+      const r = shownResponse();
+      if (r && r.status >= 400) fail(`app answered ${r.status} at ${u.pathname}: ${(await responseText(r)).slice(0, 300)}`);
+    }
+    if (onOp()) {
+      const err = await opErrorText();
+      if (err) fail(`provider error page at ${u.pathname}: ${err}`);
+      if (await present(SEL.login)) {
+        if (noForms) fail('the provider showed its login form: the provider session was not reused');
+        seen.login += 1;
+        if (seen.login > 3) fail('login form shown again and again');
+        await submitLogin();
+        deadline = Date.now() + STEP;
+        continue;
+      }
+      if (await present(SEL.consent)) {
+        if (noForms) fail('the provider showed its consent form again');
+        seen.consent += 1;
+        if (seen.consent > 3) fail('consent form shown again and again');
+        await submitConsent();
+        deadline = Date.now() + STEP;
+        continue;
+      }
+    }
+    await sleep(100);
+  }
+  fail(`did not get back to ${APP}/ within ${STEP / 1000}s; stuck at ${page.url()} (${(await bodyText()).slice(0, 200)})`);
+  return undefined;
+}
+
+async function readLoggedIn(r) {
+  const text = await responseText(r);
+  let body;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    fail(`${APP}/ answered ${r.status} but not JSON: ${text.slice(0, 200)}`);
+  }
+  if (typeof body.sub !== 'string' || !body.sub) fail(`${APP}/ JSON has no sub: ${text.slice(0, 300)}`);
+  for (const k of ['id_token_claims', 'userinfo', 'access_token_present']) {
+    if (!(k in body)) fail(`${APP}/ JSON lacks ${k}: ${text.slice(0, 300)}`);
+  }
+  if (typeof body.id_token_claims !== 'object' || body.id_token_claims === null) fail('id_token_claims is not an object');
+  if (body.userinfo !== null && typeof body.userinfo !== 'object') fail('userinfo is neither object nor null');
+  if (typeof body.access_token_present !== 'boolean') fail('access_token_present is not a boolean');
+  if (body.sub !== USER) fail(`sub is ${JSON.stringify(body.sub)}, expected ${JSON.stringify(USER)} (the login typed in)`);
+  return body;
+}
+
+// The authorization requests the app sent the browser to, as URLSearchParams.
+function authRequests(since = 0) {
+  return trace.requests.slice(since)
+    .filter((r) => r.nav && r.method === 'GET' && r.url.startsWith(OP) && new URL(r.url).searchParams.has('client_id')
+      && new URL(r.url).searchParams.has('response_type'))
+    .map((r) => new URL(r.url).searchParams);
+}
+
+function checkFlow(kind, since) {
+  const reqs = authRequests(since);
+  if (reqs.length === 0) fail('no authorization request to the provider was seen');
+  const p = reqs[reqs.length - 1];
+  if (p.has('request') || p.has('request_uri')) return; // JAR / PAR: parameters not visible
+  const rt = new Set((p.get('response_type') || '').split(' '));
+  const mode = p.get('response_mode');
+  switch (kind) {
+    case 'code':
+      if (rt.size !== 1 || !rt.has('code')) fail(`expected response_type=code, the app sent ${p.get('response_type')}`);
+      break;
+    case 'implicit':
+      if (rt.has('code') || !rt.has('id_token')) fail(`expected an implicit response_type (id_token, id_token token), the app sent ${p.get('response_type')} (set OIDC_RESPONSE_TYPE)`);
+      break;
+    case 'hybrid':
+      if (!rt.has('code') || rt.size < 2) fail(`expected a hybrid response_type (code id_token, code token, code id_token token), the app sent ${p.get('response_type')} (set OIDC_RESPONSE_TYPE)`);
+      break;
+    case 'any':
+      break;
+    case 'form_post': {
+      if (mode !== 'form_post') fail(`expected response_mode=form_post, the app sent ${mode ?? 'none'} (set OIDC_RESPONSE_MODE=form_post)`);
+      const posted = trace.requests.slice(since).some((r) => r.method === 'POST' && r.url.startsWith(`${APP}/redirect_uri`));
+      if (!posted) fail(`no POST to ${APP}/redirect_uri was seen`);
+      break;
+    }
+    default:
+  }
+  log(`authorization request: response_type=${p.get('response_type')} response_mode=${mode ?? '(default)'} scope=${p.get('scope')}`);
+}
+
+async function login(kind = 'code') {
+  const since = trace.requests.length;
+  await goto(`${APP}/`);
+  const seen = await untilAppRoot();
+  if (seen.login === 0) fail('the provider\'s login form was never shown (is the app really using the provider?)');
+  const body = await readLoggedIn(seen.response);
+  checkFlow(kind, since);
+  log('logged in as', body.sub, `(login forms ${seen.login}, consent forms ${seen.consent})`);
+  return body;
+}
+
+// A request with the browser's cookies that does not follow redirects: tells
+// whether the app would serve `/` without involving the provider.
+async function appRootWithoutRedirects() {
+  const res = await context.request.get(`${APP}/`, { maxRedirects: 0, timeout: STEP, failOnStatusCode: false });
+  return { status: res.status(), location: res.headers().location, text: await res.text().catch(() => '') };
+}
+
+// ---------- scenarios ----------
+const run = {
+  async code() { await login('code'); },
+  async implicit() { await login('implicit'); },
+  async hybrid() { await login('hybrid'); },
+  async form_post() { await login('form_post'); },
+
+  async sso() {
+    await login('any'); // whatever flow the app is configured for
+    const appHost = new URL(APP).hostname;
+    const opHost = ISSUER.hostname;
+    const jar = await context.cookies();
+    if (appHost === opHost) {
+      // Cookies ignore ports: app and provider share one jar. Clear the names
+      // the app set, and only those.
+      const names = [...trace.appCookieNames];
+      if (names.length === 0) fail('could not tell which cookies are the app\'s (none seen in its Set-Cookie headers)');
+      const clash = names.filter((n) => trace.opCookieNames.has(n));
+      if (clash.length) fail(`the app and the provider both set cookie(s) ${clash.join(', ')} on ${appHost}: cannot clear the app's only`);
+      for (const name of names) await context.clearCookies({ name, domain: appHost });
+      log('cleared app cookies', names.join(', '));
+    } else {
+      await context.clearCookies({ domain: appHost });
+      log('cleared every cookie of', appHost);
+    }
+    const left = (await context.cookies()).filter((c) => c.domain === appHost || c.domain === `.${appHost}`);
+    log('cookies left for the host:', left.map((c) => c.name).join(', ') || '(none)', `(had ${jar.length})`);
+    const probe = await appRootWithoutRedirects();
+    if (probe.status === 200) fail(`after clearing the app's cookies ${APP}/ still answers 200: the app cookies were not all cleared`);
+    const since = trace.requests.length;
+    await goto(`${APP}/`);
+    const seen = await untilAppRoot({ noForms: true });
+    await readLoggedIn(seen.response);
+    if (authRequests(since).length === 0) fail('got back in without an authorization request to the provider');
+  },
+
+  async logout() {
+    await login('any'); // whatever flow the app is configured for
+    await goto(`${APP}/logout`);
+    let sawEndSession = false;
+    let deadline = Date.now() + STEP;
+    let lastUrl = '';
+    for (;;) {
+      if (Date.now() > deadline) fail(`logout did not finish within ${STEP / 1000}s; stuck at ${page.url()} (${(await bodyText()).slice(0, 200)})`);
+      const u = currentUrl();
+      if (u && u.href !== lastUrl) { lastUrl = u.href; deadline = Date.now() + STEP; }
+      if (onOp()) {
+        const err = await opErrorText();
+        if (err) fail(`provider error page during logout at ${u.pathname}: ${err}`);
+        if (await present(SEL.logoutYes)) {
+          log('end-session confirmation: Yes, sign me out');
+          sawEndSession = true;
+          await clickAndWaitNav(page.locator(SEL.logoutYes));
+          continue;
+        }
+        if (/sign-out success/i.test(await bodyText())) {
+          fail('logout ended on the provider\'s own "Sign-out Success" page: the app sent no (registered) post_logout_redirect_uri');
+        }
+      }
+      if (onApp()) {
+        const r = shownResponse();
+        if (r && r.status < 300 && r.url.startsWith(APP)) {
+          const text = await bodyText();
+          if (/logged out/i.test(text)) {
+            if (r.status !== 200) fail(`the logged-out page answered ${r.status}, expected 200`);
+            break;
+          }
+          if (u.pathname === '/' && /"sub"/.test(text)) fail('logout landed back on / still logged in');
+        }
+        if (r && r.status >= 400 && r.url === page.url()) fail(`app answered ${r.status} during logout at ${u.pathname}: ${(await bodyText()).slice(0, 200)}`);
+      }
+      await sleep(100);
+    }
+    if (!sawEndSession) fail(`reached "logged out" at ${page.url()} without going through the provider's end-session page`);
+    // Logged out at the provider too: `/` must show the login form again.
+    await goto(`${APP}/`);
+    deadline = Date.now() + STEP;
+    for (;;) {
+      if (Date.now() > deadline) fail(`after logout ${APP}/ did not lead to the provider's login form; at ${page.url()}`);
+      if (onOp() && await present(SEL.login)) break;
+      if (onOp()) {
+        const err = await opErrorText();
+        if (err) fail(`provider error page after logout: ${err}`);
+      }
+      if (onApp() && currentUrl().pathname === '/') {
+        const r = shownResponse();
+        if (r && r.status === 200) fail(`after logout ${APP}/ is still logged in: ${(await bodyText()).slice(0, 200)}`);
+      }
+      await sleep(100);
+    }
+  },
+
+  async tampered() {
+    const original = {};
+    let tamperedAt;
+    const forged = randomBytes(16).toString('base64url');
+    const swap = (params) => {
+      if (!params.has(TAMPER)) return false;
+      original[TAMPER] = params.get(TAMPER);
+      params.set(TAMPER, forged);
+      return true;
+    };
+    // Playwright's own routing never sees requests that are the target of a
+    // redirect (the provider's 303 to the redirect_uri is one), so intercept
+    // with the DevTools protocol's Fetch domain, which pauses every hop.
+    const cdp = await context.newCDPSession(page);
+    cdp.on('Fetch.requestPaused', async (ev) => {
+      const overrides = {};
+      try {
+        const url = new URL(ev.request.url);
+        if (!tamperedAt && url.origin === APP && url.pathname === '/redirect_uri') {
+          if (ev.request.method === 'GET' && swap(url.searchParams)) {
+            tamperedAt = `GET ${url.pathname} (query ${TAMPER})`;
+            overrides.url = url.href;
+          } else if (ev.request.method === 'POST' && ev.request.hasPostData) {
+            const ct = Object.entries(ev.request.headers)
+              .find(([k]) => k.toLowerCase() === 'content-type')?.[1] || '';
+            let post = ev.request.postData;
+            if (post === undefined) {
+              post = (await cdp.send('Network.getRequestPostData', { requestId: ev.networkId })
+                .catch(() => ({}))).postData;
+            }
+            if (post && ct.includes('application/x-www-form-urlencoded')) {
+              const form = new URLSearchParams(post);
+              if (swap(form)) {
+                tamperedAt = `POST ${url.pathname} (form field ${TAMPER})`;
+              } else {
+                // A fragment relayed as one urlencoded field (e.g. __fragment=code%3D…)
+                for (const [k, v] of [...form.entries()]) {
+                  const inner = new URLSearchParams(v);
+                  if (swap(inner)) {
+                    form.set(k, inner.toString());
+                    tamperedAt = `POST ${url.pathname} (field ${k}, ${TAMPER} inside)`;
+                    break;
+                  }
+                }
+              }
+              if (tamperedAt) overrides.postData = Buffer.from(form.toString()).toString('base64');
+            }
+          }
+          if (tamperedAt) log(`tampered with ${TAMPER} (${original[TAMPER].slice(0, 8)}… -> ${forged.slice(0, 8)}…) in ${tamperedAt}`);
+        }
+      } catch (e) {
+        log('tamper handler:', e.message);
+      }
+      await cdp.send('Fetch.continueRequest', { requestId: ev.requestId, ...overrides }).catch((e) => log('continueRequest:', e.message));
+    });
+    await cdp.send('Fetch.enable', {
+      patterns: [{ urlPattern: `${APP}/redirect_uri*`, requestStage: 'Request' }],
+    });
+
+    await goto(`${APP}/`);
+    // Log in at the provider, then wait for the app's verdict on the forged response.
+    let deadline = Date.now() + STEP;
+    let lastUrl = '';
+    let verdict;
+    let logins = 0;
+    while (!verdict) {
+      if (Date.now() > deadline) fail(`no answer from the app to the tampered response within ${STEP / 1000}s; at ${page.url()}`);
+      const u = currentUrl();
+      if (u && u.href !== lastUrl) { lastUrl = u.href; deadline = Date.now() + STEP; }
+      if (onOp()) {
+        const err = await opErrorText();
+        if (err) fail(`provider error page at ${u.pathname}: ${err}`);
+        if (await present(SEL.login)) {
+          logins += 1;
+          if (logins > 2) fail('login form shown again and again');
+          await submitLogin();
+          continue;
+        }
+        if (await present(SEL.consent)) { await submitConsent(); continue; }
+      }
+      if (onApp() && tamperedAt) {
+        const r = shownResponse();
+        if (r && (r.status < 300 || r.status >= 400) && r.url === page.url().split('#')[0]) {
+          if (u.pathname === '/' && r.status === 200) {
+            fail(`the app accepted a response with a forged ${TAMPER} and logged in: ${(await responseText(r)).slice(0, 200)}`);
+          }
+          if (r.status >= 400) verdict = r;
+          else if (u.pathname !== '/redirect_uri') {
+            fail(`after the forged ${TAMPER} the app showed ${r.status} at ${u.pathname}, expected a 4xx/5xx error view`);
+          }
+        }
+      }
+      await sleep(100);
+    }
+    if (!tamperedAt) fail(`the redirect to ${APP}/redirect_uri carried no ${TAMPER} to tamper with`);
+    const text = await responseText(verdict);
+    let body;
+    try { body = JSON.parse(text); } catch { fail(`error view answered ${verdict.status} but not JSON: ${text.slice(0, 200)}`); }
+    if (typeof body.error !== 'string' || !body.error) fail(`error view JSON lacks "error": ${text.slice(0, 200)}`);
+    if (typeof body.error_description !== 'string') fail(`error view JSON lacks "error_description": ${text.slice(0, 200)}`);
+    log(`error view: ${verdict.status} ${text.slice(0, 200)}`);
+    // No logged-in session left behind.
+    const probe = await appRootWithoutRedirects();
+    if (probe.status === 200) fail(`after the failed login ${APP}/ answers 200 (logged in): ${probe.text.slice(0, 200)}`);
+    if (!(probe.status >= 300 && probe.status < 400 && probe.location && new URL(probe.location, APP).origin === OP)) {
+      fail(`after the failed login ${APP}/ answered ${probe.status}${probe.location ? ` to ${probe.location}` : ''}, expected the login redirect to ${OP}`);
+    }
+  },
+};
+
+async function saveArtifacts() {
+  if (!ARTIFACTS || !page) return;
+  try {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const stem = join(ARTIFACTS, `${scenario}-${Date.now()}`);
+    await page.screenshot({ path: `${stem}.png`, fullPage: true, timeout: 5000 });
+    writeFileSync(`${stem}.html`, await page.content());
+    writeFileSync(`${stem}.trace.txt`, trace.mainResponses.map((r) => `${r.status} ${r.url}`).join('\n'));
+    console.error(`[drive] artifacts: ${stem}.*`);
+  } catch (e) {
+    console.error(`[drive] could not save artifacts: ${e.message}`);
+  }
+}
+
+let ok = false;
+try {
+  await launch();
+  await run[scenario]();
+  ok = true;
+  finish(true);
+} catch (e) {
+  const reason = e instanceof Fail ? e.message : `${e.name}: ${e.message.split('\n')[0]}`;
+  if (!(e instanceof Fail) && VERBOSE) console.error(e);
+  await saveArtifacts();
+  finish(false, reason);
+} finally {
+  await Promise.race([cleanup(), sleep(10000)]);
+  clearTimeout(watchdog);
+}
+process.exit(ok ? 0 : 1);

@@ -1,0 +1,274 @@
+#!/usr/bin/env node
+// Real, independently written OpenID Provider for the interop harness:
+// node-oidc-provider (OpenID Certified), configured for the demo-app contract
+// (shared/rp-contract.md). Loopback only. Prints `READY <issuer>` once listening,
+// exits on SIGTERM / SIGINT.
+//
+// Environment:
+//   OP_PORT            port to listen on (default 9090)
+//   OP_HOST            loopback host to bind and to use in the issuer (default 127.0.0.1)
+//   OP_APP_PORTS       comma-separated RP ports the static clients are registered for
+//                      (default 8080,8081,8082)
+//   OP_RESOURCE_TOKEN_FORMAT  access token format for resource-indicated tokens:
+//                      jwt (RFC 9068, default) or opaque (introspectable)
+//   OP_DEFAULT_RESOURCE       resource indicator applied when the RP sends none
+//                      (default: none -> opaque, introspectable, userinfo-usable token)
+//   OP_LOG             set to 0 to silence the per-request log on stderr
+
+import { generateKeyPairSync } from 'node:crypto';
+import Provider, { errors } from 'oidc-provider';
+
+const host = process.env.OP_HOST || '127.0.0.1';
+const port = Number(process.env.OP_PORT || 9090);
+const issuer = `http://${host}:${port}`;
+const appPorts = (process.env.OP_APP_PORTS || '8080,8081,8082')
+  .split(',').map((p) => p.trim()).filter(Boolean);
+const resourceTokenFormat = process.env.OP_RESOURCE_TOKEN_FORMAT || 'jwt';
+const defaultResourceIndicator = process.env.OP_DEFAULT_RESOURCE || undefined;
+const log = process.env.OP_LOG === '0' ? () => {} : (...a) => console.error('[op]', ...a);
+
+if (!['127.0.0.1', 'localhost', '[::1]'].includes(host) && !host.startsWith('127.')) {
+  console.error(`refusing to bind to non-loopback host ${host}`);
+  process.exit(2);
+}
+if (!['jwt', 'opaque'].includes(resourceTokenFormat)) {
+  console.error('OP_RESOURCE_TOKEN_FORMAT must be jwt or opaque');
+  process.exit(2);
+}
+
+const ALL_RESPONSE_TYPES = [
+  'code',
+  'id_token',
+  'id_token token',
+  'code id_token',
+  'code token',
+  'code id_token token',
+];
+
+// Resource servers (RFC 8707) this provider knows: the demo apps themselves.
+// Both `http://127.0.0.1:8080` and `http://127.0.0.1:8080/` are accepted; the
+// token's `aud` is the form without the trailing slash (the contract's default
+// OIDC_API_AUDIENCE).
+const RESOURCE_SCOPES = 'api:read api:write';
+function resourceAudience(indicator) {
+  let u;
+  try { u = new URL(indicator); } catch { return undefined; }
+  if (u.protocol !== 'http:' || u.search || u.hash) return undefined;
+  if (!(u.hostname === 'localhost' || u.hostname.startsWith('127.') || u.hostname === '[::1]')) return undefined;
+  if (u.pathname !== '/' && u.pathname !== '') return undefined;
+  return `${u.protocol}//${u.host}`;
+}
+
+// Ephemeral signing keys, one process = one key set.
+function jwk(type, opts, extra) {
+  const { privateKey } = generateKeyPairSync(type, opts);
+  return { ...privateKey.export({ format: 'jwk' }), ...extra };
+}
+const jwks = {
+  keys: [
+    jwk('rsa', { modulusLength: 2048 }, { use: 'sig', alg: 'RS256', kid: 'interop-rs256' }),
+    jwk('ec', { namedCurve: 'P-256' }, { use: 'sig', alg: 'ES256', kid: 'interop-es256' }),
+  ],
+};
+
+function staticClient(clientId, authMethod) {
+  return {
+    client_id: clientId,
+    client_secret: 'demo-secret',
+    application_type: 'web',
+    client_name: `Interop ${clientId}`,
+    redirect_uris: appPorts.map((p) => `http://127.0.0.1:${p}/redirect_uri`),
+    post_logout_redirect_uris: appPorts.map((p) => `http://127.0.0.1:${p}/logout`),
+    response_types: ALL_RESPONSE_TYPES,
+    grant_types: ['authorization_code', 'implicit', 'refresh_token'],
+    token_endpoint_auth_method: authMethod,
+    id_token_signed_response_alg: 'RS256',
+  };
+}
+
+// The default pages pull a web font from the internet; these are the same pages
+// without it (no network here). The form and button markup is unchanged:
+// form#op.logoutForm plus <button name="logout" value="yes">.
+async function logoutSource(ctx, form) {
+  ctx.body = `<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Logout Request</title></head>
+<body>
+  <div class="container">
+    <h1>Do you want to sign-out from ${ctx.host}?</h1>
+    ${form}
+    <button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>
+    <button type="submit" form="op.logoutForm">No, stay signed in</button>
+  </div>
+</body></html>`;
+}
+
+async function postLogoutSuccessSource(ctx) {
+  ctx.body = `<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Sign-out Success</title></head>
+<body><h1>Sign-out Success</h1><p>Your sign-out was successful.</p></body></html>`;
+}
+
+function titleCase(s) {
+  return String(s).replace(/(^|[\s._-])(\w)/g, (_m, sep, c) => `${sep === '' ? '' : ' '}${c.toUpperCase()}`).trim();
+}
+
+const configuration = {
+  clients: [
+    staticClient('demo-client', 'client_secret_basic'),
+    staticClient('demo-client-post', 'client_secret_post'),
+  ],
+  // New clients (dynamic registration) get these unless they say otherwise.
+  clientDefaults: {
+    grant_types: ['authorization_code'],
+    id_token_signed_response_alg: 'RS256',
+    response_types: ['code'],
+    token_endpoint_auth_method: 'client_secret_basic',
+  },
+  jwks,
+  cookies: {
+    // The provider and the RPs share the host 127.0.0.1 (cookies ignore ports),
+    // so the provider's cookies get names no RP is likely to use.
+    names: {
+      session: 'op_session',
+      interaction: 'op_interaction',
+      resume: 'op_interaction_resume',
+    },
+    keys: ['interop-harness-cookie-signing-key-not-a-secret'],
+  },
+  claims: {
+    openid: ['sub'],
+    email: ['email', 'email_verified'],
+    profile: ['name', 'given_name', 'preferred_username'],
+  },
+  scopes: ['openid', 'offline_access', 'profile', 'email', 'api:read', 'api:write'],
+  responseTypes: ALL_RESPONSE_TYPES,
+  pkce: {
+    // S256 is accepted whenever a client sends it; never demanded (confidential
+    // clients, and implicit has no token endpoint).
+    required: () => false,
+  },
+  // Every login is accepted (devInteractions); the login becomes the subject.
+  async findAccount(_ctx, id) {
+    return {
+      accountId: id,
+      async claims() {
+        return {
+          sub: id,
+          email: `${id}@example.test`,
+          email_verified: true,
+          name: titleCase(id),
+          given_name: titleCase(id).split(' ')[0],
+          preferred_username: id,
+        };
+      },
+    };
+  },
+  // Refresh tokens for every client allowed the refresh_token grant, whether or
+  // not it asked for offline_access.
+  async issueRefreshToken(_ctx, client, code) {
+    return client.grantTypeAllowed('refresh_token') && code.kind !== 'ClientCredentials';
+  },
+  clientBasedCORS(_ctx, origin) {
+    try {
+      const { hostname } = new URL(origin);
+      return hostname === 'localhost' || hostname.startsWith('127.');
+    } catch {
+      return false;
+    }
+  },
+  ttl: {
+    AccessToken: 3600,
+    AuthorizationCode: 60,
+    IdToken: 3600,
+    RefreshToken: 24 * 3600,
+    Interaction: 600,
+    Session: 24 * 3600,
+    Grant: 24 * 3600,
+  },
+  features: {
+    devInteractions: { enabled: true },
+    registration: { enabled: true }, // open: no initial access token
+    rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
+    userinfo: { enabled: true },
+    jwtUserinfo: { enabled: false },
+    claimsParameter: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      // No `resource` from the RP: an opaque token usable at userinfo and
+      // introspection (unless OP_DEFAULT_RESOURCE says otherwise).
+      async defaultResource(_ctx, _client, oneOf) {
+        if (oneOf) return oneOf;
+        return defaultResourceIndicator;
+      },
+      // A `resource` given at the authorization endpoint carries over to the
+      // token endpoint even when the RP does not repeat it there.
+      async useGrantedResource() {
+        return true;
+      },
+      async getResourceServerInfo(_ctx, indicator) {
+        const audience = resourceAudience(indicator);
+        if (!audience) throw new errors.InvalidTarget(`unknown resource ${indicator}`);
+        return {
+          scope: RESOURCE_SCOPES,
+          audience,
+          accessTokenTTL: 3600,
+          accessTokenFormat: resourceTokenFormat,
+          ...(resourceTokenFormat === 'jwt' ? { jwt: { sign: { alg: 'RS256' } } } : {}),
+        };
+      },
+    },
+  },
+};
+
+const provider = new Provider(issuer, configuration);
+provider.proxy = false;
+
+// node-oidc-provider refuses http:// (and localhost) redirect_uris for web
+// clients that are allowed the implicit grant, with codes 'implicit-force-https'
+// and 'implicit-forbid-localhost', and has no option for it. Waive exactly those
+// two checks, as its own recipe recipes/implicit_http_localhost.md does, so web
+// clients on http://127.0.0.1 can run implicit and hybrid flows; every other
+// client metadata check stays (static and dynamically registered clients alike).
+const { invalidate: originalInvalidate } = provider.Client.Schema.prototype;
+provider.Client.Schema.prototype.invalidate = function invalidate(message, code) {
+  if (code === 'implicit-force-https' || code === 'implicit-forbid-localhost') return;
+  originalInvalidate.call(this, message, code);
+};
+
+provider.use(async (ctx, next) => {
+  const started = Date.now();
+  await next();
+  const loc = ctx.response.get('location');
+  log(`${ctx.method} ${ctx.originalUrl} -> ${ctx.status}${loc ? ` ${loc.split('?')[0]}` : ''} (${Date.now() - started}ms)`);
+});
+
+for (const event of [
+  'server_error', 'authorization.error', 'grant.error', 'introspection.error',
+  'revocation.error', 'end_session.error', 'userinfo.error', 'registration_create.error',
+  'discovery.error', 'jwks.error', 'backchannel.error',
+]) {
+  provider.on(event, (...args) => {
+    const err = args.find((a) => a instanceof Error);
+    log(`event ${event}: ${err ? `${err.name}: ${err.message}${err.error_description ? ` (${err.error_description})` : ''}` : ''}`);
+  });
+}
+
+const server = provider.listen(port, host.replace(/^\[|\]$/g, ''), () => {
+  console.log(`READY ${issuer}`);
+});
+server.on('error', (err) => {
+  console.error(`cannot listen on ${host}:${port}: ${err.message}`);
+  process.exit(1);
+});
+
+function shutdown(signal) {
+  // All state is in memory: nothing to flush, so stop at once.
+  log(`${signal}: shutting down`);
+  server.close();
+  server.closeAllConnections?.();
+  process.exit(0);
+}
+process.on('SIGTERM', () => shutdown('SIGTERM'));
+process.on('SIGINT', () => shutdown('SIGINT'));

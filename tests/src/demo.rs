@@ -1,0 +1,172 @@
+//! What every adapter's demo shares: the configuration of `shared/rp-contract.md` read from the
+//! environment, and the embedded development provider (the simulated provider served on a
+//! loopback port, with its login form) used when no `OIDC_ISSUER` is given.
+//!
+//! A demo is then a handful of lines in its framework's idiom: build the routes of the contract
+//! around [`Demo::rp`], serve them on [`Demo::app_addr`], print [`Demo::app_url`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use oidc_core::{
+    ClientAuthMethod, ClientMetadata, JsonErrorView, ProviderConfig, RelyingParty, Transport,
+};
+
+use crate::{SimClient, SimProvider};
+
+/// A demo's relying party and where to serve it.
+#[derive(Debug)]
+pub struct Demo {
+    /// The relying party, configured from the environment.
+    pub rp: RelyingParty,
+    /// Where the app listens (`APP_ADDR`).
+    pub app_addr: SocketAddr,
+    /// The app's base URL, `http://APP_ADDR`.
+    pub app_url: String,
+    /// The embedded provider's issuer, when it is used.
+    pub embedded_issuer: Option<String>,
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// Reads the environment per the contract and builds the relying party; starts the embedded
+/// development provider on a free loopback port when `OIDC_ISSUER` is unset. Must run inside a
+/// Tokio runtime.
+pub async fn from_env() -> Result<Demo, String> {
+    let app_addr: SocketAddr = var("APP_ADDR")
+        .unwrap_or_else(|| "127.0.0.1:8080".into())
+        .parse()
+        .map_err(|e| format!("APP_ADDR: {e}"))?;
+    let app_url = format!("http://{app_addr}");
+    for unsupported in ["OIDC_SESSION_REFRESH_INTERVAL_SECONDS", "REDIS_URL"] {
+        if var(unsupported).is_some() {
+            return Err(format!(
+                "{unsupported} is not supported by this version yet"
+            ));
+        }
+    }
+    let response_type = var("OIDC_RESPONSE_TYPE").unwrap_or_else(|| "code".into());
+    if let Some(mode) = var("OIDC_RESPONSE_MODE") {
+        if mode != "query" {
+            return Err(format!(
+                "OIDC_RESPONSE_MODE={mode} is not supported by this version yet"
+            ));
+        }
+    }
+    let scopes: Vec<String> = var("OIDC_SCOPES")
+        .unwrap_or_else(|| "openid profile email".into())
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let method = ClientAuthMethod::parse(
+        &var("OIDC_TOKEN_ENDPOINT_AUTH_METHOD").unwrap_or_else(|| "client_secret_basic".into()),
+    )
+    .map_err(|e| format!("OIDC_TOKEN_ENDPOINT_AUTH_METHOD: {e}"))?;
+
+    let (issuer, client, embedded) = match var("OIDC_ISSUER") {
+        Some(issuer) => {
+            let id = var("OIDC_CLIENT_ID").ok_or(
+                "OIDC_CLIENT_ID is required with OIDC_ISSUER (dynamic registration is not supported by this version yet)",
+            )?;
+            let client = match var("OIDC_CLIENT_SECRET") {
+                Some(secret) => ClientMetadata::new(id, secret).with_auth_method(method),
+                None => ClientMetadata::public(id),
+            };
+            (issuer, client, None)
+        }
+        None => {
+            let issuer = serve_embedded_provider(&app_url).await?;
+            let client = ClientMetadata::new("demo-client", "demo-secret").with_auth_method(method);
+            (issuer.clone(), client, Some(issuer))
+        }
+    };
+    let config = ProviderConfig::discover(issuer)
+        .client(client)
+        .scopes(scopes)
+        .response_type(response_type)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let transport: Arc<dyn Transport> =
+        Arc::new(oidc_reqwest::ReqwestTransport::new().map_err(|e| format!("HTTP client: {e}"))?);
+    let mut builder = RelyingParty::builder(app_url.clone())
+        .provider("default", config)
+        .transport(transport)
+        .error_view(JsonErrorView);
+    match var("SESSION_SECRET") {
+        Some(s) => builder = builder.session_secret(s.as_bytes()),
+        None => tracing::warn!(
+            "SESSION_SECRET is unset: using a random key; sessions end when the process does"
+        ),
+    }
+    let rp = builder.build().map_err(|e| e.to_string())?;
+    // Discovery at start-up, but the app starts even when the provider is down: `/health`
+    // says when it is ready, and logins meanwhile get a clear error page.
+    if !rp.ready().await {
+        tracing::warn!("the provider is not reachable yet; logins will fail until it is");
+    }
+    Ok(Demo {
+        rp,
+        app_addr,
+        app_url,
+        embedded_issuer: embedded,
+    })
+}
+
+/// Serves a [`SimProvider`] on a free loopback port, with a client `demo-client` /
+/// `demo-secret` registered for `app_url`. Returns the issuer.
+pub async fn serve_embedded_provider(app_url: &str) -> Result<String, String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("embedded provider: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let issuer = format!("http://{addr}");
+    let provider = SimProvider::new(&issuer);
+    let mut client = SimClient::confidential(
+        "demo-client",
+        "demo-secret",
+        &format!("{app_url}/redirect_uri"),
+    );
+    client.post_logout_redirect_uris = vec![format!("{app_url}/logout")];
+    provider.register_client(client);
+    let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let provider = provider.clone();
+        async move {
+            let (parts, body) = req.into_parts();
+            let body = match axum::body::to_bytes(body, 64 * 1024).await {
+                Ok(b) => b,
+                Err(_) => Bytes::new(),
+            };
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            provider
+                .handle(http::Request::from_parts(parts, body), now)
+                .map(axum::body::Body::from)
+        }
+    });
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "embedded provider stopped");
+        }
+    });
+    tracing::info!(%issuer, "embedded development provider (any username logs in)");
+    // Give the listener a moment before discovery; it is already bound, so this is only
+    // scheduling.
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    Ok(issuer)
+}
+
+/// Installs a log subscriber that honours `RUST_LOG` (default `info`).
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
+}
