@@ -1,0 +1,1 @@
+//! OpenID Connect for rocket (being written).
