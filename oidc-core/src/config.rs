@@ -19,6 +19,7 @@ const RESERVED_PARAMS: &[&str] = &[
     "client_id",
     "response_type",
     "scope",
+    "response_mode",
 ];
 
 /// Signature algorithms allowed by default. `none` and HMAC are never in it.
@@ -48,12 +49,29 @@ pub enum ClientRegistration {
     Static(ClientMetadata),
 }
 
-/// The supported `response_type` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The supported `response_type` values (OpenID Connect Core 3; OAuth 2.0 Multiple Response
+/// Type Encoding Practices).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum ResponseType {
-    /// The authorization code flow (the default).
+    /// `code`: the authorization code flow (the default).
+    #[serde(rename = "code")]
     Code,
+    /// `id_token`: implicit, ID token only.
+    #[serde(rename = "id_token")]
+    IdToken,
+    /// `id_token token`: implicit, ID token and access token.
+    #[serde(rename = "id_token token")]
+    IdTokenToken,
+    /// `code id_token`: hybrid.
+    #[serde(rename = "code id_token")]
+    CodeIdToken,
+    /// `code token`: hybrid.
+    #[serde(rename = "code token")]
+    CodeToken,
+    /// `code id_token token`: hybrid.
+    #[serde(rename = "code id_token token")]
+    CodeIdTokenToken,
 }
 
 impl ResponseType {
@@ -61,6 +79,11 @@ impl ResponseType {
     pub fn as_str(self) -> &'static str {
         match self {
             ResponseType::Code => "code",
+            ResponseType::IdToken => "id_token",
+            ResponseType::IdTokenToken => "id_token token",
+            ResponseType::CodeIdToken => "code id_token",
+            ResponseType::CodeToken => "code token",
+            ResponseType::CodeIdTokenToken => "code id_token token",
         }
     }
 
@@ -68,11 +91,97 @@ impl ResponseType {
     pub fn parse(s: &str) -> Result<Self> {
         let mut parts: Vec<&str> = s.split_ascii_whitespace().collect();
         parts.sort_unstable();
-        match parts.as_slice() {
-            ["code"] => Ok(ResponseType::Code),
-            _ => Err(Error::config(
-                "response_type",
-                format!("unsupported response type `{s}`"),
+        parts.dedup();
+        Ok(match parts.as_slice() {
+            ["code"] => ResponseType::Code,
+            ["id_token"] => ResponseType::IdToken,
+            ["id_token", "token"] => ResponseType::IdTokenToken,
+            ["code", "id_token"] => ResponseType::CodeIdToken,
+            ["code", "token"] => ResponseType::CodeToken,
+            ["code", "id_token", "token"] => ResponseType::CodeIdTokenToken,
+            _ => {
+                return Err(Error::config(
+                    "response_type",
+                    format!("unsupported response type `{s}`"),
+                ))
+            }
+        })
+    }
+
+    /// Whether the authorization endpoint returns a code.
+    pub fn has_code(self) -> bool {
+        matches!(
+            self,
+            ResponseType::Code
+                | ResponseType::CodeIdToken
+                | ResponseType::CodeToken
+                | ResponseType::CodeIdTokenToken
+        )
+    }
+
+    /// Whether the authorization endpoint returns an ID token.
+    pub fn has_front_id_token(self) -> bool {
+        matches!(
+            self,
+            ResponseType::IdToken
+                | ResponseType::IdTokenToken
+                | ResponseType::CodeIdToken
+                | ResponseType::CodeIdTokenToken
+        )
+    }
+
+    /// Whether the authorization endpoint returns an access token.
+    pub fn has_front_access_token(self) -> bool {
+        matches!(
+            self,
+            ResponseType::IdTokenToken | ResponseType::CodeToken | ResponseType::CodeIdTokenToken
+        )
+    }
+
+    /// The default response mode: `query` for `code`, `fragment` for everything that returns a
+    /// token from the authorization endpoint.
+    pub fn default_mode(self) -> ResponseMode {
+        if self == ResponseType::Code {
+            ResponseMode::Query
+        } else {
+            ResponseMode::Fragment
+        }
+    }
+}
+
+/// How the authorization response reaches the redirect endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ResponseMode {
+    /// In the query string of a GET.
+    Query,
+    /// In the URL fragment, which never reaches the server: the redirect endpoint answers with
+    /// a page that posts it back.
+    Fragment,
+    /// In a form POST (OAuth 2.0 Form Post Response Mode).
+    FormPost,
+}
+
+impl ResponseMode {
+    /// The `response_mode` parameter value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResponseMode::Query => "query",
+            ResponseMode::Fragment => "fragment",
+            ResponseMode::FormPost => "form_post",
+        }
+    }
+
+    /// Parses a `response_mode` value.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "query" => Ok(ResponseMode::Query),
+            "fragment" => Ok(ResponseMode::Fragment),
+            "form_post" => Ok(ResponseMode::FormPost),
+            other => Err(Error::config(
+                "response_mode",
+                format!("unsupported response mode `{other}`"),
             )),
         }
     }
@@ -96,6 +205,7 @@ pub struct ProviderConfig {
     pub(crate) client: ClientRegistration,
     pub(crate) scopes: Vec<String>,
     pub(crate) response_type: ResponseType,
+    pub(crate) response_mode: ResponseMode,
     pub(crate) extra_params: BTreeMap<String, String>,
     pub(crate) clock_skew: Duration,
     pub(crate) algorithms: Vec<String>,
@@ -143,6 +253,11 @@ impl ProviderConfig {
         self.response_type
     }
 
+    /// The response mode used at login.
+    pub fn response_mode(&self) -> ResponseMode {
+        self.response_mode
+    }
+
     /// The allowed clock skew.
     pub fn clock_skew(&self) -> Duration {
         self.clock_skew
@@ -162,6 +277,7 @@ pub struct ProviderConfigBuilder {
     client: Option<ClientRegistration>,
     scopes: Vec<String>,
     response_type: String,
+    response_mode: Option<String>,
     extra_params: BTreeMap<String, String>,
     clock_skew: Duration,
     algorithms: Vec<String>,
@@ -178,6 +294,7 @@ impl ProviderConfigBuilder {
             client: None,
             scopes: vec!["openid".into()],
             response_type: "code".into(),
+            response_mode: None,
             extra_params: BTreeMap::new(),
             clock_skew: Duration::from_secs(30),
             algorithms: DEFAULT_ALGORITHMS.iter().map(|s| s.to_string()).collect(),
@@ -207,6 +324,13 @@ impl ProviderConfigBuilder {
     /// The `response_type` (default `code`).
     pub fn response_type(mut self, response_type: impl Into<String>) -> Self {
         self.response_type = response_type.into();
+        self
+    }
+
+    /// The `response_mode` (default: the response type's, `query` for `code`, else
+    /// `fragment`).
+    pub fn response_mode(mut self, response_mode: impl Into<String>) -> Self {
+        self.response_mode = Some(response_mode.into());
         self
     }
 
@@ -286,6 +410,16 @@ impl ProviderConfigBuilder {
             ClientRegistration::Static(c) => c.validate()?,
         }
         let response_type = ResponseType::parse(&self.response_type)?;
+        let response_mode = match &self.response_mode {
+            Some(m) => ResponseMode::parse(m)?,
+            None => response_type.default_mode(),
+        };
+        if response_type.has_front_access_token() && response_mode == ResponseMode::Query {
+            return Err(Error::config(
+                "response_mode",
+                "tokens must not be returned in the query string (use fragment or form_post)",
+            ));
+        }
         let mut scopes = self.scopes;
         if !scopes.iter().any(|s| s == "openid") {
             scopes.insert(0, "openid".into());
@@ -320,6 +454,7 @@ impl ProviderConfigBuilder {
             client,
             scopes,
             response_type,
+            response_mode,
             extra_params: self.extra_params,
             clock_skew: self.clock_skew,
             algorithms: self.algorithms,
@@ -432,8 +567,34 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_response_type() {
+    fn response_types_and_modes() {
         let err = base().response_type("token").build().unwrap_err();
         assert!(err.to_string().contains("response_type"));
+        let c = base().response_type("token id_token").build().unwrap();
+        assert_eq!(c.response_type(), ResponseType::IdTokenToken);
+        assert_eq!(c.response_mode(), ResponseMode::Fragment);
+        let c = base()
+            .response_type("code")
+            .response_mode("form_post")
+            .build()
+            .unwrap();
+        assert_eq!(c.response_mode(), ResponseMode::FormPost);
+        let err = base()
+            .response_type("code token")
+            .response_mode("query")
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("response_mode"));
+        assert!(base().response_mode("web_message").build().is_err());
+        for rt in [
+            "code",
+            "id_token",
+            "id_token token",
+            "code id_token",
+            "code token",
+            "code id_token token",
+        ] {
+            assert_eq!(ResponseType::parse(rt).unwrap().as_str(), rt);
+        }
     }
 }

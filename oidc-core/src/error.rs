@@ -213,6 +213,8 @@ pub enum IdTokenError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Endpoint {
+    /// `authorization_endpoint` (the response that comes back through the browser)
+    Authorization,
     /// `/.well-known/openid-configuration`
     Discovery,
     /// `jwks_uri`
@@ -230,6 +232,7 @@ pub enum Endpoint {
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Endpoint::Authorization => "authorization",
             Endpoint::Discovery => "discovery",
             Endpoint::Jwks => "JWKS",
             Endpoint::Token => "token",

@@ -51,7 +51,7 @@ pub mod userinfo;
 mod wire;
 
 pub use callback::{AuthorizationResponse, CodeExchange, LoginOutcome, Outbound, Step};
-pub use config::{ProviderConfig, ProviderConfigBuilder, ResponseType};
+pub use config::{ProviderConfig, ProviderConfigBuilder, ResponseMode, ResponseType};
 pub use env::{BoxFuture, Clock, OsRandom, Random, SeededRandom, SystemClock, Transport};
 pub use error::{
     Endpoint, Error, IdTokenError, ProtocolError, ProviderError, Result, StoreError, TransportError,

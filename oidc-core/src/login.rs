@@ -42,6 +42,15 @@ pub fn authentication_request(
     let nonce = random_token(random, 32);
     let verifier = config.pkce.then(|| random_token(random, 32));
     let response_type = config.response_type.as_str();
+    let mode = config.response_mode;
+    if let Some(modes) = &metadata.response_modes_supported {
+        if !modes.iter().any(|m| m == mode.as_str()) {
+            return Err(Error::config(
+                "response_mode",
+                format!("the provider does not support `{}`", mode.as_str()),
+            ));
+        }
+    }
     if !metadata.response_types_supported.is_empty()
         && !metadata
             .response_types_supported
@@ -63,6 +72,9 @@ pub fn authentication_request(
             .append_pair("scope", &config.scopes.join(" "))
             .append_pair("state", &state)
             .append_pair("nonce", &nonce);
+        if mode != config.response_type.default_mode() {
+            q.append_pair("response_mode", mode.as_str());
+        }
         if let Some(v) = &verifier {
             q.append_pair("code_challenge", &pkce_challenge(v))
                 .append_pair("code_challenge_method", "S256");
@@ -78,6 +90,7 @@ pub fn authentication_request(
                     | "client_id"
                     | "response_type"
                     | "scope"
+                    | "response_mode"
             )
         };
         for (k, v) in &config.extra_params {
@@ -100,6 +113,8 @@ pub fn authentication_request(
             code_verifier: verifier.map(Secret::new),
             return_to,
             created_at: now,
+            response_type: config.response_type,
+            response_mode: mode,
         },
     })
 }
@@ -245,6 +260,45 @@ mod tests {
         ] {
             assert!(safe_return_path(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn response_mode_is_sent_when_not_default() {
+        let (_, mut m) = setup();
+        m.response_types_supported = vec![];
+        let c = ProviderConfig::from_metadata(m.clone())
+            .client(ClientMetadata::new("id", "s"))
+            .response_mode("form_post")
+            .build()
+            .unwrap();
+        let cb: Url = "https://rp/cb".parse().unwrap();
+        let rnd = SeededRandom::new(1);
+        let r = authentication_request("p", &c, &m, &cb, "/", &[], 7, &rnd).unwrap();
+        assert!(r
+            .url
+            .query_pairs()
+            .any(|(k, v)| k == "response_mode" && v == "form_post"));
+        m.response_modes_supported = Some(vec!["query".into()]);
+        let err = authentication_request("p", &c, &m, &cb, "/", &[], 7, &rnd).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Config {
+                field: "response_mode",
+                ..
+            }
+        ));
+        let c = ProviderConfig::from_metadata(m.clone())
+            .client(ClientMetadata::new("id", "s"))
+            .response_type("code id_token")
+            .build()
+            .unwrap();
+        m.response_modes_supported = None;
+        let r = authentication_request("p", &c, &m, &cb, "/", &[], 7, &rnd).unwrap();
+        assert!(!r.url.query_pairs().any(|(k, _)| k == "response_mode"));
+        assert_eq!(
+            r.pending.response_mode,
+            crate::config::ResponseMode::Fragment
+        );
     }
 
     #[test]

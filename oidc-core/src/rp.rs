@@ -11,7 +11,7 @@ use http::{header, HeaderValue, Method, StatusCode};
 use url::Url;
 
 use crate::callback::{AuthorizationResponse, CodeExchange, ExchangeInput, LoginOutcome, Step};
-use crate::config::{MetadataSource, ProviderConfig};
+use crate::config::{MetadataSource, ProviderConfig, ResponseMode};
 use crate::cookies::SessionCookies;
 use crate::discovery;
 use crate::env::{random_token, Clock, OsRandom, Random, SystemClock, Transport};
@@ -526,6 +526,7 @@ impl RelyingParty {
         {
             record.user = None;
         }
+        let form_post = auth.pending.response_mode == ResponseMode::FormPost;
         record.push_pending(auth.pending, now);
         record.expires_at = record.expires_at.max(now + PENDING_LOGIN_TTL);
         let (id, new) = match id {
@@ -539,6 +540,11 @@ impl RelyingParty {
         if new {
             resp.headers_mut()
                 .append(header::SET_COOKIE, self.inner.cookies.set(&id));
+        }
+        if form_post {
+            if let Some(c) = self.inner.cookies.set_login(&id) {
+                resp.headers_mut().append(header::SET_COOKIE, c);
+            }
         }
         resp
     }
@@ -560,23 +566,33 @@ impl RelyingParty {
         let now = self.inner.clock.now();
         let (parts, body) = request.into_parts();
         let params = if parts.method == Method::GET {
-            AuthorizationResponse::parse(parts.uri.query().unwrap_or("").as_bytes())?
+            let params = AuthorizationResponse::parse(parts.uri.query().unwrap_or("").as_bytes())?;
+            if params.id_token.is_some() || params.access_token.is_some() {
+                // Tokens in a query string end up in logs and Referer headers: refuse them.
+                return Err(ProtocolError::MalformedResponse {
+                    endpoint: Endpoint::Authorization,
+                    reason: "tokens must not be sent in the query string".into(),
+                }
+                .into());
+            }
+            params
         } else if parts.method == Method::POST && is_form(&parts.headers) {
             AuthorizationResponse::parse(&body)?
         } else {
             return Err(ProtocolError::MalformedResponse {
-                endpoint: Endpoint::Token,
+                endpoint: Endpoint::Authorization,
                 reason: "the redirect endpoint takes GET, or POST with a form body".into(),
             }
             .into());
         };
-        let id =
-            self.inner
-                .cookies
-                .read(&parts.headers)
-                .ok_or(ProtocolError::UnsolicitedResponse(
-                    "no session: cookies are blocked or the login took too long",
-                ))?;
+        let id = self
+            .inner
+            .cookies
+            .read(&parts.headers)
+            .or_else(|| self.inner.cookies.read_login(&parts.headers))
+            .ok_or(ProtocolError::UnsolicitedResponse(
+                "no session: cookies are blocked or the login took too long",
+            ))?;
         let mut record =
             self.inner
                 .store
@@ -585,6 +601,16 @@ impl RelyingParty {
                 .ok_or(ProtocolError::UnsolicitedResponse(
                     "the session has expired",
                 ))?;
+        if params.is_empty()
+            && parts.method == Method::GET
+            && record
+                .pending
+                .iter()
+                .any(|p| p.response_mode == ResponseMode::Fragment)
+        {
+            // The response is in the URL fragment, which only the browser sees.
+            return Ok(self.fragment_page());
+        }
         let state = params
             .state
             .as_deref()
@@ -606,7 +632,7 @@ impl RelyingParty {
 
         let slot = self.slot(Some(&pending.provider))?;
         let metadata = self.metadata(slot).await?;
-        let code = params.check(&metadata)?;
+        params.check(&metadata)?;
         let jwks = slot
             .jwks
             .read()
@@ -619,7 +645,7 @@ impl RelyingParty {
             metadata,
             jwks,
             pending,
-            code,
+            response: params,
             redirect_uri: self.inner.redirect_uri.clone(),
             now,
             session_lifetime: self.inner.session_lifetime,
@@ -629,6 +655,57 @@ impl RelyingParty {
             *slot.jwks.write().unwrap_or_else(|p| p.into_inner()) = Some(set.clone());
         }
         self.complete_login(id, record, outcome).await
+    }
+
+    /// The page that carries a fragment-encoded response to the server: a script copies the
+    /// fragment into a form and submits it to this same URL (so any redirect path and prefix
+    /// works), and the browser then shows the redirect endpoint's own answer. Nothing is loaded
+    /// from elsewhere; the CSP allows only this script, by nonce.
+    fn fragment_page(&self) -> Response {
+        let nonce = random_token(self.inner.random.as_ref(), 16);
+        let body = format!(
+            r#"<!doctype html><html><head><meta charset="utf-8"><title>Signing in</title></head><body>
+<form id="f" method="post" action=""></form>
+<p id="m">Signing you in&hellip;</p>
+<noscript><p>This sign-in needs JavaScript to pass the provider's answer from the address bar to the site. Enable JavaScript and sign in again.</p></noscript>
+<script nonce="{nonce}">
+(function () {{
+  var params = new URLSearchParams(window.location.hash.substring(1));
+  var form = document.getElementById("f");
+  var n = 0;
+  params.forEach(function (value, key) {{
+    var input = document.createElement("input");
+    input.type = "hidden"; input.name = key; input.value = value;
+    form.appendChild(input); n++;
+  }});
+  if (window.history && window.history.replaceState) {{
+    window.history.replaceState(null, "", window.location.pathname + window.location.search);
+  }}
+  if (n === 0) {{
+    document.getElementById("m").textContent = "The provider sent no sign-in response. Please sign in again.";
+    return;
+  }}
+  form.submit();
+}})();
+</script></body></html>"#
+        );
+        let mut resp = http::Response::new(Bytes::from(body));
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        h.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+        if let Ok(csp) = HeaderValue::from_str(&format!(
+            "default-src 'none'; script-src 'nonce-{nonce}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+        )) {
+            h.insert(header::CONTENT_SECURITY_POLICY, csp);
+        }
+        resp
     }
 
     async fn drive(&self, mut exchange: CodeExchange) -> Result<LoginOutcome> {
@@ -672,6 +749,9 @@ impl RelyingParty {
         let mut resp = redirect(&target);
         resp.headers_mut()
             .append(header::SET_COOKIE, self.inner.cookies.set(&new_id));
+        if let Some(c) = self.inner.cookies.clear_login() {
+            resp.headers_mut().append(header::SET_COOKIE, c);
+        }
         tracing::info!(provider = %user.provider, "login completed");
         Ok(resp)
     }

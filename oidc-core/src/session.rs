@@ -5,6 +5,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::config::{ResponseMode, ResponseType};
 use crate::id_token::IdToken;
 use crate::secret::{constant_time_eq, Secret};
 
@@ -95,6 +96,20 @@ pub struct PendingLogin {
     pub return_to: String,
     /// When it was started (unix seconds).
     pub created_at: u64,
+    /// The response type requested.
+    #[serde(default = "default_response_type")]
+    pub response_type: ResponseType,
+    /// The response mode requested.
+    #[serde(default = "default_response_mode")]
+    pub response_mode: ResponseMode,
+}
+
+fn default_response_type() -> ResponseType {
+    ResponseType::Code
+}
+
+fn default_response_mode() -> ResponseMode {
+    ResponseMode::Query
 }
 
 impl std::fmt::Debug for PendingLogin {
@@ -185,6 +200,8 @@ mod tests {
             code_verifier: None,
             return_to: "/".into(),
             created_at: at,
+            response_type: ResponseType::Code,
+            response_mode: ResponseMode::Query,
         }
     }
 

@@ -449,6 +449,7 @@ fn issue(
             nonce: req.nonce.as_deref(),
             at_hash: access.as_deref().map(half_hash),
             c_hash: code.as_deref().map(half_hash),
+            token_endpoint: false,
         };
         match claims::id_token(cfg, st, &spec, now) {
             Ok(token) => params.push(("id_token".to_owned(), token)),

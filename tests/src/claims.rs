@@ -84,6 +84,8 @@ pub(crate) struct IdTokenSpec<'a> {
     pub(crate) nonce: Option<&'a str>,
     pub(crate) at_hash: Option<String>,
     pub(crate) c_hash: Option<String>,
+    /// Whether the token endpoint issues it (rather than the authorization endpoint).
+    pub(crate) token_endpoint: bool,
 }
 
 /// Builds and signs an ID token, applying the current ID-token misbehavior.
@@ -103,7 +105,11 @@ pub(crate) fn id_token(
         cfg.issuer.clone()
     };
     c.insert("iss".into(), json!(iss));
-    c.insert("sub".into(), json!(spec.grant.username));
+    if *m == Misbehavior::TokenEndpointOtherSub && spec.token_endpoint {
+        c.insert("sub".into(), json!("someone-else"));
+    } else {
+        c.insert("sub".into(), json!(spec.grant.username));
+    }
     match m {
         Misbehavior::WrongAudience => {
             c.insert("aud".into(), json!(format!("{client_id}-wrong")));
@@ -144,7 +150,9 @@ pub(crate) fn id_token(
         }
     }
     if let Some(h) = &spec.at_hash {
-        c.insert("at_hash".into(), json!(h));
+        if *m != Misbehavior::OmitAtHash {
+            c.insert("at_hash".into(), json!(h));
+        }
     }
     if let Some(h) = &spec.c_hash {
         c.insert("c_hash".into(), json!(h));

@@ -50,13 +50,7 @@ pub async fn from_env() -> Result<Demo, String> {
         }
     }
     let response_type = var("OIDC_RESPONSE_TYPE").unwrap_or_else(|| "code".into());
-    if let Some(mode) = var("OIDC_RESPONSE_MODE") {
-        if mode != "query" {
-            return Err(format!(
-                "OIDC_RESPONSE_MODE={mode} is not supported by this version yet"
-            ));
-        }
-    }
+    let response_mode = var("OIDC_RESPONSE_MODE");
     let scopes: Vec<String> = var("OIDC_SCOPES")
         .unwrap_or_else(|| "openid profile email".into())
         .split_whitespace()
@@ -87,9 +81,13 @@ pub async fn from_env() -> Result<Demo, String> {
     let config = ProviderConfig::discover(issuer)
         .client(client)
         .scopes(scopes)
-        .response_type(response_type)
-        .build()
-        .map_err(|e| e.to_string())?;
+        .response_type(response_type);
+    let config = match response_mode {
+        Some(mode) => config.response_mode(mode),
+        None => config,
+    }
+    .build()
+    .map_err(|e| e.to_string())?;
     let transport: Arc<dyn Transport> =
         Arc::new(oidc_reqwest::ReqwestTransport::new().map_err(|e| format!("HTTP client: {e}"))?);
     let mut builder = RelyingParty::builder(app_url.clone())

@@ -141,6 +141,8 @@ pub trait App: Send + Sync + Sized + 'static {
 
 /// Everything one scenario needs: provider, clock, transport and the app.
 pub struct Bench<A: App> {
+    /// The app's base URL (`APP_URL`, or `https://app.test` with [`BenchOptions::https`]).
+    pub app_url: &'static str,
     /// The simulated provider.
     pub provider: SimProvider,
     /// The shared clock.
@@ -160,6 +162,8 @@ pub struct BenchOptions {
         Box<dyn FnOnce(oidc_core::ProviderConfigBuilder) -> oidc_core::ProviderConfigBuilder>,
     /// Adjusts the relying party's builder.
     pub rp: Box<dyn FnOnce(oidc_core::RelyingPartyBuilder) -> oidc_core::RelyingPartyBuilder>,
+    /// Serve the app at `https://app.test` instead of `http://app.test`.
+    pub https: bool,
 }
 
 impl Default for BenchOptions {
@@ -167,6 +171,7 @@ impl Default for BenchOptions {
         BenchOptions {
             configure: Box::new(|b| b),
             rp: Box::new(|b| b),
+            https: false,
         }
     }
 }
@@ -179,11 +184,16 @@ impl<A: App> Bench<A> {
 
     /// A bench with adjusted configuration.
     pub fn with(options: BenchOptions) -> Self {
+        let app_url = if options.https {
+            "https://app.test"
+        } else {
+            APP_URL
+        };
         let clock = Arc::new(TestClock::new(1_700_000_000));
         let provider = SimProvider::new(ISSUER);
         let mut client =
-            SimClient::confidential(CLIENT_ID, CLIENT_SECRET, &format!("{APP_URL}/redirect_uri"));
-        client.post_logout_redirect_uris = vec![format!("{APP_URL}/logout")];
+            SimClient::confidential(CLIENT_ID, CLIENT_SECRET, &format!("{app_url}/redirect_uri"));
+        client.post_logout_redirect_uris = vec![format!("{app_url}/logout")];
         provider.register_client(client);
         let transport = SimTransport::new(provider.clone(), clock.clone());
         let config = (options.configure)(
@@ -193,7 +203,7 @@ impl<A: App> Bench<A> {
         )
         .build()
         .expect("valid test configuration");
-        let builder = RelyingParty::builder(APP_URL)
+        let builder = RelyingParty::builder(app_url)
             .provider("default", config)
             .transport(Arc::new(transport.clone()))
             .clock(clock.clone())
@@ -204,6 +214,7 @@ impl<A: App> Bench<A> {
         let rp = (options.rp)(builder).build().expect("valid relying party");
         let app = A::new(rp.clone());
         Bench {
+            app_url,
             provider,
             clock,
             transport,
@@ -229,11 +240,19 @@ impl<A: App> Default for Bench<A> {
     }
 }
 
-/// A minimal browser: cookies per site, manual redirects.
+/// A stored cookie: its value, and whether it is `SameSite=None` (sent on cross-site POSTs).
+#[derive(Debug, Clone)]
+struct StoredCookie {
+    value: String,
+    cross_site: bool,
+}
+
+/// A minimal browser: cookies per site (honouring `SameSite` on cross-site POSTs), manual
+/// redirects.
 pub struct Browser<'a, A: App> {
     bench: &'a Bench<A>,
-    app_cookies: HashMap<String, String>,
-    provider_cookies: HashMap<String, String>,
+    app_cookies: HashMap<String, StoredCookie>,
+    provider_cookies: HashMap<String, StoredCookie>,
     accept: &'static str,
 }
 
@@ -291,20 +310,31 @@ impl Page {
 impl<'a, A: App> Browser<'a, A> {
     /// Sends a request to the app or the provider, with this browser's cookies, without
     /// following redirects.
-    pub async fn send(&mut self, mut request: Request<Bytes>) -> Page {
+    pub async fn send(&mut self, request: Request<Bytes>) -> Page {
+        self.send_from(request, false).await
+    }
+
+    /// Sends a request as if from a page on another site (a provider's `form_post` page): only
+    /// `SameSite=None` cookies go along.
+    pub async fn send_cross_site(&mut self, request: Request<Bytes>) -> Page {
+        self.send_from(request, true).await
+    }
+
+    async fn send_from(&mut self, mut request: Request<Bytes>, cross_site: bool) -> Page {
         let url = request.uri().to_string();
-        let to_app = url.starts_with(APP_URL);
+        let to_app = url.starts_with(self.bench.app_url);
         let jar = if to_app {
             &self.app_cookies
         } else {
             &self.provider_cookies
         };
-        if !jar.is_empty() {
-            let cookie = jar
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join("; ");
+        let sent: Vec<String> = jar
+            .iter()
+            .filter(|(_, c)| !cross_site || c.cross_site)
+            .map(|(k, c)| format!("{k}={}", c.value))
+            .collect();
+        if !sent.is_empty() {
+            let cookie = sent.join("; ");
             request
                 .headers_mut()
                 .insert(header::COOKIE, cookie.parse().unwrap());
@@ -343,7 +373,13 @@ impl<'a, A: App> Browser<'a, A> {
             if expired || c.value().is_empty() {
                 jar.remove(c.name());
             } else {
-                jar.insert(c.name().to_owned(), c.value().to_owned());
+                jar.insert(
+                    c.name().to_owned(),
+                    StoredCookie {
+                        value: c.value().to_owned(),
+                        cross_site: c.same_site() == Some(cookie::SameSite::None),
+                    },
+                );
             }
         }
         let (parts, body) = response.into_parts();
@@ -354,16 +390,17 @@ impl<'a, A: App> Browser<'a, A> {
         }
     }
 
-    /// `GET` an absolute URL or an app path.
+    /// `GET` an absolute URL or an app path (any fragment stays in the browser).
     pub async fn get(&mut self, url: &str) -> Page {
-        let url = absolute(url);
+        let url = self.absolute(url);
+        let url = url.split('#').next().unwrap_or_default().to_owned();
         self.send(Request::get(url).body(Bytes::new()).unwrap())
             .await
     }
 
     /// `GET` asking for JSON (an API client): the app answers `401` rather than redirecting.
     pub async fn get_json(&mut self, url: &str) -> Page {
-        let url = absolute(url);
+        let url = self.absolute(url);
         self.send(
             Request::get(url)
                 .header(header::ACCEPT, "application/json")
@@ -396,6 +433,59 @@ impl<'a, A: App> Browser<'a, A> {
         loc
     }
 
+    /// Brings the provider's answer (`back`, from [`authorize`](Self::authorize)) to the app
+    /// the way a browser would for the response mode of `authorization_url`: a GET for `query`;
+    /// for `fragment`, the GET (fragment withheld), then the page's form POST of the fragment;
+    /// for `form_post`, a cross-site POST. Returns the app's answer to the last request.
+    pub async fn deliver(&mut self, authorization_url: &str, back: &str) -> Page {
+        let auth = url::Url::parse(authorization_url).expect("absolute authorization URL");
+        let q: HashMap<String, String> = auth.query_pairs().into_owned().collect();
+        let mode = q.get("response_mode").cloned().unwrap_or_else(|| {
+            if q.get("response_type").map(String::as_str) == Some("code") {
+                "query".into()
+            } else {
+                "fragment".into()
+            }
+        });
+        match mode.as_str() {
+            "fragment" if back.contains('#') => {
+                let (base, fragment) = back.split_once('#').unwrap_or((back, ""));
+                let page = self.get(base).await;
+                assert_eq!(
+                    page.status,
+                    StatusCode::OK,
+                    "fragment page: {}",
+                    page.text()
+                );
+                let csp = page.headers[header::CONTENT_SECURITY_POLICY]
+                    .to_str()
+                    .unwrap();
+                assert!(csp.contains("script-src 'nonce-"), "{csp}");
+                assert!(page
+                    .text()
+                    .contains(r#"<form id="f" method="post" action="">"#));
+                self.send(
+                    Request::post(base)
+                        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                        .body(Bytes::from(fragment.to_owned()))
+                        .unwrap(),
+                )
+                .await
+            }
+            "form_post" => {
+                let (base, params) = back.split_once('?').unwrap_or((back, ""));
+                self.send_cross_site(
+                    Request::post(base)
+                        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                        .body(Bytes::from(params.to_owned()))
+                        .unwrap(),
+                )
+                .await
+            }
+            _ => self.get(back).await,
+        }
+    }
+
     /// The provider's answer for `username` to an authorization URL: the URL the browser comes
     /// back to.
     pub fn authorize(&self, authorization_url: &str, username: &str) -> String {
@@ -408,7 +498,7 @@ impl<'a, A: App> Browser<'a, A> {
     pub async fn login(&mut self, path: &str, username: &str) -> Page {
         let auth = self.start_login(path).await;
         let back = self.authorize(&auth, username);
-        let page = self.get(&back).await;
+        let page = self.deliver(&auth, &back).await;
         self.follow(page).await
     }
 
@@ -424,20 +514,28 @@ impl<'a, A: App> Browser<'a, A> {
 
     /// The app's session cookie value, if any.
     pub fn session_cookie(&self) -> Option<&str> {
-        self.app_cookies.get("oidc_session").map(String::as_str)
+        self.app_cookies
+            .get("oidc_session")
+            .map(|c| c.value.as_str())
     }
 
     /// Sets or replaces an app cookie (to plant or tamper).
     pub fn set_app_cookie(&mut self, name: &str, value: &str) {
-        self.app_cookies.insert(name.to_owned(), value.to_owned());
+        self.app_cookies.insert(
+            name.to_owned(),
+            StoredCookie {
+                value: value.to_owned(),
+                cross_site: false,
+            },
+        );
     }
-}
 
-fn absolute(url: &str) -> String {
-    if url.starts_with('/') {
-        format!("{APP_URL}{url}")
-    } else {
-        url.to_owned()
+    fn absolute(&self, url: &str) -> String {
+        if url.starts_with('/') {
+            format!("{}{url}", self.bench.app_url)
+        } else {
+            url.to_owned()
+        }
     }
 }
 

@@ -154,6 +154,12 @@ pub enum Misbehavior {
     DiscoveryIssuerMismatch,
     /// The JWKS endpoint answers with this status and a non-JSON body.
     JwksStatus(u16),
+    /// ID tokens from the authorization endpoint omit `at_hash` even when an access token is
+    /// issued with them.
+    OmitAtHash,
+    /// ID tokens from the token endpoint name another subject (`someone-else`) than the one
+    /// the authorization endpoint's ID token named (a hybrid-flow substitution).
+    TokenEndpointOtherSub,
 }
 
 /// How many requests each endpoint has served.

@@ -447,6 +447,247 @@ pub async fn logout_without_session<A: App>() {
     assert!(page.text().contains("logged out"));
 }
 
+fn flow_bench<A: App>(response_type: &'static str, mode: Option<&'static str>) -> Bench<A> {
+    Bench::<A>::with(BenchOptions {
+        configure: Box::new(move |c| {
+            let c = c.response_type(response_type);
+            match mode {
+                Some(m) => c.response_mode(m),
+                None => c,
+            }
+        }),
+        // form_post arrives as a cross-site POST: only an https app can keep its login cookie.
+        https: mode == Some("form_post"),
+        ..Default::default()
+    })
+}
+
+/// Rewrites the parameters of a provider answer (query or fragment) with `edit`.
+fn edit_params(back: &str, edit: impl FnOnce(&mut Vec<(String, String)>)) -> String {
+    let (base, sep, params) = match back.find(['#', '?']) {
+        Some(i) => (&back[..i], &back[i..=i], &back[i + 1..]),
+        None => (back, "?", ""),
+    };
+    let mut pairs: Vec<(String, String)> = form_urlencoded::parse(params.as_bytes())
+        .into_owned()
+        .collect();
+    edit(&mut pairs);
+    let encoded = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    format!("{base}{sep}{encoded}")
+}
+
+async fn flow_rejected<A: App>(
+    bench: &Bench<A>,
+    tamper: impl FnOnce(&mut Vec<(String, String)>),
+    expected_error: &str,
+) {
+    let mut b = bench.browser();
+    let auth = b.start_login("/").await;
+    let back = edit_params(&b.authorize(&auth, "alice"), tamper);
+    let page = b.deliver(&auth, &back).await;
+    assert_eq!(page.error(), expected_error, "{}", page.text());
+    assert!(
+        !b.is_logged_in().await,
+        "a rejected login must leave no session"
+    );
+}
+
+/// Every response type, with its default mode and with `form_post` (and `code` with
+/// `fragment` too), logs in; tokens land where they should.
+pub async fn every_flow_succeeds<A: App>() {
+    let combos: [(&str, Option<&str>); 13] = [
+        ("code", None),
+        ("code", Some("fragment")),
+        ("code", Some("form_post")),
+        ("id_token", None),
+        ("id_token", Some("form_post")),
+        ("id_token token", None),
+        ("id_token token", Some("form_post")),
+        ("code id_token", None),
+        ("code id_token", Some("form_post")),
+        ("code token", None),
+        ("code token", Some("form_post")),
+        ("code id_token token", None),
+        ("code id_token token", Some("form_post")),
+    ];
+    for (rt, mode) in combos {
+        let bench = flow_bench::<A>(rt, mode);
+        let mut b = bench.browser();
+        let page = b.login("/?p=1", "alice").await;
+        assert_eq!(
+            page.status,
+            StatusCode::OK,
+            "{rt} {mode:?}: {}",
+            page.text()
+        );
+        let v = page.json();
+        assert_eq!(v["sub"], "alice", "{rt} {mode:?}");
+        let has_access = rt != "id_token";
+        assert_eq!(v["access_token_present"], has_access, "{rt} {mode:?}");
+        assert_eq!(v["userinfo"].is_object(), has_access, "{rt} {mode:?}");
+        let token_calls = bench.provider.counters().token;
+        assert_eq!(token_calls > 0, rt.contains("code"), "{rt} {mode:?}");
+    }
+}
+
+/// A cross-site `form_post` carries no `SameSite=Lax` cookie; the `SameSite=None; Secure`
+/// login cookie lets the login finish, and is removed afterwards.
+pub async fn form_post_survives_cross_site_post<A: App>() {
+    let bench = flow_bench::<A>("code", Some("form_post"));
+    let mut b = bench.browser();
+    let page = b.get("/").await;
+    let cookies: Vec<String> = page
+        .headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let login_cookie = cookies
+        .iter()
+        .find(|c| c.starts_with("oidc_session_login="))
+        .expect("a login cookie for form_post");
+    assert!(login_cookie.contains("SameSite=None") && login_cookie.contains("Secure"));
+    let session_cookie = cookies
+        .iter()
+        .find(|c| c.starts_with("oidc_session="))
+        .unwrap();
+    assert!(session_cookie.contains("SameSite=Lax") && session_cookie.contains("Secure"));
+    let auth = page.location().unwrap();
+    let back = b.authorize(&auth, "alice");
+    let page = b.deliver(&auth, &back).await;
+    assert_eq!(page.status, StatusCode::FOUND, "{}", page.text());
+    let cleared = page
+        .headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .any(|v| v.to_str().unwrap().starts_with("oidc_session_login=;"));
+    assert!(cleared, "the login cookie is removed after login");
+    assert!(b.is_logged_in().await);
+}
+
+/// Implicit flow without `nonce` in the ID token.
+pub async fn implicit_missing_nonce_is_rejected<A: App>() {
+    let bench = flow_bench::<A>("id_token", None);
+    bench.provider.set_misbehavior(Misbehavior::OmitNonce);
+    flow_rejected(&bench, |_| {}, "invalid_response").await;
+}
+
+/// Implicit flow with a wrong `nonce`.
+pub async fn implicit_wrong_nonce_is_rejected<A: App>() {
+    let bench = flow_bench::<A>("id_token token", None);
+    bench.provider.set_misbehavior(Misbehavior::WrongNonce);
+    flow_rejected(&bench, |_| {}, "invalid_response").await;
+}
+
+/// An access token swapped in the fragment no longer matches `at_hash`.
+pub async fn bad_at_hash_is_rejected<A: App>() {
+    let bench = flow_bench::<A>("id_token token", None);
+    flow_rejected(
+        &bench,
+        |p| {
+            for (k, v) in p.iter_mut() {
+                if k == "access_token" {
+                    *v = "swapped-token".into();
+                }
+            }
+        },
+        "invalid_response",
+    )
+    .await;
+}
+
+/// `id_token token` whose ID token has no `at_hash`.
+pub async fn missing_at_hash_is_rejected<A: App>() {
+    let bench = flow_bench::<A>("id_token token", None);
+    bench.provider.set_misbehavior(Misbehavior::OmitAtHash);
+    flow_rejected(&bench, |_| {}, "invalid_response").await;
+}
+
+/// A code swapped in a hybrid response no longer matches `c_hash`.
+pub async fn bad_c_hash_is_rejected<A: App>() {
+    let bench = flow_bench::<A>("code id_token", None);
+    flow_rejected(
+        &bench,
+        |p| {
+            for (k, v) in p.iter_mut() {
+                if k == "code" {
+                    v.push('x');
+                }
+            }
+        },
+        "invalid_response",
+    )
+    .await;
+    assert_eq!(
+        bench.provider.counters().token,
+        0,
+        "no code exchange for a bad c_hash"
+    );
+}
+
+/// Hybrid flow whose token-endpoint ID token names another subject.
+pub async fn hybrid_subject_substitution_is_rejected<A: App>() {
+    let bench = flow_bench::<A>("code id_token", None);
+    bench
+        .provider
+        .set_misbehavior(Misbehavior::TokenEndpointOtherSub);
+    flow_rejected(&bench, |_| {}, "invalid_response").await;
+}
+
+/// A front-channel access token without its ID token is never trusted.
+pub async fn front_channel_token_without_id_token_is_rejected<A: App>() {
+    let bench = flow_bench::<A>("id_token token", None);
+    flow_rejected(
+        &bench,
+        |p| p.retain(|(k, _)| k != "id_token"),
+        "invalid_response",
+    )
+    .await;
+    let bench = flow_bench::<A>("code id_token token", None);
+    flow_rejected(
+        &bench,
+        |p| p.retain(|(k, _)| k != "id_token"),
+        "invalid_response",
+    )
+    .await;
+}
+
+/// Tokens in a query string are refused outright.
+pub async fn tokens_in_query_are_rejected<A: App>() {
+    let bench = flow_bench::<A>("id_token token", None);
+    let mut b = bench.browser();
+    let auth = b.start_login("/").await;
+    let back = b.authorize(&auth, "alice").replace('#', "?");
+    let page = b.get(&back).await;
+    assert_eq!(page.error(), "invalid_response");
+    assert!(!b.is_logged_in().await);
+}
+
+/// The fragment page works under any redirect path: it posts to its own URL.
+pub async fn fragment_page_under_prefix<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        configure: Box::new(|c| c.response_type("id_token")),
+        ..Default::default()
+    });
+    let mut b = bench.browser();
+    let auth = b.start_login("/").await;
+    let back = b.authorize(&auth, "alice");
+    let page = b.get(&back).await;
+    let body = page.text();
+    assert!(
+        body.contains("<noscript>"),
+        "explains itself without JavaScript"
+    );
+    assert!(
+        !body.contains("http://") && !body.contains("https://"),
+        "no third-party loads"
+    );
+    let page = b.deliver(&auth, &back).await;
+    assert_eq!(page.status, StatusCode::FOUND);
+}
+
 /// Instantiates every scenario for one adapter: `scenarios!(axum, MyAxumApp);` gives tests
 /// named `axum::code_flow_succeeds`, ...
 #[macro_export]
@@ -486,7 +727,18 @@ macro_rules! scenarios {
             session_expires,
             logout_via_end_session,
             logout_return_with_wrong_state_is_rejected,
-            logout_without_session
+            logout_without_session,
+            every_flow_succeeds,
+            form_post_survives_cross_site_post,
+            implicit_missing_nonce_is_rejected,
+            implicit_wrong_nonce_is_rejected,
+            bad_at_hash_is_rejected,
+            missing_at_hash_is_rejected,
+            bad_c_hash_is_rejected,
+            hybrid_subject_substitution_is_rejected,
+            front_channel_token_without_id_token_is_rejected,
+            tokens_in_query_are_rejected,
+            fragment_page_under_prefix
         );
     };
     (@each $adapter:ident, $app:ty, $($name:ident),* $(,)?) => {

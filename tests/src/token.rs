@@ -180,6 +180,7 @@ fn issue_tokens(
         nonce,
         at_hash: None,
         c_hash: None,
+        token_endpoint: true,
     };
     let id_token = match claims::id_token(cfg, st, &spec, now) {
         Ok(t) => t,
