@@ -24,6 +24,8 @@ use crate::secret::{constant_time_eq, Secret};
 use crate::session::{SessionRecord, UserSession, PENDING_LOGIN_TTL};
 use crate::store::{MemoryStore, SessionStore};
 
+mod tokens;
+
 /// A cached key set older than this is fetched again before use, so that a key the provider
 /// withdrew stops being trusted.
 const JWKS_MAX_AGE: u64 = 300;
