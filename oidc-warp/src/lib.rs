@@ -1,1 +1,235 @@
-//! OpenID Connect for warp (being written).
+//! # oidc-warp
+//!
+//! OpenID Connect login, sessions and logout for [warp], over the sans-IO [`oidc_core`].
+//!
+//! - [`routes`] serves the relying party's own routes (redirect endpoint, logout, and the
+//!   login route when configured); every other path falls through;
+//! - [`user`] (or [`user_for`] a named provider) protects a route: it extracts the logged-in
+//!   [`UserSession`] or rejects with [`Unauthenticated`];
+//! - [`recover`] turns that rejection into the response it carries: the login redirect, a `401`
+//!   for API-style requests, or the error view;
+//! - [`maybe_user`] reads the session without requiring one.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use oidc_warp::{ClientMetadata, ProviderConfig, RelyingParty, UserSession};
+//! use warp::Filter;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let rp = RelyingParty::builder("http://127.0.0.1:8080")
+//!     .provider("default", ProviderConfig::discover("https://accounts.example.com")
+//!         .client(ClientMetadata::new("my-app", "s3cret"))
+//!         .build()?)
+//!     .transport(oidc_warp::default_transport()?)
+//!     .build()?;
+//! let home = warp::path::end()
+//!     .and(oidc_warp::user(rp.clone()))
+//!     .map(|user: Arc<UserSession>| format!("hello {}", user.subject()));
+//! let app = oidc_warp::routes(rp).or(home).recover(oidc_warp::recover);
+//! warp::serve(app).run(([127, 0, 0, 1], 8080)).await;
+//! # Ok(()) }
+//! ```
+//!
+//! Put [`routes`] first, and [`user`] after the path and method filters of the route it
+//! protects: a request without a session that reaches it starts a login.
+#![deny(missing_docs)]
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes, BytesMut};
+use http::request::Parts;
+use http::{Method, StatusCode, Uri};
+use warp::filters::path::FullPath;
+use warp::{Filter, Rejection, Reply};
+
+pub use oidc_core::{
+    self, ClientAuthMethod, ClientMetadata, Error, ErrorInfo, ErrorView, HtmlErrorView,
+    JsonErrorView, MemoryStore, ProviderConfig, ProviderMetadata, RelyingParty, SessionStore,
+    UserSession,
+};
+
+/// The largest request body the relying party's routes read (a `form_post` response).
+const MAX_CALLBACK_BODY: usize = 64 * 1024;
+
+/// The default transport: reqwest with a timeout and a body-size cap.
+pub fn default_transport() -> Result<Arc<dyn oidc_core::Transport>, oidc_core::TransportError> {
+    Ok(Arc::new(oidc_reqwest::ReqwestTransport::new()?))
+}
+
+fn with_rp(rp: RelyingParty) -> impl Filter<Extract = (RelyingParty,), Error = Infallible> + Clone {
+    warp::any().map(move || rp.clone())
+}
+
+/// Extracts the request's method, path and query, and headers as [`http::request::Parts`]
+/// (without the body), for calling [`RelyingParty`] methods such as
+/// [`login`](RelyingParty::login) from a handler.
+pub fn request_parts() -> impl Filter<Extract = (Parts,), Error = Infallible> + Clone {
+    let query = warp::query::raw()
+        .map(Some)
+        .or(warp::any().map(|| None))
+        .unify();
+    warp::method()
+        .and(warp::path::full())
+        .and(query)
+        .and(warp::header::headers_cloned())
+        .map(
+            |method: Method, path: FullPath, query: Option<String>, headers| {
+                let target = match query {
+                    Some(q) => format!("{}?{q}", path.as_str()),
+                    None => path.as_str().to_owned(),
+                };
+                let uri = target
+                    .parse::<Uri>()
+                    .or_else(|_| path.as_str().parse::<Uri>())
+                    .unwrap_or_else(|_| Uri::from_static("/"));
+                let (mut parts, ()) = http::Request::new(()).into_parts();
+                parts.method = method;
+                parts.uri = uri;
+                parts.headers = headers;
+                parts
+            },
+        )
+}
+
+/// The request body, at most [`MAX_CALLBACK_BODY`] bytes; otherwise the status to answer.
+fn capped_body() -> impl Filter<Extract = (Result<Bytes, StatusCode>,), Error = Rejection> + Clone {
+    warp::body::stream().then(read_capped)
+}
+
+async fn read_capped<S, B>(stream: S) -> Result<Bytes, StatusCode>
+where
+    S: warp::Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    let mut stream = std::pin::pin!(stream);
+    let mut body = BytesMut::new();
+    while let Some(chunk) = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
+        let mut chunk = chunk.map_err(|_| StatusCode::BAD_REQUEST)?;
+        if body.len() + chunk.remaining() > MAX_CALLBACK_BODY {
+            return Err(StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            let n = part.len();
+            body.extend_from_slice(part);
+            chunk.advance(n);
+        }
+    }
+    Ok(body.freeze())
+}
+
+fn status_response(status: StatusCode) -> http::Response<Bytes> {
+    let mut r = http::Response::new(Bytes::new());
+    *r.status_mut() = status;
+    r
+}
+
+/// Serves the relying party's own routes: the redirect endpoint (`GET`, and `POST` for
+/// `form_post`), logout, and the login route when configured. Any other path is rejected with
+/// [`warp::reject::not_found`], so it falls through to the app's other filters.
+pub fn routes(rp: RelyingParty) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    let own_route =
+        with_rp(rp)
+            .and(warp::path::full())
+            .and_then(|rp: RelyingParty, path: FullPath| {
+                let found = rp.route(path.as_str()).is_some();
+                async move {
+                    if found {
+                        Ok(rp)
+                    } else {
+                        Err(warp::reject::not_found())
+                    }
+                }
+            });
+    own_route.and(request_parts()).and(capped_body()).then(
+        |rp: RelyingParty, parts: Parts, body: Result<Bytes, StatusCode>| async move {
+            let body = match body {
+                Ok(body) => body,
+                Err(status) => return status_response(status),
+            };
+            rp.handle(http::Request::from_parts(parts, body))
+                .await
+                .unwrap_or_else(|| status_response(StatusCode::NOT_FOUND))
+        },
+    )
+}
+
+/// The rejection of [`user`] and [`user_for`] when the request has no session for the
+/// provider. It carries the response to answer instead (the login redirect, a `401` for
+/// API-style requests, or the error view); [`recover`] returns it.
+pub struct Unauthenticated(http::Response<Bytes>);
+
+impl Unauthenticated {
+    /// The response to answer instead of the protected route.
+    pub fn response(&self) -> http::Response<Bytes> {
+        let mut r = http::Response::new(self.0.body().clone());
+        *r.status_mut() = self.0.status();
+        *r.version_mut() = self.0.version();
+        *r.headers_mut() = self.0.headers().clone();
+        r
+    }
+}
+
+impl std::fmt::Debug for Unauthenticated {
+    // Not the headers: they may set a session cookie.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unauthenticated")
+            .field("status", &self.0.status())
+            .finish_non_exhaustive()
+    }
+}
+
+impl warp::reject::Reject for Unauthenticated {}
+
+fn authenticated(
+    rp: RelyingParty,
+    provider: Option<Arc<str>>,
+) -> impl Filter<Extract = (Arc<UserSession>,), Error = Rejection> + Clone {
+    with_rp(rp)
+        .and(request_parts())
+        .and_then(move |rp: RelyingParty, parts: Parts| {
+            let provider = provider.clone();
+            async move {
+                rp.authenticate(&parts, provider.as_deref())
+                    .await
+                    .map_err(|response| warp::reject::custom(Unauthenticated(response)))
+            }
+        })
+}
+
+/// Protects a route: extracts the user logged in with the default provider, or rejects with
+/// [`Unauthenticated`] (answered by [`recover`]), which starts a login. Place it after the
+/// route's path and method filters.
+pub fn user(
+    rp: RelyingParty,
+) -> impl Filter<Extract = (Arc<UserSession>,), Error = Rejection> + Clone {
+    authenticated(rp, None)
+}
+
+/// Like [`user`], for the named provider: a session from another provider does not count.
+pub fn user_for(
+    rp: RelyingParty,
+    provider: &str,
+) -> impl Filter<Extract = (Arc<UserSession>,), Error = Rejection> + Clone {
+    authenticated(rp, Some(Arc::from(provider)))
+}
+
+/// Extracts the logged-in user if there is one (whatever the provider), without requiring a
+/// login.
+pub fn maybe_user(
+    rp: RelyingParty,
+) -> impl Filter<Extract = (Option<Arc<UserSession>>,), Error = Infallible> + Clone {
+    with_rp(rp)
+        .and(request_parts())
+        .then(|rp: RelyingParty, parts: Parts| async move { rp.session(&parts).await })
+}
+
+/// Answers an [`Unauthenticated`] rejection with the response it carries; passes any other
+/// rejection on. Use it as `.recover(oidc_warp::recover)`.
+pub async fn recover(rejection: Rejection) -> Result<http::Response<Bytes>, Rejection> {
+    match rejection.find::<Unauthenticated>() {
+        Some(unauthenticated) => Ok(unauthenticated.response()),
+        None => Err(rejection),
+    }
+}
