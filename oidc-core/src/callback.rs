@@ -21,7 +21,7 @@ use crate::config::{ProviderConfig, ResponseType};
 use crate::error::{Endpoint, Error, IdTokenError, ProtocolError, Result, TransportError};
 use crate::id_token::{self, Expectations, IdToken, Validation};
 use crate::jwks::{self, JwkSet};
-use crate::metadata::ProviderMetadata;
+use crate::metadata::{ClientMetadata, ProviderMetadata};
 use crate::secret::Secret;
 use crate::session::{PendingLogin, UserSession};
 use crate::token::{self, TokenResponse};
@@ -223,6 +223,8 @@ pub struct ExchangeInput {
     pub provider: String,
     /// Its configuration.
     pub config: ProviderConfig,
+    /// This client's registration at the provider.
+    pub client: Arc<ClientMetadata>,
     /// Its metadata.
     pub metadata: Arc<ProviderMetadata>,
     /// The cached key set, if any.
@@ -293,7 +295,7 @@ impl CodeExchange {
         let code = self.input.response.code.as_deref().unwrap_or_default();
         match token::code_exchange_request(
             token_endpoint.as_str(),
-            self.input.config.client(),
+            &self.input.client,
             code,
             self.input.redirect_uri.as_str(),
             self.input
@@ -396,7 +398,7 @@ impl CodeExchange {
         };
         let expect = Expectations {
             issuer: &self.input.metadata.issuer,
-            client_id: &self.input.config.client().client_id,
+            client_id: &self.input.client.client_id,
             nonce: Some(self.input.pending.nonce.expose()),
             now: self.input.now,
             skew: self.input.config.clock_skew.as_secs(),

@@ -8,6 +8,7 @@ use url::Url;
 
 use crate::error::{Error, Result};
 use crate::metadata::{ClientMetadata, ProviderMetadata};
+use crate::registration::ClientRegistrationInfo;
 
 /// Parameters that the core sets itself and that custom parameters can never override.
 const RESERVED_PARAMS: &[&str] = &[
@@ -47,6 +48,10 @@ pub enum MetadataSource {
 pub enum ClientRegistration {
     /// Registered beforehand: the app knows its id and secret.
     Static(ClientMetadata),
+    /// Registered dynamically at the provider's `registration_endpoint`, once, at start-up
+    /// ([`RelyingParty::ready`](crate::RelyingParty::ready)) or at the first login, and again
+    /// when the registered secret expires.
+    Dynamic(Box<ClientRegistrationInfo>),
 }
 
 /// The supported `response_type` values (OpenID Connect Core 3; OAuth 2.0 Multiple Response
@@ -213,6 +218,7 @@ pub struct ProviderConfig {
     pub(crate) fetch_userinfo: bool,
     pub(crate) jwks_min_refetch: Duration,
     pub(crate) discovery_retry: Duration,
+    pub(crate) metadata_max_age: Duration,
 }
 
 impl ProviderConfig {
@@ -241,11 +247,17 @@ impl ProviderConfig {
         &self.scopes
     }
 
-    /// This client's metadata.
-    pub fn client(&self) -> &ClientMetadata {
+    /// This client's metadata, when registered statically.
+    pub fn client(&self) -> Option<&ClientMetadata> {
         match &self.client {
-            ClientRegistration::Static(c) => c,
+            ClientRegistration::Static(c) => Some(c),
+            ClientRegistration::Dynamic(_) => None,
         }
+    }
+
+    /// How this client is registered.
+    pub fn registration(&self) -> &ClientRegistration {
+        &self.client
     }
 
     /// The response type used at login.
@@ -285,6 +297,7 @@ pub struct ProviderConfigBuilder {
     fetch_userinfo: bool,
     jwks_min_refetch: Duration,
     discovery_retry: Duration,
+    metadata_max_age: Duration,
 }
 
 impl ProviderConfigBuilder {
@@ -302,12 +315,26 @@ impl ProviderConfigBuilder {
             fetch_userinfo: true,
             jwks_min_refetch: Duration::from_secs(60),
             discovery_retry: Duration::from_secs(10),
+            metadata_max_age: Duration::from_secs(24 * 3600),
         }
     }
 
     /// The static client registration.
     pub fn client(mut self, client: ClientMetadata) -> Self {
         self.client = Some(ClientRegistration::Static(client));
+        self
+    }
+
+    /// Dynamic client registration with this information.
+    pub fn register(mut self, info: ClientRegistrationInfo) -> Self {
+        self.client = Some(ClientRegistration::Dynamic(Box::new(info)));
+        self
+    }
+
+    /// How long discovered metadata is used before it is fetched again (default 24 h). A
+    /// failed refresh keeps the cached copy and is retried after the discovery retry wait.
+    pub fn metadata_max_age(mut self, age: Duration) -> Self {
+        self.metadata_max_age = age;
         self
     }
 
@@ -399,15 +426,22 @@ impl ProviderConfigBuilder {
         }
         let client = match self.client {
             Some(c) => c,
-            None => {
+            None => return Err(Error::config(
+                "client",
+                "a client registration is required (ProviderConfigBuilder::client or ::register)",
+            )),
+        };
+        match (&client, &self.source) {
+            (ClientRegistration::Static(c), _) => c.validate()?,
+            (ClientRegistration::Dynamic(_), MetadataSource::Static(m))
+                if m.registration_endpoint.is_none() =>
+            {
                 return Err(Error::config(
-                    "client",
-                    "a client registration is required (ProviderConfigBuilder::client)",
+                    "provider_metadata.registration_endpoint",
+                    "required for dynamic client registration",
                 ))
             }
-        };
-        match &client {
-            ClientRegistration::Static(c) => c.validate()?,
+            (ClientRegistration::Dynamic(_), _) => {}
         }
         let response_type = ResponseType::parse(&self.response_type)?;
         let response_mode = match &self.response_mode {
@@ -462,6 +496,7 @@ impl ProviderConfigBuilder {
             fetch_userinfo: self.fetch_userinfo,
             jwks_min_refetch: self.jwks_min_refetch,
             discovery_retry: self.discovery_retry,
+            metadata_max_age: self.metadata_max_age,
         })
     }
 }
@@ -551,6 +586,30 @@ mod tests {
         assert!(base().algorithms(Vec::<String>::new()).build().is_err());
         assert!(base().algorithms(["XX1"]).build().is_err());
         assert!(base().algorithms(["ES256"]).build().is_ok());
+    }
+
+    #[test]
+    fn dynamic_registration_needs_an_endpoint() {
+        let mut m = ProviderMetadata::new(
+            "https://op.example",
+            "https://op.example/auth".parse().unwrap(),
+        );
+        m.jwks_uri = Some("https://op.example/jwks".parse().unwrap());
+        let err = ProviderConfig::from_metadata(m.clone())
+            .register(ClientRegistrationInfo::new("app"))
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("registration_endpoint"));
+        m.registration_endpoint = Some("https://op.example/register".parse().unwrap());
+        let c = ProviderConfig::from_metadata(m)
+            .register(ClientRegistrationInfo::new("app"))
+            .build()
+            .unwrap();
+        assert!(c.client().is_none());
+        assert!(ProviderConfig::discover("https://op.example")
+            .register(ClientRegistrationInfo::new("app"))
+            .build()
+            .is_ok());
     }
 
     #[test]

@@ -16,11 +16,14 @@ use crate::wire;
 /// Keys smaller than this are refused (RFC 7518 3.3).
 const MIN_RSA_BITS: usize = 2048;
 
+/// Verifiers built so far, by key index and algorithm.
+type VerifierCache = HashMap<(usize, &'static str), Arc<dyn JwsVerifier>>;
+
 /// A parsed key set, with the time it was fetched.
 pub struct JwkSet {
     keys: Vec<Jwk>,
     fetched_at: u64,
-    verifiers: Mutex<HashMap<(usize, &'static str), Arc<dyn JwsVerifier>>>,
+    verifiers: Mutex<VerifierCache>,
 }
 
 impl std::fmt::Debug for JwkSet {

@@ -42,6 +42,7 @@ pub mod id_token;
 pub mod jwks;
 pub mod login;
 pub mod metadata;
+pub mod registration;
 pub mod rp;
 pub mod secret;
 pub mod session;
@@ -59,6 +60,7 @@ pub use error::{
 pub use error_view::{ErrorInfo, ErrorView, HtmlErrorView, JsonErrorView};
 pub use id_token::IdToken;
 pub use metadata::{ClientAuthMethod, ClientMetadata, ProviderMetadata};
+pub use registration::ClientRegistrationInfo;
 pub use rp::{RelyingParty, RelyingPartyBuilder, Response, Route};
 pub use secret::Secret;
 pub use session::{PendingLogin, SessionRecord, UserSession};

@@ -5,7 +5,7 @@ use url::Url;
 use crate::config::ProviderConfig;
 use crate::env::{random_token, Random};
 use crate::error::{Error, ProtocolError, Result};
-use crate::metadata::ProviderMetadata;
+use crate::metadata::{ClientMetadata, ProviderMetadata};
 use crate::secret::Secret;
 use crate::session::PendingLogin;
 
@@ -30,6 +30,7 @@ pub type ExtraParams<'a> = &'a [(&'a str, &'a str)];
 pub fn authentication_request(
     provider_name: &str,
     config: &ProviderConfig,
+    client: &ClientMetadata,
     metadata: &ProviderMetadata,
     redirect_uri: &Url,
     return_to: &str,
@@ -67,7 +68,7 @@ pub fn authentication_request(
     {
         let mut q = url.query_pairs_mut();
         q.append_pair("response_type", response_type)
-            .append_pair("client_id", &config.client().client_id)
+            .append_pair("client_id", &client.client_id)
             .append_pair("redirect_uri", redirect_uri.as_str())
             .append_pair("scope", &config.scopes.join(" "))
             .append_pair("state", &state)
@@ -167,7 +168,6 @@ pub fn safe_return_path(return_to: &str) -> Result<String> {
 mod tests {
     use super::*;
     use crate::env::SeededRandom;
-    use crate::metadata::ClientMetadata;
 
     fn setup() -> (ProviderConfig, ProviderMetadata) {
         let mut m = ProviderMetadata::new("https://op", "https://op/auth?x=1".parse().unwrap());
@@ -187,6 +187,7 @@ mod tests {
         let r = authentication_request(
             "p",
             &c,
+            c.client().unwrap(),
             &m,
             &"https://rp/cb".parse().unwrap(),
             "/private?x=1",
@@ -218,6 +219,7 @@ mod tests {
         let r = authentication_request(
             "p",
             &c,
+            c.client().unwrap(),
             &m,
             &"https://rp/cb".parse().unwrap(),
             "/",
@@ -273,13 +275,15 @@ mod tests {
             .unwrap();
         let cb: Url = "https://rp/cb".parse().unwrap();
         let rnd = SeededRandom::new(1);
-        let r = authentication_request("p", &c, &m, &cb, "/", &[], 7, &rnd).unwrap();
+        let r = authentication_request("p", &c, c.client().unwrap(), &m, &cb, "/", &[], 7, &rnd)
+            .unwrap();
         assert!(r
             .url
             .query_pairs()
             .any(|(k, v)| k == "response_mode" && v == "form_post"));
         m.response_modes_supported = Some(vec!["query".into()]);
-        let err = authentication_request("p", &c, &m, &cb, "/", &[], 7, &rnd).unwrap_err();
+        let err = authentication_request("p", &c, c.client().unwrap(), &m, &cb, "/", &[], 7, &rnd)
+            .unwrap_err();
         assert!(matches!(
             err,
             Error::Config {
@@ -293,7 +297,8 @@ mod tests {
             .build()
             .unwrap();
         m.response_modes_supported = None;
-        let r = authentication_request("p", &c, &m, &cb, "/", &[], 7, &rnd).unwrap();
+        let r = authentication_request("p", &c, c.client().unwrap(), &m, &cb, "/", &[], 7, &rnd)
+            .unwrap();
         assert!(!r.url.query_pairs().any(|(k, _)| k == "response_mode"));
         assert_eq!(
             r.pending.response_mode,
@@ -308,6 +313,7 @@ mod tests {
         let err = authentication_request(
             "p",
             &c,
+            c.client().unwrap(),
             &m,
             &"https://rp/cb".parse().unwrap(),
             "/",

@@ -11,7 +11,9 @@ use http::{header, HeaderValue, Method, StatusCode};
 use url::Url;
 
 use crate::callback::{AuthorizationResponse, CodeExchange, ExchangeInput, LoginOutcome, Step};
-use crate::config::{MetadataSource, ProviderConfig, ResponseMode};
+use crate::config::{
+    ClientRegistration, MetadataSource, ProviderConfig, ResponseMode, ResponseType,
+};
 use crate::cookies::SessionCookies;
 use crate::discovery;
 use crate::env::{random_token, Clock, OsRandom, Random, SystemClock, Transport};
@@ -19,7 +21,8 @@ use crate::error::{Endpoint, Error, ProtocolError, Result};
 use crate::error_view::{ErrorInfo, ErrorView, HtmlErrorView};
 use crate::jwks::JwkSet;
 use crate::login::{authentication_request, safe_return_path};
-use crate::metadata::ProviderMetadata;
+use crate::metadata::{ClientMetadata, ProviderMetadata};
+use crate::registration;
 use crate::secret::{constant_time_eq, Secret};
 use crate::session::{SessionRecord, UserSession, PENDING_LOGIN_TTL};
 use crate::store::{MemoryStore, SessionStore};
@@ -37,7 +40,10 @@ pub type Response = http::Response<Bytes>;
 struct ProviderSlot {
     name: String,
     config: ProviderConfig,
-    metadata: RwLock<Option<Arc<ProviderMetadata>>>,
+    /// The metadata and when it was fetched (static metadata: never refetched).
+    metadata: RwLock<Option<(Arc<ProviderMetadata>, u64)>>,
+    /// The registered client and when its secret expires.
+    client: RwLock<Option<(Arc<ClientMetadata>, Option<u64>)>>,
     last_failure: Mutex<Option<(u64, String)>>,
     jwks: RwLock<Option<Arc<JwkSet>>>,
 }
@@ -285,13 +291,15 @@ impl RelyingPartyBuilder {
             .into_iter()
             .map(|(name, config)| {
                 let metadata = match &config.source {
-                    MetadataSource::Static(m) => Some(Arc::new((**m).clone())),
+                    MetadataSource::Static(m) => Some((Arc::new((**m).clone()), u64::MAX)),
                     MetadataSource::Discovery { .. } => None,
                 };
+                let client = config.client().map(|c| (Arc::new(c.clone()), None));
                 ProviderSlot {
                     name,
                     config,
                     metadata: RwLock::new(metadata),
+                    client: RwLock::new(client),
                     last_failure: Mutex::new(None),
                     jwks: RwLock::new(None),
                 }
@@ -418,7 +426,11 @@ impl RelyingParty {
     pub async fn ready(&self) -> bool {
         let mut all = true;
         for slot in &self.inner.providers {
-            all &= self.metadata(slot).await.is_ok();
+            let ok = match self.metadata(slot).await {
+                Ok(m) => self.client(slot, &m).await.is_ok(),
+                Err(_) => false,
+            };
+            all &= ok;
         }
         all
     }
@@ -507,9 +519,14 @@ impl RelyingParty {
             Ok(m) => m,
             Err(e) => return self.error_response(&e),
         };
+        let client = match self.client(slot, &metadata).await {
+            Ok(c) => c,
+            Err(e) => return self.error_response(&e),
+        };
         let auth = match authentication_request(
             &slot.name,
             &slot.config,
+            &client,
             &metadata,
             &self.inner.redirect_uri,
             return_to,
@@ -635,6 +652,7 @@ impl RelyingParty {
         let slot = self.slot(Some(&pending.provider))?;
         let metadata = self.metadata(slot).await?;
         params.check(&metadata)?;
+        let client = self.client(slot, &metadata).await?;
         let jwks = slot
             .jwks
             .read()
@@ -644,6 +662,7 @@ impl RelyingParty {
         let exchange = CodeExchange::new(ExchangeInput {
             provider: slot.name.clone(),
             config: slot.config.clone(),
+            client,
             metadata,
             jwks,
             pending,
@@ -810,15 +829,17 @@ impl RelyingParty {
         let end_session = match &user {
             Some(u) => {
                 let slot = self.slot(Some(&u.provider))?;
-                self.metadata(slot)
-                    .await
-                    .ok()
-                    .and_then(|m| m.end_session_endpoint.clone())
-                    .map(|e| (e, slot))
+                match self.metadata(slot).await {
+                    Ok(m) => match (m.end_session_endpoint.clone(), self.client(slot, &m).await) {
+                        (Some(e), Ok(client)) => Some((e, client)),
+                        _ => None,
+                    },
+                    Err(_) => None,
+                }
             }
             None => None,
         };
-        let (Some(user), Some((mut url, slot))) = (user, end_session) else {
+        let (Some(user), Some((mut url, client))) = (user, end_session) else {
             return Ok(self.logged_out_page());
         };
         let state = random_token(self.inner.random.as_ref(), 32);
@@ -829,7 +850,7 @@ impl RelyingParty {
                 self.inner.post_logout_redirect_uri.as_str(),
             )
             .append_pair("state", &state)
-            .append_pair("client_id", &slot.config.client().client_id);
+            .append_pair("client_id", &client.client_id);
         let record = SessionRecord {
             logout_state: Some(Secret::new(state)),
             ..SessionRecord::new(now + PENDING_LOGIN_TTL)
@@ -872,34 +893,43 @@ impl RelyingParty {
         })
     }
 
-    /// The provider's metadata, discovering it if needed. A failed discovery is retried after
-    /// the configured wait; until then callers get the last error at once.
+    /// The provider's metadata, discovering it if needed, and again once it is older than the
+    /// configured maximum age. A failed discovery is retried after the configured wait; until
+    /// then callers get the last error at once, or the cached copy when there is one (an outage
+    /// of the provider does not stop logins that only need what is cached).
     async fn metadata(&self, slot: &ProviderSlot) -> Result<Arc<ProviderMetadata>> {
-        if let Some(m) = slot
+        let now = self.inner.clock.now();
+        let cached = slot
             .metadata
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
-        {
-            return Ok(m);
+            .clone();
+        if let Some((m, fetched_at)) = &cached {
+            if now.saturating_sub(*fetched_at) < slot.config.metadata_max_age.as_secs() {
+                return Ok(m.clone());
+            }
         }
         let MetadataSource::Discovery { issuer } = &slot.config.source else {
-            return Err(Error::config("provider_metadata", "missing"));
+            return cached
+                .map(|(m, _)| m)
+                .ok_or_else(|| Error::config("provider_metadata", "missing"));
         };
-        let now = self.inner.clock.now();
-        if let Some((at, reason)) = slot
+        let last_failure = slot
             .last_failure
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
-        {
+            .clone();
+        if let Some((at, reason)) = last_failure {
             if now < at + slot.config.discovery_retry.as_secs() {
-                return Err(Error::Transport {
-                    endpoint: Endpoint::Discovery,
-                    source: crate::error::TransportError::Other(format!(
-                        "the provider is unavailable ({reason}); retrying shortly"
-                    )),
-                });
+                return match cached {
+                    Some((m, _)) => Ok(m),
+                    None => Err(Error::Transport {
+                        endpoint: Endpoint::Discovery,
+                        source: crate::error::TransportError::Other(format!(
+                            "the provider is unavailable ({reason}); retrying shortly"
+                        )),
+                    }),
+                };
             }
         }
         let result =
@@ -917,7 +947,7 @@ impl RelyingParty {
         match result {
             Ok(m) => {
                 let m = Arc::new(m);
-                *slot.metadata.write().unwrap_or_else(|p| p.into_inner()) = Some(m.clone());
+                *slot.metadata.write().unwrap_or_else(|p| p.into_inner()) = Some((m.clone(), now));
                 *slot.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = None;
                 Ok(m)
             }
@@ -925,9 +955,78 @@ impl RelyingParty {
                 tracing::warn!(provider = %slot.name, error = %e, "discovery failed");
                 *slot.last_failure.lock().unwrap_or_else(|p| p.into_inner()) =
                     Some((now, e.to_string()));
-                Err(e)
+                match cached {
+                    Some((m, _)) => Ok(m),
+                    None => Err(e),
+                }
             }
         }
+    }
+
+    /// This client's registration at the provider: the static one, or a dynamic registration
+    /// made once and again only when its secret expires.
+    async fn client(
+        &self,
+        slot: &ProviderSlot,
+        metadata: &ProviderMetadata,
+    ) -> Result<Arc<ClientMetadata>> {
+        let now = self.inner.clock.now();
+        if let Some((c, expires)) = slot
+            .client
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            if expires.is_none_or(|t| t > now) {
+                return Ok(c);
+            }
+        }
+        let ClientRegistration::Dynamic(info) = slot.config.registration() else {
+            return Err(Error::config("client", "missing"));
+        };
+        let endpoint = metadata.registration_endpoint.as_ref().ok_or_else(|| {
+            Error::config(
+                "provider_metadata.registration_endpoint",
+                "the provider offers no dynamic client registration",
+            )
+        })?;
+        let mut info = (**info).clone();
+        if info.redirect_uris.is_empty() {
+            info.redirect_uris = vec![self.inner.redirect_uri.to_string()];
+        }
+        if info.post_logout_redirect_uris.is_empty() {
+            info.post_logout_redirect_uris = vec![self.inner.post_logout_redirect_uri.to_string()];
+        }
+        let rt = slot.config.response_type;
+        if info.response_types.is_empty() {
+            info.response_types = vec![rt.as_str().to_owned()];
+        }
+        if info.grant_types.is_empty() {
+            if rt.has_code() {
+                info.grant_types.push("authorization_code".into());
+            }
+            if rt != ResponseType::Code {
+                info.grant_types.push("implicit".into());
+            }
+        }
+        let request = registration::registration_request(endpoint.as_str(), &info)?;
+        let response =
+            self.inner
+                .transport
+                .send(request)
+                .await
+                .map_err(|source| Error::Transport {
+                    endpoint: Endpoint::Registration,
+                    source,
+                })?;
+        let registered = registration::parse_registration_response(response).inspect_err(|e| {
+            tracing::warn!(provider = %slot.name, error = %e, "client registration failed");
+        })?;
+        tracing::info!(provider = %slot.name, client_id = %registered.client.client_id, "registered client");
+        let client = Arc::new(registered.client);
+        *slot.client.write().unwrap_or_else(|p| p.into_inner()) =
+            Some((client.clone(), registered.secret_expires_at));
+        Ok(client)
     }
 
     /// Renders an error through the configured error view.

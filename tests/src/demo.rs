@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use oidc_core::{
-    ClientAuthMethod, ClientMetadata, JsonErrorView, ProviderConfig, RelyingParty, Transport,
+    ClientAuthMethod, ClientMetadata, ClientRegistrationInfo, JsonErrorView, ProviderConfig,
+    RelyingParty, Transport,
 };
 
 use crate::{SimClient, SimProvider};
@@ -63,25 +64,32 @@ pub async fn from_env() -> Result<Demo, String> {
 
     let (issuer, client, embedded) = match var("OIDC_ISSUER") {
         Some(issuer) => {
-            let id = var("OIDC_CLIENT_ID").ok_or(
-                "OIDC_CLIENT_ID is required with OIDC_ISSUER (dynamic registration is not supported by this version yet)",
-            )?;
-            let client = match var("OIDC_CLIENT_SECRET") {
-                Some(secret) => ClientMetadata::new(id, secret).with_auth_method(method),
-                None => ClientMetadata::public(id),
+            let client = match var("OIDC_CLIENT_ID") {
+                Some(id) => Some(match var("OIDC_CLIENT_SECRET") {
+                    Some(secret) => ClientMetadata::new(id, secret).with_auth_method(method),
+                    None => ClientMetadata::public(id),
+                }),
+                // Dynamic registration at start-up.
+                None => None,
             };
             (issuer, client, None)
         }
         None => {
             let issuer = serve_embedded_provider(&app_url).await?;
             let client = ClientMetadata::new("demo-client", "demo-secret").with_auth_method(method);
-            (issuer.clone(), client, Some(issuer))
+            (issuer.clone(), Some(client), Some(issuer))
         }
     };
-    let config = ProviderConfig::discover(issuer)
-        .client(client)
-        .scopes(scopes)
-        .response_type(response_type);
+    let config = ProviderConfig::discover(issuer);
+    let config = match client {
+        Some(client) => config.client(client),
+        None => {
+            let mut info = ClientRegistrationInfo::new("oidc-rs demo");
+            info.token_endpoint_auth_method = Some(method);
+            config.register(info)
+        }
+    };
+    let config = config.scopes(scopes).response_type(response_type);
     let config = match response_mode {
         Some(mode) => config.response_mode(mode),
         None => config,
@@ -101,7 +109,7 @@ pub async fn from_env() -> Result<Demo, String> {
         ),
     }
     let rp = builder.build().map_err(|e| e.to_string())?;
-    // Discovery at start-up, but the app starts even when the provider is down: `/health`
+    // Discovery (and registration) at start-up, but the app starts even when the provider is down: `/health`
     // says when it is ready, and logins meanwhile get a clear error page.
     if !rp.ready().await {
         tracing::warn!("the provider is not reachable yet; logins will fail until it is");

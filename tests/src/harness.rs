@@ -16,6 +16,8 @@ use crate::{SimClient, SimProvider};
 pub const APP_URL: &str = "http://app.test";
 /// The simulated provider's issuer.
 pub const ISSUER: &str = "https://op.test";
+/// The second simulated provider's issuer (with [`BenchOptions::second_provider`]).
+pub const ISSUER2: &str = "https://op2.test";
 /// The test client's id.
 pub const CLIENT_ID: &str = "test-client";
 /// The test client's secret.
@@ -61,7 +63,7 @@ pub enum Fault {
 /// the request's path.
 #[derive(Clone)]
 pub struct SimTransport {
-    provider: SimProvider,
+    providers: Arc<Mutex<Vec<SimProvider>>>,
     clock: Arc<TestClock>,
     faults: Arc<Mutex<HashMap<String, Fault>>>,
 }
@@ -76,7 +78,7 @@ impl SimTransport {
     /// A transport to `provider` on `clock`.
     pub fn new(provider: SimProvider, clock: Arc<TestClock>) -> Self {
         SimTransport {
-            provider,
+            providers: Arc::new(Mutex::new(vec![provider])),
             clock,
             faults: Arc::default(),
         }
@@ -89,6 +91,11 @@ impl SimTransport {
             .lock()
             .unwrap()
             .insert(path_suffix.to_owned(), fault);
+    }
+
+    /// Routes requests for `provider`'s issuer to it too.
+    pub fn add_provider(&self, provider: SimProvider) {
+        self.providers.lock().unwrap().push(provider);
     }
 
     /// Removes every armed fault.
@@ -119,7 +126,15 @@ impl Transport for SimTransport {
                 *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
                 Ok(r)
             }
-            None => Ok(self.provider.handle(request, self.clock.now())),
+            None => {
+                let url = request.uri().to_string();
+                let providers = self.providers.lock().unwrap().clone();
+                let provider = providers
+                    .iter()
+                    .find(|p| url.starts_with(&format!("{}/", p.issuer())))
+                    .unwrap_or(&providers[0]);
+                Ok(provider.handle(request, self.clock.now()))
+            }
         };
         Box::pin(async move { result })
     }
@@ -145,6 +160,8 @@ pub struct Bench<A: App> {
     pub app_url: &'static str,
     /// The simulated provider.
     pub provider: SimProvider,
+    /// The second provider, with [`BenchOptions::second_provider`].
+    pub provider2: Option<SimProvider>,
     /// The shared clock.
     pub clock: Arc<TestClock>,
     /// The relying party's transport (arm faults here).
@@ -164,6 +181,12 @@ pub struct BenchOptions {
     pub rp: Box<dyn FnOnce(oidc_core::RelyingPartyBuilder) -> oidc_core::RelyingPartyBuilder>,
     /// Serve the app at `https://app.test` instead of `http://app.test`.
     pub https: bool,
+    /// Add a second provider, named `second`, at [`ISSUER2`] (same client id and secret).
+    pub second_provider: bool,
+    /// Register the default provider's client dynamically instead of statically.
+    pub dynamic_registration: bool,
+    /// Configure the default provider with static metadata instead of discovery.
+    pub static_metadata: bool,
 }
 
 impl Default for BenchOptions {
@@ -172,6 +195,9 @@ impl Default for BenchOptions {
             configure: Box::new(|b| b),
             rp: Box::new(|b| b),
             https: false,
+            second_provider: false,
+            dynamic_registration: false,
+            static_metadata: false,
         }
     }
 }
@@ -196,14 +222,28 @@ impl<A: App> Bench<A> {
         client.post_logout_redirect_uris = vec![format!("{app_url}/logout")];
         provider.register_client(client);
         let transport = SimTransport::new(provider.clone(), clock.clone());
-        let config = (options.configure)(
+        let base = if options.static_metadata {
+            let discovery = provider.handle(
+                Request::get(format!("{ISSUER}/.well-known/openid-configuration"))
+                    .body(Bytes::new())
+                    .unwrap(),
+                clock.now(),
+            );
+            let metadata = oidc_core::ProviderMetadata::from_json(discovery.body())
+                .expect("the simulated provider's metadata parses");
+            oidc_core::ProviderConfig::from_metadata(metadata)
+        } else {
             oidc_core::ProviderConfig::discover(ISSUER)
-                .client(oidc_core::ClientMetadata::new(CLIENT_ID, CLIENT_SECRET))
-                .scopes(["openid", "profile", "email"]),
-        )
-        .build()
-        .expect("valid test configuration");
-        let builder = RelyingParty::builder(app_url)
+        };
+        let base = if options.dynamic_registration {
+            base.register(oidc_core::ClientRegistrationInfo::new("bench app"))
+        } else {
+            base.client(oidc_core::ClientMetadata::new(CLIENT_ID, CLIENT_SECRET))
+        };
+        let config = (options.configure)(base.scopes(["openid", "profile", "email"]))
+            .build()
+            .expect("valid test configuration");
+        let mut builder = RelyingParty::builder(app_url)
             .provider("default", config)
             .transport(Arc::new(transport.clone()))
             .clock(clock.clone())
@@ -211,11 +251,33 @@ impl<A: App> Bench<A> {
             .session_secret([9u8; 32])
             .login_path("/login")
             .error_view(oidc_core::JsonErrorView);
+        let provider2 = options.second_provider.then(|| {
+            let p2 = SimProvider::new(ISSUER2);
+            let mut client = SimClient::confidential(
+                CLIENT_ID,
+                CLIENT_SECRET,
+                &format!("{app_url}/redirect_uri"),
+            );
+            client.post_logout_redirect_uris = vec![format!("{app_url}/logout")];
+            p2.register_client(client);
+            transport.add_provider(p2.clone());
+            p2
+        });
+        if provider2.is_some() {
+            builder = builder.provider(
+                "second",
+                oidc_core::ProviderConfig::discover(ISSUER2)
+                    .client(oidc_core::ClientMetadata::new(CLIENT_ID, CLIENT_SECRET))
+                    .build()
+                    .expect("valid second provider"),
+            );
+        }
         let rp = (options.rp)(builder).build().expect("valid relying party");
         let app = A::new(rp.clone());
         Bench {
             app_url,
             provider,
+            provider2,
             clock,
             transport,
             rp,
@@ -357,7 +419,11 @@ impl<'a, A: App> Browser<'a, A> {
                 .insert(header::HOST, "app.test".parse().unwrap());
             self.bench.app.call(request).await
         } else {
-            self.bench.provider.handle(request, self.bench.clock.now())
+            let provider = match &self.bench.provider2 {
+                Some(p2) if url.starts_with(&format!("{ISSUER2}/")) => p2,
+                _ => &self.bench.provider,
+            };
+            provider.handle(request, self.bench.clock.now())
         };
         let jar = if to_app {
             &mut self.app_cookies
@@ -427,7 +493,7 @@ impl<'a, A: App> Browser<'a, A> {
         assert_eq!(page.status, StatusCode::FOUND, "{}", page.text());
         let loc = page.location().expect("a login redirect");
         assert!(
-            loc.starts_with(ISSUER),
+            loc.starts_with(ISSUER) || loc.starts_with(ISSUER2),
             "redirect to the provider, got {loc}"
         );
         loc
@@ -489,9 +555,11 @@ impl<'a, A: App> Browser<'a, A> {
     /// The provider's answer for `username` to an authorization URL: the URL the browser comes
     /// back to.
     pub fn authorize(&self, authorization_url: &str, username: &str) -> String {
-        self.bench
-            .provider
-            .authorize(authorization_url, username, self.bench.clock.now())
+        let provider = match &self.bench.provider2 {
+            Some(p2) if authorization_url.starts_with(&format!("{ISSUER2}/")) => p2,
+            _ => &self.bench.provider,
+        };
+        provider.authorize(authorization_url, username, self.bench.clock.now())
     }
 
     /// A whole login from `path` as `username`; returns the page finally shown.

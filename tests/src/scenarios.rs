@@ -688,6 +688,194 @@ pub async fn fragment_page_under_prefix<A: App>() {
     assert_eq!(page.status, StatusCode::FOUND);
 }
 
+/// Discovery or static metadata, each with a static or a dynamically registered client: all
+/// four log in, and a dynamic registration happens once, not per login.
+pub async fn every_configuration_combination_works<A: App>() {
+    for (static_metadata, dynamic_registration) in
+        [(false, false), (false, true), (true, false), (true, true)]
+    {
+        let bench = Bench::<A>::with(BenchOptions {
+            static_metadata,
+            dynamic_registration,
+            ..Default::default()
+        });
+        let label = format!("static_metadata={static_metadata} dynamic={dynamic_registration}");
+        for user in ["alice", "bob"] {
+            let mut b = bench.browser();
+            let page = b.login("/", user).await;
+            assert_eq!(page.status, StatusCode::OK, "{label}: {}", page.text());
+            assert_eq!(page.json()["sub"], user, "{label}");
+        }
+        let c = bench.provider.counters();
+        assert_eq!(c.registration, u64::from(dynamic_registration), "{label}");
+        // With static metadata, the one discovery request is the bench's own, made to build
+        // that metadata; the relying party never asks.
+        assert_eq!(c.discovery, 1, "{label}");
+        if dynamic_registration {
+            let req = bench.provider.last_token_request().unwrap();
+            assert!(
+                req.headers().contains_key("authorization"),
+                "registered secret is used"
+            );
+        }
+    }
+}
+
+/// A registration the provider refuses reaches the error view; once it accepts, logins work.
+pub async fn registration_error_is_reported<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        dynamic_registration: true,
+        ..Default::default()
+    });
+    bench.transport.fail(
+        "/register",
+        Fault::Respond(
+            400,
+            r#"{"error":"invalid_client_metadata","error_description":"no"}"#.into(),
+        ),
+    );
+    let mut b = bench.browser();
+    assert_eq!(b.get("/").await.error(), "invalid_client_metadata");
+    assert!(!b.is_logged_in().await);
+    assert!(!bench.rp.ready().await);
+    bench.transport.clear();
+    assert!(bench.rp.ready().await);
+    assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+}
+
+/// A registered secret that expires triggers a new registration at the next login.
+pub async fn expired_registration_registers_again<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        dynamic_registration: true,
+        ..Default::default()
+    });
+    // The first registration answers with the bench's known client and a secret that expires
+    // in a minute.
+    let expires = oidc_core::Clock::now(bench.clock.as_ref()) + 60;
+    bench.transport.fail(
+        "/register",
+        Fault::Respond(
+            201,
+            format!(
+                r#"{{"client_id":"{}","client_secret":"{}","client_secret_expires_at":{expires}}}"#,
+                crate::harness::CLIENT_ID,
+                crate::harness::CLIENT_SECRET
+            ),
+        ),
+    );
+    let mut b = bench.browser();
+    assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+    bench.transport.clear();
+    assert_eq!(bench.provider.counters().registration, 0);
+    bench.clock.advance(61);
+    let mut b2 = bench.browser();
+    assert_eq!(b2.login("/", "bob").await.status, StatusCode::OK);
+    assert_eq!(
+        bench.provider.counters().registration,
+        1,
+        "registered again"
+    );
+}
+
+/// A session from one provider does not satisfy a route that requires another.
+pub async fn providers_are_chosen_per_route<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        second_provider: true,
+        ..Default::default()
+    });
+    let mut b = bench.browser();
+    assert_eq!(b.login("/", "alice").await.json()["provider"], "default");
+    let page = b.get_json("/second").await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    let auth = b.start_login("/second").await;
+    assert!(auth.starts_with(crate::harness::ISSUER2), "{auth}");
+    let back = b.authorize(&auth, "carol");
+    let page = b.deliver(&auth, &back).await;
+    let page = b.follow(page).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(page.json()["provider"], "second");
+    assert_eq!(page.json()["sub"], "carol");
+}
+
+/// Mix-up defence: a callback for a login started with one provider that carries the other
+/// provider's `iss`, or its code, leaves no session.
+pub async fn mix_up_is_rejected<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        second_provider: true,
+        ..Default::default()
+    });
+    // The other provider's iss on this provider's response.
+    let mut b = bench.browser();
+    let auth = b.start_login("/").await;
+    let back = edit_params(&b.authorize(&auth, "alice"), |p| {
+        for (k, v) in p.iter_mut() {
+            if k == "iss" {
+                *v = crate::harness::ISSUER2.into();
+            }
+        }
+    });
+    let page = b.get(&back).await;
+    assert_eq!(page.error(), "invalid_response");
+    assert!(!b.is_logged_in().await);
+    // A code from the first provider injected into a login with the second.
+    let mut attacker = bench.browser();
+    let auth_a = attacker.start_login("/").await;
+    let code_a: String = url::Url::parse(&attacker.authorize(&auth_a, "mallory"))
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let mut victim = bench.browser();
+    let auth_b = victim.start_login("/second").await;
+    let back_b = edit_params(&victim.authorize(&auth_b, "victim"), |p| {
+        for (k, v) in p.iter_mut() {
+            if k == "code" {
+                *v = code_a.clone();
+            }
+        }
+    });
+    let page = victim.get(&back_b).await;
+    page.error();
+    assert!(!victim.is_logged_in().await);
+    assert_eq!(
+        victim.get_json("/second").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// Discovered metadata is refreshed after its maximum age; when the provider is down then, the
+/// cached copy keeps logins working.
+pub async fn metadata_cache_survives_outage<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        configure: Box::new(|c| c.metadata_max_age(std::time::Duration::from_secs(3600))),
+        ..Default::default()
+    });
+    let mut b = bench.browser();
+    assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+    assert_eq!(bench.provider.counters().discovery, 1);
+    bench.clock.advance(3601);
+    bench
+        .transport
+        .fail("/.well-known/openid-configuration", Fault::Refused);
+    let mut b2 = bench.browser();
+    assert_eq!(
+        b2.login("/", "bob").await.status,
+        StatusCode::OK,
+        "cached copy used"
+    );
+    bench.transport.clear();
+    bench.clock.advance(11);
+    let mut b3 = bench.browser();
+    assert_eq!(b3.login("/", "carol").await.status, StatusCode::OK);
+    assert_eq!(
+        bench.provider.counters().discovery,
+        2,
+        "refreshed once it answered"
+    );
+}
+
 /// Instantiates every scenario for one adapter: `scenarios!(axum, MyAxumApp);` gives tests
 /// named `axum::code_flow_succeeds`, ...
 #[macro_export]
@@ -738,7 +926,13 @@ macro_rules! scenarios {
             hybrid_subject_substitution_is_rejected,
             front_channel_token_without_id_token_is_rejected,
             tokens_in_query_are_rejected,
-            fragment_page_under_prefix
+            fragment_page_under_prefix,
+            every_configuration_combination_works,
+            registration_error_is_reported,
+            expired_registration_registers_again,
+            providers_are_chosen_per_route,
+            mix_up_is_rejected,
+            metadata_cache_survives_outage
         );
     };
     (@each $adapter:ident, $app:ty, $($name:ident),* $(,)?) => {
