@@ -219,6 +219,7 @@ pub struct ProviderConfig {
     pub(crate) jwks_min_refetch: Duration,
     pub(crate) discovery_retry: Duration,
     pub(crate) metadata_max_age: Duration,
+    pub(crate) session_refresh_interval: Option<Duration>,
 }
 
 impl ProviderConfig {
@@ -298,6 +299,7 @@ pub struct ProviderConfigBuilder {
     jwks_min_refetch: Duration,
     discovery_retry: Duration,
     metadata_max_age: Duration,
+    session_refresh_interval: Option<Duration>,
 }
 
 impl ProviderConfigBuilder {
@@ -316,6 +318,7 @@ impl ProviderConfigBuilder {
             jwks_min_refetch: Duration::from_secs(60),
             discovery_retry: Duration::from_secs(10),
             metadata_max_age: Duration::from_secs(24 * 3600),
+            session_refresh_interval: None,
         }
     }
 
@@ -328,6 +331,16 @@ impl ProviderConfigBuilder {
     /// Dynamic client registration with this information.
     pub fn register(mut self, info: ClientRegistrationInfo) -> Self {
         self.client = Some(ClientRegistration::Dynamic(Box::new(info)));
+        self
+    }
+
+    /// Silent session refresh: a protected page request more than `interval` after the last
+    /// login or refresh re-authenticates with `prompt=none` (off by default). Success updates
+    /// the session's tokens, claims and userinfo; `login_required` and its kin lead to an
+    /// interactive login; other errors go to the error view. API-style requests are served
+    /// from the session meanwhile (a redirect would lose them).
+    pub fn session_refresh_interval(mut self, interval: Duration) -> Self {
+        self.session_refresh_interval = Some(interval);
         self
     }
 
@@ -497,6 +510,7 @@ impl ProviderConfigBuilder {
             jwks_min_refetch: self.jwks_min_refetch,
             discovery_retry: self.discovery_retry,
             metadata_max_age: self.metadata_max_age,
+            session_refresh_interval: self.session_refresh_interval,
         })
     }
 }

@@ -116,6 +116,7 @@ pub fn authentication_request(
             created_at: now,
             response_type: config.response_type,
             response_mode: mode,
+            silent: extra.iter().any(|(k, v)| *k == "prompt" && *v == "none"),
         },
     })
 }

@@ -463,12 +463,21 @@ impl RelyingParty {
                 .map_err(|e| self.error_response(&Error::Store(e)))?,
             None => None,
         };
+        let api = is_api_request(parts);
+        let mut silent = false;
         if let Some(user) = record.as_ref().and_then(|r| r.authenticated_user(now)) {
             if user.provider == slot.name {
-                return Ok(user.clone());
+                let due = slot
+                    .config
+                    .session_refresh_interval
+                    .is_some_and(|i| user.needs_refresh(now, i.as_secs()));
+                if !due || api {
+                    return Ok(user.clone());
+                }
+                silent = true;
             }
         }
-        if is_api_request(parts) {
+        if api {
             return Err(api_unauthorized());
         }
         let return_to = parts
@@ -477,7 +486,9 @@ impl RelyingParty {
             .map(|pq| pq.as_str())
             .filter(|p| safe_return_path(p).is_ok())
             .unwrap_or("/");
-        Err(self.start_login(slot, id, record, return_to, now).await)
+        Err(self
+            .start_login(slot, id, record, return_to, now, silent)
+            .await)
     }
 
     /// Starts a login explicitly (a "Log in" button), returning the user to `return_to`
@@ -504,7 +515,8 @@ impl RelyingParty {
             },
             None => None,
         };
-        self.start_login(slot, id, record, return_to, now).await
+        self.start_login(slot, id, record, return_to, now, false)
+            .await
     }
 
     async fn start_login(
@@ -514,6 +526,7 @@ impl RelyingParty {
         record: Option<SessionRecord>,
         return_to: &str,
         now: u64,
+        silent: bool,
     ) -> Response {
         let metadata = match self.metadata(slot).await {
             Ok(m) => m,
@@ -530,7 +543,7 @@ impl RelyingParty {
             &metadata,
             &self.inner.redirect_uri,
             return_to,
-            &[],
+            if silent { &[("prompt", "none")] } else { &[] },
             now,
             self.inner.random.as_ref(),
         ) {
@@ -651,7 +664,25 @@ impl RelyingParty {
 
         let slot = self.slot(Some(&pending.provider))?;
         let metadata = self.metadata(slot).await?;
-        params.check(&metadata)?;
+        if let Err(e) = params.check(&metadata) {
+            if let Error::Provider(p) = &e {
+                let interaction = matches!(
+                    p.error.as_str(),
+                    "login_required"
+                        | "interaction_required"
+                        | "consent_required"
+                        | "account_selection_required"
+                );
+                if pending.silent && interaction {
+                    // The provider needs the user: the silent refresh becomes a normal login.
+                    tracing::info!(provider = %slot.name, "silent refresh needs interaction");
+                    return Ok(self
+                        .start_login(slot, Some(id), Some(record), &pending.return_to, now, false)
+                        .await);
+                }
+            }
+            return Err(e);
+        }
         let client = self.client(slot, &metadata).await?;
         let jwks = slot
             .jwks

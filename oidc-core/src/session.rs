@@ -60,6 +60,11 @@ impl std::fmt::Debug for UserSession {
 }
 
 impl UserSession {
+    /// Whether a silent refresh is due at `now`, for a refresh `interval` in seconds.
+    pub fn needs_refresh(&self, now: u64, interval: u64) -> bool {
+        now >= self.last_session_refresh.saturating_add(interval)
+    }
+
     /// Whether the session is still valid at `now`.
     pub fn is_authenticated(&self, now: u64) -> bool {
         now < self.expires_at
@@ -102,6 +107,9 @@ pub struct PendingLogin {
     /// The response mode requested.
     #[serde(default = "default_response_mode")]
     pub response_mode: ResponseMode,
+    /// A silent (`prompt=none`) re-authentication of a logged-in session.
+    #[serde(default)]
+    pub silent: bool,
 }
 
 fn default_response_type() -> ResponseType {
@@ -202,6 +210,7 @@ mod tests {
             created_at: at,
             response_type: ResponseType::Code,
             response_mode: ResponseMode::Query,
+            silent: false,
         }
     }
 

@@ -43,7 +43,7 @@ pub async fn from_env() -> Result<Demo, String> {
         .parse()
         .map_err(|e| format!("APP_ADDR: {e}"))?;
     let app_url = format!("http://{app_addr}");
-    for unsupported in ["OIDC_SESSION_REFRESH_INTERVAL_SECONDS", "REDIS_URL"] {
+    for unsupported in ["REDIS_URL"] {
         if var(unsupported).is_some() {
             return Err(format!(
                 "{unsupported} is not supported by this version yet"

@@ -876,6 +876,111 @@ pub async fn metadata_cache_survives_outage<A: App>() {
     );
 }
 
+fn refresh_bench<A: App>() -> Bench<A> {
+    Bench::<A>::with(BenchOptions {
+        configure: Box::new(|c| c.session_refresh_interval(std::time::Duration::from_secs(60))),
+        ..Default::default()
+    })
+}
+
+fn query_of(url: &str) -> std::collections::HashMap<String, String> {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
+}
+
+/// Silent refresh: after the interval, a page request re-authenticates with `prompt=none`; the
+/// session's tokens and claims are renewed and the user lands on the page asked for.
+pub async fn silent_refresh_updates_the_session<A: App>() {
+    let bench = refresh_bench::<A>();
+    let mut b = bench.browser();
+    let first = b.login("/", "alice").await.json();
+    bench.clock.advance(30);
+    assert_eq!(b.get("/").await.status, StatusCode::OK, "not due yet");
+    bench.clock.advance(31);
+    // API clients are served from the session meanwhile.
+    assert!(b.is_logged_in().await);
+    let auth = b.start_login("/?after=refresh").await;
+    assert_eq!(query_of(&auth)["prompt"], "none");
+    let back = b.authorize(&auth, "alice");
+    let page = b.deliver(&auth, &back).await;
+    assert_eq!(page.location().as_deref(), Some("/?after=refresh"));
+    let page = b.follow(page).await;
+    let second = page.json();
+    assert_eq!(second["sub"], "alice");
+    assert_ne!(
+        first["id_token_claims"]["iat"], second["id_token_claims"]["iat"],
+        "a new ID token"
+    );
+    assert_eq!(b.get("/").await.status, StatusCode::OK, "interval restarts");
+}
+
+/// Silent refresh answered `login_required`: the user is sent to an interactive login.
+pub async fn silent_refresh_login_required_goes_interactive<A: App>() {
+    let bench = refresh_bench::<A>();
+    let mut b = bench.browser();
+    b.login("/", "alice").await;
+    bench.clock.advance(61);
+    let auth = b.start_login("/").await;
+    assert_eq!(query_of(&auth)["prompt"], "none");
+    // An empty username: the provider has no session for this user.
+    let back = b.authorize(&auth, "");
+    assert!(back.contains("error=login_required"), "{back}");
+    let page = b.deliver(&auth, &back).await;
+    assert_eq!(page.status, StatusCode::FOUND, "{}", page.text());
+    let interactive = page.location().unwrap();
+    assert!(interactive.starts_with(ISSUER));
+    assert!(
+        !query_of(&interactive).contains_key("prompt"),
+        "{interactive}"
+    );
+    let back = b.authorize(&interactive, "alice");
+    let page = b.deliver(&interactive, &back).await;
+    let page = b.follow(page).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+}
+
+/// Silent refresh answered with another error: the error view.
+pub async fn silent_refresh_other_error_goes_to_error_view<A: App>() {
+    let bench = refresh_bench::<A>();
+    let mut b = bench.browser();
+    b.login("/", "alice").await;
+    bench.clock.advance(61);
+    bench.provider.set_misbehavior(Misbehavior::AuthorizeError {
+        error: "server_error".into(),
+        error_description: None,
+    });
+    let auth = b.start_login("/").await;
+    let back = b.authorize(&auth, "alice");
+    assert_eq!(b.deliver(&auth, &back).await.error(), "server_error");
+}
+
+/// The default (HTML) error view escapes what the provider sent.
+pub async fn error_view_escapes_provider_text<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        rp: Box::new(|r| r.error_view(oidc_core::HtmlErrorView)),
+        ..Default::default()
+    });
+    bench.provider.set_misbehavior(Misbehavior::AuthorizeError {
+        error: "access_denied".into(),
+        error_description: Some("<script>alert(1)</script>".into()),
+    });
+    let mut b = bench.browser();
+    let auth = b.start_login("/").await;
+    let back = b.authorize(&auth, "alice");
+    let page = b.get(&back).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let body = page.text();
+    assert!(!body.contains("<script>"), "{body}");
+    assert!(
+        body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{body}"
+    );
+    assert!(!b.is_logged_in().await);
+}
+
 /// Instantiates every scenario for one adapter: `scenarios!(axum, MyAxumApp);` gives tests
 /// named `axum::code_flow_succeeds`, ...
 #[macro_export]
@@ -932,7 +1037,11 @@ macro_rules! scenarios {
             expired_registration_registers_again,
             providers_are_chosen_per_route,
             mix_up_is_rejected,
-            metadata_cache_survives_outage
+            metadata_cache_survives_outage,
+            silent_refresh_updates_the_session,
+            silent_refresh_login_required_goes_interactive,
+            silent_refresh_other_error_goes_to_error_view,
+            error_view_escapes_provider_text
         );
     };
     (@each $adapter:ident, $app:ty, $($name:ident),* $(,)?) => {
