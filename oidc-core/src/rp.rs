@@ -378,6 +378,12 @@ impl RelyingParty {
         self.inner.post_logout_redirect_uri.path()
     }
 
+    /// The path of the login route, when one is configured
+    /// ([`RelyingPartyBuilder::login_path`]).
+    pub fn login_path(&self) -> Option<&str> {
+        self.inner.login_path.as_deref()
+    }
+
     /// The configured provider names, the default first.
     pub fn provider_names(&self) -> impl Iterator<Item = &str> {
         self.inner.providers.iter().map(|p| p.name.as_str())

@@ -1,1 +1,439 @@
-//! OpenID Connect for rocket (being written).
+//! # oidc-rocket
+//!
+//! OpenID Connect login, sessions and logout for [Rocket](rocket) 0.5, over the sans-IO
+//! [`oidc_core`].
+//!
+//! - [`OidcFairing`] manages the [`RelyingParty`] as state (handlers can take
+//!   `&State<RelyingParty>`) and mounts its routes: the redirect endpoint (`GET` and `POST`),
+//!   logout, and the login route when one is configured;
+//! - the [`OidcUser`] request guard protects a handler: it yields the logged-in [`UserSession`]
+//!   or the request is answered with the login redirect (`401` for API-style requests);
+//! - [`ProviderUser`] does the same for a named provider, [`MaybeUser`] reads the session
+//!   without requiring one.
+//!
+//! ```no_run
+//! use oidc_rocket::{ClientMetadata, OidcFairing, OidcUser, ProviderConfig, RelyingParty};
+//!
+//! #[rocket::get("/")]
+//! fn home(user: OidcUser) -> String {
+//!     format!("Hello, {}!", user.subject())
+//! }
+//!
+//! #[rocket::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let rp = RelyingParty::builder("http://127.0.0.1:8000")
+//!         .provider("default", ProviderConfig::discover("https://accounts.example.com")
+//!             .client(ClientMetadata::new("my-app", "s3cret")).build()?)
+//!         .transport(oidc_rocket::default_transport()?)
+//!         .build()?;
+//!     let app = rocket::build().attach(OidcFairing::new(rp));
+//!     app.mount("/", rocket::routes![home]).launch().await?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! ## How a failing guard answers
+//! A Rocket request guard cannot return a response of its own. When [`OidcUser`] (or
+//! [`ProviderUser`]) finds no suitable session, it keeps the relying party's answer (the login
+//! redirect, the `401` for API requests, or the error view) in the request's local cache and
+//! fails with `401 Unauthorized`. Rocket runs the `401` catcher as usual, and then the
+//! fairing's response hook replaces that `401` response with the kept one (keeping headers
+//! other fairings added, such as Shield's). Nothing is registered in the app's catcher space;
+//! a `401` catcher of the app runs but its answer is replaced, while a catcher that answers
+//! with another status (its own login redirect, say) takes over.
+//!
+//! A handler that takes `Option<OidcUser>` runs without a session; prefer [`MaybeUser`] there,
+//! which does not start a login. If such a handler answers `401` itself, the login response
+//! is sent.
+#![deny(missing_docs)]
+
+use std::io::Cursor;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use bytes::Bytes;
+use rocket::data::{Data, ToByteUnit};
+use rocket::fairing::{self, Fairing, Info, Kind};
+use rocket::http::uri::Origin;
+use rocket::http::{Method, Status};
+use rocket::request::{FromRequest, Outcome, Request};
+use rocket::response::Response;
+use rocket::route::{self, Handler, Route};
+use rocket::{Build, Rocket};
+
+pub use oidc_core::{
+    self, ClientAuthMethod, ClientMetadata, Error, ErrorInfo, ErrorView, HtmlErrorView,
+    JsonErrorView, MemoryStore, ProviderConfig, ProviderMetadata, RelyingParty, SessionStore,
+    UserSession,
+};
+
+/// The largest request body the relying party's routes read (a `form_post` response).
+const MAX_CALLBACK_BODY: usize = 64 * 1024;
+
+/// The status a failing guard of this crate fails with; the fairing replaces the response.
+const LOGIN_REQUIRED: Status = Status::Unauthorized;
+
+/// The default transport: reqwest with a timeout and a body-size cap.
+pub fn default_transport() -> Result<Arc<dyn oidc_core::Transport>, oidc_core::TransportError> {
+    Ok(Arc::new(oidc_reqwest::ReqwestTransport::new()?))
+}
+
+/// The request as the core sees it. Rocket 0.5 speaks `http` 0.2; the core `http` 1: the
+/// method, URI and headers cross as strings. Headers `http` refuses are left out.
+fn to_http(request: &Request<'_>, body: Bytes) -> Result<http::Request<Bytes>, Status> {
+    let method = http::Method::from_bytes(request.method().as_str().as_bytes())
+        .map_err(|_| Status::BadRequest)?;
+    let uri: http::Uri = request
+        .uri()
+        .to_string()
+        .parse()
+        .map_err(|_| Status::BadRequest)?;
+    let mut out = http::Request::new(body);
+    *out.method_mut() = method;
+    *out.uri_mut() = uri;
+    let headers = out.headers_mut();
+    for header in request.headers().iter() {
+        let name = http::HeaderName::from_bytes(header.name().as_str().as_bytes());
+        let value = http::HeaderValue::from_str(header.value());
+        if let (Ok(name), Ok(value)) = (name, value) {
+            headers.append(name, value);
+        }
+    }
+    Ok(out)
+}
+
+/// The core's response as a Rocket response: status, every header (each `Set-Cookie` on its
+/// own), body.
+fn to_rocket<'r>(response: http::Response<Bytes>) -> Response<'r> {
+    let (parts, body) = response.into_parts();
+    let mut out = Response::new();
+    out.set_status(Status::new(parts.status.as_u16()));
+    for (name, value) in &parts.headers {
+        if name == http::header::CONTENT_LENGTH {
+            continue; // Rocket frames the body itself.
+        }
+        match value.to_str() {
+            Ok(v) => out.adjoin_raw_header(name.as_str().to_owned(), v.to_owned()),
+            Err(_) => tracing::warn!(header = %name, "dropping a non-UTF-8 response header"),
+        }
+    }
+    out.set_sized_body(body.len(), Cursor::new(body));
+    out
+}
+
+/// The relying party's route handler: converts the request, calls [`RelyingParty::handle`],
+/// converts the answer.
+#[derive(Clone)]
+struct RpHandler {
+    rp: RelyingParty,
+}
+
+#[rocket::async_trait]
+impl Handler for RpHandler {
+    async fn handle<'r>(&self, request: &'r Request<'_>, data: Data<'r>) -> route::Outcome<'r> {
+        if self.rp.route(request.uri().path().as_str()).is_none() {
+            return route::Outcome::Forward((data, Status::NotFound));
+        }
+        let body = match data.open(MAX_CALLBACK_BODY.bytes()).into_bytes().await {
+            Ok(body) if body.is_complete() => Bytes::from(body.into_inner()),
+            Ok(_) => return route::Outcome::Error(Status::PayloadTooLarge),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the request body");
+                return route::Outcome::Error(Status::BadRequest);
+            }
+        };
+        let request = match to_http(request, body) {
+            Ok(r) => r,
+            Err(status) => return route::Outcome::Error(status),
+        };
+        match self.rp.handle(request).await {
+            Some(response) => route::Outcome::Success(to_rocket(response)),
+            None => route::Outcome::Error(Status::NotFound),
+        }
+    }
+}
+
+/// The fairing that wires a [`RelyingParty`] into Rocket.
+///
+/// On ignite it manages the relying party as state and mounts its routes at
+/// [`RelyingParty::redirect_path`] (`GET`, `POST`), [`RelyingParty::logout_path`] (`GET`) and
+/// [`RelyingParty::login_path`] (`GET`) when the relying party has one. Its response hook sends the answer of a failing [`OidcUser`] or [`ProviderUser`] guard.
+///
+/// Ignition fails when a `RelyingParty` is already managed, or when a route path is not a
+/// valid Rocket route URI.
+#[derive(Clone, Debug)]
+pub struct OidcFairing {
+    rp: RelyingParty,
+}
+
+impl OidcFairing {
+    /// The fairing for a relying party.
+    pub fn new(rp: RelyingParty) -> Self {
+        OidcFairing { rp }
+    }
+}
+
+fn named(mut route: Route, name: &'static str) -> Route {
+    route.name = Some(name.into());
+    route
+}
+
+/// Whether `path` can be mounted as a static Rocket route.
+fn valid_route_path(path: &str) -> bool {
+    !path.contains(['<', '>']) && Origin::parse_route(path).is_ok()
+}
+
+/// The failing guard's response, kept for the fairing's response hook.
+#[derive(Default)]
+struct PendingResponse(Mutex<Option<oidc_core::Response>>);
+
+#[rocket::async_trait]
+impl Fairing for OidcFairing {
+    fn info(&self) -> Info {
+        Info {
+            name: "OpenID Connect",
+            kind: Kind::Ignite | Kind::Response | Kind::Singleton,
+        }
+    }
+
+    async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
+        if rocket.state::<RelyingParty>().is_some() {
+            tracing::error!("a RelyingParty is already managed: attach OidcFairing instead");
+            return Err(rocket);
+        }
+        let (redirect, logout) = (self.rp.redirect_path(), self.rp.logout_path());
+        let login = self.rp.login_path();
+        for path in [Some(redirect), Some(logout), login].into_iter().flatten() {
+            if !valid_route_path(path) {
+                tracing::error!(path, "not a valid Rocket route path");
+                return Err(rocket);
+            }
+        }
+        let handler = RpHandler {
+            rp: self.rp.clone(),
+        };
+        let mut routes = vec![
+            named(
+                Route::new(Method::Get, redirect, handler.clone()),
+                "oidc redirect endpoint",
+            ),
+            named(
+                Route::new(Method::Post, redirect, handler.clone()),
+                "oidc redirect endpoint (form_post)",
+            ),
+            named(
+                Route::new(Method::Get, logout, handler.clone()),
+                "oidc logout",
+            ),
+        ];
+        if let Some(login) = login {
+            routes.push(named(
+                Route::new(Method::Get, login, handler.clone()),
+                "oidc login",
+            ));
+        }
+        Ok(rocket.manage(self.rp.clone()).mount("/", routes))
+    }
+
+    async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
+        if response.status() != LOGIN_REQUIRED {
+            return;
+        }
+        let pending = request.local_cache(PendingResponse::default);
+        let Some(kept) = pending
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        else {
+            return;
+        };
+        let mut out = to_rocket(kept);
+        // Keep what other fairings added (Shield's headers, `Server`), not the catcher's body.
+        for header in response.headers().iter() {
+            let name = header.name().as_str();
+            let body_header = ["content-type", "content-length", "set-cookie"]
+                .iter()
+                .any(|h| name.eq_ignore_ascii_case(h));
+            if !body_header && !out.headers().contains(name) {
+                out.adjoin_raw_header(name.to_owned(), header.value().to_owned());
+            }
+        }
+        *response = out;
+    }
+}
+
+/// Why a guard of this crate failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GuardError {
+    /// [`OidcFairing`] is not attached: the request fails with `500`.
+    NotConfigured,
+    /// There is no suitable session: the request is answered with the relying party's
+    /// response (the login redirect, `401` for API-style requests, or the error view).
+    LoginRequired,
+    /// The request could not be read as an HTTP request (`400`).
+    BadRequest,
+}
+
+impl std::fmt::Display for GuardError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            GuardError::NotConfigured => "OidcFairing is not attached",
+            GuardError::LoginRequired => "login required",
+            GuardError::BadRequest => "the request could not be read",
+        })
+    }
+}
+
+impl std::error::Error for GuardError {}
+
+fn relying_party<'r>(request: &'r Request<'_>) -> Result<&'r RelyingParty, (Status, GuardError)> {
+    request.rocket().state::<RelyingParty>().ok_or_else(|| {
+        tracing::error!("an oidc-rocket guard is used without OidcFairing");
+        (Status::InternalServerError, GuardError::NotConfigured)
+    })
+}
+
+fn parts(request: &Request<'_>) -> Result<http::request::Parts, (Status, GuardError)> {
+    to_http(request, Bytes::new())
+        .map(|r| r.into_parts().0)
+        .map_err(|status| (status, GuardError::BadRequest))
+}
+
+/// [`RelyingParty::authenticate`] for a guard: on failure the relying party's response is
+/// kept for [`OidcFairing`]'s response hook.
+async fn authenticate(
+    request: &Request<'_>,
+    provider: Option<&str>,
+) -> Outcome<Arc<UserSession>, GuardError> {
+    let result = async {
+        let rp = relying_party(request)?;
+        let parts = parts(request)?;
+        match rp.authenticate(&parts, provider).await {
+            Ok(user) => Ok(user),
+            Err(response) => {
+                let pending = request.local_cache(PendingResponse::default);
+                *pending.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(response);
+                Err((LOGIN_REQUIRED, GuardError::LoginRequired))
+            }
+        }
+    };
+    match result.await {
+        Ok(user) => Outcome::Success(user),
+        Err(e) => Outcome::Error(e),
+    }
+}
+
+/// The logged-in user. As a request guard it protects the handler: without a valid session
+/// with the default provider the handler is not called and the user is sent to log in (API
+/// clients get `401`).
+#[derive(Clone, Debug)]
+pub struct OidcUser(pub Arc<UserSession>);
+
+impl Deref for OidcUser {
+    type Target = UserSession;
+
+    fn deref(&self) -> &UserSession {
+        &self.0
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for OidcUser {
+    type Error = GuardError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, GuardError> {
+        authenticate(request, None).await.map(OidcUser)
+    }
+}
+
+/// Names a provider for [`ProviderUser`].
+///
+/// ```
+/// use oidc_rocket::{ProviderName, ProviderUser};
+///
+/// struct Corporate;
+/// impl ProviderName for Corporate {
+///     const NAME: &'static str = "corporate";
+/// }
+///
+/// #[rocket::get("/admin")]
+/// fn admin(user: ProviderUser<Corporate>) -> String {
+///     format!("Hello, {}", user.subject())
+/// }
+/// ```
+pub trait ProviderName: Send + Sync + 'static {
+    /// The provider's name, as given to [`oidc_core::RelyingPartyBuilder::provider`].
+    const NAME: &'static str;
+}
+
+/// The user logged in with the provider `P` names. As a request guard it is [`OidcUser`] for
+/// that provider: a session from another provider does not count.
+pub struct ProviderUser<P: ProviderName>(pub Arc<UserSession>, PhantomData<fn() -> P>);
+
+impl<P: ProviderName> ProviderUser<P> {
+    /// The session.
+    pub fn into_inner(self) -> Arc<UserSession> {
+        self.0
+    }
+}
+
+impl<P: ProviderName> Clone for ProviderUser<P> {
+    fn clone(&self) -> Self {
+        ProviderUser(self.0.clone(), PhantomData)
+    }
+}
+
+impl<P: ProviderName> std::fmt::Debug for ProviderUser<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ProviderUser")
+            .field(&P::NAME)
+            .field(&self.0)
+            .finish()
+    }
+}
+
+impl<P: ProviderName> Deref for ProviderUser<P> {
+    type Target = UserSession;
+
+    fn deref(&self) -> &UserSession {
+        &self.0
+    }
+}
+
+#[rocket::async_trait]
+impl<'r, P: ProviderName> FromRequest<'r> for ProviderUser<P> {
+    type Error = GuardError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, GuardError> {
+        authenticate(request, Some(P::NAME))
+            .await
+            .map(|user| ProviderUser(user, PhantomData))
+    }
+}
+
+/// The logged-in user if there is one (with any provider), without requiring a login.
+#[derive(Clone, Debug)]
+pub struct MaybeUser(pub Option<Arc<UserSession>>);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for MaybeUser {
+    type Error = GuardError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, GuardError> {
+        let user = async {
+            let rp = relying_party(request)?;
+            let parts = parts(request)?;
+            Ok(rp.session(&parts).await)
+        };
+        match user.await {
+            Ok(user) => Outcome::Success(MaybeUser(user)),
+            Err(e) => Outcome::Error(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

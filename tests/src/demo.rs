@@ -64,14 +64,11 @@ pub async fn from_env() -> Result<Demo, String> {
 
     let (issuer, client, embedded) = match var("OIDC_ISSUER") {
         Some(issuer) => {
-            let client = match var("OIDC_CLIENT_ID") {
-                Some(id) => Some(match var("OIDC_CLIENT_SECRET") {
-                    Some(secret) => ClientMetadata::new(id, secret).with_auth_method(method),
-                    None => ClientMetadata::public(id),
-                }),
-                // Dynamic registration at start-up.
-                None => None,
-            };
+            // Without a client id: dynamic registration at start-up.
+            let client = var("OIDC_CLIENT_ID").map(|id| match var("OIDC_CLIENT_SECRET") {
+                Some(secret) => ClientMetadata::new(id, secret).with_auth_method(method),
+                None => ClientMetadata::public(id),
+            });
             (issuer, client, None)
         }
         None => {

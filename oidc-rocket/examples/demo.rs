@@ -1,0 +1,41 @@
+//! The demo app of `shared/rp-contract.md`: `cargo run -p oidc-rocket --example demo`.
+//! Without `OIDC_ISSUER` it logs in against the embedded development provider.
+
+use oidc_rocket::{OidcFairing, OidcUser, RelyingParty};
+use rocket::fairing::AdHoc;
+use rocket::http::{ContentType, Status};
+use rocket::State;
+
+#[rocket::get("/")]
+fn home(user: OidcUser) -> (ContentType, String) {
+    let json = oidc_testkit::harness::contract_json(&user);
+    (ContentType::JSON, json.to_string())
+}
+
+#[rocket::get("/health")]
+async fn health(rp: &State<RelyingParty>) -> Status {
+    if rp.ready().await {
+        Status::Ok
+    } else {
+        Status::ServiceUnavailable
+    }
+}
+
+#[rocket::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    oidc_testkit::demo::init_logging();
+    let demo = oidc_testkit::demo::from_env().await?;
+    let config = rocket::Config::figment()
+        .merge(("address", demo.app_addr.ip()))
+        .merge(("port", demo.app_addr.port()));
+    let app_url = demo.app_url;
+    rocket::custom(config)
+        .attach(OidcFairing::new(demo.rp))
+        .attach(AdHoc::on_liftoff("ready", move |_| {
+            Box::pin(async move { println!("demo (rocket) ready: open {app_url}/") })
+        }))
+        .mount("/", rocket::routes![home, health])
+        .launch()
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,206 @@
+//! What the scenario suite does not cover: the guard response's headers, `MaybeUser`,
+//! `ProviderUser`, a guard without the fairing, the body cap, ignition failures.
+
+use std::str::FromStr;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use http::StatusCode;
+use oidc_core::BoxFuture;
+use oidc_testkit::harness::{App, Bench, BenchOptions, CLIENT_ID, CLIENT_SECRET, ISSUER};
+use rocket::http::{Header, Method};
+use rocket::local::asynchronous::Client;
+
+use super::*;
+
+fn quiet(rocket: Rocket<Build>) -> Rocket<Build> {
+    let config = rocket::Config::figment()
+        .merge(("log_level", rocket::config::LogLevel::Off))
+        .merge(("cli_colors", false));
+    rocket.configure(config)
+}
+
+#[rocket::get("/")]
+fn home(user: OidcUser) -> String {
+    user.subject().to_owned()
+}
+
+#[rocket::get("/maybe")]
+fn maybe(user: MaybeUser) -> String {
+    match user.0 {
+        Some(u) => u.subject().to_owned(),
+        None => "anonymous".into(),
+    }
+}
+
+struct Second;
+
+impl ProviderName for Second {
+    const NAME: &'static str = "second";
+}
+
+#[rocket::get("/second")]
+fn second(user: ProviderUser<Second>) -> String {
+    format!("{} via {}", user.subject(), user.provider)
+}
+
+struct TestApp {
+    rocket: Mutex<Option<Rocket<Build>>>,
+    client: tokio::sync::OnceCell<Client>,
+}
+
+impl App for TestApp {
+    const ADAPTER: &'static str = "rocket-unit";
+
+    fn new(rp: RelyingParty) -> Self {
+        let rocket = quiet(rocket::build())
+            .attach(OidcFairing::new(rp))
+            .mount("/", rocket::routes![home, maybe, second]);
+        TestApp {
+            rocket: Mutex::new(Some(rocket)),
+            client: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    fn call(&self, request: http::Request<Bytes>) -> BoxFuture<'_, http::Response<Bytes>> {
+        Box::pin(async move {
+            let client = self
+                .client
+                .get_or_init(|| async {
+                    let rocket = self.rocket.lock().unwrap().take().unwrap();
+                    Client::untracked(rocket).await.unwrap()
+                })
+                .await;
+            dispatch(client, request).await
+        })
+    }
+}
+
+async fn dispatch(client: &Client, request: http::Request<Bytes>) -> http::Response<Bytes> {
+    let (parts, body) = request.into_parts();
+    let mut local = client.req(
+        Method::from_str(parts.method.as_str()).unwrap(),
+        parts.uri.to_string(),
+    );
+    for (name, value) in &parts.headers {
+        local.add_header(Header::new(
+            name.as_str().to_owned(),
+            value.to_str().unwrap().to_owned(),
+        ));
+    }
+    local.set_body(body);
+    let response = local.dispatch().await;
+    let mut out = http::Response::builder().status(response.status().code);
+    for header in response.headers().iter() {
+        out = out.header(header.name().as_str(), header.value());
+    }
+    let body = response.into_bytes().await.unwrap_or_default();
+    out.body(Bytes::from(body)).unwrap()
+}
+
+fn two_providers() -> Bench<TestApp> {
+    Bench::with(BenchOptions {
+        rp: Box::new(|rp| {
+            rp.provider(
+                "second",
+                ProviderConfig::discover(ISSUER)
+                    .client(ClientMetadata::new(CLIENT_ID, CLIENT_SECRET))
+                    .build()
+                    .unwrap(),
+            )
+        }),
+        ..Default::default()
+    })
+}
+
+#[tokio::test]
+async fn guard_answers_with_the_core_response_and_keeps_shield_headers() {
+    let bench = Bench::<TestApp>::new();
+    let mut b = bench.browser();
+    let page = b.get("/").await;
+    assert_eq!(page.status, StatusCode::FOUND);
+    assert!(page.location().unwrap().starts_with(ISSUER));
+    assert!(page.body.is_empty(), "not the 401 catcher's page");
+    assert!(page.headers.get("content-type").is_none());
+    assert_eq!(page.headers["cache-control"], "no-store");
+    assert!(page.headers.contains_key("x-frame-options"), "Shield's");
+    assert!(page.headers.contains_key("set-cookie"));
+    let page = b.get_json("/").await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(page.json()["error"], "login_required");
+}
+
+#[tokio::test]
+async fn maybe_user_does_not_start_a_login() {
+    let bench = Bench::<TestApp>::new();
+    let mut b = bench.browser();
+    let page = b.get("/maybe").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.text(), "anonymous");
+    assert!(page.headers.get("set-cookie").is_none());
+    b.login("/", "alice").await;
+    assert_eq!(b.get("/maybe").await.text(), "alice");
+}
+
+#[tokio::test]
+async fn provider_user_requires_that_provider() {
+    let bench = two_providers();
+    let mut b = bench.browser();
+    assert_eq!(b.login("/", "alice").await.text(), "alice");
+    // A session with the default provider does not count for `second`.
+    let page = b.login("/second", "alice").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(page.text(), "alice via second");
+    assert_eq!(b.get("/").await.status, StatusCode::FOUND);
+}
+
+#[tokio::test]
+async fn the_login_route_is_served_and_other_paths_forwarded() {
+    let bench = Bench::<TestApp>::new();
+    let mut b = bench.browser();
+    let page = b.get("/login?next=%2Fmaybe").await;
+    assert_eq!(page.status, StatusCode::FOUND);
+    let back = b.authorize(&page.location().unwrap(), "bob");
+    let page = b.get(&back).await;
+    assert_eq!(page.location().as_deref(), Some("/maybe"));
+    assert_eq!(b.get("/maybe").await.text(), "bob");
+    assert_eq!(b.get("/nowhere").await.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn oversized_callback_body_is_refused() {
+    let bench = Bench::<TestApp>::new();
+    let request = http::Request::post("/redirect_uri")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Bytes::from(vec![b'a'; MAX_CALLBACK_BODY + 1]))
+        .unwrap();
+    let response = bench.app.call(request).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn guards_without_the_fairing_fail_with_500() {
+    let rocket = quiet(rocket::build()).mount("/", rocket::routes![home, maybe]);
+    let client = Client::untracked(rocket).await.unwrap();
+    for path in ["/", "/maybe"] {
+        let request = http::Request::get(path).body(Bytes::new()).unwrap();
+        let response = dispatch(&client, request).await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}
+
+#[tokio::test]
+async fn ignition_fails_when_a_relying_party_is_already_managed() {
+    let bench = Bench::<TestApp>::new();
+    let rocket = quiet(rocket::build())
+        .manage(bench.rp.clone())
+        .attach(OidcFairing::new(bench.rp.clone()));
+    match Client::untracked(rocket).await {
+        // Reading the kind marks the error handled (an unread one panics when dropped).
+        Err(e) => assert!(matches!(
+            e.kind(),
+            rocket::error::ErrorKind::FailedFairings(f) if f[0].name == "OpenID Connect"
+        )),
+        Ok(_) => panic!("ignition should fail"),
+    }
+}
