@@ -1,0 +1,992 @@
+//! `cargo xtask interop`: each adapter's demo app (`shared/rp-contract.md`) against a real
+//! OpenID provider (`interop/provider.mjs`, node-oidc-provider), driven through its login,
+//! consent and logout pages by headless Chromium (`interop/drive.mjs`).
+//!
+//! Prints one line per scenario, `PASS <adapter>/<scenario>` or
+//! `FAIL <adapter>/<scenario>: <reason>`, then `N passed, M failed`. Logs go to
+//! `target/interop/`.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use crate::process::{self, Guard};
+
+/// The provider's issuer; `provider.mjs` listens there by default.
+const ISSUER: &str = "http://127.0.0.1:9090";
+const PROVIDER_ADDR: &str = "127.0.0.1:9090";
+/// The static clients of `provider.mjs`, and their secret.
+const CLIENT_BASIC: &str = "demo-client";
+const CLIENT_POST: &str = "demo-client-post";
+const CLIENT_SECRET: &str = "demo-secret";
+
+const PROVIDER_START: Duration = Duration::from_secs(30);
+const DEMO_START: Duration = Duration::from_secs(30);
+const PORT_RELEASE: Duration = Duration::from_secs(10);
+/// `drive.mjs` caps itself at 150 s; this is the bound should it not.
+const DRIVE_LIMIT: Duration = Duration::from_secs(180);
+const BUILD_LIMIT: Duration = Duration::from_secs(25 * 60);
+const APT_LIMIT: Duration = Duration::from_secs(15 * 60);
+const NPM_LIMIT: Duration = Duration::from_secs(10 * 60);
+/// How many lines of a log a failure shows.
+const TAIL: usize = 25;
+
+struct Adapter {
+    name: &'static str,
+    krate: &'static str,
+    /// Each adapter has its own port (the provider's static clients allow 8080-8082), so that
+    /// a demo that is slow to let go of its port never meets the next one.
+    port: u16,
+}
+
+const ADAPTERS: &[Adapter] = &[
+    Adapter {
+        name: "axum",
+        krate: "oidc-axum",
+        port: 8080,
+    },
+    Adapter {
+        name: "rocket",
+        krate: "oidc-rocket",
+        port: 8081,
+    },
+    Adapter {
+        name: "warp",
+        krate: "oidc-warp",
+        port: 8082,
+    },
+];
+
+/// How the demo app is started, on top of `APP_ADDR`, `OIDC_ISSUER` and the static client
+/// `demo-client` / `demo-secret`. An empty value unsets the variable.
+struct AppConfig {
+    name: &'static str,
+    env: &'static [(&'static str, &'static str)],
+}
+
+const STATIC_BASIC: AppConfig = AppConfig {
+    name: "client_secret_basic",
+    env: &[],
+};
+const STATIC_POST: AppConfig = AppConfig {
+    name: "client_secret_post",
+    env: &[
+        ("OIDC_CLIENT_ID", CLIENT_POST),
+        ("OIDC_TOKEN_ENDPOINT_AUTH_METHOD", "client_secret_post"),
+    ],
+};
+const FORM_POST: AppConfig = AppConfig {
+    name: "form_post",
+    env: &[("OIDC_RESPONSE_MODE", "form_post")],
+};
+const IMPLICIT_ID_TOKEN: AppConfig = AppConfig {
+    name: "implicit-id_token",
+    env: &[("OIDC_RESPONSE_TYPE", "id_token")],
+};
+const IMPLICIT_ID_TOKEN_TOKEN: AppConfig = AppConfig {
+    name: "implicit-id_token-token",
+    env: &[("OIDC_RESPONSE_TYPE", "id_token token")],
+};
+const HYBRID_CODE_ID_TOKEN: AppConfig = AppConfig {
+    name: "hybrid-code-id_token",
+    env: &[("OIDC_RESPONSE_TYPE", "code id_token")],
+};
+const HYBRID_CODE_TOKEN: AppConfig = AppConfig {
+    name: "hybrid-code-token",
+    env: &[("OIDC_RESPONSE_TYPE", "code token")],
+};
+const HYBRID_CODE_ID_TOKEN_TOKEN: AppConfig = AppConfig {
+    name: "hybrid-code-id_token-token",
+    env: &[("OIDC_RESPONSE_TYPE", "code id_token token")],
+};
+const HYBRID_FORM_POST: AppConfig = AppConfig {
+    name: "hybrid-code-id_token-form_post",
+    env: &[
+        ("OIDC_RESPONSE_TYPE", "code id_token"),
+        ("OIDC_RESPONSE_MODE", "form_post"),
+    ],
+};
+const DYNAMIC: AppConfig = AppConfig {
+    name: "dynamic-registration",
+    env: &[("OIDC_CLIENT_ID", ""), ("OIDC_CLIENT_SECRET", "")],
+};
+const SILENT_REFRESH: AppConfig = AppConfig {
+    name: "silent-refresh",
+    env: &[("OIDC_SESSION_REFRESH_INTERVAL_SECONDS", "5")],
+};
+
+struct Scenario {
+    /// The name in `--scenario` and in the `PASS`/`FAIL` lines.
+    name: &'static str,
+    /// The arguments for `drive.mjs` (empty: the driver has no such scenario yet).
+    drive: &'static [&'static str],
+    app: &'static AppConfig,
+    /// `Some(capability)`: waits for a library capability, and runs only when named with
+    /// `--scenario`. Once the capability lands, make it [`ready`] and it runs by default.
+    pending: Option<&'static str>,
+}
+
+/// A scenario the library supports: it runs by default.
+const fn ready(
+    name: &'static str,
+    drive: &'static [&'static str],
+    app: &'static AppConfig,
+) -> Scenario {
+    Scenario {
+        name,
+        drive,
+        app,
+        pending: None,
+    }
+}
+
+/// A scenario waiting for `capability`: it runs only when named.
+const fn pending(
+    name: &'static str,
+    drive: &'static [&'static str],
+    app: &'static AppConfig,
+    capability: &'static str,
+) -> Scenario {
+    Scenario {
+        name,
+        drive,
+        app,
+        pending: Some(capability),
+    }
+}
+
+const CODE: &[&str] = &["--scenario", "code"];
+const SSO: &[&str] = &["--scenario", "sso"];
+const LOGOUT: &[&str] = &["--scenario", "logout"];
+const TAMPER_STATE: &[&str] = &["--scenario", "tampered", "--tamper", "state"];
+const TAMPER_CODE: &[&str] = &["--scenario", "tampered", "--tamper", "code"];
+const IMPLICIT: &[&str] = &["--scenario", "implicit"];
+const HYBRID: &[&str] = &["--scenario", "hybrid"];
+const FORM_POST_MODE: &[&str] = &["--scenario", "form_post"];
+
+/// Every scenario, in the order they run. Scenarios that share an [`AppConfig`] share one
+/// demo process. `--scenario NAME` selects NAME and the family `NAME-*`.
+///
+/// Pending, by capability (the demo refuses these settings at start-up today):
+/// - dynamic client registration (no `OIDC_CLIENT_ID`): `dynamic-registration`;
+/// - silent re-authentication with `prompt=none` (`OIDC_SESSION_REFRESH_INTERVAL_SECONDS`):
+///   `silent-refresh`, which also needs a `drive.mjs` scenario.
+///
+/// Bearer protection of `/api/me` (introspection, RFC 9068 JWTs) has neither a library
+/// capability nor a driver scenario yet, so it is not in the table.
+const SCENARIOS: &[Scenario] = &[
+    // Authorization code flow, static client, client_secret_basic.
+    ready("code", CODE, &STATIC_BASIC),
+    ready("sso", SSO, &STATIC_BASIC),
+    ready("logout", LOGOUT, &STATIC_BASIC),
+    ready("tampered", TAMPER_STATE, &STATIC_BASIC),
+    ready("tampered-code", TAMPER_CODE, &STATIC_BASIC),
+    ready("code-client_secret_post", CODE, &STATIC_POST),
+    // response_mode=form_post: the forged state travels in the POST body.
+    ready("form_post", FORM_POST_MODE, &FORM_POST),
+    ready("form_post-tampered", TAMPER_STATE, &FORM_POST),
+    // Implicit and hybrid flows: fragment responses, relayed to the app by a page.
+    ready("implicit-id_token", IMPLICIT, &IMPLICIT_ID_TOKEN),
+    ready("implicit-id_token-logout", LOGOUT, &IMPLICIT_ID_TOKEN),
+    ready(
+        "implicit-id_token-tampered",
+        TAMPER_STATE,
+        &IMPLICIT_ID_TOKEN,
+    ),
+    ready(
+        "implicit-id_token-token",
+        IMPLICIT,
+        &IMPLICIT_ID_TOKEN_TOKEN,
+    ),
+    ready("hybrid-code-id_token", HYBRID, &HYBRID_CODE_ID_TOKEN),
+    ready("hybrid-code-id_token-sso", SSO, &HYBRID_CODE_ID_TOKEN),
+    ready(
+        "hybrid-code-id_token-tampered-code",
+        TAMPER_CODE,
+        &HYBRID_CODE_ID_TOKEN,
+    ),
+    ready("hybrid-code-token", HYBRID, &HYBRID_CODE_TOKEN),
+    ready(
+        "hybrid-code-id_token-token",
+        HYBRID,
+        &HYBRID_CODE_ID_TOKEN_TOKEN,
+    ),
+    ready(
+        "hybrid-code-id_token-form_post",
+        FORM_POST_MODE,
+        &HYBRID_FORM_POST,
+    ),
+    // Waiting for the library.
+    pending(
+        "dynamic-registration",
+        CODE,
+        &DYNAMIC,
+        "dynamic client registration",
+    ),
+    pending(
+        "silent-refresh",
+        &[],
+        &SILENT_REFRESH,
+        "silent re-authentication with prompt=none, and a drive.mjs scenario for it",
+    ),
+];
+
+/// The contract's variables: cleared before a demo starts, so that only ours apply.
+const CONTRACT_VARS: &[&str] = &[
+    "APP_ADDR",
+    "OIDC_ISSUER",
+    "OIDC_CLIENT_ID",
+    "OIDC_CLIENT_SECRET",
+    "OIDC_SCOPES",
+    "OIDC_RESPONSE_TYPE",
+    "OIDC_RESPONSE_MODE",
+    "OIDC_TOKEN_ENDPOINT_AUTH_METHOD",
+    "OIDC_SESSION_REFRESH_INTERVAL_SECONDS",
+    "REDIS_URL",
+    "SESSION_SECRET",
+    "OIDC_API_VALIDATION",
+    "OIDC_API_AUDIENCE",
+    "OIDC_API_SCOPES",
+];
+
+/// `provider.mjs` settings cleared before it starts, so that it runs as documented.
+const PROVIDER_VARS: &[&str] = &[
+    "OP_PORT",
+    "OP_HOST",
+    "OP_APP_PORTS",
+    "OP_RESOURCE_TOKEN_FORMAT",
+    "OP_DEFAULT_RESOURCE",
+];
+
+const HELP: &str = "\
+usage: cargo xtask interop [--adapter axum|rocket|warp ...] [--scenario NAME ...] [--list]
+
+Runs each adapter's demo app against a real OpenID provider (interop/provider.mjs) in headless
+Chromium (interop/drive.mjs). Installs Chromium (apt) and the harness's npm packages when they
+are missing, builds each demo, and prints `PASS <adapter>/<scenario>` or
+`FAIL <adapter>/<scenario>: <reason>` per scenario, then `N passed, M failed`.
+
+  --adapter NAME    run this adapter (repeatable; default: every adapter whose demo exists
+                    and builds; a named adapter that does not build is a failure)
+  --scenario NAME   run the scenarios called NAME or NAME-* (repeatable; default: every
+                    scenario not pending on a library capability; pending ones run when named)
+  --list            list the scenarios and exit
+  --verbose         pass --verbose to drive.mjs (its log is in target/interop/)
+
+Logs: target/interop/ (provider, demo, build and driver logs; screenshots on failure).
+";
+
+struct Options {
+    adapters: Vec<&'static Adapter>,
+    explicit_adapters: bool,
+    scenarios: Vec<&'static Scenario>,
+    verbose: bool,
+}
+
+enum Parsed {
+    Run(Options),
+    Exit(ExitCode),
+}
+
+fn parse(args: &[String]) -> Result<Parsed, String> {
+    let mut adapters: Vec<&'static Adapter> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    let mut verbose = false;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (key, inline) = match arg.split_once('=') {
+            Some((k, v)) => (k, Some(v.to_owned())),
+            None => (arg.as_str(), None),
+        };
+        let mut value = |key: &str| {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or_else(|| format!("{key} needs a value"))
+        };
+        match key {
+            "-h" | "--help" => {
+                print!("{HELP}");
+                return Ok(Parsed::Exit(ExitCode::SUCCESS));
+            }
+            "--list" => {
+                list();
+                return Ok(Parsed::Exit(ExitCode::SUCCESS));
+            }
+            "--verbose" => verbose = true,
+            "--adapter" => {
+                for name in value(key)?.split(',').filter(|n| !n.is_empty()) {
+                    let adapter = ADAPTERS.iter().find(|a| a.name == name).ok_or_else(|| {
+                        let known: Vec<_> = ADAPTERS.iter().map(|a| a.name).collect();
+                        format!("unknown adapter `{name}`; use one of {}", known.join(", "))
+                    })?;
+                    if !adapters.iter().any(|a| a.name == adapter.name) {
+                        adapters.push(adapter);
+                    }
+                }
+            }
+            "--scenario" => names.extend(
+                value(key)?
+                    .split(',')
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned),
+            ),
+            other => return Err(format!("unexpected argument `{other}`")),
+        }
+    }
+    let explicit_adapters = !adapters.is_empty();
+    if !explicit_adapters {
+        adapters = ADAPTERS.iter().collect();
+    }
+    let scenarios = if names.is_empty() {
+        SCENARIOS.iter().filter(|s| s.pending.is_none()).collect()
+    } else {
+        let mut chosen = BTreeSet::new();
+        for name in &names {
+            let family = format!("{name}-");
+            let before = chosen.len();
+            for (i, s) in SCENARIOS.iter().enumerate() {
+                if s.name == name || s.name.starts_with(&family) {
+                    chosen.insert(i);
+                }
+            }
+            if chosen.len() == before && !SCENARIOS.iter().any(|s| s.name == name) {
+                let known: Vec<_> = SCENARIOS.iter().map(|s| s.name).collect();
+                return Err(format!(
+                    "unknown scenario `{name}`; use one of {}",
+                    known.join(", ")
+                ));
+            }
+        }
+        chosen.into_iter().map(|i| &SCENARIOS[i]).collect()
+    };
+    Ok(Parsed::Run(Options {
+        adapters,
+        explicit_adapters,
+        scenarios,
+        verbose,
+    }))
+}
+
+fn list() {
+    println!("{:<36} {:<32} status", "scenario", "app configuration");
+    for s in SCENARIOS {
+        let status = match s.pending {
+            None => "runs by default".to_owned(),
+            Some(cap) => format!("pending on {cap}"),
+        };
+        println!("{:<36} {:<32} {status}", s.name, s.app.name);
+    }
+}
+
+/// The outcome of the whole run.
+#[derive(Default)]
+struct Tally {
+    passed: usize,
+    failed: usize,
+}
+
+impl Tally {
+    fn pass(&mut self, what: &str) {
+        self.passed += 1;
+        println!("PASS {what}");
+    }
+
+    fn fail(&mut self, what: &str, reason: &str) {
+        self.failed += 1;
+        println!("FAIL {what}: {}", one_line(reason));
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Prints lines of a log, indented, under a caption.
+fn show(caption: &str, lines: &[String]) {
+    println!("    {caption}");
+    if lines.is_empty() {
+        println!("    | (nothing)");
+    }
+    for line in lines {
+        println!("    | {line}");
+    }
+}
+
+/// Where things are, for one run.
+struct Paths {
+    root: PathBuf,
+    interop: PathBuf,
+    out: PathBuf,
+}
+
+impl Paths {
+    /// A path as shown to the user: relative to the workspace root when inside it.
+    fn show(&self, p: &Path) -> String {
+        p.strip_prefix(&self.root)
+            .unwrap_or(p)
+            .display()
+            .to_string()
+    }
+}
+
+pub(crate) fn run(args: &[String]) -> ExitCode {
+    let opts = match parse(args) {
+        Ok(Parsed::Run(o)) => o,
+        Ok(Parsed::Exit(code)) => return code,
+        Err(e) => {
+            eprintln!("error: {e}\n\n{HELP}");
+            return ExitCode::from(2);
+        }
+    };
+    let root = crate::workspace_root();
+    let paths = Paths {
+        interop: root.join("interop"),
+        out: root.join("target").join("interop"),
+        root,
+    };
+    let _ = fs::remove_dir_all(&paths.out);
+    if let Err(e) = fs::create_dir_all(paths.out.join("bin")) {
+        eprintln!("error: cannot create {}: {e}", paths.out.display());
+        return ExitCode::FAILURE;
+    }
+    if let Err(e) = ensure_tools(&paths) {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
+
+    let mut tally = Tally::default();
+    let demos = build_demos(&paths, &opts, &mut tally);
+    if demos.is_empty() {
+        tally.fail("interop", "no adapter demo could be built, nothing to run");
+    } else {
+        run_all(&paths, &opts, &demos, &mut tally);
+    }
+
+    let skipped: Vec<_> = SCENARIOS
+        .iter()
+        .filter(|s| s.pending.is_some() && !opts.scenarios.iter().any(|c| c.name == s.name))
+        .map(|s| s.name)
+        .collect();
+    if !skipped.is_empty() {
+        println!(
+            "not run, pending on library support (see `cargo xtask interop --list`): {}",
+            skipped.join(", ")
+        );
+    }
+    println!("logs: {}", paths.show(&paths.out));
+    println!("{} passed, {} failed", tally.passed, tally.failed);
+    if tally.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Chromium (Debian's, through apt) and the harness's npm packages, when missing; Node must
+/// be there already.
+fn ensure_tools(paths: &Paths) -> Result<(), String> {
+    let chromium_override = std::env::var("CHROMIUM_PATH")
+        .ok()
+        .filter(|p| Path::new(p).exists());
+    if chromium_override.is_none() && !Path::new("/usr/bin/chromium").exists() {
+        println!("==> /usr/bin/chromium is missing: installing Debian's chromium");
+        let apt = |args: &[&str]| {
+            let mut cmd = Command::new("apt-get");
+            cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+            process::run_visible(&format!("apt-get {}", args.join(" ")), &mut cmd, APT_LIMIT)
+        };
+        apt(&["update"])?;
+        apt(&["install", "-y", "chromium", "chromium-driver"])?;
+    }
+    let node = Command::new("node")
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("cannot run `node` ({e}): the harness needs Node.js >= 20.19"))?;
+    if !node.status.success() {
+        return Err("`node --version` failed: the harness needs Node.js >= 20.19".into());
+    }
+    if !paths.interop.join("node_modules").is_dir() {
+        println!("==> interop/node_modules is missing: npm ci");
+        let mut cmd = Command::new("npm");
+        cmd.args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&paths.interop);
+        process::run_visible("npm ci", &mut cmd, NPM_LIMIT)?;
+    }
+    Ok(())
+}
+
+/// Builds each selected adapter's demo, one package at a time, and copies each binary aside:
+/// examples of the same name in different packages collide in `target/debug/examples/`
+/// (cargo warns "output filename collision" and the last one built wins).
+fn build_demos(
+    paths: &Paths,
+    opts: &Options,
+    tally: &mut Tally,
+) -> Vec<(&'static Adapter, PathBuf)> {
+    let mut demos = Vec::new();
+    for adapter in &opts.adapters {
+        let source = paths.root.join(adapter.krate).join("examples/demo.rs");
+        if !source.is_file() {
+            let why = format!("{} does not exist", paths.show(&source));
+            if opts.explicit_adapters {
+                tally.fail(&format!("{}/build", adapter.name), &why);
+            } else {
+                println!("SKIP {}: {why}", adapter.name);
+            }
+            continue;
+        }
+        println!("==> building the {} demo", adapter.name);
+        match build_demo(paths, adapter) {
+            Ok(bin) => demos.push((*adapter, bin)),
+            Err((why, log)) => {
+                if opts.explicit_adapters {
+                    tally.fail(&format!("{}/build", adapter.name), &why);
+                } else {
+                    println!("SKIP {}: {why}", adapter.name);
+                }
+                show(&format!("{}:", paths.show(&log)), &error_lines(&log));
+            }
+        }
+    }
+    demos
+}
+
+/// The build log's first error and what follows it, or its tail.
+fn error_lines(log: &Path) -> Vec<String> {
+    let all = process::tail(log, 0, usize::MAX);
+    match all.iter().position(|l| l.starts_with("error")) {
+        Some(i) => all[i..].iter().take(TAIL).cloned().collect(),
+        None => all[all.len().saturating_sub(TAIL)..].to_vec(),
+    }
+}
+
+fn build_demo(paths: &Paths, adapter: &Adapter) -> Result<PathBuf, (String, PathBuf)> {
+    let json = paths.out.join(format!("build-{}.json", adapter.name));
+    let log = paths.out.join(format!("build-{}.log", adapter.name));
+    let mut cmd = Command::new(crate::cargo());
+    cmd.args([
+        "build",
+        "--package",
+        adapter.krate,
+        "--example",
+        "demo",
+        "--message-format=json-render-diagnostics",
+    ])
+    .current_dir(&paths.root);
+    let what = format!("cargo build -p {} --example demo", adapter.krate);
+    let status = process::run_bounded(&what, &mut cmd, &json, &log, BUILD_LIMIT)
+        .map_err(|e| (e.to_string(), log.clone()))?;
+    if !status.success() {
+        return Err((format!("`{what}` failed ({status})"), log));
+    }
+    let built = fs::read_to_string(&json)
+        .ok()
+        .and_then(|text| demo_executable(&text))
+        .ok_or_else(|| {
+            (
+                format!("`{what}` reported no demo executable"),
+                json.clone(),
+            )
+        })?;
+    let bin = paths.out.join("bin").join(format!("demo-{}", adapter.name));
+    let _ = fs::remove_file(&bin);
+    fs::copy(&built, &bin).map_err(|e| {
+        (
+            format!("cannot copy {} to {}: {e}", built.display(), bin.display()),
+            log.clone(),
+        )
+    })?;
+    Ok(bin)
+}
+
+/// The `executable` of the `demo` example in cargo's JSON messages.
+fn demo_executable(messages: &str) -> Option<PathBuf> {
+    messages
+        .lines()
+        .filter(|l| {
+            l.contains(r#""reason":"compiler-artifact""#)
+                && l.contains(r#""kind":["example"]"#)
+                && l.contains(r#""name":"demo""#)
+        })
+        .filter_map(|l| json_string_field(l, "executable"))
+        .next_back()
+        .map(PathBuf::from)
+}
+
+/// The value of `"key":"..."` in a line of compact JSON (cargo's), unescaped.
+fn json_string_field(line: &str, key: &str) -> Option<String> {
+    let start = line.find(&format!("\"{key}\":\""))? + key.len() + 4;
+    let mut out = String::new();
+    let mut chars = line[start..].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(out),
+            '\\' => match chars.next()? {
+                'n' => out.push('\n'),
+                't' => out.push('\t'),
+                'r' => out.push('\r'),
+                'b' => out.push('\u{8}'),
+                'f' => out.push('\u{c}'),
+                'u' => {
+                    let hex: String = chars.by_ref().take(4).collect();
+                    out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+                }
+                other => out.push(other),
+            },
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+fn run_all(
+    paths: &Paths,
+    opts: &Options,
+    demos: &[(&'static Adapter, PathBuf)],
+    tally: &mut Tally,
+) {
+    println!("==> starting the provider (node interop/provider.mjs)");
+    let _provider = match start_provider(paths) {
+        Ok(p) => p,
+        Err(e) => {
+            tally.fail("provider", &e);
+            let log = paths.out.join("provider.log");
+            if log.is_file() {
+                show(
+                    &format!("{}:", paths.show(&log)),
+                    &process::tail(&log, 0, TAIL),
+                );
+            }
+            return;
+        }
+    };
+    for note in opts.scenarios.iter().filter_map(|s| {
+        s.pending
+            .map(|cap| format!("note: {} is pending on {cap}; running it as asked", s.name))
+    }) {
+        println!("{note}");
+    }
+    // Scenarios grouped by app configuration, in table order.
+    let mut groups: Vec<(&AppConfig, Vec<&Scenario>)> = Vec::new();
+    for s in &opts.scenarios {
+        match groups.iter_mut().find(|(app, _)| app.name == s.app.name) {
+            Some((_, list)) => list.push(s),
+            None => groups.push((s.app, vec![s])),
+        }
+    }
+    for (adapter, bin) in demos {
+        for (app, scenarios) in &groups {
+            run_group(paths, opts, adapter, bin, app, scenarios, tally);
+        }
+    }
+}
+
+fn start_provider(paths: &Paths) -> Result<Guard, String> {
+    let addr: SocketAddr = PROVIDER_ADDR.parse().expect("a socket address");
+    if process::listening(addr) {
+        return Err(format!(
+            "something already listens on {PROVIDER_ADDR} (another provider?); stop it first"
+        ));
+    }
+    let out = paths.out.join("provider.out");
+    let log = paths.out.join("provider.log");
+    let mut cmd = Command::new("node");
+    cmd.arg("provider.mjs").current_dir(&paths.interop);
+    for var in PROVIDER_VARS {
+        cmd.env_remove(var);
+    }
+    let mut provider =
+        Guard::spawn_split("provider.mjs", &mut cmd, &out, &log).map_err(|e| e.to_string())?;
+    let ready = format!("READY {ISSUER}");
+    let deadline = Instant::now() + PROVIDER_START;
+    loop {
+        let said = fs::read_to_string(&out).unwrap_or_default();
+        if said.lines().any(|l| l.trim() == ready) {
+            println!("==> provider ready at {ISSUER} (pid {})", provider.pid());
+            return Ok(provider);
+        }
+        if let Some(status) = provider.exited() {
+            return Err(format!(
+                "provider.mjs exited ({status}) before printing `{ready}`"
+            ));
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "provider.mjs did not print `{ready}` within {}s",
+                PROVIDER_START.as_secs()
+            ));
+        }
+        sleep(Duration::from_millis(100));
+    }
+}
+
+/// A running demo app and its log.
+struct Demo {
+    guard: Guard,
+    log: PathBuf,
+}
+
+fn run_group(
+    paths: &Paths,
+    opts: &Options,
+    adapter: &Adapter,
+    bin: &Path,
+    app: &AppConfig,
+    scenarios: &[&Scenario],
+    tally: &mut Tally,
+) {
+    let log = paths
+        .out
+        .join(format!("demo-{}-{}.log", adapter.name, app.name));
+    let url = format!("http://127.0.0.1:{}", adapter.port);
+    let mut demo: Option<Demo> = None;
+    for scenario in scenarios {
+        let label = format!("{}/{}", adapter.name, scenario.name);
+        if scenario.drive.is_empty() {
+            tally.fail(&label, "drive.mjs has no scenario for this yet");
+            continue;
+        }
+        // (Re)start the demo when it is not running: first use, or it died.
+        let restart = match demo.as_mut().map(|d| d.guard.exited()) {
+            None => true,
+            Some(Some(status)) => {
+                println!(
+                    "==> the {} demo had exited ({status}); restarting it",
+                    adapter.name
+                );
+                true
+            }
+            Some(None) => false,
+        };
+        if restart {
+            demo = None;
+            let from = process::file_len(&log);
+            match start_demo(bin, adapter, app, &log) {
+                Ok(guard) => {
+                    demo = Some(Demo {
+                        guard,
+                        log: log.clone(),
+                    })
+                }
+                Err(e) => {
+                    tally.fail(&label, &format!("the demo did not start: {e}"));
+                    show(
+                        &format!("{}:", paths.show(&log)),
+                        &process::tail(&log, from, TAIL),
+                    );
+                    continue;
+                }
+            }
+        }
+        let Some(running) = demo.as_mut() else {
+            continue;
+        };
+        let from = process::file_len(&running.log);
+        match drive(paths, opts, adapter, scenario, &url) {
+            Ok(()) => tally.pass(&label),
+            Err(failure) => {
+                let mut reason = failure.reason;
+                if let Some(status) = running.guard.exited() {
+                    reason.push_str(&format!(" (and the demo exited: {status})"));
+                }
+                tally.fail(&label, &reason);
+                show(
+                    &format!("{} during this scenario:", paths.show(&running.log)),
+                    &process::tail(&running.log, from, TAIL),
+                );
+                println!("    driver log: {}", paths.show(&failure.driver_log));
+                if failure.artifacts.is_dir() {
+                    println!(
+                        "    screenshot, page and trace: {}",
+                        paths.show(&failure.artifacts)
+                    );
+                }
+            }
+        }
+    }
+    // `demo` drops here: the app is stopped before the next configuration starts.
+}
+
+fn start_demo(bin: &Path, adapter: &Adapter, app: &AppConfig, log: &Path) -> Result<Guard, String> {
+    let addr: SocketAddr = format!("127.0.0.1:{}", adapter.port)
+        .parse()
+        .expect("a socket address");
+    let deadline = Instant::now() + PORT_RELEASE;
+    while process::listening(addr) {
+        if Instant::now() > deadline {
+            return Err(format!(
+                "something already listens on {addr}; stop it first"
+            ));
+        }
+        sleep(Duration::from_millis(200));
+    }
+    let mut cmd = Command::new(bin);
+    for var in CONTRACT_VARS {
+        cmd.env_remove(var);
+    }
+    // NO_COLOR: plain log files (tracing-subscriber colours its output otherwise).
+    cmd.env("NO_COLOR", "1")
+        .env("APP_ADDR", addr.to_string())
+        .env("OIDC_ISSUER", ISSUER)
+        .env("OIDC_CLIENT_ID", CLIENT_BASIC)
+        .env("OIDC_CLIENT_SECRET", CLIENT_SECRET);
+    for (key, value) in app.env {
+        if value.is_empty() {
+            cmd.env_remove(key);
+        } else {
+            cmd.env(key, value);
+        }
+    }
+    let shown_env: Vec<String> = app.env.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    println!(
+        "==> starting the {} demo on {addr} ({}{})",
+        adapter.name,
+        app.name,
+        if shown_env.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", shown_env.join(" "))
+        }
+    );
+    let mut guard = Guard::spawn_logged(&format!("the {} demo", adapter.name), &mut cmd, log)
+        .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + DEMO_START;
+    loop {
+        let last = match process::http_get_status(addr, "/health") {
+            Ok(200) => return Ok(guard),
+            Ok(code) => format!("status {code}"),
+            Err(e) => e.to_string(),
+        };
+        if let Some(status) = guard.exited() {
+            return Err(format!(
+                "it exited ({status}) before GET /health answered 200"
+            ));
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "GET {addr}/health did not answer 200 within {}s (last: {last})",
+                DEMO_START.as_secs()
+            ));
+        }
+        sleep(Duration::from_millis(200));
+    }
+}
+
+struct DriveFailure {
+    reason: String,
+    driver_log: PathBuf,
+    artifacts: PathBuf,
+}
+
+fn drive(
+    paths: &Paths,
+    opts: &Options,
+    adapter: &Adapter,
+    scenario: &Scenario,
+    app_url: &str,
+) -> Result<(), DriveFailure> {
+    let stem = format!("{}-{}", adapter.name, scenario.name);
+    let out = paths.out.join(format!("drive-{stem}.out"));
+    let err = paths.out.join(format!("drive-{stem}.log"));
+    let artifacts = paths.out.join("artifacts").join(&stem);
+    let mut cmd = Command::new("node");
+    cmd.arg("drive.mjs")
+        .args(["--app", app_url, "--issuer", ISSUER])
+        .arg("--artifacts")
+        .arg(&artifacts)
+        .args(scenario.drive)
+        .current_dir(&paths.interop);
+    if opts.verbose {
+        cmd.arg("--verbose");
+    }
+    let failure = |reason: String| DriveFailure {
+        reason,
+        driver_log: err.clone(),
+        artifacts: artifacts.clone(),
+    };
+    let status = process::run_bounded("drive.mjs", &mut cmd, &out, &err, DRIVE_LIMIT)
+        .map_err(|e| failure(e.to_string()))?;
+    let said = fs::read_to_string(&out).unwrap_or_default();
+    let verdict = said
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    if verdict.starts_with("PASS ") && status.success() {
+        return Ok(());
+    }
+    if let Some(rest) = verdict.strip_prefix("FAIL ") {
+        let reason = rest.split_once(": ").map_or(rest, |(_, r)| r);
+        return Err(failure(reason.to_owned()));
+    }
+    let stderr = process::tail(&err, 0, 3).join(" / ");
+    Err(failure(format!(
+        "drive.mjs gave no verdict ({status}; stdout {verdict:?}; stderr: {stderr})"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_demo_executable_in_cargo_messages() {
+        let messages = concat!(
+            r#"{"reason":"compiler-artifact","package_id":"path+file:///w/oidc-core#0.1.0","target":{"kind":["lib"],"name":"oidc_core"},"executable":null}"#,
+            "\n",
+            r#"{"reason":"compiler-artifact","package_id":"path+file:///w/oidc-axum#0.1.0","target":{"kind":["example"],"crate_types":["bin"],"name":"demo"},"executable":"/w/target/debug/examples/demo"}"#,
+            "\n",
+            r#"{"reason":"build-finished","success":true}"#,
+        );
+        assert_eq!(
+            demo_executable(messages),
+            Some(PathBuf::from("/w/target/debug/examples/demo"))
+        );
+        assert_eq!(demo_executable(r#"{"reason":"build-finished"}"#), None);
+    }
+
+    #[test]
+    fn unescapes_json_strings() {
+        assert_eq!(
+            json_string_field(r#"{"executable":"/a \"b\"\\c\u00e9"}"#, "executable"),
+            Some("/a \"b\"\\c\u{e9}".to_owned())
+        );
+    }
+
+    #[test]
+    fn scenario_names_are_unique_and_configs_consistent() {
+        let mut names = BTreeSet::new();
+        for s in SCENARIOS {
+            assert!(names.insert(s.name), "duplicate scenario {}", s.name);
+            assert!(
+                s.pending.is_some() || !s.drive.is_empty(),
+                "{} runs by default but has no driver scenario",
+                s.name
+            );
+        }
+    }
+
+    #[test]
+    fn selects_by_name_and_family() {
+        let args = |a: &[&str]| a.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let Ok(Parsed::Run(o)) = parse(&args(&["--adapter", "axum", "--scenario", "tampered"]))
+        else {
+            panic!("parse failed");
+        };
+        let names: Vec<_> = o.scenarios.iter().map(|s| s.name).collect();
+        assert_eq!(names, ["tampered", "tampered-code"]);
+        assert!(o.explicit_adapters);
+        let Ok(Parsed::Run(o)) = parse(&[]) else {
+            panic!("parse failed");
+        };
+        assert!(o.scenarios.iter().all(|s| s.pending.is_none()));
+        assert_eq!(o.adapters.len(), ADAPTERS.len());
+        assert!(parse(&args(&["--scenario", "nope"])).is_err());
+        assert!(parse(&args(&["--adapter", "actix"])).is_err());
+    }
+}
