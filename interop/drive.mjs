@@ -8,9 +8,12 @@
 // Options:
 //   --app URL         the demo app's base URL (default $APP_URL or http://127.0.0.1:8080)
 //   --issuer URL      the provider's issuer (default $OIDC_ISSUER or http://127.0.0.1:9090)
-//   --scenario NAME   code | sso | logout | tampered | implicit | hybrid | form_post
+//   --scenario NAME   code | sso | logout | tampered | implicit | hybrid | form_post | silent-refresh
 //   --user LOGIN      login to type into the provider's form (default alice)
 //   --tamper PARAM    tampered: which redirect parameter to change: state (default) or code
+//   --refresh-after S silent-refresh: seconds to wait after the login before opening `/`
+//                     again; more than the app's OIDC_SESSION_REFRESH_INTERVAL_SECONDS
+//                     (default 6, for an interval of 5; at most 100)
 //   --timeout MS      bound of every single wait, at most 20000 (default 20000)
 //   --artifacts DIR   on FAIL, write a screenshot and the page's HTML there
 //   --verbose         log every step and navigation on stderr
@@ -22,7 +25,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { chromium } from 'playwright-core';
 
-const SCENARIOS = ['code', 'sso', 'logout', 'tampered', 'implicit', 'hybrid', 'form_post'];
+const SCENARIOS = ['code', 'sso', 'logout', 'tampered', 'implicit', 'hybrid', 'form_post', 'silent-refresh'];
 
 // ---------- arguments ----------
 function parseArgs(argv) {
@@ -56,6 +59,8 @@ const ISSUER = new URL(args.issuer || process.env.OIDC_ISSUER || 'http://127.0.0
 const OP = ISSUER.origin;
 const USER = args.user || 'alice';
 const TAMPER = args.tamper || 'state';
+const REFRESH_AFTER = Number(args['refresh-after'] ?? 6);
+const MAX_REFRESH_AFTER = 100; // leaves the login and the refresh room under OVERALL
 const STEP = Math.min(Number(args.timeout || 20000), 20000);
 const OVERALL = 150000; // hard ceiling for the whole run
 const VERBOSE = Boolean(args.verbose || process.env.DRIVE_VERBOSE);
@@ -70,6 +75,10 @@ for (const [name, u] of [['--app', new URL(APP)], ['--issuer', ISSUER]]) {
 }
 if (!['state', 'code'].includes(TAMPER)) {
   console.log(`FAIL ${scenario}: --tamper must be state or code`);
+  process.exit(2);
+}
+if (!(Number.isFinite(REFRESH_AFTER) && REFRESH_AFTER > 0 && REFRESH_AFTER <= MAX_REFRESH_AFTER)) {
+  console.log(`FAIL ${scenario}: --refresh-after must be a number of seconds in (0, ${MAX_REFRESH_AFTER}]`);
   process.exit(2);
 }
 
@@ -179,10 +188,11 @@ function currentUrl() {
   try { return new URL(page.url()); } catch { return undefined; }
 }
 
-// The final (non-redirect) response that produced the document now shown.
-function shownResponse() {
+// The final (non-redirect) response that produced the document now shown, among the
+// main-frame responses from index `since` on.
+function shownResponse(since = 0) {
   const url = page.url();
-  for (let i = trace.mainResponses.length - 1; i >= 0; i -= 1) {
+  for (let i = trace.mainResponses.length - 1; i >= since; i -= 1) {
     const r = trace.mainResponses[i];
     if (r.url === url.split('#')[0] || r.url === url) return r;
   }
@@ -270,8 +280,11 @@ async function opErrorText() {
 
 // Follow the browser from wherever it is until it sits on the app's `/` with a
 // final response. Fills in the login form and confirms consent when shown,
-// unless `noForms` (then any form is a failure). Returns what it saw.
-async function untilAppRoot({ noForms = false } = {}) {
+// unless `noForms` (then any form is a failure; a string says why none was
+// expected). Only main-frame responses from index `sinceResponse` on count as
+// the app's answer. Returns what it saw.
+async function untilAppRoot({ noForms = false, sinceResponse = 0 } = {}) {
+  const noFormsWhy = typeof noForms === 'string' ? noForms : 'the provider session was not reused';
   const seen = { login: 0, consent: 0 };
   let deadline = Date.now() + STEP;
   let lastUrl = '';
@@ -279,18 +292,18 @@ async function untilAppRoot({ noForms = false } = {}) {
     const u = currentUrl();
     if (u && u.href !== lastUrl) { lastUrl = u.href; deadline = Date.now() + STEP; } // progress resets the bound
     if (u && onApp() && u.pathname === '/') {
-      const r = shownResponse();
+      const r = shownResponse(sinceResponse);
       if (r && r.status < 300) return { ...seen, response: r };
     }
     if (onApp() && u.pathname !== '/') {
-      const r = shownResponse();
+      const r = shownResponse(sinceResponse);
       if (r && r.status >= 400) fail(`app answered ${r.status} at ${u.pathname}: ${(await responseText(r)).slice(0, 300)}`);
     }
     if (onOp()) {
       const err = await opErrorText();
       if (err) fail(`provider error page at ${u.pathname}: ${err}`);
       if (await present(SEL.login)) {
-        if (noForms) fail('the provider showed its login form: the provider session was not reused');
+        if (noForms) fail(`the provider showed its login form: ${noFormsWhy}`);
         seen.login += 1;
         if (seen.login > 3) fail('login form shown again and again');
         await submitLogin();
@@ -298,7 +311,7 @@ async function untilAppRoot({ noForms = false } = {}) {
         continue;
       }
       if (await present(SEL.consent)) {
-        if (noForms) fail('the provider showed its consent form again');
+        if (noForms) fail(`the provider showed its consent form again: ${noFormsWhy}`);
         seen.consent += 1;
         if (seen.consent > 3) fail('consent form shown again and again');
         await submitConsent();
@@ -380,6 +393,60 @@ async function login(kind = 'code') {
   return body;
 }
 
+// The provider's authorization endpoint, from its discovery document.
+async function authorizationEndpoint() {
+  const url = `${ISSUER.href.replace(/\/$/, '')}/.well-known/openid-configuration`;
+  let doc;
+  try {
+    const res = await context.request.get(url, { timeout: STEP, failOnStatusCode: false });
+    if (res.status() !== 200) fail(`discovery at ${url} answered ${res.status()}`);
+    doc = await res.json();
+  } catch (e) {
+    if (e instanceof Fail) throw e;
+    fail(`discovery at ${url}: ${e.message.split('\n')[0]}`);
+  }
+  if (typeof doc.authorization_endpoint !== 'string') fail(`discovery at ${url} names no authorization_endpoint`);
+  return new URL(doc.authorization_endpoint);
+}
+
+// Navigations to `endpoint` (the authorization endpoint) since request index
+// `since`, as URLSearchParams.
+function requestsTo(endpoint, since) {
+  const target = endpoint.origin + endpoint.pathname;
+  return trace.requests.slice(since)
+    .filter((r) => r.nav && r.method === 'GET')
+    .map((r) => new URL(r.url))
+    .filter((u) => u.origin + u.pathname === target)
+    .map((u) => u.searchParams);
+}
+
+// Error responses the provider sent to the app since request index `since` /
+// main-frame response index `sinceResponse`: in the Location of a redirect
+// (query or fragment) or in a form_post body. E.g. ["login_required"].
+function providerErrors(since, sinceResponse) {
+  const out = [];
+  const take = (params) => {
+    const e = params.get('error');
+    if (e) out.push(params.get('error_description') ? `${e} (${params.get('error_description')})` : e);
+  };
+  for (const r of trace.mainResponses.slice(sinceResponse)) {
+    if (!r.url.startsWith(OP) || r.status < 300 || r.status >= 400) continue;
+    let loc;
+    try { loc = new URL(r.response.headers().location, r.url); } catch { continue; }
+    if (loc.origin !== APP) continue;
+    take(new URLSearchParams(loc.search.slice(1)));
+    take(new URLSearchParams(loc.hash.slice(1)));
+  }
+  for (const r of trace.requests.slice(since)) {
+    if (r.method === 'POST' && r.url.startsWith(`${APP}/redirect_uri`) && r.postData) {
+      const form = new URLSearchParams(r.postData);
+      if (form.has('error')) take(form);
+      else for (const v of form.values()) take(new URLSearchParams(v)); // a relayed fragment
+    }
+  }
+  return [...new Set(out)];
+}
+
 // A request with the browser's cookies that does not follow redirects: tells
 // whether the app would serve `/` without involving the provider.
 async function appRootWithoutRedirects() {
@@ -421,6 +488,56 @@ const run = {
     const seen = await untilAppRoot({ noForms: true });
     await readLoggedIn(seen.response);
     if (authRequests(since).length === 0) fail('got back in without an authorization request to the provider');
+  },
+
+  // Logs in, waits past the app's session refresh interval, opens `/` again:
+  // the app must re-authenticate silently (prompt=none) through the provider's
+  // SSO session, with no form, and land on `/` as the same user with a new ID
+  // token.
+  async 'silent-refresh'() {
+    const before = await login('any'); // whatever flow the app is configured for
+    const loggedInAt = Date.now();
+    const iatBefore = before.id_token_claims.iat;
+    if (typeof iatBefore !== 'number') fail(`id_token_claims has no numeric iat after the login: ${JSON.stringify(before.id_token_claims).slice(0, 200)}`);
+    const authz = await authorizationEndpoint();
+    const wait = REFRESH_AFTER * 1000 - (Date.now() - loggedInAt);
+    log(`logged in (iat ${iatBefore}); waiting ${(Math.max(wait, 0) / 1000).toFixed(1)}s, past the app's refresh interval`);
+    if (wait > 0) await sleep(wait);
+
+    const since = trace.requests.length;
+    const sinceResponse = trace.mainResponses.length;
+    const what = () => {
+      const reqs = requestsTo(authz, since);
+      const prompts = reqs.map((p) => (p.has('prompt') ? `prompt=${p.get('prompt')}` : 'no prompt'));
+      const errors = providerErrors(since, sinceResponse);
+      return `authorization requests after the interval: ${prompts.length ? prompts.join(', ') : 'none'}`
+        + `${errors.length ? `; the provider answered error=${errors.join(', error=')}` : ''}`;
+    };
+    await goto(`${APP}/`);
+    let seen;
+    try {
+      seen = await untilAppRoot({
+        noForms: 'the silent refresh did not get through on the provider session',
+        sinceResponse,
+      });
+    } catch (e) {
+      if (e instanceof Fail) fail(`${e.message} (${what()})`);
+      throw e;
+    }
+    const after = await readLoggedIn(seen.response);
+    const reqs = requestsTo(authz, since);
+    if (reqs.length === 0) {
+      fail(`${APP}/ opened ${REFRESH_AFTER}s after the login was answered without a visit to the provider's authorization endpoint ${authz.origin}${authz.pathname} `
+        + `(iat ${after.id_token_claims.iat}, was ${iatBefore}): no silent refresh; is OIDC_SESSION_REFRESH_INTERVAL_SECONDS set, and below --refresh-after?`);
+    }
+    if (reqs.some((p) => p.get('prompt') !== 'none')) fail(`not every authorization request was silent (${what()})`);
+    const errors = providerErrors(since, sinceResponse);
+    if (errors.length) fail(`the provider answered the silent refresh with error=${errors.join(', error=')}, yet no login form was shown`);
+    if (after.sub !== before.sub) fail(`after the silent refresh sub is ${JSON.stringify(after.sub)}, was ${JSON.stringify(before.sub)}`);
+    const iatAfter = after.id_token_claims.iat;
+    if (typeof iatAfter !== 'number') fail(`id_token_claims has no numeric iat after the silent refresh: ${JSON.stringify(after.id_token_claims).slice(0, 200)}`);
+    if (!(iatAfter > iatBefore)) fail(`id_token_claims.iat is ${iatAfter} after the silent refresh, was ${iatBefore}: the session kept the old ID token`);
+    log(`silent refresh: ${reqs.length} prompt=none request(s), iat ${iatBefore} -> ${iatAfter}`);
   },
 
   async logout() {

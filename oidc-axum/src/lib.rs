@@ -7,7 +7,12 @@
 //! - the [`OidcUser`] extractor protects a handler: it yields the logged-in [`UserSession`] or
 //!   answers with the login redirect (`401` for API-style requests);
 //! - [`RequireLogin`] protects a whole router, optionally for a named provider;
-//! - [`MaybeUser`] reads the session without requiring one.
+//! - [`MaybeUser`] reads the session without requiring one;
+//! - [`AccessToken`] yields a valid access token for the logged-in user, refreshing it when due;
+//! - [`BearerIdentity`] protects an API handler with a bearer token (introspection or JWT
+//!   validation), [`RequireBearer`] adds route-specific requirements (scopes, audience);
+//! - [`SessionOrBearer`] accepts a bearer token, or a browser session when there is no
+//!   `Authorization` header.
 //!
 //! ```no_run
 //! use axum::{routing::get, Router, Json};
@@ -52,6 +57,7 @@ pub use oidc_core::{
     JsonErrorView, MemoryStore, ProviderConfig, ProviderMetadata, RelyingParty, SessionStore,
     UserSession,
 };
+pub use oidc_core::{BearerRequirements, BearerValidation, Principal, Secret, TokenIdentity};
 
 /// The largest request body the redirect endpoint reads (a `form_post` response).
 const MAX_CALLBACK_BODY: usize = 64 * 1024;
@@ -144,6 +150,9 @@ fn not_found() -> http::Response<Bytes> {
     r
 }
 
+// The error is the response itself, returned as the rejection at once: boxing it would only
+// add an allocation on the failure path.
+#[allow(clippy::result_large_err)]
 fn relying_party(parts: &Parts) -> Result<RelyingParty, Response> {
     parts
         .extensions
@@ -274,6 +283,213 @@ where
             match rp.authenticate(&parts, provider.as_deref()).await {
                 Ok(user) => {
                     parts.extensions.insert(Authenticated(user));
+                    inner.call(Request::from_parts(parts, body)).await
+                }
+                Err(resp) => Ok(into_axum(resp)),
+            }
+        })
+    }
+}
+
+/// A valid access token for the logged-in user, refreshed with the refresh token when it is
+/// due. As an extractor it protects the handler like [`OidcUser`]: without a session, or when
+/// the session can no longer get a token (the refresh token was refused, or the token expired
+/// and there is none), the user is sent to log in (`401` for API-style requests); when the
+/// provider cannot be reached the error view answers.
+///
+/// ```
+/// use oidc_axum::AccessToken;
+/// async fn call_api(AccessToken(token): AccessToken) -> String {
+///     // Send `token.expose()` as `Authorization: Bearer ...` to a resource server.
+///     format!("{} bytes of token", token.expose().len())
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct AccessToken(pub Secret);
+
+impl AccessToken {
+    /// A freshly refreshed access token, whether or not the current one is due (after a
+    /// resource server refused it, say). Rejections as for the extractor.
+    pub async fn force_refresh(parts: &Parts) -> Result<Self, Response> {
+        let rp = relying_party(parts)?;
+        rp.require_access_token(parts, true)
+            .await
+            .map(AccessToken)
+            .map_err(into_axum)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AccessToken {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let rp = relying_party(parts)?;
+        rp.require_access_token(parts, false)
+            .await
+            .map(AccessToken)
+            .map_err(into_axum)
+    }
+}
+
+/// A validated bearer token (RFC 6750). As an extractor it protects an API handler: a missing
+/// or invalid token is answered `401` with a `WWW-Authenticate` challenge, a token lacking a
+/// required scope `403` (`insufficient_scope`). Validation (introspection or JWT), audience and
+/// required scopes are the relying party's
+/// ([`bearer_validation`](oidc_core::RelyingPartyBuilder::bearer_validation), ...), plus those of
+/// a [`RequireBearer`] layer on the route.
+///
+/// ```
+/// use axum::{routing::get, Json, Router};
+/// use oidc_axum::{BearerIdentity, RequireBearer};
+/// async fn me(BearerIdentity(token): BearerIdentity) -> Json<serde_json::Value> {
+///     Json(serde_json::Value::Object(token.claims))
+/// }
+/// let api: Router = Router::new()
+///     .route("/api/me", get(me))
+///     .route_layer(RequireBearer::scopes(["profile.read"]));
+/// ```
+#[derive(Clone, Debug)]
+pub struct BearerIdentity(pub TokenIdentity);
+
+/// What a [`RequireBearer`] layer already validated.
+#[derive(Clone)]
+struct Validated(Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for BearerIdentity {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(Validated(Principal::Bearer(token))) = parts.extensions.get::<Validated>() {
+            return Ok(BearerIdentity(token.clone()));
+        }
+        let rp = relying_party(parts)?;
+        rp.authorize_bearer(parts, &BearerRequirements::new())
+            .await
+            .map(BearerIdentity)
+            .map_err(into_axum)
+    }
+}
+
+/// A browser session or a bearer token (Flask-pyoidc's `access_control`): a request with an
+/// `Authorization` header is judged by its bearer token alone (`401`/`403` when bad, never a
+/// login redirect); one without needs a logged-in session (the login redirect, or `401` for
+/// API-style requests: JSON clients and anything but `GET`).
+#[derive(Clone, Debug)]
+pub struct SessionOrBearer(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for SessionOrBearer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(Validated(principal)) = parts.extensions.get::<Validated>() {
+            return Ok(SessionOrBearer(principal.clone()));
+        }
+        if let Some(Authenticated(user)) = parts.extensions.get::<Authenticated>() {
+            if !parts.headers.contains_key(http::header::AUTHORIZATION) {
+                return Ok(SessionOrBearer(Principal::Session(user.clone())));
+            }
+        }
+        let rp = relying_party(parts)?;
+        rp.session_or_bearer(parts, &BearerRequirements::new())
+            .await
+            .map(SessionOrBearer)
+            .map_err(into_axum)
+    }
+}
+
+/// A layer that protects every route it wraps (use it with `Router::route_layer`) with a
+/// bearer token meeting route-specific requirements, or, with
+/// [`or_session`](Self::or_session), with a bearer token or a browser session. Handlers read
+/// the result with [`BearerIdentity`] or [`SessionOrBearer`].
+#[derive(Clone, Debug, Default)]
+pub struct RequireBearer {
+    requirements: Arc<BearerRequirements>,
+    or_session: bool,
+}
+
+impl RequireBearer {
+    /// Requires a valid bearer token (per the relying party's configuration).
+    pub fn new() -> Self {
+        RequireBearer::default()
+    }
+
+    /// Requires a valid bearer token with these scopes (on top of the configured ones).
+    pub fn scopes<I, S>(scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RequireBearer::with(BearerRequirements::new().scopes(scopes))
+    }
+
+    /// Requires a valid bearer token meeting `requirements` (scopes, audience, validation,
+    /// provider).
+    pub fn with(requirements: BearerRequirements) -> Self {
+        RequireBearer {
+            requirements: Arc::new(requirements),
+            or_session: false,
+        }
+    }
+
+    /// Also accepts a logged-in browser session when the request has no `Authorization`
+    /// header (see [`SessionOrBearer`]).
+    pub fn or_session(mut self) -> Self {
+        self.or_session = true;
+        self
+    }
+}
+
+impl<S> Layer<S> for RequireBearer {
+    type Service = RequireBearerService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireBearerService {
+            layer: self.clone(),
+            inner,
+        }
+    }
+}
+
+/// The service [`RequireBearer`] produces.
+#[derive(Clone, Debug)]
+pub struct RequireBearerService<S> {
+    layer: RequireBearer,
+    inner: S,
+}
+
+impl<S> Service<Request> for RequireBearerService<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let layer = self.layer.clone();
+        Box::pin(async move {
+            let (mut parts, body) = req.into_parts();
+            let rp = match relying_party(&parts) {
+                Ok(rp) => rp,
+                Err(resp) => return Ok(resp),
+            };
+            let outcome = if layer.or_session {
+                rp.session_or_bearer(&parts, &layer.requirements).await
+            } else {
+                rp.authorize_bearer(&parts, &layer.requirements)
+                    .await
+                    .map(Principal::Bearer)
+            };
+            match outcome {
+                Ok(principal) => {
+                    parts.extensions.insert(Validated(principal));
                     inner.call(Request::from_parts(parts, body)).await
                 }
                 Err(resp) => Ok(into_axum(resp)),

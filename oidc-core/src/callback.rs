@@ -122,7 +122,12 @@ impl AuthorizationResponse {
             Some(iss) if iss != &metadata.issuer => {
                 return Err(ProtocolError::IssuerMismatch.into())
             }
-            None if metadata.authorization_response_iss_parameter_supported => {
+            // A response carrying an ID token identifies its issuer through the token's signed
+            // `iss` claim, which is checked against this provider; providers (node-oidc-provider
+            // among them) leave the parameter out then.
+            None if metadata.authorization_response_iss_parameter_supported
+                && self.id_token.is_none() =>
+            {
                 return Err(ProtocolError::MissingParameter("iss").into())
             }
             _ => {}
@@ -588,6 +593,11 @@ mod tests {
             r.check(&m),
             Err(Error::Protocol(ProtocolError::MissingParameter("iss")))
         ));
+        let r = AuthorizationResponse::parse(b"code=c&state=s&id_token=a.b.c").unwrap();
+        assert!(
+            r.check(&m).is_ok(),
+            "the ID token's iss stands in for the parameter"
+        );
         let r = AuthorizationResponse::parse(b"code=c&state=s&iss=https%3A%2F%2Fop").unwrap();
         assert!(r.check(&m).is_ok());
         assert!(!r.is_empty());

@@ -6,7 +6,10 @@
 use std::fmt;
 
 /// Everything that can go wrong in the core, split by whose fault it is.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Clone`, so that one outcome can be handed to every request waiting on a shared operation
+/// (one token refresh for concurrent requests).
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The provider answered with an OAuth 2.0 / OpenID Connect error response
@@ -37,6 +40,13 @@ pub enum Error {
     /// The session store failed.
     #[error("session store failure: {0}")]
     Store(#[from] StoreError),
+    /// The request has no logged-in session, or its access token expired and cannot be
+    /// refreshed: the user has to log in (again). The message says which.
+    #[error("login required: {0}")]
+    LoginRequired(&'static str),
+    /// A bearer token presented to a protected API was refused (RFC 6750).
+    #[error("bearer token refused: {0}")]
+    Bearer(#[from] BearerError),
 }
 
 impl Error {
@@ -57,6 +67,8 @@ impl Error {
             Error::Config { .. } => "configuration_error",
             Error::Transport { .. } => "provider_unreachable",
             Error::Store(_) => "session_store_unavailable",
+            Error::LoginRequired(_) => "login_required",
+            Error::Bearer(e) => e.error_code(),
         }
     }
 
@@ -81,6 +93,8 @@ impl Error {
             Error::Config { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             Error::Transport { .. } => StatusCode::BAD_GATEWAY,
             Error::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Error::LoginRequired(_) => StatusCode::UNAUTHORIZED,
+            Error::Bearer(e) => e.status(),
         }
     }
 }
@@ -207,6 +221,46 @@ pub enum IdTokenError {
     /// A later ID token (refresh, hybrid token endpoint) does not match the first.
     #[error("the new ID token does not match the session's ({0})")]
     SubjectChanged(&'static str),
+}
+
+/// Why a bearer token was refused, as RFC 6750 section 3.1 classifies it. Descriptions never
+/// contain the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BearerError {
+    /// The request carries no bearer token (the challenge then has no error code).
+    #[error("the request has no bearer token")]
+    Missing,
+    /// The request is malformed (e.g. several `Authorization` headers): `400`.
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
+    /// The token is malformed, expired, revoked, wrongly signed, or for another audience: `401`.
+    #[error("invalid token: {0}")]
+    InvalidToken(String),
+    /// The token is valid but lacks these scopes: `403`.
+    #[error("the token lacks the scope `{}`", .0.join(" "))]
+    InsufficientScope(Vec<String>),
+}
+
+impl BearerError {
+    /// The RFC 6750 `error` code (`invalid_token` for a missing token, in JSON bodies only:
+    /// the challenge of a request without a token carries no error code).
+    pub fn error_code(&self) -> &'static str {
+        match self {
+            BearerError::Missing | BearerError::InvalidToken(_) => "invalid_token",
+            BearerError::InvalidRequest(_) => "invalid_request",
+            BearerError::InsufficientScope(_) => "insufficient_scope",
+        }
+    }
+
+    /// The HTTP status: `400`, `401` or `403`.
+    pub fn status(&self) -> http::StatusCode {
+        match self {
+            BearerError::Missing | BearerError::InvalidToken(_) => http::StatusCode::UNAUTHORIZED,
+            BearerError::InvalidRequest(_) => http::StatusCode::BAD_REQUEST,
+            BearerError::InsufficientScope(_) => http::StatusCode::FORBIDDEN,
+        }
+    }
 }
 
 /// The provider endpoint a request was for.

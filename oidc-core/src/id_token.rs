@@ -45,7 +45,8 @@ pub struct Expectations<'a> {
     /// This client's id.
     pub client_id: &'a str,
     /// The nonce sent in the authentication request. `None` only for refreshed tokens, where a
-    /// present nonce must still match [`Expectations::previous`]'s.
+    /// present nonce must still equal the original's (checked by
+    /// [`check_refreshed_id_token`](crate::refresh::check_refreshed_id_token)).
     pub nonce: Option<&'a str>,
     /// Current time, unix seconds.
     pub now: u64,
@@ -107,6 +108,53 @@ pub fn validate(
     Ok(Validation::Valid(IdToken {
         raw: Secret::new(raw),
         claims,
+    }))
+}
+
+/// A JWS whose signature verified against a key set, before any claim is checked.
+pub(crate) struct VerifiedJws {
+    /// The header's `typ`, if any.
+    pub(crate) typ: Option<String>,
+    /// The payload's claims.
+    pub(crate) claims: Map<String, Value>,
+}
+
+/// Verifies a compact JWS (any JWT, e.g. an RFC 9068 access token) with the same rules as ID
+/// tokens: the algorithm on the allow-list, the key chosen by `kid`. `Ok(None)` when the token
+/// names a key the set does not have (fetch the set again, once).
+pub(crate) fn verify_jws(
+    raw: &str,
+    keys: &JwkSet,
+    algorithms: &[String],
+) -> Result<Option<VerifiedJws>, IdTokenError> {
+    let header = josekit::jwt::decode_header(raw)
+        .map_err(|_| IdTokenError::Malformed("cannot decode header".into()))?;
+    let alg = header
+        .claim("alg")
+        .and_then(Value::as_str)
+        .ok_or_else(|| IdTokenError::Malformed("no alg".into()))?;
+    let alg: &'static str = match algorithms.iter().find(|a| a.as_str() == alg) {
+        Some(_) => static_alg(alg).ok_or_else(|| IdTokenError::AlgorithmNotAllowed(alg.into()))?,
+        None => return Err(IdTokenError::AlgorithmNotAllowed(truncate(alg))),
+    };
+    let kid = header.claim("kid").and_then(Value::as_str);
+    let verifier = match keys.verifier(alg, kid) {
+        Ok(v) => v,
+        Err(IdTokenError::UnknownKey) if kid.is_some() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let typ = header
+        .claim("typ")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let (payload, _) =
+        josekit::jwt::decode_with_verifier(raw, verifier.as_ref()).map_err(|e| match e {
+            josekit::JoseError::InvalidSignature(_) => IdTokenError::BadSignature,
+            _ => IdTokenError::Malformed("undecodable token".into()),
+        })?;
+    Ok(Some(VerifiedJws {
+        typ,
+        claims: payload.claims_set().clone(),
     }))
 }
 

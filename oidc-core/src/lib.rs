@@ -9,7 +9,9 @@
 //! Two levels:
 //! - the protocol pieces, each a pure function or a small state machine:
 //!   [`discovery`], [`login`] (the authentication request), [`callback`] (the code exchange and
-//!   validation), [`id_token`], [`jwks`], [`token`], [`userinfo`];
+//!   validation), [`id_token`], [`jwks`], [`token`], [`userinfo`]; for access tokens,
+//!   [`refresh`], [`bearer`] (RFC 6750), [`introspection`] (RFC 7662), [`access_token`]
+//!   (RFC 9068 JWT access tokens) and [`client_credentials`];
 //! - [`RelyingParty`], which wires them to a [`SessionStore`], a [`Transport`], a [`Clock`] and a
 //!   [`Random`] source, takes the app's `http` requests, and returns the responses to send.
 //!
@@ -31,7 +33,10 @@
 //! [`Secret`], whose `Debug` prints nothing.
 #![deny(missing_docs)]
 
+pub mod access_token;
+pub mod bearer;
 pub mod callback;
+pub mod client_credentials;
 pub mod config;
 mod cookies;
 pub mod discovery;
@@ -39,9 +44,11 @@ pub mod env;
 pub mod error;
 pub mod error_view;
 pub mod id_token;
+pub mod introspection;
 pub mod jwks;
 pub mod login;
 pub mod metadata;
+pub mod refresh;
 pub mod registration;
 pub mod rp;
 pub mod secret;
@@ -51,11 +58,13 @@ pub mod token;
 pub mod userinfo;
 mod wire;
 
+pub use bearer::{BearerRequirements, BearerValidation, Principal, TokenIdentity};
 pub use callback::{AuthorizationResponse, CodeExchange, LoginOutcome, Outbound, Step};
 pub use config::{ProviderConfig, ProviderConfigBuilder, ResponseMode, ResponseType};
 pub use env::{BoxFuture, Clock, OsRandom, Random, SeededRandom, SystemClock, Transport};
 pub use error::{
-    Endpoint, Error, IdTokenError, ProtocolError, ProviderError, Result, StoreError, TransportError,
+    BearerError, Endpoint, Error, IdTokenError, ProtocolError, ProviderError, Result, StoreError,
+    TransportError,
 };
 pub use error_view::{ErrorInfo, ErrorView, HtmlErrorView, JsonErrorView};
 pub use id_token::IdToken;

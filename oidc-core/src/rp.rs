@@ -61,6 +61,7 @@ struct Inner {
     cookies: SessionCookies,
     error_view: Arc<dyn ErrorView>,
     session_lifetime: u64,
+    tokens: tokens::TokenState,
 }
 
 /// The relying party. Cheap to clone; share one per app.
@@ -126,6 +127,7 @@ pub struct RelyingPartyBuilder {
     error_view: Arc<dyn ErrorView>,
     session_lifetime: Duration,
     permanent: bool,
+    tokens: tokens::TokenSettings,
 }
 
 impl std::fmt::Debug for RelyingPartyBuilder {
@@ -319,6 +321,7 @@ impl RelyingPartyBuilder {
                 cookies,
                 error_view: self.error_view,
                 session_lifetime: lifetime,
+                tokens: tokens::TokenState::new(self.tokens),
             }),
         })
     }
@@ -365,6 +368,7 @@ impl RelyingParty {
             error_view: Arc::new(HtmlErrorView),
             session_lifetime: Duration::from_secs(7 * 24 * 3600),
             permanent: true,
+            tokens: tokens::TokenSettings::default(),
         }
     }
 
@@ -458,6 +462,7 @@ impl RelyingParty {
         provider: Option<&str>,
     ) -> std::result::Result<Arc<UserSession>, Response> {
         let slot = self.slot(provider).map_err(|e| self.error_response(&e))?;
+        self.refresh_if_due(parts).await?;
         let now = self.inner.clock.now();
         let id = self.inner.cookies.read(&parts.headers);
         let record = match &id {
@@ -1040,7 +1045,10 @@ impl RelyingParty {
         }
         if info.grant_types.is_empty() {
             if rt.has_code() {
+                // Refresh tokens come with codes; without the grant registered, providers
+                // refuse to refresh.
                 info.grant_types.push("authorization_code".into());
+                info.grant_types.push("refresh_token".into());
             }
             if rt != ResponseType::Code {
                 info.grant_types.push("implicit".into());

@@ -31,7 +31,7 @@ pub(crate) fn discovery(cfg: &Config, st: &State) -> Response<Bytes> {
                 "code id_token token"
             ],
             "response_modes_supported": ["query", "fragment", "form_post"],
-            "grant_types_supported": ["authorization_code", "implicit", "refresh_token"],
+            "grant_types_supported": ["authorization_code", "implicit", "refresh_token", "client_credentials"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],

@@ -437,6 +437,7 @@ fn issue(
                 grant: grant.clone(),
                 issued_at: now,
                 expires_at: now.saturating_add(3600),
+                audience: None,
             },
         );
         params.push(("access_token".to_owned(), access.clone()));

@@ -43,13 +43,6 @@ pub async fn from_env() -> Result<Demo, String> {
         .parse()
         .map_err(|e| format!("APP_ADDR: {e}"))?;
     let app_url = format!("http://{app_addr}");
-    for unsupported in ["REDIS_URL"] {
-        if var(unsupported).is_some() {
-            return Err(format!(
-                "{unsupported} is not supported by this version yet"
-            ));
-        }
-    }
     let response_type = var("OIDC_RESPONSE_TYPE").unwrap_or_else(|| "code".into());
     let response_mode = var("OIDC_RESPONSE_MODE");
     let scopes: Vec<String> = var("OIDC_SCOPES")
@@ -86,7 +79,13 @@ pub async fn from_env() -> Result<Demo, String> {
             config.register(info)
         }
     };
-    let config = config.scopes(scopes).response_type(response_type);
+    let mut config = config.scopes(scopes).response_type(response_type);
+    if let Some(secs) = var("OIDC_SESSION_REFRESH_INTERVAL_SECONDS") {
+        let secs: u64 = secs
+            .parse()
+            .map_err(|e| format!("OIDC_SESSION_REFRESH_INTERVAL_SECONDS: {e}"))?;
+        config = config.session_refresh_interval(Duration::from_secs(secs));
+    }
     let config = match response_mode {
         Some(mode) => config.response_mode(mode),
         None => config,
@@ -99,6 +98,25 @@ pub async fn from_env() -> Result<Demo, String> {
         .provider("default", config)
         .transport(transport)
         .error_view(JsonErrorView);
+    if let Some(url) = var("REDIS_URL") {
+        let store = oidc_redis::RedisStore::connect(&url)
+            .await
+            .map_err(|e| format!("REDIS_URL: {e}"))?;
+        builder = builder.session_store(Arc::new(store));
+        tracing::info!("sessions are kept in redis");
+    }
+    // `/api/me`: how bearer tokens are validated, for which audience, with which scopes.
+    let validation = var("OIDC_API_VALIDATION").unwrap_or_else(|| "introspection".into());
+    builder = builder.bearer_validation(
+        oidc_core::BearerValidation::parse(&validation)
+            .map_err(|e| format!("OIDC_API_VALIDATION: {e}"))?,
+    );
+    if let Some(audience) = var("OIDC_API_AUDIENCE") {
+        builder = builder.bearer_audience(audience);
+    }
+    if let Some(scopes) = var("OIDC_API_SCOPES") {
+        builder = builder.bearer_scopes(scopes.split_whitespace());
+    }
     match var("SESSION_SECRET") {
         Some(s) => builder = builder.session_secret(s.as_bytes()),
         None => tracing::warn!(
@@ -135,6 +153,11 @@ pub async fn serve_embedded_provider(app_url: &str) -> Result<String, String> {
     );
     client.post_logout_redirect_uris = vec![format!("{app_url}/logout")];
     provider.register_client(client);
+    if var("OIDC_API_VALIDATION").as_deref() == Some("jwt") {
+        // RFC 9068 access tokens, so that `/api/me` can validate the demo's own tokens.
+        let audience = var("OIDC_API_AUDIENCE").unwrap_or_else(|| app_url.to_owned());
+        provider.set_jwt_access_tokens(Some(&audience));
+    }
     let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
         let provider = provider.clone();
         async move {

@@ -57,6 +57,11 @@ pub enum Fault {
     BodyTooLarge,
     /// The endpoint answers with this status and body.
     Respond(u16, String),
+    /// The body drips in slowly until the transport's total timeout cuts the call off: the
+    /// call really waits (a few milliseconds), then fails with a timeout.
+    SlowDrip,
+    /// The connection closes before the announced body is complete; the transport reports it.
+    Truncated,
 }
 
 /// A [`Transport`] that hands every request to a [`SimProvider`], unless a fault is armed for
@@ -117,10 +122,15 @@ impl Transport for SimTransport {
             .iter()
             .find(|(suffix, _)| path.ends_with(suffix.as_str()))
             .map(|(_, f)| f.clone());
+        let slow = fault == Some(Fault::SlowDrip);
         let result = match fault {
             Some(Fault::Refused) => Err(TransportError::Connect("connection refused".into())),
             Some(Fault::Timeout) => Err(TransportError::Timeout),
             Some(Fault::BodyTooLarge) => Err(TransportError::BodyTooLarge(1024 * 1024)),
+            Some(Fault::SlowDrip) => Err(TransportError::Timeout),
+            Some(Fault::Truncated) => Err(TransportError::Other(
+                "connection closed before the message completed".into(),
+            )),
             Some(Fault::Respond(status, body)) => {
                 let mut r = Response::new(Bytes::from(body));
                 *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
@@ -136,7 +146,12 @@ impl Transport for SimTransport {
                 Ok(provider.handle(request, self.clock.now()))
             }
         };
-        Box::pin(async move { result })
+        Box::pin(async move {
+            if slow {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            result
+        })
     }
 }
 
@@ -145,6 +160,13 @@ impl Transport for SimTransport {
 /// `userinfo` and `access_token_present`; `GET /second` is protected by the provider named
 /// `second` when there is one; the relying party's own routes are served; the error view
 /// answers JSON.
+///
+/// For [`token_scenarios!`](crate::token_scenarios) the app also serves: `GET /api/me`,
+/// protected by a bearer token per the relying party's configuration, answering the token's
+/// claims as a JSON object; `GET` and `POST /api/either`, accepting a bearer token or else a
+/// session, answering `{"via": "bearer" | "session", "sub": ...}`; and `GET /access_token`,
+/// answering `{"access_token": ...}` with a valid access token of the session, refreshed when
+/// due (`?force=true` forces a refresh), through the adapter's access-token extractor or guard.
 pub trait App: Send + Sync + Sized + 'static {
     /// The adapter's name, for test output.
     const ADAPTER: &'static str;
@@ -187,6 +209,9 @@ pub struct BenchOptions {
     pub dynamic_registration: bool,
     /// Configure the default provider with static metadata instead of discovery.
     pub static_metadata: bool,
+    /// Start the clock at this time (unix seconds) instead of a fixed date in the past; for
+    /// stores with real expiry, such as Redis.
+    pub start_time: Option<u64>,
 }
 
 impl Default for BenchOptions {
@@ -198,6 +223,7 @@ impl Default for BenchOptions {
             second_provider: false,
             dynamic_registration: false,
             static_metadata: false,
+            start_time: None,
         }
     }
 }
@@ -215,7 +241,7 @@ impl<A: App> Bench<A> {
         } else {
             APP_URL
         };
-        let clock = Arc::new(TestClock::new(1_700_000_000));
+        let clock = Arc::new(TestClock::new(options.start_time.unwrap_or(1_700_000_000)));
         let provider = SimProvider::new(ISSUER);
         let mut client =
             SimClient::confidential(CLIENT_ID, CLIENT_SECRET, &format!("{app_url}/redirect_uri"));
@@ -285,10 +311,32 @@ impl<A: App> Bench<A> {
         }
     }
 
+    /// Another instance of the app (same provider, client, clock and cookie key; its own
+    /// randomness) on `store`: what a second process behind a shared session store is.
+    pub fn another_instance(&self, store: Arc<dyn oidc_core::SessionStore>) -> A {
+        let config = oidc_core::ProviderConfig::discover(ISSUER)
+            .client(oidc_core::ClientMetadata::new(CLIENT_ID, CLIENT_SECRET))
+            .scopes(["openid", "profile", "email"])
+            .build()
+            .expect("valid test configuration");
+        let rp = RelyingParty::builder(self.app_url)
+            .provider("default", config)
+            .transport(Arc::new(self.transport.clone()))
+            .clock(self.clock.clone())
+            .random(Arc::new(oidc_core::SeededRandom::new(4242)))
+            .session_secret([9u8; 32])
+            .session_store(store)
+            .error_view(oidc_core::JsonErrorView)
+            .build()
+            .expect("valid relying party");
+        A::new(rp)
+    }
+
     /// A fresh browser (no cookies).
     pub fn browser(&self) -> Browser<'_, A> {
         Browser {
             bench: self,
+            app: None,
             app_cookies: HashMap::new(),
             provider_cookies: HashMap::new(),
             accept: "text/html",
@@ -313,6 +361,7 @@ struct StoredCookie {
 /// redirects.
 pub struct Browser<'a, A: App> {
     bench: &'a Bench<A>,
+    app: Option<&'a A>,
     app_cookies: HashMap<String, StoredCookie>,
     provider_cookies: HashMap<String, StoredCookie>,
     accept: &'static str,
@@ -417,7 +466,7 @@ impl<'a, A: App> Browser<'a, A> {
             request
                 .headers_mut()
                 .insert(header::HOST, "app.test".parse().unwrap());
-            self.bench.app.call(request).await
+            self.app.unwrap_or(&self.bench.app).call(request).await
         } else {
             let provider = match &self.bench.provider2 {
                 Some(p2) if url.starts_with(&format!("{ISSUER2}/")) => p2,
@@ -585,6 +634,11 @@ impl<'a, A: App> Browser<'a, A> {
         self.app_cookies
             .get("oidc_session")
             .map(|c| c.value.as_str())
+    }
+
+    /// Sends later app requests to `app` (another instance), keeping this browser's cookies.
+    pub fn use_app(&mut self, app: &'a A) {
+        self.app = Some(app);
     }
 
     /// Sets or replaces an app cookie (to plant or tamper).

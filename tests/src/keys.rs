@@ -47,6 +47,18 @@ impl SigningKey {
         jwt::encode_with_signer(&payload, &header(), &self.signer)
     }
 
+    /// Signs claims into a compact JWS whose header carries this `typ` (and `alg`, `kid`).
+    pub(crate) fn sign_typed(
+        &self,
+        claims: Map<String, Value>,
+        typ: &str,
+    ) -> Result<String, JoseError> {
+        let payload = JwtPayload::from_map(claims)?;
+        let mut header = JwsHeader::new();
+        header.set_token_type(typ);
+        jwt::encode_with_signer(&payload, &header, &self.signer)
+    }
+
     /// The verifier for this key.
     pub(crate) fn verifier(&self) -> &dyn JwsVerifier {
         &self.verifier

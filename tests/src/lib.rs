@@ -42,10 +42,12 @@ mod admin;
 mod authorize;
 mod claims;
 pub mod demo;
+pub mod hardening_scenarios;
 pub mod harness;
 mod keys;
 pub mod scenarios;
 mod token;
+pub mod token_scenarios;
 mod util;
 
 #[cfg(test)]
@@ -160,6 +162,51 @@ pub enum Misbehavior {
     /// ID tokens from the token endpoint name another subject (`someone-else`) than the one
     /// the authorization endpoint's ID token named (a hybrid-flow substitution).
     TokenEndpointOtherSub,
+    /// The token endpoint issues no refresh token (authorization code and refresh grants); on
+    /// a refresh, the refresh token used stays valid.
+    OmitRefreshToken,
+    /// ID tokens from the refresh token grant name another subject (`someone-else`).
+    RefreshOtherSub,
+}
+
+/// An RFC 9068 JWT access token to mint with [`SimProvider::issue_jwt_access_token`]; the
+/// defaults are a valid token, and each field makes it wrong in one way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JwtAccessTokenSpec {
+    /// `sub`.
+    pub subject: String,
+    /// `client_id`.
+    pub client_id: String,
+    /// `aud`.
+    pub audience: Vec<String>,
+    /// `scope` (space-separated).
+    pub scope: String,
+    /// Seconds from `now` to `exp`.
+    pub lifetime: u64,
+    /// The header's `typ` (default `at+jwt`).
+    pub typ: String,
+    /// `iss` (default: the provider's issuer).
+    pub issuer: Option<String>,
+    /// Sign with a fresh key that the JWKS does not publish, under the current signing key's
+    /// `kid` (a wrongly signed token).
+    pub wrong_key: bool,
+}
+
+impl JwtAccessTokenSpec {
+    /// A valid token for `subject`, issued to `client_id` for `audience` with `scope`, valid
+    /// for an hour.
+    pub fn new(subject: &str, client_id: &str, audience: &str, scope: &str) -> Self {
+        JwtAccessTokenSpec {
+            subject: subject.to_owned(),
+            client_id: client_id.to_owned(),
+            audience: vec![audience.to_owned()],
+            scope: scope.to_owned(),
+            lifetime: 3600,
+            typ: "at+jwt".to_owned(),
+            issuer: None,
+            wrong_key: false,
+        }
+    }
 }
 
 /// How many requests each endpoint has served.
@@ -253,6 +300,8 @@ pub(crate) struct AccessRecord {
     pub(crate) grant: Grant,
     pub(crate) issued_at: u64,
     pub(crate) expires_at: u64,
+    /// The audience, when not the client (client credentials with `audience`, JWT tokens).
+    pub(crate) audience: Option<Vec<String>>,
 }
 
 /// An issued refresh token.
@@ -279,6 +328,8 @@ pub(crate) struct State {
     pub(crate) refresh_tokens: HashMap<String, RefreshRecord>,
     pub(crate) counters: Counters,
     pub(crate) last_token_request: Option<Request<Bytes>>,
+    /// With an audience, the token endpoint issues RFC 9068 JWT access tokens for it.
+    pub(crate) jwt_access_audience: Option<String>,
 }
 
 impl State {
@@ -347,6 +398,7 @@ impl SimProvider {
             refresh_tokens: HashMap::new(),
             counters: Counters::default(),
             last_token_request: None,
+            jwt_access_audience: None,
         };
         let key = state.new_key();
         state.keys.push(key);
@@ -579,6 +631,61 @@ impl SimProvider {
     /// A copy of the last request the token endpoint received (body included, extensions not).
     pub fn last_token_request(&self) -> Option<Request<Bytes>> {
         self.lock().last_token_request.as_ref().map(clone_request)
+    }
+
+    /// From now on the token endpoint issues RFC 9068 JWT access tokens (`typ: at+jwt`,
+    /// signed like ID tokens) for `audience`; `None` goes back to opaque tokens. Either kind
+    /// works at userinfo and introspection.
+    pub fn set_jwt_access_tokens(&self, audience: Option<&str>) {
+        self.lock().jwt_access_audience = audience.map(str::to_owned);
+    }
+
+    /// Mints an RFC 9068 JWT access token per `spec` at `now`. Unless it is wrongly signed, it
+    /// is also known to introspection and userinfo.
+    ///
+    /// # Panics
+    /// If the crypto library cannot generate or use an RSA key.
+    pub fn issue_jwt_access_token(&self, spec: &JwtAccessTokenSpec, now: u64) -> String {
+        let mut st = self.lock();
+        let issuer = spec
+            .issuer
+            .clone()
+            .unwrap_or_else(|| self.inner.cfg.issuer.clone());
+        let key = st.signing_key().cloned().expect("a signing key");
+        let key = if spec.wrong_key {
+            Arc::new(SigningKey::generate(&key.kid).expect("RSA-2048 key generation failed"))
+        } else {
+            key
+        };
+        let grant = Grant {
+            client_id: spec.client_id.clone(),
+            username: spec.subject.clone(),
+            scope: spec.scope.clone(),
+            auth_time: now,
+            claims: None,
+        };
+        let token = token::jwt_access_token(
+            &key,
+            &issuer,
+            &grant,
+            &spec.audience,
+            &spec.typ,
+            now,
+            spec.lifetime,
+        )
+        .expect("signing works");
+        if !spec.wrong_key {
+            st.access_tokens.insert(
+                token.clone(),
+                AccessRecord {
+                    grant,
+                    issued_at: now,
+                    expires_at: now.saturating_add(spec.lifetime),
+                    audience: Some(spec.audience.clone()),
+                },
+            );
+        }
+        token
     }
 
     /// The public JWKS document as JSON, exactly as `GET /jwks` serves it (when not

@@ -981,6 +981,63 @@ pub async fn error_view_escapes_provider_text<A: App>() {
     assert!(!b.is_logged_in().await);
 }
 
+/// Two app instances on one shared session store (Redis, in CI): a login through one is a
+/// login on both, a logout on one is a logout on both; and when the store is down (`outage`
+/// stops it) a request gets a clear error page, not a panic.
+pub async fn shared_sessions_across_instances<A: App>(
+    store_a: std::sync::Arc<dyn oidc_core::SessionStore>,
+    store_b: std::sync::Arc<dyn oidc_core::SessionStore>,
+    outage: impl FnOnce(),
+) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let bench = Bench::<A>::with(BenchOptions {
+        rp: Box::new(move |r| r.session_store(store_a)),
+        start_time: Some(now),
+        ..Default::default()
+    });
+    let instance_b = bench.another_instance(store_b);
+    let mut b = bench.browser();
+    assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+    b.use_app(&instance_b);
+    let page = b.get_json("/").await;
+    assert_eq!(
+        page.status,
+        StatusCode::OK,
+        "logged in on the other instance"
+    );
+    assert_eq!(page.json()["sub"], "alice");
+    // The same session cookie, presented to instance A by another tab.
+    let mut on_a = bench.browser();
+    on_a.set_app_cookie("oidc_session", b.session_cookie().unwrap());
+    assert!(on_a.is_logged_in().await);
+    // Log out on instance B (through the provider): instance A has forgotten the session too.
+    let page = b.get("/logout").await;
+    let page = b.follow(page).await;
+    assert!(page.text().contains("logged out"), "{}", page.text());
+    assert!(!b.is_logged_in().await);
+    assert!(!on_a.is_logged_in().await, "logged out on both instances");
+    b = bench.browser();
+    // A second login through B is seen by A.
+    b.use_app(&instance_b);
+    assert_eq!(b.login("/", "bob").await.status, StatusCode::OK);
+    let cookie = b.session_cookie().unwrap().to_owned();
+    on_a.set_app_cookie("oidc_session", &cookie);
+    assert!(on_a.is_logged_in().await);
+    // The store goes away: a clear error page.
+    outage();
+    let page = on_a.get("/").await;
+    assert_eq!(
+        page.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        page.text()
+    );
+    assert_eq!(page.error(), "session_store_unavailable");
+}
+
 /// Instantiates every scenario for one adapter: `scenarios!(axum, MyAxumApp);` gives tests
 /// named `axum::code_flow_succeeds`, ...
 #[macro_export]

@@ -225,7 +225,12 @@ fn discovery_document() {
     );
     assert_eq!(
         d["grant_types_supported"],
-        json!(["authorization_code", "implicit", "refresh_token"])
+        json!([
+            "authorization_code",
+            "implicit",
+            "refresh_token",
+            "client_credentials"
+        ])
     );
     assert_eq!(d["subject_types_supported"], json!(["public"]));
     assert_eq!(d["id_token_signing_alg_values_supported"], json!(["RS256"]));
@@ -1559,6 +1564,111 @@ fn token_introspection() {
     );
     assert_eq!(body_json(&resp)["error"], "invalid_request");
     assert_eq!(op.counters().introspection, 6);
+}
+
+#[test]
+fn client_credentials_grant() {
+    let op = provider();
+    let auth = basic("rp", SECRET);
+    let resp = post(
+        &op,
+        "/token",
+        &[("authorization", &auth)],
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "api.read  api.write"),
+            ("audience", "https://api.example"),
+        ],
+    );
+    assert_eq!(resp.status(), 200, "{}", body_text(&resp));
+    let t = body_json(&resp);
+    assert_eq!(t["scope"], "api.read api.write");
+    assert_eq!(t["expires_in"], 3600);
+    assert!(t.get("refresh_token").is_none() && t.get("id_token").is_none());
+    let resp = post(
+        &op,
+        "/introspect",
+        &[("authorization", &auth)],
+        &[("token", t["access_token"].as_str().unwrap())],
+    );
+    let r = body_json(&resp);
+    assert_eq!(r["sub"], "rp");
+    assert_eq!(r["aud"], json!(["https://api.example"]));
+    // Public clients cannot use it.
+    let resp = post(
+        &op,
+        "/token",
+        &[],
+        &[("grant_type", "client_credentials"), ("client_id", "spa")],
+    );
+    assert_eq!(body_json(&resp)["error"], "unauthorized_client");
+}
+
+#[test]
+fn refresh_misbehaviors() {
+    let op = provider();
+    let t = code_flow(&op, &[]);
+    let rt = t["refresh_token"].as_str().unwrap();
+    let auth = basic("rp", SECRET);
+    let refresh = |token: &str| {
+        body_json(&post(
+            &op,
+            "/token",
+            &[("authorization", &auth)],
+            &[("grant_type", "refresh_token"), ("refresh_token", token)],
+        ))
+    };
+    op.set_misbehavior(Misbehavior::OmitRefreshToken);
+    let t2 = refresh(rt);
+    assert!(t2.get("refresh_token").is_none());
+    let t3 = refresh(rt);
+    assert!(
+        t3["access_token"].is_string(),
+        "the old refresh token still works"
+    );
+    op.set_misbehavior(Misbehavior::RefreshOtherSub);
+    let t4 = refresh(rt);
+    let c = verify(&op, t4["id_token"].as_str().unwrap()).unwrap();
+    assert_eq!(c["sub"], "someone-else");
+    op.set_misbehavior(Misbehavior::None);
+    let fresh = code_flow(&op, &[]);
+    let c = verify(&op, fresh["id_token"].as_str().unwrap()).unwrap();
+    assert_eq!(c["sub"], "alice", "only refreshes misbehave");
+}
+
+#[test]
+fn jwt_access_tokens() {
+    let op = provider();
+    let spec = crate::JwtAccessTokenSpec::new("alice", "rp", "https://api.example", "a b");
+    let token = op.issue_jwt_access_token(&spec, NOW);
+    assert_eq!(peek_header(&token)["typ"], "at+jwt");
+    let c = verify(&op, &token).unwrap();
+    assert_eq!(c["aud"], "https://api.example");
+    assert_eq!(c["scope"], "a b");
+    assert_eq!(c["exp"], NOW + 3600);
+    assert_eq!(c["iss"], ISS);
+    let mut wrong = spec.clone();
+    wrong.wrong_key = true;
+    assert!(verify(&op, &op.issue_jwt_access_token(&wrong, NOW)).is_err());
+    // From the token endpoint, when switched on.
+    op.set_jwt_access_tokens(Some("https://api.example"));
+    let t = code_flow(&op, &[]);
+    let at = t["access_token"].as_str().unwrap();
+    assert_eq!(peek_header(at)["typ"], "at+jwt");
+    assert_eq!(verify(&op, at).unwrap()["sub"], "alice");
+    let resp = op.handle(
+        req(
+            "GET",
+            "/userinfo",
+            &[("authorization", &format!("Bearer {at}"))],
+            "",
+        ),
+        NOW,
+    );
+    assert_eq!(resp.status(), 200);
+    op.set_jwt_access_tokens(None);
+    let t = code_flow(&op, &[]);
+    assert_eq!(t["access_token"].as_str().unwrap().split('.').count(), 1);
 }
 
 #[test]

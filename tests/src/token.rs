@@ -6,6 +6,7 @@ use http::{HeaderMap, Method, Request, Response};
 use serde_json::{json, Value};
 
 use crate::claims::{self, has_scope, IdTokenSpec};
+use crate::keys::SigningKey;
 use crate::util::{self, oauth_error, random_token, Params};
 use crate::{AccessRecord, Config, Grant, Misbehavior, RefreshRecord, SimClient, State};
 
@@ -51,6 +52,7 @@ pub(crate) fn token(
         ),
         Some("authorization_code") => code_grant(cfg, st, &client, &form, now),
         Some("refresh_token") => refresh_grant(cfg, st, &client, &form, now),
+        Some("client_credentials") => client_credentials_grant(cfg, st, &client, &form, now),
         Some(other) => oauth_error(
             400,
             "unsupported_grant_type",
@@ -120,7 +122,7 @@ fn code_grant(
     rec.used = true;
     let grant = rec.grant.clone();
     let nonce = rec.nonce.clone();
-    issue_tokens(cfg, st, grant.clone(), grant, nonce.as_deref(), now)
+    issue_tokens(cfg, st, grant.clone(), grant, nonce.as_deref(), false, now)
 }
 
 fn refresh_grant(
@@ -162,21 +164,138 @@ fn refresh_grant(
         }
         access_grant.scope = scope.split_whitespace().collect::<Vec<_>>().join(" ");
     }
-    st.refresh_tokens.remove(refresh_token);
-    issue_tokens(cfg, st, access_grant, original, None, now)
+    if st.misbehavior != Misbehavior::OmitRefreshToken {
+        st.refresh_tokens.remove(refresh_token);
+    }
+    issue_tokens(cfg, st, access_grant, original, None, true, now)
+}
+
+/// `grant_type=client_credentials` (RFC 6749 4.4): confidential clients only; any `scope`;
+/// an `audience` parameter becomes the token's audience.
+fn client_credentials_grant(
+    cfg: &Config,
+    st: &mut State,
+    client: &SimClient,
+    form: &Params,
+    now: u64,
+) -> Response<Bytes> {
+    if client.client_secret.is_none() {
+        return oauth_error(
+            400,
+            "unauthorized_client",
+            "public clients cannot use the client credentials grant",
+        );
+    }
+    let scope = form
+        .get("scope")
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let grant = Grant {
+        client_id: client.client_id.clone(),
+        username: client.client_id.clone(),
+        scope: scope.clone(),
+        auth_time: now,
+        claims: None,
+    };
+    let audience = form.get("audience").map(|a| vec![a.to_owned()]);
+    let access_token = match access_token_for(cfg, st, &grant, audience.clone(), now) {
+        Ok(t) => t,
+        Err(e) => return oauth_error(500, "server_error", &e),
+    };
+    st.access_tokens.insert(
+        access_token.clone(),
+        AccessRecord {
+            grant,
+            issued_at: now,
+            expires_at: now.saturating_add(ACCESS_TOKEN_LIFETIME),
+            audience,
+        },
+    );
+    util::json_no_store(
+        200,
+        &json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": ACCESS_TOKEN_LIFETIME,
+            "scope": scope,
+        }),
+    )
+}
+
+/// How long access tokens live, seconds.
+const ACCESS_TOKEN_LIFETIME: u64 = 3600;
+
+/// A new access token for a grant: opaque, or an RFC 9068 JWT when the provider is set to
+/// issue those (then for `audience`, else for the configured one).
+fn access_token_for(
+    cfg: &Config,
+    st: &State,
+    grant: &Grant,
+    audience: Option<Vec<String>>,
+    now: u64,
+) -> Result<String, String> {
+    let Some(default_audience) = &st.jwt_access_audience else {
+        return Ok(random_token());
+    };
+    let audience = audience.unwrap_or_else(|| vec![default_audience.clone()]);
+    let key = st.signing_key().ok_or("no signing key")?;
+    jwt_access_token(
+        key,
+        &cfg.issuer,
+        grant,
+        &audience,
+        "at+jwt",
+        now,
+        ACCESS_TOKEN_LIFETIME,
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Signs an RFC 9068 JWT access token.
+pub(crate) fn jwt_access_token(
+    key: &SigningKey,
+    issuer: &str,
+    grant: &Grant,
+    audience: &[String],
+    typ: &str,
+    now: u64,
+    lifetime: u64,
+) -> Result<String, josekit::JoseError> {
+    let aud = match audience {
+        [one] => json!(one),
+        many => json!(many),
+    };
+    let mut claims = serde_json::Map::new();
+    claims.insert("iss".into(), json!(issuer));
+    claims.insert("sub".into(), json!(grant.username));
+    claims.insert("aud".into(), aud);
+    claims.insert("client_id".into(), json!(grant.client_id));
+    claims.insert("scope".into(), json!(grant.scope));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("exp".into(), json!(now.saturating_add(lifetime)));
+    claims.insert("jti".into(), json!(random_token()));
+    key.sign_typed(claims, typ)
 }
 
 /// Issues access token, refresh token and ID token; the refresh token carries `refresh_grant`.
+/// `refreshing` is set for the refresh token grant.
 fn issue_tokens(
     cfg: &Config,
     st: &mut State,
     access_grant: Grant,
     refresh_grant: Grant,
     nonce: Option<&str>,
+    refreshing: bool,
     now: u64,
 ) -> Response<Bytes> {
+    let mut id_grant = access_grant.clone();
+    if refreshing && st.misbehavior == Misbehavior::RefreshOtherSub {
+        id_grant.username = "someone-else".to_owned();
+    }
     let spec = IdTokenSpec {
-        grant: &access_grant,
+        grant: &id_grant,
         nonce,
         at_hash: None,
         c_hash: None,
@@ -186,35 +305,40 @@ fn issue_tokens(
         Ok(t) => t,
         Err(e) => return oauth_error(500, "server_error", &e),
     };
-    let access_token = random_token();
-    let refresh_token = random_token();
+    let access_token = match access_token_for(cfg, st, &access_grant, None, now) {
+        Ok(t) => t,
+        Err(e) => return oauth_error(500, "server_error", &e),
+    };
     let scope = access_grant.scope.clone();
+    let audience = st.jwt_access_audience.clone().map(|a| vec![a]);
     st.access_tokens.insert(
         access_token.clone(),
         AccessRecord {
             grant: access_grant,
             issued_at: now,
-            expires_at: now.saturating_add(3600),
+            expires_at: now.saturating_add(ACCESS_TOKEN_LIFETIME),
+            audience,
         },
     );
-    st.refresh_tokens.insert(
-        refresh_token.clone(),
-        RefreshRecord {
-            grant: refresh_grant,
-            issued_at: now,
-        },
-    );
-    util::json_no_store(
-        200,
-        &json!({
-            "access_token": access_token,
-            "token_type": "Bearer",
-            "expires_in": 3600,
-            "id_token": id_token,
-            "refresh_token": refresh_token,
-            "scope": scope,
-        }),
-    )
+    let mut body = json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": ACCESS_TOKEN_LIFETIME,
+        "id_token": id_token,
+        "scope": scope,
+    });
+    if st.misbehavior != Misbehavior::OmitRefreshToken {
+        let refresh_token = random_token();
+        st.refresh_tokens.insert(
+            refresh_token.clone(),
+            RefreshRecord {
+                grant: refresh_grant,
+                issued_at: now,
+            },
+        );
+        body["refresh_token"] = json!(refresh_token);
+    }
+    util::json_no_store(200, &body)
 }
 
 /// A 401 `invalid_client` response (RFC 6749 5.2).
@@ -409,7 +533,7 @@ pub(crate) fn introspect(
             "scope": rec.grant.scope,
             "client_id": rec.grant.client_id,
             "sub": rec.grant.username,
-            "aud": rec.grant.client_id,
+            "aud": rec.audience.clone().map_or_else(|| json!(rec.grant.client_id), |a| json!(a)),
             "exp": rec.expires_at,
             "iat": rec.issued_at,
             "iss": cfg.issuer,

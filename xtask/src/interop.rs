@@ -110,14 +110,25 @@ const HYBRID_FORM_POST: AppConfig = AppConfig {
         ("OIDC_RESPONSE_MODE", "form_post"),
     ],
 };
+/// No static client: the demo registers itself at start-up (open registration at the provider).
 const DYNAMIC: AppConfig = AppConfig {
     name: "dynamic-registration",
     env: &[("OIDC_CLIENT_ID", ""), ("OIDC_CLIENT_SECRET", "")],
 };
+/// Silent re-authentication after 5 s; the driver waits [`SILENT_REFRESH_DRIVE`]'s 6 s.
 const SILENT_REFRESH: AppConfig = AppConfig {
     name: "silent-refresh",
     env: &[("OIDC_SESSION_REFRESH_INTERVAL_SECONDS", "5")],
 };
+
+impl AppConfig {
+    /// Whether the demo registers its client dynamically (`OIDC_CLIENT_ID` unset).
+    fn registers_dynamically(&self) -> bool {
+        self.env
+            .iter()
+            .any(|(k, v)| *k == "OIDC_CLIENT_ID" && v.is_empty())
+    }
+}
 
 struct Scenario {
     /// The name in `--scenario` and in the `PASS`/`FAIL` lines.
@@ -144,7 +155,8 @@ const fn ready(
     }
 }
 
-/// A scenario waiting for `capability`: it runs only when named.
+/// A scenario waiting for `capability`: it runs only when named. (None waits today.)
+#[allow(dead_code)]
 const fn pending(
     name: &'static str,
     drive: &'static [&'static str],
@@ -167,17 +179,22 @@ const TAMPER_CODE: &[&str] = &["--scenario", "tampered", "--tamper", "code"];
 const IMPLICIT: &[&str] = &["--scenario", "implicit"];
 const HYBRID: &[&str] = &["--scenario", "hybrid"];
 const FORM_POST_MODE: &[&str] = &["--scenario", "form_post"];
+/// Opens `/` again 6 s after the login: past [`SILENT_REFRESH`]'s 5 s interval.
+const SILENT_REFRESH_DRIVE: &[&str] = &["--scenario", "silent-refresh", "--refresh-after", "6"];
 
 /// Every scenario, in the order they run. Scenarios that share an [`AppConfig`] share one
 /// demo process. `--scenario NAME` selects NAME and the family `NAME-*`.
 ///
-/// Pending, by capability (the demo refuses these settings at start-up today):
-/// - dynamic client registration (no `OIDC_CLIENT_ID`): `dynamic-registration`;
-/// - silent re-authentication with `prompt=none` (`OIDC_SESSION_REFRESH_INTERVAL_SECONDS`):
-///   `silent-refresh`, which also needs a `drive.mjs` scenario.
+/// Every scenario here is ready and runs by default; none is [`pending`]:
+/// - dynamic client registration (no `OIDC_CLIENT_ID`): `dynamic-registration` and
+///   `dynamic-registration-logout` run the `code` and `logout` drives on a client the demo
+///   registered at start-up. Before they run, the provider's log must show that registration
+///   (`POST /reg -> 201`), so a demo quietly using a static client cannot pass;
+/// - silent re-authentication with `prompt=none` (`OIDC_SESSION_REFRESH_INTERVAL_SECONDS=5`):
+///   `silent-refresh`, the driver's scenario of that name, opening `/` again 6 s after the login.
 ///
-/// Bearer protection of `/api/me` (introspection, RFC 9068 JWTs) has neither a library
-/// capability nor a driver scenario yet, so it is not in the table.
+/// Bearer protection of `/api/me` (introspection, RFC 9068 JWTs) has no driver scenario yet, so
+/// it is not in the table.
 const SCENARIOS: &[Scenario] = &[
     // Authorization code flow, static client, client_secret_basic.
     ready("code", CODE, &STATIC_BASIC),
@@ -220,19 +237,11 @@ const SCENARIOS: &[Scenario] = &[
         FORM_POST_MODE,
         &HYBRID_FORM_POST,
     ),
-    // Waiting for the library.
-    pending(
-        "dynamic-registration",
-        CODE,
-        &DYNAMIC,
-        "dynamic client registration",
-    ),
-    pending(
-        "silent-refresh",
-        &[],
-        &SILENT_REFRESH,
-        "silent re-authentication with prompt=none, and a drive.mjs scenario for it",
-    ),
+    // Dynamic client registration at the demo's start-up, then the code flow and logout.
+    ready("dynamic-registration", CODE, &DYNAMIC),
+    ready("dynamic-registration-logout", LOGOUT, &DYNAMIC),
+    // Silent re-authentication with prompt=none on the provider's session.
+    ready("silent-refresh", SILENT_REFRESH_DRIVE, &SILENT_REFRESH),
 ];
 
 /// The contract's variables: cleared before a demo starts, so that only ours apply.
@@ -766,7 +775,15 @@ fn run_group(
         if restart {
             demo = None;
             let from = process::file_len(&log);
-            match start_demo(bin, adapter, app, &log) {
+            let provider_log = paths.out.join("provider.log");
+            let provider_from = process::file_len(&provider_log);
+            let started = start_demo(bin, adapter, app, &log).and_then(|guard| {
+                if app.registers_dynamically() {
+                    check_registration(&provider_log, provider_from)?;
+                }
+                Ok(guard)
+            });
+            match started {
                 Ok(guard) => {
                     demo = Some(Demo {
                         guard,
@@ -779,6 +796,12 @@ fn run_group(
                         &format!("{}:", paths.show(&log)),
                         &process::tail(&log, from, TAIL),
                     );
+                    if app.registers_dynamically() {
+                        show(
+                            &format!("{} meanwhile:", paths.show(&provider_log)),
+                            &process::tail(&provider_log, provider_from, TAIL),
+                        );
+                    }
                     continue;
                 }
             }
@@ -874,6 +897,30 @@ fn start_demo(bin: &Path, adapter: &Adapter, app: &AppConfig, log: &Path) -> Res
             ));
         }
         sleep(Duration::from_millis(200));
+    }
+}
+
+/// That the provider registered a client (`POST /reg -> 201` in `provider.mjs`'s request log)
+/// since `from`: the demo, started without `OIDC_CLIENT_ID`, registered itself.
+fn check_registration(provider_log: &Path, from: u64) -> Result<(), String> {
+    let lines = process::tail(provider_log, from, usize::MAX);
+    let registrations: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("] POST /reg "))
+        .collect();
+    if registrations.iter().any(|l| l.contains("-> 201")) {
+        return Ok(());
+    }
+    match registrations.last() {
+        Some(l) => Err(format!(
+            "the provider refused its registration request: {}",
+            l.trim()
+        )),
+        None => Err(
+            "it answered GET /health with 200 but never registered at the provider \
+             (no POST /reg in the provider's log)"
+                .to_owned(),
+        ),
     }
 }
 
@@ -986,6 +1033,16 @@ mod tests {
         };
         assert!(o.scenarios.iter().all(|s| s.pending.is_none()));
         assert_eq!(o.adapters.len(), ADAPTERS.len());
+        let Ok(Parsed::Run(o)) = parse(&args(&["--scenario", "dynamic-registration"])) else {
+            panic!("parse failed");
+        };
+        let names: Vec<_> = o.scenarios.iter().map(|s| s.name).collect();
+        assert_eq!(
+            names,
+            ["dynamic-registration", "dynamic-registration-logout"]
+        );
+        assert!(o.scenarios.iter().all(|s| s.app.registers_dynamically()));
+        assert!(!STATIC_BASIC.registers_dynamically());
         assert!(parse(&args(&["--scenario", "nope"])).is_err());
         assert!(parse(&args(&["--adapter", "actix"])).is_err());
     }

@@ -1,0 +1,674 @@
+//! Refreshing a user's access token with the refresh token (RFC 6749 6, OpenID Connect Core
+//! 12): the request, and a small state machine that processes the response, validates a new ID
+//! token (fetching the JWKS when needed) and produces the updated session.
+//!
+//! The rules for a refreshed session:
+//! - the access token and its expiry are replaced; a response without `expires_in` leaves the
+//!   expiry unknown (never the old, stale one);
+//! - the refresh token is replaced when a new one is returned, else kept;
+//! - a new ID token is validated like the first one, except that `nonce` may be absent (if
+//!   present it must equal the original's), and its `iss`, `sub` and `aud` must not change
+//!   (OpenID Connect Core 12.2);
+//! - the time of authentication (`last_authenticated`) and the session's lifetime do not change:
+//!   a refresh is not a login.
+//!
+//! ```text
+//! let mut step = refresh.start();
+//! loop {
+//!     match step {
+//!         RefreshStep::Send(out) => step = refresh.resume(transport.send(out.request).await),
+//!         RefreshStep::Done(result) => break result,
+//!     }
+//! }
+//! ```
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::bearer::audiences_of;
+use crate::callback::Outbound;
+use crate::config::ProviderConfig;
+use crate::error::{Endpoint, Error, IdTokenError, ProtocolError, Result, TransportError};
+use crate::id_token::{self, Expectations, IdToken, Validation};
+use crate::jwks::{self, JwkSet};
+use crate::metadata::{ClientMetadata, ProviderMetadata};
+use crate::session::UserSession;
+use crate::token::{self, TokenResponse};
+
+/// The refresh request: `grant_type=refresh_token` and the token, with this client's
+/// authentication (and no `redirect_uri` or `state`, which do not belong in it).
+pub fn refresh_request(
+    token_endpoint: &str,
+    client: &ClientMetadata,
+    refresh_token: &str,
+) -> Result<http::Request<Bytes>> {
+    token::authenticated_post(
+        token_endpoint,
+        client,
+        vec![
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ],
+    )
+}
+
+/// Whether the user's access token must be refreshed at `now`: there is none, or it expires
+/// within `margin` seconds. An access token without a known expiry counts as valid.
+pub fn needs_refresh(user: &UserSession, now: u64, margin: u64) -> bool {
+    user.access_token.is_none()
+        || user
+            .access_token_expires_at
+            .is_some_and(|exp| now.saturating_add(margin) >= exp)
+}
+
+/// The checks on an ID token from a refresh, once it has been validated on its own: `nonce`
+/// absent or equal to the original's; `iss`, `sub` and `aud` unchanged.
+pub fn check_refreshed_id_token(
+    previous: &IdToken,
+    new: &IdToken,
+) -> std::result::Result<(), IdTokenError> {
+    for claim in ["iss", "sub"] {
+        if previous.claims.get(claim) != new.claims.get(claim) {
+            return Err(IdTokenError::SubjectChanged(claim));
+        }
+    }
+    let mut before = audiences_of(&previous.claims);
+    let mut after = audiences_of(&new.claims);
+    before.sort_unstable();
+    after.sort_unstable();
+    if before != after {
+        return Err(IdTokenError::SubjectChanged("aud"));
+    }
+    if let Some(nonce) = new.claims.get("nonce") {
+        let original = previous.claims.get("nonce").and_then(Value::as_str);
+        match (original, nonce.as_str()) {
+            (Some(a), Some(b)) if crate::secret::constant_time_eq(a, b) => {}
+            _ => return Err(IdTokenError::Nonce),
+        }
+    }
+    Ok(())
+}
+
+/// The session after a successful refresh at `now` (see the module docs for the rules).
+pub fn apply_refresh(
+    user: &UserSession,
+    tokens: TokenResponse,
+    id_token: Option<IdToken>,
+    now: u64,
+) -> UserSession {
+    UserSession {
+        access_token_expires_at: tokens.expires_in.map(|e| now.saturating_add(e)),
+        access_token: Some(tokens.access_token),
+        refresh_token: tokens.refresh_token.or_else(|| user.refresh_token.clone()),
+        id_token: id_token.unwrap_or_else(|| user.id_token.clone()),
+        ..user.clone()
+    }
+}
+
+/// Everything a [`TokenRefresh`] starts from.
+#[derive(Debug)]
+pub struct RefreshInput {
+    /// The provider's configuration (skew, algorithms, JWKS refetch policy).
+    pub config: ProviderConfig,
+    /// This client's registration.
+    pub client: Arc<ClientMetadata>,
+    /// The provider's metadata.
+    pub metadata: Arc<ProviderMetadata>,
+    /// The cached key set, if any (and fresh enough).
+    pub jwks: Option<Arc<JwkSet>>,
+    /// The session being refreshed.
+    pub user: Arc<UserSession>,
+    /// Now, unix seconds.
+    pub now: u64,
+}
+
+/// A finished refresh.
+#[derive(Debug)]
+pub struct RefreshOutcome {
+    /// The updated session.
+    pub user: UserSession,
+    /// A key set fetched on the way, for the caller's cache.
+    pub fetched_jwks: Option<Arc<JwkSet>>,
+}
+
+/// What to do next.
+#[derive(Debug)]
+#[must_use]
+#[non_exhaustive]
+pub enum RefreshStep {
+    /// Send this request and feed the answer to [`TokenRefresh::resume`].
+    Send(Outbound),
+    /// Finished.
+    Done(Result<RefreshOutcome>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Ready,
+    Token,
+    Jwks,
+    Finished,
+}
+
+/// One refresh of a user's tokens, as a state machine that asks for the HTTP calls it needs
+/// (token endpoint, then the JWKS if the new ID token needs keys the cache lacks).
+pub struct TokenRefresh {
+    input: RefreshInput,
+    tokens: Option<TokenResponse>,
+    fetched_jwks: Option<Arc<JwkSet>>,
+    refetched: bool,
+    stage: Stage,
+}
+
+impl std::fmt::Debug for TokenRefresh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRefresh")
+            .field("provider", &self.input.user.provider)
+            .field("stage", &self.stage)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenRefresh {
+    /// Prepares the refresh.
+    pub fn new(input: RefreshInput) -> Self {
+        TokenRefresh {
+            input,
+            tokens: None,
+            fetched_jwks: None,
+            refetched: false,
+            stage: Stage::Ready,
+        }
+    }
+
+    /// The first step: the token request. A session without a refresh token is
+    /// [`Error::LoginRequired`].
+    pub fn start(&mut self) -> RefreshStep {
+        if self.stage != Stage::Ready {
+            return self.fail(Error::config("refresh", "started twice"));
+        }
+        let Some(refresh_token) = self.input.user.refresh_token.clone() else {
+            return self.fail(Error::LoginRequired(
+                "the access token has expired and the session has no refresh token",
+            ));
+        };
+        let Some(endpoint) = &self.input.metadata.token_endpoint else {
+            return self.fail(Error::config(
+                "provider_metadata.token_endpoint",
+                "refreshing tokens needs a token endpoint",
+            ));
+        };
+        match refresh_request(
+            endpoint.as_str(),
+            &self.input.client,
+            refresh_token.expose(),
+        ) {
+            Ok(request) => {
+                self.stage = Stage::Token;
+                RefreshStep::Send(Outbound {
+                    endpoint: Endpoint::Token,
+                    request,
+                })
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    /// Feeds the answer to the last [`RefreshStep::Send`] and returns the next step.
+    pub fn resume(
+        &mut self,
+        response: std::result::Result<http::Response<Bytes>, TransportError>,
+    ) -> RefreshStep {
+        let stage = std::mem::replace(&mut self.stage, Stage::Finished);
+        let endpoint = match stage {
+            Stage::Token => Endpoint::Token,
+            Stage::Jwks => Endpoint::Jwks,
+            Stage::Ready | Stage::Finished => {
+                return self.fail(Error::config("refresh", "resumed without a request"))
+            }
+        };
+        let response = match response {
+            Ok(r) => r,
+            Err(source) => return self.fail(Error::Transport { endpoint, source }),
+        };
+        if stage == Stage::Token {
+            match token::parse_token_response(response) {
+                Ok(tokens) => {
+                    self.tokens = Some(tokens);
+                    self.validate()
+                }
+                Err(e) => self.fail(e),
+            }
+        } else {
+            match jwks::parse_jwks_response(response, self.input.now) {
+                Ok(set) => {
+                    let set = Arc::new(set);
+                    self.input.jwks = Some(set.clone());
+                    self.fetched_jwks = Some(set);
+                    self.validate()
+                }
+                Err(e) => self.fail(e),
+            }
+        }
+    }
+
+    fn validate(&mut self) -> RefreshStep {
+        let Some(tokens) = &self.tokens else {
+            return self.fail(Error::config("refresh", "no token response"));
+        };
+        let Some(raw) = tokens.id_token.clone() else {
+            return self.finish(None);
+        };
+        let Some(keys) = self.input.jwks.clone() else {
+            return self.fetch_jwks();
+        };
+        let config = &self.input.config;
+        let expect = Expectations {
+            issuer: &self.input.metadata.issuer,
+            client_id: &self.input.client.client_id,
+            nonce: None,
+            now: self.input.now,
+            skew: config.clock_skew.as_secs(),
+            algorithms: &config.algorithms,
+            access_token: Some(tokens.access_token.expose()),
+            require_at_hash: false,
+            code: None,
+        };
+        let checked = id_token::validate(raw.expose(), &keys, &expect).and_then(|v| match v {
+            Validation::Valid(new) => {
+                check_refreshed_id_token(&self.input.user.id_token, &new).map(|()| Some(new))
+            }
+            Validation::UnknownKey => Ok(None),
+        });
+        match checked {
+            Ok(Some(new)) => self.finish(Some(new)),
+            Ok(None) => {
+                let old_enough = self.input.now.saturating_sub(keys.fetched_at())
+                    >= config.jwks_min_refetch.as_secs();
+                if !self.refetched && self.fetched_jwks.is_none() && old_enough {
+                    self.refetched = true;
+                    self.fetch_jwks()
+                } else {
+                    self.fail(ProtocolError::IdToken(IdTokenError::UnknownKey).into())
+                }
+            }
+            Err(e) => self.fail(ProtocolError::IdToken(e).into()),
+        }
+    }
+
+    fn fetch_jwks(&mut self) -> RefreshStep {
+        let Some(uri) = &self.input.metadata.jwks_uri else {
+            return self.fail(Error::config(
+                "provider_metadata.jwks_uri",
+                "required to verify ID tokens",
+            ));
+        };
+        match jwks::jwks_request(uri.as_str()) {
+            Ok(request) => {
+                self.stage = Stage::Jwks;
+                RefreshStep::Send(Outbound {
+                    endpoint: Endpoint::Jwks,
+                    request,
+                })
+            }
+            Err(e) => self.fail(e),
+        }
+    }
+
+    fn finish(&mut self, id_token: Option<IdToken>) -> RefreshStep {
+        self.stage = Stage::Finished;
+        let Some(tokens) = self.tokens.take() else {
+            return self.fail(Error::config("refresh", "no token response"));
+        };
+        let user = apply_refresh(&self.input.user, tokens, id_token, self.input.now);
+        RefreshStep::Done(Ok(RefreshOutcome {
+            user,
+            fetched_jwks: self.fetched_jwks.take(),
+        }))
+    }
+
+    fn fail(&mut self, error: Error) -> RefreshStep {
+        self.stage = Stage::Finished;
+        RefreshStep::Done(Err(error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secret::Secret;
+    use josekit::jws::{JwsHeader, RS256};
+    use josekit::jwt::{self, JwtPayload};
+    use serde_json::json;
+
+    struct Keys {
+        signer: josekit::jws::alg::rsassa::RsassaJwsSigner,
+        jwks: String,
+    }
+
+    fn keys(kid: &str) -> Keys {
+        let pair = RS256.generate_key_pair(2048).unwrap();
+        let mut jwk = pair.to_jwk_public_key();
+        jwk.set_key_id(kid);
+        Keys {
+            signer: RS256.signer_from_der(pair.to_der_private_key()).unwrap(),
+            jwks: json!({ "keys": [jwk.as_ref()] }).to_string(),
+        }
+    }
+
+    fn sign(k: &Keys, kid: &str, claims: Value) -> String {
+        let mut h = JwsHeader::new();
+        h.set_key_id(kid);
+        let p = JwtPayload::from_map(claims.as_object().unwrap().clone()).unwrap();
+        jwt::encode_with_signer(&p, &h, &k.signer).unwrap()
+    }
+
+    fn id_claims() -> Value {
+        json!({"iss": "https://op", "sub": "alice", "aud": "client", "exp": 2000, "iat": 1000,
+            "nonce": "n1"})
+    }
+
+    fn user(refresh: Option<&str>) -> UserSession {
+        UserSession {
+            provider: "default".into(),
+            access_token: Some(Secret::new("old-at")),
+            access_token_expires_at: Some(1100),
+            id_token: IdToken {
+                raw: Secret::new("old.id.token"),
+                claims: id_claims().as_object().unwrap().clone(),
+            },
+            userinfo: None,
+            refresh_token: refresh.map(Secret::new),
+            last_authenticated: 900,
+            last_session_refresh: 900,
+            expires_at: 5000,
+        }
+    }
+
+    fn input(user: UserSession, jwks: Option<&Keys>, now: u64) -> RefreshInput {
+        let metadata = ProviderMetadata {
+            token_endpoint: Some("https://op/token".parse().unwrap()),
+            jwks_uri: Some("https://op/jwks".parse().unwrap()),
+            ..ProviderMetadata::new("https://op", "https://op/authorize".parse().unwrap())
+        };
+        RefreshInput {
+            config: ProviderConfig::from_metadata(metadata.clone())
+                .client(ClientMetadata::new("client", "secret"))
+                .build()
+                .unwrap(),
+            client: Arc::new(ClientMetadata::new("client", "secret")),
+            metadata: Arc::new(metadata),
+            jwks: jwks.map(|k| Arc::new(JwkSet::from_json(k.jwks.as_bytes(), 0).unwrap())),
+            user: Arc::new(user),
+            now,
+        }
+    }
+
+    fn ok(body: Value) -> std::result::Result<http::Response<Bytes>, TransportError> {
+        Ok(http::Response::builder()
+            .status(200)
+            .body(Bytes::from(body.to_string()))
+            .unwrap())
+    }
+
+    fn send(step: RefreshStep) -> Outbound {
+        match step {
+            RefreshStep::Send(out) => out,
+            RefreshStep::Done(r) => panic!("expected a request, got {r:?}"),
+        }
+    }
+
+    fn done(step: RefreshStep) -> Result<RefreshOutcome> {
+        match step {
+            RefreshStep::Done(r) => r,
+            RefreshStep::Send(out) => panic!("expected the end, got a request to {}", out.endpoint),
+        }
+    }
+
+    #[test]
+    fn request_form() {
+        let r = refresh_request(
+            "https://op/token",
+            &ClientMetadata::new("client", "secret"),
+            "rt",
+        )
+        .unwrap();
+        let form: Vec<(String, String)> = form_urlencoded::parse(r.body()).into_owned().collect();
+        assert!(form.contains(&("grant_type".into(), "refresh_token".into())));
+        assert!(form.contains(&("refresh_token".into(), "rt".into())));
+        assert!(!form
+            .iter()
+            .any(|(k, _)| k == "redirect_uri" || k == "state"));
+    }
+
+    #[test]
+    fn when_to_refresh() {
+        let u = user(Some("rt"));
+        assert!(!needs_refresh(&u, 1000, 30));
+        assert!(needs_refresh(&u, 1070, 30), "within the margin");
+        assert!(needs_refresh(&u, 1100, 0));
+        let mut no_expiry = u.clone();
+        no_expiry.access_token_expires_at = None;
+        assert!(!needs_refresh(&no_expiry, 999_999, 30));
+        let mut no_token = u;
+        no_token.access_token = None;
+        assert!(needs_refresh(&no_token, 0, 0));
+    }
+
+    #[test]
+    fn refresh_with_new_id_token() {
+        let k = keys("k1");
+        let mut r = TokenRefresh::new(input(user(Some("rt")), Some(&k), 1500));
+        let out = send(r.start());
+        assert_eq!(out.endpoint, Endpoint::Token);
+        let id = sign(
+            &k,
+            "k1",
+            json!({"iss": "https://op", "sub": "alice", "aud": "client",
+            "exp": 2000, "iat": 1500}),
+        );
+        let outcome = done(r.resume(ok(json!({"access_token": "new-at",
+            "token_type": "Bearer", "expires_in": 600, "id_token": id}))))
+        .unwrap();
+        let u = outcome.user;
+        assert_eq!(u.access_token.unwrap().expose(), "new-at");
+        assert_eq!(u.access_token_expires_at, Some(2100));
+        assert_eq!(
+            u.refresh_token.unwrap().expose(),
+            "rt",
+            "kept when none is returned"
+        );
+        assert_eq!(u.id_token.raw.expose(), id);
+        assert_eq!(u.last_authenticated, 900, "a refresh is not a login");
+        assert_eq!(u.expires_at, 5000);
+        assert!(outcome.fetched_jwks.is_none());
+        // A second resume is refused.
+        assert!(done(r.resume(ok(json!({})))).is_err());
+        assert!(done(r.start()).is_err());
+    }
+
+    #[test]
+    fn refresh_without_id_token_replaces_tokens() {
+        let mut r = TokenRefresh::new(input(user(Some("rt")), None, 1500));
+        let _ = send(r.start());
+        let u = done(
+            r.resume(ok(json!({"access_token": "new-at", "token_type": "bearer",
+            "refresh_token": "rt2"}))),
+        )
+        .unwrap()
+        .user;
+        assert_eq!(u.refresh_token.unwrap().expose(), "rt2");
+        assert_eq!(
+            u.access_token_expires_at, None,
+            "no expires_in: the stale expiry does not survive"
+        );
+        assert_eq!(u.id_token.raw.expose(), "old.id.token");
+    }
+
+    #[test]
+    fn fetches_keys_when_needed_and_once_more_on_unknown_kid() {
+        let k = keys("k2");
+        let id = sign(
+            &k,
+            "k2",
+            json!({"iss": "https://op", "sub": "alice", "aud": "client",
+            "exp": 2000, "iat": 1500, "nonce": "n1"}),
+        );
+        let body = json!({"access_token": "a", "token_type": "Bearer", "id_token": id});
+        // No cached keys: fetched.
+        let mut r = TokenRefresh::new(input(user(Some("rt")), None, 1500));
+        let _ = send(r.start());
+        let out = send(r.resume(ok(body.clone())));
+        assert_eq!(out.endpoint, Endpoint::Jwks);
+        let outcome = done(r.resume(ok(serde_json::from_str(&k.jwks).unwrap()))).unwrap();
+        assert!(outcome.fetched_jwks.is_some());
+        // Cached keys without the kid: fetched again, once.
+        let old = keys("k1");
+        let mut r = TokenRefresh::new(input(user(Some("rt")), Some(&old), 1500));
+        let _ = send(r.start());
+        let out = send(r.resume(ok(body.clone())));
+        assert_eq!(out.endpoint, Endpoint::Jwks);
+        let err = done(r.resume(ok(serde_json::from_str(&old.jwks).unwrap()))).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Protocol(ProtocolError::IdToken(IdTokenError::UnknownKey))
+        ));
+        // A JWKS endpoint that fails.
+        let mut r = TokenRefresh::new(input(user(Some("rt")), None, 1500));
+        let _ = send(r.start());
+        let _ = send(r.resume(ok(body)));
+        assert!(matches!(
+            done(r.resume(Err(TransportError::Timeout))),
+            Err(Error::Transport {
+                endpoint: Endpoint::Jwks,
+                ..
+            })
+        ));
+    }
+
+    fn refused(claims: Value) -> Error {
+        let k = keys("k1");
+        let mut r = TokenRefresh::new(input(user(Some("rt")), Some(&k), 1500));
+        let _ = send(r.start());
+        let id = sign(&k, "k1", claims);
+        done(r.resume(ok(
+            json!({"access_token": "a", "token_type": "Bearer", "id_token": id}),
+        )))
+        .unwrap_err()
+    }
+
+    #[test]
+    fn id_token_rules() {
+        let base = json!({"iss": "https://op", "sub": "alice", "aud": "client", "exp": 2000,
+            "iat": 1500});
+        let with = |k: &str, v: Value| {
+            let mut c = base.clone();
+            c[k] = v;
+            c
+        };
+        let cases = [
+            (
+                with("sub", json!("mallory")),
+                IdTokenError::SubjectChanged("sub"),
+            ),
+            (with("nonce", json!("other")), IdTokenError::Nonce),
+            (
+                with("aud", json!(["client", "x"]))
+                    .as_object()
+                    .cloned()
+                    .map(|mut m| {
+                        m.insert("azp".into(), json!("client"));
+                        Value::Object(m)
+                    })
+                    .unwrap(),
+                IdTokenError::SubjectChanged("aud"),
+            ),
+            (with("iss", json!("https://evil")), IdTokenError::Issuer),
+            (with("exp", json!(1000)), IdTokenError::Expired),
+        ];
+        for (claims, want) in cases {
+            match refused(claims.clone()) {
+                Error::Protocol(ProtocolError::IdToken(e)) => assert_eq!(e, want, "{claims}"),
+                other => panic!("{claims}: {other:?}"),
+            }
+        }
+        // Same nonce is fine; a nonce where the original had none is not.
+        let prev = IdToken {
+            raw: Secret::new("x"),
+            claims: base.as_object().unwrap().clone(),
+        };
+        let mut new = prev.clone();
+        new.claims.insert("nonce".into(), json!("n"));
+        assert_eq!(
+            check_refreshed_id_token(&prev, &new),
+            Err(IdTokenError::Nonce)
+        );
+        assert!(check_refreshed_id_token(&new, &new).is_ok());
+        let mut other_iss = prev.clone();
+        other_iss.claims.insert("iss".into(), json!("https://b"));
+        assert_eq!(
+            check_refreshed_id_token(&prev, &other_iss),
+            Err(IdTokenError::SubjectChanged("iss"))
+        );
+    }
+
+    #[test]
+    fn failures() {
+        // No refresh token.
+        let mut r = TokenRefresh::new(input(user(None), None, 1500));
+        assert!(matches!(done(r.start()), Err(Error::LoginRequired(_))));
+        // invalid_grant, transport, garbage.
+        let mut r = TokenRefresh::new(input(user(Some("rt")), None, 1500));
+        let _ = send(r.start());
+        let resp = http::Response::builder()
+            .status(400)
+            .body(Bytes::from_static(br#"{"error":"invalid_grant"}"#))
+            .unwrap();
+        assert!(matches!(
+            done(r.resume(Ok(resp))),
+            Err(Error::Provider(e)) if e.error == "invalid_grant"
+        ));
+        let mut r = TokenRefresh::new(input(user(Some("rt")), None, 1500));
+        let _ = send(r.start());
+        assert!(matches!(
+            done(r.resume(Err(TransportError::Connect("refused".into())))),
+            Err(Error::Transport {
+                endpoint: Endpoint::Token,
+                ..
+            })
+        ));
+        let mut r = TokenRefresh::new(input(user(Some("rt")), None, 1500));
+        let _ = send(r.start());
+        assert!(matches!(
+            done(r.resume(ok(json!({"nope": 1})))),
+            Err(Error::Protocol(ProtocolError::MalformedResponse { .. }))
+        ));
+        // No token endpoint; no JWKS URI.
+        let mut i = input(user(Some("rt")), None, 1500);
+        let mut m = (*i.metadata).clone();
+        m.token_endpoint = None;
+        m.jwks_uri = None;
+        i.metadata = Arc::new(m);
+        let mut r = TokenRefresh::new(i);
+        assert!(matches!(done(r.start()), Err(Error::Config { .. })));
+        let mut i = input(user(Some("rt")), None, 1500);
+        let mut m = (*i.metadata).clone();
+        m.jwks_uri = None;
+        i.metadata = Arc::new(m);
+        let mut r = TokenRefresh::new(i);
+        let _ = send(r.start());
+        assert!(matches!(
+            done(
+                r.resume(ok(json!({"access_token": "a", "token_type": "Bearer",
+                "id_token": "x.y.z"})))
+            ),
+            Err(Error::Config { .. })
+        ));
+        // Resumed before it started.
+        let mut r = TokenRefresh::new(input(user(Some("rt")), None, 1500));
+        assert!(done(r.resume(ok(json!({})))).is_err());
+        assert!(!format!("{r:?}").contains("old-at"));
+    }
+}

@@ -1,0 +1,774 @@
+//! Hardening scenarios, written once and run by every adapter like [`crate::scenarios`]:
+//! `oidc_testkit::hardening_scenarios!(name, AppType)` instantiates each as a test named
+//! `name::scenario`.
+//!
+//! Two families:
+//! - **faults at every outbound call** the relying party makes (discovery, registration, token,
+//!   JWKS, userinfo, the session store): refused, timed out, slow, truncated, oversized, 5xx,
+//!   not JSON, JSON of the wrong shape, a JWKS without the needed key. Each must give the error
+//!   view (or the API's 401/503) naming the endpoint, leave no session and no pending login
+//!   that can still be completed, and the app must serve the next login;
+//! - **hostile input** the scenario suite does not already cover: encoded open-redirect
+//!   variants, duplicated parameters in posted responses, oversized cookies, headers and
+//!   parameters, invalid UTF-8, a session cookie from another app, a pending-login flood.
+//!
+//! What [`crate::scenarios`] covers is not repeated here: the plain off-origin return URLs,
+//! `state` twice in a query, replayed and unsolicited callbacks (login CSRF), forged cookies,
+//! refused/timed-out/oversized token, JWKS and userinfo calls, token endpoint errors, the
+//! discovery outage and a refused registration.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, Request, StatusCode};
+use oidc_core::session::MAX_PENDING_LOGINS;
+use oidc_core::{BoxFuture, MemoryStore, SessionRecord, SessionStore, StoreError};
+
+use crate::harness::{App, Bench, BenchOptions, Browser, Fault, Page, TestClock, APP_URL};
+
+/// The bench's starting time (see [`Bench::with`]).
+const START: u64 = 1_700_000_000;
+
+/// Asserts that `page` is the error view with `error`, and that its description names
+/// `endpoint` (so that the user, or whoever reads the log, knows what failed).
+fn assert_error_view(page: &Page, error: &str, endpoint: &str, context: &str) {
+    assert_eq!(page.error(), error, "{context}: {}", page.text());
+    let description = page.json()["error_description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        description
+            .to_lowercase()
+            .contains(&endpoint.to_lowercase()),
+        "{context}: the message should name the {endpoint} endpoint: {description}"
+    );
+}
+
+/// A login whose callback meets `fault` at `path` must fail with `error`, leave no session,
+/// spend its pending login (the same callback again is refused even once the provider is
+/// healthy), and the same browser must be able to log in right after.
+async fn callback_fault<A: App>(path: &str, fault: Fault, error: &str, endpoint: &str) {
+    let bench = Bench::<A>::new();
+    let context = format!("{path} {fault:?}");
+    let mut b = bench.browser();
+    let auth = b.start_login("/").await;
+    let back = b.authorize(&auth, "alice");
+    bench.transport.fail(path, fault);
+    let page = b.get(&back).await;
+    assert_error_view(&page, error, endpoint, &context);
+    assert!(
+        !b.is_logged_in().await,
+        "{context}: no session after a fault"
+    );
+    bench.transport.clear();
+    let again = b.get(&back).await;
+    again.error();
+    assert!(
+        !b.is_logged_in().await,
+        "{context}: the failed login's callback cannot be completed later"
+    );
+    let page = b.login("/?next=1", "alice").await;
+    assert_eq!(page.status, StatusCode::OK, "{context}: {}", page.text());
+    assert_eq!(page.json()["sub"], "alice", "{context}");
+}
+
+/// The token endpoint: slow, truncated, not JSON, the wrong shape, no ID token, 5xx.
+pub async fn token_endpoint_faults<A: App>() {
+    let cases: Vec<(Fault, &str)> = vec![
+        (Fault::SlowDrip, "provider_unreachable"),
+        (Fault::Truncated, "provider_unreachable"),
+        (Fault::Respond(200, String::new()), "invalid_response"),
+        (
+            Fault::Respond(200, r#"{"access_token":"a","tok"#.into()),
+            "invalid_response",
+        ),
+        (Fault::Respond(200, "[1,2,3]".into()), "invalid_response"),
+        (
+            Fault::Respond(200, r#"{"access_token":5,"token_type":"Bearer"}"#.into()),
+            "invalid_response",
+        ),
+        (
+            Fault::Respond(200, r#"{"access_token":"a","token_type":"Bearer"}"#.into()),
+            "invalid_response",
+        ),
+        (
+            Fault::Respond(500, "<html>Internal Server Error</html>".into()),
+            "invalid_response",
+        ),
+    ];
+    for (fault, error) in cases {
+        callback_fault::<A>("/token", fault, error, "token").await;
+    }
+}
+
+/// The JWKS endpoint: slow, truncated, not JSON, the wrong shape, 5xx, and a key set without
+/// the key the ID token names.
+pub async fn jwks_faults<A: App>() {
+    let cases: Vec<(Fault, &str)> = vec![
+        (Fault::SlowDrip, "provider_unreachable"),
+        (Fault::Truncated, "provider_unreachable"),
+        (Fault::Respond(200, "not json".into()), "invalid_response"),
+        (
+            Fault::Respond(200, r#"{"keys":[{"kty":"RSA","#.into()),
+            "invalid_response",
+        ),
+        (
+            Fault::Respond(200, r#"{"keys":{}}"#.into()),
+            "invalid_response",
+        ),
+        (
+            Fault::Respond(200, r#"{"keys":[]}"#.into()),
+            "invalid_response",
+        ),
+        (
+            Fault::Respond(
+                200,
+                r#"{"keys":[{"kty":"EC","crv":"P-256","kid":"other","x":"AAAA","y":"AAAA"}]}"#
+                    .into(),
+            ),
+            "invalid_response",
+        ),
+        (Fault::Respond(503, String::new()), "invalid_response"),
+    ];
+    for (fault, error) in cases {
+        callback_fault::<A>("/jwks", fault, error, "JWKS").await;
+    }
+}
+
+/// The userinfo endpoint: slow, truncated, not JSON, the wrong shape, 5xx.
+pub async fn userinfo_faults<A: App>() {
+    let cases: Vec<(Fault, &str)> = vec![
+        (Fault::SlowDrip, "provider_unreachable"),
+        (Fault::Truncated, "provider_unreachable"),
+        (Fault::Respond(200, "<html>".into()), "invalid_response"),
+        (
+            Fault::Respond(200, r#"{"sub":"ali"#.into()),
+            "invalid_response",
+        ),
+        (
+            Fault::Respond(200, r#"["alice"]"#.into()),
+            "invalid_response",
+        ),
+        (
+            Fault::Respond(200, r#"{"sub":42}"#.into()),
+            "invalid_response",
+        ),
+        (
+            Fault::Respond(502, "bad gateway".into()),
+            "invalid_response",
+        ),
+    ];
+    for (fault, error) in cases {
+        callback_fault::<A>("/userinfo", fault, error, "userinfo").await;
+    }
+}
+
+/// Discovery: every kind of fault gives the error view naming discovery, the API answers
+/// `401` meanwhile, no session cookie is set, and logins work once the provider is back.
+pub async fn discovery_faults<A: App>() {
+    let cases: Vec<(Fault, &str)> = vec![
+        (Fault::Timeout, "provider_unreachable"),
+        (Fault::SlowDrip, "provider_unreachable"),
+        (Fault::Truncated, "provider_unreachable"),
+        (Fault::BodyTooLarge, "provider_unreachable"),
+        (Fault::Respond(500, "oops".into()), "invalid_response"),
+        (Fault::Respond(200, "not json".into()), "invalid_response"),
+        (
+            Fault::Respond(200, r#"["issuer"]"#.into()),
+            "invalid_response",
+        ),
+        (
+            Fault::Respond(200, r#"{"issuer":5,"authorization_endpoint":[]}"#.into()),
+            "invalid_response",
+        ),
+        (
+            Fault::Respond(200, r#"{"issuer":"https://op.test","authoriz"#.into()),
+            "invalid_response",
+        ),
+    ];
+    for (fault, error) in cases {
+        let context = format!("discovery {fault:?}");
+        let bench = Bench::<A>::new();
+        bench
+            .transport
+            .fail("/.well-known/openid-configuration", fault);
+        let mut b = bench.browser();
+        let page = b.get("/").await;
+        assert_error_view(&page, error, "discovery", &context);
+        assert!(
+            b.session_cookie().is_none(),
+            "{context}: no session is started"
+        );
+        assert_eq!(
+            b.get_json("/").await.status,
+            StatusCode::UNAUTHORIZED,
+            "{context}"
+        );
+        bench.transport.clear();
+        bench.clock.advance(60);
+        let page = b.login("/", "alice").await;
+        assert_eq!(page.status, StatusCode::OK, "{context}: {}", page.text());
+    }
+}
+
+/// Dynamic registration: every kind of fault gives the error view naming registration, and
+/// the next login registers and works.
+pub async fn registration_faults<A: App>() {
+    let cases: Vec<(Fault, &str)> = vec![
+        (Fault::Refused, "provider_unreachable"),
+        (Fault::Timeout, "provider_unreachable"),
+        (Fault::SlowDrip, "provider_unreachable"),
+        (Fault::Truncated, "provider_unreachable"),
+        (Fault::BodyTooLarge, "provider_unreachable"),
+        (Fault::Respond(500, "<html>".into()), "invalid_response"),
+        (Fault::Respond(201, "not json".into()), "invalid_response"),
+        (Fault::Respond(201, "[]".into()), "invalid_response"),
+        (
+            Fault::Respond(201, r#"{"client_id":5,"client_secret":"s"}"#.into()),
+            "invalid_response",
+        ),
+        (
+            Fault::Respond(201, r#"{"client_id":"c","client_sec"#.into()),
+            "invalid_response",
+        ),
+    ];
+    for (fault, error) in cases {
+        let context = format!("registration {fault:?}");
+        let bench = Bench::<A>::with(BenchOptions {
+            dynamic_registration: true,
+            ..Default::default()
+        });
+        bench.transport.fail("/register", fault);
+        let mut b = bench.browser();
+        let page = b.get("/").await;
+        assert_error_view(&page, error, "registration", &context);
+        assert!(!b.is_logged_in().await, "{context}");
+        bench.transport.clear();
+        let page = b.login("/", "alice").await;
+        assert_eq!(page.status, StatusCode::OK, "{context}: {}", page.text());
+    }
+}
+
+/// A session store that can be made to fail: every operation, or only saves.
+#[derive(Clone)]
+struct FlakyStore {
+    inner: Arc<MemoryStore>,
+    mode: Arc<AtomicU8>,
+}
+
+const HEALTHY: u8 = 0;
+const DOWN: u8 = 1;
+const SAVES_FAIL: u8 = 2;
+
+impl FlakyStore {
+    fn new() -> Self {
+        FlakyStore {
+            inner: Arc::new(MemoryStore::with_clock(
+                10_000,
+                Arc::new(TestClock::new(START)),
+            )),
+            mode: Arc::default(),
+        }
+    }
+
+    fn set(&self, mode: u8) {
+        self.mode.store(mode, Ordering::SeqCst);
+    }
+
+    fn failing(&self, op: &str) -> Option<StoreError> {
+        match self.mode.load(Ordering::SeqCst) {
+            DOWN => Some(StoreError(format!("{op}: connection refused"))),
+            SAVES_FAIL if op == "save" => Some(StoreError("save: read-only replica".into())),
+            _ => None,
+        }
+    }
+}
+
+impl SessionStore for FlakyStore {
+    fn load<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
+        match self.failing("load") {
+            Some(e) => Box::pin(async move { Err(e) }),
+            None => self.inner.load(id),
+        }
+    }
+
+    fn save<'a>(
+        &'a self,
+        id: &'a str,
+        record: &'a SessionRecord,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        match self.failing("save") {
+            Some(e) => Box::pin(async move { Err(e) }),
+            None => self.inner.save(id, record),
+        }
+    }
+
+    fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        match self.failing("delete") {
+            Some(e) => Box::pin(async move { Err(e) }),
+            None => self.inner.delete(id),
+        }
+    }
+}
+
+fn bench_on<A: App>(store: &FlakyStore) -> Bench<A> {
+    let store: Arc<dyn SessionStore> = Arc::new(store.clone());
+    Bench::<A>::with(BenchOptions {
+        rp: Box::new(move |r| r.session_store(store)),
+        ..Default::default()
+    })
+}
+
+/// The session store fails: at login start, at the callback (down, or only saves failing),
+/// and under a logged-in session. Pages get the error view `503`, the API `401` without a
+/// session and `503` with one; nobody is logged in by a half-done login; once the store is
+/// back everything works.
+pub async fn session_store_faults<A: App>() {
+    let store = FlakyStore::new();
+    let bench = bench_on::<A>(&store);
+
+    // Down when a login starts.
+    store.set(DOWN);
+    let mut b = bench.browser();
+    let page = b.get("/").await;
+    assert_eq!(
+        page.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        page.text()
+    );
+    assert_error_view(&page, "session_store_unavailable", "session store", "start");
+    assert_eq!(b.get_json("/").await.status, StatusCode::UNAUTHORIZED);
+    store.set(HEALTHY);
+    assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+
+    // Down, then saves failing, when the browser comes back.
+    for mode in [DOWN, SAVES_FAIL] {
+        let mut b = bench.browser();
+        let auth = b.start_login("/").await;
+        let back = b.authorize(&auth, "bob");
+        store.set(mode);
+        let page = b.get(&back).await;
+        assert_eq!(
+            page.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            page.text()
+        );
+        assert_eq!(page.error(), "session_store_unavailable");
+        store.set(HEALTHY);
+        assert!(!b.is_logged_in().await, "mode {mode}: no session");
+        let page = b.login("/", "bob").await;
+        assert_eq!(page.status, StatusCode::OK, "mode {mode}: {}", page.text());
+        assert_eq!(page.json()["sub"], "bob");
+    }
+
+    // Down under a logged-in session: the API says 503, not 401 (the user is not logged
+    // out, the store is unavailable); pages get the error view.
+    let mut b = bench.browser();
+    assert_eq!(b.login("/", "carol").await.status, StatusCode::OK);
+    store.set(DOWN);
+    let page = b.get_json("/").await;
+    assert_eq!(
+        page.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        page.text()
+    );
+    assert_eq!(page.error(), "session_store_unavailable");
+    assert_eq!(b.get("/").await.error(), "session_store_unavailable");
+    store.set(HEALTHY);
+    assert!(b.is_logged_in().await, "the session survives the outage");
+}
+
+/// Return URLs that only look local once decoded, normalised or resolved; other schemes and
+/// ports (beyond the list in the scenario suite).
+pub async fn encoded_open_redirects_are_rejected<A: App>() {
+    let bench = Bench::<A>::new();
+    for evil in [
+        "%2F%2Fevil.example",
+        "/%2F/evil.example",
+        "/%2f%2fevil.example",
+        "/%5C%5Cevil.example",
+        "%5C%5Cevil.example",
+        "/\t/evil.example",
+        "/\n/evil.example",
+        " //evil.example",
+        "///evil.example",
+        "\\\\evil.example",
+        "/\\/evil.example",
+        "//app.test@evil.example",
+        "https://app.test/",
+        "HTTP://app.test/",
+        "//app.test:8443/",
+        "javascript:alert(1)",
+        "data:text/html,hi",
+        "",
+    ] {
+        let mut b = bench.browser();
+        let next: String = form_urlencoded::byte_serialize(evil.as_bytes()).collect();
+        let page = b.get(&format!("/login?next={next}")).await;
+        assert_eq!(
+            page.error(),
+            "invalid_response",
+            "{evil:?}: {}",
+            page.text()
+        );
+        assert!(b.session_cookie().is_none(), "{evil:?}: no login started");
+    }
+    // What is on the origin still works, query and all.
+    let mut b = bench.browser();
+    let page = b.get("/login?next=%2Fa%2F..%2Fb%3Fx%3D%252F%252F").await;
+    let auth = page.location().expect("a login redirect");
+    let back = b.authorize(&auth, "alice");
+    let page = b.get(&back).await;
+    assert_eq!(page.location().as_deref(), Some("/a/../b?x=%2F%2F"));
+}
+
+/// Rewrites a provider answer's query parameters.
+fn with_params(back: &str, edit: impl FnOnce(&mut Vec<(String, String)>)) -> String {
+    let (base, query) = back.split_once('?').unwrap_or((back, ""));
+    let mut pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    edit(&mut pairs);
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    format!("{base}?{query}")
+}
+
+/// Makes `name` appear twice (once more, or twice when absent).
+fn duplicate(name: &'static str) -> impl FnOnce(&mut Vec<(String, String)>) {
+    move |pairs| {
+        while pairs.iter().filter(|(k, _)| k == name).count() < 2 {
+            let value = pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| format!("{v}x"))
+                .unwrap_or_else(|| "x".into());
+            pairs.push((name.to_owned(), value));
+        }
+    }
+}
+
+/// `back` with parameter `name` replaced by `raw`, appended without encoding.
+fn with_raw_param(back: &str, name: &str, raw: &str) -> String {
+    let without = with_params(back, |p| p.retain(|(k, _)| k != name));
+    format!("{without}&{name}={raw}")
+}
+
+/// Parameters given twice (`code`, `iss`, `error`; `state` in a posted `form_post` body) are
+/// refused before anything is spent: the genuine response still completes the login.
+pub async fn duplicated_parameters_are_rejected<A: App>() {
+    let bench = Bench::<A>::new();
+    for name in ["code", "iss", "error"] {
+        let mut b = bench.browser();
+        let auth = b.start_login("/").await;
+        let back = b.authorize(&auth, "alice");
+        let page = b.get(&with_params(&back, duplicate(name))).await;
+        assert_eq!(page.error(), "invalid_response", "{name}: {}", page.text());
+        assert!(!b.is_logged_in().await, "{name}");
+        assert_eq!(b.get(&back).await.status, StatusCode::FOUND, "{name}");
+        assert!(b.is_logged_in().await, "{name}");
+    }
+    // form_post: the duplicate arrives in the cross-site POST body.
+    let bench = Bench::<A>::with(BenchOptions {
+        configure: Box::new(|c| c.response_mode("form_post")),
+        https: true,
+        ..Default::default()
+    });
+    let mut b = bench.browser();
+    let auth = b.start_login("/").await;
+    let back = b.authorize(&auth, "alice");
+    let doubled = with_params(&back, duplicate("state"));
+    let page = b.deliver(&auth, &doubled).await;
+    assert_eq!(page.error(), "invalid_response", "{}", page.text());
+    assert!(!b.is_logged_in().await);
+    assert_eq!(b.deliver(&auth, &back).await.status, StatusCode::FOUND);
+    assert!(b.is_logged_in().await);
+}
+
+fn get_with(url: &str, name: header::HeaderName, value: &[u8]) -> Request<Bytes> {
+    Request::get(format!("{APP_URL}{url}"))
+        .header(
+            name,
+            http::HeaderValue::from_bytes(value).expect("a header value"),
+        )
+        .header(header::ACCEPT, "application/json")
+        .body(Bytes::new())
+        .unwrap()
+}
+
+/// Oversized cookies, headers and callback parameters are answered sanely (no `500`, no
+/// session) and do not stop the app.
+pub async fn oversized_input_is_harmless<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut logged_in = bench.browser();
+    assert_eq!(logged_in.login("/", "alice").await.status, StatusCode::OK);
+    let real = format!("oidc_session={}", logged_in.session_cookie().unwrap());
+
+    // 32 KiB of cookies, with and without the real one last; one huge session cookie value.
+    let junk: Vec<String> = (0..1500)
+        .map(|i| format!("c{i}=v{i}xxxxxxxxxxxxxxx"))
+        .collect();
+    let forged: Vec<String> = (0..200)
+        .map(|i| format!("oidc_session=id{i}.mac"))
+        .collect();
+    let huge_id = format!("oidc_session={}.{}", "A".repeat(64 * 1024), "B".repeat(43));
+    for (cookie, logged) in [
+        (junk.join("; "), false),
+        (
+            format!("{}; {}; {real}", junk.join("; "), forged.join("; ")),
+            true,
+        ),
+        (huge_id, false),
+    ] {
+        let mut b = bench.browser();
+        let page = b
+            .send(get_with("/", header::COOKIE, cookie.as_bytes()))
+            .await;
+        let want = if logged {
+            StatusCode::OK
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        assert_eq!(page.status, want, "{} bytes of cookies", cookie.len());
+    }
+
+    // A 64 KiB header the app has no use for.
+    let mut b = bench.browser();
+    let big = "x".repeat(64 * 1024);
+    let page = b
+        .send(get_with(
+            "/",
+            header::HeaderName::from_static("x-padding"),
+            big.as_bytes(),
+        ))
+        .await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+
+    // A `state` and a `code` over the parameter cap: refused, and the login still completes.
+    for name in ["state", "code"] {
+        let mut b = bench.browser();
+        let auth = b.start_login("/").await;
+        let back = b.authorize(&auth, "bob");
+        let long = with_params(&back, |p| {
+            for (k, v) in p.iter_mut() {
+                if k == name {
+                    *v = "s".repeat(20 * 1024);
+                }
+            }
+        });
+        let page = b.get(&long).await;
+        assert_eq!(page.error(), "invalid_response", "{name}");
+        assert!(!b.is_logged_in().await);
+        assert_eq!(b.get(&back).await.status, StatusCode::FOUND, "{name}");
+    }
+    assert!(logged_in.is_logged_in().await, "the app kept serving");
+}
+
+/// Invalid UTF-8, percent-encoded in the callback and raw in a cookie or a posted body: a clean
+/// refusal, never a crash, and the login in progress is not spent.
+pub async fn invalid_utf8_is_refused<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    let auth = b.start_login("/").await;
+    let back = b.authorize(&auth, "alice");
+    for bad in ["%FF%FE", "%C3%28", "%ED%A0%80", "%F4%90%80%80", "%80"] {
+        let page = b.get(&with_raw_param(&back, "state", bad)).await;
+        assert_eq!(page.error(), "invalid_state", "{bad}: {}", page.text());
+        assert!(!b.is_logged_in().await, "{bad}");
+    }
+    assert_eq!(b.get(&back).await.status, StatusCode::FOUND);
+    assert!(b.is_logged_in().await);
+
+    // A provider error whose description is not UTF-8: shown (replaced), not crashed on.
+    let mut b = bench.browser();
+    let auth = b.start_login("/").await;
+    let back = b.authorize(&auth, "alice");
+    let back = with_raw_param(&back, "code", "x");
+    let page = b
+        .get(&format!(
+            "{back}&error=access_denied&error_description=%C3%28%FF"
+        ))
+        .await;
+    assert_eq!(page.error(), "access_denied", "{}", page.text());
+    assert!(!b.is_logged_in().await);
+
+    // A raw non-UTF-8 cookie header: ignored.
+    let mut other = bench.browser();
+    let page = other
+        .send(get_with(
+            "/",
+            header::COOKIE,
+            b"oidc_session=\xff\xfe.\xc3\x28; x=\x80",
+        ))
+        .await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+
+    // A posted authorization response with invalid UTF-8.
+    let mut poster = bench.browser();
+    poster.start_login("/").await;
+    let page = poster
+        .send(
+            Request::post(format!("{APP_URL}/redirect_uri"))
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Bytes::from_static(b"code=\xff\xfe&state=\xc3\x28"))
+                .unwrap(),
+        )
+        .await;
+    page.error();
+    assert!(!poster.is_logged_in().await);
+}
+
+/// A session cookie from another app: signed with another key, or with the same key (a
+/// shared secret) but naming a session this app never stored. Both are ignored, also next to
+/// this app's own cookie.
+pub async fn cookie_from_another_app_is_ignored<A: App>() {
+    let ours = Bench::<A>::new();
+    let other_key = Bench::<A>::with(BenchOptions {
+        rp: Box::new(|r| r.session_secret([1u8; 32])),
+        ..Default::default()
+    });
+    let same_key = Bench::<A>::with(BenchOptions {
+        rp: Box::new(|r| r.random(Arc::new(oidc_core::SeededRandom::new(7)))),
+        ..Default::default()
+    });
+    let mut foreign = Vec::new();
+    for bench in [&other_key, &same_key] {
+        let mut b = bench.browser();
+        assert_eq!(b.login("/", "mallory").await.status, StatusCode::OK);
+        foreign.push(b.session_cookie().unwrap().to_owned());
+    }
+    for cookie in &foreign {
+        let mut b = ours.browser();
+        b.set_app_cookie("oidc_session", cookie);
+        assert!(!b.is_logged_in().await, "a foreign session is not ours");
+    }
+    let mut b = ours.browser();
+    assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+    let own = format!("oidc_session={}", b.session_cookie().unwrap());
+    // After ours, a foreign cookie changes nothing. Before ours, one signed with our key
+    // shadows ours (the first validly signed cookie counts): the request is then anonymous,
+    // never the other app's user.
+    for (i, cookie) in foreign.iter().enumerate() {
+        for (cookies, shadowed) in [
+            (format!("{own}; oidc_session={cookie}"), false),
+            (format!("oidc_session={cookie}; {own}"), i == 1),
+        ] {
+            let mut fresh = ours.browser();
+            let page = fresh
+                .send(get_with("/", header::COOKIE, cookies.as_bytes()))
+                .await;
+            if shadowed {
+                assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{}", page.text());
+            } else {
+                assert_eq!(page.status, StatusCode::OK, "{cookies}: {}", page.text());
+                assert_eq!(page.json()["sub"], "alice");
+            }
+        }
+    }
+}
+
+fn session_id(b: &Browser<'_, impl App>) -> String {
+    b.session_cookie()
+        .and_then(|c| c.split('.').next())
+        .expect("a session cookie")
+        .to_owned()
+}
+
+/// One client starting logins in a loop keeps at most [`MAX_PENDING_LOGINS`] of them, the
+/// oldest evicted (its callback refused, the newest completing); many cookie-less clients
+/// cannot grow the store past its capacity; a pending login expires.
+pub async fn pending_login_flood_is_bounded<A: App>() {
+    let store = Arc::new(MemoryStore::with_clock(
+        100,
+        Arc::new(TestClock::new(START)),
+    ));
+    let shared: Arc<dyn SessionStore> = store.clone();
+    let bench = Bench::<A>::with(BenchOptions {
+        rp: Box::new(move |r| r.session_store(shared)),
+        ..Default::default()
+    });
+
+    let mut b = bench.browser();
+    let mut auths = Vec::new();
+    for i in 0..50 {
+        auths.push(b.start_login(&format!("/?tab={i}")).await);
+    }
+    let id = session_id(&b);
+    let record = store.load(&id).await.unwrap().expect("the session");
+    assert_eq!(record.pending.len(), MAX_PENDING_LOGINS);
+    let first = b.authorize(&auths[0], "alice");
+    assert_eq!(b.get(&first).await.error(), "invalid_state", "evicted");
+    assert!(!b.is_logged_in().await);
+    let last = b.authorize(&auths[49], "alice");
+    let page = b.get(&last).await;
+    assert_eq!(
+        page.location().as_deref(),
+        Some("/?tab=49"),
+        "{}",
+        page.text()
+    );
+    assert!(b.is_logged_in().await);
+
+    for _ in 0..300 {
+        let mut c = bench.browser();
+        c.start_login("/").await;
+    }
+    assert!(
+        store.len() <= 100,
+        "the store holds {} records",
+        store.len()
+    );
+    let mut late = bench.browser();
+    assert_eq!(late.login("/", "bob").await.status, StatusCode::OK);
+
+    // A pending login past its lifetime is refused.
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    let auth = b.start_login("/").await;
+    let back = b.authorize(&auth, "alice");
+    bench
+        .clock
+        .advance(oidc_core::session::PENDING_LOGIN_TTL + 1);
+    b.get(&back).await.error();
+    assert!(!b.is_logged_in().await);
+}
+
+/// Instantiates every hardening scenario for one adapter: `hardening_scenarios!(axum,
+/// MyAxumApp);` gives tests named `axum::token_endpoint_faults`, ...
+#[macro_export]
+macro_rules! hardening_scenarios {
+    ($adapter:ident, $app:ty) => {
+        $crate::hardening_scenarios!(@each $adapter, $app,
+            token_endpoint_faults,
+            jwks_faults,
+            userinfo_faults,
+            discovery_faults,
+            registration_faults,
+            session_store_faults,
+            encoded_open_redirects_are_rejected,
+            duplicated_parameters_are_rejected,
+            oversized_input_is_harmless,
+            invalid_utf8_is_refused,
+            cookie_from_another_app_is_ignored,
+            pending_login_flood_is_bounded
+        );
+    };
+    (@each $adapter:ident, $app:ty, $($name:ident),* $(,)?) => {
+        mod $adapter {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    $crate::hardening_scenarios::$name::<$app>().await
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,953 @@
+//! The access-token scenario suite, run by every adapter: `oidc_testkit::token_scenarios!(name,
+//! AppType)` instantiates each scenario as a test named `name::scenario`. The app serves the
+//! routes [`App`] lists for it (`/api/me`, `/api/either`, `/access_token`).
+//!
+//! Covered: a valid access token on demand (refresh on expiry, forced refresh, no refresh
+//! token, a refresh token kept when not rotated, `invalid_grant`, transport failures, a
+//! refreshed ID token for another subject, concurrent requests sharing one refresh, automatic
+//! refresh); bearer tokens at `/api/me` (absent, malformed, expired, wrongly signed, of the
+//! wrong audience, missing a scope, inactive by introspection, valid, by introspection and as
+//! JWTs); the session-or-bearer rules at `/api/either`; and the client credentials cache.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{header, Request, StatusCode};
+use oidc_core::{
+    BearerRequirements, BearerValidation, BoxFuture, ClientMetadata, Clock, Error, MemoryStore,
+    ProviderConfig, ProviderMetadata, SessionRecord, SessionStore, StoreError,
+};
+
+use crate::harness::{
+    App, Bench, BenchOptions, Browser, Fault, Page, APP_URL, CLIENT_ID, CLIENT_SECRET, ISSUER,
+};
+use crate::{JwtAccessTokenSpec, Misbehavior};
+
+/// How long the simulated provider's access tokens live.
+const AT_LIFETIME: u64 = 3600;
+/// The relying party's default refresh margin.
+const MARGIN: u64 = 30;
+
+fn bench_with<A: App>(
+    rp: impl FnOnce(oidc_core::RelyingPartyBuilder) -> oidc_core::RelyingPartyBuilder + 'static,
+) -> Bench<A> {
+    Bench::<A>::with(BenchOptions {
+        rp: Box::new(rp),
+        ..Default::default()
+    })
+}
+
+/// `GET /access_token` as an API client of the browser's session: the token, or the page.
+async fn access_token<A: App>(b: &mut Browser<'_, A>, force: bool) -> Result<String, Page> {
+    let path = if force {
+        "/access_token?force=true"
+    } else {
+        "/access_token"
+    };
+    let page = b.get_json(path).await;
+    if page.status != StatusCode::OK {
+        return Err(page);
+    }
+    Ok(page.json()["access_token"]
+        .as_str()
+        .expect("access_token is a string")
+        .to_owned())
+}
+
+async fn logged_in_token<A: App>(b: &mut Browser<'_, A>) -> String {
+    let page = b.login("/", "alice").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    access_token(b, false)
+        .await
+        .unwrap_or_else(|p| panic!("HTTP {}: {}", p.status, p.text()))
+}
+
+/// A request to the app as an API client: JSON, with the given `Authorization` headers.
+async fn api<A: App>(b: &mut Browser<'_, A>, path: &str, authorization: &[&str]) -> Page {
+    let mut req =
+        Request::get(format!("{APP_URL}{path}")).header(header::ACCEPT, "application/json");
+    for a in authorization {
+        req = req.header(header::AUTHORIZATION, *a);
+    }
+    b.send(req.body(Bytes::new()).unwrap()).await
+}
+
+async fn bearer<A: App>(bench: &Bench<A>, path: &str, token: &str) -> Page {
+    let mut client = bench.browser();
+    api(&mut client, path, &[&format!("Bearer {token}")]).await
+}
+
+fn challenge(page: &Page) -> String {
+    page.headers
+        .get(header::WWW_AUTHENTICATE)
+        .unwrap_or_else(|| {
+            panic!(
+                "no WWW-Authenticate (HTTP {}): {}",
+                page.status,
+                page.text()
+            )
+        })
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Asserts a `401` with an `invalid_token` challenge.
+fn assert_invalid_token(page: &Page, what: &str) {
+    assert_eq!(
+        page.status,
+        StatusCode::UNAUTHORIZED,
+        "{what}: {}",
+        page.text()
+    );
+    let c = challenge(page);
+    assert!(
+        c.starts_with("Bearer") && c.contains("error=\"invalid_token\""),
+        "{what}: {c}"
+    );
+    assert_eq!(page.error(), "invalid_token", "{what}");
+}
+
+fn last_token_form<A: App>(bench: &Bench<A>) -> Vec<(String, String)> {
+    let req = bench
+        .provider
+        .last_token_request()
+        .expect("a token request");
+    form_urlencoded::parse(req.body()).into_owned().collect()
+}
+
+fn has(form: &[(String, String)], k: &str, v: &str) -> bool {
+    form.iter().any(|(a, b)| a == k && b == v)
+}
+
+/// The JSON `GET /api/either` answers (every adapter's test app uses it).
+pub fn either_json(principal: &oidc_core::Principal) -> serde_json::Value {
+    let via = match principal {
+        oidc_core::Principal::Bearer(_) => "bearer",
+        _ => "session",
+    };
+    serde_json::json!({ "via": via, "sub": principal.subject() })
+}
+
+/// The JSON `GET /access_token` answers (every adapter's test app uses it).
+pub fn access_token_json(token: &oidc_core::Secret) -> serde_json::Value {
+    serde_json::json!({ "access_token": token.expose() })
+}
+
+/// The stored token is served while valid; within the margin before expiry it is refreshed
+/// (once), and the new one is good at the provider.
+pub async fn access_token_is_refreshed_on_expiry<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    let first = logged_in_token(&mut b).await;
+    let calls = bench.provider.counters().token;
+    assert_eq!(access_token(&mut b, false).await.unwrap(), first);
+    bench.clock.advance(AT_LIFETIME - MARGIN - 10);
+    assert_eq!(
+        access_token(&mut b, false).await.unwrap(),
+        first,
+        "not due yet"
+    );
+    assert_eq!(bench.provider.counters().token, calls);
+    bench.clock.advance(20);
+    let second = access_token(&mut b, false).await.unwrap();
+    assert_ne!(second, first, "refreshed within the margin");
+    assert_eq!(bench.provider.counters().token, calls + 1);
+    let form = last_token_form(&bench);
+    assert!(has(&form, "grant_type", "refresh_token"), "{form:?}");
+    assert!(!form
+        .iter()
+        .any(|(k, _)| k == "redirect_uri" || k == "state"));
+    assert_eq!(access_token(&mut b, false).await.unwrap(), second);
+    assert_eq!(bench.provider.counters().token, calls + 1, "refreshed once");
+    let page = bearer(&bench, "/api/me", &second).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(page.json()["sub"], "alice");
+    // The session lives on, with the refreshed ID token of the same user.
+    let page = b.get_json("/").await;
+    assert_eq!(page.json()["sub"], "alice");
+}
+
+/// Without a session there is no access token: a login for a browser, `401` for an API client.
+pub async fn access_token_needs_a_session<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    let page = access_token(&mut b, false).await.unwrap_err();
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    let page = b.get("/access_token").await;
+    assert_eq!(page.status, StatusCode::FOUND);
+    assert!(page.location().unwrap().starts_with(ISSUER));
+    let parts = Request::get("/").body(()).unwrap().into_parts().0;
+    let err = bench
+        .rp
+        .valid_access_token(&parts, false)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::LoginRequired(_)), "{err:?}");
+    assert_eq!(err.error_code(), "login_required");
+}
+
+/// A session store that deletes the record read by the n-th `load` from now, just before
+/// reading it (the user logged out in another tab, say).
+struct ChangingStore {
+    inner: MemoryStore,
+    countdown: AtomicUsize,
+}
+
+impl SessionStore for ChangingStore {
+    fn load<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
+        Box::pin(async move {
+            let left = self.countdown.load(Ordering::SeqCst);
+            if left > 0 && self.countdown.fetch_sub(1, Ordering::SeqCst) == 1 {
+                self.inner.delete(id).await?;
+            }
+            self.inner.load(id).await
+        })
+    }
+
+    fn save<'a>(
+        &'a self,
+        id: &'a str,
+        record: &'a SessionRecord,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.inner.save(id, record)
+    }
+
+    fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.inner.delete(id)
+    }
+}
+
+/// A session that ends while its tokens are being refreshed is not brought back by the
+/// refresh.
+pub async fn session_ended_during_refresh_stays_ended<A: App>() {
+    let store = Arc::new(ChangingStore {
+        inner: MemoryStore::with_clock(1000, Arc::new(Epoch)),
+        countdown: AtomicUsize::new(0),
+    });
+    let bench = bench_with::<A>({
+        let store = store.clone();
+        move |r| r.session_store(store)
+    });
+    let mut b = bench.browser();
+    logged_in_token(&mut b).await;
+    bench.clock.advance(AT_LIFETIME);
+    // Loads: the request's look at the token, the refresh's, then the one before saving.
+    store.countdown.store(3, Ordering::SeqCst);
+    let calls = bench.provider.counters().token;
+    let page = access_token(&mut b, false).await.unwrap_err();
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{}", page.text());
+    assert_eq!(
+        bench.provider.counters().token,
+        calls + 1,
+        "the refresh happened"
+    );
+    assert!(!b.is_logged_in().await, "and did not revive the session");
+}
+
+/// A forced refresh refreshes a token that is not due.
+pub async fn forced_refresh<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    let first = logged_in_token(&mut b).await;
+    let calls = bench.provider.counters().token;
+    let forced = access_token(&mut b, true).await.unwrap();
+    assert_ne!(forced, first);
+    assert_eq!(bench.provider.counters().token, calls + 1);
+    assert_eq!(access_token(&mut b, false).await.unwrap(), forced);
+}
+
+/// Without a refresh token the token is used until it expires; then the user must log in
+/// again (a redirect for a browser, `401` for an API client), which gives a new token.
+pub async fn no_refresh_token_means_login<A: App>() {
+    let bench = Bench::<A>::new();
+    bench
+        .provider
+        .set_misbehavior(Misbehavior::OmitRefreshToken);
+    let mut b = bench.browser();
+    let first = logged_in_token(&mut b).await;
+    let calls = bench.provider.counters().token;
+    bench.clock.advance(AT_LIFETIME - 5);
+    assert_eq!(
+        access_token(&mut b, false).await.unwrap(),
+        first,
+        "used until it expires: nothing to refresh it with"
+    );
+    bench.clock.advance(10);
+    let page = access_token(&mut b, false).await.unwrap_err();
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{}", page.text());
+    let page = access_token(&mut b, true).await.unwrap_err();
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{}", page.text());
+    assert_eq!(bench.provider.counters().token, calls, "nothing to send");
+    let page = b.login("/access_token", "alice").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_ne!(page.json()["access_token"], first.as_str());
+}
+
+/// A refresh response without a refresh token keeps the old one, which still works.
+pub async fn refresh_token_is_kept_when_not_rotated<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    let first = logged_in_token(&mut b).await;
+    bench
+        .provider
+        .set_misbehavior(Misbehavior::OmitRefreshToken);
+    bench.clock.advance(AT_LIFETIME);
+    let second = access_token(&mut b, false).await.unwrap();
+    assert_ne!(second, first);
+    bench.clock.advance(AT_LIFETIME);
+    let third = access_token(&mut b, false).await.unwrap();
+    assert_ne!(third, second, "the kept refresh token refreshed again");
+}
+
+/// `invalid_grant` ends the session: the next protected request logs in again.
+pub async fn invalid_grant_ends_the_session<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    logged_in_token(&mut b).await;
+    bench.clock.advance(AT_LIFETIME);
+    bench
+        .provider
+        .set_misbehavior(Misbehavior::TokenEndpointError {
+            error: "invalid_grant".into(),
+        });
+    let page = access_token(&mut b, false).await.unwrap_err();
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{}", page.text());
+    bench.provider.set_misbehavior(Misbehavior::None);
+    assert!(
+        !b.is_logged_in().await,
+        "the session is no longer authenticated"
+    );
+    let page = b.get("/").await;
+    assert_eq!(page.status, StatusCode::FOUND);
+    assert!(page.location().unwrap().starts_with(ISSUER), "a new login");
+    assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+}
+
+/// A provider that cannot be reached (or answers garbage) leaves the session as it was; the
+/// caller gets the error; once it is back, the refresh works.
+pub async fn refresh_failure_leaves_the_session<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    logged_in_token(&mut b).await;
+    bench.clock.advance(AT_LIFETIME);
+    for fault in [Fault::Refused, Fault::Timeout] {
+        bench.transport.fail("/token", fault);
+        let page = access_token(&mut b, false).await.unwrap_err();
+        assert_eq!(page.error(), "provider_unreachable");
+        assert!(b.is_logged_in().await, "the session is unchanged");
+    }
+    bench.transport.clear();
+    bench
+        .provider
+        .set_misbehavior(Misbehavior::TokenEndpointStatus(503));
+    let page = access_token(&mut b, false).await.unwrap_err();
+    assert_eq!(page.error(), "invalid_response");
+    assert!(b.is_logged_in().await);
+    bench.provider.set_misbehavior(Misbehavior::None);
+    let token = access_token(&mut b, false).await.unwrap();
+    assert_eq!(bench_api_sub(&bench, &token).await, "alice");
+}
+
+async fn bench_api_sub<A: App>(bench: &Bench<A>, token: &str) -> String {
+    let page = bearer(bench, "/api/me", token).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    page.json()["sub"].as_str().unwrap().to_owned()
+}
+
+/// A refreshed ID token naming another subject is refused; the session keeps its user.
+pub async fn refreshed_id_token_with_another_subject_is_rejected<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    logged_in_token(&mut b).await;
+    bench.clock.advance(AT_LIFETIME);
+    bench.provider.set_misbehavior(Misbehavior::RefreshOtherSub);
+    let page = access_token(&mut b, false).await.unwrap_err();
+    assert_eq!(page.error(), "invalid_response");
+    bench.provider.set_misbehavior(Misbehavior::None);
+    let page = b.get_json("/").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(page.json()["sub"], "alice", "still the original user");
+}
+
+/// A clock at the epoch: the wrapped memory store never expires records itself (the relying
+/// party judges expiry by the bench clock).
+struct Epoch;
+
+impl Clock for Epoch {
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+/// A session store whose every operation yields once to the executor first, so that requests
+/// running concurrently in one task really interleave.
+struct YieldingStore(MemoryStore);
+
+struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+impl SessionStore for YieldingStore {
+    fn load<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
+        Box::pin(async move {
+            YieldNow(false).await;
+            self.0.load(id).await
+        })
+    }
+
+    fn save<'a>(
+        &'a self,
+        id: &'a str,
+        record: &'a SessionRecord,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            YieldNow(false).await;
+            self.0.save(id, record).await
+        })
+    }
+
+    fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            YieldNow(false).await;
+            self.0.delete(id).await
+        })
+    }
+}
+
+/// Two requests of one session that both find the token due cause one refresh, and both get
+/// its token (with rotating refresh tokens a second refresh would fail and log the user out).
+pub async fn concurrent_requests_share_one_refresh<A: App>() {
+    let bench = bench_with::<A>(|r| {
+        r.session_store(Arc::new(YieldingStore(MemoryStore::with_clock(
+            1000,
+            Arc::new(Epoch),
+        ))))
+    });
+    let mut b1 = bench.browser();
+    let first = logged_in_token(&mut b1).await;
+    let cookie = b1.session_cookie().unwrap().to_owned();
+    let mut b2 = bench.browser();
+    b2.set_app_cookie("oidc_session", &cookie);
+    let mut b3 = bench.browser();
+    b3.set_app_cookie("oidc_session", &cookie);
+    bench.clock.advance(AT_LIFETIME);
+    let calls = bench.provider.counters().token;
+    let (t1, t2, t3) = tokio::join!(
+        access_token(&mut b1, false),
+        access_token(&mut b2, false),
+        access_token(&mut b3, false)
+    );
+    let (t1, t2, t3) = (t1.unwrap(), t2.unwrap(), t3.unwrap());
+    assert_eq!(bench.provider.counters().token, calls + 1, "one refresh");
+    assert_ne!(t1, first);
+    assert_eq!(t1, t2);
+    assert_eq!(t1, t3);
+    assert!(b1.is_logged_in().await);
+    // And two forced refreshes at once are one refresh too.
+    let (f1, f2) = tokio::join!(access_token(&mut b1, true), access_token(&mut b2, true));
+    assert_eq!(f1.unwrap(), f2.unwrap());
+    assert_eq!(bench.provider.counters().token, calls + 2);
+}
+
+/// With automatic refresh, a protected request refreshes a due token first; a refused refresh
+/// token sends the user to log in.
+pub async fn automatic_refresh_on_protected_requests<A: App>() {
+    let bench = bench_with::<A>(|r| r.auto_refresh_access_tokens(true));
+    let mut b = bench.browser();
+    let first = logged_in_token(&mut b).await;
+    let calls = bench.provider.counters().token;
+    assert!(b.is_logged_in().await);
+    assert_eq!(
+        bench.provider.counters().token,
+        calls,
+        "not due: no refresh"
+    );
+    bench.clock.advance(AT_LIFETIME);
+    let page = b.get_json("/").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(bench.provider.counters().token, calls + 1);
+    let second = access_token(&mut b, false).await.unwrap();
+    assert_ne!(second, first);
+    assert_eq!(bench.provider.counters().token, calls + 1);
+    bench.clock.advance(AT_LIFETIME);
+    bench.transport.fail("/token", Fault::Refused);
+    assert_eq!(b.get_json("/").await.error(), "provider_unreachable");
+    bench.transport.clear();
+    bench
+        .provider
+        .set_misbehavior(Misbehavior::TokenEndpointError {
+            error: "invalid_grant".into(),
+        });
+    let page = b.get("/").await;
+    assert_eq!(page.status, StatusCode::FOUND, "{}", page.text());
+    assert!(page.location().unwrap().starts_with(ISSUER));
+
+    // Without a refresh token the session is served as it is (no login loop).
+    let bench = bench_with::<A>(|r| r.auto_refresh_access_tokens(true));
+    bench
+        .provider
+        .set_misbehavior(Misbehavior::OmitRefreshToken);
+    let mut b = bench.browser();
+    logged_in_token(&mut b).await;
+    bench.clock.advance(AT_LIFETIME + 1);
+    assert_eq!(b.get_json("/").await.status, StatusCode::OK);
+}
+
+/// No token: `401` with a bare `Bearer` challenge (no error code), for browsers too.
+pub async fn bearer_absent_is_401<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut client = bench.browser();
+    let page = api(&mut client, "/api/me", &[]).await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    let c = challenge(&page);
+    assert!(c.starts_with("Bearer") && !c.contains("error="), "{c}");
+    let page = client.get("/api/me").await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNAUTHORIZED,
+        "never a login redirect"
+    );
+    let page = api(&mut client, "/api/me", &["Basic dXNlcjpwYXNz"]).await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert!(!challenge(&page).contains("error="));
+}
+
+/// Malformed: `401 invalid_token`; several `Authorization` headers: `400 invalid_request`.
+pub async fn bearer_malformed_is_refused<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut client = bench.browser();
+    for bad in ["Bearer", "Bearer a b", "Bearer {}", "Bearer =="] {
+        let page = api(&mut client, "/api/me", &[bad]).await;
+        assert_invalid_token(&page, bad);
+    }
+    let page = api(&mut client, "/api/me", &["Bearer a", "Bearer b"]).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(challenge(&page).contains("error=\"invalid_request\""));
+    assert_eq!(bench.provider.counters().introspection, 0);
+}
+
+/// A valid token by introspection (scheme case-insensitive): `200` with its claims; the result
+/// is cached, keyed by the token's hash.
+pub async fn bearer_valid_by_introspection<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    let token = logged_in_token(&mut b).await;
+    let mut client = bench.browser();
+    let page = api(&mut client, "/api/me", &[&format!("bEaReR {token}")]).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let v = page.json();
+    assert_eq!(v["sub"], "alice");
+    assert_eq!(v["client_id"], CLIENT_ID);
+    assert_eq!(bench.provider.counters().introspection, 1);
+    let page = api(&mut client, "/api/me", &[&format!("Bearer {token}")]).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(bench.provider.counters().introspection, 1, "cached");
+    bench.clock.advance(60);
+    assert_eq!(
+        bearer(&bench, "/api/me", &token).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        bench.provider.counters().introspection,
+        2,
+        "the cache is short-lived"
+    );
+}
+
+/// A token the provider does not know is inactive: `401`; the introspection endpoint
+/// unreachable: a JSON `502`, not a `401`.
+pub async fn bearer_inactive_by_introspection<A: App>() {
+    let bench = Bench::<A>::new();
+    let page = bearer(&bench, "/api/me", "no-such-token").await;
+    assert_invalid_token(&page, "unknown token");
+    bench.transport.fail("/introspect", Fault::Refused);
+    let page = bearer(&bench, "/api/me", "another-token").await;
+    assert_eq!(page.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(page.error(), "provider_unreachable");
+}
+
+/// An expired token: `401`, by introspection and as a JWT.
+pub async fn bearer_expired_is_401<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    let token = logged_in_token(&mut b).await;
+    assert_eq!(
+        bearer(&bench, "/api/me", &token).await.status,
+        StatusCode::OK
+    );
+    bench.clock.advance(AT_LIFETIME + 1);
+    assert_invalid_token(&bearer(&bench, "/api/me", &token).await, "expired");
+
+    let bench = bench_with::<A>(|r| r.bearer_validation(BearerValidation::Jwt));
+    let mut spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, APP_URL, "openid");
+    spec.lifetime = 60;
+    let jwt = bench
+        .provider
+        .issue_jwt_access_token(&spec, bench.clock.now());
+    assert_eq!(bearer(&bench, "/api/me", &jwt).await.status, StatusCode::OK);
+    bench.clock.advance(120);
+    assert_invalid_token(&bearer(&bench, "/api/me", &jwt).await, "expired JWT");
+}
+
+/// A required scope missing: `403 insufficient_scope` naming the scope; with it: `200`.
+pub async fn bearer_missing_scope_is_403<A: App>() {
+    let bench = bench_with::<A>(|r| r.bearer_scopes(["api.read"]));
+    let mut b = bench.browser();
+    let token = logged_in_token(&mut b).await;
+    let page = bearer(&bench, "/api/me", &token).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.text());
+    let c = challenge(&page);
+    assert!(c.contains("error=\"insufficient_scope\""), "{c}");
+    assert!(c.contains("scope=\"api.read\""), "{c}");
+    assert_eq!(page.error(), "insufficient_scope");
+    let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, CLIENT_ID, "openid api.read");
+    let scoped = bench
+        .provider
+        .issue_jwt_access_token(&spec, bench.clock.now());
+    assert_eq!(
+        bearer(&bench, "/api/me", &scoped).await.status,
+        StatusCode::OK
+    );
+}
+
+/// The wrong audience: `401`, by introspection (when an audience is configured) and as a JWT.
+pub async fn bearer_wrong_audience_is_401<A: App>() {
+    let bench = bench_with::<A>(|r| r.bearer_audience("https://api.test"));
+    let mut b = bench.browser();
+    let token = logged_in_token(&mut b).await;
+    assert_invalid_token(
+        &bearer(&bench, "/api/me", &token).await,
+        "aud is the client",
+    );
+    let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, "https://api.test", "openid");
+    let right = bench
+        .provider
+        .issue_jwt_access_token(&spec, bench.clock.now());
+    assert_eq!(
+        bearer(&bench, "/api/me", &right).await.status,
+        StatusCode::OK
+    );
+
+    let bench = bench_with::<A>(|r| r.bearer_validation(BearerValidation::Jwt));
+    let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, "https://elsewhere.test", "openid");
+    let wrong = bench
+        .provider
+        .issue_jwt_access_token(&spec, bench.clock.now());
+    assert_invalid_token(
+        &bearer(&bench, "/api/me", &wrong).await,
+        "JWT for elsewhere",
+    );
+}
+
+/// JWT access tokens are validated locally: a valid one is accepted with no call to the
+/// provider per request; wrongly signed, wrong `typ` or issuer, or not a JWT: `401`; a new
+/// signing key is picked up.
+pub async fn bearer_jwt_validated_locally<A: App>() {
+    let bench = bench_with::<A>(|r| r.bearer_validation(BearerValidation::Jwt));
+    let now = bench.clock.now();
+    let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, APP_URL, "openid profile");
+    let good = bench.provider.issue_jwt_access_token(&spec, now);
+    let page = bearer(&bench, "/api/me", &good).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(page.json()["sub"], "alice");
+    assert_eq!(page.json()["scope"], "openid profile");
+    let jwks = bench.provider.counters().jwks;
+    for _ in 0..3 {
+        assert_eq!(
+            bearer(&bench, "/api/me", &good).await.status,
+            StatusCode::OK
+        );
+    }
+    let c = bench.provider.counters();
+    assert_eq!(
+        (c.jwks, c.introspection),
+        (jwks, 0),
+        "no network per request"
+    );
+
+    let mut wrong_key = spec.clone();
+    wrong_key.wrong_key = true;
+    let mut wrong_typ = spec.clone();
+    wrong_typ.typ = "JWT".into();
+    let mut wrong_iss = spec.clone();
+    wrong_iss.issuer = Some("https://evil.test".into());
+    for (what, s) in [
+        ("wrongly signed", wrong_key),
+        ("typ JWT", wrong_typ),
+        ("another issuer", wrong_iss),
+    ] {
+        let t = bench.provider.issue_jwt_access_token(&s, now);
+        assert_invalid_token(&bearer(&bench, "/api/me", &t).await, what);
+    }
+    assert_invalid_token(&bearer(&bench, "/api/me", "opaque").await, "opaque");
+
+    // Key rotation: a token under the new key fetches the JWKS once more, but not more often
+    // than once a minute (made-up kids cannot make the app hammer the provider).
+    bench.provider.rotate_keys();
+    let rotated = bench
+        .provider
+        .issue_jwt_access_token(&spec, bench.clock.now());
+    let before = bench.provider.counters().jwks;
+    assert_invalid_token(&bearer(&bench, "/api/me", &rotated).await, "too soon");
+    assert_eq!(bench.provider.counters().jwks, before);
+    bench.clock.advance(120);
+    assert_eq!(bench_api_sub(&bench, &rotated).await, "alice");
+    assert_eq!(bench.provider.counters().jwks, before + 1);
+    // A key the provider never publishes: one refetch, then refused.
+    bench.provider.set_misbehavior(Misbehavior::UnknownKid);
+    let rogue = bench
+        .provider
+        .issue_jwt_access_token(&spec, bench.clock.now());
+    bench.provider.set_misbehavior(Misbehavior::None);
+    bench.clock.advance(120);
+    assert_invalid_token(&bearer(&bench, "/api/me", &rogue).await, "unknown kid");
+    assert_eq!(bench.provider.counters().jwks, before + 2);
+    // The JWKS endpoint unreachable: a JSON 502.
+    let bench = bench_with::<A>(|r| r.bearer_validation(BearerValidation::Jwt));
+    bench.transport.fail("/jwks", Fault::Refused);
+    let page = bearer(&bench, "/api/me", &good).await;
+    assert_eq!(page.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(page.error(), "provider_unreachable");
+}
+
+/// A provider without an introspection or token endpoint, or an unknown provider: the bearer
+/// guard answers a JSON `500`, the client credentials grant a configuration error.
+pub async fn token_configuration_errors<A: App>() {
+    let bench = bench_with::<A>(|r| {
+        let metadata = ProviderMetadata {
+            jwks_uri: Some(format!("{ISSUER}/jwks").parse().unwrap()),
+            ..ProviderMetadata::new(ISSUER, format!("{ISSUER}/authorize").parse().unwrap())
+        };
+        r.provider(
+            "bare",
+            ProviderConfig::from_metadata(metadata)
+                .client(ClientMetadata::new(CLIENT_ID, CLIENT_SECRET))
+                .build()
+                .unwrap(),
+        )
+    });
+    let parts = Request::get("/api/me")
+        .header(header::AUTHORIZATION, "Bearer t")
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    for provider in ["bare", "nope"] {
+        let resp = bench
+            .rp
+            .authorize_bearer(&parts, &BearerRequirements::new().provider(provider))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            resp.status(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{provider}"
+        );
+        let v: serde_json::Value = serde_json::from_slice(resp.body()).unwrap();
+        assert_eq!(v["error"], "configuration_error", "{provider}");
+    }
+    let err = bench
+        .rp
+        .client_credentials_token(Some("bare"), &[], &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Config { .. }), "{err:?}");
+}
+
+/// End to end: a provider issuing RFC 9068 access tokens; the session's token works at the
+/// JWT-validated API.
+pub async fn bearer_jwt_from_login<A: App>() {
+    let bench = bench_with::<A>(|r| r.bearer_validation(BearerValidation::Jwt));
+    bench.provider.set_jwt_access_tokens(Some(APP_URL));
+    let mut b = bench.browser();
+    let token = logged_in_token(&mut b).await;
+    assert_eq!(token.split('.').count(), 3, "a JWT");
+    assert_eq!(bench_api_sub(&bench, &token).await, "alice");
+    assert_eq!(bench.provider.counters().introspection, 0);
+}
+
+/// The session-or-bearer rules: no `Authorization` header falls back to the session (login
+/// redirect for browsers, `401` for API requests); any `Authorization` header is judged alone:
+/// a bad token is `401`/`403`, never a login redirect, even with a session.
+pub async fn session_or_bearer_rules<A: App>() {
+    let bench = bench_with::<A>(|r| r.bearer_scopes(["api.read"]));
+    let mut b = bench.browser();
+    let page = b.get("/api/either").await;
+    assert_eq!(page.status, StatusCode::FOUND, "browser: login redirect");
+    assert!(page.location().unwrap().starts_with(ISSUER));
+    let page = b.get_json("/api/either").await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED, "API client: 401");
+    assert!(challenge(&page).starts_with("Bearer"));
+    let page = b
+        .send(
+            Request::post(format!("{APP_URL}/api/either"))
+                .body(Bytes::from_static(b"{}"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        page.status,
+        StatusCode::UNAUTHORIZED,
+        "non-GET: 401, the body would be lost"
+    );
+
+    let token = logged_in_token(&mut b).await;
+    let page = b.get("/api/either").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(page.json()["via"], "session");
+    assert_eq!(page.json()["sub"], "alice");
+
+    // A session with a bad token: the token decides.
+    let page = b
+        .send(
+            Request::get(format!("{APP_URL}/api/either"))
+                .header(header::AUTHORIZATION, "Bearer forged")
+                .body(Bytes::new())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{}", page.text());
+    assert!(challenge(&page).contains("invalid_token"));
+    // The session's own token lacks `api.read`: 403, not the session.
+    let page = bearer(&bench, "/api/either", &token).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+
+    let spec = JwtAccessTokenSpec::new("bob", CLIENT_ID, CLIENT_ID, "api.read");
+    let good = bench
+        .provider
+        .issue_jwt_access_token(&spec, bench.clock.now());
+    let page = bearer(&bench, "/api/either", &good).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(page.json()["via"], "bearer");
+    assert_eq!(page.json()["sub"], "bob");
+}
+
+/// Client credentials tokens are cached per scopes and parameters until shortly before they
+/// expire; failures are typed errors.
+pub async fn client_credentials_are_cached<A: App>() {
+    let bench = Bench::<A>::new();
+    let rp = &bench.rp;
+    let extra = [("audience", "https://api.test")];
+    let calls = bench.provider.counters().token;
+    let t1 = rp
+        .client_credentials_token(None, &["api.read", "api.write"], &extra)
+        .await
+        .unwrap();
+    assert_eq!(bench.provider.counters().token, calls + 1);
+    let form = last_token_form(&bench);
+    assert!(has(&form, "grant_type", "client_credentials"), "{form:?}");
+    assert!(has(&form, "scope", "api.read api.write"));
+    assert!(has(&form, "audience", "https://api.test"));
+    let t2 = rp
+        .client_credentials_token(None, &["api.write", "api.read"], &extra)
+        .await
+        .unwrap();
+    assert_eq!(t1.expose(), t2.expose(), "cached");
+    assert_eq!(bench.provider.counters().token, calls + 1);
+    let other = rp
+        .client_credentials_token(None, &["api.read"], &extra)
+        .await
+        .unwrap();
+    assert_ne!(other.expose(), t1.expose(), "other scopes, other token");
+    assert_eq!(bench.provider.counters().token, calls + 2);
+    // The token is good at the provider, for the client itself.
+    let page = bearer(&bench, "/api/me", t1.expose()).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(page.json()["sub"], CLIENT_ID);
+    assert_eq!(page.json()["aud"], serde_json::json!(["https://api.test"]));
+    // Renewed shortly before expiry.
+    bench.clock.advance(AT_LIFETIME - MARGIN);
+    let t3 = rp
+        .client_credentials_token(None, &["api.read", "api.write"], &extra)
+        .await
+        .unwrap();
+    assert_ne!(t3.expose(), t1.expose());
+    assert_eq!(bench.provider.counters().token, calls + 3);
+    // Failures.
+    bench.transport.fail("/token", Fault::Timeout);
+    let err = rp
+        .client_credentials_token(None, &["x"], &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+    bench.transport.clear();
+    bench
+        .provider
+        .set_misbehavior(Misbehavior::TokenEndpointError {
+            error: "unauthorized_client".into(),
+        });
+    let err = rp
+        .client_credentials_token(None, &["x"], &[])
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_code(), "unauthorized_client");
+    assert!(rp
+        .client_credentials_token(Some("nope"), &[], &[])
+        .await
+        .is_err());
+    assert!(rp
+        .client_credentials_token(None, &[], &[("grant_type", "password")])
+        .await
+        .is_err());
+}
+
+/// Instantiates every token scenario for one adapter: `token_scenarios!(axum_tokens, App);`
+/// gives tests named `axum_tokens::access_token_is_refreshed_on_expiry`, ...
+#[macro_export]
+macro_rules! token_scenarios {
+    ($adapter:ident, $app:ty) => {
+        $crate::token_scenarios!(@each $adapter, $app,
+            access_token_is_refreshed_on_expiry,
+            access_token_needs_a_session,
+            session_ended_during_refresh_stays_ended,
+            forced_refresh,
+            no_refresh_token_means_login,
+            refresh_token_is_kept_when_not_rotated,
+            invalid_grant_ends_the_session,
+            refresh_failure_leaves_the_session,
+            refreshed_id_token_with_another_subject_is_rejected,
+            concurrent_requests_share_one_refresh,
+            automatic_refresh_on_protected_requests,
+            bearer_absent_is_401,
+            bearer_malformed_is_refused,
+            bearer_valid_by_introspection,
+            bearer_inactive_by_introspection,
+            bearer_expired_is_401,
+            bearer_missing_scope_is_403,
+            bearer_wrong_audience_is_401,
+            bearer_jwt_validated_locally,
+            bearer_jwt_from_login,
+            session_or_bearer_rules,
+            token_configuration_errors,
+            client_credentials_are_cached
+        );
+    };
+    (@each $adapter:ident, $app:ty, $($name:ident),* $(,)?) => {
+        mod $adapter {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    $crate::token_scenarios::$name::<$app>().await
+                }
+            )*
+        }
+    };
+}

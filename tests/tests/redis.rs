@@ -1,0 +1,141 @@
+//! Sessions in a real Redis, shared by two app instances (axum). Starts its own
+//! `redis-server` on a free loopback port; CI installs it. Without `redis-server` on the
+//! machine the test fails under CI and is skipped, with a message, elsewhere.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ::axum::routing::get;
+use ::axum::{Json, Router};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use oidc_axum::{OidcLayer, OidcUser};
+use oidc_core::{BoxFuture, RelyingParty};
+use oidc_testkit::harness::{contract_json, App};
+use tower::ServiceExt;
+
+struct AxumApp(Router);
+
+impl App for AxumApp {
+    const ADAPTER: &'static str = "axum";
+
+    fn new(rp: RelyingParty) -> Self {
+        async fn home(OidcUser(user): OidcUser) -> Json<serde_json::Value> {
+            Json(contract_json(&user))
+        }
+        AxumApp(
+            Router::new()
+                .route("/", get(home))
+                .layer(OidcLayer::new(rp)),
+        )
+    }
+
+    fn call(&self, request: http::Request<Bytes>) -> BoxFuture<'_, http::Response<Bytes>> {
+        let router = self.0.clone();
+        Box::pin(async move {
+            let response = router
+                .oneshot(request.map(::axum::body::Body::from))
+                .await
+                .unwrap();
+            let (parts, body) = response.into_parts();
+            let body = body.collect().await.unwrap().to_bytes();
+            http::Response::from_parts(parts, body)
+        })
+    }
+}
+
+/// A `redis-server` child process, killed on drop.
+struct RedisServer {
+    child: Child,
+    url: String,
+}
+
+impl RedisServer {
+    fn start() -> Option<RedisServer> {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let child = match Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) if std::env::var_os("CI").is_none() => {
+                eprintln!("SKIPPED: redis-server is not installed ({e}); CI installs it");
+                return None;
+            }
+            Err(e) => panic!("redis-server is required in CI: {e}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(RedisServer {
+            child,
+            url: format!("redis://127.0.0.1:{port}/"),
+        })
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test]
+async fn two_instances_share_sessions_through_redis() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let store_a = oidc_redis::RedisStore::connect(&server.url).await.unwrap();
+    let store_b = oidc_redis::RedisStore::connect(&server.url).await.unwrap();
+    let server = Arc::new(Mutex::new(server));
+    let stopper = server.clone();
+    oidc_testkit::scenarios::shared_sessions_across_instances::<AxumApp>(
+        Arc::new(store_a),
+        Arc::new(store_b),
+        move || stopper.lock().unwrap().stop(),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn records_expire_in_redis() {
+    use oidc_core::{SessionRecord, SessionStore};
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let store = oidc_redis::RedisStore::connect(&server.url).await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    store
+        .save("live", &SessionRecord::new(now + 60))
+        .await
+        .unwrap();
+    store
+        .save("dead", &SessionRecord::new(now - 1))
+        .await
+        .unwrap();
+    assert!(store.load("live").await.unwrap().is_some());
+    assert!(
+        store.load("dead").await.unwrap().is_none(),
+        "EXAT in the past drops it"
+    );
+    store.delete("live").await.unwrap();
+    assert!(store.load("live").await.unwrap().is_none());
+}
