@@ -18,6 +18,7 @@
 //! let _: Arc<dyn oidc_core::Transport> = Arc::new(transport);
 //! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 use std::time::Duration;
 
@@ -221,6 +222,53 @@ mod tests {
         drop(listener);
         let err = t.send(get(&format!("http://{addr}/"))).await.unwrap_err();
         assert!(matches!(err, TransportError::Connect(_)), "{err:?}");
+    }
+
+    /// A body that drips in a byte at a time: the total timeout cuts it off, however steadily
+    /// the bytes come (a per-read timeout would not).
+    #[tokio::test]
+    async fn slow_drip_hits_the_total_timeout() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            if let Ok((mut s, _)) = listener.accept().await {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n")
+                    .await;
+                for _ in 0..1000 {
+                    if s.write_all(b"x").await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        });
+        let t = ReqwestTransport::builder()
+            .timeout(Duration::from_millis(500))
+            .build()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let err = t.send(get(&format!("http://{addr}/"))).await.unwrap_err();
+        assert_eq!(err, TransportError::Timeout);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    /// A body cut short of its `content-length` is an error, not a shorter body.
+    #[tokio::test]
+    async fn truncated_body_is_an_error() {
+        let url = serve_once(
+            b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n{\"keys\":[".to_vec(),
+            Duration::ZERO,
+        )
+        .await;
+        let err = ReqwestTransport::new()
+            .unwrap()
+            .send(get(&url))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TransportError::Other(_)), "{err:?}");
     }
 
     #[tokio::test]

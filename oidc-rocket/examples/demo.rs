@@ -1,7 +1,7 @@
 //! The demo app of `shared/rp-contract.md`: `cargo run -p oidc-rocket --example demo`.
 //! Without `OIDC_ISSUER` it logs in against the embedded development provider.
 
-use oidc_rocket::{OidcFairing, OidcUser, RelyingParty};
+use oidc_rocket::{BearerIdentity, OidcFairing, OidcUser, RelyingParty};
 use rocket::fairing::AdHoc;
 use rocket::http::{ContentType, Status};
 use rocket::State;
@@ -10,6 +10,14 @@ use rocket::State;
 fn home(user: OidcUser) -> (ContentType, String) {
     let json = oidc_testkit::harness::contract_json(&user);
     (ContentType::JSON, json.to_string())
+}
+
+/// `GET /api/me`: the bearer token's claims (validation, audience and scopes per
+/// `OIDC_API_VALIDATION`, `OIDC_API_AUDIENCE` and `OIDC_API_SCOPES`).
+#[rocket::get("/api/me")]
+fn api_me(token: BearerIdentity) -> (ContentType, String) {
+    let claims = serde_json::Value::Object(token.0.claims);
+    (ContentType::JSON, claims.to_string())
 }
 
 #[rocket::get("/health")]
@@ -34,7 +42,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .attach(AdHoc::on_liftoff("ready", move |_| {
             Box::pin(async move { println!("demo (rocket) ready: open {app_url}/") })
         }))
-        .mount("/", rocket::routes![home, health])
+        .mount("/", rocket::routes![home, api_me, health])
         .launch()
         .await?;
     Ok(())

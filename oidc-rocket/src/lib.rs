@@ -9,7 +9,14 @@
 //! - the [`OidcUser`] request guard protects a handler: it yields the logged-in [`UserSession`]
 //!   or the request is answered with the login redirect (`401` for API-style requests);
 //! - [`ProviderUser`] does the same for a named provider, [`MaybeUser`] reads the session
-//!   without requiring one.
+//!   without requiring one;
+//! - [`AccessToken`] yields a valid access token for the logged-in user, refreshing it when due
+//!   ([`RefreshedAccessToken`] refreshes it in any case);
+//! - [`BearerIdentity`] protects an API handler with a bearer token (introspection or JWT
+//!   validation), [`BearerWith`] adds route-specific requirements (scopes, audience) named by a
+//!   [`BearerPolicy`];
+//! - [`SessionOrBearer`] (and [`SessionOrBearerWith`]) accepts a bearer token, or a browser
+//!   session when there is no `Authorization` header.
 //!
 //! ```no_run
 //! use oidc_rocket::{ClientMetadata, OidcFairing, OidcUser, ProviderConfig, RelyingParty};
@@ -33,20 +40,23 @@
 //! ```
 //!
 //! ## How a failing guard answers
-//! A Rocket request guard cannot return a response of its own. When [`OidcUser`] (or
-//! [`ProviderUser`]) finds no suitable session, it keeps the relying party's answer (the login
-//! redirect, the `401` for API requests, or the error view) in the request's local cache and
-//! fails with `401 Unauthorized`. Rocket runs the `401` catcher as usual, and then the
-//! fairing's response hook replaces that `401` response with the kept one (keeping headers
-//! other fairings added, such as Shield's). Nothing is registered in the app's catcher space;
+//! A Rocket request guard cannot return a response of its own. When a guard of this crate
+//! fails, it keeps the relying party's answer in the request's local cache (the login
+//! redirect, the `401` for API requests, the error view; for bearer tokens a `401` or `403`
+//! with a `WWW-Authenticate` challenge, a `400`, or a JSON `5xx`) and fails with
+//! `401 Unauthorized`, whatever the kept status. Rocket runs the `401` catcher as usual, and
+//! then the fairing's response hook replaces that `401` response with the kept one: the client
+//! sees exactly the relying party's status, headers and body (plus headers other fairings
+//! added, such as Shield's). Nothing is registered in the app's catcher space;
 //! a `401` catcher of the app runs but its answer is replaced, while a catcher that answers
 //! with another status (its own login redirect, say) takes over.
 //!
 //! A handler that takes `Option<OidcUser>` runs without a session; prefer [`MaybeUser`] there,
 //! which does not start a login. If such a handler answers `401` itself, the login response
-//! is sent.
+//! is sent (the same holds for the other guards taken as `Option` or `Result`).
 #![deny(missing_docs)]
 
+use std::future::Future;
 use std::io::Cursor;
 use std::marker::PhantomData;
 use std::ops::Deref;
@@ -67,12 +77,14 @@ pub use oidc_core::{
     JsonErrorView, MemoryStore, ProviderConfig, ProviderMetadata, RelyingParty, SessionStore,
     UserSession,
 };
+pub use oidc_core::{BearerRequirements, BearerValidation, Principal, Secret, TokenIdentity};
 
 /// The largest request body the relying party's routes read (a `form_post` response).
 const MAX_CALLBACK_BODY: usize = 64 * 1024;
 
-/// The status a failing guard of this crate fails with; the fairing replaces the response.
-const LOGIN_REQUIRED: Status = Status::Unauthorized;
+/// The status every failing guard of this crate fails with, whatever the relying party's
+/// answer: the fairing replaces the response with that answer.
+const REFUSED: Status = Status::Unauthorized;
 
 /// The default transport: reqwest with a timeout and a body-size cap.
 pub fn default_transport() -> Result<Arc<dyn oidc_core::Transport>, oidc_core::TransportError> {
@@ -158,7 +170,9 @@ impl Handler for RpHandler {
 ///
 /// On ignite it manages the relying party as state and mounts its routes at
 /// [`RelyingParty::redirect_path`] (`GET`, `POST`), [`RelyingParty::logout_path`] (`GET`) and
-/// [`RelyingParty::login_path`] (`GET`) when the relying party has one. Its response hook sends the answer of a failing [`OidcUser`] or [`ProviderUser`] guard.
+/// [`RelyingParty::login_path`] (`GET`) when the relying party has one. Its response hook sends
+/// the answer of a failing guard of this crate (see
+/// [how a failing guard answers](crate#how-a-failing-guard-answers)).
 ///
 /// Ignition fails when a `RelyingParty` is already managed, or when a route path is not a
 /// valid Rocket route URI.
@@ -237,7 +251,7 @@ impl Fairing for OidcFairing {
     }
 
     async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
-        if response.status() != LOGIN_REQUIRED {
+        if response.status() != REFUSED {
             return;
         }
         let pending = request.local_cache(PendingResponse::default);
@@ -275,6 +289,10 @@ pub enum GuardError {
     LoginRequired,
     /// The request could not be read as an HTTP request (`400`).
     BadRequest,
+    /// The bearer token is missing, malformed, invalid or lacks a required scope, or could not
+    /// be validated: the request is answered with the relying party's response (`401` or `403`
+    /// with a `WWW-Authenticate` challenge, `400`, or a JSON `5xx`).
+    BearerRefused,
 }
 
 impl std::fmt::Display for GuardError {
@@ -283,6 +301,7 @@ impl std::fmt::Display for GuardError {
             GuardError::NotConfigured => "OidcFairing is not attached",
             GuardError::LoginRequired => "login required",
             GuardError::BadRequest => "the request could not be read",
+            GuardError::BearerRefused => "bearer token refused",
         })
     }
 }
@@ -302,28 +321,44 @@ fn parts(request: &Request<'_>) -> Result<http::request::Parts, (Status, GuardEr
         .map_err(|status| (status, GuardError::BadRequest))
 }
 
-/// [`RelyingParty::authenticate`] for a guard: on failure the relying party's response is
-/// kept for [`OidcFairing`]'s response hook.
+/// Runs a relying-party call for a guard: the call's refusal is kept for [`OidcFairing`]'s
+/// response hook and the guard fails with [`REFUSED`] and `error`.
+async fn guard<'r, T, F, Fut>(
+    request: &'r Request<'_>,
+    error: GuardError,
+    call: F,
+) -> Outcome<T, GuardError>
+where
+    F: FnOnce(&'r RelyingParty, http::request::Parts) -> Fut,
+    Fut: Future<Output = Result<T, oidc_core::Response>>,
+{
+    let rp = match relying_party(request) {
+        Ok(rp) => rp,
+        Err(e) => return Outcome::Error(e),
+    };
+    let parts = match parts(request) {
+        Ok(parts) => parts,
+        Err(e) => return Outcome::Error(e),
+    };
+    match call(rp, parts).await {
+        Ok(value) => Outcome::Success(value),
+        Err(response) => {
+            let pending = request.local_cache(PendingResponse::default);
+            *pending.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(response);
+            Outcome::Error((REFUSED, error))
+        }
+    }
+}
+
+/// [`RelyingParty::authenticate`] for a guard.
 async fn authenticate(
     request: &Request<'_>,
     provider: Option<&str>,
 ) -> Outcome<Arc<UserSession>, GuardError> {
-    let result = async {
-        let rp = relying_party(request)?;
-        let parts = parts(request)?;
-        match rp.authenticate(&parts, provider).await {
-            Ok(user) => Ok(user),
-            Err(response) => {
-                let pending = request.local_cache(PendingResponse::default);
-                *pending.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(response);
-                Err((LOGIN_REQUIRED, GuardError::LoginRequired))
-            }
-        }
-    };
-    match result.await {
-        Ok(user) => Outcome::Success(user),
-        Err(e) => Outcome::Error(e),
-    }
+    guard(request, GuardError::LoginRequired, |rp, parts| async move {
+        rp.authenticate(&parts, provider).await
+    })
+    .await
 }
 
 /// The logged-in user. As a request guard it protects the handler: without a valid session
@@ -432,6 +467,308 @@ impl<'r> FromRequest<'r> for MaybeUser {
             Ok(user) => Outcome::Success(MaybeUser(user)),
             Err(e) => Outcome::Error(e),
         }
+    }
+}
+
+/// A valid access token for the logged-in user (default provider or not: the session's),
+/// refreshed with the refresh token when it is due. As a request guard it protects the handler
+/// like [`OidcUser`]: without a session, or when the session can no longer get a token (the
+/// refresh token was refused, or the token expired and there is none), the user is sent to log
+/// in (`401` for API-style requests); when the provider cannot be reached the error view
+/// answers.
+///
+/// ```
+/// use oidc_rocket::AccessToken;
+///
+/// #[rocket::get("/call-api")]
+/// fn call_api(token: AccessToken) -> String {
+///     // Send `token.expose()` as `Authorization: Bearer ...` to a resource server.
+///     format!("{} bytes of token", token.expose().len())
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct AccessToken(pub Secret);
+
+impl AccessToken {
+    /// A freshly refreshed access token, whether or not the current one is due (after a
+    /// resource server refused it, say), for a guard of the app's own; failures as for the
+    /// guard. [`RefreshedAccessToken`] is this as a guard.
+    pub async fn force_refresh(request: &Request<'_>) -> Outcome<Self, GuardError> {
+        guard(request, GuardError::LoginRequired, |rp, parts| async move {
+            rp.require_access_token(&parts, true).await.map(AccessToken)
+        })
+        .await
+    }
+}
+
+impl Deref for AccessToken {
+    type Target = Secret;
+
+    fn deref(&self) -> &Secret {
+        &self.0
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for AccessToken {
+    type Error = GuardError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, GuardError> {
+        guard(request, GuardError::LoginRequired, |rp, parts| async move {
+            rp.require_access_token(&parts, false)
+                .await
+                .map(AccessToken)
+        })
+        .await
+    }
+}
+
+/// A freshly refreshed access token for the logged-in user, whether or not the stored one is
+/// due: [`AccessToken`] with a forced refresh (see [`AccessToken::force_refresh`]). Concurrent
+/// requests of one session share one refresh.
+///
+/// ```
+/// use oidc_rocket::{AccessToken, RefreshedAccessToken};
+///
+/// #[rocket::get("/call-api?retry")]
+/// fn retry(token: RefreshedAccessToken) -> String {
+///     format!("{} bytes of a new token", token.expose().len())
+/// }
+///
+/// #[rocket::get("/call-api", rank = 2)]
+/// fn call(token: AccessToken) -> String {
+///     format!("{} bytes of token", token.expose().len())
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct RefreshedAccessToken(pub Secret);
+
+impl Deref for RefreshedAccessToken {
+    type Target = Secret;
+
+    fn deref(&self) -> &Secret {
+        &self.0
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for RefreshedAccessToken {
+    type Error = GuardError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, GuardError> {
+        AccessToken::force_refresh(request)
+            .await
+            .map(|AccessToken(token)| RefreshedAccessToken(token))
+    }
+}
+
+/// [`RelyingParty::authorize_bearer`] for a guard.
+async fn authorize_bearer(
+    request: &Request<'_>,
+    requirements: &BearerRequirements,
+) -> Outcome<TokenIdentity, GuardError> {
+    guard(request, GuardError::BearerRefused, |rp, parts| async move {
+        rp.authorize_bearer(&parts, requirements).await
+    })
+    .await
+}
+
+/// [`RelyingParty::session_or_bearer`] for a guard.
+async fn session_or_bearer(
+    request: &Request<'_>,
+    requirements: &BearerRequirements,
+) -> Outcome<Principal, GuardError> {
+    let error = if request.headers().contains("authorization") {
+        GuardError::BearerRefused
+    } else {
+        GuardError::LoginRequired
+    };
+    guard(request, error, |rp, parts| async move {
+        rp.session_or_bearer(&parts, requirements).await
+    })
+    .await
+}
+
+/// A validated bearer token (RFC 6750). As a request guard it protects an API handler: a
+/// missing or invalid token is answered `401` with a `WWW-Authenticate` challenge, a token
+/// lacking a required scope `403` (`insufficient_scope`), never a login redirect. Validation
+/// (introspection or JWT), audience and required scopes are the relying party's
+/// ([`bearer_validation`](oidc_core::RelyingPartyBuilder::bearer_validation),
+/// [`bearer_scopes`](oidc_core::RelyingPartyBuilder::bearer_scopes), ...); [`BearerWith`] adds
+/// a route's own.
+///
+/// ```
+/// use oidc_rocket::BearerIdentity;
+///
+/// #[rocket::get("/api/me")]
+/// fn me(token: BearerIdentity) -> String {
+///     format!("{:?} with scopes {:?}", token.subject(), token.scopes)
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct BearerIdentity(pub TokenIdentity);
+
+impl Deref for BearerIdentity {
+    type Target = TokenIdentity;
+
+    fn deref(&self) -> &TokenIdentity {
+        &self.0
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for BearerIdentity {
+    type Error = GuardError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, GuardError> {
+        authorize_bearer(request, &BearerRequirements::new())
+            .await
+            .map(BearerIdentity)
+    }
+}
+
+/// Names what a route demands of a bearer token, on top of the relying party's configuration,
+/// for [`BearerWith`] and [`SessionOrBearerWith`]: scopes (added to the configured ones),
+/// audience, validation, provider (see [`BearerRequirements`]).
+///
+/// ```
+/// use oidc_rocket::{BearerPolicy, BearerRequirements, BearerWith};
+///
+/// struct OrdersRead;
+/// impl BearerPolicy for OrdersRead {
+///     fn requirements() -> BearerRequirements {
+///         BearerRequirements::new().scopes(["orders.read"])
+///     }
+/// }
+///
+/// #[rocket::get("/api/orders")]
+/// fn orders(token: BearerWith<OrdersRead>) -> String {
+///     format!("orders of {:?}", token.subject())
+/// }
+/// ```
+pub trait BearerPolicy: Send + Sync + 'static {
+    /// The requirements (computed for each request the guard protects).
+    fn requirements() -> BearerRequirements;
+}
+
+/// A bearer token meeting the requirements `P` names: [`BearerIdentity`] for one route.
+pub struct BearerWith<P: BearerPolicy>(pub TokenIdentity, PhantomData<fn() -> P>);
+
+impl<P: BearerPolicy> BearerWith<P> {
+    /// The validated token.
+    pub fn into_inner(self) -> TokenIdentity {
+        self.0
+    }
+}
+
+impl<P: BearerPolicy> Clone for BearerWith<P> {
+    fn clone(&self) -> Self {
+        BearerWith(self.0.clone(), PhantomData)
+    }
+}
+
+impl<P: BearerPolicy> std::fmt::Debug for BearerWith<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("BearerWith").field(&self.0).finish()
+    }
+}
+
+impl<P: BearerPolicy> Deref for BearerWith<P> {
+    type Target = TokenIdentity;
+
+    fn deref(&self) -> &TokenIdentity {
+        &self.0
+    }
+}
+
+#[rocket::async_trait]
+impl<'r, P: BearerPolicy> FromRequest<'r> for BearerWith<P> {
+    type Error = GuardError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, GuardError> {
+        authorize_bearer(request, &P::requirements())
+            .await
+            .map(|token| BearerWith(token, PhantomData))
+    }
+}
+
+/// A browser session or a bearer token (Flask-pyoidc's `access_control`): a request with an
+/// `Authorization` header is judged by its bearer token alone (`401`/`403` when bad, never a
+/// login redirect); one without needs a logged-in session with the default provider (the login
+/// redirect, or `401` for API-style requests: JSON clients and anything but `GET`).
+///
+/// ```
+/// use oidc_rocket::{Principal, SessionOrBearer};
+///
+/// #[rocket::get("/api/either")]
+/// fn either(who: SessionOrBearer) -> String {
+///     match &who.0 {
+///         Principal::Bearer(token) => format!("API client {:?}", token.subject()),
+///         other => format!("browser user {:?}", other.subject()),
+///     }
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct SessionOrBearer(pub Principal);
+
+impl Deref for SessionOrBearer {
+    type Target = Principal;
+
+    fn deref(&self) -> &Principal {
+        &self.0
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for SessionOrBearer {
+    type Error = GuardError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, GuardError> {
+        session_or_bearer(request, &BearerRequirements::new())
+            .await
+            .map(SessionOrBearer)
+    }
+}
+
+/// [`SessionOrBearer`] with the requirements `P` names: its scopes (and audience, validation)
+/// apply to bearer tokens, its provider to both tokens and sessions.
+pub struct SessionOrBearerWith<P: BearerPolicy>(pub Principal, PhantomData<fn() -> P>);
+
+impl<P: BearerPolicy> SessionOrBearerWith<P> {
+    /// Who the request comes from.
+    pub fn into_inner(self) -> Principal {
+        self.0
+    }
+}
+
+impl<P: BearerPolicy> Clone for SessionOrBearerWith<P> {
+    fn clone(&self) -> Self {
+        SessionOrBearerWith(self.0.clone(), PhantomData)
+    }
+}
+
+impl<P: BearerPolicy> std::fmt::Debug for SessionOrBearerWith<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SessionOrBearerWith").field(&self.0).finish()
+    }
+}
+
+impl<P: BearerPolicy> Deref for SessionOrBearerWith<P> {
+    type Target = Principal;
+
+    fn deref(&self) -> &Principal {
+        &self.0
+    }
+}
+
+#[rocket::async_trait]
+impl<'r, P: BearerPolicy> FromRequest<'r> for SessionOrBearerWith<P> {
+    type Error = GuardError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, GuardError> {
+        session_or_bearer(request, &P::requirements())
+            .await
+            .map(|principal| SessionOrBearerWith(principal, PhantomData))
     }
 }
 

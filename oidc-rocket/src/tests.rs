@@ -1,13 +1,15 @@
 //! What the scenario suite does not cover: the guard response's headers, `MaybeUser`,
-//! `ProviderUser`, a guard without the fairing, the body cap, ignition failures.
+//! `ProviderUser`, route-specific bearer requirements, a guard without the fairing, the body
+//! cap, ignition failures.
 
 use std::str::FromStr;
 use std::sync::Mutex;
 
 use bytes::Bytes;
 use http::StatusCode;
-use oidc_core::BoxFuture;
+use oidc_core::{BoxFuture, Clock};
 use oidc_testkit::harness::{App, Bench, BenchOptions, CLIENT_ID, CLIENT_SECRET, ISSUER};
+use oidc_testkit::JwtAccessTokenSpec;
 use rocket::http::{Header, Method};
 use rocket::local::asynchronous::Client;
 
@@ -44,6 +46,28 @@ fn second(user: ProviderUser<Second>) -> String {
     format!("{} via {}", user.subject(), user.provider)
 }
 
+struct OrdersRead;
+
+impl BearerPolicy for OrdersRead {
+    fn requirements() -> BearerRequirements {
+        BearerRequirements::new().scopes(["orders.read"])
+    }
+}
+
+#[rocket::get("/orders")]
+fn orders(token: BearerWith<OrdersRead>) -> String {
+    token.subject().unwrap_or("-").to_owned()
+}
+
+#[rocket::get("/orders/either")]
+fn orders_either(who: SessionOrBearerWith<OrdersRead>) -> String {
+    let via = match &*who {
+        Principal::Bearer(_) => "bearer",
+        _ => "session",
+    };
+    format!("{via} {}", who.subject().unwrap_or("-"))
+}
+
 struct TestApp {
     rocket: Mutex<Option<Rocket<Build>>>,
     client: tokio::sync::OnceCell<Client>,
@@ -53,9 +77,10 @@ impl App for TestApp {
     const ADAPTER: &'static str = "rocket-unit";
 
     fn new(rp: RelyingParty) -> Self {
-        let rocket = quiet(rocket::build())
-            .attach(OidcFairing::new(rp))
-            .mount("/", rocket::routes![home, maybe, second]);
+        let rocket = quiet(rocket::build()).attach(OidcFairing::new(rp)).mount(
+            "/",
+            rocket::routes![home, maybe, second, orders, orders_either],
+        );
         TestApp {
             rocket: Mutex::new(Some(rocket)),
             client: tokio::sync::OnceCell::new(),
@@ -130,6 +155,90 @@ async fn guard_answers_with_the_core_response_and_keeps_shield_headers() {
     assert_eq!(page.json()["error"], "login_required");
 }
 
+fn api_request(path: &str, token: Option<&str>) -> http::Request<Bytes> {
+    let mut request = http::Request::get(path).header("accept", "application/json");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    request.body(Bytes::new()).unwrap()
+}
+
+fn jwt(bench: &Bench<TestApp>, scope: &str) -> String {
+    let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, CLIENT_ID, scope);
+    bench
+        .provider
+        .issue_jwt_access_token(&spec, bench.clock.now())
+}
+
+#[tokio::test]
+async fn bearer_refusals_are_the_core_responses() {
+    let bench = Bench::<TestApp>::new();
+    let unscoped = jwt(&bench, "openid");
+    let cases = [
+        (None, StatusCode::UNAUTHORIZED),
+        (Some("a b"), StatusCode::UNAUTHORIZED),
+        (Some(unscoped.as_str()), StatusCode::FORBIDDEN),
+    ];
+    for (token, status) in cases {
+        let request = api_request("/orders", token);
+        let parts = request.clone().into_parts().0;
+        let expected = bench
+            .rp
+            .authorize_bearer(&parts, &OrdersRead::requirements())
+            .await
+            .unwrap_err();
+        let got = bench.app.call(request).await;
+        assert_eq!(got.status(), status, "{token:?}");
+        assert_eq!(got.status(), expected.status(), "{token:?}");
+        for name in expected.headers().keys() {
+            let want: Vec<_> = expected.headers().get_all(name).iter().collect();
+            let have: Vec<_> = got.headers().get_all(name).iter().collect();
+            assert_eq!(have, want, "{token:?}: {name}");
+        }
+        assert!(got.headers().contains_key("www-authenticate"));
+        assert_eq!(got.body(), expected.body(), "{token:?}");
+        assert!(got.headers().contains_key("x-frame-options"), "Shield's");
+    }
+    let challenge = bench
+        .app
+        .call(api_request("/orders", Some(&unscoped)))
+        .await;
+    let challenge = challenge.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains("scope=\"orders.read\""), "{challenge}");
+    let scoped = jwt(&bench, "openid orders.read");
+    let page = bench.app.call(api_request("/orders", Some(&scoped))).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.body().as_ref(), b"alice");
+}
+
+#[tokio::test]
+async fn session_or_bearer_with_a_policy() {
+    let bench = Bench::<TestApp>::new();
+    let mut b = bench.browser();
+    let page = b.get("/orders/either").await;
+    assert_eq!(page.status, StatusCode::FOUND, "a browser logs in");
+    let page = b.get_json("/orders/either").await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert!(page.headers["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Bearer"));
+    b.login("/", "alice").await;
+    assert_eq!(b.get("/orders/either").await.text(), "session alice");
+    let unscoped = jwt(&bench, "openid");
+    let page = bench
+        .app
+        .call(api_request("/orders/either", Some(&unscoped)))
+        .await;
+    assert_eq!(page.status(), StatusCode::FORBIDDEN, "the policy's scope");
+    let scoped = jwt(&bench, "orders.read");
+    let page = bench
+        .app
+        .call(api_request("/orders/either", Some(&scoped)))
+        .await;
+    assert_eq!(page.body().as_ref(), b"bearer alice");
+}
+
 #[tokio::test]
 async fn maybe_user_does_not_start_a_login() {
     let bench = Bench::<TestApp>::new();
@@ -180,9 +289,9 @@ async fn oversized_callback_body_is_refused() {
 
 #[tokio::test]
 async fn guards_without_the_fairing_fail_with_500() {
-    let rocket = quiet(rocket::build()).mount("/", rocket::routes![home, maybe]);
+    let rocket = quiet(rocket::build()).mount("/", rocket::routes![home, maybe, orders]);
     let client = Client::untracked(rocket).await.unwrap();
-    for path in ["/", "/maybe"] {
+    for path in ["/", "/maybe", "/orders"] {
         let request = http::Request::get(path).body(Bytes::new()).unwrap();
         let response = dispatch(&client, request).await;
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use oidc_warp::{RelyingParty, UserSession};
+use oidc_warp::{RelyingParty, TokenIdentity, UserSession};
 use warp::http::StatusCode;
 use warp::Filter;
 
@@ -18,6 +18,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|user: Arc<UserSession>| {
             warp::reply::json(&oidc_testkit::harness::contract_json(&user))
         });
+    // `GET /api/me`: the bearer token's claims (validation, audience and scopes per
+    // `OIDC_API_VALIDATION`, `OIDC_API_AUDIENCE` and `OIDC_API_SCOPES`).
+    let api_me = warp::path!("api" / "me")
+        .and(warp::get())
+        .and(oidc_warp::bearer(rp.clone()))
+        .map(|token: TokenIdentity| warp::reply::json(&token.claims));
     let health = warp::path!("health").and(warp::get()).then({
         let rp: RelyingParty = rp.clone();
         move || {
@@ -33,6 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let app = oidc_warp::routes(rp)
         .or(home)
+        .or(api_me)
         .or(health)
         .recover(oidc_warp::recover);
     let listener = tokio::net::TcpListener::bind(demo.app_addr).await?;

@@ -8,7 +8,16 @@
 //!   [`UserSession`] or rejects with [`Unauthenticated`];
 //! - [`recover`] turns that rejection into the response it carries: the login redirect, a `401`
 //!   for API-style requests, or the error view;
-//! - [`maybe_user`] reads the session without requiring one.
+//! - [`maybe_user`] reads the session without requiring one;
+//! - [`access_token`] extracts a valid access token for the logged-in user, refreshing it when
+//!   due ([`refreshed_access_token`] refreshes it in any case);
+//! - [`bearer`] (or [`bearer_with`] route-specific requirements) protects an API route with a
+//!   bearer token (introspection or JWT validation);
+//! - [`session_or_bearer`] accepts a bearer token, or a browser session when there is no
+//!   `Authorization` header.
+//!
+//! Every failing filter rejects with [`Unauthenticated`], which carries the relying party's
+//! response; [`recover`] answers it.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -30,8 +39,10 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Put [`routes`] first, and [`user`] after the path and method filters of the route it
-//! protects: a request without a session that reaches it starts a login.
+//! Put [`routes`] first, and [`user`] (and the other protecting filters) after the path and
+//! method filters of the route it protects: a request without a session that reaches it starts
+//! a login. Mind that warp tries the next alternative of an `or` after any rejection: a route
+//! that follows a protected one on the same path and method would serve the refused request.
 #![deny(missing_docs)]
 
 use std::convert::Infallible;
@@ -48,6 +59,7 @@ pub use oidc_core::{
     JsonErrorView, MemoryStore, ProviderConfig, ProviderMetadata, RelyingParty, SessionStore,
     UserSession,
 };
+pub use oidc_core::{BearerRequirements, BearerValidation, Principal, Secret, TokenIdentity};
 
 /// The largest request body the relying party's routes read (a `form_post` response).
 const MAX_CALLBACK_BODY: usize = 64 * 1024;
@@ -155,9 +167,11 @@ pub fn routes(rp: RelyingParty) -> impl Filter<Extract = (impl Reply,), Error = 
     )
 }
 
-/// The rejection of [`user`] and [`user_for`] when the request has no session for the
-/// provider. It carries the response to answer instead (the login redirect, a `401` for
-/// API-style requests, or the error view); [`recover`] returns it.
+/// The rejection of the protecting filters ([`user`], [`user_for`], [`access_token`],
+/// [`bearer`], [`session_or_bearer`], ...). It carries the relying party's response to answer
+/// instead: the login redirect, a `401` for API-style requests, or the error view; for bearer
+/// tokens a `401` or `403` with a `WWW-Authenticate` challenge, a `400`, or a JSON `5xx`.
+/// [`recover`] returns it.
 pub struct Unauthenticated(http::Response<Bytes>);
 
 impl Unauthenticated {
@@ -182,6 +196,11 @@ impl std::fmt::Debug for Unauthenticated {
 
 impl warp::reject::Reject for Unauthenticated {}
 
+/// The relying party's refusal as a rejection.
+fn refused(response: http::Response<Bytes>) -> Rejection {
+    warp::reject::custom(Unauthenticated(response))
+}
+
 fn authenticated(
     rp: RelyingParty,
     provider: Option<Arc<str>>,
@@ -193,7 +212,7 @@ fn authenticated(
             async move {
                 rp.authenticate(&parts, provider.as_deref())
                     .await
-                    .map_err(|response| warp::reject::custom(Unauthenticated(response)))
+                    .map_err(refused)
             }
         })
 }
@@ -223,6 +242,137 @@ pub fn maybe_user(
     with_rp(rp)
         .and(request_parts())
         .then(|rp: RelyingParty, parts: Parts| async move { rp.session(&parts).await })
+}
+
+fn valid_access_token(
+    rp: RelyingParty,
+    force: bool,
+) -> impl Filter<Extract = (Secret,), Error = Rejection> + Clone {
+    with_rp(rp)
+        .and(request_parts())
+        .and_then(move |rp: RelyingParty, parts: Parts| async move {
+            rp.require_access_token(&parts, force)
+                .await
+                .map_err(refused)
+        })
+}
+
+/// Protects a route like [`user`] and extracts a valid access token for the logged-in user,
+/// refreshed with the refresh token when it is due. Without a session, or when the session can
+/// no longer get a token (the refresh token was refused, or the token expired and there is
+/// none), it rejects with [`Unauthenticated`] carrying the login (a `401` for API-style
+/// requests); when the provider cannot be reached, the error view.
+///
+/// ```
+/// use oidc_warp::{RelyingParty, Secret};
+/// use warp::Filter;
+///
+/// fn call_api(
+///     rp: RelyingParty,
+/// ) -> impl Filter<Extract = (String,), Error = warp::Rejection> + Clone {
+///     warp::path!("call-api")
+///         .and(warp::get())
+///         .and(oidc_warp::access_token(rp))
+///         // Send `token.expose()` as `Authorization: Bearer ...` to a resource server.
+///         .map(|token: Secret| format!("{} bytes of token", token.expose().len()))
+/// }
+/// ```
+pub fn access_token(
+    rp: RelyingParty,
+) -> impl Filter<Extract = (Secret,), Error = Rejection> + Clone {
+    valid_access_token(rp, false)
+}
+
+/// Like [`access_token`], but refreshes the token whether or not it is due (after a resource
+/// server refused it, say). Concurrent requests of one session share one refresh.
+pub fn refreshed_access_token(
+    rp: RelyingParty,
+) -> impl Filter<Extract = (Secret,), Error = Rejection> + Clone {
+    valid_access_token(rp, true)
+}
+
+/// Protects an API route with a bearer token (RFC 6750) and extracts it, validated: a missing
+/// or invalid token rejects with [`Unauthenticated`] carrying a `401` with a
+/// `WWW-Authenticate` challenge, a token lacking a required scope a `403`
+/// (`insufficient_scope`); never a login redirect. Validation (introspection or JWT), audience
+/// and required scopes are the relying party's
+/// ([`bearer_validation`](oidc_core::RelyingPartyBuilder::bearer_validation),
+/// [`bearer_scopes`](oidc_core::RelyingPartyBuilder::bearer_scopes), ...).
+///
+/// ```
+/// use oidc_warp::{RelyingParty, TokenIdentity};
+/// use warp::Filter;
+///
+/// fn me(
+///     rp: RelyingParty,
+/// ) -> impl Filter<Extract = (warp::reply::Json,), Error = warp::Rejection> + Clone {
+///     warp::path!("api" / "me")
+///         .and(warp::get())
+///         .and(oidc_warp::bearer(rp))
+///         .map(|token: TokenIdentity| warp::reply::json(&token.claims))
+/// }
+/// ```
+pub fn bearer(
+    rp: RelyingParty,
+) -> impl Filter<Extract = (TokenIdentity,), Error = Rejection> + Clone {
+    bearer_with(rp, BearerRequirements::new())
+}
+
+/// Like [`bearer`], with route-specific `requirements` on top of the relying party's
+/// configuration: scopes (added to the configured ones), audience, validation, provider.
+///
+/// ```
+/// use oidc_warp::{BearerRequirements, RelyingParty, TokenIdentity};
+/// use warp::Filter;
+///
+/// fn orders(
+///     rp: RelyingParty,
+/// ) -> impl Filter<Extract = (String,), Error = warp::Rejection> + Clone {
+///     let read = BearerRequirements::new().scopes(["orders.read"]);
+///     warp::path!("api" / "orders")
+///         .and(warp::get())
+///         .and(oidc_warp::bearer_with(rp, read))
+///         .map(|token: TokenIdentity| format!("orders of {:?}", token.subject()))
+/// }
+/// ```
+pub fn bearer_with(
+    rp: RelyingParty,
+    requirements: BearerRequirements,
+) -> impl Filter<Extract = (TokenIdentity,), Error = Rejection> + Clone {
+    let requirements = Arc::new(requirements);
+    with_rp(rp)
+        .and(request_parts())
+        .and_then(move |rp: RelyingParty, parts: Parts| {
+            let requirements = requirements.clone();
+            async move {
+                rp.authorize_bearer(&parts, &requirements)
+                    .await
+                    .map_err(refused)
+            }
+        })
+}
+
+/// Protects a route for browsers and API clients alike (Flask-pyoidc's `access_control`) and
+/// extracts who the request comes from: a request with an `Authorization` header is judged by
+/// its bearer token alone (a `401`/`403` when bad, never a login redirect); one without needs a
+/// logged-in session (the login redirect, or a `401` for API-style requests: JSON clients and
+/// anything but `GET`). `requirements` (use [`BearerRequirements::new`] for none beyond the
+/// relying party's) name the provider for both, and the scopes for tokens.
+pub fn session_or_bearer(
+    rp: RelyingParty,
+    requirements: BearerRequirements,
+) -> impl Filter<Extract = (Principal,), Error = Rejection> + Clone {
+    let requirements = Arc::new(requirements);
+    with_rp(rp)
+        .and(request_parts())
+        .and_then(move |rp: RelyingParty, parts: Parts| {
+            let requirements = requirements.clone();
+            async move {
+                rp.session_or_bearer(&parts, &requirements)
+                    .await
+                    .map_err(refused)
+            }
+        })
 }
 
 /// Answers an [`Unauthenticated`] rejection with the response it carries; passes any other

@@ -733,3 +733,8 @@ pub(crate) fn method_not_allowed(allowed: &[Method]) -> Response<Bytes> {
     util::set_header(&mut resp, http::header::ALLOW, &list);
     resp
 }
+
+/// The README's examples, compiled as doctests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

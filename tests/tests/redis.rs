@@ -2,49 +2,14 @@
 //! `redis-server` on a free loopback port; CI installs it. Without `redis-server` on the
 //! machine the test fails under CI and is skipped, with a message, elsewhere.
 
+mod common;
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ::axum::routing::get;
-use ::axum::{Json, Router};
-use bytes::Bytes;
-use http_body_util::BodyExt;
-use oidc_axum::{OidcLayer, OidcUser};
-use oidc_core::{BoxFuture, RelyingParty};
-use oidc_testkit::harness::{contract_json, App};
-use tower::ServiceExt;
-
-struct AxumApp(Router);
-
-impl App for AxumApp {
-    const ADAPTER: &'static str = "axum";
-
-    fn new(rp: RelyingParty) -> Self {
-        async fn home(OidcUser(user): OidcUser) -> Json<serde_json::Value> {
-            Json(contract_json(&user))
-        }
-        AxumApp(
-            Router::new()
-                .route("/", get(home))
-                .layer(OidcLayer::new(rp)),
-        )
-    }
-
-    fn call(&self, request: http::Request<Bytes>) -> BoxFuture<'_, http::Response<Bytes>> {
-        let router = self.0.clone();
-        Box::pin(async move {
-            let response = router
-                .oneshot(request.map(::axum::body::Body::from))
-                .await
-                .unwrap();
-            let (parts, body) = response.into_parts();
-            let body = body.collect().await.unwrap().to_bytes();
-            http::Response::from_parts(parts, body)
-        })
-    }
-}
+use common::axum_app::AxumApp;
 
 /// A `redis-server` child process, killed on drop.
 struct RedisServer {

@@ -1,86 +1,22 @@
 //! The scenario suite through the warp adapter.
 
-use std::sync::Arc;
+mod common;
 
-use ::warp::{Filter, Rejection, Reply};
 use bytes::Bytes;
-use oidc_core::{BoxFuture, RelyingParty, UserSession};
-use oidc_testkit::harness::{contract_json, App};
-
-struct WarpApp(RelyingParty);
-
-fn home(user: Arc<UserSession>) -> ::warp::reply::Json {
-    ::warp::reply::json(&contract_json(&user))
-}
-
-/// The contract app: `GET`/`POST /` and `GET /second` protected, the relying party's routes.
-fn app(rp: RelyingParty) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
-    let root = ::warp::path::end()
-        .and(::warp::get().or(::warp::post()).unify())
-        .and(oidc_warp::user(rp.clone()))
-        .map(home);
-    let second = ::warp::path!("second")
-        .and(::warp::get())
-        .and(oidc_warp::user_for(rp.clone(), "second"))
-        .map(home);
-    oidc_warp::routes(rp)
-        .or(root)
-        .or(second)
-        .recover(oidc_warp::recover)
-}
-
-impl App for WarpApp {
-    const ADAPTER: &'static str = "warp";
-
-    fn new(rp: RelyingParty) -> Self {
-        WarpApp(rp)
-    }
-
-    fn call(&self, request: http::Request<Bytes>) -> BoxFuture<'_, http::Response<Bytes>> {
-        let filter = app(self.0.clone());
-        Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            let target = parts
-                .uri
-                .path_and_query()
-                .map(|pq| pq.as_str())
-                .unwrap_or("/");
-            let mut builder = ::warp::test::request()
-                .method(parts.method.as_str())
-                .path(target);
-            // The test builder sets one value per header: join repeated ones as HTTP allows.
-            for name in parts.headers.keys() {
-                let separator: &[u8] = if name == http::header::COOKIE {
-                    b"; "
-                } else {
-                    b", "
-                };
-                let value = parts
-                    .headers
-                    .get_all(name)
-                    .iter()
-                    .map(http::HeaderValue::as_bytes)
-                    .collect::<Vec<_>>()
-                    .join(separator);
-                let value = http::HeaderValue::from_bytes(&value).expect("a valid header value");
-                builder = builder.header(name.clone(), value);
-            }
-            if !body.is_empty() {
-                builder = builder.body(body);
-            }
-            builder.reply(&filter).await
-        })
-    }
-}
+use common::warp_app::WarpApp;
 
 oidc_testkit::scenarios!(warp, WarpApp);
+oidc_testkit::token_scenarios!(warp_tokens, WarpApp);
 
 /// What the scenarios do not reach: the body path of the redirect endpoint, fall-through, the
-/// named-provider filter and `maybe_user`.
+/// named-provider filter, `maybe_user`, and route-specific bearer requirements.
 mod adapter {
     use super::*;
+    use ::warp::Filter;
     use http::{header, StatusCode};
+    use oidc_core::{BearerRequirements, Clock, Principal, TokenIdentity};
     use oidc_testkit::harness::{Bench, BenchOptions, APP_URL, CLIENT_ID, CLIENT_SECRET, ISSUER};
+    use oidc_testkit::JwtAccessTokenSpec;
 
     fn post_form(path: &str, body: impl Into<Bytes>) -> http::Request<Bytes> {
         http::Request::post(format!("{APP_URL}{path}"))
@@ -163,5 +99,92 @@ mod adapter {
             .unwrap()
             .expect("a session");
         assert_eq!(user.subject(), "alice");
+    }
+
+    fn jwt(bench: &Bench<WarpApp>, scope: &str) -> String {
+        let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, CLIENT_ID, scope);
+        bench
+            .provider
+            .issue_jwt_access_token(&spec, bench.clock.now())
+    }
+
+    fn api(token: Option<&str>) -> ::warp::test::RequestBuilder {
+        let request = ::warp::test::request().header(header::ACCEPT, "application/json");
+        match token {
+            Some(t) => request.header(header::AUTHORIZATION, format!("Bearer {t}")),
+            None => request,
+        }
+    }
+
+    #[tokio::test]
+    async fn bearer_with_adds_the_route_requirements() {
+        let bench = Bench::<WarpApp>::new();
+        let read = BearerRequirements::new().scopes(["orders.read"]);
+        let filter = oidc_warp::bearer_with(bench.rp.clone(), read.clone())
+            .map(|token: TokenIdentity| token.subject().unwrap_or("-").to_owned())
+            .recover(oidc_warp::recover);
+        let unscoped = jwt(&bench, "openid");
+        for (token, status) in [
+            (None, StatusCode::UNAUTHORIZED),
+            (Some(unscoped.as_str()), StatusCode::FORBIDDEN),
+        ] {
+            let parts = http::Request::get("/").header(header::ACCEPT, "application/json");
+            let parts = match token {
+                Some(t) => parts.header(header::AUTHORIZATION, format!("Bearer {t}")),
+                None => parts,
+            };
+            let parts = parts.body(()).unwrap().into_parts().0;
+            let expected = bench.rp.authorize_bearer(&parts, &read).await.unwrap_err();
+            let got = api(token).reply(&filter).await;
+            assert_eq!(got.status(), status, "{token:?}");
+            assert_eq!(got.status(), expected.status());
+            assert_eq!(
+                got.headers(),
+                expected.headers(),
+                "exactly the core's headers"
+            );
+            assert_eq!(got.body(), expected.body());
+        }
+        let challenge = api(Some(&unscoped)).reply(&filter).await;
+        let challenge = challenge.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap();
+        assert!(challenge.contains("scope=\"orders.read\""), "{challenge}");
+        let scoped = jwt(&bench, "openid orders.read");
+        let page = api(Some(&scoped)).reply(&filter).await;
+        assert_eq!(page.status(), StatusCode::OK);
+        assert_eq!(page.body().as_ref(), b"alice");
+    }
+
+    #[tokio::test]
+    async fn session_or_bearer_takes_requirements() {
+        let bench = Bench::<WarpApp>::new();
+        let read = BearerRequirements::new().scopes(["orders.read"]);
+        let filter = oidc_warp::session_or_bearer(bench.rp.clone(), read)
+            .map(|who: Principal| {
+                let via = match &who {
+                    Principal::Bearer(_) => "bearer",
+                    _ => "session",
+                };
+                format!("{via} {}", who.subject().unwrap_or("-"))
+            })
+            .recover(oidc_warp::recover);
+        let page = api(None).reply(&filter).await;
+        assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
+        assert!(page.headers().contains_key(header::WWW_AUTHENTICATE));
+        let page = ::warp::test::request().reply(&filter).await;
+        assert_eq!(page.status(), StatusCode::FOUND, "a browser logs in");
+        let page = api(Some(&jwt(&bench, "openid"))).reply(&filter).await;
+        assert_eq!(page.status(), StatusCode::FORBIDDEN, "the route's scope");
+        let page = api(Some(&jwt(&bench, "orders.read"))).reply(&filter).await;
+        assert_eq!(page.body().as_ref(), b"bearer alice");
+        let mut b = bench.browser();
+        b.login("/", "alice").await;
+        let cookie = format!("oidc_session={}", b.session_cookie().unwrap());
+        let page = ::warp::test::request()
+            .header(header::COOKIE, cookie)
+            .reply(&filter)
+            .await;
+        assert_eq!(page.body().as_ref(), b"session alice");
     }
 }

@@ -1,0 +1,127 @@
+//! The contract app through the Rocket adapter, in-process with Rocket's local client.
+
+use std::str::FromStr;
+use std::sync::Mutex;
+
+use ::rocket::http::{ContentType, Header, Method};
+use ::rocket::local::asynchronous::Client;
+use ::rocket::{Build, Rocket};
+use bytes::Bytes;
+use oidc_core::{BoxFuture, RelyingParty};
+use oidc_rocket::{
+    AccessToken, BearerIdentity, OidcFairing, OidcUser, ProviderName, ProviderUser,
+    RefreshedAccessToken, SessionOrBearer,
+};
+use oidc_testkit::harness::{contract_json, App};
+use oidc_testkit::token_scenarios::{access_token_json, either_json};
+
+fn json(value: serde_json::Value) -> (ContentType, String) {
+    (ContentType::JSON, value.to_string())
+}
+
+#[::rocket::get("/")]
+fn home(user: OidcUser) -> (ContentType, String) {
+    json(contract_json(&user))
+}
+
+#[::rocket::post("/")]
+fn home_post(user: OidcUser) -> (ContentType, String) {
+    json(contract_json(&user))
+}
+
+struct Second;
+
+impl ProviderName for Second {
+    const NAME: &'static str = "second";
+}
+
+#[::rocket::get("/second")]
+fn second(user: ProviderUser<Second>) -> (ContentType, String) {
+    json(contract_json(&user))
+}
+
+#[::rocket::get("/api/me")]
+fn api_me(token: BearerIdentity) -> (ContentType, String) {
+    json(serde_json::Value::Object(token.0.claims))
+}
+
+#[::rocket::get("/api/either")]
+fn either(principal: SessionOrBearer) -> (ContentType, String) {
+    json(either_json(&principal))
+}
+
+#[::rocket::post("/api/either")]
+fn either_post(principal: SessionOrBearer) -> (ContentType, String) {
+    json(either_json(&principal))
+}
+
+#[::rocket::get("/access_token?force=true")]
+fn access_token_forced(token: RefreshedAccessToken) -> (ContentType, String) {
+    json(access_token_json(&token))
+}
+
+#[::rocket::get("/access_token", rank = 2)]
+fn access_token(token: AccessToken) -> (ContentType, String) {
+    json(access_token_json(&token))
+}
+
+pub(crate) struct RocketApp {
+    /// The app, until the first request ignites it (`App::new` is not async).
+    rocket: Mutex<Option<Rocket<Build>>>,
+    /// The client, untracked: the harness's browser keeps the cookies.
+    client: tokio::sync::OnceCell<Client>,
+}
+
+impl App for RocketApp {
+    const ADAPTER: &'static str = "rocket";
+
+    fn new(rp: RelyingParty) -> Self {
+        let config = ::rocket::Config::figment()
+            .merge(("log_level", ::rocket::config::LogLevel::Off))
+            .merge(("cli_colors", false));
+        let rocket = ::rocket::custom(config).attach(OidcFairing::new(rp)).mount(
+            "/",
+            ::rocket::routes![
+                home,
+                home_post,
+                second,
+                api_me,
+                either,
+                either_post,
+                access_token_forced,
+                access_token
+            ],
+        );
+        RocketApp {
+            rocket: Mutex::new(Some(rocket)),
+            client: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    fn call(&self, request: http::Request<Bytes>) -> BoxFuture<'_, http::Response<Bytes>> {
+        Box::pin(async move {
+            let client = self
+                .client
+                .get_or_init(|| async {
+                    let rocket = self.rocket.lock().unwrap().take().expect("one app");
+                    Client::untracked(rocket).await.expect("the app ignites")
+                })
+                .await;
+            let (parts, body) = request.into_parts();
+            let method = Method::from_str(parts.method.as_str()).expect("a Rocket method");
+            let mut local = client.req(method, parts.uri.to_string());
+            for (name, value) in &parts.headers {
+                let value = value.to_str().expect("UTF-8 header").to_owned();
+                local.add_header(Header::new(name.as_str().to_owned(), value));
+            }
+            local.set_body(body);
+            let response = local.dispatch().await;
+            let mut out = http::Response::builder().status(response.status().code);
+            for header in response.headers().iter() {
+                out = out.header(header.name().as_str(), header.value());
+            }
+            let body = response.into_bytes().await.unwrap_or_default();
+            out.body(Bytes::from(body)).expect("a valid response")
+        })
+    }
+}

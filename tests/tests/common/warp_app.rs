@@ -1,0 +1,99 @@
+//! The contract app through the warp adapter.
+
+use std::sync::Arc;
+
+use ::warp::{Filter, Rejection, Reply};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use oidc_core::{BoxFuture, RelyingParty, UserSession};
+use oidc_testkit::harness::{contract_json, App};
+use oidc_testkit::token_scenarios::{access_token_json, either_json};
+use oidc_warp::{BearerRequirements, Principal, Secret, TokenIdentity};
+use tower::ServiceExt;
+
+pub(crate) struct WarpApp(RelyingParty);
+
+fn home(user: Arc<UserSession>) -> ::warp::reply::Json {
+    ::warp::reply::json(&contract_json(&user))
+}
+
+/// Passes when the query is `force=true` exactly as `wanted` says.
+fn forced(wanted: bool) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    ::warp::query::raw()
+        .or(::warp::any().map(String::new))
+        .unify()
+        .and_then(move |query: String| async move {
+            if (query == "force=true") == wanted {
+                Ok(())
+            } else {
+                Err(::warp::reject::not_found())
+            }
+        })
+        .untuple_one()
+}
+
+/// The contract app: `GET`/`POST /` and `GET /second` protected, `GET /api/me` by a bearer
+/// token, `GET`/`POST /api/either` by either, `GET /access_token`, the relying party's routes.
+pub(crate) fn app(
+    rp: RelyingParty,
+) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    let root = ::warp::path::end()
+        .and(::warp::get().or(::warp::post()).unify())
+        .and(oidc_warp::user(rp.clone()))
+        .map(home);
+    let second = ::warp::path!("second")
+        .and(::warp::get())
+        .and(oidc_warp::user_for(rp.clone(), "second"))
+        .map(home);
+    let api_me = ::warp::path!("api" / "me")
+        .and(::warp::get())
+        .and(oidc_warp::bearer(rp.clone()))
+        .map(|token: TokenIdentity| ::warp::reply::json(&token.claims));
+    let either = ::warp::path!("api" / "either")
+        .and(::warp::get().or(::warp::post()).unify())
+        .and(oidc_warp::session_or_bearer(
+            rp.clone(),
+            BearerRequirements::new(),
+        ))
+        .map(|principal: Principal| ::warp::reply::json(&either_json(&principal)));
+    // `?force=true` forces a refresh; neither route may serve the other's requests (warp tries
+    // the next alternative after a rejection).
+    let token = ::warp::path!("access_token").and(::warp::get());
+    let forced_token = token
+        .and(forced(true))
+        .and(oidc_warp::refreshed_access_token(rp.clone()));
+    let plain_token = token
+        .and(forced(false))
+        .and(oidc_warp::access_token(rp.clone()));
+    let access_token = forced_token
+        .or(plain_token)
+        .unify()
+        .map(|token: Secret| ::warp::reply::json(&access_token_json(&token)));
+    oidc_warp::routes(rp)
+        .or(root)
+        .or(second)
+        .or(api_me)
+        .or(either)
+        .or(access_token)
+        .recover(oidc_warp::recover)
+}
+
+impl App for WarpApp {
+    const ADAPTER: &'static str = "warp";
+
+    fn new(rp: RelyingParty) -> Self {
+        WarpApp(rp)
+    }
+
+    /// Through `warp::service`, which takes the request as it is (repeated headers included,
+    /// which `warp::test` cannot send).
+    fn call(&self, request: http::Request<Bytes>) -> BoxFuture<'_, http::Response<Bytes>> {
+        let service = ::warp::service(app(self.0.clone()));
+        Box::pin(async move {
+            let response = service.oneshot(request.map(Full::new)).await.unwrap();
+            let (parts, body) = response.into_parts();
+            let body = body.collect().await.expect("a response body").to_bytes();
+            http::Response::from_parts(parts, body)
+        })
+    }
+}
