@@ -243,11 +243,12 @@ pub enum BearerError {
 }
 
 impl BearerError {
-    /// The RFC 6750 `error` code (`invalid_token` for a missing token, in JSON bodies only:
-    /// the challenge of a request without a token carries no error code).
+    /// The RFC 6750 `error` code. A request without a token gets `missing_token` in the JSON
+    /// body only: RFC 6750 3.1 gives it no error code, so its challenge carries none.
     pub fn error_code(&self) -> &'static str {
         match self {
-            BearerError::Missing | BearerError::InvalidToken(_) => "invalid_token",
+            BearerError::Missing => "missing_token",
+            BearerError::InvalidToken(_) => "invalid_token",
             BearerError::InvalidRequest(_) => "invalid_request",
             BearerError::InsufficientScope(_) => "insufficient_scope",
         }

@@ -161,7 +161,7 @@ impl Transport for SimTransport {
 /// `second` when there is one; the relying party's own routes are served; the error view
 /// answers JSON.
 ///
-/// For [`token_scenarios!`](crate::token_scenarios) the app also serves: `GET /api/me`,
+/// For [`token_scenarios!`](macro@crate::token_scenarios) the app also serves: `GET /api/me`,
 /// protected by a bearer token per the relying party's configuration, answering the token's
 /// claims as a JSON object; `GET` and `POST /api/either`, accepting a bearer token or else a
 /// session, answering `{"via": "bearer" | "session", "sub": ...}`; and `GET /access_token`,

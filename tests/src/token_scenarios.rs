@@ -517,6 +517,7 @@ pub async fn bearer_absent_is_401<A: App>() {
     assert_eq!(page.status, StatusCode::UNAUTHORIZED);
     let c = challenge(&page);
     assert!(c.starts_with("Bearer") && !c.contains("error="), "{c}");
+    assert_eq!(page.error(), "missing_token");
     let page = client.get("/api/me").await;
     assert_eq!(
         page.status,
@@ -526,6 +527,30 @@ pub async fn bearer_absent_is_401<A: App>() {
     let page = api(&mut client, "/api/me", &["Basic dXNlcjpwYXNz"]).await;
     assert_eq!(page.status, StatusCode::UNAUTHORIZED);
     assert!(!challenge(&page).contains("error="));
+}
+
+/// A token the introspection endpoint refuses to introspect (`400 unsupported_token_type`, as
+/// node-oidc-provider answers for JWT access tokens) is the client's bad token: `401`, not a
+/// `502` that any client could provoke.
+pub async fn bearer_not_introspectable_is_401<A: App>() {
+    let bench = Bench::<A>::new();
+    bench.transport.fail(
+        "/introspect",
+        crate::harness::Fault::Respond(
+            400,
+            r#"{"error":"unsupported_token_type","error_description":"no"}"#.into(),
+        ),
+    );
+    let mut client = bench.browser();
+    let page = api(&mut client, "/api/me", &["Bearer a.b.c"]).await;
+    assert_invalid_token(&page, "not introspectable");
+    // Our own credentials refused is the provider's answer to us: a 502.
+    bench.transport.fail(
+        "/introspect",
+        crate::harness::Fault::Respond(401, r#"{"error":"invalid_client"}"#.into()),
+    );
+    let page = api(&mut client, "/api/me", &["Bearer other"]).await;
+    assert_eq!(page.status, StatusCode::BAD_GATEWAY, "{}", page.text());
 }
 
 /// Malformed: `401 invalid_token`; several `Authorization` headers: `400 invalid_request`.
@@ -925,6 +950,7 @@ macro_rules! token_scenarios {
             concurrent_requests_share_one_refresh,
             automatic_refresh_on_protected_requests,
             bearer_absent_is_401,
+            bearer_not_introspectable_is_401,
             bearer_malformed_is_refused,
             bearer_valid_by_introspection,
             bearer_inactive_by_introspection,

@@ -1,6 +1,8 @@
 //! `cargo xtask interop`: each adapter's demo app (`shared/rp-contract.md`) against a real
 //! OpenID provider (`interop/provider.mjs`, node-oidc-provider), driven through its login,
-//! consent and logout pages by headless Chromium (`interop/drive.mjs`).
+//! consent and logout pages by headless Chromium (`interop/drive.mjs`); its bearer-protected
+//! `GET /api/me` is called with access tokens the provider issued (`interop/api.mjs`, no
+//! browser).
 //!
 //! Prints one line per scenario, `PASS <adapter>/<scenario>` or
 //! `FAIL <adapter>/<scenario>: <reason>`, then `N passed, M failed`. Logs go to
@@ -27,7 +29,7 @@ const CLIENT_SECRET: &str = "demo-secret";
 const PROVIDER_START: Duration = Duration::from_secs(30);
 const DEMO_START: Duration = Duration::from_secs(30);
 const PORT_RELEASE: Duration = Duration::from_secs(10);
-/// `drive.mjs` caps itself at 150 s; this is the bound should it not.
+/// `drive.mjs` caps itself at 150 s (`api.mjs` at 90 s); this is the bound should it not.
 const DRIVE_LIMIT: Duration = Duration::from_secs(180);
 const BUILD_LIMIT: Duration = Duration::from_secs(25 * 60);
 const APT_LIMIT: Duration = Duration::from_secs(15 * 60);
@@ -62,7 +64,8 @@ const ADAPTERS: &[Adapter] = &[
 ];
 
 /// How the demo app is started, on top of `APP_ADDR`, `OIDC_ISSUER` and the static client
-/// `demo-client` / `demo-secret`. An empty value unsets the variable.
+/// `demo-client` / `demo-secret`. An empty value unsets the variable; [`APP_URL`] in a value
+/// stands for the demo's base URL, `http://127.0.0.1:<adapter port>`.
 struct AppConfig {
     name: &'static str,
     env: &'static [(&'static str, &'static str)],
@@ -121,7 +124,49 @@ const SILENT_REFRESH: AppConfig = AppConfig {
     env: &[("OIDC_SESSION_REFRESH_INTERVAL_SECONDS", "5")],
 };
 
+/// In an [`AppConfig`] value: the demo's base URL (each adapter has its own port).
+const APP_URL: &str = "{app_url}";
+
+/// `/api/me` validating bearer tokens by introspection (the default: `OIDC_API_VALIDATION`
+/// unset), requiring no scope.
+const API_INTROSPECTION: AppConfig = AppConfig {
+    name: "api-introspection",
+    env: &[("OIDC_API_VALIDATION", ""), ("OIDC_API_SCOPES", "")],
+};
+/// The scope [`API_INTROSPECTION_SCOPE`] requires and the tokens `api.mjs` obtains lack.
+const API_REQUIRED_SCOPE: &str = "api:write";
+/// `/api/me` by introspection, requiring [`API_REQUIRED_SCOPE`].
+const API_INTROSPECTION_SCOPE: AppConfig = AppConfig {
+    name: "api-introspection-scope",
+    env: &[
+        ("OIDC_API_VALIDATION", ""),
+        ("OIDC_API_SCOPES", API_REQUIRED_SCOPE),
+    ],
+};
+/// `/api/me` validating RFC 9068 JWT access tokens locally, for the audience the provider
+/// puts in tokens for the resource `http://127.0.0.1:<port>`: the demo's base URL.
+const API_JWT: AppConfig = AppConfig {
+    name: "api-jwt",
+    env: &[
+        ("OIDC_API_VALIDATION", "jwt"),
+        ("OIDC_API_AUDIENCE", APP_URL),
+    ],
+};
+/// As [`API_JWT`], with `OIDC_API_AUDIENCE` unset: the contract's default, the base URL.
+const API_JWT_DEFAULT_AUDIENCE: AppConfig = AppConfig {
+    name: "api-jwt-default-audience",
+    env: &[("OIDC_API_VALIDATION", "jwt"), ("OIDC_API_AUDIENCE", "")],
+};
+
 impl AppConfig {
+    /// The environment for a demo whose base URL is `app_url`: [`APP_URL`] replaced.
+    fn env_for(&self, app_url: &str) -> Vec<(&'static str, String)> {
+        self.env
+            .iter()
+            .map(|(k, v)| (*k, v.replace(APP_URL, app_url)))
+            .collect()
+    }
+
     /// Whether the demo registers its client dynamically (`OIDC_CLIENT_ID` unset).
     fn registers_dynamically(&self) -> bool {
         self.env
@@ -133,13 +178,22 @@ impl AppConfig {
 struct Scenario {
     /// The name in `--scenario` and in the `PASS`/`FAIL` lines.
     name: &'static str,
-    /// The arguments for `drive.mjs` (empty: the driver has no such scenario yet).
+    /// The script under `interop/` that runs it: [`DRIVE`] (headless Chromium) or [`API`]
+    /// (bearer-token calls to `/api/me`, no browser). Both take `--app`, `--issuer` and
+    /// `--artifacts`, and print one `PASS`/`FAIL` line.
+    script: &'static str,
+    /// The arguments for the script (empty: it has no such scenario yet).
     drive: &'static [&'static str],
     app: &'static AppConfig,
     /// `Some(capability)`: waits for a library capability, and runs only when named with
     /// `--scenario`. Once the capability lands, make it [`ready`] and it runs by default.
     pending: Option<&'static str>,
 }
+
+/// The browser driver.
+const DRIVE: &str = "drive.mjs";
+/// The bearer-token checks of `/api/me`.
+const API: &str = "api.mjs";
 
 /// A scenario the library supports: it runs by default.
 const fn ready(
@@ -149,7 +203,23 @@ const fn ready(
 ) -> Scenario {
     Scenario {
         name,
+        script: DRIVE,
         drive,
+        app,
+        pending: None,
+    }
+}
+
+/// A scenario of `api.mjs` (bearer tokens at `/api/me`); it runs by default.
+const fn api(
+    name: &'static str,
+    args: &'static [&'static str],
+    app: &'static AppConfig,
+) -> Scenario {
+    Scenario {
+        name,
+        script: API,
+        drive: args,
         app,
         pending: None,
     }
@@ -165,6 +235,7 @@ const fn pending(
 ) -> Scenario {
     Scenario {
         name,
+        script: DRIVE,
         drive,
         app,
         pending: Some(capability),
@@ -181,6 +252,20 @@ const HYBRID: &[&str] = &["--scenario", "hybrid"];
 const FORM_POST_MODE: &[&str] = &["--scenario", "form_post"];
 /// Opens `/` again 6 s after the login: past [`SILENT_REFRESH`]'s 5 s interval.
 const SILENT_REFRESH_DRIVE: &[&str] = &["--scenario", "silent-refresh", "--refresh-after", "6"];
+/// `api.mjs`: an opaque token from a code login → 200 with `sub`/`client_id`; no token, a
+/// made-up token, a token revoked at the provider → 401 with a `Bearer` challenge.
+const API_INTROSPECTION_CHECKS: &[&str] = &["--scenario", "introspection"];
+/// `api.mjs`: a valid token without [`API_REQUIRED_SCOPE`] → 403 `insufficient_scope`.
+const API_SCOPE_CHECKS: &[&str] = &[
+    "--scenario",
+    "insufficient-scope",
+    "--required-scope",
+    API_REQUIRED_SCOPE,
+];
+/// `api.mjs`: an RFC 9068 JWT for the resource `http://127.0.0.1:<port>` → 200; a JWT for
+/// another resource, an altered JWT, an opaque token, no token → 401. Its `--audience`
+/// defaults to the app's base URL, which is what [`API_JWT`] sets.
+const API_JWT_CHECKS: &[&str] = &["--scenario", "jwt"];
 
 /// Every scenario, in the order they run. Scenarios that share an [`AppConfig`] share one
 /// demo process. `--scenario NAME` selects NAME and the family `NAME-*`.
@@ -191,10 +276,12 @@ const SILENT_REFRESH_DRIVE: &[&str] = &["--scenario", "silent-refresh", "--refre
 ///   registered at start-up. Before they run, the provider's log must show that registration
 ///   (`POST /reg -> 201`), so a demo quietly using a static client cannot pass;
 /// - silent re-authentication with `prompt=none` (`OIDC_SESSION_REFRESH_INTERVAL_SECONDS=5`):
-///   `silent-refresh`, the driver's scenario of that name, opening `/` again 6 s after the login.
-///
-/// Bearer protection of `/api/me` (introspection, RFC 9068 JWTs) has no driver scenario yet, so
-/// it is not in the table.
+///   `silent-refresh`, the driver's scenario of that name, opening `/` again 6 s after the login;
+/// - bearer protection of `GET /api/me` (`api-*`, run by `api.mjs` without a browser): access
+///   tokens the provider issued to `demo-client` through a code login, validated by
+///   introspection (`api-introspection`, and `api-introspection-scope` for a missing required
+///   scope) or locally as RFC 9068 JWTs for the demo's resource indicator (`api-jwt`, with
+///   `OIDC_API_AUDIENCE` set, and `api-jwt-default-audience` with the contract's default).
 const SCENARIOS: &[Scenario] = &[
     // Authorization code flow, static client, client_secret_basic.
     ready("code", CODE, &STATIC_BASIC),
@@ -242,6 +329,23 @@ const SCENARIOS: &[Scenario] = &[
     ready("dynamic-registration-logout", LOGOUT, &DYNAMIC),
     // Silent re-authentication with prompt=none on the provider's session.
     ready("silent-refresh", SILENT_REFRESH_DRIVE, &SILENT_REFRESH),
+    // Bearer tokens at GET /api/me, issued by the provider (api.mjs, no browser).
+    api(
+        "api-introspection",
+        API_INTROSPECTION_CHECKS,
+        &API_INTROSPECTION,
+    ),
+    api(
+        "api-introspection-scope",
+        API_SCOPE_CHECKS,
+        &API_INTROSPECTION_SCOPE,
+    ),
+    api("api-jwt", API_JWT_CHECKS, &API_JWT),
+    api(
+        "api-jwt-default-audience",
+        API_JWT_CHECKS,
+        &API_JWT_DEFAULT_AUDIENCE,
+    ),
 ];
 
 /// The contract's variables: cleared before a demo starts, so that only ours apply.
@@ -275,8 +379,9 @@ const HELP: &str = "\
 usage: cargo xtask interop [--adapter axum|rocket|warp ...] [--scenario NAME ...] [--list]
 
 Runs each adapter's demo app against a real OpenID provider (interop/provider.mjs) in headless
-Chromium (interop/drive.mjs). Installs Chromium (apt) and the harness's npm packages when they
-are missing, builds each demo, and prints `PASS <adapter>/<scenario>` or
+Chromium (interop/drive.mjs), and calls its bearer-protected /api/me with access tokens the
+provider issued (interop/api.mjs). Installs Chromium (apt) and the harness's npm packages when
+they are missing, builds each demo, and prints `PASS <adapter>/<scenario>` or
 `FAIL <adapter>/<scenario>: <reason>` per scenario, then `N passed, M failed`.
 
   --adapter NAME    run this adapter (repeatable; default: every adapter whose demo exists
@@ -284,7 +389,7 @@ are missing, builds each demo, and prints `PASS <adapter>/<scenario>` or
   --scenario NAME   run the scenarios called NAME or NAME-* (repeatable; default: every
                     scenario not pending on a library capability; pending ones run when named)
   --list            list the scenarios and exit
-  --verbose         pass --verbose to drive.mjs (its log is in target/interop/)
+  --verbose         pass --verbose to drive.mjs and api.mjs (their logs are in target/interop/)
 
 Logs: target/interop/ (provider, demo, build and driver logs; screenshots on failure).
 ";
@@ -757,7 +862,10 @@ fn run_group(
     for scenario in scenarios {
         let label = format!("{}/{}", adapter.name, scenario.name);
         if scenario.drive.is_empty() {
-            tally.fail(&label, "drive.mjs has no scenario for this yet");
+            tally.fail(
+                &label,
+                &format!("{} has no scenario for this yet", scenario.script),
+            );
             continue;
         }
         // (Re)start the demo when it is not running: first use, or it died.
@@ -825,7 +933,7 @@ fn run_group(
                 println!("    driver log: {}", paths.show(&failure.driver_log));
                 if failure.artifacts.is_dir() {
                     println!(
-                        "    screenshot, page and trace: {}",
+                        "    screenshot, page, trace or transcript: {}",
                         paths.show(&failure.artifacts)
                     );
                 }
@@ -858,14 +966,19 @@ fn start_demo(bin: &Path, adapter: &Adapter, app: &AppConfig, log: &Path) -> Res
         .env("OIDC_ISSUER", ISSUER)
         .env("OIDC_CLIENT_ID", CLIENT_BASIC)
         .env("OIDC_CLIENT_SECRET", CLIENT_SECRET);
-    for (key, value) in app.env {
+    let env = app.env_for(&format!("http://{addr}"));
+    for (key, value) in &env {
         if value.is_empty() {
             cmd.env_remove(key);
         } else {
             cmd.env(key, value);
         }
     }
-    let shown_env: Vec<String> = app.env.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    let shown_env: Vec<String> = env
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={v:?}"))
+        .collect();
     println!(
         "==> starting the {} demo on {addr} ({}{})",
         adapter.name,
@@ -938,11 +1051,13 @@ fn drive(
     app_url: &str,
 ) -> Result<(), DriveFailure> {
     let stem = format!("{}-{}", adapter.name, scenario.name);
-    let out = paths.out.join(format!("drive-{stem}.out"));
-    let err = paths.out.join(format!("drive-{stem}.log"));
+    let script = scenario.script;
+    let kind = script.trim_end_matches(".mjs");
+    let out = paths.out.join(format!("{kind}-{stem}.out"));
+    let err = paths.out.join(format!("{kind}-{stem}.log"));
     let artifacts = paths.out.join("artifacts").join(&stem);
     let mut cmd = Command::new("node");
-    cmd.arg("drive.mjs")
+    cmd.arg(script)
         .args(["--app", app_url, "--issuer", ISSUER])
         .arg("--artifacts")
         .arg(&artifacts)
@@ -956,7 +1071,7 @@ fn drive(
         driver_log: err.clone(),
         artifacts: artifacts.clone(),
     };
-    let status = process::run_bounded("drive.mjs", &mut cmd, &out, &err, DRIVE_LIMIT)
+    let status = process::run_bounded(script, &mut cmd, &out, &err, DRIVE_LIMIT)
         .map_err(|e| failure(e.to_string()))?;
     let said = fs::read_to_string(&out).unwrap_or_default();
     let verdict = said
@@ -973,7 +1088,7 @@ fn drive(
     }
     let stderr = process::tail(&err, 0, 3).join(" / ");
     Err(failure(format!(
-        "drive.mjs gave no verdict ({status}; stdout {verdict:?}; stderr: {stderr})"
+        "{script} gave no verdict ({status}; stdout {verdict:?}; stderr: {stderr})"
     )))
 }
 
@@ -1008,14 +1123,33 @@ mod tests {
     #[test]
     fn scenario_names_are_unique_and_configs_consistent() {
         let mut names = BTreeSet::new();
+        let interop = Path::new(env!("CARGO_MANIFEST_DIR")).join("../interop");
         for s in SCENARIOS {
             assert!(names.insert(s.name), "duplicate scenario {}", s.name);
+            assert!(
+                [DRIVE, API].contains(&s.script) && interop.join(s.script).is_file(),
+                "{}: no script interop/{}",
+                s.name,
+                s.script
+            );
             assert!(
                 s.pending.is_some() || !s.drive.is_empty(),
                 "{} runs by default but has no driver scenario",
                 s.name
             );
         }
+    }
+
+    #[test]
+    fn app_url_in_the_environment_is_the_demos_base_url() {
+        let env = API_JWT.env_for("http://127.0.0.1:8081");
+        assert!(env.contains(&("OIDC_API_AUDIENCE", "http://127.0.0.1:8081".to_owned())));
+        assert!(env.contains(&("OIDC_API_VALIDATION", "jwt".to_owned())));
+        let env = API_INTROSPECTION_SCOPE.env_for("http://127.0.0.1:8080");
+        assert!(env.contains(&("OIDC_API_SCOPES", API_REQUIRED_SCOPE.to_owned())));
+        assert!(SCENARIOS
+            .iter()
+            .all(|s| s.app.env_for("x").iter().all(|(_, v)| !v.contains('{'))));
     }
 
     #[test]
@@ -1043,6 +1177,17 @@ mod tests {
         );
         assert!(o.scenarios.iter().all(|s| s.app.registers_dynamically()));
         assert!(!STATIC_BASIC.registers_dynamically());
+        let Ok(Parsed::Run(o)) = parse(&args(&["--scenario", "api-introspection"])) else {
+            panic!("parse failed");
+        };
+        let names: Vec<_> = o.scenarios.iter().map(|s| s.name).collect();
+        assert_eq!(names, ["api-introspection", "api-introspection-scope"]);
+        assert!(o.scenarios.iter().all(|s| s.script == API));
+        let Ok(Parsed::Run(o)) = parse(&args(&["--scenario", "api-jwt"])) else {
+            panic!("parse failed");
+        };
+        let names: Vec<_> = o.scenarios.iter().map(|s| s.name).collect();
+        assert_eq!(names, ["api-jwt", "api-jwt-default-audience"]);
         assert!(parse(&args(&["--scenario", "nope"])).is_err());
         assert!(parse(&args(&["--adapter", "actix"])).is_err());
     }

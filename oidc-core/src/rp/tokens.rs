@@ -459,6 +459,20 @@ impl RelyingParty {
                 let realm = self.realm();
                 Err(rejection_response(&e, Some(&realm), &required))
             }
+            // The introspection endpoint refusing the token itself (a JWT it will not
+            // introspect, say) is the client's bad token, not a provider outage: a 401, so that
+            // no client can turn its tokens into 502s.
+            Err(Error::Provider(p))
+                if matches!(
+                    p.error.as_str(),
+                    "unsupported_token_type" | "invalid_token" | "invalid_request"
+                ) =>
+            {
+                tracing::debug!(error = %p, "the provider refused to introspect the token");
+                let realm = self.realm();
+                let e = BearerError::InvalidToken("the provider cannot introspect it".into());
+                Err(rejection_response(&e, Some(&realm), &required))
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "bearer token validation failed");
                 Err(json_error(&e))
