@@ -36,6 +36,7 @@
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 use std::convert::Infallible;
 use std::future::Future;

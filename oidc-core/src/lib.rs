@@ -32,6 +32,7 @@
 //! rotates on login; return URLs are same-origin paths only. Secrets and tokens are wrapped in
 //! [`Secret`], whose `Debug` prints nothing.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod access_token;
 pub mod bearer;
@@ -47,6 +48,7 @@ pub mod id_token;
 pub mod introspection;
 pub mod jwks;
 pub mod login;
+pub mod manual;
 pub mod metadata;
 pub mod refresh;
 pub mod registration;

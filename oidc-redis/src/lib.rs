@@ -20,6 +20,7 @@
 //! # let _ = builder; Ok(()) }
 //! ```
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 use std::time::Duration;
 

@@ -55,6 +55,7 @@
 //! which does not start a login. If such a handler answers `401` itself, the login response
 //! is sent (the same holds for the other guards taken as `Option` or `Result`).
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 use std::future::Future;
 use std::io::Cursor;

@@ -44,6 +44,7 @@
 //! a login. Mind that warp tries the next alternative of an `or` after any rejection: a route
 //! that follows a protected one on the same path and method would serve the refused request.
 #![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
 use std::convert::Infallible;
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Hardening scenarios, written once and run by every adapter like [`crate::scenarios`]:
+//! Hardening scenarios, written once and run by every adapter like [`crate::scenarios`](mod@crate::scenarios):
 //! `oidc_testkit::hardening_scenarios!(name, AppType)` instantiates each as a test named
 //! `name::scenario`.
 //!
@@ -12,7 +12,7 @@
 //!   variants, duplicated parameters in posted responses, oversized cookies, headers and
 //!   parameters, invalid UTF-8, a session cookie from another app, a pending-login flood.
 //!
-//! What [`crate::scenarios`] covers is not repeated here: the plain off-origin return URLs,
+//! What [`crate::scenarios`](mod@crate::scenarios) covers is not repeated here: the plain off-origin return URLs,
 //! `state` twice in a query, replayed and unsolicited callbacks (login CSRF), forged cookies,
 //! refused/timed-out/oversized token, JWKS and userinfo calls, token endpoint errors, the
 //! discovery outage and a refused registration.
@@ -737,6 +737,132 @@ pub async fn pending_login_flood_is_bounded<A: App>() {
         .advance(oidc_core::session::PENDING_LOGIN_TTL + 1);
     b.get(&back).await.error();
     assert!(!b.is_logged_in().await);
+}
+
+/// `GET /access_token` as an API client of the browser's session (the token routes of
+/// [`crate::token_scenarios`](mod@crate::token_scenarios)): the token, or the page.
+async fn session_access_token<A: App>(b: &mut Browser<'_, A>) -> Result<String, Page> {
+    let page = b.get_json("/access_token").await;
+    if page.status != StatusCode::OK {
+        return Err(page);
+    }
+    Ok(page.json()["access_token"]
+        .as_str()
+        .expect("access_token is a string")
+        .to_owned())
+}
+
+async fn bearer_get<A: App>(bench: &Bench<A>, path: &str, token: &str) -> Page {
+    let mut client = bench.browser();
+    let request = Request::get(format!("{APP_URL}{path}"))
+        .header(header::ACCEPT, "application/json")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Bytes::new())
+        .unwrap();
+    client.send(request).await
+}
+
+/// The introspection endpoint fails while an API checks a bearer token: an error that blames
+/// the provider (never `401 invalid_token`, which would make the client drop a good token,
+/// nor a `200`), naming introspection; the failure is not cached, so the same token works
+/// once the provider is back.
+pub async fn introspection_faults<A: App>() {
+    let cases = [
+        Fault::Timeout,
+        Fault::SlowDrip,
+        Fault::Truncated,
+        Fault::BodyTooLarge,
+        Fault::Respond(500, "<html>".into()),
+        Fault::Respond(200, "not json".into()),
+        Fault::Respond(200, "[true]".into()),
+        Fault::Respond(200, r#"{"active":"yes"}"#.into()),
+        Fault::Respond(200, r#"{"active":tr"#.into()),
+    ];
+    let bench = Bench::<A>::new();
+    for fault in cases {
+        let context = format!("introspection {fault:?}");
+        let mut b = bench.browser();
+        assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+        let token = session_access_token(&mut b)
+            .await
+            .unwrap_or_else(|p| panic!("{context}: HTTP {}: {}", p.status, p.text()));
+        bench.transport.fail("/introspect", fault);
+        let page = bearer_get(&bench, "/api/me", &token).await;
+        assert!(
+            !matches!(
+                page.status,
+                StatusCode::OK | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+            ),
+            "{context}: HTTP {}: {}",
+            page.status,
+            page.text()
+        );
+        let error = page.error();
+        assert!(
+            error == "provider_unreachable" || error == "invalid_response",
+            "{context}: {error}"
+        );
+        assert_error_view(&page, &error, "introspection", &context);
+        bench.transport.clear();
+        let page = bearer_get(&bench, "/api/me", &token).await;
+        assert_eq!(page.status, StatusCode::OK, "{context}: {}", page.text());
+        assert_eq!(page.json()["sub"], "alice", "{context}");
+    }
+}
+
+/// The token endpoint fails while an expired access token is refreshed: the error names the
+/// token endpoint, the session is unchanged, and the refresh succeeds once the provider is
+/// back.
+pub async fn refresh_faults<A: App>() {
+    let cases = [
+        Fault::SlowDrip,
+        Fault::Truncated,
+        Fault::BodyTooLarge,
+        Fault::Respond(200, "not json".into()),
+        Fault::Respond(200, "[]".into()),
+        Fault::Respond(200, r#"{"access_token":5,"token_type":"Bearer"}"#.into()),
+        Fault::Respond(200, r#"{"access_token":"a","tok"#.into()),
+        Fault::Respond(502, String::new()),
+    ];
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+    let mut token = session_access_token(&mut b).await.expect("a token");
+    for fault in cases {
+        let context = format!("refresh {fault:?}");
+        bench.clock.advance(3600);
+        bench.transport.fail("/token", fault);
+        let page = session_access_token(&mut b).await.unwrap_err();
+        let error = page.error();
+        assert!(
+            error == "provider_unreachable" || error == "invalid_response",
+            "{context}: {error}"
+        );
+        assert_error_view(&page, &error, "token", &context);
+        assert!(
+            b.is_logged_in().await,
+            "{context}: the session is unchanged"
+        );
+        bench.transport.clear();
+        let fresh = session_access_token(&mut b)
+            .await
+            .unwrap_or_else(|p| panic!("{context}: HTTP {}: {}", p.status, p.text()));
+        assert_ne!(fresh, token, "{context}: a new access token");
+        token = fresh;
+    }
+}
+
+/// Instantiates the hardening scenarios that need the token routes of
+/// [`crate::token_scenarios`](mod@crate::token_scenarios) (`/api/me`, `/access_token`):
+/// `hardening_token_scenarios!(axum_tokens, MyAxumApp);`.
+#[macro_export]
+macro_rules! hardening_token_scenarios {
+    ($adapter:ident, $app:ty) => {
+        $crate::hardening_scenarios!(@each $adapter, $app,
+            introspection_faults,
+            refresh_faults
+        );
+    };
 }
 
 /// Instantiates every hardening scenario for one adapter: `hardening_scenarios!(axum,

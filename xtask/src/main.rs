@@ -3,10 +3,16 @@
 //! - `cargo xtask ci`: formatting, clippy and the test suite, stopping at the first failure.
 //! - `cargo xtask interop`: every adapter's demo app against a real OpenID provider
 //!   (`interop/provider.mjs`) driven by headless Chromium (`interop/drive.mjs`).
+//! - `cargo xtask fuzz [--seconds N]`: every cargo-fuzz target for N seconds.
+//! - `cargo xtask deny`: `cargo deny` (advisories, licences, duplicate crates, sources).
 //!
 //! Standard library only, so that it builds in seconds on a fresh machine.
 
+#![forbid(unsafe_code)]
+
 mod ci;
+mod deny;
+mod fuzz;
 mod interop;
 mod process;
 
@@ -21,13 +27,28 @@ tasks:
             cargo test --workspace. Stops at the first failing step.
   interop   the demo apps against a real OpenID provider in headless Chromium.
             Run `cargo xtask interop --help` for its options.
+  fuzz      every fuzz target for a bounded time: [--seconds N] [--target NAME]...
+  deny      cargo deny: advisories (when the database can be fetched), bans, licences, sources.
 ";
+
+/// A task that reports failure as a message.
+fn report(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
         Some("interop") => interop::run(&args[1..]),
+        Some("fuzz") => report(fuzz::run(&args[1..])),
+        Some("deny") => report(deny::run()),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             ExitCode::SUCCESS

@@ -718,7 +718,9 @@ fn needs_login(e: &Error) -> bool {
 /// provider's refusal of our own request is a bad gateway, not the client's fault.
 fn json_error(e: &Error) -> Response {
     let status = match e {
-        Error::Provider(_) => StatusCode::BAD_GATEWAY,
+        // The provider refused our request, or answered with something malformed: either way
+        // the fault is upstream, not the API client's.
+        Error::Provider(_) | Error::Protocol(_) => StatusCode::BAD_GATEWAY,
         other => other.status(),
     };
     let body = serde_json::json!({

@@ -1,0 +1,486 @@
+//! Fixtures shared by the fuzz targets: fixed test-only keys (`keys/*.pem`, never used outside
+//! fuzzing), the key set and expectations ID tokens are checked against, canned provider
+//! responses, a relying party whose transport answers from the fuzz input, and a minimal
+//! executor for the core's futures (every one of them is ready at once here: the memory store
+//! and the canned transport never wait).
+//!
+//! The targets themselves are in `fuzz_targets/`; `cargo xtask fuzz --seconds N` runs each.
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use josekit::jwk::KeyPair;
+use josekit::jws::{JwsHeader, JwsSigner};
+use josekit::jwt::{self, JwtPayload};
+use oidc_core::id_token::Expectations;
+use oidc_core::jwks::JwkSet;
+use oidc_core::{
+    BoxFuture, ClientMetadata, Clock, MemoryStore, ProviderConfig, ProviderMetadata, RelyingParty,
+    SeededRandom, Transport, TransportError,
+};
+use serde_json::{Map, Value};
+
+/// The provider every target pretends to talk to.
+pub const ISSUER: &str = "https://op.fuzz";
+/// This client.
+pub const CLIENT_ID: &str = "fuzz-client";
+/// The app's base URL.
+pub const APP_URL: &str = "https://app.fuzz";
+/// The fixed time of every target (unix seconds).
+pub const NOW: u64 = 1_700_000_000;
+/// The nonce the standalone ID token targets expect.
+pub const NONCE: &str = "fuzz-nonce";
+
+/// The fixed keys and what is derived from them.
+pub struct Keys {
+    rsa: josekit::jws::alg::rsassa::RsassaJwsSigner,
+    ec: josekit::jws::alg::ecdsa::EcdsaJwsSigner,
+    ed: josekit::jws::alg::eddsa::EddsaJwsSigner,
+    /// The public keys as a JWKS document (kids `rsa1`, `ec1`, `ed1`).
+    pub jwks_json: String,
+    /// That document, parsed.
+    pub set: JwkSet,
+    /// Every algorithm the core accepts.
+    pub algorithms: Vec<String>,
+}
+
+/// The keys, loaded once per process.
+pub fn keys() -> &'static Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let rsa_pem = include_str!("../keys/rsa-test-only.pem");
+        let ec_pem = include_str!("../keys/ec-test-only.pem");
+        let ed_pem = include_str!("../keys/ed25519-test-only.pem");
+        let rs = josekit::jws::RS256;
+        let es = josekit::jws::ES256;
+        let ed = josekit::jws::EdDSA;
+        let public = |mut jwk: josekit::jwk::Jwk, kid: &str| {
+            jwk.set_key_id(kid);
+            Value::Object(jwk.as_ref().clone())
+        };
+        let doc = serde_json::json!({ "keys": [
+            public(rs.key_pair_from_pem(rsa_pem).expect("rsa key").to_jwk_public_key(), "rsa1"),
+            public(es.key_pair_from_pem(ec_pem).expect("ec key").to_jwk_public_key(), "ec1"),
+            public(ed.key_pair_from_pem(ed_pem).expect("ed key").to_jwk_public_key(), "ed1"),
+        ]});
+        let jwks_json = doc.to_string();
+        Keys {
+            rsa: rs.signer_from_pem(rsa_pem).expect("rsa signer"),
+            ec: es.signer_from_pem(ec_pem).expect("ec signer"),
+            ed: ed.signer_from_pem(ed_pem).expect("ed signer"),
+            set: JwkSet::from_json(jwks_json.as_bytes(), NOW).expect("the fixed JWKS parses"),
+            jwks_json,
+            algorithms: oidc_core::config::DEFAULT_ALGORITHMS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        }
+    })
+}
+
+/// Which fixed key signs.
+#[derive(Debug, Clone, Copy)]
+pub enum Signer {
+    /// RS256, kid `rsa1`.
+    Rsa,
+    /// ES256, kid `ec1`.
+    Ec,
+    /// EdDSA, kid `ed1`.
+    Ed,
+}
+
+impl Keys {
+    /// Signs `claims` with a fixed key; `kid` as given (`None`: no `kid`), extra header
+    /// parameters from `header` (josekit refuses some, which then are dropped).
+    pub fn sign(
+        &self,
+        signer: Signer,
+        kid: Option<&str>,
+        header: &Map<String, Value>,
+        claims: Map<String, Value>,
+    ) -> Option<String> {
+        let mut h = JwsHeader::new();
+        h.set_token_type("JWT");
+        for (k, v) in header {
+            if !matches!(k.as_str(), "alg" | "kid" | "b64" | "crit") {
+                let _ = h.set_claim(k, Some(v.clone()));
+            }
+        }
+        if let Some(kid) = kid {
+            h.set_key_id(kid);
+        }
+        let payload = JwtPayload::from_map(claims).ok()?;
+        let signer: &dyn JwsSigner = match signer {
+            Signer::Rsa => &self.rsa,
+            Signer::Ec => &self.ec,
+            Signer::Ed => &self.ed,
+        };
+        jwt::encode_with_signer(&payload, &h, signer).ok()
+    }
+
+    /// What the standalone ID token targets check tokens against.
+    pub fn expectations(&self) -> Expectations<'_> {
+        Expectations {
+            issuer: ISSUER,
+            client_id: CLIENT_ID,
+            nonce: Some(NONCE),
+            now: NOW,
+            skew: 30,
+            algorithms: &self.algorithms,
+            access_token: None,
+            require_at_hash: false,
+            code: None,
+        }
+    }
+}
+
+/// Valid ID token claims for the standalone targets.
+pub fn base_claims(nonce: &str) -> Map<String, Value> {
+    let v = serde_json::json!({
+        "iss": ISSUER, "sub": "alice", "aud": CLIENT_ID, "exp": NOW + 300, "iat": NOW,
+        "nonce": nonce,
+    });
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// A provider response with this status, optional content type and body.
+pub fn response(status: u16, content_type: Option<&str>, body: &[u8]) -> http::Response<Bytes> {
+    let mut r = http::Response::new(Bytes::copy_from_slice(body));
+    *r.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
+    if let Some(ct) = content_type.and_then(|c| http::HeaderValue::from_str(c).ok()) {
+        r.headers_mut().insert(http::header::CONTENT_TYPE, ct);
+    }
+    r
+}
+
+/// A status drawn from one fuzz byte: mostly 200, else a spread of the others.
+pub fn status_from(byte: u8) -> u16 {
+    match byte % 8 {
+        0..=3 => 200,
+        4 => 201,
+        5 => 400,
+        6 => 401,
+        _ => 500 + u16::from(byte / 8 % 4),
+    }
+}
+
+/// Splits fuzz input into at most `n` segments at `0xFF` bytes (a byte that never occurs in
+/// UTF-8 text, so text inputs keep their shape); missing segments are empty.
+pub fn segments(data: &[u8], n: usize) -> Vec<&[u8]> {
+    let mut out: Vec<&[u8]> = data.splitn(n, |b| *b == 0xFF).collect();
+    out.resize(n, &[]);
+    out
+}
+
+/// Runs a future that must not wait on anything (the memory store's and the canned
+/// transport's never do). Panics if it stays pending: that would be a hang in production.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    for _ in 0..10_000 {
+        if let Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+    panic!("a relying-party future never completed with an immediate transport and store");
+}
+
+/// A fixed clock at [`NOW`].
+#[derive(Debug)]
+pub struct FixedClock;
+
+impl Clock for FixedClock {
+    fn now(&self) -> u64 {
+        NOW
+    }
+}
+
+/// One canned answer.
+#[derive(Debug, Clone)]
+pub enum Canned {
+    /// Answer with this status, content type and body.
+    Respond(u16, Option<String>, Bytes),
+    /// Fail like the transport would.
+    Fail(TransportError),
+}
+
+/// A transport that answers by the request path's last segment (`token`, `jwks`,
+/// `userinfo`, ...) from a table, and fails for anything not in it.
+#[derive(Default, Clone)]
+pub struct CannedTransport {
+    answers: Arc<Mutex<HashMap<String, Canned>>>,
+    /// How many requests were sent.
+    pub sent: Arc<Mutex<usize>>,
+}
+
+impl CannedTransport {
+    /// Sets the answer for requests whose path ends with `/{segment}`.
+    pub fn answer(&self, segment: &str, canned: Canned) {
+        self.answers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(segment.to_owned(), canned);
+    }
+}
+
+impl Transport for CannedTransport {
+    fn send(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> BoxFuture<'_, Result<http::Response<Bytes>, TransportError>> {
+        *self.sent.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        let segment = request
+            .uri()
+            .path()
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+            .to_owned();
+        let canned = self
+            .answers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&segment)
+            .cloned();
+        let result = match canned {
+            Some(Canned::Respond(status, ct, body)) => Ok(response(status, ct.as_deref(), &body)),
+            Some(Canned::Fail(e)) => Err(e),
+            None => Err(TransportError::Connect("nothing listens there".into())),
+        };
+        Box::pin(async move { result })
+    }
+}
+
+/// The fixed provider metadata of the relying-party targets.
+pub fn metadata() -> ProviderMetadata {
+    let url = |p: &str| format!("{ISSUER}{p}").parse().expect("a fixed URL");
+    let mut m = ProviderMetadata::new(ISSUER, url("/authorize"));
+    m.token_endpoint = Some(url("/token"));
+    m.userinfo_endpoint = Some(url("/userinfo"));
+    m.jwks_uri = Some(url("/jwks"));
+    m.end_session_endpoint = Some(url("/logout"));
+    m.response_types_supported = [
+        "code",
+        "id_token",
+        "id_token token",
+        "code id_token",
+        "code token",
+        "code id_token token",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    m
+}
+
+/// The providers of the relying-party target: `(name, response_type, response_mode)`.
+pub const FLOWS: &[(&str, &str, Option<&str>)] = &[
+    ("code", "code", None),
+    ("code-form-post", "code", Some("form_post")),
+    ("hybrid", "code id_token", None),
+    ("implicit", "id_token token", Some("form_post")),
+];
+
+/// A fresh relying party (same seed every time, so that a crash reproduces) on `transport`,
+/// with one provider per entry of [`FLOWS`].
+pub fn relying_party(transport: CannedTransport, iss_param: bool) -> RelyingParty {
+    let mut builder = RelyingParty::builder(APP_URL);
+    for (name, rt, mode) in FLOWS {
+        let mut m = metadata();
+        m.authorization_response_iss_parameter_supported = iss_param;
+        let c = ProviderConfig::from_metadata(m)
+            .client(ClientMetadata::new(CLIENT_ID, "fuzz-secret"))
+            .scopes(["openid", "email"])
+            .response_type(*rt);
+        let c = match mode {
+            Some(m) => c.response_mode(*m),
+            None => c,
+        };
+        builder = builder.provider(*name, c.build().expect("a valid fuzz configuration"));
+    }
+    builder
+        .transport(Arc::new(transport))
+        .clock(Arc::new(FixedClock))
+        .random(Arc::new(SeededRandom::new(7)))
+        .session_secret([3u8; 32])
+        .session_store(Arc::new(MemoryStore::with_clock(64, Arc::new(FixedClock))))
+        .login_path("/login")
+        .build()
+        .expect("a valid fuzz relying party")
+}
+
+/// Percent-encodes the bytes an `http::Uri` cannot carry, leaving the rest as the fuzzer made
+/// it (so `%`-sequences, `&`, `=` and `+` reach the parser untouched).
+pub fn uri_safe(raw: &[u8]) -> String {
+    let mut s = String::with_capacity(raw.len());
+    for &b in raw {
+        if b.is_ascii_graphic() && !b"#\"<>\\^`{|}".contains(&b) {
+            s.push(b as char);
+        } else {
+            s.push_str(&format!("%{b:02X}"));
+        }
+    }
+    s
+}
+
+/// `bytes` with every `from` replaced by `to`.
+pub fn replace(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    if from.is_empty() {
+        return bytes.to_vec();
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The OpenID Connect Core 3.1.3.7 rules, restated independently of the core, for the oracle
+/// of the targets that can log in: claims a session holds must pass them.
+pub fn assert_claims_valid(claims: &Map<String, Value>, nonce: &str) {
+    assert_eq!(
+        claims.get("iss").and_then(Value::as_str),
+        Some(ISSUER),
+        "iss"
+    );
+    let sub = claims.get("sub").and_then(Value::as_str).unwrap_or("");
+    assert!(!sub.is_empty(), "sub must be present");
+    let auds: Vec<&str> = match claims.get("aud") {
+        Some(Value::String(s)) => vec![s.as_str()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        _ => vec![],
+    };
+    assert!(auds.contains(&CLIENT_ID), "aud must contain the client");
+    match claims.get("azp").and_then(Value::as_str) {
+        Some(azp) => assert_eq!(azp, CLIENT_ID, "azp"),
+        None => assert!(auds.len() <= 1, "several audiences need azp"),
+    }
+    let exp = claims.get("exp").and_then(Value::as_u64).expect("exp");
+    assert!(NOW <= exp.saturating_add(30), "expired token accepted");
+    let iat = claims.get("iat").and_then(Value::as_u64).expect("iat");
+    assert!(iat <= NOW + 30, "future iat accepted");
+    assert_eq!(
+        claims.get("nonce").and_then(Value::as_str),
+        Some(nonce),
+        "nonce"
+    );
+}
+
+/// The seeds that need the fixed keys (signed tokens, the key set, a session record holding a
+/// real token). Regenerate with
+/// `cargo test --manifest-path fuzz/Cargo.toml --lib -- --ignored write_seeds`.
+#[cfg(test)]
+mod seeds {
+    use super::*;
+
+    fn write(target: &str, seeds: &[Vec<u8>]) {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("corpus")
+            .join(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (i, s) in seeds.iter().enumerate() {
+            std::fs::write(dir.join(format!("seed-{i:02}")), s).unwrap();
+        }
+    }
+
+    #[test]
+    #[ignore]
+    fn write_seeds() {
+        let k = keys();
+        let none = Map::new();
+        let claims = base_claims(NONCE);
+        let sign = |s, kid| k.sign(s, kid, &none, claims.clone()).unwrap().into_bytes();
+        let mut other = claims.clone();
+        other.insert("aud".into(), serde_json::json!(["fuzz-client", "x"]));
+        let unsigned = |header: &str| {
+            use base64::Engine;
+            let e = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+            format!(
+                "{}.{}.",
+                e(header),
+                e(&Value::Object(claims.clone()).to_string())
+            )
+            .into_bytes()
+        };
+        write(
+            "id_token",
+            &[
+                sign(Signer::Rsa, Some("rsa1")),
+                sign(Signer::Rsa, None),
+                sign(Signer::Ec, Some("ec1")),
+                sign(Signer::Ed, Some("ed1")),
+                sign(Signer::Rsa, Some("unknown")),
+                k.sign(Signer::Rsa, Some("rsa1"), &none, other)
+                    .unwrap()
+                    .into_bytes(),
+                unsigned(r#"{"alg":"none"}"#),
+                unsigned(r#"{"alg":"HS256","kid":"rsa1"}"#),
+                b"eyJhbGciOiJSU0EtT0FFUCIsImVuYyI6IkEyNTZHQ00ifQ.a.b.c.d".to_vec(),
+                b"a.b".to_vec(),
+            ],
+        );
+        let jwks: Value = serde_json::from_str(&k.jwks_json).unwrap();
+        let mut duplicated = jwks.clone();
+        let first = duplicated["keys"][0].clone();
+        duplicated["keys"].as_array_mut().unwrap().push(first);
+        let mut small = jwks.clone();
+        small["keys"][0]["n"] = "AQAB".into();
+        let mut bad_use = jwks.clone();
+        bad_use["keys"][1]["use"] = "enc".into();
+        bad_use["keys"][2]["alg"] = "ES256".into();
+        let body = |v: &Value| [&[0u8][..], v.to_string().as_bytes()].concat();
+        write(
+            "jwks",
+            &[
+                body(&jwks),
+                body(&duplicated),
+                body(&small),
+                body(&bad_use),
+                b"\x00{\"keys\":[{\"kty\":\"weird\"},{\"kty\":\"RSA\"},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":\"AA\",\"y\":\"AA\"}]}".to_vec(),
+                b"\x06{\"error\":\"nope\"}".to_vec(),
+            ],
+        );
+        let record = serde_json::json!({
+            "version": 1,
+            "user": {
+                "provider": "default", "access_token": "at", "access_token_expires_at": NOW + 600,
+                "id_token": { "raw": String::from_utf8(sign(Signer::Rsa, Some("rsa1"))).unwrap(),
+                              "claims": Value::Object(base_claims(NONCE)) },
+                "userinfo": { "sub": "alice", "email": "a@example" }, "refresh_token": "rt",
+                "last_authenticated": NOW, "last_session_refresh": NOW, "expires_at": NOW + 3600
+            },
+            "pending": [{
+                "provider": "default", "state": "s1", "nonce": "n1", "code_verifier": "v",
+                "return_to": "/", "created_at": NOW - 10, "response_type": "code id_token",
+                "response_mode": "form_post", "silent": false
+            }],
+            "logout_state": null,
+            "expires_at": NOW + 3600
+        });
+        let parsed: oidc_core::SessionRecord =
+            serde_json::from_value(record.clone()).expect("the seed record is a record");
+        assert!(parsed.authenticated_user(NOW).is_some());
+        write(
+            "session_record",
+            &[
+                record.to_string().into_bytes(),
+                br#"{"version":2,"expires_at":1}"#.to_vec(),
+                br#"{"version":1,"expires_at":99999999999,"pending":[],"user":null}"#.to_vec(),
+            ],
+        );
+    }
+}

@@ -1,0 +1,4 @@
+//! Guides that are documentation only, in the manner of rustls' `manual`.
+
+#[doc = include_str!("security.md")]
+pub mod security {}

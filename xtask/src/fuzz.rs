@@ -1,0 +1,245 @@
+//! `cargo xtask fuzz --seconds N`: every cargo-fuzz target in `fuzz/` for N seconds each.
+//!
+//! Installs cargo-fuzz when it is missing (`cargo install cargo-fuzz --locked`), builds every
+//! target once (address sanitizer, debug assertions, so integer overflow panics too), then runs
+//! each against its committed seeds (`fuzz/corpus/<target>/`, read only) plus a scratch corpus
+//! under `target/fuzz-corpus/<target>/`. libFuzzer is told to treat an input that runs longer
+//! than 10 s as a hang and a single allocation over 512 MiB (or 2 GiB of RSS) as a crash, so
+//! "no panic, no unbounded allocation, no hang" is what a green run means.
+//!
+//! Only the stable toolchain exists on these machines: cargo-fuzz runs with
+//! `RUSTC_BOOTSTRAP=1`. Every child process is bounded in time and stopped by its PID.
+//!
+//! Exit status non-zero when any target finds a crash; its input is in
+//! `fuzz/artifacts/<target>/` and the tail of its log is printed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::process;
+
+const USAGE: &str = "\
+usage: cargo xtask fuzz [--seconds N] [--target NAME]...
+
+Runs every fuzz target in fuzz/ (or only the named ones) for N seconds each (default 30).
+Installs cargo-fuzz if it is missing. Non-zero exit status when a target crashes, hangs or
+allocates without bound; the input that did it is kept in fuzz/artifacts/<target>/.
+";
+
+/// How long building every target may take.
+const BUILD_LIMIT: Duration = Duration::from_secs(45 * 60);
+/// How long installing cargo-fuzz may take.
+const INSTALL_LIMIT: Duration = Duration::from_secs(30 * 60);
+/// Slack on top of `--seconds` for one target's run (start-up, corpus loading, the final
+/// report), after which it is stopped and counted as hung.
+const RUN_SLACK: Duration = Duration::from_secs(120);
+
+/// libFuzzer options every run gets.
+const LIBFUZZER_FLAGS: &[&str] = &[
+    // An input that takes longer than this is a hang.
+    "-timeout=10",
+    // One allocation larger than this is unbounded allocation.
+    "-malloc_limit_mb=512",
+    "-rss_limit_mb=2048",
+    // Inputs large enough for whole provider documents, small enough to stay fast.
+    "-max_len=16384",
+    "-print_final_stats=1",
+];
+
+struct Options {
+    seconds: u64,
+    targets: Vec<String>,
+}
+
+fn parse(args: &[String]) -> Result<Option<Options>, String> {
+    let mut options = Options {
+        seconds: 30,
+        targets: Vec::new(),
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--seconds" => {
+                let v = it.next().ok_or("--seconds needs a value")?;
+                options.seconds = v
+                    .parse()
+                    .ok()
+                    .filter(|s| *s > 0)
+                    .ok_or_else(|| format!("--seconds: `{v}` is not a positive number"))?;
+            }
+            "--target" => options
+                .targets
+                .push(it.next().ok_or("--target needs a name")?.clone()),
+            other => return Err(format!("unknown argument `{other}`\n\n{USAGE}")),
+        }
+    }
+    Ok(Some(options))
+}
+
+/// Runs the task; `Err` carries what to tell the user.
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let Some(options) = parse(args)? else {
+        print!("{USAGE}");
+        return Ok(());
+    };
+    let root = crate::workspace_root();
+    let cargo = crate::cargo();
+    let logs = root.join("target").join("xtask-fuzz");
+    std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
+
+    ensure_cargo_fuzz(&cargo, &root)?;
+    let all = list_targets(&root)?;
+    let targets = if options.targets.is_empty() {
+        all
+    } else {
+        for t in &options.targets {
+            if !all.contains(t) {
+                return Err(format!(
+                    "no fuzz target `{t}`; there are: {}",
+                    all.join(", ")
+                ));
+            }
+        }
+        options.targets.clone()
+    };
+
+    println!("==> building {} fuzz targets", targets.len());
+    let started = Instant::now();
+    process::run_visible(
+        "cargo fuzz build",
+        fuzz_command(&cargo, &root).args(["build", "--debug-assertions"]),
+        BUILD_LIMIT,
+    )?;
+    println!("==> built in {:.0}s", started.elapsed().as_secs_f64());
+
+    let mut failed = Vec::new();
+    for (i, target) in targets.iter().enumerate() {
+        println!(
+            "==> [{}/{}] {target} for {}s",
+            i + 1,
+            targets.len(),
+            options.seconds
+        );
+        match run_target(&cargo, &root, &logs, target, options.seconds) {
+            Ok(summary) => println!("==> ok: {target}: {summary}"),
+            Err(e) => {
+                eprintln!("==> FAILED: {target}: {e}");
+                failed.push(target.clone());
+            }
+        }
+    }
+    if failed.is_empty() {
+        println!(
+            "==> fuzz: all {} targets ran {}s each without a crash",
+            targets.len(),
+            options.seconds
+        );
+        Ok(())
+    } else {
+        Err(format!(
+            "fuzz targets failed: {} (inputs in fuzz/artifacts/<target>/, logs in {})",
+            failed.join(", "),
+            logs.display()
+        ))
+    }
+}
+
+fn fuzz_command(cargo: &str, root: &Path) -> Command {
+    let mut cmd = Command::new(cargo);
+    cmd.arg("fuzz")
+        .current_dir(root)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("RUST_BACKTRACE", "1");
+    cmd
+}
+
+fn ensure_cargo_fuzz(cargo: &str, root: &Path) -> Result<(), String> {
+    let present = Command::new(cargo)
+        .args(["fuzz", "--version"])
+        .current_dir(root)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if present {
+        return Ok(());
+    }
+    println!("==> cargo-fuzz is missing: cargo install cargo-fuzz --locked");
+    process::run_visible(
+        "cargo install cargo-fuzz",
+        Command::new(cargo)
+            .args(["install", "cargo-fuzz", "--locked"])
+            .current_dir(root),
+        INSTALL_LIMIT,
+    )
+}
+
+/// The `[[bin]]` names of `fuzz/Cargo.toml`, which are the targets.
+fn list_targets(root: &Path) -> Result<Vec<String>, String> {
+    let manifest = root.join("fuzz").join("Cargo.toml");
+    let text =
+        std::fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    let mut targets = Vec::new();
+    let mut in_bin = false;
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_bin = line == "[[bin]]";
+        } else if in_bin {
+            if let Some(name) = line
+                .strip_prefix("name")
+                .map(str::trim_start)
+                .and_then(|l| l.strip_prefix('='))
+            {
+                targets.push(name.trim().trim_matches('"').to_owned());
+            }
+        }
+    }
+    if targets.is_empty() {
+        return Err(format!("{} declares no fuzz target", manifest.display()));
+    }
+    Ok(targets)
+}
+
+fn run_target(
+    cargo: &str,
+    root: &Path,
+    logs: &Path,
+    target: &str,
+    seconds: u64,
+) -> Result<String, String> {
+    let scratch: PathBuf = root.join("target").join("fuzz-corpus").join(target);
+    let seeds = root.join("fuzz").join("corpus").join(target);
+    for dir in [&scratch, &seeds] {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let out = logs.join(format!("{target}.out"));
+    let err = logs.join(format!("{target}.log"));
+    let mut cmd = fuzz_command(cargo, root);
+    cmd.args(["run", "--debug-assertions", target])
+        .arg(&scratch)
+        .arg(&seeds)
+        .arg("--")
+        .arg(format!("-max_total_time={seconds}"))
+        .args(LIBFUZZER_FLAGS);
+    let limit = Duration::from_secs(seconds) + RUN_SLACK;
+    let status = process::run_bounded(target, &mut cmd, &out, &err, limit)
+        .map_err(|e| format!("{e}\n{}", process::tail(&err, 0, 30).join("\n")))?;
+    let tail = process::tail(&err, 0, 40);
+    if !status.success() {
+        return Err(format!(
+            "{status}; last lines of {}:\n{}",
+            err.display(),
+            tail.join("\n")
+        ));
+    }
+    let stat = |name: &str| {
+        tail.iter()
+            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned()))
+            .unwrap_or_else(|| "?".into())
+    };
+    Ok(format!(
+        "{} runs, {} corpus inputs",
+        stat("stat::number_of_executed_units:"),
+        std::fs::read_dir(&scratch).map(|d| d.count()).unwrap_or(0)
+    ))
+}
