@@ -1,6 +1,6 @@
 //! The redirect endpoint: parsing the authorization response and finishing the login, as a
 //! state machine that asks for the HTTP calls it needs (token, JWKS, userinfo) and never makes
-//! them itself.
+//! them itself. Its caller runs this loop, which [`drive`] is, for any [`Exchange`]:
 //!
 //! ```text
 //! let mut step = exchange.start();
@@ -155,15 +155,70 @@ pub struct Outbound {
     pub request: http::Request<Bytes>,
 }
 
-/// What to do next.
+/// What a sans-IO exchange wants next: an HTTP call made, or nothing more (it is done).
+/// `Step` alone is the login's ([`CodeExchange`]); a token refresh's is
+/// [`RefreshStep`](crate::refresh::RefreshStep).
 #[derive(Debug)]
 #[must_use]
 #[non_exhaustive]
-pub enum Step {
-    /// Send this request and feed the response to [`CodeExchange::resume`].
+// One step at a time lives on the stack, and is matched at once: boxing would only add an
+// allocation per step.
+#[allow(clippy::large_enum_variant)]
+pub enum Step<T = Result<LoginOutcome>> {
+    /// Send this request and feed the response to the exchange's `resume`.
     Send(Outbound),
     /// Finished.
-    Done(Result<LoginOutcome>),
+    Done(T),
+}
+
+/// An exchange with the provider that asks for HTTP calls one at a time: [`CodeExchange`],
+/// [`TokenRefresh`](crate::refresh::TokenRefresh). [`drive`] runs one with any transport.
+pub trait Exchange {
+    /// What the exchange ends with.
+    type Output;
+    /// The first step.
+    fn start(&mut self) -> Step<Self::Output>;
+    /// Feeds the answer to the last [`Step::Send`] and returns the next step.
+    fn resume(
+        &mut self,
+        response: std::result::Result<http::Response<Bytes>, TransportError>,
+    ) -> Step<Self::Output>;
+}
+
+/// Runs an exchange to its end, sending each request it asks for through `transport`. The one
+/// loop every caller of the core needs; it awaits only the transport.
+pub async fn drive<E: Exchange>(
+    exchange: &mut E,
+    transport: &(impl crate::env::Transport + ?Sized),
+) -> E::Output {
+    let mut step = exchange.start();
+    loop {
+        match step {
+            Step::Send(out) => {
+                let response = transport.send(out.request).await;
+                if let Err(e) = &response {
+                    tracing::warn!(endpoint = %out.endpoint, error = %e, "provider call failed");
+                }
+                step = exchange.resume(response);
+            }
+            Step::Done(result) => return result,
+        }
+    }
+}
+
+impl Exchange for CodeExchange {
+    type Output = Result<LoginOutcome>;
+
+    fn start(&mut self) -> Step<Self::Output> {
+        CodeExchange::start(self)
+    }
+
+    fn resume(
+        &mut self,
+        response: std::result::Result<http::Response<Bytes>, TransportError>,
+    ) -> Step<Self::Output> {
+        CodeExchange::resume(self, response)
+    }
 }
 
 /// A completed login.

@@ -61,7 +61,9 @@ pub mod userinfo;
 mod wire;
 
 pub use bearer::{BearerRequirements, BearerValidation, Principal, TokenIdentity};
-pub use callback::{AuthorizationResponse, CodeExchange, LoginOutcome, Outbound, Step};
+pub use callback::{
+    drive, AuthorizationResponse, CodeExchange, Exchange, LoginOutcome, Outbound, Step,
+};
 pub use config::{ProviderConfig, ProviderConfigBuilder, ResponseMode, ResponseType};
 pub use env::{BoxFuture, Clock, OsRandom, Random, SeededRandom, SystemClock, Transport};
 pub use error::{

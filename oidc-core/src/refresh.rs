@@ -133,15 +133,23 @@ pub struct RefreshOutcome {
     pub fetched_jwks: Option<Arc<JwkSet>>,
 }
 
-/// What to do next.
-#[derive(Debug)]
-#[must_use]
-#[non_exhaustive]
-pub enum RefreshStep {
-    /// Send this request and feed the answer to [`TokenRefresh::resume`].
-    Send(Outbound),
-    /// Finished.
-    Done(Result<RefreshOutcome>),
+/// What a refresh wants next: send a request (and feed the answer to
+/// [`TokenRefresh::resume`]), or nothing more.
+pub type RefreshStep = crate::callback::Step<Result<RefreshOutcome>>;
+
+impl crate::callback::Exchange for TokenRefresh {
+    type Output = Result<RefreshOutcome>;
+
+    fn start(&mut self) -> RefreshStep {
+        TokenRefresh::start(self)
+    }
+
+    fn resume(
+        &mut self,
+        response: std::result::Result<http::Response<Bytes>, TransportError>,
+    ) -> RefreshStep {
+        TokenRefresh::resume(self, response)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

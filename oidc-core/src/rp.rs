@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Method, StatusCode};
 use url::Url;
 
-use crate::callback::{AuthorizationResponse, CodeExchange, ExchangeInput, LoginOutcome, Step};
+use crate::callback::{AuthorizationResponse, CodeExchange, ExchangeInput, LoginOutcome};
 use crate::config::{
     ClientRegistration, MetadataSource, ProviderConfig, ResponseMode, ResponseType,
 };
@@ -701,7 +701,7 @@ impl RelyingParty {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
             .filter(|k| now.saturating_sub(k.fetched_at()) < JWKS_MAX_AGE);
-        let exchange = CodeExchange::new(ExchangeInput {
+        let mut exchange = CodeExchange::new(ExchangeInput {
             provider: slot.name.clone(),
             config: slot.config.clone(),
             client,
@@ -713,7 +713,7 @@ impl RelyingParty {
             now,
             session_lifetime: self.inner.session_lifetime,
         });
-        let outcome = self.drive(exchange).await?;
+        let outcome = crate::callback::drive(&mut exchange, self.inner.transport.as_ref()).await?;
         if let Some(set) = &outcome.fetched_jwks {
             *slot.jwks.write().unwrap_or_else(|p| p.into_inner()) = Some(set.clone());
         }
@@ -769,22 +769,6 @@ impl RelyingParty {
             h.insert(header::CONTENT_SECURITY_POLICY, csp);
         }
         resp
-    }
-
-    async fn drive(&self, mut exchange: CodeExchange) -> Result<LoginOutcome> {
-        let mut step = exchange.start();
-        loop {
-            match step {
-                Step::Send(out) => {
-                    let response = self.inner.transport.send(out.request).await;
-                    if let Err(e) = &response {
-                        tracing::warn!(endpoint = %out.endpoint, error = %e, "provider call failed");
-                    }
-                    step = exchange.resume(response);
-                }
-                Step::Done(result) => return result,
-            }
-        }
     }
 
     async fn complete_login(

@@ -46,7 +46,7 @@ use crate::introspection::{
 use crate::jwks::{self, JwkSet};
 use crate::login::safe_return_path;
 use crate::metadata::ProviderMetadata;
-use crate::refresh::{needs_refresh, RefreshInput, RefreshStep, TokenRefresh};
+use crate::refresh::{needs_refresh, RefreshInput, TokenRefresh};
 use crate::secret::Secret;
 use crate::session::UserSession;
 
@@ -377,19 +377,7 @@ impl RelyingParty {
             user: user.clone(),
             now,
         });
-        let mut step = refresh.start();
-        let outcome = loop {
-            match step {
-                RefreshStep::Send(out) => {
-                    let response = self.inner.transport.send(out.request).await;
-                    if let Err(e) = &response {
-                        tracing::warn!(endpoint = %out.endpoint, error = %e, "provider call failed");
-                    }
-                    step = refresh.resume(response);
-                }
-                RefreshStep::Done(result) => break result,
-            }
-        };
+        let outcome = crate::callback::drive(&mut refresh, self.inner.transport.as_ref()).await;
         // Save against the session as it is now (another tab may have changed it meanwhile),
         // and only if it is still the login that was refreshed.
         let mut latest = self
