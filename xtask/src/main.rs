@@ -3,6 +3,7 @@
 //! - `cargo xtask ci`: formatting, clippy and the test suite, stopping at the first failure.
 //! - `cargo xtask interop`: every adapter's demo app against a real OpenID provider
 //!   (`interop/provider.mjs`) driven by headless Chromium (`interop/drive.mjs`).
+//! - `cargo xtask bench`: the benchmarks, written to `target/bench/report.md`.
 //! - `cargo xtask fuzz [--seconds N]`: every cargo-fuzz target for N seconds.
 //! - `cargo xtask deny`: `cargo deny` (advisories, licences, duplicate crates, sources).
 //!
@@ -10,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+mod bench;
 mod ci;
 mod deny;
 mod fuzz;
@@ -27,6 +29,7 @@ tasks:
             cargo test --workspace. Stops at the first failing step.
   interop   the demo apps against a real OpenID provider in headless Chromium.
             Run `cargo xtask interop --help` for its options.
+  bench     the benchmarks; the report goes to target/bench/report.md.
   fuzz      every fuzz target for a bounded time: [--seconds N] [--target NAME]...
   deny      cargo deny: advisories (when the database can be fetched), bans, licences, sources.
 ";
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
         Some("interop") => interop::run(&args[1..]),
+        Some("bench") => report(bench::run(&args[1..])),
         Some("fuzz") => report(fuzz::run(&args[1..])),
         Some("deny") => report(deny::run()),
         Some("-h" | "--help" | "help") => {

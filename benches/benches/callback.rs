@@ -1,0 +1,47 @@
+//! (2) Callback processing: the redirect endpoint from the browser's request to the session
+//! write, for the code flow and a hybrid flow (`code id_token`), with the provider's token and
+//! userinfo answers recorded beforehand and the key set cached (no network, no provider work).
+//!
+//! Each iteration first puts the pending login back into the store and builds the request, and
+//! afterwards removes the session it made, untimed; only `RelyingParty::handle_redirect` is
+//! timed.
+
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use oidc_bench::flow::{CallbackFixture, Flow};
+
+fn callback(c: &mut Criterion) {
+    let mut group = c.benchmark_group("callback");
+    for (name, flow) in [("code", Flow::Code), ("hybrid", Flow::Hybrid)] {
+        let fixture = CallbackFixture::new(flow);
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut timed = Duration::ZERO;
+                for _ in 0..iters {
+                    let request = fixture.prepare();
+                    let start = Instant::now();
+                    let response = fixture.run(request);
+                    timed += start.elapsed();
+                    assert!(fixture.clean_up(&response), "the callback failed");
+                }
+                timed
+            })
+        });
+    }
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(50)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = callback
+}
+criterion_main!(benches);

@@ -1,0 +1,56 @@
+//! (5) Session size, in time: what a stored session costs per request to read, for a typical
+//! session (a login at the simulated provider) and one with enterprise-style tokens (a JWT access
+//! token, a long refresh token): the in-memory store's load (a clone), and the JSON decoding a
+//! shared store such as Redis does. The sizes themselves are measured by `oidc-bench sizes`.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use oidc_bench::block_on;
+use oidc_bench::flow::{enterprise_session, typical_session};
+use oidc_core::{MemoryStore, SessionRecord, SessionStore};
+use oidc_testkit::harness::TestClock;
+
+fn session(c: &mut Criterion) {
+    let mut group = c.benchmark_group("session");
+    let (typical, _, _) = typical_session();
+    for (name, record) in [
+        ("typical", typical.clone()),
+        ("enterprise", enterprise_session(&typical)),
+    ] {
+        // The sessions were made at the fixtures' fixed time: the store reads at that time.
+        let clock = Arc::new(TestClock::new(1_700_000_000));
+        let store = MemoryStore::with_clock(16, clock);
+        block_on(store.save("bench-session", &record)).expect("the store answers");
+        assert!(block_on(store.load("bench-session"))
+            .expect("the store answers")
+            .is_some());
+        let json = serde_json::to_vec(&record).expect("a serialisable record");
+        group.bench_function(format!("{name}-memory-load"), |b| {
+            b.iter(|| black_box(block_on(store.load(black_box("bench-session")))))
+        });
+        group.bench_function(format!("{name}-json-decode"), |b| {
+            b.iter(|| black_box(serde_json::from_slice::<SessionRecord>(black_box(&json))))
+        });
+        group.bench_function(format!("{name}-json-encode"), |b| {
+            b.iter(|| black_box(serde_json::to_vec(black_box(&record))))
+        });
+    }
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_millis(1500))
+        .sample_size(30)
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = session
+}
+criterion_main!(benches);
