@@ -1,9 +1,8 @@
 //! The session cookie: an opaque, signed session id. The browser never holds a token.
 
+use hmac::{Hmac, KeyInit, Mac};
 use http::{HeaderMap, HeaderValue};
-use openssl::hash::MessageDigest;
-use openssl::pkey::{PKey, Private};
-use openssl::sign::Signer;
+use sha2::Sha256;
 
 use crate::env::{random_token, Random};
 use crate::error::{Error, Result};
@@ -16,7 +15,9 @@ pub(crate) struct SessionCookies {
     name: String,
     login_name: String,
     login_path: String,
-    key: PKey<Private>,
+    /// HMAC-SHA256 keyed once; each use clones the keyed state, so a request costs one
+    /// short hash, not a key schedule.
+    mac: Hmac<Sha256>,
     secure: bool,
     path: String,
     max_age: Option<u64>,
@@ -46,12 +47,13 @@ impl SessionCookies {
                 format!("must be at least {MIN_SECRET_LEN} bytes"),
             ));
         }
-        let key = PKey::hmac(secret).map_err(|e| Error::config("session_secret", e.to_string()))?;
+        let mac = Hmac::<Sha256>::new_from_slice(secret)
+            .map_err(|e| Error::config("session_secret", e.to_string()))?;
         Ok(SessionCookies {
             name,
             login_name,
             login_path: path.clone(),
-            key,
+            mac,
             secure,
             path,
             max_age,
@@ -60,10 +62,26 @@ impl SessionCookies {
 
     fn sign(&self, id: &str) -> String {
         use base64::Engine;
-        let mac = Signer::new(MessageDigest::sha256(), &self.key)
-            .and_then(|mut s| s.sign_oneshot_to_vec(id.as_bytes()))
-            .unwrap_or_default();
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac)
+        let tag = self
+            .mac
+            .clone()
+            .chain_update(id.as_bytes())
+            .finalize()
+            .into_bytes();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag)
+    }
+
+    /// Whether `mac` is the signature of `id` (compared in constant time).
+    fn verify(&self, id: &str, mac: &str) -> bool {
+        use base64::Engine;
+        let Ok(tag) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(mac) else {
+            return false;
+        };
+        self.mac
+            .clone()
+            .chain_update(id.as_bytes())
+            .verify_slice(&tag)
+            .is_ok()
     }
 
     /// A fresh random session id.
@@ -130,8 +148,7 @@ impl SessionCookies {
                 if id.len() > 128 {
                     continue;
                 }
-                let expected = self.sign(id);
-                if !expected.is_empty() && crate::secret::constant_time_eq(&expected, mac) {
+                if self.verify(id, mac) {
                     return Some(id.to_owned());
                 }
             }
