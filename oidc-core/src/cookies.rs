@@ -1,6 +1,6 @@
 //! The session cookie: an opaque, signed session id. The browser never holds a token.
 
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use http::{HeaderMap, HeaderValue};
 use sha2::Sha256;
 
