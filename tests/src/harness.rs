@@ -209,6 +209,8 @@ pub struct BenchOptions {
     pub dynamic_registration: bool,
     /// Configure the default provider with static metadata instead of discovery.
     pub static_metadata: bool,
+    /// Adjusts the static metadata (with [`static_metadata`](Self::static_metadata)).
+    pub metadata: Box<dyn FnOnce(oidc_core::ProviderMetadata) -> oidc_core::ProviderMetadata>,
     /// Start the clock at this time (unix seconds) instead of a fixed date in the past; for
     /// stores with real expiry, such as Redis.
     pub start_time: Option<u64>,
@@ -223,6 +225,7 @@ impl Default for BenchOptions {
             second_provider: false,
             dynamic_registration: false,
             static_metadata: false,
+            metadata: Box::new(|m| m),
             start_time: None,
         }
     }
@@ -255,8 +258,10 @@ impl<A: App> Bench<A> {
                     .unwrap(),
                 clock.now(),
             );
-            let metadata = oidc_core::ProviderMetadata::from_json(discovery.body())
-                .expect("the simulated provider's metadata parses");
+            let metadata = (options.metadata)(
+                oidc_core::ProviderMetadata::from_json(discovery.body())
+                    .expect("the simulated provider's metadata parses"),
+            );
             oidc_core::ProviderConfig::from_metadata(metadata)
         } else {
             oidc_core::ProviderConfig::discover(ISSUER)

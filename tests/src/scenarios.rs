@@ -447,6 +447,30 @@ pub async fn logout_without_session<A: App>() {
     assert!(page.text().contains("logged out"));
 }
 
+/// A provider without an `end_session_endpoint`: logout is local, with no trip to it.
+pub async fn logout_without_end_session_is_local<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        static_metadata: true,
+        metadata: Box::new(|mut m| {
+            m.end_session_endpoint = None;
+            m
+        }),
+        ..Default::default()
+    });
+    let mut b = bench.browser();
+    assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+    let page = b.get("/logout").await;
+    assert_eq!(
+        page.status,
+        StatusCode::OK,
+        "no redirect: {:?}",
+        page.location()
+    );
+    assert!(page.text().contains("logged out"));
+    assert!(!b.is_logged_in().await);
+    assert_eq!(bench.provider.counters().logout, 0);
+}
+
 fn flow_bench<A: App>(response_type: &'static str, mode: Option<&'static str>) -> Bench<A> {
     Bench::<A>::with(BenchOptions {
         configure: Box::new(move |c| {
@@ -1078,6 +1102,7 @@ macro_rules! scenarios {
             logout_via_end_session,
             logout_return_with_wrong_state_is_rejected,
             logout_without_session,
+            logout_without_end_session_is_local,
             every_flow_succeeds,
             form_post_survives_cross_site_post,
             implicit_missing_nonce_is_rejected,
