@@ -919,6 +919,20 @@ impl RelyingParty {
         })
     }
 
+    /// Sends one request to the provider through the transport, naming the endpoint in the
+    /// error when the call fails.
+    async fn call(
+        &self,
+        endpoint: Endpoint,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>> {
+        self.inner
+            .transport
+            .send(request)
+            .await
+            .map_err(|source| Error::Transport { endpoint, source })
+    }
+
     /// The provider's metadata, discovering it if needed, and again once it is older than the
     /// configured maximum age. A failed discovery is retried after the configured wait; until
     /// then callers get the last error at once, or the cached copy when there is one (an outage
@@ -958,18 +972,12 @@ impl RelyingParty {
                 };
             }
         }
-        let result =
-            async {
-                let request = discovery::discovery_request(issuer)?;
-                let response = self.inner.transport.send(request).await.map_err(|source| {
-                    Error::Transport {
-                        endpoint: Endpoint::Discovery,
-                        source,
-                    }
-                })?;
-                discovery::parse_discovery_response(issuer, response)
-            }
-            .await;
+        let result = async {
+            let request = discovery::discovery_request(issuer)?;
+            let response = self.call(Endpoint::Discovery, request).await?;
+            discovery::parse_discovery_response(issuer, response)
+        }
+        .await;
         match result {
             Ok(m) => {
                 let m = Arc::new(m);
@@ -1039,15 +1047,7 @@ impl RelyingParty {
             }
         }
         let request = registration::registration_request(endpoint.as_str(), &info)?;
-        let response =
-            self.inner
-                .transport
-                .send(request)
-                .await
-                .map_err(|source| Error::Transport {
-                    endpoint: Endpoint::Registration,
-                    source,
-                })?;
+        let response = self.call(Endpoint::Registration, request).await?;
         let registered = registration::parse_registration_response(response).inspect_err(|e| {
             tracing::warn!(provider = %slot.name, error = %e, "client registration failed");
         })?;

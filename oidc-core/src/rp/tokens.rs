@@ -499,13 +499,7 @@ impl RelyingParty {
                         })?;
                         let client = self.client(slot, &metadata).await?;
                         let request = introspection_request(endpoint.as_str(), &client, token)?;
-                        let response =
-                            self.inner.transport.send(request).await.map_err(|source| {
-                                Error::Transport {
-                                    endpoint: Endpoint::Introspection,
-                                    source,
-                                }
-                            })?;
+                        let response = self.call(Endpoint::Introspection, request).await?;
                         let result = Arc::new(parse_introspection_response(response)?);
                         self.inner.tokens.introspection.insert(
                             &slot.name,
@@ -625,15 +619,7 @@ impl RelyingParty {
             )
         })?;
         let request = client_credentials_request(endpoint.as_str(), &client, scopes, extra)?;
-        let response =
-            self.inner
-                .transport
-                .send(request)
-                .await
-                .map_err(|source| Error::Transport {
-                    endpoint: Endpoint::Token,
-                    source,
-                })?;
+        let response = self.call(Endpoint::Token, request).await?;
         let tokens = parse_client_credentials_response(response)?;
         cache.insert(&slot.name, scopes, extra, &tokens, now);
         Ok(tokens.access_token)
@@ -652,15 +638,7 @@ impl RelyingParty {
             )
         })?;
         let request = jwks::jwks_request(uri.as_str())?;
-        let response =
-            self.inner
-                .transport
-                .send(request)
-                .await
-                .map_err(|source| Error::Transport {
-                    endpoint: Endpoint::Jwks,
-                    source,
-                })?;
+        let response = self.call(Endpoint::Jwks, request).await?;
         let set = Arc::new(jwks::parse_jwks_response(response, now)?);
         *slot.jwks.write().unwrap_or_else(|p| p.into_inner()) = Some(set.clone());
         Ok(set)
