@@ -145,14 +145,24 @@ impl AuthorizationResponse {
     }
 }
 
-/// An HTTP request the machine needs sent.
-#[derive(Debug)]
+/// An HTTP request the machine needs sent. Its `Debug` shows the endpoint, method and URL only:
+/// headers and body carry client secrets, codes and tokens.
 #[must_use]
 pub struct Outbound {
     /// Which endpoint it is for (for errors and logs).
     pub endpoint: Endpoint,
     /// The request.
     pub request: http::Request<Bytes>,
+}
+
+impl std::fmt::Debug for Outbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbound")
+            .field("endpoint", &self.endpoint)
+            .field("method", self.request.method())
+            .field("uri", &self.request.uri().path())
+            .finish_non_exhaustive()
+    }
 }
 
 /// What a sans-IO exchange wants next: an HTTP call made, or nothing more (it is done).
@@ -626,6 +636,26 @@ mod tests {
         ));
         let long = format!("code={}", "a".repeat(MAX_PARAM_LEN + 1));
         assert!(AuthorizationResponse::parse(long.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn outbound_debug_hides_credentials() {
+        let request = http::Request::post("https://op/token?x=1")
+            .header("authorization", "Basic c2VjcmV0")
+            .body(Bytes::from_static(b"code=the-code&client_secret=s3cret"))
+            .unwrap();
+        let step: Step = Step::Send(Outbound {
+            endpoint: Endpoint::Token,
+            request,
+        });
+        let shown = format!("{step:?}");
+        assert!(
+            shown.contains("Token") && shown.contains("/token"),
+            "{shown}"
+        );
+        for secret in ["c2VjcmV0", "the-code", "s3cret", "x=1"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
     }
 
     #[test]

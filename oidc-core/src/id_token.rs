@@ -371,6 +371,21 @@ mod tests {
     }
 
     #[test]
+    fn token_without_kid_verifies_against_the_single_key() {
+        let f = fixture();
+        let mut h = JwsHeader::new();
+        h.set_token_type("JWT");
+        let p = JwtPayload::from_map(claims().as_object().unwrap().clone()).unwrap();
+        let token = jwt::encode_with_signer(&p, &h, &f.signer).unwrap();
+        match validate(&token, &f.keys, &expect(&f)).unwrap() {
+            Validation::Valid(t) => assert_eq!(t.subject(), "alice"),
+            other => panic!("{other:?}"),
+        }
+        // And the same key still verifies tokens that name it.
+        assert!(check(&f, claims()).is_ok());
+    }
+
+    #[test]
     fn unknown_kid_asks_for_refetch() {
         let f = fixture();
         let t = sign(&f, &claims(), "other");

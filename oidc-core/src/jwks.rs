@@ -16,8 +16,8 @@ use crate::wire;
 /// Keys smaller than this are refused (RFC 7518 3.3).
 const MIN_RSA_BITS: usize = 2048;
 
-/// Verifiers built so far, by key index and algorithm.
-type VerifierCache = HashMap<(usize, &'static str), Arc<dyn JwsVerifier>>;
+/// Verifiers built so far, by key index, algorithm, and whether the token names no key.
+type VerifierCache = HashMap<(usize, &'static str, bool), Arc<dyn JwsVerifier>>;
 
 /// A parsed key set, with the time it was fetched.
 pub struct JwkSet {
@@ -113,11 +113,22 @@ impl JwkSet {
             (Some(_), Some(_), None) => return Err(IdTokenError::AmbiguousKey),
         };
         let mut cache = self.verifiers.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(v) = cache.get(&(index, alg)) {
+        let cache_key = (index, alg, kid.is_none());
+        if let Some(v) = cache.get(&cache_key) {
             return Ok(v.clone());
         }
-        let verifier = build_verifier(jwk, alg)?;
-        cache.insert((index, alg), verifier.clone());
+        // josekit makes a verifier built from a JWK with a `kid` demand that `kid` in every
+        // token; a token without one was matched above as the only key that fits, so the key's
+        // id must not be required again.
+        let verifier = if kid.is_none() && jwk.key_id().is_some() {
+            let mut map = jwk.as_ref().clone();
+            map.remove("kid");
+            let anonymous = Jwk::from_map(map).map_err(|_| IdTokenError::UnknownKey)?;
+            build_verifier(&anonymous, alg)?
+        } else {
+            build_verifier(jwk, alg)?
+        };
+        cache.insert(cache_key, verifier.clone());
         Ok(verifier)
     }
 }

@@ -694,6 +694,14 @@ impl RelyingParty {
             }
             return Err(e);
         }
+        // The missing-`iss` exemption for responses carrying an ID token holds only when this
+        // flow validates that token; in `code` or `code token` it is never looked at.
+        if params.iss.is_none()
+            && metadata.authorization_response_iss_parameter_supported
+            && !pending.response_type.has_front_id_token()
+        {
+            return Err(ProtocolError::MissingParameter("iss").into());
+        }
         let client = self.client(slot, &metadata).await?;
         let jwks = slot
             .jwks

@@ -9,7 +9,10 @@ use crate::error::{Endpoint, Error, ProtocolError, ProviderError, Result};
 pub(crate) fn get(url: &str, bearer: Option<&str>) -> Result<http::Request<Bytes>> {
     let mut b = http::Request::get(url).header(http::header::ACCEPT, "application/json");
     if let Some(token) = bearer {
-        b = b.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        b = b.header(
+            http::header::AUTHORIZATION,
+            sensitive(format!("Bearer {token}")),
+        );
     }
     b.body(Bytes::new())
         .map_err(|e| Error::config("endpoint", format!("invalid URL `{url}`: {e}")))
@@ -33,10 +36,23 @@ pub(crate) fn post_form(
         )
         .header(http::header::ACCEPT, "application/json");
     if let Some((id, secret)) = basic_auth {
-        b = b.header(http::header::AUTHORIZATION, basic_auth_header(id, secret));
+        b = b.header(
+            http::header::AUTHORIZATION,
+            sensitive(basic_auth_header(id, secret)),
+        );
     }
     b.body(Bytes::from(body))
         .map_err(|e| Error::config("endpoint", format!("invalid URL `{url}`: {e}")))
+}
+
+/// A header value marked sensitive, so that HTTP stacks that honour the flag (HPACK, `Debug`
+/// of the value) keep it out of their output. Invalid characters cannot occur in what is built
+/// here (base64 and token characters); an empty value is the fallback.
+fn sensitive(value: String) -> http::HeaderValue {
+    let mut v =
+        http::HeaderValue::from_str(&value).unwrap_or_else(|_| http::HeaderValue::from_static(""));
+    v.set_sensitive(true);
+    v
 }
 
 /// RFC 6749 2.3.1: id and secret are form-urlencoded before they are joined and base64-encoded.

@@ -869,6 +869,33 @@ pub async fn mix_up_is_rejected<A: App>() {
     );
 }
 
+/// A code-flow response without `iss` from a provider that promises it is refused, even when
+/// an (unvalidated, for this flow) `id_token` parameter is slipped in to claim the exemption.
+pub async fn missing_iss_is_rejected_in_the_code_flow<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    let auth = b.start_login("/").await;
+    let back = edit_params(&b.authorize(&auth, "alice"), |p| {
+        p.retain(|(k, _)| k != "iss");
+        p.push(("id_token".into(), "a.b.c".into()));
+    });
+    // A GET with an id_token is refused outright; the form body is the real attempt.
+    let (base, params) = back.split_once('?').unwrap();
+    let page = b
+        .send(
+            http::Request::post(base)
+                .header(
+                    http::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(bytes::Bytes::from(params.to_owned()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(page.error(), "invalid_response", "{}", page.text());
+    assert!(!b.is_logged_in().await);
+}
+
 /// Discovered metadata is refreshed after its maximum age; when the provider is down then, the
 /// cached copy keeps logins working.
 pub async fn metadata_cache_survives_outage<A: App>() {
@@ -1119,6 +1146,7 @@ macro_rules! scenarios {
             expired_registration_registers_again,
             providers_are_chosen_per_route,
             mix_up_is_rejected,
+            missing_iss_is_rejected_in_the_code_flow,
             metadata_cache_survives_outage,
             silent_refresh_updates_the_session,
             silent_refresh_login_required_goes_interactive,
