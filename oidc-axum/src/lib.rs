@@ -272,24 +272,45 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
         let provider = self.provider.clone();
-        Box::pin(async move {
-            let (mut parts, body) = req.into_parts();
-            let rp = match relying_party(&parts) {
-                Ok(rp) => rp,
-                Err(resp) => return Ok(resp),
-            };
-            match rp.authenticate(&parts, provider.as_deref()).await {
-                Ok(user) => {
-                    parts.extensions.insert(Authenticated(user));
-                    inner.call(Request::from_parts(parts, body)).await
-                }
-                Err(resp) => Ok(into_axum(resp)),
-            }
+        guarded(&mut self.inner, req, move |rp, mut parts| {
+            Box::pin(async move {
+                let user = rp.authenticate(&parts, provider.as_deref()).await?;
+                parts.extensions.insert(Authenticated(user));
+                Ok(parts)
+            })
         })
     }
+}
+
+/// The check a route layer runs before its inner service: the request's parts, with what it
+/// established in their extensions, or the response to send instead.
+type Check = Pin<Box<dyn Future<Output = Result<Parts, oidc_core::Response>> + Send>>;
+
+/// What [`RequireLoginService`] and [`RequireBearerService`] share: take the service that was
+/// driven to readiness, run `check`, then call it or answer with the check's response.
+fn guarded<S>(
+    service: &mut S,
+    req: Request,
+    check: impl FnOnce(RelyingParty, Parts) -> Check + Send + 'static,
+) -> Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    let clone = service.clone();
+    let mut inner = std::mem::replace(service, clone);
+    Box::pin(async move {
+        let (parts, body) = req.into_parts();
+        let rp = match relying_party(&parts) {
+            Ok(rp) => rp,
+            Err(resp) => return Ok(resp),
+        };
+        match check(rp, parts).await {
+            Ok(parts) => inner.call(Request::from_parts(parts, body)).await,
+            Err(resp) => Ok(into_axum(resp)),
+        }
+    })
 }
 
 /// A valid access token for the logged-in user, refreshed with the refresh token when it is
@@ -472,29 +493,17 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
         let layer = self.layer.clone();
-        Box::pin(async move {
-            let (mut parts, body) = req.into_parts();
-            let rp = match relying_party(&parts) {
-                Ok(rp) => rp,
-                Err(resp) => return Ok(resp),
-            };
-            let outcome = if layer.or_session {
-                rp.session_or_bearer(&parts, &layer.requirements).await
-            } else {
-                rp.authorize_bearer(&parts, &layer.requirements)
-                    .await
-                    .map(Principal::Bearer)
-            };
-            match outcome {
-                Ok(principal) => {
-                    parts.extensions.insert(Validated(principal));
-                    inner.call(Request::from_parts(parts, body)).await
-                }
-                Err(resp) => Ok(into_axum(resp)),
-            }
+        guarded(&mut self.inner, req, move |rp, mut parts| {
+            Box::pin(async move {
+                let principal = if layer.or_session {
+                    rp.session_or_bearer(&parts, &layer.requirements).await?
+                } else {
+                    Principal::Bearer(rp.authorize_bearer(&parts, &layer.requirements).await?)
+                };
+                parts.extensions.insert(Validated(principal));
+                Ok(parts)
+            })
         })
     }
 }
