@@ -243,6 +243,8 @@ impl TokenFixture {
             access_token: Some(ACCESS_TOKEN),
             require_at_hash: false,
             code: None,
+            max_age: None,
+            acr_values: &[],
         }
     }
 

@@ -134,6 +134,8 @@ impl Keys {
             access_token: None,
             require_at_hash: false,
             code: None,
+            max_age: None,
+            acr_values: &[],
         }
     }
 }

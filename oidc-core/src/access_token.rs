@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::bearer::{audiences_of, BearerValidation, TokenIdentity};
 use crate::error::{BearerError, IdTokenError};
-use crate::id_token::verify_jws;
+use crate::id_token::{check_time_claims, verify_jws};
 use crate::jwks::JwkSet;
 
 /// What a JWT access token is checked against.
@@ -66,26 +66,20 @@ pub fn validate_jwt_access_token(
         return Err(invalid("not a JWT access token (typ is not at+jwt)"));
     }
     let c = &verified.claims;
-    let num = |name: &str| c.get(name).and_then(Value::as_u64);
     if c.get("iss").and_then(Value::as_str) != Some(expect.issuer) {
         return Err(invalid("the token was issued by another issuer"));
     }
     if !audiences_of(c).contains(&expect.audience) {
         return Err(invalid("the token is not for this audience"));
     }
-    let Some(exp) = num("exp") else {
-        return Err(invalid("the token has no exp"));
-    };
-    if expect.now > exp.saturating_add(expect.skew) {
-        return Err(invalid("the token has expired"));
-    }
-    let future = |t: u64| t > expect.now.saturating_add(expect.skew);
-    if num("nbf").is_some_and(future) {
-        return Err(invalid("the token is not valid yet"));
-    }
-    if num("iat").is_some_and(future) {
-        return Err(invalid("the token was issued in the future"));
-    }
+    // The same time rules as ID tokens, written once; `iat` stays optional here as before.
+    check_time_claims(c, expect.now, expect.skew, &["exp"]).map_err(|e| match e {
+        IdTokenError::MissingClaim(name) => invalid(format!("the token has no valid {name}")),
+        IdTokenError::Expired => invalid("the token has expired"),
+        IdTokenError::NotYetValid => invalid("the token is not valid yet"),
+        IdTokenError::IssuedAt => invalid("the token was issued in the future"),
+        other => invalid(other.to_string()),
+    })?;
     Ok(JwtValidation::Valid(TokenIdentity::new(
         raw,
         verified.claims,
@@ -179,6 +173,9 @@ mod tests {
         }
         let t = sign_with(&f.signer, &claims(), Some("application/AT+JWT"), "k1");
         assert!(matches!(check(&f, &t), Ok(JwtValidation::Valid(_))));
+        // `nbf` up to the skew ahead is tolerated.
+        let t = sign(&f, &with(claims(), "nbf", json!(1530)));
+        assert!(matches!(check(&f, &t), Ok(JwtValidation::Valid(_))));
         // Expired within the skew is tolerated.
         let t = sign(&f, &with(claims(), "exp", json!(1480)));
         assert!(matches!(check(&f, &t), Ok(JwtValidation::Valid(_))));
@@ -207,6 +204,10 @@ mod tests {
             ),
             ("no exp", sign(&f, &no_exp)),
             ("nbf", sign(&f, &with(c.clone(), "nbf", json!(1600)))),
+            (
+                "nbf one past skew",
+                sign(&f, &with(c.clone(), "nbf", json!(1531))),
+            ),
             ("iat", sign(&f, &with(c.clone(), "iat", json!(1600)))),
             ("typ JWT", sign_with(&f.signer, &c, Some("JWT"), "k1")),
             ("no typ", sign_with(&f.signer, &c, None, "k1")),

@@ -476,6 +476,8 @@ impl CodeExchange {
             access_token: access_token.as_ref().map(Secret::expose),
             require_at_hash,
             code: code.as_deref(),
+            max_age: self.input.pending.max_age,
+            acr_values: &self.input.pending.acr_values,
         };
         match id_token::validate(raw.expose(), &keys, &expect) {
             Ok(Validation::Valid(token)) => self.validated(source, token),

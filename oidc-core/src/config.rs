@@ -382,7 +382,30 @@ impl ProviderConfigBuilder {
         self
     }
 
-    /// The clock skew tolerated when checking `exp` and `iat` (default 30 s).
+    /// Sends `max_age` (OpenID Connect Core 3.1.2.1): the provider must re-authenticate a user
+    /// whose last authentication is older. The returned ID token must then carry `auth_time`,
+    /// no older than `max_age` plus the clock skew, or the login is refused. The same as
+    /// `.param("max_age", seconds)`, which is checked the same way.
+    pub fn max_age(self, max_age: Duration) -> Self {
+        self.param("max_age", max_age.as_secs().to_string())
+    }
+
+    /// Sends `acr_values` (OpenID Connect Core 3.1.2.1), in order of preference. The check is
+    /// strict, as if `acr` were requested as an essential claim: an ID token whose `acr` is not
+    /// one of these values, or that has no `acr`, is refused (providers that treat the request
+    /// as voluntary and answer with another class fail the login instead of silently granting
+    /// a weaker one). The same as `.param("acr_values", "a b")`, which is checked the same way.
+    pub fn acr_values<I, S>(self, values: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let values: Vec<String> = values.into_iter().map(Into::into).collect();
+        self.param("acr_values", values.join(" "))
+    }
+
+    /// The clock skew tolerated when checking `exp`, `nbf`, `iat` and `auth_time` (default
+    /// 30 s).
     pub fn clock_skew(mut self, skew: Duration) -> Self {
         self.clock_skew = skew;
         self
@@ -478,6 +501,9 @@ impl ProviderConfigBuilder {
                     format!("`{name}` is set by the library and cannot be overridden"),
                 ));
             }
+        }
+        if let Some(max_age) = self.extra_params.get("max_age") {
+            crate::login::parse_max_age(max_age)?;
         }
         if self.algorithms.is_empty() {
             return Err(Error::config("algorithms", "the allow-list is empty"));

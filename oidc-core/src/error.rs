@@ -206,6 +206,15 @@ pub enum IdTokenError {
     /// `iat` is in the future (beyond the allowed skew) or unreasonably old.
     #[error("issued-at time out of bounds")]
     IssuedAt,
+    /// `nbf` is in the future (beyond the allowed skew): the token is not valid yet.
+    #[error("token not valid yet (nbf)")]
+    NotYetValid,
+    /// `max_age` was requested and `auth_time` is older than it allows (beyond the skew).
+    #[error("the user's authentication is older than the requested max_age")]
+    AuthenticationTooOld,
+    /// `acr_values` were requested and `acr` is not one of them.
+    #[error("the authentication context class (acr) is not one requested")]
+    AuthenticationContext,
     /// `nonce` missing or not the one sent.
     #[error("nonce mismatch")]
     Nonce,

@@ -62,6 +62,12 @@ pub struct Expectations<'a> {
     /// A code issued with this ID token by the authorization endpoint: `c_hash` must be present
     /// and match.
     pub code: Option<&'a str>,
+    /// The `max_age` sent in the authentication request: `auth_time` must then be present and
+    /// `auth_time + max_age + skew >= now` (OpenID Connect Core 3.1.3.7 item 13).
+    pub max_age: Option<u64>,
+    /// The `acr_values` sent: when not empty, `acr` must be present and one of them (item 12,
+    /// strictly: see [`ProviderConfigBuilder::acr_values`](crate::ProviderConfigBuilder::acr_values)).
+    pub acr_values: &'a [String],
 }
 
 /// The outcome of a validation attempt that may need a fresh key set.
@@ -98,13 +104,13 @@ pub fn validate(
         Err(IdTokenError::UnknownKey) if kid.is_some() => return Ok(Validation::UnknownKey),
         Err(e) => return Err(e),
     };
-    let (payload, _) =
-        josekit::jwt::decode_with_verifier(raw, verifier.as_ref()).map_err(|e| match e {
+    let (payload, _) = josekit::jwt::decode_with_verifier(raw, verifier.verifier.as_ref())
+        .map_err(|e| match e {
             josekit::JoseError::InvalidSignature(_) => IdTokenError::BadSignature,
             _ => IdTokenError::Malformed("undecodable token".into()),
         })?;
     let claims = payload.claims_set().clone();
-    check_claims(&claims, alg, expect)?;
+    check_claims(&claims, alg, verifier.curve, expect)?;
     Ok(Validation::Valid(IdToken {
         raw: Secret::new(raw),
         claims,
@@ -147,8 +153,8 @@ pub(crate) fn verify_jws(
         .claim("typ")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let (payload, _) =
-        josekit::jwt::decode_with_verifier(raw, verifier.as_ref()).map_err(|e| match e {
+    let (payload, _) = josekit::jwt::decode_with_verifier(raw, verifier.verifier.as_ref())
+        .map_err(|e| match e {
             josekit::JoseError::InvalidSignature(_) => IdTokenError::BadSignature,
             _ => IdTokenError::Malformed("undecodable token".into()),
         })?;
@@ -172,11 +178,10 @@ fn static_alg(alg: &str) -> Option<&'static str> {
 fn check_claims(
     claims: &Map<String, Value>,
     alg: &str,
+    curve: Option<&str>,
     expect: &Expectations<'_>,
 ) -> Result<(), IdTokenError> {
     let str_claim = |name: &'static str| claims.get(name).and_then(Value::as_str);
-    let num_claim = |name: &'static str| claims.get(name).and_then(Value::as_u64);
-
     if str_claim("iss") != Some(expect.issuer) {
         return Err(IdTokenError::Issuer);
     }
@@ -196,13 +201,26 @@ fn check_claims(
         None if audiences.len() > 1 => return Err(IdTokenError::AuthorizedParty),
         _ => {}
     }
-    let exp = num_claim("exp").ok_or(IdTokenError::MissingClaim("exp"))?;
-    if expect.now > exp.saturating_add(expect.skew) {
-        return Err(IdTokenError::Expired);
+    check_time_claims(claims, expect.now, expect.skew, &["exp", "iat"])?;
+    if let Some(max_age) = expect.max_age {
+        let auth_time = claims
+            .get("auth_time")
+            .and_then(Value::as_u64)
+            .ok_or(IdTokenError::MissingClaim("auth_time"))?;
+        if auth_time
+            .saturating_add(max_age)
+            .saturating_add(expect.skew)
+            < expect.now
+        {
+            return Err(IdTokenError::AuthenticationTooOld);
+        }
     }
-    let iat = num_claim("iat").ok_or(IdTokenError::MissingClaim("iat"))?;
-    if iat > expect.now.saturating_add(expect.skew) {
-        return Err(IdTokenError::IssuedAt);
+    if !expect.acr_values.is_empty() {
+        match str_claim("acr") {
+            Some(acr) if expect.acr_values.iter().any(|v| v == acr) => {}
+            Some(_) => return Err(IdTokenError::AuthenticationContext),
+            None => return Err(IdTokenError::MissingClaim("acr")),
+        }
     }
     match (expect.nonce, str_claim("nonce")) {
         (Some(want), Some(got)) if constant_time_eq(want, got) => {}
@@ -211,7 +229,7 @@ fn check_claims(
     }
     if let Some(token) = expect.access_token {
         match str_claim("at_hash") {
-            Some(h) if h == half_hash(alg, token)? => {}
+            Some(h) if h == half_hash_for_curve(alg, curve, token)? => {}
             Some(_) => return Err(IdTokenError::AccessTokenHash),
             None if expect.require_at_hash => return Err(IdTokenError::AccessTokenHash),
             None => {}
@@ -219,25 +237,85 @@ fn check_claims(
     }
     if let Some(code) = expect.code {
         match str_claim("c_hash") {
-            Some(h) if h == half_hash(alg, code)? => {}
+            Some(h) if h == half_hash_for_curve(alg, curve, code)? => {}
             _ => return Err(IdTokenError::CodeHash),
         }
     }
     Ok(())
 }
 
+/// The time rules every signed token shares (ID tokens, RFC 9068 access tokens, logout
+/// tokens), each with `skew` seconds of tolerance: `exp` not passed, `nbf` and `iat` not in the
+/// future. A claim named in `required` must be present; the others are checked when present.
+/// A present time claim that is not a non-negative integer is refused, never skipped: skipping
+/// a malformed `nbf` would accept a token its issuer said is not valid yet.
+pub(crate) fn check_time_claims(
+    claims: &Map<String, Value>,
+    now: u64,
+    skew: u64,
+    required: &[&'static str],
+) -> Result<(), IdTokenError> {
+    for (name, err) in [
+        ("exp", IdTokenError::Expired),
+        ("nbf", IdTokenError::NotYetValid),
+        ("iat", IdTokenError::IssuedAt),
+    ] {
+        let value = match claims.get(name) {
+            None if required.contains(&name) => return Err(IdTokenError::MissingClaim(name)),
+            None => continue,
+            Some(v) => v.as_u64().ok_or(IdTokenError::MissingClaim(name))?,
+        };
+        let refused = if name == "exp" {
+            now > value.saturating_add(skew)
+        } else {
+            value > now.saturating_add(skew)
+        };
+        if refused {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
 /// `at_hash` / `c_hash`: the base64url left half of the hash that matches the JWS algorithm
-/// (OpenID Connect Core 3.3.2.11).
+/// (OpenID Connect Core 3.3.2.11). `EdDSA` here means Ed25519; use [`half_hash_for_curve`]
+/// when the key may be Ed448.
 pub fn half_hash(alg: &str, value: &str) -> Result<String, IdTokenError> {
+    half_hash_for_curve(alg, None, value)
+}
+
+/// `at_hash` / `c_hash` for a token signed with `alg` by a key on curve `crv` (the JWK's
+/// `crv`, which only matters for `EdDSA`): SHA-512 for Ed25519, SHAKE256 with a 114-byte output
+/// for Ed448 (OpenID Connect Core 3.1.3.6 ties the hash to the curve, not to `EdDSA`).
+pub fn half_hash_for_curve(
+    alg: &str,
+    crv: Option<&str>,
+    value: &str,
+) -> Result<String, IdTokenError> {
     use base64::Engine;
-    use openssl::hash::{hash, MessageDigest};
-    let md = match alg {
-        "RS256" | "PS256" | "ES256" => MessageDigest::sha256(),
-        "RS384" | "PS384" | "ES384" => MessageDigest::sha384(),
-        "RS512" | "PS512" | "ES512" | "EdDSA" => MessageDigest::sha512(),
-        other => return Err(IdTokenError::AlgorithmNotAllowed(truncate(other))),
+    use openssl::hash::{hash, hash_xof, MessageDigest};
+    let digest = match (alg, crv) {
+        ("EdDSA", Some("Ed448")) => {
+            let mut out = [0u8; 114];
+            hash_xof(MessageDigest::shake_256(), value.as_bytes(), &mut out)
+                .map_err(|_| IdTokenError::AccessTokenHash)?;
+            out.to_vec()
+        }
+        ("EdDSA", Some(other)) if other != "Ed25519" => {
+            return Err(IdTokenError::AlgorithmNotAllowed(truncate(other)))
+        }
+        _ => {
+            let md = match alg {
+                "RS256" | "PS256" | "ES256" => MessageDigest::sha256(),
+                "RS384" | "PS384" | "ES384" => MessageDigest::sha384(),
+                "RS512" | "PS512" | "ES512" | "EdDSA" => MessageDigest::sha512(),
+                other => return Err(IdTokenError::AlgorithmNotAllowed(truncate(other))),
+            };
+            hash(md, value.as_bytes())
+                .map_err(|_| IdTokenError::AccessTokenHash)?
+                .to_vec()
+        }
     };
-    let digest = hash(md, value.as_bytes()).map_err(|_| IdTokenError::AccessTokenHash)?;
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2]))
 }
 
@@ -289,6 +367,8 @@ mod tests {
             access_token: None,
             require_at_hash: false,
             code: None,
+            max_age: None,
+            acr_values: &[],
         }
     }
 
@@ -459,5 +539,141 @@ mod tests {
         );
         // Known vector from OpenID Connect Core A.3/A.4 style: 16 bytes of SHA-256 -> 22 chars.
         assert_eq!(at.len(), 22);
+    }
+
+    /// `exp`, `iat` and `nbf` at exactly `now ± skew` are accepted and one second beyond is
+    /// refused (now = 1500, skew = 30), so a `>`/`>=` slip in either direction fails here.
+    #[test]
+    fn time_claims_at_the_boundary_second() {
+        let f = fixture();
+        let c = claims();
+        assert!(check(&f, with(c.clone(), "exp", json!(1470))).is_ok());
+        assert_eq!(
+            check(&f, with(c.clone(), "exp", json!(1469))).unwrap_err(),
+            IdTokenError::Expired
+        );
+        assert!(check(&f, with(c.clone(), "iat", json!(1530))).is_ok());
+        assert_eq!(
+            check(&f, with(c.clone(), "iat", json!(1531))).unwrap_err(),
+            IdTokenError::IssuedAt
+        );
+        assert!(check(&f, with(c.clone(), "nbf", json!(1530))).is_ok());
+        assert_eq!(
+            check(&f, with(c.clone(), "nbf", json!(1531))).unwrap_err(),
+            IdTokenError::NotYetValid
+        );
+    }
+
+    /// A future `nbf` (beyond the skew) is refused, and so is one that is not a NumericDate
+    /// (josekit will not sign one, so the rule is called directly): a malformed `nbf` must not
+    /// be read as "no `nbf`".
+    #[test]
+    fn future_or_malformed_nbf_is_refused() {
+        let f = fixture();
+        assert_eq!(
+            check(&f, with(claims(), "nbf", json!(1600))).unwrap_err(),
+            IdTokenError::NotYetValid
+        );
+        assert!(check(&f, with(claims(), "nbf", json!(1000))).is_ok());
+        let mut c = claims().as_object().unwrap().clone();
+        c.insert("nbf".into(), json!("soon"));
+        assert_eq!(
+            check_time_claims(&c, 1500, 30, &["exp", "iat"]).unwrap_err(),
+            IdTokenError::MissingClaim("nbf")
+        );
+    }
+
+    /// Ed448 hashes with SHAKE256 (114 bytes, left half 57 bytes), Ed25519 with SHA-512: known
+    /// vectors (computed with Python's hashlib) and a whole Ed448-signed token with `at_hash`.
+    #[test]
+    fn eddsa_half_hash_follows_the_curve() {
+        assert_eq!(
+            half_hash_for_curve("EdDSA", Some("Ed448"), "token").unwrap(),
+            "ZpsVsPHyCxw-L854tH1BSHo_uyeotZeU9GcDngReCYbbGANfhQ0WKs70DNeb3r5aEWB26f_H-CGq"
+        );
+        let ed25519 = "ImXaughy_DrvFp0Hk2XlkPDLyO1GwqeYTIpkKAPP2Ww";
+        assert_eq!(
+            half_hash_for_curve("EdDSA", Some("Ed25519"), "token").unwrap(),
+            ed25519
+        );
+        assert_eq!(half_hash("EdDSA", "token").unwrap(), ed25519);
+
+        use josekit::jwk::alg::ed::EdCurve;
+        let pair = josekit::jws::EdDSA
+            .generate_key_pair(EdCurve::Ed448)
+            .unwrap();
+        let mut jwk = pair.to_jwk_public_key();
+        jwk.set_key_id("ed");
+        let keys =
+            JwkSet::from_json(json!({ "keys": [jwk.as_ref()] }).to_string().as_bytes(), 0).unwrap();
+        let signer = josekit::jws::EdDSA
+            .signer_from_der(pair.to_der_private_key())
+            .unwrap();
+        let mut h = JwsHeader::new();
+        h.set_key_id("ed");
+        let c = with(
+            claims(),
+            "at_hash",
+            json!(half_hash_for_curve("EdDSA", Some("Ed448"), "token").unwrap()),
+        );
+        let p = JwtPayload::from_map(c.as_object().unwrap().clone()).unwrap();
+        let token = jwt::encode_with_signer(&p, &h, &signer).unwrap();
+        let algs = vec!["EdDSA".to_owned()];
+        let rsa = fixture();
+        let mut e = expect(&rsa);
+        e.algorithms = &algs;
+        e.access_token = Some("token");
+        e.require_at_hash = true;
+        assert!(matches!(
+            validate(&token, &keys, &e).unwrap(),
+            Validation::Valid(_)
+        ));
+        e.access_token = Some("other");
+        assert_eq!(
+            validate(&token, &keys, &e).unwrap_err(),
+            IdTokenError::AccessTokenHash
+        );
+    }
+
+    /// With `max_age` sent, `auth_time` is required and may be at most `max_age + skew` old
+    /// (now = 1500, skew = 30, max_age = 100: 1370 is the oldest accepted); without `max_age`
+    /// neither is asked.
+    #[test]
+    fn max_age_requires_a_recent_auth_time() {
+        let f = fixture();
+        let mut e = expect(&f);
+        e.max_age = Some(100);
+        let run = |c: Value, e: &Expectations<'_>| validate(&sign(&f, &c, "k1"), &f.keys, e);
+        assert!(run(with(claims(), "auth_time", json!(1370)), &e).is_ok());
+        assert_eq!(
+            run(with(claims(), "auth_time", json!(1369)), &e).unwrap_err(),
+            IdTokenError::AuthenticationTooOld
+        );
+        assert_eq!(
+            run(claims(), &e).unwrap_err(),
+            IdTokenError::MissingClaim("auth_time")
+        );
+        assert!(run(claims(), &expect(&f)).is_ok(), "no max_age, no check");
+        assert!(run(with(claims(), "auth_time", json!(1)), &expect(&f)).is_ok());
+    }
+
+    /// With `acr_values` sent, `acr` must be one of them; another class or none is refused.
+    #[test]
+    fn acr_must_be_one_requested() {
+        let f = fixture();
+        let wanted = vec!["urn:gold".to_owned(), "urn:silver".to_owned()];
+        let mut e = expect(&f);
+        e.acr_values = &wanted;
+        let run = |c: Value, e: &Expectations<'_>| validate(&sign(&f, &c, "k1"), &f.keys, e);
+        assert!(run(with(claims(), "acr", json!("urn:silver")), &e).is_ok());
+        assert_eq!(
+            run(with(claims(), "acr", json!("urn:bronze")), &e).unwrap_err(),
+            IdTokenError::AuthenticationContext
+        );
+        assert_eq!(
+            run(claims(), &e).unwrap_err(),
+            IdTokenError::MissingClaim("acr")
+        );
+        assert!(run(with(claims(), "acr", json!("urn:bronze")), &expect(&f)).is_ok());
     }
 }

@@ -17,7 +17,17 @@ use crate::wire;
 const MIN_RSA_BITS: usize = 2048;
 
 /// Verifiers built so far, by key index, algorithm, and whether the token names no key.
-type VerifierCache = HashMap<(usize, &'static str, bool), Arc<dyn JwsVerifier>>;
+type VerifierCache = HashMap<(usize, &'static str, bool), KeyVerifier>;
+
+/// The verifier for one key and algorithm, and the key's curve: for `EdDSA` the curve, not the
+/// algorithm, decides the `at_hash` / `c_hash` hash (SHA-512 for Ed25519, SHAKE256 for Ed448).
+#[derive(Clone)]
+pub(crate) struct KeyVerifier {
+    /// Checks the signature.
+    pub(crate) verifier: Arc<dyn JwsVerifier>,
+    /// `Ed25519` or `Ed448` for OKP keys, else `None`.
+    pub(crate) curve: Option<&'static str>,
+}
 
 /// A parsed key set, with the time it was fetched.
 pub struct JwkSet {
@@ -93,7 +103,7 @@ impl JwkSet {
         &self,
         alg: &'static str,
         kid: Option<&str>,
-    ) -> std::result::Result<Arc<dyn JwsVerifier>, IdTokenError> {
+    ) -> std::result::Result<KeyVerifier, IdTokenError> {
         let fits = |k: &&Jwk| {
             key_fits(k, alg)
                 && k.key_use().is_none_or(|u| u == "sig")
@@ -128,6 +138,12 @@ impl JwkSet {
         } else {
             build_verifier(jwk, alg)?
         };
+        let curve = match jwk.curve() {
+            Some("Ed25519") if jwk.key_type() == "OKP" => Some("Ed25519"),
+            Some("Ed448") if jwk.key_type() == "OKP" => Some("Ed448"),
+            _ => None,
+        };
+        let verifier = KeyVerifier { verifier, curve };
         cache.insert(cache_key, verifier.clone());
         Ok(verifier)
     }
@@ -144,6 +160,15 @@ fn key_fits(k: &Jwk, alg: &str) -> bool {
     }
 }
 
+/// The exact bit length of a big-endian modulus: counting whole bytes would let a 2041-bit
+/// key pass as 2048.
+fn rsa_modulus_bits(n: &[u8]) -> usize {
+    match n.iter().position(|b| *b != 0) {
+        Some(i) => (n.len() - i - 1) * 8 + (8 - n[i].leading_zeros() as usize),
+        None => 0,
+    }
+}
+
 fn build_verifier(
     jwk: &Jwk,
     alg: &'static str,
@@ -157,10 +182,7 @@ fn build_verifier(
                 use base64::Engine;
                 base64::engine::general_purpose::URL_SAFE_NO_PAD
                     .decode(n.trim_end_matches('='))
-                    .map(|b| {
-                        let lead = b.iter().take_while(|x| **x == 0).count();
-                        (b.len() - lead) * 8
-                    })
+                    .map(|b| rsa_modulus_bits(&b))
                     .unwrap_or(0)
             })
             .unwrap_or(0);
@@ -240,6 +262,29 @@ mod tests {
             s.verifier("RS256", Some("a")),
             Err(IdTokenError::UnknownKey)
         ));
+    }
+
+    /// Key size is counted in bits: a 2047-bit modulus (256 bytes, like a 2048-bit one) is
+    /// refused, a 2048-bit one accepted.
+    #[test]
+    fn rsa_key_size_is_counted_in_bits() {
+        use base64::Engine;
+        let b64 = |b: Vec<u8>| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let with_bits = |bits: u32| {
+            let rsa = openssl::rsa::Rsa::generate(bits).unwrap();
+            assert_eq!(rsa.n().num_bits(), bits as i32);
+            let doc = serde_json::json!({"keys": [{"kty": "RSA", "kid": "a",
+                "n": b64(rsa.n().to_vec()), "e": b64(rsa.e().to_vec())}]});
+            JwkSet::from_json(doc.to_string().as_bytes(), 0).unwrap()
+        };
+        assert!(matches!(
+            with_bits(2047).verifier("RS256", Some("a")),
+            Err(IdTokenError::UnknownKey)
+        ));
+        assert!(with_bits(2048).verifier("RS256", Some("a")).is_ok());
+        assert_eq!(rsa_modulus_bits(&[0, 0x01, 0xff]), 9);
+        assert_eq!(rsa_modulus_bits(&[0x80, 0]), 16);
+        assert_eq!(rsa_modulus_bits(&[0, 0]), 0);
     }
 
     #[test]

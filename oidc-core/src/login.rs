@@ -105,6 +105,19 @@ pub fn authentication_request(
             }
         }
     }
+    // What the ID token must then satisfy is decided by what was actually sent: a per-login
+    // value overrides the configured one, as in the URL above.
+    let sent = |name: &str| {
+        extra
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| *v)
+            .or_else(|| config.extra_params.get(name).map(String::as_str))
+    };
+    let max_age = sent("max_age").map(parse_max_age).transpose()?;
+    let acr_values = sent("acr_values")
+        .map(|v| v.split_ascii_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
     Ok(AuthenticationRequest {
         url,
         pending: PendingLogin {
@@ -117,8 +130,17 @@ pub fn authentication_request(
             response_type: config.response_type,
             response_mode: mode,
             silent: extra.iter().any(|(k, v)| *k == "prompt" && *v == "none"),
+            max_age,
+            acr_values,
         },
     })
+}
+
+/// A `max_age` parameter's value: whole seconds (OpenID Connect Core 3.1.2.1).
+pub(crate) fn parse_max_age(value: &str) -> Result<u64> {
+    value
+        .parse()
+        .map_err(|_| Error::config("max_age", "must be a non-negative whole number of seconds"))
 }
 
 fn same_response_type(a: &str, b: &str) -> bool {
@@ -334,6 +356,65 @@ mod tests {
             err,
             Error::Config {
                 field: "response_type",
+                ..
+            }
+        ));
+    }
+
+    /// The pending login remembers the `max_age` and `acr_values` actually sent (a per-login
+    /// value overriding the configured one); a `max_age` that is not whole seconds is refused,
+    /// in the configuration and per login.
+    #[test]
+    fn pending_login_remembers_max_age_and_acr_values() {
+        let (_, m) = setup();
+        let c = ProviderConfig::from_metadata(m.clone())
+            .client(ClientMetadata::new("id", "s"))
+            .max_age(std::time::Duration::from_secs(300))
+            .acr_values(["urn:gold", "urn:silver"])
+            .build()
+            .unwrap();
+        let cb: Url = "https://rp/cb".parse().unwrap();
+        let rnd = SeededRandom::new(1);
+        let r = authentication_request("p", &c, c.client().unwrap(), &m, &cb, "/", &[], 7, &rnd)
+            .unwrap();
+        let q: std::collections::HashMap<_, _> = r.url.query_pairs().into_owned().collect();
+        assert_eq!(q["max_age"], "300");
+        assert_eq!(q["acr_values"], "urn:gold urn:silver");
+        assert_eq!(r.pending.max_age, Some(300));
+        assert_eq!(r.pending.acr_values, ["urn:gold", "urn:silver"]);
+        let extra = [("max_age", "0"), ("acr_values", "urn:platinum")];
+        let r = authentication_request("p", &c, c.client().unwrap(), &m, &cb, "/", &extra, 7, &rnd)
+            .unwrap();
+        assert_eq!(r.pending.max_age, Some(0));
+        assert_eq!(r.pending.acr_values, ["urn:platinum"]);
+        let err = authentication_request(
+            "p",
+            &c,
+            c.client().unwrap(),
+            &m,
+            &cb,
+            "/",
+            &[("max_age", "-1")],
+            7,
+            &rnd,
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Config {
+                field: "max_age",
+                ..
+            }
+        ));
+        let err = ProviderConfig::from_metadata(m)
+            .client(ClientMetadata::new("id", "s"))
+            .param("max_age", "soon")
+            .build()
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Config {
+                field: "max_age",
                 ..
             }
         ));

@@ -7,8 +7,9 @@
 //!   expiry unknown (never the old, stale one);
 //! - the refresh token is replaced when a new one is returned, else kept;
 //! - a new ID token is validated like the first one, except that `nonce` may be absent (if
-//!   present it must equal the original's), and its `iss`, `sub` and `aud` must not change
-//!   (OpenID Connect Core 12.2);
+//!   present it must equal the original's), its `iss`, `sub` and `aud` must not change, and a
+//!   present `auth_time` must still be the original login's (OpenID Connect Core 12.2);
+//!   `max_age` and `acr_values` are not checked again: they were settled at login;
 //! - the time of authentication (`last_authenticated`) and the session's lifetime do not change:
 //!   a refresh is not a login.
 //!
@@ -64,7 +65,8 @@ pub fn needs_refresh(user: &UserSession, now: u64, margin: u64) -> bool {
 }
 
 /// The checks on an ID token from a refresh, once it has been validated on its own: `nonce`
-/// absent or equal to the original's; `iss`, `sub` and `aud` unchanged.
+/// absent or equal to the original's; `iss`, `sub`, `aud` and (when both have it)
+/// `auth_time` unchanged.
 pub fn check_refreshed_id_token(
     previous: &IdToken,
     new: &IdToken,
@@ -80,6 +82,15 @@ pub fn check_refreshed_id_token(
     after.sort_unstable();
     if before != after {
         return Err(IdTokenError::SubjectChanged("aud"));
+    }
+    // OpenID Connect Core 12.2: a refreshed ID token's `auth_time`, when present, is the time
+    // of the original authentication, not of the refresh.
+    if let Some(auth_time) = new.claims.get("auth_time") {
+        match previous.claims.get("auth_time") {
+            Some(original) if original == auth_time => {}
+            Some(_) => return Err(IdTokenError::SubjectChanged("auth_time")),
+            None => {}
+        }
     }
     if let Some(nonce) = new.claims.get("nonce") {
         let original = previous.claims.get("nonce").and_then(Value::as_str);
@@ -283,6 +294,10 @@ impl TokenRefresh {
             access_token: Some(tokens.access_token.expose()),
             require_at_hash: false,
             code: None,
+            // A refresh is not an authentication: `max_age` and `acr` were settled at login,
+            // and `auth_time` must still name that login (checked below).
+            max_age: None,
+            acr_values: &[],
         };
         let checked = id_token::validate(raw.expose(), &keys, &expect).and_then(|v| match v {
             Validation::Valid(new) => {
@@ -678,5 +693,26 @@ mod tests {
         let mut r = TokenRefresh::new(input(user(Some("rt")), None, 1500));
         assert!(done(r.resume(ok(json!({})))).is_err());
         assert!(!format!("{r:?}").contains("old-at"));
+    }
+
+    /// A refreshed ID token's `auth_time` is the original login's: the same value passes,
+    /// another is refused; `max_age` is not applied again (the login was long ago).
+    #[test]
+    fn refreshed_auth_time_must_not_change() {
+        let mut previous = user(Some("rt")).id_token;
+        previous.claims.insert("auth_time".into(), json!(900));
+        let new = |auth_time: Value| {
+            let mut t = previous.clone();
+            t.claims.insert("auth_time".into(), auth_time);
+            t
+        };
+        assert!(check_refreshed_id_token(&previous, &new(json!(900))).is_ok());
+        assert_eq!(
+            check_refreshed_id_token(&previous, &new(json!(1400))).unwrap_err(),
+            IdTokenError::SubjectChanged("auth_time")
+        );
+        let mut without = previous.clone();
+        without.claims.remove("auth_time");
+        assert!(check_refreshed_id_token(&previous, &without).is_ok());
     }
 }

@@ -110,6 +110,12 @@ pub struct PendingLogin {
     /// A silent (`prompt=none`) re-authentication of a logged-in session.
     #[serde(default)]
     pub silent: bool,
+    /// The `max_age` sent (seconds), if any: the ID token must carry an `auth_time` no older.
+    #[serde(default)]
+    pub max_age: Option<u64>,
+    /// The `acr_values` sent, if any: the ID token's `acr` must be one of them.
+    #[serde(default)]
+    pub acr_values: Vec<String>,
 }
 
 fn default_response_type() -> ResponseType {
@@ -211,6 +217,8 @@ mod tests {
             response_type: ResponseType::Code,
             response_mode: ResponseMode::Query,
             silent: false,
+            max_age: None,
+            acr_values: Vec::new(),
         }
     }
 
@@ -245,5 +253,16 @@ mod tests {
         let back: SessionRecord = serde_json::from_str(&json).unwrap();
         assert_eq!(back, r);
         assert!(back.is_compatible());
+    }
+
+    /// A pending login stored before `max_age` and `acr_values` existed still reads, with
+    /// neither checked.
+    #[test]
+    fn older_pending_logins_still_read() {
+        let old = r#"{"version":1,"pending":[{"provider":"p","state":"s","nonce":"n",
+            "code_verifier":null,"return_to":"/","created_at":1}],"expires_at":5}"#;
+        let r: SessionRecord = serde_json::from_str(old).unwrap();
+        assert_eq!(r.pending[0].max_age, None);
+        assert!(r.pending[0].acr_values.is_empty());
     }
 }

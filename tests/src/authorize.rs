@@ -77,6 +77,8 @@ struct AuthRequest {
     prompt_none: bool,
     prompt_login: bool,
     max_age: Option<u64>,
+    /// The first of the requested `acr_values`: what this provider always satisfies.
+    acr: Option<String>,
     claims: Option<Value>,
     login_hint: Option<String>,
     /// The raw parameters, carried through the login form.
@@ -390,6 +392,10 @@ fn validate(st: &State, raw: &str) -> Result<AuthRequest, Rejection> {
         prompt_none,
         prompt_login,
         max_age,
+        acr: p
+            .get("acr_values")
+            .and_then(|v| v.split_whitespace().next())
+            .map(str::to_owned),
         claims,
         login_hint: p.get("login_hint").map(str::to_owned),
         raw: raw.to_owned(),
@@ -411,6 +417,7 @@ fn issue(
         username: username.to_owned(),
         scope: req.scope.clone(),
         auth_time,
+        acr: req.acr.clone(),
         claims: req.claims.clone(),
     };
     let code = req.rt.code.then(random_token);

@@ -137,7 +137,28 @@ pub(crate) fn id_token(
     };
     c.insert("exp".into(), json!(exp));
     c.insert("iat".into(), json!(iat));
-    c.insert("auth_time".into(), json!(spec.grant.auth_time));
+    if *m == Misbehavior::NotYetValid {
+        c.insert("nbf".into(), json!(now.saturating_add(3600)));
+    }
+    match m {
+        Misbehavior::OmitAuthTime => {}
+        Misbehavior::StaleAuthTime => {
+            c.insert("auth_time".into(), json!(now.saturating_sub(3600)));
+        }
+        _ => {
+            c.insert("auth_time".into(), json!(spec.grant.auth_time));
+        }
+    }
+    match (m, &spec.grant.acr) {
+        (Misbehavior::OmitAcr, _) => {}
+        (Misbehavior::WrongAcr, _) => {
+            c.insert("acr".into(), json!("urn:sim:other"));
+        }
+        (_, Some(acr)) => {
+            c.insert("acr".into(), json!(acr));
+        }
+        (_, None) => {}
+    }
     if let Some(nonce) = spec.nonce {
         match m {
             Misbehavior::OmitNonce => {}

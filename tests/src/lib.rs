@@ -168,6 +168,17 @@ pub enum Misbehavior {
     OmitRefreshToken,
     /// ID tokens from the refresh token grant name another subject (`someone-else`).
     RefreshOtherSub,
+    /// ID tokens carry `nbf = now + 3600`: not valid yet.
+    NotYetValid,
+    /// ID tokens carry `auth_time = now - 3600`, whatever `max_age` asked: a provider that
+    /// ignores `max_age` and reuses an old login.
+    StaleAuthTime,
+    /// ID tokens omit `auth_time`, even when `max_age` was requested.
+    OmitAuthTime,
+    /// ID tokens carry `acr = "urn:sim:other"`, whatever `acr_values` asked.
+    WrongAcr,
+    /// ID tokens omit `acr`, even when `acr_values` were requested.
+    OmitAcr,
 }
 
 /// An RFC 9068 JWT access token to mint with [`SimProvider::issue_jwt_access_token`]; the
@@ -280,6 +291,8 @@ pub(crate) struct Grant {
     pub(crate) username: String,
     pub(crate) scope: String,
     pub(crate) auth_time: u64,
+    /// The authentication context class satisfied: the first of the request's `acr_values`.
+    pub(crate) acr: Option<String>,
     /// The `claims` request parameter, if any.
     pub(crate) claims: Option<Value>,
 }
@@ -663,6 +676,7 @@ impl SimProvider {
             username: spec.subject.clone(),
             scope: spec.scope.clone(),
             auth_time: now,
+            acr: None,
             claims: None,
         };
         let token = token::jwt_access_token(

@@ -1089,6 +1089,67 @@ pub async fn shared_sessions_across_instances<A: App>(
     assert_eq!(page.error(), "session_store_unavailable");
 }
 
+/// Logs a browser in as `alice`, then runs a second login (through `/login`, as `bob`) that
+/// the provider answers with misbehavior `m`: it must end in the error view with
+/// `expected_error`, and `alice` must still be logged in, untouched.
+async fn second_login_is_refused<A: App>(bench: &Bench<A>, m: Misbehavior, expected_error: &str) {
+    let mut b = bench.browser();
+    let page = b.login("/", "alice").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    bench.provider.set_misbehavior(m.clone());
+    let auth = b.start_login("/login").await;
+    let back = b.authorize(&auth, "bob");
+    let page = b.deliver(&auth, &back).await;
+    assert_eq!(page.error(), expected_error, "{m:?}: {}", page.text());
+    let me = b.get_json("/").await;
+    assert_eq!(me.status, StatusCode::OK, "{m:?}: the session survives");
+    assert_eq!(me.json()["sub"], "alice", "{m:?}: still the same user");
+    bench.provider.set_misbehavior(Misbehavior::None);
+}
+
+/// An ID token whose `nbf` lies an hour ahead (beyond the skew) is refused; the browser's
+/// existing session is left as it was.
+pub async fn future_nbf_is_rejected<A: App>() {
+    let bench = Bench::<A>::new();
+    second_login_is_refused(&bench, Misbehavior::NotYetValid, "invalid_response").await;
+}
+
+/// With `max_age` configured, the request carries it and the ID token must carry an
+/// `auth_time` no older: a provider that answers with an hour-old `auth_time`, or none, does
+/// not log anyone in (OpenID Connect Core 3.1.3.7 item 13), and the existing session stays.
+pub async fn max_age_is_enforced<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        configure: Box::new(|c| c.max_age(std::time::Duration::from_secs(60))),
+        ..Default::default()
+    });
+    let mut b = bench.browser();
+    let auth = b.start_login("/").await;
+    let q: std::collections::HashMap<String, String> = url::Url::parse(&auth)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    assert_eq!(q["max_age"], "60");
+    second_login_is_refused(&bench, Misbehavior::StaleAuthTime, "invalid_response").await;
+    second_login_is_refused(&bench, Misbehavior::OmitAuthTime, "invalid_response").await;
+}
+
+/// With `acr_values` configured, the ID token's `acr` must be one of them: the provider
+/// granting the class requested logs in; another class, or none, is refused (strictly) and the
+/// existing session stays.
+pub async fn acr_values_are_enforced<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        configure: Box::new(|c| c.acr_values(["urn:sim:gold", "urn:sim:silver"])),
+        ..Default::default()
+    });
+    let mut b = bench.browser();
+    let page = b.login("/", "carol").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(page.json()["id_token_claims"]["acr"], "urn:sim:gold");
+    second_login_is_refused(&bench, Misbehavior::WrongAcr, "invalid_response").await;
+    second_login_is_refused(&bench, Misbehavior::OmitAcr, "invalid_response").await;
+}
+
 /// Instantiates every scenario for one adapter: `scenarios!(axum, MyAxumApp);` gives tests
 /// named `axum::code_flow_succeeds`, ...
 #[macro_export]
@@ -1151,7 +1212,10 @@ macro_rules! scenarios {
             silent_refresh_updates_the_session,
             silent_refresh_login_required_goes_interactive,
             silent_refresh_other_error_goes_to_error_view,
-            error_view_escapes_provider_text
+            error_view_escapes_provider_text,
+            future_nbf_is_rejected,
+            max_age_is_enforced,
+            acr_values_are_enforced
         );
     };
     (@each $adapter:ident, $app:ty, $($name:ident),* $(,)?) => {

@@ -197,6 +197,7 @@ fn client_credentials_grant(
         username: client.client_id.clone(),
         scope: scope.clone(),
         auth_time: now,
+        acr: None,
         claims: None,
     };
     let audience = form.get("audience").map(|a| vec![a.to_owned()]);
