@@ -37,8 +37,9 @@ impl IdToken {
     }
 }
 
-/// What a token is checked against.
-#[derive(Debug, Clone)]
+/// What a token is checked against. Its `Debug` shows whether a nonce, access token or code is
+/// expected, never their values.
+#[derive(Clone)]
 pub struct Expectations<'a> {
     /// The provider's issuer.
     pub issuer: &'a str,
@@ -68,6 +69,24 @@ pub struct Expectations<'a> {
     /// The `acr_values` sent: when not empty, `acr` must be present and one of them (item 12,
     /// strictly: see [`ProviderConfigBuilder::acr_values`](crate::ProviderConfigBuilder::acr_values)).
     pub acr_values: &'a [String],
+}
+
+impl std::fmt::Debug for Expectations<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Expectations")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("has_nonce", &self.nonce.is_some())
+            .field("now", &self.now)
+            .field("skew", &self.skew)
+            .field("algorithms", &self.algorithms)
+            .field("has_access_token", &self.access_token.is_some())
+            .field("require_at_hash", &self.require_at_hash)
+            .field("has_code", &self.code.is_some())
+            .field("max_age", &self.max_age)
+            .field("acr_values", &self.acr_values)
+            .finish()
+    }
 }
 
 /// The outcome of a validation attempt that may need a fresh key set.

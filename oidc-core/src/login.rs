@@ -9,14 +9,26 @@ use crate::metadata::{ClientMetadata, ProviderMetadata};
 use crate::secret::Secret;
 use crate::session::PendingLogin;
 
-/// The redirect that starts a login, and what must be remembered to finish it.
-#[derive(Debug)]
+/// The redirect that starts a login, and what must be remembered to finish it. Its `Debug`
+/// shows the authorization endpoint without the query, which carries `state` and `nonce`.
 #[must_use]
 pub struct AuthenticationRequest {
     /// Where to send the browser.
     pub url: Url,
     /// What to keep in the session until the callback.
     pub pending: PendingLogin,
+}
+
+impl std::fmt::Debug for AuthenticationRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut endpoint = self.url.clone();
+        endpoint.set_query(None);
+        endpoint.set_fragment(None);
+        f.debug_struct("AuthenticationRequest")
+            .field("endpoint", &endpoint.as_str())
+            .field("pending", &self.pending)
+            .finish()
+    }
 }
 
 /// Extra, per-login parameters (`prompt=none` for a silent refresh, a `login_hint`...).

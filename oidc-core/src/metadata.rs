@@ -133,8 +133,10 @@ impl ClientAuthMethod {
     }
 }
 
-/// This client's registration: static, or the result of dynamic registration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// This client's registration: static, or the result of dynamic registration. Its `Debug`
+/// names the `extra` fields without their values, which may be credentials
+/// (`registration_access_token`, a private key JWK...).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClientMetadata {
     /// The client identifier.
     pub client_id: String,
@@ -147,6 +149,20 @@ pub struct ClientMetadata {
     /// Every other registered field.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+impl std::fmt::Debug for ClientMetadata {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientMetadata")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field(
+                "token_endpoint_auth_method",
+                &self.token_endpoint_auth_method,
+            )
+            .field("extra", &self.extra.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl ClientMetadata {

@@ -66,9 +66,10 @@ pub fn registration_request(
         .header(http::header::CONTENT_TYPE, "application/json")
         .header(http::header::ACCEPT, "application/json");
     if let Some(iat) = &info.initial_access_token {
+        // Sensitive, like every other credential header: `Debug` then prints no token.
         b = b.header(
             http::header::AUTHORIZATION,
-            format!("Bearer {}", iat.expose()),
+            wire::sensitive(format!("Bearer {}", iat.expose())),
         );
     }
     b.body(Bytes::from(body)).map_err(|e| {

@@ -48,7 +48,7 @@ pub(crate) fn post_form(
 /// A header value marked sensitive, so that HTTP stacks that honour the flag (HPACK, `Debug`
 /// of the value) keep it out of their output. Invalid characters cannot occur in what is built
 /// here (base64 and token characters); an empty value is the fallback.
-fn sensitive(value: String) -> http::HeaderValue {
+pub(crate) fn sensitive(value: String) -> http::HeaderValue {
     let mut v =
         http::HeaderValue::from_str(&value).unwrap_or_else(|_| http::HeaderValue::from_static(""));
     v.set_sensitive(true);

@@ -52,6 +52,8 @@ pub mod token_scenarios;
 mod util;
 
 #[cfg(test)]
+mod debug_redaction;
+#[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
