@@ -431,9 +431,11 @@ mod tests {
             None,
             &[],
         );
+        // The error's Display escapes the newline as `\n` (log injection); the challenge then
+        // drops the backslash and the quotes, which a quoted-string cannot carry as they are.
         assert_eq!(
             c,
-            "Bearer error=\"invalid_token\", error_description=\"invalid token: bad quote\""
+            "Bearer error=\"invalid_token\", error_description=\"invalid token: bad quoten\""
         );
         let r = rejection_response(
             &BearerError::InsufficientScope(vec!["b".into()]),

@@ -1,9 +1,12 @@
 //! The one error type of the core.
 //!
 //! Errors never carry tokens, codes or secrets: their `Display` and `Debug` are safe to log and
-//! to show (escaped) to the user.
+//! to show (escaped) to the user. Strings from outside (the provider, the browser, the
+//! transport) are written through [`LogSafe`], so no `Display` can forge a log line.
 
 use std::fmt;
+
+use crate::log_safe::LogSafe;
 
 /// Everything that can go wrong in the core, split by whose fault it is.
 ///
@@ -21,7 +24,7 @@ pub enum Error {
     #[error("protocol violation: {0}")]
     Protocol(#[from] ProtocolError),
     /// The configuration is invalid; the message names the field.
-    #[error("invalid configuration: {field}: {reason}")]
+    #[error("invalid configuration: {field}: {}", LogSafe(.reason))]
     Config {
         /// The offending field.
         field: &'static str,
@@ -75,10 +78,10 @@ impl Error {
     /// A human-readable description for the error view. Never contains secrets.
     pub fn error_description(&self) -> String {
         match self {
-            Error::Provider(e) => e
-                .error_description
-                .clone()
-                .unwrap_or_else(|| format!("the provider refused the request ({})", e.error)),
+            Error::Provider(e) => match &e.error_description {
+                Some(d) => LogSafe(d).to_string(),
+                None => format!("the provider refused the request ({})", LogSafe(&e.error)),
+            },
             other => other.to_string(),
         }
     }
@@ -112,8 +115,8 @@ pub struct ProviderError {
 impl fmt::Display for ProviderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.error_description {
-            Some(d) => write!(f, "{}: {}", self.error, d),
-            None => f.write_str(&self.error),
+            Some(d) => write!(f, "{}: {}", LogSafe(&self.error), LogSafe(d)),
+            None => write!(f, "{}", LogSafe(&self.error)),
         }
     }
 }
@@ -132,13 +135,17 @@ pub enum ProtocolError {
     #[error("missing parameter `{0}`")]
     MissingParameter(&'static str),
     /// A parameter appeared more than once.
-    #[error("parameter `{0}` appears more than once")]
+    #[error("parameter `{}` appears more than once", LogSafe(.0))]
     DuplicateParameter(String),
     /// The RFC 9207 `iss` parameter names another provider (mix-up attack).
     #[error("the authorization response was issued by another provider")]
     IssuerMismatch,
     /// The discovery document's `issuer` differs from the configured issuer.
-    #[error("the discovery document's issuer `{found}` is not the configured issuer `{expected}`")]
+    #[error(
+        "the discovery document's issuer `{}` is not the configured issuer `{}`",
+        LogSafe(.found),
+        LogSafe(.expected)
+    )]
     DiscoveryIssuerMismatch {
         /// The configured issuer.
         expected: String,
@@ -146,7 +153,7 @@ pub enum ProtocolError {
         found: String,
     },
     /// The response body is not what the endpoint must return.
-    #[error("malformed {endpoint} response: {reason}")]
+    #[error("malformed {endpoint} response: {}", LogSafe(.reason))]
     MalformedResponse {
         /// The endpoint.
         endpoint: Endpoint,
@@ -177,10 +184,10 @@ pub enum ProtocolError {
 #[non_exhaustive]
 pub enum IdTokenError {
     /// Not a well-formed JWS compact serialisation.
-    #[error("malformed token: {0}")]
+    #[error("malformed token: {}", LogSafe(.0))]
     Malformed(String),
     /// The header's `alg` is not on the allow-list.
-    #[error("algorithm `{0}` is not allowed")]
+    #[error("algorithm `{}` is not allowed", LogSafe(.0))]
     AlgorithmNotAllowed(String),
     /// No key in the provider's JWKS matches the token, even after fetching it again.
     #[error("no matching key in the provider's JWKS")]
@@ -244,10 +251,10 @@ pub enum BearerError {
     #[error("invalid request: {0}")]
     InvalidRequest(&'static str),
     /// The token is malformed, expired, revoked, wrongly signed, or for another audience: `401`.
-    #[error("invalid token: {0}")]
+    #[error("invalid token: {}", LogSafe(.0))]
     InvalidToken(String),
     /// The token is valid but lacks these scopes: `403`.
-    #[error("the token lacks the scope `{}`", .0.join(" "))]
+    #[error("the token lacks the scope `{}`", LogSafe(&.0.join(" ")))]
     InsufficientScope(Vec<String>),
 }
 
@@ -312,7 +319,7 @@ impl fmt::Display for Endpoint {
 #[non_exhaustive]
 pub enum TransportError {
     /// The connection could not be made.
-    #[error("connection failed: {0}")]
+    #[error("connection failed: {}", LogSafe(.0))]
     Connect(String),
     /// The call did not finish in time.
     #[error("timed out")]
@@ -321,13 +328,13 @@ pub enum TransportError {
     #[error("response body exceeds {0} bytes")]
     BodyTooLarge(usize),
     /// Anything else.
-    #[error("{0}")]
+    #[error("{}", LogSafe(.0))]
     Other(String),
 }
 
 /// A failure reported by a session store.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
+#[error("{}", LogSafe(.0))]
 pub struct StoreError(pub String);
 
 /// The core's result type.

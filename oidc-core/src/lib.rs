@@ -47,6 +47,7 @@ pub mod error_view;
 pub mod id_token;
 pub mod introspection;
 pub mod jwks;
+pub mod log_safe;
 pub mod login;
 pub mod manual;
 pub mod metadata;
@@ -72,6 +73,7 @@ pub use error::{
 };
 pub use error_view::{ErrorInfo, ErrorView, HtmlErrorView, JsonErrorView};
 pub use id_token::IdToken;
+pub use log_safe::{log_safe, LogSafe};
 pub use metadata::{ClientAuthMethod, ClientMetadata, ProviderMetadata};
 pub use registration::ClientRegistrationInfo;
 pub use rp::{RelyingParty, RelyingPartyBuilder, Response, Route};

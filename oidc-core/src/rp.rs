@@ -1059,7 +1059,11 @@ impl RelyingParty {
         let registered = registration::parse_registration_response(response).inspect_err(|e| {
             tracing::warn!(provider = %slot.name, error = %e, "client registration failed");
         })?;
-        tracing::info!(provider = %slot.name, client_id = %registered.client.client_id, "registered client");
+        tracing::info!(
+            provider = %slot.name,
+            client_id = %crate::log_safe::log_safe(&registered.client.client_id),
+            "registered client"
+        );
         let client = Arc::new(registered.client);
         *slot.client.write().unwrap_or_else(|p| p.into_inner()) =
             Some((client.clone(), registered.secret_expires_at));
@@ -1070,7 +1074,9 @@ impl RelyingParty {
     pub fn error_response(&self, error: &Error) -> Response {
         let info = ErrorInfo {
             status: error.status(),
-            error: error.error_code().to_owned(),
+            // The code and description can carry the provider's text: the view (the app's own,
+            // maybe logging it) gets it escaped.
+            error: crate::log_safe::log_safe(error.error_code()).to_string(),
             error_description: error.error_description(),
         };
         let mut resp = self.inner.error_view.render(&info);

@@ -92,7 +92,11 @@ impl SessionStore for RedisStore {
                 Ok(_) => Ok(None),
                 Err(e) => {
                     // An unreadable record is treated as no session rather than an outage.
-                    tracing::warn!(error = %e, "unreadable session record in redis");
+                    // serde's message can quote the stored (maybe planted) data.
+                    tracing::warn!(
+                        error = %oidc_core::log_safe(&e.to_string()),
+                        "unreadable session record in redis"
+                    );
                     Ok(None)
                 }
             }

@@ -152,7 +152,10 @@ impl Handler for RpHandler {
             Ok(body) if body.is_complete() => Bytes::from(body.into_inner()),
             Ok(_) => return route::Outcome::Error(Status::PayloadTooLarge),
             Err(e) => {
-                tracing::warn!(error = %e, "could not read the request body");
+                tracing::warn!(
+                    error = %oidc_core::log_safe(&e.to_string()),
+                    "could not read the request body"
+                );
                 return route::Outcome::Error(Status::BadRequest);
             }
         };

@@ -1150,6 +1150,107 @@ pub async fn acr_values_are_enforced<A: App>() {
     second_login_is_refused(&bench, Misbehavior::OmitAcr, "invalid_response").await;
 }
 
+/// Log output captured in memory, for the scenarios that check what is logged.
+#[derive(Clone, Default)]
+struct CapturedLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
+    type Writer = CapturedLogs;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl CapturedLogs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+}
+
+/// Log injection: a provider (or anyone who starts a login and forges the callback) sends an
+/// `error_description` with CR/LF, a forged log line and an ANSI escape. The log line for the
+/// failed login and the error page carry it escaped (`\r\n`, `\u{1b}`), so no line can be
+/// forged and no terminal repainted; the browser's existing session is untouched.
+pub async fn provider_text_is_escaped_in_logs_and_view<A: App>() {
+    let logs = CapturedLogs::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(logs.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let bench = Bench::<A>::with(BenchOptions {
+        rp: Box::new(|r| r.error_view(oidc_core::HtmlErrorView)),
+        ..Default::default()
+    });
+    let mut b = bench.browser();
+    let page = b.login("/", "alice").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    bench.provider.set_misbehavior(Misbehavior::AuthorizeError {
+        error: "access_denied".into(),
+        error_description: Some(
+            "no\r\n2026-01-01T00:00:00Z  INFO forged: login completed \u{1b}[2Jcleared".into(),
+        ),
+    });
+    let auth = b.start_login("/login").await;
+    let back = b.authorize(&auth, "bob");
+    let page = b.get(&back).await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN);
+    let body = page.text();
+    for raw in ['\r', '\u{1b}'] {
+        assert!(
+            !body.contains(raw),
+            "raw {raw:?} in the error view: {body:?}"
+        );
+    }
+    assert!(
+        !body.contains("\nINFO") && !body.contains("\n2026"),
+        "{body:?}"
+    );
+    assert!(
+        body.contains(r"no\r\n2026-01-01T00:00:00Z  INFO forged") && body.contains(r"\u{1b}[2J"),
+        "{body:?}"
+    );
+
+    let logged = logs.text();
+    let failure = logged
+        .lines()
+        .find(|l| l.contains("login failed"))
+        .unwrap_or_else(|| panic!("no log line for the failed login: {logged}"));
+    assert!(
+        failure.contains(r"no\r\n2026-01-01T00:00:00Z  INFO forged"),
+        "{failure}"
+    );
+    assert!(
+        !logged.contains('\r') && !logged.contains('\u{1b}'),
+        "{logged:?}"
+    );
+    assert!(
+        !logged
+            .lines()
+            .any(|l| l.starts_with("2026-01-01T00:00:00Z")),
+        "a forged line: {logged}"
+    );
+    let me = b.get_json("/").await;
+    assert_eq!(me.status, StatusCode::OK, "the session survives");
+    assert_eq!(me.json()["sub"], "alice");
+}
+
 /// Instantiates every scenario for one adapter: `scenarios!(axum, MyAxumApp);` gives tests
 /// named `axum::code_flow_succeeds`, ...
 #[macro_export]
@@ -1215,7 +1316,8 @@ macro_rules! scenarios {
             error_view_escapes_provider_text,
             future_nbf_is_rejected,
             max_age_is_enforced,
-            acr_values_are_enforced
+            acr_values_are_enforced,
+            provider_text_is_escaped_in_logs_and_view
         );
     };
     (@each $adapter:ident, $app:ty, $($name:ident),* $(,)?) => {
