@@ -181,6 +181,9 @@ pub enum Misbehavior {
     WrongAcr,
     /// ID tokens omit `acr`, even when `acr_values` were requested.
     OmitAcr,
+    /// ID tokens from the refresh token grant carry another `auth_time` (the refresh time)
+    /// than the original login's.
+    RefreshOtherAuthTime,
 }
 
 /// An RFC 9068 JWT access token to mint with [`SimProvider::issue_jwt_access_token`]; the

@@ -295,6 +295,9 @@ fn issue_tokens(
     if refreshing && st.misbehavior == Misbehavior::RefreshOtherSub {
         id_grant.username = "someone-else".to_owned();
     }
+    if refreshing && st.misbehavior == Misbehavior::RefreshOtherAuthTime {
+        id_grant.auth_time = now;
+    }
     let spec = IdTokenSpec {
         grant: &id_grant,
         nonce,

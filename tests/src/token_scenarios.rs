@@ -932,6 +932,34 @@ pub async fn client_credentials_are_cached<A: App>() {
         .is_err());
 }
 
+/// A refresh is not an authentication: with `max_age` configured, a refresh long after
+/// `max_age` still succeeds (the refreshed ID token keeps the login's `auth_time`), but a
+/// refreshed ID token claiming another `auth_time` is refused and the session keeps its user
+/// and its access token (OpenID Connect Core 12.2).
+pub async fn refreshed_id_token_keeps_the_login_auth_time<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        configure: Box::new(|c| c.max_age(std::time::Duration::from_secs(60))),
+        ..Default::default()
+    });
+    let mut b = bench.browser();
+    let first = logged_in_token(&mut b).await;
+    bench.clock.advance(AT_LIFETIME);
+    let second = access_token(&mut b, false)
+        .await
+        .unwrap_or_else(|p| panic!("HTTP {}: {}", p.status, p.text()));
+    assert_ne!(second, first, "refreshed although max_age has long passed");
+    bench
+        .provider
+        .set_misbehavior(Misbehavior::RefreshOtherAuthTime);
+    let page = access_token(&mut b, true).await.unwrap_err();
+    assert_eq!(page.error(), "invalid_response");
+    bench.provider.set_misbehavior(Misbehavior::None);
+    assert_eq!(access_token(&mut b, false).await.unwrap(), second);
+    let page = b.get_json("/").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(page.json()["sub"], "alice", "still the original user");
+}
+
 /// Instantiates every token scenario for one adapter: `token_scenarios!(axum_tokens, App);`
 /// gives tests named `axum_tokens::access_token_is_refreshed_on_expiry`, ...
 #[macro_export]
@@ -961,7 +989,8 @@ macro_rules! token_scenarios {
             bearer_jwt_from_login,
             session_or_bearer_rules,
             token_configuration_errors,
-            client_credentials_are_cached
+            client_credentials_are_cached,
+            refreshed_id_token_keeps_the_login_auth_time
         );
     };
     (@each $adapter:ident, $app:ty, $($name:ident),* $(,)?) => {
