@@ -1188,12 +1188,19 @@ impl CapturedLogs {
 /// forged and no terminal repainted; the browser's existing session is untouched.
 pub async fn provider_text_is_escaped_in_logs_and_view<A: App>() {
     let logs = CapturedLogs::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(logs.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let capture = tracing::Dispatch::new(
+        tracing_subscriber::fmt()
+            .with_writer(logs.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .finish(),
+    );
+    // With a single registered dispatcher, tracing computes a callsite's interest from the
+    // default of whichever thread reaches it first: another test's thread, with no subscriber,
+    // would cache "never" for the callsites this test listens to. A second live dispatcher
+    // makes it ask every registered one instead.
+    let _second = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+    let _guard = tracing::dispatcher::set_default(&capture);
     let bench = Bench::<A>::with(BenchOptions {
         rp: Box::new(|r| r.error_view(oidc_core::HtmlErrorView)),
         ..Default::default()
