@@ -435,6 +435,12 @@ impl ProviderConfigBuilder {
                         "required to verify ID token signatures",
                     ));
                 }
+                if let Some((field, url)) = m.insecure_endpoint() {
+                    return Err(Error::config(
+                        "provider_metadata",
+                        format!("`{field}` must use https (http only on loopback hosts): {url}"),
+                    ));
+                }
             }
         }
         let client = match self.client {
@@ -622,6 +628,36 @@ mod tests {
         assert!(c.client().is_none());
         assert!(ProviderConfig::discover("https://op.example")
             .register(ClientRegistrationInfo::new("app"))
+            .build()
+            .is_ok());
+    }
+
+    #[test]
+    fn static_metadata_endpoints_must_be_https() {
+        let mut m = ProviderMetadata::new(
+            "https://op.example",
+            "https://op.example/auth".parse().unwrap(),
+        );
+        m.jwks_uri = Some("https://op.example/jwks".parse().unwrap());
+        m.token_endpoint = Some("http://op.example/token".parse().unwrap());
+        let err = ProviderConfig::from_metadata(m.clone())
+            .client(ClientMetadata::new("id", "s"))
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("token_endpoint"), "{err}");
+        m.token_endpoint = Some("https://op.example/token".parse().unwrap());
+        m.extra.insert(
+            "revocation_endpoint".into(),
+            "http://op.example/revoke".into(),
+        );
+        let err = ProviderConfig::from_metadata(m.clone())
+            .client(ClientMetadata::new("id", "s"))
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("revocation_endpoint"), "{err}");
+        m.extra.remove("revocation_endpoint");
+        assert!(ProviderConfig::from_metadata(m)
+            .client(ClientMetadata::new("id", "s"))
             .build()
             .is_ok());
     }

@@ -170,6 +170,15 @@ pub enum ProtocolError {
     /// The return URL is not on the app's origin.
     #[error("the return URL is not on this application's origin")]
     OffOriginReturn,
+    /// The provider's metadata lists an endpoint that does not use https (loopback hosts
+    /// excepted): calling it would send client credentials, codes or tokens in clear.
+    #[error("the provider's `{field}` must use https (http only on loopback hosts): {url}")]
+    InsecureEndpoint {
+        /// The metadata field, such as `token_endpoint`.
+        field: String,
+        /// The URL it lists (a provider's public endpoint, never a secret).
+        url: String,
+    },
 }
 
 /// Why an ID token was refused (OpenID Connect Core 3.1.3.7).

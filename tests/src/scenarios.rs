@@ -1089,6 +1089,57 @@ pub async fn shared_sessions_across_instances<A: App>(
     assert_eq!(page.error(), "session_store_unavailable");
 }
 
+/// A provider whose metadata sends an endpoint over plain http (here the token endpoint, which
+/// would receive the client secret and the code in clear) is refused. Discovered while a user
+/// is logged in: the refresh is refused, the cached metadata stays in use (the next login's
+/// token request goes to the https endpoint) and the user stays logged in. Discovered first:
+/// the error view names the endpoint, and nothing is sent to it.
+pub async fn plain_http_provider_endpoints_are_refused<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        configure: Box::new(|c| c.metadata_max_age(std::time::Duration::from_secs(3600))),
+        ..Default::default()
+    });
+    let discovery = bench.provider.handle(
+        http::Request::get(format!("{ISSUER}/.well-known/openid-configuration"))
+            .body(bytes::Bytes::new())
+            .unwrap(),
+        oidc_core::Clock::now(bench.clock.as_ref()),
+    );
+    let mut doc: serde_json::Value = serde_json::from_slice(discovery.body()).unwrap();
+    doc["token_endpoint"] = "http://op.test/token".into();
+    let insecure = Fault::Respond(200, doc.to_string());
+    let mut b = bench.browser();
+    assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+    bench
+        .transport
+        .fail("/.well-known/openid-configuration", insecure.clone());
+    bench.clock.advance(3601);
+    let mut b2 = bench.browser();
+    let page = b2.login("/", "bob").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let token_req = bench.provider.last_token_request().unwrap();
+    assert_eq!(token_req.uri().scheme_str(), Some("https"));
+    assert_eq!(b.get_json("/").await.json()["sub"], "alice");
+
+    let bench = Bench::<A>::new();
+    bench
+        .transport
+        .fail("/.well-known/openid-configuration", insecure);
+    let mut b = bench.browser();
+    let page = b.get("/").await;
+    assert_eq!(page.error(), "invalid_response", "{}", page.text());
+    assert!(
+        page.json()["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("token_endpoint"),
+        "{}",
+        page.text()
+    );
+    assert_eq!(bench.provider.counters().token, 0);
+    assert!(!b.is_logged_in().await);
+}
+
 /// Instantiates every scenario for one adapter: `scenarios!(axum, MyAxumApp);` gives tests
 /// named `axum::code_flow_succeeds`, ...
 #[macro_export]
@@ -1151,7 +1202,8 @@ macro_rules! scenarios {
             silent_refresh_updates_the_session,
             silent_refresh_login_required_goes_interactive,
             silent_refresh_other_error_goes_to_error_view,
-            error_view_escapes_provider_text
+            error_view_escapes_provider_text,
+            plain_http_provider_endpoints_are_refused,
         );
     };
     (@each $adapter:ident, $app:ty, $($name:ident),* $(,)?) => {
