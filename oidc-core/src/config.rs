@@ -7,7 +7,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::metadata::{ClientMetadata, ProviderMetadata};
+use crate::metadata::{ClientAuthMethod, ClientMetadata, ProviderMetadata};
 use crate::registration::ClientRegistrationInfo;
 
 /// Parameters that the core sets itself and that custom parameters can never override.
@@ -399,7 +399,9 @@ impl ProviderConfigBuilder {
         self
     }
 
-    /// Turns PKCE off (it is on by default, S256). Only for providers that reject it.
+    /// Turns PKCE off (it is on by default, S256). Only for providers that reject it, and only
+    /// for confidential clients: `build` refuses it for a public client (RFC 9700 2.1.1), and
+    /// so does a dynamic registration that turns out public.
     pub fn disable_pkce(mut self) -> Self {
         self.pkce = false;
         self
@@ -462,6 +464,19 @@ impl ProviderConfigBuilder {
             }
             (ClientRegistration::Dynamic(_), _) => {}
         }
+        if !self.pkce {
+            let public = match &client {
+                ClientRegistration::Static(c) => {
+                    c.token_endpoint_auth_method == ClientAuthMethod::None
+                }
+                ClientRegistration::Dynamic(info) => {
+                    info.token_endpoint_auth_method == Some(ClientAuthMethod::None)
+                }
+            };
+            if public {
+                return Err(public_client_without_pkce());
+            }
+        }
         let response_type = ResponseType::parse(&self.response_type)?;
         let response_mode = match &self.response_mode {
             Some(m) => ResponseMode::parse(m)?,
@@ -519,6 +534,15 @@ impl ProviderConfigBuilder {
             session_refresh_interval: self.session_refresh_interval,
         })
     }
+}
+
+/// RFC 9700 2.1.1: a public client has no secret to bind the code to it, so PKCE is what
+/// keeps an intercepted code useless; it cannot be turned off.
+pub(crate) fn public_client_without_pkce() -> Error {
+    Error::config(
+        "pkce",
+        "public clients must use PKCE (RFC 9700 2.1.1): disable_pkce() is only for confidential clients",
+    )
 }
 
 fn validate_issuer(issuer: &str) -> Result<()> {
@@ -630,6 +654,27 @@ mod tests {
             .register(ClientRegistrationInfo::new("app"))
             .build()
             .is_ok());
+    }
+
+    #[test]
+    fn public_clients_keep_pkce() {
+        let public =
+            || ProviderConfig::discover("https://op.example").client(ClientMetadata::public("spa"));
+        let err = public().disable_pkce().build().unwrap_err();
+        assert!(matches!(&err, Error::Config { field: "pkce", .. }), "{err}");
+        assert!(public().build().is_ok());
+        assert!(
+            base().disable_pkce().build().is_ok(),
+            "confidential clients may"
+        );
+        let mut info = ClientRegistrationInfo::new("app");
+        info.token_endpoint_auth_method = Some(ClientAuthMethod::None);
+        let err = ProviderConfig::discover("https://op.example")
+            .register(info)
+            .disable_pkce()
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("PKCE"), "{err}");
     }
 
     #[test]

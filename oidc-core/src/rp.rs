@@ -1059,6 +1059,15 @@ impl RelyingParty {
         let registered = registration::parse_registration_response(response).inspect_err(|e| {
             tracing::warn!(provider = %slot.name, error = %e, "client registration failed");
         })?;
+        if !slot.config.pkce
+            && registered.client.token_endpoint_auth_method
+                == crate::metadata::ClientAuthMethod::None
+        {
+            // The provider made us a public client: without PKCE its codes would be
+            // redeemable by anyone who intercepts them. Not kept, so nothing runs without it.
+            tracing::warn!(provider = %slot.name, "registered as a public client, with PKCE disabled");
+            return Err(crate::config::public_client_without_pkce());
+        }
         tracing::info!(provider = %slot.name, client_id = %registered.client.client_id, "registered client");
         let client = Arc::new(registered.client);
         *slot.client.write().unwrap_or_else(|p| p.into_inner()) =

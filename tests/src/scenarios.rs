@@ -1140,6 +1140,36 @@ pub async fn plain_http_provider_endpoints_are_refused<A: App>() {
     assert!(!b.is_logged_in().await);
 }
 
+/// PKCE cannot be off for a public client (RFC 9700 2.1.1): when a dynamic registration made
+/// with PKCE disabled comes back public, the login stops at a configuration error before the
+/// browser is sent to the provider, and the public registration is not kept: once the
+/// provider registers a confidential client, the same browser logs in.
+pub async fn public_registration_without_pkce_is_refused<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        dynamic_registration: true,
+        configure: Box::new(|c| c.disable_pkce()),
+        ..Default::default()
+    });
+    let public = serde_json::json!({
+        "client_id": "dyn-public",
+        "token_endpoint_auth_method": "none",
+        "redirect_uris": [format!("{APP_URL}/redirect_uri")],
+    });
+    bench
+        .transport
+        .fail("/register", Fault::Respond(201, public.to_string()));
+    let mut b = bench.browser();
+    let page = b.get("/").await;
+    assert_eq!(page.error(), "configuration_error", "{}", page.text());
+    assert!(page.text().contains("PKCE"), "{}", page.text());
+    assert_eq!(bench.provider.counters().authorize, 0);
+    assert!(!b.is_logged_in().await);
+    bench.transport.clear();
+    let page = b.login("/", "alice").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(bench.provider.counters().registration, 1);
+}
+
 /// Instantiates every scenario for one adapter: `scenarios!(axum, MyAxumApp);` gives tests
 /// named `axum::code_flow_succeeds`, ...
 #[macro_export]
@@ -1204,6 +1234,7 @@ macro_rules! scenarios {
             silent_refresh_other_error_goes_to_error_view,
             error_view_escapes_provider_text,
             plain_http_provider_endpoints_are_refused,
+            public_registration_without_pkce_is_refused
         );
     };
     (@each $adapter:ident, $app:ty, $($name:ident),* $(,)?) => {
