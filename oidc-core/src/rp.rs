@@ -489,7 +489,7 @@ impl RelyingParty {
             }
         }
         if api {
-            return Err(api_unauthorized());
+            return Err(api_unauthorized(&self.realm()));
         }
         let return_to = parts
             .uri
@@ -1116,7 +1116,10 @@ fn is_api_request(parts: &http::request::Parts) -> bool {
     accept.contains("application/json") && !accept.contains("text/html")
 }
 
-fn api_unauthorized() -> Response {
+/// The `401` for an API-style request that needs a logged-in session. RFC 9110 11.6.1 asks a
+/// `401` for a challenge: `Session`, with the realm, names the only way in (a browser login),
+/// so that a client does not retry with credentials this route would never accept.
+fn api_unauthorized(realm: &str) -> Response {
     let mut r = http::Response::new(Bytes::from_static(
         br#"{"error":"login_required","error_description":"this request needs a logged-in session"}"#,
     ));
@@ -1124,6 +1127,10 @@ fn api_unauthorized() -> Response {
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
+    );
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        crate::bearer::session_challenge(realm),
     );
     r
 }

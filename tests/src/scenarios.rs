@@ -1140,6 +1140,32 @@ pub async fn plain_http_provider_endpoints_are_refused<A: App>() {
     assert!(!b.is_logged_in().await);
 }
 
+/// An API-style request that needs a logged-in session gets a `401` with a challenge
+/// (`WWW-Authenticate: Session realm="<app url>"`, RFC 9110 11.6.1): anonymous, and logged in
+/// with another provider than the route's, which leaves that session as it was.
+pub async fn session_api_401_has_a_challenge<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        second_provider: true,
+        ..Default::default()
+    });
+    let expected = format!("Session realm=\"{APP_URL}\"");
+    let mut b = bench.browser();
+    let page = b.get_json("/").await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        page.headers[http::header::WWW_AUTHENTICATE],
+        expected.as_str()
+    );
+    assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+    let page = b.get_json("/second").await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        page.headers[http::header::WWW_AUTHENTICATE],
+        expected.as_str()
+    );
+    assert_eq!(b.get_json("/").await.json()["sub"], "alice");
+}
+
 /// PKCE cannot be off for a public client (RFC 9700 2.1.1): when a dynamic registration made
 /// with PKCE disabled comes back public, the login stops at a configuration error before the
 /// browser is sent to the provider, and the public registration is not kept: once the
@@ -1234,6 +1260,7 @@ macro_rules! scenarios {
             silent_refresh_other_error_goes_to_error_view,
             error_view_escapes_provider_text,
             plain_http_provider_endpoints_are_refused,
+            session_api_401_has_a_challenge,
             public_registration_without_pkce_is_refused
         );
     };

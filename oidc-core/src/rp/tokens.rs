@@ -213,7 +213,7 @@ impl RelyingParty {
             Ok(token) => Ok(token),
             Err(e) if needs_login(&e) => {
                 if is_api_request(parts) {
-                    return Err(api_unauthorized());
+                    return Err(api_unauthorized(&self.realm()));
                 }
                 let provider = self.session(parts).await.map(|u| u.provider.clone());
                 let return_to = parts
@@ -649,7 +649,7 @@ impl RelyingParty {
         self.inner.app_url.as_str().trim_end_matches('/').to_owned()
     }
 
-    fn realm(&self) -> String {
+    pub(super) fn realm(&self) -> String {
         self.default_audience()
     }
 }
