@@ -220,6 +220,7 @@ pub struct ProviderConfig {
     pub(crate) discovery_retry: Duration,
     pub(crate) metadata_max_age: Duration,
     pub(crate) session_refresh_interval: Option<Duration>,
+    pub(crate) redirect_uri: Option<String>,
 }
 
 impl ProviderConfig {
@@ -300,6 +301,7 @@ pub struct ProviderConfigBuilder {
     discovery_retry: Duration,
     metadata_max_age: Duration,
     session_refresh_interval: Option<Duration>,
+    redirect_uri: Option<String>,
 }
 
 impl ProviderConfigBuilder {
@@ -319,6 +321,7 @@ impl ProviderConfigBuilder {
             discovery_retry: Duration::from_secs(10),
             metadata_max_age: Duration::from_secs(24 * 3600),
             session_refresh_interval: None,
+            redirect_uri: None,
         }
     }
 
@@ -396,6 +399,16 @@ impl ProviderConfigBuilder {
         S: Into<String>,
     {
         self.algorithms = algs.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// This provider's own redirect URI, as a full URL. With several providers each needs a
+    /// distinct one (RFC 9700 4.4.2, against mix-up attacks); the default is
+    /// `<redirect uri>/<provider name>` (see
+    /// [`RelyingPartyBuilder::redirect_uri`](crate::RelyingPartyBuilder::redirect_uri)). With a
+    /// single provider, it replaces the relying party's redirect URI.
+    pub fn redirect_uri(mut self, url: impl Into<String>) -> Self {
+        self.redirect_uri = Some(url.into());
         self
     }
 
@@ -477,6 +490,12 @@ impl ProviderConfigBuilder {
                 return Err(public_client_without_pkce());
             }
         }
+        if let Some(uri) = &self.redirect_uri {
+            let url = Url::parse(uri).map_err(|e| Error::config("redirect_uri", e.to_string()))?;
+            if url.fragment().is_some() {
+                return Err(Error::config("redirect_uri", "must not have a fragment"));
+            }
+        }
         let response_type = ResponseType::parse(&self.response_type)?;
         let response_mode = match &self.response_mode {
             Some(m) => ResponseMode::parse(m)?,
@@ -532,6 +551,7 @@ impl ProviderConfigBuilder {
             discovery_retry: self.discovery_retry,
             metadata_max_age: self.metadata_max_age,
             session_refresh_interval: self.session_refresh_interval,
+            redirect_uri: self.redirect_uri,
         })
     }
 }

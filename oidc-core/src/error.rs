@@ -179,6 +179,11 @@ pub enum ProtocolError {
         /// The URL it lists (a provider's public endpoint, never a secret).
         url: String,
     },
+    /// With several providers, an authorization response arrived at the redirect URI of
+    /// another provider than the one its login was started with (RFC 9700 4.4.2: a mix-up
+    /// attack, or a provider sending its answer to the wrong redirect URI).
+    #[error("the response arrived at the redirect URI of another provider than the login's")]
+    RedirectUriMismatch,
 }
 
 /// Why an ID token was refused (OpenID Connect Core 3.1.3.7).

@@ -246,8 +246,14 @@ impl<A: App> Bench<A> {
         };
         let clock = Arc::new(TestClock::new(options.start_time.unwrap_or(1_700_000_000)));
         let provider = SimProvider::new(ISSUER);
+        // With several providers, each has its own redirect URI (`/redirect_uri/<name>`).
+        let several = options.second_provider;
+        let redirect_uri = |name: &str| match several {
+            true => format!("{app_url}/redirect_uri/{name}"),
+            false => format!("{app_url}/redirect_uri"),
+        };
         let mut client =
-            SimClient::confidential(CLIENT_ID, CLIENT_SECRET, &format!("{app_url}/redirect_uri"));
+            SimClient::confidential(CLIENT_ID, CLIENT_SECRET, &redirect_uri("default"));
         client.post_logout_redirect_uris = vec![format!("{app_url}/logout")];
         provider.register_client(client);
         let transport = SimTransport::new(provider.clone(), clock.clone());
@@ -284,11 +290,8 @@ impl<A: App> Bench<A> {
             .error_view(oidc_core::JsonErrorView);
         let provider2 = options.second_provider.then(|| {
             let p2 = SimProvider::new(ISSUER2);
-            let mut client = SimClient::confidential(
-                CLIENT_ID,
-                CLIENT_SECRET,
-                &format!("{app_url}/redirect_uri"),
-            );
+            let mut client =
+                SimClient::confidential(CLIENT_ID, CLIENT_SECRET, &redirect_uri("second"));
             client.post_logout_redirect_uris = vec![format!("{app_url}/logout")];
             p2.register_client(client);
             transport.add_provider(p2.clone());

@@ -331,6 +331,8 @@ pub(crate) struct State {
     pub(crate) last_token_request: Option<Request<Bytes>>,
     /// With an audience, the token endpoint issues RFC 9068 JWT access tokens for it.
     pub(crate) jwt_access_audience: Option<String>,
+    /// RFC 9207: whether the metadata promises, and authorization responses carry, `iss`.
+    pub(crate) iss_parameter: bool,
 }
 
 impl State {
@@ -400,6 +402,7 @@ impl SimProvider {
             counters: Counters::default(),
             last_token_request: None,
             jwt_access_audience: None,
+            iss_parameter: true,
         };
         let key = state.new_key();
         state.keys.push(key);
@@ -639,6 +642,12 @@ impl SimProvider {
     /// works at userinfo and introspection.
     pub fn set_jwt_access_tokens(&self, audience: Option<&str>) {
         self.lock().jwt_access_audience = audience.map(str::to_owned);
+    }
+
+    /// Whether the provider supports RFC 9207: its metadata promises `iss` and authorization
+    /// responses carry it (the default). Off: like most providers today, neither.
+    pub fn set_iss_parameter(&self, on: bool) {
+        self.lock().iss_parameter = on;
     }
 
     /// Mints an RFC 9068 JWT access token per `spec` at `now`. Unless it is wrongly signed, it

@@ -1089,6 +1089,127 @@ pub async fn shared_sessions_across_instances<A: App>(
     assert_eq!(page.error(), "session_store_unavailable");
 }
 
+/// RFC 9700 4.4 mix-up with providers that do not send the RFC 9207 `iss` (most today): the
+/// attacker's provider (`second`) bounces the victim's login to the honest one (`default`)
+/// with the victim's `state`, nonce and code challenge, for the redirect URI the honest
+/// provider has registered for this app. The honest provider's code comes back, without
+/// `iss`, on the honest provider's own redirect URI; the app refuses it there because the
+/// login was started with `second` (RFC 9700 4.4.2), so neither the code nor the PKCE verifier
+/// reaches the attacker's token endpoint. The victim stays logged in as before, and the spent
+/// login cannot be completed by replaying the response on the attacker's redirect URI.
+pub async fn mix_up_without_iss_is_refused_by_redirect_uri<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        second_provider: true,
+        ..Default::default()
+    });
+    let honest = &bench.provider;
+    let attacker = bench.provider2.as_ref().expect("a second provider");
+    honest.set_iss_parameter(false);
+    attacker.set_iss_parameter(false);
+    let mut victim = bench.browser();
+    let page = victim.login("/", "victim").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let auth = victim.start_login("/second").await;
+    assert!(auth.starts_with(crate::harness::ISSUER2), "{auth}");
+    let honest_redirect = bench.rp.redirect_uri(Some("default")).unwrap().to_owned();
+    let attacker_redirect = bench.rp.redirect_uri(Some("second")).unwrap().to_owned();
+    assert_ne!(honest_redirect, attacker_redirect);
+    let mut bounced = url::Url::parse(&format!("{ISSUER}/authorize")).unwrap();
+    for (k, v) in url::Url::parse(&auth).unwrap().query_pairs() {
+        let v = if k == "redirect_uri" {
+            honest_redirect.clone()
+        } else {
+            v.into_owned()
+        };
+        bounced.query_pairs_mut().append_pair(&k, &v);
+    }
+    let back = victim.authorize(bounced.as_str(), "victim");
+    assert!(back.starts_with(&format!("{honest_redirect}?")), "{back}");
+    assert!(
+        !back.contains("iss="),
+        "the honest provider sends no iss: {back}"
+    );
+    let (honest_tokens, attacker_tokens) = (honest.counters().token, attacker.counters().token);
+    let page = victim.get(&back).await;
+    assert_eq!(page.error(), "invalid_response", "{}", page.text());
+    assert_eq!(
+        attacker.counters().token,
+        attacker_tokens,
+        "the honest provider's code never reaches the attacker's token endpoint"
+    );
+    assert_eq!(honest.counters().token, honest_tokens);
+    let page = victim.get_json("/").await;
+    assert_eq!(
+        page.status,
+        StatusCode::OK,
+        "still logged in: {}",
+        page.text()
+    );
+    assert_eq!(page.json()["sub"], "victim");
+    assert_eq!(page.json()["provider"], "default");
+    assert_eq!(
+        victim.get_json("/second").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // The refused login is spent: the same response on the attacker's redirect URI finds no
+    // login to complete.
+    let replay = back.replacen(&honest_redirect, &attacker_redirect, 1);
+    let page = victim.get(&replay).await;
+    assert_eq!(page.error(), "unsolicited_response", "{}", page.text());
+    assert_eq!(attacker.counters().token, attacker_tokens);
+    assert_eq!(victim.get_json("/").await.json()["sub"], "victim");
+}
+
+/// With several providers each has its own redirect URI, `<redirect uri>/<name>`, sent in its
+/// authentication and token requests and routed by the adapter; the shared `/redirect_uri` is
+/// no route then. With a single provider, `/redirect_uri` is kept. A dynamically registered
+/// client registers its provider's own (the login works, and the provider checks it).
+pub async fn each_provider_has_its_own_redirect_uri<A: App>() {
+    let single = Bench::<A>::new();
+    assert_eq!(
+        single.rp.redirect_paths().collect::<Vec<_>>(),
+        ["/redirect_uri"]
+    );
+    assert_eq!(single.rp.redirect_path(), "/redirect_uri");
+
+    let bench = Bench::<A>::with(BenchOptions {
+        second_provider: true,
+        dynamic_registration: true,
+        ..Default::default()
+    });
+    assert_eq!(
+        bench.rp.redirect_paths().collect::<Vec<_>>(),
+        ["/redirect_uri/default", "/redirect_uri/second"]
+    );
+    assert_eq!(bench.rp.redirect_path(), "/redirect_uri/default");
+    assert_eq!(bench.rp.route("/redirect_uri"), None);
+    let mut b = bench.browser();
+    let page = b.login("/", "alice").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(bench.provider.counters().registration, 1);
+    let auth = b.start_login("/second").await;
+    let q = query_of(&auth);
+    assert_eq!(q["redirect_uri"], format!("{APP_URL}/redirect_uri/second"));
+    let back = b.authorize(&auth, "carol");
+    let page = b.deliver(&auth, &back).await;
+    let page = b.follow(page).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(page.json()["provider"], "second");
+    let token_req = bench
+        .provider2
+        .as_ref()
+        .unwrap()
+        .last_token_request()
+        .unwrap();
+    let form: std::collections::HashMap<String, String> = form_urlencoded::parse(token_req.body())
+        .into_owned()
+        .collect();
+    assert_eq!(
+        form["redirect_uri"],
+        format!("{APP_URL}/redirect_uri/second")
+    );
+}
+
 /// A provider whose metadata sends an endpoint over plain http (here the token endpoint, which
 /// would receive the client secret and the code in clear) is refused. Discovered while a user
 /// is logged in: the refresh is refused, the cached metadata stays in use (the next login's
@@ -1259,6 +1380,8 @@ macro_rules! scenarios {
             silent_refresh_login_required_goes_interactive,
             silent_refresh_other_error_goes_to_error_view,
             error_view_escapes_provider_text,
+            mix_up_without_iss_is_refused_by_redirect_uri,
+            each_provider_has_its_own_redirect_uri,
             plain_http_provider_endpoints_are_refused,
             session_api_401_has_a_challenge,
             public_registration_without_pkce_is_refused
