@@ -176,7 +176,7 @@ fn api_request(path: &str, token: Option<&str>) -> http::Request<Bytes> {
 }
 
 fn jwt(bench: &Bench<TestApp>, scope: &str) -> String {
-    let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, CLIENT_ID, scope);
+    let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, APP_URL, scope);
     bench
         .provider
         .issue_jwt_access_token(&spec, bench.clock.now())

@@ -256,6 +256,9 @@ impl<A: App> Bench<A> {
             SimClient::confidential(CLIENT_ID, CLIENT_SECRET, &redirect_uri("default"));
         client.post_logout_redirect_uris = vec![format!("{app_url}/logout")];
         provider.register_client(client);
+        // The provider issues this client's access tokens for the app's API too (an audience
+        // mapper), so that the app accepts its own session's tokens as bearer tokens.
+        provider.set_access_token_audience(Some(vec![CLIENT_ID.to_owned(), app_url.to_owned()]));
         let transport = SimTransport::new(provider.clone(), clock.clone());
         let base = if options.static_metadata {
             let discovery = provider.handle(

@@ -112,7 +112,7 @@ mod adapter {
     }
 
     fn jwt(bench: &Bench<WarpApp>, scope: &str) -> String {
-        let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, CLIENT_ID, scope);
+        let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, APP_URL, scope);
         bench
             .provider
             .issue_jwt_access_token(&spec, bench.clock.now())
