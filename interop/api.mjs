@@ -11,10 +11,13 @@
 //
 // Scenarios, and how to start the app for each:
 //   introspection       defaults (OIDC_API_VALIDATION unset or `introspection`, no
-//                       OIDC_API_SCOPES). An opaque access token (no resource indicator):
-//                       `/api/me` answers 200 with its claims (`sub`, `client_id`); 401 with a
-//                       `WWW-Authenticate: Bearer` challenge without a token, with a made-up
-//                       token, and with a token revoked at the provider before the app saw it.
+//                       OIDC_API_SCOPES, OIDC_API_AUDIENCE unset: the app's base URL). An
+//                       opaque access token for the app (`resource=<app>/opaque`, `aud` the
+//                       app's base URL): `/api/me` answers 200 with its claims (`sub`,
+//                       `client_id`); 401 with a `WWW-Authenticate: Bearer` challenge without a
+//                       token, with a made-up token, with a token revoked at the provider before
+//                       the app saw it, and with an opaque token for userinfo only (no resource
+//                       indicator, so no `aud`): the app checks the audience by default.
 //   insufficient-scope  OIDC_API_SCOPES=<--required-scope> (default `api:write`), validation by
 //                       introspection. The same kind of token, which lacks that scope: 403
 //                       `insufficient_scope`; a made-up token still gets 401.
@@ -367,12 +370,17 @@ const scopesOf = (claims) => (typeof claims.scope === 'string' ? claims.scope.sp
 const garbage = () => randomBytes(32).toString('base64url');
 
 // ---------- scenarios ----------
+// Opaque, introspectable tokens for the app's API (provider.mjs: `<app>/opaque` names the app
+// as a resource server with opaque tokens; their `aud` is the app's base URL).
+const OPAQUE_RESOURCE = `${AUDIENCE}/opaque`;
+
 async function introspection() {
-  const tokens = await obtainTokens({ scope: 'openid profile email' });
+  const tokens = await obtainTokens({ scope: 'openid api:read', resource: OPAQUE_RESOURCE });
   const at = tokens.access_token;
-  if (decodeJwt(at)) harness('with no resource indicator the provider should issue an opaque access token, and it issued a JWT');
+  if (decodeJwt(at)) harness(`for the resource ${OPAQUE_RESOURCE} the provider should issue an opaque access token, and it issued a JWT`);
   const info = await introspectAtProvider(at);
   if (info.active !== true || info.sub !== USER || info.client_id !== CLIENT_ID) harness(`the provider does not introspect the fresh token as active for ${USER}/${CLIENT_ID}: ${JSON.stringify(info)}`);
+  if (![info.aud].flat().includes(AUDIENCE)) harness(`the provider introspects the token with aud ${JSON.stringify(info.aud)}, not ${AUDIENCE}`);
 
   await expect401(undefined, 'no Authorization header');
   const claims = await expect200(at, 'the provider\'s access token');
@@ -385,15 +393,21 @@ async function introspection() {
 
   await expect401(garbage(), 'a made-up token', 'invalid_token');
 
+  // A token for userinfo only (no resource indicator): active, but not for this app.
+  const userinfoOnly = (await obtainTokens({ scope: 'openid profile email' })).access_token;
+  const uinfo = await introspectAtProvider(userinfoOnly);
+  if (uinfo.active !== true || [uinfo.aud].flat().includes(AUDIENCE)) harness(`the userinfo-only token should be active without aud ${AUDIENCE}: ${JSON.stringify(uinfo)}`);
+  await expect401(userinfoOnly, 'an active token that is not for this app (no aud)', 'invalid_token');
+
   // A token revoked before the app ever saw it: the provider introspects it as inactive.
-  const second = (await obtainTokens({ scope: 'openid profile email' })).access_token;
+  const second = (await obtainTokens({ scope: 'openid api:read', resource: OPAQUE_RESOURCE })).access_token;
   await revokeAtProvider(second);
   if ((await introspectAtProvider(second)).active !== false) harness('a revoked token is still active at the provider');
   await expect401(second, 'a token revoked at the provider', 'invalid_token');
 }
 
 async function insufficientScope() {
-  const tokens = await obtainTokens({ scope: 'openid profile email' });
+  const tokens = await obtainTokens({ scope: 'openid api:read', resource: OPAQUE_RESOURCE });
   const at = tokens.access_token;
   const info = await introspectAtProvider(at);
   if (info.active !== true) harness(`the fresh token is not active at the provider: ${JSON.stringify(info)}`);

@@ -48,15 +48,20 @@ const ALL_RESPONSE_TYPES = [
 // Resource servers (RFC 8707) this provider knows: the demo apps themselves.
 // Both `http://127.0.0.1:8080` and `http://127.0.0.1:8080/` are accepted; the
 // token's `aud` is the form without the trailing slash (the contract's default
-// OIDC_API_AUDIENCE).
+// OIDC_API_AUDIENCE), and its format OP_RESOURCE_TOKEN_FORMAT. The indicator
+// `http://127.0.0.1:8080/opaque` names the same app (same `aud`) with opaque,
+// introspectable tokens, for the apps that validate by introspection while
+// OP_RESOURCE_TOKEN_FORMAT is jwt.
 const RESOURCE_SCOPES = 'api:read api:write';
-function resourceAudience(indicator) {
+function resourceServer(indicator) {
   let u;
   try { u = new URL(indicator); } catch { return undefined; }
   if (u.protocol !== 'http:' || u.search || u.hash) return undefined;
   if (!(u.hostname === 'localhost' || u.hostname.startsWith('127.') || u.hostname === '[::1]')) return undefined;
-  if (u.pathname !== '/' && u.pathname !== '') return undefined;
-  return `${u.protocol}//${u.host}`;
+  const audience = `${u.protocol}//${u.host}`;
+  if (u.pathname === '/' || u.pathname === '') return { audience, format: resourceTokenFormat };
+  if (u.pathname === '/opaque') return { audience, format: 'opaque' };
+  return undefined;
 }
 
 // Ephemeral signing keys, one process = one key set.
@@ -208,14 +213,14 @@ const configuration = {
         return true;
       },
       async getResourceServerInfo(_ctx, indicator) {
-        const audience = resourceAudience(indicator);
-        if (!audience) throw new errors.InvalidTarget(`unknown resource ${indicator}`);
+        const server = resourceServer(indicator);
+        if (!server) throw new errors.InvalidTarget(`unknown resource ${indicator}`);
         return {
           scope: RESOURCE_SCOPES,
-          audience,
+          audience: server.audience,
           accessTokenTTL: 3600,
-          accessTokenFormat: resourceTokenFormat,
-          ...(resourceTokenFormat === 'jwt' ? { jwt: { sign: { alg: 'RS256' } } } : {}),
+          accessTokenFormat: server.format,
+          ...(server.format === 'jwt' ? { jwt: { sign: { alg: 'RS256' } } } : {}),
         };
       },
     },

@@ -315,6 +315,13 @@ pub fn challenge(error: &BearerError, realm: Option<&str>, required: &[String]) 
     HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("Bearer"))
 }
 
+/// The challenge of a `401` for a route that only a logged-in browser session opens:
+/// `Session realm="..."`. No bearer token would be accepted there, so none is invited.
+pub fn session_challenge(realm: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!("Session realm=\"{}\"", quotable(realm)))
+        .unwrap_or_else(|_| HeaderValue::from_static("Session"))
+}
+
 /// The response refusing a bearer token: `400`, `401` or `403` with the challenge in
 /// `WWW-Authenticate` and a JSON body `{"error", "error_description"}`.
 pub fn rejection_response(
@@ -417,6 +424,15 @@ mod tests {
             check_scopes(&granted, &["a".into(), "c".into(), "d".into()]),
             Err(BearerError::InsufficientScope(vec!["c".into(), "d".into()]))
         );
+    }
+
+    #[test]
+    fn session_challenge_names_the_realm() {
+        assert_eq!(
+            session_challenge("https://app.example"),
+            "Session realm=\"https://app.example\""
+        );
+        assert_eq!(session_challenge("a\"b\n"), "Session realm=\"ab\"");
     }
 
     #[test]

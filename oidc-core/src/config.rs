@@ -7,7 +7,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::metadata::{ClientMetadata, ProviderMetadata};
+use crate::metadata::{ClientAuthMethod, ClientMetadata, ProviderMetadata};
 use crate::registration::ClientRegistrationInfo;
 
 /// Parameters that the core sets itself and that custom parameters can never override.
@@ -220,6 +220,7 @@ pub struct ProviderConfig {
     pub(crate) discovery_retry: Duration,
     pub(crate) metadata_max_age: Duration,
     pub(crate) session_refresh_interval: Option<Duration>,
+    pub(crate) redirect_uri: Option<String>,
 }
 
 impl ProviderConfig {
@@ -300,6 +301,7 @@ pub struct ProviderConfigBuilder {
     discovery_retry: Duration,
     metadata_max_age: Duration,
     session_refresh_interval: Option<Duration>,
+    redirect_uri: Option<String>,
 }
 
 impl ProviderConfigBuilder {
@@ -319,6 +321,7 @@ impl ProviderConfigBuilder {
             discovery_retry: Duration::from_secs(10),
             metadata_max_age: Duration::from_secs(24 * 3600),
             session_refresh_interval: None,
+            redirect_uri: None,
         }
     }
 
@@ -422,7 +425,19 @@ impl ProviderConfigBuilder {
         self
     }
 
-    /// Turns PKCE off (it is on by default, S256). Only for providers that reject it.
+    /// This provider's own redirect URI, as a full URL. With several providers each needs a
+    /// distinct one (RFC 9700 4.4.2, against mix-up attacks); the default is
+    /// `<redirect uri>/<provider name>` (see
+    /// [`RelyingPartyBuilder::redirect_uri`](crate::RelyingPartyBuilder::redirect_uri)). With a
+    /// single provider, it replaces the relying party's redirect URI.
+    pub fn redirect_uri(mut self, url: impl Into<String>) -> Self {
+        self.redirect_uri = Some(url.into());
+        self
+    }
+
+    /// Turns PKCE off (it is on by default, S256). Only for providers that reject it, and only
+    /// for confidential clients: `build` refuses it for a public client (RFC 9700 2.1.1), and
+    /// so does a dynamic registration that turns out public.
     pub fn disable_pkce(mut self) -> Self {
         self.pkce = false;
         self
@@ -458,6 +473,12 @@ impl ProviderConfigBuilder {
                         "required to verify ID token signatures",
                     ));
                 }
+                if let Some((field, url)) = m.insecure_endpoint() {
+                    return Err(Error::config(
+                        "provider_metadata",
+                        format!("`{field}` must use https (http only on loopback hosts): {url}"),
+                    ));
+                }
             }
         }
         let client = match self.client {
@@ -478,6 +499,25 @@ impl ProviderConfigBuilder {
                 ))
             }
             (ClientRegistration::Dynamic(_), _) => {}
+        }
+        if !self.pkce {
+            let public = match &client {
+                ClientRegistration::Static(c) => {
+                    c.token_endpoint_auth_method == ClientAuthMethod::None
+                }
+                ClientRegistration::Dynamic(info) => {
+                    info.token_endpoint_auth_method == Some(ClientAuthMethod::None)
+                }
+            };
+            if public {
+                return Err(public_client_without_pkce());
+            }
+        }
+        if let Some(uri) = &self.redirect_uri {
+            let url = Url::parse(uri).map_err(|e| Error::config("redirect_uri", e.to_string()))?;
+            if url.fragment().is_some() {
+                return Err(Error::config("redirect_uri", "must not have a fragment"));
+            }
         }
         let response_type = ResponseType::parse(&self.response_type)?;
         let response_mode = match &self.response_mode {
@@ -537,8 +577,18 @@ impl ProviderConfigBuilder {
             discovery_retry: self.discovery_retry,
             metadata_max_age: self.metadata_max_age,
             session_refresh_interval: self.session_refresh_interval,
+            redirect_uri: self.redirect_uri,
         })
     }
+}
+
+/// RFC 9700 2.1.1: a public client has no secret to bind the code to it, so PKCE is what
+/// keeps an intercepted code useless; it cannot be turned off.
+pub(crate) fn public_client_without_pkce() -> Error {
+    Error::config(
+        "pkce",
+        "public clients must use PKCE (RFC 9700 2.1.1): disable_pkce() is only for confidential clients",
+    )
 }
 
 fn validate_issuer(issuer: &str) -> Result<()> {
@@ -648,6 +698,57 @@ mod tests {
         assert!(c.client().is_none());
         assert!(ProviderConfig::discover("https://op.example")
             .register(ClientRegistrationInfo::new("app"))
+            .build()
+            .is_ok());
+    }
+
+    #[test]
+    fn public_clients_keep_pkce() {
+        let public =
+            || ProviderConfig::discover("https://op.example").client(ClientMetadata::public("spa"));
+        let err = public().disable_pkce().build().unwrap_err();
+        assert!(matches!(&err, Error::Config { field: "pkce", .. }), "{err}");
+        assert!(public().build().is_ok());
+        assert!(
+            base().disable_pkce().build().is_ok(),
+            "confidential clients may"
+        );
+        let mut info = ClientRegistrationInfo::new("app");
+        info.token_endpoint_auth_method = Some(ClientAuthMethod::None);
+        let err = ProviderConfig::discover("https://op.example")
+            .register(info)
+            .disable_pkce()
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("PKCE"), "{err}");
+    }
+
+    #[test]
+    fn static_metadata_endpoints_must_be_https() {
+        let mut m = ProviderMetadata::new(
+            "https://op.example",
+            "https://op.example/auth".parse().unwrap(),
+        );
+        m.jwks_uri = Some("https://op.example/jwks".parse().unwrap());
+        m.token_endpoint = Some("http://op.example/token".parse().unwrap());
+        let err = ProviderConfig::from_metadata(m.clone())
+            .client(ClientMetadata::new("id", "s"))
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("token_endpoint"), "{err}");
+        m.token_endpoint = Some("https://op.example/token".parse().unwrap());
+        m.extra.insert(
+            "revocation_endpoint".into(),
+            "http://op.example/revoke".into(),
+        );
+        let err = ProviderConfig::from_metadata(m.clone())
+            .client(ClientMetadata::new("id", "s"))
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("revocation_endpoint"), "{err}");
+        m.extra.remove("revocation_endpoint");
+        assert!(ProviderConfig::from_metadata(m)
+            .client(ClientMetadata::new("id", "s"))
             .build()
             .is_ok());
     }

@@ -40,6 +40,10 @@ pub fn parse_discovery_response(
         }
         .into());
     }
+    // Codes, tokens and client secrets must not travel in clear to any endpoint it lists.
+    if let Some((field, url)) = metadata.insecure_endpoint() {
+        return Err(ProtocolError::InsecureEndpoint { field, url }.into());
+    }
     Ok(metadata)
 }
 
@@ -81,6 +85,21 @@ mod tests {
             "jwks_uri":"https://op/jwks","token_endpoint":"https://op/t"}"#;
         let m = parse_discovery_response("https://op.example", response(200, doc)).unwrap();
         assert_eq!(m.jwks_uri.unwrap().as_str(), "https://op/jwks");
+    }
+
+    #[test]
+    fn plain_http_endpoints_are_refused() {
+        let doc = r#"{"issuer":"https://op.example","authorization_endpoint":"https://op/a",
+            "jwks_uri":"https://op/jwks","token_endpoint":"http://op/t"}"#;
+        let err = parse_discovery_response("https://op.example", response(200, doc)).unwrap_err();
+        assert!(
+            matches!(&err, Error::Protocol(ProtocolError::InsecureEndpoint { field, .. }) if field == "token_endpoint"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("token_endpoint"), "{err}");
+        let doc = r#"{"issuer":"http://127.0.0.1:9000","authorization_endpoint":"http://127.0.0.1:9000/a",
+            "token_endpoint":"http://localhost:9000/t"}"#;
+        assert!(parse_discovery_response("http://127.0.0.1:9000", response(200, doc)).is_ok());
     }
 
     #[test]

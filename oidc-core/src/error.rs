@@ -177,6 +177,20 @@ pub enum ProtocolError {
     /// The return URL is not on the app's origin.
     #[error("the return URL is not on this application's origin")]
     OffOriginReturn,
+    /// The provider's metadata lists an endpoint that does not use https (loopback hosts
+    /// excepted): calling it would send client credentials, codes or tokens in clear.
+    #[error("the provider's `{field}` must use https (http only on loopback hosts): {url}")]
+    InsecureEndpoint {
+        /// The metadata field, such as `token_endpoint`.
+        field: String,
+        /// The URL it lists (a provider's public endpoint, never a secret).
+        url: String,
+    },
+    /// With several providers, an authorization response arrived at the redirect URI of
+    /// another provider than the one its login was started with (RFC 9700 4.4.2: a mix-up
+    /// attack, or a provider sending its answer to the wrong redirect URI).
+    #[error("the response arrived at the redirect URI of another provider than the login's")]
+    RedirectUriMismatch,
 }
 
 /// Why an ID token was refused (OpenID Connect Core 3.1.3.7).

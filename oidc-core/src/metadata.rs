@@ -80,11 +80,47 @@ impl ProviderMetadata {
         }
     }
 
+    /// The first endpoint this relying party may call, or send the browser to, that does not
+    /// use https (http is allowed only on loopback hosts, as for the issuer): its metadata
+    /// field name and URL. Besides the named fields, every other `*_endpoint` member
+    /// (`revocation_endpoint`, `pushed_authorization_request_endpoint`, ...) counts.
+    pub fn insecure_endpoint(&self) -> Option<(String, String)> {
+        let named = [
+            ("authorization_endpoint", Some(&self.authorization_endpoint)),
+            ("token_endpoint", self.token_endpoint.as_ref()),
+            ("userinfo_endpoint", self.userinfo_endpoint.as_ref()),
+            ("jwks_uri", self.jwks_uri.as_ref()),
+            ("registration_endpoint", self.registration_endpoint.as_ref()),
+            ("end_session_endpoint", self.end_session_endpoint.as_ref()),
+            (
+                "introspection_endpoint",
+                self.introspection_endpoint.as_ref(),
+            ),
+        ];
+        let named = named
+            .into_iter()
+            .filter_map(|(field, url)| Some((field.to_owned(), url?.clone())));
+        // Other members are kept as published; one that is not a URL is never called.
+        let others = self.extra.iter().filter_map(|(field, value)| {
+            let url = Url::parse(value.as_str()?).ok()?;
+            field.ends_with("_endpoint").then(|| (field.clone(), url))
+        });
+        named
+            .chain(others)
+            .find(|(_, url)| !is_secure_endpoint(url))
+            .map(|(field, url)| (field, url.to_string()))
+    }
+
     /// Parses a metadata document, naming the failing field path on error.
     pub fn from_json(body: &[u8]) -> std::result::Result<Self, String> {
         let de = &mut serde_json::Deserializer::from_slice(body);
         serde_path_to_error(de)
     }
+}
+
+/// https, or http on a loopback host (a provider in development).
+fn is_secure_endpoint(url: &Url) -> bool {
+    url.scheme() == "https" || (url.scheme() == "http" && crate::config::is_loopback(url))
 }
 
 fn serde_path_to_error<'de, T: Deserialize<'de>>(
@@ -242,6 +278,48 @@ mod tests {
         assert_eq!(
             ClientAuthMethod::parse("client_secret_post").unwrap(),
             ClientAuthMethod::ClientSecretPost
+        );
+    }
+
+    #[test]
+    fn insecure_endpoints_are_named() {
+        let mut m = ProviderMetadata::new(
+            "https://op.example",
+            "https://op.example/auth".parse().unwrap(),
+        );
+        m.token_endpoint = Some("https://op.example/token".parse().unwrap());
+        m.jwks_uri = Some("http://127.0.0.1:9000/jwks".parse().unwrap());
+        m.extra
+            .insert("op_policy_uri".into(), "http://op.example/policy".into());
+        m.extra
+            .insert("revocation_endpoint".into(), "not a url".into());
+        assert_eq!(
+            m.insecure_endpoint(),
+            None,
+            "https, loopback, non-endpoints"
+        );
+        m.userinfo_endpoint = Some("http://op.example/userinfo".parse().unwrap());
+        assert_eq!(
+            m.insecure_endpoint(),
+            Some((
+                "userinfo_endpoint".into(),
+                "http://op.example/userinfo".into()
+            ))
+        );
+        m.userinfo_endpoint = None;
+        m.extra.insert(
+            "revocation_endpoint".into(),
+            "http://op.example/revoke".into(),
+        );
+        assert_eq!(
+            m.insecure_endpoint().map(|(f, _)| f).as_deref(),
+            Some("revocation_endpoint")
+        );
+        m.extra.remove("revocation_endpoint");
+        m.authorization_endpoint = "ftp://localhost/auth".parse().unwrap();
+        assert_eq!(
+            m.insecure_endpoint().map(|(f, _)| f).as_deref(),
+            Some("authorization_endpoint")
         );
     }
 

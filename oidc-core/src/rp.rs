@@ -40,6 +40,9 @@ pub type Response = http::Response<Bytes>;
 struct ProviderSlot {
     name: String,
     config: ProviderConfig,
+    /// Where this provider sends its answers: with several providers, one of its own, so that
+    /// the path a response arrives on says which provider it is for (RFC 9700 4.4.2).
+    redirect_uri: Url,
     /// The metadata and when it was fetched (static metadata: never refetched).
     metadata: RwLock<Option<(Arc<ProviderMetadata>, u64)>>,
     /// The registered client and when its secret expires.
@@ -51,7 +54,6 @@ struct ProviderSlot {
 struct Inner {
     providers: Vec<ProviderSlot>,
     app_url: Url,
-    redirect_uri: Url,
     post_logout_redirect_uri: Url,
     login_path: Option<String>,
     store: Arc<dyn SessionStore>,
@@ -147,6 +149,12 @@ impl RelyingPartyBuilder {
 
     /// The redirect URI, as a full URL (default: `<app url>/redirect_uri`). Set it when the app
     /// runs behind a TLS-terminating proxy or under a path prefix.
+    ///
+    /// With several providers, each gets its own below it, `<redirect uri>/<provider name>`
+    /// (or its [`ProviderConfigBuilder::redirect_uri`](crate::ProviderConfigBuilder::redirect_uri)),
+    /// to register at that provider: a response is accepted only on the redirect URI of the
+    /// provider its login was started with, which defeats mix-up attacks even with providers
+    /// that do not send the RFC 9207 `iss` parameter (RFC 9700 4.4.2).
     pub fn redirect_uri(mut self, url: impl Into<String>) -> Self {
         self.redirect_uri = Some(url.into());
         self
@@ -288,10 +296,24 @@ impl RelyingPartyBuilder {
         let store = self
             .store
             .unwrap_or_else(|| Arc::new(MemoryStore::with_clock(100_000, self.clock.clone())));
+        let several = self.providers.len() > 1;
+        let mut redirect_uris = Vec::with_capacity(self.providers.len());
+        for (name, config) in &self.providers {
+            let uri = provider_redirect_uri(&redirect_uri, name, config, several)?;
+            let path_taken = redirect_uris.iter().any(|u: &Url| u.path() == uri.path());
+            if path_taken || uri.path() == post_logout_redirect_uri.path() {
+                return Err(Error::config(
+                    "redirect_uri",
+                    format!("the redirect URI of provider `{name}` ({uri}) is not distinct"),
+                ));
+            }
+            redirect_uris.push(uri);
+        }
         let providers = self
             .providers
             .into_iter()
-            .map(|(name, config)| {
+            .zip(redirect_uris)
+            .map(|((name, config), redirect_uri)| {
                 let metadata = match &config.source {
                     MetadataSource::Static(m) => Some((Arc::new((**m).clone()), u64::MAX)),
                     MetadataSource::Discovery { .. } => None,
@@ -300,6 +322,7 @@ impl RelyingPartyBuilder {
                 ProviderSlot {
                     name,
                     config,
+                    redirect_uri,
                     metadata: RwLock::new(metadata),
                     client: RwLock::new(client),
                     last_failure: Mutex::new(None),
@@ -311,7 +334,6 @@ impl RelyingPartyBuilder {
             inner: Arc::new(Inner {
                 providers,
                 app_url: base,
-                redirect_uri,
                 post_logout_redirect_uri,
                 login_path: self.login_path,
                 store,
@@ -325,6 +347,28 @@ impl RelyingPartyBuilder {
             }),
         })
     }
+}
+
+/// A provider's redirect URI: its own when configured; else, with a single provider, the
+/// relying party's; with several, `<redirect uri>/<name>`.
+fn provider_redirect_uri(
+    base: &Url,
+    name: &str,
+    config: &ProviderConfig,
+    several: bool,
+) -> Result<Url> {
+    if let Some(own) = &config.redirect_uri {
+        return Url::parse(own).map_err(|e| Error::config("redirect_uri", e.to_string()));
+    }
+    if !several {
+        return Ok(base.clone());
+    }
+    let mut url = base.clone();
+    url.path_segments_mut()
+        .map_err(|()| Error::config("redirect_uri", "must be a hierarchical URL"))?
+        .pop_if_empty()
+        .push(name);
+    Ok(url)
 }
 
 fn with_trailing_slash(url: &Url) -> Url {
@@ -372,9 +416,26 @@ impl RelyingParty {
         }
     }
 
-    /// The path of the redirect endpoint, for routing.
+    /// The path of the redirect endpoint, for routing: with a single provider, the only one;
+    /// with several, the default provider's (each provider has its own: route every one of
+    /// [`redirect_paths`](Self::redirect_paths), or route by [`route`](Self::route)).
     pub fn redirect_path(&self) -> &str {
-        self.inner.redirect_uri.path()
+        self.inner
+            .providers
+            .first()
+            .map_or("/", |p| p.redirect_uri.path())
+    }
+
+    /// The paths of every provider's redirect endpoint (one per provider, the default
+    /// provider's first; a single one with a single provider), for routing.
+    pub fn redirect_paths(&self) -> impl Iterator<Item = &str> {
+        self.inner.providers.iter().map(|p| p.redirect_uri.path())
+    }
+
+    /// The redirect URI of the provider `name` (the default provider when `None`): the URL to
+    /// register at that provider.
+    pub fn redirect_uri(&self, provider: Option<&str>) -> Option<&str> {
+        self.slot(provider).ok().map(|p| p.redirect_uri.as_str())
     }
 
     /// The path of the logout route, for routing.
@@ -395,7 +456,7 @@ impl RelyingParty {
 
     /// Which of the relying party's own routes `path` is, if any.
     pub fn route(&self, path: &str) -> Option<Route> {
-        if path == self.redirect_path() {
+        if self.redirect_paths().any(|p| p == path) {
             Some(Route::Redirect)
         } else if path == self.logout_path() {
             Some(Route::Logout)
@@ -489,7 +550,7 @@ impl RelyingParty {
             }
         }
         if api {
-            return Err(api_unauthorized());
+            return Err(api_unauthorized(&self.realm()));
         }
         let return_to = parts
             .uri
@@ -552,7 +613,7 @@ impl RelyingParty {
             &slot.config,
             &client,
             &metadata,
-            &self.inner.redirect_uri,
+            &slot.redirect_uri,
             return_to,
             if silent { &[("prompt", "none")] } else { &[] },
             now,
@@ -674,6 +735,12 @@ impl RelyingParty {
         self.inner.store.save(&id, &record).await?;
 
         let slot = self.slot(Some(&pending.provider))?;
+        // RFC 9700 4.4.2: the redirect URI a response arrives on names its provider. One that
+        // came back on another provider's is a mix-up attempt; its login stays spent (its
+        // `state` is in the attacker's hands), and the user starts again.
+        if parts.uri.path() != slot.redirect_uri.path() && self.inner.providers.len() > 1 {
+            return Err(ProtocolError::RedirectUriMismatch.into());
+        }
         let metadata = self.metadata(slot).await?;
         if let Err(e) = params.check(&metadata) {
             if let Error::Provider(p) = &e {
@@ -717,7 +784,7 @@ impl RelyingParty {
             jwks,
             pending,
             response: params,
-            redirect_uri: self.inner.redirect_uri.clone(),
+            redirect_uri: slot.redirect_uri.clone(),
             now,
             session_lifetime: self.inner.session_lifetime,
         });
@@ -1034,7 +1101,7 @@ impl RelyingParty {
         })?;
         let mut info = (**info).clone();
         if info.redirect_uris.is_empty() {
-            info.redirect_uris = vec![self.inner.redirect_uri.to_string()];
+            info.redirect_uris = vec![slot.redirect_uri.to_string()];
         }
         if info.post_logout_redirect_uris.is_empty() {
             info.post_logout_redirect_uris = vec![self.inner.post_logout_redirect_uri.to_string()];
@@ -1059,6 +1126,15 @@ impl RelyingParty {
         let registered = registration::parse_registration_response(response).inspect_err(|e| {
             tracing::warn!(provider = %slot.name, error = %e, "client registration failed");
         })?;
+        if !slot.config.pkce
+            && registered.client.token_endpoint_auth_method
+                == crate::metadata::ClientAuthMethod::None
+        {
+            // The provider made us a public client: without PKCE its codes would be
+            // redeemable by anyone who intercepts them. Not kept, so nothing runs without it.
+            tracing::warn!(provider = %slot.name, "registered as a public client, with PKCE disabled");
+            return Err(crate::config::public_client_without_pkce());
+        }
         tracing::info!(
             provider = %slot.name,
             client_id = %crate::log_safe::log_safe(&registered.client.client_id),
@@ -1113,7 +1189,10 @@ fn is_api_request(parts: &http::request::Parts) -> bool {
     accept.contains("application/json") && !accept.contains("text/html")
 }
 
-fn api_unauthorized() -> Response {
+/// The `401` for an API-style request that needs a logged-in session. RFC 9110 11.6.1 asks a
+/// `401` for a challenge: `Session`, with the realm, names the only way in (a browser login),
+/// so that a client does not retry with credentials this route would never accept.
+fn api_unauthorized(realm: &str) -> Response {
     let mut r = http::Response::new(Bytes::from_static(
         br#"{"error":"login_required","error_description":"this request needs a logged-in session"}"#,
     ));
@@ -1121,6 +1200,10 @@ fn api_unauthorized() -> Response {
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
+    );
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        crate::bearer::session_challenge(realm),
     );
     r
 }

@@ -172,8 +172,9 @@ impl Handler for RpHandler {
 
 /// The fairing that wires a [`RelyingParty`] into Rocket.
 ///
-/// On ignite it manages the relying party as state and mounts its routes at
-/// [`RelyingParty::redirect_path`] (`GET`, `POST`), [`RelyingParty::logout_path`] (`GET`) and
+/// On ignite it manages the relying party as state and mounts its routes at every one of
+/// [`RelyingParty::redirect_paths`] (`GET`, `POST`; one per provider when there are several),
+/// [`RelyingParty::logout_path`] (`GET`) and
 /// [`RelyingParty::login_path`] (`GET`) when the relying party has one. Its response hook sends
 /// the answer of a failing guard of this crate (see
 /// [how a failing guard answers](crate#how-a-failing-guard-answers)).
@@ -220,9 +221,10 @@ impl Fairing for OidcFairing {
             tracing::error!("a RelyingParty is already managed: attach OidcFairing instead");
             return Err(rocket);
         }
-        let (redirect, logout) = (self.rp.redirect_path(), self.rp.logout_path());
-        let login = self.rp.login_path();
-        for path in [Some(redirect), Some(logout), login].into_iter().flatten() {
+        let redirects: Vec<&str> = self.rp.redirect_paths().collect();
+        let (logout, login) = (self.rp.logout_path(), self.rp.login_path());
+        let paths = redirects.iter().copied().chain([logout]).chain(login);
+        for path in paths {
             if !valid_route_path(path) {
                 tracing::error!(path, "not a valid Rocket route path");
                 return Err(rocket);
@@ -231,20 +233,21 @@ impl Fairing for OidcFairing {
         let handler = RpHandler {
             rp: self.rp.clone(),
         };
-        let mut routes = vec![
-            named(
+        let mut routes = Vec::new();
+        for redirect in redirects {
+            routes.push(named(
                 Route::new(Method::Get, redirect, handler.clone()),
                 "oidc redirect endpoint",
-            ),
-            named(
+            ));
+            routes.push(named(
                 Route::new(Method::Post, redirect, handler.clone()),
                 "oidc redirect endpoint (form_post)",
-            ),
-            named(
-                Route::new(Method::Get, logout, handler.clone()),
-                "oidc logout",
-            ),
-        ];
+            ));
+        }
+        routes.push(named(
+            Route::new(Method::Get, logout, handler.clone()),
+            "oidc logout",
+        ));
         if let Some(login) = login {
             routes.push(named(
                 Route::new(Method::Get, login, handler.clone()),

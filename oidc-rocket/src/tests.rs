@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use http::StatusCode;
 use oidc_core::{BoxFuture, Clock};
-use oidc_testkit::harness::{App, Bench, BenchOptions, CLIENT_ID, CLIENT_SECRET, ISSUER};
+use oidc_testkit::harness::{App, Bench, BenchOptions, APP_URL, CLIENT_ID, CLIENT_SECRET, ISSUER};
 use oidc_testkit::JwtAccessTokenSpec;
 use rocket::http::{Header, Method};
 use rocket::local::asynchronous::Client;
@@ -124,7 +124,7 @@ async fn dispatch(client: &Client, request: http::Request<Bytes>) -> http::Respo
 }
 
 fn two_providers() -> Bench<TestApp> {
-    Bench::with(BenchOptions {
+    let bench = Bench::with(BenchOptions {
         rp: Box::new(|rp| {
             rp.provider(
                 "second",
@@ -135,7 +135,19 @@ fn two_providers() -> Bench<TestApp> {
             )
         }),
         ..Default::default()
-    })
+    });
+    // With two providers, each has its own redirect URI (both mounted by the fairing),
+    // registered at the provider.
+    let mut client = oidc_testkit::SimClient::confidential(
+        CLIENT_ID,
+        CLIENT_SECRET,
+        &format!("{APP_URL}/redirect_uri/default"),
+    );
+    client
+        .redirect_uris
+        .push(format!("{APP_URL}/redirect_uri/second"));
+    bench.provider.register_client(client);
+    bench
 }
 
 #[tokio::test]
@@ -164,7 +176,7 @@ fn api_request(path: &str, token: Option<&str>) -> http::Request<Bytes> {
 }
 
 fn jwt(bench: &Bench<TestApp>, scope: &str) -> String {
-    let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, CLIENT_ID, scope);
+    let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, APP_URL, scope);
     bench
         .provider
         .issue_jwt_access_token(&spec, bench.clock.now())

@@ -46,7 +46,7 @@ pub(crate) fn discovery(cfg: &Config, st: &State) -> Response<Bytes> {
             "claims_parameter_supported": true,
             "request_parameter_supported": false,
             "request_uri_parameter_supported": false,
-            "authorization_response_iss_parameter_supported": true,
+            "authorization_response_iss_parameter_supported": st.iss_parameter,
         }),
     )
 }

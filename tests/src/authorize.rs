@@ -488,7 +488,9 @@ fn finish(
     if let Some(state) = state {
         params.push(("state".to_owned(), state));
     }
-    params.push(("iss".to_owned(), cfg.issuer.clone()));
+    if st.iss_parameter {
+        params.push(("iss".to_owned(), cfg.issuer.clone()));
+    }
     Outcome::Redirect {
         redirect_uri: target.redirect_uri.clone(),
         mode: target.mode,

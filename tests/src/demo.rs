@@ -153,10 +153,13 @@ pub async fn serve_embedded_provider(app_url: &str) -> Result<String, String> {
     );
     client.post_logout_redirect_uris = vec![format!("{app_url}/logout")];
     provider.register_client(client);
+    // `/api/me` checks the audience of bearer tokens (default: the app's URL); the demo's own
+    // tokens carry it, as JWTs (RFC 9068) or, for introspection, as opaque tokens.
+    let audience = var("OIDC_API_AUDIENCE").unwrap_or_else(|| app_url.to_owned());
     if var("OIDC_API_VALIDATION").as_deref() == Some("jwt") {
-        // RFC 9068 access tokens, so that `/api/me` can validate the demo's own tokens.
-        let audience = var("OIDC_API_AUDIENCE").unwrap_or_else(|| app_url.to_owned());
         provider.set_jwt_access_tokens(Some(&audience));
+    } else {
+        provider.set_access_token_audience(Some(vec!["demo-client".to_owned(), audience]));
     }
     let app = axum::Router::new().fallback(move |req: axum::extract::Request| {
         let provider = provider.clone();

@@ -246,10 +246,19 @@ impl<A: App> Bench<A> {
         };
         let clock = Arc::new(TestClock::new(options.start_time.unwrap_or(1_700_000_000)));
         let provider = SimProvider::new(ISSUER);
+        // With several providers, each has its own redirect URI (`/redirect_uri/<name>`).
+        let several = options.second_provider;
+        let redirect_uri = |name: &str| match several {
+            true => format!("{app_url}/redirect_uri/{name}"),
+            false => format!("{app_url}/redirect_uri"),
+        };
         let mut client =
-            SimClient::confidential(CLIENT_ID, CLIENT_SECRET, &format!("{app_url}/redirect_uri"));
+            SimClient::confidential(CLIENT_ID, CLIENT_SECRET, &redirect_uri("default"));
         client.post_logout_redirect_uris = vec![format!("{app_url}/logout")];
         provider.register_client(client);
+        // The provider issues this client's access tokens for the app's API too (an audience
+        // mapper), so that the app accepts its own session's tokens as bearer tokens.
+        provider.set_access_token_audience(Some(vec![CLIENT_ID.to_owned(), app_url.to_owned()]));
         let transport = SimTransport::new(provider.clone(), clock.clone());
         let base = if options.static_metadata {
             let discovery = provider.handle(
@@ -284,11 +293,8 @@ impl<A: App> Bench<A> {
             .error_view(oidc_core::JsonErrorView);
         let provider2 = options.second_provider.then(|| {
             let p2 = SimProvider::new(ISSUER2);
-            let mut client = SimClient::confidential(
-                CLIENT_ID,
-                CLIENT_SECRET,
-                &format!("{app_url}/redirect_uri"),
-            );
+            let mut client =
+                SimClient::confidential(CLIENT_ID, CLIENT_SECRET, &redirect_uri("second"));
             client.post_logout_redirect_uris = vec![format!("{app_url}/logout")];
             p2.register_client(client);
             transport.add_provider(p2.clone());

@@ -349,6 +349,11 @@ pub(crate) struct State {
     pub(crate) last_token_request: Option<Request<Bytes>>,
     /// With an audience, the token endpoint issues RFC 9068 JWT access tokens for it.
     pub(crate) jwt_access_audience: Option<String>,
+    /// The `aud` of the opaque access tokens the token endpoint issues (by introspection);
+    /// `None`: the client id.
+    pub(crate) access_token_audience: Option<Vec<String>>,
+    /// RFC 9207: whether the metadata promises, and authorization responses carry, `iss`.
+    pub(crate) iss_parameter: bool,
 }
 
 impl State {
@@ -418,6 +423,8 @@ impl SimProvider {
             counters: Counters::default(),
             last_token_request: None,
             jwt_access_audience: None,
+            access_token_audience: None,
+            iss_parameter: true,
         };
         let key = state.new_key();
         state.keys.push(key);
@@ -657,6 +664,19 @@ impl SimProvider {
     /// works at userinfo and introspection.
     pub fn set_jwt_access_tokens(&self, audience: Option<&str>) {
         self.lock().jwt_access_audience = audience.map(str::to_owned);
+    }
+
+    /// From now on the opaque access tokens of the token endpoint (code and refresh grants)
+    /// are for `audience`, as introspection reports it: a provider configured to issue this
+    /// client's tokens for an API (an audience mapper). `None`: for the client id only.
+    pub fn set_access_token_audience(&self, audience: Option<Vec<String>>) {
+        self.lock().access_token_audience = audience;
+    }
+
+    /// Whether the provider supports RFC 9207: its metadata promises `iss` and authorization
+    /// responses carry it (the default). Off: like most providers today, neither.
+    pub fn set_iss_parameter(&self, on: bool) {
+        self.lock().iss_parameter = on;
     }
 
     /// Mints an RFC 9068 JWT access token per `spec` at `now`. Unless it is wrongly signed, it

@@ -1258,6 +1258,234 @@ pub async fn provider_text_is_escaped_in_logs_and_view<A: App>() {
     assert_eq!(me.json()["sub"], "alice");
 }
 
+/// RFC 9700 4.4 mix-up with providers that do not send the RFC 9207 `iss` (most today): the
+/// attacker's provider (`second`) bounces the victim's login to the honest one (`default`)
+/// with the victim's `state`, nonce and code challenge, for the redirect URI the honest
+/// provider has registered for this app. The honest provider's code comes back, without
+/// `iss`, on the honest provider's own redirect URI; the app refuses it there because the
+/// login was started with `second` (RFC 9700 4.4.2), so neither the code nor the PKCE verifier
+/// reaches the attacker's token endpoint. The victim stays logged in as before, and the spent
+/// login cannot be completed by replaying the response on the attacker's redirect URI.
+pub async fn mix_up_without_iss_is_refused_by_redirect_uri<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        second_provider: true,
+        ..Default::default()
+    });
+    let honest = &bench.provider;
+    let attacker = bench.provider2.as_ref().expect("a second provider");
+    honest.set_iss_parameter(false);
+    attacker.set_iss_parameter(false);
+    let mut victim = bench.browser();
+    let page = victim.login("/", "victim").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let auth = victim.start_login("/second").await;
+    assert!(auth.starts_with(crate::harness::ISSUER2), "{auth}");
+    let honest_redirect = bench.rp.redirect_uri(Some("default")).unwrap().to_owned();
+    let attacker_redirect = bench.rp.redirect_uri(Some("second")).unwrap().to_owned();
+    assert_ne!(honest_redirect, attacker_redirect);
+    let mut bounced = url::Url::parse(&format!("{ISSUER}/authorize")).unwrap();
+    for (k, v) in url::Url::parse(&auth).unwrap().query_pairs() {
+        let v = if k == "redirect_uri" {
+            honest_redirect.clone()
+        } else {
+            v.into_owned()
+        };
+        bounced.query_pairs_mut().append_pair(&k, &v);
+    }
+    let back = victim.authorize(bounced.as_str(), "victim");
+    assert!(back.starts_with(&format!("{honest_redirect}?")), "{back}");
+    assert!(
+        !back.contains("iss="),
+        "the honest provider sends no iss: {back}"
+    );
+    let (honest_tokens, attacker_tokens) = (honest.counters().token, attacker.counters().token);
+    let page = victim.get(&back).await;
+    assert_eq!(page.error(), "invalid_response", "{}", page.text());
+    assert_eq!(
+        attacker.counters().token,
+        attacker_tokens,
+        "the honest provider's code never reaches the attacker's token endpoint"
+    );
+    assert_eq!(honest.counters().token, honest_tokens);
+    let page = victim.get_json("/").await;
+    assert_eq!(
+        page.status,
+        StatusCode::OK,
+        "still logged in: {}",
+        page.text()
+    );
+    assert_eq!(page.json()["sub"], "victim");
+    assert_eq!(page.json()["provider"], "default");
+    assert_eq!(
+        victim.get_json("/second").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // The refused login is spent: the same response on the attacker's redirect URI finds no
+    // login to complete.
+    let replay = back.replacen(&honest_redirect, &attacker_redirect, 1);
+    let page = victim.get(&replay).await;
+    assert_eq!(page.error(), "unsolicited_response", "{}", page.text());
+    assert_eq!(attacker.counters().token, attacker_tokens);
+    assert_eq!(victim.get_json("/").await.json()["sub"], "victim");
+}
+
+/// With several providers each has its own redirect URI, `<redirect uri>/<name>`, sent in its
+/// authentication and token requests and routed by the adapter; the shared `/redirect_uri` is
+/// no route then. With a single provider, `/redirect_uri` is kept. A dynamically registered
+/// client registers its provider's own (the login works, and the provider checks it).
+pub async fn each_provider_has_its_own_redirect_uri<A: App>() {
+    let single = Bench::<A>::new();
+    assert_eq!(
+        single.rp.redirect_paths().collect::<Vec<_>>(),
+        ["/redirect_uri"]
+    );
+    assert_eq!(single.rp.redirect_path(), "/redirect_uri");
+
+    let bench = Bench::<A>::with(BenchOptions {
+        second_provider: true,
+        dynamic_registration: true,
+        ..Default::default()
+    });
+    assert_eq!(
+        bench.rp.redirect_paths().collect::<Vec<_>>(),
+        ["/redirect_uri/default", "/redirect_uri/second"]
+    );
+    assert_eq!(bench.rp.redirect_path(), "/redirect_uri/default");
+    assert_eq!(bench.rp.route("/redirect_uri"), None);
+    let mut b = bench.browser();
+    let page = b.login("/", "alice").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(bench.provider.counters().registration, 1);
+    let auth = b.start_login("/second").await;
+    let q = query_of(&auth);
+    assert_eq!(q["redirect_uri"], format!("{APP_URL}/redirect_uri/second"));
+    let back = b.authorize(&auth, "carol");
+    let page = b.deliver(&auth, &back).await;
+    let page = b.follow(page).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(page.json()["provider"], "second");
+    let token_req = bench
+        .provider2
+        .as_ref()
+        .unwrap()
+        .last_token_request()
+        .unwrap();
+    let form: std::collections::HashMap<String, String> = form_urlencoded::parse(token_req.body())
+        .into_owned()
+        .collect();
+    assert_eq!(
+        form["redirect_uri"],
+        format!("{APP_URL}/redirect_uri/second")
+    );
+}
+
+/// A provider whose metadata sends an endpoint over plain http (here the token endpoint, which
+/// would receive the client secret and the code in clear) is refused. Discovered while a user
+/// is logged in: the refresh is refused, the cached metadata stays in use (the next login's
+/// token request goes to the https endpoint) and the user stays logged in. Discovered first:
+/// the error view names the endpoint, and nothing is sent to it.
+pub async fn plain_http_provider_endpoints_are_refused<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        configure: Box::new(|c| c.metadata_max_age(std::time::Duration::from_secs(3600))),
+        ..Default::default()
+    });
+    let discovery = bench.provider.handle(
+        http::Request::get(format!("{ISSUER}/.well-known/openid-configuration"))
+            .body(bytes::Bytes::new())
+            .unwrap(),
+        oidc_core::Clock::now(bench.clock.as_ref()),
+    );
+    let mut doc: serde_json::Value = serde_json::from_slice(discovery.body()).unwrap();
+    doc["token_endpoint"] = "http://op.test/token".into();
+    let insecure = Fault::Respond(200, doc.to_string());
+    let mut b = bench.browser();
+    assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+    bench
+        .transport
+        .fail("/.well-known/openid-configuration", insecure.clone());
+    bench.clock.advance(3601);
+    let mut b2 = bench.browser();
+    let page = b2.login("/", "bob").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let token_req = bench.provider.last_token_request().unwrap();
+    assert_eq!(token_req.uri().scheme_str(), Some("https"));
+    assert_eq!(b.get_json("/").await.json()["sub"], "alice");
+
+    let bench = Bench::<A>::new();
+    bench
+        .transport
+        .fail("/.well-known/openid-configuration", insecure);
+    let mut b = bench.browser();
+    let page = b.get("/").await;
+    assert_eq!(page.error(), "invalid_response", "{}", page.text());
+    assert!(
+        page.json()["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("token_endpoint"),
+        "{}",
+        page.text()
+    );
+    assert_eq!(bench.provider.counters().token, 0);
+    assert!(!b.is_logged_in().await);
+}
+
+/// An API-style request that needs a logged-in session gets a `401` with a challenge
+/// (`WWW-Authenticate: Session realm="<app url>"`, RFC 9110 11.6.1): anonymous, and logged in
+/// with another provider than the route's, which leaves that session as it was.
+pub async fn session_api_401_has_a_challenge<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        second_provider: true,
+        ..Default::default()
+    });
+    let expected = format!("Session realm=\"{APP_URL}\"");
+    let mut b = bench.browser();
+    let page = b.get_json("/").await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        page.headers[http::header::WWW_AUTHENTICATE],
+        expected.as_str()
+    );
+    assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+    let page = b.get_json("/second").await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        page.headers[http::header::WWW_AUTHENTICATE],
+        expected.as_str()
+    );
+    assert_eq!(b.get_json("/").await.json()["sub"], "alice");
+}
+
+/// PKCE cannot be off for a public client (RFC 9700 2.1.1): when a dynamic registration made
+/// with PKCE disabled comes back public, the login stops at a configuration error before the
+/// browser is sent to the provider, and the public registration is not kept: once the
+/// provider registers a confidential client, the same browser logs in.
+pub async fn public_registration_without_pkce_is_refused<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        dynamic_registration: true,
+        configure: Box::new(|c| c.disable_pkce()),
+        ..Default::default()
+    });
+    let public = serde_json::json!({
+        "client_id": "dyn-public",
+        "token_endpoint_auth_method": "none",
+        "redirect_uris": [format!("{APP_URL}/redirect_uri")],
+    });
+    bench
+        .transport
+        .fail("/register", Fault::Respond(201, public.to_string()));
+    let mut b = bench.browser();
+    let page = b.get("/").await;
+    assert_eq!(page.error(), "configuration_error", "{}", page.text());
+    assert!(page.text().contains("PKCE"), "{}", page.text());
+    assert_eq!(bench.provider.counters().authorize, 0);
+    assert!(!b.is_logged_in().await);
+    bench.transport.clear();
+    let page = b.login("/", "alice").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(bench.provider.counters().registration, 1);
+}
+
 /// Instantiates every scenario for one adapter: `scenarios!(axum, MyAxumApp);` gives tests
 /// named `axum::code_flow_succeeds`, ...
 #[macro_export]
@@ -1324,7 +1552,12 @@ macro_rules! scenarios {
             future_nbf_is_rejected,
             max_age_is_enforced,
             acr_values_are_enforced,
-            provider_text_is_escaped_in_logs_and_view
+            provider_text_is_escaped_in_logs_and_view,
+            mix_up_without_iss_is_refused_by_redirect_uri,
+            each_provider_has_its_own_redirect_uri,
+            plain_http_provider_endpoints_are_refused,
+            session_api_401_has_a_challenge,
+            public_registration_without_pkce_is_refused
         );
     };
     (@each $adapter:ident, $app:ty, $($name:ident),* $(,)?) => {

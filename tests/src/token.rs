@@ -314,7 +314,11 @@ fn issue_tokens(
         Err(e) => return oauth_error(500, "server_error", &e),
     };
     let scope = access_grant.scope.clone();
-    let audience = st.jwt_access_audience.clone().map(|a| vec![a]);
+    let audience = st
+        .jwt_access_audience
+        .clone()
+        .map(|a| vec![a])
+        .or_else(|| st.access_token_audience.clone());
     st.access_tokens.insert(
         access_token.clone(),
         AccessRecord {

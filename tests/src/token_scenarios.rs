@@ -25,7 +25,7 @@ use oidc_core::{
 use crate::harness::{
     App, Bench, BenchOptions, Browser, Fault, Page, APP_URL, CLIENT_ID, CLIENT_SECRET, ISSUER,
 };
-use crate::{JwtAccessTokenSpec, Misbehavior};
+use crate::{JwtAccessTokenSpec, Misbehavior, SimClient};
 
 /// How long the simulated provider's access tokens live.
 const AT_LIFETIME: u64 = 3600;
@@ -641,7 +641,7 @@ pub async fn bearer_missing_scope_is_403<A: App>() {
     assert!(c.contains("error=\"insufficient_scope\""), "{c}");
     assert!(c.contains("scope=\"api.read\""), "{c}");
     assert_eq!(page.error(), "insufficient_scope");
-    let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, CLIENT_ID, "openid api.read");
+    let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, APP_URL, "openid api.read");
     let scoped = bench
         .provider
         .issue_jwt_access_token(&spec, bench.clock.now());
@@ -853,7 +853,7 @@ pub async fn session_or_bearer_rules<A: App>() {
     let page = bearer(&bench, "/api/either", &token).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
 
-    let spec = JwtAccessTokenSpec::new("bob", CLIENT_ID, CLIENT_ID, "api.read");
+    let spec = JwtAccessTokenSpec::new("bob", CLIENT_ID, APP_URL, "api.read");
     let good = bench
         .provider
         .issue_jwt_access_token(&spec, bench.clock.now());
@@ -866,7 +866,8 @@ pub async fn session_or_bearer_rules<A: App>() {
 /// Client credentials tokens are cached per scopes and parameters until shortly before they
 /// expire; failures are typed errors.
 pub async fn client_credentials_are_cached<A: App>() {
-    let bench = Bench::<A>::new();
+    // The tokens are for `https://api.test`; so is this app's API here.
+    let bench = bench_with::<A>(|r| r.bearer_audience("https://api.test"));
     let rp = &bench.rp;
     let extra = [("audience", "https://api.test")];
     let calls = bench.provider.counters().token;
@@ -960,6 +961,90 @@ pub async fn refreshed_id_token_keeps_the_login_auth_time<A: App>() {
     assert_eq!(page.json()["sub"], "alice", "still the original user");
 }
 
+/// A client credentials token that the provider issues straight to `client_id` (another app
+/// using the same provider).
+fn token_of_another_client<A: App>(bench: &Bench<A>, client_id: &str, secret: &str) -> String {
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "client_credentials")
+        .append_pair("scope", "openid profile")
+        .append_pair("client_id", client_id)
+        .append_pair("client_secret", secret)
+        .finish();
+    let response = bench.provider.handle(
+        Request::post(format!("{ISSUER}/token"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Bytes::from(body))
+            .unwrap(),
+        bench.clock.now(),
+    );
+    let v: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+    v["access_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token: {v}"))
+        .to_owned()
+}
+
+/// By default an introspected bearer token must be for this app (its `aud` contains the app's
+/// base URL), as a JWT must (RFC 9700 4.9, RFC 6750 5.2): an active token the provider issued
+/// to another client, or one of this client's own tokens for another API, is `401` at
+/// `/api/me`. The app's own token keeps working afterwards and the logged-in browser stays
+/// logged in. `skip_introspection_audience_check` is the explicit opt-out, and a configured
+/// audience is still checked with it.
+pub async fn bearer_for_another_audience_is_401<A: App>() {
+    let bench = Bench::<A>::new();
+    bench.provider.register_client(SimClient::confidential(
+        "third-party",
+        "tp-secret",
+        "https://third.test/cb",
+    ));
+    let third = token_of_another_client(&bench, "third-party", "tp-secret");
+    let mut b = bench.browser();
+    let own = logged_in_token(&mut b).await;
+    assert_eq!(bearer(&bench, "/api/me", &own).await.status, StatusCode::OK);
+    assert_invalid_token(
+        &bearer(&bench, "/api/me", &third).await,
+        "a token issued to another client",
+    );
+    let other_api = bench
+        .rp
+        .client_credentials_token(None, &["openid"], &[("audience", "https://api.test")])
+        .await
+        .unwrap();
+    assert_invalid_token(
+        &bearer(&bench, "/api/me", other_api.expose()).await,
+        "this client's token for another API",
+    );
+    let page = bearer(&bench, "/api/me", &own).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(page.json()["sub"], "alice");
+    assert!(b.is_logged_in().await);
+
+    let bench = bench_with::<A>(|r| r.skip_introspection_audience_check());
+    bench.provider.register_client(SimClient::confidential(
+        "third-party",
+        "tp-secret",
+        "https://third.test/cb",
+    ));
+    let third = token_of_another_client(&bench, "third-party", "tp-secret");
+    let page = bearer(&bench, "/api/me", &third).await;
+    assert_eq!(page.status, StatusCode::OK, "opted out: {}", page.text());
+    assert_eq!(page.json()["client_id"], "third-party");
+    let bench = bench_with::<A>(|r| {
+        r.skip_introspection_audience_check()
+            .bearer_audience("https://api.test")
+    });
+    bench.provider.register_client(SimClient::confidential(
+        "third-party",
+        "tp-secret",
+        "https://third.test/cb",
+    ));
+    let third = token_of_another_client(&bench, "third-party", "tp-secret");
+    assert_invalid_token(
+        &bearer(&bench, "/api/me", &third).await,
+        "a configured audience is still checked",
+    );
+}
+
 /// Instantiates every token scenario for one adapter: `token_scenarios!(axum_tokens, App);`
 /// gives tests named `axum_tokens::access_token_is_refreshed_on_expiry`, ...
 #[macro_export]
@@ -990,7 +1075,8 @@ macro_rules! token_scenarios {
             session_or_bearer_rules,
             token_configuration_errors,
             client_credentials_are_cached,
-            refreshed_id_token_keeps_the_login_auth_time
+            refreshed_id_token_keeps_the_login_auth_time,
+            bearer_for_another_audience_is_401
         );
     };
     (@each $adapter:ident, $app:ty, $($name:ident),* $(,)?) => {

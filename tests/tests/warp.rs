@@ -75,6 +75,16 @@ mod adapter {
             }),
             ..Default::default()
         });
+        // With two providers, each has its own redirect URI, registered at the provider.
+        let mut client = oidc_testkit::SimClient::confidential(
+            CLIENT_ID,
+            CLIENT_SECRET,
+            &format!("{APP_URL}/redirect_uri/default"),
+        );
+        client
+            .redirect_uris
+            .push(format!("{APP_URL}/redirect_uri/second"));
+        bench.provider.register_client(client);
         let mut b = bench.browser();
         assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
         assert_eq!(b.get_json("/second").await.status, StatusCode::UNAUTHORIZED);
@@ -102,7 +112,7 @@ mod adapter {
     }
 
     fn jwt(bench: &Bench<WarpApp>, scope: &str) -> String {
-        let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, CLIENT_ID, scope);
+        let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, APP_URL, scope);
         bench
             .provider
             .issue_jwt_access_token(&spec, bench.clock.now())

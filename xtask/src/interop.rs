@@ -252,8 +252,10 @@ const HYBRID: &[&str] = &["--scenario", "hybrid"];
 const FORM_POST_MODE: &[&str] = &["--scenario", "form_post"];
 /// Opens `/` again 6 s after the login: past [`SILENT_REFRESH`]'s 5 s interval.
 const SILENT_REFRESH_DRIVE: &[&str] = &["--scenario", "silent-refresh", "--refresh-after", "6"];
-/// `api.mjs`: an opaque token from a code login → 200 with `sub`/`client_id`; no token, a
-/// made-up token, a token revoked at the provider → 401 with a `Bearer` challenge.
+/// `api.mjs`: an opaque token for the app (`resource=<app>/opaque`) from a code login → 200
+/// with `sub`/`client_id`; no token, a made-up token, a token revoked at the provider, a token
+/// for userinfo only (no `aud`: the app checks the audience by default) → 401 with a `Bearer`
+/// challenge.
 const API_INTROSPECTION_CHECKS: &[&str] = &["--scenario", "introspection"];
 /// `api.mjs`: a valid token without [`API_REQUIRED_SCOPE`] → 403 `insufficient_scope`.
 const API_SCOPE_CHECKS: &[&str] = &[

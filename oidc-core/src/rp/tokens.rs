@@ -59,6 +59,7 @@ pub(super) struct TokenSettings {
     auto_refresh: bool,
     bearer_validation: BearerValidation,
     bearer_audience: Option<String>,
+    introspection_audience_check: bool,
     bearer_scopes: Vec<String>,
     introspection_ttl: Duration,
     introspection_capacity: usize,
@@ -71,6 +72,7 @@ impl Default for TokenSettings {
             auto_refresh: false,
             bearer_validation: BearerValidation::Introspection,
             bearer_audience: None,
+            introspection_audience_check: true,
             bearer_scopes: Vec::new(),
             introspection_ttl: Duration::from_secs(30),
             introspection_capacity: 10_000,
@@ -147,10 +149,23 @@ impl RelyingPartyBuilder {
         self
     }
 
-    /// The audience bearer tokens must carry. Default: with JWT validation, the app's base URL
-    /// (without a trailing slash); with introspection, none (`aud` is not checked).
+    /// The audience bearer tokens must carry, by introspection and as JWTs alike (default:
+    /// the app's base URL, without a trailing slash). Without this check any active token the
+    /// provider issued, to any client for any API, would open this one (RFC 9700 4.9, RFC 6750
+    /// 5.2): ask the provider to issue tokens for this audience (a resource indicator, RFC
+    /// 8707, or an audience setting at the provider).
     pub fn bearer_audience(mut self, audience: impl Into<String>) -> Self {
         self.tokens.bearer_audience = Some(audience.into());
+        self
+    }
+
+    /// Opts out of the audience check for introspected tokens (JWT access tokens keep theirs,
+    /// which RFC 9068 requires): any active token of the provider is then accepted, whoever it
+    /// was issued to. Only for a provider that cannot put an audience in its tokens and serves
+    /// no other client; an audience set by [`bearer_audience`](Self::bearer_audience) or a
+    /// route's requirements is still checked.
+    pub fn skip_introspection_audience_check(mut self) -> Self {
+        self.tokens.introspection_audience_check = false;
         self
     }
 
@@ -213,7 +228,7 @@ impl RelyingParty {
             Ok(token) => Ok(token),
             Err(e) if needs_login(&e) => {
                 if is_api_request(parts) {
-                    return Err(api_unauthorized());
+                    return Err(api_unauthorized(&self.realm()));
                 }
                 let provider = self.session(parts).await.map(|u| u.provider.clone());
                 let return_to = parts
@@ -480,7 +495,8 @@ impl RelyingParty {
         let now = self.inner.clock.now();
         let skew = slot.config.clock_skew.as_secs();
         let metadata = self.metadata(slot).await?;
-        let audience = requirements
+        let default_audience = self.default_audience();
+        let configured = requirements
             .required_audience()
             .or(settings.bearer_audience.as_deref());
         let validation = requirements
@@ -510,6 +526,9 @@ impl RelyingParty {
                         result
                     }
                 };
+                let audience = configured.or(settings
+                    .introspection_audience_check
+                    .then_some(default_audience.as_str()));
                 let expect = IntrospectionExpectations {
                     issuer: &metadata.issuer,
                     audience,
@@ -519,10 +538,9 @@ impl RelyingParty {
                 check_introspection(token, &result, &expect)?
             }
             BearerValidation::Jwt => {
-                let default_audience = self.default_audience();
                 let expect = JwtAccessTokenExpectations {
                     issuer: &metadata.issuer,
-                    audience: audience.unwrap_or(&default_audience),
+                    audience: configured.unwrap_or(&default_audience),
                     now,
                     skew,
                     algorithms: &slot.config.algorithms,
@@ -649,7 +667,7 @@ impl RelyingParty {
         self.inner.app_url.as_str().trim_end_matches('/').to_owned()
     }
 
-    fn realm(&self) -> String {
+    pub(super) fn realm(&self) -> String {
         self.default_audience()
     }
 }
