@@ -170,7 +170,8 @@ impl Handler for RpHandler {
 /// The fairing that wires a [`RelyingParty`] into Rocket.
 ///
 /// On ignite it manages the relying party as state and mounts its routes at
-/// [`RelyingParty::redirect_path`] (`GET`, `POST`), [`RelyingParty::logout_path`] (`GET`) and
+/// [`RelyingParty::redirect_path`] (`GET`, `POST`), [`RelyingParty::logout_path`] (`GET`, and
+/// `POST` for the confirmation a logout from another site asks for) and
 /// [`RelyingParty::login_path`] (`GET`) when the relying party has one. Its response hook sends
 /// the answer of a failing guard of this crate (see
 /// [how a failing guard answers](crate#how-a-failing-guard-answers)).
@@ -240,6 +241,10 @@ impl Fairing for OidcFairing {
             named(
                 Route::new(Method::Get, logout, handler.clone()),
                 "oidc logout",
+            ),
+            named(
+                Route::new(Method::Post, logout, handler.clone()),
+                "oidc logout confirmation",
             ),
         ];
         if let Some(login) = login {
