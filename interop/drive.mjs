@@ -9,6 +9,7 @@
 //   --app URL         the demo app's base URL (default $APP_URL or http://127.0.0.1:8080)
 //   --issuer URL      the provider's issuer (default $OIDC_ISSUER or http://127.0.0.1:9090)
 //   --scenario NAME   code | sso | logout | tampered | implicit | hybrid | form_post | silent-refresh
+//                     | cross-site-logout | silent-refresh-login-required
 //   --user LOGIN      login to type into the provider's form (default alice)
 //   --tamper PARAM    tampered: which redirect parameter to change: state (default) or code
 //   --refresh-after S silent-refresh: seconds to wait after the login before opening `/`
@@ -23,9 +24,11 @@ import { mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
 import { chromium } from 'playwright-core';
 
-const SCENARIOS = ['code', 'sso', 'logout', 'tampered', 'implicit', 'hybrid', 'form_post', 'silent-refresh'];
+const SCENARIOS = ['code', 'sso', 'logout', 'tampered', 'implicit', 'hybrid', 'form_post', 'silent-refresh',
+  'cross-site-logout', 'silent-refresh-login-required'];
 
 // ---------- arguments ----------
 function parseArgs(argv) {
@@ -454,6 +457,63 @@ async function appRootWithoutRedirects() {
   return { status: res.status(), location: res.headers().location, text: await res.text().catch(() => '') };
 }
 
+// From a logout started in the app (the browser is on its way), follow the provider's
+// end-session confirmation to the app's logged-out page, then check that `/` shows the
+// provider's login form again (logged out at the provider too).
+async function finishLogout() {
+  let sawEndSession = false;
+  let deadline = Date.now() + STEP;
+  let lastUrl = '';
+  for (;;) {
+    if (Date.now() > deadline) fail(`logout did not finish within ${STEP / 1000}s; stuck at ${page.url()} (${(await bodyText()).slice(0, 200)})`);
+    const u = currentUrl();
+    if (u && u.href !== lastUrl) { lastUrl = u.href; deadline = Date.now() + STEP; }
+    if (onOp()) {
+      const err = await opErrorText();
+      if (err) fail(`provider error page during logout at ${u.pathname}: ${err}`);
+      if (await present(SEL.logoutYes)) {
+        log('end-session confirmation: Yes, sign me out');
+        sawEndSession = true;
+        await clickAndWaitNav(page.locator(SEL.logoutYes));
+        continue;
+      }
+      if (/sign-out success/i.test(await bodyText())) {
+        fail('logout ended on the provider\'s own "Sign-out Success" page: the app sent no (registered) post_logout_redirect_uri');
+      }
+    }
+    if (onApp()) {
+      const r = shownResponse();
+      if (r && r.status < 300 && r.url.startsWith(APP)) {
+        const text = await bodyText();
+        if (/logged out/i.test(text)) {
+          if (r.status !== 200) fail(`the logged-out page answered ${r.status}, expected 200`);
+          break;
+        }
+        if (u.pathname === '/' && /"sub"/.test(text)) fail('logout landed back on / still logged in');
+      }
+      if (r && r.status >= 400 && r.url === page.url()) fail(`app answered ${r.status} during logout at ${u.pathname}: ${(await bodyText()).slice(0, 200)}`);
+    }
+    await sleep(100);
+  }
+  if (!sawEndSession) fail(`reached "logged out" at ${page.url()} without going through the provider's end-session page`);
+  // Logged out at the provider too: `/` must show the login form again.
+  await goto(`${APP}/`);
+  deadline = Date.now() + STEP;
+  for (;;) {
+    if (Date.now() > deadline) fail(`after logout ${APP}/ did not lead to the provider's login form; at ${page.url()}`);
+    if (onOp() && await present(SEL.login)) break;
+    if (onOp()) {
+      const err = await opErrorText();
+      if (err) fail(`provider error page after logout: ${err}`);
+    }
+    if (onApp() && currentUrl().pathname === '/') {
+      const r = shownResponse();
+      if (r && r.status === 200) fail(`after logout ${APP}/ is still logged in: ${(await bodyText()).slice(0, 200)}`);
+    }
+    await sleep(100);
+  }
+}
+
 // ---------- scenarios ----------
 const run = {
   async code() { await login('code'); },
@@ -543,57 +603,128 @@ const run = {
   async logout() {
     await login('any'); // whatever flow the app is configured for
     await goto(`${APP}/logout`);
-    let sawEndSession = false;
+    await finishLogout();
+  },
+
+  // Logs in, then a page on another site (`localhost` vs the app's `127.0.0.1`, or the other
+  // way round: different sites to Chromium) links to the app's `/logout`, and the user follows
+  // the link: a cross-site top-level GET, which carries the app's `SameSite=Lax` cookie. The
+  // session must survive it (`/` still answers as the same user) and the app must show its
+  // confirmation page; clicking the page's button then logs out, through the provider's
+  // end-session endpoint (so the page's CSP `form-action` must let the POST's redirect go
+  // there), as `logout` does.
+  async 'cross-site-logout'() {
+    const before = await login('any');
+    const appHost = new URL(APP).hostname;
+    const otherHost = appHost === 'localhost' ? '127.0.0.1' : 'localhost';
+    const server = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(`<!doctype html><title>Another site</title><a id="go" href="${APP}/logout">See the offer</a>`);
+    });
+    await new Promise((resolve, reject) => { server.once('error', reject); server.listen(0, '127.0.0.1', resolve); });
+    try {
+      const attacker = `http://${otherHost}:${server.address().port}/`;
+      await goto(attacker);
+      if (currentUrl()?.origin !== new URL(attacker).origin) fail(`could not open the other site's page ${attacker} (at ${page.url()})`);
+      const sinceResponse = trace.mainResponses.length;
+      const since = trace.requests.length;
+      log('on', attacker, '- following its link to', `${APP}/logout`);
+      await clickAndWaitNav(page.locator('#go'));
+      const deadline = Date.now() + STEP;
+      let shown;
+      while (!shown) {
+        if (Date.now() > deadline) fail(`the cross-site link to ${APP}/logout did not load within ${STEP / 1000}s; at ${page.url()}`);
+        const r = shownResponse(sinceResponse);
+        if (onApp() && r) shown = r;
+        else if (onOp()) fail(`a cross-site link to ${APP}/logout went on to the provider (${page.url()}): it logged out without asking`);
+        else await sleep(100);
+      }
+      const probe = await appRootWithoutRedirects();
+      if (probe.status !== 200) {
+        fail(`after a cross-site GET of ${APP}/logout, ${APP}/ answers ${probe.status}${probe.location ? ` to ${probe.location}` : ''}: the other site logged the user out`);
+      }
+      let body;
+      try { body = JSON.parse(probe.text); } catch { fail(`${APP}/ answered 200 but not JSON: ${probe.text.slice(0, 200)}`); }
+      if (body.sub !== before.sub) fail(`after the cross-site GET ${APP}/ shows sub ${JSON.stringify(body.sub)}, was ${JSON.stringify(before.sub)}`);
+      if (shown.status !== 200) fail(`the cross-site GET of ${APP}/logout answered ${shown.status}, expected the confirmation page (200): ${(await bodyText()).slice(0, 200)}`);
+      const button = page.locator('form[method="post"] button[type="submit"]');
+      if (!(await present('form[method="post"] input[name="csrf_token"]')) || (await button.count()) !== 1) {
+        fail(`the cross-site GET of ${APP}/logout did not show a confirmation form with a token: ${(await bodyText()).slice(0, 200)}`);
+      }
+      const navs = trace.requests.slice(since).filter((r) => r.nav && r.url.startsWith(`${APP}/logout`));
+      log(`confirmation page shown; still logged in as ${body.sub}; ${navs.length} navigation(s) to /logout`);
+      const sincePost = trace.requests.length;
+      await clickAndWaitNav(button);
+      const posted = trace.requests.slice(sincePost).some((r) => r.method === 'POST' && r.url === `${APP}/logout`);
+      if (!posted) fail(`clicking the confirmation button sent no POST to ${APP}/logout`);
+      await finishLogout();
+    } finally {
+      server.close();
+    }
+  },
+
+  // Silent refresh in an implicit or hybrid flow when the provider session is gone: the app
+  // sends the browser to the provider with `prompt=none`, the provider answers
+  // `login_required` in the fragment, the app's fragment page posts it to the redirect
+  // endpoint, which answers with a redirect to the provider's authorization endpoint for an
+  // interactive login. Chromium applies the fragment page's CSP `form-action` to that redirect,
+  // so the page must allow it: the browser must end at the provider's login form, and logging
+  // in there must bring it back to `/` as the same user.
+  async 'silent-refresh-login-required'() {
+    const before = await login('any');
+    const loggedInAt = Date.now();
+    const authz = await authorizationEndpoint();
+    // End the provider session behind the app's back: drop the provider's cookies only.
+    const opHost = ISSUER.hostname;
+    if (new URL(APP).hostname === opHost) {
+      const names = [...trace.opCookieNames].filter((n) => !trace.appCookieNames.has(n));
+      if (names.length === 0) fail('could not tell which cookies are the provider\'s (none seen in its Set-Cookie headers)');
+      for (const name of names) await context.clearCookies({ name, domain: opHost });
+      log('cleared provider cookies', names.join(', '));
+    } else {
+      await context.clearCookies({ domain: opHost });
+    }
+    const wait = REFRESH_AFTER * 1000 - (Date.now() - loggedInAt);
+    if (wait > 0) await sleep(wait);
+    const since = trace.requests.length;
+    const sinceResponse = trace.mainResponses.length;
+    const what = () => {
+      const reqs = requestsTo(authz, since);
+      const prompts = reqs.map((p) => (p.has('prompt') ? `prompt=${p.get('prompt')}` : 'no prompt'));
+      const errors = providerErrors(since, sinceResponse);
+      return `authorization requests after the interval: ${prompts.length ? prompts.join(', ') : 'none'}`
+        + `${errors.length ? `; the provider answered error=${errors.join(', error=')}` : ''}`;
+    };
+    await goto(`${APP}/`);
     let deadline = Date.now() + STEP;
     let lastUrl = '';
     for (;;) {
-      if (Date.now() > deadline) fail(`logout did not finish within ${STEP / 1000}s; stuck at ${page.url()} (${(await bodyText()).slice(0, 200)})`);
+      if (Date.now() > deadline) fail(`the silent refresh did not end at the provider's login form within ${STEP / 1000}s; stuck at ${page.url()} (${(await bodyText()).slice(0, 200)}) (${what()})`);
       const u = currentUrl();
       if (u && u.href !== lastUrl) { lastUrl = u.href; deadline = Date.now() + STEP; }
       if (onOp()) {
         const err = await opErrorText();
-        if (err) fail(`provider error page during logout at ${u.pathname}: ${err}`);
-        if (await present(SEL.logoutYes)) {
-          log('end-session confirmation: Yes, sign me out');
-          sawEndSession = true;
-          await clickAndWaitNav(page.locator(SEL.logoutYes));
-          continue;
-        }
-        if (/sign-out success/i.test(await bodyText())) {
-          fail('logout ended on the provider\'s own "Sign-out Success" page: the app sent no (registered) post_logout_redirect_uri');
-        }
+        if (err) fail(`provider error page at ${u.pathname}: ${err} (${what()})`);
+        if (await present(SEL.login)) break;
       }
       if (onApp()) {
-        const r = shownResponse();
-        if (r && r.status < 300 && r.url.startsWith(APP)) {
-          const text = await bodyText();
-          if (/logged out/i.test(text)) {
-            if (r.status !== 200) fail(`the logged-out page answered ${r.status}, expected 200`);
-            break;
-          }
-          if (u.pathname === '/' && /"sub"/.test(text)) fail('logout landed back on / still logged in');
-        }
-        if (r && r.status >= 400 && r.url === page.url()) fail(`app answered ${r.status} during logout at ${u.pathname}: ${(await bodyText()).slice(0, 200)}`);
+        const r = shownResponse(sinceResponse);
+        if (r && r.status >= 400 && r.url === page.url().split('#')[0]) fail(`app answered ${r.status} at ${u.pathname}: ${(await responseText(r)).slice(0, 200)} (${what()})`);
+        if (r && u.pathname === '/' && r.status === 200) fail(`${APP}/ answered 200 without a login although the provider session was gone (${what()})`);
       }
       await sleep(100);
     }
-    if (!sawEndSession) fail(`reached "logged out" at ${page.url()} without going through the provider's end-session page`);
-    // Logged out at the provider too: `/` must show the login form again.
-    await goto(`${APP}/`);
-    deadline = Date.now() + STEP;
-    for (;;) {
-      if (Date.now() > deadline) fail(`after logout ${APP}/ did not lead to the provider's login form; at ${page.url()}`);
-      if (onOp() && await present(SEL.login)) break;
-      if (onOp()) {
-        const err = await opErrorText();
-        if (err) fail(`provider error page after logout: ${err}`);
-      }
-      if (onApp() && currentUrl().pathname === '/') {
-        const r = shownResponse();
-        if (r && r.status === 200) fail(`after logout ${APP}/ is still logged in: ${(await bodyText()).slice(0, 200)}`);
-      }
-      await sleep(100);
-    }
+    const reqs = requestsTo(authz, since);
+    if (reqs.length < 2 || reqs[0].get('prompt') !== 'none') fail(`expected a prompt=none request, then an interactive one (${what()})`);
+    if (reqs[reqs.length - 1].get('prompt') === 'none') fail(`the login form shows for a prompt=none request (${what()})`);
+    const errors = providerErrors(since, sinceResponse);
+    if (!errors.some((e) => e.startsWith('login_required'))) fail(`the provider did not answer login_required (${what()})`);
+    const flow = new Set((reqs[0].get('response_type') || '').split(' '));
+    if (!flow.has('id_token') && !flow.has('token')) fail(`the app's flow is response_type=${reqs[0].get('response_type')}: not implicit or hybrid, so no fragment page was involved (set OIDC_RESPONSE_TYPE)`);
+    log(`login_required after prompt=none led to the login form (${what()})`);
+    const seen = await untilAppRoot({ sinceResponse });
+    const after = await readLoggedIn(seen.response);
+    if (after.sub !== before.sub) fail(`after logging in again sub is ${JSON.stringify(after.sub)}, was ${JSON.stringify(before.sub)}`);
   },
 
   async tampered() {

@@ -60,7 +60,8 @@ pub use oidc_core::{
 };
 pub use oidc_core::{BearerRequirements, BearerValidation, Principal, Secret, TokenIdentity};
 
-/// The largest request body the redirect endpoint reads (a `form_post` response).
+/// The largest request body the relying party's routes read (a `form_post` response, a logout
+/// confirmation).
 const MAX_CALLBACK_BODY: usize = 64 * 1024;
 
 /// The default transport: reqwest with a timeout and a body-size cap.

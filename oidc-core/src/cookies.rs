@@ -18,6 +18,9 @@ pub(crate) struct SessionCookies {
     /// HMAC-SHA256 keyed once; each use clones the keyed state, so a request costs one
     /// short hash, not a key schedule.
     mac: Hmac<Sha256>,
+    /// Keys the logout confirmation tokens: a key derived from the cookie key, so that a
+    /// token can never pass for a cookie signature or the other way round.
+    csrf_mac: Hmac<Sha256>,
     secure: bool,
     path: String,
     max_age: Option<u64>,
@@ -49,11 +52,19 @@ impl SessionCookies {
         }
         let mac = Hmac::<Sha256>::new_from_slice(secret)
             .map_err(|e| Error::config("session_secret", e.to_string()))?;
+        let csrf_key = mac
+            .clone()
+            .chain_update(b"oidc-rs logout confirmation key")
+            .finalize()
+            .into_bytes();
+        let csrf_mac = Hmac::<Sha256>::new_from_slice(&csrf_key)
+            .map_err(|e| Error::config("session_secret", e.to_string()))?;
         Ok(SessionCookies {
             name,
             login_name,
             login_path: path.clone(),
             mac,
+            csrf_mac,
             secure,
             path,
             max_age,
@@ -78,6 +89,32 @@ impl SessionCookies {
             return false;
         };
         self.mac
+            .clone()
+            .chain_update(id.as_bytes())
+            .verify_slice(&tag)
+            .is_ok()
+    }
+
+    /// The logout confirmation token of a session: an HMAC of its id, so it needs no storage,
+    /// is worthless for any other session, and dies with the session id (rotated at login).
+    pub(crate) fn csrf_token(&self, id: &str) -> String {
+        use base64::Engine;
+        let tag = self
+            .csrf_mac
+            .clone()
+            .chain_update(id.as_bytes())
+            .finalize()
+            .into_bytes();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tag)
+    }
+
+    /// Whether `token` is the logout confirmation token of session `id` (constant time).
+    pub(crate) fn verify_csrf_token(&self, id: &str, token: &str) -> bool {
+        use base64::Engine;
+        let Ok(tag) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token) else {
+            return false;
+        };
+        self.csrf_mac
             .clone()
             .chain_update(id.as_bytes())
             .verify_slice(&tag)
@@ -251,6 +288,22 @@ mod tests {
             .to_str()
             .unwrap()
             .contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn csrf_tokens_are_bound_to_the_session_and_key() {
+        let j = jar(false);
+        let token = j.csrf_token("abc");
+        assert!(j.verify_csrf_token("abc", &token));
+        assert!(!j.verify_csrf_token("abd", &token), "another session");
+        assert!(!j.verify_csrf_token("abc", ""));
+        assert!(!j.verify_csrf_token("abc", "not base64!"));
+        assert!(!j.verify_csrf_token("abc", &token[..token.len() - 2]));
+        let other = SessionCookies::new("sid".into(), &[8u8; 32], false, "/".into(), None).unwrap();
+        assert!(!other.verify_csrf_token("abc", &token), "another key");
+        // Not the cookie's signature: a token cannot be turned into a session cookie.
+        assert_ne!(token, j.sign("abc"));
+        assert!(!j.verify("abc", &token));
     }
 
     #[test]

@@ -66,6 +66,9 @@ impl Error {
             Error::Provider(e) => &e.error,
             Error::Protocol(ProtocolError::UnsolicitedResponse(_)) => "unsolicited_response",
             Error::Protocol(ProtocolError::StateMismatch) => "invalid_state",
+            Error::Protocol(ProtocolError::CrossSiteRequest) => "cross_site_request",
+            Error::Protocol(ProtocolError::InvalidCsrfToken) => "invalid_csrf_token",
+            Error::Protocol(ProtocolError::MethodNotAllowed(_)) => "invalid_request",
             Error::Protocol(_) => "invalid_response",
             Error::Config { .. } => "configuration_error",
             Error::Transport { .. } => "provider_unreachable",
@@ -92,6 +95,10 @@ impl Error {
         match self {
             Error::Provider(e) if e.error == "access_denied" => StatusCode::FORBIDDEN,
             Error::Provider(_) => StatusCode::UNAUTHORIZED,
+            Error::Protocol(ProtocolError::CrossSiteRequest | ProtocolError::InvalidCsrfToken) => {
+                StatusCode::FORBIDDEN
+            }
+            Error::Protocol(ProtocolError::MethodNotAllowed(_)) => StatusCode::METHOD_NOT_ALLOWED,
             Error::Protocol(_) => StatusCode::BAD_REQUEST,
             Error::Config { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             Error::Transport { .. } => StatusCode::BAD_GATEWAY,
@@ -191,6 +198,18 @@ pub enum ProtocolError {
     /// attack, or a provider sending its answer to the wrong redirect URI).
     #[error("the response arrived at the redirect URI of another provider than the login's")]
     RedirectUriMismatch,
+    /// A state-changing request (a logout confirmation) came from a page of another site, as
+    /// its `Sec-Fetch-Site`, `Origin` or `Referer` header says: possible cross-site request
+    /// forgery.
+    #[error("the request came from another site")]
+    CrossSiteRequest,
+    /// A logout confirmation without a session, or whose CSRF token is missing, duplicated or
+    /// not this session's.
+    #[error("the logout confirmation is missing or invalid: log out again from the app")]
+    InvalidCsrfToken,
+    /// A route was called with a method it does not take; the text names those it takes.
+    #[error("this route takes {0}")]
+    MethodNotAllowed(&'static str),
 }
 
 /// Why an ID token was refused (OpenID Connect Core 3.1.3.7).

@@ -74,7 +74,33 @@ fn response(status: StatusCode, content_type: &'static str, body: String) -> htt
     );
     h.insert(
         http::header::CONTENT_SECURITY_POLICY,
-        http::HeaderValue::from_static("default-src 'none'"),
+        http::HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+    );
+    h.insert(
+        http::header::X_FRAME_OPTIONS,
+        http::HeaderValue::from_static("DENY"),
+    );
+    r
+}
+
+/// An HTML page of the relying party's own (logged out, logout confirmation, fragment page):
+/// never cached, never framed (clickjacking), under the given CSP, which must include
+/// `frame-ancestors 'none'`; `X-Frame-Options` covers browsers without CSP level 2.
+pub(crate) fn html_page(body: String, csp: http::HeaderValue) -> http::Response<Bytes> {
+    let mut r = http::Response::new(Bytes::from(body));
+    let h = r.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    h.insert(http::header::CONTENT_SECURITY_POLICY, csp);
+    h.insert(
+        http::header::X_FRAME_OPTIONS,
+        http::HeaderValue::from_static("DENY"),
     );
     r
 }
@@ -112,6 +138,22 @@ mod tests {
         assert!(body.contains("&lt;script&gt;"));
         assert!(body.contains("&quot;x&quot; &amp; &#x27;y&#x27;"));
         assert_eq!(r.status(), 400);
+    }
+
+    #[test]
+    fn views_cannot_be_framed() {
+        let info = ErrorInfo {
+            status: StatusCode::BAD_REQUEST,
+            error: "e".into(),
+            error_description: "d".into(),
+        };
+        for r in [HtmlErrorView.render(&info), JsonErrorView.render(&info)] {
+            let csp = r.headers()[http::header::CONTENT_SECURITY_POLICY]
+                .to_str()
+                .unwrap();
+            assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+            assert_eq!(r.headers()[http::header::X_FRAME_OPTIONS], "DENY");
+        }
     }
 
     #[test]

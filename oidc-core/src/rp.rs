@@ -27,6 +27,7 @@ use crate::secret::{constant_time_eq, Secret};
 use crate::session::{SessionRecord, UserSession, PENDING_LOGIN_TTL};
 use crate::store::{MemoryStore, SessionStore};
 
+mod logout;
 mod tokens;
 
 /// A cached key set older than this is fetched again before use, so that a key the provider
@@ -472,8 +473,12 @@ impl RelyingParty {
         match self.route(request.uri().path())? {
             Route::Redirect => Some(self.handle_redirect(request).await),
             Route::Logout => {
-                let (parts, _) = request.into_parts();
-                Some(self.logout(&parts).await)
+                let (parts, body) = request.into_parts();
+                Some(if parts.method == Method::POST {
+                    self.confirm_logout(&parts, &body).await
+                } else {
+                    self.logout(&parts).await
+                })
             }
             Route::Login => {
                 let (parts, _) = request.into_parts();
@@ -713,7 +718,7 @@ impl RelyingParty {
                 .any(|p| p.response_mode == ResponseMode::Fragment)
         {
             // The response is in the URL fragment, which only the browser sees.
-            return Ok(self.fragment_page());
+            return Ok(self.fragment_page(&record).await);
         }
         let state = params
             .state
@@ -799,7 +804,32 @@ impl RelyingParty {
     /// fragment into a form and submits it to this same URL (so any redirect path and prefix
     /// works), and the browser then shows the redirect endpoint's own answer. Nothing is loaded
     /// from elsewhere; the CSP allows only this script, by nonce.
-    fn fragment_page(&self) -> Response {
+    ///
+    /// The form may go to the app, and to the authorization endpoint of the provider of each
+    /// silent refresh pending here: when one answers `login_required`, the redirect endpoint
+    /// answers the POST with a redirect there, and browsers apply `form-action` to the
+    /// redirects of a form submission too.
+    async fn fragment_page(&self, record: &SessionRecord) -> Response {
+        let mut form_action = String::from("'self'");
+        let mut seen = Vec::new();
+        for pending in record
+            .pending
+            .iter()
+            .filter(|p| p.silent && p.response_mode == ResponseMode::Fragment)
+        {
+            let Ok(slot) = self.slot(Some(&pending.provider)) else {
+                continue;
+            };
+            let Ok(metadata) = self.metadata(slot).await else {
+                continue;
+            };
+            let origin = metadata.authorization_endpoint.origin();
+            if origin.is_tuple() && !seen.contains(&origin) {
+                form_action.push(' ');
+                form_action.push_str(&origin.ascii_serialization());
+                seen.push(origin);
+            }
+        }
         let nonce = random_token(self.inner.random.as_ref(), 16);
         let body = format!(
             r#"<!doctype html><html><head><meta charset="utf-8"><title>Signing in</title></head><body>
@@ -827,22 +857,21 @@ impl RelyingParty {
 }})();
 </script></body></html>"#
         );
-        let mut resp = http::Response::new(Bytes::from(body));
-        let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        h.insert(
+        // The nonce is base64url and origins are ASCII-serialized: the header is always valid;
+        // the fallback (no script at all) only keeps the page locked if that ever changed.
+        let csp = HeaderValue::from_str(&format!(
+            "default-src 'none'; script-src 'nonce-{nonce}'; form-action {form_action}; base-uri 'none'; frame-ancestors 'none'"
+        ))
+        .unwrap_or_else(|_| {
+            HeaderValue::from_static(
+                "default-src 'none'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+            )
+        });
+        let mut resp = crate::error_view::html_page(body, csp);
+        resp.headers_mut().insert(
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         );
-        if let Ok(csp) = HeaderValue::from_str(&format!(
-            "default-src 'none'; script-src 'nonce-{nonce}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-        )) {
-            h.insert(header::CONTENT_SECURITY_POLICY, csp);
-        }
         resp
     }
 
@@ -889,12 +918,17 @@ impl RelyingParty {
         }
     }
 
-    /// Logout, and the page the provider returns to afterwards (the same route).
+    /// Logout, and the page the provider returns to afterwards (the same route), for `GET` and
+    /// `HEAD`.
     ///
-    /// Without a `state` parameter: removes the local session first, then, when the provider has
-    /// an `end_session_endpoint`, redirects there (RP-Initiated Logout 1.0) with `id_token_hint`,
-    /// `post_logout_redirect_uri`, `state` and `client_id`. With `state`: the return from the
-    /// provider, accepted only when `state` matches the logout this browser started.
+    /// With `state`: the return from the provider, accepted only when `state` matches the logout
+    /// this browser started; it is a cross-site navigation, and only finishes that logout (it
+    /// never ends a logged-in session). Without `state`: a request from another site
+    /// (`Sec-Fetch-Site`, `Origin`, `Referer`) gets a confirmation page whose button posts to
+    /// [`confirm_logout`](Self::confirm_logout), and nothing changes; any other request removes
+    /// the local session first, then, when the provider has an `end_session_endpoint`,
+    /// redirects there (RP-Initiated Logout 1.0) with `id_token_hint`,
+    /// `post_logout_redirect_uri`, `state` and `client_id`.
     pub async fn logout(&self, parts: &http::request::Parts) -> Response {
         match self.try_logout(parts).await {
             Ok(r) => r,
@@ -902,8 +936,53 @@ impl RelyingParty {
         }
     }
 
+    /// The logout confirmation (`POST` to the logout route, a form body with `csrf_token`):
+    /// logs out as [`logout`](Self::logout) does when the token is this session's and the
+    /// request is not from another site; otherwise the error view, and the session stays.
+    pub async fn confirm_logout(&self, parts: &http::request::Parts, body: &[u8]) -> Response {
+        match self.try_confirm_logout(parts, body).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "logout confirmation refused");
+                self.error_response(&e)
+            }
+        }
+    }
+
+    /// The app's own origins: where its pages (and its logout route) are served.
+    fn own_origins(&self) -> [url::Origin; 2] {
+        [
+            self.inner.app_url.origin(),
+            self.inner.post_logout_redirect_uri.origin(),
+        ]
+    }
+
+    async fn try_confirm_logout(
+        &self,
+        parts: &http::request::Parts,
+        body: &[u8],
+    ) -> Result<Response> {
+        if logout::request_site(&parts.headers, &self.own_origins()).is_cross_site() {
+            return Err(ProtocolError::CrossSiteRequest.into());
+        }
+        if !is_form(&parts.headers) {
+            return Err(ProtocolError::InvalidCsrfToken.into());
+        }
+        let token = logout::csrf_token_from_form(body)?;
+        let id = self
+            .inner
+            .cookies
+            .read(&parts.headers)
+            .filter(|id| self.inner.cookies.verify_csrf_token(id, &token))
+            .ok_or(ProtocolError::InvalidCsrfToken)?;
+        let record = self.inner.store.load(&id).await?;
+        self.end_session(Some(id), record).await
+    }
+
     async fn try_logout(&self, parts: &http::request::Parts) -> Result<Response> {
-        let now = self.inner.clock.now();
+        if parts.method != Method::GET && parts.method != Method::HEAD {
+            return Err(ProtocolError::MethodNotAllowed("GET, or POST to confirm a logout").into());
+        }
         let id = self.inner.cookies.read(&parts.headers);
         let record = match &id {
             Some(id) => self.inner.store.load(id).await?,
@@ -917,31 +996,68 @@ impl RelyingParty {
             if !expected.is_some_and(|e| constant_time_eq(e.expose(), &state)) {
                 return Err(ProtocolError::StateMismatch.into());
             }
-            if let Some(id) = &id {
-                self.inner.store.delete(id).await?;
+            let (Some(id), Some(mut record)) = (id, record) else {
+                return Err(ProtocolError::StateMismatch.into());
+            };
+            if record.user.is_some() {
+                // Only the record of a logout in progress is finished here; a session that
+                // logged in since is not this return's to end.
+                record.logout_state = None;
+                self.inner.store.save(&id, &record).await?;
+                return Ok(redirect(self.inner.app_url.path()));
             }
-            return Ok(self.logged_out_page());
+            self.inner.store.delete(&id).await?;
+            return Ok(self.logged_out_page(true));
         }
-        // Local logout first: whatever happens at the provider, this app has forgotten the user.
+        if logout::request_site(&parts.headers, &self.own_origins()).is_cross_site() {
+            let Some(id) = id else {
+                // Nothing to log out, and no cookie to touch for another site.
+                return Ok(self.logged_out_page(false));
+            };
+            let end_session = match record.as_ref().and_then(|r| r.user.as_ref()) {
+                Some(user) => self.end_session_endpoint(&user.provider).await,
+                None => None,
+            };
+            return Ok(logout::confirmation_page(
+                self.logout_path(),
+                self.inner.app_url.path(),
+                &self.inner.cookies.csrf_token(&id),
+                end_session.map(|(url, _)| url.origin()).as_ref(),
+            ));
+        }
+        self.end_session(id, record).await
+    }
+
+    /// The provider's end-session endpoint and this client, when it has one and both are known.
+    async fn end_session_endpoint(&self, provider: &str) -> Option<(Url, Arc<ClientMetadata>)> {
+        let slot = self.slot(Some(provider)).ok()?;
+        let m = self.metadata(slot).await.ok()?;
+        let endpoint = m.end_session_endpoint.clone()?;
+        let client = self.client(slot, &m).await.ok()?;
+        Some((endpoint, client))
+    }
+
+    /// Ends the session `id`: the local session first (whatever happens at the provider, this
+    /// app has forgotten the user), then RP-initiated logout when the provider offers it.
+    async fn end_session(
+        &self,
+        id: Option<String>,
+        record: Option<SessionRecord>,
+    ) -> Result<Response> {
+        let now = self.inner.clock.now();
         if let Some(id) = &id {
             self.inner.store.delete(id).await?;
         }
         let user = record.and_then(|r| r.user);
         let end_session = match &user {
             Some(u) => {
-                let slot = self.slot(Some(&u.provider))?;
-                match self.metadata(slot).await {
-                    Ok(m) => match (m.end_session_endpoint.clone(), self.client(slot, &m).await) {
-                        (Some(e), Ok(client)) => Some((e, client)),
-                        _ => None,
-                    },
-                    Err(_) => None,
-                }
+                self.slot(Some(&u.provider))?;
+                self.end_session_endpoint(&u.provider).await
             }
             None => None,
         };
         let (Some(user), Some((mut url, client))) = (user, end_session) else {
-            return Ok(self.logged_out_page());
+            return Ok(self.logged_out_page(true));
         };
         let state = random_token(self.inner.random.as_ref(), 32);
         url.query_pairs_mut()
@@ -964,20 +1080,22 @@ impl RelyingParty {
         Ok(resp)
     }
 
-    fn logged_out_page(&self) -> Response {
+    /// The logged-out page; `clear` also removes the session cookie (never for a request from
+    /// another site, which must not be able to log anyone out).
+    fn logged_out_page(&self, clear: bool) -> Response {
         let body = format!(
             "<!doctype html><html><head><meta charset=\"utf-8\"><title>Logged out</title></head>\
              <body><h1>You have been logged out.</h1><p><a href=\"{}\">Log in again</a></p></body></html>",
             crate::error_view::escape_html(self.inner.app_url.path())
         );
-        let mut resp = http::Response::new(Bytes::from(body));
-        let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
+        let mut resp = crate::error_view::html_page(
+            body,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'"),
         );
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        h.append(header::SET_COOKIE, self.inner.cookies.clear());
+        if clear {
+            resp.headers_mut()
+                .append(header::SET_COOKIE, self.inner.cookies.clear());
+        }
         resp
     }
 

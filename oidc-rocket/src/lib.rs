@@ -174,7 +174,8 @@ impl Handler for RpHandler {
 ///
 /// On ignite it manages the relying party as state and mounts its routes at every one of
 /// [`RelyingParty::redirect_paths`] (`GET`, `POST`; one per provider when there are several),
-/// [`RelyingParty::logout_path`] (`GET`) and
+/// [`RelyingParty::logout_path`] (`GET`, and `POST` for the confirmation a logout from another
+/// site asks for) and
 /// [`RelyingParty::login_path`] (`GET`) when the relying party has one. Its response hook sends
 /// the answer of a failing guard of this crate (see
 /// [how a failing guard answers](crate#how-a-failing-guard-answers)).
@@ -247,6 +248,10 @@ impl Fairing for OidcFairing {
         routes.push(named(
             Route::new(Method::Get, logout, handler.clone()),
             "oidc logout",
+        ));
+        routes.push(named(
+            Route::new(Method::Post, logout, handler.clone()),
+            "oidc logout confirmation",
         ));
         if let Some(login) = login {
             routes.push(named(

@@ -852,6 +852,48 @@ pub async fn refresh_faults<A: App>() {
     }
 }
 
+/// The logout confirmation (`POST /logout`) is read with the adapter's body cap: a body of
+/// 1 MiB, even one that starts with the session's genuine token, is refused with `413` before
+/// the relying party sees it, and the browser stays logged in; the genuine confirmation still
+/// logs out afterwards.
+pub async fn oversized_logout_confirmation_is_refused<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+    let page = b
+        .send(
+            Request::get(format!("{APP_URL}/logout"))
+                .header("sec-fetch-site", "cross-site")
+                .body(Bytes::new())
+                .unwrap(),
+        )
+        .await;
+    let body = page.text();
+    let marker = r#"name="csrf_token" value=""#;
+    let start = body.find(marker).expect("a confirmation form") + marker.len();
+    let token = body[start..].split('"').next().unwrap().to_owned();
+    let confirm = |body: String| {
+        Request::post(format!("{APP_URL}/logout"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header("sec-fetch-site", "same-origin")
+            .header(header::ORIGIN, APP_URL)
+            .body(Bytes::from(body))
+            .unwrap()
+    };
+    let huge = format!("csrf_token={token}&x={}", "a".repeat(1024 * 1024));
+    let page = b.send(confirm(huge)).await;
+    assert_eq!(
+        page.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        page.text()
+    );
+    assert!(b.is_logged_in().await, "the session is unchanged");
+    let page = b.send(confirm(format!("csrf_token={token}"))).await;
+    assert_eq!(page.status, StatusCode::FOUND, "{}", page.text());
+    assert!(!b.is_logged_in().await);
+}
+
 /// Instantiates the hardening scenarios that need the token routes of
 /// [`crate::token_scenarios`](mod@crate::token_scenarios) (`/api/me`, `/access_token`):
 /// `hardening_token_scenarios!(axum_tokens, MyAxumApp);`.
@@ -882,7 +924,8 @@ macro_rules! hardening_scenarios {
             oversized_input_is_harmless,
             invalid_utf8_is_refused,
             cookie_from_another_app_is_ignored,
-            pending_login_flood_is_bounded
+            pending_login_flood_is_bounded,
+            oversized_logout_confirmation_is_refused
         );
     };
     (@each $adapter:ident, $app:ty, $($name:ident),* $(,)?) => {

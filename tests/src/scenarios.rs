@@ -1486,6 +1486,436 @@ pub async fn public_registration_without_pkce_is_refused<A: App>() {
     assert_eq!(bench.provider.counters().registration, 1);
 }
 
+/// Who the app says this browser is (`GET /` as an API client): the `sub`, or `None`.
+async fn whoami<A: App>(b: &mut crate::harness::Browser<'_, A>) -> Option<String> {
+    let page = b.get_json("/").await;
+    match page.status {
+        StatusCode::OK => page.json()["sub"].as_str().map(str::to_owned),
+        StatusCode::UNAUTHORIZED => None,
+        other => panic!("unexpected HTTP {other}: {}", page.text()),
+    }
+}
+
+/// `GET /logout` with extra request headers (fetch metadata, `Origin`, `Referer`).
+async fn get_logout<A: App>(
+    b: &mut crate::harness::Browser<'_, A>,
+    headers: &[(&str, &str)],
+) -> crate::harness::Page {
+    let mut req = http::Request::get(format!("{APP_URL}/logout"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    b.send(req.body(bytes::Bytes::new()).unwrap()).await
+}
+
+/// `POST /logout` with a form body and extra request headers; the browser's cookies go along.
+async fn post_logout<A: App>(
+    b: &mut crate::harness::Browser<'_, A>,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> crate::harness::Page {
+    let mut req = http::Request::post(format!("{APP_URL}/logout")).header(
+        http::header::CONTENT_TYPE,
+        "application/x-www-form-urlencoded",
+    );
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    b.send(req.body(bytes::Bytes::from(body.to_owned())).unwrap())
+        .await
+}
+
+/// The CSRF token in a logout confirmation page's form.
+fn confirmation_token(page: &crate::harness::Page) -> String {
+    let body = page.text();
+    let start = body
+        .find(r#"name="csrf_token" value=""#)
+        .unwrap_or_else(|| panic!("no confirmation form: {body}"))
+        + r#"name="csrf_token" value=""#.len();
+    body[start..]
+        .split('"')
+        .next()
+        .expect("a quoted value")
+        .to_owned()
+}
+
+/// The headers of a request from a page of the app itself, a form POST.
+const SAME_ORIGIN_POST: &[(&str, &str)] = &[
+    ("sec-fetch-site", "same-origin"),
+    ("origin", APP_URL),
+    ("referer", "http://app.test/logout"),
+];
+
+/// Logout CSRF: a logged-in browser sent to `/logout` from another site (each way a browser
+/// says so: `Sec-Fetch-Site: cross-site` or `same-site`, a foreign or opaque `Origin`, a
+/// foreign `Referer`) stays logged in as the same user, the provider is not asked to end its
+/// session, and the browser gets a confirmation page: a no-script, unframeable, uncached form
+/// posting a token to the logout route, with no cookie touched.
+pub async fn cross_site_logout_gets_a_confirmation_page<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    b.login("/", "alice").await;
+    let cookie = b.session_cookie().map(str::to_owned);
+    for headers in [
+        &[("sec-fetch-site", "cross-site")][..],
+        &[("sec-fetch-site", "same-site")],
+        &[
+            ("sec-fetch-site", "cross-site"),
+            ("referer", "http://evil.test/"),
+        ],
+        &[("origin", "http://evil.test")],
+        &[("origin", "null")],
+        &[("referer", "http://evil.test/page")],
+        &[("referer", "http://app.test.evil.test/")],
+    ] {
+        let page = get_logout(&mut b, headers).await;
+        assert_eq!(page.status, StatusCode::OK, "{headers:?}: {}", page.text());
+        assert!(
+            page.headers.get(http::header::SET_COOKIE).is_none(),
+            "{headers:?}"
+        );
+        let body = page.text();
+        assert!(
+            body.contains(r#"<form method="post" action="/logout">"#),
+            "{body}"
+        );
+        assert!(!body.contains("<script"), "{body}");
+        assert!(!confirmation_token(&page).is_empty());
+        assert_eq!(page.headers["cache-control"], "no-store");
+        assert_eq!(page.headers["x-frame-options"], "DENY");
+        let csp = page.headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+            "{csp}"
+        );
+        // The confirmation ends at the provider's end-session endpoint: the form may go there.
+        assert!(
+            csp.contains(&format!("form-action 'self' {ISSUER};")),
+            "{csp}"
+        );
+        assert_eq!(
+            whoami(&mut b).await.as_deref(),
+            Some("alice"),
+            "{headers:?}"
+        );
+        assert_eq!(b.session_cookie().map(str::to_owned), cookie);
+    }
+    assert_eq!(bench.provider.counters().logout, 0);
+}
+
+/// Confirming on the page (its form POSTs the token, from the app's own origin) logs out as a
+/// same-origin logout does: the local session goes, then RP-initiated logout at the provider,
+/// whose return (a cross-site navigation carrying `state`) shows the logged-out page.
+pub async fn confirmed_logout_logs_out<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    b.login("/", "alice").await;
+    let page = get_logout(&mut b, &[("sec-fetch-site", "cross-site")]).await;
+    let token = confirmation_token(&page);
+    let page = post_logout(&mut b, SAME_ORIGIN_POST, &format!("csrf_token={token}")).await;
+    assert_eq!(page.status, StatusCode::FOUND, "{}", page.text());
+    let loc = page.location().unwrap();
+    assert!(loc.starts_with(&format!("{ISSUER}/logout")), "{loc}");
+    assert!(query_of(&loc).contains_key("id_token_hint"));
+    assert_eq!(whoami(&mut b).await, None, "the local session goes first");
+    let back = b.get(&loc).await.location().expect("back to the app");
+    let page = get_logout(
+        &mut b,
+        &[
+            ("sec-fetch-site", "cross-site"),
+            ("referer", "https://op.test/"),
+        ],
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text().contains("Log out?"), "no state: a confirmation");
+    let page = b
+        .send(
+            http::Request::get(back)
+                .header("sec-fetch-site", "cross-site")
+                .body(bytes::Bytes::new())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert!(page.text().contains("logged out"));
+    assert_eq!(whoami(&mut b).await, None);
+    assert_eq!(bench.provider.counters().logout, 1);
+}
+
+/// Forged logout confirmations are refused with the error view, and the browser stays logged
+/// in as the same user: no token, an empty, wrong or repeated token, another session's token,
+/// a body that is not a form, a token without the session cookie, the right token from another
+/// site (a sibling subdomain's page carries the `SameSite=Lax` cookie), and methods other than
+/// `GET` and `POST`. The genuine confirmation still works afterwards.
+pub async fn forged_logout_confirmations_are_refused<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    b.login("/", "alice").await;
+    let token = confirmation_token(&get_logout(&mut b, &[("sec-fetch-site", "cross-site")]).await);
+    let mut other = bench.browser();
+    other.login("/", "mallory").await;
+    let others_token =
+        confirmation_token(&get_logout(&mut other, &[("sec-fetch-site", "cross-site")]).await);
+    assert_ne!(token, others_token);
+    let cookie = b.session_cookie().map(str::to_owned);
+    for (body, headers, expected) in [
+        ("", SAME_ORIGIN_POST, "invalid_csrf_token"),
+        ("csrf_token=", SAME_ORIGIN_POST, "invalid_csrf_token"),
+        ("csrf_token=AAAA", SAME_ORIGIN_POST, "invalid_csrf_token"),
+        ("csrf_token=%00%FF", SAME_ORIGIN_POST, "invalid_csrf_token"),
+        (
+            &format!("csrf_token={token}&csrf_token={token}"),
+            SAME_ORIGIN_POST,
+            "invalid_csrf_token",
+        ),
+        (
+            &format!("csrf_token={others_token}"),
+            SAME_ORIGIN_POST,
+            "invalid_csrf_token",
+        ),
+        (
+            &format!("csrf_token={token}"),
+            &[
+                ("sec-fetch-site", "same-site"),
+                ("origin", "http://sub.app.test"),
+            ][..],
+            "cross_site_request",
+        ),
+        (
+            &format!("csrf_token={token}"),
+            &[("sec-fetch-site", "cross-site")][..],
+            "cross_site_request",
+        ),
+        (
+            &format!("csrf_token={token}"),
+            &[("origin", "null")][..],
+            "cross_site_request",
+        ),
+        (
+            &format!("csrf_token={token}"),
+            &[("referer", "http://evil.test/")][..],
+            "cross_site_request",
+        ),
+    ] {
+        let page = post_logout(&mut b, headers, body).await;
+        assert_eq!(page.error(), expected, "{body} {headers:?}");
+        assert!(page.headers.get(http::header::SET_COOKIE).is_none());
+        assert_eq!(
+            whoami(&mut b).await.as_deref(),
+            Some("alice"),
+            "{body} {headers:?}"
+        );
+        assert_eq!(b.session_cookie().map(str::to_owned), cookie);
+    }
+    // Not a form.
+    let page = b
+        .send(
+            http::Request::post(format!("{APP_URL}/logout"))
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(bytes::Bytes::from(format!(r#"{{"csrf_token":"{token}"}}"#)))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(page.error(), "invalid_csrf_token");
+    // The right token without the session cookie (a cross-site POST withholds it).
+    let page = b
+        .send_cross_site(
+            http::Request::post(format!("{APP_URL}/logout"))
+                .header(
+                    http::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(bytes::Bytes::from(format!("csrf_token={token}")))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(page.error(), "invalid_csrf_token");
+    assert!(page.headers.get(http::header::SET_COOKIE).is_none());
+    for method in [http::Method::PUT, http::Method::DELETE] {
+        let page = b
+            .send(
+                http::Request::builder()
+                    .method(method.clone())
+                    .uri(format!("{APP_URL}/logout"))
+                    .body(bytes::Bytes::new())
+                    .unwrap(),
+            )
+            .await;
+        assert!(page.status.is_client_error(), "{method}: {}", page.status);
+        assert_eq!(whoami(&mut b).await.as_deref(), Some("alice"), "{method}");
+    }
+    assert_eq!(whoami(&mut other).await.as_deref(), Some("mallory"));
+    assert_eq!(bench.provider.counters().logout, 0);
+    let page = post_logout(&mut b, SAME_ORIGIN_POST, &format!("csrf_token={token}")).await;
+    assert_eq!(page.status, StatusCode::FOUND, "{}", page.text());
+    assert_eq!(whoami(&mut b).await, None);
+    assert_eq!(whoami(&mut other).await.as_deref(), Some("mallory"));
+}
+
+/// A logout from the app's own pages (`Sec-Fetch-Site: same-origin`, or only an `Origin` or
+/// `Referer` of the app), a direct navigation (`Sec-Fetch-Site: none`: typed in, a bookmark)
+/// and a client that sends no fetch metadata at all (the demo's `GET /logout`) log out at once,
+/// as before: RP-initiated logout at the provider.
+pub async fn same_origin_and_direct_logout_still_log_out<A: App>() {
+    let bench = Bench::<A>::new();
+    for headers in [
+        &[
+            ("sec-fetch-site", "same-origin"),
+            ("referer", "http://app.test/"),
+        ][..],
+        &[("origin", APP_URL)],
+        &[("referer", "http://app.test/page?x=1")],
+        &[("sec-fetch-site", "none")],
+        &[],
+    ] {
+        let mut b = bench.browser();
+        b.login("/", "alice").await;
+        let page = get_logout(&mut b, headers).await;
+        assert_eq!(
+            page.status,
+            StatusCode::FOUND,
+            "{headers:?}: {}",
+            page.text()
+        );
+        assert!(
+            page.location()
+                .unwrap()
+                .starts_with(&format!("{ISSUER}/logout")),
+            "{headers:?}"
+        );
+        assert_eq!(whoami(&mut b).await, None, "{headers:?}");
+        let page = b.follow(page).await;
+        assert!(page.text().contains("logged out"), "{headers:?}");
+    }
+}
+
+/// The provider's return to the logout route only finishes the logout this browser started:
+/// after the user logged in again in the meantime, replaying that return (its `state` is
+/// genuine) leaves the new session logged in.
+pub async fn logout_return_cannot_end_a_new_login<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    b.login("/", "alice").await;
+    let page = b.get("/logout").await;
+    let back = b
+        .get(&page.location().unwrap())
+        .await
+        .location()
+        .expect("back to the app");
+    assert!(query_of(&back).contains_key("state"), "{back}");
+    b.login("/", "alice").await;
+    let cookie = b.session_cookie().map(str::to_owned);
+    let page = b
+        .send(
+            http::Request::get(back)
+                .header("sec-fetch-site", "cross-site")
+                .body(bytes::Bytes::new())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(page.error(), "invalid_state");
+    assert_eq!(whoami(&mut b).await.as_deref(), Some("alice"));
+    assert_eq!(b.session_cookie().map(str::to_owned), cookie);
+}
+
+/// Clickjacking: every HTML page the relying party serves (the default error view, the
+/// logged-out page, the logout confirmation, the fragment page) forbids framing, by CSP
+/// `frame-ancestors 'none'` and by `X-Frame-Options: DENY` for older browsers.
+pub async fn own_pages_refuse_framing<A: App>() {
+    fn unframeable(what: &str, page: &crate::harness::Page) {
+        let csp = page
+            .headers
+            .get("content-security-policy")
+            .unwrap_or_else(|| panic!("{what}: no CSP"))
+            .to_str()
+            .unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{what}: {csp}");
+        assert_eq!(page.headers["x-frame-options"], "DENY", "{what}");
+        assert!(
+            page.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html"),
+            "{what}"
+        );
+    }
+    let bench = Bench::<A>::with(BenchOptions {
+        configure: Box::new(|c| c.response_type("id_token")),
+        rp: Box::new(|r| r.error_view(oidc_core::HtmlErrorView)),
+        ..Default::default()
+    });
+    let mut b = bench.browser();
+    let page = b.get("/redirect_uri?state=x&code=y").await;
+    assert!(page.status.is_client_error(), "{}", page.status);
+    unframeable("error view", &page);
+    let auth = b.start_login("/").await;
+    let back = b.authorize(&auth, "alice");
+    let fragment = b.get(&back).await;
+    assert!(fragment.text().contains("<noscript>"));
+    unframeable("fragment page", &fragment);
+    let page = b.deliver(&auth, &back).await;
+    b.follow(page).await;
+    assert_eq!(whoami(&mut b).await.as_deref(), Some("alice"));
+    unframeable(
+        "logout confirmation",
+        &get_logout(&mut b, &[("sec-fetch-site", "cross-site")]).await,
+    );
+    let page = b.get("/logout").await;
+    let page = b.follow(page).await;
+    assert!(page.text().contains("logged out"));
+    unframeable("logged-out page", &page);
+    let page = b.get("/logout").await;
+    assert!(page.text().contains("logged out"), "without a session");
+    unframeable("logged-out page without a session", &page);
+}
+
+/// Silent refresh in an implicit flow answered `login_required`: the fragment page's POST is
+/// answered with a redirect to the provider's authorization endpoint, and browsers apply the
+/// page's CSP `form-action` to that redirect; so the page allows that endpoint's origin (only
+/// when a silent refresh is pending: an interactive login's page allows only the app), and the
+/// browser ends at the provider's interactive login.
+pub async fn silent_refresh_fragment_page_allows_the_provider<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        configure: Box::new(|c| {
+            c.response_type("id_token token")
+                .session_refresh_interval(std::time::Duration::from_secs(60))
+        }),
+        ..Default::default()
+    });
+    let mut b = bench.browser();
+    let auth = b.start_login("/").await;
+    let back = b.authorize(&auth, "alice");
+    let page = b.get(&back).await;
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("form-action 'self';"),
+        "interactive: the app only: {csp}"
+    );
+    let page = b.deliver(&auth, &back).await;
+    b.follow(page).await;
+    assert_eq!(whoami(&mut b).await.as_deref(), Some("alice"));
+    bench.clock.advance(61);
+    let auth = b.start_login("/").await;
+    assert_eq!(query_of(&auth)["prompt"], "none");
+    let back = b.authorize(&auth, "");
+    assert!(back.contains("error=login_required"), "{back}");
+    let page = b.get(&back).await;
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains(&format!("form-action 'self' {ISSUER};")),
+        "{csp}"
+    );
+    let page = b.deliver(&auth, &back).await;
+    assert_eq!(page.status, StatusCode::FOUND, "{}", page.text());
+    let interactive = page.location().unwrap();
+    assert!(
+        interactive.starts_with(&format!("{ISSUER}/")),
+        "{interactive}"
+    );
+    assert!(!query_of(&interactive).contains_key("prompt"));
+}
+
 /// Instantiates every scenario for one adapter: `scenarios!(axum, MyAxumApp);` gives tests
 /// named `axum::code_flow_succeeds`, ...
 #[macro_export]
@@ -1557,7 +1987,14 @@ macro_rules! scenarios {
             each_provider_has_its_own_redirect_uri,
             plain_http_provider_endpoints_are_refused,
             session_api_401_has_a_challenge,
-            public_registration_without_pkce_is_refused
+            public_registration_without_pkce_is_refused,
+            cross_site_logout_gets_a_confirmation_page,
+            confirmed_logout_logs_out,
+            forged_logout_confirmations_are_refused,
+            same_origin_and_direct_logout_still_log_out,
+            logout_return_cannot_end_a_new_login,
+            own_pages_refuse_framing,
+            silent_refresh_fragment_page_allows_the_provider
         );
     };
     (@each $adapter:ident, $app:ty, $($name:ident),* $(,)?) => {

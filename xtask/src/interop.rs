@@ -123,6 +123,23 @@ const SILENT_REFRESH: AppConfig = AppConfig {
     name: "silent-refresh",
     env: &[("OIDC_SESSION_REFRESH_INTERVAL_SECONDS", "5")],
 };
+/// Silent re-authentication after 5 s in the implicit flow: a `login_required` answer comes
+/// back in the fragment, through the fragment page.
+const SILENT_REFRESH_IMPLICIT: AppConfig = AppConfig {
+    name: "silent-refresh-id_token",
+    env: &[
+        ("OIDC_SESSION_REFRESH_INTERVAL_SECONDS", "5"),
+        ("OIDC_RESPONSE_TYPE", "id_token"),
+    ],
+};
+/// As [`SILENT_REFRESH_IMPLICIT`], in the hybrid flow `code id_token`.
+const SILENT_REFRESH_HYBRID: AppConfig = AppConfig {
+    name: "silent-refresh-code-id_token",
+    env: &[
+        ("OIDC_SESSION_REFRESH_INTERVAL_SECONDS", "5"),
+        ("OIDC_RESPONSE_TYPE", "code id_token"),
+    ],
+};
 
 /// In an [`AppConfig`] value: the demo's base URL (each adapter has its own port).
 const APP_URL: &str = "{app_url}";
@@ -252,6 +269,17 @@ const HYBRID: &[&str] = &["--scenario", "hybrid"];
 const FORM_POST_MODE: &[&str] = &["--scenario", "form_post"];
 /// Opens `/` again 6 s after the login: past [`SILENT_REFRESH`]'s 5 s interval.
 const SILENT_REFRESH_DRIVE: &[&str] = &["--scenario", "silent-refresh", "--refresh-after", "6"];
+/// Ends the provider session (its cookies), opens `/` 6 s after the login: `prompt=none` gets
+/// `login_required`, and the browser must reach the provider's login form.
+const SILENT_REFRESH_LOGIN_REQUIRED_DRIVE: &[&str] = &[
+    "--scenario",
+    "silent-refresh-login-required",
+    "--refresh-after",
+    "6",
+];
+/// Logs in, then follows a link to `/logout` from a page on another site: still logged in, a
+/// confirmation page, whose button logs out.
+const CROSS_SITE_LOGOUT: &[&str] = &["--scenario", "cross-site-logout"];
 /// `api.mjs`: an opaque token for the app (`resource=<app>/opaque`) from a code login → 200
 /// with `sub`/`client_id`; no token, a made-up token, a token revoked at the provider, a token
 /// for userinfo only (no `aud`: the app checks the audience by default) → 401 with a `Bearer`
@@ -279,6 +307,12 @@ const API_JWT_CHECKS: &[&str] = &["--scenario", "jwt"];
 ///   (`POST /reg -> 201`), so a demo quietly using a static client cannot pass;
 /// - silent re-authentication with `prompt=none` (`OIDC_SESSION_REFRESH_INTERVAL_SECONDS=5`):
 ///   `silent-refresh`, the driver's scenario of that name, opening `/` again 6 s after the login;
+///   `silent-refresh-login-required-*`, the same after the provider session ended, in the
+///   implicit and a hybrid flow, which must end at the provider's login form (the fragment
+///   page's CSP `form-action` must let the redirect there through);
+/// - logout CSRF: `cross-site-logout`, a link to `/logout` followed from another site
+///   (`localhost` vs `127.0.0.1`), which must leave the user logged in on a confirmation page
+///   whose button then logs out through the provider;
 /// - bearer protection of `GET /api/me` (`api-*`, run by `api.mjs` without a browser): access
 ///   tokens the provider issued to `demo-client` through a code login, validated by
 ///   introspection (`api-introspection`, and `api-introspection-scope` for a missing required
@@ -331,6 +365,19 @@ const SCENARIOS: &[Scenario] = &[
     ready("dynamic-registration-logout", LOGOUT, &DYNAMIC),
     // Silent re-authentication with prompt=none on the provider's session.
     ready("silent-refresh", SILENT_REFRESH_DRIVE, &SILENT_REFRESH),
+    // Logout CSRF: a cross-site link to /logout only gets a confirmation page.
+    ready("cross-site-logout", CROSS_SITE_LOGOUT, &STATIC_BASIC),
+    // Silent refresh answered login_required through the fragment page: on to the login form.
+    ready(
+        "silent-refresh-login-required-id_token",
+        SILENT_REFRESH_LOGIN_REQUIRED_DRIVE,
+        &SILENT_REFRESH_IMPLICIT,
+    ),
+    ready(
+        "silent-refresh-login-required-code-id_token",
+        SILENT_REFRESH_LOGIN_REQUIRED_DRIVE,
+        &SILENT_REFRESH_HYBRID,
+    ),
     // Bearer tokens at GET /api/me, issued by the provider (api.mjs, no browser).
     api(
         "api-introspection",
