@@ -832,6 +832,7 @@ pub async fn refresh_faults<A: App>() {
     let mut token = session_access_token(&mut b).await.expect("a token");
     for fault in cases {
         let context = format!("refresh {fault:?}");
+        let dripped = fault == Fault::SlowDrip;
         bench.clock.advance(3600);
         bench.transport.fail("/token", fault);
         let page = session_access_token(&mut b).await.unwrap_err();
@@ -846,6 +847,18 @@ pub async fn refresh_faults<A: App>() {
             "{context}: the session is unchanged"
         );
         bench.transport.clear();
+        if dripped {
+            // The provider did answer, rotating the refresh token, but its answer was cut
+            // off: the refresh token the session holds is spent, so the next refresh meets
+            // `invalid_grant` and ends the session (`tokens::invalid_grant_ends_the_session`),
+            // and the user logs in again.
+            let page = session_access_token(&mut b).await.unwrap_err();
+            assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{context}");
+            assert!(!b.is_logged_in().await, "{context}: the spent session ends");
+            assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+            token = session_access_token(&mut b).await.expect("a token");
+            continue;
+        }
         let fresh = session_access_token(&mut b)
             .await
             .unwrap_or_else(|p| panic!("{context}: HTTP {}: {}", p.status, p.text()));
