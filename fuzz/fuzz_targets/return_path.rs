@@ -2,7 +2,8 @@
 //!
 //! Oracle: an accepted return path, resolved the way a browser resolves a `Location` header
 //! against the app, stays on the app's origin; decoded once more, it does not start with `//`
-//! or `/\`.
+//! or `/\`, and its path (before any `?` or `#`) holds no backslash, `&` or not
+//! (`fuzz/regressions/return_path-ampersand-hides-encoded-backslash`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -33,12 +34,18 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(resolved.port(), base.port(), "{s:?} changes the port");
     }
     // Decoded once more (by a proxy, or a framework that decodes `Location`), it must still
-    // not start like a network-path reference. (The core's own decode-once check stops at the
-    // first `&`: see fuzz/regressions/README.md.)
+    // not start like a network-path reference.
     let decoded: String = percent_decode(s);
     assert!(
         !decoded.starts_with("//") && !decoded.starts_with("/\\"),
         "{s:?} decodes to {decoded:?}"
+    );
+    // The path, decoded, holds no backslash anywhere: browsers read `\` as `/`, and the core
+    // decodes the whole path before it looks (an `&` in it does not stop the decoding).
+    let path = s.split(['?', '#']).next().unwrap_or_default();
+    assert!(
+        !percent_decode(path).contains('\\'),
+        "{s:?}: its path decodes to one with a backslash"
     );
 });
 

@@ -23,9 +23,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{header, Request, StatusCode};
 use oidc_core::session::MAX_PENDING_LOGINS;
-use oidc_core::{BoxFuture, MemoryStore, SessionRecord, SessionStore, StoreError};
+use oidc_core::{BoxFuture, MemoryStore, SessionRecord, SessionStore, StoreError, TransportError};
 
-use crate::harness::{App, Bench, BenchOptions, Browser, Fault, Page, TestClock, APP_URL};
+use crate::harness::{
+    App, Bench, BenchOptions, Browser, Fault, Page, TestClock, APP_URL, DRIP_LENGTH, DRIP_TIMEOUT,
+};
 
 /// The bench's starting time (see [`Bench::with`]).
 const START: u64 = 1_700_000_000;
@@ -830,6 +832,7 @@ pub async fn refresh_faults<A: App>() {
     let mut token = session_access_token(&mut b).await.expect("a token");
     for fault in cases {
         let context = format!("refresh {fault:?}");
+        let dripped = fault == Fault::SlowDrip;
         bench.clock.advance(3600);
         bench.transport.fail("/token", fault);
         let page = session_access_token(&mut b).await.unwrap_err();
@@ -844,6 +847,18 @@ pub async fn refresh_faults<A: App>() {
             "{context}: the session is unchanged"
         );
         bench.transport.clear();
+        if dripped {
+            // The provider did answer, rotating the refresh token, but its answer was cut
+            // off: the refresh token the session holds is spent, so the next refresh meets
+            // `invalid_grant` and ends the session (`tokens::invalid_grant_ends_the_session`),
+            // and the user logs in again.
+            let page = session_access_token(&mut b).await.unwrap_err();
+            assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{context}");
+            assert!(!b.is_logged_in().await, "{context}: the spent session ends");
+            assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+            token = session_access_token(&mut b).await.expect("a token");
+            continue;
+        }
         let fresh = session_access_token(&mut b)
             .await
             .unwrap_or_else(|p| panic!("{context}: HTTP {}: {}", p.status, p.text()));
@@ -894,6 +909,58 @@ pub async fn oversized_logout_confirmation_is_refused<A: App>() {
     assert!(!b.is_logged_in().await);
 }
 
+/// A token endpoint that sends its headers at once and then drips its body a byte at a time,
+/// over a real loopback socket read by the real transport (`oidc-reqwest`, as every adapter
+/// uses it): the transport's total timeout cuts the call off mid-body. A timeout that covered
+/// only the connection or the headers would let the whole answer in, late, and the login
+/// succeed. Starting from a browser logged in as alice and another with two pending logins
+/// (two tabs), the dripped callback fails as `provider_unreachable` in about the timeout, and
+/// nothing else changes: alice keeps her session, and the other tab's login still completes.
+pub async fn slow_drip_is_cut_off_by_the_total_timeout<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut alice = bench.browser();
+    let page = alice.login("/", "alice").await;
+    assert_eq!(page.json()["sub"], "alice", "{}", page.text());
+    let alice_session = alice.session_cookie().map(str::to_owned);
+    let mut b = bench.browser();
+    let first = b.start_login("/").await;
+    let second = b.start_login("/?tab=2").await;
+    let back = b.authorize(&first, "bob");
+    bench.transport.fail("/token", Fault::SlowDrip);
+    let page = b.get(&back).await;
+    bench.transport.clear();
+    assert_error_view(&page, "provider_unreachable", "token", "slow drip");
+    let drips = bench.transport.drips();
+    assert_eq!(drips.len(), 1, "one dripped call: {drips:?}");
+    let drip = &drips[0];
+    assert_eq!(drip.outcome, Err(TransportError::Timeout), "{drip:?}");
+    assert!(
+        drip.sent > 0 && drip.sent < drip.body_len,
+        "the headers came, and the timeout fired in the middle of the body: {drip:?}"
+    );
+    assert!(
+        drip.elapsed >= DRIP_TIMEOUT && drip.elapsed < DRIP_LENGTH / 2,
+        "cut off by the {DRIP_TIMEOUT:?} timeout, not at the end of the body: {drip:?}"
+    );
+    assert!(!b.is_logged_in().await, "no session after the failed login");
+    assert_eq!(
+        alice.session_cookie().map(str::to_owned),
+        alice_session,
+        "alice's session is untouched"
+    );
+    let page = alice.get_json("/").await;
+    assert_eq!(page.json()["sub"], "alice", "{}", page.text());
+    let back = b.authorize(&second, "carol");
+    let page = b.get(&back).await;
+    let page = b.follow(page).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(
+        page.json()["sub"],
+        "carol",
+        "the other tab's login completes"
+    );
+}
+
 /// Instantiates the hardening scenarios that need the token routes of
 /// [`crate::token_scenarios`](mod@crate::token_scenarios) (`/api/me`, `/access_token`):
 /// `hardening_token_scenarios!(axum_tokens, MyAxumApp);`.
@@ -925,7 +992,8 @@ macro_rules! hardening_scenarios {
             invalid_utf8_is_refused,
             cookie_from_another_app_is_ignored,
             pending_login_flood_is_bounded,
-            oversized_logout_confirmation_is_refused
+            oversized_logout_confirmation_is_refused,
+            slow_drip_is_cut_off_by_the_total_timeout
         );
     };
     (@each $adapter:ident, $app:ty, $($name:ident),* $(,)?) => {

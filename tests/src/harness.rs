@@ -3,8 +3,9 @@
 //! keeps cookies and follows redirects between the app and the provider. No socket is opened.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{header, Request, Response, StatusCode};
@@ -57,11 +58,38 @@ pub enum Fault {
     BodyTooLarge,
     /// The endpoint answers with this status and body.
     Respond(u16, String),
-    /// The body drips in slowly until the transport's total timeout cuts the call off: the
-    /// call really waits (a few milliseconds), then fails with a timeout.
+    /// The provider's real answer, served from a loopback socket that sends the headers at
+    /// once and then the body one byte at a time over [`DRIP_LENGTH`], read by the real
+    /// transport (`oidc-reqwest`) with a total timeout of [`DRIP_TIMEOUT`]: the call fails
+    /// with a timeout only if that timeout covers the body too. Each such call is recorded
+    /// ([`SimTransport::drips`]).
     SlowDrip,
     /// The connection closes before the announced body is complete; the transport reports it.
     Truncated,
+}
+
+/// The total timeout of the real transport that reads a [`Fault::SlowDrip`] answer.
+pub const DRIP_TIMEOUT: Duration = Duration::from_millis(300);
+/// How long a [`Fault::SlowDrip`] body takes to arrive in full: ten times [`DRIP_TIMEOUT`], so
+/// that a transport whose timeout stops at the headers gets the whole answer, late.
+pub const DRIP_LENGTH: Duration = Duration::from_secs(3);
+/// A dripped body is padded with JSON-neutral spaces to at least this many bytes, so that
+/// there is always a body left to drip when the timeout should fire.
+const DRIP_MIN_BODY: usize = 256;
+
+/// One call answered by [`Fault::SlowDrip`].
+#[derive(Debug, Clone)]
+pub struct Drip {
+    /// The request's path.
+    pub path: String,
+    /// The body's length, announced in `content-length`.
+    pub body_len: usize,
+    /// Body bytes the server had written when the transport gave up (or all of them).
+    pub sent: usize,
+    /// How long the transport's call took.
+    pub elapsed: Duration,
+    /// What the transport returned: `Ok(status)` or the error.
+    pub outcome: Result<u16, TransportError>,
 }
 
 /// A [`Transport`] that hands every request to a [`SimProvider`], unless a fault is armed for
@@ -71,6 +99,7 @@ pub struct SimTransport {
     providers: Arc<Mutex<Vec<SimProvider>>>,
     clock: Arc<TestClock>,
     faults: Arc<Mutex<HashMap<String, Fault>>>,
+    drips: Arc<Mutex<Vec<Drip>>>,
 }
 
 impl std::fmt::Debug for SimTransport {
@@ -86,6 +115,7 @@ impl SimTransport {
             providers: Arc::new(Mutex::new(vec![provider])),
             clock,
             faults: Arc::default(),
+            drips: Arc::default(),
         }
     }
 
@@ -107,6 +137,100 @@ impl SimTransport {
     pub fn clear(&self) {
         self.faults.lock().unwrap().clear();
     }
+
+    /// Every call answered by [`Fault::SlowDrip`] so far.
+    pub fn drips(&self) -> Vec<Drip> {
+        self.drips.lock().unwrap().clone()
+    }
+
+    /// The provider's answer to `request`.
+    fn answer(&self, request: Request<Bytes>) -> Response<Bytes> {
+        let url = request.uri().to_string();
+        let providers = self.providers.lock().unwrap().clone();
+        let provider = providers
+            .iter()
+            .find(|p| url.starts_with(&format!("{}/", p.issuer())))
+            .unwrap_or(&providers[0]);
+        provider.handle(request, self.clock.now())
+    }
+}
+
+/// Serves `answer` once on a loopback port: the status line and headers at once, then the
+/// body a byte at a time, spread over [`DRIP_LENGTH`], until the client goes away. Counts the
+/// body bytes written in `sent`. Returns the URL to fetch.
+async fn drip_server(answer: Response<Bytes>, sent: Arc<AtomicUsize>) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let mut body = answer.body().to_vec();
+    if body.len() < DRIP_MIN_BODY {
+        body.resize(DRIP_MIN_BODY, b' ');
+    }
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\ncontent-length: {}\r\nconnection: close\r\n",
+        answer.status().as_u16(),
+        answer.status().canonical_reason().unwrap_or("Status"),
+        body.len()
+    );
+    for (name, value) in answer.headers() {
+        if name != header::CONTENT_LENGTH && name != header::CONNECTION {
+            head.push_str(&format!(
+                "{name}: {}\r\n",
+                String::from_utf8_lossy(value.as_bytes())
+            ));
+        }
+    }
+    head.push_str("\r\n");
+    let interval = DRIP_LENGTH / body.len() as u32;
+    tokio::spawn(async move {
+        let Ok((mut socket, _)) = listener.accept().await else {
+            return;
+        };
+        let mut request = [0u8; 8192];
+        let _ = socket.read(&mut request).await;
+        if socket.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        for byte in body.chunks(1) {
+            tokio::time::sleep(interval).await;
+            if socket.write_all(byte).await.is_err() || socket.flush().await.is_err() {
+                return;
+            }
+            sent.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    Ok(format!("http://{addr}/"))
+}
+
+/// `answer` as [`Fault::SlowDrip`] serves it, read by the real transport.
+async fn drip(
+    drips: Arc<Mutex<Vec<Drip>>>,
+    path: String,
+    answer: Response<Bytes>,
+) -> Result<Response<Bytes>, TransportError> {
+    let transport = oidc_reqwest::ReqwestTransport::builder()
+        .timeout(DRIP_TIMEOUT)
+        .build()?;
+    let sent = Arc::new(AtomicUsize::new(0));
+    let body_len = answer.body().len().max(DRIP_MIN_BODY);
+    let url = drip_server(answer, sent.clone())
+        .await
+        .map_err(|e| TransportError::Other(format!("drip server: {e}")))?;
+    let started = Instant::now();
+    let result = transport
+        .send(Request::get(url).body(Bytes::new()).expect("a request"))
+        .await;
+    drips.lock().unwrap().push(Drip {
+        path,
+        body_len,
+        sent: sent.load(Ordering::SeqCst),
+        elapsed: started.elapsed(),
+        outcome: result
+            .as_ref()
+            .map(|r| r.status().as_u16())
+            .map_err(Clone::clone),
+    });
+    result
 }
 
 impl Transport for SimTransport {
@@ -122,12 +246,14 @@ impl Transport for SimTransport {
             .iter()
             .find(|(suffix, _)| path.ends_with(suffix.as_str()))
             .map(|(_, f)| f.clone());
-        let slow = fault == Some(Fault::SlowDrip);
         let result = match fault {
+            Some(Fault::SlowDrip) => {
+                let answer = self.answer(request);
+                return Box::pin(drip(self.drips.clone(), path, answer));
+            }
             Some(Fault::Refused) => Err(TransportError::Connect("connection refused".into())),
             Some(Fault::Timeout) => Err(TransportError::Timeout),
             Some(Fault::BodyTooLarge) => Err(TransportError::BodyTooLarge(1024 * 1024)),
-            Some(Fault::SlowDrip) => Err(TransportError::Timeout),
             Some(Fault::Truncated) => Err(TransportError::Other(
                 "connection closed before the message completed".into(),
             )),
@@ -136,22 +262,9 @@ impl Transport for SimTransport {
                 *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
                 Ok(r)
             }
-            None => {
-                let url = request.uri().to_string();
-                let providers = self.providers.lock().unwrap().clone();
-                let provider = providers
-                    .iter()
-                    .find(|p| url.starts_with(&format!("{}/", p.issuer())))
-                    .unwrap_or(&providers[0]);
-                Ok(provider.handle(request, self.clock.now()))
-            }
+            None => Ok(self.answer(request)),
         };
-        Box::pin(async move {
-            if slow {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-            result
-        })
+        Box::pin(async move { result })
     }
 }
 

@@ -1,8 +1,10 @@
 //! `cargo xtask fuzz --seconds N`: every cargo-fuzz target in `fuzz/` for N seconds each.
 //!
 //! Installs cargo-fuzz when it is missing (`cargo install cargo-fuzz --locked`), builds every
-//! target once (address sanitizer, debug assertions, so integer overflow panics too), then runs
-//! each against its committed seeds (`fuzz/corpus/<target>/`, read only) plus a scratch corpus
+//! target once (address sanitizer, debug assertions, so integer overflow panics too), replays
+//! every past finding in `fuzz/regressions/` (`<target>-<what>`, each run once by its target:
+//! a finding that comes back fails the task before any fuzzing), then runs each target against
+//! its committed seeds (`fuzz/corpus/<target>/`, read only) plus a scratch corpus
 //! under `target/fuzz-corpus/<target>/`. libFuzzer is told to treat an input that runs longer
 //! than 10 s as a hang and a single allocation over 512 MiB (or 2 GiB of RSS) as a crash, so
 //! "no panic, no unbounded allocation, no hang" is what a green run means.
@@ -92,7 +94,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     ensure_cargo_fuzz(&cargo, &root)?;
     let all = list_targets(&root)?;
     let targets = if options.targets.is_empty() {
-        all
+        all.clone()
     } else {
         for t in &options.targets {
             if !all.contains(t) {
@@ -113,6 +115,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         BUILD_LIMIT,
     )?;
     println!("==> built in {:.0}s", started.elapsed().as_secs_f64());
+
+    replay_regressions(&cargo, &root, &logs, &all)?;
 
     let mut failed = Vec::new();
     for (i, target) in targets.iter().enumerate() {
@@ -200,6 +204,78 @@ fn list_targets(root: &Path) -> Result<Vec<String>, String> {
     Ok(targets)
 }
 
+/// The files of `fuzz/regressions/` (all but its README), each with the target it is for: the
+/// longest target name that the file name starts with, followed by `-`.
+fn regressions(dir: &Path, targets: &[String]) -> Result<Vec<(String, PathBuf)>, String> {
+    let mut found = Vec::new();
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for entry in entries {
+        let path = entry.map_err(|e| format!("{}: {e}", dir.display()))?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        if !path.is_file() || name == "README.md" || name.starts_with('.') {
+            continue;
+        }
+        let target = targets
+            .iter()
+            .filter(|t| name.starts_with(&format!("{t}-")))
+            .max_by_key(|t| t.len())
+            .ok_or_else(|| {
+                format!(
+                    "{}: names no fuzz target (call it <target>-<what>; targets: {})",
+                    path.display(),
+                    targets.join(", ")
+                )
+            })?;
+        found.push((target.clone(), path));
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// Runs every past finding once through its target. Any of them crashing again fails.
+fn replay_regressions(
+    cargo: &str,
+    root: &Path,
+    logs: &Path,
+    targets: &[String],
+) -> Result<(), String> {
+    let found = regressions(&root.join("fuzz").join("regressions"), targets)?;
+    println!(
+        "==> replaying {} past findings (fuzz/regressions/)",
+        found.len()
+    );
+    for (target, input) in &found {
+        let shown = input.strip_prefix(root).unwrap_or(input).display();
+        let stem = input
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("regression");
+        let out = logs.join(format!("replay-{stem}.out"));
+        let err = logs.join(format!("replay-{stem}.log"));
+        let mut cmd = fuzz_command(cargo, root);
+        // libFuzzer runs each file given as an argument once, and fuzzes nothing.
+        cmd.args(["run", "--debug-assertions", target])
+            .arg(input)
+            .arg("--")
+            .args(LIBFUZZER_FLAGS);
+        let status = process::run_bounded(target, &mut cmd, &out, &err, RUN_SLACK)
+            .map_err(|e| format!("replaying {shown}: {e}"))?;
+        if !status.success() {
+            return Err(format!(
+                "the past finding {shown} fails {target} again ({status}); last lines of {}:\n{}",
+                err.display(),
+                process::tail(&err, 0, 30).join("\n")
+            ));
+        }
+        println!("==> ok: {shown} ({target})");
+    }
+    Ok(())
+}
+
 fn run_target(
     cargo: &str,
     root: &Path,
@@ -242,4 +318,53 @@ fn run_target(
         stat("stat::number_of_executed_units:"),
         std::fs::read_dir(&scratch).map(|d| d.count()).unwrap_or(0)
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regressions_are_matched_to_their_targets() {
+        let dir = std::env::temp_dir().join(format!("xtask-fuzz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in [
+            "README.md",
+            "return_path-ampersand",
+            "id_token_claims-x",
+            "id_token-y",
+        ] {
+            std::fs::write(dir.join(name), b"x").unwrap();
+        }
+        let targets: Vec<String> = ["id_token", "id_token_claims", "return_path"]
+            .map(String::from)
+            .to_vec();
+        let found = regressions(&dir, &targets).unwrap();
+        let found: Vec<(&str, String)> = found
+            .iter()
+            .map(|(t, p)| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (t.as_str(), name)
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("id_token", "id_token-y".to_owned()),
+                ("id_token_claims", "id_token_claims-x".to_owned()),
+                ("return_path", "return_path-ampersand".to_owned()),
+            ]
+        );
+        std::fs::write(dir.join("nobody-z"), b"x").unwrap();
+        assert!(regressions(&dir, &targets).is_err(), "a file for no target");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_committed_regressions_name_their_targets() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let targets = list_targets(&root).unwrap();
+        let found = regressions(&root.join("fuzz").join("regressions"), &targets).unwrap();
+        assert!(!found.is_empty());
+    }
 }

@@ -433,10 +433,13 @@ provider issued (interop/api.mjs). Installs Chromium (apt) and the harness's npm
 they are missing, builds each demo, and prints `PASS <adapter>/<scenario>` or
 `FAIL <adapter>/<scenario>: <reason>` per scenario, then `N passed, M failed`.
 
-  --adapter NAME    run this adapter (repeatable; default: every adapter whose demo exists
-                    and builds; a named adapter that does not build is a failure)
+  --adapter NAME    run this adapter (repeatable; default: every adapter). A demo that is
+                    missing, does not build or does not start is a failure, never skipped
   --scenario NAME   run the scenarios called NAME or NAME-* (repeatable; default: every
                     scenario not pending on a library capability; pending ones run when named)
+  --selftest        also run the harness's negative control (interop/selftest.sh: stand-in
+                    apps with deliberate faults that the driver must fail); on by default
+                    when neither --adapter nor --scenario is given, as in CI
   --list            list the scenarios and exit
   --verbose         pass --verbose to drive.mjs and api.mjs (their logs are in target/interop/)
 
@@ -445,8 +448,9 @@ Logs: target/interop/ (provider, demo, build and driver logs; screenshots on fai
 
 struct Options {
     adapters: Vec<&'static Adapter>,
-    explicit_adapters: bool,
     scenarios: Vec<&'static Scenario>,
+    /// Whether to run `interop/selftest.sh` first.
+    selftest: bool,
     verbose: bool,
 }
 
@@ -459,6 +463,7 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
     let mut adapters: Vec<&'static Adapter> = Vec::new();
     let mut names: Vec<String> = Vec::new();
     let mut verbose = false;
+    let mut selftest = false;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let (key, inline) = match arg.split_once('=') {
@@ -481,6 +486,7 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
                 return Ok(Parsed::Exit(ExitCode::SUCCESS));
             }
             "--verbose" => verbose = true,
+            "--selftest" => selftest = true,
             "--adapter" => {
                 for name in value(key)?.split(',').filter(|n| !n.is_empty()) {
                     let adapter = ADAPTERS.iter().find(|a| a.name == name).ok_or_else(|| {
@@ -501,8 +507,9 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
             other => return Err(format!("unexpected argument `{other}`")),
         }
     }
-    let explicit_adapters = !adapters.is_empty();
-    if !explicit_adapters {
+    // The whole matrix (what CI runs) includes the harness's own negative control.
+    selftest |= adapters.is_empty() && names.is_empty();
+    if adapters.is_empty() {
         adapters = ADAPTERS.iter().collect();
     }
     let scenarios = if names.is_empty() {
@@ -529,8 +536,8 @@ fn parse(args: &[String]) -> Result<Parsed, String> {
     };
     Ok(Parsed::Run(Options {
         adapters,
-        explicit_adapters,
         scenarios,
+        selftest,
         verbose,
     }))
 }
@@ -623,6 +630,9 @@ pub(crate) fn run(args: &[String]) -> ExitCode {
     }
 
     let mut tally = Tally::default();
+    if opts.selftest {
+        run_selftest(&paths, &mut tally);
+    }
     let demos = build_demos(&paths, &opts, &mut tally);
     if demos.is_empty() {
         tally.fail("interop", "no adapter demo could be built, nothing to run");
@@ -683,9 +693,87 @@ fn ensure_tools(paths: &Paths) -> Result<(), String> {
     Ok(())
 }
 
+/// How long `interop/selftest.sh` may take (about a minute when all is well).
+const SELFTEST_LIMIT: Duration = Duration::from_secs(10 * 60);
+/// The stand-ins with deliberate faults in `selftest.sh`, each of which the driver must fail.
+const SELFTEST_NEGATIVES: usize = 4;
+
+/// The harness's negative control: `interop/selftest.sh` runs the driver against a stand-in
+/// RP, including stand-ins with deliberate faults that must FAIL. If the driver passed a
+/// broken app, every PASS of this run would mean nothing, so this is one more failure to count.
+fn run_selftest(paths: &Paths, tally: &mut Tally) {
+    println!("==> the harness's self-test (bash interop/selftest.sh)");
+    let logs = paths.out.join("selftest");
+    let (out, err) = (
+        paths.out.join("selftest.out"),
+        paths.out.join("selftest.log"),
+    );
+    if let Err(e) = fs::create_dir_all(&logs) {
+        tally.fail("harness/selftest", &format!("{}: {e}", logs.display()));
+        return;
+    }
+    let mut cmd = Command::new("bash");
+    cmd.arg("selftest.sh")
+        .current_dir(&paths.interop)
+        .env("SELFTEST_LOGS", &logs);
+    for var in PROVIDER_VARS {
+        cmd.env_remove(var);
+    }
+    let verdict = process::run_bounded("selftest.sh", &mut cmd, &out, &err, SELFTEST_LIMIT)
+        .map_err(|e| e.to_string())
+        .and_then(|status| {
+            selftest_verdict(
+                status.success(),
+                &fs::read_to_string(&out).unwrap_or_default(),
+            )
+        });
+    match verdict {
+        Ok(summary) => tally.pass(&format!("harness/selftest ({summary})")),
+        Err(why) => {
+            tally.fail("harness/selftest", &why);
+            show(
+                &format!("{}:", paths.show(&out)),
+                &process::tail(&out, 0, TAIL),
+            );
+        }
+    }
+}
+
+/// Whether `selftest.sh` passed: exit status 0, its `N passed, 0 failed` line with N > 0, and
+/// every deliberately broken stand-in seen failing (so that a run where those stand-ins never
+/// started cannot pass).
+fn selftest_verdict(success: bool, stdout: &str) -> Result<String, String> {
+    let summary = stdout
+        .lines()
+        .rev()
+        .find_map(|l| {
+            let (passed, failed) = l.trim().split_once(" passed, ")?;
+            let failed = failed.strip_suffix(" failed")?;
+            Some((passed.parse::<usize>().ok()?, failed.parse::<usize>().ok()?))
+        })
+        .ok_or("selftest.sh printed no `N passed, M failed` line")?;
+    let negatives = stdout
+        .lines()
+        .filter(|l| l.starts_with("ok ") && l.contains("expected failure seen"))
+        .count();
+    match summary {
+        (passed, 0) if success && passed > 0 && negatives >= SELFTEST_NEGATIVES => Ok(format!(
+            "{passed} checks, {negatives} broken stand-ins failed as they must"
+        )),
+        (passed, failed) => Err(format!(
+            "selftest.sh: {passed} passed, {failed} failed, {negatives} of \
+             {SELFTEST_NEGATIVES} broken stand-ins seen failing (exit {})",
+            if success { "0" } else { "non-zero" }
+        )),
+    }
+}
+
 /// Builds each selected adapter's demo, one package at a time, and copies each binary aside:
 /// examples of the same name in different packages collide in `target/debug/examples/`
 /// (cargo warns "output filename collision" and the last one built wins).
+///
+/// A demo that is missing or does not build is a failure, named or not: every adapter ships a
+/// demo, and a run that quietly left one out would pass for it.
 fn build_demos(
     paths: &Paths,
     opts: &Options,
@@ -696,22 +784,14 @@ fn build_demos(
         let source = paths.root.join(adapter.krate).join("examples/demo.rs");
         if !source.is_file() {
             let why = format!("{} does not exist", paths.show(&source));
-            if opts.explicit_adapters {
-                tally.fail(&format!("{}/build", adapter.name), &why);
-            } else {
-                println!("SKIP {}: {why}", adapter.name);
-            }
+            tally.fail(&format!("{}/build", adapter.name), &why);
             continue;
         }
         println!("==> building the {} demo", adapter.name);
         match build_demo(paths, adapter) {
             Ok(bin) => demos.push((*adapter, bin)),
             Err((why, log)) => {
-                if opts.explicit_adapters {
-                    tally.fail(&format!("{}/build", adapter.name), &why);
-                } else {
-                    println!("SKIP {}: {why}", adapter.name);
-                }
+                tally.fail(&format!("{}/build", adapter.name), &why);
                 show(&format!("{}:", paths.show(&log)), &error_lines(&log));
             }
         }
@@ -1210,12 +1290,13 @@ mod tests {
         };
         let names: Vec<_> = o.scenarios.iter().map(|s| s.name).collect();
         assert_eq!(names, ["tampered", "tampered-code"]);
-        assert!(o.explicit_adapters);
+        assert!(!o.selftest, "a narrow run skips the harness's self-test");
         let Ok(Parsed::Run(o)) = parse(&[]) else {
             panic!("parse failed");
         };
         assert!(o.scenarios.iter().all(|s| s.pending.is_none()));
         assert_eq!(o.adapters.len(), ADAPTERS.len());
+        assert!(o.selftest, "the whole matrix runs the harness's self-test");
         let Ok(Parsed::Run(o)) = parse(&args(&["--scenario", "dynamic-registration"])) else {
             panic!("parse failed");
         };
@@ -1239,5 +1320,24 @@ mod tests {
         assert_eq!(names, ["api-jwt", "api-jwt-default-audience"]);
         assert!(parse(&args(&["--scenario", "nope"])).is_err());
         assert!(parse(&args(&["--adapter", "actix"])).is_err());
+    }
+
+    #[test]
+    fn the_selftest_passes_only_with_its_negative_control() {
+        let negatives = "ok   RP ignoring state: expected failure seen: FAIL tampered: x\n"
+            .repeat(SELFTEST_NEGATIVES);
+        let good =
+            format!("ok   provider-selfcheck\n{negatives}logs: /tmp/x\n23 passed, 0 failed\n");
+        assert!(selftest_verdict(true, &good).is_ok());
+        assert!(
+            selftest_verdict(false, &good).is_err(),
+            "its exit status counts"
+        );
+        let failed = good.replace("23 passed, 0 failed", "22 passed, 1 failed");
+        assert!(selftest_verdict(true, &failed).is_err());
+        // The broken stand-ins did not start: nothing showed the driver can fail.
+        let no_negatives = "ok   provider-selfcheck\n19 passed, 0 failed\n";
+        assert!(selftest_verdict(true, no_negatives).is_err());
+        assert!(selftest_verdict(true, "").is_err());
     }
 }
