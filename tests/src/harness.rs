@@ -62,6 +62,10 @@ pub enum Fault {
     SlowDrip,
     /// The connection closes before the announced body is complete; the transport reports it.
     Truncated,
+    /// The provider answers normally, but the answer takes this many milliseconds to arrive
+    /// (the request reaches the provider, and is counted, at once): to hold a call in flight
+    /// while concurrent requests arrive.
+    Delay(u64),
 }
 
 /// A [`Transport`] that hands every request to a [`SimProvider`], unless a fault is armed for
@@ -71,6 +75,8 @@ pub struct SimTransport {
     providers: Arc<Mutex<Vec<SimProvider>>>,
     clock: Arc<TestClock>,
     faults: Arc<Mutex<HashMap<String, Fault>>>,
+    /// The path of every request asked of the transport, faulted or not.
+    calls: Arc<Mutex<Vec<String>>>,
 }
 
 impl std::fmt::Debug for SimTransport {
@@ -86,6 +92,7 @@ impl SimTransport {
             providers: Arc::new(Mutex::new(vec![provider])),
             clock,
             faults: Arc::default(),
+            calls: Arc::default(),
         }
     }
 
@@ -103,6 +110,17 @@ impl SimTransport {
         self.providers.lock().unwrap().push(provider);
     }
 
+    /// How many requests whose path ends with `path_suffix` the relying party has sent through
+    /// this transport, including those a fault answered (which the provider never sees).
+    pub fn calls(&self, path_suffix: &str) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| p.ends_with(path_suffix))
+            .count()
+    }
+
     /// Removes every armed fault.
     pub fn clear(&self) {
         self.faults.lock().unwrap().clear();
@@ -115,6 +133,7 @@ impl Transport for SimTransport {
         request: Request<Bytes>,
     ) -> BoxFuture<'_, Result<Response<Bytes>, TransportError>> {
         let path = request.uri().path().to_owned();
+        self.calls.lock().unwrap().push(path.clone());
         let fault = self
             .faults
             .lock()
@@ -122,7 +141,11 @@ impl Transport for SimTransport {
             .iter()
             .find(|(suffix, _)| path.ends_with(suffix.as_str()))
             .map(|(_, f)| f.clone());
-        let slow = fault == Some(Fault::SlowDrip);
+        let delay = match fault {
+            Some(Fault::SlowDrip) => 20,
+            Some(Fault::Delay(ms)) => ms,
+            _ => 0,
+        };
         let result = match fault {
             Some(Fault::Refused) => Err(TransportError::Connect("connection refused".into())),
             Some(Fault::Timeout) => Err(TransportError::Timeout),
@@ -136,7 +159,7 @@ impl Transport for SimTransport {
                 *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
                 Ok(r)
             }
-            None => {
+            None | Some(Fault::Delay(_)) => {
                 let url = request.uri().to_string();
                 let providers = self.providers.lock().unwrap().clone();
                 let provider = providers
@@ -147,8 +170,8 @@ impl Transport for SimTransport {
             }
         };
         Box::pin(async move {
-            if slow {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            if delay > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
             }
             result
         })
