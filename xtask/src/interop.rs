@@ -252,6 +252,9 @@ const HYBRID: &[&str] = &["--scenario", "hybrid"];
 const FORM_POST_MODE: &[&str] = &["--scenario", "form_post"];
 /// Opens `/` again 6 s after the login: past [`SILENT_REFRESH`]'s 5 s interval.
 const SILENT_REFRESH_DRIVE: &[&str] = &["--scenario", "silent-refresh", "--refresh-after", "6"];
+/// Logs in, rotates the provider's signing keys, and logs in as another user 6 s later: past
+/// the library's 5 s JWKS refetch interval.
+const KEY_ROTATION: &[&str] = &["--scenario", "key-rotation", "--rotate-wait", "6"];
 /// `api.mjs`: an opaque token from a code login → 200 with `sub`/`client_id`; no token, a
 /// made-up token, a token revoked at the provider → 401 with a `Bearer` challenge.
 const API_INTROSPECTION_CHECKS: &[&str] = &["--scenario", "introspection"];
@@ -281,7 +284,12 @@ const API_JWT_CHECKS: &[&str] = &["--scenario", "jwt"];
 ///   tokens the provider issued to `demo-client` through a code login, validated by
 ///   introspection (`api-introspection`, and `api-introspection-scope` for a missing required
 ///   scope) or locally as RFC 9068 JWTs for the demo's resource indicator (`api-jwt`, with
-///   `OIDC_API_AUDIENCE` set, and `api-jwt-default-audience` with the contract's default).
+///   `OIDC_API_AUDIENCE` set, and `api-jwt-default-audience` with the contract's default);
+/// - signing-key rotation at the provider between two logins (`key-rotation`, OpenID RP
+///   certification `rp-key-rotation-op-sign-key`): `provider.mjs`'s loopback-only
+///   `POST /__interop/rotate-keys` replaces its signing keys, and a new browser's login as
+///   another user must succeed. It runs last of its demo's scenarios, so that the ones before
+///   meet the provider's first keys.
 const SCENARIOS: &[Scenario] = &[
     // Authorization code flow, static client, client_secret_basic.
     ready("code", CODE, &STATIC_BASIC),
@@ -346,6 +354,8 @@ const SCENARIOS: &[Scenario] = &[
         API_JWT_CHECKS,
         &API_JWT_DEFAULT_AUDIENCE,
     ),
+    // Signing-key rotation at the provider between two logins.
+    ready("key-rotation", KEY_ROTATION, &STATIC_BASIC),
 ];
 
 /// The contract's variables: cleared before a demo starts, so that only ours apply.
