@@ -9,12 +9,15 @@
 //   --app URL         the demo app's base URL (default $APP_URL or http://127.0.0.1:8080)
 //   --issuer URL      the provider's issuer (default $OIDC_ISSUER or http://127.0.0.1:9090)
 //   --scenario NAME   code | sso | logout | tampered | implicit | hybrid | form_post | silent-refresh
-//                     | cross-site-logout | silent-refresh-login-required
+//                     | cross-site-logout | silent-refresh-login-required | key-rotation
 //   --user LOGIN      login to type into the provider's form (default alice)
 //   --tamper PARAM    tampered: which redirect parameter to change: state (default) or code
 //   --refresh-after S silent-refresh: seconds to wait after the login before opening `/`
 //                     again; more than the app's OIDC_SESSION_REFRESH_INTERVAL_SECONDS
 //                     (default 6, for an interval of 5; at most 100)
+//   --rotate-wait S   key-rotation: seconds to wait after the provider rotated its keys
+//                     before the second login; more than the app's JWKS refetch interval
+//                     (default 6, for the library's 5 s; at most 60)
 //   --timeout MS      bound of every single wait, at most 20000 (default 20000)
 //   --artifacts DIR   on FAIL, write a screenshot and the page's HTML there
 //   --verbose         log every step and navigation on stderr
@@ -28,7 +31,7 @@ import { createServer } from 'node:http';
 import { chromium } from 'playwright-core';
 
 const SCENARIOS = ['code', 'sso', 'logout', 'tampered', 'implicit', 'hybrid', 'form_post', 'silent-refresh',
-  'cross-site-logout', 'silent-refresh-login-required'];
+  'cross-site-logout', 'silent-refresh-login-required', 'key-rotation'];
 
 // ---------- arguments ----------
 function parseArgs(argv) {
@@ -61,8 +64,11 @@ const APP = new URL(args.app || process.env.APP_URL || 'http://127.0.0.1:8080').
 const ISSUER = new URL(args.issuer || process.env.OIDC_ISSUER || 'http://127.0.0.1:9090');
 const OP = ISSUER.origin;
 const USER = args.user || 'alice';
+// Who the login form is filled in as, and whose `sub` the app must show.
+let loginAs = USER;
 const TAMPER = args.tamper || 'state';
 const REFRESH_AFTER = Number(args['refresh-after'] ?? 6);
+const ROTATE_WAIT = Number(args['rotate-wait'] ?? 6);
 const MAX_REFRESH_AFTER = 100; // leaves the login and the refresh room under OVERALL
 const STEP = Math.min(Number(args.timeout || 20000), 20000);
 const OVERALL = 150000; // hard ceiling for the whole run
@@ -78,6 +84,10 @@ for (const [name, u] of [['--app', new URL(APP)], ['--issuer', ISSUER]]) {
 }
 if (!['state', 'code'].includes(TAMPER)) {
   console.log(`FAIL ${scenario}: --tamper must be state or code`);
+  process.exit(2);
+}
+if (!(Number.isFinite(ROTATE_WAIT) && ROTATE_WAIT >= 0 && ROTATE_WAIT <= 60)) {
+  console.log(`FAIL ${scenario}: --rotate-wait must be a number of seconds in [0, 60]`);
   process.exit(2);
 }
 if (!(Number.isFinite(REFRESH_AFTER) && REFRESH_AFTER > 0 && REFRESH_AFTER <= MAX_REFRESH_AFTER)) {
@@ -264,8 +274,8 @@ async function clickAndWaitNav(locator) {
 }
 
 async function submitLogin() {
-  log('login form: submitting', USER);
-  await page.locator(SEL.login).fill(USER);
+  log('login form: submitting', loginAs);
+  await page.locator(SEL.login).fill(loginAs);
   await page.locator(SEL.password).fill('any-password');
   await clickAndWaitNav(page.locator(SEL.login).locator('xpath=ancestor::form').locator('button[type="submit"], input[type="submit"]').first());
 }
@@ -343,7 +353,7 @@ async function readLoggedIn(r) {
   if (typeof body.id_token_claims !== 'object' || body.id_token_claims === null) fail('id_token_claims is not an object');
   if (body.userinfo !== null && typeof body.userinfo !== 'object') fail('userinfo is neither object nor null');
   if (typeof body.access_token_present !== 'boolean') fail('access_token_present is not a boolean');
-  if (body.sub !== USER) fail(`sub is ${JSON.stringify(body.sub)}, expected ${JSON.stringify(USER)} (the login typed in)`);
+  if (body.sub !== loginAs) fail(`sub is ${JSON.stringify(body.sub)}, expected ${JSON.stringify(loginAs)} (the login typed in)`);
   return body;
 }
 
@@ -511,6 +521,18 @@ async function finishLogout() {
       if (r && r.status === 200) fail(`after logout ${APP}/ is still logged in: ${(await bodyText()).slice(0, 200)}`);
     }
     await sleep(100);
+  }
+}
+
+// The kids the provider's JWKS publishes now.
+async function publishedKids() {
+  const url = `${ISSUER.href.replace(/\/$/, '')}/.well-known/openid-configuration`;
+  try {
+    const doc = await (await context.request.get(url, { timeout: STEP })).json();
+    const jwks = await (await context.request.get(doc.jwks_uri, { timeout: STEP })).json();
+    return jwks.keys.map((k) => k.kid);
+  } catch (e) {
+    return fail(`could not read the provider's JWKS: ${e.message.split('\n')[0]}`);
   }
 }
 
@@ -834,6 +856,34 @@ const run = {
     if (!(probe.status >= 300 && probe.status < 400 && probe.location && new URL(probe.location, APP).origin === OP)) {
       fail(`after the failed login ${APP}/ answered ${probe.status}${probe.location ? ` to ${probe.location}` : ''}, expected the login redirect to ${OP}`);
     }
+  },
+
+  // Logs in, has the provider rotate its signing keys (its JWKS then publishes only
+  // new keys with new kids: OpenID RP certification rp-key-rotation-op-sign-key),
+  // waits past the app's JWKS refetch interval, clears every cookie (app and
+  // provider: a new browser) and logs in as another user. The app must verify the
+  // new user's ID token, signed with a key it has never seen, and show that user.
+  async 'key-rotation'() {
+    await login('any'); // whatever flow the app is configured for
+    const before = await publishedKids();
+    let rotated;
+    try {
+      const res = await context.request.post(`${OP}/__interop/rotate-keys`, { timeout: STEP, failOnStatusCode: false });
+      if (res.status() !== 200) fail(`the provider's rotate-keys hook answered ${res.status()} (is this interop/provider.mjs?)`);
+      rotated = (await res.json()).kids;
+    } catch (e) {
+      if (e instanceof Fail) throw e;
+      fail(`the provider's rotate-keys hook: ${e.message.split('\n')[0]}`);
+    }
+    const after = await publishedKids();
+    if (after.some((k) => before.includes(k)) || !rotated.every((k) => after.includes(k))) {
+      fail(`the provider's JWKS did not rotate: before ${before.join(', ')}, after ${after.join(', ')}`);
+    }
+    log(`keys rotated: ${before.join(', ')} -> ${after.join(', ')}; waiting ${ROTATE_WAIT}s`);
+    await sleep(ROTATE_WAIT * 1000);
+    await context.clearCookies();
+    loginAs = `${USER}-after-rotation`;
+    await login('any');
   },
 };
 

@@ -14,9 +14,20 @@
 //   OP_DEFAULT_RESOURCE       resource indicator applied when the RP sends none
 //                      (default: none -> opaque, introspectable, userinfo-usable token)
 //   OP_LOG             set to 0 to silence the per-request log on stderr
+//
+// Admin hook (loopback only, like everything here): `POST /__interop/rotate-keys`
+// rotates the signing keys: freshly generated RS256 and ES256 keys with new kids
+// replace the old ones, which the JWKS stops publishing at once. Answers
+// `{"kids": [...]}` with the new kids. For the `key-rotation` scenario (OpenID RP
+// certification `rp-key-rotation-op-sign-key`).
 
 import { generateKeyPairSync } from 'node:crypto';
 import Provider, { errors } from 'oidc-provider';
+// oidc-provider reads its signing keys at start-up and has no API to rotate them;
+// these are its own modules (the same instances the package uses, same files),
+// used only by the rotate-keys admin hook below.
+import initializeKeystore from './node_modules/oidc-provider/lib/helpers/initialize_keystore.js';
+import providerState from './node_modules/oidc-provider/lib/helpers/weak_cache.js';
 
 const host = process.env.OP_HOST || '127.0.0.1';
 const port = Number(process.env.OP_PORT || 9090);
@@ -69,12 +80,15 @@ function jwk(type, opts, extra) {
   const { privateKey } = generateKeyPairSync(type, opts);
   return { ...privateKey.export({ format: 'jwk' }), ...extra };
 }
-const jwks = {
-  keys: [
-    jwk('rsa', { modulusLength: 2048 }, { use: 'sig', alg: 'RS256', kid: 'interop-rs256' }),
-    jwk('ec', { namedCurve: 'P-256' }, { use: 'sig', alg: 'ES256', kid: 'interop-es256' }),
-  ],
-};
+function signingKeys(suffix) {
+  return {
+    keys: [
+      jwk('rsa', { modulusLength: 2048 }, { use: 'sig', alg: 'RS256', kid: `interop-rs256${suffix}` }),
+      jwk('ec', { namedCurve: 'P-256' }, { use: 'sig', alg: 'ES256', kid: `interop-es256${suffix}` }),
+    ],
+  };
+}
+const jwks = signingKeys('');
 
 function staticClient(clientId, authMethod) {
   return {
@@ -241,6 +255,39 @@ provider.Client.Schema.prototype.invalidate = function invalidate(message, code)
   if (code === 'implicit-force-https' || code === 'implicit-forbid-localhost') return;
   originalInvalidate.call(this, message, code);
 };
+
+// Rotation: the provider's key store object is kept (parts of oidc-provider hold
+// on to it) and its keys replaced by a fresh set; the served JWKS follows.
+let rotations = 0;
+function rotateSigningKeys() {
+  rotations += 1;
+  const state = providerState(provider);
+  const keystore = state.keystore;
+  initializeKeystore.call(provider, signingKeys(`-r${rotations}`)); // new state.keystore and state.jwks
+  const fresh = state.keystore;
+  keystore.clear();
+  for (const key of fresh) keystore.add(key);
+  state.keystore = keystore;
+  return state.jwks.keys.map((k) => k.kid);
+}
+
+function fromLoopback(ctx) {
+  const ip = ctx.req.socket.remoteAddress || '';
+  return ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.');
+}
+
+provider.use(async (ctx, next) => {
+  if (ctx.path === '/__interop/rotate-keys') {
+    if (ctx.method !== 'POST') { ctx.status = 405; ctx.set('Allow', 'POST'); return; }
+    if (!fromLoopback(ctx)) { ctx.status = 403; return; }
+    const kids = rotateSigningKeys();
+    log(`signing keys rotated: now ${kids.join(', ')}`);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { kids };
+    return;
+  }
+  await next();
+});
 
 provider.use(async (ctx, next) => {
   const started = Date.now();

@@ -11,6 +11,13 @@
 //!     }
 //! }
 //! ```
+//!
+//! Key sets are the exception to "the caller only sends": an exchange starts from a copy of
+//! the provider's [`KeyCache`] and asks for the JWKS only when that cache allows it. Every
+//! fetch it made, failed ones included, comes back from [`Exchange::take_key_fetches`] for the
+//! caller's cache, whatever the outcome. A caller that serialises fetches across requests may
+//! answer a JWKS request with the cache another request just filled, through
+//! [`Exchange::resume_with_keys`], instead of sending it.
 
 use std::sync::Arc;
 
@@ -20,7 +27,7 @@ use url::Url;
 use crate::config::{ProviderConfig, ResponseType};
 use crate::error::{Endpoint, Error, IdTokenError, ProtocolError, Result, TransportError};
 use crate::id_token::{self, Expectations, IdToken, Validation};
-use crate::jwks::{self, JwkSet};
+use crate::jwks::{self, KeyCache, KeyDecision, KeyFetch};
 use crate::metadata::{ClientMetadata, ProviderMetadata};
 use crate::secret::Secret;
 use crate::session::{PendingLogin, UserSession};
@@ -193,6 +200,14 @@ pub trait Exchange {
         &mut self,
         response: std::result::Result<http::Response<Bytes>, TransportError>,
     ) -> Step<Self::Output>;
+    /// Answers the last [`Step::Send`], a JWKS request, with the provider's key cache as it is
+    /// now, instead of sending it: another request fetched the set meanwhile. The exchange
+    /// decides again from that cache (and does not ask for the JWKS twice).
+    fn resume_with_keys(&mut self, keys: KeyCache) -> Step<Self::Output>;
+    /// Every JWKS fetch the exchange made so far (taken: each is reported once), whether it
+    /// succeeded or not, for the caller's [`KeyCache`]. Call it after the exchange, whatever
+    /// its outcome.
+    fn take_key_fetches(&mut self) -> Vec<KeyFetch>;
 }
 
 /// Runs an exchange to its end, sending each request it asks for through `transport`. The one
@@ -229,6 +244,14 @@ impl Exchange for CodeExchange {
     ) -> Step<Self::Output> {
         CodeExchange::resume(self, response)
     }
+
+    fn resume_with_keys(&mut self, keys: KeyCache) -> Step<Self::Output> {
+        CodeExchange::resume_with_keys(self, keys)
+    }
+
+    fn take_key_fetches(&mut self) -> Vec<KeyFetch> {
+        std::mem::take(&mut self.key_fetches)
+    }
 }
 
 /// A completed login.
@@ -238,8 +261,6 @@ pub struct LoginOutcome {
     pub user: UserSession,
     /// Where to send the browser (a path on the app's origin).
     pub return_to: String,
-    /// A key set fetched during the login, for the caller's cache.
-    pub fetched_jwks: Option<Arc<JwkSet>>,
 }
 
 /// Which ID token is being validated.
@@ -261,16 +282,17 @@ enum Stage {
 }
 
 /// Finishing a login after the browser came back: the front-channel ID token (implicit and
-/// hybrid flows), the code exchange, ID token validation (fetching the JWKS when needed, and once
-/// more on an unknown `kid`), userinfo.
+/// hybrid flows), the code exchange, ID token validation (fetching the JWKS when the
+/// [`KeyCache`] allows it, at most once), userinfo.
 ///
 /// Nothing from the front channel is trusted before its ID token validates: in `code token`,
 /// the access token from the authorization endpoint has no ID token to vouch for it and is
 /// dropped in favour of the token endpoint's.
 pub struct CodeExchange {
     input: ExchangeInput,
-    fetched_jwks: Option<Arc<JwkSet>>,
-    refetched: bool,
+    key_fetches: Vec<KeyFetch>,
+    /// Whether this exchange asked for the JWKS already: once is enough for one login.
+    jwks_requested: bool,
     front_id: Option<IdToken>,
     tokens: Option<TokenResponse>,
     back_id: Option<IdToken>,
@@ -297,8 +319,8 @@ pub struct ExchangeInput {
     pub client: Arc<ClientMetadata>,
     /// Its metadata.
     pub metadata: Arc<ProviderMetadata>,
-    /// The cached key set, if any.
-    pub jwks: Option<Arc<JwkSet>>,
+    /// A copy of the provider's key cache.
+    pub keys: KeyCache,
     /// The pending login the response answers (already removed from the session).
     pub pending: PendingLogin,
     /// The authorization response (already [`check`](AuthorizationResponse::check)ed).
@@ -316,8 +338,8 @@ impl CodeExchange {
     pub fn new(input: ExchangeInput) -> Self {
         CodeExchange {
             input,
-            fetched_jwks: None,
-            refetched: false,
+            key_fetches: Vec::new(),
+            jwks_requested: false,
             front_id: None,
             tokens: None,
             back_id: None,
@@ -391,6 +413,17 @@ impl CodeExchange {
         response: std::result::Result<http::Response<Bytes>, TransportError>,
     ) -> Step {
         let stage = std::mem::replace(&mut self.stage, Stage::Finished);
+        if let Stage::Jwks(source) = stage {
+            // Kept for the caller's cache whatever the token turns out to be.
+            let fetch = KeyFetch::from_response(self.input.now, response);
+            self.input.keys.record(&fetch);
+            let failure = fetch.outcome.as_ref().err().cloned();
+            self.key_fetches.push(fetch);
+            return match failure {
+                Some(e) => self.fail(e),
+                None => self.validate(source),
+            };
+        }
         let endpoint = match stage {
             Stage::Token => Endpoint::Token,
             Stage::Jwks(_) => Endpoint::Jwks,
@@ -411,15 +444,6 @@ impl CodeExchange {
                 }
                 Err(e) => self.fail(e),
             },
-            Stage::Jwks(source) => match jwks::parse_jwks_response(response, self.input.now) {
-                Ok(set) => {
-                    let set = Arc::new(set);
-                    self.input.jwks = Some(set.clone());
-                    self.fetched_jwks = Some(set);
-                    self.validate(source)
-                }
-                Err(e) => self.fail(e),
-            },
             Stage::Userinfo => {
                 let sub = self
                     .id_token()
@@ -430,8 +454,30 @@ impl CodeExchange {
                     Err(e) => self.fail(e),
                 }
             }
-            Stage::Ready | Stage::Finished => self.fail(Error::config("callback", "finished")),
+            Stage::Jwks(_) | Stage::Ready | Stage::Finished => {
+                self.fail(Error::config("callback", "finished"))
+            }
         }
+    }
+
+    /// Answers the last [`Step::Send`], a JWKS request, with the provider's key cache as it is
+    /// now (see [`Exchange::resume_with_keys`]).
+    pub fn resume_with_keys(&mut self, keys: KeyCache) -> Step {
+        match std::mem::replace(&mut self.stage, Stage::Finished) {
+            Stage::Jwks(source) => {
+                self.input.keys = keys;
+                self.validate(source)
+            }
+            _ => self.fail(Error::config(
+                "callback",
+                "keys given without a JWKS request",
+            )),
+        }
+    }
+
+    /// Every JWKS fetch made so far (see [`Exchange::take_key_fetches`]).
+    pub fn take_key_fetches(&mut self) -> Vec<KeyFetch> {
+        std::mem::take(&mut self.key_fetches)
     }
 
     fn id_token(&self) -> Option<&IdToken> {
@@ -463,8 +509,14 @@ impl CodeExchange {
                 reason: "no id_token in the token response".into(),
             }));
         };
-        let Some(keys) = self.input.jwks.clone() else {
-            return self.fetch_jwks(source);
+        let now = self.input.now;
+        let mut keys = match self.input.keys.current(now) {
+            KeyDecision::Use(keys) => keys,
+            KeyDecision::Fetch if !self.jwks_requested => return self.fetch_jwks(source),
+            KeyDecision::RecentlyFailed(e) => return self.fail(e),
+            KeyDecision::Fetch | KeyDecision::Throttled => {
+                return self.fail(ProtocolError::IdToken(IdTokenError::UnknownKey).into())
+            }
         };
         let expect = Expectations {
             issuer: &self.input.metadata.issuer,
@@ -479,19 +531,25 @@ impl CodeExchange {
             max_age: self.input.pending.max_age,
             acr_values: &self.input.pending.acr_values,
         };
-        match id_token::validate(raw.expose(), &keys, &expect) {
-            Ok(Validation::Valid(token)) => self.validated(source, token),
-            Ok(Validation::UnknownKey) => {
-                let old_enough = self.input.now.saturating_sub(keys.fetched_at())
-                    >= self.input.config.jwks_min_refetch.as_secs();
-                if !self.refetched && self.fetched_jwks.is_none() && old_enough {
-                    self.refetched = true;
-                    self.fetch_jwks(source)
-                } else {
-                    self.fail(ProtocolError::IdToken(IdTokenError::UnknownKey).into())
+        loop {
+            match id_token::validate(raw.expose(), &keys, &expect) {
+                Ok(Validation::Valid(token)) => return self.validated(source, token),
+                Ok(Validation::UnknownKey) => {
+                    match self.input.keys.after_unknown_kid(now, &keys) {
+                        // Ends: the newer set is the cache's, which is never newer than itself.
+                        KeyDecision::Use(newer) => keys = newer,
+                        KeyDecision::Fetch if !self.jwks_requested => {
+                            return self.fetch_jwks(source)
+                        }
+                        KeyDecision::RecentlyFailed(e) => return self.fail(e),
+                        KeyDecision::Fetch | KeyDecision::Throttled => {
+                            return self
+                                .fail(ProtocolError::IdToken(IdTokenError::UnknownKey).into())
+                        }
+                    }
                 }
+                Err(e) => return self.fail(ProtocolError::IdToken(e).into()),
             }
-            Err(e) => self.fail(ProtocolError::IdToken(e).into()),
         }
     }
 
@@ -567,6 +625,7 @@ impl CodeExchange {
         };
         match jwks::jwks_request(uri.as_str()) {
             Ok(request) => {
+                self.jwks_requested = true;
                 self.stage = Stage::Jwks(source);
                 Step::Send(Outbound {
                     endpoint: Endpoint::Jwks,
@@ -611,7 +670,6 @@ impl CodeExchange {
         Step::Done(Ok(LoginOutcome {
             user,
             return_to: self.input.pending.return_to.clone(),
-            fetched_jwks: self.fetched_jwks.take(),
         }))
     }
 

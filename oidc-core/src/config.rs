@@ -224,6 +224,14 @@ pub struct ProviderConfig {
 }
 
 impl ProviderConfig {
+    /// How this provider's key set is fetched (see [`crate::jwks::KeyCache`]).
+    pub fn key_fetch_policy(&self) -> crate::jwks::KeyFetchPolicy {
+        crate::jwks::KeyFetchPolicy {
+            refetch_interval: self.jwks_min_refetch.as_secs(),
+            ..crate::jwks::KeyFetchPolicy::default()
+        }
+    }
+
     /// A provider configured by discovery from its issuer URL.
     pub fn discover(issuer: impl Into<String>) -> ProviderConfigBuilder {
         ProviderConfigBuilder::new(MetadataSource::Discovery {
@@ -317,7 +325,7 @@ impl ProviderConfigBuilder {
             algorithms: DEFAULT_ALGORITHMS.iter().map(|s| s.to_string()).collect(),
             pkce: true,
             fetch_userinfo: true,
-            jwks_min_refetch: Duration::from_secs(60),
+            jwks_min_refetch: Duration::from_secs(crate::jwks::DEFAULT_REFETCH_INTERVAL),
             discovery_retry: Duration::from_secs(10),
             metadata_max_age: Duration::from_secs(24 * 3600),
             session_refresh_interval: None,
@@ -449,7 +457,11 @@ impl ProviderConfigBuilder {
         self
     }
 
-    /// How old the cached JWKS must be before an unknown `kid` triggers a fetch (default 60 s).
+    /// The least time between two fetches of the provider's JWKS made because a token named
+    /// an unknown `kid`, counted from the last attempt (successful or not), and how long a
+    /// failed fetch is remembered instead of retried (default 5 s). A key rotation at the
+    /// provider is picked up by the first login this long after the last fetch; a flood of
+    /// tokens with made-up `kid`s costs at most one fetch per interval.
     pub fn jwks_min_refetch(mut self, age: Duration) -> Self {
         self.jwks_min_refetch = age;
         self

@@ -2,6 +2,23 @@
 //!
 //! Verifiers are built once per key and algorithm and reused, so validating a token costs one
 //! signature check, not a key parse.
+//!
+//! ## When the key set is fetched
+//! One [`KeyCache`] per provider decides, for every path that validates a signature (login,
+//! refresh, bearer tokens), whether to use the cached set, fetch it, or refuse without a
+//! fetch. Anyone can make the app validate a token (a forged front-channel ID token, a bearer
+//! token), so a token naming an unknown `kid` must not be able to buy an outbound call each:
+//!
+//! - every set fetched is kept, whatever became of the attempt that fetched it;
+//! - a fetch because of an unknown `kid` is allowed only when the last *attempt* (successful or
+//!   not) is at least [`KeyFetchPolicy::refetch_interval`] old, so a flood costs one fetch per
+//!   interval, and a provider's key rotation is still seen within that interval;
+//! - a failed fetch is remembered for the same interval and its error returned meanwhile;
+//! - a set older than [`JWKS_MAX_AGE`] is fetched again before use, so that a key the
+//!   provider withdrew stops being trusted.
+//!
+//! The cache is pure (the caller passes `now`); the relying party serialises the fetches it
+//! allows, so that concurrent requests wait for one fetch instead of each making their own.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,6 +32,189 @@ use crate::wire;
 
 /// Keys smaller than this are refused (RFC 7518 3.3).
 const MIN_RSA_BITS: usize = 2048;
+
+/// A cached key set older than this (seconds) is fetched again before use, so that a key the
+/// provider withdrew stops being trusted.
+pub const JWKS_MAX_AGE: u64 = 300;
+
+/// The default [`KeyFetchPolicy::refetch_interval`], seconds.
+pub const DEFAULT_REFETCH_INTERVAL: u64 = 5;
+
+/// How one provider's key set is fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyFetchPolicy {
+    /// Seconds that must pass after a fetch attempt before a token with an unknown `kid` may
+    /// cause another, and for which a failed attempt is remembered (and not retried).
+    pub refetch_interval: u64,
+    /// Seconds after which a cached set is fetched again before use.
+    pub max_age: u64,
+}
+
+impl Default for KeyFetchPolicy {
+    fn default() -> Self {
+        KeyFetchPolicy {
+            refetch_interval: DEFAULT_REFETCH_INTERVAL,
+            max_age: JWKS_MAX_AGE,
+        }
+    }
+}
+
+/// One fetch of the key set and how it went, as a validation reports it to the owner of the
+/// provider's [`KeyCache`].
+#[derive(Debug, Clone)]
+pub struct KeyFetch {
+    /// When it was attempted, unix seconds.
+    pub at: u64,
+    /// The set fetched, or why there is none.
+    pub outcome: std::result::Result<Arc<JwkSet>, Error>,
+}
+
+impl KeyFetch {
+    /// The outcome of a JWKS request attempted at `at` (unix seconds), from the transport's
+    /// answer.
+    pub fn from_response(
+        at: u64,
+        response: std::result::Result<http::Response<Bytes>, crate::error::TransportError>,
+    ) -> Self {
+        let outcome = match response {
+            Ok(r) => parse_jwks_response(r, at).map(Arc::new),
+            Err(source) => Err(Error::Transport {
+                endpoint: Endpoint::Jwks,
+                source,
+            }),
+        };
+        KeyFetch { at, outcome }
+    }
+}
+
+/// What a validation should do for keys, as [`KeyCache`] answers it.
+#[derive(Debug, Clone)]
+pub enum KeyDecision {
+    /// Validate with this set.
+    Use(Arc<JwkSet>),
+    /// Fetch the set now (and [`record`](KeyCache::record) the outcome).
+    Fetch,
+    /// Do not fetch: the last attempt is too recent. The token's key is unknown.
+    Throttled,
+    /// Do not fetch: the last attempt, too recent to retry, failed with this error.
+    RecentlyFailed(Error),
+}
+
+/// One provider's key set and the history of its fetches: the fetch policy, written once for
+/// every path that validates a signature. Pure: `now` is always the caller's.
+#[derive(Debug, Clone)]
+pub struct KeyCache {
+    policy: KeyFetchPolicy,
+    set: Option<Arc<JwkSet>>,
+    /// The last attempt's time, and its error if it failed.
+    last_attempt: Option<(u64, Option<Error>)>,
+    /// How many attempts were recorded, so that a caller that waited for another's fetch can
+    /// tell that one happened.
+    attempts: u64,
+}
+
+impl KeyCache {
+    /// An empty cache: the first validation fetches.
+    pub fn new(policy: KeyFetchPolicy) -> Self {
+        KeyCache {
+            policy,
+            set: None,
+            last_attempt: None,
+            attempts: 0,
+        }
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> KeyFetchPolicy {
+        self.policy
+    }
+
+    /// How many fetch attempts were recorded so far.
+    pub fn attempts(&self) -> u64 {
+        self.attempts
+    }
+
+    /// The cached set, whatever its age.
+    pub fn set(&self) -> Option<&Arc<JwkSet>> {
+        self.set.as_ref()
+    }
+
+    /// The error of the last attempt if it failed less than the refetch interval ago.
+    fn recent_failure(&self, now: u64) -> Option<&Error> {
+        match &self.last_attempt {
+            Some((at, Some(e))) if self.recent(*at, now) => Some(e),
+            _ => None,
+        }
+    }
+
+    fn recent(&self, at: u64, now: u64) -> bool {
+        now.saturating_sub(at) < self.policy.refetch_interval
+    }
+
+    /// The keys to validate a token with: the cached set while it is younger than the maximum
+    /// age; else a fetch, unless the last attempt failed within the refetch interval.
+    pub fn current(&self, now: u64) -> KeyDecision {
+        match &self.set {
+            Some(set) if now.saturating_sub(set.fetched_at()) < self.policy.max_age => {
+                KeyDecision::Use(set.clone())
+            }
+            _ => match self.recent_failure(now) {
+                Some(e) => KeyDecision::RecentlyFailed(e.clone()),
+                None => KeyDecision::Fetch,
+            },
+        }
+    }
+
+    /// What to do when a token names a key that `tried` lacks: use a newer cached set if there
+    /// is one (another request fetched it meanwhile); else fetch, unless the last attempt is
+    /// younger than the refetch interval.
+    pub fn after_unknown_kid(&self, now: u64, tried: &Arc<JwkSet>) -> KeyDecision {
+        if let Some(set) = &self.set {
+            if !Arc::ptr_eq(set, tried)
+                && set.fetched_at() >= tried.fetched_at()
+                && now.saturating_sub(set.fetched_at()) < self.policy.max_age
+            {
+                return KeyDecision::Use(set.clone());
+            }
+        }
+        match &self.last_attempt {
+            Some((at, failure)) if self.recent(*at, now) => match failure {
+                Some(e) => KeyDecision::RecentlyFailed(e.clone()),
+                None => KeyDecision::Throttled,
+            },
+            _ => KeyDecision::Fetch,
+        }
+    }
+
+    /// Records a fetch attempt: its set is kept (a set is never thrown away because the token
+    /// that caused the fetch was bad), its failure remembered.
+    pub fn record(&mut self, fetch: &KeyFetch) {
+        self.attempts += 1;
+        let newer = self
+            .last_attempt
+            .as_ref()
+            .is_none_or(|(at, _)| fetch.at >= *at);
+        match &fetch.outcome {
+            Ok(set) => {
+                if self
+                    .set
+                    .as_ref()
+                    .is_none_or(|s| set.fetched_at() >= s.fetched_at())
+                {
+                    self.set = Some(set.clone());
+                }
+                if newer {
+                    self.last_attempt = Some((fetch.at, None));
+                }
+            }
+            Err(e) => {
+                if newer {
+                    self.last_attempt = Some((fetch.at, Some(e.clone())));
+                }
+            }
+        }
+    }
+}
 
 /// Verifiers built so far, by key index, algorithm, and whether the token names no key.
 type VerifierCache = HashMap<(usize, &'static str, bool), KeyVerifier>;
@@ -285,6 +485,150 @@ mod tests {
         assert_eq!(rsa_modulus_bits(&[0, 0x01, 0xff]), 9);
         assert_eq!(rsa_modulus_bits(&[0x80, 0]), 16);
         assert_eq!(rsa_modulus_bits(&[0, 0]), 0);
+    }
+
+    fn fetched(at: u64) -> KeyFetch {
+        KeyFetch {
+            at,
+            outcome: Ok(Arc::new(set_at(at))),
+        }
+    }
+
+    fn set_at(at: u64) -> JwkSet {
+        JwkSet::from_json(br#"{"keys":[]}"#, at).unwrap()
+    }
+
+    fn failed(at: u64) -> KeyFetch {
+        KeyFetch {
+            at,
+            outcome: Err(Error::Transport {
+                endpoint: Endpoint::Jwks,
+                source: crate::error::TransportError::Timeout,
+            }),
+        }
+    }
+
+    fn policy() -> KeyFetchPolicy {
+        KeyFetchPolicy {
+            refetch_interval: 5,
+            max_age: 300,
+        }
+    }
+
+    #[test]
+    fn key_cache_fresh_and_stale() {
+        let mut c = KeyCache::new(policy());
+        assert!(
+            matches!(c.current(1000), KeyDecision::Fetch),
+            "empty: fetch"
+        );
+        c.record(&fetched(1000));
+        assert_eq!(c.attempts(), 1);
+        let KeyDecision::Use(s) = c.current(1299) else {
+            panic!("fresh: use")
+        };
+        assert_eq!(s.fetched_at(), 1000);
+        // At the maximum age the set is fetched again before use, even right after a
+        // throttled unknown kid.
+        assert!(matches!(c.current(1300), KeyDecision::Fetch));
+    }
+
+    #[test]
+    fn key_cache_unknown_kid_is_throttled_on_the_last_attempt() {
+        let mut c = KeyCache::new(policy());
+        c.record(&fetched(1000));
+        let tried = c.set().unwrap().clone();
+        assert!(matches!(
+            c.after_unknown_kid(1004, &tried),
+            KeyDecision::Throttled
+        ));
+        assert!(matches!(
+            c.after_unknown_kid(1005, &tried),
+            KeyDecision::Fetch
+        ));
+        // The attempt at 1005 counts even though its set is no better: the next is at 1010.
+        c.record(&fetched(1005));
+        let tried = c.set().unwrap().clone();
+        assert_eq!(tried.fetched_at(), 1005, "every fetched set is kept");
+        assert!(matches!(
+            c.after_unknown_kid(1009, &tried),
+            KeyDecision::Throttled
+        ));
+        assert!(matches!(
+            c.after_unknown_kid(1010, &tried),
+            KeyDecision::Fetch
+        ));
+    }
+
+    #[test]
+    fn key_cache_offers_a_newer_set_fetched_meanwhile() {
+        let mut c = KeyCache::new(policy());
+        c.record(&fetched(1000));
+        let old = c.set().unwrap().clone();
+        c.record(&fetched(1001));
+        let KeyDecision::Use(newer) = c.after_unknown_kid(1001, &old) else {
+            panic!("a newer set: use it")
+        };
+        assert_eq!(newer.fetched_at(), 1001);
+        assert!(matches!(
+            c.after_unknown_kid(1001, &newer),
+            KeyDecision::Throttled
+        ));
+        // An older set reported late does not replace the newer one.
+        c.record(&fetched(999));
+        assert_eq!(c.set().unwrap().fetched_at(), 1001);
+    }
+
+    #[test]
+    fn key_cache_failure_is_cached_then_retried() {
+        let mut c = KeyCache::new(policy());
+        c.record(&failed(1000));
+        assert!(matches!(
+            c.current(1004),
+            KeyDecision::RecentlyFailed(Error::Transport { .. })
+        ));
+        assert!(matches!(c.current(1005), KeyDecision::Fetch));
+        // Success after failure clears it.
+        c.record(&fetched(1005));
+        assert!(matches!(c.current(1005), KeyDecision::Use(_)));
+        // A failed refetch keeps the good set, and refuses refetches for the interval.
+        let tried = c.set().unwrap().clone();
+        c.record(&failed(1010));
+        assert!(matches!(c.current(1011), KeyDecision::Use(_)));
+        assert!(matches!(
+            c.after_unknown_kid(1011, &tried),
+            KeyDecision::RecentlyFailed(_)
+        ));
+        assert!(matches!(
+            c.after_unknown_kid(1015, &tried),
+            KeyDecision::Fetch
+        ));
+        // A stale set with a recent failure: no fetch, the failure.
+        assert!(matches!(c.current(1305), KeyDecision::Fetch));
+        c.record(&failed(1305));
+        assert!(matches!(c.current(1306), KeyDecision::RecentlyFailed(_)));
+    }
+
+    #[test]
+    fn key_fetch_from_response() {
+        let ok = http::Response::builder()
+            .status(200)
+            .body(Bytes::from_static(br#"{"keys":[]}"#))
+            .unwrap();
+        assert_eq!(
+            KeyFetch::from_response(7, Ok(ok))
+                .outcome
+                .unwrap()
+                .fetched_at(),
+            7
+        );
+        assert!(matches!(
+            KeyFetch::from_response(7, Err(crate::error::TransportError::Timeout)).outcome,
+            Err(Error::Transport {
+                endpoint: Endpoint::Jwks,
+                ..
+            })
+        ));
     }
 
     #[test]

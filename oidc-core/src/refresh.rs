@@ -33,7 +33,7 @@ use crate::callback::Outbound;
 use crate::config::ProviderConfig;
 use crate::error::{Endpoint, Error, IdTokenError, ProtocolError, Result, TransportError};
 use crate::id_token::{self, Expectations, IdToken, Validation};
-use crate::jwks::{self, JwkSet};
+use crate::jwks::{self, KeyCache, KeyDecision, KeyFetch};
 use crate::metadata::{ClientMetadata, ProviderMetadata};
 use crate::session::UserSession;
 use crate::token::{self, TokenResponse};
@@ -121,14 +121,14 @@ pub fn apply_refresh(
 /// Everything a [`TokenRefresh`] starts from.
 #[derive(Debug)]
 pub struct RefreshInput {
-    /// The provider's configuration (skew, algorithms, JWKS refetch policy).
+    /// The provider's configuration (skew, algorithms).
     pub config: ProviderConfig,
     /// This client's registration.
     pub client: Arc<ClientMetadata>,
     /// The provider's metadata.
     pub metadata: Arc<ProviderMetadata>,
-    /// The cached key set, if any (and fresh enough).
-    pub jwks: Option<Arc<JwkSet>>,
+    /// A copy of the provider's key cache.
+    pub keys: KeyCache,
     /// The session being refreshed.
     pub user: Arc<UserSession>,
     /// Now, unix seconds.
@@ -140,8 +140,6 @@ pub struct RefreshInput {
 pub struct RefreshOutcome {
     /// The updated session.
     pub user: UserSession,
-    /// A key set fetched on the way, for the caller's cache.
-    pub fetched_jwks: Option<Arc<JwkSet>>,
 }
 
 /// What a refresh wants next: send a request (and feed the answer to
@@ -161,6 +159,14 @@ impl crate::callback::Exchange for TokenRefresh {
     ) -> RefreshStep {
         TokenRefresh::resume(self, response)
     }
+
+    fn resume_with_keys(&mut self, keys: KeyCache) -> RefreshStep {
+        TokenRefresh::resume_with_keys(self, keys)
+    }
+
+    fn take_key_fetches(&mut self) -> Vec<KeyFetch> {
+        std::mem::take(&mut self.key_fetches)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,12 +178,14 @@ enum Stage {
 }
 
 /// One refresh of a user's tokens, as a state machine that asks for the HTTP calls it needs
-/// (token endpoint, then the JWKS if the new ID token needs keys the cache lacks).
+/// (token endpoint, then the JWKS if the new ID token needs keys the cache lacks and the
+/// [`KeyCache`] allows a fetch).
 pub struct TokenRefresh {
     input: RefreshInput,
     tokens: Option<TokenResponse>,
-    fetched_jwks: Option<Arc<JwkSet>>,
-    refetched: bool,
+    key_fetches: Vec<KeyFetch>,
+    /// Whether this refresh asked for the JWKS already: once is enough.
+    jwks_requested: bool,
     stage: Stage,
 }
 
@@ -196,8 +204,8 @@ impl TokenRefresh {
         TokenRefresh {
             input,
             tokens: None,
-            fetched_jwks: None,
-            refetched: false,
+            key_fetches: Vec::new(),
+            jwks_requested: false,
             stage: Stage::Ready,
         }
     }
@@ -241,6 +249,17 @@ impl TokenRefresh {
         response: std::result::Result<http::Response<Bytes>, TransportError>,
     ) -> RefreshStep {
         let stage = std::mem::replace(&mut self.stage, Stage::Finished);
+        if stage == Stage::Jwks {
+            // Kept for the caller's cache whatever the token turns out to be.
+            let fetch = KeyFetch::from_response(self.input.now, response);
+            self.input.keys.record(&fetch);
+            let failure = fetch.outcome.as_ref().err().cloned();
+            self.key_fetches.push(fetch);
+            return match failure {
+                Some(e) => self.fail(e),
+                None => self.validate(),
+            };
+        }
         let endpoint = match stage {
             Stage::Token => Endpoint::Token,
             Stage::Jwks => Endpoint::Jwks,
@@ -252,25 +271,34 @@ impl TokenRefresh {
             Ok(r) => r,
             Err(source) => return self.fail(Error::Transport { endpoint, source }),
         };
-        if stage == Stage::Token {
-            match token::parse_token_response(response) {
-                Ok(tokens) => {
-                    self.tokens = Some(tokens);
-                    self.validate()
-                }
-                Err(e) => self.fail(e),
+        match token::parse_token_response(response) {
+            Ok(tokens) => {
+                self.tokens = Some(tokens);
+                self.validate()
             }
-        } else {
-            match jwks::parse_jwks_response(response, self.input.now) {
-                Ok(set) => {
-                    let set = Arc::new(set);
-                    self.input.jwks = Some(set.clone());
-                    self.fetched_jwks = Some(set);
-                    self.validate()
-                }
-                Err(e) => self.fail(e),
-            }
+            Err(e) => self.fail(e),
         }
+    }
+
+    /// Answers the last [`RefreshStep::Send`], a JWKS request, with the provider's key cache as
+    /// it is now (see [`Exchange::resume_with_keys`](crate::callback::Exchange::resume_with_keys)).
+    pub fn resume_with_keys(&mut self, keys: KeyCache) -> RefreshStep {
+        match std::mem::replace(&mut self.stage, Stage::Finished) {
+            Stage::Jwks => {
+                self.input.keys = keys;
+                self.validate()
+            }
+            _ => self.fail(Error::config(
+                "refresh",
+                "keys given without a JWKS request",
+            )),
+        }
+    }
+
+    /// Every JWKS fetch made so far (see
+    /// [`Exchange::take_key_fetches`](crate::callback::Exchange::take_key_fetches)).
+    pub fn take_key_fetches(&mut self) -> Vec<KeyFetch> {
+        std::mem::take(&mut self.key_fetches)
     }
 
     fn validate(&mut self) -> RefreshStep {
@@ -280,8 +308,14 @@ impl TokenRefresh {
         let Some(raw) = tokens.id_token.clone() else {
             return self.finish(None);
         };
-        let Some(keys) = self.input.jwks.clone() else {
-            return self.fetch_jwks();
+        let now = self.input.now;
+        let mut keys = match self.input.keys.current(now) {
+            KeyDecision::Use(keys) => keys,
+            KeyDecision::Fetch if !self.jwks_requested => return self.fetch_jwks(),
+            KeyDecision::RecentlyFailed(e) => return self.fail(e),
+            KeyDecision::Fetch | KeyDecision::Throttled => {
+                return self.fail(ProtocolError::IdToken(IdTokenError::UnknownKey).into())
+            }
         };
         let config = &self.input.config;
         let expect = Expectations {
@@ -299,25 +333,26 @@ impl TokenRefresh {
             max_age: None,
             acr_values: &[],
         };
-        let checked = id_token::validate(raw.expose(), &keys, &expect).and_then(|v| match v {
-            Validation::Valid(new) => {
-                check_refreshed_id_token(&self.input.user.id_token, &new).map(|()| Some(new))
-            }
-            Validation::UnknownKey => Ok(None),
-        });
-        match checked {
-            Ok(Some(new)) => self.finish(Some(new)),
-            Ok(None) => {
-                let old_enough = self.input.now.saturating_sub(keys.fetched_at())
-                    >= config.jwks_min_refetch.as_secs();
-                if !self.refetched && self.fetched_jwks.is_none() && old_enough {
-                    self.refetched = true;
-                    self.fetch_jwks()
-                } else {
-                    self.fail(ProtocolError::IdToken(IdTokenError::UnknownKey).into())
+        loop {
+            let checked = id_token::validate(raw.expose(), &keys, &expect).and_then(|v| match v {
+                Validation::Valid(new) => {
+                    check_refreshed_id_token(&self.input.user.id_token, &new).map(|()| Some(new))
                 }
+                Validation::UnknownKey => Ok(None),
+            });
+            match checked {
+                Ok(Some(new)) => return self.finish(Some(new)),
+                Ok(None) => match self.input.keys.after_unknown_kid(now, &keys) {
+                    // Ends: the newer set is the cache's, which is never newer than itself.
+                    KeyDecision::Use(newer) => keys = newer,
+                    KeyDecision::Fetch if !self.jwks_requested => return self.fetch_jwks(),
+                    KeyDecision::RecentlyFailed(e) => return self.fail(e),
+                    KeyDecision::Fetch | KeyDecision::Throttled => {
+                        return self.fail(ProtocolError::IdToken(IdTokenError::UnknownKey).into())
+                    }
+                },
+                Err(e) => return self.fail(ProtocolError::IdToken(e).into()),
             }
-            Err(e) => self.fail(ProtocolError::IdToken(e).into()),
         }
     }
 
@@ -330,6 +365,7 @@ impl TokenRefresh {
         };
         match jwks::jwks_request(uri.as_str()) {
             Ok(request) => {
+                self.jwks_requested = true;
                 self.stage = Stage::Jwks;
                 RefreshStep::Send(Outbound {
                     endpoint: Endpoint::Jwks,
@@ -346,10 +382,7 @@ impl TokenRefresh {
             return self.fail(Error::config("refresh", "no token response"));
         };
         let user = apply_refresh(&self.input.user, tokens, id_token, self.input.now);
-        RefreshStep::Done(Ok(RefreshOutcome {
-            user,
-            fetched_jwks: self.fetched_jwks.take(),
-        }))
+        RefreshStep::Done(Ok(RefreshOutcome { user }))
     }
 
     fn fail(&mut self, error: Error) -> RefreshStep {
@@ -410,6 +443,20 @@ mod tests {
         }
     }
 
+    /// A key cache holding `jwks` as fetched 10 s before `now` (beyond the refetch interval).
+    fn cache(jwks: Option<&Keys>, now: u64) -> KeyCache {
+        let mut cache = KeyCache::new(crate::jwks::KeyFetchPolicy::default());
+        if let Some(k) = jwks {
+            let at = now - 10;
+            let set = crate::jwks::JwkSet::from_json(k.jwks.as_bytes(), at).unwrap();
+            cache.record(&KeyFetch {
+                at,
+                outcome: Ok(Arc::new(set)),
+            });
+        }
+        cache
+    }
+
     fn input(user: UserSession, jwks: Option<&Keys>, now: u64) -> RefreshInput {
         let metadata = ProviderMetadata {
             token_endpoint: Some("https://op/token".parse().unwrap()),
@@ -423,7 +470,7 @@ mod tests {
                 .unwrap(),
             client: Arc::new(ClientMetadata::new("client", "secret")),
             metadata: Arc::new(metadata),
-            jwks: jwks.map(|k| Arc::new(JwkSet::from_json(k.jwks.as_bytes(), 0).unwrap())),
+            keys: cache(jwks, now),
             user: Arc::new(user),
             now,
         }
@@ -506,7 +553,7 @@ mod tests {
         assert_eq!(u.id_token.raw.expose(), id);
         assert_eq!(u.last_authenticated, 900, "a refresh is not a login");
         assert_eq!(u.expires_at, 5000);
-        assert!(outcome.fetched_jwks.is_none());
+        assert!(r.take_key_fetches().is_empty(), "cached keys: no fetch");
         // A second resume is refused.
         assert!(done(r.resume(ok(json!({})))).is_err());
         assert!(done(r.start()).is_err());
@@ -545,8 +592,12 @@ mod tests {
         let _ = send(r.start());
         let out = send(r.resume(ok(body.clone())));
         assert_eq!(out.endpoint, Endpoint::Jwks);
-        let outcome = done(r.resume(ok(serde_json::from_str(&k.jwks).unwrap()))).unwrap();
-        assert!(outcome.fetched_jwks.is_some());
+        done(r.resume(ok(serde_json::from_str(&k.jwks).unwrap()))).unwrap();
+        let fetches = r.take_key_fetches();
+        assert!(
+            fetches.len() == 1 && fetches[0].outcome.is_ok(),
+            "{fetches:?}"
+        );
         // Cached keys without the kid: fetched again, once.
         let old = keys("k1");
         let mut r = TokenRefresh::new(input(user(Some("rt")), Some(&old), 1500));
@@ -558,6 +609,12 @@ mod tests {
             err,
             Error::Protocol(ProtocolError::IdToken(IdTokenError::UnknownKey))
         ));
+        // The refresh failed, and the set it fetched is still reported for the cache.
+        let fetches = r.take_key_fetches();
+        assert!(
+            fetches.len() == 1 && fetches[0].outcome.is_ok(),
+            "{fetches:?}"
+        );
         // A JWKS endpoint that fails.
         let mut r = TokenRefresh::new(input(user(Some("rt")), None, 1500));
         let _ = send(r.start());
@@ -569,6 +626,12 @@ mod tests {
                 ..
             })
         ));
+        // The failure is reported too, so that the cache does not retry it at once.
+        let fetches = r.take_key_fetches();
+        assert!(
+            fetches.len() == 1 && fetches[0].outcome.is_err(),
+            "{fetches:?}"
+        );
     }
 
     fn refused(claims: Value) -> Error {

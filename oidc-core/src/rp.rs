@@ -11,6 +11,7 @@ use http::{header, HeaderValue, Method, StatusCode};
 use url::Url;
 
 use crate::callback::{AuthorizationResponse, CodeExchange, ExchangeInput, LoginOutcome};
+use crate::callback::{Exchange, Step};
 use crate::config::{
     ClientRegistration, MetadataSource, ProviderConfig, ResponseMode, ResponseType,
 };
@@ -19,7 +20,7 @@ use crate::discovery;
 use crate::env::{random_token, Clock, OsRandom, Random, SystemClock, Transport};
 use crate::error::{Endpoint, Error, ProtocolError, Result};
 use crate::error_view::{ErrorInfo, ErrorView, HtmlErrorView};
-use crate::jwks::JwkSet;
+use crate::jwks::{self, JwkSet, KeyCache, KeyDecision, KeyFetch};
 use crate::login::{authentication_request, safe_return_path};
 use crate::metadata::{ClientMetadata, ProviderMetadata};
 use crate::registration;
@@ -29,10 +30,6 @@ use crate::store::{MemoryStore, SessionStore};
 
 mod logout;
 mod tokens;
-
-/// A cached key set older than this is fetched again before use, so that a key the provider
-/// withdrew stops being trusted.
-const JWKS_MAX_AGE: u64 = 300;
 
 /// The HTTP response type of the core.
 pub type Response = http::Response<Bytes>;
@@ -49,7 +46,17 @@ struct ProviderSlot {
     /// The registered client and when its secret expires.
     client: RwLock<Option<(Arc<ClientMetadata>, Option<u64>)>>,
     last_failure: Mutex<Option<(u64, String)>>,
-    jwks: RwLock<Option<Arc<JwkSet>>>,
+    /// The key set and its fetch history; never locked across an `.await`.
+    keys: Mutex<KeyCache>,
+    /// Held around every JWKS fetch, so that concurrent requests needing keys wait for one
+    /// fetch and then decide from its outcome instead of each fetching.
+    key_gate: futures_util::lock::Mutex<()>,
+}
+
+impl ProviderSlot {
+    fn key_cache(&self) -> std::sync::MutexGuard<'_, KeyCache> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 struct Inner {
@@ -322,12 +329,13 @@ impl RelyingPartyBuilder {
                 let client = config.client().map(|c| (Arc::new(c.clone()), None));
                 ProviderSlot {
                     name,
+                    keys: Mutex::new(KeyCache::new(config.key_fetch_policy())),
                     config,
                     redirect_uri,
                     metadata: RwLock::new(metadata),
                     client: RwLock::new(client),
                     last_failure: Mutex::new(None),
-                    jwks: RwLock::new(None),
+                    key_gate: futures_util::lock::Mutex::new(()),
                 }
             })
             .collect();
@@ -775,28 +783,20 @@ impl RelyingParty {
             return Err(ProtocolError::MissingParameter("iss").into());
         }
         let client = self.client(slot, &metadata).await?;
-        let jwks = slot
-            .jwks
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .filter(|k| now.saturating_sub(k.fetched_at()) < JWKS_MAX_AGE);
+        let keys = slot.key_cache().clone();
         let mut exchange = CodeExchange::new(ExchangeInput {
             provider: slot.name.clone(),
             config: slot.config.clone(),
             client,
             metadata,
-            jwks,
+            keys,
             pending,
             response: params,
             redirect_uri: slot.redirect_uri.clone(),
             now,
             session_lifetime: self.inner.session_lifetime,
         });
-        let outcome = crate::callback::drive(&mut exchange, self.inner.transport.as_ref()).await?;
-        if let Some(set) = &outcome.fetched_jwks {
-            *slot.jwks.write().unwrap_or_else(|p| p.into_inner()) = Some(set.clone());
-        }
+        let outcome = self.drive(slot, &mut exchange).await?;
         self.complete_login(id, record, outcome).await
     }
 
@@ -1114,6 +1114,113 @@ impl RelyingParty {
 
     /// Sends one request to the provider through the transport, naming the endpoint in the
     /// error when the call fails.
+    /// Runs a protocol exchange for `slot`, like [`crate::callback::drive`], with its JWKS
+    /// requests serialised per provider: each is sent under the provider's key gate, and its
+    /// outcome (a set or a failure) goes into the provider's cache before the gate opens. An
+    /// exchange that waited at the gate while another request fetched gets that cache instead
+    /// of sending its own request.
+    async fn drive<E: Exchange>(&self, slot: &ProviderSlot, exchange: &mut E) -> E::Output {
+        // Attempts the exchange's copy of the cache has seen (it was copied just before).
+        let mut seen = slot.key_cache().attempts();
+        let mut step = exchange.start();
+        loop {
+            step = match step {
+                Step::Send(out) if out.endpoint == Endpoint::Jwks => {
+                    let _gate = slot.key_gate.lock().await;
+                    let newer = {
+                        let cache = slot.key_cache();
+                        (cache.attempts() > seen).then(|| cache.clone())
+                    };
+                    match newer {
+                        Some(cache) => {
+                            seen = cache.attempts();
+                            exchange.resume_with_keys(cache)
+                        }
+                        None => {
+                            let response = self.send_logged(out).await;
+                            let next = exchange.resume(response);
+                            let mut cache = slot.key_cache();
+                            for fetch in exchange.take_key_fetches() {
+                                cache.record(&fetch);
+                            }
+                            seen = cache.attempts();
+                            next
+                        }
+                    }
+                }
+                Step::Send(out) => {
+                    let response = self.send_logged(out).await;
+                    exchange.resume(response)
+                }
+                Step::Done(result) => return result,
+            };
+        }
+    }
+
+    async fn send_logged(
+        &self,
+        out: crate::callback::Outbound,
+    ) -> std::result::Result<http::Response<Bytes>, crate::error::TransportError> {
+        let response = self.inner.transport.send(out.request).await;
+        if let Err(e) = &response {
+            tracing::warn!(endpoint = %out.endpoint, error = %e, "provider call failed");
+        }
+        response
+    }
+
+    /// The provider's keys for validating a token outside a sans-IO exchange (bearer tokens):
+    /// the current set when `tried` is `None`, else a set newer than `tried`, which lacked the
+    /// token's key. `Ok(None)`: no newer set, and the cache's policy allows no fetch yet.
+    async fn provider_keys(
+        &self,
+        slot: &ProviderSlot,
+        metadata: &ProviderMetadata,
+        tried: Option<&Arc<JwkSet>>,
+    ) -> Result<Option<Arc<JwkSet>>> {
+        let decide = |cache: &KeyCache, now: u64| match tried {
+            None => cache.current(now),
+            Some(tried) => cache.after_unknown_kid(now, tried),
+        };
+        let now = self.inner.clock.now();
+        let first = decide(&slot.key_cache(), now);
+        let decision = match first {
+            KeyDecision::Fetch => {
+                let gate = slot.key_gate.lock().await;
+                // Another request may have fetched while this one waited: decide again.
+                let now = self.inner.clock.now();
+                let again = decide(&slot.key_cache(), now);
+                match again {
+                    KeyDecision::Fetch => {
+                        let uri = metadata.jwks_uri.as_ref().ok_or_else(|| {
+                            Error::config(
+                                "provider_metadata.jwks_uri",
+                                "required to verify JWT access tokens",
+                            )
+                        })?;
+                        let request = jwks::jwks_request(uri.as_str())?;
+                        let response = self
+                            .send_logged(crate::callback::Outbound {
+                                endpoint: Endpoint::Jwks,
+                                request,
+                            })
+                            .await;
+                        let fetch = KeyFetch::from_response(now, response);
+                        slot.key_cache().record(&fetch);
+                        drop(gate);
+                        return fetch.outcome.map(Some);
+                    }
+                    other => other,
+                }
+            }
+            other => other,
+        };
+        match decision {
+            KeyDecision::Use(set) => Ok(Some(set)),
+            KeyDecision::Throttled | KeyDecision::Fetch => Ok(None),
+            KeyDecision::RecentlyFailed(e) => Err(e),
+        }
+    }
+
     async fn call(
         &self,
         endpoint: Endpoint,

@@ -238,7 +238,7 @@ async fn no_public_type_prints_a_secret() {
         config: config.clone(),
         client: Arc::new(client()),
         metadata: Arc::new(metadata()),
-        jwks: None,
+        keys: oidc_core::jwks::KeyCache::new(Default::default()),
         pending: pending(),
         response: AuthorizationResponse::parse(callback.as_bytes()).unwrap(),
         redirect_uri: "http://app.test/redirect_uri".parse().unwrap(),
@@ -252,7 +252,6 @@ async fn no_public_type_prints_a_secret() {
     let outcome = LoginOutcome {
         user: user(),
         return_to: "/".into(),
-        fetched_jwks: None,
     };
     leaks.check("LoginOutcome", &outcome, &[]);
 
@@ -281,7 +280,7 @@ async fn no_public_type_prints_a_secret() {
         config: config.clone(),
         client: Arc::new(client()),
         metadata: Arc::new(metadata()),
-        jwks: None,
+        keys: oidc_core::jwks::KeyCache::new(Default::default()),
         user: Arc::new(user()),
         now: 1,
     };
@@ -291,7 +290,6 @@ async fn no_public_type_prints_a_secret() {
     leaks.check("RefreshStep", &refresh.start(), &[]);
     let refreshed = RefreshOutcome {
         user: oidc_core::refresh::apply_refresh(&user(), token_response(), None, 2),
-        fetched_jwks: None,
     };
     leaks.check("RefreshOutcome", &refreshed, &[]);
 

@@ -65,6 +65,11 @@ async fn callback_fault<A: App>(path: &str, fault: Fault, error: &str, endpoint:
         "{context}: no session after a fault"
     );
     bench.transport.clear();
+    if path == "/jwks" {
+        // A failed or useless JWKS fetch is remembered for the refetch interval (5 s): the
+        // provider is not asked again before.
+        bench.clock.advance(5);
+    }
     let again = b.get(&back).await;
     again.error();
     assert!(

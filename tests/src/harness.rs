@@ -66,6 +66,10 @@ pub enum Fault {
     SlowDrip,
     /// The connection closes before the announced body is complete; the transport reports it.
     Truncated,
+    /// The provider answers normally, but the answer takes this many milliseconds to arrive
+    /// (the request reaches the provider, and is counted, at once): to hold a call in flight
+    /// while concurrent requests arrive.
+    Delay(u64),
 }
 
 /// The total timeout of the real transport that reads a [`Fault::SlowDrip`] answer.
@@ -100,6 +104,8 @@ pub struct SimTransport {
     clock: Arc<TestClock>,
     faults: Arc<Mutex<HashMap<String, Fault>>>,
     drips: Arc<Mutex<Vec<Drip>>>,
+    /// The path of every request asked of the transport, faulted or not.
+    calls: Arc<Mutex<Vec<String>>>,
 }
 
 impl std::fmt::Debug for SimTransport {
@@ -116,6 +122,7 @@ impl SimTransport {
             clock,
             faults: Arc::default(),
             drips: Arc::default(),
+            calls: Arc::default(),
         }
     }
 
@@ -131,6 +138,17 @@ impl SimTransport {
     /// Routes requests for `provider`'s issuer to it too.
     pub fn add_provider(&self, provider: SimProvider) {
         self.providers.lock().unwrap().push(provider);
+    }
+
+    /// How many requests whose path ends with `path_suffix` the relying party has sent through
+    /// this transport, including those a fault answered (which the provider never sees).
+    pub fn calls(&self, path_suffix: &str) -> usize {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| p.ends_with(path_suffix))
+            .count()
     }
 
     /// Removes every armed fault.
@@ -239,6 +257,7 @@ impl Transport for SimTransport {
         request: Request<Bytes>,
     ) -> BoxFuture<'_, Result<Response<Bytes>, TransportError>> {
         let path = request.uri().path().to_owned();
+        self.calls.lock().unwrap().push(path.clone());
         let fault = self
             .faults
             .lock()
@@ -246,6 +265,10 @@ impl Transport for SimTransport {
             .iter()
             .find(|(suffix, _)| path.ends_with(suffix.as_str()))
             .map(|(_, f)| f.clone());
+        let delay = match fault {
+            Some(Fault::Delay(ms)) => ms,
+            _ => 0,
+        };
         let result = match fault {
             Some(Fault::SlowDrip) => {
                 let answer = self.answer(request);
@@ -262,9 +285,14 @@ impl Transport for SimTransport {
                 *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
                 Ok(r)
             }
-            None => Ok(self.answer(request)),
+            None | Some(Fault::Delay(_)) => Ok(self.answer(request)),
         };
-        Box::pin(async move { result })
+        Box::pin(async move {
+            if delay > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+            }
+            result
+        })
     }
 }
 

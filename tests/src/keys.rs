@@ -65,6 +65,36 @@ impl SigningKey {
     }
 }
 
+/// A key no JWKS ever publishes, signing under whatever `kid` it is told: what an attacker
+/// forging tokens has.
+pub(crate) struct ForgingKey {
+    signer: RsassaJwsSigner,
+}
+
+impl ForgingKey {
+    /// Generates a fresh RSA-2048 key without a key id of its own.
+    pub(crate) fn generate() -> Result<Self, JoseError> {
+        let pair = RS256.generate_key_pair(2048)?;
+        Ok(ForgingKey {
+            signer: RS256.signer_from_der(pair.to_der_private_key())?,
+        })
+    }
+
+    /// Signs claims into a compact JWS whose header carries `typ`, `alg` and `kid`.
+    pub(crate) fn sign(
+        &self,
+        claims: Map<String, Value>,
+        kid: &str,
+        typ: &str,
+    ) -> Result<String, JoseError> {
+        let payload = JwtPayload::from_map(claims)?;
+        let mut header = JwsHeader::new();
+        header.set_token_type(typ);
+        header.set_key_id(kid);
+        jwt::encode_with_signer(&payload, &header, &self.signer)
+    }
+}
+
 fn header() -> JwsHeader {
     let mut header = JwsHeader::new();
     header.set_token_type("JWT");

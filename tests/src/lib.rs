@@ -341,6 +341,8 @@ pub(crate) struct State {
     pub(crate) keys: Vec<Arc<SigningKey>>,
     /// The unpublished key used while [`Misbehavior::UnknownKid`] is set.
     pub(crate) rogue_key: Option<Arc<SigningKey>>,
+    /// The key [`SimProvider::forge_token`] signs with, made on first use.
+    pub(crate) forging_key: Option<Arc<keys::ForgingKey>>,
     pub(crate) next_kid: u32,
     pub(crate) codes: HashMap<String, CodeRecord>,
     pub(crate) access_tokens: HashMap<String, AccessRecord>,
@@ -416,6 +418,7 @@ impl SimProvider {
             misbehavior: Misbehavior::None,
             keys: Vec::new(),
             rogue_key: None,
+            forging_key: None,
             next_kid: 1,
             codes: HashMap::new(),
             access_tokens: HashMap::new(),
@@ -726,6 +729,27 @@ impl SimProvider {
             );
         }
         token
+    }
+
+    /// A token as an attacker forges it: `claims` (a JSON object) signed with a key this
+    /// provider never publishes, under the header `kid` and `typ` given. Nothing about it is
+    /// recorded; the provider's JWKS is unchanged.
+    ///
+    /// # Panics
+    /// If `claims` is not an object, or the crypto library cannot generate or use an RSA key.
+    pub fn forge_token(&self, claims: Value, kid: &str, typ: &str) -> String {
+        let Value::Object(claims) = claims else {
+            panic!("claims must be a JSON object");
+        };
+        let key = {
+            let mut st = self.lock();
+            st.forging_key
+                .get_or_insert_with(|| {
+                    Arc::new(keys::ForgingKey::generate().expect("RSA-2048 key generation failed"))
+                })
+                .clone()
+        };
+        key.sign(claims, kid, typ).expect("signing works")
     }
 
     /// The public JWKS document as JSON, exactly as `GET /jwks` serves it (when not

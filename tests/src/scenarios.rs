@@ -9,6 +9,7 @@ use http::StatusCode;
 
 use crate::harness::{App, Bench, BenchOptions, Fault, APP_URL, ISSUER};
 use crate::Misbehavior;
+use oidc_core::Clock as _;
 
 async fn expect_rejected<A: App>(bench: &Bench<A>, expected_error: &str) {
     let mut b = bench.browser();
@@ -266,8 +267,12 @@ pub async fn network_failures_are_rejected<A: App>() {
             let bench = Bench::<A>::new();
             bench.transport.fail(path, fault.clone());
             expect_rejected(&bench, "provider_unreachable").await;
-            // The app keeps serving: with the fault gone the next login works.
+            // The app keeps serving: with the fault gone the next login works (once a failed
+            // JWKS fetch is no longer remembered, which takes the refetch interval).
             bench.transport.clear();
+            if path == "/jwks" {
+                bench.clock.advance(5);
+            }
             let mut b = bench.browser();
             assert_eq!(
                 b.login("/", "alice").await.status,
@@ -1916,6 +1921,119 @@ pub async fn silent_refresh_fragment_page_allows_the_provider<A: App>() {
     assert!(!query_of(&interactive).contains_key("prompt"));
 }
 
+/// Signing-key rotation right after a login (OpenID RP certification
+/// `rp-key-rotation-op-sign-key`): the provider's JWKS then holds only a new key, and the very
+/// next login, a few seconds later (the 5 s refetch interval), fetches the key set once and
+/// succeeds, while the first user stays logged in as themselves.
+pub async fn key_rotation_is_picked_up_by_the_next_login<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut alice = bench.browser();
+    assert_eq!(alice.login("/", "alice").await.status, StatusCode::OK);
+    let jwks_before = bench.provider.counters().jwks;
+    bench.provider.rotate_keys();
+    bench.provider.retire_previous_keys();
+    bench.clock.advance(5);
+    let mut bob = bench.browser();
+    let page = bob.login("/", "bob").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(page.json()["sub"], "bob");
+    assert_eq!(
+        bench.provider.counters().jwks,
+        jwks_before + 1,
+        "exactly one refetch"
+    );
+    let page = alice.get_json("/").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(page.json()["sub"], "alice");
+}
+
+/// An attacker's pending login answered with a forged front-channel ID token naming a made-up
+/// `kid`; the app's answer.
+async fn forged_callback<A: App>(
+    bench: &Bench<A>,
+    attacker: &mut crate::harness::Browser<'_, A>,
+    kid: &str,
+) -> crate::harness::Page {
+    let auth = attacker.start_login("/").await;
+    let query: std::collections::HashMap<String, String> = url::Url::parse(&auth)
+        .expect("absolute authorization URL")
+        .query_pairs()
+        .into_owned()
+        .collect();
+    let now = bench.clock.now();
+    let forged = bench.provider.forge_token(
+        serde_json::json!({
+            "iss": ISSUER, "sub": "victim", "aud": crate::harness::CLIENT_ID,
+            "exp": now + 600, "iat": now, "nonce": query["nonce"],
+        }),
+        kid,
+        "JWT",
+    );
+    let body = form_urlencoded::Serializer::new(String::new())
+        .append_pair("state", &query["state"])
+        .append_pair("id_token", &forged)
+        .finish();
+    attacker
+        .send(
+            http::Request::post(format!("{APP_URL}/redirect_uri"))
+                .header(
+                    http::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(bytes::Bytes::from(body))
+                .unwrap(),
+        )
+        .await
+}
+
+/// A flood of forged front-channel ID tokens with random `kid`s (implicit flow; each answers a
+/// pending login the attacker started) costs at most one JWKS fetch per refetch interval, not
+/// one per token, even long after the last fetch; each is refused. A logged-in victim stays
+/// logged in as themselves, a login the victim started before the flood still completes, and a
+/// real key rotation after the flood is still picked up.
+pub async fn forged_id_token_flood_costs_one_jwks_fetch_per_interval<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        configure: Box::new(|c| c.response_type("id_token")),
+        ..Default::default()
+    });
+    let mut victim = bench.browser();
+    assert_eq!(victim.login("/", "alice").await.status, StatusCode::OK);
+    let mut other_tab = bench.browser();
+    let pending = other_tab.start_login("/").await;
+    // Beyond any "refetch when the cached set is old enough" threshold, within the max age.
+    bench.clock.advance(120);
+    let mut attacker = bench.browser();
+    for round in 0..3 {
+        let before = bench.provider.counters().jwks;
+        for i in 0..10 {
+            let page = forged_callback(&bench, &mut attacker, &format!("forged-{round}-{i}")).await;
+            assert_eq!(page.error(), "invalid_response", "{}", page.text());
+        }
+        let fetches = bench.provider.counters().jwks - before;
+        assert!(
+            fetches <= 1,
+            "round {round}: {fetches} JWKS fetches for 10 forged tokens"
+        );
+        bench.clock.advance(5);
+    }
+    assert!(!attacker.is_logged_in().await);
+    let page = victim.get_json("/").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(page.json()["sub"], "alice");
+    let back = other_tab.authorize(&pending, "bob");
+    let page = other_tab.deliver(&pending, &back).await;
+    let page = other_tab.follow(page).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(page.json()["sub"], "bob");
+    // A real rotation right after the flood: the next login picks it up.
+    bench.provider.rotate_keys();
+    bench.provider.retire_previous_keys();
+    bench.clock.advance(5);
+    let mut carol = bench.browser();
+    let page = carol.login("/", "carol").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+}
+
 /// Instantiates every scenario for one adapter: `scenarios!(axum, MyAxumApp);` gives tests
 /// named `axum::code_flow_succeeds`, ...
 #[macro_export]
@@ -1994,7 +2112,9 @@ macro_rules! scenarios {
             same_origin_and_direct_logout_still_log_out,
             logout_return_cannot_end_a_new_login,
             own_pages_refuse_framing,
-            silent_refresh_fragment_page_allows_the_provider
+            silent_refresh_fragment_page_allows_the_provider,
+            key_rotation_is_picked_up_by_the_next_login,
+            forged_id_token_flood_costs_one_jwks_fetch_per_interval
         );
     };
     (@each $adapter:ident, $app:ty, $($name:ident),* $(,)?) => {

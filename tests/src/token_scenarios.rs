@@ -723,7 +723,7 @@ pub async fn bearer_jwt_validated_locally<A: App>() {
     assert_invalid_token(&bearer(&bench, "/api/me", "opaque").await, "opaque");
 
     // Key rotation: a token under the new key fetches the JWKS once more, but not more often
-    // than once a minute (made-up kids cannot make the app hammer the provider).
+    // than once per refetch interval (made-up kids cannot make the app hammer the provider).
     bench.provider.rotate_keys();
     let rotated = bench
         .provider
@@ -1045,6 +1045,87 @@ pub async fn bearer_for_another_audience_is_401<A: App>() {
     );
 }
 
+/// A JWT access token as an attacker forges it: valid claims for this app, signed with a key
+/// the provider never published, under a made-up `kid`.
+fn forged_access_token<A: App>(bench: &Bench<A>, kid: &str) -> String {
+    let now = bench.clock.now();
+    bench.provider.forge_token(
+        serde_json::json!({
+            "iss": ISSUER, "sub": "mallory", "aud": APP_URL, "client_id": CLIENT_ID,
+            "scope": "openid", "exp": now + 600, "iat": now, "jti": kid,
+        }),
+        kid,
+        "at+jwt",
+    )
+}
+
+/// Concurrent bearer requests with JWT access tokens naming made-up `kid`s, long after the
+/// last key fetch and while a JWKS fetch takes a while, cost one JWKS fetch between them (they
+/// wait for the one in flight instead of each fetching), and each is refused; a valid token is
+/// accepted before and after, with no further fetch.
+pub async fn bearer_unknown_kid_flood_costs_one_jwks_fetch<A: App>() {
+    let bench = bench_with::<A>(|r| r.bearer_validation(BearerValidation::Jwt));
+    let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, APP_URL, "openid");
+    let good = bench
+        .provider
+        .issue_jwt_access_token(&spec, bench.clock.now());
+    assert_eq!(bench_api_sub(&bench, &good).await, "alice");
+    bench.clock.advance(120);
+    bench.transport.fail("/jwks", Fault::Delay(50));
+    let forged: Vec<String> = (0..8)
+        .map(|i| forged_access_token(&bench, &format!("forged-{i}")))
+        .collect();
+    let before = bench.provider.counters().jwks;
+    let pages =
+        futures_util::future::join_all(forged.iter().map(|t| bearer(&bench, "/api/me", t))).await;
+    for page in &pages {
+        assert_invalid_token(page, "forged kid");
+    }
+    let fetches = bench.provider.counters().jwks - before;
+    assert!(
+        fetches <= 1,
+        "{fetches} JWKS fetches for 8 concurrent forged tokens"
+    );
+    // Sequential ones within the interval: no fetch at all.
+    for t in &forged {
+        assert_invalid_token(&bearer(&bench, "/api/me", t).await, "forged kid again");
+    }
+    assert_eq!(bench.provider.counters().jwks - before, fetches);
+    assert_eq!(bench_api_sub(&bench, &good).await, "alice");
+    assert_eq!(bench.provider.counters().jwks - before, fetches);
+}
+
+/// A failing JWKS endpoint is not asked on every request: once the cached key set is past its
+/// maximum age and the refetch fails, requests within the refetch interval get the remembered
+/// failure (a JSON 502) without a call; once the endpoint is back and the interval has passed,
+/// the same valid token that was accepted before is accepted again.
+pub async fn bearer_failing_jwks_is_not_refetched_per_request<A: App>() {
+    let bench = bench_with::<A>(|r| r.bearer_validation(BearerValidation::Jwt));
+    let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, APP_URL, "openid");
+    let good = bench
+        .provider
+        .issue_jwt_access_token(&spec, bench.clock.now());
+    assert_eq!(bench_api_sub(&bench, &good).await, "alice");
+    bench.clock.advance(300);
+    bench.transport.fail("/jwks", Fault::Refused);
+    let before = bench.transport.calls("/jwks");
+    for _ in 0..5 {
+        let page = bearer(&bench, "/api/me", &good).await;
+        assert_eq!(page.status, StatusCode::BAD_GATEWAY, "{}", page.text());
+        assert_eq!(page.error(), "provider_unreachable");
+    }
+    // A refused connection never reaches the provider: count what the transport was asked.
+    assert_eq!(
+        bench.transport.calls("/jwks") - before,
+        1,
+        "one JWKS attempt for five requests"
+    );
+    bench.transport.clear();
+    bench.clock.advance(5);
+    assert_eq!(bench_api_sub(&bench, &good).await, "alice");
+    assert_eq!(bench.transport.calls("/jwks") - before, 2);
+}
+
 /// Instantiates every token scenario for one adapter: `token_scenarios!(axum_tokens, App);`
 /// gives tests named `axum_tokens::access_token_is_refreshed_on_expiry`, ...
 #[macro_export]
@@ -1076,7 +1157,9 @@ macro_rules! token_scenarios {
             token_configuration_errors,
             client_credentials_are_cached,
             refreshed_id_token_keeps_the_login_auth_time,
-            bearer_for_another_audience_is_401
+            bearer_for_another_audience_is_401,
+            bearer_unknown_kid_flood_costs_one_jwks_fetch,
+            bearer_failing_jwks_is_not_refetched_per_request
         );
     };
     (@each $adapter:ident, $app:ty, $($name:ident),* $(,)?) => {

@@ -280,6 +280,9 @@ const SILENT_REFRESH_LOGIN_REQUIRED_DRIVE: &[&str] = &[
 /// Logs in, then follows a link to `/logout` from a page on another site: still logged in, a
 /// confirmation page, whose button logs out.
 const CROSS_SITE_LOGOUT: &[&str] = &["--scenario", "cross-site-logout"];
+/// Logs in, rotates the provider's signing keys, and logs in as another user 6 s later: past
+/// the library's 5 s JWKS refetch interval.
+const KEY_ROTATION: &[&str] = &["--scenario", "key-rotation", "--rotate-wait", "6"];
 /// `api.mjs`: an opaque token for the app (`resource=<app>/opaque`) from a code login → 200
 /// with `sub`/`client_id`; no token, a made-up token, a token revoked at the provider, a token
 /// for userinfo only (no `aud`: the app checks the audience by default) → 401 with a `Bearer`
@@ -317,7 +320,12 @@ const API_JWT_CHECKS: &[&str] = &["--scenario", "jwt"];
 ///   tokens the provider issued to `demo-client` through a code login, validated by
 ///   introspection (`api-introspection`, and `api-introspection-scope` for a missing required
 ///   scope) or locally as RFC 9068 JWTs for the demo's resource indicator (`api-jwt`, with
-///   `OIDC_API_AUDIENCE` set, and `api-jwt-default-audience` with the contract's default).
+///   `OIDC_API_AUDIENCE` set, and `api-jwt-default-audience` with the contract's default);
+/// - signing-key rotation at the provider between two logins (`key-rotation`, OpenID RP
+///   certification `rp-key-rotation-op-sign-key`): `provider.mjs`'s loopback-only
+///   `POST /__interop/rotate-keys` replaces its signing keys, and a new browser's login as
+///   another user must succeed. It runs last of its demo's scenarios, so that the ones before
+///   meet the provider's first keys.
 const SCENARIOS: &[Scenario] = &[
     // Authorization code flow, static client, client_secret_basic.
     ready("code", CODE, &STATIC_BASIC),
@@ -395,6 +403,8 @@ const SCENARIOS: &[Scenario] = &[
         API_JWT_CHECKS,
         &API_JWT_DEFAULT_AUDIENCE,
     ),
+    // Signing-key rotation at the provider between two logins.
+    ready("key-rotation", KEY_ROTATION, &STATIC_BASIC),
 ];
 
 /// The contract's variables: cleared before a demo starts, so that only ours apply.

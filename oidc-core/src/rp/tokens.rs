@@ -26,10 +26,7 @@ use bytes::Bytes;
 use futures_util::future::{FutureExt, Shared, WeakShared};
 use http::{header, HeaderValue, StatusCode};
 
-use super::{
-    api_unauthorized, is_api_request, ProviderSlot, RelyingParty, RelyingPartyBuilder, Response,
-    JWKS_MAX_AGE,
-};
+use super::{api_unauthorized, is_api_request, RelyingParty, RelyingPartyBuilder, Response};
 use crate::access_token::{validate_jwt_access_token, JwtAccessTokenExpectations, JwtValidation};
 use crate::bearer::{
     bearer_token, check_scopes, rejection_response, BearerRequirements, BearerValidation,
@@ -43,9 +40,7 @@ use crate::introspection::{
     check_introspection, introspection_request, parse_introspection_response, IntrospectionCache,
     IntrospectionExpectations,
 };
-use crate::jwks::{self, JwkSet};
 use crate::login::safe_return_path;
-use crate::metadata::ProviderMetadata;
 use crate::refresh::{needs_refresh, RefreshInput, TokenRefresh};
 use crate::secret::Secret;
 use crate::session::UserSession;
@@ -388,11 +383,11 @@ impl RelyingParty {
             config: slot.config.clone(),
             client,
             metadata,
-            jwks: cached_jwks(slot, now),
+            keys: slot.key_cache().clone(),
             user: user.clone(),
             now,
         });
-        let outcome = crate::callback::drive(&mut refresh, self.inner.transport.as_ref()).await;
+        let outcome = self.drive(slot, &mut refresh).await;
         // Save against the session as it is now (another tab may have changed it meanwhile),
         // and only if it is still the login that was refreshed.
         let mut latest = self
@@ -406,9 +401,6 @@ impl RelyingParty {
             ))?;
         match outcome {
             Ok(outcome) => {
-                if let Some(set) = outcome.fetched_jwks {
-                    *slot.jwks.write().unwrap_or_else(|p| p.into_inner()) = Some(set);
-                }
                 let token = outcome
                     .user
                     .access_token
@@ -545,28 +537,23 @@ impl RelyingParty {
                     skew,
                     algorithms: &slot.config.algorithms,
                 };
-                let keys = match cached_jwks(slot, now) {
-                    Some(k) => k,
-                    None => self.fetch_jwks(slot, &metadata, now).await?,
-                };
+                let no_key = || Error::from(BearerError::InvalidToken("no matching key".into()));
+                let keys = self
+                    .provider_keys(slot, &metadata, None)
+                    .await?
+                    .ok_or_else(no_key)?;
                 match validate_jwt_access_token(token, &keys, &expect)? {
                     JwtValidation::Valid(id) => id,
                     JwtValidation::UnknownKey => {
-                        // Perhaps the provider rotated its keys: fetch them again, at most once
-                        // a minute (so made-up `kid`s cannot make us hammer the provider).
-                        let old_enough = now.saturating_sub(keys.fetched_at())
-                            >= slot.config.jwks_min_refetch.as_secs();
-                        if !old_enough {
-                            return Err(BearerError::InvalidToken("no matching key".into()).into());
-                        }
-                        let keys = self.fetch_jwks(slot, &metadata, now).await?;
+                        // Perhaps the provider rotated its keys: a newer set, if the provider's
+                        // key cache has or allows one (made-up `kid`s buy no fetches).
+                        let keys = self
+                            .provider_keys(slot, &metadata, Some(&keys))
+                            .await?
+                            .ok_or_else(no_key)?;
                         match validate_jwt_access_token(token, &keys, &expect)? {
                             JwtValidation::Valid(id) => id,
-                            JwtValidation::UnknownKey => {
-                                return Err(
-                                    BearerError::InvalidToken("no matching key".into()).into()
-                                )
-                            }
+                            JwtValidation::UnknownKey => return Err(no_key()),
                         }
                     }
                 }
@@ -643,25 +630,6 @@ impl RelyingParty {
         Ok(tokens.access_token)
     }
 
-    async fn fetch_jwks(
-        &self,
-        slot: &ProviderSlot,
-        metadata: &ProviderMetadata,
-        now: u64,
-    ) -> Result<Arc<JwkSet>> {
-        let uri = metadata.jwks_uri.as_ref().ok_or_else(|| {
-            Error::config(
-                "provider_metadata.jwks_uri",
-                "required to verify JWT access tokens",
-            )
-        })?;
-        let request = jwks::jwks_request(uri.as_str())?;
-        let response = self.call(Endpoint::Jwks, request).await?;
-        let set = Arc::new(jwks::parse_jwks_response(response, now)?);
-        *slot.jwks.write().unwrap_or_else(|p| p.into_inner()) = Some(set.clone());
-        Ok(set)
-    }
-
     /// The app's base URL without the trailing slash: the default JWT audience.
     fn default_audience(&self) -> String {
         self.inner.app_url.as_str().trim_end_matches('/').to_owned()
@@ -670,15 +638,6 @@ impl RelyingParty {
     pub(super) fn realm(&self) -> String {
         self.default_audience()
     }
-}
-
-/// The provider's key set if cached and not stale.
-fn cached_jwks(slot: &ProviderSlot, now: u64) -> Option<Arc<JwkSet>> {
-    slot.jwks
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone()
-        .filter(|k| now.saturating_sub(k.fetched_at()) < JWKS_MAX_AGE)
 }
 
 /// Whether two sessions are the same login (a refresh changes tokens, not the login).
