@@ -48,6 +48,7 @@ pub mod id_token;
 pub mod introspection;
 pub mod jwks;
 pub mod login;
+mod login_cookie;
 pub mod manual;
 pub mod metadata;
 pub mod refresh;
@@ -67,8 +68,8 @@ pub use callback::{
 pub use config::{ProviderConfig, ProviderConfigBuilder, ResponseMode, ResponseType};
 pub use env::{BoxFuture, Clock, OsRandom, Random, SeededRandom, SystemClock, Transport};
 pub use error::{
-    BearerError, Endpoint, Error, IdTokenError, ProtocolError, ProviderError, Result, StoreError,
-    TransportError,
+    BearerError, Endpoint, Error, IdTokenError, LoginCookieError, ProtocolError, ProviderError,
+    Result, StoreError, TransportError,
 };
 pub use error_view::{ErrorInfo, ErrorView, HtmlErrorView, JsonErrorView};
 pub use id_token::IdToken;
