@@ -62,6 +62,10 @@ pub enum Fault {
     SlowDrip,
     /// The connection closes before the announced body is complete; the transport reports it.
     Truncated,
+    /// The provider handles the request at once (a token request rotates the refresh token),
+    /// but its answer arrives only after this many milliseconds: a slow endpoint, during which
+    /// the client waiting on the call can go away.
+    Delay(u64),
 }
 
 /// A [`Transport`] that hands every request to a [`SimProvider`], unless a fault is armed for
@@ -123,6 +127,10 @@ impl Transport for SimTransport {
             .find(|(suffix, _)| path.ends_with(suffix.as_str()))
             .map(|(_, f)| f.clone());
         let slow = fault == Some(Fault::SlowDrip);
+        let delay = match fault {
+            Some(Fault::Delay(ms)) => Some(std::time::Duration::from_millis(ms)),
+            _ => None,
+        };
         let result = match fault {
             Some(Fault::Refused) => Err(TransportError::Connect("connection refused".into())),
             Some(Fault::Timeout) => Err(TransportError::Timeout),
@@ -136,7 +144,7 @@ impl Transport for SimTransport {
                 *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
                 Ok(r)
             }
-            None => {
+            None | Some(Fault::Delay(_)) => {
                 let url = request.uri().to_string();
                 let providers = self.providers.lock().unwrap().clone();
                 let provider = providers
@@ -150,8 +158,21 @@ impl Transport for SimTransport {
             if slow {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
             result
         })
+    }
+
+    fn spawn(&self, task: BoxFuture<'static, ()>) -> bool {
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(task);
+                true
+            }
+            Err(_) => false,
+        }
     }
 }
 
