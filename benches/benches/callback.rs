@@ -2,9 +2,9 @@
 //! write, for the code flow and a hybrid flow (`code id_token`), with the provider's token and
 //! userinfo answers recorded beforehand and the key set cached (no network, no provider work).
 //!
-//! Each iteration first puts the pending login back into the store and builds the request, and
-//! afterwards removes the session it made, untimed; only `RelyingParty::handle_redirect` is
-//! timed.
+//! Each iteration first builds the request (with the login cookie that holds the pending
+//! login), and afterwards removes the session it made, untimed; only
+//! `RelyingParty::handle_redirect` is timed.
 
 use std::time::{Duration, Instant};
 

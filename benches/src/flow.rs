@@ -132,8 +132,9 @@ pub fn session_id(cookie: &str) -> &str {
     value.split_once('.').map_or(value, |(id, _)| id)
 }
 
-/// A login as a browser starts it: `(session cookie, authorization URL)`. Without a cookie the
-/// relying party sets one; with one, the login is added to that session.
+/// A login as a browser starts it: `(cookies, authorization URL)`, the cookies being those the
+/// browser then sends to the redirect endpoint (`cookie`, if given, and the login cookie the
+/// relying party set: a login in progress lives in the browser, not in the store).
 pub async fn start_login(
     rp: &RelyingParty,
     cookie: Option<&str>,
@@ -158,10 +159,18 @@ pub async fn start_login(
         .and_then(|v| v.to_str().ok())
         .ok_or("no Location")?
         .to_owned();
-    let cookie = match (session_cookie(&response), cookie) {
-        (Some(c), _) => c,
-        (None, Some(c)) => c.to_owned(),
-        (None, None) => return Err("no session cookie".into()),
+    let login = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .find(|c| c.starts_with(&format!("{COOKIE_NAME}_login_")))
+        .ok_or("no login cookie")?
+        .to_owned();
+    let cookie = match cookie {
+        Some(c) => format!("{c}; {login}"),
+        None => login,
     };
     Ok((cookie, location))
 }
@@ -228,17 +237,15 @@ impl Flow {
 }
 
 /// The redirect endpoint with everything in place: a relying party with its provider metadata
-/// and key set cached, a pending login in the store, and the provider's token and userinfo
-/// answers recorded. Each [`prepare`](Self::prepare) puts the same pending login back; each
-/// [`run`](Self::run) is then one complete callback, from the request to the session write; and
-/// [`clean_up`](Self::clean_up) removes the session it made, so that every run finds the store
-/// as the first did.
+/// and key set cached, a pending login in the browser's login cookie, and the provider's token
+/// and userinfo answers recorded. Each [`prepare`](Self::prepare) builds the same browser
+/// request (the login cookie comes with it); each [`run`](Self::run) is then one complete
+/// callback, from the request to the session write; and [`clean_up`](Self::clean_up) removes
+/// the session it made, so that every run finds the store as the first did.
 pub struct CallbackFixture {
     /// The relying party.
     pub rp: RelyingParty,
     store: Arc<MemoryStore>,
-    pre_login_id: String,
-    pending: SessionRecord,
     request: Request<Bytes>,
 }
 
@@ -272,19 +279,9 @@ impl CallbackFixture {
             .build()
             .expect("a valid relying party");
         let (cookie, auth) = block_on(start_login(&rp, None)).expect("login starts");
-        let pre_login_id = session_id(&cookie).to_owned();
-        let pending = block_on(store.load(&pre_login_id))
-            .expect("the store answers")
-            .expect("the pending login is stored");
         let back = provider.authorize(&auth, "alice", oidc_core::Clock::now(&*clock));
         let request = callback_request(&back, &cookie);
-        let fixture = CallbackFixture {
-            rp,
-            store,
-            pre_login_id,
-            pending,
-            request,
-        };
+        let fixture = CallbackFixture { rp, store, request };
         // The recorded login: discovery was done by `login`, the key set is fetched and cached
         // here, and the token and userinfo answers are recorded.
         let first = fixture.run(fixture.prepare());
@@ -303,10 +300,8 @@ impl CallbackFixture {
         fixture
     }
 
-    /// Untimed set-up of one callback: the pending login is back in the store; returns the
-    /// browser's request.
+    /// Untimed set-up of one callback: the browser's request, with its login cookie.
     pub fn prepare(&self) -> Request<Bytes> {
-        block_on(self.store.save(&self.pre_login_id, &self.pending)).expect("the store answers");
         let mut request = Request::new(self.request.body().clone());
         *request.method_mut() = self.request.method().clone();
         *request.uri_mut() = self.request.uri().clone();

@@ -12,7 +12,8 @@
 //!
 //! Oracles: a login succeeds only with the session's validated claims obeying OpenID Connect
 //! Core 3.1.3.7 and holding the token that was really signed; a failed callback leaves no
-//! logged-in session under any cookie the browser has; a successful callback replayed fails.
+//! logged-in session under any cookie the browser has; a successful callback replayed by the
+//! browser (with the cookies it holds after the answer) fails.
 #![no_main]
 
 use bytes::Bytes;
@@ -227,7 +228,26 @@ fuzz_target!(|data: &[u8]| {
         if form {
             again = again.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
         }
-        if let Ok(v) = http::HeaderValue::from_bytes(all_cookies.join("; ").as_bytes()) {
+        // What the browser holds now: its cookies, less those the answer removed, plus the new.
+        let removed: Vec<String> = resp
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next())
+            .filter_map(|c| c.strip_suffix('='))
+            .map(str::to_owned)
+            .collect();
+        let held: Vec<String> = all_cookies
+            .iter()
+            .filter(|c| {
+                !removed
+                    .iter()
+                    .any(|r| c.split('=').next() == Some(r.as_str()))
+            })
+            .cloned()
+            .collect();
+        if let Ok(v) = http::HeaderValue::from_bytes(held.join("; ").as_bytes()) {
             again = again.header(header::COOKIE, v);
         }
         let replay = block_on(rp.handle(again.body(Bytes::from(body)).expect("a request")))

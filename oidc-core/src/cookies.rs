@@ -13,8 +13,6 @@ pub(crate) const MIN_SECRET_LEN: usize = 32;
 /// Reads and writes the session cookie.
 pub(crate) struct SessionCookies {
     name: String,
-    login_name: String,
-    login_path: String,
     /// HMAC-SHA256 keyed once; each use clones the keyed state, so a request costs one
     /// short hash, not a key schedule.
     mac: Hmac<Sha256>,
@@ -43,7 +41,6 @@ impl SessionCookies {
         path: String,
         max_age: Option<u64>,
     ) -> Result<Self> {
-        let login_name = format!("{name}_login");
         if secret.len() < MIN_SECRET_LEN {
             return Err(Error::config(
                 "session_secret",
@@ -61,8 +58,6 @@ impl SessionCookies {
             .map_err(|e| Error::config("session_secret", e.to_string()))?;
         Ok(SessionCookies {
             name,
-            login_name,
-            login_path: path.clone(),
             mac,
             csrf_mac,
             secure,
@@ -130,46 +125,6 @@ impl SessionCookies {
     /// name (a sibling app's, a tossed one) are tried in turn; only a correctly signed one counts.
     pub(crate) fn read(&self, headers: &HeaderMap) -> Option<String> {
         self.read_named(headers, &self.name)
-    }
-
-    /// The session id from the login cookie, which a cross-site `form_post` carries when the
-    /// `SameSite=Lax` session cookie is withheld.
-    pub(crate) fn read_login(&self, headers: &HeaderMap) -> Option<String> {
-        self.read_named(headers, &self.login_name)
-    }
-
-    /// `Set-Cookie` for the login cookie: `SameSite=None; Secure`, so that a provider on another
-    /// site can POST the response back with it. Only on https (browsers drop `SameSite=None`
-    /// without `Secure`); `None` otherwise.
-    pub(crate) fn set_login(&self, id: &str) -> Option<HeaderValue> {
-        if !self.secure {
-            return None;
-        }
-        let c = cookie::Cookie::build((self.login_name.clone(), format!("{id}.{}", self.sign(id))))
-            .http_only(true)
-            .same_site(cookie::SameSite::None)
-            .secure(true)
-            .path(self.login_path.clone())
-            .max_age(cookie::time::Duration::seconds(
-                crate::session::PENDING_LOGIN_TTL as i64,
-            ))
-            .build();
-        Some(header_value(&c))
-    }
-
-    /// `Set-Cookie` removing the login cookie, if it may have been set.
-    pub(crate) fn clear_login(&self) -> Option<HeaderValue> {
-        if !self.secure {
-            return None;
-        }
-        let c = cookie::Cookie::build((self.login_name.clone(), ""))
-            .http_only(true)
-            .same_site(cookie::SameSite::None)
-            .secure(true)
-            .path(self.login_path.clone())
-            .max_age(cookie::time::Duration::ZERO)
-            .build();
-        Some(header_value(&c))
     }
 
     fn read_named(&self, headers: &HeaderMap, name: &str) -> Option<String> {
@@ -270,24 +225,6 @@ mod tests {
         let j = jar(true);
         assert!(j.set("abc").to_str().unwrap().contains("Secure"));
         assert!(j.clear().to_str().unwrap().contains("Max-Age=0"));
-    }
-
-    #[test]
-    fn login_cookie_only_on_https() {
-        assert!(jar(false).set_login("abc").is_none());
-        let j = jar(true);
-        let v = j.set_login("abc").unwrap();
-        let s = v.to_str().unwrap();
-        assert!(s.contains("SameSite=None") && s.contains("Secure") && s.contains("HttpOnly"));
-        let value = s.split(';').next().unwrap();
-        assert_eq!(j.read_login(&headers(value)), Some("abc".into()));
-        assert_eq!(j.read(&headers(value)), None, "not a session cookie");
-        assert!(j
-            .clear_login()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .contains("Max-Age=0"));
     }
 
     #[test]

@@ -84,4 +84,18 @@ pub trait Transport: Send + Sync + 'static {
         &self,
         request: http::Request<Bytes>,
     ) -> BoxFuture<'_, Result<http::Response<Bytes>, TransportError>>;
+
+    /// Runs `task` to completion in the background, whatever happens to the request that
+    /// started it, and returns `true`; or returns `false` (dropping `task`) when this transport
+    /// has no runtime to run it on, which is the default.
+    ///
+    /// The core has no runtime of its own. It uses this for work that must not be abandoned
+    /// half-way when the client goes away: a token refresh that was sent must be saved, or the
+    /// rotated refresh token is lost and the session with it. Without a runtime such work is
+    /// driven only by the requests waiting on it. Implement it with your runtime's spawn
+    /// (`tokio::spawn`, as `oidc-reqwest` does).
+    fn spawn(&self, task: BoxFuture<'static, ()>) -> bool {
+        drop(task);
+        false
+    }
 }

@@ -212,6 +212,25 @@ pub enum ProtocolError {
     MethodNotAllowed(&'static str),
 }
 
+/// Why a login cookie (a login in progress, held by the browser) was ignored. The request is
+/// then treated as if the cookie were absent: a callback needing it is an unsolicited response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoginCookieError {
+    /// Longer than any login cookie this library writes.
+    #[error("the login cookie is too large")]
+    TooLarge,
+    /// Not encrypted and authenticated with this app's key (tampered, forged, another app's).
+    #[error("the login cookie cannot be decrypted")]
+    Undecryptable,
+    /// Decrypted, but not a login, or stored under another login's name.
+    #[error("the login cookie is malformed")]
+    Malformed,
+    /// Older than the pending-login lifetime.
+    #[error("the login cookie has expired")]
+    Expired,
+}
+
 /// Why an ID token was refused (OpenID Connect Core 3.1.3.7).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

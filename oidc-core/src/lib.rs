@@ -49,6 +49,7 @@ pub mod introspection;
 pub mod jwks;
 pub mod log_safe;
 pub mod login;
+mod login_cookie;
 pub mod manual;
 pub mod metadata;
 pub mod refresh;
@@ -68,8 +69,8 @@ pub use callback::{
 pub use config::{ProviderConfig, ProviderConfigBuilder, ResponseMode, ResponseType};
 pub use env::{BoxFuture, Clock, OsRandom, Random, SeededRandom, SystemClock, Transport};
 pub use error::{
-    BearerError, Endpoint, Error, IdTokenError, ProtocolError, ProviderError, Result, StoreError,
-    TransportError,
+    BearerError, Endpoint, Error, IdTokenError, LoginCookieError, ProtocolError, ProviderError,
+    Result, StoreError, TransportError,
 };
 pub use error_view::{ErrorInfo, ErrorView, HtmlErrorView, JsonErrorView};
 pub use id_token::IdToken;

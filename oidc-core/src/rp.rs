@@ -22,10 +22,15 @@ use crate::error::{Endpoint, Error, ProtocolError, Result};
 use crate::error_view::{ErrorInfo, ErrorView, HtmlErrorView};
 use crate::jwks::{self, JwkSet, KeyCache, KeyDecision, KeyFetch};
 use crate::login::{authentication_request, safe_return_path};
+use crate::login_cookie::LoginCookies;
 use crate::metadata::{ClientMetadata, ProviderMetadata};
 use crate::registration;
 use crate::secret::{constant_time_eq, Secret};
-use crate::session::{SessionRecord, UserSession, PENDING_LOGIN_TTL};
+use crate::session::{PendingLogin, SessionRecord, UserSession, PENDING_LOGIN_TTL};
+
+/// A return path longer than this is replaced by the app's root: it travels in the login cookie,
+/// which browsers cap at about 4 KiB.
+const MAX_RETURN_PATH: usize = 1024;
 use crate::store::{MemoryStore, SessionStore};
 
 mod logout;
@@ -69,6 +74,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
     cookies: SessionCookies,
+    login_cookies: LoginCookies,
     error_view: Arc<dyn ErrorView>,
     session_lifetime: u64,
     tokens: tokens::TokenState,
@@ -294,6 +300,12 @@ impl RelyingPartyBuilder {
             }
         };
         let lifetime = self.session_lifetime.as_secs().max(1);
+        let login_cookies = LoginCookies::new(
+            &self.cookie_name,
+            &secret,
+            app_url.scheme() == "https",
+            redirect_uri.path(),
+        )?;
         let cookies = SessionCookies::new(
             self.cookie_name,
             &secret,
@@ -350,6 +362,7 @@ impl RelyingPartyBuilder {
                 clock: self.clock,
                 random: self.random,
                 cookies,
+                login_cookies,
                 error_view: self.error_view,
                 session_lifetime: lifetime,
                 tokens: tokens::TokenState::new(self.tokens),
@@ -571,16 +584,14 @@ impl RelyingParty {
             .map(|pq| pq.as_str())
             .filter(|p| safe_return_path(p).is_ok())
             .unwrap_or("/");
-        Err(self
-            .start_login(slot, id, record, return_to, now, silent)
-            .await)
+        Err(self.start_login(slot, return_to, now, silent).await)
     }
 
     /// Starts a login explicitly (a "Log in" button), returning the user to `return_to`
     /// afterwards: a path on the app's origin, refused with the error view otherwise.
     pub async fn login(
         &self,
-        parts: &http::request::Parts,
+        _parts: &http::request::Parts,
         provider: Option<&str>,
         return_to: &str,
     ) -> Response {
@@ -592,23 +603,15 @@ impl RelyingParty {
             return self.error_response(&e);
         }
         let now = self.inner.clock.now();
-        let id = self.inner.cookies.read(&parts.headers);
-        let record = match &id {
-            Some(id) => match self.inner.store.load(id).await {
-                Ok(r) => r,
-                Err(e) => return self.error_response(&Error::Store(e)),
-            },
-            None => None,
-        };
-        self.start_login(slot, id, record, return_to, now, false)
-            .await
+        self.start_login(slot, return_to, now, false).await
     }
 
+    /// Redirects to the provider, remembering the login in a login cookie of its own: starting
+    /// a login writes nothing to the session store (an anonymous request costs no shared
+    /// storage), and tabs do not overwrite each other's logins.
     async fn start_login(
         &self,
         slot: &ProviderSlot,
-        id: Option<String>,
-        record: Option<SessionRecord>,
         return_to: &str,
         now: u64,
         silent: bool,
@@ -620,6 +623,11 @@ impl RelyingParty {
         let client = match self.client(slot, &metadata).await {
             Ok(c) => c,
             Err(e) => return self.error_response(&e),
+        };
+        let return_to = if return_to.len() > MAX_RETURN_PATH {
+            "/"
+        } else {
+            return_to
         };
         let auth = match authentication_request(
             &slot.name,
@@ -635,34 +643,12 @@ impl RelyingParty {
             Ok(a) => a,
             Err(e) => return self.error_response(&e),
         };
-        let mut record = record.unwrap_or_else(|| SessionRecord::new(now));
-        if record
-            .user
-            .as_ref()
-            .is_some_and(|u| !u.is_authenticated(now))
-        {
-            record.user = None;
-        }
-        let form_post = auth.pending.response_mode == ResponseMode::FormPost;
-        record.push_pending(auth.pending, now);
-        record.expires_at = record.expires_at.max(now + PENDING_LOGIN_TTL);
-        let (id, new) = match id {
-            Some(id) => (id, false),
-            None => (self.inner.cookies.new_id(self.inner.random.as_ref()), true),
+        let cookie = match self.inner.login_cookies.set(&auth.pending) {
+            Ok(c) => c,
+            Err(e) => return self.error_response(&e),
         };
-        if let Err(e) = self.inner.store.save(&id, &record).await {
-            return self.error_response(&Error::Store(e));
-        }
         let mut resp = redirect(auth.url.as_str());
-        if new {
-            resp.headers_mut()
-                .append(header::SET_COOKIE, self.inner.cookies.set(&id));
-        }
-        if form_post {
-            if let Some(c) = self.inner.cookies.set_login(&id) {
-                resp.headers_mut().append(header::SET_COOKIE, c);
-            }
-        }
+        resp.headers_mut().append(header::SET_COOKIE, cookie);
         resp
     }
 
@@ -670,16 +656,27 @@ impl RelyingParty {
     /// the session id and redirects to the page first asked for. Any failure goes to the error
     /// view and leaves no logged-in session behind.
     pub async fn handle_redirect(&self, request: http::Request<Bytes>) -> Response {
-        match self.try_redirect(request).await {
+        // Login cookies to remove, whatever the outcome: the one spent, and any that are
+        // expired, unreadable or beyond the cap.
+        let mut clear = Vec::new();
+        let mut resp = match self.try_redirect(request, &mut clear).await {
             Ok(resp) => resp,
             Err(e) => {
                 tracing::warn!(error = %e, "login failed");
                 self.error_response(&e)
             }
+        };
+        for c in clear {
+            resp.headers_mut().append(header::SET_COOKIE, c);
         }
+        resp
     }
 
-    async fn try_redirect(&self, request: http::Request<Bytes>) -> Result<Response> {
+    async fn try_redirect(
+        &self,
+        request: http::Request<Bytes>,
+        clear: &mut Vec<HeaderValue>,
+    ) -> Result<Response> {
         let now = self.inner.clock.now();
         let (parts, body) = request.into_parts();
         let params = if parts.method == Method::GET {
@@ -702,50 +699,37 @@ impl RelyingParty {
             }
             .into());
         };
-        let id = self
-            .inner
-            .cookies
-            .read(&parts.headers)
-            .or_else(|| self.inner.cookies.read_login(&parts.headers))
-            .ok_or(ProtocolError::UnsolicitedResponse(
-                "no session: cookies are blocked or the login took too long",
-            ))?;
-        let mut record =
-            self.inner
-                .store
-                .load(&id)
-                .await?
-                .ok_or(ProtocolError::UnsolicitedResponse(
-                    "the session has expired",
-                ))?;
+        let mut jar = self.inner.login_cookies.read(&parts.headers, now);
+        for name in &jar.stale {
+            clear.push(self.inner.login_cookies.clear(name, ResponseMode::Query));
+        }
         if params.is_empty()
             && parts.method == Method::GET
-            && record
-                .pending
+            && jar
+                .logins
                 .iter()
-                .any(|p| p.response_mode == ResponseMode::Fragment)
+                .any(|(_, p)| p.response_mode == ResponseMode::Fragment)
         {
             // The response is in the URL fragment, which only the browser sees.
-            return Ok(self.fragment_page(&record).await);
+            let pending: Vec<&PendingLogin> = jar.logins.iter().map(|(_, p)| p).collect();
+            return Ok(self.fragment_page(&pending).await);
         }
         let state = params
             .state
             .as_deref()
             .ok_or(ProtocolError::MissingParameter("state"))?;
-        let had_pending = !record.pending.is_empty();
-        record.prune_pending(now);
-        let pending = match record.take_pending(state) {
-            Some(p) => p,
+        let had_pending = !jar.logins.is_empty();
+        let (name, pending) = match jar.take(state) {
+            Some(found) => found,
             None if had_pending => return Err(ProtocolError::StateMismatch.into()),
-            None => {
-                return Err(ProtocolError::UnsolicitedResponse(
-                    "no login in progress: it was completed, expired, or never started here",
-                )
-                .into())
-            }
+            None => return Err(ProtocolError::UnsolicitedResponse(
+                "no login in progress: it was completed, expired, or never started in this browser",
+            )
+            .into()),
         };
-        // The pending login is spent whatever happens next: a replayed callback finds nothing.
-        self.inner.store.save(&id, &record).await?;
+        // The login is spent whatever happens next: its cookie goes with this response, so
+        // the browser cannot complete it twice (the code itself is single use at the provider).
+        clear.push(self.inner.login_cookies.clear(&name, pending.response_mode));
 
         let slot = self.slot(Some(&pending.provider))?;
         // RFC 9700 4.4.2: the redirect URI a response arrives on names its provider. One that
@@ -767,9 +751,7 @@ impl RelyingParty {
                 if pending.silent && interaction {
                     // The provider needs the user: the silent refresh becomes a normal login.
                     tracing::info!(provider = %slot.name, "silent refresh needs interaction");
-                    return Ok(self
-                        .start_login(slot, Some(id), Some(record), &pending.return_to, now, false)
-                        .await);
+                    return Ok(self.start_login(slot, &pending.return_to, now, false).await);
                 }
             }
             return Err(e);
@@ -797,7 +779,7 @@ impl RelyingParty {
             session_lifetime: self.inner.session_lifetime,
         });
         let outcome = self.drive(slot, &mut exchange).await?;
-        self.complete_login(id, record, outcome).await
+        self.complete_login(&parts, outcome).await
     }
 
     /// The page that carries a fragment-encoded response to the server: a script copies the
@@ -809,11 +791,10 @@ impl RelyingParty {
     /// silent refresh pending here: when one answers `login_required`, the redirect endpoint
     /// answers the POST with a redirect there, and browsers apply `form-action` to the
     /// redirects of a form submission too.
-    async fn fragment_page(&self, record: &SessionRecord) -> Response {
+    async fn fragment_page(&self, pending_logins: &[&PendingLogin]) -> Response {
         let mut form_action = String::from("'self'");
         let mut seen = Vec::new();
-        for pending in record
-            .pending
+        for pending in pending_logins
             .iter()
             .filter(|p| p.silent && p.response_mode == ResponseMode::Fragment)
         {
@@ -877,32 +858,29 @@ impl RelyingParty {
 
     async fn complete_login(
         &self,
-        old_id: String,
-        old: SessionRecord,
+        parts: &http::request::Parts,
         outcome: LoginOutcome,
     ) -> Result<Response> {
         let user = Arc::new(outcome.user);
         // Rotate the session id: the id an attacker may have planted before login is worthless
-        // after it. Logins still pending in other tabs move along.
+        // after it. Logins pending in other tabs live in their own cookies and are unaffected.
         let new_id = self.inner.cookies.new_id(self.inner.random.as_ref());
         let record = SessionRecord {
             user: Some(user.clone()),
-            pending: old.pending,
             logout_state: None,
             expires_at: user.expires_at,
             ..SessionRecord::new(user.expires_at)
         };
         self.inner.store.save(&new_id, &record).await?;
-        if let Err(e) = self.inner.store.delete(&old_id).await {
-            tracing::warn!(error = %e, "could not delete the pre-login session");
+        if let Some(old_id) = self.inner.cookies.read(&parts.headers) {
+            if let Err(e) = self.inner.store.delete(&old_id).await {
+                tracing::warn!(error = %e, "could not delete the pre-login session");
+            }
         }
         let target = self.app_target(&outcome.return_to);
         let mut resp = redirect(&target);
         resp.headers_mut()
             .append(header::SET_COOKIE, self.inner.cookies.set(&new_id));
-        if let Some(c) = self.inner.cookies.clear_login() {
-            resp.headers_mut().append(header::SET_COOKIE, c);
-        }
         tracing::info!(provider = %user.provider, "login completed");
         Ok(resp)
     }

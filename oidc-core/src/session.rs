@@ -13,8 +13,8 @@ use crate::secret::{constant_time_eq, Secret};
 /// instead of logging everyone out on a rolling upgrade: see [`SessionRecord::is_compatible`].
 pub const SCHEMA_VERSION: u32 = 1;
 
-/// At most this many logins may be pending in one session (one per browser tab); the oldest is
-/// dropped when another starts.
+/// At most this many logins may be pending in one browser (one per tab); beyond it the oldest
+/// are dropped.
 pub const MAX_PENDING_LOGINS: usize = 8;
 
 /// A pending login older than this (seconds) is dropped.
@@ -144,7 +144,9 @@ pub struct SessionRecord {
     /// The logged-in user, if any.
     #[serde(default)]
     pub user: Option<Arc<UserSession>>,
-    /// Logins in progress, oldest first.
+    /// Logins in progress, oldest first. No longer written by the relying party, which keeps
+    /// logins in progress in the browser's login cookies (so that anonymous requests cost no
+    /// storage); kept so that records written by earlier versions still deserialize.
     #[serde(default)]
     pub pending: Vec<PendingLogin>,
     /// The `state` of an RP-initiated logout in progress.

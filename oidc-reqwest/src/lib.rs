@@ -139,6 +139,17 @@ impl Transport for ReqwestTransport {
     ) -> BoxFuture<'_, Result<http::Response<Bytes>, TransportError>> {
         Box::pin(self.send_inner(request))
     }
+
+    /// On the current tokio runtime, if there is one (reqwest needs one anyway).
+    fn spawn(&self, task: BoxFuture<'static, ()>) -> bool {
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(task);
+                true
+            }
+            Err(_) => false,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -162,6 +173,21 @@ mod tests {
 
     fn get(url: &str) -> http::Request<Bytes> {
         http::Request::get(url).body(Bytes::new()).unwrap()
+    }
+
+    /// Inside a tokio runtime a spawned task runs to completion with nobody awaiting it (what
+    /// a refresh whose request went away needs); outside one, spawning is declined.
+    #[tokio::test]
+    async fn spawned_tasks_run_without_a_waiter() {
+        let t = ReqwestTransport::new().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        assert!(t.spawn(Box::pin(async move {
+            tokio::task::yield_now().await;
+            let _ = tx.send(7);
+        })));
+        assert_eq!(rx.await.unwrap(), 7);
+        let outside = std::thread::spawn(move || t.spawn(Box::pin(async {})));
+        assert!(!outside.join().unwrap(), "no runtime on this thread");
     }
 
     #[tokio::test]

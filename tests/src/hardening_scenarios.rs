@@ -328,10 +328,11 @@ fn bench_on<A: App>(store: &FlakyStore) -> Bench<A> {
     })
 }
 
-/// The session store fails: at login start, at the callback (down, or only saves failing),
-/// and under a logged-in session. Pages get the error view `503`, the API `401` without a
-/// session and `503` with one; nobody is logged in by a half-done login; once the store is
-/// back everything works.
+/// The session store fails: at login start (which does not need it: the login in progress
+/// lives in the browser's login cookie), at the callback (down, or only saves failing), and
+/// under a logged-in session. Pages get the error view `503`, the API `401` without a session
+/// and `503` with one; nobody is logged in by a half-done login; once the store is back
+/// everything works.
 pub async fn session_store_faults<A: App>() {
     let store = FlakyStore::new();
     let bench = bench_on::<A>(&store);
@@ -339,14 +340,7 @@ pub async fn session_store_faults<A: App>() {
     // Down when a login starts.
     store.set(DOWN);
     let mut b = bench.browser();
-    let page = b.get("/").await;
-    assert_eq!(
-        page.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        page.text()
-    );
-    assert_error_view(&page, "session_store_unavailable", "session store", "start");
+    b.start_login("/").await;
     assert_eq!(b.get_json("/").await.status, StatusCode::UNAUTHORIZED);
     store.set(HEALTHY);
     assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
@@ -688,8 +682,9 @@ fn session_id(b: &Browser<'_, impl App>) -> String {
 }
 
 /// One client starting logins in a loop keeps at most [`MAX_PENDING_LOGINS`] of them, the
-/// oldest evicted (its callback refused, the newest completing); many cookie-less clients
-/// cannot grow the store past its capacity; a pending login expires.
+/// oldest evicted (its callback refused, the others' cookies removed by that answer, the newest
+/// completing); many cookie-less clients cannot grow the store past its capacity; a pending
+/// login expires.
 pub async fn pending_login_flood_is_bounded<A: App>() {
     let store = Arc::new(MemoryStore::with_clock(
         100,
@@ -705,12 +700,19 @@ pub async fn pending_login_flood_is_bounded<A: App>() {
     let mut auths = Vec::new();
     for i in 0..50 {
         auths.push(b.start_login(&format!("/?tab={i}")).await);
+        bench.clock.advance(1);
     }
-    let id = session_id(&b);
-    let record = store.load(&id).await.unwrap().expect("the session");
-    assert_eq!(record.pending.len(), MAX_PENDING_LOGINS);
+    assert!(
+        b.session_cookie().is_none(),
+        "starting logins stores nothing"
+    );
     let first = b.authorize(&auths[0], "alice");
     assert_eq!(b.get(&first).await.error(), "invalid_state", "evicted");
+    assert_eq!(
+        b.login_cookie_names().len(),
+        MAX_PENDING_LOGINS,
+        "the redirect endpoint removes the logins beyond the cap"
+    );
     assert!(!b.is_logged_in().await);
     let last = b.authorize(&auths[49], "alice");
     let page = b.get(&last).await;
@@ -966,6 +968,86 @@ pub async fn slow_drip_is_cut_off_by_the_total_timeout<A: App>() {
     );
 }
 
+/// Counts writes to a [`MemoryStore`].
+struct CountingStore {
+    inner: Arc<MemoryStore>,
+    saves: std::sync::atomic::AtomicUsize,
+}
+
+impl SessionStore for CountingStore {
+    fn load<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
+        self.inner.load(id)
+    }
+
+    fn save<'a>(
+        &'a self,
+        id: &'a str,
+        record: &'a SessionRecord,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.saves.fetch_add(1, Ordering::SeqCst);
+        self.inner.save(id, record)
+    }
+
+    fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.inner.delete(id)
+    }
+}
+
+/// A flood of anonymous requests to a protected page (2,000, against a store of capacity 100)
+/// writes nothing to the session store: each login in progress lives in the requesting
+/// browser's own cookie. So a logged-in user stays logged in as themselves, and a victim's
+/// login started before the flood still completes.
+pub async fn anonymous_flood_costs_no_storage<A: App>() {
+    let memory = Arc::new(MemoryStore::with_clock(
+        100,
+        Arc::new(TestClock::new(START)),
+    ));
+    let store = Arc::new(CountingStore {
+        inner: memory.clone(),
+        saves: Default::default(),
+    });
+    let shared: Arc<dyn SessionStore> = store.clone();
+    let bench = Bench::<A>::with(BenchOptions {
+        rp: Box::new(move |r| r.session_store(shared)),
+        ..Default::default()
+    });
+    let mut user = bench.browser();
+    assert_eq!(user.login("/", "alice").await.status, StatusCode::OK);
+    let mut victim = bench.browser();
+    let auth = victim.start_login("/?victim=1").await;
+    let before = store.saves.load(Ordering::SeqCst);
+
+    for i in 0..2000 {
+        let mut anon = bench.browser();
+        let page = anon.get(&format!("/?flood={i}")).await;
+        assert_eq!(page.status, StatusCode::FOUND, "{}", page.text());
+        assert!(
+            anon.session_cookie().is_none(),
+            "no session for a login start"
+        );
+    }
+    assert_eq!(
+        store.saves.load(Ordering::SeqCst),
+        before,
+        "anonymous requests wrote to the store"
+    );
+    assert_eq!(memory.len(), 1, "only the logged-in user's session");
+    assert!(memory.load(&session_id(&user)).await.unwrap().is_some());
+
+    let back = victim.authorize(&auth, "victim");
+    let page = victim.get(&back).await;
+    assert_eq!(
+        page.location().as_deref(),
+        Some("/?victim=1"),
+        "{}",
+        page.text()
+    );
+    assert_eq!(victim.get_json("/").await.json()["sub"], "victim");
+    let page = user.get_json("/").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(page.json()["sub"], "alice", "still the same user");
+}
+
 /// Instantiates the hardening scenarios that need the token routes of
 /// [`crate::token_scenarios`](mod@crate::token_scenarios) (`/api/me`, `/access_token`):
 /// `hardening_token_scenarios!(axum_tokens, MyAxumApp);`.
@@ -998,7 +1080,8 @@ macro_rules! hardening_scenarios {
             cookie_from_another_app_is_ignored,
             pending_login_flood_is_bounded,
             oversized_logout_confirmation_is_refused,
-            slow_drip_is_cut_off_by_the_total_timeout
+            slow_drip_is_cut_off_by_the_total_timeout,
+            anonymous_flood_costs_no_storage
         );
     };
     (@each $adapter:ident, $app:ty, $($name:ident),* $(,)?) => {

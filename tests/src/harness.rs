@@ -294,6 +294,16 @@ impl Transport for SimTransport {
             result
         })
     }
+
+    fn spawn(&self, task: BoxFuture<'static, ()>) -> bool {
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn(task);
+                true
+            }
+            Err(_) => false,
+        }
+    }
 }
 
 /// An app under test, built around a relying party by one adapter. The app follows
@@ -502,15 +512,25 @@ impl<A: App> Default for Bench<A> {
     }
 }
 
-/// A stored cookie: its value, and whether it is `SameSite=None` (sent on cross-site POSTs).
+/// A stored cookie: its value, whether it is `SameSite=None` (sent on cross-site POSTs), and
+/// its `Path` (sent only to paths under it).
 #[derive(Debug, Clone)]
 struct StoredCookie {
     value: String,
     cross_site: bool,
+    path: String,
 }
 
-/// A minimal browser: cookies per site (honouring `SameSite` on cross-site POSTs), manual
-/// redirects.
+/// RFC 6265 5.1.4 path-match.
+fn path_matches(request_path: &str, cookie_path: &str) -> bool {
+    request_path == cookie_path
+        || (request_path.starts_with(cookie_path)
+            && (cookie_path.ends_with('/')
+                || request_path.as_bytes().get(cookie_path.len()) == Some(&b'/')))
+}
+
+/// A minimal browser: cookies per site (honouring `Path`, and `SameSite` on cross-site POSTs),
+/// manual redirects.
 pub struct Browser<'a, A: App> {
     bench: &'a Bench<A>,
     app: Option<&'a A>,
@@ -591,9 +611,11 @@ impl<'a, A: App> Browser<'a, A> {
         } else {
             &self.provider_cookies
         };
+        let request_path = request.uri().path().to_owned();
         let sent: Vec<String> = jar
             .iter()
             .filter(|(_, c)| !cross_site || c.cross_site)
+            .filter(|(_, c)| path_matches(&request_path, &c.path))
             .map(|(k, c)| format!("{k}={}", c.value))
             .collect();
         if !sent.is_empty() {
@@ -645,6 +667,7 @@ impl<'a, A: App> Browser<'a, A> {
                     StoredCookie {
                         value: c.value().to_owned(),
                         cross_site: c.same_site() == Some(cookie::SameSite::None),
+                        path: c.path().unwrap_or("/").to_owned(),
                     },
                 );
             }
@@ -788,6 +811,24 @@ impl<'a, A: App> Browser<'a, A> {
             .map(|c| c.value.as_str())
     }
 
+    /// The names of the app cookies this browser holds for logins in progress (one per login,
+    /// `oidc_session_login_...`).
+    pub fn login_cookie_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .app_cookies
+            .keys()
+            .filter(|n| n.starts_with("oidc_session_login_"))
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// An app cookie's value, if this browser holds it.
+    pub fn app_cookie(&self, name: &str) -> Option<&str> {
+        self.app_cookies.get(name).map(|c| c.value.as_str())
+    }
+
     /// Sends later app requests to `app` (another instance), keeping this browser's cookies.
     pub fn use_app(&mut self, app: &'a A) {
         self.app = Some(app);
@@ -800,6 +841,7 @@ impl<'a, A: App> Browser<'a, A> {
             StoredCookie {
                 value: value.to_owned(),
                 cross_site: false,
+                path: "/".to_owned(),
             },
         );
     }

@@ -347,6 +347,9 @@ pub(crate) struct State {
     pub(crate) codes: HashMap<String, CodeRecord>,
     pub(crate) access_tokens: HashMap<String, AccessRecord>,
     pub(crate) refresh_tokens: HashMap<String, RefreshRecord>,
+    /// Rotated (spent) refresh tokens and the token that replaced each: presenting one again
+    /// revokes its successors.
+    pub(crate) rotated_refresh_tokens: HashMap<String, String>,
     pub(crate) counters: Counters,
     pub(crate) last_token_request: Option<Request<Bytes>>,
     /// With an audience, the token endpoint issues RFC 9068 JWT access tokens for it.
@@ -423,6 +426,7 @@ impl SimProvider {
             codes: HashMap::new(),
             access_tokens: HashMap::new(),
             refresh_tokens: HashMap::new(),
+            rotated_refresh_tokens: HashMap::new(),
             counters: Counters::default(),
             last_token_request: None,
             jwt_access_audience: None,

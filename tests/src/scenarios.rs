@@ -562,7 +562,8 @@ pub async fn every_flow_succeeds<A: App>() {
 }
 
 /// A cross-site `form_post` carries no `SameSite=Lax` cookie; the `SameSite=None; Secure`
-/// login cookie lets the login finish, and is removed afterwards.
+/// login cookie lets the login finish, and is removed afterwards; the session cookie it
+/// leads to is `SameSite=Lax; Secure`.
 pub async fn form_post_survives_cross_site_post<A: App>() {
     let bench = flow_bench::<A>("code", Some("form_post"));
     let mut b = bench.browser();
@@ -575,24 +576,31 @@ pub async fn form_post_survives_cross_site_post<A: App>() {
         .collect();
     let login_cookie = cookies
         .iter()
-        .find(|c| c.starts_with("oidc_session_login="))
+        .find(|c| c.starts_with("oidc_session_login_"))
         .expect("a login cookie for form_post");
     assert!(login_cookie.contains("SameSite=None") && login_cookie.contains("Secure"));
+    let login_name = login_cookie.split('=').next().unwrap().to_owned();
+    let auth = page.location().unwrap();
+    let back = b.authorize(&auth, "alice");
+    let page = b.deliver(&auth, &back).await;
+    assert_eq!(page.status, StatusCode::FOUND, "{}", page.text());
+    let cookies: Vec<String> = page
+        .headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with(&format!("{login_name}=;"))),
+        "the login cookie is removed after login: {cookies:?}"
+    );
     let session_cookie = cookies
         .iter()
         .find(|c| c.starts_with("oidc_session="))
         .unwrap();
     assert!(session_cookie.contains("SameSite=Lax") && session_cookie.contains("Secure"));
-    let auth = page.location().unwrap();
-    let back = b.authorize(&auth, "alice");
-    let page = b.deliver(&auth, &back).await;
-    assert_eq!(page.status, StatusCode::FOUND, "{}", page.text());
-    let cleared = page
-        .headers
-        .get_all(http::header::SET_COOKIE)
-        .iter()
-        .any(|v| v.to_str().unwrap().starts_with("oidc_session_login=;"));
-    assert!(cleared, "the login cookie is removed after login");
     assert!(b.is_logged_in().await);
 }
 
@@ -2034,6 +2042,48 @@ pub async fn forged_id_token_flood_costs_one_jwks_fetch_per_interval<A: App>() {
     assert_eq!(page.status, StatusCode::OK, "{}", page.text());
 }
 
+/// A login cookie changed by the client (one byte flipped, or another login's cookie copied
+/// under its name) is refused as an unsolicited response, and nothing changes: the browser is
+/// still logged in as the same user, and with its real cookie back the login in progress
+/// still completes.
+pub async fn tampered_login_cookie_is_refused<A: App>() {
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+    // A logged-in user starting another login (the app's "switch account" link).
+    let auth = b.start_login("/login?next=%2F%3Fpending%3D1").await;
+    let back = b.authorize(&auth, "bob");
+    let names = b.login_cookie_names();
+    assert_eq!(names.len(), 1, "one login cookie per login in progress");
+    let name = names[0].clone();
+    let real = b.app_cookie(&name).unwrap().to_owned();
+    let mut flipped = real.clone().into_bytes();
+    let mid = flipped.len() / 2;
+    flipped[mid] = if flipped[mid] == b'A' { b'B' } else { b'A' };
+    let flipped = String::from_utf8(flipped).unwrap();
+    let mut other = bench.browser();
+    other.start_login("/?other=1").await;
+    let other_name = other.login_cookie_names().pop().unwrap();
+    let copied = other.app_cookie(&other_name).unwrap().to_owned();
+    for forged in [flipped, copied] {
+        b.set_app_cookie(&name, &forged);
+        let page = b.get(&back).await;
+        assert_eq!(page.error(), "unsolicited_response", "{}", page.text());
+        let me = b.get_json("/").await;
+        assert_eq!(me.status, StatusCode::OK, "still logged in: {}", me.text());
+        assert_eq!(me.json()["sub"], "alice", "as the same user");
+    }
+    b.set_app_cookie(&name, &real);
+    let page = b.get(&back).await;
+    assert_eq!(
+        page.location().as_deref(),
+        Some("/?pending=1"),
+        "{}",
+        page.text()
+    );
+    assert_eq!(b.get_json("/").await.json()["sub"], "bob");
+}
+
 /// Instantiates every scenario for one adapter: `scenarios!(axum, MyAxumApp);` gives tests
 /// named `axum::code_flow_succeeds`, ...
 #[macro_export]
@@ -2114,7 +2164,8 @@ macro_rules! scenarios {
             own_pages_refuse_framing,
             silent_refresh_fragment_page_allows_the_provider,
             key_rotation_is_picked_up_by_the_next_login,
-            forged_id_token_flood_costs_one_jwks_fetch_per_interval
+            forged_id_token_flood_costs_one_jwks_fetch_per_interval,
+            tampered_login_cookie_is_refused
         );
     };
     (@each $adapter:ident, $app:ty, $($name:ident),* $(,)?) => {

@@ -681,15 +681,6 @@ fn refresh_token_grant() {
     assert_eq!(c["sub"], "alice");
     assert!(c.get("name").is_none(), "profile scope was dropped");
 
-    // The old refresh token is spent.
-    let resp = post(
-        &op,
-        "/token",
-        &[("authorization", &auth)],
-        &[("grant_type", "refresh_token"), ("refresh_token", rt)],
-    );
-    assert_eq!(body_json(&resp)["error"], "invalid_grant");
-
     // Scope cannot widen beyond the original grant, but the new refresh token keeps it.
     let rt2 = t2["refresh_token"].as_str().unwrap();
     let resp = post(
@@ -709,7 +700,32 @@ fn refresh_token_grant() {
         &[("authorization", &auth)],
         &[("grant_type", "refresh_token"), ("refresh_token", rt2)],
     );
-    assert_eq!(body_json(&resp)["scope"], "openid profile email");
+    let t3 = body_json(&resp);
+    assert_eq!(t3["scope"], "openid profile email");
+
+    // The old refresh token is spent, and presenting it again revokes the grant (reuse
+    // detection): the live successor stops working too.
+    let resp = post(
+        &op,
+        "/token",
+        &[("authorization", &auth)],
+        &[("grant_type", "refresh_token"), ("refresh_token", rt)],
+    );
+    assert_eq!(body_json(&resp)["error"], "invalid_grant");
+    let resp = post(
+        &op,
+        "/token",
+        &[("authorization", &auth)],
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t3["refresh_token"].as_str().unwrap()),
+        ],
+    );
+    assert_eq!(
+        body_json(&resp)["error"],
+        "invalid_grant",
+        "the grant is revoked"
+    );
 }
 
 #[test]

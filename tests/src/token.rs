@@ -139,6 +139,20 @@ fn refresh_grant(
             "the refresh_token parameter is missing",
         );
     };
+    if let Some(successor) = st.rotated_refresh_tokens.get(refresh_token).cloned() {
+        // Reuse of a rotated refresh token (OAuth 2.0 Security BCP 4.14.2): the token may have
+        // been stolen, so the whole grant goes, the live successor included.
+        let mut next = Some(successor);
+        while let Some(token) = next {
+            st.refresh_tokens.remove(&token);
+            next = st.rotated_refresh_tokens.get(&token).cloned();
+        }
+        return oauth_error(
+            400,
+            "invalid_grant",
+            "refresh token reused: the grant is revoked",
+        );
+    }
     let Some(rec) = st.refresh_tokens.get(refresh_token) else {
         return oauth_error(400, "invalid_grant", "unknown refresh token");
     };
@@ -164,10 +178,21 @@ fn refresh_grant(
         }
         access_grant.scope = scope.split_whitespace().collect::<Vec<_>>().join(" ");
     }
-    if st.misbehavior != Misbehavior::OmitRefreshToken {
+    let rotates = st.misbehavior != Misbehavior::OmitRefreshToken;
+    if rotates {
         st.refresh_tokens.remove(refresh_token);
     }
-    issue_tokens(cfg, st, access_grant, original, None, true, now)
+    let response = issue_tokens(cfg, st, access_grant, original, None, true, now);
+    if rotates {
+        let successor = serde_json::from_slice::<Value>(response.body())
+            .ok()
+            .and_then(|v| v["refresh_token"].as_str().map(str::to_owned));
+        if let Some(successor) = successor {
+            st.rotated_refresh_tokens
+                .insert(refresh_token.to_owned(), successor);
+        }
+    }
+    response
 }
 
 /// `grant_type=client_credentials` (RFC 6749 4.4): confidential clients only; any `scope`;

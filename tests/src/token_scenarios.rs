@@ -1126,6 +1126,65 @@ pub async fn bearer_failing_jwks_is_not_refetched_per_request<A: App>() {
     assert_eq!(bench.transport.calls("/jwks") - before, 2);
 }
 
+/// A refresh whose only waiting request goes away (the client disconnects) after the token
+/// request was sent still completes and is saved: the provider has already rotated the refresh
+/// token, and it rejects the spent one (revoking the grant), so an abandoned refresh would log
+/// the user out. Afterwards the session serves the refreshed access token without asking the
+/// provider again, the next (forced) refresh succeeds, and the user is still logged in.
+pub async fn cancelled_refresh_is_still_saved<A: App>() {
+    const DELAY_MS: u64 = 300;
+    let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    let first = logged_in_token(&mut b).await;
+    bench.clock.advance(AT_LIFETIME);
+    bench.transport.fail("/token", Fault::Delay(DELAY_MS));
+    let calls = bench.provider.counters().token;
+    {
+        let request = access_token(&mut b, false);
+        tokio::pin!(request);
+        loop {
+            tokio::select! {
+                page = &mut request => panic!("the refresh should still be waiting: {page:?}"),
+                _ = tokio::time::sleep(std::time::Duration::from_millis(2)) => {
+                    if bench.provider.counters().token > calls {
+                        break;
+                    }
+                }
+            }
+        }
+        // The request is dropped here, with the provider's answer still on its way.
+    }
+    assert_eq!(
+        bench.provider.counters().token,
+        calls + 1,
+        "the token request was sent"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(3 * DELAY_MS)).await;
+    bench.transport.clear();
+    let saved = access_token(&mut b, false)
+        .await
+        .unwrap_or_else(|p| panic!("HTTP {}: {}", p.status, p.text()));
+    assert_ne!(saved, first, "the refreshed token was saved");
+    assert_eq!(
+        bench.provider.counters().token,
+        calls + 1,
+        "served from the session, no second refresh"
+    );
+    let next = access_token(&mut b, true).await.unwrap_or_else(|p| {
+        panic!(
+            "the rotated refresh token works: HTTP {}: {}",
+            p.status,
+            p.text()
+        )
+    });
+    assert_ne!(next, saved);
+    assert_eq!(
+        b.get_json("/").await.json()["sub"],
+        "alice",
+        "still logged in"
+    );
+}
+
 /// Instantiates every token scenario for one adapter: `token_scenarios!(axum_tokens, App);`
 /// gives tests named `axum_tokens::access_token_is_refreshed_on_expiry`, ...
 #[macro_export]
@@ -1159,7 +1218,8 @@ macro_rules! token_scenarios {
             refreshed_id_token_keeps_the_login_auth_time,
             bearer_for_another_audience_is_401,
             bearer_unknown_kid_flood_costs_one_jwks_fetch,
-            bearer_failing_jwks_is_not_refetched_per_request
+            bearer_failing_jwks_is_not_refetched_per_request,
+            cancelled_refresh_is_still_saved
         );
     };
     (@each $adapter:ident, $app:ty, $($name:ident),* $(,)?) => {

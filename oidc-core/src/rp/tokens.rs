@@ -11,10 +11,20 @@
 //! flight reloads the session before deciding, so a request that arrives just after a refresh
 //! finds the new token and sends nothing.
 //!
-//! The map holds only a [`WeakShared`]: the requests waiting on a flight own it. If every one
-//! of them is dropped (the clients went away), the refresh is abandoned with them and the next
-//! request starts a new one; nothing lingers in memory. The coordination is per process: app
-//! instances sharing a session store each refresh on their own.
+//! ## A refresh that was sent is saved
+//! A flight is also handed to the transport's [`spawn`](crate::Transport::spawn), which runs
+//! it to completion in the background: if every request waiting on it is dropped (the clients
+//! went away) after the token request went out, the provider has already rotated the refresh
+//! token, and only finishing the flight saves the new one; abandoning it would leave the spent
+//! token in the session, the next refresh would get `invalid_grant` (providers with reuse
+//! detection revoke the whole grant) and the user would be logged out. The core has no runtime
+//! of its own, so it borrows the transport's (`oidc-reqwest` spawns on tokio); a transport
+//! that cannot spawn leaves flights to their waiters, as before.
+//!
+//! The map holds only a [`WeakShared`]: the background task and the requests waiting on a
+//! flight own it, and the flight removes itself from the map when done, so nothing lingers in
+//! memory. The coordination is per process: app instances sharing a session store each refresh
+//! on their own.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -353,6 +363,14 @@ impl RelyingParty {
             result
         });
         let shared = fut.shared();
+        let background = shared.clone();
+        if !self.inner.transport.spawn(Box::pin(async move {
+            // The outcome reaches the waiters through the shared future; the flight has saved
+            // whatever there was to save.
+            let _ = background.await;
+        })) {
+            tracing::debug!("the transport cannot spawn: the refresh depends on its waiters");
+        }
         if let Some(weak) = shared.downgrade() {
             flights.insert(
                 id.to_owned(),

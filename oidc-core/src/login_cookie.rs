@@ -1,0 +1,368 @@
+//! Logins in progress, held by the browser: one short-lived cookie per pending login, its
+//! payload encrypted and authenticated (JWE `dir` + `A256GCM`) under a key derived from the
+//! session secret.
+//!
+//! Why in the browser: a pending login kept server-side costs a store write per anonymous
+//! request, and a flood of anonymous requests then evicts (bounded memory store) or piles up
+//! (Redis) other users' state. A cookie costs the server nothing; a browser can only burden
+//! itself. See the security manual, "Pending logins live in the browser".
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use http::{HeaderMap, HeaderValue};
+use josekit::jwe::alg::direct::{DirectJweDecrypter, DirectJweEncrypter};
+use josekit::jwe::{Dir, JweHeader};
+use sha2::{Digest, Sha256};
+
+use crate::config::ResponseMode;
+use crate::error::{Error, LoginCookieError, Result};
+use crate::secret::constant_time_eq;
+use crate::session::{PendingLogin, MAX_PENDING_LOGINS, PENDING_LOGIN_TTL};
+
+/// The label the cookie key is derived under, so that the session secret is never used for two
+/// purposes (it also signs session ids).
+const KEY_LABEL: &[u8] = b"oidc-rs login cookie encryption key v1";
+
+/// A login cookie larger than this is not even decrypted (ours are about 500 bytes).
+const MAX_COOKIE_LEN: usize = 3072;
+
+/// The only content encryption accepted: the header of a forged cookie cannot pick another.
+const ENC: &str = "A256GCM";
+
+/// Reads and writes login cookies.
+pub(crate) struct LoginCookies {
+    prefix: String,
+    path: String,
+    secure: bool,
+    encrypter: DirectJweEncrypter,
+    decrypter: DirectJweDecrypter,
+}
+
+impl std::fmt::Debug for LoginCookies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginCookies")
+            .field("prefix", &self.prefix)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The login cookies a request carried.
+#[derive(Debug, Default)]
+pub(crate) struct LoginJar {
+    /// Valid, unexpired logins, newest first, at most [`MAX_PENDING_LOGINS`]: (cookie name,
+    /// login).
+    pub(crate) logins: Vec<(String, PendingLogin)>,
+    /// Names of the login cookies to remove: expired, undecryptable, or beyond the cap.
+    pub(crate) stale: Vec<String>,
+}
+
+impl LoginJar {
+    /// Removes and returns the login whose `state` is `state`, comparing in constant time
+    /// against every one (timing does not tell which matched).
+    pub(crate) fn take(&mut self, state: &str) -> Option<(String, PendingLogin)> {
+        let mut found = None;
+        for (i, (_, p)) in self.logins.iter().enumerate() {
+            if constant_time_eq(p.state.expose(), state) && found.is_none() {
+                found = Some(i);
+            }
+        }
+        found.map(|i| self.logins.remove(i))
+    }
+}
+
+impl LoginCookies {
+    /// Login cookies named `<cookie_name>_login_<hash>`, sent only to `path` (the redirect
+    /// endpoint's).
+    pub(crate) fn new(cookie_name: &str, secret: &[u8], secure: bool, path: &str) -> Result<Self> {
+        let key = Hmac::<Sha256>::new_from_slice(secret)
+            .map_err(|e| Error::config("session_secret", e.to_string()))?
+            .chain_update(KEY_LABEL)
+            .finalize()
+            .into_bytes();
+        let encrypter = Dir
+            .encrypter_from_bytes(key)
+            .map_err(|e| Error::config("session_secret", e.to_string()))?;
+        let decrypter = Dir
+            .decrypter_from_bytes(key)
+            .map_err(|e| Error::config("session_secret", e.to_string()))?;
+        Ok(LoginCookies {
+            prefix: format!("{cookie_name}_login_"),
+            path: if path.is_empty() {
+                "/".into()
+            } else {
+                path.to_owned()
+            },
+            secure,
+            encrypter,
+            decrypter,
+        })
+    }
+
+    /// The cookie name of the login with this `state`: distinct per login, so that tabs do not
+    /// overwrite each other's.
+    pub(crate) fn name_for(&self, state: &str) -> String {
+        let digest = Sha256::digest(state.as_bytes());
+        let short = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..9]);
+        format!("{}{short}", self.prefix)
+    }
+
+    /// Whether a login's cookie must cross sites: a `form_post` response comes back as a
+    /// cross-site POST, which carries only `SameSite=None` cookies, and browsers take those
+    /// only with `Secure` (https).
+    fn cross_site(&self, mode: ResponseMode) -> bool {
+        self.secure && mode == ResponseMode::FormPost
+    }
+
+    /// `Set-Cookie` holding `login`.
+    pub(crate) fn set(&self, login: &PendingLogin) -> Result<HeaderValue> {
+        let payload =
+            serde_json::to_vec(login).map_err(|e| Error::config("login_cookie", e.to_string()))?;
+        let mut header = JweHeader::new();
+        header.set_content_encryption(ENC);
+        let value = josekit::jwe::serialize_compact(&payload, &header, &self.encrypter)
+            .map_err(|e| Error::config("login_cookie", e.to_string()))?;
+        let c = self
+            .build(
+                self.name_for(login.state.expose()),
+                value,
+                login.response_mode,
+            )
+            .max_age(cookie::time::Duration::seconds(PENDING_LOGIN_TTL as i64))
+            .build();
+        Ok(header_value(&c))
+    }
+
+    /// `Set-Cookie` removing the login cookie `name`.
+    pub(crate) fn clear(&self, name: &str, mode: ResponseMode) -> HeaderValue {
+        let c = self
+            .build(name.to_owned(), String::new(), mode)
+            .max_age(cookie::time::Duration::ZERO)
+            .build();
+        header_value(&c)
+    }
+
+    fn build(
+        &self,
+        name: String,
+        value: String,
+        mode: ResponseMode,
+    ) -> cookie::CookieBuilder<'static> {
+        let cross = self.cross_site(mode);
+        cookie::Cookie::build((name, value))
+            .http_only(true)
+            .same_site(if cross {
+                cookie::SameSite::None
+            } else {
+                cookie::SameSite::Lax
+            })
+            .secure(self.secure)
+            .path(self.path.clone())
+    }
+
+    /// One login cookie's login, if it is ours, intact, named after its `state` and not
+    /// expired at `now`.
+    pub(crate) fn open(
+        &self,
+        name: &str,
+        value: &str,
+        now: u64,
+    ) -> std::result::Result<PendingLogin, LoginCookieError> {
+        if value.len() > MAX_COOKIE_LEN {
+            return Err(LoginCookieError::TooLarge);
+        }
+        let (payload, header) = josekit::jwe::deserialize_compact(value, &self.decrypter)
+            .map_err(|_| LoginCookieError::Undecryptable)?;
+        if header.content_encryption() != Some(ENC) {
+            return Err(LoginCookieError::Undecryptable);
+        }
+        let login: PendingLogin =
+            serde_json::from_slice(&payload).map_err(|_| LoginCookieError::Malformed)?;
+        // A cookie copied under another login's name would shadow that login's cookie.
+        if !constant_time_eq(&self.name_for(login.state.expose()), name) {
+            return Err(LoginCookieError::Malformed);
+        }
+        // Max-Age bounds what an honest browser keeps; this bounds what any client replays.
+        if login.created_at.saturating_add(PENDING_LOGIN_TTL) <= now {
+            return Err(LoginCookieError::Expired);
+        }
+        Ok(login)
+    }
+
+    /// The login cookies of a request: the newest [`MAX_PENDING_LOGINS`] valid ones, and the
+    /// names of all others (to remove).
+    pub(crate) fn read(&self, headers: &HeaderMap, now: u64) -> LoginJar {
+        let mut jar = LoginJar::default();
+        for header in headers.get_all(http::header::COOKIE) {
+            let Ok(value) = header.to_str() else { continue };
+            for c in cookie::Cookie::split_parse(value).flatten() {
+                let Some(rest) = c.name().strip_prefix(&self.prefix) else {
+                    continue;
+                };
+                if rest.is_empty() || jar.logins.iter().any(|(n, _)| n == c.name()) {
+                    continue;
+                }
+                match self.open(c.name(), c.value(), now) {
+                    Ok(login) => jar.logins.push((c.name().to_owned(), login)),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "ignoring a login cookie");
+                        if !jar.stale.iter().any(|n| n == c.name()) {
+                            jar.stale.push(c.name().to_owned());
+                        }
+                    }
+                }
+            }
+        }
+        // Newest first. Browsers send older cookies first (RFC 6265 5.4), so among logins of
+        // the same second the later one in the header counts as newer.
+        jar.logins.reverse();
+        jar.logins
+            .sort_by_key(|l| std::cmp::Reverse(l.1.created_at));
+        for (name, _) in jar.logins.drain(MAX_PENDING_LOGINS.min(jar.logins.len())..) {
+            jar.stale.push(name);
+        }
+        jar
+    }
+}
+
+fn header_value(c: &cookie::Cookie<'_>) -> HeaderValue {
+    // Names are ours (prefix and base64url), values base64url and dots, attributes fixed.
+    HeaderValue::from_str(&c.encoded().to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ResponseType;
+    use crate::secret::Secret;
+
+    fn cookies(secure: bool) -> LoginCookies {
+        LoginCookies::new("sid", &[7u8; 32], secure, "/redirect_uri").unwrap()
+    }
+
+    fn login(state: &str, at: u64, mode: ResponseMode) -> PendingLogin {
+        PendingLogin {
+            provider: "p".into(),
+            state: Secret::new(state),
+            nonce: Secret::new("the-nonce"),
+            code_verifier: Some(Secret::new("the-verifier")),
+            return_to: "/page?x=1".into(),
+            created_at: at,
+            response_type: ResponseType::Code,
+            response_mode: mode,
+            silent: false,
+        }
+    }
+
+    fn pair(set: &HeaderValue) -> String {
+        set.to_str().unwrap().split(';').next().unwrap().to_owned()
+    }
+
+    fn headers(cookie: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::COOKIE, HeaderValue::from_str(cookie).unwrap());
+        h
+    }
+
+    /// A login survives the round trip; its cookie is HttpOnly, Lax, scoped to the redirect
+    /// path, short-lived, and shows nothing of the state, nonce or verifier.
+    #[test]
+    fn roundtrip_and_attributes() {
+        let j = cookies(false);
+        let set = j.set(&login("state-1", 100, ResponseMode::Query)).unwrap();
+        let s = set.to_str().unwrap();
+        assert!(s.starts_with(&j.name_for("state-1")));
+        assert!(s.contains("HttpOnly") && s.contains("SameSite=Lax"));
+        assert!(s.contains("Path=/redirect_uri") && s.contains("Max-Age=600"));
+        assert!(!s.contains("Secure"));
+        for secret in ["state-1", "the-nonce", "the-verifier", "/page"] {
+            assert!(!s.contains(secret), "{secret} in the clear");
+        }
+        assert!(s.len() < 1024, "small: {} bytes", s.len());
+        let mut jar = j.read(&headers(&format!("other=1; {}", pair(&set))), 101);
+        assert_eq!(jar.logins.len(), 1);
+        assert!(jar.take("state-2").is_none());
+        let (name, back) = jar.take("state-1").unwrap();
+        assert_eq!(name, j.name_for("state-1"));
+        assert_eq!(back, login("state-1", 100, ResponseMode::Query));
+        assert!(j
+            .clear(&name, ResponseMode::Query)
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0"));
+    }
+
+    /// On https a `form_post` login's cookie is `SameSite=None; Secure`, others `Lax; Secure`.
+    #[test]
+    fn form_post_on_https_crosses_sites() {
+        let j = cookies(true);
+        let fp = j.set(&login("a", 1, ResponseMode::FormPost)).unwrap();
+        let fp = fp.to_str().unwrap();
+        assert!(fp.contains("SameSite=None") && fp.contains("Secure"));
+        let q = j.set(&login("b", 1, ResponseMode::Query)).unwrap();
+        let q = q.to_str().unwrap();
+        assert!(q.contains("SameSite=Lax") && q.contains("Secure"));
+    }
+
+    /// Tampered, foreign-key, renamed, oversized and expired cookies are ignored and marked for
+    /// removal; nothing panics.
+    #[test]
+    fn tampered_foreign_and_expired_are_refused() {
+        let j = cookies(false);
+        let set = j.set(&login("s", 100, ResponseMode::Query)).unwrap();
+        let (name, value) = pair(&set)
+            .split_once('=')
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+            .unwrap();
+        let mut flipped = value.clone().into_bytes();
+        let mid = flipped.len() / 2;
+        flipped[mid] = if flipped[mid] == b'A' { b'B' } else { b'A' };
+        let flipped = String::from_utf8(flipped).unwrap();
+        assert_eq!(
+            j.open(&name, &flipped, 101),
+            Err(LoginCookieError::Undecryptable)
+        );
+        let other = LoginCookies::new("sid", &[8u8; 32], false, "/redirect_uri").unwrap();
+        assert_eq!(
+            other.open(&name, &value, 101),
+            Err(LoginCookieError::Undecryptable)
+        );
+        assert_eq!(
+            j.open(&j.name_for("another"), &value, 101),
+            Err(LoginCookieError::Malformed)
+        );
+        assert_eq!(
+            j.open(&name, &value, 100 + PENDING_LOGIN_TTL),
+            Err(LoginCookieError::Expired)
+        );
+        assert_eq!(
+            j.open(&name, &"A".repeat(5000), 101),
+            Err(LoginCookieError::TooLarge)
+        );
+        for junk in ["", ".", "a.b.c.d.e", "....", "eyJhbGciOiJub25lIn0.e30."] {
+            assert!(j.open(&name, junk, 101).is_err(), "{junk:?}");
+        }
+        let jar = j.read(&headers(&format!("{name}={flipped}; sid_login_=x")), 101);
+        assert!(jar.logins.is_empty());
+        assert_eq!(jar.stale, vec![name]);
+    }
+
+    /// Beyond [`MAX_PENDING_LOGINS`] the oldest logins are dropped (and marked for removal).
+    #[test]
+    fn only_the_newest_count() {
+        let j = cookies(false);
+        let all: Vec<String> = (0..MAX_PENDING_LOGINS as u64 + 3)
+            .map(|i| {
+                pair(
+                    &j.set(&login(&format!("s{i}"), 100 + i, ResponseMode::Query))
+                        .unwrap(),
+                )
+            })
+            .collect();
+        let mut jar = j.read(&headers(&all.join("; ")), 200);
+        assert_eq!(jar.logins.len(), MAX_PENDING_LOGINS);
+        assert_eq!(jar.stale.len(), 3);
+        assert!(jar.take("s0").is_none(), "the oldest is dropped");
+        assert!(jar.take(&format!("s{}", MAX_PENDING_LOGINS + 2)).is_some());
+    }
+}
