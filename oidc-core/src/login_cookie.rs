@@ -251,6 +251,8 @@ mod tests {
             response_type: ResponseType::Code,
             response_mode: mode,
             silent: false,
+            max_age: None,
+            acr_values: Vec::new(),
         }
     }
 
