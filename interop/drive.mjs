@@ -132,7 +132,9 @@ async function launch() {
   context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
-    timeout: STEP,
+    // Starting the browser is not a protocol step: on a loaded 2-core machine it has taken
+    // over 20 s (a cold start beside cargo builds), so it gets its own, longer bound.
+    timeout: 60000,
     args: [
       '--headless',
       '--no-sandbox',
