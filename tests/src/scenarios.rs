@@ -213,26 +213,6 @@ pub async fn unknown_kid_is_rejected<A: App>() {
     misbehaving::<A>(Misbehavior::UnknownKid, "invalid_response").await;
 }
 
-/// Key rotation: after the provider rotates, the next login meets an unknown `kid`, fetches
-/// the JWKS once more, and succeeds.
-pub async fn key_rotation_is_followed<A: App>() {
-    let bench = Bench::<A>::new();
-    let mut b = bench.browser();
-    assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
-    let jwks_before = bench.provider.counters().jwks;
-    bench.provider.rotate_keys();
-    bench.provider.retire_previous_keys();
-    bench.clock.advance(120);
-    let mut b2 = bench.browser();
-    let page = b2.login("/", "bob").await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
-    assert_eq!(
-        bench.provider.counters().jwks,
-        jwks_before + 1,
-        "exactly one refetch"
-    );
-}
-
 /// A malformed callback: parameters given twice.
 pub async fn malformed_callback_is_rejected<A: App>() {
     let bench = Bench::<A>::new();
@@ -2107,7 +2087,6 @@ macro_rules! scenarios {
             expired_token_is_rejected,
             future_iat_is_rejected,
             unknown_kid_is_rejected,
-            key_rotation_is_followed,
             malformed_callback_is_rejected,
             token_endpoint_failures_are_rejected,
             network_failures_are_rejected,
