@@ -101,12 +101,14 @@ pub async fn provider_error_goes_to_error_view<A: App>() {
     .await;
 }
 
-/// A callback without `state`.
-pub async fn missing_state_is_rejected<A: App>() {
+/// A callback without `state`: refused, and the login in progress is neither consumed nor
+/// spoiled (it still completes).
+pub async fn missing_state_is_rejected<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
     let mut b = bench.browser();
     let auth = b.start_login("/").await;
     let back = b.authorize(&auth, "alice");
+    let before = Before::take(&mut b).await.with_pending(back.clone());
     let mut url = url::Url::parse(&back).unwrap();
     let pairs: Vec<(String, String)> = url
         .query_pairs()
@@ -116,11 +118,7 @@ pub async fn missing_state_is_rejected<A: App>() {
     url.query_pairs_mut().clear().extend_pairs(pairs);
     let page = b.get(url.as_str()).await;
     page.error();
-    assert!(!b.is_logged_in().await);
-    // The login in progress is still usable: a missing state consumes nothing.
-    let page = b.get(&back).await;
-    assert_eq!(page.status, StatusCode::FOUND);
-    assert!(b.is_logged_in().await);
+    before.unchanged(&mut b).await
 }
 
 /// A callback whose `state` matches no login in progress.
@@ -128,13 +126,15 @@ pub async fn wrong_state_is_rejected<A: App>() -> Unchanged {
     misbehaving::<A>(Misbehavior::WrongState, "invalid_state").await
 }
 
-/// The same callback twice: the second is refused, and a fresh browser replaying it too.
-pub async fn replayed_callback_is_rejected<A: App>() {
+/// The same callback twice: the second is refused, and a fresh browser replaying it too; the
+/// browser that logged in with it stays logged in as the same user, with the same cookie.
+pub async fn replayed_callback_is_rejected<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
     let mut b = bench.browser();
     let auth = b.start_login("/").await;
     let back = b.authorize(&auth, "alice");
     assert_eq!(b.get(&back).await.status, StatusCode::FOUND);
+    let before = Before::take(&mut b).await;
     let mut attacker = bench.browser();
     let page = attacker.get(&back).await;
     assert_eq!(page.error(), "unsolicited_response");
@@ -142,19 +142,28 @@ pub async fn replayed_callback_is_rejected<A: App>() {
     // The same browser replaying (back button) gets the friendly error, and stays logged in.
     let page = b.get(&back).await;
     page.error();
-    assert!(b.is_logged_in().await);
+    before.unchanged(&mut b).await
 }
 
-/// A callback the browser never started (login CSRF).
-pub async fn unsolicited_callback_is_rejected<A: App>() {
+/// A callback the browser never started (login CSRF): a victim logged in as `alice`, with a
+/// login of her own in progress, is not switched to the attacker's account, and her login
+/// still completes.
+pub async fn unsolicited_callback_is_rejected<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
-    let mut victim = bench.browser();
+    let (mut victim, before) = logged_in(&bench, "alice").await;
     let mut attacker = bench.browser();
     let auth = attacker.start_login("/").await;
     let back = attacker.authorize(&auth, "mallory");
     let page = victim.get(&back).await;
     assert_eq!(page.error(), "unsolicited_response");
-    assert!(!victim.is_logged_in().await);
+    let _no_login_in_progress = before.unchanged(&mut victim).await;
+    // With a login of her own in progress, the forged return matches none of its state.
+    let before = Before::take(&mut victim).await;
+    let own = victim.start_login("/login").await;
+    let before = before.with_pending(victim.authorize(&own, "alice"));
+    let page = victim.get(&back).await;
+    assert_eq!(page.error(), "invalid_state");
+    before.unchanged(&mut victim).await
 }
 
 /// Wrong `nonce` in the ID token.
@@ -410,11 +419,11 @@ pub async fn api_requests_get_401<A: App>() {
     assert_eq!(page.error(), "login_required");
 }
 
-/// A forged or foreign session cookie is ignored.
-pub async fn forged_cookie_is_ignored<A: App>() {
+/// A forged or foreign session cookie is ignored, and the real session it imitates is left as
+/// it was.
+pub async fn forged_cookie_is_ignored<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
-    let mut b = bench.browser();
-    b.login("/", "alice").await;
+    let (mut b, before) = logged_in(&bench, "alice").await;
     let real = b.session_cookie().unwrap().to_owned();
     let id = real.split('.').next().unwrap();
     let mut forger = bench.browser();
@@ -422,6 +431,7 @@ pub async fn forged_cookie_is_ignored<A: App>() {
     assert!(!forger.is_logged_in().await);
     forger.set_app_cookie("oidc_session", id);
     assert!(!forger.is_logged_in().await);
+    before.unchanged(&mut b).await
 }
 
 /// The session ends at its lifetime.
@@ -2144,15 +2154,11 @@ macro_rules! scenarios {
             code_flow_succeeds,
             client_secret_post_works,
             provider_error_goes_to_error_view,
-            missing_state_is_rejected,
-            replayed_callback_is_rejected,
-            unsolicited_callback_is_rejected,
             key_rotation_is_followed,
             malformed_callback_is_rejected,
             two_tabs_both_succeed,
             provider_down_then_up,
             api_requests_get_401,
-            forged_cookie_is_ignored,
             session_expires,
             logout_via_end_session,
             logout_without_session,
@@ -2218,6 +2224,10 @@ macro_rules! scenarios {
             off_origin_return_is_rejected,
             logout_return_with_wrong_state_is_rejected,
             future_nbf_is_rejected,
+            missing_state_is_rejected,
+            replayed_callback_is_rejected,
+            unsolicited_callback_is_rejected,
+            forged_cookie_is_ignored,
         ]);
     };
     (@each $adapter:ident, $app:ty, [$($name:ident),* $(,)?],

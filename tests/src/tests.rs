@@ -1890,11 +1890,7 @@ fn scenario_names(source: &str) -> (Vec<String>, Vec<String>) {
 /// outcome, but not through `Before::unchanged`. The list may only shrink; the test below
 /// fails for any other rejection scenario outside a `rejections` list.
 const NOT_YET_PROVEN: &[&str] = &[
-    "missing_state_is_rejected",
-    "replayed_callback_is_rejected",
-    "unsolicited_callback_is_rejected",
     "malformed_callback_is_rejected",
-    "forged_cookie_is_ignored",
     "implicit_missing_nonce_is_rejected",
     "implicit_wrong_nonce_is_rejected",
     "bad_at_hash_is_rejected",
