@@ -49,6 +49,7 @@ mod keys;
 pub mod scenarios;
 mod token;
 pub mod token_scenarios;
+pub mod unchanged;
 mod util;
 
 #[cfg(test)]

@@ -3,30 +3,25 @@
 //! `name::scenario`.
 //!
 //! Every rejection scenario asserts two things: the user gets the error view (4xx/5xx JSON with
-//! `error` and `error_description`), and the browser is not logged in afterwards.
+//! `error` and `error_description`), and the state the attack would change (a logged-in
+//! browser, a login in progress) is unchanged afterwards. It proves the latter by returning
+//! [`Unchanged`], which only [`Before::unchanged`] makes; the `rejections` list of
+//! [`scenarios!`](crate::scenarios) requires it.
 
 use http::StatusCode;
 
 use crate::harness::{App, Bench, BenchOptions, Fault, APP_URL, ISSUER};
+use crate::unchanged::{logged_in, whoami, Before, Unchanged};
 use crate::Misbehavior;
 use oidc_core::Clock as _;
 
-async fn expect_rejected<A: App>(bench: &Bench<A>, expected_error: &str) {
-    let mut b = bench.browser();
-    let auth = b.start_login("/").await;
-    let back = b.authorize(&auth, "alice");
-    let page = b.get(&back).await;
-    assert_eq!(page.error(), expected_error, "{}", page.text());
-    assert!(
-        !b.is_logged_in().await,
-        "a rejected login must leave no session"
-    );
-}
+/// Seconds after which cached keys are fetched again.
+const JWKS_CACHE_SECS: u64 = oidc_core::jwks::JWKS_MAX_AGE + 1;
 
-async fn misbehaving<A: App>(m: Misbehavior, expected_error: &str) {
+/// A fresh bench whose provider answers a second login (after `alice` logged in) with `m`.
+async fn misbehaving<A: App>(m: Misbehavior, expected_error: &str) -> Unchanged {
     let bench = Bench::<A>::new();
-    bench.provider.set_misbehavior(m);
-    expect_rejected(&bench, expected_error).await;
+    second_login_is_refused(&bench, m, expected_error).await
 }
 
 /// The whole code flow: redirect, login, callback, session, and the page first asked for.
@@ -96,7 +91,7 @@ pub async fn client_secret_post_works<A: App>() {
 
 /// The provider's error response (`access_denied`) goes to the error view.
 pub async fn provider_error_goes_to_error_view<A: App>() {
-    misbehaving::<A>(
+    let _unchanged = misbehaving::<A>(
         Misbehavior::AuthorizeError {
             error: "access_denied".into(),
             error_description: Some("the user said no".into()),
@@ -106,12 +101,14 @@ pub async fn provider_error_goes_to_error_view<A: App>() {
     .await;
 }
 
-/// A callback without `state`.
-pub async fn missing_state_is_rejected<A: App>() {
+/// A callback without `state`: refused, and the login in progress is neither consumed nor
+/// spoiled (it still completes).
+pub async fn missing_state_is_rejected<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
     let mut b = bench.browser();
     let auth = b.start_login("/").await;
     let back = b.authorize(&auth, "alice");
+    let before = Before::take(&mut b).await.with_pending(back.clone());
     let mut url = url::Url::parse(&back).unwrap();
     let pairs: Vec<(String, String)> = url
         .query_pairs()
@@ -121,25 +118,23 @@ pub async fn missing_state_is_rejected<A: App>() {
     url.query_pairs_mut().clear().extend_pairs(pairs);
     let page = b.get(url.as_str()).await;
     page.error();
-    assert!(!b.is_logged_in().await);
-    // The login in progress is still usable: a missing state consumes nothing.
-    let page = b.get(&back).await;
-    assert_eq!(page.status, StatusCode::FOUND);
-    assert!(b.is_logged_in().await);
+    before.unchanged(&mut b).await
 }
 
 /// A callback whose `state` matches no login in progress.
-pub async fn wrong_state_is_rejected<A: App>() {
-    misbehaving::<A>(Misbehavior::WrongState, "invalid_state").await;
+pub async fn wrong_state_is_rejected<A: App>() -> Unchanged {
+    misbehaving::<A>(Misbehavior::WrongState, "invalid_state").await
 }
 
-/// The same callback twice: the second is refused, and a fresh browser replaying it too.
-pub async fn replayed_callback_is_rejected<A: App>() {
+/// The same callback twice: the second is refused, and a fresh browser replaying it too; the
+/// browser that logged in with it stays logged in as the same user, with the same cookie.
+pub async fn replayed_callback_is_rejected<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
     let mut b = bench.browser();
     let auth = b.start_login("/").await;
     let back = b.authorize(&auth, "alice");
     assert_eq!(b.get(&back).await.status, StatusCode::FOUND);
+    let before = Before::take(&mut b).await;
     let mut attacker = bench.browser();
     let page = attacker.get(&back).await;
     assert_eq!(page.error(), "unsolicited_response");
@@ -147,70 +142,80 @@ pub async fn replayed_callback_is_rejected<A: App>() {
     // The same browser replaying (back button) gets the friendly error, and stays logged in.
     let page = b.get(&back).await;
     page.error();
-    assert!(b.is_logged_in().await);
+    before.unchanged(&mut b).await
 }
 
-/// A callback the browser never started (login CSRF).
-pub async fn unsolicited_callback_is_rejected<A: App>() {
+/// A callback the browser never started (login CSRF): a victim logged in as `alice`, with a
+/// login of her own in progress, is not switched to the attacker's account, and her login
+/// still completes.
+pub async fn unsolicited_callback_is_rejected<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
-    let mut victim = bench.browser();
+    let (mut victim, before) = logged_in(&bench, "alice").await;
     let mut attacker = bench.browser();
     let auth = attacker.start_login("/").await;
     let back = attacker.authorize(&auth, "mallory");
     let page = victim.get(&back).await;
     assert_eq!(page.error(), "unsolicited_response");
-    assert!(!victim.is_logged_in().await);
+    let _no_login_in_progress = before.unchanged(&mut victim).await;
+    // With a login of her own in progress, the forged return matches none of its state.
+    let before = Before::take(&mut victim).await;
+    let own = victim.start_login("/login").await;
+    let before = before.with_pending(victim.authorize(&own, "alice"));
+    let page = victim.get(&back).await;
+    assert_eq!(page.error(), "invalid_state");
+    before.unchanged(&mut victim).await
 }
 
 /// Wrong `nonce` in the ID token.
-pub async fn wrong_nonce_is_rejected<A: App>() {
-    misbehaving::<A>(Misbehavior::WrongNonce, "invalid_response").await;
+pub async fn wrong_nonce_is_rejected<A: App>() -> Unchanged {
+    misbehaving::<A>(Misbehavior::WrongNonce, "invalid_response").await
 }
 
 /// Missing `nonce` in the ID token.
-pub async fn missing_nonce_is_rejected<A: App>() {
-    misbehaving::<A>(Misbehavior::OmitNonce, "invalid_response").await;
+pub async fn missing_nonce_is_rejected<A: App>() -> Unchanged {
+    misbehaving::<A>(Misbehavior::OmitNonce, "invalid_response").await
 }
 
 /// A corrupted signature.
-pub async fn bad_signature_is_rejected<A: App>() {
-    misbehaving::<A>(Misbehavior::BadSignature, "invalid_response").await;
+pub async fn bad_signature_is_rejected<A: App>() -> Unchanged {
+    misbehaving::<A>(Misbehavior::BadSignature, "invalid_response").await
 }
 
 /// `alg: none`.
-pub async fn unsigned_token_is_rejected<A: App>() {
-    misbehaving::<A>(Misbehavior::AlgNone, "invalid_response").await;
+pub async fn unsigned_token_is_rejected<A: App>() -> Unchanged {
+    misbehaving::<A>(Misbehavior::AlgNone, "invalid_response").await
 }
 
 /// Wrong `iss`.
-pub async fn wrong_issuer_is_rejected<A: App>() {
-    misbehaving::<A>(Misbehavior::WrongIssuer, "invalid_response").await;
+pub async fn wrong_issuer_is_rejected<A: App>() -> Unchanged {
+    misbehaving::<A>(Misbehavior::WrongIssuer, "invalid_response").await
 }
 
 /// Wrong `aud`.
-pub async fn wrong_audience_is_rejected<A: App>() {
-    misbehaving::<A>(Misbehavior::WrongAudience, "invalid_response").await;
+pub async fn wrong_audience_is_rejected<A: App>() -> Unchanged {
+    misbehaving::<A>(Misbehavior::WrongAudience, "invalid_response").await
 }
 
 /// Several audiences and no `azp`; and an `azp` naming another client.
-pub async fn azp_mismatch_is_rejected<A: App>() {
-    misbehaving::<A>(Misbehavior::MultipleAudiencesWithoutAzp, "invalid_response").await;
-    misbehaving::<A>(Misbehavior::WrongAzp, "invalid_response").await;
+pub async fn azp_mismatch_is_rejected<A: App>() -> Unchanged {
+    let _first =
+        misbehaving::<A>(Misbehavior::MultipleAudiencesWithoutAzp, "invalid_response").await;
+    misbehaving::<A>(Misbehavior::WrongAzp, "invalid_response").await
 }
 
 /// An expired ID token.
-pub async fn expired_token_is_rejected<A: App>() {
-    misbehaving::<A>(Misbehavior::Expired, "invalid_response").await;
+pub async fn expired_token_is_rejected<A: App>() -> Unchanged {
+    misbehaving::<A>(Misbehavior::Expired, "invalid_response").await
 }
 
 /// `iat` an hour in the future.
-pub async fn future_iat_is_rejected<A: App>() {
-    misbehaving::<A>(Misbehavior::IssuedInFuture, "invalid_response").await;
+pub async fn future_iat_is_rejected<A: App>() -> Unchanged {
+    misbehaving::<A>(Misbehavior::IssuedInFuture, "invalid_response").await
 }
 
 /// A token signed with a key the JWKS never publishes.
-pub async fn unknown_kid_is_rejected<A: App>() {
-    misbehaving::<A>(Misbehavior::UnknownKid, "invalid_response").await;
+pub async fn unknown_kid_is_rejected<A: App>() -> Unchanged {
+    misbehaving::<A>(Misbehavior::UnknownKid, "invalid_response").await
 }
 
 /// A malformed callback: parameters given twice.
@@ -228,25 +233,34 @@ pub async fn malformed_callback_is_rejected<A: App>() {
 }
 
 /// Token endpoint error, 5xx, and non-JSON answers.
-pub async fn token_endpoint_failures_are_rejected<A: App>() {
-    misbehaving::<A>(
+pub async fn token_endpoint_failures_are_rejected<A: App>() -> Unchanged {
+    let _error = misbehaving::<A>(
         Misbehavior::TokenEndpointError {
             error: "invalid_grant".into(),
         },
         "invalid_grant",
     )
     .await;
-    misbehaving::<A>(Misbehavior::TokenEndpointStatus(503), "invalid_response").await;
-    misbehaving::<A>(Misbehavior::TokenEndpointNotJson, "invalid_response").await;
+    let _status = misbehaving::<A>(Misbehavior::TokenEndpointStatus(503), "invalid_response").await;
+    misbehaving::<A>(Misbehavior::TokenEndpointNotJson, "invalid_response").await
 }
 
-/// Network failures and timeouts at the token, JWKS and userinfo calls.
-pub async fn network_failures_are_rejected<A: App>() {
+/// Network failures and timeouts at the token, JWKS and userinfo calls: a second login that
+/// meets one leaves the first user logged in.
+pub async fn network_failures_are_rejected<A: App>() -> Unchanged {
+    let mut proof = None;
     for path in ["/token", "/jwks", "/userinfo"] {
         for fault in [Fault::Refused, Fault::Timeout, Fault::BodyTooLarge] {
             let bench = Bench::<A>::new();
+            let (mut b, before) = logged_in(&bench, "alice").await;
+            // The login cached the keys; only a fetch after their cache age meets the fault.
+            bench.clock.advance(JWKS_CACHE_SECS);
             bench.transport.fail(path, fault.clone());
-            expect_rejected(&bench, "provider_unreachable").await;
+            let auth = b.start_login("/login").await;
+            let back = b.authorize(&auth, "bob");
+            let page = b.deliver(&auth, &back).await;
+            assert_eq!(page.error(), "provider_unreachable", "{path} {fault:?}");
+            proof = Some(before.unchanged(&mut b).await);
             // The app keeps serving: with the fault gone the next login works (once a failed
             // JWKS fetch is no longer remembered, which takes the refetch interval).
             bench.transport.clear();
@@ -261,21 +275,31 @@ pub async fn network_failures_are_rejected<A: App>() {
             );
         }
     }
+    proof.expect("at least one fault")
 }
 
 /// Userinfo `sub` differs from the ID token's.
-pub async fn userinfo_sub_mismatch_is_rejected<A: App>() {
-    misbehaving::<A>(Misbehavior::UserinfoSubMismatch, "invalid_response").await;
+pub async fn userinfo_sub_mismatch_is_rejected<A: App>() -> Unchanged {
+    misbehaving::<A>(Misbehavior::UserinfoSubMismatch, "invalid_response").await
 }
 
 /// Userinfo answers with an error status.
-pub async fn userinfo_error_is_rejected<A: App>() {
-    misbehaving::<A>(Misbehavior::UserinfoStatus(401), "invalid_response").await;
+pub async fn userinfo_error_is_rejected<A: App>() -> Unchanged {
+    misbehaving::<A>(Misbehavior::UserinfoStatus(401), "invalid_response").await
 }
 
-/// JWKS endpoint fails.
-pub async fn jwks_error_is_rejected<A: App>() {
-    misbehaving::<A>(Misbehavior::JwksStatus(500), "invalid_response").await;
+/// JWKS endpoint fails when the keys are due for a fetch: the second login is refused and the
+/// first user stays logged in.
+pub async fn jwks_error_is_rejected<A: App>() -> Unchanged {
+    let bench = Bench::<A>::new();
+    let (mut b, before) = logged_in(&bench, "alice").await;
+    bench.clock.advance(JWKS_CACHE_SECS);
+    bench.provider.set_misbehavior(Misbehavior::JwksStatus(500));
+    let auth = b.start_login("/login").await;
+    let back = b.authorize(&auth, "bob");
+    let page = b.deliver(&auth, &back).await;
+    assert_eq!(page.error(), "invalid_response", "{}", page.text());
+    before.unchanged(&mut b).await
 }
 
 /// Two tabs log in at once: both succeed.
@@ -293,16 +317,23 @@ pub async fn two_tabs_both_succeed<A: App>() {
     assert!(b.is_logged_in().await);
 }
 
-/// The discovery document names another issuer: no login starts, the error view says why.
-pub async fn discovery_issuer_mismatch_is_rejected<A: App>() {
-    let bench = Bench::<A>::new();
+/// A provider's discovery document names another issuer: no login with it starts (the error
+/// view says why), and a browser logged in with the other provider keeps its session. (A
+/// mismatching document fetched again later never replaces validated cached metadata.)
+pub async fn discovery_issuer_mismatch_is_rejected<A: App>() -> Unchanged {
+    let bench = Bench::<A>::with(BenchOptions {
+        second_provider: true,
+        ..Default::default()
+    });
+    let (mut b, before) = logged_in(&bench, "alice").await;
     bench
-        .provider
+        .provider2
+        .as_ref()
+        .expect("a second provider")
         .set_misbehavior(Misbehavior::DiscoveryIssuerMismatch);
-    let mut b = bench.browser();
-    let page = b.get("/").await;
-    assert_eq!(page.error(), "invalid_response");
-    assert!(!b.is_logged_in().await);
+    let page = b.get("/second").await;
+    assert_eq!(page.error(), "invalid_response", "{}", page.text());
+    before.unchanged(&mut b).await
 }
 
 /// The provider is down at start: logins get a clear error; once it is back they work.
@@ -320,9 +351,11 @@ pub async fn provider_down_then_up<A: App>() {
     assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
 }
 
-/// The login route refuses return URLs off the app's origin.
-pub async fn off_origin_return_is_rejected<A: App>() {
+/// The login route refuses return URLs off the app's origin: a logged-in browser sent there
+/// keeps its session, and a login it has in progress (another tab) still completes.
+pub async fn off_origin_return_is_rejected<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
+    let mut proof = None;
     for evil in [
         "https://evil.example/",
         "//evil.example",
@@ -331,11 +364,13 @@ pub async fn off_origin_return_is_rejected<A: App>() {
         "/%5Cevil.example",
         "http://app.test:8080/",
     ] {
-        let mut b = bench.browser();
+        let (mut b, before) = logged_in(&bench, "alice").await;
+        let auth = b.start_login("/login").await;
+        let before = before.with_pending(b.authorize(&auth, "alice"));
         let next: String = form_urlencoded::byte_serialize(evil.as_bytes()).collect();
         let page = b.get(&format!("/login?next={next}")).await;
         assert_eq!(page.error(), "invalid_response", "{evil}");
-        assert!(!b.is_logged_in().await);
+        proof = Some(before.unchanged(&mut b).await);
     }
     let mut b = bench.browser();
     let page = b.get("/login?next=%2Fdeep%2Fpage").await;
@@ -343,9 +378,11 @@ pub async fn off_origin_return_is_rejected<A: App>() {
     let back = b.authorize(&auth, "alice");
     let page = b.get(&back).await;
     assert_eq!(page.location().as_deref(), Some("/deep/page"));
+    proof.expect("at least one return URL")
 }
 
-/// API-style requests are answered `401`, not redirected.
+/// API-style requests are answered `401` with the error JSON, not redirected (and not a
+/// server error).
 pub async fn api_requests_get_401<A: App>() {
     let bench = Bench::<A>::new();
     let mut b = bench.browser();
@@ -358,14 +395,15 @@ pub async fn api_requests_get_401<A: App>() {
                 .unwrap(),
         )
         .await;
-    assert_ne!(page.status, StatusCode::FOUND);
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{}", page.text());
+    assert_eq!(page.error(), "login_required");
 }
 
-/// A forged or foreign session cookie is ignored.
-pub async fn forged_cookie_is_ignored<A: App>() {
+/// A forged or foreign session cookie is ignored, and the real session it imitates is left as
+/// it was.
+pub async fn forged_cookie_is_ignored<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
-    let mut b = bench.browser();
-    b.login("/", "alice").await;
+    let (mut b, before) = logged_in(&bench, "alice").await;
     let real = b.session_cookie().unwrap().to_owned();
     let id = real.split('.').next().unwrap();
     let mut forger = bench.browser();
@@ -373,6 +411,7 @@ pub async fn forged_cookie_is_ignored<A: App>() {
     assert!(!forger.is_logged_in().await);
     forger.set_app_cookie("oidc_session", id);
     assert!(!forger.is_logged_in().await);
+    before.unchanged(&mut b).await
 }
 
 /// The session ends at its lifetime.
@@ -411,16 +450,37 @@ pub async fn logout_via_end_session<A: App>() {
     assert!(!b.is_logged_in().await);
 }
 
-/// A return to the logout page with a wrong `state` gets the error view.
-pub async fn logout_return_with_wrong_state_is_rejected<A: App>() {
+/// A return to the logout page with a wrong `state` gets the error view and changes nothing:
+/// the logout in progress still finishes with the genuine return, and a browser that logged in
+/// again (another tab) after starting the logout keeps its new session.
+pub async fn logout_return_with_wrong_state_is_rejected<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
     let mut b = bench.browser();
     b.login("/", "alice").await;
     let page = b.get("/logout").await;
     assert_eq!(page.status, StatusCode::FOUND);
+    let back = b
+        .get(&page.location().unwrap())
+        .await
+        .location()
+        .expect("back to the app");
     let page = b.get("/logout?state=forged").await;
     assert_eq!(page.error(), "invalid_state");
-    assert!(!b.is_logged_in().await);
+    let page = b.get(&back).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert!(
+        page.text().contains("logged out"),
+        "the logout still finishes"
+    );
+
+    b.login("/", "alice").await;
+    let page = b.get("/logout").await;
+    b.get(&page.location().unwrap()).await;
+    b.login("/", "alice").await;
+    let before = Before::take(&mut b).await;
+    let page = b.get("/logout?state=forged").await;
+    assert_eq!(page.error(), "invalid_state");
+    before.unchanged(&mut b).await
 }
 
 /// Logout with no session shows the logged-out page.
@@ -682,15 +742,21 @@ pub async fn tokens_in_query_are_rejected<A: App>() {
     assert!(!b.is_logged_in().await);
 }
 
-/// The fragment page works under any redirect path: it posts to its own URL.
+/// The fragment page works under any redirect path: with two providers the redirect URIs sit
+/// under a prefix (`/redirect_uri/<name>`), and the page there posts to its own URL.
 pub async fn fragment_page_under_prefix<A: App>() {
     let bench = Bench::<A>::with(BenchOptions {
         configure: Box::new(|c| c.response_type("id_token")),
+        second_provider: true,
         ..Default::default()
     });
     let mut b = bench.browser();
     let auth = b.start_login("/").await;
     let back = b.authorize(&auth, "alice");
+    assert!(
+        back.starts_with(&format!("{APP_URL}/redirect_uri/default#")),
+        "{back}"
+    );
     let page = b.get(&back).await;
     let body = page.text();
     assert!(
@@ -986,11 +1052,11 @@ pub async fn silent_refresh_login_required_goes_interactive<A: App>() {
     assert_eq!(page.status, StatusCode::OK, "{}", page.text());
 }
 
-/// Silent refresh answered with another error: the error view.
+/// Silent refresh answered with another error: the error view, and the session is left as it
+/// was (the same user, the same cookie).
 pub async fn silent_refresh_other_error_goes_to_error_view<A: App>() {
     let bench = refresh_bench::<A>();
-    let mut b = bench.browser();
-    b.login("/", "alice").await;
+    let (mut b, before) = logged_in(&bench, "alice").await;
     bench.clock.advance(61);
     bench.provider.set_misbehavior(Misbehavior::AuthorizeError {
         error: "server_error".into(),
@@ -999,6 +1065,7 @@ pub async fn silent_refresh_other_error_goes_to_error_view<A: App>() {
     let auth = b.start_login("/").await;
     let back = b.authorize(&auth, "alice");
     assert_eq!(b.deliver(&auth, &back).await.error(), "server_error");
+    let _proof = before.unchanged(&mut b).await;
 }
 
 /// The default (HTML) error view escapes what the provider sent.
@@ -1085,26 +1152,26 @@ pub async fn shared_sessions_across_instances<A: App>(
 /// Logs a browser in as `alice`, then runs a second login (through `/login`, as `bob`) that
 /// the provider answers with misbehavior `m`: it must end in the error view with
 /// `expected_error`, and `alice` must still be logged in, untouched.
-async fn second_login_is_refused<A: App>(bench: &Bench<A>, m: Misbehavior, expected_error: &str) {
-    let mut b = bench.browser();
-    let page = b.login("/", "alice").await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+async fn second_login_is_refused<A: App>(
+    bench: &Bench<A>,
+    m: Misbehavior,
+    expected_error: &str,
+) -> Unchanged {
+    let (mut b, before) = logged_in(bench, "alice").await;
     bench.provider.set_misbehavior(m.clone());
     let auth = b.start_login("/login").await;
     let back = b.authorize(&auth, "bob");
     let page = b.deliver(&auth, &back).await;
     assert_eq!(page.error(), expected_error, "{m:?}: {}", page.text());
-    let me = b.get_json("/").await;
-    assert_eq!(me.status, StatusCode::OK, "{m:?}: the session survives");
-    assert_eq!(me.json()["sub"], "alice", "{m:?}: still the same user");
     bench.provider.set_misbehavior(Misbehavior::None);
+    before.unchanged(&mut b).await
 }
 
 /// An ID token whose `nbf` lies an hour ahead (beyond the skew) is refused; the browser's
 /// existing session is left as it was.
-pub async fn future_nbf_is_rejected<A: App>() {
+pub async fn future_nbf_is_rejected<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
-    second_login_is_refused(&bench, Misbehavior::NotYetValid, "invalid_response").await;
+    second_login_is_refused(&bench, Misbehavior::NotYetValid, "invalid_response").await
 }
 
 /// With `max_age` configured, the request carries it and the ID token must carry an
@@ -1123,8 +1190,10 @@ pub async fn max_age_is_enforced<A: App>() {
         .into_owned()
         .collect();
     assert_eq!(q["max_age"], "60");
-    second_login_is_refused(&bench, Misbehavior::StaleAuthTime, "invalid_response").await;
-    second_login_is_refused(&bench, Misbehavior::OmitAuthTime, "invalid_response").await;
+    let _unchanged =
+        second_login_is_refused(&bench, Misbehavior::StaleAuthTime, "invalid_response").await;
+    let _unchanged =
+        second_login_is_refused(&bench, Misbehavior::OmitAuthTime, "invalid_response").await;
 }
 
 /// With `acr_values` configured, the ID token's `acr` must be one of them: the provider
@@ -1139,8 +1208,10 @@ pub async fn acr_values_are_enforced<A: App>() {
     let page = b.login("/", "carol").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text());
     assert_eq!(page.json()["id_token_claims"]["acr"], "urn:sim:gold");
-    second_login_is_refused(&bench, Misbehavior::WrongAcr, "invalid_response").await;
-    second_login_is_refused(&bench, Misbehavior::OmitAcr, "invalid_response").await;
+    let _unchanged =
+        second_login_is_refused(&bench, Misbehavior::WrongAcr, "invalid_response").await;
+    let _unchanged =
+        second_login_is_refused(&bench, Misbehavior::OmitAcr, "invalid_response").await;
 }
 
 /// Log output captured in memory, for the scenarios that check what is logged.
@@ -1477,16 +1548,6 @@ pub async fn public_registration_without_pkce_is_refused<A: App>() {
     let page = b.login("/", "alice").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text());
     assert_eq!(bench.provider.counters().registration, 1);
-}
-
-/// Who the app says this browser is (`GET /` as an API client): the `sub`, or `None`.
-async fn whoami<A: App>(b: &mut crate::harness::Browser<'_, A>) -> Option<String> {
-    let page = b.get_json("/").await;
-    match page.status {
-        StatusCode::OK => page.json()["sub"].as_str().map(str::to_owned),
-        StatusCode::UNAUTHORIZED => None,
-        other => panic!("unexpected HTTP {other}: {}", page.text()),
-    }
 }
 
 /// `GET /logout` with extra request headers (fetch metadata, `Origin`, `Referer`).
@@ -2069,39 +2130,16 @@ pub async fn tampered_login_cookie_is_refused<A: App>() {
 #[macro_export]
 macro_rules! scenarios {
     ($adapter:ident, $app:ty) => {
-        $crate::scenarios!(@each $adapter, $app,
+        $crate::scenarios!(@each $adapter, $app, [
             code_flow_succeeds,
             client_secret_post_works,
             provider_error_goes_to_error_view,
-            missing_state_is_rejected,
-            wrong_state_is_rejected,
-            replayed_callback_is_rejected,
-            unsolicited_callback_is_rejected,
-            wrong_nonce_is_rejected,
-            missing_nonce_is_rejected,
-            bad_signature_is_rejected,
-            unsigned_token_is_rejected,
-            wrong_issuer_is_rejected,
-            wrong_audience_is_rejected,
-            azp_mismatch_is_rejected,
-            expired_token_is_rejected,
-            future_iat_is_rejected,
-            unknown_kid_is_rejected,
             malformed_callback_is_rejected,
-            token_endpoint_failures_are_rejected,
-            network_failures_are_rejected,
-            userinfo_sub_mismatch_is_rejected,
-            userinfo_error_is_rejected,
-            jwks_error_is_rejected,
             two_tabs_both_succeed,
-            discovery_issuer_mismatch_is_rejected,
             provider_down_then_up,
-            off_origin_return_is_rejected,
             api_requests_get_401,
-            forged_cookie_is_ignored,
             session_expires,
             logout_via_end_session,
-            logout_return_with_wrong_state_is_rejected,
             logout_without_session,
             logout_without_end_session_is_local,
             every_flow_succeeds,
@@ -2126,7 +2164,6 @@ macro_rules! scenarios {
             silent_refresh_login_required_goes_interactive,
             silent_refresh_other_error_goes_to_error_view,
             error_view_escapes_provider_text,
-            future_nbf_is_rejected,
             max_age_is_enforced,
             acr_values_are_enforced,
             provider_text_is_escaped_in_logs_and_view,
@@ -2144,10 +2181,36 @@ macro_rules! scenarios {
             silent_refresh_fragment_page_allows_the_provider,
             key_rotation_is_picked_up_by_the_next_login,
             forged_id_token_flood_costs_one_jwks_fetch_per_interval,
-            tampered_login_cookie_is_refused
-        );
+            tampered_login_cookie_is_refused,
+        ], rejections: [
+            wrong_state_is_rejected,
+            wrong_nonce_is_rejected,
+            missing_nonce_is_rejected,
+            bad_signature_is_rejected,
+            unsigned_token_is_rejected,
+            wrong_issuer_is_rejected,
+            wrong_audience_is_rejected,
+            azp_mismatch_is_rejected,
+            expired_token_is_rejected,
+            future_iat_is_rejected,
+            unknown_kid_is_rejected,
+            token_endpoint_failures_are_rejected,
+            network_failures_are_rejected,
+            userinfo_sub_mismatch_is_rejected,
+            userinfo_error_is_rejected,
+            jwks_error_is_rejected,
+            discovery_issuer_mismatch_is_rejected,
+            off_origin_return_is_rejected,
+            logout_return_with_wrong_state_is_rejected,
+            future_nbf_is_rejected,
+            missing_state_is_rejected,
+            replayed_callback_is_rejected,
+            unsolicited_callback_is_rejected,
+            forged_cookie_is_ignored,
+        ]);
     };
-    (@each $adapter:ident, $app:ty, $($name:ident),* $(,)?) => {
+    (@each $adapter:ident, $app:ty, [$($name:ident),* $(,)?],
+        rejections: [$($rejection:ident),* $(,)?]) => {
         mod $adapter {
             #[allow(unused_imports)]
             use super::*;
@@ -2155,6 +2218,14 @@ macro_rules! scenarios {
                 #[tokio::test]
                 async fn $name() {
                     $crate::scenarios::$name::<$app>().await
+                }
+            )*
+            // A rejection scenario must hand back the proof that it checked nothing changed.
+            $(
+                #[tokio::test]
+                async fn $rejection() {
+                    let _: $crate::unchanged::Unchanged =
+                        $crate::scenarios::$rejection::<$app>().await;
                 }
             )*
         }
