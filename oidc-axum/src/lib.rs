@@ -508,3 +508,6 @@ where
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -556,8 +556,180 @@ mod tests {
             validate(&t2, &f.keys, &e).unwrap_err(),
             IdTokenError::AccessTokenHash
         );
-        // Known vector from OpenID Connect Core A.3/A.4 style: 16 bytes of SHA-256 -> 22 chars.
-        assert_eq!(at.len(), 22);
+    }
+
+    /// `at_hash`/`c_hash` against literal values: OpenID Connect Core Appendix A.4's published
+    /// `c_hash` for its example code (SHA-256), and for SHA-384/SHA-512 values computed at
+    /// authoring time with `openssl dgst -sha384|-sha512 -binary | head -c N/2 | base64` made
+    /// url-safe, so a wrong hash, a wrong half or a padded encoding each fail here.
+    #[test]
+    fn half_hash_known_vectors() {
+        let code = "Qcb0Orv1zh30vL1MPRsbm-diHiMwcLyZvn1arpZv-Jxf_11jnpEX3Tgfvk";
+        let token = "jHkWEdUXMU1BwAsC4vtUsZwnNrdJ-Q";
+        for (algs, code_hash, token_hash) in [
+            (
+                ["RS256", "PS256", "ES256"],
+                "LDktKdoQak3Pk0cnXxCltA",
+                "Qtki6x8fXkQmKMk_j_COeA",
+            ),
+            (
+                ["RS384", "PS384", "ES384"],
+                "Mq-knyaEMtWGfnBi2POEZb1kiLx10_DF",
+                "prooHVT_ZXP5Dwz3T2pJGLCt-0gV_GjL",
+            ),
+            (
+                ["RS512", "PS512", "ES512"],
+                "E9z1C-c0Az4eTEzE0Nm3OQ3BS2BhMgxuP7x5JAQj1_4",
+                "nH5XY4JlKu0RDcBNdISaeyLVXdJJq0ZGANoY8uXWQx8",
+            ),
+        ] {
+            for alg in algs {
+                assert_eq!(half_hash(alg, code).unwrap(), code_hash, "{alg}");
+                assert_eq!(half_hash(alg, token).unwrap(), token_hash, "{alg}");
+            }
+        }
+        assert_eq!(
+            half_hash("EdDSA", code).unwrap(),
+            "E9z1C-c0Az4eTEzE0Nm3OQ3BS2BhMgxuP7x5JAQj1_4"
+        );
+        assert!(matches!(
+            half_hash("HS256", code).unwrap_err(),
+            IdTokenError::AlgorithmNotAllowed(_)
+        ));
+    }
+
+    /// The RFC 7515 A.2 (RS256) and A.3 (ES256) example JWSs verify against their published
+    /// public keys through the core's own key set and algorithm rules, and one changed signature
+    /// character makes each a `BadSignature`: the JWK import and algorithm-to-key matching are
+    /// right for RSA and P-256, not only for keys this crate generated itself.
+    #[test]
+    fn rfc7515_examples_verify_and_tampering_fails() {
+        let payload = "eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ";
+        let rs256 = format!(
+            "eyJhbGciOiJSUzI1NiJ9.{payload}.{}",
+            concat!(
+                "cC4hiUPoj9Eetdgtv3hF80EGrhuB__dzERat0XF9g2VtQgr9PJbu3XOiZj5RZmh7",
+                "AAuHIm4Bh-0Qc_lF5YKt_O8W2Fp5jujGbds9uJdbF9CUAr7t1dnZcAcQjbKBYNX4",
+                "BAynRFdiuB--f_nZLgrnbyTyWzO75vRK5h6xBArLIARNPvkSjtQBMHlb1L07Qe7K",
+                "0GarZRmB_eSN9383LcOLn6_dO--xi12jzDwusC-eOkHWEsqtFZESc6BfI7noOPqv",
+                "hJ1phCnvWh6IeYI2w9QOYEUipUTI8np6LbgGY9Fs98rqVt5AXLIhWkWywlVmtVrB",
+                "p0igcN_IoypGlUPQGe77Rw"
+            )
+        );
+        let rsa_key = json!({"kty": "RSA", "e": "AQAB", "n": concat!(
+            "ofgWCuLjybRlzo0tZWJjNiuSfb4p4fAkd_wWJcyQoTbji9k0l8W26mPddx",
+            "HmfHQp-Vaw-4qPCJrcS2mJPMEzP1Pt0Bm4d4QlL-yRT-SFd2lZS-pCgNMs",
+            "D1W_YpRPEwOWvG6b32690r2jZ47soMZo9wGzjb_7OMg0LOL-bSf63kpaSH",
+            "SXndS5z5rexMdbBYUsLA9e-KXBdQOS-UTo7WTBEMa2R2CapHg665xsmtdV",
+            "MTBQY4uDZlxvb3qCo5ZwKh9kG4LT6_I5IhlJH7aGhyxXFvUK-DWNmoudF8",
+            "NAco9_h9iaGNj8q2ethFkMLs91kzk2PAcDTW9gb54h4FRWyuXpoQ"
+        )});
+        let es256 = format!(
+            "eyJhbGciOiJFUzI1NiJ9.{payload}.{}",
+            "DtEhU3ljbEg8L38VWAfUAqOyKAM6-Xx-F4GawxaepmXFCgfTjDxw5djxLa8ISlSApmWQxfKTUJqPP3-Kg6NU1Q"
+        );
+        let ec_key = json!({"kty": "EC", "crv": "P-256",
+            "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+            "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"});
+        for (alg, token, key) in [("RS256", rs256, rsa_key), ("ES256", es256, ec_key)] {
+            let keys =
+                JwkSet::from_json(json!({ "keys": [key] }).to_string().as_bytes(), 0).unwrap();
+            let algs = vec![alg.to_owned()];
+            let verified = verify_jws(&token, &keys, &algs)
+                .unwrap()
+                .unwrap_or_else(|| panic!("{alg}: no key"));
+            assert_eq!(verified.claims["iss"], "joe", "{alg}");
+            assert_eq!(verified.claims["exp"], 1300819380, "{alg}");
+            assert_eq!(
+                verify_jws(&flip_signature_char(&token), &keys, &algs).err(),
+                Some(IdTokenError::BadSignature),
+                "{alg}"
+            );
+            let other = vec![if alg == "RS256" { "ES256" } else { "RS256" }.to_owned()];
+            assert!(
+                matches!(
+                    verify_jws(&token, &keys, &other).err(),
+                    Some(IdTokenError::AlgorithmNotAllowed(_))
+                ),
+                "{alg} is refused when only another algorithm is allowed"
+            );
+        }
+    }
+
+    /// RFC 8037 Appendix A.4's Ed25519 example verifies with its published public key through
+    /// the core's key set (its payload is not JSON, so the JWS layer is called directly), and a
+    /// changed signature character does not.
+    #[test]
+    fn rfc8037_ed25519_example_verifies_and_tampering_fails() {
+        let token = concat!(
+            "eyJhbGciOiJFZERTQSJ9.RXhhbXBsZSBvZiBFZDI1NTE5IHNpZ25pbmc.",
+            "hgyY0il_MGCjP0JzlnLWG1PPOt7-09PGcvMg3AIbQR6dWbhijcNR4ki4iylGjg5BhVsPt9g7sVvpAr_MuM0KAg"
+        );
+        let key = json!({"kty": "OKP", "crv": "Ed25519",
+            "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"});
+        let keys = JwkSet::from_json(json!({ "keys": [key] }).to_string().as_bytes(), 0).unwrap();
+        let verifier = keys.verifier("EdDSA", None).unwrap();
+        assert_eq!(verifier.curve, Some("Ed25519"));
+        let (payload, _) =
+            josekit::jws::deserialize_compact(token, verifier.verifier.as_ref()).unwrap();
+        assert_eq!(payload, b"Example of Ed25519 signing");
+        assert!(josekit::jws::deserialize_compact(
+            flip_signature_char(token),
+            verifier.verifier.as_ref()
+        )
+        .is_err());
+        assert_eq!(
+            keys.verifier("ES256", None).err(),
+            Some(IdTokenError::UnknownKey),
+            "an Ed25519 key never verifies another algorithm"
+        );
+    }
+
+    /// An HS256 token is refused when it is validated, even if an allow-list naming HS256 and
+    /// a symmetric key in the set reach the validator (configuration refuses HS256 too, but the
+    /// validator must not depend on it): signing with a shared secret is never accepted.
+    #[test]
+    fn hs256_token_is_refused_at_validation() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let signer = josekit::jws::HS256.signer_from_bytes(secret).unwrap();
+        let mut h = JwsHeader::new();
+        h.set_key_id("hmac");
+        let p = JwtPayload::from_map(claims().as_object().unwrap().clone()).unwrap();
+        let token = jwt::encode_with_signer(&p, &h, &signer).unwrap();
+        use base64::Engine;
+        let k = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+        let keys = JwkSet::from_json(
+            json!({"keys": [{"kty": "oct", "kid": "hmac", "k": k}]})
+                .to_string()
+                .as_bytes(),
+            0,
+        )
+        .unwrap();
+        let f = fixture();
+        let algs = vec!["HS256".to_owned(), "RS256".to_owned()];
+        let mut e = expect(&f);
+        e.algorithms = &algs;
+        for (keys, name) in [(&keys, "with the secret as a key"), (&f.keys, "RSA keys")] {
+            assert!(
+                matches!(
+                    validate(&token, keys, &e),
+                    Err(IdTokenError::AlgorithmNotAllowed(ref a)) if a == "HS256"
+                ),
+                "{name}"
+            );
+            assert!(matches!(
+                verify_jws(&token, keys, &algs),
+                Err(IdTokenError::AlgorithmNotAllowed(_))
+            ));
+        }
+    }
+
+    fn flip_signature_char(token: &str) -> String {
+        let (head, sig) = token.rsplit_once('.').unwrap();
+        let mut sig = sig.to_owned();
+        let flipped = if sig.starts_with('A') { "B" } else { "A" };
+        sig.replace_range(0..1, flipped);
+        format!("{head}.{sig}")
     }
 
     /// `exp`, `iat` and `nbf` at exactly `now ± skew` are accepted and one second beyond is

@@ -1,4 +1,4 @@
-//! Sessions in a real Redis, shared by two app instances (axum). Starts its own
+//! Sessions in a real Redis, shared by two app instances, through each adapter. Starts its own
 //! `redis-server` on a free loopback port; CI installs it. Without `redis-server` on the
 //! machine the test fails under CI and is skipped, with a message, elsewhere.
 
@@ -10,6 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::axum_app::AxumApp;
+use common::rocket_app::RocketApp;
+use common::warp_app::WarpApp;
+use oidc_testkit::harness::App;
 
 /// A `redis-server` child process, killed on drop.
 struct RedisServer {
@@ -60,8 +63,9 @@ impl Drop for RedisServer {
     }
 }
 
-#[tokio::test]
-async fn two_instances_share_sessions_through_redis() {
+/// Two instances of `A` on one Redis: a login on one is seen by the other, a logout on one
+/// ends it on both, and a Redis outage is a clear error page, not a panic.
+async fn two_instances_share_sessions<A: App>() {
     let Some(server) = RedisServer::start() else {
         return;
     };
@@ -69,12 +73,27 @@ async fn two_instances_share_sessions_through_redis() {
     let store_b = oidc_redis::RedisStore::connect(&server.url).await.unwrap();
     let server = Arc::new(Mutex::new(server));
     let stopper = server.clone();
-    oidc_testkit::scenarios::shared_sessions_across_instances::<AxumApp>(
+    oidc_testkit::scenarios::shared_sessions_across_instances::<A>(
         Arc::new(store_a),
         Arc::new(store_b),
         move || stopper.lock().unwrap().stop(),
     )
     .await;
+}
+
+#[tokio::test]
+async fn two_instances_share_sessions_through_redis() {
+    two_instances_share_sessions::<AxumApp>().await;
+}
+
+#[tokio::test]
+async fn two_rocket_instances_share_sessions_through_redis() {
+    two_instances_share_sessions::<RocketApp>().await;
+}
+
+#[tokio::test]
+async fn two_warp_instances_share_sessions_through_redis() {
+    two_instances_share_sessions::<WarpApp>().await;
 }
 
 #[tokio::test]
