@@ -156,10 +156,16 @@ fuzz_target!(|data: &[u8]| {
         2 => (Method::POST, false),
         _ => (Method::PUT, true),
     };
+    // With several providers each has its own redirect URI: the browser comes back to the one
+    // of the provider it logged in with.
+    let redirect_path = url::Url::parse(rp.redirect_uri(Some(flow)).expect("a configured flow"))
+        .expect("an absolute redirect URI")
+        .path()
+        .to_owned();
     let uri = if query.is_empty() {
-        "/redirect_uri".to_owned()
+        redirect_path
     } else {
-        format!("/redirect_uri?{}", oidc_fuzz::uri_safe(&query))
+        format!("{redirect_path}?{}", oidc_fuzz::uri_safe(&query))
     };
     let mut cookie_header: Vec<String> = match (c0 >> 5) & 3 {
         0 => real_cookies.clone(),

@@ -300,14 +300,8 @@ impl RelyingPartyBuilder {
             }
         };
         let lifetime = self.session_lifetime.as_secs().max(1);
-        let login_cookies = LoginCookies::new(
-            &self.cookie_name,
-            &secret,
-            app_url.scheme() == "https",
-            redirect_uri.path(),
-        )?;
         let cookies = SessionCookies::new(
-            self.cookie_name,
+            self.cookie_name.clone(),
             &secret,
             app_url.scheme() == "https",
             base.path().to_owned(),
@@ -329,6 +323,16 @@ impl RelyingPartyBuilder {
             }
             redirect_uris.push(uri);
         }
+        // A login cookie must reach every provider's redirect endpoint (a provider may have a
+        // redirect URI of its own, off the default path), and no wider: the longest path
+        // prefix, by whole segments, that all of them share.
+        let login_cookie_path = common_path(redirect_uris.iter().map(Url::path));
+        let login_cookies = LoginCookies::new(
+            &self.cookie_name,
+            &secret,
+            app_url.scheme() == "https",
+            &login_cookie_path,
+        )?;
         let providers = self
             .providers
             .into_iter()
@@ -373,6 +377,24 @@ impl RelyingPartyBuilder {
 
 /// A provider's redirect URI: its own when configured; else, with a single provider, the
 /// relying party's; with several, `<redirect uri>/<name>`.
+/// The longest path, in whole segments, that is a prefix of every path given (`/` at least).
+fn common_path<'a>(paths: impl Iterator<Item = &'a str>) -> String {
+    let mut common: Option<Vec<&str>> = None;
+    for path in paths {
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        common = Some(match common {
+            None => segments,
+            Some(c) => c
+                .iter()
+                .zip(&segments)
+                .take_while(|(a, b)| a == b)
+                .map(|(a, _)| *a)
+                .collect(),
+        });
+    }
+    format!("/{}", common.unwrap_or_default().join("/"))
+}
+
 fn provider_redirect_uri(
     base: &Url,
     name: &str,
@@ -1420,4 +1442,25 @@ fn redirect(location: &str) -> Response {
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::common_path;
+
+    /// The login cookie's path covers every provider's redirect endpoint, in whole segments.
+    #[test]
+    fn login_cookie_path_is_the_common_prefix() {
+        assert_eq!(common_path(["/redirect_uri"].into_iter()), "/redirect_uri");
+        assert_eq!(
+            common_path(["/redirect_uri/a", "/redirect_uri/b"].into_iter()),
+            "/redirect_uri"
+        );
+        assert_eq!(
+            common_path(["/redirect_uri/a", "/cb/google"].into_iter()),
+            "/"
+        );
+        assert_eq!(common_path(["/app/cb1", "/app/cb2"].into_iter()), "/app");
+        assert_eq!(common_path(["/cb/"].into_iter()), "/cb");
+    }
 }
