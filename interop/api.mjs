@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Checks a demo app's bearer-protected `GET /api/me` (shared/rp-contract.md) with access tokens
+// Checks a demo app's bearer-protected `GET /api/me` (docs/demo-contract.md) with access tokens
 // the real provider (provider.mjs) issued. No browser: the script logs in at the provider with
 // plain HTTP (devInteractions login and consent forms, cookie jar, redirects by hand), stops
 // at the redirect to the app's `/redirect_uri`, redeems the code at the provider's token

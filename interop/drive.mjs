@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Drives a demo app (shared/rp-contract.md) through a real OpenID Provider in
+// Drives a demo app (docs/demo-contract.md) through a real OpenID Provider in
 // headless Chromium. Prints exactly one line on stdout, `PASS <scenario>` or
 // `FAIL <scenario>: <reason>`, and exits 0 / 1 (2 for bad usage).
 //

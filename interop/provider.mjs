@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Real, independently written OpenID Provider for the interop harness:
 // node-oidc-provider (OpenID Certified), configured for the demo-app contract
-// (shared/rp-contract.md). Loopback only. Prints `READY <issuer>` once listening,
+// (docs/demo-contract.md). Loopback only. Prints `READY <issuer>` once listening,
 // exits on SIGTERM / SIGINT.
 //
 // Environment:

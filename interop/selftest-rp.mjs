@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Throwaway stand-in relying party that follows shared/rp-contract.md closely
+// Throwaway stand-in relying party that follows docs/demo-contract.md closely
 // enough to check the harness itself (provider.mjs + drive.mjs) without the
 // Rust demos. Built on openid-client (an OpenID Certified RP library).
 //

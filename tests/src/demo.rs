@@ -1,4 +1,4 @@
-//! What every adapter's demo shares: the configuration of `shared/rp-contract.md` read from the
+//! What every adapter's demo shares: the configuration of `docs/demo-contract.md` read from the
 //! environment, and the embedded development provider (the simulated provider served on a
 //! loopback port, with its login form) used when no `OIDC_ISSUER` is given.
 //!

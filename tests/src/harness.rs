@@ -307,7 +307,7 @@ impl Transport for SimTransport {
 }
 
 /// An app under test, built around a relying party by one adapter. The app follows
-/// `shared/rp-contract.md`: `GET /` is protected and answers JSON with `sub`, `id_token_claims`,
+/// `docs/demo-contract.md`: `GET /` is protected and answers JSON with `sub`, `id_token_claims`,
 /// `userinfo` and `access_token_present`; `GET /second` is protected by the provider named
 /// `second` when there is one; the relying party's own routes are served; the error view
 /// answers JSON.

@@ -1,4 +1,4 @@
-//! `cargo xtask interop`: each adapter's demo app (`shared/rp-contract.md`) against a real
+//! `cargo xtask interop`: each adapter's demo app (`docs/demo-contract.md`) against a real
 //! OpenID provider (`interop/provider.mjs`, node-oidc-provider), driven through its login,
 //! consent and logout pages by headless Chromium (`interop/drive.mjs`); its bearer-protected
 //! `GET /api/me` is called with access tokens the provider issued (`interop/api.mjs`, no
