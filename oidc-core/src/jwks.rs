@@ -186,6 +186,22 @@ impl KeyCache {
         }
     }
 
+    /// Records the answer to a JWKS request a login or refresh machine sent: into this cache
+    /// and into `log` (for the caller's shared cache), whatever the token turns out to be.
+    /// Returns the fetch's error, if it failed.
+    pub(crate) fn record_answer(
+        &mut self,
+        now: u64,
+        response: std::result::Result<http::Response<Bytes>, crate::error::TransportError>,
+        log: &mut Vec<KeyFetch>,
+    ) -> Option<Error> {
+        let fetch = KeyFetch::from_response(now, response);
+        self.record(&fetch);
+        let failure = fetch.outcome.as_ref().err().cloned();
+        log.push(fetch);
+        failure
+    }
+
     /// Records a fetch attempt: its set is kept (a set is never thrown away because the token
     /// that caused the fetch was bad), its failure remembered.
     pub fn record(&mut self, fetch: &KeyFetch) {

@@ -250,11 +250,11 @@ impl TokenRefresh {
     ) -> RefreshStep {
         let stage = std::mem::replace(&mut self.stage, Stage::Finished);
         if stage == Stage::Jwks {
-            // Kept for the caller's cache whatever the token turns out to be.
-            let fetch = KeyFetch::from_response(self.input.now, response);
-            self.input.keys.record(&fetch);
-            let failure = fetch.outcome.as_ref().err().cloned();
-            self.key_fetches.push(fetch);
+            let now = self.input.now;
+            let failure = self
+                .input
+                .keys
+                .record_answer(now, response, &mut self.key_fetches);
             return match failure {
                 Some(e) => self.fail(e),
                 None => self.validate(),
