@@ -266,7 +266,8 @@ fn replay_regressions(
             .map_err(|e| format!("replaying {shown}: {e}"))?;
         if !status.success() {
             return Err(format!(
-                "the past finding {shown} fails {target} again ({status}); last lines of {}:\n{}",
+                "the past finding {shown} fails {target} again ({status}){}; last lines of {}:\n{}",
+                panic_message(&err),
                 err.display(),
                 process::tail(&err, 0, 30).join("\n")
             ));
@@ -303,7 +304,8 @@ fn run_target(
     let tail = process::tail(&err, 0, 40);
     if !status.success() {
         return Err(format!(
-            "{status}; last lines of {}:\n{}",
+            "{status}{}; last lines of {}:\n{}",
+            panic_message(&err),
             err.display(),
             tail.join("\n")
         ));
@@ -318,6 +320,25 @@ fn run_target(
         stat("stat::number_of_executed_units:"),
         std::fs::read_dir(&scratch).map(|d| d.count()).unwrap_or(0)
     ))
+}
+
+/// The target's panic (where, and the assertion's first lines), which libFuzzer's log puts
+/// before a long sanitizer backtrace that the tail alone would show instead.
+fn panic_message(log: &Path) -> String {
+    let text = std::fs::read(log).unwrap_or_default();
+    panic_lines(&String::from_utf8_lossy(&text))
+}
+
+fn panic_lines(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    let Some(at) = lines.iter().position(|l| l.contains("panicked at")) else {
+        return String::new();
+    };
+    let shown: Vec<String> = lines[at..lines.len().min(at + 4)]
+        .iter()
+        .map(|l| l.chars().take(300).collect())
+        .collect();
+    format!("\n  {}", shown.join("\n  "))
 }
 
 #[cfg(test)]
@@ -366,5 +387,15 @@ mod tests {
         let targets = list_targets(&root).unwrap();
         let found = regressions(&root.join("fuzz").join("regressions"), &targets).unwrap();
         assert!(!found.is_empty());
+    }
+
+    #[test]
+    fn a_failure_shows_the_panic_not_only_the_backtrace() {
+        let log = "INFO: seed\nthread '<unnamed>' panicked at fuzz_targets/jwks.rs:84:13:\n\
+                   assertion `left == right` failed\n  left: true\n right: false\n#0 0x1 in f\n";
+        let shown = panic_lines(log);
+        assert!(shown.contains("jwks.rs:84:13") && shown.contains("right: false"));
+        assert!(!shown.contains("#0 0x1"));
+        assert_eq!(panic_lines("==1== ERROR: AddressSanitizer\n"), "");
     }
 }
