@@ -52,6 +52,7 @@ pub mod login;
 mod login_cookie;
 pub mod manual;
 pub mod metadata;
+mod provider;
 pub mod refresh;
 pub mod registration;
 pub mod rp;

@@ -3,7 +3,7 @@
 //! framework's request into an `http::Request`, call one method here, and translate the answer
 //! back; nothing protocol-related lives in an adapter.
 
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,11 +12,8 @@ use url::Url;
 
 use crate::callback::{AuthorizationResponse, CodeExchange, ExchangeInput, LoginOutcome};
 use crate::callback::{Exchange, Step};
-use crate::config::{
-    ClientRegistration, MetadataSource, ProviderConfig, ResponseMode, ResponseType,
-};
+use crate::config::{ProviderConfig, ResponseMode};
 use crate::cookies::SessionCookies;
-use crate::discovery;
 use crate::env::{random_token, Clock, OsRandom, Random, SystemClock, Transport};
 use crate::error::{Endpoint, Error, ProtocolError, Result};
 use crate::error_view::{ErrorInfo, ErrorView, HtmlErrorView};
@@ -24,7 +21,7 @@ use crate::jwks::{self, JwkSet, KeyCache, KeyDecision, KeyFetch};
 use crate::login::{authentication_request, safe_return_path};
 use crate::login_cookie::LoginCookies;
 use crate::metadata::{ClientMetadata, ProviderMetadata};
-use crate::registration;
+use crate::provider::{ClientPlan, MetadataPlan, ProviderState};
 use crate::secret::{constant_time_eq, Secret};
 use crate::session::{PendingLogin, SessionRecord, UserSession, PENDING_LOGIN_TTL};
 
@@ -46,11 +43,9 @@ struct ProviderSlot {
     /// Where this provider sends its answers: with several providers, one of its own, so that
     /// the path a response arrives on says which provider it is for (RFC 9700 4.4.2).
     redirect_uri: Url,
-    /// The metadata and when it was fetched (static metadata: never refetched).
-    metadata: RwLock<Option<(Arc<ProviderMetadata>, u64)>>,
-    /// The registered client and when its secret expires.
-    client: RwLock<Option<(Arc<ClientMetadata>, Option<u64>)>>,
-    last_failure: Mutex<Option<(u64, String)>>,
+    /// Its metadata, client and discovery failures as learnt so far; never locked across an
+    /// `.await`.
+    state: Mutex<ProviderState>,
     /// The key set and its fetch history; never locked across an `.await`.
     keys: Mutex<KeyCache>,
     /// Held around every JWKS fetch, so that concurrent requests needing keys wait for one
@@ -61,6 +56,10 @@ struct ProviderSlot {
 impl ProviderSlot {
     fn key_cache(&self) -> std::sync::MutexGuard<'_, KeyCache> {
         self.keys.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, ProviderState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -337,22 +336,13 @@ impl RelyingPartyBuilder {
             .providers
             .into_iter()
             .zip(redirect_uris)
-            .map(|((name, config), redirect_uri)| {
-                let metadata = match &config.source {
-                    MetadataSource::Static(m) => Some((Arc::new((**m).clone()), u64::MAX)),
-                    MetadataSource::Discovery { .. } => None,
-                };
-                let client = config.client().map(|c| (Arc::new(c.clone()), None));
-                ProviderSlot {
-                    name,
-                    keys: Mutex::new(KeyCache::new(config.key_fetch_policy())),
-                    config,
-                    redirect_uri,
-                    metadata: RwLock::new(metadata),
-                    client: RwLock::new(client),
-                    last_failure: Mutex::new(None),
-                    key_gate: futures_util::lock::Mutex::new(()),
-                }
+            .map(|((name, config), redirect_uri)| ProviderSlot {
+                name,
+                keys: Mutex::new(KeyCache::new(config.key_fetch_policy())),
+                state: Mutex::new(ProviderState::new(&config)),
+                config,
+                redirect_uri,
+                key_gate: futures_util::lock::Mutex::new(()),
             })
             .collect();
         Ok(RelyingParty {
@@ -1233,141 +1223,50 @@ impl RelyingParty {
             .map_err(|source| Error::Transport { endpoint, source })
     }
 
-    /// The provider's metadata, discovering it if needed, and again once it is older than the
-    /// configured maximum age. A failed discovery is retried after the configured wait; until
-    /// then callers get the last error at once, or the cached copy when there is one (an outage
-    /// of the provider does not stop logins that only need what is cached).
+    /// The provider's metadata, discovering it if needed (see [`ProviderState::plan_metadata`]).
     async fn metadata(&self, slot: &ProviderSlot) -> Result<Arc<ProviderMetadata>> {
         let now = self.inner.clock.now();
-        let cached = slot
-            .metadata
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        if let Some((m, fetched_at)) = &cached {
-            if now.saturating_sub(*fetched_at) < slot.config.metadata_max_age.as_secs() {
-                return Ok(m.clone());
-            }
-        }
-        let MetadataSource::Discovery { issuer } = &slot.config.source else {
-            return cached
-                .map(|(m, _)| m)
-                .ok_or_else(|| Error::config("provider_metadata", "missing"));
+        let plan = slot.state().plan_metadata(&slot.config, now)?;
+        let request = match plan {
+            MetadataPlan::Use(m) => return Ok(m),
+            MetadataPlan::Discover(request) => request,
         };
-        let last_failure = slot
-            .last_failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        if let Some((at, reason)) = last_failure {
-            if now < at + slot.config.discovery_retry.as_secs() {
-                return match cached {
-                    Some((m, _)) => Ok(m),
-                    None => Err(Error::Transport {
-                        endpoint: Endpoint::Discovery,
-                        source: crate::error::TransportError::Other(format!(
-                            "the provider is unavailable ({reason}); retrying shortly"
-                        )),
-                    }),
-                };
-            }
-        }
-        let result = async {
-            let request = discovery::discovery_request(issuer)?;
-            let response = self.call(Endpoint::Discovery, request).await?;
-            discovery::parse_discovery_response(issuer, response)
-        }
-        .await;
-        match result {
-            Ok(m) => {
-                let m = Arc::new(m);
-                *slot.metadata.write().unwrap_or_else(|p| p.into_inner()) = Some((m.clone(), now));
-                *slot.last_failure.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                Ok(m)
-            }
-            Err(e) => {
-                tracing::warn!(provider = %slot.name, error = %e, "discovery failed");
-                *slot.last_failure.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some((now, e.to_string()));
-                match cached {
-                    Some((m, _)) => Ok(m),
-                    None => Err(e),
-                }
-            }
-        }
+        let answer = self.inner.transport.send(request).await;
+        slot.state()
+            .record_discovery(&slot.config, now, answer)
+            .inspect_err(|e| tracing::warn!(provider = %slot.name, error = %e, "discovery failed"))
     }
 
-    /// This client's registration at the provider: the static one, or a dynamic registration
-    /// made once and again only when its secret expires.
+    /// This client's registration at the provider (see [`ProviderState::plan_client`]).
     async fn client(
         &self,
         slot: &ProviderSlot,
         metadata: &ProviderMetadata,
     ) -> Result<Arc<ClientMetadata>> {
         let now = self.inner.clock.now();
-        if let Some((c, expires)) = slot
-            .client
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-        {
-            if expires.is_none_or(|t| t > now) {
-                return Ok(c);
-            }
-        }
-        let ClientRegistration::Dynamic(info) = slot.config.registration() else {
-            return Err(Error::config("client", "missing"));
+        let plan = slot.state().plan_client(
+            &slot.config,
+            metadata,
+            &slot.redirect_uri,
+            &self.inner.post_logout_redirect_uri,
+            now,
+        )?;
+        let request = match plan {
+            ClientPlan::Use(c) => return Ok(c),
+            ClientPlan::Register(request) => request,
         };
-        let endpoint = metadata.registration_endpoint.as_ref().ok_or_else(|| {
-            Error::config(
-                "provider_metadata.registration_endpoint",
-                "the provider offers no dynamic client registration",
-            )
-        })?;
-        let mut info = (**info).clone();
-        if info.redirect_uris.is_empty() {
-            info.redirect_uris = vec![slot.redirect_uri.to_string()];
-        }
-        if info.post_logout_redirect_uris.is_empty() {
-            info.post_logout_redirect_uris = vec![self.inner.post_logout_redirect_uri.to_string()];
-        }
-        let rt = slot.config.response_type;
-        if info.response_types.is_empty() {
-            info.response_types = vec![rt.as_str().to_owned()];
-        }
-        if info.grant_types.is_empty() {
-            if rt.has_code() {
-                // Refresh tokens come with codes; without the grant registered, providers
-                // refuse to refresh.
-                info.grant_types.push("authorization_code".into());
-                info.grant_types.push("refresh_token".into());
-            }
-            if rt != ResponseType::Code {
-                info.grant_types.push("implicit".into());
-            }
-        }
-        let request = registration::registration_request(endpoint.as_str(), &info)?;
-        let response = self.call(Endpoint::Registration, request).await?;
-        let registered = registration::parse_registration_response(response).inspect_err(|e| {
-            tracing::warn!(provider = %slot.name, error = %e, "client registration failed");
-        })?;
-        if !slot.config.pkce
-            && registered.client.token_endpoint_auth_method
-                == crate::metadata::ClientAuthMethod::None
-        {
-            // The provider made us a public client: without PKCE its codes would be
-            // redeemable by anyone who intercepts them. Not kept, so nothing runs without it.
-            tracing::warn!(provider = %slot.name, "registered as a public client, with PKCE disabled");
-            return Err(crate::config::public_client_without_pkce());
-        }
+        let answer = self.inner.transport.send(request).await;
+        let client = slot
+            .state()
+            .record_registration(&slot.config, answer)
+            .inspect_err(|e| {
+                tracing::warn!(provider = %slot.name, error = %e, "client registration failed");
+            })?;
         tracing::info!(
             provider = %slot.name,
-            client_id = %crate::log_safe::log_safe(&registered.client.client_id),
+            client_id = %crate::log_safe::log_safe(&client.client_id),
             "registered client"
         );
-        let client = Arc::new(registered.client);
-        *slot.client.write().unwrap_or_else(|p| p.into_inner()) =
-            Some((client.clone(), registered.secret_expires_at));
         Ok(client)
     }
 

@@ -1,0 +1,459 @@
+//! What the relying party has learnt about one provider (its metadata, the client registered
+//! there, the last discovery failure), as plain data with the decisions made from it: use
+//! what is cached, discover or register now, or answer at once that the provider is
+//! unavailable. The caller performs the request a plan names and records its answer; nothing
+//! here sends anything or reads a clock, so every decision is tested by stepping it.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use url::Url;
+
+use crate::config::{ClientRegistration, MetadataSource, ProviderConfig, ResponseType};
+use crate::discovery;
+use crate::error::{Endpoint, Error, Result, TransportError};
+use crate::metadata::{ClientAuthMethod, ClientMetadata, ProviderMetadata};
+use crate::registration::{self, RegisteredClient};
+
+/// One provider's metadata and client as learnt so far.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ProviderState {
+    /// The metadata and when it was fetched (`u64::MAX` for static metadata: never stale).
+    metadata: Option<(Arc<ProviderMetadata>, u64)>,
+    /// When discovery last failed and why; cleared by a successful discovery.
+    discovery_failure: Option<(u64, String)>,
+    /// The client and when its secret expires (`None`: never).
+    client: Option<(Arc<ClientMetadata>, Option<u64>)>,
+}
+
+/// What to do for the provider's metadata.
+#[derive(Debug)]
+pub(crate) enum MetadataPlan {
+    /// Use this (fresh, or stale but kept while discovery is failing).
+    Use(Arc<ProviderMetadata>),
+    /// Send this discovery request and record its answer with
+    /// [`ProviderState::record_discovery`].
+    Discover(http::Request<Bytes>),
+}
+
+/// What to do for the client registration.
+#[derive(Debug)]
+pub(crate) enum ClientPlan {
+    /// Use this client.
+    Use(Arc<ClientMetadata>),
+    /// Send this registration request and record its answer with
+    /// [`ProviderState::record_registration`].
+    Register(http::Request<Bytes>),
+}
+
+impl ProviderState {
+    /// The state a provider starts with: static metadata and a static client are known.
+    pub(crate) fn new(config: &ProviderConfig) -> Self {
+        ProviderState {
+            metadata: match &config.source {
+                MetadataSource::Static(m) => Some((Arc::new((**m).clone()), u64::MAX)),
+                MetadataSource::Discovery { .. } => None,
+            },
+            discovery_failure: None,
+            client: config.client().map(|c| (Arc::new(c.clone()), None)),
+        }
+    }
+
+    /// The metadata to use at `now`, or the discovery to make first. Metadata older than the
+    /// configured maximum age is discovered again. After a failed discovery no request is made
+    /// until the configured wait has passed: until then the cached copy is used when there is
+    /// one (an outage of the provider does not stop logins that only need what is cached), and
+    /// the last failure is returned at once when there is none.
+    pub(crate) fn plan_metadata(&self, config: &ProviderConfig, now: u64) -> Result<MetadataPlan> {
+        if let Some((m, fetched_at)) = &self.metadata {
+            if now.saturating_sub(*fetched_at) < config.metadata_max_age.as_secs() {
+                return Ok(MetadataPlan::Use(m.clone()));
+            }
+        }
+        let MetadataSource::Discovery { issuer } = &config.source else {
+            return match &self.metadata {
+                Some((m, _)) => Ok(MetadataPlan::Use(m.clone())),
+                None => Err(Error::config("provider_metadata", "missing")),
+            };
+        };
+        if let Some((at, reason)) = &self.discovery_failure {
+            if now < at.saturating_add(config.discovery_retry.as_secs()) {
+                return match &self.metadata {
+                    Some((m, _)) => Ok(MetadataPlan::Use(m.clone())),
+                    None => Err(Error::Transport {
+                        endpoint: Endpoint::Discovery,
+                        source: TransportError::Other(format!(
+                            "the provider is unavailable ({reason}); retrying shortly"
+                        )),
+                    }),
+                };
+            }
+        }
+        Ok(MetadataPlan::Discover(discovery::discovery_request(
+            issuer,
+        )?))
+    }
+
+    /// Records the answer to the discovery request [`plan_metadata`](Self::plan_metadata)
+    /// asked for (`Err` for a transport failure), and returns the metadata to use: the new
+    /// metadata, or on failure the cached copy if any, else the failure.
+    pub(crate) fn record_discovery(
+        &mut self,
+        config: &ProviderConfig,
+        now: u64,
+        answer: std::result::Result<http::Response<Bytes>, TransportError>,
+    ) -> Result<Arc<ProviderMetadata>> {
+        let parsed = match (&config.source, answer) {
+            (MetadataSource::Discovery { issuer }, Ok(response)) => {
+                discovery::parse_discovery_response(issuer, response)
+            }
+            (MetadataSource::Discovery { .. }, Err(source)) => Err(Error::Transport {
+                endpoint: Endpoint::Discovery,
+                source,
+            }),
+            (MetadataSource::Static(_), _) => {
+                return Err(Error::config(
+                    "provider_metadata",
+                    "static metadata is never discovered",
+                ))
+            }
+        };
+        match parsed {
+            Ok(m) => {
+                let m = Arc::new(m);
+                self.metadata = Some((m.clone(), now));
+                self.discovery_failure = None;
+                Ok(m)
+            }
+            Err(e) => {
+                self.discovery_failure = Some((now, e.to_string()));
+                match &self.metadata {
+                    Some((m, _)) => Ok(m.clone()),
+                    None => Err(e),
+                }
+            }
+        }
+    }
+
+    /// The client to use at `now`, or the registration to make first: a static client, or a
+    /// dynamic registration made once and again only when its secret has expired. The
+    /// registration asks for what this relying party will use (its redirect and post-logout
+    /// URIs, the configured response type and the grants it needs) where the app left them
+    /// unset.
+    pub(crate) fn plan_client(
+        &self,
+        config: &ProviderConfig,
+        metadata: &ProviderMetadata,
+        redirect_uri: &Url,
+        post_logout_redirect_uri: &Url,
+        now: u64,
+    ) -> Result<ClientPlan> {
+        if let Some((c, expires)) = &self.client {
+            if expires.is_none_or(|t| t > now) {
+                return Ok(ClientPlan::Use(c.clone()));
+            }
+        }
+        let ClientRegistration::Dynamic(info) = config.registration() else {
+            return Err(Error::config("client", "missing"));
+        };
+        let endpoint = metadata.registration_endpoint.as_ref().ok_or_else(|| {
+            Error::config(
+                "provider_metadata.registration_endpoint",
+                "the provider offers no dynamic client registration",
+            )
+        })?;
+        let mut info = (**info).clone();
+        if info.redirect_uris.is_empty() {
+            info.redirect_uris = vec![redirect_uri.to_string()];
+        }
+        if info.post_logout_redirect_uris.is_empty() {
+            info.post_logout_redirect_uris = vec![post_logout_redirect_uri.to_string()];
+        }
+        let rt = config.response_type;
+        if info.response_types.is_empty() {
+            info.response_types = vec![rt.as_str().to_owned()];
+        }
+        if info.grant_types.is_empty() {
+            if rt.has_code() {
+                // Refresh tokens come with codes; without the grant registered, providers
+                // refuse to refresh.
+                info.grant_types.push("authorization_code".into());
+                info.grant_types.push("refresh_token".into());
+            }
+            if rt != ResponseType::Code {
+                info.grant_types.push("implicit".into());
+            }
+        }
+        Ok(ClientPlan::Register(registration::registration_request(
+            endpoint.as_str(),
+            &info,
+        )?))
+    }
+
+    /// Records the answer to the registration [`plan_client`](Self::plan_client) asked for
+    /// (`Err` for a transport failure) and returns the client. A provider that made this a
+    /// public client while PKCE is disabled is refused, and its client not kept: without PKCE
+    /// its codes would be redeemable by anyone who intercepts them.
+    pub(crate) fn record_registration(
+        &mut self,
+        config: &ProviderConfig,
+        answer: std::result::Result<http::Response<Bytes>, TransportError>,
+    ) -> Result<Arc<ClientMetadata>> {
+        let response = answer.map_err(|source| Error::Transport {
+            endpoint: Endpoint::Registration,
+            source,
+        })?;
+        let RegisteredClient {
+            client,
+            secret_expires_at,
+        } = registration::parse_registration_response(response)?;
+        if !config.pkce && client.token_endpoint_auth_method == ClientAuthMethod::None {
+            return Err(crate::config::public_client_without_pkce());
+        }
+        let client = Arc::new(client);
+        self.client = Some((client.clone(), secret_expires_at));
+        Ok(client)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::registration::ClientRegistrationInfo;
+
+    const ISSUER: &str = "https://op.example";
+
+    fn discovered() -> ProviderConfig {
+        ProviderConfig::discover(ISSUER)
+            .client(ClientMetadata::new("client", "secret"))
+            .discovery_retry(Duration::from_secs(10))
+            .metadata_max_age(Duration::from_secs(100))
+            .build()
+            .unwrap()
+    }
+
+    fn discovery_answer(
+        issuer: &str,
+    ) -> std::result::Result<http::Response<Bytes>, TransportError> {
+        let doc = json!({
+            "issuer": issuer,
+            "authorization_endpoint": format!("{ISSUER}/auth"),
+            "token_endpoint": format!("{ISSUER}/token"),
+            "jwks_uri": format!("{ISSUER}/jwks"),
+            "registration_endpoint": format!("{ISSUER}/reg"),
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+        });
+        Ok(http::Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(Bytes::from(doc.to_string()))
+            .unwrap())
+    }
+
+    fn down() -> std::result::Result<http::Response<Bytes>, TransportError> {
+        Err(TransportError::Connect("refused".into()))
+    }
+
+    fn discover(state: &ProviderState, config: &ProviderConfig, now: u64) -> http::Request<Bytes> {
+        match state.plan_metadata(config, now).unwrap() {
+            MetadataPlan::Discover(request) => request,
+            MetadataPlan::Use(_) => panic!("expected a discovery at {now}"),
+        }
+    }
+
+    fn uses(state: &ProviderState, config: &ProviderConfig, now: u64) -> Arc<ProviderMetadata> {
+        match state.plan_metadata(config, now).unwrap() {
+            MetadataPlan::Use(m) => m,
+            MetadataPlan::Discover(_) => panic!("expected the cached metadata at {now}"),
+        }
+    }
+
+    #[test]
+    fn metadata_is_discovered_once_then_again_when_older_than_its_maximum_age() {
+        let config = discovered();
+        let mut state = ProviderState::new(&config);
+        let request = discover(&state, &config, 1000);
+        assert_eq!(
+            request.uri().to_string(),
+            format!("{ISSUER}/.well-known/openid-configuration")
+        );
+        let m = state
+            .record_discovery(&config, 1000, discovery_answer(ISSUER))
+            .unwrap();
+        assert!(Arc::ptr_eq(&uses(&state, &config, 1099), &m));
+        discover(&state, &config, 1100);
+    }
+
+    #[test]
+    fn a_failed_discovery_waits_before_the_next_and_keeps_the_cached_copy() {
+        let config = discovered();
+        let mut state = ProviderState::new(&config);
+        // No copy yet: the failure is the answer, then again at once until the wait is over.
+        let first = state.record_discovery(&config, 1000, down()).unwrap_err();
+        assert!(matches!(
+            first,
+            Error::Transport {
+                endpoint: Endpoint::Discovery,
+                ..
+            }
+        ));
+        let again = state.plan_metadata(&config, 1009).unwrap_err();
+        assert!(again.to_string().contains("retrying shortly"), "{again}");
+        discover(&state, &config, 1010);
+        // With a copy, stale or not, a failure keeps it in use until the wait is over.
+        let m = state
+            .record_discovery(&config, 1010, discovery_answer(ISSUER))
+            .unwrap();
+        let kept = state.record_discovery(&config, 1200, down()).unwrap();
+        assert!(Arc::ptr_eq(&kept, &m));
+        assert!(Arc::ptr_eq(&uses(&state, &config, 1209), &m));
+        discover(&state, &config, 1210);
+    }
+
+    #[test]
+    fn a_discovery_naming_another_issuer_is_refused_and_counts_as_a_failure() {
+        let config = discovered();
+        let mut state = ProviderState::new(&config);
+        let err = state
+            .record_discovery(&config, 1000, discovery_answer("https://evil.example"))
+            .unwrap_err();
+        assert!(matches!(err, Error::Protocol(_)), "{err}");
+        assert!(state.plan_metadata(&config, 1005).is_err());
+    }
+
+    #[test]
+    fn static_metadata_is_never_discovered() {
+        let m: ProviderMetadata =
+            serde_json::from_slice(&discovery_answer(ISSUER).unwrap().into_body()).unwrap();
+        let config = ProviderConfig::from_metadata(m)
+            .client(ClientMetadata::new("client", "secret"))
+            .build()
+            .unwrap();
+        let mut state = ProviderState::new(&config);
+        uses(&state, &config, u64::MAX - 1);
+        assert!(state
+            .record_discovery(&config, 5, discovery_answer(ISSUER))
+            .is_err());
+    }
+
+    fn dynamic(pkce: bool) -> ProviderConfig {
+        let mut b = ProviderConfig::discover(ISSUER).register(ClientRegistrationInfo::default());
+        if !pkce {
+            b = b.disable_pkce();
+        }
+        b.build().unwrap()
+    }
+
+    fn registered(
+        auth: &str,
+        expires: u64,
+    ) -> std::result::Result<http::Response<Bytes>, TransportError> {
+        let doc = json!({
+            "client_id": "dyn",
+            "client_secret": "s3",
+            "client_secret_expires_at": expires,
+            "token_endpoint_auth_method": auth,
+        });
+        Ok(http::Response::builder()
+            .status(201)
+            .header("content-type", "application/json")
+            .body(Bytes::from(doc.to_string()))
+            .unwrap())
+    }
+
+    fn metadata() -> ProviderMetadata {
+        serde_json::from_slice(&discovery_answer(ISSUER).unwrap().into_body()).unwrap()
+    }
+
+    fn plan(state: &ProviderState, config: &ProviderConfig, now: u64) -> ClientPlan {
+        let redirect = Url::parse("https://app.example/redirect_uri").unwrap();
+        let logged_out = Url::parse("https://app.example/logged_out").unwrap();
+        state
+            .plan_client(config, &metadata(), &redirect, &logged_out, now)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_client_registers_once_asking_for_what_it_uses_and_again_when_its_secret_expires() {
+        let config = dynamic(true);
+        let mut state = ProviderState::new(&config);
+        let ClientPlan::Register(request) = plan(&state, &config, 1000) else {
+            panic!("expected a registration");
+        };
+        assert_eq!(request.uri().to_string(), format!("{ISSUER}/reg"));
+        let body: serde_json::Value = serde_json::from_slice(request.body()).unwrap();
+        assert_eq!(
+            body["redirect_uris"],
+            json!(["https://app.example/redirect_uri"])
+        );
+        assert_eq!(
+            body["post_logout_redirect_uris"],
+            json!(["https://app.example/logged_out"])
+        );
+        assert_eq!(body["response_types"], json!(["code"]));
+        assert_eq!(
+            body["grant_types"],
+            json!(["authorization_code", "refresh_token"])
+        );
+        let client = state
+            .record_registration(&config, registered("client_secret_basic", 2000))
+            .unwrap();
+        assert_eq!(client.client_id, "dyn");
+        let ClientPlan::Use(same) = plan(&state, &config, 1999) else {
+            panic!("expected the registered client");
+        };
+        assert!(Arc::ptr_eq(&same, &client));
+        assert!(matches!(
+            plan(&state, &config, 2000),
+            ClientPlan::Register(_)
+        ));
+    }
+
+    #[test]
+    fn a_public_client_without_pkce_is_refused_and_not_kept() {
+        let config = dynamic(false);
+        let mut state = ProviderState::new(&config);
+        let err = state
+            .record_registration(&config, registered("none", 0))
+            .unwrap_err();
+        assert!(err.to_string().contains("PKCE"), "{err}");
+        assert!(matches!(
+            plan(&state, &config, 1000),
+            ClientPlan::Register(_)
+        ));
+    }
+
+    #[test]
+    fn a_failed_registration_keeps_nothing() {
+        let config = dynamic(true);
+        let mut state = ProviderState::new(&config);
+        let err = state.record_registration(&config, down()).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Transport {
+                endpoint: Endpoint::Registration,
+                ..
+            }
+        ));
+        assert!(matches!(
+            plan(&state, &config, 1000),
+            ClientPlan::Register(_)
+        ));
+    }
+
+    #[test]
+    fn a_static_client_is_used_without_registering() {
+        let config = discovered();
+        let state = ProviderState::new(&config);
+        let ClientPlan::Use(c) = plan(&state, &config, 1) else {
+            panic!("expected the static client");
+        };
+        assert_eq!(c.client_id, "client");
+    }
+}
