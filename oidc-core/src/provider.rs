@@ -33,7 +33,7 @@ pub(crate) enum MetadataPlan {
     Use(Arc<ProviderMetadata>),
     /// Send this discovery request and record its answer with
     /// [`ProviderState::record_discovery`].
-    Discover(http::Request<Bytes>),
+    Discover(Box<http::Request<Bytes>>),
 }
 
 /// What to do for the client registration.
@@ -43,7 +43,7 @@ pub(crate) enum ClientPlan {
     Use(Arc<ClientMetadata>),
     /// Send this registration request and record its answer with
     /// [`ProviderState::record_registration`].
-    Register(http::Request<Bytes>),
+    Register(Box<http::Request<Bytes>>),
 }
 
 impl ProviderState {
@@ -89,9 +89,9 @@ impl ProviderState {
                 };
             }
         }
-        Ok(MetadataPlan::Discover(discovery::discovery_request(
-            issuer,
-        )?))
+        Ok(MetadataPlan::Discover(Box::new(
+            discovery::discovery_request(issuer)?,
+        )))
     }
 
     /// Records the answer to the discovery request [`plan_metadata`](Self::plan_metadata)
@@ -184,10 +184,9 @@ impl ProviderState {
                 info.grant_types.push("implicit".into());
             }
         }
-        Ok(ClientPlan::Register(registration::registration_request(
-            endpoint.as_str(),
-            &info,
-        )?))
+        Ok(ClientPlan::Register(Box::new(
+            registration::registration_request(endpoint.as_str(), &info)?,
+        )))
     }
 
     /// Records the answer to the registration [`plan_client`](Self::plan_client) asked for
@@ -262,7 +261,7 @@ mod tests {
 
     fn discover(state: &ProviderState, config: &ProviderConfig, now: u64) -> http::Request<Bytes> {
         match state.plan_metadata(config, now).unwrap() {
-            MetadataPlan::Discover(request) => request,
+            MetadataPlan::Discover(request) => *request,
             MetadataPlan::Use(_) => panic!("expected a discovery at {now}"),
         }
     }

@@ -1229,7 +1229,7 @@ impl RelyingParty {
         let plan = slot.state().plan_metadata(&slot.config, now)?;
         let request = match plan {
             MetadataPlan::Use(m) => return Ok(m),
-            MetadataPlan::Discover(request) => request,
+            MetadataPlan::Discover(request) => *request,
         };
         let answer = self.inner.transport.send(request).await;
         slot.state()
@@ -1253,7 +1253,7 @@ impl RelyingParty {
         )?;
         let request = match plan {
             ClientPlan::Use(c) => return Ok(c),
-            ClientPlan::Register(request) => request,
+            ClientPlan::Register(request) => *request,
         };
         let answer = self.inner.transport.send(request).await;
         let client = slot
