@@ -107,32 +107,13 @@ pub fn validate(
     keys: &JwkSet,
     expect: &Expectations<'_>,
 ) -> Result<Validation, IdTokenError> {
-    let header = josekit::jwt::decode_header(raw)
-        .map_err(|_| IdTokenError::Malformed("cannot decode header".into()))?;
-    let alg = header
-        .claim("alg")
-        .and_then(Value::as_str)
-        .ok_or_else(|| IdTokenError::Malformed("no alg".into()))?;
-    let alg: &'static str = match expect.algorithms.iter().find(|a| a.as_str() == alg) {
-        Some(_) => static_alg(alg).ok_or_else(|| IdTokenError::AlgorithmNotAllowed(alg.into()))?,
-        None => return Err(IdTokenError::AlgorithmNotAllowed(truncate(alg))),
+    let Some(verified) = verify_jws(raw, keys, expect.algorithms)? else {
+        return Ok(Validation::UnknownKey);
     };
-    let kid = header.claim("kid").and_then(Value::as_str);
-    let verifier = match keys.verifier(alg, kid) {
-        Ok(v) => v,
-        Err(IdTokenError::UnknownKey) if kid.is_some() => return Ok(Validation::UnknownKey),
-        Err(e) => return Err(e),
-    };
-    let (payload, _) = josekit::jwt::decode_with_verifier(raw, verifier.verifier.as_ref())
-        .map_err(|e| match e {
-            josekit::JoseError::InvalidSignature(_) => IdTokenError::BadSignature,
-            _ => IdTokenError::Malformed("undecodable token".into()),
-        })?;
-    let claims = payload.claims_set().clone();
-    check_claims(&claims, alg, verifier.curve, expect)?;
+    check_claims(&verified.claims, verified.alg, verified.curve, expect)?;
     Ok(Validation::Valid(IdToken {
         raw: Secret::new(raw),
-        claims,
+        claims: verified.claims,
     }))
 }
 
@@ -142,6 +123,10 @@ pub(crate) struct VerifiedJws {
     pub(crate) typ: Option<String>,
     /// The payload's claims.
     pub(crate) claims: Map<String, Value>,
+    /// The algorithm it was verified with (on the allow-list).
+    pub(crate) alg: &'static str,
+    /// The key's curve, for OKP keys (the half hashes of EdDSA tokens depend on it).
+    pub(crate) curve: Option<&'static str>,
 }
 
 /// Verifies a compact JWS (any JWT, e.g. an RFC 9068 access token) with the same rules as ID
@@ -180,6 +165,8 @@ pub(crate) fn verify_jws(
     Ok(Some(VerifiedJws {
         typ,
         claims: payload.claims_set().clone(),
+        alg,
+        curve: verifier.curve,
     }))
 }
 
