@@ -10,19 +10,6 @@ use crate::error::{Error, Result};
 use crate::metadata::{ClientAuthMethod, ClientMetadata, ProviderMetadata};
 use crate::registration::ClientRegistrationInfo;
 
-/// Parameters that the core sets itself and that custom parameters can never override.
-const RESERVED_PARAMS: &[&str] = &[
-    "state",
-    "nonce",
-    "redirect_uri",
-    "code_challenge",
-    "code_challenge_method",
-    "client_id",
-    "response_type",
-    "scope",
-    "response_mode",
-];
-
 /// Signature algorithms allowed by default. `none` and HMAC are never in it.
 pub const DEFAULT_ALGORITHMS: &[&str] = &[
     "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
@@ -547,7 +534,7 @@ impl ProviderConfigBuilder {
             scopes.insert(0, "openid".into());
         }
         for name in self.extra_params.keys() {
-            if RESERVED_PARAMS.contains(&name.as_str()) {
+            if crate::login::RESERVED_PARAMS.contains(&name.as_str()) {
                 return Err(Error::config(
                     "auth_request_params",
                     format!("`{name}` is set by the library and cannot be overridden"),

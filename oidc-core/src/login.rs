@@ -9,6 +9,20 @@ use crate::metadata::{ClientMetadata, ProviderMetadata};
 use crate::secret::Secret;
 use crate::session::PendingLogin;
 
+/// Parameters of the authentication request that the core sets itself: neither configured
+/// nor per-login parameters may override them (they carry the request's security).
+pub(crate) const RESERVED_PARAMS: &[&str] = &[
+    "state",
+    "nonce",
+    "redirect_uri",
+    "code_challenge",
+    "code_challenge_method",
+    "client_id",
+    "response_type",
+    "scope",
+    "response_mode",
+];
+
 /// The redirect that starts a login, and what must be remembered to finish it. Its `Debug`
 /// shows the authorization endpoint without the query, which carries `state` and `nonce`.
 #[must_use]
@@ -92,27 +106,13 @@ pub fn authentication_request(
             q.append_pair("code_challenge", &pkce_challenge(v))
                 .append_pair("code_challenge_method", "S256");
         }
-        let reserved = |k: &str| {
-            matches!(
-                k,
-                "state"
-                    | "nonce"
-                    | "redirect_uri"
-                    | "code_challenge"
-                    | "code_challenge_method"
-                    | "client_id"
-                    | "response_type"
-                    | "scope"
-                    | "response_mode"
-            )
-        };
         for (k, v) in &config.extra_params {
             if !extra.iter().any(|(ek, _)| ek == k) {
                 q.append_pair(k, v);
             }
         }
         for (k, v) in extra {
-            if !reserved(k) {
+            if !RESERVED_PARAMS.contains(k) {
                 q.append_pair(k, v);
             }
         }
