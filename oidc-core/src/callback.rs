@@ -25,7 +25,7 @@ use bytes::Bytes;
 use url::Url;
 
 use crate::config::{ProviderConfig, ResponseType};
-use crate::error::{Endpoint, Error, IdTokenError, ProtocolError, Result, TransportError};
+use crate::error::{Endpoint, Error, IdTokenError, Misuse, ProtocolError, Result, TransportError};
 use crate::id_token::{self, Expectations, IdToken, Validation};
 use crate::jwks::{self, KeyCache, KeyDecision, KeyFetch};
 use crate::metadata::{ClientMetadata, ProviderMetadata};
@@ -354,7 +354,7 @@ impl CodeExchange {
     /// The first step.
     pub fn start(&mut self) -> Step {
         if self.stage != Stage::Ready {
-            return self.fail(Error::config("callback", "started twice"));
+            return self.fail(Misuse::StartedTwice("callback").into());
         }
         let rt = self.response_type();
         let r = &self.input.response;
@@ -429,7 +429,7 @@ impl CodeExchange {
             Stage::Jwks(_) => Endpoint::Jwks,
             Stage::Userinfo => Endpoint::Userinfo,
             Stage::Ready | Stage::Finished => {
-                return self.fail(Error::config("callback", "resumed without a request"))
+                return self.fail(Misuse::ResumedWithoutRequest("callback").into())
             }
         };
         let response = match response {
@@ -455,7 +455,7 @@ impl CodeExchange {
                 }
             }
             Stage::Jwks(_) | Stage::Ready | Stage::Finished => {
-                self.fail(Error::config("callback", "finished"))
+                self.fail(Misuse::Finished("callback").into())
             }
         }
     }
@@ -468,10 +468,7 @@ impl CodeExchange {
                 self.input.keys = keys;
                 self.validate(source)
             }
-            _ => self.fail(Error::config(
-                "callback",
-                "keys given without a JWKS request",
-            )),
+            _ => self.fail(Misuse::KeysWithoutRequest("callback").into()),
         }
     }
 

@@ -50,6 +50,28 @@ pub enum Error {
     /// A bearer token presented to a protected API was refused (RFC 6750).
     #[error("bearer token refused: {0}")]
     Bearer(#[from] BearerError),
+    /// A protocol machine was driven out of order by the code embedding the core (a bug in
+    /// that code, not in what the provider or the browser sent).
+    #[error("API misuse: {0}")]
+    Misuse(#[from] Misuse),
+}
+
+/// Ways of driving a protocol machine (a callback exchange, a refresh) out of order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Misuse {
+    /// `start` was called on a machine that had already started.
+    #[error("{0} started twice")]
+    StartedTwice(&'static str),
+    /// `resume` was called when the machine was not waiting for a response.
+    #[error("{0} resumed without a request in flight")]
+    ResumedWithoutRequest(&'static str),
+    /// Keys were handed to a machine that had not asked for a key set.
+    #[error("{0} given keys without a key set request")]
+    KeysWithoutRequest(&'static str),
+    /// The machine was driven on after it finished.
+    #[error("{0} driven after it finished")]
+    Finished(&'static str),
 }
 
 impl Error {
@@ -75,6 +97,7 @@ impl Error {
             Error::Store(_) => "session_store_unavailable",
             Error::LoginRequired(_) => "login_required",
             Error::Bearer(e) => e.error_code(),
+            Error::Misuse(_) => "internal_error",
         }
     }
 
@@ -105,6 +128,7 @@ impl Error {
             Error::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::LoginRequired(_) => StatusCode::UNAUTHORIZED,
             Error::Bearer(e) => e.status(),
+            Error::Misuse(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }

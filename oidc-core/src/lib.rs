@@ -70,8 +70,8 @@ pub use callback::{
 pub use config::{ProviderConfig, ProviderConfigBuilder, ResponseMode, ResponseType};
 pub use env::{BoxFuture, Clock, OsRandom, Random, SeededRandom, SystemClock, Transport};
 pub use error::{
-    BearerError, Endpoint, Error, IdTokenError, LoginCookieError, ProtocolError, ProviderError,
-    Result, StoreError, TransportError,
+    BearerError, Endpoint, Error, IdTokenError, LoginCookieError, Misuse, ProtocolError,
+    ProviderError, Result, StoreError, TransportError,
 };
 pub use error_view::{ErrorInfo, ErrorView, HtmlErrorView, JsonErrorView};
 pub use id_token::IdToken;

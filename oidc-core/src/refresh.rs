@@ -31,7 +31,7 @@ use serde_json::Value;
 use crate::bearer::audiences_of;
 use crate::callback::Outbound;
 use crate::config::ProviderConfig;
-use crate::error::{Endpoint, Error, IdTokenError, ProtocolError, Result, TransportError};
+use crate::error::{Endpoint, Error, IdTokenError, Misuse, ProtocolError, Result, TransportError};
 use crate::id_token::{self, Expectations, IdToken, Validation};
 use crate::jwks::{self, KeyCache, KeyDecision, KeyFetch};
 use crate::metadata::{ClientMetadata, ProviderMetadata};
@@ -214,7 +214,7 @@ impl TokenRefresh {
     /// [`Error::LoginRequired`].
     pub fn start(&mut self) -> RefreshStep {
         if self.stage != Stage::Ready {
-            return self.fail(Error::config("refresh", "started twice"));
+            return self.fail(Misuse::StartedTwice("refresh").into());
         }
         let Some(refresh_token) = self.input.user.refresh_token.clone() else {
             return self.fail(Error::LoginRequired(
@@ -264,7 +264,7 @@ impl TokenRefresh {
             Stage::Token => Endpoint::Token,
             Stage::Jwks => Endpoint::Jwks,
             Stage::Ready | Stage::Finished => {
-                return self.fail(Error::config("refresh", "resumed without a request"))
+                return self.fail(Misuse::ResumedWithoutRequest("refresh").into())
             }
         };
         let response = match response {
@@ -288,10 +288,7 @@ impl TokenRefresh {
                 self.input.keys = keys;
                 self.validate()
             }
-            _ => self.fail(Error::config(
-                "refresh",
-                "keys given without a JWKS request",
-            )),
+            _ => self.fail(Misuse::KeysWithoutRequest("refresh").into()),
         }
     }
 
@@ -303,7 +300,7 @@ impl TokenRefresh {
 
     fn validate(&mut self) -> RefreshStep {
         let Some(tokens) = &self.tokens else {
-            return self.fail(Error::config("refresh", "no token response"));
+            return self.fail(Misuse::ResumedWithoutRequest("refresh").into());
         };
         let Some(raw) = tokens.id_token.clone() else {
             return self.finish(None);
@@ -379,7 +376,7 @@ impl TokenRefresh {
     fn finish(&mut self, id_token: Option<IdToken>) -> RefreshStep {
         self.stage = Stage::Finished;
         let Some(tokens) = self.tokens.take() else {
-            return self.fail(Error::config("refresh", "no token response"));
+            return self.fail(Misuse::ResumedWithoutRequest("refresh").into());
         };
         let user = apply_refresh(&self.input.user, tokens, id_token, self.input.now);
         RefreshStep::Done(Ok(RefreshOutcome { user }))
@@ -752,9 +749,19 @@ mod tests {
             ),
             Err(Error::Config { .. })
         ));
-        // Resumed before it started.
+        // Driven out of order: a misuse by the embedding code, told apart from a bad
+        // configuration or a bad response.
         let mut r = TokenRefresh::new(input(user(Some("rt")), None, 1500));
-        assert!(done(r.resume(ok(json!({})))).is_err());
+        assert!(matches!(
+            done(r.resume(ok(json!({})))),
+            Err(Error::Misuse(Misuse::ResumedWithoutRequest("refresh")))
+        ));
+        let mut r = TokenRefresh::new(input(user(Some("rt")), None, 1500));
+        let _ = send(r.start());
+        assert!(matches!(
+            done(r.start()),
+            Err(Error::Misuse(Misuse::StartedTwice("refresh")))
+        ));
         assert!(!format!("{r:?}").contains("old-at"));
     }
 
