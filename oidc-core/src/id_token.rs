@@ -299,28 +299,27 @@ pub fn half_hash_for_curve(
     value: &str,
 ) -> Result<String, IdTokenError> {
     use base64::Engine;
-    use openssl::hash::{hash, hash_xof, MessageDigest};
+    use sha2::Digest;
     let digest = match (alg, crv) {
         ("EdDSA", Some("Ed448")) => {
+            use sha3::digest::{ExtendableOutput, Update};
             let mut out = [0u8; 114];
-            hash_xof(MessageDigest::shake_256(), value.as_bytes(), &mut out)
-                .map_err(|_| IdTokenError::AccessTokenHash)?;
+            sha3::Shake256::default()
+                .chain(value.as_bytes())
+                .finalize_xof_into(&mut out);
             out.to_vec()
         }
         ("EdDSA", Some(other)) if other != "Ed25519" => {
             return Err(IdTokenError::AlgorithmNotAllowed(truncate(other)))
         }
-        _ => {
-            let md = match alg {
-                "RS256" | "PS256" | "ES256" => MessageDigest::sha256(),
-                "RS384" | "PS384" | "ES384" => MessageDigest::sha384(),
-                "RS512" | "PS512" | "ES512" | "EdDSA" => MessageDigest::sha512(),
-                other => return Err(IdTokenError::AlgorithmNotAllowed(truncate(other))),
-            };
-            hash(md, value.as_bytes())
-                .map_err(|_| IdTokenError::AccessTokenHash)?
-                .to_vec()
-        }
+        _ => match alg {
+            "RS256" | "PS256" | "ES256" => sha2::Sha256::digest(value.as_bytes()).to_vec(),
+            "RS384" | "PS384" | "ES384" => sha2::Sha384::digest(value.as_bytes()).to_vec(),
+            "RS512" | "PS512" | "ES512" | "EdDSA" => {
+                sha2::Sha512::digest(value.as_bytes()).to_vec()
+            }
+            other => return Err(IdTokenError::AlgorithmNotAllowed(truncate(other))),
+        },
     };
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..digest.len() / 2]))
 }

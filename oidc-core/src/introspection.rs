@@ -210,11 +210,13 @@ impl IntrospectionCache {
     }
 
     fn key(provider: &str, token: &str) -> [u8; 32] {
-        let mut input = Vec::with_capacity(provider.len() + token.len() + 1);
-        input.extend_from_slice(provider.as_bytes());
-        input.push(0);
-        input.extend_from_slice(token.as_bytes());
-        openssl::sha::sha256(&input)
+        use sha2::Digest;
+        sha2::Sha256::new()
+            .chain_update(provider.as_bytes())
+            .chain_update([0])
+            .chain_update(token.as_bytes())
+            .finalize()
+            .into()
     }
 
     /// The cached result for `token` at `provider`, if still fresh at `now`.

@@ -167,7 +167,7 @@ fn same_response_type(a: &str, b: &str) -> bool {
 pub fn pkce_challenge(verifier: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(openssl::sha::sha256(verifier.as_bytes()))
+        .encode(<sha2::Sha256 as sha2::Digest>::digest(verifier.as_bytes()))
 }
 
 /// Accepts only a path on the app's own origin: it must start with a single `/`, and contain no

@@ -6,9 +6,20 @@ use std::fmt;
 ///
 /// `Debug` prints `Secret([redacted])`; there is no `Display`. Read it with [`Secret::expose`]
 /// at the single place it is needed.
-#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+///
+/// Equality compares in constant time (for equal lengths), so that comparing a secret with a
+/// guess does not tell how much of the guess was right.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        constant_time_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Secret {}
 
 impl Secret {
     /// Wraps a value.
@@ -42,7 +53,8 @@ impl From<&str> for Secret {
 
 /// Compares two strings in time that depends only on their lengths.
 pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && openssl::memcmp::eq(a.as_bytes(), b.as_bytes())
+    use subtle::ConstantTimeEq;
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 #[cfg(test)]
@@ -62,5 +74,12 @@ mod tests {
         assert!(!constant_time_eq("abc", "abd"));
         assert!(!constant_time_eq("abc", "abcd"));
         assert!(constant_time_eq("", ""));
+    }
+
+    #[test]
+    fn secrets_are_equal_when_their_values_are() {
+        assert_eq!(Secret::new("a-token"), Secret::from("a-token"));
+        assert_ne!(Secret::new("a-token"), Secret::new("a-tokem"));
+        assert_ne!(Secret::new("a-token"), Secret::new("a-token-"));
     }
 }
