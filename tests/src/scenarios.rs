@@ -2188,9 +2188,10 @@ async fn login_as_bob_is_refused<A: App>(
 }
 
 /// The relying party allows RS256 alone; the provider, with which the browser logged in,
-/// switches to each other algorithm in turn (a new key, correctly published): every ID token
-/// is refused for its algorithm (`algorithm ... is not allowed`), before any key is looked
-/// at, and the browser's session stays as it was.
+/// switches to each other algorithm in turn (a new key, correctly published, which the
+/// relying party could fetch: each attempt comes a refetch interval after the last): every ID
+/// token is refused for its algorithm (`algorithm ... is not allowed`) before any key is
+/// looked at (no JWKS fetch), and the browser's session stays as it was.
 pub async fn disallowed_signing_algorithm_is_rejected<A: App>() -> Unchanged {
     let bench = Bench::<A>::with(BenchOptions {
         configure: Box::new(|c| c.algorithms(["RS256"])),
@@ -2202,8 +2203,17 @@ pub async fn disallowed_signing_algorithm_is_rejected<A: App>() -> Unchanged {
             continue;
         }
         bench.provider.set_signing_algorithm(alg);
+        bench
+            .clock
+            .advance(oidc_core::jwks::DEFAULT_REFETCH_INTERVAL);
+        let fetches = bench.provider.counters().jwks;
         let expected = format!("algorithm `{}` is not allowed", alg.name());
         login_as_bob_is_refused(&bench, &mut b, &format!("{alg:?}"), &expected).await;
+        assert_eq!(
+            bench.provider.counters().jwks,
+            fetches,
+            "{alg:?}: no key was looked for"
+        );
     }
     before.unchanged(&mut b).await
 }
