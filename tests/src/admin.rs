@@ -33,7 +33,7 @@ pub(crate) fn discovery(cfg: &Config, st: &State) -> Response<Bytes> {
             "response_modes_supported": ["query", "fragment", "form_post"],
             "grant_types_supported": ["authorization_code", "implicit", "refresh_token", "client_credentials"],
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
+            "id_token_signing_alg_values_supported": signing_algs(st),
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "code_challenge_methods_supported": ["S256"],
@@ -51,9 +51,20 @@ pub(crate) fn discovery(cfg: &Config, st: &State) -> Response<Bytes> {
     )
 }
 
+/// The algorithms of the published keys, oldest first, each once.
+fn signing_algs(st: &State) -> Vec<&'static str> {
+    let mut algs = Vec::new();
+    for key in &st.keys {
+        if !algs.contains(&key.alg.name()) {
+            algs.push(key.alg.name());
+        }
+    }
+    algs
+}
+
 /// The JWKS document: every published public key.
 pub(crate) fn jwks_value(st: &State) -> Value {
-    let keys: Vec<Value> = st.keys.iter().map(|k| k.public_jwk()).collect();
+    let keys: Vec<Value> = st.keys.iter().map(|k| k.public_jwk(st.jwks_alg)).collect();
     json!({ "keys": keys })
 }
 

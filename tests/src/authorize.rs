@@ -7,7 +7,7 @@ use http::{Method, Request, Response};
 use serde_json::Value;
 
 use crate::claims::{self, has_scope, IdTokenSpec};
-use crate::util::{self, escape_html, half_hash, random_token, Params};
+use crate::util::{self, escape_html, random_token, Params};
 use crate::{AccessRecord, CodeRecord, Config, Grant, Misbehavior, State};
 
 /// The session cookie's name.
@@ -452,11 +452,13 @@ fn issue(
         params.push(("expires_in".to_owned(), "3600".to_owned()));
     }
     if req.rt.id_token {
+        // The hashes follow the signing key's algorithm (and, for EdDSA, its curve).
+        let alg = st.signing_key().map(|k| k.alg).unwrap_or_default();
         let spec = IdTokenSpec {
             grant: &grant,
             nonce: req.nonce.as_deref(),
-            at_hash: access.as_deref().map(half_hash),
-            c_hash: code.as_deref().map(half_hash),
+            at_hash: access.as_deref().map(|a| alg.half_hash(a)),
+            c_hash: code.as_deref().map(|c| alg.half_hash(c)),
             token_endpoint: false,
         };
         match claims::id_token(cfg, st, &spec, now) {

@@ -183,7 +183,11 @@ pub(crate) fn id_token(
         return keys::encode_unsigned(c).map_err(|e| e.to_string());
     }
     let key = st.signing_key().ok_or("no signing key")?;
-    let jwt = key.sign(c).map_err(|e| e.to_string())?;
+    let jwt = match m {
+        Misbehavior::MislabelledAlg(alg) => key.sign_labelled(c, *alg),
+        _ => key.sign(c),
+    }
+    .map_err(|e| e.to_string())?;
     if *m == Misbehavior::BadSignature {
         return Ok(corrupt_signature(&jwt));
     }

@@ -9,7 +9,8 @@
 //! types, `query` / `fragment` / `form_post` response modes, PKCE S256, `prompt=none`, SSO via a
 //! `sim_session` cookie), the token endpoint (authorization code and refresh token grants,
 //! `client_secret_basic` / `client_secret_post`), UserInfo, RP-initiated logout, dynamic client
-//! registration and token introspection. ID tokens are RS256-signed with josekit.
+//! registration and token introspection. ID tokens are signed with josekit: RS256 by default, or
+//! any algorithm the relying party accepts ([`SigningAlg`], [`SimProvider::set_signing_algorithm`]).
 //!
 //! [`Misbehavior`] makes the provider get exactly one thing wrong so a relying party's
 //! validation can be tested.
@@ -65,6 +66,7 @@ use bytes::Bytes;
 use http::{Method, Request, Response};
 use serde_json::{Map, Value};
 
+pub use crate::keys::SigningAlg;
 use crate::keys::SigningKey;
 
 /// A statically registered client (relying party).
@@ -185,6 +187,11 @@ pub enum Misbehavior {
     /// ID tokens from the refresh token grant carry another `auth_time` (the refresh time)
     /// than the original login's.
     RefreshOtherAuthTime,
+    /// ID tokens are signed with the current key, but their header names this algorithm:
+    /// signed with it when the key can make its signature (an RS256 key's token labelled PS256
+    /// carries a real RSASSA-PSS signature by that key), else with the key's own algorithm
+    /// under the false name (a P-256 key's ES256 signature labelled ES384).
+    MislabelledAlg(SigningAlg),
 }
 
 /// An RFC 9068 JWT access token to mint with [`SimProvider::issue_jwt_access_token`]; the
@@ -360,14 +367,18 @@ pub(crate) struct State {
     pub(crate) access_token_audience: Option<Vec<String>>,
     /// RFC 9207: whether the metadata promises, and authorization responses carry, `iss`.
     pub(crate) iss_parameter: bool,
+    /// The algorithm new signing keys are for.
+    pub(crate) alg: SigningAlg,
+    /// Whether the published JWKs carry `alg`.
+    pub(crate) jwks_alg: bool,
 }
 
 impl State {
     fn new_key(&mut self) -> Arc<SigningKey> {
         let kid = format!("k{}", self.next_kid);
         self.next_kid += 1;
-        // Generating an RSA key only fails if the crypto library is broken.
-        Arc::new(SigningKey::generate(&kid).expect("RSA-2048 key generation failed"))
+        // Generating a key only fails if the crypto library is broken.
+        Arc::new(SigningKey::generate_for(self.alg, &kid).expect("key generation failed"))
     }
 
     /// The key ID tokens are signed with right now.
@@ -433,6 +444,8 @@ impl SimProvider {
             jwt_access_audience: None,
             access_token_audience: None,
             iss_parameter: true,
+            alg: SigningAlg::Rs256,
+            jwks_alg: true,
         };
         let key = state.new_key();
         state.keys.push(key);
@@ -520,6 +533,46 @@ impl SimProvider {
         st.keys.push(key);
         let excess = st.keys.len().saturating_sub(2);
         st.keys.drain(..excess);
+    }
+
+    /// From now on signs with a key for `alg` (RS256 until then): a new key with a new kid,
+    /// published in the JWKS next to the previous key (older keys are dropped), as
+    /// [`rotate_keys`](Self::rotate_keys) does; later rotations, the
+    /// [`Misbehavior::UnknownKid`] key and [`JwtAccessTokenSpec::wrong_key`] use `alg` too.
+    /// Discovery lists the algorithms of the published keys.
+    ///
+    /// The key pair is made once per process and algorithm (RSA key generation is slow) and
+    /// shared by every provider that switches to `alg`, under each provider's own kid; keys
+    /// from [`rotate_keys`](Self::rotate_keys) are always fresh.
+    ///
+    /// # Panics
+    /// If the crypto library cannot generate a key for `alg`.
+    pub fn set_signing_algorithm(&self, alg: SigningAlg) {
+        let mut st = self.lock();
+        st.alg = alg;
+        let kid = format!("k{}", st.next_kid);
+        st.next_kid += 1;
+        let key = Arc::new(SigningKey::cached(alg, &kid).expect("key generation failed"));
+        st.keys.push(key);
+        let excess = st.keys.len().saturating_sub(2);
+        st.keys.drain(..excess);
+        if st.rogue_key.is_some() {
+            let rogue = st.new_key();
+            st.rogue_key = Some(rogue);
+        }
+    }
+
+    /// The algorithm of the key ID tokens are currently signed with.
+    pub fn signing_algorithm(&self) -> SigningAlg {
+        let st = self.lock();
+        st.signing_key().map(|k| k.alg).unwrap_or_default()
+    }
+
+    /// Whether the published JWKs carry `alg` (the default). Off, each key is known by its
+    /// `kty` and `crv` alone, as many providers publish theirs: the relying party must then
+    /// tell from those which algorithms a key may verify.
+    pub fn set_jwks_alg(&self, on: bool) {
+        self.lock().jwks_alg = on;
     }
 
     /// Stops publishing every key except the current signing key.
@@ -700,7 +753,7 @@ impl SimProvider {
             .unwrap_or_else(|| self.inner.cfg.issuer.clone());
         let key = st.signing_key().cloned().expect("a signing key");
         let key = if spec.wrong_key {
-            Arc::new(SigningKey::generate(&key.kid).expect("RSA-2048 key generation failed"))
+            Arc::new(SigningKey::generate_for(key.alg, &key.kid).expect("key generation failed"))
         } else {
             key
         };

@@ -2125,6 +2125,167 @@ pub async fn tampered_login_cookie_is_refused<A: App>() {
     assert_eq!(b.get_json("/").await.json()["sub"], "bob");
 }
 
+/// The provider signs with each algorithm the relying party supports (RSASSA-PKCS1-v1_5 and
+/// RSASSA-PSS with SHA-256/384/512, ECDSA on P-256/384/521, EdDSA on Ed25519 and Ed448), its
+/// JWKS publishing the key as that algorithm's (`kty`, `crv`, `alg`, `kid`, `use`), and the
+/// relying party allows that algorithm alone: a login completes as the expected user, in the
+/// code flow (the token endpoint's ID token) and in the hybrid flow `code id_token token`
+/// (whose front-channel ID token carries `at_hash` and `c_hash` made with the algorithm's
+/// hash, the curve's for EdDSA). With nothing else allowed, each login proves that the relying
+/// party verified a token signed with that algorithm.
+pub async fn login_succeeds_with_every_signing_algorithm<A: App>() {
+    for alg in crate::SigningAlg::ALL {
+        for rt in ["code", "code id_token token"] {
+            let bench = Bench::<A>::with(BenchOptions {
+                configure: Box::new(move |c| c.response_type(rt).algorithms([alg.name()])),
+                ..Default::default()
+            });
+            bench.provider.set_signing_algorithm(alg);
+            let kid = bench.provider.current_kid();
+            let jwks = bench.provider.jwks();
+            let jwk = jwks["keys"]
+                .as_array()
+                .expect("a key list")
+                .iter()
+                .find(|k| k["kid"] == kid.as_str())
+                .expect("the signing key is published");
+            assert_eq!(jwk["kty"], alg.key_type(), "{alg:?}: {jwk}");
+            assert_eq!(jwk["crv"].as_str(), alg.curve(), "{alg:?}: {jwk}");
+            assert_eq!(jwk["alg"], alg.name(), "{alg:?}: {jwk}");
+            assert_eq!(jwk["use"], "sig", "{alg:?}: {jwk}");
+            let mut b = bench.browser();
+            let page = b.login("/", "alice").await;
+            assert_eq!(page.status, StatusCode::OK, "{alg:?} {rt}: {}", page.text());
+            let v = page.json();
+            assert_eq!(v["sub"], "alice", "{alg:?} {rt}");
+            assert_eq!(v["id_token_claims"]["iss"], ISSUER, "{alg:?} {rt}");
+            assert_eq!(v["access_token_present"], true, "{alg:?} {rt}");
+        }
+    }
+}
+
+/// A second login of the logged-in browser `b` (as `bob`) meets the error view for an ID
+/// token refused with `expected_description`; any misbehavior is cleared afterwards.
+async fn login_as_bob_is_refused<A: App>(
+    bench: &Bench<A>,
+    b: &mut crate::harness::Browser<'_, A>,
+    label: &str,
+    expected_description: &str,
+) {
+    let auth = b.start_login("/login").await;
+    let back = b.authorize(&auth, "bob");
+    let page = b.deliver(&auth, &back).await;
+    assert_eq!(page.error(), "invalid_response", "{label}: {}", page.text());
+    let description = page.json()["error_description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        description.contains(expected_description),
+        "{label}: refused for another reason: {description}"
+    );
+    bench.provider.set_misbehavior(Misbehavior::None);
+}
+
+/// The relying party allows RS256 alone; the provider, with which the browser logged in,
+/// switches to each other algorithm in turn (a new key, correctly published, which the
+/// relying party could fetch: each attempt comes a refetch interval after the last): every ID
+/// token is refused for its algorithm (`algorithm ... is not allowed`) before any key is
+/// looked at (no JWKS fetch), and the browser's session stays as it was.
+pub async fn disallowed_signing_algorithm_is_rejected<A: App>() -> Unchanged {
+    let bench = Bench::<A>::with(BenchOptions {
+        configure: Box::new(|c| c.algorithms(["RS256"])),
+        ..Default::default()
+    });
+    let (mut b, before) = logged_in(&bench, "alice").await;
+    for alg in crate::SigningAlg::ALL {
+        if alg == crate::SigningAlg::Rs256 {
+            continue;
+        }
+        bench.provider.set_signing_algorithm(alg);
+        bench
+            .clock
+            .advance(oidc_core::jwks::DEFAULT_REFETCH_INTERVAL);
+        let fetches = bench.provider.counters().jwks;
+        let expected = format!("algorithm `{}` is not allowed", alg.name());
+        login_as_bob_is_refused(&bench, &mut b, &format!("{alg:?}"), &expected).await;
+        assert_eq!(
+            bench.provider.counters().jwks,
+            fetches,
+            "{alg:?}: no key was looked for"
+        );
+    }
+    before.unchanged(&mut b).await
+}
+
+/// An ID token whose header names another algorithm than its key's JWK: the provider's RSA
+/// key is published for RS256 (`"alg": "RS256"`), and the token says PS256 (or PS384, PS512,
+/// RS384, RS512) over a real signature of that algorithm by that very key. The relying party
+/// allows every algorithm and RSA keys fit them all, so only the JWK's `alg` (RFC 7517 4.4: the
+/// algorithm intended for the key) can refuse it, and does: no published key verifies it. The
+/// browser's session stays as it was.
+pub async fn alg_other_than_the_jwk_names_is_rejected<A: App>() -> Unchanged {
+    use crate::SigningAlg::{Ps256, Ps384, Ps512, Rs384, Rs512};
+    let bench = Bench::<A>::new();
+    let (mut b, before) = logged_in(&bench, "alice").await;
+    let kid = bench.provider.current_kid();
+    let jwks = bench.provider.jwks();
+    assert!(
+        jwks["keys"]
+            .as_array()
+            .expect("a key list")
+            .iter()
+            .any(|k| k["kid"] == kid.as_str() && k["kty"] == "RSA" && k["alg"] == "RS256"),
+        "{jwks}"
+    );
+    for label in [Ps256, Ps384, Ps512, Rs384, Rs512] {
+        bench
+            .provider
+            .set_misbehavior(Misbehavior::MislabelledAlg(label));
+        let name = format!("{label:?}");
+        login_as_bob_is_refused(&bench, &mut b, &name, "no matching key").await;
+    }
+    before.unchanged(&mut b).await
+}
+
+/// An ID token whose header names an algorithm its key's type or curve cannot make: the
+/// provider signs with a P-256 key published without `alg` (as many providers publish
+/// theirs, so that only the key's `kty` and `crv` say what it verifies), and labels the
+/// token ES384 or ES512 (another curve), RS256 or PS256 (RSA), or EdDSA (OKP), over the
+/// key's own ES256 signature. The relying party allows every algorithm; it refuses each
+/// token, as no published key fits it, and the browser, logged in with a genuine ES256 token
+/// from that key, keeps its session.
+pub async fn alg_not_fitting_the_key_is_rejected<A: App>() -> Unchanged {
+    use crate::SigningAlg::{EdDsa, Es256, Es384, Es512, Ps256, Rs256};
+    let bench = Bench::<A>::new();
+    bench.provider.set_signing_algorithm(Es256);
+    bench.provider.set_jwks_alg(false);
+    let (mut b, before) = logged_in(&bench, "alice").await;
+    let kid = bench.provider.current_kid();
+    let jwks = bench.provider.jwks();
+    assert!(
+        jwks["keys"]
+            .as_array()
+            .expect("a key list")
+            .iter()
+            .any(|k| {
+                k["kid"] == kid.as_str()
+                    && k["kty"] == "EC"
+                    && k["crv"] == "P-256"
+                    && k.get("alg").is_none()
+            }),
+        "{jwks}"
+    );
+    for label in [Es384, Es512, Rs256, Ps256, EdDsa] {
+        bench
+            .provider
+            .set_misbehavior(Misbehavior::MislabelledAlg(label));
+        let name = format!("{label:?}");
+        login_as_bob_is_refused(&bench, &mut b, &name, "no matching key").await;
+    }
+    before.unchanged(&mut b).await
+}
+
 /// Instantiates every scenario for one adapter: `scenarios!(axum, MyAxumApp);` gives tests
 /// named `axum::code_flow_succeeds`, ...
 #[macro_export]
@@ -2182,6 +2343,7 @@ macro_rules! scenarios {
             key_rotation_is_picked_up_by_the_next_login,
             forged_id_token_flood_costs_one_jwks_fetch_per_interval,
             tampered_login_cookie_is_refused,
+            login_succeeds_with_every_signing_algorithm,
         ], rejections: [
             wrong_state_is_rejected,
             wrong_nonce_is_rejected,
@@ -2207,6 +2369,9 @@ macro_rules! scenarios {
             replayed_callback_is_rejected,
             unsolicited_callback_is_rejected,
             forged_cookie_is_ignored,
+            disallowed_signing_algorithm_is_rejected,
+            alg_other_than_the_jwk_names_is_rejected,
+            alg_not_fitting_the_key_is_rejected,
         ]);
     };
     (@each $adapter:ident, $app:ty, [$($name:ident),* $(,)?],

@@ -1965,3 +1965,182 @@ fn the_rejection_scan_sees_a_scenario_that_bypasses_the_proof() {
     assert!(names_a_rejection("evil_is_rejected") && !rejections.contains(&functions[0]));
     assert!(!names_a_rejection("fine"));
 }
+
+/// A josekit verifier for the JWS algorithm `alg` over the public key `jwk`.
+fn verifier_for(alg: &str, jwk: &josekit::jwk::Jwk) -> Box<dyn josekit::jws::JwsVerifier> {
+    use josekit::jws::{EdDSA, ES256, ES384, ES512, PS256, PS384, PS512, RS384, RS512};
+    match alg {
+        "RS256" => Box::new(RS256.verifier_from_jwk(jwk).unwrap()),
+        "RS384" => Box::new(RS384.verifier_from_jwk(jwk).unwrap()),
+        "RS512" => Box::new(RS512.verifier_from_jwk(jwk).unwrap()),
+        "PS256" => Box::new(PS256.verifier_from_jwk(jwk).unwrap()),
+        "PS384" => Box::new(PS384.verifier_from_jwk(jwk).unwrap()),
+        "PS512" => Box::new(PS512.verifier_from_jwk(jwk).unwrap()),
+        "ES256" => Box::new(ES256.verifier_from_jwk(jwk).unwrap()),
+        "ES384" => Box::new(ES384.verifier_from_jwk(jwk).unwrap()),
+        "ES512" => Box::new(ES512.verifier_from_jwk(jwk).unwrap()),
+        "EdDSA" => Box::new(EdDSA.verifier_from_jwk(jwk).unwrap()),
+        other => panic!("no verifier for {other}"),
+    }
+}
+
+/// The published JWK whose `kid` is `kid`.
+fn published(op: &SimProvider, kid: &str) -> Map<String, Value> {
+    op.jwks()["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == kid)
+        .and_then(Value::as_object)
+        .unwrap_or_else(|| panic!("{kid} is not published"))
+        .clone()
+}
+
+/// After `set_signing_algorithm`, for each algorithm: the JWKS publishes the new key as that
+/// algorithm's (`kty`, `crv`, `alg`, `kid`, `use`) next to the previous RS256 key, discovery
+/// lists both algorithms, and a hybrid response's ID token says `alg` in its header, verifies
+/// with that algorithm against the published key alone, and carries the `c_hash` and
+/// `at_hash` of that algorithm (for EdDSA, of the curve), as `oidc-core` computes them.
+#[test]
+fn every_signing_algorithm_is_published_and_signs() {
+    for alg in crate::SigningAlg::ALL {
+        let op = provider();
+        assert_eq!(
+            op.signing_algorithm(),
+            crate::SigningAlg::Rs256,
+            "the default"
+        );
+        op.set_signing_algorithm(alg);
+        assert_eq!(op.signing_algorithm(), alg);
+        let kid = op.current_kid();
+        assert_eq!(kid, "k2", "{alg:?}: a new key");
+        let jwk = published(&op, &kid);
+        assert_eq!(jwk["kty"], alg.key_type(), "{alg:?}");
+        assert_eq!(
+            jwk.get("crv").and_then(Value::as_str),
+            alg.curve(),
+            "{alg:?}"
+        );
+        assert_eq!(jwk["alg"], alg.name(), "{alg:?}");
+        assert_eq!(jwk["use"], "sig", "{alg:?}");
+        assert!(jwk.get("d").is_none(), "{alg:?}: no private part");
+        assert_eq!(
+            published(&op, "k1")["alg"],
+            "RS256",
+            "the previous key stays"
+        );
+        let discovery = body_json(&get(&op, "/.well-known/openid-configuration"));
+        let mut expected = vec!["RS256"];
+        if alg.name() != "RS256" {
+            expected.push(alg.name());
+        }
+        assert_eq!(
+            discovery["id_token_signing_alg_values_supported"],
+            json!(expected),
+            "{alg:?}"
+        );
+
+        let (_, p) = split(&op.authorize(
+            &code_request(&[("response_type", "code id_token token")]),
+            "alice",
+            NOW,
+        ));
+        let token = &p["id_token"];
+        let header = peek_header(token);
+        assert_eq!(header["alg"], alg.name(), "{alg:?}");
+        assert_eq!(header["kid"], kid.as_str(), "{alg:?}");
+        let key = josekit::jwk::Jwk::from_map(jwk.clone()).unwrap();
+        let (payload, _) =
+            jwt::decode_with_verifier(token, verifier_for(alg.name(), &key).as_ref())
+                .unwrap_or_else(|e| panic!("{alg:?}: {e}"));
+        let c = payload.claims_set();
+        let half =
+            |v: &str| oidc_core::id_token::half_hash_for_curve(alg.name(), alg.curve(), v).unwrap();
+        assert_eq!(c["c_hash"], half(&p["code"]), "{alg:?}");
+        assert_eq!(c["at_hash"], half(&p["access_token"]), "{alg:?}");
+    }
+}
+
+/// Keys for an algorithm are made once per process: two providers switching to it publish
+/// the same public key under their own kids (rotation, though, makes a fresh one); and
+/// `set_jwks_alg(false)` publishes keys without `alg`, all else unchanged.
+#[test]
+fn signing_keys_are_cached_per_algorithm_and_alg_can_be_left_out() {
+    let material = |jwk: &Map<String, Value>| {
+        let mut jwk = jwk.clone();
+        jwk.remove("kid");
+        jwk
+    };
+    let a = provider();
+    let b = SimProvider::new("https://other.example");
+    b.rotate_keys();
+    a.set_signing_algorithm(crate::SigningAlg::Es384);
+    b.set_signing_algorithm(crate::SigningAlg::Es384);
+    let (ka, kb) = (
+        published(&a, &a.current_kid()),
+        published(&b, &b.current_kid()),
+    );
+    assert_eq!(
+        (ka["kid"].as_str(), kb["kid"].as_str()),
+        (Some("k2"), Some("k3"))
+    );
+    assert_eq!(material(&ka), material(&kb), "the same cached key pair");
+    a.rotate_keys();
+    let rotated = published(&a, &a.current_kid());
+    assert_eq!(rotated["crv"], "P-384", "rotation keeps the algorithm");
+    assert_ne!(material(&rotated), material(&ka), "and makes a fresh key");
+
+    a.set_jwks_alg(false);
+    let bare = published(&a, &a.current_kid());
+    assert!(bare.get("alg").is_none(), "{bare:?}");
+    let mut labelled = rotated.clone();
+    labelled.remove("alg");
+    assert_eq!(bare, labelled);
+}
+
+/// `MislabelledAlg`: an RSA key's token labelled PS256 carries a real RSASSA-PSS signature by
+/// that key; a P-256 key's token labelled ES384 (or RS256) carries the key's own ES256
+/// signature under the false name. Both name the signing key's kid.
+#[test]
+fn mislabelled_tokens_name_another_algorithm() {
+    let op = provider();
+    let kid = op.current_kid();
+    let token = id_token_with(&op, Misbehavior::MislabelledAlg(crate::SigningAlg::Ps256));
+    let header = peek_header(&token);
+    assert_eq!(
+        (header["alg"].as_str(), header["kid"].as_str()),
+        (Some("PS256"), Some(kid.as_str()))
+    );
+    let mut jwk = published(&op, &kid);
+    assert_eq!(jwk["alg"], "RS256");
+    jwk.remove("alg");
+    let key = josekit::jwk::Jwk::from_map(jwk).unwrap();
+    assert!(jwt::decode_with_verifier(&token, verifier_for("PS256", &key).as_ref()).is_ok());
+    assert!(jwt::decode_with_verifier(&token, verifier_for("RS256", &key).as_ref()).is_err());
+
+    op.set_misbehavior(Misbehavior::None);
+    op.set_signing_algorithm(crate::SigningAlg::Es256);
+    let kid = op.current_kid();
+    let mut jwk = published(&op, &kid);
+    jwk.remove("alg");
+    let key = josekit::jwk::Jwk::from_map(jwk).unwrap();
+    for (label, name) in [
+        (crate::SigningAlg::Es384, "ES384"),
+        (crate::SigningAlg::Rs256, "RS256"),
+    ] {
+        let token = id_token_with(&op, Misbehavior::MislabelledAlg(label));
+        let header = peek_header(&token);
+        assert_eq!(
+            (header["alg"].as_str(), header["kid"].as_str()),
+            (Some(name), Some(kid.as_str()))
+        );
+        // The signature is the key's own ES256 one over the mislabelled header.
+        let (input, signature) = token.rsplit_once('.').unwrap();
+        let verifier = verifier_for("ES256", &key);
+        let signature = URL_SAFE_NO_PAD.decode(signature).unwrap();
+        assert!(
+            verifier.verify(input.as_bytes(), &signature).is_ok(),
+            "{name}"
+        );
+    }
+}

@@ -229,13 +229,6 @@ pub(crate) fn sha256_b64url(input: &str) -> String {
     b64url(&openssl::sha::sha256(input.as_bytes()))
 }
 
-/// The OIDC `at_hash` / `c_hash` value (OIDC Core 3.3.2.11): base64url of the left half of
-/// SHA-256 over the ASCII value.
-pub(crate) fn half_hash(value: &str) -> String {
-    let digest = openssl::sha::sha256(value.as_bytes());
-    b64url(&digest[..16])
-}
-
 /// Appends parameters to a URL either as a query (`?`/`&`) or as a fragment (`#`).
 pub(crate) fn append_params(base: &str, pairs: &[(String, String)], fragment: bool) -> String {
     let encoded = encode_pairs(pairs);
