@@ -415,6 +415,14 @@ fn provider_redirect_uri(
     Ok(url)
 }
 
+/// The store key that marks `state` spent: a hash, so that the store (and whoever can read
+/// it) never holds a `state` of a login that may still be in flight.
+fn spent_state_key(state: &str) -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(state.as_bytes()))
+}
+
 fn with_trailing_slash(url: &Url) -> Url {
     let mut u = url.clone();
     if !u.path().ends_with('/') {
@@ -752,6 +760,23 @@ impl RelyingParty {
         // The login is spent whatever happens next: its cookie goes with this response, so
         // the browser cannot complete it twice (the code itself is single use at the provider).
         clear.push(self.inner.login_cookies.clear(&name, pending.response_mode));
+        // The cookie is no single use on its own: concurrent requests carrying the same one
+        // (a double submit, a replayed front-channel response) each decrypt it. The store's
+        // atomic mark decides which one spends the login, before anything else is done.
+        if !self
+            .inner
+            .store
+            .mark_spent(
+                &spent_state_key(state),
+                Duration::from_secs(PENDING_LOGIN_TTL),
+            )
+            .await?
+        {
+            return Err(ProtocolError::UnsolicitedResponse(
+                "this login was already completed by another request",
+            )
+            .into());
+        }
 
         let slot = self.slot(Some(&pending.provider))?;
         // RFC 9700 4.4.2: the redirect URI a response arrives on names its provider. One that
@@ -1446,7 +1471,18 @@ fn redirect(location: &str) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::common_path;
+    use super::{common_path, spent_state_key};
+
+    /// The spent mark names the `state` without holding it, and tells states apart.
+    #[test]
+    fn spent_state_key_is_a_hash() {
+        let state = "f3QmV2x9b8ZkqYt7uW1sR4eN0aLcJhPd";
+        let key = spent_state_key(state);
+        assert!(!key.contains(state));
+        assert_eq!(key.len(), 43, "SHA-256, base64url without padding");
+        assert_eq!(key, spent_state_key(state));
+        assert_ne!(key, spent_state_key("another state"));
+    }
 
     /// The login cookie's path covers every provider's redirect endpoint, in whole segments.
     #[test]

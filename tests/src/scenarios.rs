@@ -2182,6 +2182,7 @@ macro_rules! scenarios {
             key_rotation_is_picked_up_by_the_next_login,
             forged_id_token_flood_costs_one_jwks_fetch_per_interval,
             tampered_login_cookie_is_refused,
+            concurrent_callbacks_with_one_state_log_in_once,
         ], rejections: [
             wrong_state_is_rejected,
             wrong_nonce_is_rejected,
@@ -2230,4 +2231,137 @@ macro_rules! scenarios {
             )*
         }
     };
+}
+
+/// One provider response (`back`, for the login the browser `b` started with
+/// `authorization_url`) delivered `n` times at once with the browser's login cookie, as a
+/// double submit or a replayed front-channel response would be: a GET for `query`, a form POST
+/// for `fragment`. The app's answers, in order.
+async fn race_one_callback<A: App>(
+    bench: &Bench<A>,
+    b: &crate::harness::Browser<'_, A>,
+    back: &str,
+    n: usize,
+) -> Vec<crate::harness::Page> {
+    let names = b.login_cookie_names();
+    assert_eq!(names.len(), 1, "one login in progress");
+    let cookie = format!("{}={}", names[0], b.app_cookie(&names[0]).unwrap());
+    let url = url::Url::parse(back).unwrap();
+    let request = || {
+        let builder = match url.fragment() {
+            Some(fragment) => http::Request::post(url.path())
+                .header(
+                    http::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(bytes::Bytes::from(fragment.to_owned())),
+            None => http::Request::get(format!("{}?{}", url.path(), url.query().unwrap_or("")))
+                .body(bytes::Bytes::new()),
+        };
+        let mut request = builder.unwrap();
+        let headers = request.headers_mut();
+        headers.insert(http::header::HOST, "app.test".parse().unwrap());
+        headers.insert(http::header::COOKIE, cookie.parse().unwrap());
+        headers.insert(http::header::ACCEPT, "text/html".parse().unwrap());
+        request
+    };
+    let answers = futures_util::future::join_all((0..n).map(|_| bench.app.call(request()))).await;
+    answers
+        .into_iter()
+        .map(|r| {
+            let (parts, body) = r.into_parts();
+            crate::harness::Page {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            }
+        })
+        .collect()
+}
+
+/// The session cookie a page sets, if any.
+fn session_cookie_set(page: &crate::harness::Page) -> Option<String> {
+    page.headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| cookie::Cookie::parse(v.to_owned()).ok())
+        .find(|c| c.name() == "oidc_session" && !c.value().is_empty())
+        .map(|c| c.value().to_owned())
+}
+
+/// Races eight deliveries of one login's response (`code` with its token call held in flight,
+/// and `id_token`, which needs no token call) on `store`, started at `start_time`. Exactly one
+/// logs in and reaches the token endpoint; the others get the replay's refusal
+/// (`unsolicited_response`) and set no session cookie.
+pub async fn race_one_state_on<A: App>(
+    store: std::sync::Arc<dyn oidc_core::SessionStore>,
+    start_time: Option<u64>,
+) {
+    const N: usize = 8;
+    for (seed, rt) in [(7001, "code"), (7002, "id_token")] {
+        let store = store.clone();
+        let bench = Bench::<A>::with(BenchOptions {
+            configure: Box::new(move |c| c.response_type(rt)),
+            // A seed of its own: each flow's `state` differs from the other's on the shared
+            // store (and from earlier runs' on a shared Redis).
+            rp: Box::new(move |r| {
+                r.session_store(store)
+                    .random(std::sync::Arc::new(oidc_core::SeededRandom::new(seed)))
+            }),
+            start_time,
+            ..Default::default()
+        });
+        // The winner's token call stays in flight while the others arrive.
+        bench.transport.fail("/token", Fault::Delay(200));
+        let mut b = bench.browser();
+        let auth = b.start_login("/?raced=1").await;
+        let back = b.authorize(&auth, "alice");
+        let pages = race_one_callback(&bench, &b, &back, N).await;
+        let winners: Vec<&crate::harness::Page> = pages
+            .iter()
+            .filter(|p| session_cookie_set(p).is_some())
+            .collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "{rt}: exactly one login: {:?}",
+            pages
+                .iter()
+                .map(|p| (p.status, p.text()))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(winners[0].status, StatusCode::FOUND, "{rt}");
+        assert_eq!(winners[0].location().as_deref(), Some("/?raced=1"), "{rt}");
+        for page in pages.iter().filter(|p| session_cookie_set(p).is_none()) {
+            assert_eq!(
+                page.error(),
+                "unsolicited_response",
+                "{rt}: {}",
+                page.text()
+            );
+        }
+        let token_calls = bench.provider.counters().token;
+        assert_eq!(
+            token_calls,
+            u64::from(rt == "code"),
+            "{rt}: one token request at most"
+        );
+        let mut winner = bench.browser();
+        winner.set_app_cookie("oidc_session", &session_cookie_set(winners[0]).unwrap());
+        assert_eq!(whoami(&mut winner).await.as_deref(), Some("alice"), "{rt}");
+    }
+}
+
+/// Single use of `state` is atomic: eight concurrent callbacks carrying one `state` and the
+/// victim's login cookie (which each of them can decrypt) make exactly one session in the
+/// store and exactly one token request; the other seven are refused as replays before any
+/// token call. The same runs on Redis in `tests/tests/redis.rs`.
+pub async fn concurrent_callbacks_with_one_state_log_in_once<A: App>() {
+    let store = std::sync::Arc::new(oidc_core::MemoryStore::with_clock(
+        1000,
+        std::sync::Arc::new(crate::harness::TestClock::new(1_700_000_000)),
+    ));
+    race_one_state_on::<A>(store.clone(), None).await;
+    assert_eq!(store.len(), 2, "one session per flow raced, no more");
 }
