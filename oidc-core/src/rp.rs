@@ -506,13 +506,67 @@ impl RelyingParty {
         self.inner.providers.iter().map(|p| p.name.as_str())
     }
 
-    /// Which of the relying party's own routes `path` is, if any.
+    /// The path the app is served under, from its URL (`/` at the root, `/app/` for
+    /// `https://example.com/app`): where an app mounts its routes when no proxy strips it.
+    pub fn base_path(&self) -> &str {
+        self.inner.app_url.path()
+    }
+
+    /// `path` relative to the app: without the app's path prefix when it carries it (the app
+    /// mounted under its prefix, an axum layer outside `Router::nest`), as it is when it does
+    /// not (a proxy that strips the prefix, a layer or extractor inside `Router::nest`). So
+    /// an app under `/app` should not have routes of its own under `/app/app`.
+    fn app_relative<'a>(&self, path: &'a str) -> &'a str {
+        let prefix = self.inner.app_url.path().trim_end_matches('/');
+        match path.strip_prefix(prefix) {
+            Some("") if !prefix.is_empty() => "/",
+            Some(rest) if !prefix.is_empty() && rest.starts_with('/') => rest,
+            _ => path,
+        }
+    }
+
+    /// Whether a request for `request_path` is for the route at `route_path` (a path of the
+    /// app's URL): the same path, or the route's path without the app's prefix when that was
+    /// stripped before the request reached the app.
+    fn is_route(&self, request_path: &str, route_path: &str) -> bool {
+        request_path == route_path
+            || (self.app_relative(route_path) != route_path
+                && self.app_relative(route_path) == request_path)
+    }
+
+    /// Every path on which [`route`](Self::route) finds one of the relying party's own
+    /// routes, for frameworks that route by path (Rocket): each route's path, and, when the
+    /// app has a path prefix, that path without it (for a proxy that strips the prefix).
+    pub fn route_paths(&self) -> Vec<(Route, &str)> {
+        let own = self
+            .redirect_paths()
+            .map(|p| (Route::Redirect, p))
+            .chain([(Route::Logout, self.logout_path())])
+            .chain(self.inner.login_path.as_deref().map(|p| (Route::Login, p)));
+        let mut paths: Vec<(Route, &str)> = Vec::new();
+        for (route, path) in own {
+            for p in [path, self.app_relative(path)] {
+                if !paths.contains(&(route, p)) {
+                    paths.push((route, p));
+                }
+            }
+        }
+        paths
+    }
+
+    /// Which of the relying party's own routes `path` is, if any: `path` as the app receives
+    /// it, with the app's path prefix or without it (stripped by a proxy or `Router::nest`).
     pub fn route(&self, path: &str) -> Option<Route> {
-        if self.redirect_paths().any(|p| p == path) {
+        if self.redirect_paths().any(|p| self.is_route(path, p)) {
             Some(Route::Redirect)
-        } else if path == self.logout_path() {
+        } else if self.is_route(path, self.logout_path()) {
             Some(Route::Logout)
-        } else if self.inner.login_path.as_deref() == Some(path) {
+        } else if self
+            .inner
+            .login_path
+            .as_deref()
+            .is_some_and(|p| self.is_route(path, p))
+        {
             Some(Route::Login)
         } else {
             None
@@ -608,12 +662,17 @@ impl RelyingParty {
         if api {
             return Err(api_unauthorized(&self.realm()));
         }
-        let return_to = parts
-            .uri
-            .path_and_query()
-            .map(|pq| pq.as_str())
-            .filter(|p| safe_return_path(p).is_ok())
-            .unwrap_or("/");
+        // The return path is relative to the app (the login's answer puts the prefix back),
+        // whether or not the request still carries the prefix.
+        let return_to = match parts.uri.query() {
+            Some(q) => format!("{}?{q}", self.app_relative(parts.uri.path())),
+            None => self.app_relative(parts.uri.path()).to_owned(),
+        };
+        let return_to = if safe_return_path(&return_to).is_ok() {
+            return_to.as_str()
+        } else {
+            "/"
+        };
         Err(self.start_login(slot, return_to, now, silent).await)
     }
 
@@ -782,7 +841,9 @@ impl RelyingParty {
         // RFC 9700 4.4.2: the redirect URI a response arrives on names its provider. One that
         // came back on another provider's is a mix-up attempt; its login stays spent (its
         // `state` is in the attacker's hands), and the user starts again.
-        if parts.uri.path() != slot.redirect_uri.path() && self.inner.providers.len() > 1 {
+        if !self.is_route(parts.uri.path(), slot.redirect_uri.path())
+            && self.inner.providers.len() > 1
+        {
             return Err(ProtocolError::RedirectUriMismatch.into());
         }
         let metadata = self.metadata(slot).await?;
@@ -1472,6 +1533,82 @@ fn redirect(location: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::{common_path, spent_state_key};
+
+    struct NoNet;
+
+    impl crate::Transport for NoNet {
+        fn send(
+            &self,
+            _: http::Request<bytes::Bytes>,
+        ) -> crate::BoxFuture<'_, Result<http::Response<bytes::Bytes>, crate::TransportError>>
+        {
+            Box::pin(async { Err(crate::TransportError::Connect("offline".into())) })
+        }
+    }
+
+    fn rp_at(app_url: &str) -> super::RelyingParty {
+        let config = crate::ProviderConfig::discover("https://op.example")
+            .client(crate::ClientMetadata::new("c", "s"))
+            .build()
+            .unwrap();
+        super::RelyingParty::builder(app_url)
+            .provider("default", config)
+            .transport(std::sync::Arc::new(NoNet))
+            .session_secret([7u8; 32])
+            .build()
+            .unwrap()
+    }
+
+    /// Paths relative to an app under `/app`: with the prefix (taken off once) or without it
+    /// (a proxy stripped it), never a lookalike such as `/appx`; at the root, unchanged.
+    #[test]
+    fn paths_are_relative_to_the_app_prefix() {
+        let rp = rp_at("https://example.com/app");
+        assert_eq!(rp.base_path(), "/app/");
+        assert_eq!(rp.app_relative("/app/x"), "/x");
+        assert_eq!(rp.app_relative("/app/"), "/");
+        assert_eq!(rp.app_relative("/app"), "/");
+        assert_eq!(
+            rp.app_relative("/app/app/x"),
+            "/app/x",
+            "the prefix goes once"
+        );
+        assert_eq!(rp.app_relative("/appx"), "/appx");
+        assert_eq!(rp.app_relative("/x"), "/x");
+        let root = rp_at("https://example.com");
+        assert_eq!(root.app_relative("/app/x"), "/app/x");
+    }
+
+    /// The relying party's routes answer with the app's prefix and without it, and nowhere
+    /// else; Rocket mounts both.
+    #[test]
+    fn routes_answer_with_and_without_the_prefix() {
+        use super::Route;
+        let rp = rp_at("https://example.com/app");
+        assert_eq!(rp.route("/app/redirect_uri"), Some(Route::Redirect));
+        assert_eq!(rp.route("/redirect_uri"), Some(Route::Redirect));
+        assert_eq!(rp.route("/app/logout"), Some(Route::Logout));
+        assert_eq!(rp.route("/logout"), Some(Route::Logout));
+        assert_eq!(rp.route("/appredirect_uri"), None);
+        assert_eq!(rp.route("/app/app/redirect_uri"), None);
+        assert_eq!(
+            rp.route_paths(),
+            [
+                (Route::Redirect, "/app/redirect_uri"),
+                (Route::Redirect, "/redirect_uri"),
+                (Route::Logout, "/app/logout"),
+                (Route::Logout, "/logout"),
+            ]
+        );
+        let root = rp_at("https://example.com");
+        assert_eq!(
+            root.route_paths(),
+            [
+                (Route::Redirect, "/redirect_uri"),
+                (Route::Logout, "/logout")
+            ]
+        );
+    }
 
     /// The spent mark names the `state` without holding it, and tells states apart.
     #[test]

@@ -2183,6 +2183,8 @@ macro_rules! scenarios {
             forged_id_token_flood_costs_one_jwks_fetch_per_interval,
             tampered_login_cookie_is_refused,
             concurrent_callbacks_with_one_state_log_in_once,
+            return_path_is_right_under_a_prefix,
+            return_path_is_right_behind_a_prefix_stripping_proxy,
         ], rejections: [
             wrong_state_is_rejected,
             wrong_nonce_is_rejected,
@@ -2364,4 +2366,61 @@ pub async fn concurrent_callbacks_with_one_state_log_in_once<A: App>() {
     ));
     race_one_state_on::<A>(store.clone(), None).await;
     assert_eq!(store.len(), 2, "one session per flow raced, no more");
+}
+
+/// A login from a protected page of an app under `/app` (the bench's `prefix`, stripped by a
+/// proxy in front or not): the provider's answer sends the browser back to that page, with
+/// the prefix once (`/app/?page=1`, never `/app/app/...`); the explicit login route (at
+/// `/app/login`) returns to its `next`, under the prefix too; and the app's own routes
+/// (redirect endpoint, logout) answer on the prefixed paths the browser uses.
+async fn return_paths_under_prefix<A: App>(proxy_strips_prefix: bool) {
+    let bench = Bench::<A>::with(BenchOptions {
+        prefix: Some("/app"),
+        proxy_strips_prefix,
+        rp: Box::new(|r| r.login_path("/app/login")),
+        ..Default::default()
+    });
+    let mut b = bench.browser();
+    let auth = b.start_login("/app/?page=1").await;
+    let back = b.authorize(&auth, "alice");
+    assert!(
+        back.starts_with(&format!("{APP_URL}/app/redirect_uri?")),
+        "{back}"
+    );
+    let page = b.deliver(&auth, &back).await;
+    assert_eq!(page.status, StatusCode::FOUND, "{}", page.text());
+    assert_eq!(page.location().as_deref(), Some("/app/?page=1"));
+    let page = b.follow(page).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(page.json()["sub"], "alice");
+    // The explicit login route: `next` is a path of the app.
+    let auth = b.start_login("/app/login?next=%2F%3Ffrom%3Dlogin").await;
+    let back = b.authorize(&auth, "bob");
+    let page = b.deliver(&auth, &back).await;
+    assert_eq!(
+        page.location().as_deref(),
+        Some("/app/?from=login"),
+        "{}",
+        page.text()
+    );
+    let page = b.follow(page).await;
+    assert_eq!(page.json()["sub"], "bob");
+    // Logout on the prefixed path ends the session.
+    let page = b.get("/app/logout").await;
+    let page = b.follow(page).await;
+    assert!(page.text().contains("logged out"), "{}", page.text());
+    assert_eq!(b.get_json("/app/").await.status, StatusCode::UNAUTHORIZED);
+}
+
+/// An app mounted under a path prefix (`/app`, its routes declared there, the relying party's
+/// URL `http://app.test/app`) returns a user to the page first asked for with the prefix once,
+/// as the login route does; see `return_paths_under_prefix`.
+pub async fn return_path_is_right_under_a_prefix<A: App>() {
+    return_paths_under_prefix::<A>(false).await;
+}
+
+/// The same app behind a proxy that strips the prefix (the app serves `/`, the browser sees
+/// `/app/...`): the relying party's routes still answer, and return paths get the prefix once.
+pub async fn return_path_is_right_behind_a_prefix_stripping_proxy<A: App>() {
+    return_paths_under_prefix::<A>(true).await;
 }
