@@ -219,7 +219,10 @@ impl RelyingPartyBuilder {
         self
     }
 
-    /// The session cookie's name (default `oidc_session`).
+    /// The session cookie's name (default `oidc_session`); login cookies are named after it
+    /// (`<name>_login_...`). On https both get the `__Host-` prefix (`__Host-oidc_session`),
+    /// which makes browsers take them from this host alone, with `Path=/`: two apps under
+    /// different path prefixes of one https host need different names.
     pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
         self.cookie_name = name.into();
         self

@@ -833,20 +833,25 @@ impl<'a, A: App> Browser<'a, A> {
         }
     }
 
-    /// The app's session cookie value, if any.
+    /// The app's session cookie value, if any: `__Host-oidc_session` (the name on https),
+    /// else `oidc_session`.
     pub fn session_cookie(&self) -> Option<&str> {
         self.app_cookies
-            .get("oidc_session")
+            .get("__Host-oidc_session")
+            .or_else(|| self.app_cookies.get("oidc_session"))
             .map(|c| c.value.as_str())
     }
 
     /// The names of the app cookies this browser holds for logins in progress (one per login,
-    /// `oidc_session_login_...`).
+    /// `oidc_session_login_...`, `__Host-` first on https).
     pub fn login_cookie_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .app_cookies
             .keys()
-            .filter(|n| n.starts_with("oidc_session_login_"))
+            .filter(|n| {
+                n.trim_start_matches("__Host-")
+                    .starts_with("oidc_session_login_")
+            })
             .cloned()
             .collect();
         names.sort();

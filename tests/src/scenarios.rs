@@ -616,7 +616,7 @@ pub async fn form_post_survives_cross_site_post<A: App>() {
         .collect();
     let login_cookie = cookies
         .iter()
-        .find(|c| c.starts_with("oidc_session_login_"))
+        .find(|c| c.starts_with("__Host-oidc_session_login_"))
         .expect("a login cookie for form_post");
     assert!(login_cookie.contains("SameSite=None") && login_cookie.contains("Secure"));
     let login_name = login_cookie.split('=').next().unwrap().to_owned();
@@ -638,7 +638,7 @@ pub async fn form_post_survives_cross_site_post<A: App>() {
     );
     let session_cookie = cookies
         .iter()
-        .find(|c| c.starts_with("oidc_session="))
+        .find(|c| c.starts_with("__Host-oidc_session="))
         .unwrap();
     assert!(session_cookie.contains("SameSite=Lax") && session_cookie.contains("Secure"));
     assert!(b.is_logged_in().await);
@@ -2210,6 +2210,7 @@ macro_rules! scenarios {
             replayed_callback_is_rejected,
             unsolicited_callback_is_rejected,
             forged_cookie_is_ignored,
+            shadowing_cookie_is_ignored,
         ]);
     };
     (@each $adapter:ident, $app:ty, [$($name:ident),* $(,)?],
@@ -2423,4 +2424,37 @@ pub async fn return_path_is_right_under_a_prefix<A: App>() {
 /// `/app/...`): the relying party's routes still answer, and return paths get the prefix once.
 pub async fn return_path_is_right_behind_a_prefix_stripping_proxy<A: App>() {
     return_paths_under_prefix::<A>(true).await;
+}
+
+/// On https, a sibling host that shares the cookie key (and here the store) cannot shadow the
+/// session or login cookies: it can only set cookies of the bare names (`oidc_session`,
+/// `oidc_session_login_...`, with `Domain=` the parent), while the app's are `__Host-` ones,
+/// which browsers take from this host alone. A victim logged in as `alice`, with a login of
+/// her own in progress, is given the attacker's validly signed session cookie and the
+/// attacker's login cookie under those names, and then follows the attacker's callback: she
+/// stays `alice` with the same cookie, the callback is refused, and her login still completes.
+pub async fn shadowing_cookie_is_ignored<A: App>() -> Unchanged {
+    let bench = Bench::<A>::with(BenchOptions {
+        https: true,
+        ..Default::default()
+    });
+    let mut attacker = bench.browser();
+    assert_eq!(attacker.login("/", "mallory").await.status, StatusCode::OK);
+    let mallory = attacker.session_cookie().unwrap().to_owned();
+    let auth = attacker.start_login("/login?next=%2F").await;
+    let attacker_back = attacker.authorize(&auth, "mallory");
+    let login_name = attacker.login_cookie_names().pop().unwrap();
+    let login_value = attacker.app_cookie(&login_name).unwrap().to_owned();
+
+    let (mut victim, _) = logged_in(&bench, "alice").await;
+    let own = victim.start_login("/login?next=%2F").await;
+    let before = Before::take(&mut victim)
+        .await
+        .with_pending(victim.authorize(&own, "alice"));
+    victim.set_app_cookie("oidc_session", &mallory);
+    victim.set_app_cookie(login_name.trim_start_matches("__Host-"), &login_value);
+    assert_eq!(whoami(&mut victim).await.as_deref(), Some("alice"));
+    let page = victim.get(&attacker_back).await;
+    assert_eq!(page.error(), "invalid_state", "{}", page.text());
+    before.unchanged(&mut victim).await
 }
