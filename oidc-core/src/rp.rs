@@ -156,6 +156,9 @@ impl std::fmt::Debug for RelyingPartyBuilder {
 
 impl RelyingPartyBuilder {
     /// Adds a provider under a name. The first one added is the default.
+    ///
+    /// A session belongs to one provider: logging in with another replaces it (the old
+    /// session deleted, the id rotated); [`UserSession::provider`] says which one it is.
     pub fn provider(mut self, name: impl Into<String>, config: ProviderConfig) -> Self {
         self.providers.push((name.into(), config));
         self
@@ -975,6 +978,8 @@ impl RelyingParty {
         let user = Arc::new(outcome.user);
         // Rotate the session id: the id an attacker may have planted before login is worthless
         // after it. Logins pending in other tabs live in their own cookies and are unaffected.
+        // A session holds one provider's user: a login with another replaces it, old record
+        // deleted below, rather than keeping two identities under one id.
         let new_id = self.inner.cookies.new_id(self.inner.random.as_ref());
         let record = SessionRecord {
             user: Some(user.clone()),

@@ -2185,6 +2185,7 @@ macro_rules! scenarios {
             concurrent_callbacks_with_one_state_log_in_once,
             return_path_is_right_under_a_prefix,
             return_path_is_right_behind_a_prefix_stripping_proxy,
+            another_providers_login_replaces_the_session,
         ], rejections: [
             wrong_state_is_rejected,
             wrong_nonce_is_rejected,
@@ -2457,4 +2458,41 @@ pub async fn shadowing_cookie_is_ignored<A: App>() -> Unchanged {
     let page = victim.get(&attacker_back).await;
     assert_eq!(page.error(), "invalid_state", "{}", page.text());
     before.unchanged(&mut victim).await
+}
+
+/// A session belongs to one provider, and logging in with another replaces it explicitly:
+/// `alice` at the default provider opens `/second`, logs in there as `carol`, and then the
+/// session id has rotated, the old session is deleted (its cookie, replayed, is nobody), the
+/// app sees the provider (`"provider": "second"`), and the default provider's route asks for a
+/// login again instead of still serving `alice`.
+pub async fn another_providers_login_replaces_the_session<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        second_provider: true,
+        ..Default::default()
+    });
+    let mut b = bench.browser();
+    let page = b.login("/", "alice").await;
+    assert_eq!(page.json()["provider"], "default");
+    let first_cookie = b.session_cookie().unwrap().to_owned();
+    let page = b.login("/second", "carol").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(page.json()["provider"], "second");
+    assert_eq!(page.json()["sub"], "carol");
+    let second_cookie = b.session_cookie().unwrap().to_owned();
+    assert_ne!(second_cookie, first_cookie, "the session id rotated");
+    assert_eq!(
+        b.get_json("/").await.status,
+        StatusCode::UNAUTHORIZED,
+        "the default provider's session is gone, not kept beside the new one"
+    );
+    let mut old = bench.browser();
+    old.set_app_cookie("oidc_session", &first_cookie);
+    assert_eq!(old.get_json("/").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        old.get_json("/second").await.status,
+        StatusCode::UNAUTHORIZED,
+        "the old session was deleted, not turned into the new one"
+    );
+    let page = b.get_json("/second").await;
+    assert_eq!(page.json()["sub"], "carol", "the new session stands");
 }
