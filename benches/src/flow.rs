@@ -241,12 +241,67 @@ impl Flow {
 /// and userinfo answers recorded. Each [`prepare`](Self::prepare) builds the same browser
 /// request (the login cookie comes with it); each [`run`](Self::run) is then one complete
 /// callback, from the request to the session write; and [`clean_up`](Self::clean_up) removes
-/// the session it made, so that every run finds the store as the first did.
+/// the session it made and forgets the spent `state`, so that every run finds the store as the
+/// first did.
 pub struct CallbackFixture {
     /// The relying party.
     pub rp: RelyingParty,
-    store: Arc<MemoryStore>,
+    store: Arc<FixtureStore>,
     request: Request<Bytes>,
+}
+
+/// The fixture's store: sessions in a memory store, spent-`state` marks in a memory store of
+/// their own that clean-up replaces. Each run then spends the same `state` anew, paying for
+/// the mark as a real callback does, instead of being refused as a replay.
+struct FixtureStore {
+    sessions: MemoryStore,
+    marks: Mutex<Arc<MemoryStore>>,
+    clock: Arc<TestClock>,
+}
+
+impl FixtureStore {
+    fn new(clock: Arc<TestClock>) -> Self {
+        FixtureStore {
+            sessions: MemoryStore::with_clock(100_000, clock.clone()),
+            marks: Mutex::new(Arc::new(MemoryStore::with_clock(16, clock.clone()))),
+            clock,
+        }
+    }
+
+    fn forget_marks(&self) {
+        *self.marks.lock().unwrap_or_else(|p| p.into_inner()) =
+            Arc::new(MemoryStore::with_clock(16, self.clock.clone()));
+    }
+}
+
+impl SessionStore for FixtureStore {
+    fn load<'a>(
+        &'a self,
+        id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<SessionRecord>, oidc_core::StoreError>> {
+        self.sessions.load(id)
+    }
+
+    fn save<'a>(
+        &'a self,
+        id: &'a str,
+        record: &'a SessionRecord,
+    ) -> BoxFuture<'a, Result<(), oidc_core::StoreError>> {
+        self.sessions.save(id, record)
+    }
+
+    fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), oidc_core::StoreError>> {
+        self.sessions.delete(id)
+    }
+
+    fn mark_spent<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: std::time::Duration,
+    ) -> BoxFuture<'a, Result<bool, oidc_core::StoreError>> {
+        let marks = self.marks.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        Box::pin(async move { marks.mark_spent(key, ttl).await })
+    }
 }
 
 impl std::fmt::Debug for CallbackFixture {
@@ -269,7 +324,7 @@ impl CallbackFixture {
             provider.clone(),
             clock.clone(),
         )));
-        let store = Arc::new(MemoryStore::with_clock(100_000, clock.clone()));
+        let store = Arc::new(FixtureStore::new(clock.clone()));
         let rp = RelyingParty::builder(app_url)
             .provider("default", provider_config(flow.response_type()))
             .transport(transport.clone())
@@ -319,6 +374,7 @@ impl CallbackFixture {
     pub fn clean_up(&self, response: &oidc_core::Response) -> bool {
         match session_cookie(response) {
             Some(cookie) if response.status() == StatusCode::FOUND => {
+                self.store.forget_marks();
                 block_on(self.store.delete(session_id(&cookie))).is_ok()
             }
             _ => false,

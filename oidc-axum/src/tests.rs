@@ -37,6 +37,14 @@ impl App for TestApp {
         TestApp(routes().layer(OidcLayer::new(rp)))
     }
 
+    fn new_under(rp: RelyingParty, prefix: &'static str) -> Self {
+        TestApp(
+            Router::new()
+                .nest(prefix, routes())
+                .layer(OidcLayer::new(rp)),
+        )
+    }
+
     fn call(&self, request: http::Request<Bytes>) -> BoxFuture<'_, http::Response<Bytes>> {
         dispatch(self.0.clone(), request)
     }

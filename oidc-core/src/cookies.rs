@@ -10,6 +10,10 @@ use crate::error::{Error, Result};
 /// Minimum length of the signing key.
 pub(crate) const MIN_SECRET_LEN: usize = 32;
 
+/// The cookie name prefix browsers keep for cookies set by this host alone, over https, for
+/// `Path=/`, without `Domain` (RFC 6265bis 4.1.3.2).
+pub(crate) const HOST_PREFIX: &str = "__Host-";
+
 /// Reads and writes the session cookie.
 pub(crate) struct SessionCookies {
     name: String,
@@ -56,6 +60,14 @@ impl SessionCookies {
             .into_bytes();
         let csrf_mac = Hmac::<Sha256>::new_from_slice(&csrf_key)
             .map_err(|e| Error::config("session_secret", e.to_string()))?;
+        // On https, `__Host-`: browsers take such a cookie only from this very host, with
+        // `Secure`, `Path=/` and no `Domain`, so a sibling host (or plain http) cannot set or
+        // shadow it; a cookie of the bare name is then someone else's and never read.
+        let (name, path) = if secure {
+            (format!("{HOST_PREFIX}{name}"), "/".to_owned())
+        } else {
+            (name, path)
+        };
         Ok(SessionCookies {
             name,
             mac,
@@ -225,6 +237,29 @@ mod tests {
         let j = jar(true);
         assert!(j.set("abc").to_str().unwrap().contains("Secure"));
         assert!(j.clear().to_str().unwrap().contains("Max-Age=0"));
+    }
+
+    /// On https the session cookie is `__Host-` (Secure, `Path=/` whatever the app's path, no
+    /// `Domain`), and a cookie of the bare name, which a sibling host could set, is not read,
+    /// even validly signed.
+    #[test]
+    fn https_session_cookie_is_host_only() {
+        let j = SessionCookies::new("sid".into(), &[7u8; 32], true, "/app/".into(), None).unwrap();
+        let set = j.set("abc");
+        let s = set.to_str().unwrap();
+        assert!(s.starts_with("__Host-sid=abc."), "{s}");
+        let parsed = cookie::Cookie::parse(s).unwrap();
+        assert_eq!(parsed.secure(), Some(true));
+        assert_eq!(parsed.path(), Some("/"));
+        assert_eq!(parsed.domain(), None);
+        let clear = j.clear();
+        assert!(clear.to_str().unwrap().starts_with("__Host-sid=;"));
+        let value = s.split(';').next().unwrap();
+        let bare = value.trim_start_matches("__Host-");
+        assert_eq!(j.read(&headers(value)), Some("abc".into()));
+        assert_eq!(j.read(&headers(bare)), None, "the bare name is not ours");
+        let http = jar(false);
+        assert_eq!(http.read(&headers(bare)), Some("abc".into()));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use josekit::jwe::{Dir, JweHeader};
 use sha2::{Digest, Sha256};
 
 use crate::config::ResponseMode;
+use crate::cookies::HOST_PREFIX;
 use crate::error::{Error, LoginCookieError, Result};
 use crate::secret::constant_time_eq;
 use crate::session::{PendingLogin, MAX_PENDING_LOGINS, PENDING_LOGIN_TTL};
@@ -86,8 +87,16 @@ impl LoginCookies {
         let decrypter = Dir
             .decrypter_from_bytes(key)
             .map_err(|e| Error::config("session_secret", e.to_string()))?;
+        // On https, `__Host-` as the session cookie: no sibling host can plant a login (its
+        // own, to log the user in as someone else) or shadow one. It needs `Path=/`, so a
+        // login cookie then reaches every path of the host while its login is in progress.
+        let (prefix, path) = if secure {
+            (format!("{HOST_PREFIX}{cookie_name}_login_"), "/")
+        } else {
+            (format!("{cookie_name}_login_"), path)
+        };
         Ok(LoginCookies {
-            prefix: format!("{cookie_name}_login_"),
+            prefix,
             path: if path.is_empty() {
                 "/".into()
             } else {
@@ -304,6 +313,26 @@ mod tests {
         let q = j.set(&login("b", 1, ResponseMode::Query)).unwrap();
         let q = q.to_str().unwrap();
         assert!(q.contains("SameSite=Lax") && q.contains("Secure"));
+    }
+
+    /// On https a login cookie is `__Host-` (Secure, `Path=/`, no `Domain`), and one of the
+    /// bare name, which a sibling host could plant, is not read.
+    #[test]
+    fn https_login_cookies_are_host_only() {
+        let j = cookies(true);
+        let set = j.set(&login("s", 100, ResponseMode::Query)).unwrap();
+        let s = set.to_str().unwrap();
+        assert!(s.starts_with("__Host-sid_login_"), "{s}");
+        let parsed = cookie::Cookie::parse(s).unwrap();
+        assert_eq!(parsed.secure(), Some(true));
+        assert_eq!(parsed.path(), Some("/"));
+        assert_eq!(parsed.domain(), None);
+        let real = pair(&set);
+        assert_eq!(j.read(&headers(&real), 101).logins.len(), 1);
+        let bare = real.trim_start_matches("__Host-");
+        let jar = j.read(&headers(bare), 101);
+        assert!(jar.logins.is_empty() && jar.stale.is_empty(), "not ours");
+        assert_eq!(cookies(false).read(&headers(bare), 101).logins.len(), 1);
     }
 
     /// Tampered, foreign-key, renamed, oversized and expired cookies are ignored and marked for

@@ -155,6 +155,9 @@ impl std::fmt::Debug for RelyingPartyBuilder {
 
 impl RelyingPartyBuilder {
     /// Adds a provider under a name. The first one added is the default.
+    ///
+    /// A session belongs to one provider: logging in with another replaces it (the old
+    /// session deleted, the id rotated); [`UserSession::provider`] says which one it is.
     pub fn provider(mut self, name: impl Into<String>, config: ProviderConfig) -> Self {
         self.providers.push((name.into(), config));
         self
@@ -218,7 +221,10 @@ impl RelyingPartyBuilder {
         self
     }
 
-    /// The session cookie's name (default `oidc_session`).
+    /// The session cookie's name (default `oidc_session`); login cookies are named after it
+    /// (`<name>_login_...`). On https both get the `__Host-` prefix (`__Host-oidc_session`),
+    /// which makes browsers take them from this host alone, with `Path=/`: two apps under
+    /// different path prefixes of one https host need different names.
     pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
         self.cookie_name = name.into();
         self
@@ -405,6 +411,14 @@ fn provider_redirect_uri(
     Ok(url)
 }
 
+/// The store key that marks `state` spent: a hash, so that the store (and whoever can read
+/// it) never holds a `state` of a login that may still be in flight.
+fn spent_state_key(state: &str) -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(state.as_bytes()))
+}
+
 fn with_trailing_slash(url: &Url) -> Url {
     let mut u = url.clone();
     if !u.path().ends_with('/') {
@@ -488,13 +502,67 @@ impl RelyingParty {
         self.inner.providers.iter().map(|p| p.name.as_str())
     }
 
-    /// Which of the relying party's own routes `path` is, if any.
+    /// The path the app is served under, from its URL (`/` at the root, `/app/` for
+    /// `https://example.com/app`): where an app mounts its routes when no proxy strips it.
+    pub fn base_path(&self) -> &str {
+        self.inner.app_url.path()
+    }
+
+    /// `path` relative to the app: without the app's path prefix when it carries it (the app
+    /// mounted under its prefix, an axum layer outside `Router::nest`), as it is when it does
+    /// not (a proxy that strips the prefix, a layer or extractor inside `Router::nest`). So
+    /// an app under `/app` should not have routes of its own under `/app/app`.
+    fn app_relative<'a>(&self, path: &'a str) -> &'a str {
+        let prefix = self.inner.app_url.path().trim_end_matches('/');
+        match path.strip_prefix(prefix) {
+            Some("") if !prefix.is_empty() => "/",
+            Some(rest) if !prefix.is_empty() && rest.starts_with('/') => rest,
+            _ => path,
+        }
+    }
+
+    /// Whether a request for `request_path` is for the route at `route_path` (a path of the
+    /// app's URL): the same path, or the route's path without the app's prefix when that was
+    /// stripped before the request reached the app.
+    fn is_route(&self, request_path: &str, route_path: &str) -> bool {
+        request_path == route_path
+            || (self.app_relative(route_path) != route_path
+                && self.app_relative(route_path) == request_path)
+    }
+
+    /// Every path on which [`route`](Self::route) finds one of the relying party's own
+    /// routes, for frameworks that route by path (Rocket): each route's path, and, when the
+    /// app has a path prefix, that path without it (for a proxy that strips the prefix).
+    pub fn route_paths(&self) -> Vec<(Route, &str)> {
+        let own = self
+            .redirect_paths()
+            .map(|p| (Route::Redirect, p))
+            .chain([(Route::Logout, self.logout_path())])
+            .chain(self.inner.login_path.as_deref().map(|p| (Route::Login, p)));
+        let mut paths: Vec<(Route, &str)> = Vec::new();
+        for (route, path) in own {
+            for p in [path, self.app_relative(path)] {
+                if !paths.contains(&(route, p)) {
+                    paths.push((route, p));
+                }
+            }
+        }
+        paths
+    }
+
+    /// Which of the relying party's own routes `path` is, if any: `path` as the app receives
+    /// it, with the app's path prefix or without it (stripped by a proxy or `Router::nest`).
     pub fn route(&self, path: &str) -> Option<Route> {
-        if self.redirect_paths().any(|p| p == path) {
+        if self.redirect_paths().any(|p| self.is_route(path, p)) {
             Some(Route::Redirect)
-        } else if path == self.logout_path() {
+        } else if self.is_route(path, self.logout_path()) {
             Some(Route::Logout)
-        } else if self.inner.login_path.as_deref() == Some(path) {
+        } else if self
+            .inner
+            .login_path
+            .as_deref()
+            .is_some_and(|p| self.is_route(path, p))
+        {
             Some(Route::Login)
         } else {
             None
@@ -590,12 +658,17 @@ impl RelyingParty {
         if api {
             return Err(api_unauthorized(&self.realm()));
         }
-        let return_to = parts
-            .uri
-            .path_and_query()
-            .map(|pq| pq.as_str())
-            .filter(|p| safe_return_path(p).is_ok())
-            .unwrap_or("/");
+        // The return path is relative to the app (the login's answer puts the prefix back),
+        // whether or not the request still carries the prefix.
+        let return_to = match parts.uri.query() {
+            Some(q) => format!("{}?{q}", self.app_relative(parts.uri.path())),
+            None => self.app_relative(parts.uri.path()).to_owned(),
+        };
+        let return_to = if safe_return_path(&return_to).is_ok() {
+            return_to.as_str()
+        } else {
+            "/"
+        };
         Err(self.start_login(slot, return_to, now, silent).await)
     }
 
@@ -742,12 +815,31 @@ impl RelyingParty {
         // The login is spent whatever happens next: its cookie goes with this response, so
         // the browser cannot complete it twice (the code itself is single use at the provider).
         clear.push(self.inner.login_cookies.clear(&name, pending.response_mode));
+        // The cookie is no single use on its own: concurrent requests carrying the same one
+        // (a double submit, a replayed front-channel response) each decrypt it. The store's
+        // atomic mark decides which one spends the login, before anything else is done.
+        if !self
+            .inner
+            .store
+            .mark_spent(
+                &spent_state_key(state),
+                Duration::from_secs(PENDING_LOGIN_TTL),
+            )
+            .await?
+        {
+            return Err(ProtocolError::UnsolicitedResponse(
+                "this login was already completed by another request",
+            )
+            .into());
+        }
 
         let slot = self.slot(Some(&pending.provider))?;
         // RFC 9700 4.4.2: the redirect URI a response arrives on names its provider. One that
         // came back on another provider's is a mix-up attempt; its login stays spent (its
         // `state` is in the attacker's hands), and the user starts again.
-        if parts.uri.path() != slot.redirect_uri.path() && self.inner.providers.len() > 1 {
+        if !self.is_route(parts.uri.path(), slot.redirect_uri.path())
+            && self.inner.providers.len() > 1
+        {
             return Err(ProtocolError::RedirectUriMismatch.into());
         }
         let metadata = self.metadata(slot).await?;
@@ -876,6 +968,8 @@ impl RelyingParty {
         let user = Arc::new(outcome.user);
         // Rotate the session id: the id an attacker may have planted before login is worthless
         // after it. Logins pending in other tabs live in their own cookies and are unaffected.
+        // A session holds one provider's user: a login with another replaces it, old record
+        // deleted below, rather than keeping two identities under one id.
         let new_id = self.inner.cookies.new_id(self.inner.random.as_ref());
         let record = SessionRecord {
             user: Some(user.clone()),
@@ -1345,7 +1439,94 @@ fn redirect(location: &str) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::common_path;
+    use super::{common_path, spent_state_key};
+
+    struct NoNet;
+
+    impl crate::Transport for NoNet {
+        fn send(
+            &self,
+            _: http::Request<bytes::Bytes>,
+        ) -> crate::BoxFuture<'_, Result<http::Response<bytes::Bytes>, crate::TransportError>>
+        {
+            Box::pin(async { Err(crate::TransportError::Connect("offline".into())) })
+        }
+    }
+
+    fn rp_at(app_url: &str) -> super::RelyingParty {
+        let config = crate::ProviderConfig::discover("https://op.example")
+            .client(crate::ClientMetadata::new("c", "s"))
+            .build()
+            .unwrap();
+        super::RelyingParty::builder(app_url)
+            .provider("default", config)
+            .transport(std::sync::Arc::new(NoNet))
+            .session_secret([7u8; 32])
+            .build()
+            .unwrap()
+    }
+
+    /// Paths relative to an app under `/app`: with the prefix (taken off once) or without it
+    /// (a proxy stripped it), never a lookalike such as `/appx`; at the root, unchanged.
+    #[test]
+    fn paths_are_relative_to_the_app_prefix() {
+        let rp = rp_at("https://example.com/app");
+        assert_eq!(rp.base_path(), "/app/");
+        assert_eq!(rp.app_relative("/app/x"), "/x");
+        assert_eq!(rp.app_relative("/app/"), "/");
+        assert_eq!(rp.app_relative("/app"), "/");
+        assert_eq!(
+            rp.app_relative("/app/app/x"),
+            "/app/x",
+            "the prefix goes once"
+        );
+        assert_eq!(rp.app_relative("/appx"), "/appx");
+        assert_eq!(rp.app_relative("/x"), "/x");
+        let root = rp_at("https://example.com");
+        assert_eq!(root.app_relative("/app/x"), "/app/x");
+    }
+
+    /// The relying party's routes answer with the app's prefix and without it, and nowhere
+    /// else; Rocket mounts both.
+    #[test]
+    fn routes_answer_with_and_without_the_prefix() {
+        use super::Route;
+        let rp = rp_at("https://example.com/app");
+        assert_eq!(rp.route("/app/redirect_uri"), Some(Route::Redirect));
+        assert_eq!(rp.route("/redirect_uri"), Some(Route::Redirect));
+        assert_eq!(rp.route("/app/logout"), Some(Route::Logout));
+        assert_eq!(rp.route("/logout"), Some(Route::Logout));
+        assert_eq!(rp.route("/appredirect_uri"), None);
+        assert_eq!(rp.route("/app/app/redirect_uri"), None);
+        assert_eq!(
+            rp.route_paths(),
+            [
+                (Route::Redirect, "/app/redirect_uri"),
+                (Route::Redirect, "/redirect_uri"),
+                (Route::Logout, "/app/logout"),
+                (Route::Logout, "/logout"),
+            ]
+        );
+        let root = rp_at("https://example.com");
+        assert_eq!(
+            root.route_paths(),
+            [
+                (Route::Redirect, "/redirect_uri"),
+                (Route::Logout, "/logout")
+            ]
+        );
+    }
+
+    /// The spent mark names the `state` without holding it, and tells states apart.
+    #[test]
+    fn spent_state_key_is_a_hash() {
+        let state = "f3QmV2x9b8ZkqYt7uW1sR4eN0aLcJhPd";
+        let key = spent_state_key(state);
+        assert!(!key.contains(state));
+        assert_eq!(key.len(), 43, "SHA-256, base64url without padding");
+        assert_eq!(key, spent_state_key(state));
+        assert_ne!(key, spent_state_key("another state"));
+    }
 
     /// The login cookie's path covers every provider's redirect endpoint, in whole segments.
     #[test]

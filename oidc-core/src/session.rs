@@ -21,9 +21,13 @@ pub const MAX_PENDING_LOGINS: usize = 8;
 pub const PENDING_LOGIN_TTL: u64 = 600;
 
 /// The logged-in user of one provider.
+///
+/// A browser session holds one such user, so one provider: a login with another provider
+/// replaces it (the old session is deleted and the session id rotated, as at every login), and
+/// the routes of the first provider then ask for a login again.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserSession {
-    /// The name of the provider the user logged in with.
+    /// The name of the provider the user logged in with: the only one this session is for.
     pub provider: String,
     /// The access token, if one was issued.
     #[serde(default)]

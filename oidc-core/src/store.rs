@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::env::{BoxFuture, Clock, SystemClock};
 use crate::error::StoreError;
@@ -23,6 +24,18 @@ pub trait SessionStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Removes the record under `id`.
     fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Marks `key` as spent for `ttl`, unless it already is: `Ok(true)` when this call marked
+    /// it, `Ok(false)` when a mark that has not expired was there. It must be one atomic
+    /// insert-if-absent for every process sharing the store (a lock, `SET NX`, a unique
+    /// constraint), never a load followed by a save: the relying party spends a login's
+    /// `state` with it, and of two concurrent callbacks for one login exactly one may win.
+    /// Marks live apart from session records (`key` is never a session id) and need hold
+    /// nothing but their expiry.
+    fn mark_spent<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
 }
 
 /// A bounded in-memory store: at most `capacity` records; expired ones go first, then those
@@ -37,6 +50,10 @@ pub struct MemoryStore {
 struct Inner {
     records: HashMap<String, SessionRecord>,
     by_expiry: BTreeSet<(u64, String)>,
+    /// Spent marks and their expiry, bounded by the same capacity but apart from the records,
+    /// so that marks never evict a session (nor sessions a mark).
+    spent: HashMap<String, u64>,
+    spent_by_expiry: BTreeSet<(u64, String)>,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -113,6 +130,28 @@ impl MemoryStore {
         inner.by_expiry.insert((record.expires_at, id.to_owned()));
         inner.records.insert(id.to_owned(), record.clone());
     }
+
+    /// Test and set under one lock: nothing can run between the two.
+    fn mark_spent_now(&self, key: &str, ttl: Duration) -> bool {
+        let now = self.clock.now();
+        let mut inner = self.lock();
+        while let Some(first) = inner.spent_by_expiry.iter().next().cloned() {
+            // Expired marks go first; beyond the capacity the oldest goes too (a flood of
+            // callbacks can only shorten how long its own marks last).
+            if first.0 > now && inner.spent.len() < self.capacity {
+                break;
+            }
+            inner.spent_by_expiry.remove(&first);
+            inner.spent.remove(&first.1);
+        }
+        if inner.spent.contains_key(key) {
+            return false;
+        }
+        let expires_at = now.saturating_add(ttl.as_secs().max(1));
+        inner.spent.insert(key.to_owned(), expires_at);
+        inner.spent_by_expiry.insert((expires_at, key.to_owned()));
+        true
+    }
 }
 
 impl Inner {
@@ -141,6 +180,15 @@ impl SessionStore for MemoryStore {
     fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         self.lock().remove(id);
         Box::pin(async { Ok(()) })
+    }
+
+    fn mark_spent<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let marked = self.mark_spent_now(key, ttl);
+        Box::pin(async move { Ok(marked) })
     }
 }
 
@@ -192,5 +240,44 @@ mod tests {
         r.version = 999;
         block(store.save("x", &r)).unwrap();
         assert!(block(store.load("x")).unwrap().is_none());
+    }
+
+    /// A key is marked once until its mark expires; marks are bounded apart from sessions and
+    /// never evict one.
+    #[test]
+    fn spent_marks_are_taken_once_and_expire() {
+        let clock = Arc::new(FakeClock(AtomicU64::new(100)));
+        let store = MemoryStore::with_clock(2, clock.clone());
+        let ttl = Duration::from_secs(10);
+        assert!(block(store.mark_spent("a", ttl)).unwrap());
+        assert!(!block(store.mark_spent("a", ttl)).unwrap(), "spent once");
+        block(store.save("s", &SessionRecord::new(1000))).unwrap();
+        assert!(block(store.mark_spent("b", ttl)).unwrap());
+        assert!(block(store.mark_spent("c", ttl)).unwrap());
+        assert!(
+            block(store.load("s")).unwrap().is_some(),
+            "marks never evict a session"
+        );
+        assert_eq!(store.len(), 1, "marks are not session records");
+        clock.0.store(111, Ordering::SeqCst);
+        assert!(block(store.mark_spent("c", ttl)).unwrap(), "expired");
+    }
+
+    /// Threads racing for one key: exactly one wins.
+    #[test]
+    fn one_winner_among_threads() {
+        let store = Arc::new(MemoryStore::new(100));
+        let winners: usize = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    let store = store.clone();
+                    s.spawn(move || {
+                        usize::from(block(store.mark_spent("k", Duration::from_secs(60))).unwrap())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        assert_eq!(winners, 1);
     }
 }

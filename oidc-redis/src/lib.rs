@@ -7,6 +7,10 @@
 //! defaults, so instances of two adjacent versions read each other's records during a rolling
 //! upgrade.
 //!
+//! A spent `state` (the relying party's single-use mark, [`SessionStore::mark_spent`]) is a key
+//! `<prefix>spent:<hash>` set with `SET ... NX PX <ttl>`: one atomic command, so of several
+//! instances receiving the same callback at once exactly one wins.
+//!
 //! Every call is bounded by a response timeout (2 s by default): when Redis is down, requests
 //! fail fast with a [`StoreError`], which the relying party shows as a clear error page (HTTP
 //! 503), and the connection is re-established in the background.
@@ -79,6 +83,11 @@ impl RedisStore {
     fn key(&self, id: &str) -> String {
         format!("{}{id}", self.prefix)
     }
+
+    /// Session ids are base64url, so no id contains the `:` that sets marks apart.
+    fn spent_key(&self, key: &str) -> String {
+        format!("{}spent:{key}", self.prefix)
+    }
 }
 
 impl SessionStore for RedisStore {
@@ -127,6 +136,28 @@ impl SessionStore for RedisStore {
             let mut conn = self.conn.clone();
             let _: () = conn.del(self.key(id)).await.map_err(store_error)?;
             Ok(())
+        })
+    }
+
+    fn mark_spent<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            // A relative expiry: the mark lasts `ttl` on Redis' clock, whatever the skew of
+            // the instances' clocks.
+            let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+            let options = redis::SetOptions::default()
+                .conditional_set(redis::ExistenceCheck::NX)
+                .with_expiration(redis::SetExpiry::PX(millis));
+            // `OK` when set, nil when the key was already there.
+            let set: Option<String> = conn
+                .set_options(self.spent_key(key), "1", options)
+                .await
+                .map_err(store_error)?;
+            Ok(set.is_some())
         })
     }
 }

@@ -176,7 +176,9 @@ impl Handler for RpHandler {
 /// [`RelyingParty::redirect_paths`] (`GET`, `POST`; one per provider when there are several),
 /// [`RelyingParty::logout_path`] (`GET`, and `POST` for the confirmation a logout from another
 /// site asks for) and
-/// [`RelyingParty::login_path`] (`GET`) when the relying party has one. Its response hook sends
+/// [`RelyingParty::login_path`] (`GET`) when the relying party has one, each with and without
+/// the app's path prefix ([`RelyingParty::route_paths`]), so that the app also works behind a
+/// proxy that strips the prefix. Its response hook sends
 /// the answer of a failing guard of this crate (see
 /// [how a failing guard answers](crate#how-a-failing-guard-answers)).
 ///
@@ -222,10 +224,9 @@ impl Fairing for OidcFairing {
             tracing::error!("a RelyingParty is already managed: attach OidcFairing instead");
             return Err(rocket);
         }
-        let redirects: Vec<&str> = self.rp.redirect_paths().collect();
-        let (logout, login) = (self.rp.logout_path(), self.rp.login_path());
-        let paths = redirects.iter().copied().chain([logout]).chain(login);
-        for path in paths {
+        // Each path with and without the app's prefix, which a proxy in front may strip.
+        let paths = self.rp.route_paths();
+        for (_, path) in &paths {
             if !valid_route_path(path) {
                 tracing::error!(path, "not a valid Rocket route path");
                 return Err(rocket);
@@ -235,29 +236,19 @@ impl Fairing for OidcFairing {
             rp: self.rp.clone(),
         };
         let mut routes = Vec::new();
-        for redirect in redirects {
-            routes.push(named(
-                Route::new(Method::Get, redirect, handler.clone()),
-                "oidc redirect endpoint",
-            ));
-            routes.push(named(
-                Route::new(Method::Post, redirect, handler.clone()),
-                "oidc redirect endpoint (form_post)",
-            ));
-        }
-        routes.push(named(
-            Route::new(Method::Get, logout, handler.clone()),
-            "oidc logout",
-        ));
-        routes.push(named(
-            Route::new(Method::Post, logout, handler.clone()),
-            "oidc logout confirmation",
-        ));
-        if let Some(login) = login {
-            routes.push(named(
-                Route::new(Method::Get, login, handler.clone()),
-                "oidc login",
-            ));
+        for (route, path) in paths {
+            let (get, post) = match route {
+                oidc_core::Route::Redirect => (
+                    "oidc redirect endpoint",
+                    Some("oidc redirect endpoint (form_post)"),
+                ),
+                oidc_core::Route::Logout => ("oidc logout", Some("oidc logout confirmation")),
+                _ => ("oidc login", None),
+            };
+            routes.push(named(Route::new(Method::Get, path, handler.clone()), get));
+            if let Some(post) = post {
+                routes.push(named(Route::new(Method::Post, path, handler.clone()), post));
+            }
         }
         Ok(rocket.manage(self.rp.clone()).mount("/", routes))
     }

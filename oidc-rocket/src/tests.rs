@@ -77,8 +77,12 @@ impl App for TestApp {
     const ADAPTER: &'static str = "rocket-unit";
 
     fn new(rp: RelyingParty) -> Self {
+        Self::new_under(rp, "/")
+    }
+
+    fn new_under(rp: RelyingParty, prefix: &'static str) -> Self {
         let rocket = quiet(rocket::build()).attach(OidcFairing::new(rp)).mount(
-            "/",
+            prefix,
             rocket::routes![home, maybe, second, orders, orders_either],
         );
         TestApp {

@@ -318,6 +318,18 @@ impl SessionStore for FlakyStore {
             None => self.inner.delete(id),
         }
     }
+
+    /// A write: refused by a read-only replica as a save is.
+    fn mark_spent<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: std::time::Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        match self.failing("save") {
+            Some(e) => Box::pin(async move { Err(e) }),
+            None => self.inner.mark_spent(key, ttl),
+        }
+    }
 }
 
 fn bench_on<A: App>(store: &FlakyStore) -> Bench<A> {
@@ -990,6 +1002,14 @@ impl SessionStore for CountingStore {
 
     fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         self.inner.delete(id)
+    }
+
+    fn mark_spent<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: std::time::Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        self.inner.mark_spent(key, ttl)
     }
 }
 

@@ -323,6 +323,9 @@ pub trait App: Send + Sync + Sized + 'static {
     const ADAPTER: &'static str;
     /// Builds the app.
     fn new(rp: RelyingParty) -> Self;
+    /// Builds the app with its routes (all of the above) under `prefix` (`/app`), as mounted
+    /// there with no proxy in front: `rp`'s URL ends with that prefix.
+    fn new_under(rp: RelyingParty, prefix: &'static str) -> Self;
     /// Sends one request through the framework, in-process.
     fn call(&self, request: Request<Bytes>) -> BoxFuture<'_, Response<Bytes>>;
 }
@@ -343,6 +346,8 @@ pub struct Bench<A: App> {
     pub rp: RelyingParty,
     /// The app.
     pub app: A,
+    /// The app's path prefix when a proxy in front strips it ([`BenchOptions::prefix`]).
+    pub stripped_prefix: Option<&'static str>,
 }
 
 /// What a bench is built with.
@@ -365,6 +370,13 @@ pub struct BenchOptions {
     /// Start the clock at this time (unix seconds) instead of a fixed date in the past; for
     /// stores with real expiry, such as Redis.
     pub start_time: Option<u64>,
+    /// Serve the app under this path prefix (`/app`): the relying party's URL, redirect URIs
+    /// and post-logout URI carry it, and the app is built with [`App::new_under`]; or, with
+    /// [`proxy_strips_prefix`](Self::proxy_strips_prefix), with [`App::new`] behind a proxy
+    /// that takes the prefix off every request path.
+    pub prefix: Option<&'static str>,
+    /// With [`prefix`](Self::prefix): a proxy in front of the app strips it.
+    pub proxy_strips_prefix: bool,
 }
 
 impl Default for BenchOptions {
@@ -378,6 +390,8 @@ impl Default for BenchOptions {
             static_metadata: false,
             metadata: Box::new(|m| m),
             start_time: None,
+            prefix: None,
+            proxy_strips_prefix: false,
         }
     }
 }
@@ -399,13 +413,14 @@ impl<A: App> Bench<A> {
         let provider = SimProvider::new(ISSUER);
         // With several providers, each has its own redirect URI (`/redirect_uri/<name>`).
         let several = options.second_provider;
+        let prefix = options.prefix.unwrap_or("");
         let redirect_uri = |name: &str| match several {
-            true => format!("{app_url}/redirect_uri/{name}"),
-            false => format!("{app_url}/redirect_uri"),
+            true => format!("{app_url}{prefix}/redirect_uri/{name}"),
+            false => format!("{app_url}{prefix}/redirect_uri"),
         };
         let mut client =
             SimClient::confidential(CLIENT_ID, CLIENT_SECRET, &redirect_uri("default"));
-        client.post_logout_redirect_uris = vec![format!("{app_url}/logout")];
+        client.post_logout_redirect_uris = vec![format!("{app_url}{prefix}/logout")];
         provider.register_client(client);
         // The provider issues this client's access tokens for the app's API too (an audience
         // mapper), so that the app accepts its own session's tokens as bearer tokens.
@@ -434,7 +449,7 @@ impl<A: App> Bench<A> {
         let config = (options.configure)(base.scopes(["openid", "profile", "email"]))
             .build()
             .expect("valid test configuration");
-        let mut builder = RelyingParty::builder(app_url)
+        let mut builder = RelyingParty::builder(format!("{app_url}{prefix}"))
             .provider("default", config)
             .transport(Arc::new(transport.clone()))
             .clock(clock.clone())
@@ -446,7 +461,7 @@ impl<A: App> Bench<A> {
             let p2 = SimProvider::new(ISSUER2);
             let mut client =
                 SimClient::confidential(CLIENT_ID, CLIENT_SECRET, &redirect_uri("second"));
-            client.post_logout_redirect_uris = vec![format!("{app_url}/logout")];
+            client.post_logout_redirect_uris = vec![format!("{app_url}{prefix}/logout")];
             p2.register_client(client);
             transport.add_provider(p2.clone());
             p2
@@ -461,7 +476,11 @@ impl<A: App> Bench<A> {
             );
         }
         let rp = (options.rp)(builder).build().expect("valid relying party");
-        let app = A::new(rp.clone());
+        let app = match options.prefix {
+            Some(prefix) if !options.proxy_strips_prefix => A::new_under(rp.clone(), prefix),
+            _ => A::new(rp.clone()),
+        };
+        let stripped_prefix = options.prefix.filter(|_| options.proxy_strips_prefix);
         Bench {
             app_url,
             provider,
@@ -470,6 +489,7 @@ impl<A: App> Bench<A> {
             transport,
             rp,
             app,
+            stripped_prefix,
         }
     }
 
@@ -636,6 +656,15 @@ impl<'a, A: App> Browser<'a, A> {
                 .path_and_query()
                 .map(|p| p.as_str().to_owned())
                 .unwrap_or_else(|| "/".into());
+            // A proxy that strips the app's prefix: the app sees the path without it.
+            let pq = match self.bench.stripped_prefix {
+                Some(prefix) => match pq.strip_prefix(prefix) {
+                    Some(rest) if rest.starts_with('/') => rest.to_owned(),
+                    Some(rest) if rest.is_empty() || rest.starts_with('?') => format!("/{rest}"),
+                    _ => pq,
+                },
+                None => pq,
+            };
             *request.uri_mut() = pq.parse().unwrap();
             request
                 .headers_mut()
@@ -804,20 +833,25 @@ impl<'a, A: App> Browser<'a, A> {
         }
     }
 
-    /// The app's session cookie value, if any.
+    /// The app's session cookie value, if any: `__Host-oidc_session` (the name on https),
+    /// else `oidc_session`.
     pub fn session_cookie(&self) -> Option<&str> {
         self.app_cookies
-            .get("oidc_session")
+            .get("__Host-oidc_session")
+            .or_else(|| self.app_cookies.get("oidc_session"))
             .map(|c| c.value.as_str())
     }
 
     /// The names of the app cookies this browser holds for logins in progress (one per login,
-    /// `oidc_session_login_...`).
+    /// `oidc_session_login_...`, `__Host-` first on https).
     pub fn login_cookie_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
             .app_cookies
             .keys()
-            .filter(|n| n.starts_with("oidc_session_login_"))
+            .filter(|n| {
+                n.trim_start_matches("__Host-")
+                    .starts_with("oidc_session_login_")
+            })
             .cloned()
             .collect();
         names.sort();

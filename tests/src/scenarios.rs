@@ -616,7 +616,7 @@ pub async fn form_post_survives_cross_site_post<A: App>() {
         .collect();
     let login_cookie = cookies
         .iter()
-        .find(|c| c.starts_with("oidc_session_login_"))
+        .find(|c| c.starts_with("__Host-oidc_session_login_"))
         .expect("a login cookie for form_post");
     assert!(login_cookie.contains("SameSite=None") && login_cookie.contains("Secure"));
     let login_name = login_cookie.split('=').next().unwrap().to_owned();
@@ -638,7 +638,7 @@ pub async fn form_post_survives_cross_site_post<A: App>() {
     );
     let session_cookie = cookies
         .iter()
-        .find(|c| c.starts_with("oidc_session="))
+        .find(|c| c.starts_with("__Host-oidc_session="))
         .unwrap();
     assert!(session_cookie.contains("SameSite=Lax") && session_cookie.contains("Secure"));
     assert!(b.is_logged_in().await);
@@ -2344,6 +2344,10 @@ macro_rules! scenarios {
             forged_id_token_flood_costs_one_jwks_fetch_per_interval,
             tampered_login_cookie_is_refused,
             login_succeeds_with_every_signing_algorithm,
+            concurrent_callbacks_with_one_state_log_in_once,
+            return_path_is_right_under_a_prefix,
+            return_path_is_right_behind_a_prefix_stripping_proxy,
+            another_providers_login_replaces_the_session,
         ], rejections: [
             wrong_state_is_rejected,
             wrong_nonce_is_rejected,
@@ -2372,6 +2376,7 @@ macro_rules! scenarios {
             disallowed_signing_algorithm_is_rejected,
             alg_other_than_the_jwk_names_is_rejected,
             alg_not_fitting_the_key_is_rejected,
+            shadowing_cookie_is_ignored,
         ]);
     };
     (@each $adapter:ident, $app:ty, [$($name:ident),* $(,)?],
@@ -2395,4 +2400,264 @@ macro_rules! scenarios {
             )*
         }
     };
+}
+
+/// One provider response (`back`, for the login the browser `b` started with
+/// `authorization_url`) delivered `n` times at once with the browser's login cookie, as a
+/// double submit or a replayed front-channel response would be: a GET for `query`, a form POST
+/// for `fragment`. The app's answers, in order.
+async fn race_one_callback<A: App>(
+    bench: &Bench<A>,
+    b: &crate::harness::Browser<'_, A>,
+    back: &str,
+    n: usize,
+) -> Vec<crate::harness::Page> {
+    let names = b.login_cookie_names();
+    assert_eq!(names.len(), 1, "one login in progress");
+    let cookie = format!("{}={}", names[0], b.app_cookie(&names[0]).unwrap());
+    let url = url::Url::parse(back).unwrap();
+    let request = || {
+        let builder = match url.fragment() {
+            Some(fragment) => http::Request::post(url.path())
+                .header(
+                    http::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                )
+                .body(bytes::Bytes::from(fragment.to_owned())),
+            None => http::Request::get(format!("{}?{}", url.path(), url.query().unwrap_or("")))
+                .body(bytes::Bytes::new()),
+        };
+        let mut request = builder.unwrap();
+        let headers = request.headers_mut();
+        headers.insert(http::header::HOST, "app.test".parse().unwrap());
+        headers.insert(http::header::COOKIE, cookie.parse().unwrap());
+        headers.insert(http::header::ACCEPT, "text/html".parse().unwrap());
+        request
+    };
+    let answers = futures_util::future::join_all((0..n).map(|_| bench.app.call(request()))).await;
+    answers
+        .into_iter()
+        .map(|r| {
+            let (parts, body) = r.into_parts();
+            crate::harness::Page {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            }
+        })
+        .collect()
+}
+
+/// The session cookie a page sets, if any.
+fn session_cookie_set(page: &crate::harness::Page) -> Option<String> {
+    page.headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| cookie::Cookie::parse(v.to_owned()).ok())
+        .find(|c| c.name() == "oidc_session" && !c.value().is_empty())
+        .map(|c| c.value().to_owned())
+}
+
+/// Races eight deliveries of one login's response (`code` with its token call held in flight,
+/// and `id_token`, which needs no token call) on `store`, started at `start_time`. Exactly one
+/// logs in and reaches the token endpoint; the others get the replay's refusal
+/// (`unsolicited_response`) and set no session cookie.
+pub async fn race_one_state_on<A: App>(
+    store: std::sync::Arc<dyn oidc_core::SessionStore>,
+    start_time: Option<u64>,
+) {
+    const N: usize = 8;
+    for (seed, rt) in [(7001, "code"), (7002, "id_token")] {
+        let store = store.clone();
+        let bench = Bench::<A>::with(BenchOptions {
+            configure: Box::new(move |c| c.response_type(rt)),
+            // A seed of its own: each flow's `state` differs from the other's on the shared
+            // store (and from earlier runs' on a shared Redis).
+            rp: Box::new(move |r| {
+                r.session_store(store)
+                    .random(std::sync::Arc::new(oidc_core::SeededRandom::new(seed)))
+            }),
+            start_time,
+            ..Default::default()
+        });
+        // The winner's token call stays in flight while the others arrive.
+        bench.transport.fail("/token", Fault::Delay(200));
+        let mut b = bench.browser();
+        let auth = b.start_login("/?raced=1").await;
+        let back = b.authorize(&auth, "alice");
+        let pages = race_one_callback(&bench, &b, &back, N).await;
+        let winners: Vec<&crate::harness::Page> = pages
+            .iter()
+            .filter(|p| session_cookie_set(p).is_some())
+            .collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "{rt}: exactly one login: {:?}",
+            pages
+                .iter()
+                .map(|p| (p.status, p.text()))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(winners[0].status, StatusCode::FOUND, "{rt}");
+        assert_eq!(winners[0].location().as_deref(), Some("/?raced=1"), "{rt}");
+        for page in pages.iter().filter(|p| session_cookie_set(p).is_none()) {
+            assert_eq!(
+                page.error(),
+                "unsolicited_response",
+                "{rt}: {}",
+                page.text()
+            );
+        }
+        let token_calls = bench.provider.counters().token;
+        assert_eq!(
+            token_calls,
+            u64::from(rt == "code"),
+            "{rt}: one token request at most"
+        );
+        let mut winner = bench.browser();
+        winner.set_app_cookie("oidc_session", &session_cookie_set(winners[0]).unwrap());
+        assert_eq!(whoami(&mut winner).await.as_deref(), Some("alice"), "{rt}");
+    }
+}
+
+/// Single use of `state` is atomic: eight concurrent callbacks carrying one `state` and the
+/// victim's login cookie (which each of them can decrypt) make exactly one session in the
+/// store and exactly one token request; the other seven are refused as replays before any
+/// token call. The same runs on Redis in `tests/tests/redis.rs`.
+pub async fn concurrent_callbacks_with_one_state_log_in_once<A: App>() {
+    let store = std::sync::Arc::new(oidc_core::MemoryStore::with_clock(
+        1000,
+        std::sync::Arc::new(crate::harness::TestClock::new(1_700_000_000)),
+    ));
+    race_one_state_on::<A>(store.clone(), None).await;
+    assert_eq!(store.len(), 2, "one session per flow raced, no more");
+}
+
+/// A login from a protected page of an app under `/app` (the bench's `prefix`, stripped by a
+/// proxy in front or not): the provider's answer sends the browser back to that page, with
+/// the prefix once (`/app/?page=1`, never `/app/app/...`); the explicit login route (at
+/// `/app/login`) returns to its `next`, under the prefix too; and the app's own routes
+/// (redirect endpoint, logout) answer on the prefixed paths the browser uses.
+async fn return_paths_under_prefix<A: App>(proxy_strips_prefix: bool) {
+    let bench = Bench::<A>::with(BenchOptions {
+        prefix: Some("/app"),
+        proxy_strips_prefix,
+        rp: Box::new(|r| r.login_path("/app/login")),
+        ..Default::default()
+    });
+    let mut b = bench.browser();
+    let auth = b.start_login("/app/?page=1").await;
+    let back = b.authorize(&auth, "alice");
+    assert!(
+        back.starts_with(&format!("{APP_URL}/app/redirect_uri?")),
+        "{back}"
+    );
+    let page = b.deliver(&auth, &back).await;
+    assert_eq!(page.status, StatusCode::FOUND, "{}", page.text());
+    assert_eq!(page.location().as_deref(), Some("/app/?page=1"));
+    let page = b.follow(page).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(page.json()["sub"], "alice");
+    // The explicit login route: `next` is a path of the app.
+    let auth = b.start_login("/app/login?next=%2F%3Ffrom%3Dlogin").await;
+    let back = b.authorize(&auth, "bob");
+    let page = b.deliver(&auth, &back).await;
+    assert_eq!(
+        page.location().as_deref(),
+        Some("/app/?from=login"),
+        "{}",
+        page.text()
+    );
+    let page = b.follow(page).await;
+    assert_eq!(page.json()["sub"], "bob");
+    // Logout on the prefixed path ends the session.
+    let page = b.get("/app/logout").await;
+    let page = b.follow(page).await;
+    assert!(page.text().contains("logged out"), "{}", page.text());
+    assert_eq!(b.get_json("/app/").await.status, StatusCode::UNAUTHORIZED);
+}
+
+/// An app mounted under a path prefix (`/app`, its routes declared there, the relying party's
+/// URL `http://app.test/app`) returns a user to the page first asked for with the prefix once,
+/// as the login route does; see `return_paths_under_prefix`.
+pub async fn return_path_is_right_under_a_prefix<A: App>() {
+    return_paths_under_prefix::<A>(false).await;
+}
+
+/// The same app behind a proxy that strips the prefix (the app serves `/`, the browser sees
+/// `/app/...`): the relying party's routes still answer, and return paths get the prefix once.
+pub async fn return_path_is_right_behind_a_prefix_stripping_proxy<A: App>() {
+    return_paths_under_prefix::<A>(true).await;
+}
+
+/// On https, a sibling host that shares the cookie key (and here the store) cannot shadow the
+/// session or login cookies: it can only set cookies of the bare names (`oidc_session`,
+/// `oidc_session_login_...`, with `Domain=` the parent), while the app's are `__Host-` ones,
+/// which browsers take from this host alone. A victim logged in as `alice`, with a login of
+/// her own in progress, is given the attacker's validly signed session cookie and the
+/// attacker's login cookie under those names, and then follows the attacker's callback: she
+/// stays `alice` with the same cookie, the callback is refused, and her login still completes.
+pub async fn shadowing_cookie_is_ignored<A: App>() -> Unchanged {
+    let bench = Bench::<A>::with(BenchOptions {
+        https: true,
+        ..Default::default()
+    });
+    let mut attacker = bench.browser();
+    assert_eq!(attacker.login("/", "mallory").await.status, StatusCode::OK);
+    let mallory = attacker.session_cookie().unwrap().to_owned();
+    let auth = attacker.start_login("/login?next=%2F").await;
+    let attacker_back = attacker.authorize(&auth, "mallory");
+    let login_name = attacker.login_cookie_names().pop().unwrap();
+    let login_value = attacker.app_cookie(&login_name).unwrap().to_owned();
+
+    let (mut victim, _) = logged_in(&bench, "alice").await;
+    let own = victim.start_login("/login?next=%2F").await;
+    let before = Before::take(&mut victim)
+        .await
+        .with_pending(victim.authorize(&own, "alice"));
+    victim.set_app_cookie("oidc_session", &mallory);
+    victim.set_app_cookie(login_name.trim_start_matches("__Host-"), &login_value);
+    assert_eq!(whoami(&mut victim).await.as_deref(), Some("alice"));
+    let page = victim.get(&attacker_back).await;
+    assert_eq!(page.error(), "invalid_state", "{}", page.text());
+    before.unchanged(&mut victim).await
+}
+
+/// A session belongs to one provider, and logging in with another replaces it explicitly:
+/// `alice` at the default provider opens `/second`, logs in there as `carol`, and then the
+/// session id has rotated, the old session is deleted (its cookie, replayed, is nobody), the
+/// app sees the provider (`"provider": "second"`), and the default provider's route asks for a
+/// login again instead of still serving `alice`.
+pub async fn another_providers_login_replaces_the_session<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        second_provider: true,
+        ..Default::default()
+    });
+    let mut b = bench.browser();
+    let page = b.login("/", "alice").await;
+    assert_eq!(page.json()["provider"], "default");
+    let first_cookie = b.session_cookie().unwrap().to_owned();
+    let page = b.login("/second", "carol").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(page.json()["provider"], "second");
+    assert_eq!(page.json()["sub"], "carol");
+    let second_cookie = b.session_cookie().unwrap().to_owned();
+    assert_ne!(second_cookie, first_cookie, "the session id rotated");
+    assert_eq!(
+        b.get_json("/").await.status,
+        StatusCode::UNAUTHORIZED,
+        "the default provider's session is gone, not kept beside the new one"
+    );
+    let mut old = bench.browser();
+    old.set_app_cookie("oidc_session", &first_cookie);
+    assert_eq!(old.get_json("/").await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        old.get_json("/second").await.status,
+        StatusCode::UNAUTHORIZED,
+        "the old session was deleted, not turned into the new one"
+    );
+    let page = b.get_json("/second").await;
+    assert_eq!(page.json()["sub"], "carol", "the new session stands");
 }

@@ -220,6 +220,14 @@ impl SessionStore for ChangingStore {
     fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         self.inner.delete(id)
     }
+
+    fn mark_spent<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: std::time::Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        self.inner.mark_spent(key, ttl)
+    }
 }
 
 /// A session that ends while its tokens are being refreshed is not brought back by the
@@ -426,6 +434,17 @@ impl SessionStore for YieldingStore {
         Box::pin(async move {
             YieldNow(false).await;
             self.0.delete(id).await
+        })
+    }
+
+    fn mark_spent<'a>(
+        &'a self,
+        key: &'a str,
+        ttl: std::time::Duration,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            YieldNow(false).await;
+            self.0.mark_spent(key, ttl).await
         })
     }
 }

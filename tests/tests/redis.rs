@@ -123,3 +123,52 @@ async fn records_expire_in_redis() {
     store.delete("live").await.unwrap();
     assert!(store.load("live").await.unwrap().is_none());
 }
+
+/// Eight concurrent callbacks with one `state` through `A`, on a real Redis: one login, one
+/// token request, seven refusals (the spent mark is `SET NX`).
+async fn one_state_raced_on_redis<A: App>() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let store = oidc_redis::RedisStore::connect(&server.url).await.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    oidc_testkit::scenarios::race_one_state_on::<A>(Arc::new(store), Some(now)).await;
+}
+
+#[tokio::test]
+async fn concurrent_callbacks_with_one_state_log_in_once_through_redis() {
+    one_state_raced_on_redis::<AxumApp>().await;
+}
+
+#[tokio::test]
+async fn rocket_concurrent_callbacks_with_one_state_log_in_once_through_redis() {
+    one_state_raced_on_redis::<RocketApp>().await;
+}
+
+#[tokio::test]
+async fn warp_concurrent_callbacks_with_one_state_log_in_once_through_redis() {
+    one_state_raced_on_redis::<WarpApp>().await;
+}
+
+/// The Redis store's spent mark is taken once, by one of many concurrent callers, and lasts
+/// its time to live.
+#[tokio::test]
+async fn spent_marks_are_atomic_in_redis() {
+    use oidc_core::SessionStore;
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let store = oidc_redis::RedisStore::connect(&server.url).await.unwrap();
+    let ttl = Duration::from_millis(300);
+    let results = futures_util::future::join_all((0..8).map(|_| store.mark_spent("k", ttl))).await;
+    let won = results.into_iter().filter(|r| *r.as_ref().unwrap()).count();
+    assert_eq!(won, 1, "one winner");
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        store.mark_spent("k", ttl).await.unwrap(),
+        "the mark expired"
+    );
+}

@@ -39,34 +39,74 @@ async fn access_token(mut parts: http::request::Parts) -> Response {
     }
 }
 
-impl App for AxumApp {
-    const ADAPTER: &'static str = "axum";
+/// The contract's routes, each path under `prefix` (`""` at the root).
+fn routes(prefix: &str) -> Router {
+    let second = Router::new()
+        .route(&format!("{prefix}/second"), get(home))
+        .route_layer(RequireLogin::provider("second"));
+    Router::new()
+        .route(&format!("{prefix}/"), get(home).post(home))
+        .route(&format!("{prefix}/api/me"), get(api_me))
+        .route(&format!("{prefix}/api/either"), get(either).post(either))
+        .route(&format!("{prefix}/access_token"), get(access_token))
+        .merge(second)
+}
+
+/// The contract app nested under a prefix with `Router::nest` (its handlers see paths without
+/// the prefix), the layer outside the nest.
+pub(crate) struct NestedAxumApp(Router);
+
+impl App for NestedAxumApp {
+    const ADAPTER: &'static str = "axum-nested";
 
     fn new(rp: RelyingParty) -> Self {
-        let second = Router::new()
-            .route("/second", get(home))
-            .route_layer(RequireLogin::provider("second"));
-        AxumApp(
+        NestedAxumApp(routes("").layer(OidcLayer::new(rp)))
+    }
+
+    fn new_under(rp: RelyingParty, prefix: &'static str) -> Self {
+        // axum 0.8 routes `/app` to the nested `/`, not `/app/` (the app's base path, where
+        // the relying party sends users after a logout): routed outside the nest too.
+        NestedAxumApp(
             Router::new()
-                .route("/", get(home).post(home))
-                .route("/api/me", get(api_me))
-                .route("/api/either", get(either).post(either))
-                .route("/access_token", get(access_token))
-                .merge(second)
+                .nest(prefix, routes(""))
+                .route(&format!("{prefix}/"), get(home).post(home))
                 .layer(OidcLayer::new(rp)),
         )
     }
 
     fn call(&self, request: http::Request<Bytes>) -> BoxFuture<'_, http::Response<Bytes>> {
-        let router = self.0.clone();
-        Box::pin(async move {
-            let response = router
-                .oneshot(request.map(::axum::body::Body::from))
-                .await
-                .unwrap();
-            let (parts, body) = response.into_parts();
-            let body = body.collect().await.unwrap().to_bytes();
-            http::Response::from_parts(parts, body)
-        })
+        dispatch(self.0.clone(), request)
+    }
+}
+
+fn dispatch(
+    router: Router,
+    request: http::Request<Bytes>,
+) -> BoxFuture<'static, http::Response<Bytes>> {
+    Box::pin(async move {
+        let response = router
+            .oneshot(request.map(::axum::body::Body::from))
+            .await
+            .unwrap();
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        http::Response::from_parts(parts, body)
+    })
+}
+
+impl App for AxumApp {
+    const ADAPTER: &'static str = "axum";
+
+    fn new(rp: RelyingParty) -> Self {
+        AxumApp(routes("").layer(OidcLayer::new(rp)))
+    }
+
+    /// Every route declared with its full path.
+    fn new_under(rp: RelyingParty, prefix: &'static str) -> Self {
+        AxumApp(routes(prefix).layer(OidcLayer::new(rp)))
+    }
+
+    fn call(&self, request: http::Request<Bytes>) -> BoxFuture<'_, http::Response<Bytes>> {
+        dispatch(self.0.clone(), request)
     }
 }

@@ -76,11 +76,16 @@ impl App for RocketApp {
     const ADAPTER: &'static str = "rocket";
 
     fn new(rp: RelyingParty) -> Self {
+        Self::new_under(rp, "/")
+    }
+
+    /// The routes mounted at `prefix`.
+    fn new_under(rp: RelyingParty, prefix: &'static str) -> Self {
         let config = ::rocket::Config::figment()
             .merge(("log_level", ::rocket::config::LogLevel::Off))
             .merge(("cli_colors", false));
         let rocket = ::rocket::custom(config).attach(OidcFairing::new(rp)).mount(
-            "/",
+            prefix,
             ::rocket::routes![
                 home,
                 home_post,

@@ -11,7 +11,7 @@ use oidc_testkit::token_scenarios::{access_token_json, either_json};
 use oidc_warp::{BearerRequirements, Principal, Secret, TokenIdentity};
 use tower::ServiceExt;
 
-pub(crate) struct WarpApp(RelyingParty);
+pub(crate) struct WarpApp(RelyingParty, Option<&'static str>);
 
 fn home(user: Arc<UserSession>) -> ::warp::reply::Json {
     ::warp::reply::json(&contract_json(&user))
@@ -82,13 +82,26 @@ impl App for WarpApp {
     const ADAPTER: &'static str = "warp";
 
     fn new(rp: RelyingParty) -> Self {
-        WarpApp(rp)
+        WarpApp(rp, None)
+    }
+
+    /// The app's routes behind a `warp::path` of the prefix's segment.
+    fn new_under(rp: RelyingParty, prefix: &'static str) -> Self {
+        WarpApp(rp, Some(prefix.trim_matches('/')))
     }
 
     /// Through `warp::service`, which takes the request as it is (repeated headers included,
     /// which `warp::test` cannot send).
     fn call(&self, request: http::Request<Bytes>) -> BoxFuture<'_, http::Response<Bytes>> {
-        let service = ::warp::service(app(self.0.clone()));
+        let rp = self.0.clone();
+        let filter: ::warp::filters::BoxedFilter<(Box<dyn Reply>,)> = match self.1 {
+            Some(segment) => ::warp::path(segment)
+                .and(app(rp))
+                .map(|r| Box::new(r) as Box<dyn Reply>)
+                .boxed(),
+            None => app(rp).map(|r| Box::new(r) as Box<dyn Reply>).boxed(),
+        };
+        let service = ::warp::service(filter);
         Box::pin(async move {
             let response = service.oneshot(request.map(Full::new)).await.unwrap();
             let (parts, body) = response.into_parts();
