@@ -404,13 +404,28 @@ mod tests {
         jwks: String,
     }
 
+    /// One key pair per `kid`, generated once for every test: RSA key generation would
+    /// otherwise be most of the time these tests take, and `cargo xtask mutants` runs them once
+    /// per mutant.
     fn keys(kid: &str) -> Keys {
-        let pair = RS256.generate_key_pair(2048).unwrap();
-        let mut jwk = pair.to_jwk_public_key();
-        jwk.set_key_id(kid);
+        type Made = std::sync::Mutex<std::collections::HashMap<String, (Vec<u8>, String)>>;
+        static MADE: std::sync::OnceLock<Made> = std::sync::OnceLock::new();
+        let mut made = MADE
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let (der, jwks) = made.entry(kid.to_owned()).or_insert_with(|| {
+            let pair = RS256.generate_key_pair(2048).unwrap();
+            let mut jwk = pair.to_jwk_public_key();
+            jwk.set_key_id(kid);
+            (
+                pair.to_der_private_key(),
+                json!({ "keys": [jwk.as_ref()] }).to_string(),
+            )
+        });
         Keys {
-            signer: RS256.signer_from_der(pair.to_der_private_key()).unwrap(),
-            jwks: json!({ "keys": [jwk.as_ref()] }).to_string(),
+            signer: RS256.signer_from_der(der).unwrap(),
+            jwks: jwks.clone(),
         }
     }
 
