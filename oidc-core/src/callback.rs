@@ -1408,4 +1408,142 @@ mod tests {
         );
         assert!(!shown.contains("the-code") && !shown.contains("the-verifier"));
     }
+
+    /// Answers each request by its path, in order, and records the paths asked for.
+    struct Scripted {
+        answers: std::sync::Mutex<Vec<(&'static str, Value)>>,
+        asked: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl crate::env::Transport for Scripted {
+        fn send(
+            &self,
+            request: http::Request<Bytes>,
+        ) -> crate::env::BoxFuture<'_, std::result::Result<http::Response<Bytes>, TransportError>>
+        {
+            let path = request.uri().path().to_owned();
+            self.asked.lock().unwrap().push(path.clone());
+            let mut answers = self.answers.lock().unwrap();
+            let answer = match answers.iter().position(|(p, _)| *p == path) {
+                Some(i) => ok(answers.remove(i).1),
+                None => Err(TransportError::Other(format!("unexpected {path}"))),
+            };
+            Box::pin(std::future::ready(answer))
+        }
+    }
+
+    /// [`drive`] runs a whole login through the [`Exchange`] trait with any transport: the
+    /// token, JWKS and userinfo calls in order, the session at the end, and the key fetch
+    /// reported through the trait for the provider's cache.
+    #[test]
+    fn drive_runs_a_login_through_the_exchange_trait() {
+        use futures_util::FutureExt;
+        let transport = Scripted {
+            answers: std::sync::Mutex::new(vec![
+                ("/token", tokens(Some(sign("k2", id_claims())))),
+                ("/jwks", serde_json::from_str(&keys().jwks_both).unwrap()),
+                ("/userinfo", json!({"sub": "alice", "name": "Alice"})),
+            ]),
+            asked: std::sync::Mutex::new(Vec::new()),
+        };
+        let mut x = CodeExchange::new(input("code", code_response()));
+        let outcome = drive(&mut x, &transport)
+            .now_or_never()
+            .expect("the scripted transport never waits")
+            .unwrap();
+        assert_eq!(outcome.user.userinfo.unwrap()["name"], "Alice");
+        assert_eq!(
+            *transport.asked.lock().unwrap(),
+            ["/token", "/jwks", "/userinfo"]
+        );
+        let fetches = Exchange::take_key_fetches(&mut x);
+        assert!(fetches.len() == 1 && fetches[0].outcome.is_ok());
+        assert!(Exchange::take_key_fetches(&mut x).is_empty());
+
+        // The trait's own steps, one by one, as a caller that shares key caches uses them.
+        let mut i = input("code", code_response());
+        i.config.fetch_userinfo = false;
+        let mut x = CodeExchange::new(i);
+        assert_eq!(send(Exchange::start(&mut x)).endpoint, Endpoint::Token);
+        let jwks = send(Exchange::resume(
+            &mut x,
+            ok(tokens(Some(sign("k2", id_claims())))),
+        ));
+        assert_eq!(jwks.endpoint, Endpoint::Jwks);
+        let user = done(Exchange::resume_with_keys(
+            &mut x,
+            cache_with(&keys().jwks_both, NOW),
+        ))
+        .unwrap()
+        .user;
+        assert_eq!(user.subject(), "alice");
+    }
+
+    /// A JWKS request answered with a shared cache that still has nothing usable ends the
+    /// login: the exchange does not ask for the key set a second time.
+    #[test]
+    fn a_shared_cache_without_keys_does_not_buy_a_second_fetch() {
+        let mut x = CodeExchange::new(input("code", code_response()));
+        let _ = send(x.start());
+        let _ = send(x.resume(ok(tokens(Some(sign("k2", id_claims()))))));
+        let empty = KeyCache::new(crate::jwks::KeyFetchPolicy::default());
+        assert!(matches!(
+            done(x.resume_with_keys(empty)),
+            Err(Error::Protocol(ProtocolError::IdToken(
+                IdTokenError::UnknownKey
+            )))
+        ));
+    }
+
+    /// Even with no refetch interval at all, one login fetches the key set once: a fetched set
+    /// that lacks the token's key ends it.
+    #[test]
+    fn without_a_refetch_interval_a_login_still_fetches_once() {
+        let mut i = input("code", code_response());
+        let policy = crate::jwks::KeyFetchPolicy {
+            refetch_interval: 0,
+            ..Default::default()
+        };
+        i.keys = KeyCache::new(policy);
+        i.keys.record(&KeyFetch {
+            at: NOW - 10,
+            outcome: Ok(Arc::new(
+                crate::jwks::JwkSet::from_json(keys().jwks_k1.as_bytes(), NOW - 10).unwrap(),
+            )),
+        });
+        let mut x = CodeExchange::new(i);
+        let _ = send(x.start());
+        let jwks = send(x.resume(ok(tokens(Some(sign("k2", id_claims()))))));
+        assert_eq!(jwks.endpoint, Endpoint::Jwks);
+        assert!(matches!(
+            done(x.resume(jwks_answer(&keys().jwks_k1))),
+            Err(Error::Protocol(ProtocolError::IdToken(
+                IdTokenError::UnknownKey
+            )))
+        ));
+    }
+
+    /// An access token slipped into an `id_token` (implicit, no access token requested)
+    /// response is not kept: nothing vouches for it.
+    #[test]
+    fn an_access_token_added_to_an_id_token_response_is_dropped() {
+        let response = AuthorizationResponse {
+            id_token: Some(Secret::new(sign("k1", id_claims()))),
+            access_token: Some(Secret::new("injected")),
+            ..Default::default()
+        };
+        let mut x = CodeExchange::new(input("id_token", response));
+        let user = done(x.start()).unwrap().user;
+        assert!(user.access_token.is_none());
+    }
+
+    /// A parameter of exactly 16 KiB (a large ID token) is accepted; one byte more is not.
+    #[test]
+    fn parameters_up_to_16_kib_are_accepted() {
+        let at_limit = format!("id_token={}", "a".repeat(16 * 1024));
+        let r = AuthorizationResponse::parse(at_limit.as_bytes()).unwrap();
+        assert_eq!(r.id_token.map(|t| t.expose().len()), Some(16 * 1024));
+        let beyond = format!("id_token={}", "a".repeat(16 * 1024 + 1));
+        assert!(AuthorizationResponse::parse(beyond.as_bytes()).is_err());
+    }
 }
