@@ -897,6 +897,11 @@ mod tests {
             None
         );
         assert_eq!(token(json!({})).subject(), "");
+        let shown = format!("{:?}", token(claims()));
+        assert!(
+            shown.contains("alice") && shown.contains("IdToken"),
+            "{shown}"
+        );
     }
 
     /// A token without a `kid` that no key in the set fits is refused as `UnknownKey`, not

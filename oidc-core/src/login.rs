@@ -300,6 +300,10 @@ mod tests {
             "/%2F/evil.example",
             "/V&..0/=%5Cevil",
             "/\t/evil.example",
+            // Whitespace that is no control character, and a control character that is no
+            // whitespace: each is refused on its own account.
+            "/a b",
+            "/a\u{1}b",
             "",
         ] {
             assert!(safe_return_path(bad).is_err(), "{bad}");
