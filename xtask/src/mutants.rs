@@ -10,11 +10,15 @@
 //! again per mutant doubles its cost).
 //!
 //! cargo-mutants copies the tree and builds each mutant there, so the worktree's sources are
-//! never touched; the builds share the workspace's `target/` (`CARGO_TARGET_DIR`), where the
-//! `mutants` profile (the test profile without debug info, `.cargo/mutants.toml`) keeps the
-//! dependencies from one run to the next: only the first run builds them (about 10 minutes on
-//! 2 busy cores), each mutant then costs one build of oidc-core's test binary and its tests
-//! (about 15 s). Only that test binary is built (`--lib`), not the library a second time.
+//! never touched. Every copy builds into one target directory of its own,
+//! `target/mutants-target` (`CARGO_TARGET_DIR`), with the `mutants` profile (the test profile
+//! without debug info, `.cargo/mutants.toml`): the dependencies are built by the first run only
+//! (about 10 minutes on 2 busy cores), and each mutant then costs one build of oidc-core's test
+//! binary and its tests (about 15 s). Only that test binary is built (`--lib`), not the library
+//! a second time. The directory must be the run's alone: cargo names the core's test binary
+//! the same in every copy of the tree, so a `cargo test -p oidc-core` building into the same
+//! directory meanwhile would have mutants judged by an unmutated binary (and the other way
+//! round). cargo-mutants' lock on its output directory keeps two runs of the task apart.
 //! Equivalent mutants (ones no test can tell from the original) are excluded in
 //! `.cargo/mutants.toml`, each with its reason in `docs/mutants.md`, where the last full run's
 //! score and survivors are recorded.
@@ -125,13 +129,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     ensure_cargo_mutants(&cargo, &root)?;
 
-    let target = root.join("target");
-    let output = target.join("xtask-mutants");
+    let target = root.join("target").join("mutants-target");
+    let output = root.join("target").join("xtask-mutants");
     std::fs::create_dir_all(&output).map_err(|e| format!("{}: {e}", output.display()))?;
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(&root)
-        // Every copy of the tree builds into the workspace's target directory, so the
-        // dependencies are built once, not once per run.
+        // Every copy of the tree builds into this one directory, so the dependencies are built
+        // once, not once per run; nothing else builds there (see the module docs).
         .env("CARGO_TARGET_DIR", &target)
         .args(mutants_args(&files, options.list, &output))
         .args(&options.extra);
