@@ -40,8 +40,8 @@ usage: cargo xtask mutants [--file PATH]... [--list] [-- CARGO-MUTANTS-ARGS...]
 
 Mutation testing (cargo-mutants) of oidc-core's security-critical modules, judged by
 oidc-core's own unit tests only: the scenario suite is too slow to run per mutant on this
-machine (about 15 s per mutant here, minutes with the adapters). Prints the score
-(caught / viable) and every surviving mutant; fails below 95%. Results are kept in
+machine (about 15 s per mutant here, minutes with the adapters). Prints the score (caught
+or timed out / viable) and every surviving mutant; fails below 95%. Results are kept in
 target/xtask-mutants/mutants.out/ (caught.txt, missed.txt, timeout.txt, unviable.txt).
 
   --file PATH   only this file (repeatable), e.g. --file oidc-core/src/cookies.rs
