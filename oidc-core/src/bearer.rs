@@ -494,6 +494,7 @@ mod tests {
             .audience("https://api")
             .provider("p")
             .validation(BearerValidation::Jwt);
+        assert_eq!(r.required_scopes(), ["a"]);
         assert_eq!(r.required_audience(), Some("https://api"));
         assert_eq!(r.required_provider(), Some("p"));
         assert_eq!(r.required_validation(), Some(BearerValidation::Jwt));
@@ -523,6 +524,11 @@ mod tests {
         assert_eq!(
             challenge(&BearerError::InsufficientScope(vec!["a".into()]), None, &[]),
             "Bearer error=\"insufficient_scope\", error_description=\"the token lacks the scope `a`\""
+        );
+        // Only an insufficient scope names the scopes a route requires.
+        assert_eq!(
+            challenge(&BearerError::InvalidToken("x".into()), None, &["a".into()]),
+            "Bearer error=\"invalid_token\", error_description=\"invalid token: x\""
         );
         assert!(!is_b64token("") && !is_b64token("==") && !is_b64token("a b"));
         assert!(is_b64token("aZ09-._~+/=="));
