@@ -582,4 +582,16 @@ mod tests {
         assert!(!shown.contains(r.pending.state.expose()), "{shown}");
         assert!(!shown.contains(r.pending.nonce.expose()), "{shown}");
     }
+
+    /// A configured parameter is sent beside per-login parameters that do not name it (here
+    /// `prompt=consent` beside a `login_hint`), and replaced only by one that does.
+    #[test]
+    fn configured_params_are_sent_unless_a_login_overrides_them() {
+        let (c, m) = setup();
+        let r = request(&c, &m, &[("login_hint", "bob")]);
+        assert_eq!(values(&r, "prompt"), ["consent"]);
+        assert_eq!(values(&r, "login_hint"), ["bob"]);
+        let r = request(&c, &m, &[("login_hint", "bob"), ("prompt", "login")]);
+        assert_eq!(values(&r, "prompt"), ["login"]);
+    }
 }
