@@ -101,16 +101,27 @@ mod tests {
         algs: Vec<String>,
     }
 
+    /// The same key pairs for every test, generated once: RSA key generation would otherwise
+    /// be most of the time these tests take, and `cargo xtask mutants` runs them once per
+    /// mutant.
     fn fixture() -> Fixture {
-        let pair = RS256.generate_key_pair(2048).unwrap();
-        let mut jwk = pair.to_jwk_public_key();
-        jwk.set_key_id("k1");
-        let doc = json!({ "keys": [jwk.as_ref()] });
-        let other = RS256.generate_key_pair(2048).unwrap();
+        static KEYS: std::sync::OnceLock<(Vec<u8>, Vec<u8>, String)> = std::sync::OnceLock::new();
+        let (der, other, jwks) = KEYS.get_or_init(|| {
+            let pair = RS256.generate_key_pair(2048).unwrap();
+            let mut jwk = pair.to_jwk_public_key();
+            jwk.set_key_id("k1");
+            let doc = json!({ "keys": [jwk.as_ref()] });
+            let other = RS256.generate_key_pair(2048).unwrap();
+            (
+                pair.to_der_private_key(),
+                other.to_der_private_key(),
+                doc.to_string(),
+            )
+        });
         Fixture {
-            signer: RS256.signer_from_der(pair.to_der_private_key()).unwrap(),
-            other: RS256.signer_from_der(other.to_der_private_key()).unwrap(),
-            keys: JwkSet::from_json(doc.to_string().as_bytes(), 0).unwrap(),
+            signer: RS256.signer_from_der(der).unwrap(),
+            other: RS256.signer_from_der(other).unwrap(),
+            keys: JwkSet::from_json(jwks.as_bytes(), 0).unwrap(),
             algs: vec!["RS256".into()],
         }
     }

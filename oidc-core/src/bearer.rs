@@ -494,8 +494,43 @@ mod tests {
             .audience("https://api")
             .provider("p")
             .validation(BearerValidation::Jwt);
+        assert_eq!(r.required_scopes(), ["a"]);
         assert_eq!(r.required_audience(), Some("https://api"));
         assert_eq!(r.required_provider(), Some("p"));
         assert_eq!(r.required_validation(), Some(BearerValidation::Jwt));
+    }
+
+    /// A principal's subject is its session's user or its token's `sub`; a token identity's
+    /// `Debug` shows who, never the token; a scope challenge names the scopes only when some
+    /// are required.
+    #[test]
+    fn principals_debug_and_scope_challenges() {
+        let claims = json!({"sub": "bob", "client_id": "c"});
+        let id = TokenIdentity::new(
+            "secret-token",
+            claims.as_object().unwrap().clone(),
+            BearerValidation::Introspection,
+        );
+        let shown = format!("{id:?}");
+        assert!(
+            shown.contains("bob") && shown.contains("Introspection"),
+            "{shown}"
+        );
+        assert_eq!(Principal::Bearer(id).subject(), Some("bob"));
+        let anonymous = TokenIdentity::new("t", Map::new(), BearerValidation::Jwt);
+        assert_eq!(Principal::Bearer(anonymous).subject(), None);
+        assert_eq!(BearerValidation::Jwt.as_str(), "jwt");
+        assert_eq!(BearerValidation::Introspection.as_str(), "introspection");
+        assert_eq!(
+            challenge(&BearerError::InsufficientScope(vec!["a".into()]), None, &[]),
+            "Bearer error=\"insufficient_scope\", error_description=\"the token lacks the scope `a`\""
+        );
+        // Only an insufficient scope names the scopes a route requires.
+        assert_eq!(
+            challenge(&BearerError::InvalidToken("x".into()), None, &["a".into()]),
+            "Bearer error=\"invalid_token\", error_description=\"invalid token: x\""
+        );
+        assert!(!is_b64token("") && !is_b64token("==") && !is_b64token("a b"));
+        assert!(is_b64token("aZ09-._~+/=="));
     }
 }

@@ -745,4 +745,802 @@ mod tests {
         assert!(!r.is_empty());
         assert!(AuthorizationResponse::parse(b"x=1").unwrap().is_empty());
     }
+
+    // ---- The exchange as a state machine, driven step by step. ----
+
+    use crate::config::ResponseMode;
+    use crate::error::TransportError;
+    use josekit::jws::{JwsHeader, RS256};
+    use josekit::jwt::{self, JwtPayload};
+    use serde_json::{json, Value};
+    use std::sync::OnceLock;
+
+    /// The provider's signing key `k1` (in the cached set) and `k2` (a rotated-in key), made
+    /// once: RSA key generation is the slow part of these tests.
+    struct Keys {
+        signers: Vec<(&'static str, josekit::jws::alg::rsassa::RsassaJwsSigner)>,
+        jwks_k1: String,
+        jwks_both: String,
+    }
+
+    fn keys() -> &'static Keys {
+        static KEYS: OnceLock<Keys> = OnceLock::new();
+        KEYS.get_or_init(|| {
+            let mut signers = Vec::new();
+            let mut jwks = Vec::new();
+            for kid in ["k1", "k2"] {
+                let pair = RS256.generate_key_pair(2048).unwrap();
+                let mut jwk = pair.to_jwk_public_key();
+                jwk.set_key_id(kid);
+                jwks.push(jwk.as_ref().clone());
+                signers.push((
+                    kid,
+                    RS256.signer_from_der(pair.to_der_private_key()).unwrap(),
+                ));
+            }
+            Keys {
+                signers,
+                jwks_k1: json!({ "keys": [jwks[0]] }).to_string(),
+                jwks_both: json!({ "keys": jwks }).to_string(),
+            }
+        })
+    }
+
+    const NOW: u64 = 1500;
+
+    fn sign(kid: &str, claims: Value) -> String {
+        let signer = &keys().signers.iter().find(|(k, _)| *k == kid).unwrap().1;
+        let mut h = JwsHeader::new();
+        h.set_key_id(kid);
+        let p = JwtPayload::from_map(claims.as_object().unwrap().clone()).unwrap();
+        jwt::encode_with_signer(&p, &h, signer).unwrap()
+    }
+
+    fn id_claims() -> Value {
+        json!({"iss": "https://op", "sub": "alice", "aud": "client", "exp": 2000, "iat": 1490,
+            "nonce": "n1"})
+    }
+
+    fn with(mut claims: Value, name: &str, value: Value) -> Value {
+        claims.as_object_mut().unwrap().insert(name.into(), value);
+        claims
+    }
+
+    fn metadata() -> ProviderMetadata {
+        ProviderMetadata {
+            token_endpoint: Some("https://op/token".parse().unwrap()),
+            jwks_uri: Some("https://op/jwks".parse().unwrap()),
+            userinfo_endpoint: Some("https://op/userinfo".parse().unwrap()),
+            ..ProviderMetadata::new("https://op", "https://op/authorize".parse().unwrap())
+        }
+    }
+
+    /// A key cache that fetched `jwks` at `at`.
+    fn cache_with(jwks: &str, at: u64) -> KeyCache {
+        let mut cache = KeyCache::new(crate::jwks::KeyFetchPolicy::default());
+        let set = crate::jwks::JwkSet::from_json(jwks.as_bytes(), at).unwrap();
+        cache.record(&KeyFetch {
+            at,
+            outcome: Ok(Arc::new(set)),
+        });
+        cache
+    }
+
+    /// A login of `response_type` answered by `response`, with `k1` cached 10 s ago (beyond
+    /// the refetch interval, within the maximum age).
+    fn input(response_type: &str, response: AuthorizationResponse) -> ExchangeInput {
+        let config = ProviderConfig::from_metadata(metadata())
+            .client(ClientMetadata::new("client", "secret"))
+            .response_type(response_type)
+            .response_mode(if response_type == "code" {
+                "query"
+            } else {
+                "fragment"
+            })
+            .build()
+            .unwrap();
+        let rt = config.response_type();
+        ExchangeInput {
+            provider: "op-name".into(),
+            config,
+            client: Arc::new(ClientMetadata::new("client", "secret")),
+            metadata: Arc::new(metadata()),
+            keys: cache_with(&keys().jwks_k1, NOW - 10),
+            pending: PendingLogin {
+                provider: "op-name".into(),
+                state: Secret::new("st"),
+                nonce: Secret::new("n1"),
+                code_verifier: Some(Secret::new("the-verifier")),
+                return_to: "/after?x=1".into(),
+                created_at: NOW - 20,
+                response_type: rt,
+                response_mode: ResponseMode::Query,
+                silent: false,
+                max_age: None,
+                acr_values: Vec::new(),
+            },
+            response,
+            redirect_uri: "https://rp/cb".parse().unwrap(),
+            now: NOW,
+            session_lifetime: 3600,
+        }
+    }
+
+    fn code_response() -> AuthorizationResponse {
+        AuthorizationResponse {
+            state: Some("st".into()),
+            code: Some("the-code".into()),
+            ..Default::default()
+        }
+    }
+
+    fn ok(body: Value) -> std::result::Result<http::Response<Bytes>, TransportError> {
+        Ok(http::Response::builder()
+            .status(200)
+            .body(Bytes::from(body.to_string()))
+            .unwrap())
+    }
+
+    fn jwks_answer(jwks: &str) -> std::result::Result<http::Response<Bytes>, TransportError> {
+        ok(serde_json::from_str(jwks).unwrap())
+    }
+
+    fn tokens(id_token: Option<String>) -> Value {
+        let mut t = json!({"access_token": "at", "token_type": "Bearer", "expires_in": 60,
+            "refresh_token": "rt"});
+        if let Some(id) = id_token {
+            t["id_token"] = json!(id);
+        }
+        t
+    }
+
+    fn send(step: Step) -> Outbound {
+        match step {
+            Step::Send(out) => out,
+            Step::Done(r) => panic!("expected a request, got {r:?}"),
+        }
+    }
+
+    fn done(step: Step) -> Result<LoginOutcome> {
+        match step {
+            Step::Done(r) => r,
+            Step::Send(out) => panic!("expected the end, got a request to {}", out.endpoint),
+        }
+    }
+
+    fn form(out: &Outbound) -> Vec<(String, String)> {
+        form_urlencoded::parse(out.request.body())
+            .into_owned()
+            .collect()
+    }
+
+    fn bearer(out: &Outbound) -> &str {
+        out.request.headers()[http::header::AUTHORIZATION]
+            .to_str()
+            .unwrap()
+    }
+
+    /// The code flow end to end: the code, redirect URI and PKCE verifier go to the token
+    /// endpoint; the token endpoint's access token (and no other) fetches userinfo; the session
+    /// holds the tokens, the access token's expiry, `auth_time`, the userinfo claims, the
+    /// session's lifetime, and the login's provider and return path.
+    #[test]
+    fn code_flow_exchanges_the_code_and_builds_the_session() {
+        let mut x = CodeExchange::new(input("code", code_response()));
+        let token = send(x.start());
+        assert_eq!(token.endpoint, Endpoint::Token);
+        assert_eq!(token.request.uri(), "https://op/token");
+        let f = form(&token);
+        for (k, v) in [
+            ("grant_type", "authorization_code"),
+            ("code", "the-code"),
+            ("redirect_uri", "https://rp/cb"),
+            ("code_verifier", "the-verifier"),
+        ] {
+            assert!(f.contains(&(k.into(), v.into())), "{k} in {f:?}");
+        }
+        let id = sign("k1", with(id_claims(), "auth_time", json!(1400)));
+        let ui = send(x.resume(ok(tokens(Some(id.clone())))));
+        assert_eq!(ui.endpoint, Endpoint::Userinfo);
+        assert_eq!(ui.request.uri(), "https://op/userinfo");
+        assert_eq!(bearer(&ui), "Bearer at");
+        let outcome = done(x.resume(ok(json!({"sub": "alice", "email": "a@op"})))).unwrap();
+        assert_eq!(outcome.return_to, "/after?x=1");
+        let user = outcome.user;
+        assert_eq!(user.provider, "op-name");
+        assert_eq!(user.subject(), "alice");
+        assert_eq!(user.id_token_jwt(), id);
+        assert_eq!(user.access_token.as_ref().map(Secret::expose), Some("at"));
+        assert_eq!(user.access_token_expires_at, Some(NOW + 60));
+        assert_eq!(user.refresh_token.as_ref().map(Secret::expose), Some("rt"));
+        assert_eq!(user.last_authenticated, 1400, "auth_time");
+        assert_eq!(user.last_session_refresh, NOW);
+        assert_eq!(user.expires_at, NOW + 3600);
+        assert_eq!(user.userinfo.unwrap()["email"], "a@op");
+        assert!(x.take_key_fetches().is_empty(), "the cached set sufficed");
+    }
+
+    /// Without userinfo (switched off) the login ends after the ID token; a token without
+    /// `auth_time` dates the authentication at the login, and an access token without
+    /// `expires_in` has no known expiry.
+    #[test]
+    fn without_userinfo_or_auth_time_the_login_time_counts() {
+        let mut i = input("code", code_response());
+        i.config.fetch_userinfo = false;
+        let mut x = CodeExchange::new(i);
+        let _ = send(x.start());
+        let mut t = tokens(Some(sign("k1", id_claims())));
+        t.as_object_mut().unwrap().remove("expires_in");
+        let user = done(x.resume(ok(t))).unwrap().user;
+        assert_eq!(user.last_authenticated, NOW);
+        assert_eq!(user.access_token_expires_at, None);
+        assert!(user.access_token.is_some() && user.userinfo.is_none());
+    }
+
+    /// Each flow needs its parameters: a response without them is refused before any request.
+    #[test]
+    fn a_missing_response_parameter_is_refused_before_any_request() {
+        let id_only = AuthorizationResponse {
+            id_token: Some(Secret::new("a.b.c")),
+            ..Default::default()
+        };
+        for (rt, response, missing) in [
+            ("code", AuthorizationResponse::default(), "code"),
+            ("code id_token", code_response(), "id_token"),
+            ("id_token", AuthorizationResponse::default(), "id_token"),
+            ("id_token token", id_only, "access_token"),
+        ] {
+            let mut x = CodeExchange::new(input(rt, response));
+            match done(x.start()) {
+                Err(Error::Protocol(ProtocolError::MissingParameter(p))) => {
+                    assert_eq!(p, missing, "{rt}")
+                }
+                other => panic!("{rt}: {other:?}"),
+            }
+        }
+    }
+
+    /// A token signed with a key the cached set lacks fetches the JWKS (the last fetch is older
+    /// than the refetch interval) and validates with the new set; the fetch is reported for the
+    /// provider's cache.
+    #[test]
+    fn an_unknown_kid_fetches_the_key_set_then_validates() {
+        let mut i = input("code", code_response());
+        i.config.fetch_userinfo = false;
+        let mut x = CodeExchange::new(i);
+        let _ = send(x.start());
+        let jwks = send(x.resume(ok(tokens(Some(sign("k2", id_claims()))))));
+        assert_eq!(jwks.endpoint, Endpoint::Jwks);
+        assert_eq!(jwks.request.uri(), "https://op/jwks");
+        let user = done(x.resume(jwks_answer(&keys().jwks_both))).unwrap().user;
+        assert_eq!(user.subject(), "alice");
+        let fetches = x.take_key_fetches();
+        assert!(
+            fetches.len() == 1 && fetches[0].outcome.is_ok() && fetches[0].at == NOW,
+            "{fetches:?}"
+        );
+        assert!(x.take_key_fetches().is_empty(), "reported once");
+    }
+
+    /// One login fetches the key set at most once: a fetched set that still lacks the token's
+    /// key ends the login with `UnknownKey`, and a cache whose last fetch is younger than the
+    /// refetch interval is not fetched again at all.
+    #[test]
+    fn an_unknown_kid_costs_at_most_one_fetch() {
+        let mut x = CodeExchange::new(input("code", code_response()));
+        let _ = send(x.start());
+        let _ = send(x.resume(ok(tokens(Some(sign("k2", id_claims()))))));
+        assert!(matches!(
+            done(x.resume(jwks_answer(&keys().jwks_k1))),
+            Err(Error::Protocol(ProtocolError::IdToken(
+                IdTokenError::UnknownKey
+            )))
+        ));
+        assert_eq!(x.take_key_fetches().len(), 1);
+
+        let mut i = input("code", code_response());
+        i.keys = cache_with(&keys().jwks_k1, NOW - 1);
+        let mut x = CodeExchange::new(i);
+        let _ = send(x.start());
+        assert!(matches!(
+            done(x.resume(ok(tokens(Some(sign("k2", id_claims())))))),
+            Err(Error::Protocol(ProtocolError::IdToken(
+                IdTokenError::UnknownKey
+            )))
+        ));
+        assert!(x.take_key_fetches().is_empty(), "throttled: no fetch");
+    }
+
+    /// With no cached set the JWKS is fetched before validation; a failed fetch ends the login
+    /// with the transport error, and is reported so that the cache does not retry at once; a
+    /// recent failure in the cache is returned without a fetch.
+    #[test]
+    fn key_set_fetch_failures_end_the_login() {
+        let mut i = input("code", code_response());
+        i.keys = KeyCache::new(crate::jwks::KeyFetchPolicy::default());
+        let mut x = CodeExchange::new(i);
+        let _ = send(x.start());
+        let jwks = send(x.resume(ok(tokens(Some(sign("k1", id_claims()))))));
+        assert_eq!(jwks.endpoint, Endpoint::Jwks);
+        assert!(matches!(
+            done(x.resume(Err(TransportError::Timeout))),
+            Err(Error::Transport {
+                endpoint: Endpoint::Jwks,
+                ..
+            })
+        ));
+        let fetches = x.take_key_fetches();
+        assert!(fetches.len() == 1 && fetches[0].outcome.is_err());
+
+        let mut i = input("code", code_response());
+        i.keys = KeyCache::new(crate::jwks::KeyFetchPolicy::default());
+        i.keys.record(&fetches[0]);
+        i.now = fetches[0].at + 1;
+        let mut x = CodeExchange::new(i);
+        let _ = send(x.start());
+        assert!(matches!(
+            done(x.resume(ok(tokens(Some(sign("k1", id_claims())))))),
+            Err(Error::Transport {
+                endpoint: Endpoint::Jwks,
+                ..
+            })
+        ));
+        assert!(x.take_key_fetches().is_empty());
+    }
+
+    /// A JWKS request may be answered with the cache another request just filled: the login
+    /// goes on with it, without a fetch of its own.
+    #[test]
+    fn a_jwks_request_can_be_answered_from_the_shared_cache() {
+        let mut i = input("code", code_response());
+        i.config.fetch_userinfo = false;
+        let mut x = CodeExchange::new(i);
+        let _ = send(x.start());
+        let _ = send(x.resume(ok(tokens(Some(sign("k2", id_claims()))))));
+        let filled = cache_with(&keys().jwks_both, NOW);
+        assert_eq!(
+            done(x.resume_with_keys(filled)).unwrap().user.subject(),
+            "alice"
+        );
+        assert!(x.take_key_fetches().is_empty());
+    }
+
+    /// Steps out of order are refused, never acted on: a second start, an answer nobody asked
+    /// for, keys given without a JWKS request.
+    #[test]
+    fn steps_out_of_order_are_refused() {
+        let mut x = CodeExchange::new(input("code", code_response()));
+        assert!(matches!(
+            done(x.resume(ok(json!({})))),
+            Err(Error::Config { .. })
+        ));
+        let mut x = CodeExchange::new(input("code", code_response()));
+        let _ = send(x.start());
+        assert!(matches!(done(x.start()), Err(Error::Config { .. })));
+        let mut x = CodeExchange::new(input("code", code_response()));
+        let _ = send(x.start());
+        assert!(matches!(
+            done(x.resume_with_keys(cache_with(&keys().jwks_k1, NOW))),
+            Err(Error::Config { .. })
+        ));
+        // After the end, nothing more happens.
+        assert!(matches!(
+            done(x.resume(ok(tokens(None)))),
+            Err(Error::Config { .. })
+        ));
+    }
+
+    /// Failures at the token and userinfo endpoints end the login with a typed error: the
+    /// provider's error, a transport error naming the endpoint, a token response without an
+    /// ID token, a userinfo `sub` that is not the ID token's.
+    #[test]
+    fn token_and_userinfo_failures_end_the_login() {
+        let start = || {
+            let mut x = CodeExchange::new(input("code", code_response()));
+            let _ = send(x.start());
+            x
+        };
+        let mut x = start();
+        let refused = http::Response::builder()
+            .status(400)
+            .body(Bytes::from_static(br#"{"error":"invalid_grant"}"#))
+            .unwrap();
+        assert!(matches!(
+            done(x.resume(Ok(refused))),
+            Err(Error::Provider(ref e)) if e.error == "invalid_grant"
+        ));
+        let mut x = start();
+        assert!(matches!(
+            done(x.resume(Err(TransportError::Timeout))),
+            Err(Error::Transport {
+                endpoint: Endpoint::Token,
+                ..
+            })
+        ));
+        let mut x = start();
+        assert!(matches!(
+            done(x.resume(ok(tokens(None)))),
+            Err(Error::Protocol(ProtocolError::MalformedResponse {
+                endpoint: Endpoint::Token,
+                ..
+            }))
+        ));
+        let mut x = start();
+        let _ = send(x.resume(ok(tokens(Some(sign("k1", id_claims()))))));
+        assert!(matches!(
+            done(x.resume(ok(json!({"sub": "mallory"})))),
+            Err(Error::Protocol(ProtocolError::UserinfoSubjectMismatch))
+        ));
+        let mut x = start();
+        let _ = send(x.resume(ok(tokens(Some(sign("k1", id_claims()))))));
+        assert!(matches!(
+            done(x.resume(Err(TransportError::Timeout))),
+            Err(Error::Transport {
+                endpoint: Endpoint::Userinfo,
+                ..
+            })
+        ));
+    }
+
+    /// An ID token that fails validation (here: another nonce) ends the login.
+    #[test]
+    fn an_invalid_id_token_ends_the_login() {
+        let mut x = CodeExchange::new(input("code", code_response()));
+        let _ = send(x.start());
+        let id = sign("k1", with(id_claims(), "nonce", json!("other")));
+        assert!(matches!(
+            done(x.resume(ok(tokens(Some(id))))),
+            Err(Error::Protocol(ProtocolError::IdToken(IdTokenError::Nonce)))
+        ));
+    }
+
+    fn hybrid_front(claims: Value) -> AuthorizationResponse {
+        AuthorizationResponse {
+            id_token: Some(Secret::new(sign(
+                "k1",
+                with(
+                    claims,
+                    "c_hash",
+                    json!(id_token::half_hash("RS256", "the-code").unwrap()),
+                ),
+            ))),
+            ..code_response()
+        }
+    }
+
+    /// Hybrid flow: the front-channel ID token is validated (with its `c_hash`) before the code
+    /// is exchanged, and the token endpoint's ID token must name the same subject and audience
+    /// (OpenID Connect Core 3.3.3.6; both issuers are checked against the provider's anyway);
+    /// the session keeps the token endpoint's.
+    #[test]
+    fn hybrid_id_tokens_must_describe_the_same_user() {
+        let run = |front: Value| {
+            let mut i = input("code id_token", hybrid_front(front));
+            i.config.fetch_userinfo = false;
+            let mut x = CodeExchange::new(i);
+            let token = send(x.start());
+            assert_eq!(token.endpoint, Endpoint::Token);
+            let back = sign("k1", with(id_claims(), "auth_time", json!(1450)));
+            (back.clone(), done(x.resume(ok(tokens(Some(back))))))
+        };
+        let (back, outcome) = run(id_claims());
+        let user = outcome.unwrap().user;
+        assert_eq!(user.id_token_jwt(), back);
+        assert_eq!(user.last_authenticated, 1450);
+
+        let other_aud = with(
+            with(id_claims(), "aud", json!(["client", "other"])),
+            "azp",
+            json!("client"),
+        );
+        for (claim, front) in [
+            ("sub", with(id_claims(), "sub", json!("mallory"))),
+            ("aud", other_aud),
+        ] {
+            match run(front).1 {
+                Err(Error::Protocol(ProtocolError::IdToken(IdTokenError::SubjectChanged(c)))) => {
+                    assert_eq!(c, claim)
+                }
+                other => panic!("{claim}: {other:?}"),
+            }
+        }
+        // A wrong c_hash is refused before the code is exchanged.
+        let mut front = hybrid_front(id_claims());
+        front.code = Some("another-code".into());
+        let mut x = CodeExchange::new(input("code id_token", front));
+        assert!(matches!(
+            done(x.start()),
+            Err(Error::Protocol(ProtocolError::IdToken(
+                IdTokenError::CodeHash
+            )))
+        ));
+    }
+
+    /// Implicit `id_token token`: the front-channel access token, vouched for by `at_hash`,
+    /// fetches userinfo and is kept with its `expires_in`.
+    #[test]
+    fn implicit_access_token_is_kept_when_its_id_token_vouches_for_it() {
+        let at_hash = id_token::half_hash("RS256", "front-at").unwrap();
+        let response = AuthorizationResponse {
+            id_token: Some(Secret::new(sign(
+                "k1",
+                with(id_claims(), "at_hash", json!(at_hash)),
+            ))),
+            access_token: Some(Secret::new("front-at")),
+            token_type: Some("Bearer".into()),
+            expires_in: Some("120".into()),
+            ..Default::default()
+        };
+        let mut x = CodeExchange::new(input("id_token token", response));
+        let ui = send(x.start());
+        assert_eq!(ui.endpoint, Endpoint::Userinfo);
+        assert_eq!(bearer(&ui), "Bearer front-at");
+        let user = done(x.resume(ok(json!({"sub": "alice"})))).unwrap().user;
+        assert_eq!(
+            user.access_token.as_ref().map(Secret::expose),
+            Some("front-at")
+        );
+        assert_eq!(user.access_token_expires_at, Some(NOW + 120));
+        assert!(user.refresh_token.is_none());
+    }
+
+    /// `id_token` alone: no access token, so no userinfo call and no access-token expiry, even
+    /// when the response carries an `expires_in`.
+    #[test]
+    fn implicit_id_token_only_has_no_access_token() {
+        let response = AuthorizationResponse {
+            id_token: Some(Secret::new(sign("k1", id_claims()))),
+            expires_in: Some("120".into()),
+            ..Default::default()
+        };
+        let mut x = CodeExchange::new(input("id_token", response));
+        let user = done(x.start()).unwrap().user;
+        assert!(user.access_token.is_none());
+        assert_eq!(user.access_token_expires_at, None);
+        assert!(user.userinfo.is_none());
+    }
+
+    /// `code token`: the front-channel access token has no ID token to vouch for it, so the
+    /// token endpoint's replaces it, for userinfo and in the session.
+    #[test]
+    fn code_token_keeps_the_token_endpoints_access_token() {
+        let response = AuthorizationResponse {
+            access_token: Some(Secret::new("front-at")),
+            ..code_response()
+        };
+        let mut x = CodeExchange::new(input("code token", response));
+        let _ = send(x.start());
+        let ui = send(x.resume(ok(tokens(Some(sign("k1", id_claims()))))));
+        assert_eq!(bearer(&ui), "Bearer at");
+        let user = done(x.resume(ok(json!({"sub": "alice"})))).unwrap().user;
+        assert_eq!(user.access_token.as_ref().map(Secret::expose), Some("at"));
+    }
+
+    /// The provider's `error_description` reaches the error (for the error view), cut to 512
+    /// characters, and its `error` to 128: a provider cannot make the page arbitrarily long.
+    #[test]
+    fn provider_errors_keep_their_description_bounded() {
+        let m = ProviderMetadata::new("https://op", "https://op/a".parse().unwrap());
+        let r = AuthorizationResponse::parse(
+            b"error=access_denied&error_description=the+user+said+no&state=s",
+        )
+        .unwrap();
+        assert_eq!(r.error_description.as_deref(), Some("the user said no"));
+        match r.check(&m) {
+            Err(Error::Provider(e)) => {
+                assert_eq!(e.error, "access_denied");
+                assert_eq!(e.error_description.as_deref(), Some("the user said no"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let long = format!(
+            "error={}&error_description={}",
+            "e".repeat(300),
+            "d".repeat(900)
+        );
+        match AuthorizationResponse::parse(long.as_bytes())
+            .unwrap()
+            .check(&m)
+        {
+            Err(Error::Provider(e)) => {
+                assert_eq!(e.error.len(), 128);
+                assert_eq!(e.error_description.map(|d| d.len()), Some(512));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Every response parameter, alone, makes a response non-empty (an empty one is a fragment
+    /// response the server cannot see, answered with the page that posts it back).
+    #[test]
+    fn any_response_parameter_makes_a_response_non_empty() {
+        for p in [
+            "state=s",
+            "code=c",
+            "error=e",
+            "id_token=t",
+            "access_token=a",
+            "iss=i",
+        ] {
+            assert!(
+                !AuthorizationResponse::parse(p.as_bytes())
+                    .unwrap()
+                    .is_empty(),
+                "{p}"
+            );
+        }
+        assert!(AuthorizationResponse::parse(b"").unwrap().is_empty());
+    }
+
+    /// Every parameter lands in its own field, and a token or code never shows in `Debug`.
+    #[test]
+    fn parse_fills_every_field_and_debug_hides_tokens() {
+        let r = AuthorizationResponse::parse(
+            b"state=s1&code=c1&error=e1&error_description=d1&iss=i1&id_token=t1&access_token=a1\
+              &token_type=Bearer&expires_in=60",
+        )
+        .unwrap();
+        assert_eq!(r.state.as_deref(), Some("s1"));
+        assert_eq!(r.code.as_deref(), Some("c1"));
+        assert_eq!(r.error.as_deref(), Some("e1"));
+        assert_eq!(r.error_description.as_deref(), Some("d1"));
+        assert_eq!(r.iss.as_deref(), Some("i1"));
+        assert_eq!(r.id_token.as_ref().map(Secret::expose), Some("t1"));
+        assert_eq!(r.access_token.as_ref().map(Secret::expose), Some("a1"));
+        assert_eq!(r.token_type.as_deref(), Some("Bearer"));
+        assert_eq!(r.expires_in.as_deref(), Some("60"));
+        let shown = format!("{r:?}");
+        assert!(
+            shown.contains("has_code: true") && shown.contains("e1"),
+            "{shown}"
+        );
+        for secret in ["s1", "c1", "t1", "a1"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        let x = CodeExchange::new(input("code", code_response()));
+        let shown = format!("{x:?}");
+        assert!(
+            shown.contains("op-name") && shown.contains("Ready"),
+            "{shown}"
+        );
+        assert!(!shown.contains("the-code") && !shown.contains("the-verifier"));
+    }
+
+    /// Answers each request by its path, in order, and records the paths asked for.
+    struct Scripted {
+        answers: std::sync::Mutex<Vec<(&'static str, Value)>>,
+        asked: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl crate::env::Transport for Scripted {
+        fn send(
+            &self,
+            request: http::Request<Bytes>,
+        ) -> crate::env::BoxFuture<'_, std::result::Result<http::Response<Bytes>, TransportError>>
+        {
+            let path = request.uri().path().to_owned();
+            self.asked.lock().unwrap().push(path.clone());
+            let mut answers = self.answers.lock().unwrap();
+            let answer = match answers.iter().position(|(p, _)| *p == path) {
+                Some(i) => ok(answers.remove(i).1),
+                None => Err(TransportError::Other(format!("unexpected {path}"))),
+            };
+            Box::pin(std::future::ready(answer))
+        }
+    }
+
+    /// [`drive`] runs a whole login through the [`Exchange`] trait with any transport: the
+    /// token, JWKS and userinfo calls in order, the session at the end, and the key fetch
+    /// reported through the trait for the provider's cache.
+    #[test]
+    fn drive_runs_a_login_through_the_exchange_trait() {
+        use futures_util::FutureExt;
+        let transport = Scripted {
+            answers: std::sync::Mutex::new(vec![
+                ("/token", tokens(Some(sign("k2", id_claims())))),
+                ("/jwks", serde_json::from_str(&keys().jwks_both).unwrap()),
+                ("/userinfo", json!({"sub": "alice", "name": "Alice"})),
+            ]),
+            asked: std::sync::Mutex::new(Vec::new()),
+        };
+        let mut x = CodeExchange::new(input("code", code_response()));
+        let outcome = drive(&mut x, &transport)
+            .now_or_never()
+            .expect("the scripted transport never waits")
+            .unwrap();
+        assert_eq!(outcome.user.userinfo.unwrap()["name"], "Alice");
+        assert_eq!(
+            *transport.asked.lock().unwrap(),
+            ["/token", "/jwks", "/userinfo"]
+        );
+        let fetches = Exchange::take_key_fetches(&mut x);
+        assert!(fetches.len() == 1 && fetches[0].outcome.is_ok());
+        assert!(Exchange::take_key_fetches(&mut x).is_empty());
+
+        // The trait's own steps, one by one, as a caller that shares key caches uses them.
+        let mut i = input("code", code_response());
+        i.config.fetch_userinfo = false;
+        let mut x = CodeExchange::new(i);
+        assert_eq!(send(Exchange::start(&mut x)).endpoint, Endpoint::Token);
+        let jwks = send(Exchange::resume(
+            &mut x,
+            ok(tokens(Some(sign("k2", id_claims())))),
+        ));
+        assert_eq!(jwks.endpoint, Endpoint::Jwks);
+        let user = done(Exchange::resume_with_keys(
+            &mut x,
+            cache_with(&keys().jwks_both, NOW),
+        ))
+        .unwrap()
+        .user;
+        assert_eq!(user.subject(), "alice");
+    }
+
+    /// A JWKS request answered with a shared cache that still has nothing usable ends the
+    /// login: the exchange does not ask for the key set a second time.
+    #[test]
+    fn a_shared_cache_without_keys_does_not_buy_a_second_fetch() {
+        let mut x = CodeExchange::new(input("code", code_response()));
+        let _ = send(x.start());
+        let _ = send(x.resume(ok(tokens(Some(sign("k2", id_claims()))))));
+        let empty = KeyCache::new(crate::jwks::KeyFetchPolicy::default());
+        assert!(matches!(
+            done(x.resume_with_keys(empty)),
+            Err(Error::Protocol(ProtocolError::IdToken(
+                IdTokenError::UnknownKey
+            )))
+        ));
+    }
+
+    /// Even with no refetch interval at all, one login fetches the key set once: a fetched set
+    /// that lacks the token's key ends it.
+    #[test]
+    fn without_a_refetch_interval_a_login_still_fetches_once() {
+        let mut i = input("code", code_response());
+        let policy = crate::jwks::KeyFetchPolicy {
+            refetch_interval: 0,
+            ..Default::default()
+        };
+        i.keys = KeyCache::new(policy);
+        i.keys.record(&KeyFetch {
+            at: NOW - 10,
+            outcome: Ok(Arc::new(
+                crate::jwks::JwkSet::from_json(keys().jwks_k1.as_bytes(), NOW - 10).unwrap(),
+            )),
+        });
+        let mut x = CodeExchange::new(i);
+        let _ = send(x.start());
+        let jwks = send(x.resume(ok(tokens(Some(sign("k2", id_claims()))))));
+        assert_eq!(jwks.endpoint, Endpoint::Jwks);
+        assert!(matches!(
+            done(x.resume(jwks_answer(&keys().jwks_k1))),
+            Err(Error::Protocol(ProtocolError::IdToken(
+                IdTokenError::UnknownKey
+            )))
+        ));
+    }
+
+    /// An access token slipped into an `id_token` (implicit, no access token requested)
+    /// response is not kept: nothing vouches for it.
+    #[test]
+    fn an_access_token_added_to_an_id_token_response_is_dropped() {
+        let response = AuthorizationResponse {
+            id_token: Some(Secret::new(sign("k1", id_claims()))),
+            access_token: Some(Secret::new("injected")),
+            ..Default::default()
+        };
+        let mut x = CodeExchange::new(input("id_token", response));
+        let user = done(x.start()).unwrap().user;
+        assert!(user.access_token.is_none());
+    }
+
+    /// A parameter of exactly 16 KiB (a large ID token) is accepted; one byte more is not.
+    #[test]
+    fn parameters_up_to_16_kib_are_accepted() {
+        let at_limit = format!("id_token={}", "a".repeat(16 * 1024));
+        let r = AuthorizationResponse::parse(at_limit.as_bytes()).unwrap();
+        assert_eq!(r.id_token.map(|t| t.expose().len()), Some(16 * 1024));
+        let beyond = format!("id_token={}", "a".repeat(16 * 1024 + 1));
+        assert!(AuthorizationResponse::parse(beyond.as_bytes()).is_err());
+    }
 }

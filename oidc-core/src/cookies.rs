@@ -283,4 +283,87 @@ mod tests {
         let err = SessionCookies::new("sid".into(), b"short", false, "/".into(), None).unwrap_err();
         assert!(err.to_string().contains("session_secret"));
     }
+
+    /// Every session gets its own unpredictable id: ids from one generator differ, and are 32
+    /// random bytes (43 base64url characters) long. A constant id would put every user in one
+    /// session.
+    #[test]
+    fn every_new_session_id_is_fresh_and_long() {
+        let j = jar(false);
+        let random = SeededRandom::new(9);
+        let ids: std::collections::HashSet<String> = (0..16).map(|_| j.new_id(&random)).collect();
+        assert_eq!(ids.len(), 16, "no id repeats");
+        for id in &ids {
+            assert_eq!(id.len(), 43, "{id}");
+            // Signed and read back as itself: a valid cookie value.
+            let set = j.set(id);
+            let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+            assert_eq!(j.read(&headers(&pair)).as_deref(), Some(id.as_str()));
+        }
+    }
+
+    /// The cookie carries its name, path and the configured lifetime (none for a browser
+    /// session), and the removal cookie has the same name, path and flags, so that the browser
+    /// replaces the session cookie rather than adding one.
+    #[test]
+    fn cookie_attributes_follow_the_configuration() {
+        let j =
+            SessionCookies::new("app_sid".into(), &[7u8; 32], true, "/app".into(), None).unwrap();
+        let set = j.set("abc");
+        let set = set.to_str().unwrap();
+        assert!(set.starts_with("app_sid=abc."), "{set}");
+        assert!(
+            set.contains("Path=/app") && set.contains("HttpOnly"),
+            "{set}"
+        );
+        assert!(!set.contains("Max-Age"), "a browser session: {set}");
+        let clear = j.clear();
+        let clear = clear.to_str().unwrap();
+        assert!(clear.starts_with("app_sid=;"), "{clear}");
+        for attr in [
+            "Path=/app",
+            "HttpOnly",
+            "SameSite=Lax",
+            "Secure",
+            "Max-Age=0",
+        ] {
+            assert!(clear.contains(attr), "{attr} in {clear}");
+        }
+        let plain = jar(false).clear();
+        assert!(!plain.to_str().unwrap().contains("Secure"));
+    }
+
+    /// A cookie is read only under its own name, and an id longer than 128 characters is not
+    /// even verified (it is no id of ours), while one of 128 is.
+    #[test]
+    fn only_our_cookie_and_bounded_ids_are_read() {
+        let j = jar(false);
+        let id = j.new_id(&SeededRandom::new(3));
+        let value = format!("{id}.{}", j.sign(&id));
+        assert_eq!(j.read(&headers(&format!("other={value}"))), None);
+        let at_limit = "a".repeat(128);
+        let pair = format!("sid={at_limit}.{}", j.sign(&at_limit));
+        assert_eq!(j.read(&headers(&pair)), Some(at_limit));
+        let beyond = "a".repeat(129);
+        let pair = format!("sid={beyond}.{}", j.sign(&beyond));
+        assert_eq!(j.read(&headers(&pair)), None);
+        // Cookies spread over several headers are all looked at.
+        let mut h = headers("x=1");
+        h.append(
+            http::header::COOKIE,
+            HeaderValue::from_str(&format!("sid={value}")).unwrap(),
+        );
+        assert_eq!(j.read(&h), Some(id));
+    }
+
+    /// `Debug` names the cookie and never shows the key.
+    #[test]
+    fn debug_shows_the_name_not_the_key() {
+        let shown = format!("{:?}", jar(true));
+        assert!(
+            shown.contains("sid") && shown.contains("secure: true"),
+            "{shown}"
+        );
+        assert!(!shown.contains("mac"), "{shown}");
+    }
 }

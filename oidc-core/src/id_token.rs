@@ -337,14 +337,21 @@ mod tests {
         algs: Vec<String>,
     }
 
+    /// Every test signs with the same key pair, generated once: RSA key generation would
+    /// otherwise be most of the time these tests take, and `cargo xtask mutants` runs them once
+    /// per mutant.
     fn fixture() -> Fixture {
-        let pair = RS256.generate_key_pair(2048).unwrap();
-        let mut jwk = pair.to_jwk_public_key();
-        jwk.set_key_id("k1");
-        let doc = json!({ "keys": [jwk.as_ref()] });
+        static KEY: std::sync::OnceLock<(Vec<u8>, String)> = std::sync::OnceLock::new();
+        let (der, jwks) = KEY.get_or_init(|| {
+            let pair = RS256.generate_key_pair(2048).unwrap();
+            let mut jwk = pair.to_jwk_public_key();
+            jwk.set_key_id("k1");
+            let doc = json!({ "keys": [jwk.as_ref()] });
+            (pair.to_der_private_key(), doc.to_string())
+        });
         Fixture {
-            signer: RS256.signer_from_der(pair.to_der_private_key()).unwrap(),
-            keys: JwkSet::from_json(doc.to_string().as_bytes(), 0).unwrap(),
+            signer: RS256.signer_from_der(der).unwrap(),
+            keys: JwkSet::from_json(jwks.as_bytes(), 0).unwrap(),
             algs: vec!["RS256".into()],
         }
     }
@@ -852,5 +859,104 @@ mod tests {
             IdTokenError::MissingClaim("acr")
         );
         assert!(run(with(claims(), "acr", json!("urn:bronze")), &expect(&f)).is_ok());
+    }
+
+    /// `auth_time` is read from the claims when it is a NumericDate, and absent otherwise: the
+    /// session's "last authenticated" time (and `max_age` on refresh) depend on it.
+    #[test]
+    fn auth_time_is_the_claim() {
+        let token = |c: Value| IdToken {
+            raw: Secret::new("x"),
+            claims: c.as_object().unwrap().clone(),
+        };
+        assert_eq!(
+            token(with(claims(), "auth_time", json!(1234))).auth_time(),
+            Some(1234)
+        );
+        assert_eq!(
+            token(with(claims(), "auth_time", json!(99))).auth_time(),
+            Some(99)
+        );
+        assert_eq!(token(claims()).auth_time(), None);
+        assert_eq!(
+            token(with(claims(), "auth_time", json!("1234"))).auth_time(),
+            None
+        );
+        assert_eq!(token(json!({})).subject(), "");
+        let shown = format!("{:?}", token(claims()));
+        assert!(
+            shown.contains("alice") && shown.contains("IdToken"),
+            "{shown}"
+        );
+    }
+
+    /// A token without a `kid` that no key in the set fits is refused as `UnknownKey`, not
+    /// answered with a JWKS refetch: only a token naming a key the set lacks may cause one,
+    /// and a token without a `kid` never names one.
+    #[test]
+    fn a_token_without_kid_and_no_fitting_key_is_refused_without_refetch() {
+        let f = fixture();
+        let mut h = JwsHeader::new();
+        h.set_token_type("JWT");
+        let p = JwtPayload::from_map(claims().as_object().unwrap().clone()).unwrap();
+        let token = jwt::encode_with_signer(&p, &h, &f.signer).unwrap();
+        let empty = JwkSet::from_json(br#"{"keys":[]}"#, 0).unwrap();
+        assert!(matches!(
+            validate(&token, &empty, &expect(&f)),
+            Err(IdTokenError::UnknownKey)
+        ));
+        assert!(matches!(
+            verify_jws(&token, &empty, &f.algs),
+            Err(IdTokenError::UnknownKey)
+        ));
+        // Naming a key the set lacks does ask for one.
+        assert!(matches!(
+            verify_jws(&sign(&f, &claims(), "k9"), &f.keys, &f.algs),
+            Ok(None)
+        ));
+        let verified = verify_jws(&sign(&f, &claims(), "k1"), &f.keys, &f.algs)
+            .unwrap()
+            .unwrap();
+        assert_eq!(verified.typ.as_deref(), Some("JWT"));
+        assert_eq!(verified.claims["sub"], "alice");
+    }
+
+    /// An algorithm name that is not allowed is echoed in the error cut to 32 characters, so a
+    /// forged header cannot fill logs; an EdDSA key on an unknown curve has no `at_hash`.
+    #[test]
+    fn refused_algorithm_names_are_truncated() {
+        use base64::Engine;
+        let f = fixture();
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let header = b64(&format!("{{\"alg\":\"{}\"}}", "X".repeat(100)));
+        let token = format!("{header}.{}.c2ln", b64("{}"));
+        for err in [
+            validate(&token, &f.keys, &expect(&f)).unwrap_err(),
+            verify_jws(&token, &f.keys, &f.algs).err().unwrap(),
+        ] {
+            assert_eq!(err, IdTokenError::AlgorithmNotAllowed("X".repeat(32)));
+        }
+        assert_eq!(
+            half_hash_for_curve("EdDSA", Some("Ed999"), "t").unwrap_err(),
+            IdTokenError::AlgorithmNotAllowed("Ed999".into())
+        );
+    }
+
+    /// `Debug` of what a token is checked against says whether a nonce, access token or code
+    /// is expected, never their values.
+    #[test]
+    fn expectations_debug_hides_values() {
+        let f = fixture();
+        let mut e = expect(&f);
+        e.access_token = Some("the-access-token");
+        e.code = Some("the-code");
+        let shown = format!("{e:?}");
+        assert!(
+            shown.contains("has_nonce: true") && shown.contains("https://op"),
+            "{shown}"
+        );
+        for secret in ["n1", "the-access-token", "the-code"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
     }
 }

@@ -399,4 +399,50 @@ mod tests {
         assert!(none.is_empty());
         assert!(format!("{cache:?}").contains("len"));
     }
+
+    /// `exp` and `nbf` are judged to the second with the skew (now = 1000, skew = 30): `exp`
+    /// 970 and `nbf` 1030 pass, one second beyond each is refused. An issuer that is not a
+    /// string is refused too, and a refresh token in any case.
+    #[test]
+    fn time_checks_at_the_boundary_second() {
+        let run = |claims: Value| check_introspection("t", &result(claims), &expect(None));
+        assert!(run(json!({"active": true, "exp": 970})).is_ok());
+        assert!(run(json!({"active": true, "exp": 969})).is_err());
+        assert!(run(json!({"active": true, "nbf": 1030})).is_ok());
+        assert!(run(json!({"active": true, "nbf": 1031})).is_err());
+        assert!(run(json!({"active": true, "iss": 7})).is_err());
+        assert!(run(json!({"active": true, "token_type": "Refresh_Token"})).is_err());
+        let id = run(json!({"active": true, "client_id": "c"})).unwrap();
+        assert_eq!(id.token.expose(), "t");
+        assert_eq!(id.client_id(), Some("c"));
+    }
+
+    /// Nothing is cached that expires by `now`; a cached token is replaced in place (the
+    /// others stay) and the newest result counts; a full cache evicts the entry that expires
+    /// first, not the oldest inserted.
+    #[test]
+    fn the_cache_keeps_what_lives_longest() {
+        let cache = TtlCache::new(2);
+        cache.insert("a", 1, 100, 100);
+        assert_eq!(cache.len(), 0, "expires now: not stored");
+        cache.insert("a", 1, 200, 100);
+        cache.insert("b", 2, 150, 100);
+        cache.insert("a", 3, 300, 100);
+        assert_eq!(cache.len(), 2);
+        assert_eq!(cache.get(&"a", 100), Some(3));
+        assert_eq!(cache.get(&"b", 100), Some(2));
+        cache.insert("c", 4, 400, 100);
+        assert_eq!(cache.get(&"b", 100), None, "b expires first");
+        assert_eq!(cache.get(&"a", 100), Some(3));
+        assert_eq!(cache.get(&"c", 100), Some(4));
+        // An expired entry read is dropped.
+        assert_eq!(cache.get(&"a", 300), None);
+        assert_eq!(cache.len(), 1);
+        let ic = IntrospectionCache::new(Duration::from_secs(60), 4);
+        assert!(ic.is_empty());
+        ic.insert("p", "t", Arc::new(result(json!({"active": true}))), 100);
+        assert!(!ic.is_empty());
+        assert_eq!(ic.len(), 1);
+        assert!(format!("{ic:?}").contains("ttl: 60"));
+    }
 }

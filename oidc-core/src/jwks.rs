@@ -428,9 +428,20 @@ mod tests {
     use super::*;
     use josekit::jws::RS256;
 
+    /// A public RSA key of `bits` bits named `kid`. One key per size, generated once: only the
+    /// names and the sizes matter to these tests, and `cargo xtask mutants` runs them once per
+    /// mutant.
     fn rsa_jwk(kid: &str, bits: u32) -> Jwk {
-        let pair = RS256.generate_key_pair(bits).unwrap();
-        let mut jwk = pair.to_jwk_public_key();
+        type Made = Mutex<HashMap<u32, Jwk>>;
+        static MADE: std::sync::OnceLock<Made> = std::sync::OnceLock::new();
+        let mut made = MADE
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut jwk = made
+            .entry(bits)
+            .or_insert_with(|| RS256.generate_key_pair(bits).unwrap().to_jwk_public_key())
+            .clone();
         jwk.set_key_id(kid);
         jwk
     }
@@ -665,5 +676,129 @@ mod tests {
         let s = JwkSet::from_json(doc, 5).unwrap();
         assert_eq!(s.fetched_at(), 5);
         assert!(s.verifier("RS256", None).is_err());
+    }
+
+    fn ec_jwk(alg: &josekit::jws::alg::ecdsa::EcdsaJwsAlgorithm, kid: Option<&str>) -> Jwk {
+        let mut jwk = alg.generate_key_pair().unwrap().to_jwk_public_key();
+        if let Some(kid) = kid {
+            jwk.set_key_id(kid);
+        }
+        jwk
+    }
+
+    /// Each EC algorithm takes only its own curve: P-256 for ES256, P-384 for ES384, P-521
+    /// for ES512; an RSA key never serves an EC algorithm, so a kid-less EC token is not made
+    /// ambiguous by an RSA key beside it.
+    #[test]
+    fn ec_algorithms_take_only_their_curve() {
+        use josekit::jws::{ES256, ES384, ES512};
+        let s = set(vec![
+            ec_jwk(&ES256, Some("p256")),
+            ec_jwk(&ES384, Some("p384")),
+            ec_jwk(&ES512, Some("p521")),
+        ]);
+        for (alg, kid) in [("ES256", "p256"), ("ES384", "p384"), ("ES512", "p521")] {
+            assert!(s.verifier(alg, Some(kid)).is_ok(), "{alg}");
+            for other in ["p256", "p384", "p521"].into_iter().filter(|k| *k != kid) {
+                assert_eq!(
+                    s.verifier(alg, Some(other)).err(),
+                    Some(IdTokenError::UnknownKey),
+                    "{alg} with {other}"
+                );
+            }
+        }
+        let mixed = set(vec![rsa_jwk("r", 2048), ec_jwk(&ES256, None)]);
+        assert!(mixed.verifier("ES256", None).is_ok());
+        assert!(mixed.verifier("RS256", None).is_ok());
+        assert_eq!(mixed.len(), 2);
+        assert!(!mixed.is_empty());
+        assert!(set(vec![]).is_empty());
+    }
+
+    /// A key published for encryption (`use: enc`) or for another algorithm (`alg`) never
+    /// verifies a signature, even under the token's `kid`.
+    #[test]
+    fn keys_for_another_use_or_algorithm_are_not_used() {
+        let mut enc = rsa_jwk("a", 2048);
+        enc.set_key_use("enc");
+        let mut rs384 = rsa_jwk("b", 2048);
+        rs384.set_algorithm("RS384");
+        let mut sig = rsa_jwk("c", 2048);
+        sig.set_key_use("sig");
+        sig.set_algorithm("RS256");
+        let s = set(vec![enc, rs384, sig]);
+        assert_eq!(
+            s.verifier("RS256", Some("a")).err(),
+            Some(IdTokenError::UnknownKey)
+        );
+        assert_eq!(
+            s.verifier("RS256", Some("b")).err(),
+            Some(IdTokenError::UnknownKey)
+        );
+        assert!(s.verifier("RS384", Some("b")).is_ok());
+        assert!(s.verifier("RS256", Some("c")).is_ok());
+        // Without a kid the only RS256 key fits.
+        assert!(s.verifier("RS256", None).is_ok());
+    }
+
+    /// The cache reports its policy and counts every attempt; the JWKS request is a GET of
+    /// the configured URI; a set's `Debug` shows its size, not its keys.
+    #[test]
+    fn key_cache_accessors_and_request() {
+        let custom = KeyFetchPolicy {
+            refetch_interval: 7,
+            max_age: 60,
+        };
+        let mut c = KeyCache::new(custom);
+        assert_eq!(c.policy(), custom);
+        c.record(&fetched(1000));
+        c.record(&failed(1001));
+        assert_eq!(c.attempts(), 2);
+        let r = jwks_request("https://op/jwks?x=1").unwrap();
+        assert_eq!(r.method(), http::Method::GET);
+        assert_eq!(r.uri(), "https://op/jwks?x=1");
+        let shown = format!("{:?}", set_at(9));
+        assert!(
+            shown.contains("keys: 0") && shown.contains("fetched_at: 9"),
+            "{shown}"
+        );
+    }
+
+    /// An attempt reported late (older than the last one recorded) does not become the last
+    /// attempt: a late failure does not block refetches, and the throttle still counts from the
+    /// newer success.
+    #[test]
+    fn key_cache_ignores_late_older_attempts() {
+        let mut c = KeyCache::new(policy());
+        c.record(&fetched(1000));
+        c.record(&failed(999));
+        let tried = c.set().unwrap().clone();
+        assert!(matches!(c.current(1001), KeyDecision::Use(_)));
+        assert!(matches!(
+            c.after_unknown_kid(1004, &tried),
+            KeyDecision::Throttled
+        ));
+        assert!(matches!(
+            c.after_unknown_kid(1005, &tried),
+            KeyDecision::Fetch
+        ));
+    }
+
+    /// A newer set fetched meanwhile is offered after an unknown `kid` only while it is
+    /// younger than the maximum age; a stale one is fetched again instead.
+    #[test]
+    fn key_cache_does_not_offer_a_stale_newer_set() {
+        let mut c = KeyCache::new(policy());
+        c.record(&fetched(1000));
+        let tried = c.set().unwrap().clone();
+        c.record(&fetched(1001));
+        assert!(matches!(
+            c.after_unknown_kid(1300, &tried),
+            KeyDecision::Use(_)
+        ));
+        assert!(matches!(
+            c.after_unknown_kid(1301, &tried),
+            KeyDecision::Fetch
+        ));
     }
 }

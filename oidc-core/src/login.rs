@@ -300,6 +300,10 @@ mod tests {
             "/%2F/evil.example",
             "/V&..0/=%5Cevil",
             "/\t/evil.example",
+            // Whitespace that is no control character, and a control character that is no
+            // whitespace: each is refused on its own account.
+            "/a b",
+            "/a\u{1}b",
             "",
         ] {
             assert!(safe_return_path(bad).is_err(), "{bad}");
@@ -430,5 +434,164 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    fn request(
+        c: &ProviderConfig,
+        m: &ProviderMetadata,
+        extra: ExtraParams<'_>,
+    ) -> AuthenticationRequest {
+        authentication_request(
+            "p",
+            c,
+            c.client().unwrap(),
+            m,
+            &"https://rp/cb".parse().unwrap(),
+            "/",
+            extra,
+            7,
+            &SeededRandom::new(1),
+        )
+        .unwrap()
+    }
+
+    fn values(r: &AuthenticationRequest, name: &str) -> Vec<String> {
+        r.url
+            .query_pairs()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .collect()
+    }
+
+    /// No per-login parameter can replace a protocol parameter: each is sent once, with the
+    /// value the core chose.
+    #[test]
+    fn per_login_params_cannot_replace_protocol_params() {
+        let (c, m) = setup();
+        let reserved = [
+            "state",
+            "nonce",
+            "redirect_uri",
+            "code_challenge",
+            "code_challenge_method",
+            "client_id",
+            "response_type",
+            "scope",
+            "response_mode",
+        ];
+        let extra: Vec<(&str, &str)> = reserved.iter().map(|k| (*k, "attacker")).collect();
+        let r = request(&c, &m, &extra);
+        for k in reserved {
+            let v = values(&r, k);
+            assert!(v.iter().all(|v| v != "attacker"), "{k}: {v:?}");
+        }
+        assert_eq!(values(&r, "client_id"), ["id"]);
+        assert_eq!(values(&r, "redirect_uri"), ["https://rp/cb"]);
+        assert_eq!(values(&r, "code_challenge_method"), ["S256"]);
+        assert!(
+            values(&r, "response_mode").is_empty(),
+            "the default is not sent"
+        );
+        // Other parameters pass, once each.
+        let r = request(&c, &m, &[("login_hint", "bob"), ("prompt", "login")]);
+        assert_eq!(values(&r, "login_hint"), ["bob"]);
+        assert_eq!(values(&r, "prompt"), ["login"]);
+    }
+
+    /// A login is silent (a session refresh) exactly when it sends `prompt=none`.
+    #[test]
+    fn only_prompt_none_makes_a_silent_login() {
+        let (c, m) = setup();
+        assert!(request(&c, &m, &[("prompt", "none")]).pending.silent);
+        assert!(!request(&c, &m, &[("prompt", "login")]).pending.silent);
+        assert!(!request(&c, &m, &[("login_hint", "none")]).pending.silent);
+        assert!(
+            !request(&c, &m, &[]).pending.silent,
+            "configured prompt=consent"
+        );
+    }
+
+    /// Without PKCE no challenge is sent and no verifier kept; with it, each login has its own.
+    #[test]
+    fn pkce_can_be_disabled_and_is_fresh_per_login() {
+        let (_, m) = setup();
+        let c = ProviderConfig::from_metadata(m.clone())
+            .client(ClientMetadata::new("id", "s"))
+            .disable_pkce()
+            .build()
+            .unwrap();
+        let r = request(&c, &m, &[]);
+        assert!(r.pending.code_verifier.is_none());
+        assert!(values(&r, "code_challenge").is_empty());
+        assert!(values(&r, "code_challenge_method").is_empty());
+
+        let (c, m) = setup();
+        let random = SeededRandom::new(5);
+        let cb: Url = "https://rp/cb".parse().unwrap();
+        let a = authentication_request("p", &c, c.client().unwrap(), &m, &cb, "/", &[], 7, &random)
+            .unwrap();
+        let b = authentication_request("p", &c, c.client().unwrap(), &m, &cb, "/", &[], 7, &random)
+            .unwrap();
+        let secrets = |r: &AuthenticationRequest| {
+            [
+                r.pending.state.expose().to_owned(),
+                r.pending.nonce.expose().to_owned(),
+                r.pending
+                    .code_verifier
+                    .as_ref()
+                    .unwrap()
+                    .expose()
+                    .to_owned(),
+            ]
+        };
+        let all: std::collections::HashSet<String> =
+            secrets(&a).into_iter().chain(secrets(&b)).collect();
+        assert_eq!(all.len(), 6, "state, nonce and verifier all differ");
+        assert_eq!(a.pending.provider, "p");
+        assert_eq!(a.pending.response_type, c.response_type);
+    }
+
+    /// A provider's supported response types match regardless of word order; a type it does
+    /// not list is refused.
+    #[test]
+    fn response_types_match_in_any_order() {
+        assert!(same_response_type("code id_token", "id_token code"));
+        assert!(same_response_type("code", "code"));
+        assert!(!same_response_type("code", "code id_token"));
+        assert!(!same_response_type("code token", "code id_token"));
+        let (_, mut m) = setup();
+        m.response_types_supported = vec!["token id_token code".into()];
+        let c = ProviderConfig::from_metadata(m.clone())
+            .client(ClientMetadata::new("id", "s"))
+            .response_type("code id_token token")
+            .build()
+            .unwrap();
+        assert_eq!(
+            values(&request(&c, &m, &[]), "response_type"),
+            ["code id_token token"]
+        );
+    }
+
+    /// `Debug` shows where the browser goes, never the `state` or `nonce` in the query.
+    #[test]
+    fn debug_hides_state_and_nonce() {
+        let (c, m) = setup();
+        let r = request(&c, &m, &[]);
+        let shown = format!("{r:?}");
+        assert!(shown.contains("https://op/auth"), "{shown}");
+        assert!(!shown.contains(r.pending.state.expose()), "{shown}");
+        assert!(!shown.contains(r.pending.nonce.expose()), "{shown}");
+    }
+
+    /// A configured parameter is sent beside per-login parameters that do not name it (here
+    /// `prompt=consent` beside a `login_hint`), and replaced only by one that does.
+    #[test]
+    fn configured_params_are_sent_unless_a_login_overrides_them() {
+        let (c, m) = setup();
+        let r = request(&c, &m, &[("login_hint", "bob")]);
+        assert_eq!(values(&r, "prompt"), ["consent"]);
+        assert_eq!(values(&r, "login_hint"), ["bob"]);
+        let r = request(&c, &m, &[("login_hint", "bob"), ("prompt", "login")]);
+        assert_eq!(values(&r, "prompt"), ["login"]);
     }
 }

@@ -396,4 +396,104 @@ mod tests {
         assert!(jar.take("s0").is_none(), "the oldest is dropped");
         assert!(jar.take(&format!("s{}", MAX_PENDING_LOGINS + 2)).is_some());
     }
+
+    /// Logins started in the same second count newest as the one later in the header (the
+    /// browser sends older cookies first), so the cap drops the earliest; a cookie name seen
+    /// twice counts once, as a login or as one to remove; a bare prefix is not a login cookie.
+    #[test]
+    fn same_second_logins_keep_header_order_and_names_count_once() {
+        let j = cookies(false);
+        let all: Vec<String> = (0..MAX_PENDING_LOGINS as u64 + 1)
+            .map(|i| {
+                pair(
+                    &j.set(&login(&format!("s{i}"), 100, ResponseMode::Query))
+                        .unwrap(),
+                )
+            })
+            .collect();
+        let jar = j.read(&headers(&all.join("; ")), 200);
+        assert_eq!(jar.logins.len(), MAX_PENDING_LOGINS);
+        let newest = format!("s{MAX_PENDING_LOGINS}");
+        assert_eq!(jar.logins[0].1.state.expose(), newest);
+        assert_eq!(jar.stale, vec![j.name_for("s0")], "the earliest is dropped");
+
+        let one = pair(&j.set(&login("a", 100, ResponseMode::Query)).unwrap());
+        let name = j.name_for("a");
+        let jar = j.read(&headers(&format!("{one}; {one}; sid_login_=x")), 101);
+        assert_eq!(jar.logins.len(), 1);
+        assert!(jar.stale.is_empty(), "{:?}", jar.stale);
+        let broken = format!("{name}=broken");
+        let jar = j.read(&headers(&format!("{broken}; {broken}")), 101);
+        assert_eq!(jar.stale, vec![name]);
+    }
+
+    /// Of two logins with the same `state` the first is taken, and taking removes it.
+    #[test]
+    fn take_removes_the_first_match_only() {
+        let mut jar = LoginJar {
+            logins: vec![
+                ("a".into(), login("s", 1, ResponseMode::Query)),
+                ("b".into(), login("s", 2, ResponseMode::Query)),
+                ("c".into(), login("t", 3, ResponseMode::Query)),
+            ],
+            stale: Vec::new(),
+        };
+        assert_eq!(jar.take("s").unwrap().0, "a");
+        assert_eq!(jar.take("s").unwrap().0, "b");
+        assert!(jar.take("s").is_none());
+        assert_eq!(jar.logins.len(), 1);
+    }
+
+    /// Cookies up to the size limit are decrypted, larger ones are not even tried; a login
+    /// cookie is valid until, not at, its time to live.
+    #[test]
+    fn size_and_age_limits_are_exact() {
+        let j = cookies(false);
+        let name = j.name_for("s");
+        assert_eq!(
+            j.open(&name, &"A".repeat(MAX_COOKIE_LEN), 1),
+            Err(LoginCookieError::Undecryptable)
+        );
+        assert_eq!(
+            j.open(&name, &"A".repeat(MAX_COOKIE_LEN + 1), 1),
+            Err(LoginCookieError::TooLarge)
+        );
+        let set = j.set(&login("s", 100, ResponseMode::Query)).unwrap();
+        let value = pair(&set).split_once('=').unwrap().1.to_owned();
+        assert!(j.open(&name, &value, 100 + PENDING_LOGIN_TTL - 1).is_ok());
+    }
+
+    /// `form_post` crosses sites only on https: on http (where browsers refuse `SameSite=None`
+    /// without `Secure`) its cookie stays `Lax`. An empty path means the root. Names differ per
+    /// login and carry the cookie prefix; `Debug` shows no key.
+    #[test]
+    fn form_post_on_http_stays_lax_and_names_are_per_login() {
+        let j = cookies(false);
+        let set = j.set(&login("a", 1, ResponseMode::FormPost)).unwrap();
+        assert!(set.to_str().unwrap().contains("SameSite=Lax"));
+        let clear = j.clear(&j.name_for("a"), ResponseMode::FormPost);
+        assert!(clear.to_str().unwrap().contains("SameSite=Lax"));
+        let https = cookies(true);
+        let clear = https.clear(&https.name_for("a"), ResponseMode::FormPost);
+        let clear = clear.to_str().unwrap();
+        assert!(
+            clear.contains("SameSite=None") && clear.contains("Secure"),
+            "{clear}"
+        );
+        assert!(clear.contains("Path=/redirect_uri"), "{clear}");
+        let root = LoginCookies::new("sid", &[7u8; 32], false, "").unwrap();
+        assert!(root
+            .set(&login("a", 1, ResponseMode::Query))
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("Path=/;"));
+        assert_ne!(j.name_for("a"), j.name_for("b"));
+        assert!(j.name_for("a").starts_with("sid_login_"));
+        let shown = format!("{j:?}");
+        assert!(
+            shown.contains("sid_login_") && shown.contains("/redirect_uri"),
+            "{shown}"
+        );
+    }
 }

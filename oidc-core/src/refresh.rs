@@ -401,13 +401,28 @@ mod tests {
         jwks: String,
     }
 
+    /// One key pair per `kid`, generated once for every test: RSA key generation would
+    /// otherwise be most of the time these tests take, and `cargo xtask mutants` runs them once
+    /// per mutant.
     fn keys(kid: &str) -> Keys {
-        let pair = RS256.generate_key_pair(2048).unwrap();
-        let mut jwk = pair.to_jwk_public_key();
-        jwk.set_key_id(kid);
+        type Made = std::sync::Mutex<std::collections::HashMap<String, (Vec<u8>, String)>>;
+        static MADE: std::sync::OnceLock<Made> = std::sync::OnceLock::new();
+        let mut made = MADE
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let (der, jwks) = made.entry(kid.to_owned()).or_insert_with(|| {
+            let pair = RS256.generate_key_pair(2048).unwrap();
+            let mut jwk = pair.to_jwk_public_key();
+            jwk.set_key_id(kid);
+            (
+                pair.to_der_private_key(),
+                json!({ "keys": [jwk.as_ref()] }).to_string(),
+            )
+        });
         Keys {
-            signer: RS256.signer_from_der(pair.to_der_private_key()).unwrap(),
-            jwks: json!({ "keys": [jwk.as_ref()] }).to_string(),
+            signer: RS256.signer_from_der(der).unwrap(),
+            jwks: jwks.clone(),
         }
     }
 
@@ -784,5 +799,100 @@ mod tests {
         let mut without = previous.clone();
         without.claims.remove("auth_time");
         assert!(check_refreshed_id_token(&previous, &without).is_ok());
+    }
+
+    fn new_id_token(k: &Keys, kid: &str) -> String {
+        sign(
+            k,
+            kid,
+            json!({"iss": "https://op", "sub": "alice", "aud": "client",
+            "exp": 2000, "iat": 1500}),
+        )
+    }
+
+    /// A refresh runs through the [`Exchange`](crate::callback::Exchange) trait (what
+    /// [`drive`](crate::callback::drive) and the relying party use): the token call, then the
+    /// JWKS answered from a cache another request filled, and no fetch of its own to report.
+    #[test]
+    fn refresh_runs_through_the_exchange_trait() {
+        use crate::callback::Exchange;
+        let k = keys("k1");
+        let rotated = keys("k2");
+        let mut r = TokenRefresh::new(input(user(Some("rt")), Some(&k), 1500));
+        assert_eq!(send(Exchange::start(&mut r)).endpoint, Endpoint::Token);
+        let body = json!({"access_token": "new-at", "token_type": "Bearer",
+            "id_token": new_id_token(&rotated, "k2")});
+        let jwks = send(Exchange::resume(&mut r, ok(body)));
+        assert_eq!(jwks.endpoint, Endpoint::Jwks);
+        let shared = cache(Some(&rotated), 1510);
+        let refreshed = done(Exchange::resume_with_keys(&mut r, shared))
+            .unwrap()
+            .user;
+        assert_eq!(refreshed.access_token.unwrap().expose(), "new-at");
+        assert!(Exchange::take_key_fetches(&mut r).is_empty());
+
+        // A fetch it made itself is reported through the trait.
+        let mut r = TokenRefresh::new(input(user(Some("rt")), Some(&k), 1500));
+        let _ = send(Exchange::start(&mut r));
+        let body = json!({"access_token": "a", "token_type": "Bearer",
+            "id_token": new_id_token(&rotated, "k2")});
+        let _ = send(Exchange::resume(&mut r, ok(body)));
+        done(Exchange::resume(
+            &mut r,
+            ok(serde_json::from_str(&rotated.jwks).unwrap()),
+        ))
+        .unwrap();
+        assert_eq!(Exchange::take_key_fetches(&mut r).len(), 1);
+    }
+
+    /// One refresh fetches the key set at most once: not again when a shared cache answers
+    /// with nothing usable, nor when the policy has no refetch interval at all. Keys given
+    /// without a JWKS request are refused.
+    #[test]
+    fn a_refresh_fetches_the_key_set_at_most_once() {
+        let k = keys("k1");
+        let rotated = keys("k2");
+        let body = json!({"access_token": "a", "token_type": "Bearer",
+            "id_token": new_id_token(&rotated, "k2")});
+        let unknown = |e: Error| {
+            matches!(
+                e,
+                Error::Protocol(ProtocolError::IdToken(IdTokenError::UnknownKey))
+            )
+        };
+        let mut r = TokenRefresh::new(input(user(Some("rt")), Some(&k), 1500));
+        let _ = send(r.start());
+        let _ = send(r.resume(ok(body.clone())));
+        let empty = KeyCache::new(crate::jwks::KeyFetchPolicy::default());
+        assert!(unknown(done(r.resume_with_keys(empty)).unwrap_err()));
+
+        let mut i = input(user(Some("rt")), None, 1500);
+        i.keys = KeyCache::new(crate::jwks::KeyFetchPolicy {
+            refetch_interval: 0,
+            ..Default::default()
+        });
+        i.keys.record(&KeyFetch {
+            at: 1490,
+            outcome: Ok(Arc::new(
+                crate::jwks::JwkSet::from_json(k.jwks.as_bytes(), 1490).unwrap(),
+            )),
+        });
+        let mut r = TokenRefresh::new(i);
+        let _ = send(r.start());
+        assert_eq!(send(r.resume(ok(body))).endpoint, Endpoint::Jwks);
+        let still_old = ok(serde_json::from_str(&k.jwks).unwrap());
+        assert!(unknown(done(r.resume(still_old)).unwrap_err()));
+
+        let mut r = TokenRefresh::new(input(user(Some("rt")), Some(&k), 1500));
+        let _ = send(r.start());
+        assert!(matches!(
+            done(r.resume_with_keys(cache(Some(&k), 1500))),
+            Err(Error::Config { .. })
+        ));
+        let shown = format!("{r:?}");
+        assert!(
+            shown.contains("default") && shown.contains("Finished"),
+            "{shown}"
+        );
     }
 }

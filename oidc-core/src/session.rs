@@ -271,4 +271,88 @@ mod tests {
         assert_eq!(r.pending[0].max_age, None);
         assert!(r.pending[0].acr_values.is_empty());
     }
+
+    fn user(expires_at: u64, last_refresh: u64) -> UserSession {
+        let claims = serde_json::json!({"sub": "alice", "email": "a@op"});
+        UserSession {
+            provider: "p".into(),
+            access_token: Some(Secret::new("the-access-token")),
+            access_token_expires_at: Some(50),
+            id_token: IdToken {
+                raw: Secret::new("the.raw.jwt"),
+                claims: claims.as_object().unwrap().clone(),
+            },
+            userinfo: None,
+            refresh_token: Some(Secret::new("the-refresh-token")),
+            last_authenticated: 10,
+            last_session_refresh: last_refresh,
+            expires_at,
+        }
+    }
+
+    /// A session is valid up to, not including, its end; a refresh is due from the second the
+    /// interval has passed.
+    #[test]
+    fn session_validity_and_refresh_boundaries() {
+        let u = user(100, 40);
+        assert!(u.is_authenticated(99));
+        assert!(!u.is_authenticated(100));
+        assert!(!u.needs_refresh(69, 30));
+        assert!(u.needs_refresh(70, 30));
+        let mut r = SessionRecord::new(1000);
+        assert!(r.authenticated_user(0).is_none(), "nobody logged in");
+        r.user = Some(Arc::new(u));
+        assert!(r.authenticated_user(99).is_some());
+        assert!(
+            r.authenticated_user(100).is_none(),
+            "an expired user is no user"
+        );
+    }
+
+    /// The user's accessors read the ID token; `Debug` shows the subject, never a token.
+    #[test]
+    fn user_accessors_and_debug() {
+        let u = user(100, 40);
+        assert_eq!(u.subject(), "alice");
+        assert_eq!(u.id_token_jwt(), "the.raw.jwt");
+        assert_eq!(u.id_token_claims()["email"], "a@op");
+        let shown = format!("{u:?}");
+        assert!(
+            shown.contains("alice") && shown.contains("expires_at"),
+            "{shown}"
+        );
+        for secret in ["the-access-token", "the-refresh-token", "the.raw.jwt"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        let p = pending("s", 1);
+        assert!(format!("{p:?}").contains("created_at"));
+    }
+
+    /// A record of another schema version is not read as ours.
+    #[test]
+    fn other_schema_versions_are_incompatible() {
+        let mut r = SessionRecord::new(5);
+        assert!(r.is_compatible());
+        r.version = SCHEMA_VERSION + 1;
+        assert!(!r.is_compatible());
+    }
+
+    /// A pending login lives [`PENDING_LOGIN_TTL`] seconds: kept the second before, dropped at
+    /// that second.
+    #[test]
+    fn pending_logins_expire_at_their_ttl() {
+        let mut r = SessionRecord::new(10_000);
+        r.push_pending(pending("a", 100), 100);
+        r.prune_pending(100 + PENDING_LOGIN_TTL - 1);
+        assert_eq!(r.pending.len(), 1);
+        r.prune_pending(100 + PENDING_LOGIN_TTL);
+        assert!(r.pending.is_empty());
+        // Of two logins with the same state, the first is taken, then the second.
+        r.push_pending(pending("dup", 100), 100);
+        let mut second = pending("dup", 101);
+        second.return_to = "/second".into();
+        r.push_pending(second, 101);
+        assert_eq!(r.take_pending("dup").unwrap().return_to, "/");
+        assert_eq!(r.take_pending("dup").unwrap().return_to, "/second");
+    }
 }

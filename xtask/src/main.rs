@@ -6,6 +6,8 @@
 //! - `cargo xtask bench`: the benchmarks, written to `target/bench/report.md`.
 //! - `cargo xtask fuzz [--seconds N]`: every cargo-fuzz target for N seconds.
 //! - `cargo xtask deny`: `cargo deny` (advisories, licences, duplicate crates, sources).
+//! - `cargo xtask mutants [--file PATH]...`: mutation testing of the core's security-critical
+//!   modules (cargo-mutants, judged by the core's unit tests), with the score.
 //!
 //! Standard library only, so that it builds in seconds on a fresh machine.
 
@@ -16,6 +18,7 @@ mod ci;
 mod deny;
 mod fuzz;
 mod interop;
+mod mutants;
 mod process;
 
 use std::path::PathBuf;
@@ -32,6 +35,9 @@ tasks:
   bench     the benchmarks; the report goes to target/bench/report.md.
   fuzz      every fuzz target for a bounded time: [--seconds N] [--target NAME]...
   deny      cargo deny: advisories (when the database can be fetched), bans, licences, sources.
+  mutants   mutation testing (cargo-mutants) of oidc-core's security-critical modules against
+            its unit tests, with the score; hours in all, so narrow it: [--file PATH]...
+            [--list] [-- CARGO-MUTANTS-ARGS]. Run `cargo xtask mutants --help`.
 ";
 
 /// A task that reports failure as a message.
@@ -53,6 +59,7 @@ fn main() -> ExitCode {
         Some("bench") => report(bench::run(&args[1..])),
         Some("fuzz") => report(fuzz::run(&args[1..])),
         Some("deny") => report(deny::run()),
+        Some("mutants") => report(mutants::run(&args[1..])),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             ExitCode::SUCCESS

@@ -41,6 +41,11 @@ impl Guard {
         )
     }
 
+    /// Spawns `cmd` with the output inherited (shown as it comes).
+    pub(crate) fn spawn_inherited(name: &str, cmd: &mut Command) -> io::Result<Guard> {
+        Self::spawn(name, cmd)
+    }
+
     fn spawn(name: &str, cmd: &mut Command) -> io::Result<Guard> {
         let child = cmd
             .stdin(Stdio::null())
