@@ -1112,21 +1112,24 @@ mod tests {
         let mut x = CodeExchange::new(input("code", code_response()));
         assert!(matches!(
             done(x.resume(ok(json!({})))),
-            Err(Error::Config { .. })
+            Err(Error::Misuse(Misuse::ResumedWithoutRequest("callback")))
         ));
         let mut x = CodeExchange::new(input("code", code_response()));
         let _ = send(x.start());
-        assert!(matches!(done(x.start()), Err(Error::Config { .. })));
+        assert!(matches!(
+            done(x.start()),
+            Err(Error::Misuse(Misuse::StartedTwice("callback")))
+        ));
         let mut x = CodeExchange::new(input("code", code_response()));
         let _ = send(x.start());
         assert!(matches!(
             done(x.resume_with_keys(cache_with(&keys().jwks_k1, NOW))),
-            Err(Error::Config { .. })
+            Err(Error::Misuse(Misuse::KeysWithoutRequest("callback")))
         ));
         // After the end, nothing more happens.
         assert!(matches!(
             done(x.resume(ok(tokens(None)))),
-            Err(Error::Config { .. })
+            Err(Error::Misuse(Misuse::ResumedWithoutRequest("callback")))
         ));
     }
 

@@ -307,8 +307,9 @@ mod tests {
     /// replaces the session cookie rather than adding one.
     #[test]
     fn cookie_attributes_follow_the_configuration() {
+        // On http: the configured name and path.
         let j =
-            SessionCookies::new("app_sid".into(), &[7u8; 32], true, "/app".into(), None).unwrap();
+            SessionCookies::new("app_sid".into(), &[7u8; 32], false, "/app".into(), None).unwrap();
         let set = j.set("abc");
         let set = set.to_str().unwrap();
         assert!(set.starts_with("app_sid=abc."), "{set}");
@@ -320,14 +321,23 @@ mod tests {
         let clear = j.clear();
         let clear = clear.to_str().unwrap();
         assert!(clear.starts_with("app_sid=;"), "{clear}");
-        for attr in [
-            "Path=/app",
-            "HttpOnly",
-            "SameSite=Lax",
-            "Secure",
-            "Max-Age=0",
-        ] {
+        for attr in ["Path=/app", "HttpOnly", "SameSite=Lax", "Max-Age=0"] {
             assert!(clear.contains(attr), "{attr} in {clear}");
+        }
+        // On https: `__Host-`, so `Path=/` whatever the app's path, and `Secure`.
+        let j =
+            SessionCookies::new("app_sid".into(), &[7u8; 32], true, "/app".into(), None).unwrap();
+        let set = j.set("abc");
+        let set = set.to_str().unwrap();
+        assert!(set.starts_with("__Host-app_sid=abc."), "{set}");
+        let clear = j.clear();
+        let clear = clear.to_str().unwrap();
+        assert!(clear.starts_with("__Host-app_sid=;"), "{clear}");
+        for attr in ["HttpOnly", "SameSite=Lax", "Secure", "Max-Age=0"] {
+            assert!(clear.contains(attr), "{attr} in {clear}");
+        }
+        for c in [set, clear] {
+            assert!(c.contains("Path=/") && !c.contains("Path=/app"), "{c}");
         }
         let plain = jar(false).clear();
         assert!(!plain.to_str().unwrap().contains("Secure"));

@@ -480,7 +480,17 @@ mod tests {
             clear.contains("SameSite=None") && clear.contains("Secure"),
             "{clear}"
         );
-        assert!(clear.contains("Path=/redirect_uri"), "{clear}");
+        assert!(clear.starts_with("__Host-sid_login_"), "{clear}");
+        assert!(
+            clear.contains("Path=/;"),
+            "`__Host-` cookies take the root: {clear}"
+        );
+        assert!(j
+            .set(&login("a", 1, ResponseMode::Query))
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("Path=/redirect_uri"));
         let root = LoginCookies::new("sid", &[7u8; 32], false, "").unwrap();
         assert!(root
             .set(&login("a", 1, ResponseMode::Query))

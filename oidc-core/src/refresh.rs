@@ -887,7 +887,7 @@ mod tests {
         let _ = send(r.start());
         assert!(matches!(
             done(r.resume_with_keys(cache(Some(&k), 1500))),
-            Err(Error::Config { .. })
+            Err(Error::Misuse(Misuse::KeysWithoutRequest("refresh")))
         ));
         let shown = format!("{r:?}");
         assert!(
