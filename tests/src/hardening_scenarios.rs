@@ -28,6 +28,7 @@ use oidc_core::{BoxFuture, MemoryStore, SessionRecord, SessionStore, StoreError,
 use crate::harness::{
     App, Bench, BenchOptions, Browser, Fault, Page, TestClock, APP_URL, DRIP_LENGTH, DRIP_TIMEOUT,
 };
+use crate::unchanged::{logged_in, logged_in_with_pending, Before, Unchanged};
 
 /// The bench's starting time (see [`Bench::with`]).
 const START: u64 = 1_700_000_000;
@@ -385,9 +386,11 @@ pub async fn session_store_faults<A: App>() {
 }
 
 /// Return URLs that only look local once decoded, normalised or resolved; other schemes and
-/// ports (beyond the list in the scenario suite).
-pub async fn encoded_open_redirects_are_rejected<A: App>() {
+/// ports (beyond the list in the scenario suite): refused without starting a login, and a
+/// logged-in browser sent there keeps its session and its login in progress (another tab).
+pub async fn encoded_open_redirects_are_rejected<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
+    let mut proof = None;
     for evil in [
         "%2F%2Fevil.example",
         "/%2F/evil.example",
@@ -408,7 +411,8 @@ pub async fn encoded_open_redirects_are_rejected<A: App>() {
         "data:text/html,hi",
         "",
     ] {
-        let mut b = bench.browser();
+        let (mut b, before) = logged_in_with_pending(&bench, "alice").await;
+        let login_cookies = b.login_cookie_names();
         let next: String = form_urlencoded::byte_serialize(evil.as_bytes()).collect();
         let page = b.get(&format!("/login?next={next}")).await;
         assert_eq!(
@@ -417,7 +421,12 @@ pub async fn encoded_open_redirects_are_rejected<A: App>() {
             "{evil:?}: {}",
             page.text()
         );
-        assert!(b.session_cookie().is_none(), "{evil:?}: no login started");
+        assert_eq!(
+            b.login_cookie_names(),
+            login_cookies,
+            "{evil:?}: no login started"
+        );
+        proof = Some(before.unchanged(&mut b).await);
     }
     // What is on the origin still works, query and all.
     let mut b = bench.browser();
@@ -426,6 +435,7 @@ pub async fn encoded_open_redirects_are_rejected<A: App>() {
     let back = b.authorize(&auth, "alice");
     let page = b.get(&back).await;
     assert_eq!(page.location().as_deref(), Some("/a/../b?x=%2F%2F"));
+    proof.expect("at least one return URL")
 }
 
 /// Rewrites a provider answer's query parameters.
@@ -462,18 +472,18 @@ fn with_raw_param(back: &str, name: &str, raw: &str) -> String {
 }
 
 /// Parameters given twice (`code`, `iss`, `error`; `state` in a posted `form_post` body) are
-/// refused before anything is spent: the genuine response still completes the login.
-pub async fn duplicated_parameters_are_rejected<A: App>() {
+/// refused before anything is spent: a browser logged in as `alice` keeps its session, and the
+/// genuine response still completes the login the forged one copied.
+pub async fn duplicated_parameters_are_rejected<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
     for name in ["code", "iss", "error"] {
-        let mut b = bench.browser();
-        let auth = b.start_login("/").await;
+        let (mut b, before) = logged_in(&bench, "alice").await;
+        let auth = b.start_login("/login").await;
         let back = b.authorize(&auth, "alice");
+        let before = before.with_pending(back.clone());
         let page = b.get(&with_params(&back, duplicate(name))).await;
         assert_eq!(page.error(), "invalid_response", "{name}: {}", page.text());
-        assert!(!b.is_logged_in().await, "{name}");
-        assert_eq!(b.get(&back).await.status, StatusCode::FOUND, "{name}");
-        assert!(b.is_logged_in().await, "{name}");
+        let _each = before.unchanged(&mut b).await;
     }
     // form_post: the duplicate arrives in the cross-site POST body.
     let bench = Bench::<A>::with(BenchOptions {
@@ -481,15 +491,14 @@ pub async fn duplicated_parameters_are_rejected<A: App>() {
         https: true,
         ..Default::default()
     });
-    let mut b = bench.browser();
-    let auth = b.start_login("/").await;
+    let (mut b, before) = logged_in(&bench, "alice").await;
+    let auth = b.start_login("/login").await;
     let back = b.authorize(&auth, "alice");
+    let before = before.with_pending_login(auth.clone(), back.clone());
     let doubled = with_params(&back, duplicate("state"));
     let page = b.deliver(&auth, &doubled).await;
     assert_eq!(page.error(), "invalid_response", "{}", page.text());
-    assert!(!b.is_logged_in().await);
-    assert_eq!(b.deliver(&auth, &back).await.status, StatusCode::FOUND);
-    assert!(b.is_logged_in().await);
+    before.unchanged(&mut b).await
 }
 
 fn get_with(url: &str, name: header::HeaderName, value: &[u8]) -> Request<Bytes> {
@@ -572,23 +581,25 @@ pub async fn oversized_input_is_harmless<A: App>() {
 }
 
 /// Invalid UTF-8, percent-encoded in the callback and raw in a cookie or a posted body: a clean
-/// refusal, never a crash, and the login in progress is not spent.
-pub async fn invalid_utf8_is_refused<A: App>() {
+/// refusal, never a crash; a logged-in browser keeps its session, and the login in progress
+/// is not spent.
+pub async fn invalid_utf8_is_refused<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
-    let mut b = bench.browser();
-    let auth = b.start_login("/").await;
+    let (mut b, before) = logged_in(&bench, "alice").await;
+    let auth = b.start_login("/login").await;
     let back = b.authorize(&auth, "alice");
+    let before = before.with_pending(back.clone());
     for bad in ["%FF%FE", "%C3%28", "%ED%A0%80", "%F4%90%80%80", "%80"] {
+        let each = Before::take(&mut b).await;
         let page = b.get(&with_raw_param(&back, "state", bad)).await;
         assert_eq!(page.error(), "invalid_state", "{bad}: {}", page.text());
-        assert!(!b.is_logged_in().await, "{bad}");
+        let _each = each.unchanged(&mut b).await;
     }
-    assert_eq!(b.get(&back).await.status, StatusCode::FOUND);
-    assert!(b.is_logged_in().await);
+    let _state = before.unchanged(&mut b).await;
 
     // A provider error whose description is not UTF-8: shown (replaced), not crashed on.
-    let mut b = bench.browser();
-    let auth = b.start_login("/").await;
+    let (mut b, before) = logged_in(&bench, "alice").await;
+    let auth = b.start_login("/login").await;
     let back = b.authorize(&auth, "alice");
     let back = with_raw_param(&back, "code", "x");
     let page = b
@@ -597,7 +608,7 @@ pub async fn invalid_utf8_is_refused<A: App>() {
         ))
         .await;
     assert_eq!(page.error(), "access_denied", "{}", page.text());
-    assert!(!b.is_logged_in().await);
+    let _error = before.unchanged(&mut b).await;
 
     // A raw non-UTF-8 cookie header: ignored.
     let mut other = bench.browser();
@@ -611,8 +622,9 @@ pub async fn invalid_utf8_is_refused<A: App>() {
     assert_eq!(page.status, StatusCode::UNAUTHORIZED);
 
     // A posted authorization response with invalid UTF-8.
-    let mut poster = bench.browser();
-    poster.start_login("/").await;
+    let (mut poster, before) = logged_in(&bench, "carol").await;
+    let auth = poster.start_login("/login").await;
+    let before = before.with_pending(poster.authorize(&auth, "carol"));
     let page = poster
         .send(
             Request::post(format!("{APP_URL}/redirect_uri"))
@@ -622,13 +634,14 @@ pub async fn invalid_utf8_is_refused<A: App>() {
         )
         .await;
     page.error();
-    assert!(!poster.is_logged_in().await);
+    before.unchanged(&mut poster).await
 }
 
 /// A session cookie from another app: signed with another key, or with the same key (a
 /// shared secret) but naming a session this app never stored. Both are ignored, also next to
-/// this app's own cookie.
-pub async fn cookie_from_another_app_is_ignored<A: App>() {
+/// this app's own cookie, and the session and login in progress of the browser whose cookie
+/// they were sent with are left as they were.
+pub async fn cookie_from_another_app_is_ignored<A: App>() -> Unchanged {
     let ours = Bench::<A>::new();
     let other_key = Bench::<A>::with(BenchOptions {
         rp: Box::new(|r| r.session_secret([1u8; 32])),
@@ -649,8 +662,7 @@ pub async fn cookie_from_another_app_is_ignored<A: App>() {
         b.set_app_cookie("oidc_session", cookie);
         assert!(!b.is_logged_in().await, "a foreign session is not ours");
     }
-    let mut b = ours.browser();
-    assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+    let (mut b, before) = logged_in_with_pending(&ours, "alice").await;
     let own = format!("oidc_session={}", b.session_cookie().unwrap());
     // After ours, a foreign cookie changes nothing. Before ours, one signed with our key
     // shadows ours (the first validly signed cookie counts): the request is then anonymous,
@@ -672,6 +684,7 @@ pub async fn cookie_from_another_app_is_ignored<A: App>() {
             }
         }
     }
+    before.unchanged(&mut b).await
 }
 
 fn session_id(b: &Browser<'_, impl App>) -> String {
@@ -876,12 +889,11 @@ pub async fn refresh_faults<A: App>() {
 
 /// The logout confirmation (`POST /logout`) is read with the adapter's body cap: a body of
 /// 1 MiB, even one that starts with the session's genuine token, is refused with `413` before
-/// the relying party sees it, and the browser stays logged in; the genuine confirmation still
-/// logs out afterwards.
-pub async fn oversized_logout_confirmation_is_refused<A: App>() {
+/// the relying party sees it, and the browser stays logged in as before; the genuine
+/// confirmation still logs out afterwards.
+pub async fn oversized_logout_confirmation_is_refused<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
-    let mut b = bench.browser();
-    assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+    let (mut b, _) = logged_in(&bench, "alice").await;
     let page = b
         .send(
             Request::get(format!("{APP_URL}/logout"))
@@ -903,6 +915,7 @@ pub async fn oversized_logout_confirmation_is_refused<A: App>() {
             .unwrap()
     };
     let huge = format!("csrf_token={token}&x={}", "a".repeat(1024 * 1024));
+    let before = Before::take(&mut b).await;
     let page = b.send(confirm(huge)).await;
     assert_eq!(
         page.status,
@@ -910,10 +923,11 @@ pub async fn oversized_logout_confirmation_is_refused<A: App>() {
         "{}",
         page.text()
     );
-    assert!(b.is_logged_in().await, "the session is unchanged");
+    let proof = before.unchanged(&mut b).await;
     let page = b.send(confirm(format!("csrf_token={token}"))).await;
     assert_eq!(page.status, StatusCode::FOUND, "{}", page.text());
     assert!(!b.is_logged_in().await);
+    proof
 }
 
 /// A token endpoint that sends its headers at once and then drips its body a byte at a time,
@@ -1054,10 +1068,11 @@ pub async fn anonymous_flood_costs_no_storage<A: App>() {
 #[macro_export]
 macro_rules! hardening_token_scenarios {
     ($adapter:ident, $app:ty) => {
-        $crate::hardening_scenarios!(@each $adapter, $app,
+        $crate::hardening_scenarios!(@each $adapter, $app, [
             introspection_faults,
-            refresh_faults
-        );
+            refresh_faults,
+        ], rejections: [
+        ]);
     };
 }
 
@@ -1066,25 +1081,27 @@ macro_rules! hardening_token_scenarios {
 #[macro_export]
 macro_rules! hardening_scenarios {
     ($adapter:ident, $app:ty) => {
-        $crate::hardening_scenarios!(@each $adapter, $app,
+        $crate::hardening_scenarios!(@each $adapter, $app, [
             token_endpoint_faults,
             jwks_faults,
             userinfo_faults,
             discovery_faults,
             registration_faults,
             session_store_faults,
+            oversized_input_is_harmless,
+            pending_login_flood_is_bounded,
+            slow_drip_is_cut_off_by_the_total_timeout,
+            anonymous_flood_costs_no_storage,
+        ], rejections: [
             encoded_open_redirects_are_rejected,
             duplicated_parameters_are_rejected,
-            oversized_input_is_harmless,
             invalid_utf8_is_refused,
             cookie_from_another_app_is_ignored,
-            pending_login_flood_is_bounded,
             oversized_logout_confirmation_is_refused,
-            slow_drip_is_cut_off_by_the_total_timeout,
-            anonymous_flood_costs_no_storage
-        );
+        ]);
     };
-    (@each $adapter:ident, $app:ty, $($name:ident),* $(,)?) => {
+    (@each $adapter:ident, $app:ty, [$($name:ident),* $(,)?],
+        rejections: [$($rejection:ident),* $(,)?]) => {
         mod $adapter {
             #[allow(unused_imports)]
             use super::*;
@@ -1092,6 +1109,14 @@ macro_rules! hardening_scenarios {
                 #[tokio::test]
                 async fn $name() {
                     $crate::hardening_scenarios::$name::<$app>().await
+                }
+            )*
+            // A rejection scenario must hand back the proof that it checked nothing changed.
+            $(
+                #[tokio::test]
+                async fn $rejection() {
+                    let _: $crate::unchanged::Unchanged =
+                        $crate::hardening_scenarios::$rejection::<$app>().await;
                 }
             )*
         }

@@ -25,6 +25,7 @@ use oidc_core::{
 use crate::harness::{
     App, Bench, BenchOptions, Browser, Fault, Page, APP_URL, CLIENT_ID, CLIENT_SECRET, ISSUER,
 };
+use crate::unchanged::{Before, Unchanged};
 use crate::{JwtAccessTokenSpec, Misbehavior, SimClient};
 
 /// How long the simulated provider's access tokens live.
@@ -64,6 +65,15 @@ async fn logged_in_token<A: App>(b: &mut Browser<'_, A>) -> String {
     access_token(b, false)
         .await
         .unwrap_or_else(|p| panic!("HTTP {}: {}", p.status, p.text()))
+}
+
+/// A browser logged in as `alice`, and its state before the attack, with its access token as
+/// a valid bearer token whose answer must not change.
+async fn logged_in_with_bearer<A: App>(bench: &Bench<A>) -> (Browser<'_, A>, Before) {
+    let mut b = bench.browser();
+    let token = logged_in_token(&mut b).await;
+    let before = Before::take(&mut b).await.with_bearer(&b, &token).await;
+    (b, before)
 }
 
 /// A request to the app as an API client: JSON, with the given `Authorization` headers.
@@ -359,19 +369,22 @@ async fn bench_api_sub<A: App>(bench: &Bench<A>, token: &str) -> String {
     page.json()["sub"].as_str().unwrap().to_owned()
 }
 
-/// A refreshed ID token naming another subject is refused; the session keeps its user.
-pub async fn refreshed_id_token_with_another_subject_is_rejected<A: App>() {
+/// A refreshed ID token naming another subject is refused; the session keeps its user and
+/// its tokens (the refused refresh replaced neither the ID token nor the access or refresh
+/// token), and its access token still works at the API.
+pub async fn refreshed_id_token_with_another_subject_is_rejected<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
     let mut b = bench.browser();
-    logged_in_token(&mut b).await;
-    bench.clock.advance(AT_LIFETIME);
+    let token = logged_in_token(&mut b).await;
+    let before = Before::take(&mut b).await;
+    bench.clock.advance(AT_LIFETIME - MARGIN + 10);
+    // Due for a refresh, and still valid at the API until it expires.
+    let before = before.with_bearer(&b, &token).await;
     bench.provider.set_misbehavior(Misbehavior::RefreshOtherSub);
     let page = access_token(&mut b, false).await.unwrap_err();
     assert_eq!(page.error(), "invalid_response");
     bench.provider.set_misbehavior(Misbehavior::None);
-    let page = b.get_json("/").await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
-    assert_eq!(page.json()["sub"], "alice", "still the original user");
+    before.unchanged(&mut b).await
 }
 
 /// A clock at the epoch: the wrapped memory store never expires records itself (the relying
@@ -509,9 +522,11 @@ pub async fn automatic_refresh_on_protected_requests<A: App>() {
     assert_eq!(b.get_json("/").await.status, StatusCode::OK);
 }
 
-/// No token: `401` with a bare `Bearer` challenge (no error code), for browsers too.
-pub async fn bearer_absent_is_401<A: App>() {
+/// No token: `401` with a bare `Bearer` challenge (no error code), for browsers too; a logged-in
+/// browser and its valid bearer token are unaffected.
+pub async fn bearer_absent_is_401<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
+    let (mut b, before) = logged_in_with_bearer(&bench).await;
     let mut client = bench.browser();
     let page = api(&mut client, "/api/me", &[]).await;
     assert_eq!(page.status, StatusCode::UNAUTHORIZED);
@@ -527,13 +542,19 @@ pub async fn bearer_absent_is_401<A: App>() {
     let page = api(&mut client, "/api/me", &["Basic dXNlcjpwYXNz"]).await;
     assert_eq!(page.status, StatusCode::UNAUTHORIZED);
     assert!(!challenge(&page).contains("error="));
+    before
+        .still_refusing("Basic dXNlcjpwYXNz", StatusCode::UNAUTHORIZED)
+        .unchanged(&mut b)
+        .await
 }
 
 /// A token the introspection endpoint refuses to introspect (`400 unsupported_token_type`, as
 /// node-oidc-provider answers for JWT access tokens) is the client's bad token: `401`, not a
-/// `502` that any client could provoke.
-pub async fn bearer_not_introspectable_is_401<A: App>() {
+/// `502` that any client could provoke. A logged-in browser and its valid bearer token are
+/// unaffected, and the refused token is still refused afterwards.
+pub async fn bearer_not_introspectable_is_401<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
+    let (mut b, before) = logged_in_with_bearer(&bench).await;
     bench.transport.fail(
         "/introspect",
         crate::harness::Fault::Respond(
@@ -551,20 +572,33 @@ pub async fn bearer_not_introspectable_is_401<A: App>() {
     );
     let page = api(&mut client, "/api/me", &["Bearer other"]).await;
     assert_eq!(page.status, StatusCode::BAD_GATEWAY, "{}", page.text());
+    bench.transport.clear();
+    before
+        .still_refusing("Bearer a.b.c", StatusCode::UNAUTHORIZED)
+        .unchanged(&mut b)
+        .await
 }
 
-/// Malformed: `401 invalid_token`; several `Authorization` headers: `400 invalid_request`.
-pub async fn bearer_malformed_is_refused<A: App>() {
+/// Malformed: `401 invalid_token`; several `Authorization` headers: `400 invalid_request`;
+/// neither reaches the provider. A logged-in browser keeps its session, its valid token is
+/// still answered as before, and each malformed header is still refused afterwards.
+pub async fn bearer_malformed_is_refused<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    let token = logged_in_token(&mut b).await;
+    let mut before = Before::take(&mut b).await.with_bearer(&b, &token).await;
+    let introspections = bench.provider.counters().introspection;
     let mut client = bench.browser();
     for bad in ["Bearer", "Bearer a b", "Bearer {}", "Bearer =="] {
         let page = api(&mut client, "/api/me", &[bad]).await;
         assert_invalid_token(&page, bad);
+        before = before.still_refusing(bad, StatusCode::UNAUTHORIZED);
     }
     let page = api(&mut client, "/api/me", &["Bearer a", "Bearer b"]).await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(challenge(&page).contains("error=\"invalid_request\""));
-    assert_eq!(bench.provider.counters().introspection, 0);
+    assert_eq!(bench.provider.counters().introspection, introspections);
+    before.unchanged(&mut b).await
 }
 
 /// A valid token by introspection (scheme case-insensitive): `200` with its claims; the result
@@ -596,19 +630,27 @@ pub async fn bearer_valid_by_introspection<A: App>() {
 }
 
 /// A token the provider does not know is inactive: `401`; the introspection endpoint
-/// unreachable: a JSON `502`, not a `401`.
-pub async fn bearer_inactive_by_introspection<A: App>() {
+/// unreachable: a JSON `502`, not a `401`. A logged-in browser and its valid bearer token are
+/// unaffected, and the inactive token is still refused afterwards.
+pub async fn bearer_inactive_by_introspection<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
+    let (mut b, before) = logged_in_with_bearer(&bench).await;
     let page = bearer(&bench, "/api/me", "no-such-token").await;
     assert_invalid_token(&page, "unknown token");
     bench.transport.fail("/introspect", Fault::Refused);
     let page = bearer(&bench, "/api/me", "another-token").await;
     assert_eq!(page.status, StatusCode::BAD_GATEWAY);
     assert_eq!(page.error(), "provider_unreachable");
+    bench.transport.clear();
+    before
+        .still_refusing("Bearer no-such-token", StatusCode::UNAUTHORIZED)
+        .unchanged(&mut b)
+        .await
 }
 
-/// An expired token: `401`, by introspection and as a JWT.
-pub async fn bearer_expired_is_401<A: App>() {
+/// An expired token: `401`, by introspection and as a JWT (and still `401` afterwards: no
+/// cached result lets it in); the logged-in browser keeps its session as it was.
+pub async fn bearer_expired_is_401<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
     let mut b = bench.browser();
     let token = logged_in_token(&mut b).await;
@@ -616,60 +658,85 @@ pub async fn bearer_expired_is_401<A: App>() {
         bearer(&bench, "/api/me", &token).await.status,
         StatusCode::OK
     );
+    let before = Before::take(&mut b).await;
     bench.clock.advance(AT_LIFETIME + 1);
     assert_invalid_token(&bearer(&bench, "/api/me", &token).await, "expired");
+    let _introspected = before
+        .still_refusing(&format!("Bearer {token}"), StatusCode::UNAUTHORIZED)
+        .unchanged(&mut b)
+        .await;
 
     let bench = bench_with::<A>(|r| r.bearer_validation(BearerValidation::Jwt));
+    let mut b = bench.browser();
+    logged_in_token(&mut b).await;
     let mut spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, APP_URL, "openid");
     spec.lifetime = 60;
     let jwt = bench
         .provider
         .issue_jwt_access_token(&spec, bench.clock.now());
     assert_eq!(bearer(&bench, "/api/me", &jwt).await.status, StatusCode::OK);
+    let before = Before::take(&mut b).await;
     bench.clock.advance(120);
     assert_invalid_token(&bearer(&bench, "/api/me", &jwt).await, "expired JWT");
+    before
+        .still_refusing(&format!("Bearer {jwt}"), StatusCode::UNAUTHORIZED)
+        .unchanged(&mut b)
+        .await
 }
 
-/// A required scope missing: `403 insufficient_scope` naming the scope; with it: `200`.
-pub async fn bearer_missing_scope_is_403<A: App>() {
+/// A required scope missing: `403 insufficient_scope` naming the scope; with it: `200`. The
+/// logged-in browser and a token with the scope are unaffected, and the token without it is
+/// still refused afterwards.
+pub async fn bearer_missing_scope_is_403<A: App>() -> Unchanged {
     let bench = bench_with::<A>(|r| r.bearer_scopes(["api.read"]));
     let mut b = bench.browser();
     let token = logged_in_token(&mut b).await;
+    let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, APP_URL, "openid api.read");
+    let scoped = bench
+        .provider
+        .issue_jwt_access_token(&spec, bench.clock.now());
+    let before = Before::take(&mut b).await.with_bearer(&b, &scoped).await;
     let page = bearer(&bench, "/api/me", &token).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.text());
     let c = challenge(&page);
     assert!(c.contains("error=\"insufficient_scope\""), "{c}");
     assert!(c.contains("scope=\"api.read\""), "{c}");
     assert_eq!(page.error(), "insufficient_scope");
-    let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, APP_URL, "openid api.read");
-    let scoped = bench
-        .provider
-        .issue_jwt_access_token(&spec, bench.clock.now());
-    assert_eq!(
-        bearer(&bench, "/api/me", &scoped).await.status,
-        StatusCode::OK
-    );
+    before
+        .still_refusing(&format!("Bearer {token}"), StatusCode::FORBIDDEN)
+        .unchanged(&mut b)
+        .await
 }
 
-/// The wrong audience: `401`, by introspection (when an audience is configured) and as a JWT.
-pub async fn bearer_wrong_audience_is_401<A: App>() {
+/// The wrong audience: `401`, by introspection (when an audience is configured) and as a JWT;
+/// the logged-in browser and a token for the right audience are unaffected, and the wrong
+/// one is still refused afterwards.
+pub async fn bearer_wrong_audience_is_401<A: App>() -> Unchanged {
     let bench = bench_with::<A>(|r| r.bearer_audience("https://api.test"));
     let mut b = bench.browser();
     let token = logged_in_token(&mut b).await;
-    assert_invalid_token(
-        &bearer(&bench, "/api/me", &token).await,
-        "aud is the client",
-    );
     let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, "https://api.test", "openid");
     let right = bench
         .provider
         .issue_jwt_access_token(&spec, bench.clock.now());
-    assert_eq!(
-        bearer(&bench, "/api/me", &right).await.status,
-        StatusCode::OK
+    let before = Before::take(&mut b).await.with_bearer(&b, &right).await;
+    assert_invalid_token(
+        &bearer(&bench, "/api/me", &token).await,
+        "aud is the client",
     );
+    let _introspected = before
+        .still_refusing(&format!("Bearer {token}"), StatusCode::UNAUTHORIZED)
+        .unchanged(&mut b)
+        .await;
 
     let bench = bench_with::<A>(|r| r.bearer_validation(BearerValidation::Jwt));
+    let mut b = bench.browser();
+    logged_in_token(&mut b).await;
+    let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, APP_URL, "openid");
+    let right = bench
+        .provider
+        .issue_jwt_access_token(&spec, bench.clock.now());
+    let before = Before::take(&mut b).await.with_bearer(&b, &right).await;
     let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, "https://elsewhere.test", "openid");
     let wrong = bench
         .provider
@@ -678,6 +745,10 @@ pub async fn bearer_wrong_audience_is_401<A: App>() {
         &bearer(&bench, "/api/me", &wrong).await,
         "JWT for elsewhere",
     );
+    before
+        .still_refusing(&format!("Bearer {wrong}"), StatusCode::UNAUTHORIZED)
+        .unchanged(&mut b)
+        .await
 }
 
 /// JWT access tokens are validated locally: a valid one is accepted with no call to the
@@ -987,10 +1058,10 @@ fn token_of_another_client<A: App>(bench: &Bench<A>, client_id: &str, secret: &s
 /// By default an introspected bearer token must be for this app (its `aud` contains the app's
 /// base URL), as a JWT must (RFC 9700 4.9, RFC 6750 5.2): an active token the provider issued
 /// to another client, or one of this client's own tokens for another API, is `401` at
-/// `/api/me`. The app's own token keeps working afterwards and the logged-in browser stays
-/// logged in. `skip_introspection_audience_check` is the explicit opt-out, and a configured
-/// audience is still checked with it.
-pub async fn bearer_for_another_audience_is_401<A: App>() {
+/// `/api/me`, and still afterwards. The app's own token keeps working afterwards and the
+/// logged-in browser stays logged in as before. `skip_introspection_audience_check` is the
+/// explicit opt-out, and a configured audience is still checked with it.
+pub async fn bearer_for_another_audience_is_401<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
     bench.provider.register_client(SimClient::confidential(
         "third-party",
@@ -1000,7 +1071,7 @@ pub async fn bearer_for_another_audience_is_401<A: App>() {
     let third = token_of_another_client(&bench, "third-party", "tp-secret");
     let mut b = bench.browser();
     let own = logged_in_token(&mut b).await;
-    assert_eq!(bearer(&bench, "/api/me", &own).await.status, StatusCode::OK);
+    let before = Before::take(&mut b).await.with_bearer(&b, &own).await;
     assert_invalid_token(
         &bearer(&bench, "/api/me", &third).await,
         "a token issued to another client",
@@ -1014,10 +1085,14 @@ pub async fn bearer_for_another_audience_is_401<A: App>() {
         &bearer(&bench, "/api/me", other_api.expose()).await,
         "this client's token for another API",
     );
-    let page = bearer(&bench, "/api/me", &own).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
-    assert_eq!(page.json()["sub"], "alice");
-    assert!(b.is_logged_in().await);
+    let proof = before
+        .still_refusing(&format!("Bearer {third}"), StatusCode::UNAUTHORIZED)
+        .still_refusing(
+            &format!("Bearer {}", other_api.expose()),
+            StatusCode::UNAUTHORIZED,
+        )
+        .unchanged(&mut b)
+        .await;
 
     let bench = bench_with::<A>(|r| r.skip_introspection_audience_check());
     bench.provider.register_client(SimClient::confidential(
@@ -1043,6 +1118,7 @@ pub async fn bearer_for_another_audience_is_401<A: App>() {
         &bearer(&bench, "/api/me", &third).await,
         "a configured audience is still checked",
     );
+    proof
 }
 
 /// A JWT access token as an attacker forges it: valid claims for this app, signed with a key
@@ -1098,17 +1174,20 @@ pub async fn bearer_unknown_kid_flood_costs_one_jwks_fetch<A: App>() {
 /// A failing JWKS endpoint is not asked on every request: once the cached key set is past its
 /// maximum age and the refetch fails, requests within the refetch interval get the remembered
 /// failure (a JSON 502) without a call; once the endpoint is back and the interval has passed,
-/// the same valid token that was accepted before is accepted again.
-pub async fn bearer_failing_jwks_is_not_refetched_per_request<A: App>() {
+/// the same valid token that was accepted before is answered as before, and a logged-in
+/// browser keeps its session throughout.
+pub async fn bearer_failing_jwks_is_not_refetched_per_request<A: App>() -> Unchanged {
     let bench = bench_with::<A>(|r| r.bearer_validation(BearerValidation::Jwt));
+    let mut b = bench.browser();
+    logged_in_token(&mut b).await;
     let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, APP_URL, "openid");
     let good = bench
         .provider
         .issue_jwt_access_token(&spec, bench.clock.now());
-    assert_eq!(bench_api_sub(&bench, &good).await, "alice");
+    let before = Before::take(&mut b).await.with_bearer(&b, &good).await;
     bench.clock.advance(300);
     bench.transport.fail("/jwks", Fault::Refused);
-    let before = bench.transport.calls("/jwks");
+    let jwks_calls = bench.transport.calls("/jwks");
     for _ in 0..5 {
         let page = bearer(&bench, "/api/me", &good).await;
         assert_eq!(page.status, StatusCode::BAD_GATEWAY, "{}", page.text());
@@ -1116,14 +1195,15 @@ pub async fn bearer_failing_jwks_is_not_refetched_per_request<A: App>() {
     }
     // A refused connection never reaches the provider: count what the transport was asked.
     assert_eq!(
-        bench.transport.calls("/jwks") - before,
+        bench.transport.calls("/jwks") - jwks_calls,
         1,
         "one JWKS attempt for five requests"
     );
     bench.transport.clear();
     bench.clock.advance(5);
-    assert_eq!(bench_api_sub(&bench, &good).await, "alice");
-    assert_eq!(bench.transport.calls("/jwks") - before, 2);
+    let proof = before.unchanged(&mut b).await;
+    assert_eq!(bench.transport.calls("/jwks") - jwks_calls, 2);
+    proof
 }
 
 /// A refresh whose only waiting request goes away (the client disconnects) after the token
@@ -1190,7 +1270,7 @@ pub async fn cancelled_refresh_is_still_saved<A: App>() {
 #[macro_export]
 macro_rules! token_scenarios {
     ($adapter:ident, $app:ty) => {
-        $crate::token_scenarios!(@each $adapter, $app,
+        $crate::token_scenarios!(@each $adapter, $app, [
             access_token_is_refreshed_on_expiry,
             access_token_needs_a_session,
             session_ended_during_refresh_stays_ended,
@@ -1199,30 +1279,32 @@ macro_rules! token_scenarios {
             refresh_token_is_kept_when_not_rotated,
             invalid_grant_ends_the_session,
             refresh_failure_leaves_the_session,
-            refreshed_id_token_with_another_subject_is_rejected,
             concurrent_requests_share_one_refresh,
             automatic_refresh_on_protected_requests,
-            bearer_absent_is_401,
-            bearer_not_introspectable_is_401,
-            bearer_malformed_is_refused,
             bearer_valid_by_introspection,
-            bearer_inactive_by_introspection,
-            bearer_expired_is_401,
-            bearer_missing_scope_is_403,
-            bearer_wrong_audience_is_401,
             bearer_jwt_validated_locally,
             bearer_jwt_from_login,
             session_or_bearer_rules,
             token_configuration_errors,
             client_credentials_are_cached,
             refreshed_id_token_keeps_the_login_auth_time,
-            bearer_for_another_audience_is_401,
             bearer_unknown_kid_flood_costs_one_jwks_fetch,
+            cancelled_refresh_is_still_saved,
+        ], rejections: [
+            refreshed_id_token_with_another_subject_is_rejected,
+            bearer_malformed_is_refused,
+            bearer_absent_is_401,
+            bearer_not_introspectable_is_401,
+            bearer_inactive_by_introspection,
+            bearer_expired_is_401,
+            bearer_missing_scope_is_403,
+            bearer_wrong_audience_is_401,
+            bearer_for_another_audience_is_401,
             bearer_failing_jwks_is_not_refetched_per_request,
-            cancelled_refresh_is_still_saved
-        );
+        ]);
     };
-    (@each $adapter:ident, $app:ty, $($name:ident),* $(,)?) => {
+    (@each $adapter:ident, $app:ty, [$($name:ident),* $(,)?],
+        rejections: [$($rejection:ident),* $(,)?]) => {
         mod $adapter {
             #[allow(unused_imports)]
             use super::*;
@@ -1230,6 +1312,14 @@ macro_rules! token_scenarios {
                 #[tokio::test]
                 async fn $name() {
                     $crate::token_scenarios::$name::<$app>().await
+                }
+            )*
+            // A rejection scenario must hand back the proof that it checked nothing changed.
+            $(
+                #[tokio::test]
+                async fn $rejection() {
+                    let _: $crate::unchanged::Unchanged =
+                        $crate::token_scenarios::$rejection::<$app>().await;
                 }
             )*
         }
