@@ -26,9 +26,10 @@ use oidc_core::session::MAX_PENDING_LOGINS;
 use oidc_core::{BoxFuture, MemoryStore, SessionRecord, SessionStore, StoreError, TransportError};
 
 use crate::harness::{
-    App, Bench, BenchOptions, Browser, Fault, Page, TestClock, APP_URL, DRIP_LENGTH, DRIP_TIMEOUT,
+    App, Bench, BenchOptions, Browser, Fault, Page, TestClock, APP_URL, CLIENT_SECRET, DRIP_LENGTH,
+    DRIP_TIMEOUT,
 };
-use crate::unchanged::{logged_in, logged_in_with_pending, Before, Unchanged};
+use crate::unchanged::{logged_in, logged_in_with_pending, whoami, Before, Unchanged};
 
 /// The bench's starting time (see [`Bench::with`]).
 const START: u64 = 1_700_000_000;
@@ -49,21 +50,35 @@ fn assert_error_view(page: &Page, error: &str, endpoint: &str, context: &str) {
     );
 }
 
-/// A login whose callback meets `fault` at `path` must fail with `error`, leave no session,
-/// spend its pending login (the same callback again is refused even once the provider is
-/// healthy), and the same browser must be able to log in right after.
-async fn callback_fault<A: App>(path: &str, fault: Fault, error: &str, endpoint: &str) {
+/// A login whose callback meets `fault` at `path` must fail with `error`, spend its pending
+/// login (the same callback again is refused even once the provider is healthy), and change
+/// nothing for the browser it ran in: logged in as `carol`, with another tab's login in
+/// progress, it keeps its session and that login still completes. The same browser can log
+/// in right after.
+async fn callback_fault<A: App>(
+    path: &str,
+    fault: Fault,
+    error: &str,
+    endpoint: &str,
+) -> Unchanged {
     let bench = Bench::<A>::new();
     let context = format!("{path} {fault:?}");
-    let mut b = bench.browser();
-    let auth = b.start_login("/").await;
+    let (mut b, before) = logged_in_with_pending(&bench, "carol").await;
+    if path == "/jwks" {
+        // Carol's login fetched the key set: a new signing key, once the refetch interval
+        // (5 s) has passed, sends this login to the JWKS endpoint again, into the fault.
+        bench.provider.rotate_keys();
+        bench.clock.advance(5);
+    }
+    let auth = b.start_login("/login").await;
     let back = b.authorize(&auth, "alice");
     bench.transport.fail(path, fault);
     let page = b.get(&back).await;
     assert_error_view(&page, error, endpoint, &context);
-    assert!(
-        !b.is_logged_in().await,
-        "{context}: no session after a fault"
+    assert_eq!(
+        whoami(&mut b).await.as_deref(),
+        Some("carol"),
+        "{context}: a fault logs nobody in"
     );
     bench.transport.clear();
     if path == "/jwks" {
@@ -73,17 +88,42 @@ async fn callback_fault<A: App>(path: &str, fault: Fault, error: &str, endpoint:
     }
     let again = b.get(&back).await;
     again.error();
-    assert!(
-        !b.is_logged_in().await,
+    assert_eq!(
+        whoami(&mut b).await.as_deref(),
+        Some("carol"),
         "{context}: the failed login's callback cannot be completed later"
     );
-    let page = b.login("/?next=1", "alice").await;
-    assert_eq!(page.status, StatusCode::OK, "{context}: {}", page.text());
-    assert_eq!(page.json()["sub"], "alice", "{context}");
+    let proof = before.unchanged(&mut b).await;
+    let auth = b.start_login("/login?next=%2F%3Fnext%3D1").await;
+    let back = b.authorize(&auth, "alice");
+    let page = b.get(&back).await;
+    assert_eq!(
+        page.location().as_deref(),
+        Some("/?next=1"),
+        "{context}: {}",
+        page.text()
+    );
+    assert_eq!(whoami(&mut b).await.as_deref(), Some("alice"), "{context}");
+    proof
 }
 
-/// The token endpoint: slow, truncated, not JSON, the wrong shape, no ID token, 5xx.
-pub async fn token_endpoint_faults<A: App>() {
+/// Runs [`callback_fault`] for every case, handing back the last case's proof (each case
+/// checked its own).
+async fn callback_faults<A: App>(
+    path: &str,
+    cases: Vec<(Fault, &str)>,
+    endpoint: &str,
+) -> Unchanged {
+    let mut proof = None;
+    for (fault, error) in cases {
+        proof = Some(callback_fault::<A>(path, fault, error, endpoint).await);
+    }
+    proof.expect("at least one fault")
+}
+
+/// The token endpoint: slow, truncated, not JSON, the wrong shape, no ID token, 5xx. Each
+/// fails the login it hit and nothing else (see [`callback_fault`]).
+pub async fn token_endpoint_faults<A: App>() -> Unchanged {
     let cases: Vec<(Fault, &str)> = vec![
         (Fault::SlowDrip, "provider_unreachable"),
         (Fault::Truncated, "provider_unreachable"),
@@ -106,14 +146,13 @@ pub async fn token_endpoint_faults<A: App>() {
             "invalid_response",
         ),
     ];
-    for (fault, error) in cases {
-        callback_fault::<A>("/token", fault, error, "token").await;
-    }
+    callback_faults::<A>("/token", cases, "token").await
 }
 
 /// The JWKS endpoint: slow, truncated, not JSON, the wrong shape, 5xx, and a key set without
-/// the key the ID token names.
-pub async fn jwks_faults<A: App>() {
+/// the key the ID token names. Each fails the login it hit and nothing else (see
+/// [`callback_fault`]).
+pub async fn jwks_faults<A: App>() -> Unchanged {
     let cases: Vec<(Fault, &str)> = vec![
         (Fault::SlowDrip, "provider_unreachable"),
         (Fault::Truncated, "provider_unreachable"),
@@ -140,13 +179,12 @@ pub async fn jwks_faults<A: App>() {
         ),
         (Fault::Respond(503, String::new()), "invalid_response"),
     ];
-    for (fault, error) in cases {
-        callback_fault::<A>("/jwks", fault, error, "JWKS").await;
-    }
+    callback_faults::<A>("/jwks", cases, "JWKS").await
 }
 
-/// The userinfo endpoint: slow, truncated, not JSON, the wrong shape, 5xx.
-pub async fn userinfo_faults<A: App>() {
+/// The userinfo endpoint: slow, truncated, not JSON, the wrong shape, 5xx. Each fails the
+/// login it hit and nothing else (see [`callback_fault`]).
+pub async fn userinfo_faults<A: App>() -> Unchanged {
     let cases: Vec<(Fault, &str)> = vec![
         (Fault::SlowDrip, "provider_unreachable"),
         (Fault::Truncated, "provider_unreachable"),
@@ -168,14 +206,16 @@ pub async fn userinfo_faults<A: App>() {
             "invalid_response",
         ),
     ];
-    for (fault, error) in cases {
-        callback_fault::<A>("/userinfo", fault, error, "userinfo").await;
-    }
+    callback_faults::<A>("/userinfo", cases, "userinfo").await
 }
 
 /// Discovery: every kind of fault gives the error view naming discovery, the API answers
-/// `401` meanwhile, no session cookie is set, and logins work once the provider is back.
-pub async fn discovery_faults<A: App>() {
+/// `401` meanwhile, no session cookie is set, and logins work once the provider is back. The
+/// provider that is down is the second of two (the first one's metadata is known): a browser
+/// logged in through the first, with a login there in progress (another tab), keeps its
+/// session while the second is down, its own attempt to log in there fails cleanly, and
+/// nothing of it changes.
+pub async fn discovery_faults<A: App>() -> Unchanged {
     let cases: Vec<(Fault, &str)> = vec![
         (Fault::Timeout, "provider_unreachable"),
         (Fault::SlowDrip, "provider_unreachable"),
@@ -196,34 +236,55 @@ pub async fn discovery_faults<A: App>() {
             "invalid_response",
         ),
     ];
+    let mut proof = None;
     for (fault, error) in cases {
         let context = format!("discovery {fault:?}");
-        let bench = Bench::<A>::new();
+        let bench = Bench::<A>::with(BenchOptions {
+            second_provider: true,
+            ..Default::default()
+        });
+        let (mut b, before) = logged_in_with_pending(&bench, "carol").await;
         bench
             .transport
             .fail("/.well-known/openid-configuration", fault);
-        let mut b = bench.browser();
-        let page = b.get("/").await;
+        let page = b.get("/second").await;
         assert_error_view(&page, error, "discovery", &context);
+        assert_eq!(
+            whoami(&mut b).await.as_deref(),
+            Some("carol"),
+            "{context}: the session through the other provider is kept"
+        );
+        // Within the retry wait the last failure is answered at once, as unreachable.
+        let mut anon = bench.browser();
+        let page = anon.get("/second").await;
+        assert_error_view(&page, "provider_unreachable", "discovery", &context);
         assert!(
-            b.session_cookie().is_none(),
+            anon.session_cookie().is_none(),
             "{context}: no session is started"
         );
         assert_eq!(
-            b.get_json("/").await.status,
+            anon.get_json("/second").await.status,
             StatusCode::UNAUTHORIZED,
             "{context}"
         );
         bench.transport.clear();
         bench.clock.advance(60);
-        let page = b.login("/", "alice").await;
+        proof = Some(before.unchanged(&mut b).await);
+        let auth = anon.start_login("/second").await;
+        let back = anon.authorize(&auth, "alice");
+        let page = anon.deliver(&auth, &back).await;
+        let page = anon.follow(page).await;
         assert_eq!(page.status, StatusCode::OK, "{context}: {}", page.text());
+        assert_eq!(page.json()["sub"], "alice", "{context}");
     }
+    proof.expect("at least one fault")
 }
 
 /// Dynamic registration: every kind of fault gives the error view naming registration, and
-/// the next login registers and works.
-pub async fn registration_faults<A: App>() {
+/// the next login registers and works. The fault meets a re-registration (the first
+/// registration's secret has expired), so a browser is logged in through the first one: its
+/// own attempt to log in again fails cleanly, and its session is unchanged.
+pub async fn registration_faults<A: App>() -> Unchanged {
     let cases: Vec<(Fault, &str)> = vec![
         (Fault::Refused, "provider_unreachable"),
         (Fault::Timeout, "provider_unreachable"),
@@ -242,21 +303,52 @@ pub async fn registration_faults<A: App>() {
             "invalid_response",
         ),
     ];
+    let mut proof = None;
     for (fault, error) in cases {
         let context = format!("registration {fault:?}");
         let bench = Bench::<A>::with(BenchOptions {
             dynamic_registration: true,
             ..Default::default()
         });
+        // The first registration hands out a secret that expires in 100 s (the simulated
+        // provider's own never do): a client it knows, answered in its place.
+        let mut short_lived = crate::SimClient::confidential(
+            "short-lived",
+            CLIENT_SECRET,
+            &format!("{APP_URL}/redirect_uri"),
+        );
+        short_lived.post_logout_redirect_uris = vec![format!("{APP_URL}/logout")];
+        bench.provider.register_client(short_lived);
+        let registered = serde_json::json!({
+            "client_id": "short-lived",
+            "client_secret": CLIENT_SECRET,
+            "client_secret_expires_at": START + 100,
+            "redirect_uris": [format!("{APP_URL}/redirect_uri")],
+            "token_endpoint_auth_method": "client_secret_basic",
+        });
+        bench
+            .transport
+            .fail("/register", Fault::Respond(201, registered.to_string()));
+        let (mut carol, before) = logged_in(&bench, "carol").await;
+        bench.clock.advance(100);
         bench.transport.fail("/register", fault);
+        let page = carol.get("/login").await;
+        assert_error_view(&page, error, "registration", &context);
+        assert_eq!(
+            whoami(&mut carol).await.as_deref(),
+            Some("carol"),
+            "{context}: the session is kept"
+        );
         let mut b = bench.browser();
         let page = b.get("/").await;
         assert_error_view(&page, error, "registration", &context);
         assert!(!b.is_logged_in().await, "{context}");
         bench.transport.clear();
+        proof = Some(before.unchanged(&mut carol).await);
         let page = b.login("/", "alice").await;
         assert_eq!(page.status, StatusCode::OK, "{context}: {}", page.text());
     }
+    proof.expect("at least one fault")
 }
 
 /// A session store that can be made to fail: every operation, or only saves.
@@ -333,10 +425,12 @@ fn bench_on<A: App>(store: &FlakyStore) -> Bench<A> {
 /// lives in the browser's login cookie), at the callback (down, or only saves failing), and
 /// under a logged-in session. Pages get the error view `503`, the API `401` without a session
 /// and `503` with one; nobody is logged in by a half-done login; once the store is back
-/// everything works.
-pub async fn session_store_faults<A: App>() {
+/// everything works. The browser logged in under the outage (with a login in progress in
+/// another tab, started before any of it) comes out of it unchanged.
+pub async fn session_store_faults<A: App>() -> Unchanged {
     let store = FlakyStore::new();
     let bench = bench_on::<A>(&store);
+    let (mut carol, before) = logged_in_with_pending(&bench, "carol").await;
 
     // Down when a login starts.
     store.set(DOWN);
@@ -369,10 +463,8 @@ pub async fn session_store_faults<A: App>() {
 
     // Down under a logged-in session: the API says 503, not 401 (the user is not logged
     // out, the store is unavailable); pages get the error view.
-    let mut b = bench.browser();
-    assert_eq!(b.login("/", "carol").await.status, StatusCode::OK);
     store.set(DOWN);
-    let page = b.get_json("/").await;
+    let page = carol.get_json("/").await;
     assert_eq!(
         page.status,
         StatusCode::SERVICE_UNAVAILABLE,
@@ -380,9 +472,13 @@ pub async fn session_store_faults<A: App>() {
         page.text()
     );
     assert_eq!(page.error(), "session_store_unavailable");
-    assert_eq!(b.get("/").await.error(), "session_store_unavailable");
+    assert_eq!(carol.get("/").await.error(), "session_store_unavailable");
     store.set(HEALTHY);
-    assert!(b.is_logged_in().await, "the session survives the outage");
+    assert!(
+        carol.is_logged_in().await,
+        "the session survives the outage"
+    );
+    before.unchanged(&mut carol).await
 }
 
 /// Return URLs that only look local once decoded, normalised or resolved; other schemes and
@@ -787,8 +883,9 @@ async fn bearer_get<A: App>(bench: &Bench<A>, path: &str, token: &str) -> Page {
 /// The introspection endpoint fails while an API checks a bearer token: an error that blames
 /// the provider (never `401 invalid_token`, which would make the client drop a good token,
 /// nor a `200`), naming introspection; the failure is not cached, so the same token works
-/// once the provider is back.
-pub async fn introspection_faults<A: App>() {
+/// once the provider is back. Another user's browser session, its login in progress (another
+/// tab) and its bearer token (answered before the outage) are unchanged by each fault.
+pub async fn introspection_faults<A: App>() -> Unchanged {
     let cases = [
         Fault::Timeout,
         Fault::SlowDrip,
@@ -801,8 +898,12 @@ pub async fn introspection_faults<A: App>() {
         Fault::Respond(200, r#"{"active":tr"#.into()),
     ];
     let bench = Bench::<A>::new();
+    let mut proof = None;
     for fault in cases {
         let context = format!("introspection {fault:?}");
+        let (mut carol, before) = logged_in_with_pending(&bench, "carol").await;
+        let carol_token = session_access_token(&mut carol).await.expect("a token");
+        let before = before.with_bearer(&carol, &carol_token).await;
         let mut b = bench.browser();
         assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
         let token = session_access_token(&mut b)
@@ -829,13 +930,16 @@ pub async fn introspection_faults<A: App>() {
         let page = bearer_get(&bench, "/api/me", &token).await;
         assert_eq!(page.status, StatusCode::OK, "{context}: {}", page.text());
         assert_eq!(page.json()["sub"], "alice", "{context}");
+        proof = Some(before.unchanged(&mut carol).await);
     }
+    proof.expect("at least one fault")
 }
 
 /// The token endpoint fails while an expired access token is refreshed: the error names the
-/// token endpoint, the session is unchanged, and the refresh succeeds once the provider is
-/// back.
-pub async fn refresh_faults<A: App>() {
+/// token endpoint, the session is unchanged (the stored tokens, claims and times, checked
+/// after each fault through the `Unchanged` proof), and the refresh succeeds once the
+/// provider is back.
+pub async fn refresh_faults<A: App>() -> Unchanged {
     let cases = [
         Fault::SlowDrip,
         Fault::Truncated,
@@ -850,10 +954,12 @@ pub async fn refresh_faults<A: App>() {
     let mut b = bench.browser();
     assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
     let mut token = session_access_token(&mut b).await.expect("a token");
+    let mut proof = None;
     for fault in cases {
         let context = format!("refresh {fault:?}");
         let dripped = fault == Fault::SlowDrip;
         bench.clock.advance(3600);
+        let each = Before::take(&mut b).await;
         bench.transport.fail("/token", fault);
         let page = session_access_token(&mut b).await.unwrap_err();
         let error = page.error();
@@ -866,6 +972,7 @@ pub async fn refresh_faults<A: App>() {
             b.is_logged_in().await,
             "{context}: the session is unchanged"
         );
+        proof = Some(each.unchanged(&mut b).await);
         bench.transport.clear();
         if dripped {
             // The provider did answer, rotating the refresh token, but its answer was cut
@@ -885,6 +992,7 @@ pub async fn refresh_faults<A: App>() {
         assert_ne!(fresh, token, "{context}: a new access token");
         token = fresh;
     }
+    proof.expect("at least one fault")
 }
 
 /// The logout confirmation (`POST /logout`) is read with the adapter's body cap: a body of
@@ -1069,9 +1177,9 @@ pub async fn anonymous_flood_costs_no_storage<A: App>() {
 macro_rules! hardening_token_scenarios {
     ($adapter:ident, $app:ty) => {
         $crate::hardening_scenarios!(@each $adapter, $app, [
+        ], rejections: [
             introspection_faults,
             refresh_faults,
-        ], rejections: [
         ]);
     };
 }
@@ -1082,12 +1190,6 @@ macro_rules! hardening_token_scenarios {
 macro_rules! hardening_scenarios {
     ($adapter:ident, $app:ty) => {
         $crate::hardening_scenarios!(@each $adapter, $app, [
-            token_endpoint_faults,
-            jwks_faults,
-            userinfo_faults,
-            discovery_faults,
-            registration_faults,
-            session_store_faults,
             oversized_input_is_harmless,
             pending_login_flood_is_bounded,
             slow_drip_is_cut_off_by_the_total_timeout,
@@ -1098,6 +1200,12 @@ macro_rules! hardening_scenarios {
             invalid_utf8_is_refused,
             cookie_from_another_app_is_ignored,
             oversized_logout_confirmation_is_refused,
+            token_endpoint_faults,
+            jwks_faults,
+            userinfo_faults,
+            discovery_faults,
+            session_store_faults,
+            registration_faults,
         ]);
     };
     (@each $adapter:ident, $app:ty, [$($name:ident),* $(,)?],

@@ -1857,8 +1857,9 @@ fn junk_input_never_panics() {
 }
 
 /// Whether a scenario's name says it rejects, refuses, ignores or denies something, answers
-/// `401`/`403`, or says what something is not or cannot do (and so must prove, by returning
-/// `Unchanged`, that the state the attack would change is unchanged).
+/// `401`/`403`, says what something is not or cannot do, or meets faults (a failing provider
+/// or store) (and so must prove, by returning `Unchanged`, that the state the attack or the
+/// fault would change is unchanged).
 fn names_a_rejection(name: &str) -> bool {
     [
         "_rejected",
@@ -1871,6 +1872,7 @@ fn names_a_rejection(name: &str) -> bool {
         "cannot",
         "_401",
         "_403",
+        "_faults",
     ]
     .iter()
     .any(|s| name.contains(s))
@@ -1944,7 +1946,7 @@ fn every_rejection_scenario_proves_nothing_changed() {
         missing.is_empty(),
         "rejection scenarios outside a `rejections` list: {missing:?}"
     );
-    assert!(proven.len() >= 58, "the scan found the lists: {proven:?}");
+    assert!(proven.len() >= 66, "the scan found the lists: {proven:?}");
 }
 
 #[test]
@@ -1967,6 +1969,7 @@ fn the_rejection_scan_sees_a_scenario_that_bypasses_the_proof() {
         "bearer_absent_is_401",
         "session_api_401_has_a_challenge",
         "bearer_missing_scope_is_403",
+        "jwks_faults",
     ] {
         assert!(names_a_rejection(rejection), "{rejection}");
     }
