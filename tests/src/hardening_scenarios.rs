@@ -609,12 +609,13 @@ fn get_with(url: &str, name: header::HeaderName, value: &[u8]) -> Request<Bytes>
 }
 
 /// Oversized cookies, headers and callback parameters are answered sanely (no `500`, no
-/// session) and do not stop the app.
-pub async fn oversized_input_is_harmless<A: App>() {
+/// session) and do not stop the app: a browser logged in before them, with a login in
+/// progress in another tab, is unchanged, and so is each oversized callback's own login in
+/// progress.
+pub async fn oversized_input_is_harmless<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
-    let mut logged_in = bench.browser();
-    assert_eq!(logged_in.login("/", "alice").await.status, StatusCode::OK);
-    let real = format!("oidc_session={}", logged_in.session_cookie().unwrap());
+    let (mut alice, before) = logged_in_with_pending(&bench, "alice").await;
+    let real = format!("oidc_session={}", alice.session_cookie().unwrap());
 
     // 32 KiB of cookies, with and without the real one last; one huge session cookie value.
     let junk: Vec<String> = (0..1500)
@@ -661,6 +662,7 @@ pub async fn oversized_input_is_harmless<A: App>() {
         let mut b = bench.browser();
         let auth = b.start_login("/").await;
         let back = b.authorize(&auth, "bob");
+        let each = Before::take(&mut b).await.with_pending(back.clone());
         let long = with_params(&back, |p| {
             for (k, v) in p.iter_mut() {
                 if k == name {
@@ -671,9 +673,10 @@ pub async fn oversized_input_is_harmless<A: App>() {
         let page = b.get(&long).await;
         assert_eq!(page.error(), "invalid_response", "{name}");
         assert!(!b.is_logged_in().await);
-        assert_eq!(b.get(&back).await.status, StatusCode::FOUND, "{name}");
+        let _each = each.unchanged(&mut b).await;
     }
-    assert!(logged_in.is_logged_in().await, "the app kept serving");
+    assert!(alice.is_logged_in().await, "the app kept serving");
+    before.unchanged(&mut alice).await
 }
 
 /// Invalid UTF-8, percent-encoded in the callback and raw in a cookie or a posted body: a clean
@@ -793,8 +796,9 @@ fn session_id(b: &Browser<'_, impl App>) -> String {
 /// One client starting logins in a loop keeps at most [`MAX_PENDING_LOGINS`] of them, the
 /// oldest evicted (its callback refused, the others' cookies removed by that answer, the newest
 /// completing); many cookie-less clients cannot grow the store past its capacity; a pending
-/// login expires.
-pub async fn pending_login_flood_is_bounded<A: App>() {
+/// login expires. A browser logged in before the flood, with its own login in progress in
+/// another tab, is unchanged by it.
+pub async fn pending_login_flood_is_bounded<A: App>() -> Unchanged {
     let store = Arc::new(MemoryStore::with_clock(
         100,
         Arc::new(TestClock::new(START)),
@@ -804,6 +808,7 @@ pub async fn pending_login_flood_is_bounded<A: App>() {
         rp: Box::new(move |r| r.session_store(shared)),
         ..Default::default()
     });
+    let (mut carol, before) = logged_in_with_pending(&bench, "carol").await;
 
     let mut b = bench.browser();
     let mut auths = Vec::new();
@@ -844,6 +849,7 @@ pub async fn pending_login_flood_is_bounded<A: App>() {
     );
     let mut late = bench.browser();
     assert_eq!(late.login("/", "bob").await.status, StatusCode::OK);
+    let proof = before.unchanged(&mut carol).await;
 
     // A pending login past its lifetime is refused.
     let bench = Bench::<A>::new();
@@ -855,6 +861,7 @@ pub async fn pending_login_flood_is_bounded<A: App>() {
         .advance(oidc_core::session::PENDING_LOGIN_TTL + 1);
     b.get(&back).await.error();
     assert!(!b.is_logged_in().await);
+    proof
 }
 
 /// `GET /access_token` as an API client of the browser's session (the token routes of
@@ -1044,16 +1051,20 @@ pub async fn oversized_logout_confirmation_is_refused<A: App>() -> Unchanged {
 /// only the connection or the headers would let the whole answer in, late, and the login
 /// succeed. Starting from a browser logged in as alice and another with two pending logins
 /// (two tabs), the dripped callback fails as `provider_unreachable` in about the timeout, and
-/// nothing else changes: alice keeps her session, and the other tab's login still completes.
-pub async fn slow_drip_is_cut_off_by_the_total_timeout<A: App>() {
+/// nothing else changes: alice keeps her session and her own login in progress, and the
+/// other tab's login still completes.
+pub async fn slow_drip_is_cut_off_by_the_total_timeout<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
-    let mut alice = bench.browser();
-    let page = alice.login("/", "alice").await;
-    assert_eq!(page.json()["sub"], "alice", "{}", page.text());
+    let (mut alice, before) = logged_in_with_pending(&bench, "alice").await;
     let alice_session = alice.session_cookie().map(str::to_owned);
     let mut b = bench.browser();
     let first = b.start_login("/").await;
     let second = b.start_login("/?tab=2").await;
+    let second_back = b.authorize(&second, "carol");
+    let other_tab = Before::take(&mut b)
+        .await
+        .with_pending_login(second, second_back)
+        .landing_on("/?tab=2");
     let back = b.authorize(&first, "bob");
     bench.transport.fail("/token", Fault::SlowDrip);
     let page = b.get(&back).await;
@@ -1079,15 +1090,13 @@ pub async fn slow_drip_is_cut_off_by_the_total_timeout<A: App>() {
     );
     let page = alice.get_json("/").await;
     assert_eq!(page.json()["sub"], "alice", "{}", page.text());
-    let back = b.authorize(&second, "carol");
-    let page = b.get(&back).await;
-    let page = b.follow(page).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let _other_tab = other_tab.unchanged(&mut b).await;
     assert_eq!(
-        page.json()["sub"],
-        "carol",
+        whoami(&mut b).await.as_deref(),
+        Some("carol"),
         "the other tab's login completes"
     );
+    before.unchanged(&mut alice).await
 }
 
 /// Counts writes to a [`MemoryStore`].
@@ -1117,9 +1126,10 @@ impl SessionStore for CountingStore {
 
 /// A flood of anonymous requests to a protected page (2,000, against a store of capacity 100)
 /// writes nothing to the session store: each login in progress lives in the requesting
-/// browser's own cookie. So a logged-in user stays logged in as themselves, and a victim's
-/// login started before the flood still completes.
-pub async fn anonymous_flood_costs_no_storage<A: App>() {
+/// browser's own cookie. So a logged-in user stays logged in as themselves (their stored
+/// session and their own login in progress unchanged), and a victim's login started before
+/// the flood still completes.
+pub async fn anonymous_flood_costs_no_storage<A: App>() -> Unchanged {
     let memory = Arc::new(MemoryStore::with_clock(
         100,
         Arc::new(TestClock::new(START)),
@@ -1133,11 +1143,10 @@ pub async fn anonymous_flood_costs_no_storage<A: App>() {
         rp: Box::new(move |r| r.session_store(shared)),
         ..Default::default()
     });
-    let mut user = bench.browser();
-    assert_eq!(user.login("/", "alice").await.status, StatusCode::OK);
+    let (mut user, before) = logged_in_with_pending(&bench, "alice").await;
     let mut victim = bench.browser();
     let auth = victim.start_login("/?victim=1").await;
-    let before = store.saves.load(Ordering::SeqCst);
+    let saves = store.saves.load(Ordering::SeqCst);
 
     for i in 0..2000 {
         let mut anon = bench.browser();
@@ -1150,7 +1159,7 @@ pub async fn anonymous_flood_costs_no_storage<A: App>() {
     }
     assert_eq!(
         store.saves.load(Ordering::SeqCst),
-        before,
+        saves,
         "anonymous requests wrote to the store"
     );
     assert_eq!(memory.len(), 1, "only the logged-in user's session");
@@ -1168,6 +1177,7 @@ pub async fn anonymous_flood_costs_no_storage<A: App>() {
     let page = user.get_json("/").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text());
     assert_eq!(page.json()["sub"], "alice", "still the same user");
+    before.unchanged(&mut user).await
 }
 
 /// Instantiates the hardening scenarios that need the token routes of
@@ -1190,10 +1200,6 @@ macro_rules! hardening_token_scenarios {
 macro_rules! hardening_scenarios {
     ($adapter:ident, $app:ty) => {
         $crate::hardening_scenarios!(@each $adapter, $app, [
-            oversized_input_is_harmless,
-            pending_login_flood_is_bounded,
-            slow_drip_is_cut_off_by_the_total_timeout,
-            anonymous_flood_costs_no_storage,
         ], rejections: [
             encoded_open_redirects_are_rejected,
             duplicated_parameters_are_rejected,
@@ -1206,6 +1212,10 @@ macro_rules! hardening_scenarios {
             discovery_faults,
             session_store_faults,
             registration_faults,
+            oversized_input_is_harmless,
+            pending_login_flood_is_bounded,
+            slow_drip_is_cut_off_by_the_total_timeout,
+            anonymous_flood_costs_no_storage,
         ]);
     };
     (@each $adapter:ident, $app:ty, [$($name:ident),* $(,)?],

@@ -1857,8 +1857,8 @@ fn junk_input_never_panics() {
 }
 
 /// Whether a scenario's name says it rejects, refuses, ignores or denies something, answers
-/// `401`/`403`, says what something is not or cannot do, or meets faults (a failing provider
-/// or store) (and so must prove, by returning `Unchanged`, that the state the attack or the
+/// `401`/`403`, says what something is not or cannot do, meets faults (a failing provider
+/// or store), or floods, oversized input or slow answers that must be cut off (and so must prove, by returning `Unchanged`, that the state the attack or the
 /// fault would change is unchanged).
 fn names_a_rejection(name: &str) -> bool {
     [
@@ -1873,6 +1873,9 @@ fn names_a_rejection(name: &str) -> bool {
         "_401",
         "_403",
         "_faults",
+        "flood",
+        "_harmless",
+        "cut_off",
     ]
     .iter()
     .any(|s| name.contains(s))
@@ -1946,7 +1949,7 @@ fn every_rejection_scenario_proves_nothing_changed() {
         missing.is_empty(),
         "rejection scenarios outside a `rejections` list: {missing:?}"
     );
-    assert!(proven.len() >= 66, "the scan found the lists: {proven:?}");
+    assert!(proven.len() >= 72, "the scan found the lists: {proven:?}");
 }
 
 #[test]
@@ -1970,6 +1973,9 @@ fn the_rejection_scan_sees_a_scenario_that_bypasses_the_proof() {
         "session_api_401_has_a_challenge",
         "bearer_missing_scope_is_403",
         "jwks_faults",
+        "pending_login_flood_is_bounded",
+        "oversized_input_is_harmless",
+        "slow_drip_is_cut_off_by_the_total_timeout",
     ] {
         assert!(names_a_rejection(rejection), "{rejection}");
     }
