@@ -310,27 +310,7 @@ pub async fn registration_faults<A: App>() -> Unchanged {
             dynamic_registration: true,
             ..Default::default()
         });
-        // The first registration hands out a secret that expires in 100 s (the simulated
-        // provider's own never do): a client it knows, answered in its place.
-        let mut short_lived = crate::SimClient::confidential(
-            "short-lived",
-            CLIENT_SECRET,
-            &format!("{APP_URL}/redirect_uri"),
-        );
-        short_lived.post_logout_redirect_uris = vec![format!("{APP_URL}/logout")];
-        bench.provider.register_client(short_lived);
-        let registered = serde_json::json!({
-            "client_id": "short-lived",
-            "client_secret": CLIENT_SECRET,
-            "client_secret_expires_at": START + 100,
-            "redirect_uris": [format!("{APP_URL}/redirect_uri")],
-            "token_endpoint_auth_method": "client_secret_basic",
-        });
-        bench
-            .transport
-            .fail("/register", Fault::Respond(201, registered.to_string()));
-        let (mut carol, before) = logged_in(&bench, "carol").await;
-        bench.clock.advance(100);
+        let (mut carol, before) = logged_in_on_expiring_registration(&bench, "carol").await;
         bench.transport.fail("/register", fault);
         let page = carol.get("/login").await;
         assert_error_view(&page, error, "registration", &context);
@@ -349,6 +329,37 @@ pub async fn registration_faults<A: App>() -> Unchanged {
         assert_eq!(page.status, StatusCode::OK, "{context}: {}", page.text());
     }
     proof.expect("at least one fault")
+}
+
+/// On a bench with dynamic registration, a browser logged in as `user` through a first
+/// registration whose secret has expired since (the simulated provider's own never do, so it
+/// is answered in the provider's place, for a client it knows), and its state: the next login
+/// must register again.
+pub(crate) async fn logged_in_on_expiring_registration<'a, A: App>(
+    bench: &'a Bench<A>,
+    user: &str,
+) -> (Browser<'a, A>, Before) {
+    let mut short_lived = crate::SimClient::confidential(
+        "short-lived",
+        CLIENT_SECRET,
+        &format!("{APP_URL}/redirect_uri"),
+    );
+    short_lived.post_logout_redirect_uris = vec![format!("{APP_URL}/logout")];
+    bench.provider.register_client(short_lived);
+    let registered = serde_json::json!({
+        "client_id": "short-lived",
+        "client_secret": CLIENT_SECRET,
+        "client_secret_expires_at": START + 100,
+        "redirect_uris": [format!("{APP_URL}/redirect_uri")],
+        "token_endpoint_auth_method": "client_secret_basic",
+    });
+    bench
+        .transport
+        .fail("/register", Fault::Respond(201, registered.to_string()));
+    let logged_in = logged_in(bench, user).await;
+    bench.transport.clear();
+    bench.clock.advance(100);
+    logged_in
 }
 
 /// A session store that can be made to fail: every operation, or only saves.

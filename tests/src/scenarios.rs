@@ -89,16 +89,17 @@ pub async fn client_secret_post_works<A: App>() {
     assert!(String::from_utf8_lossy(token_req.body()).contains("client_secret="));
 }
 
-/// The provider's error response (`access_denied`) goes to the error view.
-pub async fn provider_error_goes_to_error_view<A: App>() {
-    let _unchanged = misbehaving::<A>(
+/// The provider's error response (`access_denied`) goes to the error view, and the browser's
+/// session from an earlier login is unchanged.
+pub async fn provider_error_goes_to_error_view<A: App>() -> Unchanged {
+    misbehaving::<A>(
         Misbehavior::AuthorizeError {
             error: "access_denied".into(),
             error_description: Some("the user said no".into()),
         },
         "access_denied",
     )
-    .await;
+    .await
 }
 
 /// A callback without `state`: refused, and the login in progress is neither consumed nor
@@ -835,11 +836,16 @@ pub async fn every_configuration_combination_works<A: App>() {
 }
 
 /// A registration the provider refuses reaches the error view; once it accepts, logins work.
-pub async fn registration_error_is_reported<A: App>() {
+/// The refusal meets a re-registration (the first registration's secret has expired), so a
+/// browser logged in through the first one tries to log in again, gets the error view too,
+/// and its session is unchanged.
+pub async fn registration_error_is_reported<A: App>() -> Unchanged {
     let bench = Bench::<A>::with(BenchOptions {
         dynamic_registration: true,
         ..Default::default()
     });
+    let (mut carol, before) =
+        crate::hardening_scenarios::logged_in_on_expiring_registration(&bench, "carol").await;
     bench.transport.fail(
         "/register",
         Fault::Respond(
@@ -850,10 +856,13 @@ pub async fn registration_error_is_reported<A: App>() {
     let mut b = bench.browser();
     assert_eq!(b.get("/").await.error(), "invalid_client_metadata");
     assert!(!b.is_logged_in().await);
+    assert_eq!(carol.get("/login").await.error(), "invalid_client_metadata");
     assert!(!bench.rp.ready().await);
     bench.transport.clear();
     assert!(bench.rp.ready().await);
+    let proof = before.unchanged(&mut carol).await;
     assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+    proof
 }
 
 /// A registered secret that expires triggers a new registration at the next login.
@@ -1085,8 +1094,8 @@ pub async fn silent_refresh_login_required_goes_interactive<A: App>() {
 }
 
 /// Silent refresh answered with another error: the error view, and the session is left as it
-/// was (the same user, the same cookie).
-pub async fn silent_refresh_other_error_goes_to_error_view<A: App>() {
+/// was (the same user, the same cookie, the same stored session).
+pub async fn silent_refresh_other_error_goes_to_error_view<A: App>() -> Unchanged {
     let bench = refresh_bench::<A>();
     let (mut b, before) = logged_in(&bench, "alice").await;
     bench.clock.advance(61);
@@ -1097,21 +1106,23 @@ pub async fn silent_refresh_other_error_goes_to_error_view<A: App>() {
     let auth = b.start_login("/").await;
     let back = b.authorize(&auth, "alice");
     assert_eq!(b.deliver(&auth, &back).await.error(), "server_error");
-    let _proof = before.unchanged(&mut b).await;
+    before.unchanged(&mut b).await
 }
 
-/// The default (HTML) error view escapes what the provider sent.
-pub async fn error_view_escapes_provider_text<A: App>() {
+/// The default (HTML) error view escapes what the provider sent; the browser's earlier
+/// session and its login in progress (another tab, answered before the provider turned
+/// hostile) are unchanged.
+pub async fn error_view_escapes_provider_text<A: App>() -> Unchanged {
     let bench = Bench::<A>::with(BenchOptions {
         rp: Box::new(|r| r.error_view(oidc_core::HtmlErrorView)),
         ..Default::default()
     });
+    let (mut b, before) = crate::unchanged::logged_in_with_pending(&bench, "carol").await;
     bench.provider.set_misbehavior(Misbehavior::AuthorizeError {
         error: "access_denied".into(),
         error_description: Some("<script>alert(1)</script>".into()),
     });
-    let mut b = bench.browser();
-    let auth = b.start_login("/").await;
+    let auth = b.start_login("/login").await;
     let back = b.authorize(&auth, "alice");
     let page = b.get(&back).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
@@ -1121,7 +1132,8 @@ pub async fn error_view_escapes_provider_text<A: App>() {
         body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
         "{body}"
     );
-    assert!(!b.is_logged_in().await);
+    assert_eq!(whoami(&mut b).await.as_deref(), Some("carol"));
+    before.unchanged(&mut b).await
 }
 
 /// Two app instances on one shared session store (Redis, in CI): a login through one is a
@@ -1281,8 +1293,9 @@ impl CapturedLogs {
 /// Log injection: a provider (or anyone who starts a login and forges the callback) sends an
 /// `error_description` with CR/LF, a forged log line and an ANSI escape. The log line for the
 /// failed login and the error page carry it escaped (`\r\n`, `\u{1b}`), so no line can be
-/// forged and no terminal repainted; the browser's existing session is untouched.
-pub async fn provider_text_is_escaped_in_logs_and_view<A: App>() {
+/// forged and no terminal repainted; the browser's existing session, and its login in
+/// progress in another tab (answered before the provider turned hostile), are untouched.
+pub async fn provider_text_is_escaped_in_logs_and_view<A: App>() -> Unchanged {
     let logs = CapturedLogs::default();
     let capture = tracing::Dispatch::new(
         tracing_subscriber::fmt()
@@ -1301,9 +1314,7 @@ pub async fn provider_text_is_escaped_in_logs_and_view<A: App>() {
         rp: Box::new(|r| r.error_view(oidc_core::HtmlErrorView)),
         ..Default::default()
     });
-    let mut b = bench.browser();
-    let page = b.login("/", "alice").await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let (mut b, before) = crate::unchanged::logged_in_with_pending(&bench, "alice").await;
     bench.provider.set_misbehavior(Misbehavior::AuthorizeError {
         error: "access_denied".into(),
         error_description: Some(
@@ -1352,6 +1363,7 @@ pub async fn provider_text_is_escaped_in_logs_and_view<A: App>() {
     let me = b.get_json("/").await;
     assert_eq!(me.status, StatusCode::OK, "the session survives");
     assert_eq!(me.json()["sub"], "alice");
+    before.unchanged(&mut b).await
 }
 
 /// RFC 9700 4.4 mix-up with providers that do not send the RFC 9207 `iss` (most today): the
@@ -2172,7 +2184,6 @@ macro_rules! scenarios {
         $crate::scenarios!(@each $adapter, $app, [
             code_flow_succeeds,
             client_secret_post_works,
-            provider_error_goes_to_error_view,
             two_tabs_both_succeed,
             provider_down_then_up,
             session_expires,
@@ -2183,17 +2194,13 @@ macro_rules! scenarios {
             form_post_survives_cross_site_post,
             fragment_page_under_prefix,
             every_configuration_combination_works,
-            registration_error_is_reported,
             expired_registration_registers_again,
             providers_are_chosen_per_route,
             metadata_cache_survives_outage,
             silent_refresh_updates_the_session,
             silent_refresh_login_required_goes_interactive,
-            silent_refresh_other_error_goes_to_error_view,
-            error_view_escapes_provider_text,
             max_age_is_enforced,
             acr_values_are_enforced,
-            provider_text_is_escaped_in_logs_and_view,
             each_provider_has_its_own_redirect_uri,
             cross_site_logout_gets_a_confirmation_page,
             confirmed_logout_logs_out,
@@ -2246,6 +2253,11 @@ macro_rules! scenarios {
             session_api_401_has_a_challenge,
             logout_return_cannot_end_a_new_login,
             forged_id_token_flood_costs_one_jwks_fetch_per_interval,
+            provider_error_goes_to_error_view,
+            silent_refresh_other_error_goes_to_error_view,
+            error_view_escapes_provider_text,
+            provider_text_is_escaped_in_logs_and_view,
+            registration_error_is_reported,
         ]);
     };
     (@each $adapter:ident, $app:ty, [$($name:ident),* $(,)?],

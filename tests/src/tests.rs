@@ -1858,7 +1858,8 @@ fn junk_input_never_panics() {
 
 /// Whether a scenario's name says it rejects, refuses, ignores or denies something, answers
 /// `401`/`403`, says what something is not or cannot do, meets faults (a failing provider
-/// or store), or floods, oversized input or slow answers that must be cut off (and so must prove, by returning `Unchanged`, that the state the attack or the
+/// or store), floods, oversized input or slow answers that must be cut off, or sends the
+/// provider's errors or text to the error view (and so must prove, by returning `Unchanged`, that the state the attack or the
 /// fault would change is unchanged).
 fn names_a_rejection(name: &str) -> bool {
     [
@@ -1876,6 +1877,9 @@ fn names_a_rejection(name: &str) -> bool {
         "flood",
         "_harmless",
         "cut_off",
+        "_error_view",
+        "escape",
+        "_is_reported",
     ]
     .iter()
     .any(|s| name.contains(s))
@@ -1949,7 +1953,7 @@ fn every_rejection_scenario_proves_nothing_changed() {
         missing.is_empty(),
         "rejection scenarios outside a `rejections` list: {missing:?}"
     );
-    assert!(proven.len() >= 72, "the scan found the lists: {proven:?}");
+    assert!(proven.len() >= 77, "the scan found the lists: {proven:?}");
 }
 
 #[test]
@@ -1976,6 +1980,10 @@ fn the_rejection_scan_sees_a_scenario_that_bypasses_the_proof() {
         "pending_login_flood_is_bounded",
         "oversized_input_is_harmless",
         "slow_drip_is_cut_off_by_the_total_timeout",
+        "provider_error_goes_to_error_view",
+        "error_view_escapes_provider_text",
+        "provider_text_is_escaped_in_logs_and_view",
+        "registration_error_is_reported",
     ] {
         assert!(names_a_rejection(rejection), "{rejection}");
     }
