@@ -1220,8 +1220,9 @@ pub async fn future_nbf_is_rejected<A: App>() -> Unchanged {
 
 /// With `max_age` configured, the request carries it and the ID token must carry an
 /// `auth_time` no older: a provider that answers with an hour-old `auth_time`, or none, does
-/// not log anyone in (OpenID Connect Core 3.1.3.7 item 13), and the existing session stays.
-pub async fn max_age_is_enforced<A: App>() {
+/// not log anyone in (OpenID Connect Core 3.1.3.7 item 13), and the existing session stays
+/// (the `Unchanged` proof of each refusal).
+pub async fn max_age_is_enforced<A: App>() -> Unchanged {
     let bench = Bench::<A>::with(BenchOptions {
         configure: Box::new(|c| c.max_age(std::time::Duration::from_secs(60))),
         ..Default::default()
@@ -1236,14 +1237,13 @@ pub async fn max_age_is_enforced<A: App>() {
     assert_eq!(q["max_age"], "60");
     let _unchanged =
         second_login_is_refused(&bench, Misbehavior::StaleAuthTime, "invalid_response").await;
-    let _unchanged =
-        second_login_is_refused(&bench, Misbehavior::OmitAuthTime, "invalid_response").await;
+    second_login_is_refused(&bench, Misbehavior::OmitAuthTime, "invalid_response").await
 }
 
 /// With `acr_values` configured, the ID token's `acr` must be one of them: the provider
 /// granting the class requested logs in; another class, or none, is refused (strictly) and the
-/// existing session stays.
-pub async fn acr_values_are_enforced<A: App>() {
+/// existing session stays (the `Unchanged` proof of each refusal).
+pub async fn acr_values_are_enforced<A: App>() -> Unchanged {
     let bench = Bench::<A>::with(BenchOptions {
         configure: Box::new(|c| c.acr_values(["urn:sim:gold", "urn:sim:silver"])),
         ..Default::default()
@@ -1254,8 +1254,7 @@ pub async fn acr_values_are_enforced<A: App>() {
     assert_eq!(page.json()["id_token_claims"]["acr"], "urn:sim:gold");
     let _unchanged =
         second_login_is_refused(&bench, Misbehavior::WrongAcr, "invalid_response").await;
-    let _unchanged =
-        second_login_is_refused(&bench, Misbehavior::OmitAcr, "invalid_response").await;
+    second_login_is_refused(&bench, Misbehavior::OmitAcr, "invalid_response").await
 }
 
 /// Log output captured in memory, for the scenarios that check what is logged.
@@ -1663,11 +1662,11 @@ const SAME_ORIGIN_POST: &[(&str, &str)] = &[
 /// says so: `Sec-Fetch-Site: cross-site` or `same-site`, a foreign or opaque `Origin`, a
 /// foreign `Referer`) stays logged in as the same user, the provider is not asked to end its
 /// session, and the browser gets a confirmation page: a no-script, unframeable, uncached form
-/// posting a token to the logout route, with no cookie touched.
-pub async fn cross_site_logout_gets_a_confirmation_page<A: App>() {
+/// posting a token to the logout route, with no cookie touched; the stored session and a
+/// login in progress in another tab are unchanged too.
+pub async fn cross_site_logout_gets_a_confirmation_page<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
-    let mut b = bench.browser();
-    b.login("/", "alice").await;
+    let (mut b, before) = crate::unchanged::logged_in_with_pending(&bench, "alice").await;
     let cookie = b.session_cookie().map(str::to_owned);
     for headers in [
         &[("sec-fetch-site", "cross-site")][..],
@@ -1714,6 +1713,7 @@ pub async fn cross_site_logout_gets_a_confirmation_page<A: App>() {
         assert_eq!(b.session_cookie().map(str::to_owned), cookie);
     }
     assert_eq!(bench.provider.counters().logout, 0);
+    before.unchanged(&mut b).await
 }
 
 /// Confirming on the page (its form POSTs the token, from the app's own origin) logs out as a
@@ -1930,8 +1930,10 @@ pub async fn logout_return_cannot_end_a_new_login<A: App>() -> Unchanged {
 
 /// Clickjacking: every HTML page the relying party serves (the default error view, the
 /// logged-out page, the logout confirmation, the fragment page) forbids framing, by CSP
-/// `frame-ancestors 'none'` and by `X-Frame-Options: DENY` for older browsers.
-pub async fn own_pages_refuse_framing<A: App>() {
+/// `frame-ancestors 'none'` and by `X-Frame-Options: DENY` for older browsers. The error view
+/// and the logout confirmation are served to a logged-in browser with a login in progress in
+/// another tab, which they leave unchanged.
+pub async fn own_pages_refuse_framing<A: App>() -> Unchanged {
     fn unframeable(what: &str, page: &crate::harness::Page) {
         let csp = page
             .headers
@@ -1955,9 +1957,6 @@ pub async fn own_pages_refuse_framing<A: App>() {
         ..Default::default()
     });
     let mut b = bench.browser();
-    let page = b.get("/redirect_uri?state=x&code=y").await;
-    assert!(page.status.is_client_error(), "{}", page.status);
-    unframeable("error view", &page);
     let auth = b.start_login("/").await;
     let back = b.authorize(&auth, "alice");
     let fragment = b.get(&back).await;
@@ -1966,10 +1965,17 @@ pub async fn own_pages_refuse_framing<A: App>() {
     let page = b.deliver(&auth, &back).await;
     b.follow(page).await;
     assert_eq!(whoami(&mut b).await.as_deref(), Some("alice"));
+    let tab = b.start_login("/login").await;
+    let tab_back = b.authorize(&tab, "alice");
+    let before = Before::take(&mut b).await.with_pending_login(tab, tab_back);
+    let page = b.get("/redirect_uri?state=x&code=y").await;
+    assert!(page.status.is_client_error(), "{}", page.status);
+    unframeable("error view", &page);
     unframeable(
         "logout confirmation",
         &get_logout(&mut b, &[("sec-fetch-site", "cross-site")]).await,
     );
+    let proof = before.unchanged(&mut b).await;
     let page = b.get("/logout").await;
     let page = b.follow(page).await;
     assert!(page.text().contains("logged out"));
@@ -1977,6 +1983,7 @@ pub async fn own_pages_refuse_framing<A: App>() {
     let page = b.get("/logout").await;
     assert!(page.text().contains("logged out"), "without a session");
     unframeable("logged-out page without a session", &page);
+    proof
 }
 
 /// Silent refresh in an implicit flow answered `login_required`: the fragment page's POST is
@@ -2199,13 +2206,9 @@ macro_rules! scenarios {
             metadata_cache_survives_outage,
             silent_refresh_updates_the_session,
             silent_refresh_login_required_goes_interactive,
-            max_age_is_enforced,
-            acr_values_are_enforced,
             each_provider_has_its_own_redirect_uri,
-            cross_site_logout_gets_a_confirmation_page,
             confirmed_logout_logs_out,
             same_origin_and_direct_logout_still_log_out,
-            own_pages_refuse_framing,
             silent_refresh_fragment_page_allows_the_provider,
             key_rotation_is_picked_up_by_the_next_login,
         ], rejections: [
@@ -2258,6 +2261,10 @@ macro_rules! scenarios {
             error_view_escapes_provider_text,
             provider_text_is_escaped_in_logs_and_view,
             registration_error_is_reported,
+            max_age_is_enforced,
+            acr_values_are_enforced,
+            own_pages_refuse_framing,
+            cross_site_logout_gets_a_confirmation_page,
         ]);
     };
     (@each $adapter:ident, $app:ty, [$($name:ident),* $(,)?],

@@ -1859,7 +1859,8 @@ fn junk_input_never_panics() {
 /// Whether a scenario's name says it rejects, refuses, ignores or denies something, answers
 /// `401`/`403`, says what something is not or cannot do, meets faults (a failing provider
 /// or store), floods, oversized input or slow answers that must be cut off, or sends the
-/// provider's errors or text to the error view (and so must prove, by returning `Unchanged`, that the state the attack or the
+/// provider's errors or text to the error view, or enforces a login or session rule (refuses
+/// framing, asks to confirm a cross-site logout, keeps or leaves a session) (and so must prove, by returning `Unchanged`, that the state the attack or the
 /// fault would change is unchanged).
 fn names_a_rejection(name: &str) -> bool {
     [
@@ -1880,6 +1881,12 @@ fn names_a_rejection(name: &str) -> bool {
         "_error_view",
         "escape",
         "_is_reported",
+        "_enforced",
+        "_leaves_the_session",
+        "stays_ended",
+        "_keeps_",
+        "refuse",
+        "_confirmation_page",
     ]
     .iter()
     .any(|s| name.contains(s))
@@ -1953,7 +1960,7 @@ fn every_rejection_scenario_proves_nothing_changed() {
         missing.is_empty(),
         "rejection scenarios outside a `rejections` list: {missing:?}"
     );
-    assert!(proven.len() >= 77, "the scan found the lists: {proven:?}");
+    assert!(proven.len() >= 84, "the scan found the lists: {proven:?}");
 }
 
 #[test]
@@ -1984,6 +1991,12 @@ fn the_rejection_scan_sees_a_scenario_that_bypasses_the_proof() {
         "error_view_escapes_provider_text",
         "provider_text_is_escaped_in_logs_and_view",
         "registration_error_is_reported",
+        "max_age_is_enforced",
+        "refresh_failure_leaves_the_session",
+        "session_ended_during_refresh_stays_ended",
+        "refreshed_id_token_keeps_the_login_auth_time",
+        "own_pages_refuse_framing",
+        "cross_site_logout_gets_a_confirmation_page",
     ] {
         assert!(names_a_rejection(rejection), "{rejection}");
     }

@@ -233,8 +233,9 @@ impl SessionStore for ChangingStore {
 }
 
 /// A session that ends while its tokens are being refreshed is not brought back by the
-/// refresh.
-pub async fn session_ended_during_refresh_stays_ended<A: App>() {
+/// refresh; another browser's session on the same store, and its login in progress, are
+/// unchanged.
+pub async fn session_ended_during_refresh_stays_ended<A: App>() -> Unchanged {
     let store = Arc::new(ChangingStore {
         inner: MemoryStore::with_clock(1000, Arc::new(Epoch)),
         countdown: AtomicUsize::new(0),
@@ -246,6 +247,7 @@ pub async fn session_ended_during_refresh_stays_ended<A: App>() {
     let mut b = bench.browser();
     logged_in_token(&mut b).await;
     bench.clock.advance(AT_LIFETIME);
+    let (mut carol, before) = crate::unchanged::logged_in_with_pending(&bench, "carol").await;
     // Loads: the request's look at the token, the refresh's, then the one before saving.
     store.countdown.store(3, Ordering::SeqCst);
     let calls = bench.provider.counters().token;
@@ -257,6 +259,7 @@ pub async fn session_ended_during_refresh_stays_ended<A: App>() {
         "the refresh happened"
     );
     assert!(!b.is_logged_in().await, "and did not revive the session");
+    before.unchanged(&mut carol).await
 }
 
 /// A forced refresh refreshes a token that is not due.
@@ -338,13 +341,15 @@ pub async fn invalid_grant_ends_the_session<A: App>() {
     assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
 }
 
-/// A provider that cannot be reached (or answers garbage) leaves the session as it was; the
-/// caller gets the error; once it is back, the refresh works.
-pub async fn refresh_failure_leaves_the_session<A: App>() {
+/// A provider that cannot be reached (or answers garbage) leaves the session as it was (the
+/// same stored tokens, claims and times: the `Unchanged` proof); the caller gets the error;
+/// once it is back, the refresh works.
+pub async fn refresh_failure_leaves_the_session<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
     let mut b = bench.browser();
     logged_in_token(&mut b).await;
     bench.clock.advance(AT_LIFETIME);
+    let before = Before::take(&mut b).await;
     for fault in [Fault::Refused, Fault::Timeout] {
         bench.transport.fail("/token", fault);
         let page = access_token(&mut b, false).await.unwrap_err();
@@ -358,9 +363,11 @@ pub async fn refresh_failure_leaves_the_session<A: App>() {
     let page = access_token(&mut b, false).await.unwrap_err();
     assert_eq!(page.error(), "invalid_response");
     assert!(b.is_logged_in().await);
+    let proof = before.unchanged(&mut b).await;
     bench.provider.set_misbehavior(Misbehavior::None);
     let token = access_token(&mut b, false).await.unwrap();
     assert_eq!(bench_api_sub(&bench, &token).await, "alice");
+    proof
 }
 
 async fn bench_api_sub<A: App>(bench: &Bench<A>, token: &str) -> String {
@@ -1007,8 +1014,9 @@ pub async fn client_credentials_are_cached<A: App>() {
 /// A refresh is not an authentication: with `max_age` configured, a refresh long after
 /// `max_age` still succeeds (the refreshed ID token keeps the login's `auth_time`), but a
 /// refreshed ID token claiming another `auth_time` is refused and the session keeps its user
-/// and its access token (OpenID Connect Core 12.2).
-pub async fn refreshed_id_token_keeps_the_login_auth_time<A: App>() {
+/// and its access token (OpenID Connect Core 12.2): the `Unchanged` proof, with the access
+/// token as a bearer token answered as before and a login in progress in another tab.
+pub async fn refreshed_id_token_keeps_the_login_auth_time<A: App>() -> Unchanged {
     let bench = Bench::<A>::with(BenchOptions {
         configure: Box::new(|c| c.max_age(std::time::Duration::from_secs(60))),
         ..Default::default()
@@ -1020,6 +1028,13 @@ pub async fn refreshed_id_token_keeps_the_login_auth_time<A: App>() {
         .await
         .unwrap_or_else(|p| panic!("HTTP {}: {}", p.status, p.text()));
     assert_ne!(second, first, "refreshed although max_age has long passed");
+    let tab = b.start_login("/login").await;
+    let tab_back = b.authorize(&tab, "alice");
+    let before = Before::take(&mut b)
+        .await
+        .with_bearer(&b, &second)
+        .await
+        .with_pending_login(tab, tab_back);
     bench
         .provider
         .set_misbehavior(Misbehavior::RefreshOtherAuthTime);
@@ -1030,6 +1045,7 @@ pub async fn refreshed_id_token_keeps_the_login_auth_time<A: App>() {
     let page = b.get_json("/").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text());
     assert_eq!(page.json()["sub"], "alice", "still the original user");
+    before.unchanged(&mut b).await
 }
 
 /// A client credentials token that the provider issues straight to `client_id` (another app
@@ -1283,12 +1299,10 @@ macro_rules! token_scenarios {
         $crate::token_scenarios!(@each $adapter, $app, [
             access_token_is_refreshed_on_expiry,
             access_token_needs_a_session,
-            session_ended_during_refresh_stays_ended,
             forced_refresh,
             no_refresh_token_means_login,
             refresh_token_is_kept_when_not_rotated,
             invalid_grant_ends_the_session,
-            refresh_failure_leaves_the_session,
             concurrent_requests_share_one_refresh,
             automatic_refresh_on_protected_requests,
             bearer_valid_by_introspection,
@@ -1297,7 +1311,6 @@ macro_rules! token_scenarios {
             session_or_bearer_rules,
             token_configuration_errors,
             client_credentials_are_cached,
-            refreshed_id_token_keeps_the_login_auth_time,
             cancelled_refresh_is_still_saved,
         ], rejections: [
             refreshed_id_token_with_another_subject_is_rejected,
@@ -1311,6 +1324,9 @@ macro_rules! token_scenarios {
             bearer_for_another_audience_is_401,
             bearer_failing_jwks_is_not_refetched_per_request,
             bearer_unknown_kid_flood_costs_one_jwks_fetch,
+            refresh_failure_leaves_the_session,
+            session_ended_during_refresh_stays_ended,
+            refreshed_id_token_keeps_the_login_auth_time,
         ]);
     };
     (@each $adapter:ident, $app:ty, [$($name:ident),* $(,)?],
