@@ -1856,12 +1856,15 @@ fn junk_input_never_panics() {
     assert_eq!(get(&op, &hint).status(), 400);
 }
 
-/// Whether a scenario's name says it rejects, refuses, ignores or denies something, answers
-/// `401`/`403`, says what something is not or cannot do, meets faults (a failing provider
-/// or store), floods, oversized input or slow answers that must be cut off, or sends the
-/// provider's errors or text to the error view, or enforces a login or session rule (refuses
-/// framing, asks to confirm a cross-site logout, keeps or leaves a session) (and so must prove, by returning `Unchanged`, that the state the attack or the
-/// fault would change is unchanged).
+/// Whether a scenario's name says it refuses or absorbs something, and so must prove, by
+/// returning `Unchanged`, that the state the attack or fault would change is unchanged:
+/// - it rejects, refuses, ignores or denies something, answers `401`/`403`, or says what
+///   something is not or cannot do;
+/// - it meets faults (a failing provider or store), a flood, oversized input or a slow answer
+///   that must be cut off;
+/// - it sends the provider's errors or text to the error view, or reports an error;
+/// - it enforces a login or session rule: refuses framing, asks to confirm a cross-site
+///   logout, keeps or leaves a session (or keeps it ended), reports a configuration error.
 fn names_a_rejection(name: &str) -> bool {
     [
         "_rejected",
@@ -1885,6 +1888,7 @@ fn names_a_rejection(name: &str) -> bool {
         "_leaves_the_session",
         "stays_ended",
         "_keeps_",
+        "configuration_errors",
         "refuse",
         "_confirmation_page",
     ]
@@ -1960,7 +1964,7 @@ fn every_rejection_scenario_proves_nothing_changed() {
         missing.is_empty(),
         "rejection scenarios outside a `rejections` list: {missing:?}"
     );
-    assert!(proven.len() >= 84, "the scan found the lists: {proven:?}");
+    assert!(proven.len() >= 85, "the scan found the lists: {proven:?}");
 }
 
 #[test]
@@ -1995,6 +1999,7 @@ fn the_rejection_scan_sees_a_scenario_that_bypasses_the_proof() {
         "refresh_failure_leaves_the_session",
         "session_ended_during_refresh_stays_ended",
         "refreshed_id_token_keeps_the_login_auth_time",
+        "token_configuration_errors",
         "own_pages_refuse_framing",
         "cross_site_logout_gets_a_confirmation_page",
     ] {

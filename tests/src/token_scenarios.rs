@@ -830,8 +830,9 @@ pub async fn bearer_jwt_validated_locally<A: App>() {
 }
 
 /// A provider without an introspection or token endpoint, or an unknown provider: the bearer
-/// guard answers a JSON `500`, the client credentials grant a configuration error.
-pub async fn token_configuration_errors<A: App>() {
+/// guard answers a JSON `500`, the client credentials grant a configuration error; a browser
+/// logged in through the default provider, and its valid bearer token, are unchanged.
+pub async fn token_configuration_errors<A: App>() -> Unchanged {
     let bench = bench_with::<A>(|r| {
         let metadata = ProviderMetadata {
             jwks_uri: Some(format!("{ISSUER}/jwks").parse().unwrap()),
@@ -845,6 +846,24 @@ pub async fn token_configuration_errors<A: App>() {
                 .unwrap(),
         )
     });
+    // With two providers each has its own redirect URI, and `/` offers a choice: log in
+    // through the default one by name.
+    let mut client = SimClient::confidential(
+        CLIENT_ID,
+        CLIENT_SECRET,
+        &format!("{APP_URL}/redirect_uri/default"),
+    );
+    client.post_logout_redirect_uris = vec![format!("{APP_URL}/logout")];
+    bench.provider.register_client(client);
+    let mut b = bench.browser();
+    let auth = b.start_login("/login?provider=default").await;
+    let back = b.authorize(&auth, "alice");
+    let page = b.deliver(&auth, &back).await;
+    assert_eq!(page.status, StatusCode::FOUND, "{}", page.text());
+    let token = access_token(&mut b, false)
+        .await
+        .unwrap_or_else(|p| panic!("HTTP {}: {}", p.status, p.text()));
+    let before = Before::take(&mut b).await.with_bearer(&b, &token).await;
     let parts = Request::get("/api/me")
         .header(header::AUTHORIZATION, "Bearer t")
         .body(())
@@ -871,6 +890,7 @@ pub async fn token_configuration_errors<A: App>() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Config { .. }), "{err:?}");
+    before.unchanged(&mut b).await
 }
 
 /// End to end: a provider issuing RFC 9068 access tokens; the session's token works at the
@@ -1309,7 +1329,6 @@ macro_rules! token_scenarios {
             bearer_jwt_validated_locally,
             bearer_jwt_from_login,
             session_or_bearer_rules,
-            token_configuration_errors,
             client_credentials_are_cached,
             cancelled_refresh_is_still_saved,
         ], rejections: [
@@ -1327,6 +1346,7 @@ macro_rules! token_scenarios {
             refresh_failure_leaves_the_session,
             session_ended_during_refresh_stays_ended,
             refreshed_id_token_keeps_the_login_auth_time,
+            token_configuration_errors,
         ]);
     };
     (@each $adapter:ident, $app:ty, [$($name:ident),* $(,)?],
