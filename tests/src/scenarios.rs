@@ -1193,15 +1193,16 @@ pub async fn shared_sessions_across_instances<A: App>(
     assert_eq!(page.error(), "session_store_unavailable");
 }
 
-/// Logs a browser in as `alice`, then runs a second login (through `/login`, as `bob`) that
-/// the provider answers with misbehavior `m`: it must end in the error view with
-/// `expected_error`, and `alice` must still be logged in, untouched.
+/// Logs a browser in as `alice` (with a login in progress in another tab), then runs a second
+/// login (through `/login`, as `bob`) that the provider answers with misbehavior `m`: it must
+/// end in the error view with `expected_error`, and `alice` must still be logged in,
+/// untouched, and the other tab's login must still complete.
 async fn second_login_is_refused<A: App>(
     bench: &Bench<A>,
     m: Misbehavior,
     expected_error: &str,
 ) -> Unchanged {
-    let (mut b, before) = logged_in(bench, "alice").await;
+    let (mut b, before) = crate::unchanged::logged_in_with_pending(bench, "alice").await;
     bench.provider.set_misbehavior(m.clone());
     let auth = b.start_login("/login").await;
     let back = b.authorize(&auth, "bob");
