@@ -26,8 +26,10 @@ use oidc_core::session::MAX_PENDING_LOGINS;
 use oidc_core::{BoxFuture, MemoryStore, SessionRecord, SessionStore, StoreError, TransportError};
 
 use crate::harness::{
-    App, Bench, BenchOptions, Browser, Fault, Page, TestClock, APP_URL, DRIP_LENGTH, DRIP_TIMEOUT,
+    App, Bench, BenchOptions, Browser, Fault, Page, TestClock, APP_URL, CLIENT_SECRET, DRIP_LENGTH,
+    DRIP_TIMEOUT,
 };
+use crate::unchanged::{logged_in, logged_in_with_pending, whoami, Before, Unchanged};
 
 /// The bench's starting time (see [`Bench::with`]).
 const START: u64 = 1_700_000_000;
@@ -48,21 +50,35 @@ fn assert_error_view(page: &Page, error: &str, endpoint: &str, context: &str) {
     );
 }
 
-/// A login whose callback meets `fault` at `path` must fail with `error`, leave no session,
-/// spend its pending login (the same callback again is refused even once the provider is
-/// healthy), and the same browser must be able to log in right after.
-async fn callback_fault<A: App>(path: &str, fault: Fault, error: &str, endpoint: &str) {
+/// A login whose callback meets `fault` at `path` must fail with `error`, spend its pending
+/// login (the same callback again is refused even once the provider is healthy), and change
+/// nothing for the browser it ran in: logged in as `carol`, with another tab's login in
+/// progress, it keeps its session and that login still completes. The same browser can log
+/// in right after.
+async fn callback_fault<A: App>(
+    path: &str,
+    fault: Fault,
+    error: &str,
+    endpoint: &str,
+) -> Unchanged {
     let bench = Bench::<A>::new();
     let context = format!("{path} {fault:?}");
-    let mut b = bench.browser();
-    let auth = b.start_login("/").await;
+    let (mut b, before) = logged_in_with_pending(&bench, "carol").await;
+    if path == "/jwks" {
+        // Carol's login fetched the key set: a new signing key, once the refetch interval
+        // (5 s) has passed, sends this login to the JWKS endpoint again, into the fault.
+        bench.provider.rotate_keys();
+        bench.clock.advance(5);
+    }
+    let auth = b.start_login("/login").await;
     let back = b.authorize(&auth, "alice");
     bench.transport.fail(path, fault);
     let page = b.get(&back).await;
     assert_error_view(&page, error, endpoint, &context);
-    assert!(
-        !b.is_logged_in().await,
-        "{context}: no session after a fault"
+    assert_eq!(
+        whoami(&mut b).await.as_deref(),
+        Some("carol"),
+        "{context}: a fault logs nobody in"
     );
     bench.transport.clear();
     if path == "/jwks" {
@@ -72,17 +88,42 @@ async fn callback_fault<A: App>(path: &str, fault: Fault, error: &str, endpoint:
     }
     let again = b.get(&back).await;
     again.error();
-    assert!(
-        !b.is_logged_in().await,
+    assert_eq!(
+        whoami(&mut b).await.as_deref(),
+        Some("carol"),
         "{context}: the failed login's callback cannot be completed later"
     );
-    let page = b.login("/?next=1", "alice").await;
-    assert_eq!(page.status, StatusCode::OK, "{context}: {}", page.text());
-    assert_eq!(page.json()["sub"], "alice", "{context}");
+    let proof = before.unchanged(&mut b).await;
+    let auth = b.start_login("/login?next=%2F%3Fnext%3D1").await;
+    let back = b.authorize(&auth, "alice");
+    let page = b.get(&back).await;
+    assert_eq!(
+        page.location().as_deref(),
+        Some("/?next=1"),
+        "{context}: {}",
+        page.text()
+    );
+    assert_eq!(whoami(&mut b).await.as_deref(), Some("alice"), "{context}");
+    proof
 }
 
-/// The token endpoint: slow, truncated, not JSON, the wrong shape, no ID token, 5xx.
-pub async fn token_endpoint_faults<A: App>() {
+/// Runs [`callback_fault`] for every case, handing back the last case's proof (each case
+/// checked its own).
+async fn callback_faults<A: App>(
+    path: &str,
+    cases: Vec<(Fault, &str)>,
+    endpoint: &str,
+) -> Unchanged {
+    let mut proof = None;
+    for (fault, error) in cases {
+        proof = Some(callback_fault::<A>(path, fault, error, endpoint).await);
+    }
+    proof.expect("at least one fault")
+}
+
+/// The token endpoint: slow, truncated, not JSON, the wrong shape, no ID token, 5xx. Each
+/// fails the login it hit and nothing else (see [`callback_fault`]).
+pub async fn token_endpoint_faults<A: App>() -> Unchanged {
     let cases: Vec<(Fault, &str)> = vec![
         (Fault::SlowDrip, "provider_unreachable"),
         (Fault::Truncated, "provider_unreachable"),
@@ -105,14 +146,13 @@ pub async fn token_endpoint_faults<A: App>() {
             "invalid_response",
         ),
     ];
-    for (fault, error) in cases {
-        callback_fault::<A>("/token", fault, error, "token").await;
-    }
+    callback_faults::<A>("/token", cases, "token").await
 }
 
 /// The JWKS endpoint: slow, truncated, not JSON, the wrong shape, 5xx, and a key set without
-/// the key the ID token names.
-pub async fn jwks_faults<A: App>() {
+/// the key the ID token names. Each fails the login it hit and nothing else (see
+/// [`callback_fault`]).
+pub async fn jwks_faults<A: App>() -> Unchanged {
     let cases: Vec<(Fault, &str)> = vec![
         (Fault::SlowDrip, "provider_unreachable"),
         (Fault::Truncated, "provider_unreachable"),
@@ -139,13 +179,12 @@ pub async fn jwks_faults<A: App>() {
         ),
         (Fault::Respond(503, String::new()), "invalid_response"),
     ];
-    for (fault, error) in cases {
-        callback_fault::<A>("/jwks", fault, error, "JWKS").await;
-    }
+    callback_faults::<A>("/jwks", cases, "JWKS").await
 }
 
-/// The userinfo endpoint: slow, truncated, not JSON, the wrong shape, 5xx.
-pub async fn userinfo_faults<A: App>() {
+/// The userinfo endpoint: slow, truncated, not JSON, the wrong shape, 5xx. Each fails the
+/// login it hit and nothing else (see [`callback_fault`]).
+pub async fn userinfo_faults<A: App>() -> Unchanged {
     let cases: Vec<(Fault, &str)> = vec![
         (Fault::SlowDrip, "provider_unreachable"),
         (Fault::Truncated, "provider_unreachable"),
@@ -167,14 +206,16 @@ pub async fn userinfo_faults<A: App>() {
             "invalid_response",
         ),
     ];
-    for (fault, error) in cases {
-        callback_fault::<A>("/userinfo", fault, error, "userinfo").await;
-    }
+    callback_faults::<A>("/userinfo", cases, "userinfo").await
 }
 
 /// Discovery: every kind of fault gives the error view naming discovery, the API answers
-/// `401` meanwhile, no session cookie is set, and logins work once the provider is back.
-pub async fn discovery_faults<A: App>() {
+/// `401` meanwhile, no session cookie is set, and logins work once the provider is back. The
+/// provider that is down is the second of two (the first one's metadata is known): a browser
+/// logged in through the first, with a login there in progress (another tab), keeps its
+/// session while the second is down, its own attempt to log in there fails cleanly, and
+/// nothing of it changes.
+pub async fn discovery_faults<A: App>() -> Unchanged {
     let cases: Vec<(Fault, &str)> = vec![
         (Fault::Timeout, "provider_unreachable"),
         (Fault::SlowDrip, "provider_unreachable"),
@@ -195,34 +236,55 @@ pub async fn discovery_faults<A: App>() {
             "invalid_response",
         ),
     ];
+    let mut proof = None;
     for (fault, error) in cases {
         let context = format!("discovery {fault:?}");
-        let bench = Bench::<A>::new();
+        let bench = Bench::<A>::with(BenchOptions {
+            second_provider: true,
+            ..Default::default()
+        });
+        let (mut b, before) = logged_in_with_pending(&bench, "carol").await;
         bench
             .transport
             .fail("/.well-known/openid-configuration", fault);
-        let mut b = bench.browser();
-        let page = b.get("/").await;
+        let page = b.get("/second").await;
         assert_error_view(&page, error, "discovery", &context);
+        assert_eq!(
+            whoami(&mut b).await.as_deref(),
+            Some("carol"),
+            "{context}: the session through the other provider is kept"
+        );
+        // Within the retry wait the last failure is answered at once, as unreachable.
+        let mut anon = bench.browser();
+        let page = anon.get("/second").await;
+        assert_error_view(&page, "provider_unreachable", "discovery", &context);
         assert!(
-            b.session_cookie().is_none(),
+            anon.session_cookie().is_none(),
             "{context}: no session is started"
         );
         assert_eq!(
-            b.get_json("/").await.status,
+            anon.get_json("/second").await.status,
             StatusCode::UNAUTHORIZED,
             "{context}"
         );
         bench.transport.clear();
         bench.clock.advance(60);
-        let page = b.login("/", "alice").await;
+        proof = Some(before.unchanged(&mut b).await);
+        let auth = anon.start_login("/second").await;
+        let back = anon.authorize(&auth, "alice");
+        let page = anon.deliver(&auth, &back).await;
+        let page = anon.follow(page).await;
         assert_eq!(page.status, StatusCode::OK, "{context}: {}", page.text());
+        assert_eq!(page.json()["sub"], "alice", "{context}");
     }
+    proof.expect("at least one fault")
 }
 
 /// Dynamic registration: every kind of fault gives the error view naming registration, and
-/// the next login registers and works.
-pub async fn registration_faults<A: App>() {
+/// the next login registers and works. The fault meets a re-registration (the first
+/// registration's secret has expired), so a browser is logged in through the first one: its
+/// own attempt to log in again fails cleanly, and its session is unchanged.
+pub async fn registration_faults<A: App>() -> Unchanged {
     let cases: Vec<(Fault, &str)> = vec![
         (Fault::Refused, "provider_unreachable"),
         (Fault::Timeout, "provider_unreachable"),
@@ -241,21 +303,63 @@ pub async fn registration_faults<A: App>() {
             "invalid_response",
         ),
     ];
+    let mut proof = None;
     for (fault, error) in cases {
         let context = format!("registration {fault:?}");
         let bench = Bench::<A>::with(BenchOptions {
             dynamic_registration: true,
             ..Default::default()
         });
+        let (mut carol, before) = logged_in_on_expiring_registration(&bench, "carol").await;
         bench.transport.fail("/register", fault);
+        let page = carol.get("/login").await;
+        assert_error_view(&page, error, "registration", &context);
+        assert_eq!(
+            whoami(&mut carol).await.as_deref(),
+            Some("carol"),
+            "{context}: the session is kept"
+        );
         let mut b = bench.browser();
         let page = b.get("/").await;
         assert_error_view(&page, error, "registration", &context);
         assert!(!b.is_logged_in().await, "{context}");
         bench.transport.clear();
+        proof = Some(before.unchanged(&mut carol).await);
         let page = b.login("/", "alice").await;
         assert_eq!(page.status, StatusCode::OK, "{context}: {}", page.text());
     }
+    proof.expect("at least one fault")
+}
+
+/// On a bench with dynamic registration, a browser logged in as `user` through a first
+/// registration whose secret has expired since (the simulated provider's own never do, so it
+/// is answered in the provider's place, for a client it knows), and its state: the next login
+/// must register again.
+pub(crate) async fn logged_in_on_expiring_registration<'a, A: App>(
+    bench: &'a Bench<A>,
+    user: &str,
+) -> (Browser<'a, A>, Before) {
+    let mut short_lived = crate::SimClient::confidential(
+        "short-lived",
+        CLIENT_SECRET,
+        &format!("{APP_URL}/redirect_uri"),
+    );
+    short_lived.post_logout_redirect_uris = vec![format!("{APP_URL}/logout")];
+    bench.provider.register_client(short_lived);
+    let registered = serde_json::json!({
+        "client_id": "short-lived",
+        "client_secret": CLIENT_SECRET,
+        "client_secret_expires_at": START + 100,
+        "redirect_uris": [format!("{APP_URL}/redirect_uri")],
+        "token_endpoint_auth_method": "client_secret_basic",
+    });
+    bench
+        .transport
+        .fail("/register", Fault::Respond(201, registered.to_string()));
+    let logged_in = logged_in(bench, user).await;
+    bench.transport.clear();
+    bench.clock.advance(100);
+    logged_in
 }
 
 /// A session store that can be made to fail: every operation, or only saves.
@@ -344,10 +448,12 @@ fn bench_on<A: App>(store: &FlakyStore) -> Bench<A> {
 /// lives in the browser's login cookie), at the callback (down, or only saves failing), and
 /// under a logged-in session. Pages get the error view `503`, the API `401` without a session
 /// and `503` with one; nobody is logged in by a half-done login; once the store is back
-/// everything works.
-pub async fn session_store_faults<A: App>() {
+/// everything works. The browser logged in under the outage (with a login in progress in
+/// another tab, started before any of it) comes out of it unchanged.
+pub async fn session_store_faults<A: App>() -> Unchanged {
     let store = FlakyStore::new();
     let bench = bench_on::<A>(&store);
+    let (mut carol, before) = logged_in_with_pending(&bench, "carol").await;
 
     // Down when a login starts.
     store.set(DOWN);
@@ -380,10 +486,8 @@ pub async fn session_store_faults<A: App>() {
 
     // Down under a logged-in session: the API says 503, not 401 (the user is not logged
     // out, the store is unavailable); pages get the error view.
-    let mut b = bench.browser();
-    assert_eq!(b.login("/", "carol").await.status, StatusCode::OK);
     store.set(DOWN);
-    let page = b.get_json("/").await;
+    let page = carol.get_json("/").await;
     assert_eq!(
         page.status,
         StatusCode::SERVICE_UNAVAILABLE,
@@ -391,15 +495,21 @@ pub async fn session_store_faults<A: App>() {
         page.text()
     );
     assert_eq!(page.error(), "session_store_unavailable");
-    assert_eq!(b.get("/").await.error(), "session_store_unavailable");
+    assert_eq!(carol.get("/").await.error(), "session_store_unavailable");
     store.set(HEALTHY);
-    assert!(b.is_logged_in().await, "the session survives the outage");
+    assert!(
+        carol.is_logged_in().await,
+        "the session survives the outage"
+    );
+    before.unchanged(&mut carol).await
 }
 
 /// Return URLs that only look local once decoded, normalised or resolved; other schemes and
-/// ports (beyond the list in the scenario suite).
-pub async fn encoded_open_redirects_are_rejected<A: App>() {
+/// ports (beyond the list in the scenario suite): refused without starting a login, and a
+/// logged-in browser sent there keeps its session and its login in progress (another tab).
+pub async fn encoded_open_redirects_are_rejected<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
+    let mut proof = None;
     for evil in [
         "%2F%2Fevil.example",
         "/%2F/evil.example",
@@ -420,7 +530,8 @@ pub async fn encoded_open_redirects_are_rejected<A: App>() {
         "data:text/html,hi",
         "",
     ] {
-        let mut b = bench.browser();
+        let (mut b, before) = logged_in_with_pending(&bench, "alice").await;
+        let login_cookies = b.login_cookie_names();
         let next: String = form_urlencoded::byte_serialize(evil.as_bytes()).collect();
         let page = b.get(&format!("/login?next={next}")).await;
         assert_eq!(
@@ -429,7 +540,12 @@ pub async fn encoded_open_redirects_are_rejected<A: App>() {
             "{evil:?}: {}",
             page.text()
         );
-        assert!(b.session_cookie().is_none(), "{evil:?}: no login started");
+        assert_eq!(
+            b.login_cookie_names(),
+            login_cookies,
+            "{evil:?}: no login started"
+        );
+        proof = Some(before.unchanged(&mut b).await);
     }
     // What is on the origin still works, query and all.
     let mut b = bench.browser();
@@ -438,6 +554,7 @@ pub async fn encoded_open_redirects_are_rejected<A: App>() {
     let back = b.authorize(&auth, "alice");
     let page = b.get(&back).await;
     assert_eq!(page.location().as_deref(), Some("/a/../b?x=%2F%2F"));
+    proof.expect("at least one return URL")
 }
 
 /// Rewrites a provider answer's query parameters.
@@ -474,18 +591,18 @@ fn with_raw_param(back: &str, name: &str, raw: &str) -> String {
 }
 
 /// Parameters given twice (`code`, `iss`, `error`; `state` in a posted `form_post` body) are
-/// refused before anything is spent: the genuine response still completes the login.
-pub async fn duplicated_parameters_are_rejected<A: App>() {
+/// refused before anything is spent: a browser logged in as `alice` keeps its session, and the
+/// genuine response still completes the login the forged one copied.
+pub async fn duplicated_parameters_are_rejected<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
     for name in ["code", "iss", "error"] {
-        let mut b = bench.browser();
-        let auth = b.start_login("/").await;
+        let (mut b, before) = logged_in(&bench, "alice").await;
+        let auth = b.start_login("/login").await;
         let back = b.authorize(&auth, "alice");
+        let before = before.with_pending(back.clone());
         let page = b.get(&with_params(&back, duplicate(name))).await;
         assert_eq!(page.error(), "invalid_response", "{name}: {}", page.text());
-        assert!(!b.is_logged_in().await, "{name}");
-        assert_eq!(b.get(&back).await.status, StatusCode::FOUND, "{name}");
-        assert!(b.is_logged_in().await, "{name}");
+        let _each = before.unchanged(&mut b).await;
     }
     // form_post: the duplicate arrives in the cross-site POST body.
     let bench = Bench::<A>::with(BenchOptions {
@@ -493,15 +610,14 @@ pub async fn duplicated_parameters_are_rejected<A: App>() {
         https: true,
         ..Default::default()
     });
-    let mut b = bench.browser();
-    let auth = b.start_login("/").await;
+    let (mut b, before) = logged_in(&bench, "alice").await;
+    let auth = b.start_login("/login").await;
     let back = b.authorize(&auth, "alice");
+    let before = before.with_pending_login(auth.clone(), back.clone());
     let doubled = with_params(&back, duplicate("state"));
     let page = b.deliver(&auth, &doubled).await;
     assert_eq!(page.error(), "invalid_response", "{}", page.text());
-    assert!(!b.is_logged_in().await);
-    assert_eq!(b.deliver(&auth, &back).await.status, StatusCode::FOUND);
-    assert!(b.is_logged_in().await);
+    before.unchanged(&mut b).await
 }
 
 fn get_with(url: &str, name: header::HeaderName, value: &[u8]) -> Request<Bytes> {
@@ -516,12 +632,13 @@ fn get_with(url: &str, name: header::HeaderName, value: &[u8]) -> Request<Bytes>
 }
 
 /// Oversized cookies, headers and callback parameters are answered sanely (no `500`, no
-/// session) and do not stop the app.
-pub async fn oversized_input_is_harmless<A: App>() {
+/// session) and do not stop the app: a browser logged in before them, with a login in
+/// progress in another tab, is unchanged, and so is each oversized callback's own login in
+/// progress.
+pub async fn oversized_input_is_harmless<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
-    let mut logged_in = bench.browser();
-    assert_eq!(logged_in.login("/", "alice").await.status, StatusCode::OK);
-    let real = format!("oidc_session={}", logged_in.session_cookie().unwrap());
+    let (mut alice, before) = logged_in_with_pending(&bench, "alice").await;
+    let real = format!("oidc_session={}", alice.session_cookie().unwrap());
 
     // 32 KiB of cookies, with and without the real one last; one huge session cookie value.
     let junk: Vec<String> = (0..1500)
@@ -568,6 +685,7 @@ pub async fn oversized_input_is_harmless<A: App>() {
         let mut b = bench.browser();
         let auth = b.start_login("/").await;
         let back = b.authorize(&auth, "bob");
+        let each = Before::take(&mut b).await.with_pending(back.clone());
         let long = with_params(&back, |p| {
             for (k, v) in p.iter_mut() {
                 if k == name {
@@ -578,29 +696,32 @@ pub async fn oversized_input_is_harmless<A: App>() {
         let page = b.get(&long).await;
         assert_eq!(page.error(), "invalid_response", "{name}");
         assert!(!b.is_logged_in().await);
-        assert_eq!(b.get(&back).await.status, StatusCode::FOUND, "{name}");
+        let _each = each.unchanged(&mut b).await;
     }
-    assert!(logged_in.is_logged_in().await, "the app kept serving");
+    assert!(alice.is_logged_in().await, "the app kept serving");
+    before.unchanged(&mut alice).await
 }
 
 /// Invalid UTF-8, percent-encoded in the callback and raw in a cookie or a posted body: a clean
-/// refusal, never a crash, and the login in progress is not spent.
-pub async fn invalid_utf8_is_refused<A: App>() {
+/// refusal, never a crash; a logged-in browser keeps its session, and the login in progress
+/// is not spent.
+pub async fn invalid_utf8_is_refused<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
-    let mut b = bench.browser();
-    let auth = b.start_login("/").await;
+    let (mut b, before) = logged_in(&bench, "alice").await;
+    let auth = b.start_login("/login").await;
     let back = b.authorize(&auth, "alice");
+    let before = before.with_pending(back.clone());
     for bad in ["%FF%FE", "%C3%28", "%ED%A0%80", "%F4%90%80%80", "%80"] {
+        let each = Before::take(&mut b).await;
         let page = b.get(&with_raw_param(&back, "state", bad)).await;
         assert_eq!(page.error(), "invalid_state", "{bad}: {}", page.text());
-        assert!(!b.is_logged_in().await, "{bad}");
+        let _each = each.unchanged(&mut b).await;
     }
-    assert_eq!(b.get(&back).await.status, StatusCode::FOUND);
-    assert!(b.is_logged_in().await);
+    let _state = before.unchanged(&mut b).await;
 
     // A provider error whose description is not UTF-8: shown (replaced), not crashed on.
-    let mut b = bench.browser();
-    let auth = b.start_login("/").await;
+    let (mut b, before) = logged_in(&bench, "alice").await;
+    let auth = b.start_login("/login").await;
     let back = b.authorize(&auth, "alice");
     let back = with_raw_param(&back, "code", "x");
     let page = b
@@ -609,7 +730,7 @@ pub async fn invalid_utf8_is_refused<A: App>() {
         ))
         .await;
     assert_eq!(page.error(), "access_denied", "{}", page.text());
-    assert!(!b.is_logged_in().await);
+    let _error = before.unchanged(&mut b).await;
 
     // A raw non-UTF-8 cookie header: ignored.
     let mut other = bench.browser();
@@ -623,8 +744,9 @@ pub async fn invalid_utf8_is_refused<A: App>() {
     assert_eq!(page.status, StatusCode::UNAUTHORIZED);
 
     // A posted authorization response with invalid UTF-8.
-    let mut poster = bench.browser();
-    poster.start_login("/").await;
+    let (mut poster, before) = logged_in(&bench, "carol").await;
+    let auth = poster.start_login("/login").await;
+    let before = before.with_pending(poster.authorize(&auth, "carol"));
     let page = poster
         .send(
             Request::post(format!("{APP_URL}/redirect_uri"))
@@ -634,13 +756,14 @@ pub async fn invalid_utf8_is_refused<A: App>() {
         )
         .await;
     page.error();
-    assert!(!poster.is_logged_in().await);
+    before.unchanged(&mut poster).await
 }
 
 /// A session cookie from another app: signed with another key, or with the same key (a
 /// shared secret) but naming a session this app never stored. Both are ignored, also next to
-/// this app's own cookie.
-pub async fn cookie_from_another_app_is_ignored<A: App>() {
+/// this app's own cookie, and the session and login in progress of the browser whose cookie
+/// they were sent with are left as they were.
+pub async fn cookie_from_another_app_is_ignored<A: App>() -> Unchanged {
     let ours = Bench::<A>::new();
     let other_key = Bench::<A>::with(BenchOptions {
         rp: Box::new(|r| r.session_secret([1u8; 32])),
@@ -661,8 +784,7 @@ pub async fn cookie_from_another_app_is_ignored<A: App>() {
         b.set_app_cookie("oidc_session", cookie);
         assert!(!b.is_logged_in().await, "a foreign session is not ours");
     }
-    let mut b = ours.browser();
-    assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+    let (mut b, before) = logged_in_with_pending(&ours, "alice").await;
     let own = format!("oidc_session={}", b.session_cookie().unwrap());
     // After ours, a foreign cookie changes nothing. Before ours, one signed with our key
     // shadows ours (the first validly signed cookie counts): the request is then anonymous,
@@ -684,6 +806,7 @@ pub async fn cookie_from_another_app_is_ignored<A: App>() {
             }
         }
     }
+    before.unchanged(&mut b).await
 }
 
 fn session_id(b: &Browser<'_, impl App>) -> String {
@@ -696,8 +819,9 @@ fn session_id(b: &Browser<'_, impl App>) -> String {
 /// One client starting logins in a loop keeps at most [`MAX_PENDING_LOGINS`] of them, the
 /// oldest evicted (its callback refused, the others' cookies removed by that answer, the newest
 /// completing); many cookie-less clients cannot grow the store past its capacity; a pending
-/// login expires.
-pub async fn pending_login_flood_is_bounded<A: App>() {
+/// login expires. A browser logged in before the flood, with its own login in progress in
+/// another tab, is unchanged by it.
+pub async fn pending_login_flood_is_bounded<A: App>() -> Unchanged {
     let store = Arc::new(MemoryStore::with_clock(
         100,
         Arc::new(TestClock::new(START)),
@@ -707,6 +831,7 @@ pub async fn pending_login_flood_is_bounded<A: App>() {
         rp: Box::new(move |r| r.session_store(shared)),
         ..Default::default()
     });
+    let (mut carol, before) = logged_in_with_pending(&bench, "carol").await;
 
     let mut b = bench.browser();
     let mut auths = Vec::new();
@@ -747,6 +872,7 @@ pub async fn pending_login_flood_is_bounded<A: App>() {
     );
     let mut late = bench.browser();
     assert_eq!(late.login("/", "bob").await.status, StatusCode::OK);
+    let proof = before.unchanged(&mut carol).await;
 
     // A pending login past its lifetime is refused.
     let bench = Bench::<A>::new();
@@ -758,6 +884,7 @@ pub async fn pending_login_flood_is_bounded<A: App>() {
         .advance(oidc_core::session::PENDING_LOGIN_TTL + 1);
     b.get(&back).await.error();
     assert!(!b.is_logged_in().await);
+    proof
 }
 
 /// `GET /access_token` as an API client of the browser's session (the token routes of
@@ -786,8 +913,9 @@ async fn bearer_get<A: App>(bench: &Bench<A>, path: &str, token: &str) -> Page {
 /// The introspection endpoint fails while an API checks a bearer token: an error that blames
 /// the provider (never `401 invalid_token`, which would make the client drop a good token,
 /// nor a `200`), naming introspection; the failure is not cached, so the same token works
-/// once the provider is back.
-pub async fn introspection_faults<A: App>() {
+/// once the provider is back. Another user's browser session, its login in progress (another
+/// tab) and its bearer token (answered before the outage) are unchanged by each fault.
+pub async fn introspection_faults<A: App>() -> Unchanged {
     let cases = [
         Fault::Timeout,
         Fault::SlowDrip,
@@ -800,8 +928,12 @@ pub async fn introspection_faults<A: App>() {
         Fault::Respond(200, r#"{"active":tr"#.into()),
     ];
     let bench = Bench::<A>::new();
+    let mut proof = None;
     for fault in cases {
         let context = format!("introspection {fault:?}");
+        let (mut carol, before) = logged_in_with_pending(&bench, "carol").await;
+        let carol_token = session_access_token(&mut carol).await.expect("a token");
+        let before = before.with_bearer(&carol, &carol_token).await;
         let mut b = bench.browser();
         assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
         let token = session_access_token(&mut b)
@@ -828,13 +960,16 @@ pub async fn introspection_faults<A: App>() {
         let page = bearer_get(&bench, "/api/me", &token).await;
         assert_eq!(page.status, StatusCode::OK, "{context}: {}", page.text());
         assert_eq!(page.json()["sub"], "alice", "{context}");
+        proof = Some(before.unchanged(&mut carol).await);
     }
+    proof.expect("at least one fault")
 }
 
 /// The token endpoint fails while an expired access token is refreshed: the error names the
-/// token endpoint, the session is unchanged, and the refresh succeeds once the provider is
-/// back.
-pub async fn refresh_faults<A: App>() {
+/// token endpoint, the session is unchanged (the stored tokens, claims and times, checked
+/// after each fault through the `Unchanged` proof), and the refresh succeeds once the
+/// provider is back.
+pub async fn refresh_faults<A: App>() -> Unchanged {
     let cases = [
         Fault::SlowDrip,
         Fault::Truncated,
@@ -849,10 +984,12 @@ pub async fn refresh_faults<A: App>() {
     let mut b = bench.browser();
     assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
     let mut token = session_access_token(&mut b).await.expect("a token");
+    let mut proof = None;
     for fault in cases {
         let context = format!("refresh {fault:?}");
         let dripped = fault == Fault::SlowDrip;
         bench.clock.advance(3600);
+        let each = Before::take(&mut b).await;
         bench.transport.fail("/token", fault);
         let page = session_access_token(&mut b).await.unwrap_err();
         let error = page.error();
@@ -865,6 +1002,7 @@ pub async fn refresh_faults<A: App>() {
             b.is_logged_in().await,
             "{context}: the session is unchanged"
         );
+        proof = Some(each.unchanged(&mut b).await);
         bench.transport.clear();
         if dripped {
             // The provider did answer, rotating the refresh token, but its answer was cut
@@ -884,16 +1022,16 @@ pub async fn refresh_faults<A: App>() {
         assert_ne!(fresh, token, "{context}: a new access token");
         token = fresh;
     }
+    proof.expect("at least one fault")
 }
 
 /// The logout confirmation (`POST /logout`) is read with the adapter's body cap: a body of
 /// 1 MiB, even one that starts with the session's genuine token, is refused with `413` before
-/// the relying party sees it, and the browser stays logged in; the genuine confirmation still
-/// logs out afterwards.
-pub async fn oversized_logout_confirmation_is_refused<A: App>() {
+/// the relying party sees it, and the browser stays logged in as before; the genuine
+/// confirmation still logs out afterwards.
+pub async fn oversized_logout_confirmation_is_refused<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
-    let mut b = bench.browser();
-    assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+    let (mut b, _) = logged_in(&bench, "alice").await;
     let page = b
         .send(
             Request::get(format!("{APP_URL}/logout"))
@@ -915,6 +1053,7 @@ pub async fn oversized_logout_confirmation_is_refused<A: App>() {
             .unwrap()
     };
     let huge = format!("csrf_token={token}&x={}", "a".repeat(1024 * 1024));
+    let before = Before::take(&mut b).await;
     let page = b.send(confirm(huge)).await;
     assert_eq!(
         page.status,
@@ -922,10 +1061,11 @@ pub async fn oversized_logout_confirmation_is_refused<A: App>() {
         "{}",
         page.text()
     );
-    assert!(b.is_logged_in().await, "the session is unchanged");
+    let proof = before.unchanged(&mut b).await;
     let page = b.send(confirm(format!("csrf_token={token}"))).await;
     assert_eq!(page.status, StatusCode::FOUND, "{}", page.text());
     assert!(!b.is_logged_in().await);
+    proof
 }
 
 /// A token endpoint that sends its headers at once and then drips its body a byte at a time,
@@ -934,16 +1074,20 @@ pub async fn oversized_logout_confirmation_is_refused<A: App>() {
 /// only the connection or the headers would let the whole answer in, late, and the login
 /// succeed. Starting from a browser logged in as alice and another with two pending logins
 /// (two tabs), the dripped callback fails as `provider_unreachable` in about the timeout, and
-/// nothing else changes: alice keeps her session, and the other tab's login still completes.
-pub async fn slow_drip_is_cut_off_by_the_total_timeout<A: App>() {
+/// nothing else changes: alice keeps her session and her own login in progress, and the
+/// other tab's login still completes.
+pub async fn slow_drip_is_cut_off_by_the_total_timeout<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
-    let mut alice = bench.browser();
-    let page = alice.login("/", "alice").await;
-    assert_eq!(page.json()["sub"], "alice", "{}", page.text());
+    let (mut alice, before) = logged_in_with_pending(&bench, "alice").await;
     let alice_session = alice.session_cookie().map(str::to_owned);
     let mut b = bench.browser();
     let first = b.start_login("/").await;
     let second = b.start_login("/?tab=2").await;
+    let second_back = b.authorize(&second, "carol");
+    let other_tab = Before::take(&mut b)
+        .await
+        .with_pending_login(second, second_back)
+        .landing_on("/?tab=2");
     let back = b.authorize(&first, "bob");
     bench.transport.fail("/token", Fault::SlowDrip);
     let page = b.get(&back).await;
@@ -969,15 +1113,13 @@ pub async fn slow_drip_is_cut_off_by_the_total_timeout<A: App>() {
     );
     let page = alice.get_json("/").await;
     assert_eq!(page.json()["sub"], "alice", "{}", page.text());
-    let back = b.authorize(&second, "carol");
-    let page = b.get(&back).await;
-    let page = b.follow(page).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let _other_tab = other_tab.unchanged(&mut b).await;
     assert_eq!(
-        page.json()["sub"],
-        "carol",
+        whoami(&mut b).await.as_deref(),
+        Some("carol"),
         "the other tab's login completes"
     );
+    before.unchanged(&mut alice).await
 }
 
 /// Counts writes to a [`MemoryStore`].
@@ -1015,9 +1157,10 @@ impl SessionStore for CountingStore {
 
 /// A flood of anonymous requests to a protected page (2,000, against a store of capacity 100)
 /// writes nothing to the session store: each login in progress lives in the requesting
-/// browser's own cookie. So a logged-in user stays logged in as themselves, and a victim's
-/// login started before the flood still completes.
-pub async fn anonymous_flood_costs_no_storage<A: App>() {
+/// browser's own cookie. So a logged-in user stays logged in as themselves (their stored
+/// session and their own login in progress unchanged), and a victim's login started before
+/// the flood still completes.
+pub async fn anonymous_flood_costs_no_storage<A: App>() -> Unchanged {
     let memory = Arc::new(MemoryStore::with_clock(
         100,
         Arc::new(TestClock::new(START)),
@@ -1031,11 +1174,10 @@ pub async fn anonymous_flood_costs_no_storage<A: App>() {
         rp: Box::new(move |r| r.session_store(shared)),
         ..Default::default()
     });
-    let mut user = bench.browser();
-    assert_eq!(user.login("/", "alice").await.status, StatusCode::OK);
+    let (mut user, before) = logged_in_with_pending(&bench, "alice").await;
     let mut victim = bench.browser();
     let auth = victim.start_login("/?victim=1").await;
-    let before = store.saves.load(Ordering::SeqCst);
+    let saves = store.saves.load(Ordering::SeqCst);
 
     for i in 0..2000 {
         let mut anon = bench.browser();
@@ -1048,7 +1190,7 @@ pub async fn anonymous_flood_costs_no_storage<A: App>() {
     }
     assert_eq!(
         store.saves.load(Ordering::SeqCst),
-        before,
+        saves,
         "anonymous requests wrote to the store"
     );
     assert_eq!(memory.len(), 1, "only the logged-in user's session");
@@ -1066,6 +1208,7 @@ pub async fn anonymous_flood_costs_no_storage<A: App>() {
     let page = user.get_json("/").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text());
     assert_eq!(page.json()["sub"], "alice", "still the same user");
+    before.unchanged(&mut user).await
 }
 
 /// Instantiates the hardening scenarios that need the token routes of
@@ -1074,10 +1217,11 @@ pub async fn anonymous_flood_costs_no_storage<A: App>() {
 #[macro_export]
 macro_rules! hardening_token_scenarios {
     ($adapter:ident, $app:ty) => {
-        $crate::hardening_scenarios!(@each $adapter, $app,
+        $crate::hardening_scenarios!(@each $adapter, $app, [
+        ], rejections: [
             introspection_faults,
-            refresh_faults
-        );
+            refresh_faults,
+        ]);
     };
 }
 
@@ -1086,25 +1230,27 @@ macro_rules! hardening_token_scenarios {
 #[macro_export]
 macro_rules! hardening_scenarios {
     ($adapter:ident, $app:ty) => {
-        $crate::hardening_scenarios!(@each $adapter, $app,
+        $crate::hardening_scenarios!(@each $adapter, $app, [
+        ], rejections: [
+            encoded_open_redirects_are_rejected,
+            duplicated_parameters_are_rejected,
+            invalid_utf8_is_refused,
+            cookie_from_another_app_is_ignored,
+            oversized_logout_confirmation_is_refused,
             token_endpoint_faults,
             jwks_faults,
             userinfo_faults,
             discovery_faults,
-            registration_faults,
             session_store_faults,
-            encoded_open_redirects_are_rejected,
-            duplicated_parameters_are_rejected,
+            registration_faults,
             oversized_input_is_harmless,
-            invalid_utf8_is_refused,
-            cookie_from_another_app_is_ignored,
             pending_login_flood_is_bounded,
-            oversized_logout_confirmation_is_refused,
             slow_drip_is_cut_off_by_the_total_timeout,
-            anonymous_flood_costs_no_storage
-        );
+            anonymous_flood_costs_no_storage,
+        ]);
     };
-    (@each $adapter:ident, $app:ty, $($name:ident),* $(,)?) => {
+    (@each $adapter:ident, $app:ty, [$($name:ident),* $(,)?],
+        rejections: [$($rejection:ident),* $(,)?]) => {
         mod $adapter {
             #[allow(unused_imports)]
             use super::*;
@@ -1112,6 +1258,14 @@ macro_rules! hardening_scenarios {
                 #[tokio::test]
                 async fn $name() {
                     $crate::hardening_scenarios::$name::<$app>().await
+                }
+            )*
+            // A rejection scenario must hand back the proof that it checked nothing changed.
+            $(
+                #[tokio::test]
+                async fn $rejection() {
+                    let _: $crate::unchanged::Unchanged =
+                        $crate::hardening_scenarios::$rejection::<$app>().await;
                 }
             )*
         }

@@ -863,6 +863,11 @@ impl<'a, A: App> Browser<'a, A> {
         self.app_cookies.get(name).map(|c| c.value.as_str())
     }
 
+    /// The bench this browser belongs to (its relying party, provider and clock).
+    pub fn bench(&self) -> &'a Bench<A> {
+        self.bench
+    }
+
     /// Sends later app requests to `app` (another instance), keeping this browser's cookies.
     pub fn use_app(&mut self, app: &'a A) {
         self.app = Some(app);

@@ -89,16 +89,17 @@ pub async fn client_secret_post_works<A: App>() {
     assert!(String::from_utf8_lossy(token_req.body()).contains("client_secret="));
 }
 
-/// The provider's error response (`access_denied`) goes to the error view.
-pub async fn provider_error_goes_to_error_view<A: App>() {
-    let _unchanged = misbehaving::<A>(
+/// The provider's error response (`access_denied`) goes to the error view, and the browser's
+/// session from an earlier login is unchanged.
+pub async fn provider_error_goes_to_error_view<A: App>() -> Unchanged {
+    misbehaving::<A>(
         Misbehavior::AuthorizeError {
             error: "access_denied".into(),
             error_description: Some("the user said no".into()),
         },
         "access_denied",
     )
-    .await;
+    .await
 }
 
 /// A callback without `state`: refused, and the login in progress is neither consumed nor
@@ -218,18 +219,20 @@ pub async fn unknown_kid_is_rejected<A: App>() -> Unchanged {
     misbehaving::<A>(Misbehavior::UnknownKid, "invalid_response").await
 }
 
-/// A malformed callback: parameters given twice.
-pub async fn malformed_callback_is_rejected<A: App>() {
+/// A malformed callback (parameters given twice, a query that does not decode) is refused:
+/// a browser logged in as `alice` keeps its session, and its login in progress, whose
+/// `state` the first attempt repeats, still completes.
+pub async fn malformed_callback_is_rejected<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
-    let mut b = bench.browser();
-    let auth = b.start_login("/").await;
+    let (mut b, before) = logged_in(&bench, "alice").await;
+    let auth = b.start_login("/login").await;
     let back = b.authorize(&auth, "alice");
+    let before = before.with_pending(back.clone());
     let page = b.get(&format!("{back}&state=other")).await;
     page.error();
-    assert!(!b.is_logged_in().await);
     let page = b.get("/redirect_uri?%%%").await;
     page.error();
-    assert!(!b.is_logged_in().await);
+    before.unchanged(&mut b).await
 }
 
 /// Token endpoint error, 5xx, and non-JSON answers.
@@ -382,10 +385,16 @@ pub async fn off_origin_return_is_rejected<A: App>() -> Unchanged {
 }
 
 /// API-style requests are answered `401` with the error JSON, not redirected (and not a
-/// server error).
-pub async fn api_requests_get_401<A: App>() {
+/// server error): they start no login, and a login the browser has in progress (another tab)
+/// still completes.
+pub async fn api_requests_get_401<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
     let mut b = bench.browser();
+    let auth = b.start_login("/").await;
+    let before = Before::take(&mut b)
+        .await
+        .with_pending(b.authorize(&auth, "alice"));
+    let login_cookies = b.login_cookie_names();
     let page = b.get_json("/").await;
     assert_eq!(page.status, StatusCode::UNAUTHORIZED);
     let page = b
@@ -397,6 +406,8 @@ pub async fn api_requests_get_401<A: App>() {
         .await;
     assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{}", page.text());
     assert_eq!(page.error(), "login_required");
+    assert_eq!(b.login_cookie_names(), login_cookies, "no login started");
+    before.unchanged(&mut b).await
 }
 
 /// A forged or foreign session cookie is ignored, and the real session it imitates is left as
@@ -547,20 +558,26 @@ fn edit_params(back: &str, edit: impl FnOnce(&mut Vec<(String, String)>)) -> Str
     format!("{base}{sep}{encoded}")
 }
 
+/// A browser logged in as `alice` on `bench`, with a login in progress in another tab, starts
+/// one more login that the provider answers with misbehavior `m`, delivered after `tamper`:
+/// it must end in the error view with `expected_error`, and change nothing. Also returns how
+/// many token requests the refused answer caused.
 async fn flow_rejected<A: App>(
     bench: &Bench<A>,
+    m: Misbehavior,
     tamper: impl FnOnce(&mut Vec<(String, String)>),
     expected_error: &str,
-) {
-    let mut b = bench.browser();
-    let auth = b.start_login("/").await;
-    let back = edit_params(&b.authorize(&auth, "alice"), tamper);
+) -> (Unchanged, u64) {
+    let (mut b, before) = crate::unchanged::logged_in_with_pending(bench, "alice").await;
+    bench.provider.set_misbehavior(m);
+    let auth = b.start_login("/login").await;
+    let back = edit_params(&b.authorize(&auth, "bob"), tamper);
+    let tokens = bench.provider.counters().token;
     let page = b.deliver(&auth, &back).await;
     assert_eq!(page.error(), expected_error, "{}", page.text());
-    assert!(
-        !b.is_logged_in().await,
-        "a rejected login must leave no session"
-    );
+    let tokens = bench.provider.counters().token - tokens;
+    bench.provider.set_misbehavior(Misbehavior::None);
+    (before.unchanged(&mut b).await, tokens)
 }
 
 /// Every response type, with its default mode and with `form_post` (and `code` with
@@ -644,25 +661,29 @@ pub async fn form_post_survives_cross_site_post<A: App>() {
     assert!(b.is_logged_in().await);
 }
 
-/// Implicit flow without `nonce` in the ID token.
-pub async fn implicit_missing_nonce_is_rejected<A: App>() {
+/// Implicit flow without `nonce` in the ID token: refused, nothing changed.
+pub async fn implicit_missing_nonce_is_rejected<A: App>() -> Unchanged {
     let bench = flow_bench::<A>("id_token", None);
-    bench.provider.set_misbehavior(Misbehavior::OmitNonce);
-    flow_rejected(&bench, |_| {}, "invalid_response").await;
+    flow_rejected(&bench, Misbehavior::OmitNonce, |_| {}, "invalid_response")
+        .await
+        .0
 }
 
-/// Implicit flow with a wrong `nonce`.
-pub async fn implicit_wrong_nonce_is_rejected<A: App>() {
+/// Implicit flow with a wrong `nonce`: refused, nothing changed.
+pub async fn implicit_wrong_nonce_is_rejected<A: App>() -> Unchanged {
     let bench = flow_bench::<A>("id_token token", None);
-    bench.provider.set_misbehavior(Misbehavior::WrongNonce);
-    flow_rejected(&bench, |_| {}, "invalid_response").await;
+    flow_rejected(&bench, Misbehavior::WrongNonce, |_| {}, "invalid_response")
+        .await
+        .0
 }
 
-/// An access token swapped in the fragment no longer matches `at_hash`.
-pub async fn bad_at_hash_is_rejected<A: App>() {
+/// An access token swapped in the fragment no longer matches `at_hash`: refused, nothing
+/// changed.
+pub async fn bad_at_hash_is_rejected<A: App>() -> Unchanged {
     let bench = flow_bench::<A>("id_token token", None);
     flow_rejected(
         &bench,
+        Misbehavior::None,
         |p| {
             for (k, v) in p.iter_mut() {
                 if k == "access_token" {
@@ -672,21 +693,25 @@ pub async fn bad_at_hash_is_rejected<A: App>() {
         },
         "invalid_response",
     )
-    .await;
+    .await
+    .0
 }
 
-/// `id_token token` whose ID token has no `at_hash`.
-pub async fn missing_at_hash_is_rejected<A: App>() {
+/// `id_token token` whose ID token has no `at_hash`: refused, nothing changed.
+pub async fn missing_at_hash_is_rejected<A: App>() -> Unchanged {
     let bench = flow_bench::<A>("id_token token", None);
-    bench.provider.set_misbehavior(Misbehavior::OmitAtHash);
-    flow_rejected(&bench, |_| {}, "invalid_response").await;
+    flow_rejected(&bench, Misbehavior::OmitAtHash, |_| {}, "invalid_response")
+        .await
+        .0
 }
 
-/// A code swapped in a hybrid response no longer matches `c_hash`.
-pub async fn bad_c_hash_is_rejected<A: App>() {
+/// A code swapped in a hybrid response no longer matches `c_hash`: refused before the code
+/// is exchanged, nothing changed.
+pub async fn bad_c_hash_is_rejected<A: App>() -> Unchanged {
     let bench = flow_bench::<A>("code id_token", None);
-    flow_rejected(
+    let (proof, tokens) = flow_rejected(
         &bench,
+        Misbehavior::None,
         |p| {
             for (k, v) in p.iter_mut() {
                 if k == "code" {
@@ -697,27 +722,30 @@ pub async fn bad_c_hash_is_rejected<A: App>() {
         "invalid_response",
     )
     .await;
-    assert_eq!(
-        bench.provider.counters().token,
-        0,
-        "no code exchange for a bad c_hash"
-    );
+    assert_eq!(tokens, 0, "no code exchange for a bad c_hash");
+    proof
 }
 
-/// Hybrid flow whose token-endpoint ID token names another subject.
-pub async fn hybrid_subject_substitution_is_rejected<A: App>() {
+/// Hybrid flow whose token-endpoint ID token names another subject: refused, nothing changed.
+pub async fn hybrid_subject_substitution_is_rejected<A: App>() -> Unchanged {
     let bench = flow_bench::<A>("code id_token", None);
-    bench
-        .provider
-        .set_misbehavior(Misbehavior::TokenEndpointOtherSub);
-    flow_rejected(&bench, |_| {}, "invalid_response").await;
-}
-
-/// A front-channel access token without its ID token is never trusted.
-pub async fn front_channel_token_without_id_token_is_rejected<A: App>() {
-    let bench = flow_bench::<A>("id_token token", None);
     flow_rejected(
         &bench,
+        Misbehavior::TokenEndpointOtherSub,
+        |_| {},
+        "invalid_response",
+    )
+    .await
+    .0
+}
+
+/// A front-channel access token without its ID token is never trusted: refused, nothing
+/// changed, in the implicit and the hybrid flow.
+pub async fn front_channel_token_without_id_token_is_rejected<A: App>() -> Unchanged {
+    let bench = flow_bench::<A>("id_token token", None);
+    let _implicit = flow_rejected(
+        &bench,
+        Misbehavior::None,
         |p| p.retain(|(k, _)| k != "id_token"),
         "invalid_response",
     )
@@ -725,21 +753,24 @@ pub async fn front_channel_token_without_id_token_is_rejected<A: App>() {
     let bench = flow_bench::<A>("code id_token token", None);
     flow_rejected(
         &bench,
+        Misbehavior::None,
         |p| p.retain(|(k, _)| k != "id_token"),
         "invalid_response",
     )
-    .await;
+    .await
+    .0
 }
 
-/// Tokens in a query string are refused outright.
-pub async fn tokens_in_query_are_rejected<A: App>() {
+/// Tokens in a query string are refused outright: a browser logged in as `alice` keeps its
+/// session, and its login in progress (another tab) still completes.
+pub async fn tokens_in_query_are_rejected<A: App>() -> Unchanged {
     let bench = flow_bench::<A>("id_token token", None);
-    let mut b = bench.browser();
-    let auth = b.start_login("/").await;
-    let back = b.authorize(&auth, "alice").replace('#', "?");
+    let (mut b, before) = crate::unchanged::logged_in_with_pending(&bench, "alice").await;
+    let auth = b.start_login("/login").await;
+    let back = b.authorize(&auth, "bob").replace('#', "?");
     let page = b.get(&back).await;
     assert_eq!(page.error(), "invalid_response");
-    assert!(!b.is_logged_in().await);
+    before.unchanged(&mut b).await
 }
 
 /// The fragment page works under any redirect path: with two providers the redirect URIs sit
@@ -805,11 +836,16 @@ pub async fn every_configuration_combination_works<A: App>() {
 }
 
 /// A registration the provider refuses reaches the error view; once it accepts, logins work.
-pub async fn registration_error_is_reported<A: App>() {
+/// The refusal meets a re-registration (the first registration's secret has expired), so a
+/// browser logged in through the first one tries to log in again, gets the error view too,
+/// and its session is unchanged.
+pub async fn registration_error_is_reported<A: App>() -> Unchanged {
     let bench = Bench::<A>::with(BenchOptions {
         dynamic_registration: true,
         ..Default::default()
     });
+    let (mut carol, before) =
+        crate::hardening_scenarios::logged_in_on_expiring_registration(&bench, "carol").await;
     bench.transport.fail(
         "/register",
         Fault::Respond(
@@ -820,10 +856,13 @@ pub async fn registration_error_is_reported<A: App>() {
     let mut b = bench.browser();
     assert_eq!(b.get("/").await.error(), "invalid_client_metadata");
     assert!(!b.is_logged_in().await);
+    assert_eq!(carol.get("/login").await.error(), "invalid_client_metadata");
     assert!(!bench.rp.ready().await);
     bench.transport.clear();
     assert!(bench.rp.ready().await);
+    let proof = before.unchanged(&mut carol).await;
     assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+    proof
 }
 
 /// A registered secret that expires triggers a new registration at the next login.
@@ -881,16 +920,17 @@ pub async fn providers_are_chosen_per_route<A: App>() {
 }
 
 /// Mix-up defence: a callback for a login started with one provider that carries the other
-/// provider's `iss`, or its code, leaves no session.
-pub async fn mix_up_is_rejected<A: App>() {
+/// provider's `iss`, or its code, is refused and changes nothing: the browser stays logged in
+/// as before (with the first provider only), and its login in progress still completes.
+pub async fn mix_up_is_rejected<A: App>() -> Unchanged {
     let bench = Bench::<A>::with(BenchOptions {
         second_provider: true,
         ..Default::default()
     });
     // The other provider's iss on this provider's response.
-    let mut b = bench.browser();
-    let auth = b.start_login("/").await;
-    let back = edit_params(&b.authorize(&auth, "alice"), |p| {
+    let (mut b, before) = crate::unchanged::logged_in_with_pending(&bench, "alice").await;
+    let auth = b.start_login("/login").await;
+    let back = edit_params(&b.authorize(&auth, "bob"), |p| {
         for (k, v) in p.iter_mut() {
             if k == "iss" {
                 *v = crate::harness::ISSUER2.into();
@@ -899,8 +939,9 @@ pub async fn mix_up_is_rejected<A: App>() {
     });
     let page = b.get(&back).await;
     assert_eq!(page.error(), "invalid_response");
-    assert!(!b.is_logged_in().await);
+    let _iss = before.unchanged(&mut b).await;
     // A code from the first provider injected into a login with the second.
+    let (mut victim, before) = crate::unchanged::logged_in_with_pending(&bench, "victim").await;
     let mut attacker = bench.browser();
     let auth_a = attacker.start_login("/").await;
     let code_a: String = url::Url::parse(&attacker.authorize(&auth_a, "mallory"))
@@ -910,7 +951,6 @@ pub async fn mix_up_is_rejected<A: App>() {
         .unwrap()
         .1
         .into_owned();
-    let mut victim = bench.browser();
     let auth_b = victim.start_login("/second").await;
     let back_b = edit_params(&victim.authorize(&auth_b, "victim"), |p| {
         for (k, v) in p.iter_mut() {
@@ -921,20 +961,21 @@ pub async fn mix_up_is_rejected<A: App>() {
     });
     let page = victim.get(&back_b).await;
     page.error();
-    assert!(!victim.is_logged_in().await);
     assert_eq!(
         victim.get_json("/second").await.status,
         StatusCode::UNAUTHORIZED
     );
+    before.unchanged(&mut victim).await
 }
 
 /// A code-flow response without `iss` from a provider that promises it is refused, even when
-/// an (unvalidated, for this flow) `id_token` parameter is slipped in to claim the exemption.
-pub async fn missing_iss_is_rejected_in_the_code_flow<A: App>() {
+/// an (unvalidated, for this flow) `id_token` parameter is slipped in to claim the exemption;
+/// the browser stays logged in as before and its login in progress still completes.
+pub async fn missing_iss_is_rejected_in_the_code_flow<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
-    let mut b = bench.browser();
-    let auth = b.start_login("/").await;
-    let back = edit_params(&b.authorize(&auth, "alice"), |p| {
+    let (mut b, before) = crate::unchanged::logged_in_with_pending(&bench, "alice").await;
+    let auth = b.start_login("/login").await;
+    let back = edit_params(&b.authorize(&auth, "bob"), |p| {
         p.retain(|(k, _)| k != "iss");
         p.push(("id_token".into(), "a.b.c".into()));
     });
@@ -952,7 +993,7 @@ pub async fn missing_iss_is_rejected_in_the_code_flow<A: App>() {
         )
         .await;
     assert_eq!(page.error(), "invalid_response", "{}", page.text());
-    assert!(!b.is_logged_in().await);
+    before.unchanged(&mut b).await
 }
 
 /// Discovered metadata is refreshed after its maximum age; when the provider is down then, the
@@ -1053,8 +1094,8 @@ pub async fn silent_refresh_login_required_goes_interactive<A: App>() {
 }
 
 /// Silent refresh answered with another error: the error view, and the session is left as it
-/// was (the same user, the same cookie).
-pub async fn silent_refresh_other_error_goes_to_error_view<A: App>() {
+/// was (the same user, the same cookie, the same stored session).
+pub async fn silent_refresh_other_error_goes_to_error_view<A: App>() -> Unchanged {
     let bench = refresh_bench::<A>();
     let (mut b, before) = logged_in(&bench, "alice").await;
     bench.clock.advance(61);
@@ -1065,21 +1106,23 @@ pub async fn silent_refresh_other_error_goes_to_error_view<A: App>() {
     let auth = b.start_login("/").await;
     let back = b.authorize(&auth, "alice");
     assert_eq!(b.deliver(&auth, &back).await.error(), "server_error");
-    let _proof = before.unchanged(&mut b).await;
+    before.unchanged(&mut b).await
 }
 
-/// The default (HTML) error view escapes what the provider sent.
-pub async fn error_view_escapes_provider_text<A: App>() {
+/// The default (HTML) error view escapes what the provider sent; the browser's earlier
+/// session and its login in progress (another tab, answered before the provider turned
+/// hostile) are unchanged.
+pub async fn error_view_escapes_provider_text<A: App>() -> Unchanged {
     let bench = Bench::<A>::with(BenchOptions {
         rp: Box::new(|r| r.error_view(oidc_core::HtmlErrorView)),
         ..Default::default()
     });
+    let (mut b, before) = crate::unchanged::logged_in_with_pending(&bench, "carol").await;
     bench.provider.set_misbehavior(Misbehavior::AuthorizeError {
         error: "access_denied".into(),
         error_description: Some("<script>alert(1)</script>".into()),
     });
-    let mut b = bench.browser();
-    let auth = b.start_login("/").await;
+    let auth = b.start_login("/login").await;
     let back = b.authorize(&auth, "alice");
     let page = b.get(&back).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
@@ -1089,7 +1132,8 @@ pub async fn error_view_escapes_provider_text<A: App>() {
         body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
         "{body}"
     );
-    assert!(!b.is_logged_in().await);
+    assert_eq!(whoami(&mut b).await.as_deref(), Some("carol"));
+    before.unchanged(&mut b).await
 }
 
 /// Two app instances on one shared session store (Redis, in CI): a login through one is a
@@ -1149,15 +1193,16 @@ pub async fn shared_sessions_across_instances<A: App>(
     assert_eq!(page.error(), "session_store_unavailable");
 }
 
-/// Logs a browser in as `alice`, then runs a second login (through `/login`, as `bob`) that
-/// the provider answers with misbehavior `m`: it must end in the error view with
-/// `expected_error`, and `alice` must still be logged in, untouched.
+/// Logs a browser in as `alice` (with a login in progress in another tab), then runs a second
+/// login (through `/login`, as `bob`) that the provider answers with misbehavior `m`: it must
+/// end in the error view with `expected_error`, and `alice` must still be logged in,
+/// untouched, and the other tab's login must still complete.
 async fn second_login_is_refused<A: App>(
     bench: &Bench<A>,
     m: Misbehavior,
     expected_error: &str,
 ) -> Unchanged {
-    let (mut b, before) = logged_in(bench, "alice").await;
+    let (mut b, before) = crate::unchanged::logged_in_with_pending(bench, "alice").await;
     bench.provider.set_misbehavior(m.clone());
     let auth = b.start_login("/login").await;
     let back = b.authorize(&auth, "bob");
@@ -1176,8 +1221,9 @@ pub async fn future_nbf_is_rejected<A: App>() -> Unchanged {
 
 /// With `max_age` configured, the request carries it and the ID token must carry an
 /// `auth_time` no older: a provider that answers with an hour-old `auth_time`, or none, does
-/// not log anyone in (OpenID Connect Core 3.1.3.7 item 13), and the existing session stays.
-pub async fn max_age_is_enforced<A: App>() {
+/// not log anyone in (OpenID Connect Core 3.1.3.7 item 13), and the existing session stays
+/// (the `Unchanged` proof of each refusal).
+pub async fn max_age_is_enforced<A: App>() -> Unchanged {
     let bench = Bench::<A>::with(BenchOptions {
         configure: Box::new(|c| c.max_age(std::time::Duration::from_secs(60))),
         ..Default::default()
@@ -1192,14 +1238,13 @@ pub async fn max_age_is_enforced<A: App>() {
     assert_eq!(q["max_age"], "60");
     let _unchanged =
         second_login_is_refused(&bench, Misbehavior::StaleAuthTime, "invalid_response").await;
-    let _unchanged =
-        second_login_is_refused(&bench, Misbehavior::OmitAuthTime, "invalid_response").await;
+    second_login_is_refused(&bench, Misbehavior::OmitAuthTime, "invalid_response").await
 }
 
 /// With `acr_values` configured, the ID token's `acr` must be one of them: the provider
 /// granting the class requested logs in; another class, or none, is refused (strictly) and the
-/// existing session stays.
-pub async fn acr_values_are_enforced<A: App>() {
+/// existing session stays (the `Unchanged` proof of each refusal).
+pub async fn acr_values_are_enforced<A: App>() -> Unchanged {
     let bench = Bench::<A>::with(BenchOptions {
         configure: Box::new(|c| c.acr_values(["urn:sim:gold", "urn:sim:silver"])),
         ..Default::default()
@@ -1210,8 +1255,7 @@ pub async fn acr_values_are_enforced<A: App>() {
     assert_eq!(page.json()["id_token_claims"]["acr"], "urn:sim:gold");
     let _unchanged =
         second_login_is_refused(&bench, Misbehavior::WrongAcr, "invalid_response").await;
-    let _unchanged =
-        second_login_is_refused(&bench, Misbehavior::OmitAcr, "invalid_response").await;
+    second_login_is_refused(&bench, Misbehavior::OmitAcr, "invalid_response").await
 }
 
 /// Log output captured in memory, for the scenarios that check what is logged.
@@ -1249,8 +1293,9 @@ impl CapturedLogs {
 /// Log injection: a provider (or anyone who starts a login and forges the callback) sends an
 /// `error_description` with CR/LF, a forged log line and an ANSI escape. The log line for the
 /// failed login and the error page carry it escaped (`\r\n`, `\u{1b}`), so no line can be
-/// forged and no terminal repainted; the browser's existing session is untouched.
-pub async fn provider_text_is_escaped_in_logs_and_view<A: App>() {
+/// forged and no terminal repainted; the browser's existing session, and its login in
+/// progress in another tab (answered before the provider turned hostile), are untouched.
+pub async fn provider_text_is_escaped_in_logs_and_view<A: App>() -> Unchanged {
     let logs = CapturedLogs::default();
     let capture = tracing::Dispatch::new(
         tracing_subscriber::fmt()
@@ -1269,9 +1314,7 @@ pub async fn provider_text_is_escaped_in_logs_and_view<A: App>() {
         rp: Box::new(|r| r.error_view(oidc_core::HtmlErrorView)),
         ..Default::default()
     });
-    let mut b = bench.browser();
-    let page = b.login("/", "alice").await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let (mut b, before) = crate::unchanged::logged_in_with_pending(&bench, "alice").await;
     bench.provider.set_misbehavior(Misbehavior::AuthorizeError {
         error: "access_denied".into(),
         error_description: Some(
@@ -1320,6 +1363,7 @@ pub async fn provider_text_is_escaped_in_logs_and_view<A: App>() {
     let me = b.get_json("/").await;
     assert_eq!(me.status, StatusCode::OK, "the session survives");
     assert_eq!(me.json()["sub"], "alice");
+    before.unchanged(&mut b).await
 }
 
 /// RFC 9700 4.4 mix-up with providers that do not send the RFC 9207 `iss` (most today): the
@@ -1328,9 +1372,10 @@ pub async fn provider_text_is_escaped_in_logs_and_view<A: App>() {
 /// provider has registered for this app. The honest provider's code comes back, without
 /// `iss`, on the honest provider's own redirect URI; the app refuses it there because the
 /// login was started with `second` (RFC 9700 4.4.2), so neither the code nor the PKCE verifier
-/// reaches the attacker's token endpoint. The victim stays logged in as before, and the spent
-/// login cannot be completed by replaying the response on the attacker's redirect URI.
-pub async fn mix_up_without_iss_is_refused_by_redirect_uri<A: App>() {
+/// reaches the attacker's token endpoint. The victim stays logged in as before (a login in
+/// progress in another tab still completes), and the spent login cannot be completed by
+/// replaying the response on the attacker's redirect URI.
+pub async fn mix_up_without_iss_is_refused_by_redirect_uri<A: App>() -> Unchanged {
     let bench = Bench::<A>::with(BenchOptions {
         second_provider: true,
         ..Default::default()
@@ -1339,9 +1384,7 @@ pub async fn mix_up_without_iss_is_refused_by_redirect_uri<A: App>() {
     let attacker = bench.provider2.as_ref().expect("a second provider");
     honest.set_iss_parameter(false);
     attacker.set_iss_parameter(false);
-    let mut victim = bench.browser();
-    let page = victim.login("/", "victim").await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    let (mut victim, before) = crate::unchanged::logged_in_with_pending(&bench, "victim").await;
     let auth = victim.start_login("/second").await;
     assert!(auth.starts_with(crate::harness::ISSUER2), "{auth}");
     let honest_redirect = bench.rp.redirect_uri(Some("default")).unwrap().to_owned();
@@ -1371,26 +1414,17 @@ pub async fn mix_up_without_iss_is_refused_by_redirect_uri<A: App>() {
         "the honest provider's code never reaches the attacker's token endpoint"
     );
     assert_eq!(honest.counters().token, honest_tokens);
-    let page = victim.get_json("/").await;
-    assert_eq!(
-        page.status,
-        StatusCode::OK,
-        "still logged in: {}",
-        page.text()
-    );
-    assert_eq!(page.json()["sub"], "victim");
-    assert_eq!(page.json()["provider"], "default");
     assert_eq!(
         victim.get_json("/second").await.status,
         StatusCode::UNAUTHORIZED
     );
     // The refused login is spent: the same response on the attacker's redirect URI finds no
-    // login to complete.
+    // login to complete (only the other tab's, whose `state` it does not carry).
     let replay = back.replacen(&honest_redirect, &attacker_redirect, 1);
     let page = victim.get(&replay).await;
-    assert_eq!(page.error(), "unsolicited_response", "{}", page.text());
+    assert_eq!(page.error(), "invalid_state", "{}", page.text());
     assert_eq!(attacker.counters().token, attacker_tokens);
-    assert_eq!(victim.get_json("/").await.json()["sub"], "victim");
+    before.unchanged(&mut victim).await
 }
 
 /// With several providers each has its own redirect URI, `<redirect uri>/<name>`, sent in its
@@ -1446,9 +1480,10 @@ pub async fn each_provider_has_its_own_redirect_uri<A: App>() {
 /// A provider whose metadata sends an endpoint over plain http (here the token endpoint, which
 /// would receive the client secret and the code in clear) is refused. Discovered while a user
 /// is logged in: the refresh is refused, the cached metadata stays in use (the next login's
-/// token request goes to the https endpoint) and the user stays logged in. Discovered first:
-/// the error view names the endpoint, and nothing is sent to it.
-pub async fn plain_http_provider_endpoints_are_refused<A: App>() {
+/// token request goes to the https endpoint), the user stays logged in as before and a login
+/// in progress started meanwhile still completes. Discovered first: the error view names the
+/// endpoint, and nothing is sent to it.
+pub async fn plain_http_provider_endpoints_are_refused<A: App>() -> Unchanged {
     let bench = Bench::<A>::with(BenchOptions {
         configure: Box::new(|c| c.metadata_max_age(std::time::Duration::from_secs(3600))),
         ..Default::default()
@@ -1462,18 +1497,21 @@ pub async fn plain_http_provider_endpoints_are_refused<A: App>() {
     let mut doc: serde_json::Value = serde_json::from_slice(discovery.body()).unwrap();
     doc["token_endpoint"] = "http://op.test/token".into();
     let insecure = Fault::Respond(200, doc.to_string());
-    let mut b = bench.browser();
-    assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+    let (mut b, before) = logged_in(&bench, "alice").await;
     bench
         .transport
         .fail("/.well-known/openid-configuration", insecure.clone());
     bench.clock.advance(3601);
+    let auth = b.start_login("/login").await;
+    let before = before.with_pending(b.authorize(&auth, "alice"));
     let mut b2 = bench.browser();
     let page = b2.login("/", "bob").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text());
     let token_req = bench.provider.last_token_request().unwrap();
     assert_eq!(token_req.uri().scheme_str(), Some("https"));
-    assert_eq!(b.get_json("/").await.json()["sub"], "alice");
+    let proof = before.unchanged(&mut b).await;
+    let token_req = bench.provider.last_token_request().unwrap();
+    assert_eq!(token_req.uri().scheme_str(), Some("https"));
 
     let bench = Bench::<A>::new();
     bench
@@ -1492,12 +1530,13 @@ pub async fn plain_http_provider_endpoints_are_refused<A: App>() {
     );
     assert_eq!(bench.provider.counters().token, 0);
     assert!(!b.is_logged_in().await);
+    proof
 }
 
 /// An API-style request that needs a logged-in session gets a `401` with a challenge
 /// (`WWW-Authenticate: Session realm="<app url>"`, RFC 9110 11.6.1): anonymous, and logged in
 /// with another provider than the route's, which leaves that session as it was.
-pub async fn session_api_401_has_a_challenge<A: App>() {
+pub async fn session_api_401_has_a_challenge<A: App>() -> Unchanged {
     let bench = Bench::<A>::with(BenchOptions {
         second_provider: true,
         ..Default::default()
@@ -1511,25 +1550,44 @@ pub async fn session_api_401_has_a_challenge<A: App>() {
         expected.as_str()
     );
     assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+    let before = Before::take(&mut b).await;
     let page = b.get_json("/second").await;
     assert_eq!(page.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         page.headers[http::header::WWW_AUTHENTICATE],
         expected.as_str()
     );
-    assert_eq!(b.get_json("/").await.json()["sub"], "alice");
+    before.unchanged(&mut b).await
 }
 
 /// PKCE cannot be off for a public client (RFC 9700 2.1.1): when a dynamic registration made
-/// with PKCE disabled comes back public, the login stops at a configuration error before the
-/// browser is sent to the provider, and the public registration is not kept: once the
-/// provider registers a confidential client, the same browser logs in.
-pub async fn public_registration_without_pkce_is_refused<A: App>() {
+/// with PKCE disabled comes back public (here the registration made again once the first
+/// one's secret expired, while `alice` is logged in), the login stops at a configuration
+/// error before the browser is sent to the provider, `alice` stays logged in as before, and
+/// the public registration is not kept: once the provider registers a confidential client, a
+/// login works.
+pub async fn public_registration_without_pkce_is_refused<A: App>() -> Unchanged {
     let bench = Bench::<A>::with(BenchOptions {
         dynamic_registration: true,
         configure: Box::new(|c| c.disable_pkce()),
         ..Default::default()
     });
+    // A confidential registration first, whose secret expires in a minute.
+    let expires = oidc_core::Clock::now(bench.clock.as_ref()) + 60;
+    bench.transport.fail(
+        "/register",
+        Fault::Respond(
+            201,
+            format!(
+                r#"{{"client_id":"{}","client_secret":"{}","client_secret_expires_at":{expires}}}"#,
+                crate::harness::CLIENT_ID,
+                crate::harness::CLIENT_SECRET
+            ),
+        ),
+    );
+    let (mut b, before) = logged_in(&bench, "alice").await;
+    bench.clock.advance(61);
+    let authorizations = bench.provider.counters().authorize;
     let public = serde_json::json!({
         "client_id": "dyn-public",
         "token_endpoint_auth_method": "none",
@@ -1538,16 +1596,17 @@ pub async fn public_registration_without_pkce_is_refused<A: App>() {
     bench
         .transport
         .fail("/register", Fault::Respond(201, public.to_string()));
-    let mut b = bench.browser();
-    let page = b.get("/").await;
+    let page = b.get("/login").await;
     assert_eq!(page.error(), "configuration_error", "{}", page.text());
     assert!(page.text().contains("PKCE"), "{}", page.text());
-    assert_eq!(bench.provider.counters().authorize, 0);
-    assert!(!b.is_logged_in().await);
+    assert_eq!(bench.provider.counters().authorize, authorizations);
+    let proof = before.unchanged(&mut b).await;
     bench.transport.clear();
+    let mut b = bench.browser();
     let page = b.login("/", "alice").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text());
     assert_eq!(bench.provider.counters().registration, 1);
+    proof
 }
 
 /// `GET /logout` with extra request headers (fetch metadata, `Origin`, `Referer`).
@@ -1604,11 +1663,11 @@ const SAME_ORIGIN_POST: &[(&str, &str)] = &[
 /// says so: `Sec-Fetch-Site: cross-site` or `same-site`, a foreign or opaque `Origin`, a
 /// foreign `Referer`) stays logged in as the same user, the provider is not asked to end its
 /// session, and the browser gets a confirmation page: a no-script, unframeable, uncached form
-/// posting a token to the logout route, with no cookie touched.
-pub async fn cross_site_logout_gets_a_confirmation_page<A: App>() {
+/// posting a token to the logout route, with no cookie touched; the stored session and a
+/// login in progress in another tab are unchanged too.
+pub async fn cross_site_logout_gets_a_confirmation_page<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
-    let mut b = bench.browser();
-    b.login("/", "alice").await;
+    let (mut b, before) = crate::unchanged::logged_in_with_pending(&bench, "alice").await;
     let cookie = b.session_cookie().map(str::to_owned);
     for headers in [
         &[("sec-fetch-site", "cross-site")][..],
@@ -1655,6 +1714,7 @@ pub async fn cross_site_logout_gets_a_confirmation_page<A: App>() {
         assert_eq!(b.session_cookie().map(str::to_owned), cookie);
     }
     assert_eq!(bench.provider.counters().logout, 0);
+    before.unchanged(&mut b).await
 }
 
 /// Confirming on the page (its form POSTs the token, from the app's own origin) logs out as a
@@ -1701,18 +1761,17 @@ pub async fn confirmed_logout_logs_out<A: App>() {
 /// in as the same user: no token, an empty, wrong or repeated token, another session's token,
 /// a body that is not a form, a token without the session cookie, the right token from another
 /// site (a sibling subdomain's page carries the `SameSite=Lax` cookie), and methods other than
-/// `GET` and `POST`. The genuine confirmation still works afterwards.
-pub async fn forged_logout_confirmations_are_refused<A: App>() {
+/// `GET` and `POST`; the other session is untouched too. The genuine confirmation still works
+/// afterwards.
+pub async fn forged_logout_confirmations_are_refused<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
-    let mut b = bench.browser();
-    b.login("/", "alice").await;
+    let (mut b, _) = logged_in(&bench, "alice").await;
     let token = confirmation_token(&get_logout(&mut b, &[("sec-fetch-site", "cross-site")]).await);
-    let mut other = bench.browser();
-    other.login("/", "mallory").await;
+    let (mut other, _) = logged_in(&bench, "mallory").await;
     let others_token =
         confirmation_token(&get_logout(&mut other, &[("sec-fetch-site", "cross-site")]).await);
     assert_ne!(token, others_token);
-    let cookie = b.session_cookie().map(str::to_owned);
+    let others_before = Before::take(&mut other).await;
     for (body, headers, expected) in [
         ("", SAME_ORIGIN_POST, "invalid_csrf_token"),
         ("csrf_token=", SAME_ORIGIN_POST, "invalid_csrf_token"),
@@ -1752,16 +1811,13 @@ pub async fn forged_logout_confirmations_are_refused<A: App>() {
             "cross_site_request",
         ),
     ] {
+        let before = Before::take(&mut b).await;
         let page = post_logout(&mut b, headers, body).await;
         assert_eq!(page.error(), expected, "{body} {headers:?}");
         assert!(page.headers.get(http::header::SET_COOKIE).is_none());
-        assert_eq!(
-            whoami(&mut b).await.as_deref(),
-            Some("alice"),
-            "{body} {headers:?}"
-        );
-        assert_eq!(b.session_cookie().map(str::to_owned), cookie);
+        let _each = before.unchanged(&mut b).await;
     }
+    let before = Before::take(&mut b).await;
     // Not a form.
     let page = b
         .send(
@@ -1797,14 +1853,15 @@ pub async fn forged_logout_confirmations_are_refused<A: App>() {
             )
             .await;
         assert!(page.status.is_client_error(), "{method}: {}", page.status);
-        assert_eq!(whoami(&mut b).await.as_deref(), Some("alice"), "{method}");
     }
-    assert_eq!(whoami(&mut other).await.as_deref(), Some("mallory"));
+    let proof = before.unchanged(&mut b).await;
+    let _other = others_before.unchanged(&mut other).await;
     assert_eq!(bench.provider.counters().logout, 0);
     let page = post_logout(&mut b, SAME_ORIGIN_POST, &format!("csrf_token={token}")).await;
     assert_eq!(page.status, StatusCode::FOUND, "{}", page.text());
     assert_eq!(whoami(&mut b).await, None);
     assert_eq!(whoami(&mut other).await.as_deref(), Some("mallory"));
+    proof
 }
 
 /// A logout from the app's own pages (`Sec-Fetch-Site: same-origin`, or only an `Origin` or
@@ -1846,8 +1903,8 @@ pub async fn same_origin_and_direct_logout_still_log_out<A: App>() {
 
 /// The provider's return to the logout route only finishes the logout this browser started:
 /// after the user logged in again in the meantime, replaying that return (its `state` is
-/// genuine) leaves the new session logged in.
-pub async fn logout_return_cannot_end_a_new_login<A: App>() {
+/// genuine) is refused and leaves the new session as it was.
+pub async fn logout_return_cannot_end_a_new_login<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
     let mut b = bench.browser();
     b.login("/", "alice").await;
@@ -1859,7 +1916,7 @@ pub async fn logout_return_cannot_end_a_new_login<A: App>() {
         .expect("back to the app");
     assert!(query_of(&back).contains_key("state"), "{back}");
     b.login("/", "alice").await;
-    let cookie = b.session_cookie().map(str::to_owned);
+    let before = Before::take(&mut b).await;
     let page = b
         .send(
             http::Request::get(back)
@@ -1869,14 +1926,15 @@ pub async fn logout_return_cannot_end_a_new_login<A: App>() {
         )
         .await;
     assert_eq!(page.error(), "invalid_state");
-    assert_eq!(whoami(&mut b).await.as_deref(), Some("alice"));
-    assert_eq!(b.session_cookie().map(str::to_owned), cookie);
+    before.unchanged(&mut b).await
 }
 
 /// Clickjacking: every HTML page the relying party serves (the default error view, the
 /// logged-out page, the logout confirmation, the fragment page) forbids framing, by CSP
-/// `frame-ancestors 'none'` and by `X-Frame-Options: DENY` for older browsers.
-pub async fn own_pages_refuse_framing<A: App>() {
+/// `frame-ancestors 'none'` and by `X-Frame-Options: DENY` for older browsers. The error view
+/// and the logout confirmation are served to a logged-in browser with a login in progress in
+/// another tab, which they leave unchanged.
+pub async fn own_pages_refuse_framing<A: App>() -> Unchanged {
     fn unframeable(what: &str, page: &crate::harness::Page) {
         let csp = page
             .headers
@@ -1900,9 +1958,6 @@ pub async fn own_pages_refuse_framing<A: App>() {
         ..Default::default()
     });
     let mut b = bench.browser();
-    let page = b.get("/redirect_uri?state=x&code=y").await;
-    assert!(page.status.is_client_error(), "{}", page.status);
-    unframeable("error view", &page);
     let auth = b.start_login("/").await;
     let back = b.authorize(&auth, "alice");
     let fragment = b.get(&back).await;
@@ -1911,10 +1966,17 @@ pub async fn own_pages_refuse_framing<A: App>() {
     let page = b.deliver(&auth, &back).await;
     b.follow(page).await;
     assert_eq!(whoami(&mut b).await.as_deref(), Some("alice"));
+    let tab = b.start_login("/login").await;
+    let tab_back = b.authorize(&tab, "alice");
+    let before = Before::take(&mut b).await.with_pending_login(tab, tab_back);
+    let page = b.get("/redirect_uri?state=x&code=y").await;
+    assert!(page.status.is_client_error(), "{}", page.status);
+    unframeable("error view", &page);
     unframeable(
         "logout confirmation",
         &get_logout(&mut b, &[("sec-fetch-site", "cross-site")]).await,
     );
+    let proof = before.unchanged(&mut b).await;
     let page = b.get("/logout").await;
     let page = b.follow(page).await;
     assert!(page.text().contains("logged out"));
@@ -1922,6 +1984,7 @@ pub async fn own_pages_refuse_framing<A: App>() {
     let page = b.get("/logout").await;
     assert!(page.text().contains("logged out"), "without a session");
     unframeable("logged-out page without a session", &page);
+    proof
 }
 
 /// Silent refresh in an implicit flow answered `login_required`: the fragment page's POST is
@@ -2038,27 +2101,27 @@ async fn forged_callback<A: App>(
 /// A flood of forged front-channel ID tokens with random `kid`s (implicit flow; each answers a
 /// pending login the attacker started) costs at most one JWKS fetch per refetch interval, not
 /// one per token, even long after the last fetch; each is refused. A logged-in victim stays
-/// logged in as themselves, a login the victim started before the flood still completes, and a
-/// real key rotation after the flood is still picked up.
-pub async fn forged_id_token_flood_costs_one_jwks_fetch_per_interval<A: App>() {
+/// logged in as themselves, with the same stored session, and its own login in progress
+/// (another tab) still completes; a login another browser started before the flood still
+/// completes, and a real key rotation after the flood is still picked up.
+pub async fn forged_id_token_flood_costs_one_jwks_fetch_per_interval<A: App>() -> Unchanged {
     let bench = Bench::<A>::with(BenchOptions {
         configure: Box::new(|c| c.response_type("id_token")),
         ..Default::default()
     });
-    let mut victim = bench.browser();
-    assert_eq!(victim.login("/", "alice").await.status, StatusCode::OK);
+    let (mut victim, before) = crate::unchanged::logged_in_with_pending(&bench, "alice").await;
     let mut other_tab = bench.browser();
     let pending = other_tab.start_login("/").await;
     // Beyond any "refetch when the cached set is old enough" threshold, within the max age.
     bench.clock.advance(120);
     let mut attacker = bench.browser();
     for round in 0..3 {
-        let before = bench.provider.counters().jwks;
+        let fetched = bench.provider.counters().jwks;
         for i in 0..10 {
             let page = forged_callback(&bench, &mut attacker, &format!("forged-{round}-{i}")).await;
             assert_eq!(page.error(), "invalid_response", "{}", page.text());
         }
-        let fetches = bench.provider.counters().jwks - before;
+        let fetches = bench.provider.counters().jwks - fetched;
         assert!(
             fetches <= 1,
             "round {round}: {fetches} JWKS fetches for 10 forged tokens"
@@ -2069,6 +2132,7 @@ pub async fn forged_id_token_flood_costs_one_jwks_fetch_per_interval<A: App>() {
     let page = victim.get_json("/").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text());
     assert_eq!(page.json()["sub"], "alice");
+    let proof = before.unchanged(&mut victim).await;
     let back = other_tab.authorize(&pending, "bob");
     let page = other_tab.deliver(&pending, &back).await;
     let page = other_tab.follow(page).await;
@@ -2081,19 +2145,20 @@ pub async fn forged_id_token_flood_costs_one_jwks_fetch_per_interval<A: App>() {
     let mut carol = bench.browser();
     let page = carol.login("/", "carol").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    proof
 }
 
 /// A login cookie changed by the client (one byte flipped, or another login's cookie copied
 /// under its name) is refused as an unsolicited response, and nothing changes: the browser is
 /// still logged in as the same user, and with its real cookie back the login in progress
-/// still completes.
-pub async fn tampered_login_cookie_is_refused<A: App>() {
+/// still completes, where it was meant to.
+pub async fn tampered_login_cookie_is_refused<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
-    let mut b = bench.browser();
-    assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
+    let (mut b, before) = logged_in(&bench, "alice").await;
     // A logged-in user starting another login (the app's "switch account" link).
     let auth = b.start_login("/login?next=%2F%3Fpending%3D1").await;
     let back = b.authorize(&auth, "bob");
+    let before = before.with_pending(back.clone()).landing_on("/?pending=1");
     let names = b.login_cookie_names();
     assert_eq!(names.len(), 1, "one login cookie per login in progress");
     let name = names[0].clone();
@@ -2107,22 +2172,16 @@ pub async fn tampered_login_cookie_is_refused<A: App>() {
     let other_name = other.login_cookie_names().pop().unwrap();
     let copied = other.app_cookie(&other_name).unwrap().to_owned();
     for forged in [flipped, copied] {
+        let each = Before::take(&mut b).await;
         b.set_app_cookie(&name, &forged);
         let page = b.get(&back).await;
         assert_eq!(page.error(), "unsolicited_response", "{}", page.text());
-        let me = b.get_json("/").await;
-        assert_eq!(me.status, StatusCode::OK, "still logged in: {}", me.text());
-        assert_eq!(me.json()["sub"], "alice", "as the same user");
+        let _each = each.unchanged(&mut b).await;
     }
     b.set_app_cookie(&name, &real);
-    let page = b.get(&back).await;
-    assert_eq!(
-        page.location().as_deref(),
-        Some("/?pending=1"),
-        "{}",
-        page.text()
-    );
+    let proof = before.unchanged(&mut b).await;
     assert_eq!(b.get_json("/").await.json()["sub"], "bob");
+    proof
 }
 
 /// The provider signs with each algorithm the relying party supports (RSASSA-PKCS1-v1_5 and
@@ -2294,55 +2353,26 @@ macro_rules! scenarios {
         $crate::scenarios!(@each $adapter, $app, [
             code_flow_succeeds,
             client_secret_post_works,
-            provider_error_goes_to_error_view,
-            malformed_callback_is_rejected,
             two_tabs_both_succeed,
             provider_down_then_up,
-            api_requests_get_401,
             session_expires,
             logout_via_end_session,
             logout_without_session,
             logout_without_end_session_is_local,
             every_flow_succeeds,
             form_post_survives_cross_site_post,
-            implicit_missing_nonce_is_rejected,
-            implicit_wrong_nonce_is_rejected,
-            bad_at_hash_is_rejected,
-            missing_at_hash_is_rejected,
-            bad_c_hash_is_rejected,
-            hybrid_subject_substitution_is_rejected,
-            front_channel_token_without_id_token_is_rejected,
-            tokens_in_query_are_rejected,
             fragment_page_under_prefix,
             every_configuration_combination_works,
-            registration_error_is_reported,
             expired_registration_registers_again,
             providers_are_chosen_per_route,
-            mix_up_is_rejected,
-            missing_iss_is_rejected_in_the_code_flow,
             metadata_cache_survives_outage,
             silent_refresh_updates_the_session,
             silent_refresh_login_required_goes_interactive,
-            silent_refresh_other_error_goes_to_error_view,
-            error_view_escapes_provider_text,
-            max_age_is_enforced,
-            acr_values_are_enforced,
-            provider_text_is_escaped_in_logs_and_view,
-            mix_up_without_iss_is_refused_by_redirect_uri,
             each_provider_has_its_own_redirect_uri,
-            plain_http_provider_endpoints_are_refused,
-            session_api_401_has_a_challenge,
-            public_registration_without_pkce_is_refused,
-            cross_site_logout_gets_a_confirmation_page,
             confirmed_logout_logs_out,
-            forged_logout_confirmations_are_refused,
             same_origin_and_direct_logout_still_log_out,
-            logout_return_cannot_end_a_new_login,
-            own_pages_refuse_framing,
             silent_refresh_fragment_page_allows_the_provider,
             key_rotation_is_picked_up_by_the_next_login,
-            forged_id_token_flood_costs_one_jwks_fetch_per_interval,
-            tampered_login_cookie_is_refused,
             login_succeeds_with_every_signing_algorithm,
             concurrent_callbacks_with_one_state_log_in_once,
             return_path_is_right_under_a_prefix,
@@ -2377,6 +2407,35 @@ macro_rules! scenarios {
             alg_other_than_the_jwk_names_is_rejected,
             alg_not_fitting_the_key_is_rejected,
             shadowing_cookie_is_ignored,
+            malformed_callback_is_rejected,
+            implicit_missing_nonce_is_rejected,
+            implicit_wrong_nonce_is_rejected,
+            bad_at_hash_is_rejected,
+            missing_at_hash_is_rejected,
+            bad_c_hash_is_rejected,
+            hybrid_subject_substitution_is_rejected,
+            front_channel_token_without_id_token_is_rejected,
+            tokens_in_query_are_rejected,
+            mix_up_is_rejected,
+            missing_iss_is_rejected_in_the_code_flow,
+            mix_up_without_iss_is_refused_by_redirect_uri,
+            plain_http_provider_endpoints_are_refused,
+            public_registration_without_pkce_is_refused,
+            forged_logout_confirmations_are_refused,
+            tampered_login_cookie_is_refused,
+            api_requests_get_401,
+            session_api_401_has_a_challenge,
+            logout_return_cannot_end_a_new_login,
+            forged_id_token_flood_costs_one_jwks_fetch_per_interval,
+            provider_error_goes_to_error_view,
+            silent_refresh_other_error_goes_to_error_view,
+            error_view_escapes_provider_text,
+            provider_text_is_escaped_in_logs_and_view,
+            registration_error_is_reported,
+            max_age_is_enforced,
+            acr_values_are_enforced,
+            own_pages_refuse_framing,
+            cross_site_logout_gets_a_confirmation_page,
         ]);
     };
     (@each $adapter:ident, $app:ty, [$($name:ident),* $(,)?],

@@ -25,6 +25,7 @@ use oidc_core::{
 use crate::harness::{
     App, Bench, BenchOptions, Browser, Fault, Page, APP_URL, CLIENT_ID, CLIENT_SECRET, ISSUER,
 };
+use crate::unchanged::{Before, Unchanged};
 use crate::{JwtAccessTokenSpec, Misbehavior, SimClient};
 
 /// How long the simulated provider's access tokens live.
@@ -64,6 +65,15 @@ async fn logged_in_token<A: App>(b: &mut Browser<'_, A>) -> String {
     access_token(b, false)
         .await
         .unwrap_or_else(|p| panic!("HTTP {}: {}", p.status, p.text()))
+}
+
+/// A browser logged in as `alice`, and its state before the attack, with its access token as
+/// a valid bearer token whose answer must not change.
+async fn logged_in_with_bearer<A: App>(bench: &Bench<A>) -> (Browser<'_, A>, Before) {
+    let mut b = bench.browser();
+    let token = logged_in_token(&mut b).await;
+    let before = Before::take(&mut b).await.with_bearer(&b, &token).await;
+    (b, before)
 }
 
 /// A request to the app as an API client: JSON, with the given `Authorization` headers.
@@ -231,8 +241,9 @@ impl SessionStore for ChangingStore {
 }
 
 /// A session that ends while its tokens are being refreshed is not brought back by the
-/// refresh.
-pub async fn session_ended_during_refresh_stays_ended<A: App>() {
+/// refresh; another browser's session on the same store, and its login in progress, are
+/// unchanged.
+pub async fn session_ended_during_refresh_stays_ended<A: App>() -> Unchanged {
     let store = Arc::new(ChangingStore {
         inner: MemoryStore::with_clock(1000, Arc::new(Epoch)),
         countdown: AtomicUsize::new(0),
@@ -244,6 +255,7 @@ pub async fn session_ended_during_refresh_stays_ended<A: App>() {
     let mut b = bench.browser();
     logged_in_token(&mut b).await;
     bench.clock.advance(AT_LIFETIME);
+    let (mut carol, before) = crate::unchanged::logged_in_with_pending(&bench, "carol").await;
     // Loads: the request's look at the token, the refresh's, then the one before saving.
     store.countdown.store(3, Ordering::SeqCst);
     let calls = bench.provider.counters().token;
@@ -255,6 +267,7 @@ pub async fn session_ended_during_refresh_stays_ended<A: App>() {
         "the refresh happened"
     );
     assert!(!b.is_logged_in().await, "and did not revive the session");
+    before.unchanged(&mut carol).await
 }
 
 /// A forced refresh refreshes a token that is not due.
@@ -336,13 +349,15 @@ pub async fn invalid_grant_ends_the_session<A: App>() {
     assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
 }
 
-/// A provider that cannot be reached (or answers garbage) leaves the session as it was; the
-/// caller gets the error; once it is back, the refresh works.
-pub async fn refresh_failure_leaves_the_session<A: App>() {
+/// A provider that cannot be reached (or answers garbage) leaves the session as it was (the
+/// same stored tokens, claims and times: the `Unchanged` proof); the caller gets the error;
+/// once it is back, the refresh works.
+pub async fn refresh_failure_leaves_the_session<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
     let mut b = bench.browser();
     logged_in_token(&mut b).await;
     bench.clock.advance(AT_LIFETIME);
+    let before = Before::take(&mut b).await;
     for fault in [Fault::Refused, Fault::Timeout] {
         bench.transport.fail("/token", fault);
         let page = access_token(&mut b, false).await.unwrap_err();
@@ -356,9 +371,11 @@ pub async fn refresh_failure_leaves_the_session<A: App>() {
     let page = access_token(&mut b, false).await.unwrap_err();
     assert_eq!(page.error(), "invalid_response");
     assert!(b.is_logged_in().await);
+    let proof = before.unchanged(&mut b).await;
     bench.provider.set_misbehavior(Misbehavior::None);
     let token = access_token(&mut b, false).await.unwrap();
     assert_eq!(bench_api_sub(&bench, &token).await, "alice");
+    proof
 }
 
 async fn bench_api_sub<A: App>(bench: &Bench<A>, token: &str) -> String {
@@ -367,19 +384,22 @@ async fn bench_api_sub<A: App>(bench: &Bench<A>, token: &str) -> String {
     page.json()["sub"].as_str().unwrap().to_owned()
 }
 
-/// A refreshed ID token naming another subject is refused; the session keeps its user.
-pub async fn refreshed_id_token_with_another_subject_is_rejected<A: App>() {
+/// A refreshed ID token naming another subject is refused; the session keeps its user and
+/// its tokens (the refused refresh replaced neither the ID token nor the access or refresh
+/// token), and its access token still works at the API.
+pub async fn refreshed_id_token_with_another_subject_is_rejected<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
     let mut b = bench.browser();
-    logged_in_token(&mut b).await;
-    bench.clock.advance(AT_LIFETIME);
+    let token = logged_in_token(&mut b).await;
+    let before = Before::take(&mut b).await;
+    bench.clock.advance(AT_LIFETIME - MARGIN + 10);
+    // Due for a refresh, and still valid at the API until it expires.
+    let before = before.with_bearer(&b, &token).await;
     bench.provider.set_misbehavior(Misbehavior::RefreshOtherSub);
     let page = access_token(&mut b, false).await.unwrap_err();
     assert_eq!(page.error(), "invalid_response");
     bench.provider.set_misbehavior(Misbehavior::None);
-    let page = b.get_json("/").await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
-    assert_eq!(page.json()["sub"], "alice", "still the original user");
+    before.unchanged(&mut b).await
 }
 
 /// A clock at the epoch: the wrapped memory store never expires records itself (the relying
@@ -528,9 +548,11 @@ pub async fn automatic_refresh_on_protected_requests<A: App>() {
     assert_eq!(b.get_json("/").await.status, StatusCode::OK);
 }
 
-/// No token: `401` with a bare `Bearer` challenge (no error code), for browsers too.
-pub async fn bearer_absent_is_401<A: App>() {
+/// No token: `401` with a bare `Bearer` challenge (no error code), for browsers too; a logged-in
+/// browser and its valid bearer token are unaffected.
+pub async fn bearer_absent_is_401<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
+    let (mut b, before) = logged_in_with_bearer(&bench).await;
     let mut client = bench.browser();
     let page = api(&mut client, "/api/me", &[]).await;
     assert_eq!(page.status, StatusCode::UNAUTHORIZED);
@@ -546,13 +568,19 @@ pub async fn bearer_absent_is_401<A: App>() {
     let page = api(&mut client, "/api/me", &["Basic dXNlcjpwYXNz"]).await;
     assert_eq!(page.status, StatusCode::UNAUTHORIZED);
     assert!(!challenge(&page).contains("error="));
+    before
+        .still_refusing("Basic dXNlcjpwYXNz", StatusCode::UNAUTHORIZED)
+        .unchanged(&mut b)
+        .await
 }
 
 /// A token the introspection endpoint refuses to introspect (`400 unsupported_token_type`, as
 /// node-oidc-provider answers for JWT access tokens) is the client's bad token: `401`, not a
-/// `502` that any client could provoke.
-pub async fn bearer_not_introspectable_is_401<A: App>() {
+/// `502` that any client could provoke. A logged-in browser and its valid bearer token are
+/// unaffected, and the refused token is still refused afterwards.
+pub async fn bearer_not_introspectable_is_401<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
+    let (mut b, before) = logged_in_with_bearer(&bench).await;
     bench.transport.fail(
         "/introspect",
         crate::harness::Fault::Respond(
@@ -570,20 +598,33 @@ pub async fn bearer_not_introspectable_is_401<A: App>() {
     );
     let page = api(&mut client, "/api/me", &["Bearer other"]).await;
     assert_eq!(page.status, StatusCode::BAD_GATEWAY, "{}", page.text());
+    bench.transport.clear();
+    before
+        .still_refusing("Bearer a.b.c", StatusCode::UNAUTHORIZED)
+        .unchanged(&mut b)
+        .await
 }
 
-/// Malformed: `401 invalid_token`; several `Authorization` headers: `400 invalid_request`.
-pub async fn bearer_malformed_is_refused<A: App>() {
+/// Malformed: `401 invalid_token`; several `Authorization` headers: `400 invalid_request`;
+/// neither reaches the provider. A logged-in browser keeps its session, its valid token is
+/// still answered as before, and each malformed header is still refused afterwards.
+pub async fn bearer_malformed_is_refused<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
+    let mut b = bench.browser();
+    let token = logged_in_token(&mut b).await;
+    let mut before = Before::take(&mut b).await.with_bearer(&b, &token).await;
+    let introspections = bench.provider.counters().introspection;
     let mut client = bench.browser();
     for bad in ["Bearer", "Bearer a b", "Bearer {}", "Bearer =="] {
         let page = api(&mut client, "/api/me", &[bad]).await;
         assert_invalid_token(&page, bad);
+        before = before.still_refusing(bad, StatusCode::UNAUTHORIZED);
     }
     let page = api(&mut client, "/api/me", &["Bearer a", "Bearer b"]).await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(challenge(&page).contains("error=\"invalid_request\""));
-    assert_eq!(bench.provider.counters().introspection, 0);
+    assert_eq!(bench.provider.counters().introspection, introspections);
+    before.unchanged(&mut b).await
 }
 
 /// A valid token by introspection (scheme case-insensitive): `200` with its claims; the result
@@ -615,19 +656,27 @@ pub async fn bearer_valid_by_introspection<A: App>() {
 }
 
 /// A token the provider does not know is inactive: `401`; the introspection endpoint
-/// unreachable: a JSON `502`, not a `401`.
-pub async fn bearer_inactive_by_introspection<A: App>() {
+/// unreachable: a JSON `502`, not a `401`. A logged-in browser and its valid bearer token are
+/// unaffected, and the inactive token is still refused afterwards.
+pub async fn bearer_inactive_by_introspection<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
+    let (mut b, before) = logged_in_with_bearer(&bench).await;
     let page = bearer(&bench, "/api/me", "no-such-token").await;
     assert_invalid_token(&page, "unknown token");
     bench.transport.fail("/introspect", Fault::Refused);
     let page = bearer(&bench, "/api/me", "another-token").await;
     assert_eq!(page.status, StatusCode::BAD_GATEWAY);
     assert_eq!(page.error(), "provider_unreachable");
+    bench.transport.clear();
+    before
+        .still_refusing("Bearer no-such-token", StatusCode::UNAUTHORIZED)
+        .unchanged(&mut b)
+        .await
 }
 
-/// An expired token: `401`, by introspection and as a JWT.
-pub async fn bearer_expired_is_401<A: App>() {
+/// An expired token: `401`, by introspection and as a JWT (and still `401` afterwards: no
+/// cached result lets it in); the logged-in browser keeps its session as it was.
+pub async fn bearer_expired_is_401<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
     let mut b = bench.browser();
     let token = logged_in_token(&mut b).await;
@@ -635,60 +684,85 @@ pub async fn bearer_expired_is_401<A: App>() {
         bearer(&bench, "/api/me", &token).await.status,
         StatusCode::OK
     );
+    let before = Before::take(&mut b).await;
     bench.clock.advance(AT_LIFETIME + 1);
     assert_invalid_token(&bearer(&bench, "/api/me", &token).await, "expired");
+    let _introspected = before
+        .still_refusing(&format!("Bearer {token}"), StatusCode::UNAUTHORIZED)
+        .unchanged(&mut b)
+        .await;
 
     let bench = bench_with::<A>(|r| r.bearer_validation(BearerValidation::Jwt));
+    let mut b = bench.browser();
+    logged_in_token(&mut b).await;
     let mut spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, APP_URL, "openid");
     spec.lifetime = 60;
     let jwt = bench
         .provider
         .issue_jwt_access_token(&spec, bench.clock.now());
     assert_eq!(bearer(&bench, "/api/me", &jwt).await.status, StatusCode::OK);
+    let before = Before::take(&mut b).await;
     bench.clock.advance(120);
     assert_invalid_token(&bearer(&bench, "/api/me", &jwt).await, "expired JWT");
+    before
+        .still_refusing(&format!("Bearer {jwt}"), StatusCode::UNAUTHORIZED)
+        .unchanged(&mut b)
+        .await
 }
 
-/// A required scope missing: `403 insufficient_scope` naming the scope; with it: `200`.
-pub async fn bearer_missing_scope_is_403<A: App>() {
+/// A required scope missing: `403 insufficient_scope` naming the scope; with it: `200`. The
+/// logged-in browser and a token with the scope are unaffected, and the token without it is
+/// still refused afterwards.
+pub async fn bearer_missing_scope_is_403<A: App>() -> Unchanged {
     let bench = bench_with::<A>(|r| r.bearer_scopes(["api.read"]));
     let mut b = bench.browser();
     let token = logged_in_token(&mut b).await;
+    let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, APP_URL, "openid api.read");
+    let scoped = bench
+        .provider
+        .issue_jwt_access_token(&spec, bench.clock.now());
+    let before = Before::take(&mut b).await.with_bearer(&b, &scoped).await;
     let page = bearer(&bench, "/api/me", &token).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.text());
     let c = challenge(&page);
     assert!(c.contains("error=\"insufficient_scope\""), "{c}");
     assert!(c.contains("scope=\"api.read\""), "{c}");
     assert_eq!(page.error(), "insufficient_scope");
-    let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, APP_URL, "openid api.read");
-    let scoped = bench
-        .provider
-        .issue_jwt_access_token(&spec, bench.clock.now());
-    assert_eq!(
-        bearer(&bench, "/api/me", &scoped).await.status,
-        StatusCode::OK
-    );
+    before
+        .still_refusing(&format!("Bearer {token}"), StatusCode::FORBIDDEN)
+        .unchanged(&mut b)
+        .await
 }
 
-/// The wrong audience: `401`, by introspection (when an audience is configured) and as a JWT.
-pub async fn bearer_wrong_audience_is_401<A: App>() {
+/// The wrong audience: `401`, by introspection (when an audience is configured) and as a JWT;
+/// the logged-in browser and a token for the right audience are unaffected, and the wrong
+/// one is still refused afterwards.
+pub async fn bearer_wrong_audience_is_401<A: App>() -> Unchanged {
     let bench = bench_with::<A>(|r| r.bearer_audience("https://api.test"));
     let mut b = bench.browser();
     let token = logged_in_token(&mut b).await;
-    assert_invalid_token(
-        &bearer(&bench, "/api/me", &token).await,
-        "aud is the client",
-    );
     let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, "https://api.test", "openid");
     let right = bench
         .provider
         .issue_jwt_access_token(&spec, bench.clock.now());
-    assert_eq!(
-        bearer(&bench, "/api/me", &right).await.status,
-        StatusCode::OK
+    let before = Before::take(&mut b).await.with_bearer(&b, &right).await;
+    assert_invalid_token(
+        &bearer(&bench, "/api/me", &token).await,
+        "aud is the client",
     );
+    let _introspected = before
+        .still_refusing(&format!("Bearer {token}"), StatusCode::UNAUTHORIZED)
+        .unchanged(&mut b)
+        .await;
 
     let bench = bench_with::<A>(|r| r.bearer_validation(BearerValidation::Jwt));
+    let mut b = bench.browser();
+    logged_in_token(&mut b).await;
+    let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, APP_URL, "openid");
+    let right = bench
+        .provider
+        .issue_jwt_access_token(&spec, bench.clock.now());
+    let before = Before::take(&mut b).await.with_bearer(&b, &right).await;
     let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, "https://elsewhere.test", "openid");
     let wrong = bench
         .provider
@@ -697,6 +771,10 @@ pub async fn bearer_wrong_audience_is_401<A: App>() {
         &bearer(&bench, "/api/me", &wrong).await,
         "JWT for elsewhere",
     );
+    before
+        .still_refusing(&format!("Bearer {wrong}"), StatusCode::UNAUTHORIZED)
+        .unchanged(&mut b)
+        .await
 }
 
 /// JWT access tokens are validated locally: a valid one is accepted with no call to the
@@ -771,8 +849,9 @@ pub async fn bearer_jwt_validated_locally<A: App>() {
 }
 
 /// A provider without an introspection or token endpoint, or an unknown provider: the bearer
-/// guard answers a JSON `500`, the client credentials grant a configuration error.
-pub async fn token_configuration_errors<A: App>() {
+/// guard answers a JSON `500`, the client credentials grant a configuration error; a browser
+/// logged in through the default provider, and its valid bearer token, are unchanged.
+pub async fn token_configuration_errors<A: App>() -> Unchanged {
     let bench = bench_with::<A>(|r| {
         let metadata = ProviderMetadata {
             jwks_uri: Some(format!("{ISSUER}/jwks").parse().unwrap()),
@@ -786,6 +865,24 @@ pub async fn token_configuration_errors<A: App>() {
                 .unwrap(),
         )
     });
+    // With two providers each has its own redirect URI, and `/` offers a choice: log in
+    // through the default one by name.
+    let mut client = SimClient::confidential(
+        CLIENT_ID,
+        CLIENT_SECRET,
+        &format!("{APP_URL}/redirect_uri/default"),
+    );
+    client.post_logout_redirect_uris = vec![format!("{APP_URL}/logout")];
+    bench.provider.register_client(client);
+    let mut b = bench.browser();
+    let auth = b.start_login("/login?provider=default").await;
+    let back = b.authorize(&auth, "alice");
+    let page = b.deliver(&auth, &back).await;
+    assert_eq!(page.status, StatusCode::FOUND, "{}", page.text());
+    let token = access_token(&mut b, false)
+        .await
+        .unwrap_or_else(|p| panic!("HTTP {}: {}", p.status, p.text()));
+    let before = Before::take(&mut b).await.with_bearer(&b, &token).await;
     let parts = Request::get("/api/me")
         .header(header::AUTHORIZATION, "Bearer t")
         .body(())
@@ -812,6 +909,7 @@ pub async fn token_configuration_errors<A: App>() {
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Config { .. }), "{err:?}");
+    before.unchanged(&mut b).await
 }
 
 /// End to end: a provider issuing RFC 9068 access tokens; the session's token works at the
@@ -955,8 +1053,9 @@ pub async fn client_credentials_are_cached<A: App>() {
 /// A refresh is not an authentication: with `max_age` configured, a refresh long after
 /// `max_age` still succeeds (the refreshed ID token keeps the login's `auth_time`), but a
 /// refreshed ID token claiming another `auth_time` is refused and the session keeps its user
-/// and its access token (OpenID Connect Core 12.2).
-pub async fn refreshed_id_token_keeps_the_login_auth_time<A: App>() {
+/// and its access token (OpenID Connect Core 12.2): the `Unchanged` proof, with the access
+/// token as a bearer token answered as before and a login in progress in another tab.
+pub async fn refreshed_id_token_keeps_the_login_auth_time<A: App>() -> Unchanged {
     let bench = Bench::<A>::with(BenchOptions {
         configure: Box::new(|c| c.max_age(std::time::Duration::from_secs(60))),
         ..Default::default()
@@ -968,6 +1067,13 @@ pub async fn refreshed_id_token_keeps_the_login_auth_time<A: App>() {
         .await
         .unwrap_or_else(|p| panic!("HTTP {}: {}", p.status, p.text()));
     assert_ne!(second, first, "refreshed although max_age has long passed");
+    let tab = b.start_login("/login").await;
+    let tab_back = b.authorize(&tab, "alice");
+    let before = Before::take(&mut b)
+        .await
+        .with_bearer(&b, &second)
+        .await
+        .with_pending_login(tab, tab_back);
     bench
         .provider
         .set_misbehavior(Misbehavior::RefreshOtherAuthTime);
@@ -978,6 +1084,7 @@ pub async fn refreshed_id_token_keeps_the_login_auth_time<A: App>() {
     let page = b.get_json("/").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text());
     assert_eq!(page.json()["sub"], "alice", "still the original user");
+    before.unchanged(&mut b).await
 }
 
 /// A client credentials token that the provider issues straight to `client_id` (another app
@@ -1006,10 +1113,10 @@ fn token_of_another_client<A: App>(bench: &Bench<A>, client_id: &str, secret: &s
 /// By default an introspected bearer token must be for this app (its `aud` contains the app's
 /// base URL), as a JWT must (RFC 9700 4.9, RFC 6750 5.2): an active token the provider issued
 /// to another client, or one of this client's own tokens for another API, is `401` at
-/// `/api/me`. The app's own token keeps working afterwards and the logged-in browser stays
-/// logged in. `skip_introspection_audience_check` is the explicit opt-out, and a configured
-/// audience is still checked with it.
-pub async fn bearer_for_another_audience_is_401<A: App>() {
+/// `/api/me`, and still afterwards. The app's own token keeps working afterwards and the
+/// logged-in browser stays logged in as before. `skip_introspection_audience_check` is the
+/// explicit opt-out, and a configured audience is still checked with it.
+pub async fn bearer_for_another_audience_is_401<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
     bench.provider.register_client(SimClient::confidential(
         "third-party",
@@ -1019,7 +1126,7 @@ pub async fn bearer_for_another_audience_is_401<A: App>() {
     let third = token_of_another_client(&bench, "third-party", "tp-secret");
     let mut b = bench.browser();
     let own = logged_in_token(&mut b).await;
-    assert_eq!(bearer(&bench, "/api/me", &own).await.status, StatusCode::OK);
+    let before = Before::take(&mut b).await.with_bearer(&b, &own).await;
     assert_invalid_token(
         &bearer(&bench, "/api/me", &third).await,
         "a token issued to another client",
@@ -1033,10 +1140,14 @@ pub async fn bearer_for_another_audience_is_401<A: App>() {
         &bearer(&bench, "/api/me", other_api.expose()).await,
         "this client's token for another API",
     );
-    let page = bearer(&bench, "/api/me", &own).await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
-    assert_eq!(page.json()["sub"], "alice");
-    assert!(b.is_logged_in().await);
+    let proof = before
+        .still_refusing(&format!("Bearer {third}"), StatusCode::UNAUTHORIZED)
+        .still_refusing(
+            &format!("Bearer {}", other_api.expose()),
+            StatusCode::UNAUTHORIZED,
+        )
+        .unchanged(&mut b)
+        .await;
 
     let bench = bench_with::<A>(|r| r.skip_introspection_audience_check());
     bench.provider.register_client(SimClient::confidential(
@@ -1062,6 +1173,7 @@ pub async fn bearer_for_another_audience_is_401<A: App>() {
         &bearer(&bench, "/api/me", &third).await,
         "a configured audience is still checked",
     );
+    proof
 }
 
 /// A JWT access token as an attacker forges it: valid claims for this app, signed with a key
@@ -1081,26 +1193,35 @@ fn forged_access_token<A: App>(bench: &Bench<A>, kid: &str) -> String {
 /// Concurrent bearer requests with JWT access tokens naming made-up `kid`s, long after the
 /// last key fetch and while a JWKS fetch takes a while, cost one JWKS fetch between them (they
 /// wait for the one in flight instead of each fetching), and each is refused; a valid token is
-/// accepted before and after, with no further fetch.
-pub async fn bearer_unknown_kid_flood_costs_one_jwks_fetch<A: App>() {
+/// accepted before and after, with no further fetch. A browser logged in before the flood
+/// keeps its session, the valid token is answered as before, and a forged one is still
+/// refused afterwards (nothing cached lets it in).
+pub async fn bearer_unknown_kid_flood_costs_one_jwks_fetch<A: App>() -> Unchanged {
     let bench = bench_with::<A>(|r| r.bearer_validation(BearerValidation::Jwt));
+    let mut b = bench.browser();
+    logged_in_token(&mut b).await;
     let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, APP_URL, "openid");
     let good = bench
         .provider
         .issue_jwt_access_token(&spec, bench.clock.now());
     assert_eq!(bench_api_sub(&bench, &good).await, "alice");
-    bench.clock.advance(120);
-    bench.transport.fail("/jwks", Fault::Delay(50));
     let forged: Vec<String> = (0..8)
         .map(|i| forged_access_token(&bench, &format!("forged-{i}")))
         .collect();
-    let before = bench.provider.counters().jwks;
+    let before = Before::take(&mut b)
+        .await
+        .with_bearer(&b, &good)
+        .await
+        .still_refusing(&format!("Bearer {}", forged[0]), StatusCode::UNAUTHORIZED);
+    bench.clock.advance(120);
+    bench.transport.fail("/jwks", Fault::Delay(50));
+    let fetched = bench.provider.counters().jwks;
     let pages =
         futures_util::future::join_all(forged.iter().map(|t| bearer(&bench, "/api/me", t))).await;
     for page in &pages {
         assert_invalid_token(page, "forged kid");
     }
-    let fetches = bench.provider.counters().jwks - before;
+    let fetches = bench.provider.counters().jwks - fetched;
     assert!(
         fetches <= 1,
         "{fetches} JWKS fetches for 8 concurrent forged tokens"
@@ -1109,25 +1230,29 @@ pub async fn bearer_unknown_kid_flood_costs_one_jwks_fetch<A: App>() {
     for t in &forged {
         assert_invalid_token(&bearer(&bench, "/api/me", t).await, "forged kid again");
     }
-    assert_eq!(bench.provider.counters().jwks - before, fetches);
+    assert_eq!(bench.provider.counters().jwks - fetched, fetches);
     assert_eq!(bench_api_sub(&bench, &good).await, "alice");
-    assert_eq!(bench.provider.counters().jwks - before, fetches);
+    assert_eq!(bench.provider.counters().jwks - fetched, fetches);
+    before.unchanged(&mut b).await
 }
 
 /// A failing JWKS endpoint is not asked on every request: once the cached key set is past its
 /// maximum age and the refetch fails, requests within the refetch interval get the remembered
 /// failure (a JSON 502) without a call; once the endpoint is back and the interval has passed,
-/// the same valid token that was accepted before is accepted again.
-pub async fn bearer_failing_jwks_is_not_refetched_per_request<A: App>() {
+/// the same valid token that was accepted before is answered as before, and a logged-in
+/// browser keeps its session throughout.
+pub async fn bearer_failing_jwks_is_not_refetched_per_request<A: App>() -> Unchanged {
     let bench = bench_with::<A>(|r| r.bearer_validation(BearerValidation::Jwt));
+    let mut b = bench.browser();
+    logged_in_token(&mut b).await;
     let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, APP_URL, "openid");
     let good = bench
         .provider
         .issue_jwt_access_token(&spec, bench.clock.now());
-    assert_eq!(bench_api_sub(&bench, &good).await, "alice");
+    let before = Before::take(&mut b).await.with_bearer(&b, &good).await;
     bench.clock.advance(300);
     bench.transport.fail("/jwks", Fault::Refused);
-    let before = bench.transport.calls("/jwks");
+    let jwks_calls = bench.transport.calls("/jwks");
     for _ in 0..5 {
         let page = bearer(&bench, "/api/me", &good).await;
         assert_eq!(page.status, StatusCode::BAD_GATEWAY, "{}", page.text());
@@ -1135,14 +1260,15 @@ pub async fn bearer_failing_jwks_is_not_refetched_per_request<A: App>() {
     }
     // A refused connection never reaches the provider: count what the transport was asked.
     assert_eq!(
-        bench.transport.calls("/jwks") - before,
+        bench.transport.calls("/jwks") - jwks_calls,
         1,
         "one JWKS attempt for five requests"
     );
     bench.transport.clear();
     bench.clock.advance(5);
-    assert_eq!(bench_api_sub(&bench, &good).await, "alice");
-    assert_eq!(bench.transport.calls("/jwks") - before, 2);
+    let proof = before.unchanged(&mut b).await;
+    assert_eq!(bench.transport.calls("/jwks") - jwks_calls, 2);
+    proof
 }
 
 /// A refresh whose only waiting request goes away (the client disconnects) after the token
@@ -1209,39 +1335,41 @@ pub async fn cancelled_refresh_is_still_saved<A: App>() {
 #[macro_export]
 macro_rules! token_scenarios {
     ($adapter:ident, $app:ty) => {
-        $crate::token_scenarios!(@each $adapter, $app,
+        $crate::token_scenarios!(@each $adapter, $app, [
             access_token_is_refreshed_on_expiry,
             access_token_needs_a_session,
-            session_ended_during_refresh_stays_ended,
             forced_refresh,
             no_refresh_token_means_login,
             refresh_token_is_kept_when_not_rotated,
             invalid_grant_ends_the_session,
-            refresh_failure_leaves_the_session,
-            refreshed_id_token_with_another_subject_is_rejected,
             concurrent_requests_share_one_refresh,
             automatic_refresh_on_protected_requests,
+            bearer_valid_by_introspection,
+            bearer_jwt_validated_locally,
+            bearer_jwt_from_login,
+            session_or_bearer_rules,
+            client_credentials_are_cached,
+            cancelled_refresh_is_still_saved,
+        ], rejections: [
+            refreshed_id_token_with_another_subject_is_rejected,
+            bearer_malformed_is_refused,
             bearer_absent_is_401,
             bearer_not_introspectable_is_401,
-            bearer_malformed_is_refused,
-            bearer_valid_by_introspection,
             bearer_inactive_by_introspection,
             bearer_expired_is_401,
             bearer_missing_scope_is_403,
             bearer_wrong_audience_is_401,
-            bearer_jwt_validated_locally,
-            bearer_jwt_from_login,
-            session_or_bearer_rules,
-            token_configuration_errors,
-            client_credentials_are_cached,
-            refreshed_id_token_keeps_the_login_auth_time,
             bearer_for_another_audience_is_401,
-            bearer_unknown_kid_flood_costs_one_jwks_fetch,
             bearer_failing_jwks_is_not_refetched_per_request,
-            cancelled_refresh_is_still_saved
-        );
+            bearer_unknown_kid_flood_costs_one_jwks_fetch,
+            refresh_failure_leaves_the_session,
+            session_ended_during_refresh_stays_ended,
+            refreshed_id_token_keeps_the_login_auth_time,
+            token_configuration_errors,
+        ]);
     };
-    (@each $adapter:ident, $app:ty, $($name:ident),* $(,)?) => {
+    (@each $adapter:ident, $app:ty, [$($name:ident),* $(,)?],
+        rejections: [$($rejection:ident),* $(,)?]) => {
         mod $adapter {
             #[allow(unused_imports)]
             use super::*;
@@ -1249,6 +1377,14 @@ macro_rules! token_scenarios {
                 #[tokio::test]
                 async fn $name() {
                     $crate::token_scenarios::$name::<$app>().await
+                }
+            )*
+            // A rejection scenario must hand back the proof that it checked nothing changed.
+            $(
+                #[tokio::test]
+                async fn $rejection() {
+                    let _: $crate::unchanged::Unchanged =
+                        $crate::token_scenarios::$rejection::<$app>().await;
                 }
             )*
         }
