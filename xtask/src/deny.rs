@@ -13,8 +13,6 @@ use std::time::Duration;
 
 use crate::process;
 
-/// How long installing cargo-deny may take.
-const INSTALL_LIMIT: Duration = Duration::from_secs(30 * 60);
 /// How long one check may take (the advisories check includes a fetch).
 const CHECK_LIMIT: Duration = Duration::from_secs(5 * 60);
 
@@ -74,22 +72,7 @@ fn deny(cargo: &str, root: &Path) -> Command {
 }
 
 fn ensure_cargo_deny(cargo: &str, root: &Path) -> Result<(), String> {
-    let present = Command::new(cargo)
-        .args(["deny", "--version"])
-        .current_dir(root)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if present {
-        return Ok(());
-    }
-    println!("==> cargo-deny is missing: cargo install cargo-deny --locked");
-    process::run_visible(
-        "cargo install cargo-deny",
-        Command::new(cargo)
-            .args(["install", "cargo-deny", "--locked"])
-            .current_dir(root),
-        INSTALL_LIMIT,
-    )
+    process::ensure_cargo_tool(cargo, root, "deny", "cargo-deny")
 }
 
 /// What one `cargo deny check advisories` run says.

@@ -31,8 +31,6 @@ allocates without bound; the input that did it is kept in fuzz/artifacts/<target
 
 /// How long building every target may take.
 const BUILD_LIMIT: Duration = Duration::from_secs(45 * 60);
-/// How long installing cargo-fuzz may take.
-const INSTALL_LIMIT: Duration = Duration::from_secs(30 * 60);
 /// Slack on top of `--seconds` for one target's run (start-up, corpus loading, the final
 /// report), after which it is stopped and counted as hung.
 const RUN_SLACK: Duration = Duration::from_secs(120);
@@ -160,22 +158,7 @@ fn fuzz_command(cargo: &str, root: &Path) -> Command {
 }
 
 fn ensure_cargo_fuzz(cargo: &str, root: &Path) -> Result<(), String> {
-    let present = Command::new(cargo)
-        .args(["fuzz", "--version"])
-        .current_dir(root)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if present {
-        return Ok(());
-    }
-    println!("==> cargo-fuzz is missing: cargo install cargo-fuzz --locked");
-    process::run_visible(
-        "cargo install cargo-fuzz",
-        Command::new(cargo)
-            .args(["install", "cargo-fuzz", "--locked"])
-            .current_dir(root),
-        INSTALL_LIMIT,
-    )
+    process::ensure_cargo_tool(cargo, root, "fuzz", "cargo-fuzz")
 }
 
 /// The `[[bin]]` names of `fuzz/Cargo.toml`, which are the targets.

@@ -73,8 +73,6 @@ pub(crate) const MODULES: &[&str] = &[
 /// The lowest acceptable score, in percent of the viable mutants.
 const MIN_SCORE: f64 = 95.0;
 
-/// How long installing cargo-mutants may take.
-const INSTALL_LIMIT: Duration = Duration::from_secs(30 * 60);
 /// How long one run may take: every module, one rebuild of the core's tests per mutant.
 const RUN_LIMIT: Duration = Duration::from_secs(12 * 60 * 60);
 /// How long the tests of one mutant may run before it counts as a hang (the core's tests take
@@ -220,22 +218,7 @@ fn mutants_args(files: &[String], list: bool, output: &Path) -> Vec<String> {
 }
 
 fn ensure_cargo_mutants(cargo: &str, root: &Path) -> Result<(), String> {
-    let present = Command::new(cargo)
-        .args(["mutants", "--version"])
-        .current_dir(root)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if present {
-        return Ok(());
-    }
-    println!("==> cargo-mutants is missing: cargo install cargo-mutants --locked");
-    process::run_visible(
-        "cargo install cargo-mutants",
-        Command::new(cargo)
-            .args(["install", "cargo-mutants", "--locked"])
-            .current_dir(root),
-        INSTALL_LIMIT,
-    )
+    process::ensure_cargo_tool(cargo, root, "mutants", "cargo-mutants")
 }
 
 /// What one run found, from cargo-mutants' result lists (one mutant a line).

@@ -196,3 +196,32 @@ pub(crate) fn tail(path: &Path, from: u64, lines: usize) -> Vec<String> {
         .map(|l| (*l).to_owned())
         .collect()
 }
+
+/// How long installing a cargo subcommand may take.
+const INSTALL_LIMIT: Duration = Duration::from_secs(30 * 60);
+
+/// Installs `krate` (`cargo install --locked`) unless `cargo <subcommand> --version` already
+/// works: the tasks install the tools they drive, so a fresh machine needs nothing by hand.
+pub(crate) fn ensure_cargo_tool(
+    cargo: &str,
+    root: &Path,
+    subcommand: &str,
+    krate: &str,
+) -> Result<(), String> {
+    let present = Command::new(cargo)
+        .args([subcommand, "--version"])
+        .current_dir(root)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if present {
+        return Ok(());
+    }
+    println!("==> {krate} is missing: cargo install {krate} --locked");
+    run_visible(
+        &format!("cargo install {krate}"),
+        Command::new(cargo)
+            .args(["install", krate, "--locked"])
+            .current_dir(root),
+        INSTALL_LIMIT,
+    )
+}
