@@ -715,6 +715,35 @@ mod tests {
         assert!(set(vec![]).is_empty());
     }
 
+    /// Keys published without `alg` (as many providers publish them) are told apart by type
+    /// and curve alone: a token without `kid` takes the only key of its algorithm's type (and
+    /// curve), neither an RSA key for an EC algorithm nor an EC key of another curve, and no
+    /// key at all for an algorithm none of them serves.
+    #[test]
+    fn keys_without_alg_fit_by_type_and_curve() {
+        use josekit::jws::{ES256, ES384};
+        let bare = |k: Jwk| {
+            let mut map = k.as_ref().clone();
+            map.remove("alg");
+            Jwk::from_map(map).unwrap()
+        };
+        let s = set(vec![
+            bare(rsa_jwk("r", 2048)),
+            bare(ec_jwk(&ES256, None)),
+            bare(ec_jwk(&ES384, None)),
+        ]);
+        for alg in ["RS256", "PS384", "ES256", "ES384"] {
+            assert!(s.verifier(alg, None).is_ok(), "{alg}");
+        }
+        for alg in ["ES512", "EdDSA"] {
+            assert_eq!(
+                s.verifier(alg, None).err(),
+                Some(IdTokenError::UnknownKey),
+                "{alg}"
+            );
+        }
+    }
+
     /// A key published for encryption (`use: enc`) or for another algorithm (`alg`) never
     /// verifies a signature, even under the token's `kid`.
     #[test]
