@@ -3,8 +3,9 @@
 //! userinfo answers recorded beforehand and the key set cached (no network, no provider work).
 //!
 //! Each iteration first builds the request (with the login cookie that holds the pending
-//! login), and afterwards removes the session it made, untimed; only
-//! `RelyingParty::handle_redirect` is timed.
+//! login), and afterwards removes the session it made, untimed; only the core's
+//! `RelyingParty::handle_redirect` flow is timed, driven to its end on this thread (each action
+//! answered at once from the recording and a map of records: no executor).
 
 use std::time::{Duration, Instant};
 

@@ -1,20 +1,26 @@
 //! Logins through the core, in-process, against the simulated provider; and the callback
 //! fixture, whose provider answers were recorded once and are replayed.
+//!
+//! The fixtures that measure the core ([`CallbackFixture`], [`typical_session`]) drive
+//! `oidc_core::RelyingParty` directly, on this thread: [`drive`] answers each action the core
+//! returns, HTTP calls from the simulated provider or its recording, session records from a
+//! [`MapStore`]. No executor and no async: what is timed is the core's work plus a map lookup
+//! per store action. [`start_login`] and [`finish_login`] drive the async
+//! `oidc_runtime::RelyingParty` the adapters use, for the load test and logins at scale.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, Method, Request, StatusCode};
 use oidc_core::{
-    BoxFuture, ClientMetadata, MemoryStore, ProviderConfig, RelyingParty, SessionRecord,
-    SessionStore, Transport, TransportError,
+    Action, Answer, ClientMetadata, Context, ProviderConfig, SessionRecord, TransportError,
 };
-use oidc_testkit::harness::{SimTransport, TestClock};
+use oidc_runtime::{Clock, RelyingParty};
+use oidc_testkit::harness::TestClock;
 use oidc_testkit::{SimClient, SimProvider};
-
-use crate::block_on;
 
 /// The simulated provider's issuer in these benchmarks.
 pub const ISSUER: &str = "https://op.bench";
@@ -25,11 +31,12 @@ pub const CLIENT_SECRET: &str = "bench-secret";
 /// The session cookie's name (the core's default).
 pub const COOKIE_NAME: &str = "oidc_session";
 
-/// A transport that sends to the simulated provider and records each answer by path, until
-/// [`replay`](Self::replay) is switched on: then it answers every request with the answer
-/// recorded for its path, doing no provider work at all.
+/// A transport that sends to the simulated provider (answering at once, on this thread) and
+/// records each answer by path, until [`replay`](Self::replay) is switched on: then it answers
+/// every request with the answer recorded for its path, doing no provider work at all.
 pub struct ReplayTransport {
-    sim: SimTransport,
+    provider: SimProvider,
+    clock: Arc<TestClock>,
     replaying: AtomicBool,
     recorded: Mutex<HashMap<String, http::Response<Bytes>>>,
 }
@@ -50,10 +57,11 @@ fn copy_response(r: &http::Response<Bytes>) -> http::Response<Bytes> {
 }
 
 impl ReplayTransport {
-    /// Records what `sim` answers.
-    pub fn new(sim: SimTransport) -> Self {
+    /// Records what `provider` answers at `clock`'s time.
+    pub fn new(provider: SimProvider, clock: Arc<TestClock>) -> Self {
         ReplayTransport {
-            sim,
+            provider,
+            clock,
             replaying: AtomicBool::new(false),
             recorded: Mutex::default(),
         }
@@ -63,34 +71,139 @@ impl ReplayTransport {
     pub fn replay(&self) {
         self.replaying.store(true, Ordering::SeqCst);
     }
-}
 
-impl Transport for ReplayTransport {
-    fn send(
-        &self,
-        request: Request<Bytes>,
-    ) -> BoxFuture<'_, Result<http::Response<Bytes>, TransportError>> {
+    /// The answer to `request`: the provider's (recorded), or the recording's.
+    ///
+    /// # Errors
+    /// When replaying, for a path that was never recorded.
+    pub fn send(&self, request: Request<Bytes>) -> Result<http::Response<Bytes>, TransportError> {
         let path = request.uri().path().to_owned();
         if self.replaying.load(Ordering::Relaxed) {
-            let answer = self
+            return self
                 .recorded
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .get(&path)
                 .map(copy_response)
                 .ok_or_else(|| TransportError::Other(format!("nothing recorded for {path}")));
-            return Box::pin(std::future::ready(answer));
         }
-        let sent = self.sim.send(request);
-        Box::pin(async move {
-            let answer = sent.await?;
-            self.recorded
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(path, copy_response(&answer));
-            Ok(answer)
-        })
+        let answer = self.provider.handle(request, self.clock.now());
+        self.recorded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path, copy_response(&answer));
+        Ok(answer)
     }
+}
+
+/// The session store of the fixtures that drive the core directly: records and spent marks in
+/// plain maps, each answered at once. Like the runtime's memory store, it never hands back an
+/// expired record or one of a schema it cannot read.
+#[derive(Default)]
+pub struct MapStore {
+    sessions: Mutex<HashMap<String, SessionRecord>>,
+    /// Spent keys and when each mark expires (unix seconds).
+    spent: Mutex<HashMap<String, u64>>,
+}
+
+impl std::fmt::Debug for MapStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MapStore")
+            .field("sessions", &lock(&self.sessions).len())
+            .field("spent", &lock(&self.spent).len())
+            .finish()
+    }
+}
+
+/// A fixture's lock; a panic elsewhere while holding it leaves the map itself intact.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl MapStore {
+    /// The live record under `id` at `now`.
+    pub fn load(&self, id: &str, now: u64) -> Option<SessionRecord> {
+        lock(&self.sessions)
+            .get(id)
+            .filter(|r| r.expires_at > now && r.is_compatible())
+            .cloned()
+    }
+
+    /// Stores `record` under `id`.
+    pub fn save(&self, id: String, record: SessionRecord) {
+        lock(&self.sessions).insert(id, record);
+    }
+
+    /// Removes the record under `id`; whether there was one.
+    pub fn delete(&self, id: &str) -> bool {
+        lock(&self.sessions).remove(id).is_some()
+    }
+
+    /// Marks `key` spent for `ttl` from `now`: `true` the first time (or once the last mark
+    /// expired), `false` while it is marked. Test and set under one lock.
+    pub fn mark_spent(&self, key: String, ttl: Duration, now: u64) -> bool {
+        let mut spent = lock(&self.spent);
+        if spent.get(&key).is_some_and(|&until| until > now) {
+            return false;
+        }
+        spent.insert(key, now.saturating_add(ttl.as_secs().max(1)));
+        true
+    }
+
+    /// Forgets every spent mark.
+    pub fn forget_marks(&self) {
+        lock(&self.spent).clear();
+    }
+
+    /// How many records are stored.
+    pub fn len(&self) -> usize {
+        lock(&self.sessions).len()
+    }
+
+    /// Whether no record is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Drives one core flow to its end on this thread, at time `now`: each `Send` answered by
+/// `send`, each store action by `store`, until the flow is done.
+///
+/// # Panics
+/// On `Wait`: only one flow runs here, so no other one can be fetching what this one waits
+/// for, and it would wait forever.
+pub fn drive<T>(
+    mut flow: oidc_core::Flow<T>,
+    send: &dyn Fn(Request<Bytes>) -> Result<http::Response<Bytes>, TransportError>,
+    store: &MapStore,
+    now: u64,
+) -> T {
+    loop {
+        let answer = match flow.poll() {
+            Action::Done(out) => return out,
+            Action::Send(outbound) => Answer::Http(send(outbound.request)),
+            Action::Load(id) => Answer::Loaded(Ok(store.load(&id, now))),
+            Action::Save(id, record) => {
+                store.save(id, record);
+                Answer::Stored(Ok(()))
+            }
+            Action::Delete(id) => {
+                store.delete(&id);
+                Answer::Stored(Ok(()))
+            }
+            Action::MarkSpent(key, ttl) => Answer::Marked(Ok(store.mark_spent(key, ttl, now))),
+            Action::Wait => panic!("a flow waits for another, but it runs alone here"),
+        };
+        flow.answer(answer);
+    }
+}
+
+/// Fresh entropy for the n-th flow of a fixture: distinct per flow, the same on every run (a
+/// bench does not need unpredictable values, only different ones).
+fn entropy(n: u64) -> [u8; 32] {
+    let mut e = [0x5a; 32];
+    e[..8].copy_from_slice(&n.to_le_bytes());
+    e
 }
 
 /// A simulated provider with the bench client registered for `app_url`.
@@ -132,21 +245,22 @@ pub fn session_id(cookie: &str) -> &str {
     value.split_once('.').map_or(value, |(id, _)| id)
 }
 
-/// A login as a browser starts it: `(cookies, authorization URL)`, the cookies being those the
-/// browser then sends to the redirect endpoint (`cookie`, if given, and the login cookie the
-/// relying party set: a login in progress lives in the browser, not in the store).
-pub async fn start_login(
-    rp: &RelyingParty,
-    cookie: Option<&str>,
-) -> Result<(String, String), String> {
+/// The request of a browser asking for a protected page, with `cookie` if given.
+fn login_parts(cookie: Option<&str>) -> Result<http::request::Parts, String> {
     let mut request = Request::get("/").body(()).expect("a request");
     if let Some(c) = cookie {
         request
             .headers_mut()
             .insert(header::COOKIE, c.parse().map_err(|_| "bad cookie")?);
     }
-    let (parts, ()) = request.into_parts();
-    let response = rp.login(&parts, None, "/").await;
+    Ok(request.into_parts().0)
+}
+
+/// What a browser keeps from the answer to a login: `(cookies, authorization URL)`.
+fn login_redirect(
+    response: &http::Response<Bytes>,
+    cookie: Option<&str>,
+) -> Result<(String, String), String> {
     if response.status() != StatusCode::FOUND {
         return Err(format!(
             "login did not redirect: HTTP {}",
@@ -173,6 +287,17 @@ pub async fn start_login(
         None => login,
     };
     Ok((cookie, location))
+}
+
+/// A login as a browser starts it: `(cookies, authorization URL)`, the cookies being those the
+/// browser then sends to the redirect endpoint (`cookie`, if given, and the login cookie the
+/// relying party set: a login in progress lives in the browser, not in the store).
+pub async fn start_login(
+    rp: &RelyingParty,
+    cookie: Option<&str>,
+) -> Result<(String, String), String> {
+    let response = rp.login(&login_parts(cookie)?, None, "/").await;
+    login_redirect(&response, cookie)
 }
 
 /// The request a browser makes to the redirect endpoint with the provider's answer `back`: a
@@ -242,72 +367,44 @@ impl Flow {
 /// request (the login cookie comes with it); each [`run`](Self::run) is then one complete
 /// callback, from the request to the session write; and [`clean_up`](Self::clean_up) removes
 /// the session it made and forgets the spent `state`, so that every run finds the store as the
-/// first did.
+/// first did. Each run spends the same `state` anew, paying for the mark as a real callback
+/// does, instead of being refused as a replay.
 pub struct CallbackFixture {
-    /// The relying party.
-    pub rp: RelyingParty,
-    store: Arc<FixtureStore>,
-    request: Request<Bytes>,
-}
-
-/// The fixture's store: sessions in a memory store, spent-`state` marks in a memory store of
-/// their own that clean-up replaces. Each run then spends the same `state` anew, paying for
-/// the mark as a real callback does, instead of being refused as a replay.
-struct FixtureStore {
-    sessions: MemoryStore,
-    marks: Mutex<Arc<MemoryStore>>,
+    /// The relying party (the sans-IO core, driven by [`drive`]).
+    pub rp: oidc_core::RelyingParty,
+    transport: ReplayTransport,
+    store: MapStore,
     clock: Arc<TestClock>,
-}
-
-impl FixtureStore {
-    fn new(clock: Arc<TestClock>) -> Self {
-        FixtureStore {
-            sessions: MemoryStore::with_clock(100_000, clock.clone()),
-            marks: Mutex::new(Arc::new(MemoryStore::with_clock(16, clock.clone()))),
-            clock,
-        }
-    }
-
-    fn forget_marks(&self) {
-        *self.marks.lock().unwrap_or_else(|p| p.into_inner()) =
-            Arc::new(MemoryStore::with_clock(16, self.clock.clone()));
-    }
-}
-
-impl SessionStore for FixtureStore {
-    fn load<'a>(
-        &'a self,
-        id: &'a str,
-    ) -> BoxFuture<'a, Result<Option<SessionRecord>, oidc_core::StoreError>> {
-        self.sessions.load(id)
-    }
-
-    fn save<'a>(
-        &'a self,
-        id: &'a str,
-        record: &'a SessionRecord,
-    ) -> BoxFuture<'a, Result<(), oidc_core::StoreError>> {
-        self.sessions.save(id, record)
-    }
-
-    fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), oidc_core::StoreError>> {
-        self.sessions.delete(id)
-    }
-
-    fn mark_spent<'a>(
-        &'a self,
-        key: &'a str,
-        ttl: std::time::Duration,
-    ) -> BoxFuture<'a, Result<bool, oidc_core::StoreError>> {
-        let marks = self.marks.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        Box::pin(async move { marks.mark_spent(key, ttl).await })
-    }
+    /// Flows started so far, for each one's entropy.
+    flows: AtomicU64,
+    request: Request<Bytes>,
 }
 
 impl std::fmt::Debug for CallbackFixture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CallbackFixture").finish_non_exhaustive()
     }
+}
+
+/// The core relying party of the fixtures, for `app_url` and `response_type`.
+fn core_rp(app_url: &str, response_type: &str) -> oidc_core::RelyingParty {
+    oidc_core::RelyingParty::builder(app_url)
+        .provider("default", provider_config(response_type))
+        .session_secret([9u8; 32])
+        .build()
+        .expect("a valid relying party")
+}
+
+/// Starts a login on the core, as [`start_login`] does on the runtime.
+fn start_core_login(
+    rp: &oidc_core::RelyingParty,
+    send: &dyn Fn(Request<Bytes>) -> Result<http::Response<Bytes>, TransportError>,
+    store: &MapStore,
+    cx: Context,
+    now: u64,
+) -> Result<(String, String), String> {
+    let flow = rp.login(&login_parts(None)?, None, "/", cx);
+    login_redirect(&drive(flow, send, store, now), None)
 }
 
 impl CallbackFixture {
@@ -320,23 +417,24 @@ impl CallbackFixture {
         let app_url = "http://app.bench";
         let clock = Arc::new(TestClock::new(1_700_000_000));
         let provider = provider(app_url);
-        let transport = Arc::new(ReplayTransport::new(SimTransport::new(
-            provider.clone(),
-            clock.clone(),
-        )));
-        let store = Arc::new(FixtureStore::new(clock.clone()));
-        let rp = RelyingParty::builder(app_url)
-            .provider("default", provider_config(flow.response_type()))
-            .transport(transport.clone())
-            .clock(clock.clone())
-            .session_secret([9u8; 32])
-            .session_store(store.clone())
-            .build()
-            .expect("a valid relying party");
-        let (cookie, auth) = block_on(start_login(&rp, None)).expect("login starts");
-        let back = provider.authorize(&auth, "alice", oidc_core::Clock::now(&*clock));
-        let request = callback_request(&back, &cookie);
-        let fixture = CallbackFixture { rp, store, request };
+        let mut fixture = CallbackFixture {
+            rp: core_rp(app_url, flow.response_type()),
+            transport: ReplayTransport::new(provider.clone(), clock.clone()),
+            store: MapStore::default(),
+            clock: clock.clone(),
+            flows: AtomicU64::new(0),
+            request: Request::new(Bytes::new()),
+        };
+        let (cookie, auth) = start_core_login(
+            &fixture.rp,
+            &|r| fixture.transport.send(r),
+            &fixture.store,
+            fixture.context(),
+            clock.now(),
+        )
+        .expect("login starts");
+        let back = provider.authorize(&auth, "alice", clock.now());
+        fixture.request = callback_request(&back, &cookie);
         // The recorded login: discovery was done by `login`, the key set is fetched and cached
         // here, and the token and userinfo answers are recorded.
         let first = fixture.run(fixture.prepare());
@@ -345,7 +443,7 @@ impl CallbackFixture {
             "recorded callback failed: {}",
             String::from_utf8_lossy(first.body())
         );
-        transport.replay();
+        fixture.transport.replay();
         let replayed = fixture.run(fixture.prepare());
         assert!(
             fixture.clean_up(&replayed),
@@ -353,6 +451,12 @@ impl CallbackFixture {
             String::from_utf8_lossy(replayed.body())
         );
         fixture
+    }
+
+    /// The next flow's context: the clock's time, entropy of its own.
+    fn context(&self) -> Context {
+        let n = self.flows.fetch_add(1, Ordering::Relaxed);
+        Context::new(self.clock.now(), entropy(n))
     }
 
     /// Untimed set-up of one callback: the browser's request, with its login cookie.
@@ -366,7 +470,14 @@ impl CallbackFixture {
 
     /// One callback: the redirect endpoint from the request to the session write.
     pub fn run(&self, request: Request<Bytes>) -> oidc_core::Response {
-        block_on(self.rp.handle_redirect(request))
+        let cx = self.context();
+        let flow = self.rp.handle_redirect(request, cx);
+        drive(
+            flow,
+            &|r| self.transport.send(r),
+            &self.store,
+            self.clock.now(),
+        )
     }
 
     /// Untimed clean-up after a [`run`](Self::run): whether the callback logged the user in (a
@@ -375,34 +486,36 @@ impl CallbackFixture {
         match session_cookie(response) {
             Some(cookie) if response.status() == StatusCode::FOUND => {
                 self.store.forget_marks();
-                block_on(self.store.delete(session_id(&cookie))).is_ok()
+                self.store.delete(session_id(&cookie))
             }
             _ => false,
         }
     }
 }
 
-/// One complete login against the simulated provider, in-process; returns the stored session
-/// record, the session cookie (`name=value`) and the whole `Set-Cookie` header value.
+/// One complete login against the simulated provider, in-process, through the core; returns
+/// the stored session record, the session cookie (`name=value`) and the whole `Set-Cookie`
+/// header value.
 ///
 /// # Panics
 /// If the login fails.
 pub fn typical_session() -> (SessionRecord, String, String) {
     let app_url = "http://app.bench";
-    let clock = Arc::new(TestClock::new(1_700_000_000));
+    let now = 1_700_000_000;
     let provider = provider(app_url);
-    let store = Arc::new(MemoryStore::with_clock(100_000, clock.clone()));
-    let rp = RelyingParty::builder(app_url)
-        .provider("default", provider_config("code"))
-        .transport(Arc::new(SimTransport::new(provider.clone(), clock.clone())))
-        .clock(clock.clone())
-        .session_secret([9u8; 32])
-        .session_store(store.clone())
-        .build()
-        .expect("a valid relying party");
-    let (cookie, auth) = block_on(start_login(&rp, None)).expect("login starts");
-    let back = provider.authorize(&auth, "alice", oidc_core::Clock::now(&*clock));
-    let response = block_on(rp.handle_redirect(callback_request(&back, &cookie)));
+    let rp = core_rp(app_url, "code");
+    let store = MapStore::default();
+    let send = |r: Request<Bytes>| -> Result<http::Response<Bytes>, TransportError> {
+        Ok(provider.handle(r, now))
+    };
+    let (cookie, auth) = start_core_login(&rp, &send, &store, Context::new(now, entropy(0)), now)
+        .expect("login starts");
+    let back = provider.authorize(&auth, "alice", now);
+    let flow = rp.handle_redirect(
+        callback_request(&back, &cookie),
+        Context::new(now, entropy(1)),
+    );
+    let response = drive(flow, &send, &store, now);
     let set_cookie = response
         .headers()
         .get_all(header::SET_COOKIE)
@@ -412,8 +525,8 @@ pub fn typical_session() -> (SessionRecord, String, String) {
         .expect("a session cookie")
         .to_owned();
     let cookie = session_cookie(&response).expect("a session cookie");
-    let record = block_on(store.load(session_id(&cookie)))
-        .expect("the store answers")
+    let record = store
+        .load(session_id(&cookie), now)
         .expect("the session is stored");
     (record, cookie, set_cookie)
 }

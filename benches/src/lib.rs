@@ -7,7 +7,8 @@
 //!   set, the core's validation of them, and the floor: the bare signature verification of the
 //!   same token with the same crypto library (josekit over OpenSSL);
 //! - [`flow`]: a relying party whose provider answers are recorded once and then replayed (no
-//!   network, no provider work), an in-process login, and the callback fixture;
+//!   network, no provider work), an in-process login, and the callback fixture, driving the
+//!   sans-IO core directly (no executor: each action answered on the spot);
 //! - [`servers`]: a bare and a protected route on each adapter (axum, Rocket, warp).
 //!
 //! The criterion benches (`benches/*.rs`) and the load-test binary (`src/main.rs`) only measure;
@@ -16,26 +17,6 @@
 pub mod flow;
 pub mod servers;
 pub mod tokens;
-
-use std::future::Future;
-use std::task::{Context, Poll, Waker};
-
-/// Runs a future that never waits on I/O (the core over the in-memory store and a replaying
-/// transport) to completion on this thread, without a runtime.
-///
-/// # Panics
-/// If the future is still pending after many polls: it waits on something that no one drives.
-pub fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    for _ in 0..1_000 {
-        if let Poll::Ready(v) = future.as_mut().poll(&mut cx) {
-            return v;
-        }
-        std::thread::yield_now();
-    }
-    panic!("block_on: the future waits on I/O; run it on a runtime");
-}
 
 #[cfg(test)]
 mod tests {

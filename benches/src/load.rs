@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use oidc_bench::flow;
 use oidc_bench::servers::{self, Adapter};
-use oidc_core::{Clock, RelyingParty, SessionStore, SystemClock};
+use oidc_runtime::{Clock, RelyingParty, SessionStore, SystemClock};
 use oidc_testkit::harness::{SimTransport, TestClock};
 
 use crate::wrk::{self, WrkRun};
@@ -214,7 +214,7 @@ async fn serve(
     let clock = Arc::new(TestClock::new(SystemClock.now()));
     let provider = flow::provider(&app_url);
     let session_store: Arc<dyn SessionStore> = match store {
-        "memory" => Arc::new(oidc_core::MemoryStore::new(100_000)),
+        "memory" => Arc::new(oidc_runtime::MemoryStore::new(100_000)),
         _ => redis_store(redis, adapter).await?,
     };
     let rp = RelyingParty::builder(app_url)

@@ -17,9 +17,8 @@ use std::time::Instant;
 use bytes::Bytes;
 use oidc_bench::flow;
 use oidc_core::session::{MAX_PENDING_LOGINS, PENDING_LOGIN_TTL};
-use oidc_core::{
-    BoxFuture, Clock, MemoryStore, RelyingParty, SessionStore, Transport, TransportError,
-};
+use oidc_core::TransportError;
+use oidc_runtime::{BoxFuture, Clock, MemoryStore, RelyingParty, SessionStore, Transport};
 use oidc_testkit::harness::{SimTransport, TestClock};
 use oidc_testkit::SimProvider;
 

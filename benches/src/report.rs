@@ -248,8 +248,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     // (2) Callback processing.
     let _ = writeln!(
         details,
-        "\n### 2. Callback processing\n\n`RelyingParty::handle_redirect` from the browser's \
-         request to the session write: state check and single use, the token request, the \
+        "\n### 2. Callback processing\n\n`oidc_core::RelyingParty::handle_redirect` from the \
+         browser's request to the session write, its actions answered on the spot (no executor, \
+         records in a map): state check and single use, the token request, the \
          token response, ID token validation (RS256, cached key set), userinfo with the `sub` \
          check, session id rotation and the cookie. The provider's answers were recorded \
          beforehand and are replayed (no network, no provider work); putting the pending login \

@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use oidc_core::RelyingParty;
+use oidc_runtime::RelyingParty;
 
 /// The framework adapters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,30 +21,11 @@ use http::{header, Method, Request};
 use libfuzzer_sys::fuzz_target;
 use oidc_core::id_token::half_hash;
 use oidc_core::TransportError;
-use oidc_fuzz::{block_on, replace, Canned, CannedTransport, Signer};
+use oidc_fuzz::{cookies_of, parts_with_cookie, replace, Canned, CannedTransport, Signer};
 use serde_json::Value;
-
-fn cookies_of(resp: &http::Response<Bytes>) -> Vec<String> {
-    resp.headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| v.split(';').next())
-        .filter(|c| !c.ends_with('='))
-        .map(str::to_owned)
-        .collect()
-}
 
 fn canned(status: u16, ct: &str, body: Vec<u8>) -> Canned {
     Canned::Respond(status, Some(ct.to_owned()), Bytes::from(body))
-}
-
-fn parts_with_cookie(cookie: &str) -> http::request::Parts {
-    let mut r = Request::get("/").body(()).expect("a request");
-    if let Ok(v) = http::HeaderValue::from_str(cookie) {
-        r.headers_mut().insert(header::COOKIE, v);
-    }
-    r.into_parts().0
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -58,7 +39,10 @@ fuzz_target!(|data: &[u8]| {
     let rp = oidc_fuzz::relying_party(transport.clone(), c0 & 0x04 != 0);
 
     // A real login: its state, nonce and cookies.
-    let start = block_on(rp.login(&parts_with_cookie(""), Some(flow), "/r"));
+    let start = rp.run(
+        rp.core
+            .login(&parts_with_cookie(""), Some(flow), "/r", rp.cx()),
+    );
     let location = start.headers()[header::LOCATION]
         .to_str()
         .expect("ASCII")
@@ -158,10 +142,11 @@ fuzz_target!(|data: &[u8]| {
     };
     // With several providers each has its own redirect URI: the browser comes back to the one
     // of the provider it logged in with.
-    let redirect_path = url::Url::parse(rp.redirect_uri(Some(flow)).expect("a configured flow"))
-        .expect("an absolute redirect URI")
-        .path()
-        .to_owned();
+    let redirect_path =
+        url::Url::parse(rp.core.redirect_uri(Some(flow)).expect("a configured flow"))
+            .expect("an absolute redirect URI")
+            .path()
+            .to_owned();
     let uri = if query.is_empty() {
         redirect_path
     } else {
@@ -189,7 +174,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(request) = builder.body(Bytes::from(body.clone())) else {
         return;
     };
-    let resp = block_on(rp.handle(request)).expect("the redirect path is the relying party's");
+    let resp = rp.run(
+        rp.core
+            .handle(request, rp.cx())
+            .expect("the redirect path is the relying party's"),
+    );
 
     // Judge the answer.
     let status = resp.status();
@@ -213,7 +202,7 @@ fuzz_target!(|data: &[u8]| {
     all_cookies.extend(new_cookies.iter().cloned());
     let logged_in: Vec<_> = all_cookies
         .iter()
-        .filter_map(|c| block_on(rp.session(&parts_with_cookie(c))))
+        .filter_map(|c| rp.run(rp.core.session(&parts_with_cookie(c), rp.cx())))
         .collect();
     if status == http::StatusCode::FOUND && to_app {
         assert_eq!(
@@ -256,8 +245,8 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(v) = http::HeaderValue::from_bytes(held.join("; ").as_bytes()) {
             again = again.header(header::COOKIE, v);
         }
-        let replay = block_on(rp.handle(again.body(Bytes::from(body)).expect("a request")))
-            .expect("the redirect path");
+        let again = again.body(Bytes::from(body)).expect("a request");
+        let replay = rp.run(rp.core.handle(again, rp.cx()).expect("the redirect path"));
         let replay_to_app = replay
             .headers()
             .get(header::LOCATION)

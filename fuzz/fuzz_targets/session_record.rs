@@ -2,14 +2,13 @@
 //! that may be corrupt, from another version, or planted.
 //!
 //! Oracles: what parses can be used (pending logins pruned, taken, pushed within the bound),
-//! saved to and loaded from the memory store, and written back in a form that reads again.
+//! handed to the relying party as the record of a logged-in browser's session (the store's
+//! answer to its `Load`), where it logs the browser in only with a user still authenticated
+//! at that time, and written back in a form that reads again.
 #![no_main]
-
-use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use oidc_core::session::{SessionRecord, MAX_PENDING_LOGINS};
-use oidc_core::{MemoryStore, SessionStore};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(mut record) = serde_json::from_slice::<SessionRecord>(data) else {
@@ -25,11 +24,15 @@ fuzz_target!(|data: &[u8]| {
             user.needs_refresh(now, 60),
         );
     }
-    let store = MemoryStore::with_clock(4, Arc::new(oidc_fuzz::FixedClock));
-    oidc_fuzz::block_on(store.save("id", &record)).expect("the memory store saves");
-    let loaded = oidc_fuzz::block_on(store.load("id")).expect("the memory store loads");
-    if loaded.is_some() {
-        assert!(compatible && record.expires_at > now);
+    let (rp, cookie, id) = oidc_fuzz::logged_in();
+    rp.sessions().insert(id.clone(), record.clone());
+    let cx = rp.cx();
+    if let Some(user) = rp.run(rp.core.session(&oidc_fuzz::parts_with_cookie(cookie), cx)) {
+        assert!(compatible, "a record of another schema logged in");
+        let stored = record
+            .authenticated_user(now)
+            .expect("only a user authenticated now logs in");
+        assert_eq!(user.subject(), stored.subject());
     }
     let json = serde_json::to_vec(&record).expect("a record serialises");
     serde_json::from_slice::<SessionRecord>(&json).expect("a written record reads back");

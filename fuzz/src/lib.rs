@@ -1,16 +1,15 @@
 //! Fixtures shared by the fuzz targets: fixed test-only keys (`keys/*.pem`, never used outside
 //! fuzzing), the key set and expectations ID tokens are checked against, canned provider
-//! responses, a relying party whose transport answers from the fuzz input, and a minimal
-//! executor for the core's futures (every one of them is ready at once here: the memory store
-//! and the canned transport never wait).
+//! responses, and a relying party whose transport answers from the fuzz input: the sans-IO core
+//! driven on the spot ([`FuzzRp::run`]), each HTTP call answered from the canned table and each
+//! session record kept in a map, at a fixed time and with fixed entropy.
 //!
 //! The targets themselves are in `fuzz_targets/`; `cargo xtask fuzz --seconds N` runs each.
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::task::{Context, Poll, Waker};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use bytes::Bytes;
 use josekit::jwk::KeyPair;
@@ -19,8 +18,8 @@ use josekit::jwt::{self, JwtPayload};
 use oidc_core::id_token::Expectations;
 use oidc_core::jwks::JwkSet;
 use oidc_core::{
-    BoxFuture, ClientMetadata, Clock, MemoryStore, ProviderConfig, ProviderMetadata, RelyingParty,
-    SeededRandom, Transport, TransportError,
+    Action, Answer, ClientMetadata, Context, Flow, ProviderConfig, ProviderMetadata, RelyingParty,
+    SessionRecord, TransportError,
 };
 use serde_json::{Map, Value};
 
@@ -181,29 +180,6 @@ pub fn segments(data: &[u8], n: usize) -> Vec<&[u8]> {
     out
 }
 
-/// Runs a future that must not wait on anything (the memory store's and the canned
-/// transport's never do). Panics if it stays pending: that would be a hang in production.
-pub fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    for _ in 0..10_000 {
-        if let Poll::Ready(v) = future.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-    panic!("a relying-party future never completed with an immediate transport and store");
-}
-
-/// A fixed clock at [`NOW`].
-#[derive(Debug)]
-pub struct FixedClock;
-
-impl Clock for FixedClock {
-    fn now(&self) -> u64 {
-        NOW
-    }
-}
-
 /// One canned answer.
 #[derive(Debug, Clone)]
 pub enum Canned {
@@ -230,13 +206,12 @@ impl CannedTransport {
             .unwrap_or_else(|p| p.into_inner())
             .insert(segment.to_owned(), canned);
     }
-}
 
-impl Transport for CannedTransport {
-    fn send(
+    /// The canned answer to `request`.
+    pub fn send(
         &self,
         request: http::Request<Bytes>,
-    ) -> BoxFuture<'_, Result<http::Response<Bytes>, TransportError>> {
+    ) -> Result<http::Response<Bytes>, TransportError> {
         *self.sent.lock().unwrap_or_else(|p| p.into_inner()) += 1;
         let segment = request
             .uri()
@@ -251,12 +226,11 @@ impl Transport for CannedTransport {
             .unwrap_or_else(|p| p.into_inner())
             .get(&segment)
             .cloned();
-        let result = match canned {
+        match canned {
             Some(Canned::Respond(status, ct, body)) => Ok(response(status, ct.as_deref(), &body)),
             Some(Canned::Fail(e)) => Err(e),
             None => Err(TransportError::Connect("nothing listens there".into())),
-        };
-        Box::pin(async move { result })
+        }
     }
 }
 
@@ -290,9 +264,74 @@ pub const FLOWS: &[(&str, &str, Option<&str>)] = &[
     ("implicit", "id_token token", Some("form_post")),
 ];
 
-/// A fresh relying party (same seed every time, so that a crash reproduces) on `transport`,
-/// with one provider per entry of [`FLOWS`].
-pub fn relying_party(transport: CannedTransport, iss_param: bool) -> RelyingParty {
+/// The sans-IO relying party of the fuzz targets, with what it asks for answered on the spot:
+/// HTTP calls by the [`CannedTransport`], session records from a map (a store that keeps no
+/// time: it hands back expired records, as a shared store may, but never one of another
+/// schema, which no store may), the time is [`NOW`], and each flow's entropy is fixed by its
+/// rank, so that a crash reproduces.
+pub struct FuzzRp {
+    /// The core.
+    pub core: RelyingParty,
+    /// The transport every `Send` goes to.
+    pub transport: CannedTransport,
+    sessions: Mutex<HashMap<String, SessionRecord>>,
+    spent: Mutex<HashSet<String>>,
+    flows: AtomicU64,
+}
+
+/// A panic while a lock is held aborts the fuzzer anyway: the data under it is still usable.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl FuzzRp {
+    /// The session records, by id.
+    pub fn sessions(&self) -> MutexGuard<'_, HashMap<String, SessionRecord>> {
+        lock(&self.sessions)
+    }
+
+    /// The next flow's context: [`NOW`], and entropy of its own.
+    pub fn cx(&self) -> Context {
+        let n = self.flows.fetch_add(1, Ordering::Relaxed);
+        let mut entropy = [7u8; 32];
+        entropy[..8].copy_from_slice(&n.to_le_bytes());
+        Context::new(NOW, entropy)
+    }
+
+    /// Drives `flow` to its end, answering each action at once.
+    ///
+    /// # Panics
+    /// When the flow waits: with one flow running and every answer given at once, nothing
+    /// would ever wake it (in production, a hang).
+    pub fn run<T>(&self, mut flow: Flow<T>) -> T {
+        loop {
+            let answer = match flow.poll() {
+                Action::Done(out) => return out,
+                Action::Send(outbound) => Answer::Http(self.transport.send(outbound.request)),
+                Action::Load(id) => Answer::Loaded(Ok(self
+                    .sessions()
+                    .get(&id)
+                    .filter(|r| r.is_compatible())
+                    .cloned())),
+                Action::Save(id, record) => {
+                    self.sessions().insert(id, record);
+                    Answer::Stored(Ok(()))
+                }
+                Action::Delete(id) => {
+                    self.sessions().remove(&id);
+                    Answer::Stored(Ok(()))
+                }
+                // The marks never expire here: every target runs at one fixed time.
+                Action::MarkSpent(key, _ttl) => Answer::Marked(Ok(lock(&self.spent).insert(key))),
+                Action::Wait => panic!("a flow waits with nothing else running: a hang"),
+            };
+            flow.answer(answer);
+        }
+    }
+}
+
+/// A fresh relying party on `transport`, with one provider per entry of [`FLOWS`].
+pub fn relying_party(transport: CannedTransport, iss_param: bool) -> FuzzRp {
     let mut builder = RelyingParty::builder(APP_URL);
     for (name, rt, mode) in FLOWS {
         let mut m = metadata();
@@ -307,15 +346,118 @@ pub fn relying_party(transport: CannedTransport, iss_param: bool) -> RelyingPart
         };
         builder = builder.provider(*name, c.build().expect("a valid fuzz configuration"));
     }
-    builder
-        .transport(Arc::new(transport))
-        .clock(Arc::new(FixedClock))
-        .random(Arc::new(SeededRandom::new(7)))
+    let core = builder
         .session_secret([3u8; 32])
-        .session_store(Arc::new(MemoryStore::with_clock(64, Arc::new(FixedClock))))
         .login_path("/login")
         .build()
-        .expect("a valid fuzz relying party")
+        .expect("a valid fuzz relying party");
+    FuzzRp {
+        core,
+        transport,
+        sessions: Mutex::default(),
+        spent: Mutex::default(),
+        flows: AtomicU64::new(0),
+    }
+}
+
+/// The request parts of a browser's `GET /` with this `Cookie` header (none if it is not a
+/// valid header value).
+pub fn parts_with_cookie(cookie: &str) -> http::request::Parts {
+    let mut r = http::Request::get("/").body(()).expect("a request");
+    if let Ok(v) = http::HeaderValue::from_str(cookie) {
+        r.headers_mut().insert(http::header::COOKIE, v);
+    }
+    r.into_parts().0
+}
+
+/// The `name=value` of every cookie a response sets (not those it removes).
+pub fn cookies_of(resp: &http::Response<Bytes>) -> Vec<String> {
+    resp.headers()
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .filter(|c| !c.ends_with('='))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A relying party with `alice` logged in for real through the `code` provider (the core's
+/// login, then its redirect endpoint with the provider's answers canned: an ID token signed
+/// by the fixed RSA key, the fixed key set, userinfo), made once per process:
+/// `(relying party, the session cookie as the browser sends it, the session id)`.
+///
+/// # Panics
+/// If that login fails.
+pub fn logged_in() -> &'static (FuzzRp, String, String) {
+    static LOGGED_IN: OnceLock<(FuzzRp, String, String)> = OnceLock::new();
+    LOGGED_IN.get_or_init(|| {
+        let rp = relying_party(CannedTransport::default(), false);
+        let start = rp.run(
+            rp.core
+                .login(&parts_with_cookie(""), Some("code"), "/", rp.cx()),
+        );
+        let location = start.headers()[http::header::LOCATION]
+            .to_str()
+            .expect("ASCII");
+        let auth = url::Url::parse(location).expect("an absolute authorization URL");
+        let param = |name: &str| {
+            auth.query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+                .expect("the authorization request's parameter")
+        };
+        let id_token = keys()
+            .sign(
+                Signer::Rsa,
+                Some("rsa1"),
+                &Map::new(),
+                base_claims(&param("nonce")),
+            )
+            .expect("a signed ID token");
+        let token = serde_json::json!({
+            "access_token": "fuzz-access-token", "token_type": "Bearer", "expires_in": 600,
+            "id_token": id_token,
+        });
+        let json = Some("application/json".to_owned());
+        let canned = |body: String| Canned::Respond(200, json.clone(), Bytes::from(body));
+        rp.transport.answer("token", canned(token.to_string()));
+        rp.transport
+            .answer("jwks", canned(keys().jwks_json.clone()));
+        rp.transport
+            .answer("userinfo", canned(r#"{"sub":"alice"}"#.to_owned()));
+        let redirect = url::Url::parse(rp.core.redirect_uri(Some("code")).expect("a flow"))
+            .expect("an absolute redirect URI");
+        let callback = http::Request::get(format!(
+            "{}?code=fuzz-code&state={}",
+            redirect.path(),
+            param("state")
+        ))
+        .header(http::header::COOKIE, cookies_of(&start).join("; "))
+        .body(Bytes::new())
+        .expect("a callback request");
+        let back = rp.run(
+            rp.core
+                .handle(callback, rp.cx())
+                .expect("the redirect path is the relying party's"),
+        );
+        assert_eq!(
+            back.status(),
+            http::StatusCode::FOUND,
+            "the fixed login fails: {}",
+            String::from_utf8_lossy(back.body())
+        );
+        let id = {
+            let sessions = rp.sessions();
+            assert_eq!(sessions.len(), 1, "one session made");
+            sessions.keys().next().cloned().expect("a session")
+        };
+        let cookie = cookies_of(&back)
+            .into_iter()
+            .find(|c| c.split_once('=').is_some_and(|(_, v)| v.starts_with(&id)))
+            .expect("the session cookie");
+        (rp, cookie, id)
+    })
 }
 
 /// Percent-encodes the bytes an `http::Uri` cannot carry, leaving the rest as the fuzzer made
@@ -380,6 +522,28 @@ pub fn assert_claims_valid(claims: &Map<String, Value>, nonce: &str) {
         Some(nonce),
         "nonce"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The login the `session_record` target starts from works: the session cookie it keeps
+    /// logs `alice` in, and the record stored for it is the one the target replaces.
+    #[test]
+    fn the_fixed_login_logs_alice_in() {
+        let (rp, cookie, id) = logged_in();
+        let user = rp
+            .run(rp.core.session(&parts_with_cookie(cookie), rp.cx()))
+            .expect("logged in");
+        assert_eq!(user.subject(), "alice");
+        assert!(rp.sessions().contains_key(id));
+        // The same id under a MAC that is not the relying party's.
+        let name = cookie.split_once('=').expect("name=value").0;
+        let forged = format!("{name}={id}.AAAA");
+        let other = rp.run(rp.core.session(&parts_with_cookie(&forged), rp.cx()));
+        assert!(other.is_none(), "a forged cookie is not a session");
+    }
 }
 
 /// The seeds that need the fixed keys (signed tokens, the key set, a session record holding a

@@ -1,6 +1,7 @@
 //! # oidc-axum
 //!
-//! OpenID Connect login, sessions and logout for [axum], over the sans-IO [`oidc_core`].
+//! OpenID Connect login, sessions and logout for [axum], over the sans-IO [`oidc_core`] driven by
+//! [`oidc_runtime`].
 //!
 //! - [`OidcLayer`], a tower layer, serves the redirect endpoint and the logout route and makes
 //!   the relying party available to extractors;
@@ -50,24 +51,11 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::request::Parts;
 use http_body_util::{BodyExt, Limited};
+use oidc_runtime::MAX_CALLBACK_BODY;
 use tower_layer::Layer;
 use tower_service::Service;
 
-pub use oidc_core::{
-    self, ClientAuthMethod, ClientMetadata, Error, ErrorInfo, ErrorView, HtmlErrorView,
-    JsonErrorView, MemoryStore, ProviderConfig, ProviderMetadata, RelyingParty, SessionStore,
-    UserSession,
-};
-pub use oidc_core::{BearerRequirements, BearerValidation, Principal, Secret, TokenIdentity};
-
-/// The largest request body the relying party's routes read (a `form_post` response, a logout
-/// confirmation).
-const MAX_CALLBACK_BODY: usize = 64 * 1024;
-
-/// The default transport: reqwest with a timeout and a body-size cap.
-pub fn default_transport() -> Result<Arc<dyn oidc_core::Transport>, oidc_core::TransportError> {
-    Ok(Arc::new(oidc_reqwest::ReqwestTransport::new()?))
-}
+pub use oidc_runtime::{self, prelude::*};
 
 fn into_axum(response: http::Response<Bytes>) -> Response {
     response.map(Body::from)
@@ -286,7 +274,7 @@ where
 
 /// The check a route layer runs before its inner service: the request's parts, with what it
 /// established in their extensions, or the response to send instead.
-type Check = Pin<Box<dyn Future<Output = Result<Parts, oidc_core::Response>> + Send>>;
+type Check = Pin<Box<dyn Future<Output = Result<Parts, oidc_runtime::Response>> + Send>>;
 
 /// What [`RequireLoginService`] and [`RequireBearerService`] share: take the service that was
 /// driven to readiness, run `check`, then call it or answer with the check's response.
@@ -358,7 +346,7 @@ impl<S: Send + Sync> FromRequestParts<S> for AccessToken {
 /// or invalid token is answered `401` with a `WWW-Authenticate` challenge, a token lacking a
 /// required scope `403` (`insufficient_scope`). Validation (introspection or JWT), audience and
 /// required scopes are the relying party's
-/// ([`bearer_validation`](oidc_core::RelyingPartyBuilder::bearer_validation), ...), plus those of
+/// ([`bearer_validation`](RelyingPartyBuilder::bearer_validation), ...), plus those of
 /// a [`RequireBearer`] layer on the route.
 ///
 /// ```

@@ -4,7 +4,7 @@
 use axum::routing::get;
 use axum::Router;
 use http::StatusCode;
-use oidc_core::BoxFuture;
+use oidc_runtime::BoxFuture;
 use oidc_testkit::harness::{App, Bench, APP_URL};
 use tower::ServiceExt;
 

@@ -6,7 +6,7 @@
 //! let mut step = exchange.start();
 //! loop {
 //!     match step {
-//!         Step::Send(out) => step = exchange.resume(transport.send(out.request).await),
+//!         Step::Send(out) => step = exchange.resume(send(out.request)),
 //!         Step::Done(result) => break result,
 //!     }
 //! }
@@ -210,22 +210,17 @@ pub trait Exchange {
     fn take_key_fetches(&mut self) -> Vec<KeyFetch>;
 }
 
-/// Runs an exchange to its end, sending each request it asks for through `transport`. The one
-/// loop every caller of the core needs; it awaits only the transport.
-pub async fn drive<E: Exchange>(
+/// Runs an exchange to its end, answering each request it asks for with `send` (a blocking
+/// HTTP client, canned answers in a test). The relying party's flows do the same step by step,
+/// with the answers coming from their caller ([`Flow`](crate::Flow)).
+pub fn drive<E: Exchange>(
     exchange: &mut E,
-    transport: &(impl crate::env::Transport + ?Sized),
+    mut send: impl FnMut(Outbound) -> std::result::Result<http::Response<Bytes>, TransportError>,
 ) -> E::Output {
     let mut step = exchange.start();
     loop {
         match step {
-            Step::Send(out) => {
-                let response = transport.send(out.request).await;
-                if let Err(e) = &response {
-                    tracing::warn!(endpoint = %out.endpoint, error = %e, "provider call failed");
-                }
-                step = exchange.resume(response);
-            }
+            Step::Send(out) => step = exchange.resume(send(out)),
             Step::Done(result) => return result,
         }
     }
@@ -1415,20 +1410,18 @@ mod tests {
         asked: std::sync::Mutex<Vec<String>>,
     }
 
-    impl crate::env::Transport for Scripted {
+    impl Scripted {
         fn send(
             &self,
-            request: http::Request<Bytes>,
-        ) -> crate::env::BoxFuture<'_, std::result::Result<http::Response<Bytes>, TransportError>>
-        {
-            let path = request.uri().path().to_owned();
+            out: Outbound,
+        ) -> std::result::Result<http::Response<Bytes>, TransportError> {
+            let path = out.request.uri().path().to_owned();
             self.asked.lock().unwrap().push(path.clone());
             let mut answers = self.answers.lock().unwrap();
-            let answer = match answers.iter().position(|(p, _)| *p == path) {
+            match answers.iter().position(|(p, _)| *p == path) {
                 Some(i) => ok(answers.remove(i).1),
                 None => Err(TransportError::Other(format!("unexpected {path}"))),
-            };
-            Box::pin(std::future::ready(answer))
+            }
         }
     }
 
@@ -1437,7 +1430,6 @@ mod tests {
     /// reported through the trait for the provider's cache.
     #[test]
     fn drive_runs_a_login_through_the_exchange_trait() {
-        use futures_util::FutureExt;
         let transport = Scripted {
             answers: std::sync::Mutex::new(vec![
                 ("/token", tokens(Some(sign("k2", id_claims())))),
@@ -1447,10 +1439,7 @@ mod tests {
             asked: std::sync::Mutex::new(Vec::new()),
         };
         let mut x = CodeExchange::new(input("code", code_response()));
-        let outcome = drive(&mut x, &transport)
-            .now_or_never()
-            .expect("the scripted transport never waits")
-            .unwrap();
+        let outcome = drive(&mut x, |out| transport.send(out)).unwrap();
         assert_eq!(outcome.user.userinfo.unwrap()["name"], "Alice");
         assert_eq!(
             *transport.asked.lock().unwrap(),

@@ -4,8 +4,8 @@ use hmac::{Hmac, Mac};
 use http::{HeaderMap, HeaderValue};
 use sha2::Sha256;
 
-use crate::env::{random_token, Random};
 use crate::error::{Error, Result};
+use crate::random::Rng;
 
 /// Minimum length of the signing key.
 pub(crate) const MIN_SECRET_LEN: usize = 32;
@@ -129,8 +129,8 @@ impl SessionCookies {
     }
 
     /// A fresh random session id.
-    pub(crate) fn new_id(&self, random: &dyn Random) -> String {
-        random_token(random, 32)
+    pub(crate) fn new_id(&self, rng: &mut Rng) -> String {
+        rng.token(32)
     }
 
     /// The verified session id from the request's cookies, if any. Several cookies of the same
@@ -196,7 +196,7 @@ fn header_value(c: &cookie::Cookie<'_>) -> HeaderValue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::SeededRandom;
+    use crate::random::Rng;
 
     fn jar(secure: bool) -> SessionCookies {
         SessionCookies::new("sid".into(), &[7u8; 32], secure, "/".into(), Some(60)).unwrap()
@@ -211,7 +211,7 @@ mod tests {
     #[test]
     fn roundtrip_and_tamper() {
         let j = jar(false);
-        let id = j.new_id(&SeededRandom::new(3));
+        let id = j.new_id(&mut Rng::new([3; 32]));
         let set = j.set(&id);
         let s = set.to_str().unwrap();
         assert!(s.contains("HttpOnly") && s.contains("SameSite=Lax") && s.contains("Max-Age=60"));
@@ -290,8 +290,9 @@ mod tests {
     #[test]
     fn every_new_session_id_is_fresh_and_long() {
         let j = jar(false);
-        let random = SeededRandom::new(9);
-        let ids: std::collections::HashSet<String> = (0..16).map(|_| j.new_id(&random)).collect();
+        let mut random = Rng::new([9; 32]);
+        let ids: std::collections::HashSet<String> =
+            (0..16).map(|_| j.new_id(&mut random)).collect();
         assert_eq!(ids.len(), 16, "no id repeats");
         for id in &ids {
             assert_eq!(id.len(), 43, "{id}");
@@ -348,7 +349,7 @@ mod tests {
     #[test]
     fn only_our_cookie_and_bounded_ids_are_read() {
         let j = jar(false);
-        let id = j.new_id(&SeededRandom::new(3));
+        let id = j.new_id(&mut Rng::new([3; 32]));
         let value = format!("{id}.{}", j.sign(&id));
         assert_eq!(j.read(&headers(&format!("other={value}"))), None);
         let at_limit = "a".repeat(128);

@@ -72,6 +72,13 @@ pub enum Misuse {
     /// The machine was driven on after it finished.
     #[error("{0} driven after it finished")]
     Finished(&'static str),
+    /// A [`Flow`](crate::Flow) was polled before its last action was answered.
+    #[error("a flow was polled before its last action was answered")]
+    Unanswered,
+    /// A [`Flow`](crate::Flow) was given an answer of another kind than its last action asked
+    /// for (or with no action outstanding).
+    #[error("a flow was given {0} it did not ask for")]
+    UnexpectedAnswer(&'static str),
 }
 
 impl Error {

@@ -3,9 +3,9 @@
 use url::Url;
 
 use crate::config::ProviderConfig;
-use crate::env::{random_token, Random};
 use crate::error::{Error, ProtocolError, Result};
 use crate::metadata::{ClientMetadata, ProviderMetadata};
+use crate::random::Rng;
 use crate::secret::Secret;
 use crate::session::PendingLogin;
 
@@ -62,12 +62,13 @@ pub fn authentication_request(
     return_to: &str,
     extra: ExtraParams<'_>,
     now: u64,
-    random: &dyn Random,
+    entropy: [u8; 32],
 ) -> Result<AuthenticationRequest> {
     let return_to = safe_return_path(return_to)?;
-    let state = random_token(random, 32);
-    let nonce = random_token(random, 32);
-    let verifier = config.pkce.then(|| random_token(random, 32));
+    let mut rng = Rng::new(entropy);
+    let state = rng.token(32);
+    let nonce = rng.token(32);
+    let verifier = config.pkce.then(|| rng.token(32));
     let response_type = config.response_type.as_str();
     let mode = config.response_mode;
     if let Some(modes) = &metadata.response_modes_supported {
@@ -201,7 +202,6 @@ pub fn safe_return_path(return_to: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::env::SeededRandom;
 
     fn setup() -> (ProviderConfig, ProviderMetadata) {
         let mut m = ProviderMetadata::new("https://op", "https://op/auth?x=1".parse().unwrap());
@@ -227,7 +227,7 @@ mod tests {
             "/private?x=1",
             &[],
             7,
-            &SeededRandom::new(1),
+            [1; 32],
         )
         .unwrap();
         let q: std::collections::HashMap<_, _> = r.url.query_pairs().into_owned().collect();
@@ -259,7 +259,7 @@ mod tests {
             "/",
             &[("prompt", "none"), ("state", "fixed")],
             7,
-            &SeededRandom::new(1),
+            [1; 32],
         )
         .unwrap();
         let states: Vec<_> = r.url.query_pairs().filter(|(k, _)| k == "state").collect();
@@ -320,15 +320,15 @@ mod tests {
             .build()
             .unwrap();
         let cb: Url = "https://rp/cb".parse().unwrap();
-        let rnd = SeededRandom::new(1);
-        let r = authentication_request("p", &c, c.client().unwrap(), &m, &cb, "/", &[], 7, &rnd)
+        let rnd = [1u8; 32];
+        let r = authentication_request("p", &c, c.client().unwrap(), &m, &cb, "/", &[], 7, rnd)
             .unwrap();
         assert!(r
             .url
             .query_pairs()
             .any(|(k, v)| k == "response_mode" && v == "form_post"));
         m.response_modes_supported = Some(vec!["query".into()]);
-        let err = authentication_request("p", &c, c.client().unwrap(), &m, &cb, "/", &[], 7, &rnd)
+        let err = authentication_request("p", &c, c.client().unwrap(), &m, &cb, "/", &[], 7, rnd)
             .unwrap_err();
         assert!(matches!(
             err,
@@ -343,7 +343,7 @@ mod tests {
             .build()
             .unwrap();
         m.response_modes_supported = None;
-        let r = authentication_request("p", &c, c.client().unwrap(), &m, &cb, "/", &[], 7, &rnd)
+        let r = authentication_request("p", &c, c.client().unwrap(), &m, &cb, "/", &[], 7, rnd)
             .unwrap();
         assert!(!r.url.query_pairs().any(|(k, _)| k == "response_mode"));
         assert_eq!(
@@ -365,7 +365,7 @@ mod tests {
             "/",
             &[],
             7,
-            &SeededRandom::new(1),
+            [1; 32],
         )
         .unwrap_err();
         assert!(matches!(
@@ -390,8 +390,8 @@ mod tests {
             .build()
             .unwrap();
         let cb: Url = "https://rp/cb".parse().unwrap();
-        let rnd = SeededRandom::new(1);
-        let r = authentication_request("p", &c, c.client().unwrap(), &m, &cb, "/", &[], 7, &rnd)
+        let rnd = [1u8; 32];
+        let r = authentication_request("p", &c, c.client().unwrap(), &m, &cb, "/", &[], 7, rnd)
             .unwrap();
         let q: std::collections::HashMap<_, _> = r.url.query_pairs().into_owned().collect();
         assert_eq!(q["max_age"], "300");
@@ -399,7 +399,7 @@ mod tests {
         assert_eq!(r.pending.max_age, Some(300));
         assert_eq!(r.pending.acr_values, ["urn:gold", "urn:silver"]);
         let extra = [("max_age", "0"), ("acr_values", "urn:platinum")];
-        let r = authentication_request("p", &c, c.client().unwrap(), &m, &cb, "/", &extra, 7, &rnd)
+        let r = authentication_request("p", &c, c.client().unwrap(), &m, &cb, "/", &extra, 7, rnd)
             .unwrap();
         assert_eq!(r.pending.max_age, Some(0));
         assert_eq!(r.pending.acr_values, ["urn:platinum"]);
@@ -412,7 +412,7 @@ mod tests {
             "/",
             &[("max_age", "-1")],
             7,
-            &rnd,
+            rnd,
         )
         .unwrap_err();
         assert!(matches!(
@@ -450,7 +450,7 @@ mod tests {
             "/",
             extra,
             7,
-            &SeededRandom::new(1),
+            [1; 32],
         )
         .unwrap()
     }
@@ -526,12 +526,12 @@ mod tests {
         assert!(values(&r, "code_challenge_method").is_empty());
 
         let (c, m) = setup();
-        let random = SeededRandom::new(5);
+        let (ea, eb) = ([5u8; 32], [6u8; 32]);
         let cb: Url = "https://rp/cb".parse().unwrap();
-        let a = authentication_request("p", &c, c.client().unwrap(), &m, &cb, "/", &[], 7, &random)
-            .unwrap();
-        let b = authentication_request("p", &c, c.client().unwrap(), &m, &cb, "/", &[], 7, &random)
-            .unwrap();
+        let a =
+            authentication_request("p", &c, c.client().unwrap(), &m, &cb, "/", &[], 7, ea).unwrap();
+        let b =
+            authentication_request("p", &c, c.client().unwrap(), &m, &cb, "/", &[], 7, eb).unwrap();
         let secrets = |r: &AuthenticationRequest| {
             [
                 r.pending.state.expose().to_owned(),

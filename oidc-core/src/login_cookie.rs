@@ -2,10 +2,7 @@
 //! payload encrypted and authenticated (JWE `dir` + `A256GCM`) under a key derived from the
 //! session secret.
 //!
-//! Why in the browser: a pending login kept server-side costs a store write per anonymous
-//! request, and a flood of anonymous requests then evicts (bounded memory store) or piles up
-//! (Redis) other users' state. A cookie costs the server nothing; a browser can only burden
-//! itself. See the security manual, "Pending logins live in the browser".
+//! Why in the browser, and how it is bounded: [`crate::manual::concurrency`].
 
 use base64::Engine;
 use hmac::{Hmac, Mac};

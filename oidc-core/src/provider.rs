@@ -12,11 +12,12 @@ use url::Url;
 use crate::config::{ClientRegistration, MetadataSource, ProviderConfig, ResponseType};
 use crate::discovery;
 use crate::error::{Endpoint, Error, Result, TransportError};
+use crate::jwks::KeyCache;
 use crate::metadata::{ClientAuthMethod, ClientMetadata, ProviderMetadata};
 use crate::registration::{self, RegisteredClient};
 
 /// One provider's metadata and client as learnt so far.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct ProviderState {
     /// The metadata and when it was fetched (`u64::MAX` for static metadata: never stale).
     metadata: Option<(Arc<ProviderMetadata>, u64)>,
@@ -24,6 +25,15 @@ pub(crate) struct ProviderState {
     discovery_failure: Option<(u64, String)>,
     /// The client and when its secret expires (`None`: never).
     client: Option<(Arc<ClientMetadata>, Option<u64>)>,
+    /// The key set and its fetch history.
+    pub(crate) keys: KeyCache,
+    /// The flow discovering the metadata now, if any: the others wait for it, or use a stale
+    /// copy, instead of each sending a request.
+    pub(crate) discovering: Option<u64>,
+    /// The flow registering the client now, if any.
+    pub(crate) registering: Option<u64>,
+    /// The flow fetching the key set now, if any.
+    pub(crate) fetching_keys: Option<u64>,
 }
 
 /// What to do for the provider's metadata.
@@ -56,6 +66,28 @@ impl ProviderState {
             },
             discovery_failure: None,
             client: config.client().map(|c| (Arc::new(c.clone()), None)),
+            keys: KeyCache::new(config.key_fetch_policy()),
+            discovering: None,
+            registering: None,
+            fetching_keys: None,
+        }
+    }
+
+    /// The metadata held, whatever its age: what a request uses while another rediscovers.
+    pub(crate) fn cached_metadata(&self) -> Option<Arc<ProviderMetadata>> {
+        self.metadata.as_ref().map(|(m, _)| m.clone())
+    }
+
+    /// Forgets that `flow` is fetching anything (it finished, or was dropped half-way).
+    pub(crate) fn release(&mut self, flow: u64) {
+        for slot in [
+            &mut self.discovering,
+            &mut self.registering,
+            &mut self.fetching_keys,
+        ] {
+            if *slot == Some(flow) {
+                *slot = None;
+            }
         }
     }
 

@@ -17,7 +17,7 @@
 //! let mut step = refresh.start();
 //! loop {
 //!     match step {
-//!         RefreshStep::Send(out) => step = refresh.resume(transport.send(out.request).await),
+//!         RefreshStep::Send(out) => step = refresh.resume(send(out.request)),
 //!         RefreshStep::Done(result) => break result,
 //!     }
 //! }

@@ -1,4 +1,4 @@
-//! A Redis [`SessionStore`] for `oidc-core`: app instances behind one Redis share logins and
+//! A Redis [`SessionStore`] for `oidc-runtime`: app instances behind one Redis share logins and
 //! logouts. Written once for every adapter.
 //!
 //! Records are stored as JSON under `<prefix><session id>` with an absolute expiry
@@ -19,7 +19,7 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
 //! let store = oidc_redis::RedisStore::connect("redis://127.0.0.1:6379/").await?;
-//! let builder = oidc_core::RelyingParty::builder("https://app.example")
+//! let builder = oidc_runtime::RelyingParty::builder("https://app.example")
 //!     .session_store(Arc::new(store));
 //! # let _ = builder; Ok(()) }
 //! ```
@@ -28,7 +28,7 @@
 
 use std::time::Duration;
 
-use oidc_core::{BoxFuture, SessionRecord, SessionStore, StoreError};
+use oidc_runtime::{BoxFuture, SessionRecord, SessionStore, StoreError};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::AsyncCommands;
 
@@ -103,7 +103,7 @@ impl SessionStore for RedisStore {
                     // An unreadable record is treated as no session rather than an outage.
                     // serde's message can quote the stored (maybe planted) data.
                     tracing::warn!(
-                        error = %oidc_core::log_safe(&e.to_string()),
+                        error = %oidc_runtime::log_safe(&e.to_string()),
                         "unreadable session record in redis"
                     );
                     Ok(None)

@@ -1,7 +1,7 @@
 //! # oidc-rocket
 //!
 //! OpenID Connect login, sessions and logout for [Rocket](rocket) 0.5, over the sans-IO
-//! [`oidc_core`].
+//! [`oidc_core`] driven by [`oidc_runtime`].
 //!
 //! - [`OidcFairing`] manages the [`RelyingParty`] as state (handlers can take
 //!   `&State<RelyingParty>`) and mounts its routes: the redirect endpoint (`GET` and `POST`),
@@ -64,6 +64,7 @@ use std::ops::Deref;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
+use oidc_runtime::MAX_CALLBACK_BODY;
 use rocket::data::{Data, ToByteUnit};
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::http::uri::Origin;
@@ -73,24 +74,11 @@ use rocket::response::Response;
 use rocket::route::{self, Handler, Route};
 use rocket::{Build, Rocket};
 
-pub use oidc_core::{
-    self, ClientAuthMethod, ClientMetadata, Error, ErrorInfo, ErrorView, HtmlErrorView,
-    JsonErrorView, MemoryStore, ProviderConfig, ProviderMetadata, RelyingParty, SessionStore,
-    UserSession,
-};
-pub use oidc_core::{BearerRequirements, BearerValidation, Principal, Secret, TokenIdentity};
-
-/// The largest request body the relying party's routes read (a `form_post` response).
-const MAX_CALLBACK_BODY: usize = 64 * 1024;
+pub use oidc_runtime::{self, prelude::*};
 
 /// The status every failing guard of this crate fails with, whatever the relying party's
 /// answer: the fairing replaces the response with that answer.
 const REFUSED: Status = Status::Unauthorized;
-
-/// The default transport: reqwest with a timeout and a body-size cap.
-pub fn default_transport() -> Result<Arc<dyn oidc_core::Transport>, oidc_core::TransportError> {
-    Ok(Arc::new(oidc_reqwest::ReqwestTransport::new()?))
-}
 
 /// The request as the core sees it. Rocket 0.5 speaks `http` 0.2; the core `http` 1: the
 /// method, URI and headers cross as strings. Headers `http` refuses are left out.
@@ -153,7 +141,7 @@ impl Handler for RpHandler {
             Ok(_) => return route::Outcome::Error(Status::PayloadTooLarge),
             Err(e) => {
                 tracing::warn!(
-                    error = %oidc_core::log_safe(&e.to_string()),
+                    error = %oidc_runtime::log_safe(&e.to_string()),
                     "could not read the request body"
                 );
                 return route::Outcome::Error(Status::BadRequest);
@@ -208,7 +196,7 @@ fn valid_route_path(path: &str) -> bool {
 
 /// The failing guard's response, kept for the fairing's response hook.
 #[derive(Default)]
-struct PendingResponse(Mutex<Option<oidc_core::Response>>);
+struct PendingResponse(Mutex<Option<oidc_runtime::Response>>);
 
 #[rocket::async_trait]
 impl Fairing for OidcFairing {
@@ -238,11 +226,11 @@ impl Fairing for OidcFairing {
         let mut routes = Vec::new();
         for (route, path) in paths {
             let (get, post) = match route {
-                oidc_core::Route::Redirect => (
+                oidc_runtime::Route::Redirect => (
                     "oidc redirect endpoint",
                     Some("oidc redirect endpoint (form_post)"),
                 ),
-                oidc_core::Route::Logout => ("oidc logout", Some("oidc logout confirmation")),
+                oidc_runtime::Route::Logout => ("oidc logout", Some("oidc logout confirmation")),
                 _ => ("oidc login", None),
             };
             routes.push(named(Route::new(Method::Get, path, handler.clone()), get));
@@ -333,7 +321,7 @@ async fn guard<'r, T, F, Fut>(
 ) -> Outcome<T, GuardError>
 where
     F: FnOnce(&'r RelyingParty, http::request::Parts) -> Fut,
-    Fut: Future<Output = Result<T, oidc_core::Response>>,
+    Fut: Future<Output = Result<T, oidc_runtime::Response>>,
 {
     let rp = match relying_party(request) {
         Ok(rp) => rp,
@@ -403,7 +391,7 @@ impl<'r> FromRequest<'r> for OidcUser {
 /// }
 /// ```
 pub trait ProviderName: Send + Sync + 'static {
-    /// The provider's name, as given to [`oidc_core::RelyingPartyBuilder::provider`].
+    /// The provider's name, as given to [`RelyingPartyBuilder::provider`].
     const NAME: &'static str;
 }
 
@@ -596,8 +584,8 @@ async fn session_or_bearer(
 /// missing or invalid token is answered `401` with a `WWW-Authenticate` challenge, a token
 /// lacking a required scope `403` (`insufficient_scope`), never a login redirect. Validation
 /// (introspection or JWT), audience and required scopes are the relying party's
-/// ([`bearer_validation`](oidc_core::RelyingPartyBuilder::bearer_validation),
-/// [`bearer_scopes`](oidc_core::RelyingPartyBuilder::bearer_scopes), ...); [`BearerWith`] adds
+/// ([`bearer_validation`](RelyingPartyBuilder::bearer_validation),
+/// [`bearer_scopes`](RelyingPartyBuilder::bearer_scopes), ...); [`BearerWith`] adds
 /// a route's own.
 ///
 /// ```

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 use http::StatusCode;
-use oidc_core::{BoxFuture, Clock};
+use oidc_runtime::{BoxFuture, Clock};
 use oidc_testkit::harness::{App, Bench, BenchOptions, APP_URL, CLIENT_ID, CLIENT_SECRET, ISSUER};
 use oidc_testkit::JwtAccessTokenSpec;
 use rocket::http::{Header, Method};

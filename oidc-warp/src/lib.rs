@@ -1,6 +1,7 @@
 //! # oidc-warp
 //!
-//! OpenID Connect login, sessions and logout for [warp], over the sans-IO [`oidc_core`].
+//! OpenID Connect login, sessions and logout for [warp], over the sans-IO [`oidc_core`] driven by
+//! [`oidc_runtime`].
 //!
 //! - [`routes`] serves the relying party's own routes (redirect endpoint, logout, and the
 //!   login route when configured); every other path falls through;
@@ -52,23 +53,11 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes, BytesMut};
 use http::request::Parts;
 use http::{Method, StatusCode, Uri};
+use oidc_runtime::MAX_CALLBACK_BODY;
 use warp::filters::path::FullPath;
 use warp::{Filter, Rejection, Reply};
 
-pub use oidc_core::{
-    self, ClientAuthMethod, ClientMetadata, Error, ErrorInfo, ErrorView, HtmlErrorView,
-    JsonErrorView, MemoryStore, ProviderConfig, ProviderMetadata, RelyingParty, SessionStore,
-    UserSession,
-};
-pub use oidc_core::{BearerRequirements, BearerValidation, Principal, Secret, TokenIdentity};
-
-/// The largest request body the relying party's routes read (a `form_post` response).
-const MAX_CALLBACK_BODY: usize = 64 * 1024;
-
-/// The default transport: reqwest with a timeout and a body-size cap.
-pub fn default_transport() -> Result<Arc<dyn oidc_core::Transport>, oidc_core::TransportError> {
-    Ok(Arc::new(oidc_reqwest::ReqwestTransport::new()?))
-}
+pub use oidc_runtime::{self, prelude::*};
 
 fn with_rp(rp: RelyingParty) -> impl Filter<Extract = (RelyingParty,), Error = Infallible> + Clone {
     warp::any().map(move || rp.clone())
@@ -297,8 +286,8 @@ pub fn refreshed_access_token(
 /// `WWW-Authenticate` challenge, a token lacking a required scope a `403`
 /// (`insufficient_scope`); never a login redirect. Validation (introspection or JWT), audience
 /// and required scopes are the relying party's
-/// ([`bearer_validation`](oidc_core::RelyingPartyBuilder::bearer_validation),
-/// [`bearer_scopes`](oidc_core::RelyingPartyBuilder::bearer_scopes), ...).
+/// ([`bearer_validation`](RelyingPartyBuilder::bearer_validation),
+/// [`bearer_scopes`](RelyingPartyBuilder::bearer_scopes), ...).
 ///
 /// ```
 /// use oidc_warp::{RelyingParty, TokenIdentity};

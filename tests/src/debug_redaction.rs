@@ -19,9 +19,10 @@ use oidc_core::registration::{parse_registration_response, registration_request}
 use oidc_core::token::{code_exchange_request, parse_token_response, TokenResponse};
 use oidc_core::{
     AuthorizationResponse, BearerValidation, ClientMetadata, ClientRegistrationInfo, Endpoint,
-    MemoryStore, PendingLogin, Principal, ProviderConfig, ProviderMetadata, RelyingParty, Secret,
-    SessionRecord, SessionStore, TokenIdentity, UserSession,
+    PendingLogin, Principal, ProviderConfig, ProviderMetadata, Secret, SessionRecord,
+    TokenIdentity, UserSession,
 };
+use oidc_runtime::{MemoryStore, RelyingParty, SessionStore};
 use serde_json::json;
 
 /// Every secret value planted below; each contains `SECRET` so that a leak of any of them,
@@ -39,6 +40,7 @@ const INITIAL_ACCESS_TOKEN: &str = "SECRET-initial-access-token";
 const REGISTRATION_ACCESS_TOKEN: &str = "SECRET-registration-access-token";
 const BEARER: &str = "SECRET-bearer-token";
 const SESSION_KEY: &[u8; 32] = b"SECRET-session-key-0123456789abc";
+const ENTROPY: [u8; 32] = *b"SECRET-flow-entropy-0123456789ab";
 
 /// Formats values both ways and collects every leak, so that one run lists them all.
 #[derive(Default)]
@@ -144,7 +146,7 @@ fn response(status: u16, body: serde_json::Value) -> http::Response<Bytes> {
         .unwrap()
 }
 
-fn rp_builder() -> oidc_core::RelyingPartyBuilder {
+fn rp_builder() -> oidc_runtime::RelyingPartyBuilder {
     RelyingParty::builder("http://app.test")
         .provider("default", config())
         .transport(Arc::new(crate::harness::SimTransport::new(
@@ -187,7 +189,7 @@ async fn no_public_type_prints_a_secret() {
         "/",
         &[],
         1,
-        &oidc_core::SeededRandom::new(7),
+        [7; 32],
     )
     .unwrap();
     let generated = [
@@ -340,6 +342,45 @@ async fn no_public_type_prints_a_secret() {
     let err = oidc_core::id_token::validate(ID_TOKEN, &keys, &expect).unwrap_err();
     leaks.check("IdTokenError", &err, &[]);
     assert!(!err.to_string().contains("SECRET"), "{err}");
+
+    // The sans-IO core's loop: a flow's context, what a flow asks for and what it is answered.
+    let entropy = format!("{:?}", &ENTROPY[..8])
+        .trim_end_matches(']')
+        .to_owned();
+    let cx = oidc_core::Context::new(1, ENTROPY);
+    leaks.check("Context", &cx, &[&entropy]);
+    let core_builder = || {
+        oidc_core::RelyingParty::builder("http://app.test")
+            .provider("default", config.clone())
+            .session_secret(SESSION_KEY)
+    };
+    leaks.check("oidc_core::RelyingPartyBuilder", &core_builder(), &[]);
+    let core = core_builder().build().unwrap();
+    leaks.check("oidc_core::RelyingParty", &core, &[]);
+    let parts = http::Request::get("/").body(()).unwrap().into_parts().0;
+    leaks.check("Flow", &core.login(&parts, None, "/", cx), &[&entropy]);
+    let save = oidc_core::Action::<()>::Save("id".into(), record.clone());
+    leaks.check("Action::Save", &save, &[]);
+    let token_request = code_exchange_request(
+        "https://op.test/token",
+        &client(),
+        CODE,
+        "http://app.test/redirect_uri",
+        Some(VERIFIER),
+    )
+    .unwrap();
+    let send = oidc_core::Action::<()>::Send(Outbound {
+        endpoint: Endpoint::Token,
+        request: token_request,
+    });
+    leaks.check("Action::Send", &send, &[]);
+    let loaded = oidc_core::Answer::Loaded(Ok(Some(record.clone())));
+    leaks.check("Answer::Loaded", &loaded, &[]);
+    let answered = oidc_core::Answer::Http(Ok(response(
+        200,
+        json!({"access_token": ACCESS_TOKEN, "token_type": "Bearer"}),
+    )));
+    leaks.check("Answer::Http", &answered, &[]);
 
     // The relying party and the adapters' types.
     leaks.check("RelyingPartyBuilder", &rp_builder(), &[]);

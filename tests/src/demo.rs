@@ -12,8 +12,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use oidc_core::{
     ClientAuthMethod, ClientMetadata, ClientRegistrationInfo, JsonErrorView, ProviderConfig,
-    RelyingParty, Transport,
 };
+use oidc_runtime::{RelyingParty, Transport};
 
 use crate::{SimClient, SimProvider};
 
@@ -93,7 +93,7 @@ pub async fn from_env() -> Result<Demo, String> {
     .build()
     .map_err(|e| e.to_string())?;
     let transport: Arc<dyn Transport> =
-        Arc::new(oidc_reqwest::ReqwestTransport::new().map_err(|e| format!("HTTP client: {e}"))?);
+        Arc::new(oidc_runtime::ReqwestTransport::new().map_err(|e| format!("HTTP client: {e}"))?);
     let mut builder = RelyingParty::builder(app_url.clone())
         .provider("default", config)
         .transport(transport)

@@ -23,7 +23,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{header, Request, StatusCode};
 use oidc_core::session::MAX_PENDING_LOGINS;
-use oidc_core::{BoxFuture, MemoryStore, SessionRecord, SessionStore, StoreError, TransportError};
+use oidc_core::{SessionRecord, StoreError, TransportError};
+use oidc_runtime::{BoxFuture, MemoryStore, SessionStore};
 
 use crate::harness::{
     App, Bench, BenchOptions, Browser, Fault, Page, TestClock, APP_URL, CLIENT_SECRET, DRIP_LENGTH,
@@ -770,7 +771,7 @@ pub async fn cookie_from_another_app_is_ignored<A: App>() -> Unchanged {
         ..Default::default()
     });
     let same_key = Bench::<A>::with(BenchOptions {
-        rp: Box::new(|r| r.random(Arc::new(oidc_core::SeededRandom::new(7)))),
+        rp: Box::new(|r| r.random(Arc::new(crate::SeededRandom::new(7)))),
         ..Default::default()
     });
     let mut foreign = Vec::new();
@@ -1069,13 +1070,13 @@ pub async fn oversized_logout_confirmation_is_refused<A: App>() -> Unchanged {
 }
 
 /// A token endpoint that sends its headers at once and then drips its body a byte at a time,
-/// over a real loopback socket read by the real transport (`oidc-reqwest`, as every adapter
-/// uses it): the transport's total timeout cuts the call off mid-body. A timeout that covered
-/// only the connection or the headers would let the whole answer in, late, and the login
-/// succeed. Starting from a browser logged in as alice and another with two pending logins
-/// (two tabs), the dripped callback fails as `provider_unreachable` in about the timeout, and
-/// nothing else changes: alice keeps her session and her own login in progress, and the
-/// other tab's login still completes.
+/// over a real loopback socket read by the real transport (`oidc_runtime::ReqwestTransport`, as
+/// every adapter uses it): the transport's total timeout cuts the call off mid-body. A timeout
+/// that covered only the connection or the headers would let the whole answer in, late, and
+/// the login succeed. Starting from a browser logged in as alice and another with two pending
+/// logins (two tabs), the dripped callback fails as `provider_unreachable` in about the
+/// timeout, and nothing else changes: alice keeps her session and her own login in progress,
+/// and the other tab's login still completes.
 pub async fn slow_drip_is_cut_off_by_the_total_timeout<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
     let (mut alice, before) = logged_in_with_pending(&bench, "alice").await;

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{header, Request, Response, StatusCode};
-use oidc_core::{BoxFuture, Clock, RelyingParty, Transport, TransportError};
+use oidc_core::TransportError;
+use oidc_runtime::{BoxFuture, Clock, Random, RelyingParty, RelyingPartyBuilder, Transport};
 
 use crate::{SimClient, SimProvider};
 
@@ -46,6 +47,30 @@ impl Clock for TestClock {
     }
 }
 
+/// A deterministic [`oidc_runtime::Random`] for tests: the same seed gives the same bytes, so
+/// that a scenario's `state`, nonces and session ids are the same on every run.
+#[derive(Debug)]
+pub struct SeededRandom(Mutex<rand::rngs::StdRng>);
+
+impl SeededRandom {
+    /// A generator seeded with `seed`.
+    pub fn new(seed: u64) -> Self {
+        use rand::SeedableRng;
+        SeededRandom(Mutex::new(rand::rngs::StdRng::seed_from_u64(seed)))
+    }
+}
+
+impl Random for SeededRandom {
+    fn fill(&self, buf: &mut [u8]) {
+        use rand::RngCore;
+        // A panic elsewhere while holding the lock leaves the generator itself intact.
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .fill_bytes(buf);
+    }
+}
+
 /// A failure to inject at a provider endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -60,9 +85,9 @@ pub enum Fault {
     Respond(u16, String),
     /// The provider's real answer, served from a loopback socket that sends the headers at
     /// once and then the body one byte at a time over [`DRIP_LENGTH`], read by the real
-    /// transport (`oidc-reqwest`) with a total timeout of [`DRIP_TIMEOUT`]: the call fails
-    /// with a timeout only if that timeout covers the body too. Each such call is recorded
-    /// ([`SimTransport::drips`]).
+    /// transport (`oidc_runtime::ReqwestTransport`) with a total timeout of [`DRIP_TIMEOUT`]:
+    /// the call fails with a timeout only if that timeout covers the body too. Each such call
+    /// is recorded ([`SimTransport::drips`]).
     SlowDrip,
     /// The connection closes before the announced body is complete; the transport reports it.
     Truncated,
@@ -226,7 +251,7 @@ async fn drip(
     path: String,
     answer: Response<Bytes>,
 ) -> Result<Response<Bytes>, TransportError> {
-    let transport = oidc_reqwest::ReqwestTransport::builder()
+    let transport = oidc_runtime::ReqwestTransport::builder()
         .timeout(DRIP_TIMEOUT)
         .build()?;
     let sent = Arc::new(AtomicUsize::new(0));
@@ -294,16 +319,6 @@ impl Transport for SimTransport {
             result
         })
     }
-
-    fn spawn(&self, task: BoxFuture<'static, ()>) -> bool {
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                handle.spawn(task);
-                true
-            }
-            Err(_) => false,
-        }
-    }
 }
 
 /// An app under test, built around a relying party by one adapter. The app follows
@@ -356,7 +371,7 @@ pub struct BenchOptions {
     pub configure:
         Box<dyn FnOnce(oidc_core::ProviderConfigBuilder) -> oidc_core::ProviderConfigBuilder>,
     /// Adjusts the relying party's builder.
-    pub rp: Box<dyn FnOnce(oidc_core::RelyingPartyBuilder) -> oidc_core::RelyingPartyBuilder>,
+    pub rp: Box<dyn FnOnce(RelyingPartyBuilder) -> RelyingPartyBuilder>,
     /// Serve the app at `https://app.test` instead of `http://app.test`.
     pub https: bool,
     /// Add a second provider, named `second`, at [`ISSUER2`] (same client id and secret).
@@ -453,7 +468,7 @@ impl<A: App> Bench<A> {
             .provider("default", config)
             .transport(Arc::new(transport.clone()))
             .clock(clock.clone())
-            .random(Arc::new(oidc_core::SeededRandom::new(42)))
+            .random(Arc::new(SeededRandom::new(42)))
             .session_secret([9u8; 32])
             .login_path("/login")
             .error_view(oidc_core::JsonErrorView);
@@ -495,7 +510,7 @@ impl<A: App> Bench<A> {
 
     /// Another instance of the app (same provider, client, clock and cookie key; its own
     /// randomness) on `store`: what a second process behind a shared session store is.
-    pub fn another_instance(&self, store: Arc<dyn oidc_core::SessionStore>) -> A {
+    pub fn another_instance(&self, store: Arc<dyn oidc_runtime::SessionStore>) -> A {
         let config = oidc_core::ProviderConfig::discover(ISSUER)
             .client(oidc_core::ClientMetadata::new(CLIENT_ID, CLIENT_SECRET))
             .scopes(["openid", "profile", "email"])
@@ -505,7 +520,7 @@ impl<A: App> Bench<A> {
             .provider("default", config)
             .transport(Arc::new(self.transport.clone()))
             .clock(self.clock.clone())
-            .random(Arc::new(oidc_core::SeededRandom::new(4242)))
+            .random(Arc::new(SeededRandom::new(4242)))
             .session_secret([9u8; 32])
             .session_store(store)
             .error_view(oidc_core::JsonErrorView)

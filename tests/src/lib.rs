@@ -66,6 +66,7 @@ use bytes::Bytes;
 use http::{Method, Request, Response};
 use serde_json::{Map, Value};
 
+pub use crate::harness::SeededRandom;
 pub use crate::keys::SigningAlg;
 use crate::keys::SigningKey;
 

@@ -13,7 +13,7 @@ use http::StatusCode;
 use crate::harness::{App, Bench, BenchOptions, Fault, APP_URL, ISSUER};
 use crate::unchanged::{logged_in, whoami, Before, Unchanged};
 use crate::Misbehavior;
-use oidc_core::Clock as _;
+use oidc_runtime::Clock as _;
 
 /// Seconds after which cached keys are fetched again.
 const JWKS_CACHE_SECS: u64 = oidc_core::jwks::JWKS_MAX_AGE + 1;
@@ -873,7 +873,7 @@ pub async fn expired_registration_registers_again<A: App>() {
     });
     // The first registration answers with the bench's known client and a secret that expires
     // in a minute.
-    let expires = oidc_core::Clock::now(bench.clock.as_ref()) + 60;
+    let expires = oidc_runtime::Clock::now(bench.clock.as_ref()) + 60;
     bench.transport.fail(
         "/register",
         Fault::Respond(
@@ -1140,8 +1140,8 @@ pub async fn error_view_escapes_provider_text<A: App>() -> Unchanged {
 /// login on both, a logout on one is a logout on both; and when the store is down (`outage`
 /// stops it) a request gets a clear error page, not a panic.
 pub async fn shared_sessions_across_instances<A: App>(
-    store_a: std::sync::Arc<dyn oidc_core::SessionStore>,
-    store_b: std::sync::Arc<dyn oidc_core::SessionStore>,
+    store_a: std::sync::Arc<dyn oidc_runtime::SessionStore>,
+    store_b: std::sync::Arc<dyn oidc_runtime::SessionStore>,
     outage: impl FnOnce(),
 ) {
     let now = std::time::SystemTime::now()
@@ -1492,7 +1492,7 @@ pub async fn plain_http_provider_endpoints_are_refused<A: App>() -> Unchanged {
         http::Request::get(format!("{ISSUER}/.well-known/openid-configuration"))
             .body(bytes::Bytes::new())
             .unwrap(),
-        oidc_core::Clock::now(bench.clock.as_ref()),
+        oidc_runtime::Clock::now(bench.clock.as_ref()),
     );
     let mut doc: serde_json::Value = serde_json::from_slice(discovery.body()).unwrap();
     doc["token_endpoint"] = "http://op.test/token".into();
@@ -1573,7 +1573,7 @@ pub async fn public_registration_without_pkce_is_refused<A: App>() -> Unchanged 
         ..Default::default()
     });
     // A confidential registration first, whose secret expires in a minute.
-    let expires = oidc_core::Clock::now(bench.clock.as_ref()) + 60;
+    let expires = oidc_runtime::Clock::now(bench.clock.as_ref()) + 60;
     bench.transport.fail(
         "/register",
         Fault::Respond(
@@ -2523,7 +2523,7 @@ fn session_cookie_set(page: &crate::harness::Page) -> Option<String> {
 /// logs in and reaches the token endpoint; the others get the replay's refusal
 /// (`unsolicited_response`) and set no session cookie.
 pub async fn race_one_state_on<A: App>(
-    store: std::sync::Arc<dyn oidc_core::SessionStore>,
+    store: std::sync::Arc<dyn oidc_runtime::SessionStore>,
     start_time: Option<u64>,
 ) {
     const N: usize = 8;
@@ -2535,7 +2535,7 @@ pub async fn race_one_state_on<A: App>(
             // store (and from earlier runs' on a shared Redis).
             rp: Box::new(move |r| {
                 r.session_store(store)
-                    .random(std::sync::Arc::new(oidc_core::SeededRandom::new(seed)))
+                    .random(std::sync::Arc::new(crate::SeededRandom::new(seed)))
             }),
             start_time,
             ..Default::default()
@@ -2586,7 +2586,7 @@ pub async fn race_one_state_on<A: App>(
 /// store and exactly one token request; the other seven are refused as replays before any
 /// token call. The same runs on Redis in `tests/tests/redis.rs`.
 pub async fn concurrent_callbacks_with_one_state_log_in_once<A: App>() {
-    let store = std::sync::Arc::new(oidc_core::MemoryStore::with_clock(
+    let store = std::sync::Arc::new(oidc_runtime::MemoryStore::with_clock(
         1000,
         std::sync::Arc::new(crate::harness::TestClock::new(1_700_000_000)),
     ));

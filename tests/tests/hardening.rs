@@ -30,8 +30,8 @@ mod load {
     use bytes::Bytes;
     use http::{header, Request, StatusCode};
     use oidc_axum::{OidcLayer, OidcUser};
-    use oidc_core::{ClientMetadata, JsonErrorView, ProviderConfig, RelyingParty, Transport};
-    use oidc_reqwest::ReqwestTransport;
+    use oidc_core::{ClientMetadata, JsonErrorView, ProviderConfig};
+    use oidc_runtime::{RelyingParty, ReqwestTransport, Transport};
     use oidc_testkit::harness::contract_json;
 
     /// Clients per round of the concurrency check.

@@ -98,7 +98,8 @@ async fn two_warp_instances_share_sessions_through_redis() {
 
 #[tokio::test]
 async fn records_expire_in_redis() {
-    use oidc_core::{SessionRecord, SessionStore};
+    use oidc_core::SessionRecord;
+    use oidc_runtime::SessionStore;
     let Some(server) = RedisServer::start() else {
         return;
     };
@@ -157,7 +158,7 @@ async fn warp_concurrent_callbacks_with_one_state_log_in_once_through_redis() {
 /// its time to live.
 #[tokio::test]
 async fn spent_marks_are_atomic_in_redis() {
-    use oidc_core::SessionStore;
+    use oidc_runtime::SessionStore;
     let Some(server) = RedisServer::start() else {
         return;
     };

@@ -14,7 +14,8 @@ mod adapter {
     use super::*;
     use ::warp::Filter;
     use http::{header, StatusCode};
-    use oidc_core::{BearerRequirements, Clock, Principal, TokenIdentity};
+    use oidc_core::{BearerRequirements, Principal, TokenIdentity};
+    use oidc_runtime::Clock;
     use oidc_testkit::harness::{Bench, BenchOptions, APP_URL, CLIENT_ID, CLIENT_SECRET, ISSUER};
     use oidc_testkit::JwtAccessTokenSpec;
 

@@ -2,3 +2,6 @@
 
 #[doc = include_str!("security.md")]
 pub mod security {}
+
+#[doc = include_str!("concurrency.md")]
+pub mod concurrency {}

@@ -8,13 +8,29 @@
 //! requests from the app itself, direct navigations and clients that send no fetch metadata log
 //! out at once, as they always did.
 
-use http::{header, HeaderMap, HeaderValue};
+use std::sync::Arc;
+
+use http::{header, HeaderMap, HeaderValue, Method};
 use url::{Origin, Url};
 
-use crate::error::{ProtocolError, Result};
+use super::pages::{is_form, redirect};
+use super::{RelyingParty, Response};
+use crate::error::{Error, ProtocolError, Result};
 use crate::error_view::{escape_html, html_page};
+use crate::flow::{ready, Ask, Context, Cx, Flow, Machine, Progress};
+use crate::metadata::ClientMetadata;
+use crate::secret::{constant_time_eq, Secret};
+use crate::session::{SessionRecord, UserSession, PENDING_LOGIN_TTL};
 
-use super::Response;
+/// `tri!(result)`: the value, or end the step with the error.
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return Progress::Ready(Err(e.into())),
+        }
+    };
+}
 
 /// The name of the confirmation form's token field.
 pub(super) const CSRF_FIELD: &str = "csrf_token";
@@ -133,6 +149,327 @@ pub(super) fn confirmation_page(
         HeaderValue::from_static("same-origin"),
     );
     resp
+}
+
+impl RelyingParty {
+    /// Logout, and the page the provider returns to afterwards (the same route), for `GET` and
+    /// `HEAD`.
+    ///
+    /// With `state`: the return from the provider, accepted only when `state` matches the logout
+    /// this browser started; it is a cross-site navigation, and only finishes that logout (it
+    /// never ends a logged-in session). Without `state`: a request from another site
+    /// (`Sec-Fetch-Site`, `Origin`, `Referer`) gets a confirmation page whose button posts to
+    /// [`confirm_logout`](Self::confirm_logout), and nothing changes; any other request removes
+    /// the local session first, then, when the provider has an `end_session_endpoint`,
+    /// redirects there (RP-Initiated Logout 1.0) with `id_token_hint`,
+    /// `post_logout_redirect_uri`, `state` and `client_id`.
+    pub fn logout(&self, parts: &http::request::Parts, cx: Context) -> Flow<Response> {
+        let state = if parts.method != Method::GET && parts.method != Method::HEAD {
+            State::Failed(Some(
+                ProtocolError::MethodNotAllowed("GET, or POST to confirm a logout").into(),
+            ))
+        } else {
+            State::Load {
+                id: self.inner.cookies.read(&parts.headers),
+                returned_state: form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+                    .find(|(k, _)| k == "state")
+                    .map(|(_, v)| v.into_owned()),
+                cross_site: request_site(&parts.headers, &self.own_origins()).is_cross_site(),
+            }
+        };
+        let machine = Logout {
+            confirm: false,
+            state,
+        };
+        Flow::new(self, cx, machine, |rp, e| rp.error_response(&e))
+    }
+
+    /// The logout confirmation (`POST` to the logout route, a form body with `csrf_token`):
+    /// logs out as [`logout`](Self::logout) does when the token is this session's and the
+    /// request is not from another site; otherwise the error view, and the session stays.
+    pub fn confirm_logout(
+        &self,
+        parts: &http::request::Parts,
+        body: &[u8],
+        cx: Context,
+    ) -> Flow<Response> {
+        let state = match self.confirmed_session(parts, body) {
+            Ok(id) => State::Load {
+                id: Some(id),
+                returned_state: None,
+                cross_site: false,
+            },
+            Err(e) => State::Failed(Some(e)),
+        };
+        let machine = Logout {
+            confirm: true,
+            state,
+        };
+        Flow::new(self, cx, machine, |rp, e| rp.error_response(&e))
+    }
+
+    /// The session a logout confirmation is for: a same-site form post whose token is the
+    /// session's.
+    fn confirmed_session(&self, parts: &http::request::Parts, body: &[u8]) -> Result<String> {
+        if request_site(&parts.headers, &self.own_origins()).is_cross_site() {
+            return Err(ProtocolError::CrossSiteRequest.into());
+        }
+        if !is_form(&parts.headers) {
+            return Err(ProtocolError::InvalidCsrfToken.into());
+        }
+        let token = csrf_token_from_form(body)?;
+        let id = self
+            .inner
+            .cookies
+            .read(&parts.headers)
+            .filter(|id| self.inner.cookies.verify_csrf_token(id, &token))
+            .ok_or(ProtocolError::InvalidCsrfToken)?;
+        Ok(id)
+    }
+
+    /// The app's own origins: where its pages (and its logout route) are served.
+    fn own_origins(&self) -> [url::Origin; 2] {
+        [
+            self.inner.app_url.origin(),
+            self.inner.post_logout_redirect_uri.origin(),
+        ]
+    }
+
+    /// The logged-out page; `clear` also removes the session cookie (never for a request from
+    /// another site, which must not be able to log anyone out).
+    pub(super) fn logged_out_page(&self, clear: bool) -> Response {
+        let body = format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>Logged out</title></head>\
+             <body><h1>You have been logged out.</h1><p><a href=\"{}\">Log in again</a></p></body></html>",
+            crate::error_view::escape_html(self.inner.app_url.path())
+        );
+        let mut resp = crate::error_view::html_page(
+            body,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'; base-uri 'none'"),
+        );
+        if clear {
+            resp.headers_mut()
+                .append(header::SET_COOKIE, self.inner.cookies.clear());
+        }
+        resp
+    }
+}
+
+/// [`RelyingParty::logout`] and [`RelyingParty::confirm_logout`].
+struct Logout {
+    confirm: bool,
+    state: State,
+}
+
+enum State {
+    Failed(Option<Error>),
+    Load {
+        id: Option<String>,
+        returned_state: Option<String>,
+        cross_site: bool,
+    },
+    Loaded {
+        id: String,
+        returned_state: Option<String>,
+        cross_site: bool,
+    },
+    /// The return from the provider finished: the session that logged in since kept.
+    ReturnSaved,
+    /// The return from the provider finished: the logout's record deleted.
+    ReturnDeleted,
+    /// A cross-site request: the confirmation page, with the provider's end-session endpoint.
+    Confirmation {
+        id: String,
+        provider: Option<String>,
+    },
+    /// The local session deleted; the user, for RP-initiated logout.
+    Deleted(Option<Arc<UserSession>>),
+    EndSession(Option<Arc<UserSession>>),
+    Saved(Option<Response>),
+    Done,
+}
+
+impl Logout {
+    fn run(&mut self, cx: &mut Cx<'_>) -> Progress<Result<Response>> {
+        let rp = cx.rp;
+        loop {
+            match &mut self.state {
+                State::Failed(e) => {
+                    let e = e
+                        .take()
+                        .unwrap_or(Error::Misuse(crate::Misuse::Finished("a logout")));
+                    return Progress::Ready(Err(e));
+                }
+                State::Load {
+                    id,
+                    returned_state,
+                    cross_site,
+                } => {
+                    let (returned_state, cross_site) = (returned_state.take(), *cross_site);
+                    match id.take() {
+                        Some(id) => {
+                            self.state = State::Loaded {
+                                id: id.clone(),
+                                returned_state,
+                                cross_site,
+                            };
+                            return Progress::Pending(Ask::Load(id));
+                        }
+                        None => {
+                            if returned_state.is_some() {
+                                return Progress::Ready(Err(ProtocolError::StateMismatch.into()));
+                            }
+                            if cross_site {
+                                // Nothing to log out, and no cookie to touch for another site.
+                                return Progress::Ready(Ok(rp.logged_out_page(false)));
+                            }
+                            self.state = State::EndSession(None);
+                        }
+                    }
+                }
+                State::Loaded {
+                    id,
+                    returned_state,
+                    cross_site,
+                } => {
+                    let (id, returned_state, cross_site) =
+                        (std::mem::take(id), returned_state.take(), *cross_site);
+                    let mut record = tri!(cx.loaded());
+                    if let Some(state) = returned_state {
+                        // The return from the provider: accepted only when `state` matches the
+                        // logout this browser started. It is a cross-site navigation, and only
+                        // finishes that logout (it never ends a logged-in session).
+                        let expected = record.as_ref().and_then(|r| r.logout_state.as_ref());
+                        if !expected.is_some_and(|e| constant_time_eq(e.expose(), &state)) {
+                            return Progress::Ready(Err(ProtocolError::StateMismatch.into()));
+                        }
+                        let Some(mut record) = record.take() else {
+                            return Progress::Ready(Err(ProtocolError::StateMismatch.into()));
+                        };
+                        if record.user.is_some() {
+                            // Only the record of a logout in progress is finished here; a
+                            // session that logged in since is not this return's to end.
+                            record.logout_state = None;
+                            self.state = State::ReturnSaved;
+                            return Progress::Pending(Ask::Save(id, record));
+                        }
+                        self.state = State::ReturnDeleted;
+                        return Progress::Pending(Ask::Delete(id));
+                    }
+                    if cross_site {
+                        let provider = record.and_then(|r| r.user).map(|u| u.provider.clone());
+                        self.state = State::Confirmation { id, provider };
+                        continue;
+                    }
+                    // Whatever happens at the provider, this app forgets the user first.
+                    self.state = State::Deleted(record.and_then(|r| r.user));
+                    return Progress::Pending(Ask::Delete(id));
+                }
+                State::ReturnSaved => {
+                    tri!(cx.stored());
+                    return Progress::Ready(Ok(redirect(rp.inner.app_url.path())));
+                }
+                State::ReturnDeleted => {
+                    tri!(cx.stored());
+                    return Progress::Ready(Ok(rp.logged_out_page(true)));
+                }
+                State::Confirmation { id, provider } => {
+                    let end_session = match provider.clone() {
+                        Some(p) => ready!(end_session_endpoint(cx, &p)),
+                        None => None,
+                    };
+                    return Progress::Ready(Ok(confirmation_page(
+                        rp.logout_path(),
+                        rp.inner.app_url.path(),
+                        &rp.inner.cookies.csrf_token(id),
+                        end_session.map(|(url, _)| url.origin()).as_ref(),
+                    )));
+                }
+                State::Deleted(user) => {
+                    let user = user.take();
+                    tri!(cx.stored());
+                    self.state = State::EndSession(user);
+                }
+                State::EndSession(user) => {
+                    let Some(user) = user.clone() else {
+                        return Progress::Ready(Ok(rp.logged_out_page(true)));
+                    };
+                    tri!(rp.slot(Some(&user.provider)));
+                    let Some((mut url, client)) = ready!(end_session_endpoint(cx, &user.provider))
+                    else {
+                        return Progress::Ready(Ok(rp.logged_out_page(true)));
+                    };
+                    // RP-Initiated Logout 1.0, with a `state` this browser's next visit to the
+                    // logout route must return.
+                    let state = cx.rng.token(32);
+                    url.query_pairs_mut()
+                        .append_pair("id_token_hint", user.id_token_jwt())
+                        .append_pair(
+                            "post_logout_redirect_uri",
+                            rp.inner.post_logout_redirect_uri.as_str(),
+                        )
+                        .append_pair("state", &state)
+                        .append_pair("client_id", &client.client_id);
+                    let record = SessionRecord {
+                        logout_state: Some(Secret::new(state)),
+                        ..SessionRecord::new(cx.now + PENDING_LOGIN_TTL)
+                    };
+                    let new_id = rp.inner.cookies.new_id(cx.rng);
+                    let mut resp = redirect(url.as_str());
+                    resp.headers_mut()
+                        .append(header::SET_COOKIE, rp.inner.cookies.set(&new_id));
+                    self.state = State::Saved(Some(resp));
+                    return Progress::Pending(Ask::Save(new_id, record));
+                }
+                State::Saved(resp) => {
+                    let resp = resp.take();
+                    tri!(cx.stored());
+                    self.state = State::Done;
+                    if let Some(resp) = resp {
+                        return Progress::Ready(Ok(resp));
+                    }
+                }
+                State::Done => {
+                    return Progress::Ready(Err(crate::Misuse::Finished("a logout").into()));
+                }
+            }
+        }
+    }
+}
+
+impl Machine for Logout {
+    type Output = Response;
+    fn step(&mut self, cx: &mut Cx<'_>) -> Progress<Response> {
+        match ready!(self.run(cx)) {
+            Ok(resp) => Progress::Ready(resp),
+            Err(e) => {
+                if self.confirm {
+                    tracing::warn!(error = %e, "logout confirmation refused");
+                }
+                Progress::Ready(cx.rp.error_response(&e))
+            }
+        }
+    }
+}
+
+/// The provider's end-session endpoint and this client, when it has one and both are known.
+fn end_session_endpoint(
+    cx: &mut Cx<'_>,
+    provider: &str,
+) -> Progress<Option<(Url, Arc<ClientMetadata>)>> {
+    let Ok((slot, _)) = cx.rp.slot(Some(provider)) else {
+        return Progress::Ready(None);
+    };
+    let Ok(metadata) = ready!(cx.ensure_metadata(slot)) else {
+        return Progress::Ready(None);
+    };
+    let Some(endpoint) = metadata.end_session_endpoint.clone() else {
+        return Progress::Ready(None);
+    };
+    match ready!(cx.ensure_client(slot, &metadata)) {
+        Ok(client) => Progress::Ready(Some((endpoint, client))),
+        Err(_) => Progress::Ready(None),
+    }
 }
 
 #[cfg(test)]

@@ -1,71 +1,51 @@
-//! Access tokens for the relying party: a valid access token on demand (refreshing it when
-//! due), bearer-token protection for APIs, session-or-bearer protection, and the client
-//! credentials grant.
+//! Access tokens for the relying party: a valid access token on demand, refreshed when due.
 //!
 //! ## One refresh for concurrent requests
 //! Requests of one session that all find the access token due would each spend the refresh
 //! token; with rotating refresh tokens all but the first would then fail with `invalid_grant`
-//! and log the user out. So a refresh runs as a *flight* per session id: the first request
-//! starts it as a [`Shared`] future and records it in an in-flight map (a std `Mutex`, never
-//! held across an `.await`); later requests of that session join it and get its outcome. The
-//! flight reloads the session before deciding, so a request that arrives just after a refresh
-//! finds the new token and sends nothing.
+//! and log the user out. So one flow at a time refreshes a session: the relying party records
+//! which flow refreshes which session id, and the others [`Wait`](crate::Action::Wait), then
+//! read the session again and use the token the refresh saved. The refreshing flow reloads the
+//! session before deciding, so a request that arrives just after a refresh finds the new token
+//! and sends nothing. The coordination is per relying party (per process): app instances
+//! sharing a session store each refresh on their own.
 //!
 //! ## A refresh that was sent is saved
-//! A flight is also handed to the transport's [`spawn`](crate::Transport::spawn), which runs
-//! it to completion in the background: if every request waiting on it is dropped (the clients
-//! went away) after the token request went out, the provider has already rotated the refresh
-//! token, and only finishing the flight saves the new one; abandoning it would leave the spent
-//! token in the session, the next refresh would get `invalid_grant` (providers with reuse
-//! detection revoke the whole grant) and the user would be logged out. The core has no runtime
-//! of its own, so it borrows the transport's (`oidc-reqwest` spawns on tokio); a transport
-//! that cannot spawn leaves flights to their waiters, as before.
-//!
-//! The map holds only a [`WeakShared`]: the background task and the requests waiting on a
-//! flight own it, and the flight removes itself from the map when done, so nothing lingers in
-//! memory. The coordination is per process: app instances sharing a session store each refresh
-//! on their own.
+//! Once the refresh request is sent, the provider may already have rotated the refresh token:
+//! only the flow that sent it can save the new one. Such a flow says so with
+//! [`Flow::must_finish`](crate::Flow::must_finish), and a runtime drives it to its end even
+//! when the request that started it goes away; abandoning it would leave the spent token in
+//! the session, the next refresh would get `invalid_grant` (providers with reuse detection
+//! revoke the whole grant) and the user would be logged out.
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use futures_util::future::{FutureExt, Shared, WeakShared};
-use http::{header, HeaderValue, StatusCode};
-
-use super::{api_unauthorized, is_api_request, RelyingParty, RelyingPartyBuilder, Response};
-use crate::access_token::{validate_jwt_access_token, JwtAccessTokenExpectations, JwtValidation};
-use crate::bearer::{
-    bearer_token, check_scopes, rejection_response, BearerRequirements, BearerValidation,
-    Principal, TokenIdentity,
-};
-use crate::client_credentials::{
-    client_credentials_request, parse_client_credentials_response, ClientCredentialsCache,
-};
-use crate::error::{BearerError, Endpoint, Error, Result};
-use crate::introspection::{
-    check_introspection, introspection_request, parse_introspection_response, IntrospectionCache,
-    IntrospectionExpectations,
-};
+use super::builder::RelyingPartyBuilder;
+use super::login::start_login;
+use super::pages::{api_unauthorized, is_api_request};
+use super::{RelyingParty, Response};
+use crate::bearer::BearerValidation;
+use crate::client_credentials::ClientCredentialsCache;
+use crate::error::{Error, Result};
+use crate::flow::{ready, Ask, Context, Cx, Flow, Gated, Immediate, Machine, Map, Progress};
+use crate::introspection::IntrospectionCache;
 use crate::login::safe_return_path;
-use crate::refresh::{needs_refresh, RefreshInput, TokenRefresh};
+use crate::refresh::{needs_refresh, RefreshInput, RefreshOutcome, TokenRefresh};
 use crate::secret::Secret;
-use crate::session::UserSession;
+use crate::session::{SessionRecord, UserSession};
 
 /// How many client credentials tokens (provider, scopes, parameters) are cached at most.
 const CLIENT_CREDENTIALS_CAPACITY: usize = 256;
 
 /// The access-token settings of the builder.
-pub(super) struct TokenSettings {
-    refresh_margin: Duration,
-    auto_refresh: bool,
-    bearer_validation: BearerValidation,
-    bearer_audience: Option<String>,
-    introspection_audience_check: bool,
-    bearer_scopes: Vec<String>,
+pub(crate) struct TokenSettings {
+    pub(super) refresh_margin: Duration,
+    pub(super) auto_refresh: bool,
+    pub(super) bearer_validation: BearerValidation,
+    pub(super) bearer_audience: Option<String>,
+    pub(super) introspection_audience_check: bool,
+    pub(super) bearer_scopes: Vec<String>,
     introspection_ttl: Duration,
     introspection_capacity: usize,
 }
@@ -85,27 +65,11 @@ impl Default for TokenSettings {
     }
 }
 
-/// What a refresh flight hands to every request waiting on it.
-#[derive(Clone)]
-struct Refreshed {
-    token: Secret,
-    refreshed: bool,
-}
-
-type FlightFuture = Pin<Box<dyn Future<Output = Result<Refreshed>> + Send>>;
-
-struct Flight {
-    serial: u64,
-    force: bool,
-    future: WeakShared<FlightFuture>,
-}
-
-/// The access-token state of a relying party: settings, refreshes in flight, caches.
+/// The access-token state of a relying party: settings and caches.
 pub(super) struct TokenState {
-    settings: TokenSettings,
-    flights: Mutex<(u64, HashMap<String, Flight>)>,
-    introspection: IntrospectionCache,
-    client_credentials: ClientCredentialsCache,
+    pub(super) settings: TokenSettings,
+    pub(super) introspection: IntrospectionCache,
+    pub(super) client_credentials: ClientCredentialsCache,
 }
 
 impl TokenState {
@@ -119,13 +83,16 @@ impl TokenState {
                 settings.refresh_margin,
                 CLIENT_CREDENTIALS_CAPACITY,
             ),
-            flights: Mutex::new((0, HashMap::new())),
             settings,
         }
     }
 
     fn margin(&self) -> u64 {
         self.settings.refresh_margin.as_secs()
+    }
+
+    pub(super) fn auto_refresh(&self) -> bool {
+        self.settings.auto_refresh
     }
 }
 
@@ -194,7 +161,7 @@ impl RelyingPartyBuilder {
     }
 }
 
-/// Access tokens: on demand, bearer protection, client credentials.
+/// Access tokens on demand.
 impl RelyingParty {
     /// A valid access token for the request's session: the stored one while it is valid
     /// (beyond the refresh margin), else a new one from the refresh token; `force_refresh`
@@ -206,455 +173,410 @@ impl RelyingParty {
     /// provider refuses the refresh token, which also ends the session (the next protected
     /// request logs in again); [`Error::Transport`] when the provider cannot be reached, with
     /// the session left as it was. Concurrent requests of one session share one refresh.
-    pub async fn valid_access_token(
+    pub fn valid_access_token(
         &self,
         parts: &http::request::Parts,
         force_refresh: bool,
-    ) -> Result<Secret> {
-        let id = self
-            .inner
-            .cookies
-            .read(&parts.headers)
-            .ok_or(Error::LoginRequired("the request has no session"))?;
-        self.session_access_token(&id, force_refresh)
-            .await
-            .map(|r| r.token)
+        cx: Context,
+    ) -> Flow<Result<Secret>> {
+        let fail = |_: &RelyingParty, e| Err(e);
+        let Some(id) = self.inner.cookies.read(&parts.headers) else {
+            let e = Error::LoginRequired("the request has no session");
+            return Flow::new(self, cx, Immediate(Some(Err(e))), fail);
+        };
+        let machine = Map {
+            machine: AccessToken::new(id, force_refresh),
+            f: Some(|_: &RelyingParty, r: Result<Refreshed>| r.map(|r| r.token)),
+        };
+        Flow::new(self, cx, machine, fail)
     }
 
     /// [`valid_access_token`](Self::valid_access_token) for a protected route: when the user
     /// must log in (again), the response starts the login (a `401` for API-style requests);
     /// any other failure is rendered by the error view.
-    pub async fn require_access_token(
+    pub fn require_access_token(
         &self,
         parts: &http::request::Parts,
         force_refresh: bool,
-    ) -> std::result::Result<Secret, Response> {
-        match self.valid_access_token(parts, force_refresh).await {
-            Ok(token) => Ok(token),
-            Err(e) if needs_login(&e) => {
-                if is_api_request(parts) {
-                    return Err(api_unauthorized(&self.realm()));
-                }
-                let provider = self.session(parts).await.map(|u| u.provider.clone());
-                let return_to = parts
-                    .uri
-                    .path_and_query()
-                    .map(|pq| pq.as_str())
-                    .filter(|p| safe_return_path(p).is_ok())
-                    .unwrap_or("/");
-                Err(self.login(parts, provider.as_deref(), return_to).await)
-            }
-            Err(e) => Err(self.error_response(&e)),
-        }
-    }
-
-    /// With [`auto_refresh_access_tokens`](RelyingPartyBuilder::auto_refresh_access_tokens):
-    /// refreshes the session's access token when due, before a protected request is served.
-    /// A session that can no longer refresh is left to the caller, which then sees it logged
-    /// out (`invalid_grant`) or serves it as it is (no refresh token).
-    pub(super) async fn refresh_if_due(
-        &self,
-        parts: &http::request::Parts,
-    ) -> std::result::Result<(), Response> {
-        if !self.inner.tokens.settings.auto_refresh {
-            return Ok(());
-        }
-        let Some(id) = self.inner.cookies.read(&parts.headers) else {
-            return Ok(());
+        cx: Context,
+    ) -> Flow<std::result::Result<Secret, Response>> {
+        let id = self.inner.cookies.read(&parts.headers);
+        let return_to = parts
+            .uri
+            .path_and_query()
+            .map(|pq| pq.as_str())
+            .filter(|p| safe_return_path(p).is_ok())
+            .unwrap_or("/")
+            .to_owned();
+        let state = match &id {
+            Some(id) => RequireState::Token(Box::new(AccessToken::new(id.clone(), force_refresh))),
+            None => RequireState::LoginNeeded,
         };
-        match self.session_access_token(&id, false).await {
-            Ok(_) => Ok(()),
-            Err(e) if needs_login(&e) => Ok(()),
-            Err(e) => {
-                tracing::warn!(error = %e, "automatic access token refresh failed");
-                Err(self.error_response(&e))
-            }
-        }
-    }
-
-    /// The access token of the session `id`, refreshed when due or forced, through the
-    /// session's single refresh flight.
-    async fn session_access_token(&self, id: &str, force: bool) -> Result<Refreshed> {
-        if !force {
-            // The common case needs no coordination: a valid token is just read.
-            let record = self.inner.store.load(id).await?;
-            if let Some(done) = self.usable_token(record.as_ref(), false)? {
-                return Ok(done);
-            }
-        }
-        let mut last = None;
-        for _ in 0..2 {
-            let (flight, flight_forced) = self.join_flight(id, force);
-            let outcome = flight.await?;
-            // A forced request that joined a flight which found the token valid starts its own.
-            if !force || flight_forced || outcome.refreshed {
-                return Ok(outcome);
-            }
-            last = Some(outcome);
-        }
-        last.ok_or(Error::LoginRequired("no access token"))
-    }
-
-    /// The stored token when no refresh is needed: `Ok(Some)` to use it, `Ok(None)` to refresh,
-    /// an error when the session cannot have a valid token.
-    fn usable_token(
-        &self,
-        record: Option<&crate::session::SessionRecord>,
-        force: bool,
-    ) -> Result<Option<Refreshed>> {
-        let now = self.inner.clock.now();
-        let user = record
-            .and_then(|r| r.authenticated_user(now))
-            .ok_or(Error::LoginRequired("the session is not logged in"))?;
-        let valid = |margin| match &user.access_token {
-            Some(t) if !needs_refresh(user, now, margin) => Some(Refreshed {
-                token: t.clone(),
-                refreshed: false,
-            }),
-            _ => None,
+        let machine = RequireToken {
+            id,
+            api: is_api_request(parts),
+            return_to,
+            state,
         };
-        if user.refresh_token.is_none() {
-            // Nothing to refresh with: use the token until it actually expires.
-            return match valid(0) {
-                Some(r) if !force => Ok(Some(r)),
-                _ => Err(Error::LoginRequired(
-                    "the session has no refresh token to get a new access token with",
-                )),
-            };
-        }
-        if force {
-            return Ok(None);
-        }
-        Ok(valid(self.inner.tokens.margin()))
+        Flow::new(self, cx, machine, |rp, e| Err(rp.error_response(&e)))
     }
+}
 
-    /// The refresh flight of session `id`: the one in progress, or a new one. Returns it and
-    /// whether it forces a refresh.
-    fn join_flight(&self, id: &str, force: bool) -> (Shared<FlightFuture>, bool) {
-        let mut guard = self
-            .inner
-            .tokens
-            .flights
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let (serial, flights) = &mut *guard;
-        if let Some(f) = flights.get(id) {
-            if let Some(shared) = f.future.upgrade() {
-                return (shared, f.force);
-            }
-        }
-        // Drop flights whose waiters all went away.
-        flights.retain(|_, f| f.future.upgrade().is_some());
-        *serial += 1;
-        let this = *serial;
-        let rp = self.clone();
-        let key = id.to_owned();
-        let fut: FlightFuture = Box::pin(async move {
-            let result = rp.refresh_session(&key, force).await;
-            let mut guard = rp
-                .inner
-                .tokens
-                .flights
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if guard.1.get(&key).is_some_and(|f| f.serial == this) {
-                guard.1.remove(&key);
-            }
-            result
-        });
-        let shared = fut.shared();
-        let background = shared.clone();
-        if !self.inner.transport.spawn(Box::pin(async move {
-            // The outcome reaches the waiters through the shared future; the flight has saved
-            // whatever there was to save.
-            let _ = background.await;
-        })) {
-            tracing::debug!("the transport cannot spawn: the refresh depends on its waiters");
-        }
-        if let Some(weak) = shared.downgrade() {
-            flights.insert(
-                id.to_owned(),
-                Flight {
-                    serial: this,
-                    force,
-                    future: weak,
+/// [`RelyingParty::require_access_token`]: the token, or what starts the login again.
+struct RequireToken {
+    id: Option<String>,
+    api: bool,
+    return_to: String,
+    state: RequireState,
+}
+
+enum RequireState {
+    Token(Box<AccessToken>),
+    LoginNeeded,
+    /// The session loaded, for the provider it was logged in with.
+    ProviderLoaded,
+    Login(usize),
+}
+
+impl Machine for RequireToken {
+    type Output = std::result::Result<Secret, Response>;
+    fn step(&mut self, cx: &mut Cx<'_>) -> Progress<Self::Output> {
+        loop {
+            match &mut self.state {
+                RequireState::Token(token) => match ready!(token.step(cx)) {
+                    Ok(r) => return Progress::Ready(Ok(r.token)),
+                    Err(e) if needs_login(&e) => self.state = RequireState::LoginNeeded,
+                    Err(e) => return Progress::Ready(Err(cx.rp.error_response(&e))),
                 },
-            );
-        }
-        (shared, force)
-    }
-
-    /// One refresh of session `id` (the body of a flight): reload, decide, refresh, save.
-    async fn refresh_session(&self, id: &str, force: bool) -> Result<Refreshed> {
-        let record = self.inner.store.load(id).await?;
-        if let Some(done) = self.usable_token(record.as_ref(), force)? {
-            return Ok(done);
-        }
-        let now = self.inner.clock.now();
-        let Some(user) = record.and_then(|r| r.user) else {
-            return Err(Error::LoginRequired("the session is not logged in"));
-        };
-        let slot = self.slot(Some(&user.provider))?;
-        let metadata = self.metadata(slot).await?;
-        let client = self.client(slot, &metadata).await?;
-        let mut refresh = TokenRefresh::new(RefreshInput {
-            config: slot.config.clone(),
-            client,
-            metadata,
-            keys: slot.key_cache().clone(),
-            user: user.clone(),
-            now,
-        });
-        let outcome = self.drive(slot, &mut refresh).await;
-        // Save against the session as it is now (another tab may have changed it meanwhile),
-        // and only if it is still the login that was refreshed.
-        let mut latest = self
-            .inner
-            .store
-            .load(id)
-            .await?
-            .filter(|r| r.user.as_ref().is_some_and(|u| same_login(u, &user)))
-            .ok_or(Error::LoginRequired(
-                "the session changed while its tokens were refreshed",
-            ))?;
-        match outcome {
-            Ok(outcome) => {
-                let token = outcome
-                    .user
-                    .access_token
-                    .clone()
-                    .ok_or(Error::LoginRequired(
-                        "the provider returned no access token",
-                    ))?;
-                latest.user = Some(Arc::new(outcome.user));
-                self.inner.store.save(id, &latest).await?;
-                tracing::debug!(provider = %user.provider, "access token refreshed");
-                Ok(Refreshed {
-                    token,
-                    refreshed: true,
-                })
-            }
-            Err(Error::Provider(e)) if e.error == "invalid_grant" => {
-                // The refresh token is dead: so is the login.
-                tracing::info!(provider = %user.provider, "refresh token refused; session ended");
-                latest.user = None;
-                self.inner.store.save(id, &latest).await?;
-                Err(Error::Provider(e))
-            }
-            Err(e) => {
-                tracing::warn!(provider = %user.provider, error = %e, "access token refresh failed");
-                Err(e)
-            }
-        }
-    }
-
-    /// Protects an API route with a bearer token (RFC 6750): reads `Authorization: Bearer`,
-    /// validates the token by introspection or as a JWT access token (per `requirements`, else
-    /// the builder's settings), and checks the required scopes (the builder's and
-    /// `requirements`'). The refusal is the response to send: `401` with a `WWW-Authenticate`
-    /// challenge for a missing or invalid token, `403` `insufficient_scope`, `400` for a
-    /// malformed request, `502`/`500` (JSON) when the provider or the configuration fails.
-    pub async fn authorize_bearer(
-        &self,
-        parts: &http::request::Parts,
-        requirements: &BearerRequirements,
-    ) -> std::result::Result<TokenIdentity, Response> {
-        let mut required = self.inner.tokens.settings.bearer_scopes.clone();
-        for s in requirements.required_scopes() {
-            if !required.contains(s) {
-                required.push(s.clone());
-            }
-        }
-        match self.try_bearer(parts, requirements, &required).await {
-            Ok(identity) => Ok(identity),
-            Err(Error::Bearer(e)) => {
-                tracing::debug!(error = %e, "bearer token refused");
-                let realm = self.realm();
-                Err(rejection_response(&e, Some(&realm), &required))
-            }
-            // The introspection endpoint refusing the token itself (a JWT it will not
-            // introspect, say) is the client's bad token, not a provider outage: a 401, so that
-            // no client can turn its tokens into 502s.
-            Err(Error::Provider(p))
-                if matches!(
-                    p.error.as_str(),
-                    "unsupported_token_type" | "invalid_token" | "invalid_request"
-                ) =>
-            {
-                tracing::debug!(error = %p, "the provider refused to introspect the token");
-                let realm = self.realm();
-                let e = BearerError::InvalidToken("the provider cannot introspect it".into());
-                Err(rejection_response(&e, Some(&realm), &required))
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "bearer token validation failed");
-                Err(json_error(&e))
-            }
-        }
-    }
-
-    async fn try_bearer(
-        &self,
-        parts: &http::request::Parts,
-        requirements: &BearerRequirements,
-        required: &[String],
-    ) -> Result<TokenIdentity> {
-        let token = bearer_token(&parts.headers)?;
-        let settings = &self.inner.tokens.settings;
-        let slot = self.slot(requirements.required_provider())?;
-        let now = self.inner.clock.now();
-        let skew = slot.config.clock_skew.as_secs();
-        let metadata = self.metadata(slot).await?;
-        let default_audience = self.default_audience();
-        let configured = requirements
-            .required_audience()
-            .or(settings.bearer_audience.as_deref());
-        let validation = requirements
-            .required_validation()
-            .unwrap_or(settings.bearer_validation);
-        let identity = match validation {
-            BearerValidation::Introspection => {
-                let result = match self.inner.tokens.introspection.get(&slot.name, token, now) {
-                    Some(r) => r,
-                    None => {
-                        let endpoint = metadata.introspection_endpoint.as_ref().ok_or_else(|| {
-                            Error::config(
-                                "provider_metadata.introspection_endpoint",
-                                "bearer tokens are validated by introspection, and the provider has no introspection endpoint",
-                            )
-                        })?;
-                        let client = self.client(slot, &metadata).await?;
-                        let request = introspection_request(endpoint.as_str(), &client, token)?;
-                        let response = self.call(Endpoint::Introspection, request).await?;
-                        let result = Arc::new(parse_introspection_response(response)?);
-                        self.inner.tokens.introspection.insert(
-                            &slot.name,
-                            token,
-                            result.clone(),
-                            now,
-                        );
-                        result
+                RequireState::LoginNeeded => {
+                    if self.api {
+                        return Progress::Ready(Err(api_unauthorized(&cx.rp.realm())));
                     }
-                };
-                let audience = configured.or(settings
-                    .introspection_audience_check
-                    .then_some(default_audience.as_str()));
-                let expect = IntrospectionExpectations {
-                    issuer: &metadata.issuer,
-                    audience,
-                    now,
-                    skew,
-                };
-                check_introspection(token, &result, &expect)?
+                    match &self.id {
+                        // The login goes to the provider the session was logged in with.
+                        Some(id) => {
+                            let id = id.clone();
+                            self.state = RequireState::ProviderLoaded;
+                            return Progress::Pending(Ask::Load(id));
+                        }
+                        None => self.state = RequireState::Login(0),
+                    }
+                }
+                RequireState::ProviderLoaded => {
+                    let provider = cx
+                        .loaded()
+                        .ok()
+                        .flatten()
+                        .and_then(|r| r.authenticated_user(cx.now).map(|u| u.provider.clone()));
+                    match cx.rp.slot(provider.as_deref()) {
+                        Ok((i, _)) => self.state = RequireState::Login(i),
+                        Err(e) => return Progress::Ready(Err(cx.rp.error_response(&e))),
+                    }
+                }
+                RequireState::Login(slot) => {
+                    let slot = *slot;
+                    let resp = ready!(start_login(cx, slot, &self.return_to, false));
+                    return Progress::Ready(Err(resp));
+                }
             }
-            BearerValidation::Jwt => {
-                let expect = JwtAccessTokenExpectations {
-                    issuer: &metadata.issuer,
-                    audience: configured.unwrap_or(&default_audience),
-                    now,
-                    skew,
-                    algorithms: &slot.config.algorithms,
-                };
-                let no_key = || Error::from(BearerError::InvalidToken("no matching key".into()));
-                let keys = self
-                    .provider_keys(slot, &metadata, None)
-                    .await?
-                    .ok_or_else(no_key)?;
-                match validate_jwt_access_token(token, &keys, &expect)? {
-                    JwtValidation::Valid(id) => id,
-                    JwtValidation::UnknownKey => {
-                        // Perhaps the provider rotated its keys: a newer set, if the provider's
-                        // key cache has or allows one (made-up `kid`s buy no fetches).
-                        let keys = self
-                            .provider_keys(slot, &metadata, Some(&keys))
-                            .await?
-                            .ok_or_else(no_key)?;
-                        match validate_jwt_access_token(token, &keys, &expect)? {
-                            JwtValidation::Valid(id) => id,
-                            JwtValidation::UnknownKey => return Err(no_key()),
+        }
+    }
+}
+
+/// What a refresh gives the request that asked.
+#[derive(Clone)]
+pub(super) struct Refreshed {
+    pub(super) token: Secret,
+}
+
+/// The access token of one session, refreshed when due or forced, one refresh per session at
+/// a time (see the module documentation).
+pub(super) struct AccessToken {
+    id: String,
+    force: bool,
+    state: TokenStep,
+}
+
+enum TokenStep {
+    Begin,
+    FirstLoaded,
+    /// Waiting for another flow's refresh of this session; `seen` is the token before it.
+    Join {
+        seen: Option<Secret>,
+        waited: bool,
+    },
+    Reloaded {
+        seen: Option<Secret>,
+    },
+    /// This flow refreshes: the session as it is now.
+    OwnLoaded,
+    Prepare {
+        slot: usize,
+        user: Arc<UserSession>,
+    },
+    Exchanging {
+        exchange: Box<Gated<TokenRefresh>>,
+        user: Arc<UserSession>,
+    },
+    Latest {
+        outcome: Option<Box<Result<RefreshOutcome>>>,
+        user: Arc<UserSession>,
+    },
+    Saved {
+        result: Option<Result<Refreshed>>,
+    },
+    Done,
+}
+
+impl AccessToken {
+    pub(super) fn new(id: String, force: bool) -> Self {
+        AccessToken {
+            id,
+            force,
+            state: TokenStep::Begin,
+        }
+    }
+
+    /// Ends this flow's refresh of the session with `result`.
+    fn end(&mut self, cx: &mut Cx<'_>, result: Result<Refreshed>) -> Progress<Result<Refreshed>> {
+        cx.release_refresh(&self.id);
+        self.state = TokenStep::Done;
+        Progress::Ready(result)
+    }
+
+    pub(super) fn step(&mut self, cx: &mut Cx<'_>) -> Progress<Result<Refreshed>> {
+        let margin = cx.rp.inner.tokens.margin();
+        loop {
+            match &mut self.state {
+                TokenStep::Begin => {
+                    self.state = TokenStep::FirstLoaded;
+                    return Progress::Pending(Ask::Load(self.id.clone()));
+                }
+                TokenStep::FirstLoaded => {
+                    // The common case needs no coordination: a valid token is just read.
+                    let record = match cx.loaded() {
+                        Ok(r) => r,
+                        Err(e) => return Progress::Ready(Err(e)),
+                    };
+                    match usable_token(record.as_ref(), self.force, cx.now, margin) {
+                        Ok(Some(done)) => return Progress::Ready(Ok(done)),
+                        Err(e) => return Progress::Ready(Err(e)),
+                        Ok(None) => {}
+                    }
+                    self.state = TokenStep::Join {
+                        seen: current_token(record.as_ref()),
+                        waited: false,
+                    };
+                }
+                TokenStep::Join { seen, waited } => {
+                    if cx.refresh_running(&self.id) {
+                        *waited = true;
+                        return Progress::Pending(Ask::Wait);
+                    }
+                    let next = if *waited {
+                        TokenStep::Reloaded { seen: seen.take() }
+                    } else {
+                        cx.claim_refresh(&self.id);
+                        TokenStep::OwnLoaded
+                    };
+                    self.state = next;
+                    return Progress::Pending(Ask::Load(self.id.clone()));
+                }
+                TokenStep::Reloaded { seen } => {
+                    let record = match cx.loaded() {
+                        Ok(r) => r,
+                        Err(e) => return Progress::Ready(Err(e)),
+                    };
+                    // The refresh waited for saved a new token: that is this request's too,
+                    // forced or not.
+                    let now = cx.now;
+                    let user = record.as_ref().and_then(|r| r.authenticated_user(now));
+                    if let Some(token) = user.and_then(|u| u.access_token.clone()) {
+                        if seen.as_ref() != Some(&token) {
+                            return Progress::Ready(Ok(Refreshed { token }));
+                        }
+                    }
+                    match usable_token(record.as_ref(), self.force, now, margin) {
+                        Ok(Some(done)) => return Progress::Ready(Ok(done)),
+                        Err(e) => return Progress::Ready(Err(e)),
+                        // That refresh failed: this request tries its own.
+                        Ok(None) => {
+                            self.state = TokenStep::Join {
+                                seen: current_token(record.as_ref()),
+                                waited: false,
+                            }
                         }
                     }
                 }
-            }
-        };
-        check_scopes(&identity.scopes, required)?;
-        Ok(identity)
-    }
-
-    /// Protects a route for browsers and API clients alike (Flask-pyoidc's `access_control`):
-    /// a request with an `Authorization` header is judged by its bearer token alone, as
-    /// [`authorize_bearer`](Self::authorize_bearer) does (a bad token is `401`/`403`, never a
-    /// login redirect); a request without one needs a logged-in session, as
-    /// [`authenticate`](Self::authenticate) does (a login redirect, or `401` for API-style
-    /// requests, which then also carries the bearer challenge). `requirements` name the
-    /// provider for both, and the scopes for tokens.
-    pub async fn session_or_bearer(
-        &self,
-        parts: &http::request::Parts,
-        requirements: &BearerRequirements,
-    ) -> std::result::Result<Principal, Response> {
-        if parts.headers.contains_key(header::AUTHORIZATION) {
-            return self
-                .authorize_bearer(parts, requirements)
-                .await
-                .map(Principal::Bearer);
-        }
-        match self
-            .authenticate(parts, requirements.required_provider())
-            .await
-        {
-            Ok(user) => Ok(Principal::Session(user)),
-            Err(mut resp) => {
-                if resp.status() == StatusCode::UNAUTHORIZED {
-                    let realm = self.realm();
-                    resp.headers_mut().insert(
-                        header::WWW_AUTHENTICATE,
-                        crate::bearer::challenge(&BearerError::Missing, Some(&realm), &[]),
-                    );
+                TokenStep::OwnLoaded => {
+                    let record = match cx.loaded() {
+                        Ok(r) => r,
+                        Err(e) => return self.end(cx, Err(e)),
+                    };
+                    match usable_token(record.as_ref(), self.force, cx.now, margin) {
+                        Ok(Some(done)) => return self.end(cx, Ok(done)),
+                        Err(e) => return self.end(cx, Err(e)),
+                        Ok(None) => {}
+                    }
+                    let Some(user) = record.and_then(|r| r.user) else {
+                        return self.end(
+                            cx,
+                            Err(Error::LoginRequired("the session is not logged in")),
+                        );
+                    };
+                    match cx.rp.slot(Some(&user.provider)) {
+                        Ok((slot, _)) => self.state = TokenStep::Prepare { slot, user },
+                        Err(e) => return self.end(cx, Err(e)),
+                    }
                 }
-                Err(resp)
+                TokenStep::Prepare { slot, user } => {
+                    let (slot, user) = (*slot, user.clone());
+                    let metadata = match ready!(cx.ensure_metadata(slot)) {
+                        Ok(m) => m,
+                        Err(e) => return self.end(cx, Err(e)),
+                    };
+                    let client = match ready!(cx.ensure_client(slot, &metadata)) {
+                        Ok(c) => c,
+                        Err(e) => return self.end(cx, Err(e)),
+                    };
+                    let Some(provider) = cx.rp.slot_at(slot) else {
+                        return self.end(cx, Err(Error::config("provider", "unknown provider")));
+                    };
+                    let keys = provider.state().keys.clone();
+                    let seen = keys.attempts();
+                    let refresh = TokenRefresh::new(RefreshInput {
+                        config: provider.config.clone(),
+                        client,
+                        metadata,
+                        keys,
+                        user: user.clone(),
+                        now: cx.now,
+                    });
+                    // From here the refresh token may be spent at the provider.
+                    cx.set_must_finish();
+                    self.state = TokenStep::Exchanging {
+                        exchange: Box::new(Gated::new(refresh, slot, seen)),
+                        user,
+                    };
+                }
+                TokenStep::Exchanging { exchange, user } => {
+                    let outcome = ready!(exchange.step(cx)).and_then(|r| r);
+                    let user = user.clone();
+                    // Save against the session as it is now (another tab may have changed it
+                    // meanwhile), and only if it is still the login that was refreshed.
+                    self.state = TokenStep::Latest {
+                        outcome: Some(Box::new(outcome)),
+                        user,
+                    };
+                    return Progress::Pending(Ask::Load(self.id.clone()));
+                }
+                TokenStep::Latest { outcome, user } => {
+                    let (outcome, user) = (outcome.take().map(|o| *o), user.clone());
+                    let latest = match cx.loaded() {
+                        Ok(r) => r,
+                        Err(e) => return self.end(cx, Err(e)),
+                    };
+                    let Some(mut latest) =
+                        latest.filter(|r| r.user.as_ref().is_some_and(|u| same_login(u, &user)))
+                    else {
+                        return self.end(
+                            cx,
+                            Err(Error::LoginRequired(
+                                "the session changed while its tokens were refreshed",
+                            )),
+                        );
+                    };
+                    let result = match outcome {
+                        Some(Ok(outcome)) => {
+                            let Some(token) = outcome.user.access_token.clone() else {
+                                return self.end(
+                                    cx,
+                                    Err(Error::LoginRequired(
+                                        "the provider returned no access token",
+                                    )),
+                                );
+                            };
+                            latest.user = Some(Arc::new(outcome.user));
+                            tracing::debug!(provider = %user.provider, "access token refreshed");
+                            Ok(Refreshed { token })
+                        }
+                        Some(Err(Error::Provider(e))) if e.error == "invalid_grant" => {
+                            // The refresh token is dead: so is the login.
+                            tracing::info!(provider = %user.provider, "refresh token refused; session ended");
+                            latest.user = None;
+                            Err(Error::Provider(e))
+                        }
+                        Some(Err(e)) => {
+                            tracing::warn!(provider = %user.provider, error = %e, "access token refresh failed");
+                            return self.end(cx, Err(e));
+                        }
+                        None => return self.end(cx, Err(Error::LoginRequired("no access token"))),
+                    };
+                    self.state = TokenStep::Saved {
+                        result: Some(result),
+                    };
+                    return Progress::Pending(Ask::Save(self.id.clone(), latest));
+                }
+                TokenStep::Saved { result } => {
+                    let result = result.take();
+                    let result = match cx.stored() {
+                        Ok(()) => result.unwrap_or(Err(Error::LoginRequired("no access token"))),
+                        Err(e) => Err(e),
+                    };
+                    return self.end(cx, result);
+                }
+                TokenStep::Done => {
+                    return Progress::Ready(Err(crate::error::Misuse::Finished(
+                        "an access token refresh",
+                    )
+                    .into()));
+                }
             }
         }
     }
+}
 
-    /// An access token for the app itself (the client credentials grant) from `provider` (the
-    /// default one when `None`), for `scopes` and with `extra` token request parameters (such
-    /// as `audience`). Tokens are cached per provider, scopes and parameters until the refresh
-    /// margin before they expire.
-    pub async fn client_credentials_token(
-        &self,
-        provider: Option<&str>,
-        scopes: &[&str],
-        extra: &[(&str, &str)],
-    ) -> Result<Secret> {
-        let slot = self.slot(provider)?;
-        let now = self.inner.clock.now();
-        let cache = &self.inner.tokens.client_credentials;
-        if let Some(token) = cache.get(&slot.name, scopes, extra, now) {
-            return Ok(token);
-        }
-        let metadata = self.metadata(slot).await?;
-        let client = self.client(slot, &metadata).await?;
-        let endpoint = metadata.token_endpoint.as_ref().ok_or_else(|| {
-            Error::config(
-                "provider_metadata.token_endpoint",
-                "the client credentials grant needs a token endpoint",
-            )
-        })?;
-        let request = client_credentials_request(endpoint.as_str(), &client, scopes, extra)?;
-        let response = self.call(Endpoint::Token, request).await?;
-        let tokens = parse_client_credentials_response(response)?;
-        cache.insert(&slot.name, scopes, extra, &tokens, now);
-        Ok(tokens.access_token)
+/// The session's access token as stored, if any.
+fn current_token(record: Option<&SessionRecord>) -> Option<Secret> {
+    record
+        .and_then(|r| r.user.as_ref())
+        .and_then(|u| u.access_token.clone())
+}
+
+/// The stored token when no refresh is needed: `Ok(Some)` to use it, `Ok(None)` to refresh,
+/// an error when the session cannot have a valid token.
+fn usable_token(
+    record: Option<&SessionRecord>,
+    force: bool,
+    now: u64,
+    margin: u64,
+) -> Result<Option<Refreshed>> {
+    let user = record
+        .and_then(|r| r.authenticated_user(now))
+        .ok_or(Error::LoginRequired("the session is not logged in"))?;
+    let valid = |margin| match &user.access_token {
+        Some(t) if !needs_refresh(user, now, margin) => Some(Refreshed { token: t.clone() }),
+        _ => None,
+    };
+    if user.refresh_token.is_none() {
+        // Nothing to refresh with: use the token until it actually expires.
+        return match valid(0) {
+            Some(r) if !force => Ok(Some(r)),
+            _ => Err(Error::LoginRequired(
+                "the session has no refresh token to get a new access token with",
+            )),
+        };
     }
-
-    /// The app's base URL without the trailing slash: the default JWT audience.
-    fn default_audience(&self) -> String {
-        self.inner.app_url.as_str().trim_end_matches('/').to_owned()
+    if force {
+        return Ok(None);
     }
+    Ok(valid(margin))
+}
 
-    pub(super) fn realm(&self) -> String {
-        self.default_audience()
+impl Machine for AccessToken {
+    type Output = Result<Refreshed>;
+    fn step(&mut self, cx: &mut Cx<'_>) -> Progress<Self::Output> {
+        AccessToken::step(self, cx)
     }
 }
 
@@ -667,34 +589,10 @@ fn same_login(a: &UserSession, b: &UserSession) -> bool {
 }
 
 /// Errors after which only a new login gives the session a valid access token.
-fn needs_login(e: &Error) -> bool {
+pub(super) fn needs_login(e: &Error) -> bool {
     match e {
         Error::LoginRequired(_) => true,
         Error::Provider(p) => p.error == "invalid_grant",
         _ => false,
     }
-}
-
-/// A JSON error for API clients (bearer routes do not go through the HTML error view). A
-/// provider's refusal of our own request is a bad gateway, not the client's fault.
-fn json_error(e: &Error) -> Response {
-    let status = match e {
-        // The provider refused our request, or answered with something malformed: either way
-        // the fault is upstream, not the API client's.
-        Error::Provider(_) | Error::Protocol(_) => StatusCode::BAD_GATEWAY,
-        other => other.status(),
-    };
-    let body = serde_json::json!({
-        "error": e.error_code(),
-        "error_description": e.error_description(),
-    });
-    let mut r = http::Response::new(Bytes::from(body.to_string()));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
 }

@@ -7,7 +7,7 @@ use ::axum::{Json, Router};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use oidc_axum::{AccessToken, BearerIdentity, OidcLayer, OidcUser, RequireLogin, SessionOrBearer};
-use oidc_core::{BoxFuture, RelyingParty};
+use oidc_runtime::{BoxFuture, RelyingParty};
 use oidc_testkit::harness::{contract_json, App};
 use oidc_testkit::token_scenarios::{access_token_json, either_json};
 use tower::ServiceExt;

@@ -7,11 +7,11 @@ use ::rocket::http::{ContentType, Header, Method};
 use ::rocket::local::asynchronous::Client;
 use ::rocket::{Build, Rocket};
 use bytes::Bytes;
-use oidc_core::{BoxFuture, RelyingParty};
 use oidc_rocket::{
     AccessToken, BearerIdentity, OidcFairing, OidcUser, ProviderName, ProviderUser,
     RefreshedAccessToken, SessionOrBearer,
 };
+use oidc_runtime::{BoxFuture, RelyingParty};
 use oidc_testkit::harness::{contract_json, App};
 use oidc_testkit::token_scenarios::{access_token_json, either_json};
 

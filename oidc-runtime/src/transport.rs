@@ -1,4 +1,5 @@
-//! The HTTP transport that every adapter uses to reach the provider, on `reqwest`.
+//! Sending the core's HTTP requests: the [`Transport`] trait, and [`ReqwestTransport`], the one
+//! every adapter uses.
 //!
 //! Each call has a timeout (10 s by default) and a cap on the response body (1 MiB by default);
 //! redirects are not followed (a provider endpoint that redirects is misconfigured, and following
@@ -10,20 +11,33 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! let transport = oidc_reqwest::ReqwestTransport::builder()
+//! let transport = oidc_runtime::ReqwestTransport::builder()
 //!     .timeout(std::time::Duration::from_secs(5))
 //!     .max_body_bytes(256 * 1024)
 //!     .build()
 //!     .unwrap();
-//! let _: Arc<dyn oidc_core::Transport> = Arc::new(transport);
+//! let _: Arc<dyn oidc_runtime::Transport> = Arc::new(transport);
 //! ```
-#![deny(missing_docs)]
-#![forbid(unsafe_code)]
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use oidc_core::{BoxFuture, Transport, TransportError};
+use oidc_core::TransportError;
+
+/// A boxed, sendable future (what the trait objects of this crate return).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Sends the HTTP requests the core asks for ([`oidc_core::Action::Send`]). It must apply a
+/// timeout and a cap on the response body size, and report both as [`TransportError`].
+pub trait Transport: Send + Sync + 'static {
+    /// Sends one request and returns the whole response.
+    fn send(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> BoxFuture<'_, Result<http::Response<Bytes>, TransportError>>;
+}
 
 /// A [`Transport`] on a shared `reqwest::Client`.
 #[derive(Debug, Clone)]
@@ -139,17 +153,6 @@ impl Transport for ReqwestTransport {
     ) -> BoxFuture<'_, Result<http::Response<Bytes>, TransportError>> {
         Box::pin(self.send_inner(request))
     }
-
-    /// On the current tokio runtime, if there is one (reqwest needs one anyway).
-    fn spawn(&self, task: BoxFuture<'static, ()>) -> bool {
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                handle.spawn(task);
-                true
-            }
-            Err(_) => false,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -173,21 +176,6 @@ mod tests {
 
     fn get(url: &str) -> http::Request<Bytes> {
         http::Request::get(url).body(Bytes::new()).unwrap()
-    }
-
-    /// Inside a tokio runtime a spawned task runs to completion with nobody awaiting it (what
-    /// a refresh whose request went away needs); outside one, spawning is declined.
-    #[tokio::test]
-    async fn spawned_tasks_run_without_a_waiter() {
-        let t = ReqwestTransport::new().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        assert!(t.spawn(Box::pin(async move {
-            tokio::task::yield_now().await;
-            let _ = tx.send(7);
-        })));
-        assert_eq!(rx.await.unwrap(), 7);
-        let outside = std::thread::spawn(move || t.spawn(Box::pin(async {})));
-        assert!(!outside.join().unwrap(), "no runtime on this thread");
     }
 
     #[tokio::test]

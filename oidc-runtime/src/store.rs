@@ -1,12 +1,13 @@
-//! Where session records live: a small trait of our own, and a bounded in-memory store.
+//! Where session records live: a small trait of our own, and a bounded in-memory store. The
+//! driver answers the core's `Load`, `Save`, `Delete` and `MarkSpent` actions with it.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::env::{BoxFuture, Clock, SystemClock};
-use crate::error::StoreError;
-use crate::session::SessionRecord;
+use oidc_core::{SessionRecord, StoreError};
+
+use crate::{BoxFuture, Clock, SystemClock};
 
 /// A session store, keyed by opaque session id. Records carry their own `expires_at`; a store
 /// may drop a record after it, and must not return one whose schema it cannot read.
@@ -204,75 +205,74 @@ mod tests {
         }
     }
 
-    fn block<T>(f: BoxFuture<'_, T>) -> T {
-        // The memory store's futures are ready at once.
-        let waker = std::task::Waker::noop();
-        let mut cx = std::task::Context::from_waker(waker);
-        let mut f = f;
-        match f.as_mut().poll(&mut cx) {
-            std::task::Poll::Ready(v) => v,
-            std::task::Poll::Pending => panic!("memory store future pending"),
-        }
-    }
-
-    #[test]
-    fn bounded_and_expiring() {
+    #[tokio::test]
+    async fn bounded_and_expiring() {
         let clock = Arc::new(FakeClock(AtomicU64::new(100)));
         let store = MemoryStore::with_clock(3, clock.clone());
         for i in 0..5u64 {
             let r = SessionRecord::new(200 + i);
-            block(store.save(&format!("s{i}"), &r)).unwrap();
+            store.save(&format!("s{i}"), &r).await.unwrap();
         }
         assert_eq!(store.len(), 3);
-        assert!(block(store.load("s0")).unwrap().is_none());
-        assert!(block(store.load("s4")).unwrap().is_some());
+        assert!(store.load("s0").await.unwrap().is_none());
+        assert!(store.load("s4").await.unwrap().is_some());
         clock.0.store(203, Ordering::SeqCst);
-        assert!(block(store.load("s2")).unwrap().is_none(), "expired");
-        assert!(block(store.load("s4")).unwrap().is_some());
-        block(store.delete("s4")).unwrap();
-        assert!(block(store.load("s4")).unwrap().is_none());
+        assert!(store.load("s2").await.unwrap().is_none(), "expired");
+        assert!(store.load("s4").await.unwrap().is_some());
+        store.delete("s4").await.unwrap();
+        assert!(store.load("s4").await.unwrap().is_none());
     }
 
-    #[test]
-    fn incompatible_records_are_not_returned() {
+    #[tokio::test]
+    async fn incompatible_records_are_not_returned() {
         let store = MemoryStore::with_clock(3, Arc::new(FakeClock(AtomicU64::new(0))));
         let mut r = SessionRecord::new(10);
         r.version = 999;
-        block(store.save("x", &r)).unwrap();
-        assert!(block(store.load("x")).unwrap().is_none());
+        store.save("x", &r).await.unwrap();
+        assert!(store.load("x").await.unwrap().is_none());
     }
 
     /// A key is marked once until its mark expires; marks are bounded apart from sessions and
     /// never evict one.
-    #[test]
-    fn spent_marks_are_taken_once_and_expire() {
+    #[tokio::test]
+    async fn spent_marks_are_taken_once_and_expire() {
         let clock = Arc::new(FakeClock(AtomicU64::new(100)));
         let store = MemoryStore::with_clock(2, clock.clone());
         let ttl = Duration::from_secs(10);
-        assert!(block(store.mark_spent("a", ttl)).unwrap());
-        assert!(!block(store.mark_spent("a", ttl)).unwrap(), "spent once");
-        block(store.save("s", &SessionRecord::new(1000))).unwrap();
-        assert!(block(store.mark_spent("b", ttl)).unwrap());
-        assert!(block(store.mark_spent("c", ttl)).unwrap());
+        assert!(store.mark_spent("a", ttl).await.unwrap());
+        assert!(!store.mark_spent("a", ttl).await.unwrap(), "spent once");
+        store.save("s", &SessionRecord::new(1000)).await.unwrap();
+        assert!(store.mark_spent("b", ttl).await.unwrap());
+        assert!(store.mark_spent("c", ttl).await.unwrap());
         assert!(
-            block(store.load("s")).unwrap().is_some(),
+            store.load("s").await.unwrap().is_some(),
             "marks never evict a session"
         );
         assert_eq!(store.len(), 1, "marks are not session records");
         clock.0.store(111, Ordering::SeqCst);
-        assert!(block(store.mark_spent("c", ttl)).unwrap(), "expired");
+        assert!(store.mark_spent("c", ttl).await.unwrap(), "expired");
     }
 
-    /// Threads racing for one key: exactly one wins.
+    /// Threads racing for one key: exactly one wins. Each thread runs its call on a
+    /// current-thread runtime of its own, so the calls really run in parallel.
     #[test]
     fn one_winner_among_threads() {
         let store = Arc::new(MemoryStore::new(100));
+        let barrier = std::sync::Barrier::new(8);
         let winners: usize = std::thread::scope(|s| {
             let handles: Vec<_> = (0..8)
                 .map(|_| {
                     let store = store.clone();
+                    let barrier = &barrier;
                     s.spawn(move || {
-                        usize::from(block(store.mark_spent("k", Duration::from_secs(60))).unwrap())
+                        let runtime = tokio::runtime::Builder::new_current_thread()
+                            .build()
+                            .unwrap();
+                        barrier.wait();
+                        let marked = runtime
+                            .block_on(store.mark_spent("k", Duration::from_secs(60)))
+                            .unwrap();
+                        usize::from(marked)
                     })
                 })
                 .collect();

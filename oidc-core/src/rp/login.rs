@@ -1,0 +1,312 @@
+//! Protected routes and the start of a login: the logged-in user of a request, or the
+//! response that starts a login (a redirect to the provider, or a `401` for API clients).
+
+use std::sync::Arc;
+
+use http::header;
+
+use super::pages::{api_unauthorized, is_api_request, redirect};
+use super::tokens::{needs_login, AccessToken};
+use super::{RelyingParty, Response};
+use crate::flow::{ready, Ask, Context, Cx, Flow, Immediate, Machine, Progress};
+use crate::login::{authentication_request, safe_return_path};
+use crate::session::{SessionRecord, UserSession};
+
+/// A return path longer than this is replaced by the app's root: it travels in the login cookie,
+/// which browsers cap at about 4 KiB.
+const MAX_RETURN_PATH: usize = 1024;
+
+impl RelyingParty {
+    /// The logged-in user of the request's session, whatever the provider, without starting a
+    /// login.
+    pub fn session(
+        &self,
+        parts: &http::request::Parts,
+        cx: Context,
+    ) -> Flow<Option<Arc<UserSession>>> {
+        let machine = SessionUser {
+            id: self.inner.cookies.read(&parts.headers),
+            asked: false,
+        };
+        Flow::new(self, cx, machine, |_, _| None)
+    }
+
+    /// Protects a route: the user of the session if logged in with `provider` (the default
+    /// provider when `None`); otherwise the response to return instead, which starts a login
+    /// (a redirect) or, for API-style requests, is a `401`.
+    pub fn authenticate(
+        &self,
+        parts: &http::request::Parts,
+        provider: Option<&str>,
+        cx: Context,
+    ) -> Flow<std::result::Result<Arc<UserSession>, Response>> {
+        Flow::new(
+            self,
+            cx,
+            Authenticate::new(self, parts, provider),
+            |rp, e| Err(rp.error_response(&e)),
+        )
+    }
+
+    /// Starts a login explicitly (a "Log in" button), returning the user to `return_to`
+    /// afterwards: a path on the app's origin, refused with the error view otherwise.
+    pub fn login(
+        &self,
+        _parts: &http::request::Parts,
+        provider: Option<&str>,
+        return_to: &str,
+        cx: Context,
+    ) -> Flow<Response> {
+        let fail = |rp: &RelyingParty, e| rp.error_response(&e);
+        let slot = match self.slot(provider) {
+            Ok((i, _)) => i,
+            Err(e) => return Flow::new(self, cx, Immediate(Some(self.error_response(&e))), fail),
+        };
+        if let Err(e) = safe_return_path(return_to) {
+            return Flow::new(self, cx, Immediate(Some(self.error_response(&e))), fail);
+        }
+        let machine = StartLogin {
+            slot,
+            return_to: return_to.to_owned(),
+        };
+        Flow::new(self, cx, machine, fail)
+    }
+}
+
+/// Redirects to the provider, remembering the login in a login cookie of its own: starting
+/// a login writes nothing to the session store (an anonymous request costs no shared
+/// storage), and tabs do not overwrite each other's logins. Needs the provider's metadata and
+/// client; any failure is the error view.
+pub(super) fn start_login(
+    cx: &mut Cx<'_>,
+    slot: usize,
+    return_to: &str,
+    silent: bool,
+) -> Progress<Response> {
+    let rp = cx.rp;
+    let metadata = match ready!(cx.ensure_metadata(slot)) {
+        Ok(m) => m,
+        Err(e) => return Progress::Ready(rp.error_response(&e)),
+    };
+    let client = match ready!(cx.ensure_client(slot, &metadata)) {
+        Ok(c) => c,
+        Err(e) => return Progress::Ready(rp.error_response(&e)),
+    };
+    let Some(provider) = rp.slot_at(slot) else {
+        return Progress::Ready(
+            rp.error_response(&crate::Error::config("provider", "unknown provider")),
+        );
+    };
+    let return_to = if return_to.len() > MAX_RETURN_PATH {
+        "/"
+    } else {
+        return_to
+    };
+    let auth = match authentication_request(
+        &provider.name,
+        &provider.config,
+        &client,
+        &metadata,
+        &provider.redirect_uri,
+        return_to,
+        if silent { &[("prompt", "none")] } else { &[] },
+        cx.now,
+        cx.rng.entropy(),
+    ) {
+        Ok(a) => a,
+        Err(e) => return Progress::Ready(rp.error_response(&e)),
+    };
+    let cookie = match rp.inner.login_cookies.set(&auth.pending) {
+        Ok(c) => c,
+        Err(e) => return Progress::Ready(rp.error_response(&e)),
+    };
+    let mut resp = redirect(auth.url.as_str());
+    resp.headers_mut().append(header::SET_COOKIE, cookie);
+    Progress::Ready(resp)
+}
+
+/// [`RelyingParty::session`]: one load.
+struct SessionUser {
+    id: Option<String>,
+    asked: bool,
+}
+
+impl Machine for SessionUser {
+    type Output = Option<Arc<UserSession>>;
+    fn step(&mut self, cx: &mut Cx<'_>) -> Progress<Self::Output> {
+        if !self.asked {
+            return match &self.id {
+                Some(id) => {
+                    self.asked = true;
+                    Progress::Pending(Ask::Load(id.clone()))
+                }
+                None => Progress::Ready(None),
+            };
+        }
+        let record = cx.loaded().ok().flatten();
+        Progress::Ready(record.and_then(|r| r.authenticated_user(cx.now).cloned()))
+    }
+}
+
+/// [`RelyingParty::login`]: the provider's metadata and client, then the redirect.
+struct StartLogin {
+    slot: usize,
+    return_to: String,
+}
+
+impl Machine for StartLogin {
+    type Output = Response;
+    fn step(&mut self, cx: &mut Cx<'_>) -> Progress<Response> {
+        start_login(cx, self.slot, &self.return_to, false)
+    }
+}
+
+/// [`RelyingParty::authenticate`].
+pub(super) struct Authenticate {
+    /// The provider asked for, or the error view when there is no such provider.
+    slot: std::result::Result<usize, Option<Response>>,
+    id: Option<String>,
+    api: bool,
+    return_to: String,
+    state: AuthState,
+}
+
+enum AuthState {
+    /// The automatic refresh of a due access token, first.
+    Refresh(Box<AccessToken>),
+    Load,
+    Loaded,
+    Login {
+        silent: bool,
+    },
+}
+
+impl Authenticate {
+    pub(super) fn new(
+        rp: &RelyingParty,
+        parts: &http::request::Parts,
+        provider: Option<&str>,
+    ) -> Self {
+        let slot = rp
+            .slot(provider)
+            .map(|(i, _)| i)
+            .map_err(|e| Some(rp.error_response(&e)));
+        let id = rp.inner.cookies.read(&parts.headers);
+        // The return path is relative to the app (the login's answer puts the prefix back),
+        // whether or not the request still carries the prefix.
+        let return_to = match parts.uri.query() {
+            Some(q) => format!("{}?{q}", rp.app_relative(parts.uri.path())),
+            None => rp.app_relative(parts.uri.path()).to_owned(),
+        };
+        let return_to = if safe_return_path(&return_to).is_ok() {
+            return_to
+        } else {
+            "/".to_owned()
+        };
+        let state = match &id {
+            Some(id) if rp.inner.tokens.auto_refresh() => {
+                AuthState::Refresh(Box::new(AccessToken::new(id.clone(), false)))
+            }
+            _ => AuthState::Load,
+        };
+        Authenticate {
+            slot,
+            id,
+            api: is_api_request(parts),
+            return_to,
+            state,
+        }
+    }
+
+    /// The user when logged in with this provider and not due for a silent refresh; else
+    /// what starts a login.
+    fn decide(
+        &mut self,
+        cx: &mut Cx<'_>,
+        slot: usize,
+        record: Option<SessionRecord>,
+    ) -> Option<std::result::Result<Arc<UserSession>, Response>> {
+        let rp = cx.rp;
+        let Some(provider) = rp.slot_at(slot) else {
+            let e = crate::Error::config("provider", "unknown provider");
+            return Some(Err(rp.error_response(&e)));
+        };
+        let mut silent = false;
+        if let Some(user) = record.as_ref().and_then(|r| r.authenticated_user(cx.now)) {
+            if user.provider == provider.name {
+                let due = provider
+                    .config
+                    .session_refresh_interval
+                    .is_some_and(|i| user.needs_refresh(cx.now, i.as_secs()));
+                if !due || self.api {
+                    return Some(Ok(user.clone()));
+                }
+                silent = true;
+            }
+        }
+        if self.api {
+            return Some(Err(api_unauthorized(&rp.realm())));
+        }
+        self.state = AuthState::Login { silent };
+        None
+    }
+}
+
+impl Machine for Authenticate {
+    type Output = std::result::Result<Arc<UserSession>, Response>;
+    fn step(&mut self, cx: &mut Cx<'_>) -> Progress<Self::Output> {
+        let slot = match &mut self.slot {
+            Ok(i) => *i,
+            Err(resp) => {
+                let resp = resp.take().unwrap_or_else(|| {
+                    cx.rp
+                        .error_response(&crate::Error::config("provider", "unknown"))
+                });
+                return Progress::Ready(Err(resp));
+            }
+        };
+        loop {
+            match &mut self.state {
+                AuthState::Refresh(token) => {
+                    match ready!(token.step(cx)) {
+                        Ok(_) => {}
+                        // A session that can no longer refresh is left to what follows: it
+                        // is logged out (`invalid_grant`), or served as it is.
+                        Err(e) if needs_login(&e) => {}
+                        Err(e) => {
+                            tracing::warn!(error = %e, "automatic access token refresh failed");
+                            return Progress::Ready(Err(cx.rp.error_response(&e)));
+                        }
+                    }
+                    self.state = AuthState::Load;
+                }
+                AuthState::Load => match &self.id {
+                    Some(id) => {
+                        let id = id.clone();
+                        self.state = AuthState::Loaded;
+                        return Progress::Pending(Ask::Load(id));
+                    }
+                    None => {
+                        if let Some(done) = self.decide(cx, slot, None) {
+                            return Progress::Ready(done);
+                        }
+                    }
+                },
+                AuthState::Loaded => {
+                    let record = match cx.loaded() {
+                        Ok(r) => r,
+                        Err(e) => return Progress::Ready(Err(cx.rp.error_response(&e))),
+                    };
+                    if let Some(done) = self.decide(cx, slot, record) {
+                        return Progress::Ready(done);
+                    }
+                }
+                AuthState::Login { silent } => {
+                    let silent = *silent;
+                    let resp = ready!(start_login(cx, slot, &self.return_to, silent));
+                    return Progress::Ready(Err(resp));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,607 @@
+//! Every operation of the relying party stepped action by action against a canned provider
+//! and an in-memory map for the session store: no executor, no network, no clock. Each test
+//! asserts the exact sequence of actions a flow asks for, which is the contract a runtime
+//! implements.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use http::{header, Request, StatusCode};
+use josekit::jws::{EdDSA, JwsHeader, JwsSigner};
+use josekit::jwt::{self, JwtPayload};
+use oidc_core::{
+    Action, Answer, BearerRequirements, BearerValidation, ClientMetadata, Context, Endpoint, Flow,
+    ProviderConfig, RelyingParty, Response, SessionRecord, TransportError,
+};
+use serde_json::{json, Value};
+
+const ISSUER: &str = "https://op.example";
+const APP: &str = "https://app.example";
+const NOW: u64 = 1_700_000_000;
+
+struct Key {
+    signer: Box<dyn JwsSigner>,
+    jwks: Value,
+}
+
+fn key() -> &'static Key {
+    static KEY: OnceLock<Key> = OnceLock::new();
+    KEY.get_or_init(|| {
+        let pair = EdDSA
+            .generate_key_pair(josekit::jwk::alg::ed::EdCurve::Ed25519)
+            .unwrap();
+        let mut jwk = pair.to_jwk_public_key();
+        jwk.set_key_id("k1");
+        Key {
+            signer: Box::new(EdDSA.signer_from_der(pair.to_der_private_key()).unwrap()),
+            jwks: json!({ "keys": [serde_json::to_value(jwk.as_ref()).unwrap()] }),
+        }
+    })
+}
+
+fn sign(claims: Value) -> String {
+    let mut h = JwsHeader::new();
+    h.set_key_id("k1");
+    let p = JwtPayload::from_map(claims.as_object().unwrap().clone()).unwrap();
+    jwt::encode_with_signer(&p, &h, key().signer.as_ref()).unwrap()
+}
+
+fn id_token(nonce: &str, now: u64) -> String {
+    sign(
+        json!({"iss": ISSUER, "sub": "alice", "aud": "client", "exp": now + 300,
+        "iat": now, "nonce": nonce}),
+    )
+}
+
+fn json_response(body: Value) -> Result<http::Response<Bytes>, TransportError> {
+    Ok(http::Response::builder()
+        .status(200)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Bytes::from(body.to_string()))
+        .unwrap())
+}
+
+fn discovery() -> Value {
+    json!({
+        "issuer": ISSUER,
+        "authorization_endpoint": format!("{ISSUER}/authorize"),
+        "token_endpoint": format!("{ISSUER}/token"),
+        "userinfo_endpoint": format!("{ISSUER}/userinfo"),
+        "jwks_uri": format!("{ISSUER}/jwks"),
+        "introspection_endpoint": format!("{ISSUER}/introspect"),
+        "end_session_endpoint": format!("{ISSUER}/logout"),
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["EdDSA"],
+    })
+}
+
+/// The canned provider: answers by path, and records what was asked.
+#[derive(Default)]
+struct Op {
+    /// The nonce of the login in progress, for the ID token the token endpoint returns.
+    nonce: String,
+    refreshed: u32,
+}
+
+impl Op {
+    fn answer(
+        &mut self,
+        request: &http::Request<Bytes>,
+        now: u64,
+    ) -> Result<http::Response<Bytes>, TransportError> {
+        match request.uri().path() {
+            "/.well-known/openid-configuration" => json_response(discovery()),
+            "/jwks" => json_response(key().jwks.clone()),
+            "/token" => {
+                let body = String::from_utf8_lossy(request.body()).into_owned();
+                if body.contains("grant_type=refresh_token") {
+                    self.refreshed += 1;
+                    json_response(json!({"access_token": format!("at-{}", self.refreshed + 1),
+                        "token_type": "Bearer", "expires_in": 600, "refresh_token": "rt"}))
+                } else {
+                    json_response(json!({"access_token": "at-1", "token_type": "Bearer",
+                        "expires_in": 600, "refresh_token": "rt",
+                        "id_token": id_token(&self.nonce, now)}))
+                }
+            }
+            "/userinfo" => json_response(json!({"sub": "alice", "name": "Alice"})),
+            "/introspect" => json_response(json!({"active": true, "iss": ISSUER,
+                "aud": APP, "sub": "svc", "scope": "read", "exp": now + 60})),
+            other => Err(TransportError::Other(format!("unexpected {other}"))),
+        }
+    }
+}
+
+/// The caller's side of the loop: the provider, a map for the store, the time.
+struct Driver {
+    op: Op,
+    records: HashMap<String, SessionRecord>,
+    marks: Vec<String>,
+    now: u64,
+    seed: u8,
+}
+
+impl Driver {
+    fn new() -> Self {
+        Driver {
+            op: Op::default(),
+            records: HashMap::new(),
+            marks: Vec::new(),
+            now: NOW,
+            seed: 0,
+        }
+    }
+
+    fn cx(&mut self) -> Context {
+        self.seed += 1;
+        Context::new(self.now, [self.seed; 32])
+    }
+
+    /// Performs one action and answers it; `None` when the flow is done (the outcome) or
+    /// waits.
+    fn perform<T>(
+        &mut self,
+        flow: &mut Flow<T>,
+        action: Action<T>,
+        log: &mut Vec<String>,
+    ) -> Option<T> {
+        match action {
+            Action::Send(out) => {
+                log.push(format!("send {}", out.request.uri().path()));
+                let answer = self.op.answer(&out.request, self.now);
+                flow.answer(Answer::Http(answer));
+            }
+            Action::Load(id) => {
+                log.push("load".into());
+                flow.answer(Answer::Loaded(Ok(self.records.get(&id).cloned())));
+            }
+            Action::Save(id, record) => {
+                log.push("save".into());
+                self.records.insert(id, record);
+                flow.answer(Answer::Stored(Ok(())));
+            }
+            Action::Delete(id) => {
+                log.push("delete".into());
+                self.records.remove(&id);
+                flow.answer(Answer::Stored(Ok(())));
+            }
+            Action::MarkSpent(key, _) => {
+                log.push("mark".into());
+                let fresh = !self.marks.contains(&key);
+                self.marks.push(key);
+                flow.answer(Answer::Marked(Ok(fresh)));
+            }
+            Action::Wait => log.push("wait".into()),
+            Action::Done(out) => return Some(out),
+        }
+        None
+    }
+
+    /// Drives `flow` to its end; the outcome and the actions it asked for.
+    fn run<T>(&mut self, mut flow: Flow<T>) -> (T, Vec<String>) {
+        let mut log = Vec::new();
+        for _ in 0..50 {
+            let action = flow.poll();
+            if let Some(out) = self.perform(&mut flow, action, &mut log) {
+                return (out, log);
+            }
+            assert_ne!(
+                log.last().map(String::as_str),
+                Some("wait"),
+                "nobody else runs: {log:?}"
+            );
+        }
+        panic!("the flow did not finish: {log:?}");
+    }
+}
+
+fn rp_with(config: ProviderConfig) -> RelyingParty {
+    RelyingParty::builder(APP)
+        .provider("op", config)
+        .session_secret([9u8; 32])
+        .build()
+        .unwrap()
+}
+
+fn rp() -> RelyingParty {
+    rp_with(
+        ProviderConfig::discover(ISSUER)
+            .client(ClientMetadata::new("client", "secret"))
+            .build()
+            .unwrap(),
+    )
+}
+
+fn get(uri: &str, cookies: &[String]) -> Request<Bytes> {
+    let mut b = Request::get(uri).header(header::ACCEPT, "text/html");
+    if !cookies.is_empty() {
+        b = b.header(header::COOKIE, cookies.join("; "));
+    }
+    b.body(Bytes::new()).unwrap()
+}
+
+fn post_form(uri: &str, form: &str, cookies: &[String]) -> Request<Bytes> {
+    Request::post(uri)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::COOKIE, cookies.join("; "))
+        .body(Bytes::from(form.to_owned()))
+        .unwrap()
+}
+
+/// The `name=value` pairs a response sets (cleared cookies left out).
+fn set_cookies(resp: &Response) -> Vec<String> {
+    resp.headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .filter(|c| !c.ends_with('='))
+        .collect()
+}
+
+fn location(resp: &Response) -> url::Url {
+    url::Url::parse(resp.headers()[header::LOCATION].to_str().unwrap())
+        .or_else(|_| {
+            url::Url::parse(APP)
+                .unwrap()
+                .join(resp.headers()[header::LOCATION].to_str().unwrap())
+        })
+        .unwrap()
+}
+
+fn param(url: &url::Url, name: &str) -> String {
+    url.query_pairs()
+        .find(|(k, _)| k == name)
+        .unwrap()
+        .1
+        .into_owned()
+}
+
+/// A protected page without a session: discovery, then the redirect to the provider with a
+/// login cookie. Returns the login cookie and the authorization request's URL.
+fn start(d: &mut Driver, rp: &RelyingParty) -> (Vec<String>, url::Url) {
+    let (parts, _) = get("/private?x=1", &[]).into_parts();
+    let cx = d.cx();
+    let (outcome, _) = d.run(rp.authenticate(&parts, None, cx));
+    let resp = outcome.unwrap_err();
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    let url = location(&resp);
+    assert_eq!(url.path(), "/authorize");
+    d.op.nonce = param(&url, "nonce");
+    (set_cookies(&resp), url)
+}
+
+/// A logged-in browser: its session cookie.
+fn logged_in(d: &mut Driver, rp: &RelyingParty) -> Vec<String> {
+    let (login, url) = start(d, rp);
+    let state = param(&url, "state");
+    let cx = d.cx();
+    let flow = rp.handle(
+        get(&format!("/redirect_uri?code=c1&state={state}"), &login),
+        cx,
+    );
+    let (resp, _) = d.run(flow.unwrap());
+    set_cookies(&resp)
+}
+
+#[test]
+fn code_flow_step_by_step() {
+    let mut d = Driver::new();
+    let rp = rp();
+    let (parts, _) = get("/private?x=1", &[]).into_parts();
+    let cx = d.cx();
+    let (outcome, log) = d.run(rp.authenticate(&parts, None, cx));
+    assert_eq!(log, ["send /.well-known/openid-configuration"]);
+    let resp = outcome.unwrap_err();
+    let url = location(&resp);
+    assert_eq!(param(&url, "client_id"), "client");
+    assert_eq!(param(&url, "code_challenge_method"), "S256");
+    d.op.nonce = param(&url, "nonce");
+    let login = set_cookies(&resp);
+    assert!(d.records.is_empty(), "starting a login stores nothing");
+
+    let state = param(&url, "state");
+    let cx = d.cx();
+    let flow = rp.handle(
+        get(&format!("/redirect_uri?code=c1&state={state}"), &login),
+        cx,
+    );
+    let (resp, log) = d.run(flow.expect("the redirect endpoint is the relying party's"));
+    assert_eq!(
+        log,
+        [
+            "mark",
+            "send /token",
+            "send /jwks",
+            "send /userinfo",
+            "save"
+        ],
+        "metadata known: no second discovery"
+    );
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    assert_eq!(resp.headers()[header::LOCATION], "/private?x=1");
+    let session = set_cookies(&resp);
+    assert_eq!(session.len(), 1, "{session:?}");
+
+    let (parts, _) = get("/private", &session).into_parts();
+    let cx = d.cx();
+    let (user, log) = d.run(rp.authenticate(&parts, None, cx));
+    assert_eq!(log, ["load"]);
+    let user = user.unwrap();
+    assert_eq!(user.userinfo.as_ref().unwrap()["name"], "Alice");
+
+    // The same response again: the login is spent, nothing is sent, nothing saved.
+    let before = d.records.len();
+    let cx = d.cx();
+    let flow = rp.handle(
+        get(&format!("/redirect_uri?code=c1&state={state}"), &login),
+        cx,
+    );
+    let (resp, log) = d.run(flow.unwrap());
+    assert_eq!(log, ["mark"]);
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(d.records.len(), before);
+}
+
+#[test]
+fn implicit_flow_step_by_step() {
+    let mut d = Driver::new();
+    let rp = rp_with(
+        ProviderConfig::discover(ISSUER)
+            .client(ClientMetadata::new("client", "secret"))
+            .response_type("id_token")
+            .response_mode("form_post")
+            .build()
+            .unwrap(),
+    );
+    let (login, url) = start(&mut d, &rp);
+    let form = format!(
+        "id_token={}&state={}",
+        id_token(&param(&url, "nonce"), NOW),
+        param(&url, "state")
+    );
+    let cx = d.cx();
+    let (resp, log) = d.run(rp.handle_redirect(post_form("/redirect_uri", &form, &login), cx));
+    assert_eq!(
+        log,
+        ["mark", "send /jwks", "save"],
+        "no token call in the implicit flow"
+    );
+    assert_eq!(resp.status(), StatusCode::FOUND);
+}
+
+#[test]
+fn hybrid_flow_step_by_step() {
+    let mut d = Driver::new();
+    let rp = rp_with(
+        ProviderConfig::discover(ISSUER)
+            .client(ClientMetadata::new("client", "secret"))
+            .response_type("code id_token")
+            .response_mode("form_post")
+            .build()
+            .unwrap(),
+    );
+    let (login, url) = start(&mut d, &rp);
+    let nonce = param(&url, "nonce");
+    // The front-channel ID token binds the code with `c_hash`.
+    use sha2::Digest;
+    let digest = sha2::Sha512::digest(b"c1");
+    let c_hash = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        &digest[..32],
+    );
+    let front = sign(
+        json!({"iss": ISSUER, "sub": "alice", "aud": "client", "exp": NOW + 300,
+        "iat": NOW, "nonce": nonce, "c_hash": c_hash}),
+    );
+    let form = format!("code=c1&id_token={front}&state={}", param(&url, "state"));
+    let cx = d.cx();
+    let (resp, log) = d.run(rp.handle_redirect(post_form("/redirect_uri", &form, &login), cx));
+    assert_eq!(
+        log,
+        [
+            "mark",
+            "send /jwks",
+            "send /token",
+            "send /userinfo",
+            "save"
+        ],
+        "{resp:?}"
+    );
+    assert_eq!(resp.status(), StatusCode::FOUND);
+}
+
+#[test]
+fn refresh_step_by_step_and_one_refresh_for_two_requests() {
+    let mut d = Driver::new();
+    let rp = rp();
+    let session = logged_in(&mut d, &rp);
+    let (parts, _) = get("/api", &session).into_parts();
+
+    let cx = d.cx();
+    let (token, log) = d.run(rp.valid_access_token(&parts, false, cx));
+    assert_eq!(token.unwrap().expose(), "at-1");
+    assert_eq!(log, ["load"], "a valid token is just read");
+
+    let cx = d.cx();
+    let (token, log) = d.run(rp.valid_access_token(&parts, true, cx));
+    assert_eq!(token.unwrap().expose(), "at-2");
+    assert_eq!(log, ["load", "load", "send /token", "load", "save"]);
+
+    // Two requests of one session force a refresh at once: the second waits for the first's
+    // and takes its token; one token request in all.
+    let mut log = Vec::new();
+    let (cx1, cx2) = (d.cx(), d.cx());
+    let mut first = rp.valid_access_token(&parts, true, cx1);
+    let mut second = rp.valid_access_token(&parts, true, cx2);
+    let a = first.poll();
+    assert!(d.perform(&mut first, a, &mut log).is_none()); // load
+    let a = first.poll();
+    assert!(d.perform(&mut first, a, &mut log).is_none()); // load (own refresh)
+    let a = first.poll();
+    assert!(matches!(&a, Action::Send(out) if out.endpoint == Endpoint::Token));
+    assert!(
+        first.must_finish(),
+        "the refresh token may be spent from here"
+    );
+    let b = second.poll();
+    assert!(d.perform(&mut second, b, &mut log).is_none()); // load
+    assert!(matches!(second.poll(), Action::Wait));
+    let (token1, _) = {
+        assert!(d.perform(&mut first, a, &mut log).is_none());
+        d.run(first)
+    };
+    assert_eq!(token1.unwrap().expose(), "at-3");
+    let (token2, log2) = d.run(second);
+    assert_eq!(token2.unwrap().expose(), "at-3");
+    assert_eq!(log2, ["load"], "the waiter reads the saved token");
+    assert_eq!(d.op.refreshed, 2);
+}
+
+#[test]
+fn logout_step_by_step() {
+    let mut d = Driver::new();
+    let rp = rp();
+    let session = logged_in(&mut d, &rp);
+    let (parts, _) = get("/logout", &session).into_parts();
+    let cx = d.cx();
+    let (resp, log) = d.run(rp.logout(&parts, cx));
+    assert_eq!(log, ["load", "delete", "save"]);
+    let url = location(&resp);
+    assert_eq!(url.path(), "/logout");
+    assert_eq!(url.host_str(), Some("op.example"));
+    let state = param(&url, "state");
+    let logout_cookie = set_cookies(&resp);
+    assert_eq!(d.records.len(), 1, "only the logout's own record");
+
+    let (parts, _) = get(&format!("/logout?state={state}"), &logout_cookie).into_parts();
+    let cx = d.cx();
+    let (resp, log) = d.run(rp.logout(&parts, cx));
+    assert_eq!(log, ["load", "delete"]);
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(d.records.is_empty());
+}
+
+#[test]
+fn bearer_by_introspection_and_as_jwt() {
+    let mut d = Driver::new();
+    let rp = rp();
+    let parts = |token: &str| {
+        Request::get("/api")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    };
+    let requirements = BearerRequirements::new().scopes(["read"]);
+    let cx = d.cx();
+    let (identity, log) = d.run(rp.authorize_bearer(&parts("opaque"), &requirements, cx));
+    assert_eq!(identity.unwrap().claims["sub"], "svc");
+    assert_eq!(
+        log,
+        ["send /.well-known/openid-configuration", "send /introspect"]
+    );
+    let cx = d.cx();
+    let (_, log) = d.run(rp.authorize_bearer(&parts("opaque"), &requirements, cx));
+    assert!(
+        log.is_empty(),
+        "the introspection result is cached: {log:?}"
+    );
+
+    let jwt = sign(
+        json!({"iss": ISSUER, "sub": "svc", "aud": APP, "exp": NOW + 60,
+        "iat": NOW, "client_id": "c", "jti": "j1", "scope": "read"}),
+    );
+    let mut h = JwsHeader::new();
+    h.set_key_id("k1");
+    h.set_token_type("at+jwt");
+    let p = JwtPayload::from_map(
+        json!({"iss": ISSUER, "sub": "svc", "aud": APP, "exp": NOW + 60, "iat": NOW,
+            "client_id": "c", "jti": "j1", "scope": "read"})
+        .as_object()
+        .unwrap()
+        .clone(),
+    )
+    .unwrap();
+    let at_jwt = jwt::encode_with_signer(&p, &h, key().signer.as_ref()).unwrap();
+    let jwt_requirements = requirements.clone().validation(BearerValidation::Jwt);
+    let cx = d.cx();
+    let (identity, log) = d.run(rp.authorize_bearer(&parts(&at_jwt), &jwt_requirements, cx));
+    assert_eq!(identity.unwrap().claims["sub"], "svc");
+    assert_eq!(log, ["send /jwks"]);
+    // An ID token is no access token (`typ` is not `at+jwt`): refused, the keys cached.
+    let cx = d.cx();
+    let (refused, log) = d.run(rp.authorize_bearer(&parts(&jwt), &jwt_requirements, cx));
+    assert_eq!(refused.unwrap_err().status(), StatusCode::UNAUTHORIZED);
+    assert!(log.is_empty());
+}
+
+/// One discovery for concurrent flows: the second waits, then uses what the first learnt; a
+/// flow dropped half-way hands the fetch back.
+#[test]
+fn shared_fetches_are_single_flight_and_released_on_drop() {
+    let mut d = Driver::new();
+    let rp = rp();
+    let (parts, _) = get("/private", &[]).into_parts();
+    let (cx1, cx2, cx3) = (d.cx(), d.cx(), d.cx());
+    let mut first = rp.authenticate(&parts, None, cx1);
+    let mut second = rp.authenticate(&parts, None, cx2);
+    let a = first.poll();
+    assert!(matches!(&a, Action::Send(out) if out.endpoint == Endpoint::Discovery));
+    assert!(matches!(second.poll(), Action::Wait));
+    drop(first);
+    // The waiter polls again and discovers itself; a newcomer waits for it.
+    let mut log = Vec::new();
+    let a = second.poll();
+    assert!(matches!(&a, Action::Send(out) if out.endpoint == Endpoint::Discovery));
+    let mut third = rp.authenticate(&parts, None, cx3);
+    assert!(matches!(third.poll(), Action::Wait));
+    assert!(d.perform(&mut second, a, &mut log).is_none());
+    let (resp, log) = d.run(second);
+    assert!(log.is_empty());
+    assert_eq!(resp.unwrap_err().status(), StatusCode::FOUND);
+    let (resp, log) = d.run(third);
+    assert!(log.is_empty());
+    assert_eq!(resp.unwrap_err().status(), StatusCode::FOUND);
+}
+
+/// Driving a flow out of order ends it with an error response, never a panic, and leaves
+/// nothing behind.
+#[test]
+fn misuse_is_an_error_outcome() {
+    let mut d = Driver::new();
+    let rp = rp();
+    let (parts, _) = get("/private", &[]).into_parts();
+    let cx = d.cx();
+    let mut flow = rp.authenticate(&parts, None, cx);
+    assert!(matches!(flow.poll(), Action::Send(_)));
+    flow.answer(Answer::Loaded(Ok(None)));
+    match flow.poll() {
+        Action::Done(Err(resp)) => assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR),
+        other => panic!("{other:?}"),
+    }
+    match flow.poll() {
+        Action::Done(Err(resp)) => assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR),
+        other => panic!("{other:?}"),
+    }
+    // Its discovery was released: the next flow discovers at once.
+    let cx = d.cx();
+    let mut next = rp.authenticate(&parts, None, cx);
+    assert!(matches!(next.poll(), Action::Send(_)));
+    next.answer(Answer::Http(json_response(discovery())));
+    let cx = d.cx();
+    let mut unanswered = rp.authenticate(&parts, None, cx);
+    assert!(matches!(unanswered.poll(), Action::Done(Err(r)) if r.status() == StatusCode::FOUND));
+
+    // Polled again without an answer.
+    let session = logged_in(&mut d, &rp);
+    let (parts, _) = get("/private", &session).into_parts();
+    let cx = d.cx();
+    let mut flow = rp.authenticate(&parts, None, cx);
+    assert!(matches!(flow.poll(), Action::Load(_)));
+    assert!(
+        matches!(flow.poll(), Action::Done(Err(r)) if r.status() == StatusCode::INTERNAL_SERVER_ERROR)
+    );
+}

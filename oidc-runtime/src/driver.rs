@@ -1,0 +1,164 @@
+//! The driver loop, [`drive`]: performs a flow's actions until it is done. Why it waits on a
+//! `Notify` and why it may spawn is in the crate docs ("The driver loop").
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use oidc_core::{Action, Answer, Flow, Outbound};
+use tokio::sync::Notify;
+
+use crate::{BoxFuture, Clock, Random, SessionStore, Transport};
+
+/// How long a flow that answered [`Action::Wait`] sleeps at most before it polls again when no
+/// flow driven here made progress meanwhile: flows of the same core driven by other code
+/// (through [`RelyingParty::core`](crate::RelyingParty::core)) change what it waits for
+/// without notifying this runtime.
+const WAIT_BACKSTOP: Duration = Duration::from_millis(100);
+
+/// What every flow of one relying party is driven with.
+pub(crate) struct Shared {
+    pub(crate) core: oidc_core::RelyingParty,
+    pub(crate) transport: Arc<dyn Transport>,
+    pub(crate) store: Arc<dyn SessionStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) random: Arc<dyn Random>,
+    /// Wakes the flows waiting on another one: notified after every answer and whenever a
+    /// flow ends or is dropped.
+    pub(crate) progress: Notify,
+}
+
+/// A flow being driven, with the action it is waiting on. Dropped unfinished (the app's
+/// request went away), it wakes the waiting flows, and when the flow
+/// [must finish](Flow::must_finish) it hands the flow and its pending action to a task that
+/// drives them to the end.
+pub(crate) struct FlowGuard<T: Send + 'static> {
+    /// `None` once the flow is done (or handed to a task).
+    flow: Option<Flow<T>>,
+    /// The answer to the flow's last action, on its way (an HTTP call, a store call).
+    pending: Option<BoxFuture<'static, Answer>>,
+    shared: Arc<Shared>,
+    /// Already in a task of its own: dropped again (the runtime shutting down), it is not
+    /// spawned again.
+    detached: bool,
+}
+
+impl<T: Send + 'static> FlowGuard<T> {
+    pub(crate) fn new(shared: Arc<Shared>, flow: Flow<T>) -> Self {
+        FlowGuard {
+            flow: Some(flow),
+            pending: None,
+            shared,
+            detached: false,
+        }
+    }
+}
+
+impl<T: Send + 'static> Drop for FlowGuard<T> {
+    fn drop(&mut self) {
+        if let Some(flow) = self.flow.take() {
+            if flow.must_finish() {
+                finish_in_background(flow, self.pending.take(), &self.shared, self.detached);
+            }
+        }
+        // The flow is gone (or in its task), and with it any claim it held in the core: the
+        // flows waiting on it decide again.
+        self.shared.progress.notify_waiters();
+    }
+}
+
+/// Drives an unfinished flow that must finish to its end on a task of its own, so that what
+/// it already sent (a refresh token spent at the provider) is saved.
+fn finish_in_background<T: Send + 'static>(
+    flow: Flow<T>,
+    pending: Option<BoxFuture<'static, Answer>>,
+    shared: &Arc<Shared>,
+    detached: bool,
+) {
+    if detached {
+        tracing::warn!("the runtime dropped a flow that had to finish: its outcome is lost");
+        return;
+    }
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => {
+            let rest = FlowGuard {
+                flow: Some(flow),
+                pending,
+                shared: shared.clone(),
+                detached: true,
+            };
+            handle.spawn(async move {
+                // The outcome was for the request that went away; what mattered is saved.
+                drop(drive(rest).await);
+            });
+        }
+        Err(_) => tracing::warn!(
+            "a flow that had to finish was dropped outside a tokio runtime: its outcome is lost"
+        ),
+    }
+}
+
+/// Drives a flow to its end: performs each action it asks for, answers it, and returns the
+/// outcome.
+pub(crate) async fn drive<T: Send + 'static>(mut guard: FlowGuard<T>) -> T {
+    loop {
+        if let Some(pending) = guard.pending.as_mut() {
+            let answer = pending.await;
+            guard.pending = None;
+            flow(&mut guard.flow).answer(answer);
+            guard.shared.progress.notify_waiters();
+        }
+        // Registered before polling, so that an answer another flow gets between this poll
+        // and the wait below still wakes this one.
+        let progress = guard.shared.progress.notified();
+        let mut progress = std::pin::pin!(progress);
+        progress.as_mut().enable();
+        let answer: BoxFuture<'static, Answer> = match flow(&mut guard.flow).poll() {
+            Action::Done(value) => {
+                guard.flow = None;
+                return value;
+            }
+            Action::Wait => {
+                // Timing out is no error: the flow polls again either way.
+                let _ = tokio::time::timeout(WAIT_BACKSTOP, progress).await;
+                continue;
+            }
+            Action::Send(outbound) => send(guard.shared.transport.clone(), outbound),
+            Action::Load(id) => {
+                let store = guard.shared.store.clone();
+                Box::pin(async move { Answer::Loaded(store.load(&id).await) })
+            }
+            Action::Save(id, record) => {
+                let store = guard.shared.store.clone();
+                Box::pin(async move { Answer::Stored(store.save(&id, &record).await) })
+            }
+            Action::Delete(id) => {
+                let store = guard.shared.store.clone();
+                Box::pin(async move { Answer::Stored(store.delete(&id).await) })
+            }
+            Action::MarkSpent(key, ttl) => {
+                let store = guard.shared.store.clone();
+                Box::pin(async move { Answer::Marked(store.mark_spent(&key, ttl).await) })
+            }
+        };
+        guard.pending = Some(answer);
+    }
+}
+
+/// The flow of a guard that is still being driven.
+fn flow<T>(flow: &mut Option<Flow<T>>) -> &mut Flow<T> {
+    flow.as_mut()
+        .expect("a flow is driven only until it is done, and then dropped")
+}
+
+/// An HTTP call for the flow. A failure is logged here with the endpoint, the only place that
+/// knows both; the flow then decides what it means (an error page, a cached copy).
+fn send(transport: Arc<dyn Transport>, outbound: Outbound) -> BoxFuture<'static, Answer> {
+    let Outbound { endpoint, request } = outbound;
+    Box::pin(async move {
+        let result = transport.send(request).await;
+        if let Err(error) = &result {
+            tracing::warn!(%endpoint, %error, "call to the provider failed");
+        }
+        Answer::Http(result)
+    })
+}
