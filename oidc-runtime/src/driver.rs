@@ -107,21 +107,28 @@ pub(crate) async fn drive<T: Send + 'static>(mut guard: FlowGuard<T>) -> T {
             flow(&mut guard.flow).answer(answer);
             guard.shared.progress.notify_waiters();
         }
-        // Registered before polling, so that an answer another flow gets between this poll
-        // and the wait below still wakes this one.
-        let progress = guard.shared.progress.notified();
-        let mut progress = std::pin::pin!(progress);
-        progress.as_mut().enable();
-        let answer: BoxFuture<'static, Answer> = match flow(&mut guard.flow).poll() {
-            Action::Done(value) => {
-                guard.flow = None;
-                return value;
-            }
-            Action::Wait => {
+        let mut action = flow(&mut guard.flow).poll();
+        if matches!(action, Action::Wait) {
+            // Registered, then polled again: a change between the first poll and the
+            // registration shows in the second poll, and one after it wakes the wait. Flows
+            // that do not wait (nearly all) never touch the `Notify` here.
+            let progress = guard.shared.progress.notified();
+            let mut progress = std::pin::pin!(progress);
+            progress.as_mut().enable();
+            action = flow(&mut guard.flow).poll();
+            if matches!(action, Action::Wait) {
                 // Timing out is no error: the flow polls again either way.
                 let _ = tokio::time::timeout(WAIT_BACKSTOP, progress).await;
                 continue;
             }
+        }
+        let answer: BoxFuture<'static, Answer> = match action {
+            Action::Done(value) => {
+                guard.flow = None;
+                return value;
+            }
+            // Handled above: a flow that still waits after the second poll has slept.
+            Action::Wait => continue,
             Action::Send(outbound) => send(guard.shared.transport.clone(), outbound),
             Action::Load(id) => {
                 let store = guard.shared.store.clone();

@@ -167,7 +167,9 @@ pub(super) struct Authenticate {
     slot: std::result::Result<usize, Option<Response>>,
     id: Option<String>,
     api: bool,
-    return_to: String,
+    /// The request's URI, the page a login returns to: worked out only when a login starts
+    /// (a logged-in request, the common case, never parses it).
+    uri: http::Uri,
     state: AuthState,
 }
 
@@ -192,17 +194,6 @@ impl Authenticate {
             .map(|(i, _)| i)
             .map_err(|e| Some(rp.error_response(&e)));
         let id = rp.inner.cookies.read(&parts.headers);
-        // The return path is relative to the app (the login's answer puts the prefix back),
-        // whether or not the request still carries the prefix.
-        let return_to = match parts.uri.query() {
-            Some(q) => format!("{}?{q}", rp.app_relative(parts.uri.path())),
-            None => rp.app_relative(parts.uri.path()).to_owned(),
-        };
-        let return_to = if safe_return_path(&return_to).is_ok() {
-            return_to
-        } else {
-            "/".to_owned()
-        };
         let state = match &id {
             Some(id) if rp.inner.tokens.auto_refresh() => {
                 AuthState::Refresh(Box::new(AccessToken::new(id.clone(), false)))
@@ -213,8 +204,24 @@ impl Authenticate {
             slot,
             id,
             api: is_api_request(parts),
-            return_to,
+            uri: parts.uri.clone(),
             state,
+        }
+    }
+
+    /// The page to return to after the login: relative to the app (the login's answer puts
+    /// the prefix back), whether or not the request still carries the prefix; the app's root
+    /// when it is not a safe same-origin path.
+    fn return_to(&self, rp: &RelyingParty) -> String {
+        let path = rp.app_relative(self.uri.path());
+        let return_to = match self.uri.query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.to_owned(),
+        };
+        if safe_return_path(&return_to).is_ok() {
+            return_to
+        } else {
+            "/".to_owned()
         }
     }
 
@@ -303,7 +310,8 @@ impl Machine for Authenticate {
                 }
                 AuthState::Login { silent } => {
                     let silent = *silent;
-                    let resp = ready!(start_login(cx, slot, &self.return_to, silent));
+                    let return_to = self.return_to(cx.rp);
+                    let resp = ready!(start_login(cx, slot, &return_to, silent));
                     return Progress::Ready(Err(resp));
                 }
             }
