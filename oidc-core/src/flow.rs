@@ -391,6 +391,17 @@ macro_rules! ready {
 }
 pub(crate) use ready;
 
+/// `tri!(result)`: the value, or end the step with the error as its outcome.
+macro_rules! tri {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(e) => return $crate::flow::Progress::Ready(Err(e.into())),
+        }
+    };
+}
+pub(crate) use tri;
+
 /// One operation as a state machine.
 pub(crate) trait Machine: Send {
     type Output;

@@ -17,7 +17,7 @@ use crate::bearer::{
 use crate::callback::Outbound;
 use crate::client_credentials::{client_credentials_request, parse_client_credentials_response};
 use crate::error::{BearerError, Endpoint, Error, Result};
-use crate::flow::{ready, Ask, Context, Cx, Flow, Immediate, Machine, Map, Progress};
+use crate::flow::{ready, tri, Ask, Context, Cx, Flow, Immediate, Machine, Map, Progress};
 use crate::introspection::{
     check_introspection, introspection_request, parse_introspection_response,
     IntrospectionExpectations,
@@ -25,16 +25,6 @@ use crate::introspection::{
 use crate::jwks::JwkSet;
 use crate::metadata::ProviderMetadata;
 use crate::secret::Secret;
-
-/// `tri!(result)`: the value, or end the step with the error.
-macro_rules! tri {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(e) => return Progress::Ready(Err(e.into())),
-        }
-    };
-}
 
 impl RelyingParty {
     /// Protects an API route with a bearer token (RFC 6750): reads `Authorization: Bearer`,

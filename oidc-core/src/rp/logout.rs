@@ -17,20 +17,10 @@ use super::pages::{is_form, redirect};
 use super::{RelyingParty, Response};
 use crate::error::{Error, ProtocolError, Result};
 use crate::error_view::{escape_html, html_page};
-use crate::flow::{ready, Ask, Context, Cx, Flow, Machine, Progress};
+use crate::flow::{ready, tri, Ask, Context, Cx, Flow, Machine, Progress};
 use crate::metadata::ClientMetadata;
 use crate::secret::{constant_time_eq, Secret};
 use crate::session::{SessionRecord, UserSession, PENDING_LOGIN_TTL};
-
-/// `tri!(result)`: the value, or end the step with the error.
-macro_rules! tri {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(e) => return Progress::Ready(Err(e.into())),
-        }
-    };
-}
 
 /// The name of the confirmation form's token field.
 pub(super) const CSRF_FIELD: &str = "csrf_token";

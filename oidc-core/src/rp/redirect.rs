@@ -12,19 +12,9 @@ use super::{RelyingParty, Response};
 use crate::callback::{AuthorizationResponse, CodeExchange, ExchangeInput, LoginOutcome};
 use crate::config::ResponseMode;
 use crate::error::{Endpoint, Error, ProtocolError, Result};
-use crate::flow::{ready, Ask, Context, Cx, Flow, Gated, Machine, Progress};
+use crate::flow::{ready, tri, Ask, Context, Cx, Flow, Gated, Machine, Progress};
 use crate::login::safe_return_path;
 use crate::session::{PendingLogin, SessionRecord, PENDING_LOGIN_TTL};
-
-/// `tri!(result)`: the value, or end the step with the error.
-macro_rules! tri {
-    ($e:expr) => {
-        match $e {
-            Ok(v) => v,
-            Err(e) => return Progress::Ready(Err(e.into())),
-        }
-    };
-}
 
 impl RelyingParty {
     /// The redirect endpoint: validates the provider's response, finishes the login, rotates
