@@ -27,8 +27,8 @@ use crate::session::SessionRecord;
 ///
 /// The entropy seeds a CSPRNG that makes every `state`, `nonce`, PKCE verifier and session id
 /// of the flow: give it 32 bytes from the operating system's generator (a runtime does); a test
-/// that fixes them fixes every value.
-#[derive(Clone, Copy)]
+/// that fixes them fixes every value. Not `Clone`: two flows started with the same entropy would
+/// draw the same session ids and `state` values.
 pub struct Context {
     now: u64,
     entropy: [u8; 32],
@@ -143,8 +143,15 @@ pub struct Flow<T> {
     question: Option<Question>,
     /// The answer to the machine's own last action, for its next step.
     answer: Option<Answer>,
-    /// A shared fetch of this flow that failed, for the step that asked for it.
-    failed: Option<Error>,
+    /// What this flow's last fetch for the shared state gave, for the step that asked for it:
+    /// that step uses it once rather than deciding again from the shared state, which (with a
+    /// zero maximum age, a secret that expires at once, a key set that fails) could ask for the
+    /// same fetch again, and again.
+    fetched: Option<Fetched>,
+    /// The metadata and client of each provider as this flow first obtained them: a flow
+    /// decides once, so a step stepped again after a fetch sees the same, whatever the cache
+    /// policy would now say.
+    memo: Memo,
     /// What this flow is fetching for every flow (released when it finishes or is dropped).
     owned: Vec<Owned>,
     misuse: Option<Misuse>,
@@ -180,6 +187,20 @@ pub(crate) enum Purpose {
     Keys(usize),
 }
 
+/// What a flow obtained for each provider, by index (see [`Flow`]'s `memo`).
+#[derive(Default)]
+pub(crate) struct Memo {
+    metadata: Vec<(usize, Result<Arc<ProviderMetadata>>)>,
+    clients: Vec<(usize, Result<Arc<ClientMetadata>>)>,
+}
+
+/// The outcome of a fetch for the shared state, by provider index.
+pub(crate) enum Fetched {
+    Metadata(usize, Result<Arc<ProviderMetadata>>),
+    Client(usize, Result<Arc<ClientMetadata>>),
+    Keys(usize, Result<Arc<JwkSet>>),
+}
+
 /// A fetch a flow makes on behalf of every flow, or a token refresh it runs for its session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Owned {
@@ -203,7 +224,8 @@ impl<T> Flow<T> {
             fail,
             question: None,
             answer: None,
-            failed: None,
+            fetched: None,
+            memo: Memo::default(),
             owned: Vec::new(),
             misuse: None,
             must_finish: false,
@@ -231,7 +253,8 @@ impl<T> Flow<T> {
             rng,
             machine,
             answer,
-            failed,
+            fetched,
+            memo,
             owned,
             must_finish,
             ..
@@ -242,7 +265,8 @@ impl<T> Flow<T> {
             now: *now,
             rng,
             answer: answer.take(),
-            failed,
+            fetched,
+            memo,
             owned,
             must_finish,
         };
@@ -304,40 +328,44 @@ impl<T> Flow<T> {
         };
         let mut state = slot.state();
         state.release(self.id);
-        let failure = match purpose {
-            Purpose::Discovery(_) => state
-                .record_discovery(&slot.config, self.now, response)
-                .err()
-                .inspect(|e| tracing::warn!(provider = %slot.name, error = %e, "discovery failed")),
-            Purpose::Registration(_) => match state.record_registration(&slot.config, response) {
-                Ok(client) => {
-                    tracing::info!(
-                        provider = %slot.name,
-                        client_id = %crate::log_safe::log_safe(&client.client_id),
-                        "registered client"
-                    );
-                    None
-                }
-                Err(e) => {
-                    tracing::warn!(provider = %slot.name, error = %e, "client registration failed");
-                    Some(e)
-                }
-            },
-            // The decision made again from the cache says what the fetch gave.
-            _ => {
+        let fetched = match purpose {
+            Purpose::Discovery(_) => Fetched::Metadata(
+                i,
                 state
-                    .keys
-                    .record(&KeyFetch::from_response(self.now, response));
-                None
+                    .record_discovery(&slot.config, self.now, response)
+                    .inspect_err(
+                        |e| tracing::warn!(provider = %slot.name, error = %e, "discovery failed"),
+                    ),
+            ),
+            Purpose::Registration(_) => Fetched::Client(
+                i,
+                state
+                    .record_registration(&slot.config, response)
+                    .inspect(|client| {
+                        tracing::info!(
+                            provider = %slot.name,
+                            client_id = %crate::log_safe::log_safe(&client.client_id),
+                            "registered client"
+                        );
+                    })
+                    .inspect_err(|e| {
+                        tracing::warn!(provider = %slot.name, error = %e, "client registration failed");
+                    }),
+            ),
+            _ => {
+                let fetch = KeyFetch::from_response(self.now, response);
+                state.keys.record(&fetch);
+                Fetched::Keys(i, fetch.outcome)
             }
         };
         drop(state);
         self.owned.retain(|o| *o != Owned::Provider(i));
-        self.failed = failure;
+        self.fetched = Some(fetched);
     }
 
     fn finish(&mut self) {
         self.finished = true;
+        self.question = None;
         self.release();
     }
 
@@ -417,7 +445,8 @@ pub(crate) struct Cx<'a> {
     pub(crate) now: u64,
     pub(crate) rng: &'a mut Rng,
     answer: Option<Answer>,
-    failed: &'a mut Option<Error>,
+    fetched: &'a mut Option<Fetched>,
+    memo: &'a mut Memo,
     owned: &'a mut Vec<Owned>,
     must_finish: &'a mut bool,
 }
@@ -486,8 +515,23 @@ impl Cx<'_> {
     /// The metadata of the provider at index `i`: the cached copy, or its discovery first (or
     /// a wait while another flow discovers it).
     pub(crate) fn ensure_metadata(&mut self, i: usize) -> Progress<Result<Arc<ProviderMetadata>>> {
-        if let Some(e) = self.failed.take() {
-            return Progress::Ready(Err(e));
+        if let Some((_, known)) = self.memo.metadata.iter().find(|(j, _)| *j == i) {
+            return Progress::Ready(known.clone());
+        }
+        match self.plan_metadata(i) {
+            Progress::Ready(outcome) => {
+                self.memo.metadata.push((i, outcome.clone()));
+                Progress::Ready(outcome)
+            }
+            pending => pending,
+        }
+    }
+
+    fn plan_metadata(&mut self, i: usize) -> Progress<Result<Arc<ProviderMetadata>>> {
+        if matches!(&*self.fetched, Some(Fetched::Metadata(j, _)) if *j == i) {
+            if let Some(Fetched::Metadata(_, outcome)) = self.fetched.take() {
+                return Progress::Ready(outcome);
+            }
         }
         let Some(slot) = self.rp.slot_at(i) else {
             return Progress::Ready(Err(Error::config("provider", "unknown provider")));
@@ -524,8 +568,27 @@ impl Cx<'_> {
         i: usize,
         metadata: &ProviderMetadata,
     ) -> Progress<Result<Arc<ClientMetadata>>> {
-        if let Some(e) = self.failed.take() {
-            return Progress::Ready(Err(e));
+        if let Some((_, known)) = self.memo.clients.iter().find(|(j, _)| *j == i) {
+            return Progress::Ready(known.clone());
+        }
+        match self.plan_client(i, metadata) {
+            Progress::Ready(outcome) => {
+                self.memo.clients.push((i, outcome.clone()));
+                Progress::Ready(outcome)
+            }
+            pending => pending,
+        }
+    }
+
+    fn plan_client(
+        &mut self,
+        i: usize,
+        metadata: &ProviderMetadata,
+    ) -> Progress<Result<Arc<ClientMetadata>>> {
+        if matches!(&*self.fetched, Some(Fetched::Client(j, _)) if *j == i) {
+            if let Some(Fetched::Client(_, outcome)) = self.fetched.take() {
+                return Progress::Ready(outcome);
+            }
         }
         let Some(slot) = self.rp.slot_at(i) else {
             return Progress::Ready(Err(Error::config("provider", "unknown provider")));
@@ -568,6 +631,11 @@ impl Cx<'_> {
         metadata: &ProviderMetadata,
         tried: Option<&Arc<JwkSet>>,
     ) -> Progress<Result<Option<Arc<JwkSet>>>> {
+        if matches!(&*self.fetched, Some(Fetched::Keys(j, _)) if *j == i) {
+            if let Some(Fetched::Keys(_, outcome)) = self.fetched.take() {
+                return Progress::Ready(outcome.map(Some));
+            }
+        }
         let Some(slot) = self.rp.slot_at(i) else {
             return Progress::Ready(Err(Error::config("provider", "unknown provider")));
         };

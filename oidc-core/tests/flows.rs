@@ -83,6 +83,8 @@ struct Op {
     /// The nonce of the login in progress, for the ID token the token endpoint returns.
     nonce: String,
     refreshed: u32,
+    /// The key set endpoint fails.
+    jwks_down: bool,
 }
 
 impl Op {
@@ -93,6 +95,7 @@ impl Op {
     ) -> Result<http::Response<Bytes>, TransportError> {
         match request.uri().path() {
             "/.well-known/openid-configuration" => json_response(discovery()),
+            "/jwks" if self.jwks_down => Err(TransportError::Connect("refused".into())),
             "/jwks" => json_response(key().jwks.clone()),
             "/token" => {
                 let body = String::from_utf8_lossy(request.body()).into_owned();
@@ -604,4 +607,42 @@ fn misuse_is_an_error_outcome() {
     assert!(
         matches!(flow.poll(), Action::Done(Err(r)) if r.status() == StatusCode::INTERNAL_SERVER_ERROR)
     );
+}
+
+/// A flow uses the outcome of the fetch it made once, whatever the shared state would decide
+/// again: metadata that is stale at once is still discovered once per flow, and a key set that
+/// cannot be fetched is one failed request and an answer, not a loop.
+#[test]
+fn a_flow_fetches_once_even_when_the_policy_would_fetch_again() {
+    let mut d = Driver::new();
+    let rp = rp_with(
+        ProviderConfig::discover(ISSUER)
+            .client(ClientMetadata::new("client", "secret"))
+            .metadata_max_age(std::time::Duration::ZERO)
+            .jwks_min_refetch(std::time::Duration::ZERO)
+            .build()
+            .unwrap(),
+    );
+    let (parts, _) = get("/private", &[]).into_parts();
+    let cx = d.cx();
+    let (resp, log) = d.run(rp.authenticate(&parts, None, cx));
+    assert_eq!(log, ["send /.well-known/openid-configuration"]);
+    assert_eq!(resp.unwrap_err().status(), StatusCode::FOUND);
+
+    d.op.jwks_down = true;
+    let at = Request::get("/api")
+        .header(header::AUTHORIZATION, "Bearer a.b.c")
+        .body(())
+        .unwrap()
+        .into_parts()
+        .0;
+    let jwt = BearerRequirements::new().validation(BearerValidation::Jwt);
+    let cx = d.cx();
+    let (refused, log) = d.run(rp.authorize_bearer(&at, &jwt, cx));
+    assert_eq!(
+        log,
+        ["send /.well-known/openid-configuration", "send /jwks"],
+        "one key set request"
+    );
+    assert_eq!(refused.unwrap_err().status(), StatusCode::BAD_GATEWAY);
 }

@@ -375,9 +375,13 @@ impl AccessToken {
                     }
                     let next = if *waited {
                         TokenStep::Reloaded { seen: seen.take() }
-                    } else {
-                        cx.claim_refresh(&self.id);
+                    } else if cx.claim_refresh(&self.id) {
                         TokenStep::OwnLoaded
+                    } else {
+                        // Another flow claimed it since the check above: wait for it (the
+                        // check and the claim are apart, the claim alone is atomic).
+                        *waited = true;
+                        return Progress::Pending(Ask::Wait);
                     };
                     self.state = next;
                     return Progress::Pending(Ask::Load(self.id.clone()));
