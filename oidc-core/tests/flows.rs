@@ -600,6 +600,7 @@ fn misuse_is_an_error_outcome() {
 
     // Polled again without an answer.
     let session = logged_in(&mut d, &rp);
+    let before = d.records.clone();
     let (parts, _) = get("/private", &session).into_parts();
     let cx = d.cx();
     let mut flow = rp.authenticate(&parts, None, cx);
@@ -607,6 +608,11 @@ fn misuse_is_an_error_outcome() {
     assert!(
         matches!(flow.poll(), Action::Done(Err(r)) if r.status() == StatusCode::INTERNAL_SERVER_ERROR)
     );
+    assert_eq!(d.records, before, "the logged-in session is as it was");
+    // And the browser is still logged in.
+    let cx = d.cx();
+    let (user, _) = d.run(rp.authenticate(&parts, None, cx));
+    assert_eq!(user.unwrap().subject(), "alice");
 }
 
 /// A flow uses the outcome of the fetch it made once, whatever the shared state would decide
