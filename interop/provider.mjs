@@ -14,6 +14,9 @@
 //   OP_DEFAULT_RESOURCE       resource indicator applied when the RP sends none
 //                      (default: none -> opaque, introspectable, userinfo-usable token)
 //   OP_LOG             set to 0 to silence the per-request log on stderr
+//   OP_CLIENT_KEY_FILE where to write the private JWK of the `demo-client-pkjwt`
+//                      client (private_key_jwt), generated at start-up, for the app
+//                      under test to sign with (default: <tmpdir>/oidc-interop-client-key.json)
 //
 // Admin hook (loopback only, like everything here): `POST /__interop/rotate-keys`
 // rotates the signing keys: freshly generated RS256 and ES256 keys with new kids
@@ -22,6 +25,9 @@
 // certification `rp-key-rotation-op-sign-key`).
 
 import { generateKeyPairSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Provider, { errors } from 'oidc-provider';
 // oidc-provider reads its signing keys at start-up and has no API to rotate them;
 // these are its own modules (the same instances the package uses, same files),
@@ -85,10 +91,23 @@ function signingKeys(suffix) {
     keys: [
       jwk('rsa', { modulusLength: 2048 }, { use: 'sig', alg: 'RS256', kid: `interop-rs256${suffix}` }),
       jwk('ec', { namedCurve: 'P-256' }, { use: 'sig', alg: 'ES256', kid: `interop-es256${suffix}` }),
+      // For the clients registered for PS256 and EdDSA ID tokens (issue 16 item 8): one key
+      // per algorithm, so that each JWK's `alg` names the one it signs.
+      jwk('rsa', { modulusLength: 2048 }, { use: 'sig', alg: 'PS256', kid: `interop-ps256${suffix}` }),
+      jwk('ed25519', {}, { use: 'sig', alg: 'EdDSA', kid: `interop-eddsa${suffix}` }),
     ],
   };
 }
 const jwks = signingKeys('');
+
+// The app's key for private_key_jwt: made here, so that every run has a fresh one, and
+// handed to the app under test through a file only this user can read.
+const clientKeyFile = process.env.OP_CLIENT_KEY_FILE || join(tmpdir(), 'oidc-interop-client-key.json');
+const clientKey = jwk('ec', { namedCurve: 'P-256' }, { alg: 'ES256', kid: 'interop-client-es256' });
+writeFileSync(clientKeyFile, JSON.stringify(clientKey), { mode: 0o600 });
+const { d: _privatePart, ...clientPublicKey } = clientKey;
+// client_secret_jwt MACs with the secret (HS256): at least 32 bytes (RFC 7518 3.2).
+const JWT_CLIENT_SECRET = 'demo-secret-for-client-secret-jwt-hs256';
 
 function staticClient(clientId, authMethod) {
   return {
@@ -131,10 +150,31 @@ function titleCase(s) {
   return String(s).replace(/(^|[\s._-])(\w)/g, (_m, sep, c) => `${sep === '' ? '' : ' '}${c.toUpperCase()}`).trim();
 }
 
+// A static client without a secret: `none` (public, PKCE) or `private_key_jwt`.
+function secretlessClient(clientId, authMethod, extra) {
+  const { client_secret: _secret, ...client } = staticClient(clientId, authMethod);
+  return { ...client, ...extra };
+}
+
 const configuration = {
   clients: [
     staticClient('demo-client', 'client_secret_basic'),
     staticClient('demo-client-post', 'client_secret_post'),
+    // ID tokens signed with another algorithm than RS256, and a signed userinfo response.
+    { ...staticClient('demo-client-es256', 'client_secret_basic'), id_token_signed_response_alg: 'ES256' },
+    { ...staticClient('demo-client-ps256', 'client_secret_basic'), id_token_signed_response_alg: 'PS256' },
+    { ...staticClient('demo-client-eddsa', 'client_secret_basic'), id_token_signed_response_alg: 'EdDSA' },
+    { ...staticClient('demo-client-signed-userinfo', 'client_secret_basic'), userinfo_signed_response_alg: 'RS256' },
+    {
+      ...staticClient('demo-client-jwt', 'client_secret_jwt'),
+      client_secret: JWT_CLIENT_SECRET,
+      token_endpoint_auth_signing_alg: 'HS256',
+    },
+    secretlessClient('demo-client-pkjwt', 'private_key_jwt', {
+      jwks: { keys: [clientPublicKey] },
+      token_endpoint_auth_signing_alg: 'ES256',
+    }),
+    secretlessClient('demo-client-public', 'none'),
   ],
   // New clients (dynamic registration) get these unless they say otherwise.
   clientDefaults: {
@@ -187,6 +227,17 @@ const configuration = {
   async issueRefreshToken(_ctx, client, code) {
     return client.grantTypeAllowed('refresh_token') && code.kind !== 'ClientCredentials';
   },
+  // A demo app registered with private_key_jwt publishes its keys at its jwks_uri on
+  // loopback, which the provider's SSRF guard refuses to fetch: exactly the demo apps'
+  // own ports on 127.0.0.1 go without it; every other URL keeps it.
+  async fetch(url, options) {
+    const target = new URL(url);
+    if (target.hostname === '127.0.0.1' && appPorts.includes(target.port)) {
+      const { dispatcher: _ssrfGuard, ...unguarded } = options;
+      return globalThis.fetch(url, unguarded);
+    }
+    return globalThis.fetch(url, options);
+  },
   clientBasedCORS(_ctx, origin) {
     try {
       const { hostname } = new URL(origin);
@@ -211,7 +262,8 @@ const configuration = {
     introspection: { enabled: true },
     revocation: { enabled: true },
     userinfo: { enabled: true },
-    jwtUserinfo: { enabled: false },
+    // Only for clients registered with userinfo_signed_response_alg.
+    jwtUserinfo: { enabled: true },
     claimsParameter: { enabled: true },
     resourceIndicators: {
       enabled: true,
@@ -289,12 +341,39 @@ provider.use(async (ctx, next) => {
   await next();
 });
 
+// What the interop run checks in this log besides the request lines: the algorithm of
+// each ID token the token endpoint issues, and a userinfo answered as a signed JWT.
+provider.use(async (ctx, next) => {
+  await next();
+  if (ctx.method === 'POST' && ctx.path === '/token' && ctx.body && typeof ctx.body.id_token === 'string') {
+    try {
+      const header = JSON.parse(Buffer.from(ctx.body.id_token.split('.')[0], 'base64url').toString());
+      log(`id_token signed with ${header.alg}`);
+    } catch {
+      log('id_token with an unreadable header');
+    }
+  }
+  if (ctx.path === '/me' && ctx.status === 200 && (ctx.response.type || '').startsWith('application/jwt')) {
+    log(`userinfo answered application/jwt (${ctx.method})`);
+  }
+});
+
 provider.use(async (ctx, next) => {
   const started = Date.now();
   await next();
   const loc = ctx.response.get('location');
   log(`${ctx.method} ${ctx.originalUrl} -> ${ctx.status}${loc ? ` ${loc.split('?')[0]}` : ''} (${Date.now() - started}ms)`);
 });
+
+// The chain of causes behind an error (a failed jwks_uri fetch hides under its
+// `invalid_client_metadata`), for the log.
+function causes(err) {
+  const chain = [];
+  for (let c = err.cause; c && chain.length < 4; c = c.cause) {
+    chain.push(c.error_description || c.message || String(c));
+  }
+  return chain.length ? ` <${chain.join(' <- ')}>` : '';
+}
 
 for (const event of [
   'server_error', 'authorization.error', 'grant.error', 'introspection.error',
@@ -303,7 +382,7 @@ for (const event of [
 ]) {
   provider.on(event, (...args) => {
     const err = args.find((a) => a instanceof Error);
-    log(`event ${event}: ${err ? `${err.name}: ${err.message}${err.error_description ? ` (${err.error_description})` : ''}` : ''}`);
+    log(`event ${event}: ${err ? `${err.name}: ${err.message}${err.error_description ? ` (${err.error_description})` : ''}${err.error_detail ? ` [${err.error_detail}]` : ''}${causes(err)}` : ''}`);
   });
 }
 

@@ -21,7 +21,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert!(!r.client.client_id.is_empty());
-    if r.client.token_endpoint_auth_method != ClientAuthMethod::None {
+    if !matches!(
+        r.client.token_endpoint_auth_method,
+        Some(ClientAuthMethod::None | ClientAuthMethod::PrivateKeyJwt)
+    ) {
         assert!(r.client.client_secret.is_some());
     }
     let _ = r.is_expired(oidc_fuzz::NOW);

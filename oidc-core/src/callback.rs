@@ -31,8 +31,9 @@ use crate::jwks::{self, KeyCache, KeyDecision, KeyFetch};
 use crate::metadata::{ClientMetadata, ProviderMetadata};
 use crate::secret::Secret;
 use crate::session::{PendingLogin, UserSession};
+use crate::signing::{SignedResponse, TokenSigning};
 use crate::token::{self, TokenResponse};
-use crate::userinfo;
+use crate::userinfo::{self, UserinfoBody};
 
 /// The parameters of an authorization response (query, form body, or posted fragment).
 #[derive(Default, PartialEq, Eq)]
@@ -265,6 +266,8 @@ enum Source {
     Front,
     /// From the token endpoint.
     Back,
+    /// Not an ID token: a signed userinfo response, verified with the same keys.
+    Userinfo,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,7 +294,11 @@ pub struct CodeExchange {
     front_id: Option<IdToken>,
     tokens: Option<TokenResponse>,
     back_id: Option<IdToken>,
+    /// A signed userinfo response, kept while the key set it names is fetched.
+    signed_userinfo: Option<Secret>,
     stage: Stage,
+    /// The `jti` of a client assertion, when the caller gave one.
+    assertion_id: Option<String>,
 }
 
 impl std::fmt::Debug for CodeExchange {
@@ -338,8 +345,18 @@ impl CodeExchange {
             front_id: None,
             tokens: None,
             back_id: None,
+            signed_userinfo: None,
             stage: Stage::Ready,
+            assertion_id: None,
         }
+    }
+
+    /// A fresh `jti` for the client assertion (`client_secret_jwt`, `private_key_jwt`), from
+    /// the caller's randomness. Without one, the `jti` is derived from the login's `state`,
+    /// which is random and spent once.
+    pub fn client_assertion_id(mut self, jti: impl Into<String>) -> Self {
+        self.assertion_id = Some(jti.into());
+        self
     }
 
     fn response_type(&self) -> ResponseType {
@@ -380,9 +397,20 @@ impl CodeExchange {
             ));
         };
         let code = self.input.response.code.as_deref().unwrap_or_default();
-        match token::code_exchange_request(
+        // Without a fresh jti from the caller, one unique to this login: its `state` is
+        // random and spent once, so no two exchanges share it.
+        let jti = self.assertion_id.take().unwrap_or_else(|| {
+            crate::client_auth::derived_jti("code", &[self.input.pending.state.expose().as_bytes()])
+        });
+        let input = &self.input;
+        let auth =
+            input
+                .config
+                .client_auth
+                .auth(&input.client, &input.metadata.issuer, input.now, jti);
+        match token::code_exchange_request_with(
             token_endpoint.as_str(),
-            &self.input.client,
+            &auth,
             code,
             self.input.redirect_uri.as_str(),
             self.input
@@ -416,7 +444,7 @@ impl CodeExchange {
                 .record_answer(now, response, &mut self.key_fetches);
             return match failure {
                 Some(e) => self.fail(e),
-                None => self.validate(source),
+                None => self.validate_source(source),
             };
         }
         let endpoint = match stage {
@@ -444,8 +472,16 @@ impl CodeExchange {
                     .id_token()
                     .map(|t| t.subject().to_owned())
                     .unwrap_or_default();
-                match userinfo::parse_userinfo_response(response, &sub) {
-                    Ok(claims) => self.finish(Some(claims)),
+                match userinfo::read_userinfo_response(response) {
+                    Ok(UserinfoBody::Claims(claims)) => match userinfo::check_subject(claims, &sub)
+                    {
+                        Ok(claims) => self.finish(Some(claims)),
+                        Err(e) => self.fail(e),
+                    },
+                    Ok(UserinfoBody::Signed(jwt)) => {
+                        self.signed_userinfo = Some(Secret::new(jwt));
+                        self.verify_userinfo()
+                    }
                     Err(e) => self.fail(e),
                 }
             }
@@ -461,7 +497,7 @@ impl CodeExchange {
         match std::mem::replace(&mut self.stage, Stage::Finished) {
             Stage::Jwks(source) => {
                 self.input.keys = keys;
-                self.validate(source)
+                self.validate_source(source)
             }
             _ => self.fail(Misuse::KeysWithoutRequest("callback").into()),
         }
@@ -474,6 +510,14 @@ impl CodeExchange {
 
     fn id_token(&self) -> Option<&IdToken> {
         self.back_id.as_ref().or(self.front_id.as_ref())
+    }
+
+    /// Goes on with what the key set was fetched for.
+    fn validate_source(&mut self, source: Source) -> Step {
+        match source {
+            Source::Userinfo => self.verify_userinfo(),
+            Source::Front | Source::Back => self.validate(source),
+        }
     }
 
     fn validate(&mut self, source: Source) -> Step {
@@ -494,6 +538,7 @@ impl CodeExchange {
                     None,
                 )
             }
+            Source::Userinfo => return self.fail(Misuse::Finished("callback").into()),
         };
         let Some(raw) = raw else {
             return self.fail(Error::Protocol(ProtocolError::MalformedResponse {
@@ -501,22 +546,35 @@ impl CodeExchange {
                 reason: "no id_token in the token response".into(),
             }));
         };
-        let now = self.input.now;
-        let mut keys = match self.input.keys.current(now) {
-            KeyDecision::Use(keys) => keys,
-            KeyDecision::Fetch if !self.jwks_requested => return self.fetch_jwks(source),
-            KeyDecision::RecentlyFailed(e) => return self.fail(e),
-            KeyDecision::Fetch | KeyDecision::Throttled => {
-                return self.fail(ProtocolError::IdToken(IdTokenError::UnknownKey).into())
-            }
+        let signing = match TokenSigning::decide(
+            &self.input.config,
+            &self.input.client,
+            &self.input.metadata,
+            SignedResponse::IdToken,
+        ) {
+            Ok(signing) => signing,
+            Err(e) => return self.fail(e),
         };
+        let now = self.input.now;
+        // An HMAC token is verified with the client secret: it never makes the app fetch keys.
+        let mut keys = None;
+        if signing.needs_provider_keys() {
+            keys = Some(match self.input.keys.current(now) {
+                KeyDecision::Use(keys) => keys,
+                KeyDecision::Fetch if !self.jwks_requested => return self.fetch_jwks(source),
+                KeyDecision::RecentlyFailed(e) => return self.fail(e),
+                KeyDecision::Fetch | KeyDecision::Throttled => {
+                    return self.fail(ProtocolError::IdToken(IdTokenError::UnknownKey).into())
+                }
+            });
+        }
         let expect = Expectations {
             issuer: &self.input.metadata.issuer,
             client_id: &self.input.client.client_id,
             nonce: Some(self.input.pending.nonce.expose()),
             now: self.input.now,
             skew: self.input.config.clock_skew.as_secs(),
-            algorithms: &self.input.config.algorithms,
+            algorithms: signing.algorithms(),
             access_token: access_token.as_ref().map(Secret::expose),
             require_at_hash,
             code: code.as_deref(),
@@ -524,12 +582,19 @@ impl CodeExchange {
             acr_values: &self.input.pending.acr_values,
         };
         loop {
-            match id_token::validate(raw.expose(), &keys, &expect) {
+            let Some(token_keys) = signing.keys(keys.as_deref()) else {
+                return self.fail(ProtocolError::IdToken(IdTokenError::UnknownKey).into());
+            };
+            let policy = &self.input.config.issuer_policy;
+            match id_token::validate_with(raw.expose(), token_keys, policy, &expect) {
                 Ok(Validation::Valid(token)) => return self.validated(source, token),
                 Ok(Validation::UnknownKey) => {
-                    match self.input.keys.after_unknown_kid(now, &keys) {
+                    let Some(tried) = &keys else {
+                        return self.fail(ProtocolError::IdToken(IdTokenError::UnknownKey).into());
+                    };
+                    match self.input.keys.after_unknown_kid(now, tried) {
                         // Ends: the newer set is the cache's, which is never newer than itself.
-                        KeyDecision::Use(newer) => keys = newer,
+                        KeyDecision::Use(newer) => keys = Some(newer),
                         KeyDecision::Fetch if !self.jwks_requested => {
                             return self.fetch_jwks(source)
                         }
@@ -541,6 +606,84 @@ impl CodeExchange {
                     }
                 }
                 Err(e) => return self.fail(ProtocolError::IdToken(e).into()),
+            }
+        }
+    }
+
+    /// Verifies the signed userinfo response kept in `signed_userinfo` (OpenID Connect Core
+    /// 5.3.2) with the keys and allow-list of [`TokenSigning::decide`] for userinfo: its
+    /// signature, `iss` (the ID token's, already checked against the issuer policy), `aud`
+    /// when present, then `sub`. A key the cached set lacks fetches the set, unless this login
+    /// already did (once per login, as for ID tokens).
+    fn verify_userinfo(&mut self) -> Step {
+        let Some(raw) = self.signed_userinfo.clone() else {
+            return self.fail(Misuse::ResumedWithoutRequest("callback").into());
+        };
+        let signing = match TokenSigning::decide(
+            &self.input.config,
+            &self.input.client,
+            &self.input.metadata,
+            SignedResponse::Userinfo,
+        ) {
+            Ok(signing) => signing,
+            Err(e) => return self.fail(e),
+        };
+        let unknown_key = || Error::from(ProtocolError::SignedUserinfo(IdTokenError::UnknownKey));
+        let now = self.input.now;
+        let mut keys = None;
+        if signing.needs_provider_keys() {
+            keys = Some(match self.input.keys.current(now) {
+                KeyDecision::Use(keys) => keys,
+                KeyDecision::Fetch if !self.jwks_requested => {
+                    return self.fetch_jwks(Source::Userinfo)
+                }
+                KeyDecision::RecentlyFailed(e) => return self.fail(e),
+                KeyDecision::Fetch | KeyDecision::Throttled => return self.fail(unknown_key()),
+            });
+        }
+        let (issuer, sub) = match self.id_token() {
+            Some(t) => (
+                t.claims
+                    .get("iss")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                t.subject().to_owned(),
+            ),
+            None => return self.fail(ProtocolError::MissingParameter("id_token").into()),
+        };
+        loop {
+            let Some(token_keys) = signing.keys(keys.as_deref()) else {
+                return self.fail(unknown_key());
+            };
+            match userinfo::verify_signed_userinfo(
+                raw.expose(),
+                token_keys,
+                signing.algorithms(),
+                &issuer,
+                &self.input.client.client_id,
+                &sub,
+            ) {
+                Ok(Some(claims)) => {
+                    self.signed_userinfo = None;
+                    return self.finish(Some(claims));
+                }
+                Ok(None) => {
+                    let Some(tried) = &keys else {
+                        return self.fail(unknown_key());
+                    };
+                    match self.input.keys.after_unknown_kid(now, tried) {
+                        KeyDecision::Use(newer) => keys = Some(newer),
+                        KeyDecision::Fetch if !self.jwks_requested => {
+                            return self.fetch_jwks(Source::Userinfo)
+                        }
+                        KeyDecision::RecentlyFailed(e) => return self.fail(e),
+                        KeyDecision::Fetch | KeyDecision::Throttled => {
+                            return self.fail(unknown_key())
+                        }
+                    }
+                }
+                Err(e) => return self.fail(e),
             }
         }
     }
@@ -570,6 +713,7 @@ impl CodeExchange {
                 self.back_id = Some(token);
                 self.userinfo()
             }
+            Source::Userinfo => self.fail(Misuse::Finished("callback").into()),
         }
     }
 
@@ -586,18 +730,17 @@ impl CodeExchange {
     }
 
     fn userinfo(&mut self) -> Step {
-        let endpoint = match (
-            &self.input.metadata.userinfo_endpoint,
-            self.input.config.fetch_userinfo,
-            self.access_token(),
-        ) {
-            (Some(endpoint), true, Some(token)) => {
-                userinfo::userinfo_request(endpoint.as_str(), token.expose())
-            }
+        let request = match (&self.input.metadata.userinfo_endpoint, self.access_token()) {
+            (Some(endpoint), Some(token)) => userinfo::userinfo_request_with(
+                endpoint.as_str(),
+                token.expose(),
+                self.input.config.userinfo_method(),
+            ),
             _ => return self.finish(None),
         };
-        match endpoint {
-            Ok(request) => {
+        match request {
+            Ok(None) => self.finish(None),
+            Ok(Some(request)) => {
                 self.stage = Stage::Userinfo;
                 Step::Send(Outbound {
                     endpoint: Endpoint::Userinfo,
@@ -1534,5 +1677,185 @@ mod tests {
         assert_eq!(r.id_token.map(|t| t.expose().len()), Some(16 * 1024));
         let beyond = format!("id_token={}", "a".repeat(16 * 1024 + 1));
         assert!(AuthorizationResponse::parse(beyond.as_bytes()).is_err());
+    }
+
+    // ---- HMAC ID tokens, the userinfo method, signed userinfo. ----
+
+    const LONG_SECRET: &str = "a-client-secret-long-enough-for-hs256-0123456789";
+
+    fn hs256(claims: Value, key: &[u8]) -> String {
+        let signer = josekit::jws::HS256.signer_from_bytes(key).unwrap();
+        let mut h = JwsHeader::new();
+        h.set_key_id("not-in-any-jwks");
+        let p = JwtPayload::from_map(claims.as_object().unwrap().clone()).unwrap();
+        jwt::encode_with_signer(&p, &h, &signer).unwrap()
+    }
+
+    /// A client configured for HS256, with no key set cached at all: its ID token, MACed with
+    /// the secret and naming a `kid`, is verified without a JWKS request, and the login goes on
+    /// to userinfo. Refreshing the key set is only ever for keys the provider publishes.
+    #[test]
+    fn an_hmac_id_token_never_fetches_the_key_set() {
+        let mut i = input("code", code_response());
+        i.config.id_token_signed_response_alg = Some("HS256".into());
+        i.client = Arc::new(ClientMetadata::new("client", LONG_SECRET));
+        i.keys = KeyCache::new(crate::jwks::KeyFetchPolicy::default());
+        let mut x = CodeExchange::new(i);
+        let _ = send(x.start());
+        let token = hs256(id_claims(), LONG_SECRET.as_bytes());
+        let ui = send(x.resume(ok(tokens(Some(token)))));
+        assert_eq!(ui.endpoint, Endpoint::Userinfo);
+        let user = done(x.resume(ok(json!({"sub": "alice"})))).unwrap().user;
+        assert_eq!(user.subject(), "alice");
+        assert!(x.take_key_fetches().is_empty());
+
+        // The same token for a client that never agreed to HMAC: refused, no fetch either.
+        let mut i = input("code", code_response());
+        i.client = Arc::new(ClientMetadata::new("client", LONG_SECRET));
+        let mut x = CodeExchange::new(i);
+        let _ = send(x.start());
+        let token = hs256(id_claims(), LONG_SECRET.as_bytes());
+        assert!(matches!(
+            done(x.resume(ok(tokens(Some(token))))),
+            Err(Error::Protocol(ProtocolError::IdToken(
+                IdTokenError::AlgorithmNotAllowed(_)
+            )))
+        ));
+        assert!(x.take_key_fetches().is_empty());
+    }
+
+    /// `body`: userinfo is a POST with the access token in the form body and no
+    /// `Authorization` header (RFC 6750 2.2); `none`: no userinfo call at all.
+    #[test]
+    fn the_userinfo_method_is_followed() {
+        let mut i = input("code", code_response());
+        i.config.userinfo_method = crate::userinfo::UserinfoMethod::Body;
+        let mut x = CodeExchange::new(i);
+        let _ = send(x.start());
+        let ui = send(x.resume(ok(tokens(Some(sign("k1", id_claims()))))));
+        assert_eq!(ui.endpoint, Endpoint::Userinfo);
+        assert_eq!(ui.request.method(), http::Method::POST);
+        assert!(ui
+            .request
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .is_none());
+        assert_eq!(form(&ui), [("access_token".to_owned(), "at".to_owned())]);
+        let user = done(x.resume(ok(json!({"sub": "alice", "name": "A"}))))
+            .unwrap()
+            .user;
+        assert_eq!(user.userinfo.unwrap()["name"], "A");
+
+        let mut i = input("code", code_response());
+        i.config.userinfo_method = crate::userinfo::UserinfoMethod::None;
+        let mut x = CodeExchange::new(i);
+        let _ = send(x.start());
+        let user = done(x.resume(ok(tokens(Some(sign("k1", id_claims()))))))
+            .unwrap()
+            .user;
+        assert!(user.userinfo.is_none());
+    }
+
+    fn jwt_answer(jwt: String) -> std::result::Result<http::Response<Bytes>, TransportError> {
+        Ok(http::Response::builder()
+            .status(200)
+            .header("content-type", "application/jwt")
+            .body(Bytes::from(jwt))
+            .unwrap())
+    }
+
+    fn userinfo_claims() -> Value {
+        json!({"iss": "https://op", "aud": "client", "sub": "alice", "email": "a@op"})
+    }
+
+    /// A code login up to its userinfo request.
+    fn at_userinfo(i: ExchangeInput) -> CodeExchange {
+        let mut x = CodeExchange::new(i);
+        let _ = send(x.start());
+        let ui = send(x.resume(ok(tokens(Some(sign("k1", id_claims()))))));
+        assert_eq!(ui.endpoint, Endpoint::Userinfo);
+        x
+    }
+
+    /// A signed userinfo response (`application/jwt`) is verified with the provider's keys:
+    /// accepted with the right `iss`, `aud` and `sub` (and without `aud`); refused with another
+    /// `iss` or `aud`, a changed signature, another `sub`, an algorithm off the list; an
+    /// encrypted one is a clear error.
+    #[test]
+    fn signed_userinfo_is_verified() {
+        let mut x = at_userinfo(input("code", code_response()));
+        let user = done(x.resume(jwt_answer(sign("k1", userinfo_claims()))))
+            .unwrap()
+            .user;
+        assert_eq!(user.userinfo.unwrap()["email"], "a@op");
+        let mut no_aud = userinfo_claims();
+        no_aud.as_object_mut().unwrap().remove("aud");
+        let mut x = at_userinfo(input("code", code_response()));
+        assert!(done(x.resume(jwt_answer(sign("k1", no_aud)))).is_ok());
+
+        let refused = |answer, want: IdTokenError| {
+            let mut x = at_userinfo(input("code", code_response()));
+            match done(x.resume(answer)) {
+                Err(Error::Protocol(ProtocolError::SignedUserinfo(e))) => assert_eq!(e, want),
+                other => panic!("{want:?}: {other:?}"),
+            }
+        };
+        let c = userinfo_claims();
+        refused(
+            jwt_answer(sign("k1", with(c.clone(), "iss", json!("https://evil")))),
+            IdTokenError::Issuer,
+        );
+        refused(
+            jwt_answer(sign("k1", with(c.clone(), "aud", json!(["other"])))),
+            IdTokenError::Audience,
+        );
+        let tampered = sign("k1", c.clone());
+        let (head, sig) = tampered.rsplit_once('.').unwrap();
+        let flipped = if sig.starts_with('A') { "B" } else { "A" };
+        refused(
+            jwt_answer(format!("{head}.{flipped}{}", &sig[1..])),
+            IdTokenError::BadSignature,
+        );
+        refused(
+            jwt_answer(hs256(c.clone(), b"0123456789abcdef0123456789abcdef")),
+            IdTokenError::AlgorithmNotAllowed("HS256".into()),
+        );
+        let mut x = at_userinfo(input("code", code_response()));
+        assert!(matches!(
+            done(x.resume(jwt_answer(sign("k1", with(c, "sub", json!("mallory")))))),
+            Err(Error::Protocol(ProtocolError::UserinfoSubjectMismatch))
+        ));
+
+        let mut header = josekit::jwe::JweHeader::new();
+        header.set_content_encryption("A128GCM");
+        let encrypter = josekit::jwe::Dir.encrypter_from_bytes([3u8; 16]).unwrap();
+        let jwe = josekit::jwe::serialize_compact(b"{}", &header, &encrypter).unwrap();
+        let mut x = at_userinfo(input("code", code_response()));
+        assert!(matches!(
+            done(x.resume(jwt_answer(jwe))),
+            Err(Error::Protocol(ProtocolError::EncryptedUserinfo))
+        ));
+    }
+
+    /// Signed userinfo naming a key the cached set lacks fetches the set once (the ID token
+    /// did not), then verifies; HMAC userinfo uses the client secret when configured so.
+    #[test]
+    fn signed_userinfo_follows_the_key_rules() {
+        let mut x = at_userinfo(input("code", code_response()));
+        let jwks = send(x.resume(jwt_answer(sign("k2", userinfo_claims()))));
+        assert_eq!(jwks.endpoint, Endpoint::Jwks);
+        let user = done(x.resume(jwks_answer(&keys().jwks_both))).unwrap().user;
+        assert_eq!(user.userinfo.unwrap()["sub"], "alice");
+        assert_eq!(x.take_key_fetches().len(), 1);
+
+        let mut i = input("code", code_response());
+        i.config.userinfo_signed_response_alg = Some("HS256".into());
+        i.client = Arc::new(ClientMetadata::new("client", LONG_SECRET));
+        let mut x = at_userinfo(i);
+        let user = done(x.resume(jwt_answer(hs256(userinfo_claims(), LONG_SECRET.as_bytes()))))
+            .unwrap()
+            .user;
+        assert_eq!(user.userinfo.unwrap()["email"], "a@op");
+        assert!(x.take_key_fetches().is_empty());
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::client_auth::ClientAuth;
 use crate::error::{Error, Result};
 use crate::introspection::TtlCache;
 use crate::metadata::{ClientAuthMethod, ClientMetadata};
@@ -26,18 +27,29 @@ const RESERVED: &[&str] = &[
 
 /// The token request: `grant_type=client_credentials`, the space-joined `scope` when given,
 /// and `extra` parameters (such as `audience` or `resource`), with this client's
-/// authentication. Public clients cannot use the grant.
+/// authentication by secret; JWT assertions need [`client_credentials_request_with`].
+/// Public clients cannot use the grant.
 pub fn client_credentials_request(
     token_endpoint: &str,
     client: &ClientMetadata,
     scopes: &[&str],
     extra: &[(&str, &str)],
 ) -> Result<http::Request<Bytes>> {
-    if client.client_secret.is_none() || client.token_endpoint_auth_method == ClientAuthMethod::None
-    {
+    client_credentials_request_with(token_endpoint, &ClientAuth::new(client), scopes, extra)
+}
+
+/// The client credentials token request, authenticated by `auth` (any confidential method,
+/// JWT assertions included).
+pub fn client_credentials_request_with(
+    token_endpoint: &str,
+    auth: &ClientAuth<'_>,
+    scopes: &[&str],
+    extra: &[(&str, &str)],
+) -> Result<http::Request<Bytes>> {
+    if auth.method() == ClientAuthMethod::None {
         return Err(Error::config(
             "client",
-            "the client credentials grant needs a confidential client (a client secret)",
+            "the client credentials grant needs a confidential client (a client secret or key)",
         ));
     }
     if let Some((name, _)) = extra.iter().find(|(k, _)| RESERVED.contains(k)) {
@@ -52,7 +64,7 @@ pub fn client_credentials_request(
         form.push(("scope", &scope));
     }
     form.extend_from_slice(extra);
-    token::authenticated_post(token_endpoint, client, form)
+    auth.post_form(token_endpoint, form)
 }
 
 /// Parses the token endpoint's answer (a token response; no ID token is expected).
@@ -168,6 +180,29 @@ mod tests {
             .starts_with("Basic "));
         let r = client_credentials_request("https://op/token", &c, &[], &[]).unwrap();
         assert!(!form(&r).iter().any(|(k, _)| k == "scope"));
+    }
+
+    /// A client with a private key and no secret may use the grant, by `private_key_jwt`.
+    #[test]
+    fn private_key_client_request() {
+        let pem =
+            josekit::jwk::alg::ed::EdKeyPair::generate(josekit::jwk::alg::ed::EdCurve::Ed25519)
+                .unwrap()
+                .to_pem_private_key();
+        let key = crate::ClientPrivateKey::parse(std::str::from_utf8(&pem).unwrap()).unwrap();
+        let c = ClientMetadata::without_secret("id");
+        assert!(
+            client_credentials_request("https://op/token", &c, &[], &[]).is_err(),
+            "no secret, no key: nothing to authenticate with"
+        );
+        let auth = ClientAuth::new(&c)
+            .private_key(Some(&key))
+            .assertion(5, "j");
+        let r = client_credentials_request_with("https://op/token", &auth, &["a"], &[]).unwrap();
+        let f = form(&r);
+        assert!(f.contains(&("grant_type".into(), "client_credentials".into())));
+        assert!(f.iter().any(|(k, _)| k == "client_assertion"));
+        assert!(r.headers().get("authorization").is_none());
     }
 
     #[test]

@@ -208,6 +208,13 @@ pub struct ProviderConfig {
     pub(crate) metadata_max_age: Duration,
     pub(crate) session_refresh_interval: Option<Duration>,
     pub(crate) redirect_uri: Option<String>,
+    /// Client authentication: the private key, the assertion audience, the app's JWKS URL.
+    pub(crate) client_auth: crate::client_auth::ClientAuthConfig,
+    // Provider compatibility: signed responses, userinfo method, issuer policy.
+    pub(crate) id_token_signed_response_alg: Option<String>,
+    pub(crate) userinfo_signed_response_alg: Option<String>,
+    pub(crate) userinfo_method: crate::userinfo::UserinfoMethod,
+    pub(crate) issuer_policy: crate::issuer::IssuerPolicy,
 }
 
 impl ProviderConfig {
@@ -297,6 +304,12 @@ pub struct ProviderConfigBuilder {
     metadata_max_age: Duration,
     session_refresh_interval: Option<Duration>,
     redirect_uri: Option<String>,
+    client_auth: crate::client_auth::ClientAuthConfig,
+    // Provider compatibility: signed responses, userinfo method, issuer policy.
+    id_token_signed_response_alg: Option<String>,
+    userinfo_signed_response_alg: Option<String>,
+    userinfo_method: crate::userinfo::UserinfoMethod,
+    issuer_policy: crate::issuer::IssuerPolicy,
 }
 
 impl ProviderConfigBuilder {
@@ -317,6 +330,11 @@ impl ProviderConfigBuilder {
             metadata_max_age: Duration::from_secs(24 * 3600),
             session_refresh_interval: None,
             redirect_uri: None,
+            client_auth: crate::client_auth::ClientAuthConfig::default(),
+            id_token_signed_response_alg: None,
+            userinfo_signed_response_alg: None,
+            userinfo_method: crate::userinfo::UserinfoMethod::default(),
+            issuer_policy: crate::issuer::IssuerPolicy::default(),
         }
     }
 
@@ -410,7 +428,8 @@ impl ProviderConfigBuilder {
     }
 
     /// The allow-list of ID token signature algorithms (default: RSA, RSA-PSS, ECDSA, EdDSA).
-    /// `none` and HMAC algorithms are refused.
+    /// `none` and HMAC algorithms are refused here: HMAC is turned on with
+    /// [`id_token_signed_response_alg`](Self::id_token_signed_response_alg) alone.
     pub fn algorithms<I, S>(mut self, algs: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -439,8 +458,47 @@ impl ProviderConfigBuilder {
     }
 
     /// Whether to call the userinfo endpoint after login (default yes, when the provider has one).
+    /// `false` is the same as [`userinfo_method`](Self::userinfo_method)`(UserinfoMethod::None)`;
+    /// `true` calls it the configured way.
     pub fn fetch_userinfo(mut self, fetch: bool) -> Self {
         self.fetch_userinfo = fetch;
+        self
+    }
+
+    /// How the userinfo endpoint is called after login, as Flask-pyoidc's
+    /// `userinfo_http_method`: `GET` with the access token in the `Authorization: Bearer`
+    /// header (the default), `POST` with it in the form body (RFC 6750 2.2), or not at all.
+    pub fn userinfo_method(mut self, method: crate::userinfo::UserinfoMethod) -> Self {
+        self.userinfo_method = method;
+        self
+    }
+
+    /// The algorithm this client's ID tokens are signed with (its registered
+    /// `id_token_signed_response_alg`, also requested in dynamic registration). An HMAC
+    /// algorithm (`HS256`, `HS384`, `HS512`) makes the client secret the key (OpenID Connect
+    /// Core 10.1): only for confidential clients, with a secret at least as long as the hash;
+    /// `build` refuses it otherwise. An asymmetric algorithm must be on the allow-list, and
+    /// becomes the only one accepted. Unset, HMAC is used only when the provider advertises
+    /// nothing else (see [`crate::signing`]).
+    pub fn id_token_signed_response_alg(mut self, alg: impl Into<String>) -> Self {
+        self.id_token_signed_response_alg = Some(alg.into());
+        self
+    }
+
+    /// Asks for signed userinfo responses (`userinfo_signed_response_alg`, sent in dynamic
+    /// registration; statically registered clients register it at the provider). Signed
+    /// responses (`application/jwt`) are verified whether asked for or not, with this
+    /// algorithm when set, else as ID tokens are; the same rules as
+    /// [`id_token_signed_response_alg`](Self::id_token_signed_response_alg) apply.
+    pub fn userinfo_signed_response_alg(mut self, alg: impl Into<String>) -> Self {
+        self.userinfo_signed_response_alg = Some(alg.into());
+        self
+    }
+
+    /// Which `iss` an ID token may carry: the issuer exactly (the default), or a
+    /// multi-tenant template such as Microsoft Entra's (see [`crate::issuer`]).
+    pub fn issuer_policy(mut self, policy: crate::issuer::IssuerPolicy) -> Self {
+        self.issuer_policy = policy;
         self
     }
 
@@ -457,6 +515,27 @@ impl ProviderConfigBuilder {
     /// How long to wait before retrying a failed discovery (default 10 s).
     pub fn discovery_retry(mut self, wait: Duration) -> Self {
         self.discovery_retry = wait;
+        self
+    }
+
+    /// This client's private key, for `private_key_jwt` (OpenID Connect Core 9): assertions
+    /// are signed with it, the relying party serves its public half at its JWKS route
+    /// ([`RelyingPartyBuilder::jwks_path`](crate::RelyingPartyBuilder::jwks_path)), and a
+    /// dynamic registration sends that route as `jwks_uri`. With a key and no pinned method,
+    /// `private_key_jwt` is preferred when the provider advertises it. Parse the key with
+    /// [`ClientPrivateKey::parse`](crate::client_auth::ClientPrivateKey::parse) (PEM or JWK).
+    pub fn private_key(mut self, key: crate::client_auth::ClientPrivateKey) -> Self {
+        self.client_auth.key = Some(key);
+        self
+    }
+
+    /// What the `aud` of this client's assertions names (default: the endpoint called; see
+    /// [`AssertionAudience`](crate::client_auth::AssertionAudience)).
+    pub fn client_assertion_audience(
+        mut self,
+        audience: crate::client_auth::AssertionAudience,
+    ) -> Self {
+        self.client_auth.audience = audience;
         self
     }
 
@@ -488,7 +567,7 @@ impl ProviderConfigBuilder {
             )),
         };
         match (&client, &self.source) {
-            (ClientRegistration::Static(c), _) => c.validate()?,
+            (ClientRegistration::Static(c), _) => c.validate(self.client_auth.key.is_some())?,
             (ClientRegistration::Dynamic(_), MetadataSource::Static(m))
                 if m.registration_endpoint.is_none() =>
             {
@@ -501,9 +580,7 @@ impl ProviderConfigBuilder {
         }
         if !self.pkce {
             let public = match &client {
-                ClientRegistration::Static(c) => {
-                    c.token_endpoint_auth_method == ClientAuthMethod::None
-                }
+                ClientRegistration::Static(c) => c.is_public(),
                 ClientRegistration::Dynamic(info) => {
                     info.token_endpoint_auth_method == Some(ClientAuthMethod::None)
                 }
@@ -551,7 +628,10 @@ impl ProviderConfigBuilder {
             if alg.eq_ignore_ascii_case("none") || alg.starts_with("HS") {
                 return Err(Error::config(
                     "algorithms",
-                    format!("`{alg}` is not allowed for ID tokens"),
+                    format!(
+                        "`{alg}` is not allowed for ID tokens (HMAC is enabled only with \
+                         id_token_signed_response_alg, keyed with the client secret)"
+                    ),
                 ));
             }
             if !DEFAULT_ALGORITHMS.contains(&alg.as_str()) {
@@ -561,6 +641,14 @@ impl ProviderConfigBuilder {
                 ));
             }
         }
+        let (client, id_token_signed_response_alg, userinfo_signed_response_alg) =
+            signed_response_algs(
+                client,
+                self.id_token_signed_response_alg,
+                self.userinfo_signed_response_alg,
+                &self.algorithms,
+            )?;
+        self.issuer_policy.validate()?;
         Ok(ProviderConfig {
             source: self.source,
             client,
@@ -577,8 +665,57 @@ impl ProviderConfigBuilder {
             metadata_max_age: self.metadata_max_age,
             session_refresh_interval: self.session_refresh_interval,
             redirect_uri: self.redirect_uri,
+            client_auth: self.client_auth,
+            id_token_signed_response_alg,
+            userinfo_signed_response_alg,
+            userinfo_method: self.userinfo_method,
+            issuer_policy: self.issuer_policy,
         })
     }
+}
+
+/// The configured `id_token_signed_response_alg` and `userinfo_signed_response_alg`, checked
+/// (see [`crate::signing`]) and made one with a dynamic registration's: a value set on the
+/// builder is requested at registration, and one set only in the registration info counts as
+/// configured; two different values are an error.
+#[allow(clippy::type_complexity)] // the three parts of the configuration it settles
+fn signed_response_algs(
+    mut client: ClientRegistration,
+    id_token: Option<String>,
+    userinfo: Option<String>,
+    algorithms: &[String],
+) -> Result<(ClientRegistration, Option<String>, Option<String>)> {
+    let mut settled = [id_token, userinfo];
+    for (slot, field) in settled.iter_mut().zip([
+        "id_token_signed_response_alg",
+        "userinfo_signed_response_alg",
+    ]) {
+        if let ClientRegistration::Dynamic(info) = &mut client {
+            let requested = if field == "id_token_signed_response_alg" {
+                &mut info.id_token_signed_response_alg
+            } else {
+                &mut info.userinfo_signed_response_alg
+            };
+            match (&*slot, &*requested) {
+                (Some(a), Some(b)) if a != b => {
+                    return Err(Error::config(
+                        field,
+                        format!(
+                            "`{a}` on the provider configuration, `{b}` in the registration info"
+                        ),
+                    ))
+                }
+                (Some(a), None) => *requested = Some(a.clone()),
+                (None, Some(b)) => *slot = Some(b.clone()),
+                _ => {}
+            }
+        }
+        if let Some(alg) = slot.as_deref() {
+            crate::signing::check_configured_alg(field, alg, algorithms, &client)?;
+        }
+    }
+    let [id_token, userinfo] = settled;
+    Ok((client, id_token, userinfo))
 }
 
 /// RFC 9700 2.1.1: a public client has no secret to bind the code to it, so PKCE is what
@@ -675,6 +812,73 @@ mod tests {
         assert!(base().algorithms(Vec::<String>::new()).build().is_err());
         assert!(base().algorithms(["XX1"]).build().is_err());
         assert!(base().algorithms(["ES256"]).build().is_ok());
+    }
+
+    /// The signed-response algorithms set on the builder are requested in dynamic
+    /// registration, those set in the registration info count as configured, and two
+    /// different values are refused; the userinfo method and issuer policy are kept, and
+    /// `fetch_userinfo(false)` still turns userinfo off.
+    #[test]
+    fn provider_compatibility_settings() {
+        let c = ProviderConfig::discover("https://op.example")
+            .register(ClientRegistrationInfo::new("app"))
+            .id_token_signed_response_alg("HS256")
+            .userinfo_signed_response_alg("ES256")
+            .build()
+            .unwrap();
+        let ClientRegistration::Dynamic(info) = c.registration() else {
+            panic!("dynamic")
+        };
+        assert_eq!(info.id_token_signed_response_alg.as_deref(), Some("HS256"));
+        assert_eq!(info.userinfo_signed_response_alg.as_deref(), Some("ES256"));
+        let mut info = ClientRegistrationInfo::new("app");
+        info.id_token_signed_response_alg = Some("HS512".into());
+        let c = ProviderConfig::discover("https://op.example")
+            .register(info.clone())
+            .build()
+            .unwrap();
+        assert_eq!(c.id_token_signed_response_alg.as_deref(), Some("HS512"));
+        let err = ProviderConfig::discover("https://op.example")
+            .register(info)
+            .id_token_signed_response_alg("HS256")
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Config {
+                    field: "id_token_signed_response_alg",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+
+        use crate::userinfo::UserinfoMethod;
+        assert_eq!(
+            base().build().unwrap().userinfo_method(),
+            UserinfoMethod::Header
+        );
+        let c = base()
+            .userinfo_method(UserinfoMethod::Body)
+            .build()
+            .unwrap();
+        assert_eq!(c.userinfo_method(), UserinfoMethod::Body);
+        let c = base()
+            .userinfo_method(UserinfoMethod::Body)
+            .fetch_userinfo(false)
+            .build()
+            .unwrap();
+        assert_eq!(c.userinfo_method(), UserinfoMethod::None);
+        let policy = crate::issuer::IssuerPolicy::tenant_template("https://op.example/{tenantid}");
+        let c = base().issuer_policy(policy.clone()).build().unwrap();
+        assert_eq!(c.issuer_policy(), &policy);
+        assert!(base()
+            .issuer_policy(crate::issuer::IssuerPolicy::tenant_template(
+                "https://op.example"
+            ))
+            .build()
+            .is_err());
     }
 
     #[test]

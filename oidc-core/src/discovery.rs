@@ -4,6 +4,7 @@
 use bytes::Bytes;
 
 use crate::error::{Endpoint, Error, ProtocolError, Result};
+use crate::issuer::IssuerPolicy;
 use crate::metadata::ProviderMetadata;
 use crate::wire;
 
@@ -26,6 +27,17 @@ pub fn parse_discovery_response(
     expected_issuer: &str,
     response: http::Response<Bytes>,
 ) -> Result<ProviderMetadata> {
+    parse_discovery_response_with(expected_issuer, &IssuerPolicy::Exact, response)
+}
+
+/// Parses the discovery response and checks its `issuer` against the configured one under
+/// `policy`: exactly, or, with a tenant template, also the template itself (which is what
+/// Microsoft Entra's common metadata publishes; see [`IssuerPolicy::accepts_discovery_issuer`]).
+pub fn parse_discovery_response_with(
+    expected_issuer: &str,
+    policy: &IssuerPolicy,
+    response: http::Response<Bytes>,
+) -> Result<ProviderMetadata> {
     let body = wire::expect_success(Endpoint::Discovery, response)?;
     let metadata = ProviderMetadata::from_json(&body).map_err(|reason| {
         Error::Protocol(ProtocolError::MalformedResponse {
@@ -33,7 +45,7 @@ pub fn parse_discovery_response(
             reason,
         })
     })?;
-    if metadata.issuer != expected_issuer {
+    if !policy.accepts_discovery_issuer(expected_issuer, &metadata.issuer) {
         return Err(ProtocolError::DiscoveryIssuerMismatch {
             expected: expected_issuer.to_owned(),
             found: metadata.issuer,

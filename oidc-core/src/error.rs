@@ -212,6 +212,13 @@ pub enum ProtocolError {
     /// The userinfo `sub` differs from the ID token's (OIDC Core 5.3.2).
     #[error("the userinfo subject does not match the ID token subject")]
     UserinfoSubjectMismatch,
+    /// A signed userinfo response (`application/jwt`) failed verification: its signature,
+    /// `iss` or `aud` (OIDC Core 5.3.2).
+    #[error("invalid signed userinfo response: {0}")]
+    SignedUserinfo(IdTokenError),
+    /// The userinfo response is encrypted (a JWE), which this relying party cannot decrypt.
+    #[error("the userinfo response is encrypted (JWE), which is not supported")]
+    EncryptedUserinfo,
     /// The return URL is not on the app's origin.
     #[error("the return URL is not on this application's origin")]
     OffOriginReturn,
@@ -320,6 +327,13 @@ pub enum IdTokenError {
     /// A later ID token (refresh, hybrid token endpoint) does not match the first.
     #[error("the new ID token does not match the session's ({0})")]
     SubjectChanged(&'static str),
+    /// With a tenant issuer template, the `tid` claim is not a plain tenant id (it holds `/`,
+    /// `?`, `#`, `{` or other characters that could change the issuer URL).
+    #[error("the tid claim is not a plain tenant id")]
+    InvalidTenant,
+    /// With a tenant allow-list, the token's tenant (`tid`) is not on it.
+    #[error("the token's tenant is not allowed")]
+    TenantNotAllowed,
 }
 
 /// Why a bearer token was refused, as RFC 6750 section 3.1 classifies it. Descriptions never

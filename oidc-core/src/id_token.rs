@@ -4,8 +4,10 @@
 use serde_json::{Map, Value};
 
 use crate::error::IdTokenError;
+use crate::issuer::IssuerPolicy;
 use crate::jwks::JwkSet;
 use crate::secret::{constant_time_eq, Secret};
+use crate::signing::{is_hmac, TokenKeys};
 
 /// A validated ID token: the raw JWT and its claims.
 #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -107,10 +109,33 @@ pub fn validate(
     keys: &JwkSet,
     expect: &Expectations<'_>,
 ) -> Result<Validation, IdTokenError> {
-    let Some(verified) = verify_jws(raw, keys, expect.algorithms)? else {
+    validate_with(raw, TokenKeys::Provider(keys), &IssuerPolicy::Exact, expect)
+}
+
+/// Validates a compact-serialised ID token with the key
+/// [`TokenSigning`](crate::signing::TokenSigning) chose (the provider's key set, or the client
+/// secret for HMAC) and the provider's [`IssuerPolicy`]. The allow-list is
+/// `expect.algorithms`; an HMAC algorithm is only ever verified with the client secret, and an
+/// asymmetric one only with the key set, whatever the list says.
+///
+/// Returns [`Validation::UnknownKey`] when the token names a key the set does not have (never
+/// for HMAC: the secret is the only key).
+pub fn validate_with(
+    raw: &str,
+    keys: TokenKeys<'_>,
+    issuer: &IssuerPolicy,
+    expect: &Expectations<'_>,
+) -> Result<Validation, IdTokenError> {
+    let Some(verified) = verify_token(raw, keys, expect.algorithms)? else {
         return Ok(Validation::UnknownKey);
     };
-    check_claims(&verified.claims, verified.alg, verified.curve, expect)?;
+    check_claims(
+        &verified.claims,
+        verified.alg,
+        verified.curve,
+        issuer,
+        expect,
+    )?;
     Ok(Validation::Valid(IdToken {
         raw: Secret::new(raw),
         claims: verified.claims,
@@ -137,6 +162,18 @@ pub(crate) fn verify_jws(
     keys: &JwkSet,
     algorithms: &[String],
 ) -> Result<Option<VerifiedJws>, IdTokenError> {
+    verify_token(raw, TokenKeys::Provider(keys), algorithms)
+}
+
+/// [`verify_jws`] with the key [`TokenSigning`](crate::signing::TokenSigning) chose: an
+/// asymmetric algorithm is verified with the provider's key set only, an HMAC one with the
+/// client secret only, so that no token chooses its key by naming an algorithm (a token MACed
+/// with the provider's public key is refused before any key is looked at).
+pub(crate) fn verify_token(
+    raw: &str,
+    keys: TokenKeys<'_>,
+    algorithms: &[String],
+) -> Result<Option<VerifiedJws>, IdTokenError> {
     let header = josekit::jwt::decode_header(raw)
         .map_err(|_| IdTokenError::Malformed("cannot decode header".into()))?;
     let alg = header
@@ -148,10 +185,15 @@ pub(crate) fn verify_jws(
         None => return Err(IdTokenError::AlgorithmNotAllowed(truncate(alg))),
     };
     let kid = header.claim("kid").and_then(Value::as_str);
-    let verifier = match keys.verifier(alg, kid) {
-        Ok(v) => v,
-        Err(IdTokenError::UnknownKey) if kid.is_some() => return Ok(None),
-        Err(e) => return Err(e),
+    let verifier = match (keys, is_hmac(alg)) {
+        (TokenKeys::Provider(keys), false) => match keys.verifier(alg, kid) {
+            Ok(v) => v,
+            Err(IdTokenError::UnknownKey) if kid.is_some() => return Ok(None),
+            Err(e) => return Err(e),
+        },
+        // The secret is the one key: a `kid` names nothing to fetch.
+        (TokenKeys::ClientSecret(secret), true) => hmac_verifier(alg, secret)?,
+        _ => return Err(IdTokenError::AlgorithmNotAllowed(alg.to_owned())),
     };
     let typ = header
         .claim("typ")
@@ -170,6 +212,29 @@ pub(crate) fn verify_jws(
     }))
 }
 
+/// The HMAC verifier keyed with the octets of the client secret (OpenID Connect Core 10.1).
+/// A secret shorter than the hash is refused here too (josekit does), not only at
+/// configuration.
+fn hmac_verifier(
+    alg: &'static str,
+    secret: &Secret,
+) -> Result<crate::jwks::KeyVerifier, IdTokenError> {
+    use josekit::jws::{HS256, HS384, HS512};
+    use std::sync::Arc;
+    let key = secret.expose().as_bytes();
+    let short = |_| IdTokenError::UnknownKey;
+    let verifier: Arc<dyn josekit::jws::JwsVerifier> = match alg {
+        "HS256" => Arc::new(HS256.verifier_from_bytes(key).map_err(short)?),
+        "HS384" => Arc::new(HS384.verifier_from_bytes(key).map_err(short)?),
+        "HS512" => Arc::new(HS512.verifier_from_bytes(key).map_err(short)?),
+        other => return Err(IdTokenError::AlgorithmNotAllowed(other.to_owned())),
+    };
+    Ok(crate::jwks::KeyVerifier {
+        verifier,
+        curve: None,
+    })
+}
+
 fn truncate(s: &str) -> String {
     s.chars().take(32).collect()
 }
@@ -177,6 +242,7 @@ fn truncate(s: &str) -> String {
 fn static_alg(alg: &str) -> Option<&'static str> {
     crate::config::DEFAULT_ALGORITHMS
         .iter()
+        .chain(crate::signing::HMAC_ALGORITHMS)
         .copied()
         .find(|a| *a == alg)
 }
@@ -185,12 +251,11 @@ fn check_claims(
     claims: &Map<String, Value>,
     alg: &str,
     curve: Option<&str>,
+    issuer: &IssuerPolicy,
     expect: &Expectations<'_>,
 ) -> Result<(), IdTokenError> {
     let str_claim = |name: &'static str| claims.get(name).and_then(Value::as_str);
-    if str_claim("iss") != Some(expect.issuer) {
-        return Err(IdTokenError::Issuer);
-    }
+    issuer.check(claims, expect.issuer)?;
     if str_claim("sub").is_none_or(str::is_empty) {
         return Err(IdTokenError::MissingClaim("sub"));
     }
@@ -313,9 +378,13 @@ pub fn half_hash_for_curve(
             return Err(IdTokenError::AlgorithmNotAllowed(truncate(other)))
         }
         _ => match alg {
-            "RS256" | "PS256" | "ES256" => sha2::Sha256::digest(value.as_bytes()).to_vec(),
-            "RS384" | "PS384" | "ES384" => sha2::Sha384::digest(value.as_bytes()).to_vec(),
-            "RS512" | "PS512" | "ES512" | "EdDSA" => {
+            "RS256" | "PS256" | "ES256" | "HS256" => {
+                sha2::Sha256::digest(value.as_bytes()).to_vec()
+            }
+            "RS384" | "PS384" | "ES384" | "HS384" => {
+                sha2::Sha384::digest(value.as_bytes()).to_vec()
+            }
+            "RS512" | "PS512" | "ES512" | "HS512" | "EdDSA" => {
                 sha2::Sha512::digest(value.as_bytes()).to_vec()
             }
             other => return Err(IdTokenError::AlgorithmNotAllowed(truncate(other))),
@@ -337,18 +406,23 @@ mod tests {
         algs: Vec<String>,
     }
 
-    /// Every test signs with the same key pair, generated once: RSA key generation would
-    /// otherwise be most of the time these tests take, and `cargo xtask mutants` runs them once
-    /// per mutant.
-    fn fixture() -> Fixture {
+    /// The fixture's private key (DER) and its public JWKS, made once.
+    fn key_material() -> &'static (Vec<u8>, String) {
         static KEY: std::sync::OnceLock<(Vec<u8>, String)> = std::sync::OnceLock::new();
-        let (der, jwks) = KEY.get_or_init(|| {
+        KEY.get_or_init(|| {
             let pair = RS256.generate_key_pair(2048).unwrap();
             let mut jwk = pair.to_jwk_public_key();
             jwk.set_key_id("k1");
             let doc = json!({ "keys": [jwk.as_ref()] });
             (pair.to_der_private_key(), doc.to_string())
-        });
+        })
+    }
+
+    /// Every test signs with the same key pair, generated once: RSA key generation would
+    /// otherwise be most of the time these tests take, and `cargo xtask mutants` runs them once
+    /// per mutant.
+    fn fixture() -> Fixture {
+        let (der, jwks) = key_material();
         Fixture {
             signer: RS256.signer_from_der(der).unwrap(),
             keys: JwkSet::from_json(jwks.as_bytes(), 0).unwrap(),
@@ -554,24 +628,25 @@ mod tests {
     /// `at_hash`/`c_hash` against literal values: OpenID Connect Core Appendix A.4's published
     /// `c_hash` for its example code (SHA-256), and for SHA-384/SHA-512 values computed at
     /// authoring time with `openssl dgst -sha384|-sha512 -binary | head -c N/2 | base64` made
-    /// url-safe, so a wrong hash, a wrong half or a padded encoding each fail here.
+    /// url-safe, so a wrong hash, a wrong half or a padded encoding each fail here. HMAC ID
+    /// tokens hash with their algorithm's SHA-2 (HS256: SHA-256, ...).
     #[test]
     fn half_hash_known_vectors() {
         let code = "Qcb0Orv1zh30vL1MPRsbm-diHiMwcLyZvn1arpZv-Jxf_11jnpEX3Tgfvk";
         let token = "jHkWEdUXMU1BwAsC4vtUsZwnNrdJ-Q";
         for (algs, code_hash, token_hash) in [
             (
-                ["RS256", "PS256", "ES256"],
+                ["RS256", "PS256", "ES256", "HS256"],
                 "LDktKdoQak3Pk0cnXxCltA",
                 "Qtki6x8fXkQmKMk_j_COeA",
             ),
             (
-                ["RS384", "PS384", "ES384"],
+                ["RS384", "PS384", "ES384", "HS384"],
                 "Mq-knyaEMtWGfnBi2POEZb1kiLx10_DF",
                 "prooHVT_ZXP5Dwz3T2pJGLCt-0gV_GjL",
             ),
             (
-                ["RS512", "PS512", "ES512"],
+                ["RS512", "PS512", "ES512", "HS512"],
                 "E9z1C-c0Az4eTEzE0Nm3OQ3BS2BhMgxuP7x5JAQj1_4",
                 "nH5XY4JlKu0RDcBNdISaeyLVXdJJq0ZGANoY8uXWQx8",
             ),
@@ -586,7 +661,7 @@ mod tests {
             "E9z1C-c0Az4eTEzE0Nm3OQ3BS2BhMgxuP7x5JAQj1_4"
         );
         assert!(matches!(
-            half_hash("HS256", code).unwrap_err(),
+            half_hash("none", code).unwrap_err(),
             IdTokenError::AlgorithmNotAllowed(_)
         ));
     }
@@ -715,6 +790,176 @@ mod tests {
                 Err(IdTokenError::AlgorithmNotAllowed(_))
             ));
         }
+    }
+
+    fn hmac_token(alg: &str, key: &[u8], claims: &Value, kid: Option<&str>) -> String {
+        use josekit::jws::{HS256, HS384, HS512};
+        let signer: Box<dyn josekit::jws::JwsSigner> = match alg {
+            "HS256" => Box::new(HS256.signer_from_bytes(key).unwrap()),
+            "HS384" => Box::new(HS384.signer_from_bytes(key).unwrap()),
+            _ => Box::new(HS512.signer_from_bytes(key).unwrap()),
+        };
+        let mut h = JwsHeader::new();
+        if let Some(kid) = kid {
+            h.set_key_id(kid);
+        }
+        let p = JwtPayload::from_map(claims.as_object().unwrap().clone()).unwrap();
+        jwt::encode_with_signer(&p, &h, signer.as_ref()).unwrap()
+    }
+
+    const SECRET: &str = "a-client-secret-of-64-bytes-0123456789-0123456789-0123456789-xyz";
+
+    /// The algorithm confusion: a client that verifies with the provider's RSA key refuses an
+    /// HS256 token MACed with that public key's octets (its modulus `n`, its DER, its PEM, its
+    /// JWK) and one MACed with the client secret, even if an allow-list naming HS256 reached
+    /// the validator: an HMAC algorithm is never verified with the provider's keys.
+    #[test]
+    fn an_rs256_client_refuses_hs256_keyed_with_the_public_key_or_the_secret() {
+        use base64::Engine;
+        let f = fixture();
+        let (der, jwks) = key_material();
+        let jwks: Value = serde_json::from_str(jwks).unwrap();
+        let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(jwks["keys"][0]["n"].as_str().unwrap())
+            .unwrap();
+        let pair = RS256.key_pair_from_der(der).unwrap();
+        let keys: Vec<(&str, Vec<u8>)> = vec![
+            ("n", n),
+            ("DER", pair.to_der_public_key()),
+            ("PEM", pair.to_pem_public_key()),
+            ("JWK", jwks["keys"][0].to_string().into_bytes()),
+            ("secret", SECRET.as_bytes().to_vec()),
+        ];
+        let with_hs = vec!["RS256".to_owned(), "HS256".to_owned()];
+        for (name, key) in keys {
+            for kid in [None, Some("k1")] {
+                let token = hmac_token("HS256", &key, &claims(), kid);
+                for algs in [&f.algs, &with_hs] {
+                    let mut e = expect(&f);
+                    e.algorithms = algs;
+                    assert_eq!(
+                        validate(&token, &f.keys, &e).unwrap_err(),
+                        IdTokenError::AlgorithmNotAllowed("HS256".into()),
+                        "{name} {kid:?} {algs:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// An HS256 client accepts a token MACed with its secret, and refuses one MACed with
+    /// another secret, an unsigned one, and one signed with RS256 (by any key): with the
+    /// secret as the key, asymmetric algorithms are never verified. A `kid` the secret does
+    /// not have asks for no key set.
+    #[test]
+    fn an_hs256_client_accepts_its_secret_only() {
+        let f = fixture();
+        let secret = Secret::new(SECRET);
+        let keys = TokenKeys::ClientSecret(&secret);
+        let hs256 = vec!["HS256".to_owned()];
+        let mut e = expect(&f);
+        e.algorithms = &hs256;
+        let exact = IssuerPolicy::Exact;
+        for kid in [None, Some("unknown-kid")] {
+            let good = hmac_token("HS256", SECRET.as_bytes(), &claims(), kid);
+            match validate_with(&good, keys, &exact, &e).unwrap() {
+                Validation::Valid(t) => assert_eq!(t.subject(), "alice"),
+                other => panic!("{other:?}"),
+            }
+        }
+        let other = hmac_token("HS256", &[7u8; 32], &claims(), None);
+        assert_eq!(
+            validate_with(&other, keys, &exact, &e).unwrap_err(),
+            IdTokenError::BadSignature
+        );
+        let unsigned = josekit::jwt::encode_unsecured(
+            &JwtPayload::from_map(claims().as_object().unwrap().clone()).unwrap(),
+            &JwsHeader::new(),
+        )
+        .unwrap();
+        assert!(matches!(
+            validate_with(&unsigned, keys, &exact, &e).unwrap_err(),
+            IdTokenError::AlgorithmNotAllowed(_)
+        ));
+        let rs256 = sign(&f, &claims(), "k1");
+        let both = vec!["HS256".to_owned(), "RS256".to_owned()];
+        for algs in [&hs256, &both] {
+            let mut e = expect(&f);
+            e.algorithms = algs;
+            assert_eq!(
+                validate_with(&rs256, keys, &exact, &e).unwrap_err(),
+                IdTokenError::AlgorithmNotAllowed("RS256".into()),
+                "{algs:?}"
+            );
+        }
+        // Validation itself refuses a secret too short for the algorithm.
+        let short = Secret::new("short");
+        let token = hmac_token("HS256", SECRET.as_bytes(), &claims(), None);
+        assert_eq!(
+            validate_with(&token, TokenKeys::ClientSecret(&short), &exact, &e).unwrap_err(),
+            IdTokenError::UnknownKey
+        );
+    }
+
+    /// HS384 and HS512 tokens verify with a long enough secret, with `at_hash` by their hash.
+    #[test]
+    fn hs384_and_hs512_verify_with_their_hash() {
+        let f = fixture();
+        let secret = Secret::new(SECRET);
+        for alg in ["HS384", "HS512"] {
+            let c = with(
+                claims(),
+                "at_hash",
+                json!(half_hash(alg, "the-access-token").unwrap()),
+            );
+            let token = hmac_token(alg, SECRET.as_bytes(), &c, None);
+            let algs = vec![alg.to_owned()];
+            let mut e = expect(&f);
+            e.algorithms = &algs;
+            e.access_token = Some("the-access-token");
+            e.require_at_hash = true;
+            assert!(
+                matches!(
+                    validate_with(
+                        &token,
+                        TokenKeys::ClientSecret(&secret),
+                        &IssuerPolicy::Exact,
+                        &e
+                    ),
+                    Ok(Validation::Valid(_))
+                ),
+                "{alg}"
+            );
+        }
+    }
+
+    /// With a tenant template, a token is checked against the template and its `tid`, not the
+    /// metadata's issuer.
+    #[test]
+    fn tenant_policy_applies_to_id_tokens() {
+        let f = fixture();
+        let policy = IssuerPolicy::tenant_template("https://op/{tenantid}/v2.0");
+        let c = with(
+            with(claims(), "iss", json!("https://op/t1/v2.0")),
+            "tid",
+            json!("t1"),
+        );
+        let token = sign(&f, &c, "k1");
+        let keys = TokenKeys::Provider(&f.keys);
+        assert!(matches!(
+            validate_with(&token, keys, &policy, &expect(&f)),
+            Ok(Validation::Valid(_))
+        ));
+        assert_eq!(
+            validate(&token, &f.keys, &expect(&f)).unwrap_err(),
+            IdTokenError::Issuer,
+            "exact matching is unchanged"
+        );
+        let wrong = sign(&f, &with(c.clone(), "tid", json!("t2")), "k1");
+        assert_eq!(
+            validate_with(&wrong, keys, &policy, &expect(&f)).unwrap_err(),
+            IdTokenError::Issuer
+        );
     }
 
     fn flip_signature_char(token: &str) -> String {

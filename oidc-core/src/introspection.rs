@@ -15,22 +15,31 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use crate::bearer::{audiences_of, BearerValidation, TokenIdentity};
+use crate::client_auth::ClientAuth;
 use crate::error::{BearerError, Endpoint, Error, ProtocolError, Result};
 use crate::metadata::ClientMetadata;
-use crate::token;
 use crate::wire;
 
 /// The introspection request (RFC 7662 2.1) for an access token, authenticated the way the
 /// client authenticates at the token endpoint (`client_secret_basic`, `client_secret_post`,
-/// or `client_id` alone for a public client).
+/// or `client_id` alone for a public client); JWT assertions need
+/// [`introspection_request_with`].
 pub fn introspection_request(
     introspection_endpoint: &str,
     client: &ClientMetadata,
     token: &str,
 ) -> Result<http::Request<Bytes>> {
-    token::authenticated_post(
+    introspection_request_with(introspection_endpoint, &ClientAuth::new(client), token)
+}
+
+/// The introspection request, authenticated by `auth` (any method, JWT assertions included).
+pub fn introspection_request_with(
+    introspection_endpoint: &str,
+    auth: &ClientAuth<'_>,
+    token: &str,
+) -> Result<http::Request<Bytes>> {
+    auth.post_form(
         introspection_endpoint,
-        client,
         vec![("token", token), ("token_type_hint", "access_token")],
     )
 }

@@ -159,7 +159,8 @@
 //!
 //! ## Security
 //! ID tokens are checked per OpenID Connect Core 3.1.3.7: signature against the provider's JWKS
-//! with an explicit algorithm allow-list (never `none`, never HMAC), `iss`, `aud`, `azp`, `exp`
+//! with an explicit algorithm allow-list (never `none`; HMAC with the client secret only where
+//! client and provider agreed on it, see [`signing`]), `iss`, `aud`, `azp`, `exp`
 //! and `iat` with a bounded skew (30 s by default), and `nonce`. `state` is compared in constant
 //! time and is single-use; PKCE S256 is on by default; the discovery document's `issuer` must
 //! equal the configured issuer; the RFC 9207 `iss` response parameter is checked; the session id
@@ -171,6 +172,7 @@
 pub mod access_token;
 pub mod bearer;
 pub mod callback;
+pub mod client_auth;
 pub mod client_credentials;
 pub mod config;
 mod cookies;
@@ -180,6 +182,7 @@ pub mod error_view;
 pub mod flow;
 pub mod id_token;
 pub mod introspection;
+pub mod issuer;
 pub mod jwks;
 pub mod log_safe;
 pub mod login;
@@ -193,6 +196,7 @@ pub mod registration;
 pub mod rp;
 pub mod secret;
 pub mod session;
+pub mod signing;
 pub mod token;
 pub mod userinfo;
 mod wire;
@@ -201,6 +205,7 @@ pub use bearer::{BearerRequirements, BearerValidation, Principal, TokenIdentity}
 pub use callback::{
     drive, AuthorizationResponse, CodeExchange, Exchange, LoginOutcome, Outbound, Step,
 };
+pub use client_auth::{AssertionAudience, ClientKeyError, ClientPrivateKey};
 pub use config::{ProviderConfig, ProviderConfigBuilder, ResponseMode, ResponseType};
 pub use error::{
     BearerError, Endpoint, Error, IdTokenError, LoginCookieError, Misuse, ProtocolError,
@@ -209,12 +214,15 @@ pub use error::{
 pub use error_view::{ErrorInfo, ErrorView, HtmlErrorView, JsonErrorView};
 pub use flow::{Action, Answer, Context, Flow};
 pub use id_token::IdToken;
+pub use issuer::IssuerPolicy;
 pub use log_safe::{log_safe, LogSafe};
 pub use metadata::{ClientAuthMethod, ClientMetadata, ProviderMetadata};
 pub use registration::ClientRegistrationInfo;
 pub use rp::{RelyingParty, RelyingPartyBuilder, Response, Route};
 pub use secret::Secret;
 pub use session::{PendingLogin, SessionRecord, UserSession};
+pub use signing::TokenSigning;
+pub use userinfo::UserinfoMethod;
 
 pub use bytes::Bytes;
 pub use http;

@@ -141,6 +141,10 @@ pub enum ClientAuthMethod {
     ClientSecretBasic,
     /// `client_id` and `client_secret` in the form body.
     ClientSecretPost,
+    /// A JWT assertion MACed (HS256) with the client secret (OpenID Connect Core 9).
+    ClientSecretJwt,
+    /// A JWT assertion signed with the client's private key (OpenID Connect Core 9, RFC 7523).
+    PrivateKeyJwt,
     /// A public client: only `client_id` is sent (PKCE protects the code).
     None,
 }
@@ -151,6 +155,8 @@ impl ClientAuthMethod {
         match self {
             ClientAuthMethod::ClientSecretBasic => "client_secret_basic",
             ClientAuthMethod::ClientSecretPost => "client_secret_post",
+            ClientAuthMethod::ClientSecretJwt => "client_secret_jwt",
+            ClientAuthMethod::PrivateKeyJwt => "private_key_jwt",
             ClientAuthMethod::None => "none",
         }
     }
@@ -160,6 +166,8 @@ impl ClientAuthMethod {
         match s {
             "client_secret_basic" => Ok(ClientAuthMethod::ClientSecretBasic),
             "client_secret_post" => Ok(ClientAuthMethod::ClientSecretPost),
+            "client_secret_jwt" => Ok(ClientAuthMethod::ClientSecretJwt),
+            "private_key_jwt" => Ok(ClientAuthMethod::PrivateKeyJwt),
             "none" => Ok(ClientAuthMethod::None),
             other => Err(Error::config(
                 "token_endpoint_auth_method",
@@ -179,9 +187,12 @@ pub struct ClientMetadata {
     /// The client secret; `None` for public clients.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<Secret>,
-    /// How to authenticate at the token endpoint.
-    #[serde(default)]
-    pub token_endpoint_auth_method: ClientAuthMethod,
+    /// How to authenticate at the token endpoint: pinned, or `None` to choose from the
+    /// provider's `token_endpoint_auth_methods_supported` (see
+    /// [`client_auth::negotiate`](crate::client_auth::negotiate)). A client serialized
+    /// before negotiation existed always names its method, so it stays pinned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<ClientAuthMethod>,
     /// Every other registered field.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -202,12 +213,27 @@ impl std::fmt::Debug for ClientMetadata {
 }
 
 impl ClientMetadata {
-    /// A confidential client authenticating with `client_secret_basic`.
+    /// A confidential client with a secret. Its authentication method is chosen from the
+    /// provider's discovery (`client_secret_basic` when the provider lists none or lists it;
+    /// see [`client_auth::negotiate`](crate::client_auth::negotiate)); pin one with
+    /// [`with_auth_method`](Self::with_auth_method).
     pub fn new(client_id: impl Into<String>, client_secret: impl Into<Secret>) -> Self {
         ClientMetadata {
             client_id: client_id.into(),
             client_secret: Some(client_secret.into()),
-            token_endpoint_auth_method: ClientAuthMethod::ClientSecretBasic,
+            token_endpoint_auth_method: None,
+            extra: Map::new(),
+        }
+    }
+
+    /// A confidential client without a secret, authenticating with the private key set by
+    /// [`ProviderConfigBuilder::private_key`](crate::ProviderConfigBuilder::private_key)
+    /// (`private_key_jwt`).
+    pub fn without_secret(client_id: impl Into<String>) -> Self {
+        ClientMetadata {
+            client_id: client_id.into(),
+            client_secret: None,
+            token_endpoint_auth_method: None,
             extra: Map::new(),
         }
     }
@@ -217,27 +243,47 @@ impl ClientMetadata {
         ClientMetadata {
             client_id: client_id.into(),
             client_secret: None,
-            token_endpoint_auth_method: ClientAuthMethod::None,
+            token_endpoint_auth_method: Some(ClientAuthMethod::None),
             extra: Map::new(),
         }
     }
 
-    /// The same client with another token endpoint authentication method.
+    /// The same client with its token endpoint authentication method pinned: used as it is,
+    /// and a configuration error if the provider's discovery does not list it.
     pub fn with_auth_method(mut self, method: ClientAuthMethod) -> Self {
-        self.token_endpoint_auth_method = method;
+        self.token_endpoint_auth_method = Some(method);
         self
     }
 
-    pub(crate) fn validate(&self) -> Result<()> {
+    /// Whether this is a public client (pinned to `none`).
+    pub fn is_public(&self) -> bool {
+        self.token_endpoint_auth_method == Some(ClientAuthMethod::None)
+    }
+
+    /// Checks the client, knowing whether a private key is configured for it.
+    pub(crate) fn validate(&self, has_key: bool) -> Result<()> {
         if self.client_id.is_empty() {
             return Err(Error::config("client_id", "must not be empty"));
         }
-        match (self.token_endpoint_auth_method, &self.client_secret) {
-            (ClientAuthMethod::None, _) => Ok(()),
-            (_, Some(s)) if !s.expose().is_empty() => Ok(()),
-            (m, _) => Err(Error::config(
+        let has_secret = self
+            .client_secret
+            .as_ref()
+            .is_some_and(|s| !s.expose().is_empty());
+        match self.token_endpoint_auth_method {
+            Some(ClientAuthMethod::None) => Ok(()),
+            Some(ClientAuthMethod::PrivateKeyJwt) | None if has_key => Ok(()),
+            Some(ClientAuthMethod::PrivateKeyJwt) => Err(Error::config(
+                "client_private_key",
+                "required for private_key_jwt (ProviderConfigBuilder::private_key)",
+            )),
+            _ if has_secret => Ok(()),
+            Some(m) => Err(Error::config(
                 "client_secret",
                 format!("required for {}", m.as_str()),
+            )),
+            None => Err(Error::config(
+                "client_secret",
+                "required (or a private key, or ClientMetadata::public for a public client)",
             )),
         }
     }
@@ -268,13 +314,28 @@ mod tests {
 
     #[test]
     fn client_validation() {
-        assert!(ClientMetadata::new("id", "secret").validate().is_ok());
-        assert!(ClientMetadata::public("id").validate().is_ok());
-        let err = ClientMetadata::new("", "s").validate().unwrap_err();
+        assert!(ClientMetadata::new("id", "secret").validate(false).is_ok());
+        assert!(ClientMetadata::public("id").validate(false).is_ok());
+        let err = ClientMetadata::new("", "s").validate(false).unwrap_err();
         assert!(err.to_string().contains("client_id"));
-        let err = ClientMetadata::new("id", "").validate().unwrap_err();
+        let err = ClientMetadata::new("id", "").validate(false).unwrap_err();
         assert!(err.to_string().contains("client_secret"));
-        assert!(ClientAuthMethod::parse("private_key_jwt").is_err());
+        let keyed = ClientMetadata::without_secret("id");
+        assert!(keyed.validate(true).is_ok());
+        assert!(keyed.validate(false).is_err());
+        let pinned = keyed.with_auth_method(ClientAuthMethod::PrivateKeyJwt);
+        assert!(matches!(
+            pinned.validate(false),
+            Err(Error::Config {
+                field: "client_private_key",
+                ..
+            })
+        ));
+        assert!(ClientAuthMethod::parse("tls_client_auth").is_err());
+        assert_eq!(
+            ClientAuthMethod::parse("private_key_jwt").unwrap(),
+            ClientAuthMethod::PrivateKeyJwt
+        );
         assert_eq!(
             ClientAuthMethod::parse("client_secret_post").unwrap(),
             ClientAuthMethod::ClientSecretPost
@@ -321,6 +382,29 @@ mod tests {
             m.insecure_endpoint().map(|(f, _)| f).as_deref(),
             Some("authorization_endpoint")
         );
+    }
+
+    /// A client serialized before negotiation existed names its method and stays pinned; a
+    /// negotiated one is written without it and read back unset.
+    #[test]
+    fn stored_clients_deserialize_old_and_new() {
+        let old = r#"{"client_id":"c","client_secret":"s","token_endpoint_auth_method":"client_secret_post","registration_access_token":"[redacted]"}"#;
+        let c: ClientMetadata = serde_json::from_str(old).unwrap();
+        assert_eq!(
+            c.token_endpoint_auth_method,
+            Some(ClientAuthMethod::ClientSecretPost)
+        );
+        let unset = ClientMetadata::new("c", "s");
+        let json = serde_json::to_string(&unset).unwrap();
+        assert!(!json.contains("token_endpoint_auth_method"), "{json}");
+        assert_eq!(
+            serde_json::from_str::<ClientMetadata>(&json).unwrap(),
+            unset
+        );
+        let jwt = ClientMetadata::new("c", "s").with_auth_method(ClientAuthMethod::PrivateKeyJwt);
+        let back: ClientMetadata =
+            serde_json::from_str(&serde_json::to_string(&jwt).unwrap()).unwrap();
+        assert_eq!(back, jwt);
     }
 
     #[test]

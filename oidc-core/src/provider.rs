@@ -9,6 +9,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use url::Url;
 
+use crate::client_auth;
 use crate::config::{ClientRegistration, MetadataSource, ProviderConfig, ResponseType};
 use crate::discovery;
 use crate::error::{Endpoint, Error, Result, TransportError};
@@ -137,7 +138,7 @@ impl ProviderState {
     ) -> Result<Arc<ProviderMetadata>> {
         let parsed = match (&config.source, answer) {
             (MetadataSource::Discovery { issuer }, Ok(response)) => {
-                discovery::parse_discovery_response(issuer, response)
+                discovery::parse_discovery_response_with(issuer, &config.issuer_policy, response)
             }
             (MetadataSource::Discovery { .. }, Err(source)) => Err(Error::Transport {
                 endpoint: Endpoint::Discovery,
@@ -182,7 +183,7 @@ impl ProviderState {
     ) -> Result<ClientPlan> {
         if let Some((c, expires)) = &self.client {
             if expires.is_none_or(|t| t > now) {
-                return Ok(ClientPlan::Use(c.clone()));
+                return Ok(ClientPlan::Use(settle_auth_method(config, metadata, c)?));
             }
         }
         let ClientRegistration::Dynamic(info) = config.registration() else {
@@ -216,6 +217,7 @@ impl ProviderState {
                 info.grant_types.push("implicit".into());
             }
         }
+        registration_auth(config, metadata, &mut info)?;
         Ok(ClientPlan::Register(Box::new(
             registration::registration_request(endpoint.as_str(), &info)?,
         )))
@@ -238,13 +240,84 @@ impl ProviderState {
             client,
             secret_expires_at,
         } = registration::parse_registration_response(response)?;
-        if !config.pkce && client.token_endpoint_auth_method == ClientAuthMethod::None {
+        if !config.pkce && client.is_public() {
             return Err(crate::config::public_client_without_pkce());
+        }
+        if client.token_endpoint_auth_method == Some(ClientAuthMethod::PrivateKeyJwt)
+            && config.client_auth.key.is_none()
+        {
+            return Err(Error::config(
+                "client_private_key",
+                "the provider registered private_key_jwt, and no private key is configured",
+            ));
         }
         let client = Arc::new(client);
         self.client = Some((client.clone(), secret_expires_at));
         Ok(client)
     }
+}
+
+/// A statically configured client with its token endpoint authentication method settled
+/// against the provider's metadata ([`client_auth::negotiate`]): the same client when its
+/// method is pinned and advertised, a copy with the chosen method when it was unset. A
+/// registered client keeps the method the provider registered.
+fn settle_auth_method(
+    config: &ProviderConfig,
+    metadata: &ProviderMetadata,
+    client: &Arc<ClientMetadata>,
+) -> Result<Arc<ClientMetadata>> {
+    if !matches!(config.registration(), ClientRegistration::Static(_)) {
+        return Ok(client.clone());
+    }
+    let method = client_auth::negotiate(
+        client,
+        config.client_auth.key.as_ref(),
+        metadata.token_endpoint_auth_methods_supported.as_deref(),
+    )?;
+    if client.token_endpoint_auth_method == Some(method) {
+        return Ok(client.clone());
+    }
+    let mut settled = (**client).clone();
+    settled.token_endpoint_auth_method = Some(method);
+    Ok(Arc::new(settled))
+}
+
+/// What a registration asks for about client authentication, where the app left it unset:
+/// the method chosen from the provider's list (sent when it is not the registration default,
+/// `client_secret_basic`, or a key is configured), and with a private key the app's JWKS URL
+/// as `jwks_uri`.
+fn registration_auth(
+    config: &ProviderConfig,
+    metadata: &ProviderMetadata,
+    info: &mut crate::registration::ClientRegistrationInfo,
+) -> Result<()> {
+    let key = config.client_auth.key.as_ref();
+    if info.token_endpoint_auth_method.is_none() {
+        // The provider issues the secret: every secret method is open to the new client.
+        let registering =
+            ClientMetadata::new("registering", "x".repeat(client_auth::MIN_HMAC_SECRET_LEN));
+        let method = client_auth::negotiate(
+            &registering,
+            key,
+            metadata.token_endpoint_auth_methods_supported.as_deref(),
+        )?;
+        if key.is_some() || method != ClientAuthMethod::ClientSecretBasic {
+            info.token_endpoint_auth_method = Some(method);
+        }
+    }
+    if key.is_some() && !info.extra.contains_key("jwks") && !info.extra.contains_key("jwks_uri") {
+        let uri = config.client_auth.jwks_uri.as_ref().ok_or_else(|| {
+            Error::config(
+                "jwks_uri",
+                "a private key is configured, and the relying party serves no JWKS route",
+            )
+        })?;
+        info.extra.insert(
+            "jwks_uri".into(),
+            serde_json::Value::String(uri.to_string()),
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -476,6 +549,108 @@ mod tests {
             plan(&state, &config, 1000),
             ClientPlan::Register(_)
         ));
+    }
+
+    fn advertising(methods: &[&str]) -> ProviderMetadata {
+        let mut m = metadata();
+        m.token_endpoint_auth_methods_supported =
+            Some(methods.iter().map(|s| s.to_string()).collect());
+        m
+    }
+
+    fn use_with(
+        state: &ProviderState,
+        config: &ProviderConfig,
+        m: &ProviderMetadata,
+    ) -> Result<Arc<ClientMetadata>> {
+        let redirect = Url::parse("https://app.example/redirect_uri").unwrap();
+        let logged_out = Url::parse("https://app.example/logged_out").unwrap();
+        match state.plan_client(config, m, &redirect, &logged_out, 1)? {
+            ClientPlan::Use(c) => Ok(c),
+            ClientPlan::Register(_) => panic!("expected the static client"),
+        }
+    }
+
+    #[test]
+    fn a_static_clients_method_is_negotiated_unless_pinned() {
+        let config = discovered();
+        let state = ProviderState::new(&config);
+        let c = use_with(&state, &config, &advertising(&["client_secret_post"])).unwrap();
+        assert_eq!(
+            c.token_endpoint_auth_method,
+            Some(ClientAuthMethod::ClientSecretPost)
+        );
+        let c = use_with(&state, &config, &metadata()).unwrap();
+        assert_eq!(
+            c.token_endpoint_auth_method,
+            Some(ClientAuthMethod::ClientSecretBasic),
+            "no list: the RFC 8414 default"
+        );
+        let pinned = ProviderConfig::discover(ISSUER)
+            .client(
+                ClientMetadata::new("client", "secret")
+                    .with_auth_method(ClientAuthMethod::ClientSecretBasic),
+            )
+            .build()
+            .unwrap();
+        let state = ProviderState::new(&pinned);
+        let err = use_with(&state, &pinned, &advertising(&["client_secret_post"])).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                Error::Config {
+                    field: "token_endpoint_auth_method",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let same = use_with(&state, &pinned, &advertising(&["client_secret_basic"])).unwrap();
+        assert!(Arc::ptr_eq(&same, &state.client.as_ref().unwrap().0));
+    }
+
+    #[test]
+    fn a_registration_with_a_private_key_sends_its_method_and_jwks_uri() {
+        let pem = josekit::jwk::alg::ec::EcKeyPair::generate(josekit::jwk::alg::ec::EcCurve::P256)
+            .unwrap()
+            .to_pem_private_key();
+        let key = client_auth::ClientPrivateKey::parse(std::str::from_utf8(&pem).unwrap()).unwrap();
+        let mut config = ProviderConfig::discover(ISSUER)
+            .register(ClientRegistrationInfo::default())
+            .private_key(key)
+            .build()
+            .unwrap();
+        config.client_auth.jwks_uri = Some("https://app.example/jwks.json".parse().unwrap());
+        let state = ProviderState::new(&config);
+        let redirect = Url::parse("https://app.example/redirect_uri").unwrap();
+        let m = advertising(&["client_secret_basic", "private_key_jwt"]);
+        let ClientPlan::Register(request) = state
+            .plan_client(&config, &m, &redirect, &redirect, 1)
+            .unwrap()
+        else {
+            panic!("expected a registration");
+        };
+        let body: serde_json::Value = serde_json::from_slice(request.body()).unwrap();
+        assert_eq!(body["token_endpoint_auth_method"], "private_key_jwt");
+        assert_eq!(body["jwks_uri"], "https://app.example/jwks.json");
+        // Without a key, a provider taking only client_secret_post is asked for it.
+        let config = dynamic(true);
+        let state = ProviderState::new(&config);
+        let ClientPlan::Register(request) = state
+            .plan_client(
+                &config,
+                &advertising(&["client_secret_post"]),
+                &redirect,
+                &redirect,
+                1,
+            )
+            .unwrap()
+        else {
+            panic!("expected a registration");
+        };
+        let body: serde_json::Value = serde_json::from_slice(request.body()).unwrap();
+        assert_eq!(body["token_endpoint_auth_method"], "client_secret_post");
+        assert!(body.get("jwks_uri").is_none());
     }
 
     #[test]

@@ -30,24 +30,35 @@ use serde_json::Value;
 
 use crate::bearer::audiences_of;
 use crate::callback::Outbound;
+use crate::client_auth::ClientAuth;
 use crate::config::ProviderConfig;
 use crate::error::{Endpoint, Error, IdTokenError, Misuse, ProtocolError, Result, TransportError};
 use crate::id_token::{self, Expectations, IdToken, Validation};
 use crate::jwks::{self, KeyCache, KeyDecision, KeyFetch};
 use crate::metadata::{ClientMetadata, ProviderMetadata};
 use crate::session::UserSession;
+use crate::signing::{SignedResponse, TokenSigning};
 use crate::token::{self, TokenResponse};
 
 /// The refresh request: `grant_type=refresh_token` and the token, with this client's
-/// authentication (and no `redirect_uri` or `state`, which do not belong in it).
+/// authentication by secret (and no `redirect_uri` or `state`, which do not belong in it);
+/// JWT assertions need [`refresh_request_with`].
 pub fn refresh_request(
     token_endpoint: &str,
     client: &ClientMetadata,
     refresh_token: &str,
 ) -> Result<http::Request<Bytes>> {
-    token::authenticated_post(
+    refresh_request_with(token_endpoint, &ClientAuth::new(client), refresh_token)
+}
+
+/// The refresh request, authenticated by `auth` (any method, JWT assertions included).
+pub fn refresh_request_with(
+    token_endpoint: &str,
+    auth: &ClientAuth<'_>,
+    refresh_token: &str,
+) -> Result<http::Request<Bytes>> {
+    auth.post_form(
         token_endpoint,
-        client,
         vec![
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token),
@@ -187,6 +198,8 @@ pub struct TokenRefresh {
     /// Whether this refresh asked for the JWKS already: once is enough.
     jwks_requested: bool,
     stage: Stage,
+    /// The `jti` of a client assertion, when the caller gave one.
+    assertion_id: Option<String>,
 }
 
 impl std::fmt::Debug for TokenRefresh {
@@ -207,7 +220,16 @@ impl TokenRefresh {
             key_fetches: Vec::new(),
             jwks_requested: false,
             stage: Stage::Ready,
+            assertion_id: None,
         }
+    }
+
+    /// A fresh `jti` for the client assertion (`client_secret_jwt`, `private_key_jwt`), from
+    /// the caller's randomness. Without one, the `jti` is derived from the refresh token and
+    /// the time, which repeats if the same token is refreshed twice in one second.
+    pub fn client_assertion_id(mut self, jti: impl Into<String>) -> Self {
+        self.assertion_id = Some(jti.into());
+        self
     }
 
     /// The first step: the token request. A session without a refresh token is
@@ -227,11 +249,23 @@ impl TokenRefresh {
                 "refreshing tokens needs a token endpoint",
             ));
         };
-        match refresh_request(
-            endpoint.as_str(),
-            &self.input.client,
-            refresh_token.expose(),
-        ) {
+        // Without a fresh jti from the caller, one unique to this refresh token and second.
+        let jti = self.assertion_id.take().unwrap_or_else(|| {
+            crate::client_auth::derived_jti(
+                "refresh",
+                &[
+                    refresh_token.expose().as_bytes(),
+                    &self.input.now.to_be_bytes(),
+                ],
+            )
+        });
+        let input = &self.input;
+        let auth =
+            input
+                .config
+                .client_auth
+                .auth(&input.client, &input.metadata.issuer, input.now, jti);
+        match refresh_request_with(endpoint.as_str(), &auth, refresh_token.expose()) {
             Ok(request) => {
                 self.stage = Stage::Token;
                 RefreshStep::Send(Outbound {
@@ -305,15 +339,28 @@ impl TokenRefresh {
         let Some(raw) = tokens.id_token.clone() else {
             return self.finish(None);
         };
-        let now = self.input.now;
-        let mut keys = match self.input.keys.current(now) {
-            KeyDecision::Use(keys) => keys,
-            KeyDecision::Fetch if !self.jwks_requested => return self.fetch_jwks(),
-            KeyDecision::RecentlyFailed(e) => return self.fail(e),
-            KeyDecision::Fetch | KeyDecision::Throttled => {
-                return self.fail(ProtocolError::IdToken(IdTokenError::UnknownKey).into())
-            }
+        let signing = match TokenSigning::decide(
+            &self.input.config,
+            &self.input.client,
+            &self.input.metadata,
+            SignedResponse::IdToken,
+        ) {
+            Ok(signing) => signing,
+            Err(e) => return self.fail(e),
         };
+        let now = self.input.now;
+        // An HMAC token is verified with the client secret: it never makes the app fetch keys.
+        let mut keys = None;
+        if signing.needs_provider_keys() {
+            keys = Some(match self.input.keys.current(now) {
+                KeyDecision::Use(keys) => keys,
+                KeyDecision::Fetch if !self.jwks_requested => return self.fetch_jwks(),
+                KeyDecision::RecentlyFailed(e) => return self.fail(e),
+                KeyDecision::Fetch | KeyDecision::Throttled => {
+                    return self.fail(ProtocolError::IdToken(IdTokenError::UnknownKey).into())
+                }
+            });
+        }
         let config = &self.input.config;
         let expect = Expectations {
             issuer: &self.input.metadata.issuer,
@@ -321,7 +368,7 @@ impl TokenRefresh {
             nonce: None,
             now: self.input.now,
             skew: config.clock_skew.as_secs(),
-            algorithms: &config.algorithms,
+            algorithms: signing.algorithms(),
             access_token: Some(tokens.access_token.expose()),
             require_at_hash: false,
             code: None,
@@ -331,22 +378,29 @@ impl TokenRefresh {
             acr_values: &[],
         };
         loop {
-            let checked = id_token::validate(raw.expose(), &keys, &expect).and_then(|v| match v {
-                Validation::Valid(new) => {
-                    check_refreshed_id_token(&self.input.user.id_token, &new).map(|()| Some(new))
-                }
-                Validation::UnknownKey => Ok(None),
-            });
+            let Some(token_keys) = signing.keys(keys.as_deref()) else {
+                return self.fail(ProtocolError::IdToken(IdTokenError::UnknownKey).into());
+            };
+            let checked =
+                id_token::validate_with(raw.expose(), token_keys, &config.issuer_policy, &expect)
+                    .and_then(|v| match v {
+                        Validation::Valid(new) => {
+                            check_refreshed_id_token(&self.input.user.id_token, &new)
+                                .map(|()| Some(new))
+                        }
+                        Validation::UnknownKey => Ok(None),
+                    });
             match checked {
                 Ok(Some(new)) => return self.finish(Some(new)),
-                Ok(None) => match self.input.keys.after_unknown_kid(now, &keys) {
+                Ok(None) => match keys
+                    .as_ref()
+                    .map(|k| self.input.keys.after_unknown_kid(now, k))
+                {
                     // Ends: the newer set is the cache's, which is never newer than itself.
-                    KeyDecision::Use(newer) => keys = newer,
-                    KeyDecision::Fetch if !self.jwks_requested => return self.fetch_jwks(),
-                    KeyDecision::RecentlyFailed(e) => return self.fail(e),
-                    KeyDecision::Fetch | KeyDecision::Throttled => {
-                        return self.fail(ProtocolError::IdToken(IdTokenError::UnknownKey).into())
-                    }
+                    Some(KeyDecision::Use(newer)) => keys = Some(newer),
+                    Some(KeyDecision::Fetch) if !self.jwks_requested => return self.fetch_jwks(),
+                    Some(KeyDecision::RecentlyFailed(e)) => return self.fail(e),
+                    _ => return self.fail(ProtocolError::IdToken(IdTokenError::UnknownKey).into()),
                 },
                 Err(e) => return self.fail(ProtocolError::IdToken(e).into()),
             }
@@ -569,6 +623,43 @@ mod tests {
         // A second resume is refused.
         assert!(done(r.resume(ok(json!({})))).is_err());
         assert!(done(r.start()).is_err());
+    }
+
+    /// A client configured for HS256 validates its refreshed ID token with the client secret,
+    /// through the same decision as at login: no key set is fetched (none is cached); a client
+    /// that did not agree to HMAC refuses the same token.
+    #[test]
+    fn refreshed_hmac_id_token_uses_the_secret() {
+        const SECRET: &str = "a-client-secret-long-enough-for-hs256-0123456789";
+        let signer = josekit::jws::HS256
+            .signer_from_bytes(SECRET.as_bytes())
+            .unwrap();
+        let claims = json!({"iss": "https://op", "sub": "alice", "aud": "client",
+            "exp": 2000, "iat": 1500});
+        let p = JwtPayload::from_map(claims.as_object().unwrap().clone()).unwrap();
+        let id = jwt::encode_with_signer(&p, &JwsHeader::new(), &signer).unwrap();
+        let answer =
+            || ok(json!({"access_token": "new-at", "token_type": "Bearer", "id_token": id}));
+
+        let mut i = input(user(Some("rt")), None, 1500);
+        i.config.id_token_signed_response_alg = Some("HS256".into());
+        i.client = Arc::new(ClientMetadata::new("client", SECRET));
+        let mut r = TokenRefresh::new(i);
+        let _ = send(r.start());
+        let u = done(r.resume(answer())).unwrap().user;
+        assert_eq!(u.id_token.raw.expose(), id);
+        assert!(r.take_key_fetches().is_empty());
+
+        let mut i = input(user(Some("rt")), Some(&keys("k1")), 1500);
+        i.client = Arc::new(ClientMetadata::new("client", SECRET));
+        let mut r = TokenRefresh::new(i);
+        let _ = send(r.start());
+        assert!(matches!(
+            done(r.resume(answer())),
+            Err(Error::Protocol(ProtocolError::IdToken(
+                IdTokenError::AlgorithmNotAllowed(_)
+            )))
+        ));
     }
 
     #[test]

@@ -33,9 +33,22 @@ pub struct ClientRegistrationInfo {
     /// `grant_types` (default: what the response type needs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub grant_types: Vec<String>,
-    /// `token_endpoint_auth_method` (default `client_secret_basic`).
+    /// `token_endpoint_auth_method` (default: chosen from the provider's
+    /// `token_endpoint_auth_methods_supported`, and sent when that is not
+    /// `client_secret_basic` or a private key is configured; see
+    /// [`client_auth::negotiate`](crate::client_auth::negotiate)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<ClientAuthMethod>,
+    /// `id_token_signed_response_alg` (default: the provider's choice, RS256 per the spec);
+    /// the same as, and filled in from,
+    /// [`ProviderConfigBuilder::id_token_signed_response_alg`](crate::ProviderConfigBuilder::id_token_signed_response_alg).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_signed_response_alg: Option<String>,
+    /// `userinfo_signed_response_alg` (default: plain JSON userinfo); the same as, and filled
+    /// in from,
+    /// [`ProviderConfigBuilder::userinfo_signed_response_alg`](crate::ProviderConfigBuilder::userinfo_signed_response_alg).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userinfo_signed_response_alg: Option<String>,
     /// Any other client metadata to register.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -122,7 +135,12 @@ pub fn parse_registration_response(response: http::Response<Bytes>) -> Result<Re
         _ if client_secret.is_some() => ClientAuthMethod::ClientSecretBasic,
         _ => ClientAuthMethod::None,
     };
-    if method != ClientAuthMethod::None && client_secret.is_none() {
+    // A private key needs no secret; every other confidential method does.
+    let keyed = matches!(
+        method,
+        ClientAuthMethod::None | ClientAuthMethod::PrivateKeyJwt
+    );
+    if !keyed && client_secret.is_none() {
         return Err(malformed("no client_secret for a confidential client"));
     }
     let secret_expires_at = match doc.get("client_secret_expires_at") {
@@ -141,7 +159,7 @@ pub fn parse_registration_response(response: http::Response<Bytes>) -> Result<Re
         client: ClientMetadata {
             client_id,
             client_secret,
-            token_endpoint_auth_method: method,
+            token_endpoint_auth_method: Some(method),
             extra: doc,
         },
         secret_expires_at,
@@ -174,6 +192,13 @@ mod tests {
         assert_eq!(v["logo_uri"], "https://rp/logo.png");
         assert!(v.get("initial_access_token").is_none());
         assert!(v.get("contacts").is_none());
+        assert!(v.get("id_token_signed_response_alg").is_none());
+        info.id_token_signed_response_alg = Some("HS256".into());
+        info.userinfo_signed_response_alg = Some("RS256".into());
+        let r = registration_request("https://op/register", &info).unwrap();
+        let v: Value = serde_json::from_slice(r.body()).unwrap();
+        assert_eq!(v["id_token_signed_response_alg"], "HS256");
+        assert_eq!(v["userinfo_signed_response_alg"], "RS256");
     }
 
     #[test]
@@ -188,7 +213,7 @@ mod tests {
         assert_eq!(r.client.client_secret.as_ref().unwrap().expose(), "s1");
         assert_eq!(
             r.client.token_endpoint_auth_method,
-            ClientAuthMethod::ClientSecretPost
+            Some(ClientAuthMethod::ClientSecretPost)
         );
         assert_eq!(r.secret_expires_at, None);
         assert!(!r.is_expired(u64::MAX));
@@ -203,8 +228,18 @@ mod tests {
         let public = parse_registration_response(resp(201, r#"{"client_id":"p"}"#)).unwrap();
         assert_eq!(
             public.client.token_endpoint_auth_method,
-            ClientAuthMethod::None
+            Some(ClientAuthMethod::None)
         );
+        let keyed = parse_registration_response(resp(
+            201,
+            r#"{"client_id":"k","token_endpoint_auth_method":"private_key_jwt"}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            keyed.client.token_endpoint_auth_method,
+            Some(ClientAuthMethod::PrivateKeyJwt)
+        );
+        assert!(keyed.client.client_secret.is_none());
     }
 
     #[test]
@@ -221,7 +256,8 @@ mod tests {
             r#"{"client_id":""}"#,
             r#"{"client_id":"c","client_secret":5}"#,
             r#"{"client_id":"c","token_endpoint_auth_method":"client_secret_basic"}"#,
-            r#"{"client_id":"c","client_secret":"s","token_endpoint_auth_method":"private_key_jwt"}"#,
+            r#"{"client_id":"c","token_endpoint_auth_method":"client_secret_jwt"}"#,
+            r#"{"client_id":"c","client_secret":"s","token_endpoint_auth_method":"tls_client_auth"}"#,
             "not json",
         ] {
             assert!(

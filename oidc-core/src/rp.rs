@@ -66,6 +66,8 @@ struct Inner {
     app_url: Url,
     post_logout_redirect_uri: Url,
     login_path: Option<String>,
+    /// The app's public JWKS (its URL and the document), when a provider has a private key.
+    client_jwks: Option<(Url, Bytes)>,
     cookies: SessionCookies,
     login_cookies: LoginCookies,
     error_view: Arc<dyn ErrorView>,
@@ -126,6 +128,8 @@ pub enum Route {
     Logout,
     /// The explicit login route, when configured.
     Login,
+    /// The app's public JWKS (`private_key_jwt`), when a private key is configured.
+    Jwks,
 }
 
 impl RelyingParty {
@@ -162,6 +166,18 @@ impl RelyingParty {
     /// ([`RelyingPartyBuilder::login_path`]).
     pub fn login_path(&self) -> Option<&str> {
         self.inner.login_path.as_deref()
+    }
+
+    /// The path of the app's JWKS route, served when a provider has a private key
+    /// ([`RelyingPartyBuilder::jwks_path`]).
+    pub fn jwks_path(&self) -> Option<&str> {
+        self.inner.client_jwks.as_ref().map(|(url, _)| url.path())
+    }
+
+    /// The URL of the app's JWKS, when a provider has a private key: the `jwks_uri` to
+    /// register at a provider.
+    pub fn jwks_uri(&self) -> Option<&str> {
+        self.inner.client_jwks.as_ref().map(|(url, _)| url.as_str())
     }
 
     /// The configured provider names, the default first.
@@ -205,7 +221,8 @@ impl RelyingParty {
             .redirect_paths()
             .map(|p| (Route::Redirect, p))
             .chain([(Route::Logout, self.logout_path())])
-            .chain(self.inner.login_path.as_deref().map(|p| (Route::Login, p)));
+            .chain(self.inner.login_path.as_deref().map(|p| (Route::Login, p)))
+            .chain(self.jwks_path().map(|p| (Route::Jwks, p)));
         let mut paths: Vec<(Route, &str)> = Vec::new();
         for (route, path) in own {
             for p in [path, self.app_relative(path)] {
@@ -231,6 +248,8 @@ impl RelyingParty {
             .is_some_and(|p| self.is_route(path, p))
         {
             Some(Route::Login)
+        } else if self.jwks_path().is_some_and(|p| self.is_route(path, p)) {
+            Some(Route::Jwks)
         } else {
             None
         }
@@ -262,6 +281,17 @@ impl RelyingParty {
                 }
                 let next = next.unwrap_or_else(|| "/".to_owned());
                 Some(self.login(&parts, provider.as_deref(), &next, cx))
+            }
+            Route::Jwks => {
+                let document = self.inner.client_jwks.as_ref().map(|(_, d)| d.clone());
+                let response = pages::jwks(document.unwrap_or_default(), request.method());
+                let fail = |rp: &RelyingParty, e| rp.error_response(&e);
+                Some(Flow::new(
+                    self,
+                    cx,
+                    crate::flow::Immediate(Some(response)),
+                    fail,
+                ))
             }
         }
     }
@@ -450,6 +480,46 @@ mod tests {
                 (Route::Logout, "/logout")
             ]
         );
+    }
+
+    /// With a private key, the JWKS route is `<app url>/jwks.json` (or the configured path),
+    /// also without the app's prefix; without one there is no such route; a path another route
+    /// has is refused.
+    #[test]
+    fn jwks_route_follows_the_key_and_the_prefix() {
+        use super::Route;
+        let pem = josekit::jwk::alg::ec::EcKeyPair::generate(josekit::jwk::alg::ec::EcCurve::P256)
+            .unwrap()
+            .to_pem_private_key();
+        let key = crate::ClientPrivateKey::parse(std::str::from_utf8(&pem).unwrap()).unwrap();
+        let keyed = || {
+            crate::ProviderConfig::discover("https://op.example")
+                .client(crate::ClientMetadata::without_secret("c"))
+                .private_key(key.clone())
+                .build()
+                .unwrap()
+        };
+        let build = |path: Option<&str>| {
+            let b = super::RelyingParty::builder("https://example.com/app")
+                .provider("default", keyed())
+                .session_secret([7u8; 32]);
+            match path {
+                Some(p) => b.jwks_path(p),
+                None => b,
+            }
+            .build()
+        };
+        let rp = build(None).unwrap();
+        assert_eq!(rp.jwks_uri(), Some("https://example.com/app/jwks.json"));
+        assert_eq!(rp.route("/app/jwks.json"), Some(Route::Jwks));
+        assert_eq!(rp.route("/jwks.json"), Some(Route::Jwks));
+        assert!(rp.route_paths().contains(&(Route::Jwks, "/app/jwks.json")));
+        let rp = build(Some("/keys")).unwrap();
+        assert_eq!(rp.jwks_path(), Some("/keys"));
+        let err = build(Some("logout")).unwrap_err();
+        assert!(err.to_string().contains("jwks_path"), "{err}");
+        assert!(build(Some("https://elsewhere.example/jwks")).is_err());
+        assert_eq!(rp_at("https://example.com").route("/jwks.json"), None);
     }
 
     /// The spent mark names the `state` without holding it, and tells states apart.

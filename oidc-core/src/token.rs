@@ -4,8 +4,9 @@
 use bytes::Bytes;
 use serde::Deserialize;
 
+use crate::client_auth::ClientAuth;
 use crate::error::{Endpoint, Error, ProtocolError, Result};
-use crate::metadata::{ClientAuthMethod, ClientMetadata};
+use crate::metadata::ClientMetadata;
 use crate::secret::Secret;
 use crate::wire;
 
@@ -30,10 +31,29 @@ pub struct TokenResponse {
     pub scope: Option<String>,
 }
 
-/// Builds the authorization code exchange request.
+/// Builds the authorization code exchange request, for a client authenticating with a secret
+/// (or none): JWT assertions need [`code_exchange_request_with`].
 pub fn code_exchange_request(
     token_endpoint: &str,
     client: &ClientMetadata,
+    code: &str,
+    redirect_uri: &str,
+    code_verifier: Option<&str>,
+) -> Result<http::Request<Bytes>> {
+    code_exchange_request_with(
+        token_endpoint,
+        &ClientAuth::new(client),
+        code,
+        redirect_uri,
+        code_verifier,
+    )
+}
+
+/// Builds the authorization code exchange request, authenticated by `auth` (any method,
+/// JWT assertions included).
+pub fn code_exchange_request_with(
+    token_endpoint: &str,
+    auth: &ClientAuth<'_>,
     code: &str,
     redirect_uri: &str,
     code_verifier: Option<&str>,
@@ -46,30 +66,7 @@ pub fn code_exchange_request(
     if let Some(v) = code_verifier {
         form.push(("code_verifier", v));
     }
-    authenticated_post(token_endpoint, client, form)
-}
-
-/// A form POST with this client's authentication applied.
-pub(crate) fn authenticated_post<'a>(
-    url: &str,
-    client: &'a ClientMetadata,
-    mut form: Vec<(&'a str, &'a str)>,
-) -> Result<http::Request<Bytes>> {
-    let secret = client.client_secret.as_ref().map(Secret::expose);
-    match (client.token_endpoint_auth_method, secret) {
-        (ClientAuthMethod::ClientSecretBasic, Some(secret)) => {
-            wire::post_form(url, &form, Some((&client.client_id, secret)))
-        }
-        (ClientAuthMethod::ClientSecretPost, Some(secret)) => {
-            form.push(("client_id", &client.client_id));
-            form.push(("client_secret", secret));
-            wire::post_form(url, &form, None)
-        }
-        _ => {
-            form.push(("client_id", &client.client_id));
-            wire::post_form(url, &form, None)
-        }
-    }
+    auth.post_form(token_endpoint, form)
 }
 
 /// Parses the token endpoint's response.
@@ -88,6 +85,7 @@ pub fn parse_token_response(response: http::Response<Bytes>) -> Result<TokenResp
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metadata::ClientAuthMethod;
 
     fn form(r: &http::Request<Bytes>) -> Vec<(String, String)> {
         form_urlencoded::parse(r.body()).into_owned().collect()
@@ -116,6 +114,24 @@ mod tests {
         let f = form(&r);
         assert!(f.contains(&("client_secret".into(), "secret".into())));
         assert!(f.contains(&("client_id".into(), "id".into())));
+    }
+
+    #[test]
+    fn jwt_auth_request_carries_the_assertion_and_no_secret() {
+        let c = ClientMetadata::new("id", "0123456789abcdef0123456789abcdef")
+            .with_auth_method(ClientAuthMethod::ClientSecretJwt);
+        assert!(
+            code_exchange_request("https://op/token", &c, "c1", "https://rp/cb", None).is_err(),
+            "no jti, no assertion"
+        );
+        let auth = ClientAuth::new(&c).assertion(1000, "j1");
+        let r = code_exchange_request_with("https://op/token", &auth, "c1", "https://rp/cb", None)
+            .unwrap();
+        assert!(r.headers().get("authorization").is_none());
+        let f = form(&r);
+        assert!(f.contains(&("grant_type".into(), "authorization_code".into())));
+        assert!(f.iter().any(|(k, _)| k == "client_assertion"));
+        assert!(!f.iter().any(|(k, _)| k == "client_secret"));
     }
 
     #[test]

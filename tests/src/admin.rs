@@ -15,40 +15,45 @@ pub(crate) fn discovery(cfg: &Config, st: &State) -> Response<Bytes> {
     } else {
         cfg.issuer.clone()
     };
-    util::json(
-        200,
-        &json!({
-            "issuer": issuer,
-            "authorization_endpoint": cfg.endpoint("/authorize"),
-            "token_endpoint": cfg.endpoint("/token"),
-            "userinfo_endpoint": cfg.endpoint("/userinfo"),
-            "jwks_uri": cfg.endpoint("/jwks"),
-            "end_session_endpoint": cfg.endpoint("/logout"),
-            "registration_endpoint": cfg.endpoint("/register"),
-            "introspection_endpoint": cfg.endpoint("/introspect"),
-            "response_types_supported": [
-                "code", "id_token", "id_token token", "code id_token", "code token",
-                "code id_token token"
-            ],
-            "response_modes_supported": ["query", "fragment", "form_post"],
-            "grant_types_supported": ["authorization_code", "implicit", "refresh_token", "client_credentials"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": signing_algs(st),
-            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            "code_challenge_methods_supported": ["S256"],
-            "scopes_supported": ["openid", "profile", "email", "address", "phone", "offline_access"],
-            "claims_supported": [
-                "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash",
-                "c_hash", "name", "preferred_username", "email", "email_verified"
-            ],
-            "prompt_values_supported": ["none", "login", "consent"],
-            "claims_parameter_supported": true,
-            "request_parameter_supported": false,
-            "request_uri_parameter_supported": false,
-            "authorization_response_iss_parameter_supported": st.iss_parameter,
-        }),
-    )
+    let mut doc = discovery_document(cfg, st, issuer);
+    crate::compat::adjust_discovery(st, &mut doc);
+    crate::client_auth::adjust_discovery(st, &mut doc);
+    util::json(200, &doc)
+}
+
+/// The discovery document, before any adjustment for the provider's compatibility knobs.
+fn discovery_document(cfg: &Config, st: &State, issuer: String) -> Value {
+    json!({
+        "issuer": issuer,
+        "authorization_endpoint": cfg.endpoint("/authorize"),
+        "token_endpoint": cfg.endpoint("/token"),
+        "userinfo_endpoint": cfg.endpoint("/userinfo"),
+        "jwks_uri": cfg.endpoint("/jwks"),
+        "end_session_endpoint": cfg.endpoint("/logout"),
+        "registration_endpoint": cfg.endpoint("/register"),
+        "introspection_endpoint": cfg.endpoint("/introspect"),
+        "response_types_supported": [
+            "code", "id_token", "id_token token", "code id_token", "code token",
+            "code id_token token"
+        ],
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "grant_types_supported": ["authorization_code", "implicit", "refresh_token", "client_credentials"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": signing_algs(st),
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": ["openid", "profile", "email", "address", "phone", "offline_access"],
+        "claims_supported": [
+            "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "azp", "at_hash",
+            "c_hash", "name", "preferred_username", "email", "email_verified"
+        ],
+        "prompt_values_supported": ["none", "login", "consent"],
+        "claims_parameter_supported": true,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "authorization_response_iss_parameter_supported": st.iss_parameter,
+    })
 }
 
 /// The algorithms of the published keys, oldest first, each once.
@@ -218,18 +223,41 @@ pub(crate) fn register(st: &mut State, request: &Request<Bytes>, now: u64) -> Re
         Some(Value::String(m))
             if matches!(
                 m.as_str(),
-                "client_secret_basic" | "client_secret_post" | "none"
+                "client_secret_basic" | "client_secret_post" | "client_secret_jwt" | "none"
             ) =>
         {
             m.clone()
         }
-        Some(_) => return registration_error(
-            "invalid_client_metadata",
-            "token_endpoint_auth_method must be client_secret_basic, client_secret_post or none",
-        ),
+        // RFC 7591 2: a private key client registers its public keys, by value or by URL.
+        Some(Value::String(m))
+            if m == "private_key_jwt"
+                && (meta.get("jwks_uri").is_some_and(Value::is_string)
+                    || meta.get("jwks").is_some_and(Value::is_object)) =>
+        {
+            m.clone()
+        }
+        Some(_) => {
+            return registration_error(
+                "invalid_client_metadata",
+                "token_endpoint_auth_method must be client_secret_basic, client_secret_post, \
+             client_secret_jwt, private_key_jwt (with jwks_uri or jwks) or none",
+            )
+        }
     };
     let client_id = format!("dyn-{}", &util::random_token()[..16]);
-    let client_secret = (auth_method != "none").then(util::random_token);
+    let client_secret =
+        (auth_method != "none" && auth_method != "private_key_jwt").then(util::random_token);
+    if auth_method.ends_with("_jwt") {
+        let keys = &mut st.client_auth;
+        keys.registered_methods
+            .insert(client_id.clone(), auth_method.clone());
+        if let Some(uri) = meta.get("jwks_uri").and_then(Value::as_str) {
+            keys.jwks_uris.insert(client_id.clone(), uri.to_owned());
+        }
+        if let Some(jwks) = meta.get("jwks").filter(|j| j.is_object()) {
+            keys.jwks.insert(client_id.clone(), jwks.clone());
+        }
+    }
 
     meta.insert("client_id".into(), json!(client_id));
     meta.insert("client_id_issued_at".into(), json!(now));
@@ -244,6 +272,7 @@ pub(crate) fn register(st: &mut State, request: &Request<Bytes>, now: u64) -> Re
             meta.remove("client_secret_expires_at");
         }
     }
+    crate::compat::record_registration(st, &client_id, &meta);
     st.clients.insert(
         client_id.clone(),
         SimClient {

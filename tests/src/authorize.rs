@@ -452,13 +452,14 @@ fn issue(
         params.push(("expires_in".to_owned(), "3600".to_owned()));
     }
     if req.rt.id_token {
-        // The hashes follow the signing key's algorithm (and, for EdDSA, its curve).
-        let alg = st.signing_key().map(|k| k.alg).unwrap_or_default();
+        // The hashes follow the signing key's algorithm (and, for EdDSA, its curve), or the
+        // HMAC algorithm the client registered.
+        let hash = |v: &str| crate::compat::half_hash_for(st, &grant.client_id, v);
         let spec = IdTokenSpec {
             grant: &grant,
             nonce: req.nonce.as_deref(),
-            at_hash: access.as_deref().map(|a| alg.half_hash(a)),
-            c_hash: code.as_deref().map(|c| alg.half_hash(c)),
+            at_hash: access.as_deref().map(hash),
+            c_hash: code.as_deref().map(hash),
             token_endpoint: false,
         };
         match claims::id_token(cfg, st, &spec, now) {

@@ -99,12 +99,14 @@ pub(crate) fn id_token(
     let client_id = spec.grant.client_id.as_str();
     let mut c = released(st, spec.grant, "id_token");
 
+    let issuer = crate::compat::token_issuer(cfg, st);
     let iss = if *m == Misbehavior::WrongIssuer {
-        format!("{}-wrong", cfg.issuer)
+        format!("{issuer}-wrong")
     } else {
-        cfg.issuer.clone()
+        issuer
     };
     c.insert("iss".into(), json!(iss));
+    crate::compat::add_tenant_claims(st, &mut c);
     if *m == Misbehavior::TokenEndpointOtherSub && spec.token_endpoint {
         c.insert("sub".into(), json!("someone-else"));
     } else {
@@ -181,6 +183,13 @@ pub(crate) fn id_token(
 
     if *m == Misbehavior::AlgNone {
         return keys::encode_unsigned(c).map_err(|e| e.to_string());
+    }
+    if let Some(maced) = crate::compat::mac_id_token(st, client_id, &c) {
+        let jwt = maced?;
+        return Ok(match m {
+            Misbehavior::BadSignature => corrupt_signature(&jwt),
+            _ => jwt,
+        });
     }
     let key = st.signing_key().ok_or("no signing key")?;
     let jwt = match m {

@@ -277,6 +277,32 @@ async fn no_public_type_prints_a_secret() {
     leaks.check("ProviderConfigBuilder", &builder, &[]);
     leaks.check("ProviderConfig", &config, &[]);
 
+    // Client authentication: the private key (its `d`), and what holds it.
+    let pair = josekit::jwk::alg::ed::EdKeyPair::generate(josekit::jwk::alg::ed::EdCurve::Ed25519)
+        .unwrap()
+        .to_jwk_key_pair();
+    let d = pair
+        .parameter("d")
+        .and_then(|v| v.as_str())
+        .unwrap()
+        .to_owned();
+    let key = oidc_core::ClientPrivateKey::parse(&pair.to_string()).unwrap();
+    leaks.check("ClientPrivateKey", &key, &[&d]);
+    let jwt_client = client().with_auth_method(oidc_core::ClientAuthMethod::PrivateKeyJwt);
+    let auth = oidc_core::client_auth::ClientAuth::new(&jwt_client)
+        .private_key(Some(&key))
+        .assertion(1, "jti");
+    leaks.check("ClientAuth", &auth, &[&d]);
+    let keyed = ProviderConfig::from_metadata(metadata())
+        .client(client())
+        .private_key(key.clone());
+    leaks.check("ProviderConfigBuilder (private key)", &keyed, &[&d]);
+    leaks.check(
+        "ProviderConfig (private key)",
+        &keyed.build().unwrap(),
+        &[&d],
+    );
+
     // Refresh.
     let refresh_input = || RefreshInput {
         config: config.clone(),

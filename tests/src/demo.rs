@@ -50,23 +50,30 @@ pub async fn from_env() -> Result<Demo, String> {
         .split_whitespace()
         .map(str::to_owned)
         .collect();
-    let method = ClientAuthMethod::parse(
-        &var("OIDC_TOKEN_ENDPOINT_AUTH_METHOD").unwrap_or_else(|| "client_secret_basic".into()),
-    )
-    .map_err(|e| format!("OIDC_TOKEN_ENDPOINT_AUTH_METHOD: {e}"))?;
+    // Unset: chosen from the provider's discovery.
+    let method = var("OIDC_TOKEN_ENDPOINT_AUTH_METHOD")
+        .map(|m| ClientAuthMethod::parse(&m))
+        .transpose()
+        .map_err(|e| format!("OIDC_TOKEN_ENDPOINT_AUTH_METHOD: {e}"))?;
+    let key = private_key_from_env()?;
+    let pin = |client: ClientMetadata| match method {
+        Some(m) => client.with_auth_method(m),
+        None => client,
+    };
 
     let (issuer, client, embedded) = match var("OIDC_ISSUER") {
         Some(issuer) => {
             // Without a client id: dynamic registration at start-up.
             let client = var("OIDC_CLIENT_ID").map(|id| match var("OIDC_CLIENT_SECRET") {
-                Some(secret) => ClientMetadata::new(id, secret).with_auth_method(method),
+                Some(secret) => pin(ClientMetadata::new(id, secret)),
+                None if key.is_some() => pin(ClientMetadata::without_secret(id)),
                 None => ClientMetadata::public(id),
             });
             (issuer, client, None)
         }
         None => {
-            let issuer = serve_embedded_provider(&app_url).await?;
-            let client = ClientMetadata::new("demo-client", "demo-secret").with_auth_method(method);
+            let issuer = serve_embedded_provider_with(&app_url, key.as_ref()).await?;
+            let client = pin(ClientMetadata::new("demo-client", "demo-secret"));
             (issuer.clone(), Some(client), Some(issuer))
         }
     };
@@ -75,9 +82,13 @@ pub async fn from_env() -> Result<Demo, String> {
         Some(client) => config.client(client),
         None => {
             let mut info = ClientRegistrationInfo::new("oidc-rs demo");
-            info.token_endpoint_auth_method = Some(method);
+            info.token_endpoint_auth_method = method;
             config.register(info)
         }
+    };
+    let config = match key {
+        Some(key) => config.private_key(key),
+        None => config,
     };
     let mut config = config.scopes(scopes).response_type(response_type);
     if let Some(secs) = var("OIDC_SESSION_REFRESH_INTERVAL_SECONDS") {
@@ -85,6 +96,13 @@ pub async fn from_env() -> Result<Demo, String> {
             .parse()
             .map_err(|e| format!("OIDC_SESSION_REFRESH_INTERVAL_SECONDS: {e}"))?;
         config = config.session_refresh_interval(Duration::from_secs(secs));
+    }
+    // How userinfo is called: `header` (GET with a bearer header), `body` (POST), or `none`.
+    if let Some(method) = var("OIDC_USERINFO_METHOD") {
+        config = config.userinfo_method(
+            oidc_core::UserinfoMethod::parse(&method)
+                .map_err(|e| format!("OIDC_USERINFO_METHOD: {e}"))?,
+        );
     }
     let config = match response_mode {
         Some(mode) => config.response_mode(mode),
@@ -137,9 +155,36 @@ pub async fn from_env() -> Result<Demo, String> {
     })
 }
 
+/// `OIDC_CLIENT_PRIVATE_KEY`: the client's private key for `private_key_jwt`, a PEM or JWK
+/// given inline or as the path of a file holding one.
+fn private_key_from_env() -> Result<Option<oidc_core::ClientPrivateKey>, String> {
+    let Some(value) = var("OIDC_CLIENT_PRIVATE_KEY") else {
+        return Ok(None);
+    };
+    let inline = value.trim_start();
+    let text = if inline.starts_with("-----BEGIN") || inline.starts_with('{') {
+        value
+    } else {
+        std::fs::read_to_string(&value)
+            .map_err(|e| format!("OIDC_CLIENT_PRIVATE_KEY: cannot read the file: {e}"))?
+    };
+    oidc_core::ClientPrivateKey::parse(&text)
+        .map(Some)
+        .map_err(|e| format!("OIDC_CLIENT_PRIVATE_KEY: {e}"))
+}
+
 /// Serves a [`SimProvider`] on a free loopback port, with a client `demo-client` /
 /// `demo-secret` registered for `app_url`. Returns the issuer.
 pub async fn serve_embedded_provider(app_url: &str) -> Result<String, String> {
+    serve_embedded_provider_with(app_url, None).await
+}
+
+/// [`serve_embedded_provider`], whose `demo-client` also has `key`'s public half registered
+/// for `private_key_jwt`.
+pub async fn serve_embedded_provider_with(
+    app_url: &str,
+    key: Option<&oidc_core::ClientPrivateKey>,
+) -> Result<String, String> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| format!("embedded provider: {e}"))?;
@@ -153,6 +198,16 @@ pub async fn serve_embedded_provider(app_url: &str) -> Result<String, String> {
     );
     client.post_logout_redirect_uris = vec![format!("{app_url}/logout")];
     provider.register_client(client);
+    if let Some(key) = key {
+        provider.set_client_jwks("demo-client", oidc_core::client_auth::jwks_document([key]));
+        // Advertised, so that a demo with a key negotiates it (or may pin it).
+        provider.set_token_endpoint_auth_methods(Some(&[
+            "private_key_jwt",
+            "client_secret_basic",
+            "client_secret_post",
+            "client_secret_jwt",
+        ]));
+    }
     // `/api/me` checks the audience of bearer tokens (default: the app's URL); the demo's own
     // tokens carry it, as JWTs (RFC 9068) or, for introspection, as opaque tokens.
     let audience = var("OIDC_API_AUDIENCE").unwrap_or_else(|| app_url.to_owned());

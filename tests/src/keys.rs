@@ -338,6 +338,28 @@ impl SigningKey {
     pub(crate) fn verifier(&self) -> &dyn JwsVerifier {
         self.verifier.as_ref()
     }
+
+    /// The octets of the public key as published: the RSA modulus `n`, or the curve point's
+    /// `x` (and `y`). What an attacker MACs an HS256 token with, hoping the relying party
+    /// takes the key named by the provider's JWKS as an HMAC secret.
+    pub(crate) fn public_key_bytes(&self) -> Vec<u8> {
+        use base64::Engine as _;
+        let part = |name: &str| {
+            self.public
+                .parameter(name)
+                .and_then(Value::as_str)
+                .and_then(|v| {
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD
+                        .decode(v)
+                        .ok()
+                })
+                .unwrap_or_default()
+        };
+        match self.alg.key_type() {
+            "RSA" => part("n"),
+            _ => [part("x"), part("y")].concat(),
+        }
+    }
 }
 
 /// A signer that names another algorithm than the one it signs with: josekit writes the

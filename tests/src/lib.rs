@@ -43,10 +43,14 @@
 mod admin;
 mod authorize;
 mod claims;
+mod client_auth;
+pub mod client_auth_scenarios;
+mod compat;
 pub mod demo;
 pub mod hardening_scenarios;
 pub mod harness;
 mod keys;
+pub mod provider_compat_scenarios;
 pub mod scenarios;
 mod token;
 pub mod token_scenarios;
@@ -66,6 +70,7 @@ use bytes::Bytes;
 use http::{Method, Request, Response};
 use serde_json::{Map, Value};
 
+pub use crate::compat::TenantIssuer;
 pub use crate::harness::SeededRandom;
 pub use crate::keys::SigningAlg;
 use crate::keys::SigningKey;
@@ -193,6 +198,19 @@ pub enum Misbehavior {
     /// carries a real RSASSA-PSS signature by that key), else with the key's own algorithm
     /// under the false name (a P-256 key's ES256 signature labelled ES384).
     MislabelledAlg(SigningAlg),
+    /// ID tokens are MACed with HS256 keyed with the current signing key's public key (the
+    /// octets of its RSA modulus `n`): the algorithm-confusion attack on a relying party that
+    /// would pick the key by the token's `alg`.
+    HmacWithPublicKey,
+    /// ID tokens are MACed with HS256 keyed with the client secret, although the client never
+    /// asked for HMAC.
+    HmacWithClientSecret,
+    /// Signed userinfo responses carry `aud = "another-client"`.
+    SignedUserinfoWrongAudience,
+    /// Signed userinfo responses carry another `iss`.
+    SignedUserinfoWrongIssuer,
+    /// Signed userinfo responses have a changed signature.
+    SignedUserinfoBadSignature,
 }
 
 /// An RFC 9068 JWT access token to mint with [`SimProvider::issue_jwt_access_token`]; the
@@ -372,6 +390,10 @@ pub(crate) struct State {
     pub(crate) alg: SigningAlg,
     /// Whether the published JWKs carry `alg`.
     pub(crate) jwks_alg: bool,
+    /// HMAC and signed userinfo per client, advertised algorithms, tenant issuer.
+    pub(crate) compat: compat::CompatState,
+    /// JWT client authentication: client keys, seen `jti`s, advertised methods.
+    pub(crate) client_auth: client_auth::ClientAuthState,
 }
 
 impl State {
@@ -447,6 +469,8 @@ impl SimProvider {
             iss_parameter: true,
             alg: SigningAlg::Rs256,
             jwks_alg: true,
+            compat: compat::CompatState::default(),
+            client_auth: client_auth::ClientAuthState::default(),
         };
         let key = state.new_key();
         state.keys.push(key);
@@ -634,7 +658,7 @@ impl SimProvider {
             }
             "/userinfo" => {
                 st.counters.userinfo += 1;
-                token::userinfo(&st, &request, now)
+                compat::userinfo(cfg, &mut st, &request, now)
             }
             "/introspect" => {
                 st.counters.introspection += 1;
@@ -809,6 +833,43 @@ impl SimProvider {
                 .clone()
         };
         key.sign(claims, kid, typ).expect("signing works")
+    }
+
+    /// The token endpoint authentication methods discovery advertises (for the token and
+    /// introspection endpoints); `None` goes back to `client_secret_basic` and
+    /// `client_secret_post`. The endpoints themselves accept every method a client may use.
+    pub fn set_token_endpoint_auth_methods(&self, methods: Option<&[&str]>) {
+        self.lock().client_auth.methods_supported =
+            methods.map(|m| m.iter().map(|s| s.to_string()).collect());
+    }
+
+    /// Holds a client to one token endpoint authentication method (as registered at a
+    /// provider): any other is refused with `invalid_client`. `private_key_jwt` assertions
+    /// verify against the keys given with [`set_client_jwks`](Self::set_client_jwks).
+    pub fn require_client_auth_method(&self, client_id: &str, method: &str) {
+        self.lock()
+            .client_auth
+            .registered_methods
+            .insert(client_id.to_owned(), method.to_owned());
+    }
+
+    /// The public keys (a JWKS document) a client's `private_key_jwt` assertions verify
+    /// against, as a provider would fetch them from the client's `jwks_uri`.
+    pub fn set_client_jwks(&self, client_id: &str, jwks: Value) {
+        self.lock()
+            .client_auth
+            .jwks
+            .insert(client_id.to_owned(), jwks);
+    }
+
+    /// The `jwks_uri` a client sent at dynamic registration, if any.
+    pub fn client_jwks_uri(&self, client_id: &str) -> Option<String> {
+        self.lock().client_auth.jwks_uris.get(client_id).cloned()
+    }
+
+    /// The last client assertion the provider accepted, as `{"header": .., "claims": ..}`.
+    pub fn last_client_assertion(&self) -> Option<Value> {
+        self.lock().client_auth.last_assertion()
     }
 
     /// The public JWKS document as JSON, exactly as `GET /jwks` serves it (when not

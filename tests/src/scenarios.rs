@@ -15,6 +15,19 @@ use crate::unchanged::{logged_in, whoami, Before, Unchanged};
 use crate::Misbehavior;
 use oidc_runtime::Clock as _;
 
+pub use crate::provider_compat_scenarios::{
+    bad_signed_userinfo_is_rejected, hmac_id_tokens_log_in,
+    hs256_token_for_an_rs256_client_is_rejected, signed_userinfo_is_accepted,
+    tenant_issuer_logs_in, tenant_token_mismatches_are_rejected, userinfo_method_is_followed,
+};
+
+pub use crate::client_auth_scenarios::{
+    client_secret_jwt_login_works, dynamic_registration_sends_the_jwks_uri,
+    negotiated_method_follows_discovery, no_jwks_route_without_a_key,
+    pinned_unadvertised_method_is_a_configuration_error, private_key_jwt_login_works,
+    private_key_jwt_refresh_and_introspection_work, refused_assertion_changes_nothing,
+};
+
 /// Seconds after which cached keys are fetched again.
 const JWKS_CACHE_SECS: u64 = oidc_core::jwks::JWKS_MAX_AGE + 1;
 
@@ -2378,7 +2391,22 @@ macro_rules! scenarios {
             return_path_is_right_under_a_prefix,
             return_path_is_right_behind_a_prefix_stripping_proxy,
             another_providers_login_replaces_the_session,
+            hmac_id_tokens_log_in,
+            userinfo_method_is_followed,
+            signed_userinfo_is_accepted,
+            tenant_issuer_logs_in,
+            negotiated_method_follows_discovery,
+            pinned_unadvertised_method_is_a_configuration_error,
+            client_secret_jwt_login_works,
+            private_key_jwt_login_works,
+            no_jwks_route_without_a_key,
+            dynamic_registration_sends_the_jwks_uri,
+            private_key_jwt_refresh_and_introspection_work,
         ], rejections: [
+            refused_assertion_changes_nothing,
+            hs256_token_for_an_rs256_client_is_rejected,
+            bad_signed_userinfo_is_rejected,
+            tenant_token_mismatches_are_rejected,
             wrong_state_is_rejected,
             wrong_nonce_is_rejected,
             missing_nonce_is_rejected,

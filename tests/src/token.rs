@@ -40,7 +40,7 @@ pub(crate) fn token(
             &format!("the {dup} parameter is repeated"),
         );
     }
-    let client = match authenticate(st, request.headers(), &form) {
+    let client = match authenticate(cfg, st, request.headers(), &form, "/token", now) {
         Ok(client) => client,
         Err(response) => return *response,
     };
@@ -204,7 +204,11 @@ fn client_credentials_grant(
     form: &Params,
     now: u64,
 ) -> Response<Bytes> {
-    if client.client_secret.is_none() {
+    let keyed = st
+        .client_auth
+        .registered_methods
+        .contains_key(&client.client_id);
+    if client.client_secret.is_none() && !keyed {
         return oauth_error(
             400,
             "unauthorized_client",
@@ -411,14 +415,33 @@ fn secrets_equal(a: &str, b: &str) -> bool {
     a.len() == b.len() && openssl::memcmp::eq(a.as_bytes(), b.as_bytes())
 }
 
-/// Authenticates the client by `client_secret_basic`, `client_secret_post`, or (public
-/// clients) `client_id` alone.
+/// Authenticates the client by `client_secret_basic`, `client_secret_post`, a JWT assertion
+/// (`client_secret_jwt`, `private_key_jwt`: see [`crate::client_auth`]), or (public
+/// clients) `client_id` alone, for a request to `endpoint` at `now`.
 pub(crate) fn authenticate(
+    cfg: &Config,
     st: &State,
     headers: &HeaderMap,
     form: &Params,
+    endpoint: &str,
+    now: u64,
 ) -> Result<SimClient, Box<Response<Bytes>>> {
     let basic = basic_credentials(headers).map_err(|e| Box::new(invalid_client(e)))?;
+    if crate::client_auth::uses_assertion(form) {
+        if basic.is_some() {
+            return Err(Box::new(oauth_error(
+                400,
+                "invalid_request",
+                "more than one client authentication method used",
+            )));
+        }
+        return crate::client_auth::authenticate(cfg, st, form, endpoint, now);
+    }
+    let method = match (&basic, form.has("client_secret")) {
+        (Some(_), _) => "client_secret_basic",
+        (None, true) => "client_secret_post",
+        (None, false) => "none",
+    };
     let body_id = form.get("client_id");
     let body_secret = form.get("client_secret");
     let (id, secret) = match basic {
@@ -447,6 +470,7 @@ pub(crate) fn authenticate(
     let Some(client) = st.client(&id) else {
         return Err(Box::new(invalid_client("unknown client")));
     };
+    crate::client_auth::check_registered_method(st, &id, method)?;
     match (&client.client_secret, secret.as_deref()) {
         (Some(expected), Some(got)) if secrets_equal(expected, got) => Ok(client.clone()),
         (Some(_), Some(_)) => Err(Box::new(invalid_client("invalid client secret"))),
@@ -554,7 +578,7 @@ pub(crate) fn introspect(
             &format!("the {dup} parameter is repeated"),
         );
     }
-    if let Err(response) = authenticate(st, request.headers(), &form) {
+    if let Err(response) = authenticate(cfg, st, request.headers(), &form, "/introspect", now) {
         return *response;
     }
     let Some(token) = form.get("token") else {

@@ -25,6 +25,21 @@ const PROVIDER_ADDR: &str = "127.0.0.1:9090";
 const CLIENT_BASIC: &str = "demo-client";
 const CLIENT_POST: &str = "demo-client-post";
 const CLIENT_SECRET: &str = "demo-secret";
+/// `provider.mjs`'s `client_secret_jwt` client and its secret (long enough for HS256).
+const CLIENT_JWT: &str = "demo-client-jwt";
+const CLIENT_JWT_SECRET: &str = "demo-secret-for-client-secret-jwt-hs256";
+/// `provider.mjs`'s `private_key_jwt` client, whose key it writes to [`client_key_path`].
+const CLIENT_PRIVATE_KEY_JWT: &str = "demo-client-pkjwt";
+/// `provider.mjs`'s public client (`none`; the demo always sends PKCE).
+const CLIENT_PUBLIC: &str = "demo-client-public";
+/// In an [`AppConfig`] value: the file holding the `private_key_jwt` client's private JWK.
+const CLIENT_KEY: &str = "{client_key}";
+
+/// Where `provider.mjs` writes the private key of [`CLIENT_PRIVATE_KEY_JWT`] (a fresh one
+/// each run) and the demo reads it from.
+fn client_key_path() -> PathBuf {
+    std::env::temp_dir().join("oidc-interop-client-key.json")
+}
 
 const PROVIDER_START: Duration = Duration::from_secs(30);
 const DEMO_START: Duration = Duration::from_secs(30);
@@ -113,6 +128,44 @@ const HYBRID_FORM_POST: AppConfig = AppConfig {
         ("OIDC_RESPONSE_MODE", "form_post"),
     ],
 };
+/// `client_secret_jwt`, pinned: an HS256 assertion MACed with the secret.
+const STATIC_SECRET_JWT: AppConfig = AppConfig {
+    name: "client_secret_jwt",
+    env: &[
+        ("OIDC_CLIENT_ID", CLIENT_JWT),
+        ("OIDC_CLIENT_SECRET", CLIENT_JWT_SECRET),
+        ("OIDC_TOKEN_ENDPOINT_AUTH_METHOD", "client_secret_jwt"),
+    ],
+};
+/// `private_key_jwt`, negotiated (the method unset): an ES256 assertion signed with the key
+/// `provider.mjs` registered for the client; the client has no secret.
+const STATIC_PRIVATE_KEY_JWT: AppConfig = AppConfig {
+    name: "private_key_jwt",
+    env: &[
+        ("OIDC_CLIENT_ID", CLIENT_PRIVATE_KEY_JWT),
+        ("OIDC_CLIENT_SECRET", ""),
+        ("OIDC_TOKEN_ENDPOINT_AUTH_METHOD", ""),
+        ("OIDC_CLIENT_PRIVATE_KEY", CLIENT_KEY),
+    ],
+};
+/// A public client: no secret, `none` at the token endpoint, PKCE protecting the code.
+const STATIC_PUBLIC: AppConfig = AppConfig {
+    name: "public-client",
+    env: &[
+        ("OIDC_CLIENT_ID", CLIENT_PUBLIC),
+        ("OIDC_CLIENT_SECRET", ""),
+    ],
+};
+/// Dynamic registration with a private key: the demo registers `private_key_jwt` with its
+/// `/jwks.json` as `jwks_uri`, which the provider fetches to verify each assertion.
+const DYNAMIC_PRIVATE_KEY_JWT: AppConfig = AppConfig {
+    name: "dynamic-registration-private_key_jwt",
+    env: &[
+        ("OIDC_CLIENT_ID", ""),
+        ("OIDC_CLIENT_SECRET", ""),
+        ("OIDC_CLIENT_PRIVATE_KEY", CLIENT_KEY),
+    ],
+};
 /// No static client: the demo registers itself at start-up (open registration at the provider).
 const DYNAMIC: AppConfig = AppConfig {
     name: "dynamic-registration",
@@ -140,6 +193,44 @@ const SILENT_REFRESH_HYBRID: AppConfig = AppConfig {
         ("OIDC_RESPONSE_TYPE", "code id_token"),
     ],
 };
+
+/// The static client whose ID tokens `provider.mjs` signs with ES256.
+const ID_TOKEN_ES256: AppConfig = AppConfig {
+    name: "id_token-es256",
+    env: &[("OIDC_CLIENT_ID", "demo-client-es256")],
+};
+/// The static client whose ID tokens `provider.mjs` signs with PS256.
+const ID_TOKEN_PS256: AppConfig = AppConfig {
+    name: "id_token-ps256",
+    env: &[("OIDC_CLIENT_ID", "demo-client-ps256")],
+};
+/// The static client whose ID tokens `provider.mjs` signs with EdDSA (Ed25519).
+const ID_TOKEN_EDDSA: AppConfig = AppConfig {
+    name: "id_token-eddsa",
+    env: &[("OIDC_CLIENT_ID", "demo-client-eddsa")],
+};
+/// Userinfo by `POST` with the access token in the form body (RFC 6750 2.2).
+const USERINFO_POST: AppConfig = AppConfig {
+    name: "userinfo-post",
+    env: &[("OIDC_USERINFO_METHOD", "body")],
+};
+/// The static client registered with `userinfo_signed_response_alg`: userinfo answers with a
+/// signed JWT.
+const USERINFO_SIGNED: AppConfig = AppConfig {
+    name: "userinfo-signed",
+    env: &[("OIDC_CLIENT_ID", "demo-client-signed-userinfo")],
+};
+
+/// What `provider.mjs`'s log must show during a scenario of these app configurations besides
+/// a passing drive, so that a demo that quietly did something else cannot pass: the ID
+/// token's algorithm, userinfo by POST, a signed userinfo response.
+const PROVIDER_LOG_PROOF: &[(&str, &str)] = &[
+    ("id_token-es256", "id_token signed with ES256"),
+    ("id_token-ps256", "id_token signed with PS256"),
+    ("id_token-eddsa", "id_token signed with EdDSA"),
+    ("userinfo-post", "] POST /me -> 200"),
+    ("userinfo-signed", "userinfo answered application/jwt"),
+];
 
 /// In an [`AppConfig`] value: the demo's base URL (each adapter has its own port).
 const APP_URL: &str = "{app_url}";
@@ -178,9 +269,10 @@ const API_JWT_DEFAULT_AUDIENCE: AppConfig = AppConfig {
 impl AppConfig {
     /// The environment for a demo whose base URL is `app_url`: [`APP_URL`] replaced.
     fn env_for(&self, app_url: &str) -> Vec<(&'static str, String)> {
+        let key = client_key_path().display().to_string();
         self.env
             .iter()
-            .map(|(k, v)| (*k, v.replace(APP_URL, app_url)))
+            .map(|(k, v)| (*k, v.replace(APP_URL, app_url).replace(CLIENT_KEY, &key)))
             .collect()
     }
 
@@ -334,6 +426,15 @@ const SCENARIOS: &[Scenario] = &[
     ready("tampered", TAMPER_STATE, &STATIC_BASIC),
     ready("tampered-code", TAMPER_CODE, &STATIC_BASIC),
     ready("code-client_secret_post", CODE, &STATIC_POST),
+    // Client authentication by JWT assertions (OpenID Connect Core 9), and a public client.
+    ready("code-client_secret_jwt", CODE, &STATIC_SECRET_JWT),
+    ready("code-private_key_jwt", CODE, &STATIC_PRIVATE_KEY_JWT),
+    ready("code-public-client", CODE, &STATIC_PUBLIC),
+    ready(
+        "code-dynamic-private_key_jwt",
+        CODE,
+        &DYNAMIC_PRIVATE_KEY_JWT,
+    ),
     // response_mode=form_post: the forged state travels in the POST body.
     ready("form_post", FORM_POST_MODE, &FORM_POST),
     ready("form_post-tampered", TAMPER_STATE, &FORM_POST),
@@ -405,6 +506,12 @@ const SCENARIOS: &[Scenario] = &[
     ),
     // Signing-key rotation at the provider between two logins.
     ready("key-rotation", KEY_ROTATION, &STATIC_BASIC),
+    // ID tokens signed with ES256, PS256 and EdDSA; userinfo by POST and signed (issue 16).
+    ready("id_token-es256", CODE, &ID_TOKEN_ES256),
+    ready("id_token-ps256", CODE, &ID_TOKEN_PS256),
+    ready("id_token-eddsa", CODE, &ID_TOKEN_EDDSA),
+    ready("userinfo-post", CODE, &USERINFO_POST),
+    ready("userinfo-signed", CODE, &USERINFO_SIGNED),
 ];
 
 /// The contract's variables: cleared before a demo starts, so that only ours apply.
@@ -417,7 +524,9 @@ const CONTRACT_VARS: &[&str] = &[
     "OIDC_RESPONSE_TYPE",
     "OIDC_RESPONSE_MODE",
     "OIDC_TOKEN_ENDPOINT_AUTH_METHOD",
+    "OIDC_CLIENT_PRIVATE_KEY",
     "OIDC_SESSION_REFRESH_INTERVAL_SECONDS",
+    "OIDC_USERINFO_METHOD",
     "REDIS_URL",
     "SESSION_SECRET",
     "OIDC_API_VALIDATION",
@@ -432,6 +541,7 @@ const PROVIDER_VARS: &[&str] = &[
     "OP_APP_PORTS",
     "OP_RESOURCE_TOKEN_FORMAT",
     "OP_DEFAULT_RESOURCE",
+    "OP_CLIENT_KEY_FILE",
 ];
 
 const HELP: &str = "\
@@ -953,6 +1063,7 @@ fn start_provider(paths: &Paths) -> Result<Guard, String> {
     for var in PROVIDER_VARS {
         cmd.env_remove(var);
     }
+    cmd.env("OP_CLIENT_KEY_FILE", client_key_path());
     let mut provider =
         Guard::spawn_split("provider.mjs", &mut cmd, &out, &log).map_err(|e| e.to_string())?;
     let ready = format!("READY {ISSUER}");
@@ -1057,7 +1168,16 @@ fn run_group(
             continue;
         };
         let from = process::file_len(&running.log);
-        match drive(paths, opts, adapter, scenario, &url) {
+        let provider_log = paths.out.join("provider.log");
+        let provider_from = process::file_len(&provider_log);
+        let driven = drive(paths, opts, adapter, scenario, &url).and_then(|()| {
+            check_provider_log(app, &provider_log, provider_from).map_err(|reason| DriveFailure {
+                reason,
+                driver_log: provider_log.clone(),
+                artifacts: PathBuf::new(),
+            })
+        });
+        match driven {
             Ok(()) => tally.pass(&label),
             Err(failure) => {
                 let mut reason = failure.reason;
@@ -1150,6 +1270,23 @@ fn start_demo(bin: &Path, adapter: &Adapter, app: &AppConfig, log: &Path) -> Res
         }
         sleep(Duration::from_millis(200));
     }
+}
+
+/// That `provider.mjs`'s log shows, since `from`, what [`PROVIDER_LOG_PROOF`] asks of `app`.
+fn check_provider_log(app: &AppConfig, provider_log: &Path, from: u64) -> Result<(), String> {
+    let Some((_, proof)) = PROVIDER_LOG_PROOF
+        .iter()
+        .find(|(name, _)| *name == app.name)
+    else {
+        return Ok(());
+    };
+    let lines = process::tail(provider_log, from, usize::MAX);
+    if lines.iter().any(|l| l.contains(proof)) {
+        return Ok(());
+    }
+    Err(format!(
+        "the login passed, but the provider's log never shows `{proof}` during it"
+    ))
 }
 
 /// That the provider registered a client (`POST /reg -> 201` in `provider.mjs`'s request log)

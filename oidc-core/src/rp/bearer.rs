@@ -15,11 +15,13 @@ use crate::bearer::{
     Principal, TokenIdentity,
 };
 use crate::callback::Outbound;
-use crate::client_credentials::{client_credentials_request, parse_client_credentials_response};
+use crate::client_credentials::{
+    client_credentials_request_with, parse_client_credentials_response,
+};
 use crate::error::{BearerError, Endpoint, Error, Result};
 use crate::flow::{ready, tri, Ask, Context, Cx, Flow, Immediate, Machine, Map, Progress};
 use crate::introspection::{
-    check_introspection, introspection_request, parse_introspection_response,
+    check_introspection, introspection_request_with, parse_introspection_response,
     IntrospectionExpectations,
 };
 use crate::jwks::JwkSet;
@@ -233,8 +235,14 @@ impl Bearer {
                                 )
                             }));
                             let client = tri!(ready!(cx.ensure_client(slot, &metadata)));
+                            let auth = provider.config.client_auth.auth(
+                                &client,
+                                &metadata.issuer,
+                                cx.now,
+                                cx.rng.token(18),
+                            );
                             let request =
-                                tri!(introspection_request(endpoint.as_str(), &client, &token));
+                                tri!(introspection_request_with(endpoint.as_str(), &auth, &token));
                             self.state = BearerState::Introspecting(metadata);
                             return Progress::Pending(Ask::send(Outbound {
                                 endpoint: Endpoint::Introspection,
@@ -380,9 +388,18 @@ impl Machine for ClientCredentials {
                     "the client credentials grant needs a token endpoint",
                 )
             }));
-            let request = tri!(client_credentials_request(
-                endpoint.as_str(),
+            let Some(provider) = cx.rp.slot_at(self.slot) else {
+                return Progress::Ready(Err(Error::config("provider", "unknown provider")));
+            };
+            let auth = provider.config.client_auth.auth(
                 &client,
+                &metadata.issuer,
+                cx.now,
+                cx.rng.token(18),
+            );
+            let request = tri!(client_credentials_request_with(
+                endpoint.as_str(),
+                &auth,
                 &scopes,
                 &extra
             ));

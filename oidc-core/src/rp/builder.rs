@@ -22,6 +22,7 @@ pub struct RelyingPartyBuilder {
     redirect_uri: Option<String>,
     post_logout_redirect_uri: Option<String>,
     login_path: Option<String>,
+    jwks_path: Option<String>,
     secret: Option<Vec<u8>>,
     cookie_name: String,
     error_view: Arc<dyn ErrorView>,
@@ -72,6 +73,16 @@ impl RelyingPartyBuilder {
     /// refused), with the named provider or the default one.
     pub fn login_path(mut self, path: impl Into<String>) -> Self {
         self.login_path = Some(path.into());
+        self
+    }
+
+    /// Where the app serves its public JWKS when a provider has a private key
+    /// ([`ProviderConfigBuilder::private_key`](crate::ProviderConfigBuilder::private_key)):
+    /// an absolute path on the app's host (`/keys.json`), or one relative to the app's URL
+    /// (default `jwks.json`: `<app url>/jwks.json`). Dynamic registration sends it as
+    /// `jwks_uri`.
+    pub fn jwks_path(mut self, path: impl Into<String>) -> Self {
+        self.jwks_path = Some(path.into());
         self
     }
 
@@ -196,9 +207,26 @@ impl RelyingPartyBuilder {
             app_url.scheme() == "https",
             &login_cookie_path,
         )?;
+        let client_jwks = client_jwks(&base, self.jwks_path.as_deref(), &self.providers)?;
+        if let Some((url, _)) = &client_jwks {
+            // Another route on the same path would answer in its place.
+            let taken = redirect_uris.iter().any(|u| u.path() == url.path())
+                || post_logout_redirect_uri.path() == url.path()
+                || self.login_path.as_deref() == Some(url.path());
+            if taken {
+                return Err(Error::config(
+                    "jwks_path",
+                    format!("{} is the path of another route", url.path()),
+                ));
+            }
+        }
         let providers = self
             .providers
             .into_iter()
+            .map(|(name, mut config)| {
+                config.client_auth.jwks_uri = client_jwks.as_ref().map(|(url, _)| url.clone());
+                (name, config)
+            })
             .zip(redirect_uris)
             .map(|((name, config), redirect_uri)| ProviderSlot {
                 name,
@@ -213,6 +241,7 @@ impl RelyingPartyBuilder {
                 app_url: base,
                 post_logout_redirect_uri,
                 login_path: self.login_path,
+                client_jwks,
                 cookies,
                 login_cookies,
                 error_view: self.error_view,
@@ -223,6 +252,33 @@ impl RelyingPartyBuilder {
             }),
         })
     }
+}
+
+/// The app's JWKS URL and document, when some provider has a private key: every provider's
+/// public key, each once.
+fn client_jwks(
+    base: &Url,
+    path: Option<&str>,
+    providers: &[(String, ProviderConfig)],
+) -> Result<Option<(Url, bytes::Bytes)>> {
+    let keys: Vec<_> = providers
+        .iter()
+        .filter_map(|(_, c)| c.client_auth.key.as_ref())
+        .collect();
+    if keys.is_empty() {
+        return Ok(None);
+    }
+    let url = base
+        .join(path.unwrap_or("jwks.json"))
+        .map_err(|e| Error::config("jwks_path", e.to_string()))?;
+    if url.origin() != base.origin() || url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::config(
+            "jwks_path",
+            "must be a path on the app's host, without query or fragment",
+        ));
+    }
+    let document = crate::client_auth::jwks_document(keys).to_string();
+    Ok(Some((url, bytes::Bytes::from(document))))
 }
 
 /// The longest path, in whole segments, that is a prefix of every path given (`/` at least).
@@ -285,6 +341,7 @@ impl RelyingParty {
             redirect_uri: None,
             post_logout_redirect_uri: None,
             login_path: None,
+            jwks_path: None,
             secret: None,
             cookie_name: "oidc_session".into(),
             error_view: Arc::new(HtmlErrorView),

@@ -52,6 +52,28 @@ pub(super) fn api_unauthorized(realm: &str) -> Response {
     r
 }
 
+/// The app's public JWKS: only public keys, so any site may read it; `GET` and `HEAD` only.
+pub(super) fn jwks(document: Bytes, method: &Method) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        let mut r = http::Response::new(Bytes::new());
+        *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return r;
+    }
+    let mut r = http::Response::new(document);
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    // Providers cache it too; a rotated key shows within minutes.
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    r
+}
+
 pub(super) fn redirect(location: &str) -> Response {
     let mut r = http::Response::new(Bytes::new());
     *r.status_mut() = StatusCode::FOUND;

@@ -300,7 +300,8 @@ impl Redirect {
                         redirect_uri: provider.redirect_uri.clone(),
                         now: cx.now,
                         session_lifetime: rp.inner.session_lifetime,
-                    });
+                    })
+                    .client_assertion_id(cx.rng.token(18));
                     self.state = State::Exchanging(Box::new(Gated::new(exchange, slot, seen)));
                 }
                 State::Relogin(slot, return_to) => {

@@ -455,7 +455,8 @@ impl AccessToken {
                         keys,
                         user: user.clone(),
                         now: cx.now,
-                    });
+                    })
+                    .client_assertion_id(cx.rng.token(18));
                     // From here the refresh token may be spent at the provider.
                     cx.set_must_finish();
                     self.state = TokenStep::Exchanging {
