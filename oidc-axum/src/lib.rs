@@ -7,7 +7,13 @@
 //!   the relying party available to extractors;
 //! - the [`OidcUser`] extractor protects a handler: it yields the logged-in [`UserSession`] or
 //!   answers with the login redirect (`401` for API-style requests);
-//! - [`RequireLogin`] protects a whole router, optionally for a named provider;
+//! - [`RequireLogin`] protects a whole router, optionally for a named provider and with login
+//!   parameters of its own ([`RequireLogin::params`]: step-up authentication);
+//! - [`Login`] starts a login from a handler, with per-request [`LoginParams`] (a
+//!   `login_hint`, `acr_values`, `prompt`...);
+//! - [`Claims`] protects a handler like [`OidcUser`] and reads the user's claims into the
+//!   app's own `serde` type ([`UserSession::claims`]; accessors such as
+//!   [`UserSession::email`] read the standard ones);
 //! - [`MaybeUser`] reads the session without requiring one;
 //! - [`AccessToken`] yields a valid access token for the logged-in user, refreshing it when due;
 //! - [`BearerIdentity`] protects an API handler with a bearer token (introspection or JWT
@@ -183,6 +189,43 @@ impl<S: Send + Sync> FromRequestParts<S> for OidcUser {
     }
 }
 
+/// The logged-in user's claims (the ID token's, plus userinfo's; see
+/// [`UserSession::claims`]) read into the app's type. As an extractor it protects the handler
+/// like [`OidcUser`]; when the claims do not fit `T` (a claim it needs is missing) the error
+/// view answers `403` with `insufficient_claims`.
+///
+/// ```
+/// use oidc_axum::Claims;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Me {
+///     email: String,
+///     #[serde(default)]
+///     groups: Vec<String>,
+/// }
+///
+/// async fn me(Claims(me): Claims<Me>) -> String {
+///     format!("{} in {:?}", me.email, me.groups)
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Claims<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Claims<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let OidcUser(user) = OidcUser::from_request_parts(parts, state).await?;
+        match user.claims::<T>() {
+            Ok(claims) => Ok(Claims(claims)),
+            Err(e) => {
+                let rp = relying_party(parts)?;
+                Err(into_axum(rp.error_response(&e.into())))
+            }
+        }
+    }
+}
+
 /// The logged-in user if there is one, without requiring a login.
 #[derive(Clone, Debug)]
 pub struct MaybeUser(pub Option<Arc<UserSession>>);
@@ -199,6 +242,76 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeUser {
     }
 }
 
+/// Starts a login from a handler, with parameters chosen for this request: a "log in as"
+/// link with a `login_hint`, a step-up with `acr_values`, a `prompt=login`. The protocol's own
+/// parameters cannot be set (the error view answers).
+///
+/// ```
+/// use axum::{extract::Query, response::Response};
+/// use oidc_axum::{Login, LoginParams};
+/// use std::collections::HashMap;
+///
+/// async fn log_in_as(login: Login, Query(q): Query<HashMap<String, String>>) -> Response {
+///     let hint = q.get("email").cloned().unwrap_or_default();
+///     login.redirect("/", &LoginParams::new().login_hint(hint)).await
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Login {
+    rp: RelyingParty,
+    parts: Parts,
+}
+
+// Not the request's headers: they carry the session cookie.
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("path", &self.parts.uri.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Login {
+    /// The login redirect with the default provider, returning the user to `return_to` (a
+    /// path on the app's origin) afterwards; the error view when it cannot start.
+    pub async fn redirect(&self, return_to: &str, params: &LoginParams) -> Response {
+        into_axum(
+            self.rp
+                .login_with(&self.parts, None, return_to, params)
+                .await,
+        )
+    }
+
+    /// [`redirect`](Self::redirect) with the named provider.
+    pub async fn redirect_to(
+        &self,
+        provider: &str,
+        return_to: &str,
+        params: &LoginParams,
+    ) -> Response {
+        into_axum(
+            self.rp
+                .login_with(&self.parts, Some(provider), return_to, params)
+                .await,
+        )
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Login {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let rp = relying_party(parts)?;
+        // Only what a login reads: the extensions (the relying party among them) stay behind.
+        let mut own = http::Request::new(()).into_parts().0;
+        own.method = parts.method.clone();
+        own.uri = parts.uri.clone();
+        own.version = parts.version;
+        own.headers = parts.headers.clone();
+        Ok(Login { rp, parts: own })
+    }
+}
+
 /// A layer that protects every route it wraps (use it with `Router::route_layer`), for the
 /// default provider or a named one.
 ///
@@ -212,12 +325,13 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeUser {
 #[derive(Clone, Debug, Default)]
 pub struct RequireLogin {
     provider: Option<Arc<str>>,
+    params: Option<Arc<LoginParams>>,
 }
 
 impl RequireLogin {
     /// Requires a session with the default provider.
     pub fn new() -> Self {
-        RequireLogin { provider: None }
+        RequireLogin::default()
     }
 
     /// Requires a session with the named provider: a session from another provider does not
@@ -225,7 +339,24 @@ impl RequireLogin {
     pub fn provider(name: &str) -> Self {
         RequireLogin {
             provider: Some(Arc::from(name)),
+            params: None,
         }
+    }
+
+    /// Logs in with these parameters, and requires of an existing session what they ask
+    /// (`acr_values`, `max_age`): a session without them logs in again (step-up
+    /// authentication). See [`RelyingParty::authenticate_with`].
+    ///
+    /// ```
+    /// use axum::{routing::get, Router};
+    /// use oidc_axum::{LoginParams, RequireLogin};
+    /// let payments: Router = Router::new()
+    ///     .route("/payments", get(|| async { "strongly authenticated" }))
+    ///     .route_layer(RequireLogin::new().params(LoginParams::new().acr_values(["mfa"])));
+    /// ```
+    pub fn params(mut self, params: LoginParams) -> Self {
+        self.params = Some(Arc::new(params));
+        self
     }
 }
 
@@ -235,6 +366,7 @@ impl<S> Layer<S> for RequireLogin {
     fn layer(&self, inner: S) -> Self::Service {
         RequireLoginService {
             provider: self.provider.clone(),
+            params: self.params.clone(),
             inner,
         }
     }
@@ -244,6 +376,7 @@ impl<S> Layer<S> for RequireLogin {
 #[derive(Clone, Debug)]
 pub struct RequireLoginService<S> {
     provider: Option<Arc<str>>,
+    params: Option<Arc<LoginParams>>,
     inner: S,
 }
 
@@ -262,9 +395,16 @@ where
 
     fn call(&mut self, req: Request) -> Self::Future {
         let provider = self.provider.clone();
+        let params = self.params.clone();
         guarded(&mut self.inner, req, move |rp, mut parts| {
             Box::pin(async move {
-                let user = rp.authenticate(&parts, provider.as_deref()).await?;
+                let user = match &params {
+                    Some(params) => {
+                        rp.authenticate_with(&parts, provider.as_deref(), params)
+                            .await?
+                    }
+                    None => rp.authenticate(&parts, provider.as_deref()).await?,
+                };
                 parts.extensions.insert(Authenticated(user));
                 Ok(parts)
             })

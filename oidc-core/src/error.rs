@@ -54,6 +54,11 @@ pub enum Error {
     /// that code, not in what the provider or the browser sent).
     #[error("API misuse: {0}")]
     Misuse(#[from] Misuse),
+    /// The logged-in user's claims do not fit the type a route reads them into
+    /// ([`UserSession::claims`](crate::UserSession::claims)): a claim it needs is missing or
+    /// of another type.
+    #[error(transparent)]
+    Claims(#[from] crate::claims::ClaimsError),
 }
 
 /// Ways of driving a protocol machine (a callback exchange, a refresh) out of order.
@@ -79,6 +84,10 @@ pub enum Misuse {
     /// for (or with no action outstanding).
     #[error("a flow was given {0} it did not ask for")]
     UnexpectedAnswer(&'static str),
+    /// A login was given one of the protocol's own parameters (`state`, `nonce`,
+    /// `redirect_uri`, PKCE...), which the core sets itself.
+    #[error("the login parameter `{0}` is set by the protocol and cannot be overridden")]
+    ReservedParameter(&'static str),
 }
 
 impl Error {
@@ -105,6 +114,7 @@ impl Error {
             Error::LoginRequired(_) => "login_required",
             Error::Bearer(e) => e.error_code(),
             Error::Misuse(_) => "internal_error",
+            Error::Claims(_) => "insufficient_claims",
         }
     }
 
@@ -136,6 +146,7 @@ impl Error {
             Error::LoginRequired(_) => StatusCode::UNAUTHORIZED,
             Error::Bearer(e) => e.status(),
             Error::Misuse(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Claims(_) => StatusCode::FORBIDDEN,
         }
     }
 }

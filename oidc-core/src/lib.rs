@@ -172,6 +172,7 @@
 pub mod access_token;
 pub mod bearer;
 pub mod callback;
+pub mod claims;
 pub mod client_auth;
 pub mod client_credentials;
 pub mod config;
@@ -205,6 +206,7 @@ pub use bearer::{BearerRequirements, BearerValidation, Principal, TokenIdentity}
 pub use callback::{
     drive, AuthorizationResponse, CodeExchange, Exchange, LoginOutcome, Outbound, Step,
 };
+pub use claims::{ClaimsError, StandardClaims};
 pub use client_auth::{AssertionAudience, ClientKeyError, ClientPrivateKey};
 pub use config::{ProviderConfig, ProviderConfigBuilder, ResponseMode, ResponseType};
 pub use error::{
@@ -216,6 +218,7 @@ pub use flow::{Action, Answer, Context, Flow};
 pub use id_token::IdToken;
 pub use issuer::IssuerPolicy;
 pub use log_safe::{log_safe, LogSafe};
+pub use login::LoginParams;
 pub use metadata::{ClientAuthMethod, ClientMetadata, ProviderMetadata};
 pub use registration::ClientRegistrationInfo;
 pub use rp::{RelyingParty, RelyingPartyBuilder, Response, Route};

@@ -49,6 +49,155 @@ impl std::fmt::Debug for AuthenticationRequest {
 /// Protocol parameters in it are ignored, as in the configuration.
 pub type ExtraParams<'a> = &'a [(&'a str, &'a str)];
 
+/// Parameters for one login, on top of the provider's configured ones: a `login_hint`, the
+/// `acr_values` a step-up route needs, a `max_age`, `prompt`, `ui_locales` or any other
+/// authentication request parameter (OpenID Connect Core 3.1.2.1). A value given here replaces
+/// the configured one for this login.
+///
+/// The protocol's own parameters (`state`, `nonce`, `redirect_uri`, PKCE, `client_id`,
+/// `response_type`, `scope`, `response_mode`) cannot be set: a login given one is refused with
+/// [`Misuse::ReservedParameter`](crate::error::Misuse::ReservedParameter), since they carry
+/// the request's security.
+///
+/// As a route's requirement ([`RelyingParty::authenticate_with`](crate::RelyingParty::authenticate_with)),
+/// `acr_values` and `max_age` also apply to a session that already exists: a user whose ID
+/// token has no `acr` among them, or who authenticated longer than `max_age` ago, logs in again
+/// with these parameters (step-up authentication).
+///
+/// Its `Debug` names the parameters without their values (a `login_hint` is often an email
+/// address).
+///
+/// ```
+/// use oidc_core::login::LoginParams;
+/// let step_up = LoginParams::new()
+///     .acr_values(["urn:example:mfa"])
+///     .max_age(300)
+///     .login_hint("alice@example.com")
+///     .param("claims_locales", "fr");
+/// assert_eq!(step_up.get("acr_values"), Some("urn:example:mfa"));
+/// assert_eq!(step_up.get("max_age"), Some("300"));
+/// ```
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct LoginParams {
+    params: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for LoginParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set()
+            .entries(self.params.iter().map(|(k, _)| k))
+            .finish()
+    }
+}
+
+impl LoginParams {
+    /// No parameters.
+    pub fn new() -> Self {
+        LoginParams::default()
+    }
+
+    /// Sets a parameter, replacing an earlier value of the same name.
+    pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        let name = name.into();
+        let value = value.into();
+        match self.params.iter_mut().find(|(k, _)| *k == name) {
+            Some(slot) => slot.1 = value,
+            None => self.params.push((name, value)),
+        }
+        self
+    }
+
+    /// `login_hint`: the user the provider should log in (an email address, a username).
+    pub fn login_hint(self, hint: impl Into<String>) -> Self {
+        self.param("login_hint", hint)
+    }
+
+    /// `acr_values`: the authentication context classes asked for, in order of preference. The
+    /// ID token must then carry one of them as `acr`.
+    pub fn acr_values<I, S>(self, values: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let joined = values
+            .into_iter()
+            .map(|v| v.as_ref().to_owned())
+            .collect::<Vec<_>>()
+            .join(" ");
+        self.param("acr_values", joined)
+    }
+
+    /// `max_age`: the user must have authenticated at most this many seconds ago. The ID token
+    /// must then carry an `auth_time` that proves it.
+    pub fn max_age(self, seconds: u64) -> Self {
+        self.param("max_age", seconds.to_string())
+    }
+
+    /// `prompt`: `login`, `consent`, `select_account`, or `none` (a silent login).
+    pub fn prompt(self, prompt: impl Into<String>) -> Self {
+        self.param("prompt", prompt)
+    }
+
+    /// `ui_locales`: the user's preferred languages, space-separated BCP 47 tags.
+    pub fn ui_locales(self, locales: impl Into<String>) -> Self {
+        self.param("ui_locales", locales)
+    }
+
+    /// The value of a parameter, if set.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether no parameter is set.
+    pub fn is_empty(&self) -> bool {
+        self.params.is_empty()
+    }
+
+    /// The parameters as they are sent.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.params.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Refuses the protocol's own parameters, and a `max_age` that is not whole seconds.
+    pub(crate) fn check(&self) -> Result<()> {
+        if let Some(name) = RESERVED_PARAMS
+            .iter()
+            .find(|r| self.params.iter().any(|(k, _)| k == *r))
+        {
+            return Err(crate::error::Misuse::ReservedParameter(name).into());
+        }
+        if let Some(v) = self.get("max_age") {
+            parse_max_age(v)?;
+        }
+        Ok(())
+    }
+
+    /// Whether an existing session meets this login's requirements: an `acr` among the
+    /// `acr_values`, an authentication no older than `max_age` (with `skew` seconds of
+    /// tolerance). Other parameters ask nothing of a session that exists.
+    pub fn satisfied_by(&self, user: &crate::session::UserSession, now: u64, skew: u64) -> bool {
+        if let Some(values) = self.get("acr_values") {
+            let acr = user
+                .id_token_claims()
+                .get("acr")
+                .and_then(serde_json::Value::as_str);
+            if !acr.is_some_and(|acr| values.split_ascii_whitespace().any(|v| v == acr)) {
+                return false;
+            }
+        }
+        if let Some(max_age) = self.get("max_age").and_then(|v| v.parse::<u64>().ok()) {
+            let authenticated = user.id_token.auth_time().unwrap_or(user.last_authenticated);
+            if authenticated.saturating_add(max_age).saturating_add(skew) < now {
+                return false;
+            }
+        }
+        true
+    }
+}
+
 /// Builds the authentication request for a provider.
 ///
 /// `return_to` must be a path on the app's origin (see [`safe_return_path`]).
@@ -213,6 +362,116 @@ mod tests {
             .build()
             .unwrap();
         (c, m)
+    }
+
+    /// The protocol's own parameters cannot come from a login's parameters, whatever else is
+    /// set; a `max_age` must be whole seconds; `Debug` shows names, never values.
+    #[test]
+    fn login_params_refuse_protocol_parameters() {
+        for reserved in RESERVED_PARAMS {
+            let p = LoginParams::new().login_hint("a").param(*reserved, "x");
+            assert!(
+                matches!(
+                    p.check(),
+                    Err(Error::Misuse(crate::error::Misuse::ReservedParameter(n))) if n == *reserved
+                ),
+                "{reserved}"
+            );
+        }
+        assert!(LoginParams::new().param("max_age", "soon").check().is_err());
+        let ok = LoginParams::new()
+            .login_hint("alice@example.com")
+            .acr_values(["gold", "silver"])
+            .ui_locales("fr")
+            .prompt("login")
+            .max_age(60)
+            .param("login_hint", "bob@example.com");
+        assert!(ok.check().is_ok());
+        assert_eq!(ok.get("login_hint"), Some("bob@example.com"), "replaced");
+        assert_eq!(ok.get("acr_values"), Some("gold silver"));
+        let debug = format!("{ok:?}");
+        assert!(
+            debug.contains("login_hint") && !debug.contains("bob"),
+            "{debug}"
+        );
+    }
+
+    /// A session meets a route's parameters only with an `acr` among its `acr_values` and an
+    /// authentication no older than its `max_age` (plus skew); other parameters ask nothing.
+    #[test]
+    fn login_params_satisfied_by_acr_and_max_age() {
+        let user = |acr: Option<&str>, auth_time: Option<u64>| {
+            let mut claims = serde_json::Map::new();
+            claims.insert("sub".into(), "alice".into());
+            if let Some(a) = acr {
+                claims.insert("acr".into(), a.into());
+            }
+            if let Some(t) = auth_time {
+                claims.insert("auth_time".into(), t.into());
+            }
+            crate::session::UserSession {
+                provider: "p".into(),
+                access_token: None,
+                access_token_expires_at: None,
+                id_token: crate::IdToken {
+                    raw: Secret::new("h.p.s"),
+                    claims,
+                },
+                userinfo: None,
+                refresh_token: None,
+                last_authenticated: 500,
+                last_session_refresh: 500,
+                expires_at: 10_000,
+            }
+        };
+        let gold = LoginParams::new().acr_values(["gold", "platinum"]);
+        assert!(gold.satisfied_by(&user(Some("platinum"), None), 1000, 0));
+        assert!(!gold.satisfied_by(&user(Some("silver"), None), 1000, 0));
+        assert!(!gold.satisfied_by(&user(None, None), 1000, 0));
+        let fresh = LoginParams::new().max_age(100);
+        assert!(fresh.satisfied_by(&user(None, Some(950)), 1000, 0));
+        assert!(!fresh.satisfied_by(&user(None, Some(850)), 1000, 0));
+        assert!(fresh.satisfied_by(&user(None, Some(850)), 1000, 60), "skew");
+        assert!(
+            !fresh.satisfied_by(&user(None, None), 1000, 0),
+            "login time 500 counts without auth_time"
+        );
+        let hint = LoginParams::new().login_hint("x").prompt("login");
+        assert!(hint.satisfied_by(&user(None, None), 1000, 0));
+    }
+
+    /// A login's parameters are sent and replace the configured ones of the same name; what
+    /// the ID token must satisfy follows what was sent.
+    #[test]
+    fn login_params_are_sent() {
+        let (c, m) = setup();
+        let p = LoginParams::new()
+            .login_hint("alice")
+            .prompt("login")
+            .acr_values(["gold"])
+            .max_age(30);
+        let extra: Vec<(&str, &str)> = p.iter().collect();
+        let r = authentication_request(
+            "p",
+            &c,
+            c.client().unwrap(),
+            &m,
+            &"https://rp/cb".parse().unwrap(),
+            "/",
+            &extra,
+            7,
+            [1; 32],
+        )
+        .unwrap();
+        let pairs: Vec<(String, String)> = r.url.query_pairs().into_owned().collect();
+        let all = |k: &str| pairs.iter().filter(|(n, _)| n == k).count();
+        assert_eq!(all("prompt"), 1, "the configured prompt is replaced");
+        let q: std::collections::HashMap<_, _> = pairs.into_iter().collect();
+        assert_eq!(q["prompt"], "login");
+        assert_eq!(q["login_hint"], "alice");
+        assert_eq!(q["acr_values"], "gold");
+        assert_eq!(r.pending.acr_values, ["gold"]);
+        assert_eq!(r.pending.max_age, Some(30));
     }
 
     #[test]

@@ -8,8 +8,14 @@
 //!   logout, and the login route when one is configured;
 //! - the [`OidcUser`] request guard protects a handler: it yields the logged-in [`UserSession`]
 //!   or the request is answered with the login redirect (`401` for API-style requests);
-//! - [`ProviderUser`] does the same for a named provider, [`MaybeUser`] reads the session
-//!   without requiring one;
+//! - [`ProviderUser`] does the same for a named provider, [`UserWith`] with login parameters a
+//!   [`LoginPolicy`] names (step-up authentication), [`MaybeUser`] reads the session without
+//!   requiring one;
+//! - [`Claims`] protects a handler like [`OidcUser`] and reads the user's claims into the
+//!   app's own `serde` type ([`UserSession::claims`]; accessors such as
+//!   [`UserSession::email`] read the standard ones);
+//! - the [`Login`] guard starts a login from a handler with per-request [`LoginParams`] (a
+//!   `login_hint`, `acr_values`, `prompt`...), answered by the [`LoginRedirect`] responder;
 //! - [`AccessToken`] yields a valid access token for the logged-in user, refreshing it when due
 //!   ([`RefreshedAccessToken`] refreshes it in any case);
 //! - [`BearerIdentity`] protects an API handler with a bearer token (introspection or JWT
@@ -437,6 +443,200 @@ impl<'r, P: ProviderName> FromRequest<'r> for ProviderUser<P> {
         authenticate(request, Some(P::NAME))
             .await
             .map(|user| ProviderUser(user, PhantomData))
+    }
+}
+
+/// The logged-in user's claims (the ID token's, plus userinfo's; see
+/// [`UserSession::claims`]) read into the app's type. As a request guard it protects the
+/// handler like [`OidcUser`]; when the claims do not fit `T` (a claim it needs is missing) the
+/// error view answers `403` with `insufficient_claims`.
+///
+/// ```
+/// use oidc_rocket::Claims;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Me {
+///     email: String,
+/// }
+///
+/// #[rocket::get("/me")]
+/// fn me(me: Claims<Me>) -> String {
+///     me.0.email
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Claims<T>(pub T);
+
+#[rocket::async_trait]
+impl<'r, T: serde::de::DeserializeOwned + Send> FromRequest<'r> for Claims<T> {
+    type Error = GuardError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, GuardError> {
+        guard(request, GuardError::LoginRequired, |rp, parts| async move {
+            let user = rp.authenticate(&parts, None).await?;
+            user.claims::<T>()
+                .map(Claims)
+                .map_err(|e| rp.error_response(&e.into()))
+        })
+        .await
+    }
+}
+
+/// Names the login parameters (and provider) of a [`UserWith`] guard.
+///
+/// ```
+/// use oidc_rocket::{LoginParams, LoginPolicy, UserWith};
+///
+/// struct Mfa;
+/// impl LoginPolicy for Mfa {
+///     fn params() -> LoginParams {
+///         LoginParams::new().acr_values(["urn:example:mfa"])
+///     }
+/// }
+///
+/// #[rocket::get("/payments")]
+/// fn payments(user: UserWith<Mfa>) -> String {
+///     format!("{} passed multi-factor authentication", user.subject())
+/// }
+/// ```
+pub trait LoginPolicy: Send + Sync + 'static {
+    /// The provider, as given to [`RelyingPartyBuilder::provider`]; `None` for the default.
+    const PROVIDER: Option<&'static str> = None;
+    /// The login parameters (computed for each request the guard protects).
+    fn params() -> LoginParams;
+}
+
+/// The logged-in user, as [`OidcUser`], for a route with login parameters of its own: a login
+/// it starts sends `P`'s parameters, and a session that does not meet their `acr_values` or
+/// `max_age` logs in again with them (step-up authentication; see
+/// [`RelyingParty::authenticate_with`]).
+pub struct UserWith<P: LoginPolicy>(pub Arc<UserSession>, PhantomData<fn() -> P>);
+
+impl<P: LoginPolicy> UserWith<P> {
+    /// The session.
+    pub fn into_inner(self) -> Arc<UserSession> {
+        self.0
+    }
+}
+
+impl<P: LoginPolicy> Clone for UserWith<P> {
+    fn clone(&self) -> Self {
+        UserWith(self.0.clone(), PhantomData)
+    }
+}
+
+impl<P: LoginPolicy> std::fmt::Debug for UserWith<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("UserWith").field(&self.0).finish()
+    }
+}
+
+impl<P: LoginPolicy> Deref for UserWith<P> {
+    type Target = UserSession;
+
+    fn deref(&self) -> &UserSession {
+        &self.0
+    }
+}
+
+#[rocket::async_trait]
+impl<'r, P: LoginPolicy> FromRequest<'r> for UserWith<P> {
+    type Error = GuardError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, GuardError> {
+        let params = P::params();
+        guard(request, GuardError::LoginRequired, |rp, parts| async move {
+            rp.authenticate_with(&parts, P::PROVIDER, &params).await
+        })
+        .await
+        .map(|user| UserWith(user, PhantomData))
+    }
+}
+
+/// Starts a login from a handler, with parameters chosen for this request: a "log in as"
+/// link with a `login_hint`, a step-up with `acr_values`, a `prompt=login`. The protocol's own
+/// parameters cannot be set (the error view answers).
+///
+/// ```
+/// use oidc_rocket::{Login, LoginParams, LoginRedirect};
+///
+/// #[rocket::get("/login?<email>")]
+/// async fn log_in_as(login: Login, email: &str) -> LoginRedirect {
+///     login.redirect("/", &LoginParams::new().login_hint(email)).await
+/// }
+/// ```
+pub struct Login {
+    rp: RelyingParty,
+    parts: http::request::Parts,
+}
+
+// Not the request's headers: they carry the session cookie.
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("path", &self.parts.uri.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Login {
+    /// The login redirect with the default provider, returning the user to `return_to` (a
+    /// path on the app's origin) afterwards; the error view when it cannot start.
+    pub async fn redirect(&self, return_to: &str, params: &LoginParams) -> LoginRedirect {
+        LoginRedirect(
+            self.rp
+                .login_with(&self.parts, None, return_to, params)
+                .await,
+        )
+    }
+
+    /// [`redirect`](Self::redirect) with the named provider.
+    pub async fn redirect_to(
+        &self,
+        provider: &str,
+        return_to: &str,
+        params: &LoginParams,
+    ) -> LoginRedirect {
+        LoginRedirect(
+            self.rp
+                .login_with(&self.parts, Some(provider), return_to, params)
+                .await,
+        )
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for Login {
+    type Error = GuardError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, GuardError> {
+        let rp = match relying_party(request) {
+            Ok(rp) => rp.clone(),
+            Err(e) => return Outcome::Error(e),
+        };
+        match parts(request) {
+            Ok(parts) => Outcome::Success(Login { rp, parts }),
+            Err(e) => Outcome::Error(e),
+        }
+    }
+}
+
+/// The relying party's answer to a [`Login`]: the redirect to the provider (with its login
+/// cookie), or the error view.
+pub struct LoginRedirect(pub oidc_runtime::Response);
+
+impl std::fmt::Debug for LoginRedirect {
+    // Not the headers: they set the login cookie.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRedirect")
+            .field("status", &self.0.status())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'r, 'o: 'r> rocket::response::Responder<'r, 'o> for LoginRedirect {
+    fn respond_to(self, _: &'r Request<'_>) -> rocket::response::Result<'o> {
+        Ok(to_rocket(self.0))
     }
 }
 

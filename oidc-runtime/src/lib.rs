@@ -97,10 +97,12 @@ pub use transport::{BoxFuture, ReqwestTransport, ReqwestTransportBuilder, Transp
 
 // The core's types this crate's API speaks, so that depending on this crate is enough.
 pub use oidc_core::{
-    self, http, log_safe, BearerRequirements, BearerValidation, Bytes, ClientAuthMethod,
-    ClientMetadata, ClientRegistrationInfo, Endpoint, Error, ErrorInfo, ErrorView, HtmlErrorView,
-    JsonErrorView, Principal, ProviderConfig, ProviderConfigBuilder, ProviderMetadata, Response,
-    Route, Secret, SessionRecord, StoreError, TokenIdentity, TransportError, UserSession,
+    self, http, log_safe, AssertionAudience, BearerRequirements, BearerValidation, Bytes,
+    ClaimsError, ClientAuthMethod, ClientMetadata, ClientPrivateKey, ClientRegistrationInfo,
+    Endpoint, Error, ErrorInfo, ErrorView, HtmlErrorView, IssuerPolicy, JsonErrorView, LoginParams,
+    Principal, ProviderConfig, ProviderConfigBuilder, ProviderMetadata, Response, Route, Secret,
+    SessionRecord, StandardClaims, StoreError, TokenIdentity, TransportError, UserSession,
+    UserinfoMethod,
 };
 
 /// The largest request body the relying party's routes read (a `form_post` response, a
@@ -118,9 +120,10 @@ pub fn default_transport() -> Result<Arc<dyn Transport>, TransportError> {
 /// (`pub use oidc_runtime::prelude::*`), so the list is kept here once.
 pub mod prelude {
     pub use crate::{
-        default_transport, oidc_core, BearerRequirements, BearerValidation, ClientAuthMethod,
-        ClientMetadata, Error, ErrorInfo, ErrorView, HtmlErrorView, JsonErrorView, MemoryStore,
-        Principal, ProviderConfig, ProviderMetadata, RelyingParty, RelyingPartyBuilder, Secret,
-        SessionStore, TokenIdentity, UserSession,
+        default_transport, oidc_core, AssertionAudience, BearerRequirements, BearerValidation,
+        ClientAuthMethod, ClientMetadata, ClientPrivateKey, Error, ErrorInfo, ErrorView,
+        HtmlErrorView, IssuerPolicy, JsonErrorView, LoginParams, MemoryStore, Principal,
+        ProviderConfig, ProviderMetadata, RelyingParty, RelyingPartyBuilder, Secret, SessionStore,
+        StandardClaims, TokenIdentity, UserSession, UserinfoMethod,
     };
 }

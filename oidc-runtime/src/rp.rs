@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::request::Parts;
 use oidc_core::{
-    BearerRequirements, BearerValidation, Context, Error, ErrorView, Flow, Principal,
+    BearerRequirements, BearerValidation, Context, Error, ErrorView, Flow, LoginParams, Principal,
     ProviderConfig, Response, Route, Secret, TokenIdentity, UserSession,
 };
 use tokio::sync::Notify;
@@ -109,6 +109,12 @@ impl RelyingPartyBuilder {
     /// [`oidc_core::RelyingPartyBuilder::login_path`].
     pub fn login_path(self, path: impl Into<String>) -> Self {
         self.forward(|b| b.login_path(path))
+    }
+
+    /// Where the app's public JWKS is served when a provider has a private key (default:
+    /// `<app url>/jwks.json`). See [`oidc_core::RelyingPartyBuilder::jwks_path`].
+    pub fn jwks_path(self, path: impl Into<String>) -> Self {
+        self.forward(|b| b.jwks_path(path))
     }
 
     /// The key that signs session cookies, at least 32 bytes; instances that share sessions
@@ -310,6 +316,18 @@ impl RelyingParty {
         self.shared.core.login_path()
     }
 
+    /// The path of the app's public JWKS route, when a provider has a private key. See
+    /// [`oidc_core::RelyingParty::jwks_path`].
+    pub fn jwks_path(&self) -> Option<&str> {
+        self.shared.core.jwks_path()
+    }
+
+    /// The URL of the app's public JWKS, when a provider has a private key: the `jwks_uri` to
+    /// register at a provider. See [`oidc_core::RelyingParty::jwks_uri`].
+    pub fn jwks_uri(&self) -> Option<&str> {
+        self.shared.core.jwks_uri()
+    }
+
     /// The configured provider names, the default first. See
     /// [`oidc_core::RelyingParty::provider_names`].
     pub fn provider_names(&self) -> impl Iterator<Item = &str> {
@@ -368,6 +386,22 @@ impl RelyingParty {
         self.drive(flow).await
     }
 
+    /// Starts a login as [`login`](Self::login) does, with parameters for this login (a
+    /// `login_hint`, `acr_values`, `prompt`...). See [`oidc_core::RelyingParty::login_with`].
+    pub async fn login_with(
+        &self,
+        parts: &Parts,
+        provider: Option<&str>,
+        return_to: &str,
+        params: &LoginParams,
+    ) -> Response {
+        let flow = self
+            .shared
+            .core
+            .login_with(parts, provider, return_to, params, self.context());
+        self.drive(flow).await
+    }
+
     /// Logout, and the page the provider returns to afterwards (the same route), for `GET` and
     /// `HEAD`.
     ///
@@ -421,6 +455,23 @@ impl RelyingParty {
             .shared
             .core
             .authenticate(parts, provider, self.context());
+        self.drive(flow).await
+    }
+
+    /// Protects a route as [`authenticate`](Self::authenticate) does, with this route's login
+    /// parameters: a login it starts sends them, and a session without the `acr` or as recent
+    /// an authentication as they ask logs in again (step-up authentication). See
+    /// [`oidc_core::RelyingParty::authenticate_with`].
+    pub async fn authenticate_with(
+        &self,
+        parts: &Parts,
+        provider: Option<&str>,
+        params: &LoginParams,
+    ) -> Result<Arc<UserSession>, Response> {
+        let flow = self
+            .shared
+            .core
+            .authenticate_with(parts, provider, params, self.context());
         self.drive(flow).await
     }
 

@@ -5,8 +5,14 @@
 //!
 //! - [`routes`] serves the relying party's own routes (redirect endpoint, logout, and the
 //!   login route when configured); every other path falls through;
-//! - [`user`] (or [`user_for`] a named provider) protects a route: it extracts the logged-in
-//!   [`UserSession`] or rejects with [`Unauthenticated`];
+//! - [`user`] (or [`user_for`] a named provider, [`user_with`] login parameters of the route's
+//!   own: step-up authentication) protects a route: it extracts the logged-in [`UserSession`]
+//!   or rejects with [`Unauthenticated`];
+//! - [`claims`] protects a route like [`user`] and extracts the user's claims read into the
+//!   app's own `serde` type ([`UserSession::claims`]; accessors such as
+//!   [`UserSession::email`] read the standard ones);
+//! - [`login`] extracts a [`Login`], which starts a login from a handler with per-request
+//!   [`LoginParams`] (a `login_hint`, `acr_values`, `prompt`...);
 //! - [`recover`] turns that rejection into the response it carries: the login redirect, a `401`
 //!   for API-style requests, or the error view;
 //! - [`maybe_user`] reads the session without requiring one;
@@ -222,6 +228,135 @@ pub fn user_for(
     provider: &str,
 ) -> impl Filter<Extract = (Arc<UserSession>,), Error = Rejection> + Clone {
     authenticated(rp, Some(Arc::from(provider)))
+}
+
+/// Like [`user`] (or [`user_for`] with a `provider`), with login parameters of the route's own:
+/// a login it starts sends them, and a session that does not meet their `acr_values` or
+/// `max_age` logs in again with them (step-up authentication; see
+/// [`RelyingParty::authenticate_with`]).
+///
+/// ```
+/// # fn routes(rp: oidc_warp::RelyingParty) {
+/// use oidc_warp::LoginParams;
+/// use warp::Filter;
+/// let payments = warp::path!("payments")
+///     .and(oidc_warp::user_with(rp, None, LoginParams::new().acr_values(["mfa"])))
+///     .map(|user: std::sync::Arc<oidc_warp::UserSession>| format!("hello {}", user.subject()));
+/// # }
+/// ```
+pub fn user_with(
+    rp: RelyingParty,
+    provider: Option<&str>,
+    params: LoginParams,
+) -> impl Filter<Extract = (Arc<UserSession>,), Error = Rejection> + Clone {
+    let provider: Option<Arc<str>> = provider.map(Arc::from);
+    let params = Arc::new(params);
+    with_rp(rp)
+        .and(request_parts())
+        .and_then(move |rp: RelyingParty, parts: Parts| {
+            let provider = provider.clone();
+            let params = params.clone();
+            async move {
+                rp.authenticate_with(&parts, provider.as_deref(), &params)
+                    .await
+                    .map_err(refused)
+            }
+        })
+}
+
+/// Protects a route like [`user`] and extracts the user's claims (the ID token's, plus
+/// userinfo's; see [`UserSession::claims`]) read into the app's type; when they do not fit
+/// `T` (a claim it needs is missing) it rejects with the error view (`403`,
+/// `insufficient_claims`).
+///
+/// ```
+/// # fn routes(rp: oidc_warp::RelyingParty) {
+/// use warp::Filter;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Me {
+///     email: String,
+/// }
+///
+/// let me = warp::path!("me")
+///     .and(oidc_warp::claims::<Me>(rp))
+///     .map(|me: Me| me.email);
+/// # }
+/// ```
+pub fn claims<T>(rp: RelyingParty) -> impl Filter<Extract = (T,), Error = Rejection> + Clone
+where
+    T: serde::de::DeserializeOwned + Send + 'static,
+{
+    with_rp(rp)
+        .and(request_parts())
+        .and_then(|rp: RelyingParty, parts: Parts| async move {
+            let user = rp.authenticate(&parts, None).await.map_err(refused)?;
+            user.claims::<T>()
+                .map_err(|e| refused(rp.error_response(&e.into())))
+        })
+}
+
+/// Starts a login from a handler, with parameters chosen for this request: a "log in as"
+/// link with a `login_hint`, a step-up with `acr_values`, a `prompt=login`. The protocol's own
+/// parameters cannot be set (the error view answers). Extracted by [`login`].
+#[derive(Clone)]
+pub struct Login {
+    rp: RelyingParty,
+    parts: Parts,
+}
+
+// Not the request's headers: they carry the session cookie.
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("path", &self.parts.uri.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Login {
+    /// The login redirect with the default provider (a reply), returning the user to
+    /// `return_to` (a path on the app's origin) afterwards; the error view when it cannot
+    /// start.
+    pub async fn redirect(&self, return_to: &str, params: &LoginParams) -> http::Response<Bytes> {
+        self.rp
+            .login_with(&self.parts, None, return_to, params)
+            .await
+    }
+
+    /// [`redirect`](Self::redirect) with the named provider.
+    pub async fn redirect_to(
+        &self,
+        provider: &str,
+        return_to: &str,
+        params: &LoginParams,
+    ) -> http::Response<Bytes> {
+        self.rp
+            .login_with(&self.parts, Some(provider), return_to, params)
+            .await
+    }
+}
+
+/// Extracts a [`Login`] for the request.
+///
+/// ```
+/// # fn routes(rp: oidc_warp::RelyingParty) {
+/// use oidc_warp::{Login, LoginParams};
+/// use std::collections::HashMap;
+/// use warp::Filter;
+/// let log_in_as = warp::path!("login")
+///     .and(oidc_warp::login(rp))
+///     .and(warp::query::<HashMap<String, String>>())
+///     .then(|login: Login, q: HashMap<String, String>| async move {
+///         let hint = q.get("email").cloned().unwrap_or_default();
+///         login.redirect("/", &LoginParams::new().login_hint(hint)).await
+///     });
+/// # }
+/// ```
+pub fn login(rp: RelyingParty) -> impl Filter<Extract = (Login,), Error = Infallible> + Clone {
+    with_rp(rp)
+        .and(request_parts())
+        .map(|rp: RelyingParty, parts: Parts| Login { rp, parts })
 }
 
 /// Extracts the logged-in user if there is one (whatever the provider), without requiring a

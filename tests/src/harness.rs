@@ -325,7 +325,8 @@ impl Transport for SimTransport {
 /// `docs/demo-contract.md`: `GET /` is protected and answers JSON with `sub`, `id_token_claims`,
 /// `userinfo` and `access_token_present`; `GET /second` is protected by the provider named
 /// `second` when there is one; the relying party's own routes are served; the error view
-/// answers JSON.
+/// answers JSON. `GET /step-up` and `GET /login-with` are described in
+/// [`app_api_scenarios`](crate::app_api_scenarios).
 ///
 /// For [`token_scenarios!`](macro@crate::token_scenarios) the app also serves: `GET /api/me`,
 /// protected by a bearer token per the relying party's configuration, answering the token's

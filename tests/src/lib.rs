@@ -41,6 +41,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+pub mod app_api_scenarios;
 mod authorize;
 mod claims;
 mod client_auth;

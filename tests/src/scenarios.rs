@@ -15,6 +15,12 @@ use crate::unchanged::{logged_in, whoami, Before, Unchanged};
 use crate::Misbehavior;
 use oidc_runtime::Clock as _;
 
+pub use crate::app_api_scenarios::{
+    claims_not_fitting_the_type_are_refused, login_parameters_are_sent_per_request,
+    login_parameters_cannot_override_protocol_ones, step_up_route_logs_in_again_for_its_acr,
+    step_up_with_another_acr_is_rejected, typed_claims_are_read_through_the_adapter,
+};
+
 pub use crate::provider_compat_scenarios::{
     bad_signed_userinfo_is_rejected, hmac_id_tokens_log_in,
     hs256_token_for_an_rs256_client_is_rejected, signed_userinfo_is_accepted,
@@ -2395,6 +2401,9 @@ macro_rules! scenarios {
             userinfo_method_is_followed,
             signed_userinfo_is_accepted,
             tenant_issuer_logs_in,
+            login_parameters_are_sent_per_request,
+            step_up_route_logs_in_again_for_its_acr,
+            typed_claims_are_read_through_the_adapter,
             negotiated_method_follows_discovery,
             pinned_unadvertised_method_is_a_configuration_error,
             client_secret_jwt_login_works,
@@ -2407,6 +2416,9 @@ macro_rules! scenarios {
             hs256_token_for_an_rs256_client_is_rejected,
             bad_signed_userinfo_is_rejected,
             tenant_token_mismatches_are_rejected,
+            claims_not_fitting_the_type_are_refused,
+            login_parameters_cannot_override_protocol_ones,
+            step_up_with_another_acr_is_rejected,
             wrong_state_is_rejected,
             wrong_nonce_is_rejected,
             missing_nonce_is_rejected,

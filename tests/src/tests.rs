@@ -1942,6 +1942,11 @@ fn every_rejection_scenario_proves_nothing_changed() {
         ),
         ("token_scenarios.rs", include_str!("token_scenarios.rs"), 1),
         (
+            "app_api_scenarios.rs",
+            include_str!("app_api_scenarios.rs"),
+            0,
+        ),
+        (
             "provider_compat_scenarios.rs",
             include_str!("provider_compat_scenarios.rs"),
             0,

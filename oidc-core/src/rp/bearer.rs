@@ -71,7 +71,7 @@ impl RelyingParty {
             return Flow::new(self, cx, machine, fail);
         }
         let machine = Map {
-            machine: Authenticate::new(self, parts, requirements.required_provider()),
+            machine: Authenticate::new(self, parts, requirements.required_provider(), None),
             f: Some(
                 |rp: &RelyingParty, r: std::result::Result<_, Response>| match r {
                     Ok(user) => Ok(Principal::Session(user)),

@@ -9,7 +9,7 @@ use super::pages::{api_unauthorized, is_api_request, redirect};
 use super::tokens::{needs_login, AccessToken};
 use super::{RelyingParty, Response};
 use crate::flow::{ready, Ask, Context, Cx, Flow, Immediate, Machine, Progress};
-use crate::login::{authentication_request, safe_return_path};
+use crate::login::{authentication_request, safe_return_path, LoginParams};
 use crate::session::{SessionRecord, UserSession};
 
 /// A return path longer than this is replaced by the app's root: it travels in the login cookie,
@@ -43,18 +43,58 @@ impl RelyingParty {
         Flow::new(
             self,
             cx,
-            Authenticate::new(self, parts, provider),
+            Authenticate::new(self, parts, provider, None),
             |rp, e| Err(rp.error_response(&e)),
         )
+    }
+
+    /// Protects a route as [`authenticate`](Self::authenticate) does, with this route's login
+    /// parameters: a login it starts sends them, and a session that does not meet their
+    /// `acr_values` or `max_age` logs in again with them (step-up authentication; see
+    /// [`LoginParams::satisfied_by`]). Parameters the protocol sets itself are refused with the
+    /// error view ([`Misuse::ReservedParameter`](crate::error::Misuse::ReservedParameter)).
+    pub fn authenticate_with(
+        &self,
+        parts: &http::request::Parts,
+        provider: Option<&str>,
+        params: &LoginParams,
+        cx: Context,
+    ) -> Flow<std::result::Result<Arc<UserSession>, Response>> {
+        let fail = |rp: &RelyingParty, e| Err(rp.error_response(&e));
+        if let Err(e) = params.check() {
+            return Flow::new(
+                self,
+                cx,
+                Immediate(Some(Err(self.error_response(&e)))),
+                fail,
+            );
+        }
+        let machine = Authenticate::new(self, parts, provider, Some(params.clone()));
+        Flow::new(self, cx, machine, fail)
     }
 
     /// Starts a login explicitly (a "Log in" button), returning the user to `return_to`
     /// afterwards: a path on the app's origin, refused with the error view otherwise.
     pub fn login(
         &self,
+        parts: &http::request::Parts,
+        provider: Option<&str>,
+        return_to: &str,
+        cx: Context,
+    ) -> Flow<Response> {
+        self.login_with(parts, provider, return_to, &LoginParams::new(), cx)
+    }
+
+    /// Starts a login as [`login`](Self::login) does, with parameters for this login (a
+    /// `login_hint`, `acr_values`, `prompt`...). Parameters the protocol sets itself are
+    /// refused with the error view
+    /// ([`Misuse::ReservedParameter`](crate::error::Misuse::ReservedParameter)).
+    pub fn login_with(
+        &self,
         _parts: &http::request::Parts,
         provider: Option<&str>,
         return_to: &str,
+        params: &LoginParams,
         cx: Context,
     ) -> Flow<Response> {
         let fail = |rp: &RelyingParty, e| rp.error_response(&e);
@@ -62,12 +102,13 @@ impl RelyingParty {
             Ok((i, _)) => i,
             Err(e) => return Flow::new(self, cx, Immediate(Some(self.error_response(&e))), fail),
         };
-        if let Err(e) = safe_return_path(return_to) {
+        if let Err(e) = safe_return_path(return_to).and_then(|_| params.check()) {
             return Flow::new(self, cx, Immediate(Some(self.error_response(&e))), fail);
         }
         let machine = StartLogin {
             slot,
             return_to: return_to.to_owned(),
+            params: params.clone(),
         };
         Flow::new(self, cx, machine, fail)
     }
@@ -76,12 +117,14 @@ impl RelyingParty {
 /// Redirects to the provider, remembering the login in a login cookie of its own: starting
 /// a login writes nothing to the session store (an anonymous request costs no shared
 /// storage), and tabs do not overwrite each other's logins. Needs the provider's metadata and
-/// client; any failure is the error view.
+/// client; any failure is the error view. `params` were checked by whoever took them from the
+/// app; a silent login adds `prompt=none` to them.
 pub(super) fn start_login(
     cx: &mut Cx<'_>,
     slot: usize,
     return_to: &str,
     silent: bool,
+    params: Option<&LoginParams>,
 ) -> Progress<Response> {
     let rp = cx.rp;
     let metadata = match ready!(cx.ensure_metadata(slot)) {
@@ -102,6 +145,11 @@ pub(super) fn start_login(
     } else {
         return_to
     };
+    let mut extra: Vec<(&str, &str)> = params.map(|p| p.iter().collect()).unwrap_or_default();
+    if silent {
+        extra.retain(|(k, _)| *k != "prompt");
+        extra.push(("prompt", "none"));
+    }
     let auth = match authentication_request(
         &provider.name,
         &provider.config,
@@ -109,7 +157,7 @@ pub(super) fn start_login(
         &metadata,
         &provider.redirect_uri,
         return_to,
-        if silent { &[("prompt", "none")] } else { &[] },
+        &extra,
         cx.now,
         cx.rng.entropy(),
     ) {
@@ -152,12 +200,13 @@ impl Machine for SessionUser {
 struct StartLogin {
     slot: usize,
     return_to: String,
+    params: LoginParams,
 }
 
 impl Machine for StartLogin {
     type Output = Response;
     fn step(&mut self, cx: &mut Cx<'_>) -> Progress<Response> {
-        start_login(cx, self.slot, &self.return_to, false)
+        start_login(cx, self.slot, &self.return_to, false, Some(&self.params))
     }
 }
 
@@ -170,6 +219,8 @@ pub(super) struct Authenticate {
     /// The request's URI, the page a login returns to: worked out only when a login starts
     /// (a logged-in request, the common case, never parses it).
     uri: http::Uri,
+    /// The route's login parameters ([`RelyingParty::authenticate_with`]), checked.
+    params: Option<LoginParams>,
     state: AuthState,
 }
 
@@ -188,6 +239,7 @@ impl Authenticate {
         rp: &RelyingParty,
         parts: &http::request::Parts,
         provider: Option<&str>,
+        params: Option<LoginParams>,
     ) -> Self {
         let slot = rp
             .slot(provider)
@@ -205,6 +257,7 @@ impl Authenticate {
             id,
             api: is_api_request(parts),
             uri: parts.uri.clone(),
+            params,
             state,
         }
     }
@@ -240,7 +293,10 @@ impl Authenticate {
         };
         let mut silent = false;
         if let Some(user) = record.as_ref().and_then(|r| r.authenticated_user(cx.now)) {
-            if user.provider == provider.name {
+            let satisfied = self.params.as_ref().is_none_or(|p| {
+                p.satisfied_by(user, cx.now, provider.config.clock_skew().as_secs())
+            });
+            if user.provider == provider.name && satisfied {
                 let due = provider
                     .config
                     .session_refresh_interval
@@ -311,7 +367,8 @@ impl Machine for Authenticate {
                 AuthState::Login { silent } => {
                     let silent = *silent;
                     let return_to = self.return_to(cx.rp);
-                    let resp = ready!(start_login(cx, slot, &return_to, silent));
+                    let params = self.params.as_ref();
+                    let resp = ready!(start_login(cx, slot, &return_to, silent, params));
                     return Progress::Ready(Err(resp));
                 }
             }

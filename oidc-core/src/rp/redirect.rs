@@ -306,7 +306,7 @@ impl Redirect {
                 }
                 State::Relogin(slot, return_to) => {
                     let slot = *slot;
-                    let resp = ready!(start_login(cx, slot, return_to, false));
+                    let resp = ready!(start_login(cx, slot, return_to, false, None));
                     return Progress::Ready(Ok(resp));
                 }
                 State::Exchanging(exchange) => {

@@ -275,7 +275,7 @@ impl Machine for RequireToken {
                 }
                 RequireState::Login(slot) => {
                     let slot = *slot;
-                    let resp = ready!(start_login(cx, slot, &self.return_to, false));
+                    let resp = ready!(start_login(cx, slot, &self.return_to, false, None));
                     return Progress::Ready(Err(resp));
                 }
             }

@@ -6,8 +6,13 @@ use ::axum::routing::get;
 use ::axum::{Json, Router};
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use oidc_axum::{AccessToken, BearerIdentity, OidcLayer, OidcUser, RequireLogin, SessionOrBearer};
+use oidc_axum::{
+    AccessToken, BearerIdentity, Claims, Login, OidcLayer, OidcUser, RequireLogin, SessionOrBearer,
+};
 use oidc_runtime::{BoxFuture, RelyingParty};
+use oidc_testkit::app_api_scenarios::{
+    login_params_from_query, step_up_params, NeedsPhone, Profile,
+};
 use oidc_testkit::harness::{contract_json, App};
 use oidc_testkit::token_scenarios::{access_token_json, either_json};
 use tower::ServiceExt;
@@ -39,17 +44,41 @@ async fn access_token(mut parts: http::request::Parts) -> Response {
     }
 }
 
+/// `GET /login-with?<parameters>`: a login with the query's pairs as parameters.
+async fn login_with(login: Login, uri: http::Uri) -> Response {
+    login
+        .redirect("/", &login_params_from_query(uri.query()))
+        .await
+}
+
+/// `GET /claims`: the claims read into [`Profile`]; the accessor fills `preferred_username`.
+async fn claims(user: OidcUser, Claims(mut profile): Claims<Profile>) -> Json<Profile> {
+    profile.preferred_username = user.0.preferred_username().map(str::to_owned);
+    Json(profile)
+}
+
+async fn claims_phone(Claims(phone): Claims<NeedsPhone>) -> Json<NeedsPhone> {
+    Json(phone)
+}
+
 /// The contract's routes, each path under `prefix` (`""` at the root).
 fn routes(prefix: &str) -> Router {
     let second = Router::new()
         .route(&format!("{prefix}/second"), get(home))
         .route_layer(RequireLogin::provider("second"));
+    let step_up = Router::new()
+        .route(&format!("{prefix}/step-up"), get(home))
+        .route_layer(RequireLogin::new().params(step_up_params()));
     Router::new()
         .route(&format!("{prefix}/"), get(home).post(home))
         .route(&format!("{prefix}/api/me"), get(api_me))
         .route(&format!("{prefix}/api/either"), get(either).post(either))
         .route(&format!("{prefix}/access_token"), get(access_token))
+        .route(&format!("{prefix}/login-with"), get(login_with))
+        .route(&format!("{prefix}/claims"), get(claims))
+        .route(&format!("{prefix}/claims/phone"), get(claims_phone))
         .merge(second)
+        .merge(step_up)
 }
 
 /// The contract app nested under a prefix with `Router::nest` (its handlers see paths without

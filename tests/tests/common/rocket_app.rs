@@ -8,10 +8,14 @@ use ::rocket::local::asynchronous::Client;
 use ::rocket::{Build, Rocket};
 use bytes::Bytes;
 use oidc_rocket::{
-    AccessToken, BearerIdentity, OidcFairing, OidcUser, ProviderName, ProviderUser,
-    RefreshedAccessToken, SessionOrBearer,
+    AccessToken, BearerIdentity, Claims, Login, LoginParams, LoginPolicy, LoginRedirect,
+    OidcFairing, OidcUser, ProviderName, ProviderUser, RefreshedAccessToken, SessionOrBearer,
+    UserWith,
 };
 use oidc_runtime::{BoxFuture, RelyingParty};
+use oidc_testkit::app_api_scenarios::{
+    login_params_from_query, step_up_params, NeedsPhone, Profile,
+};
 use oidc_testkit::harness::{contract_json, App};
 use oidc_testkit::token_scenarios::{access_token_json, either_json};
 
@@ -38,6 +42,39 @@ impl ProviderName for Second {
 #[::rocket::get("/second")]
 fn second(user: ProviderUser<Second>) -> (ContentType, String) {
     json(contract_json(&user))
+}
+
+struct StepUp;
+
+impl LoginPolicy for StepUp {
+    fn params() -> LoginParams {
+        step_up_params()
+    }
+}
+
+#[::rocket::get("/step-up")]
+fn step_up(user: UserWith<StepUp>) -> (ContentType, String) {
+    json(contract_json(&user))
+}
+
+/// `GET /login-with?<parameters>`: a login with the query's pairs as parameters.
+#[::rocket::get("/login-with")]
+async fn login_with(login: Login, uri: &::rocket::http::uri::Origin<'_>) -> LoginRedirect {
+    let query = uri.query().map(|q| q.as_str());
+    login.redirect("/", &login_params_from_query(query)).await
+}
+
+/// `GET /claims`: the claims read into [`Profile`]; the accessor fills `preferred_username`.
+#[::rocket::get("/claims")]
+fn claims(user: OidcUser, profile: Claims<Profile>) -> (ContentType, String) {
+    let mut profile = profile.0;
+    profile.preferred_username = user.preferred_username().map(str::to_owned);
+    json(serde_json::to_value(profile).expect("a profile"))
+}
+
+#[::rocket::get("/claims/phone")]
+fn claims_phone(phone: Claims<NeedsPhone>) -> (ContentType, String) {
+    json(serde_json::to_value(phone.0).expect("a phone"))
 }
 
 #[::rocket::get("/api/me")]
@@ -94,7 +131,11 @@ impl App for RocketApp {
                 either,
                 either_post,
                 access_token_forced,
-                access_token
+                access_token,
+                step_up,
+                login_with,
+                claims,
+                claims_phone
             ],
         );
         RocketApp {

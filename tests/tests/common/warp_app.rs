@@ -7,9 +7,12 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use oidc_core::UserSession;
 use oidc_runtime::{BoxFuture, RelyingParty};
+use oidc_testkit::app_api_scenarios::{
+    login_params_from_query, step_up_params, NeedsPhone, Profile,
+};
 use oidc_testkit::harness::{contract_json, App};
 use oidc_testkit::token_scenarios::{access_token_json, either_json};
-use oidc_warp::{BearerRequirements, Principal, Secret, TokenIdentity};
+use oidc_warp::{BearerRequirements, Login, Principal, Secret, TokenIdentity};
 use tower::ServiceExt;
 
 pub(crate) struct WarpApp(RelyingParty, Option<&'static str>);
@@ -70,8 +73,41 @@ pub(crate) fn app(
         .or(plain_token)
         .unify()
         .map(|token: Secret| ::warp::reply::json(&access_token_json(&token)));
+    let step_up = ::warp::path!("step-up")
+        .and(::warp::get())
+        .and(oidc_warp::user_with(rp.clone(), None, step_up_params()))
+        .map(home);
+    let login_with = ::warp::path!("login-with")
+        .and(::warp::get())
+        .and(oidc_warp::login(rp.clone()))
+        .and(
+            ::warp::query::raw()
+                .or(::warp::any().map(String::new))
+                .unify(),
+        )
+        .then(|login: Login, query: String| async move {
+            login
+                .redirect("/", &login_params_from_query(Some(&query)))
+                .await
+        });
+    let claims = ::warp::path!("claims")
+        .and(::warp::get())
+        .and(oidc_warp::user(rp.clone()))
+        .and(oidc_warp::claims::<Profile>(rp.clone()))
+        .map(|user: Arc<UserSession>, mut profile: Profile| {
+            profile.preferred_username = user.preferred_username().map(str::to_owned);
+            ::warp::reply::json(&profile)
+        });
+    let claims_phone = ::warp::path!("claims" / "phone")
+        .and(::warp::get())
+        .and(oidc_warp::claims::<NeedsPhone>(rp.clone()))
+        .map(|phone: NeedsPhone| ::warp::reply::json(&phone));
     oidc_warp::routes(rp)
         .or(root)
+        .or(claims)
+        .or(claims_phone)
+        .or(step_up)
+        .or(login_with)
         .or(second)
         .or(api_me)
         .or(either)

@@ -1,0 +1,259 @@
+//! Typed access to a logged-in user's claims: the validated ID token's, and the userinfo
+//! response's when the provider has a userinfo endpoint.
+//!
+//! [`UserSession::claims`] reads them into any `serde` type of the app's;
+//! [`UserSession::standard_claims`] into [`StandardClaims`] (OpenID Connect Core 5.1), and
+//! accessors such as [`UserSession::email`] read one claim. Where both sources name a claim,
+//! the ID token's value wins: it was signed by the provider and validated here, while userinfo
+//! is only as trustworthy as the TLS connection it came over (its `sub` was checked, nothing
+//! else).
+//!
+//! ```
+//! # fn user() -> oidc_core::UserSession { oidc_core::claims::example_user() }
+//! #[derive(serde::Deserialize)]
+//! struct Me {
+//!     sub: String,
+//!     email: String,
+//!     #[serde(default)]
+//!     groups: Vec<String>,
+//! }
+//! let user = user();
+//! let me: Me = user.claims().unwrap();
+//! assert_eq!(me.email, "alice@example.com");
+//! assert_eq!(user.email(), Some("alice@example.com"));
+//! assert_eq!(user.standard_claims().email_verified, Some(true));
+//! ```
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::log_safe::LogSafe;
+use crate::session::UserSession;
+
+/// The user's claims do not fit the type the app asked for (a claim it requires is missing,
+/// or has another type). The message is `serde`'s, which names the claim and may quote its
+/// value: claims are personal data, not credentials.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the user's claims do not fit the type the app expects: {}", LogSafe(.0))]
+pub struct ClaimsError(String);
+
+/// The standard claims of OpenID Connect Core 5.1, as far as the provider released them.
+///
+/// Read leniently: a claim of the wrong type is left out rather than failing the whole set,
+/// and `email_verified` / `phone_number_verified` given as the strings `"true"` / `"false"`
+/// (as some providers send them) count as booleans.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct StandardClaims {
+    /// `sub`: the user's identifier at the provider.
+    pub sub: String,
+    /// `name`: full name.
+    pub name: Option<String>,
+    /// `given_name`.
+    pub given_name: Option<String>,
+    /// `family_name`.
+    pub family_name: Option<String>,
+    /// `middle_name`.
+    pub middle_name: Option<String>,
+    /// `nickname`.
+    pub nickname: Option<String>,
+    /// `preferred_username`: a shorthand name, not necessarily unique.
+    pub preferred_username: Option<String>,
+    /// `profile`: the profile page's URL.
+    pub profile: Option<String>,
+    /// `picture`: the profile picture's URL.
+    pub picture: Option<String>,
+    /// `website`.
+    pub website: Option<String>,
+    /// `email`.
+    pub email: Option<String>,
+    /// `email_verified`: whether the provider verified `email`.
+    pub email_verified: Option<bool>,
+    /// `gender`.
+    pub gender: Option<String>,
+    /// `birthdate` (`YYYY-MM-DD`, or `YYYY`).
+    pub birthdate: Option<String>,
+    /// `zoneinfo`: a time zone name such as `Europe/Paris`.
+    pub zoneinfo: Option<String>,
+    /// `locale`: a BCP 47 language tag.
+    pub locale: Option<String>,
+    /// `phone_number`.
+    pub phone_number: Option<String>,
+    /// `phone_number_verified`.
+    pub phone_number_verified: Option<bool>,
+    /// `updated_at`: when the profile last changed (unix seconds).
+    pub updated_at: Option<u64>,
+}
+
+impl UserSession {
+    /// The user's claims as one object: the ID token's, plus userinfo's for names the ID
+    /// token does not carry.
+    pub fn merged_claims(&self) -> Map<String, Value> {
+        let mut merged = self.userinfo.clone().unwrap_or_default();
+        for (k, v) in &self.id_token.claims {
+            merged.insert(k.clone(), v.clone());
+        }
+        merged
+    }
+
+    /// The user's claims ([`merged_claims`](Self::merged_claims)) read into the app's type.
+    pub fn claims<T: DeserializeOwned>(&self) -> Result<T, ClaimsError> {
+        serde_json::from_value(Value::Object(self.merged_claims()))
+            .map_err(|e| ClaimsError(e.to_string()))
+    }
+
+    /// The ID token's claims alone read into the app's type (userinfo left out).
+    pub fn id_token_claims_as<T: DeserializeOwned>(&self) -> Result<T, ClaimsError> {
+        T::deserialize(&Value::Object(self.id_token.claims.clone()))
+            .map_err(|e| ClaimsError(e.to_string()))
+    }
+
+    /// The standard claims the provider released (see [`StandardClaims`]).
+    pub fn standard_claims(&self) -> StandardClaims {
+        let s = |name| self.claim_str(name).map(str::to_owned);
+        StandardClaims {
+            sub: self.subject().to_owned(),
+            name: s("name"),
+            given_name: s("given_name"),
+            family_name: s("family_name"),
+            middle_name: s("middle_name"),
+            nickname: s("nickname"),
+            preferred_username: s("preferred_username"),
+            profile: s("profile"),
+            picture: s("picture"),
+            website: s("website"),
+            email: s("email"),
+            email_verified: self.claim_bool("email_verified"),
+            gender: s("gender"),
+            birthdate: s("birthdate"),
+            zoneinfo: s("zoneinfo"),
+            locale: s("locale"),
+            phone_number: s("phone_number"),
+            phone_number_verified: self.claim_bool("phone_number_verified"),
+            updated_at: self.claim("updated_at").and_then(Value::as_u64),
+        }
+    }
+
+    /// One claim: the ID token's, else userinfo's.
+    pub fn claim(&self, name: &str) -> Option<&Value> {
+        self.id_token
+            .claims
+            .get(name)
+            .or_else(|| self.userinfo.as_ref().and_then(|u| u.get(name)))
+    }
+
+    /// `email`, if released.
+    pub fn email(&self) -> Option<&str> {
+        self.claim_str("email")
+    }
+
+    /// `email_verified`, if released (the strings `"true"` / `"false"` count).
+    pub fn email_verified(&self) -> Option<bool> {
+        self.claim_bool("email_verified")
+    }
+
+    /// `name`, if released.
+    pub fn name(&self) -> Option<&str> {
+        self.claim_str("name")
+    }
+
+    /// `preferred_username`, if released.
+    pub fn preferred_username(&self) -> Option<&str> {
+        self.claim_str("preferred_username")
+    }
+
+    fn claim_str(&self, name: &str) -> Option<&str> {
+        self.claim(name).and_then(Value::as_str)
+    }
+
+    fn claim_bool(&self, name: &str) -> Option<bool> {
+        match self.claim(name)? {
+            Value::Bool(b) => Some(*b),
+            Value::String(s) if s == "true" => Some(true),
+            Value::String(s) if s == "false" => Some(false),
+            _ => None,
+        }
+    }
+}
+
+/// A logged-in user for the examples in this crate's docs.
+#[doc(hidden)]
+pub fn example_user() -> UserSession {
+    let claims = serde_json::json!({
+        "iss": "https://op.example", "sub": "alice", "aud": "app", "exp": 2_000_000_000u64,
+        "iat": 1_700_000_000u64, "email": "alice@example.com", "email_verified": true,
+    });
+    let userinfo = serde_json::json!({
+        "sub": "alice", "email": "old@example.com", "groups": ["admins"],
+    });
+    UserSession {
+        provider: "default".into(),
+        access_token: None,
+        access_token_expires_at: None,
+        id_token: crate::IdToken {
+            raw: crate::Secret::new("header.payload.signature"),
+            claims: claims.as_object().cloned().unwrap_or_default(),
+        },
+        userinfo: userinfo.as_object().cloned(),
+        refresh_token: None,
+        last_authenticated: 1_700_000_000,
+        last_session_refresh: 1_700_000_000,
+        expires_at: 2_000_000_000,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ID token's value wins where both name a claim; userinfo fills in the rest.
+    #[test]
+    fn id_token_claims_win_and_userinfo_fills_in() {
+        let user = example_user();
+        let merged = user.merged_claims();
+        assert_eq!(merged["email"], "alice@example.com");
+        assert_eq!(merged["groups"][0], "admins");
+        #[derive(Deserialize)]
+        struct Groups {
+            groups: Vec<String>,
+        }
+        assert_eq!(user.claims::<Groups>().unwrap().groups, ["admins"]);
+        assert!(
+            user.id_token_claims_as::<Groups>().is_err(),
+            "the ID token alone has no groups"
+        );
+    }
+
+    /// A type the claims do not fit is a typed error naming the claim.
+    #[test]
+    fn claims_that_do_not_fit_are_an_error() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct NeedsPhone {
+            phone_number: String,
+        }
+        let err = example_user().claims::<NeedsPhone>().unwrap_err();
+        assert!(err.to_string().contains("phone_number"), "{err}");
+    }
+
+    /// Standard claims are read leniently: string booleans count, wrong types are left out.
+    #[test]
+    fn standard_claims_are_lenient() {
+        let mut user = example_user();
+        user.id_token
+            .claims
+            .insert("email_verified".into(), "false".into());
+        user.id_token.claims.insert("name".into(), 42.into());
+        user.id_token
+            .claims
+            .insert("updated_at".into(), 1_700_000_001u64.into());
+        let std = user.standard_claims();
+        assert_eq!(std.sub, "alice");
+        assert_eq!(std.email_verified, Some(false));
+        assert_eq!(std.name, None);
+        assert_eq!(std.updated_at, Some(1_700_000_001));
+        assert_eq!(user.email_verified(), Some(false));
+        assert_eq!(user.preferred_username(), None);
+    }
+}
