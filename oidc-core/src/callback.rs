@@ -398,7 +398,8 @@ impl CodeExchange {
         };
         let code = self.input.response.code.as_deref().unwrap_or_default();
         // Without a fresh jti from the caller, one unique to this login: its `state` is
-        // random and spent once, so no two exchanges share it.
+        // random and spent once (the pending login is consumed by its callback), so no two
+        // exchanges share it. A refresh has no such value and needs the caller's jti.
         let jti = self.assertion_id.take().unwrap_or_else(|| {
             crate::client_auth::derived_jti("code", &[self.input.pending.state.expose().as_bytes()])
         });
@@ -473,6 +474,13 @@ impl CodeExchange {
                     .map(|t| t.subject().to_owned())
                     .unwrap_or_default();
                 match userinfo::read_userinfo_response(response) {
+                    // With a configured userinfo algorithm, a plain JSON answer is a downgrade
+                    // that would skip the signature check the app asked for.
+                    Ok(UserinfoBody::Claims(_))
+                        if self.input.config.userinfo_signed_response_alg.is_some() =>
+                    {
+                        self.fail(userinfo::unsigned_userinfo())
+                    }
                     Ok(UserinfoBody::Claims(claims)) => match userinfo::check_subject(claims, &sub)
                     {
                         Ok(claims) => self.finish(Some(claims)),
@@ -546,11 +554,17 @@ impl CodeExchange {
                 reason: "no id_token in the token response".into(),
             }));
         };
+        // A front-channel ID token gets HMAC only when the app configured it (see
+        // `crate::signing`): anyone holding the client secret could mint one.
+        let response = match source {
+            Source::Front => SignedResponse::FrontChannelIdToken,
+            Source::Back | Source::Userinfo => SignedResponse::IdToken,
+        };
         let signing = match TokenSigning::decide(
             &self.input.config,
             &self.input.client,
             &self.input.metadata,
-            SignedResponse::IdToken,
+            response,
         ) {
             Ok(signing) => signing,
             Err(e) => return self.fail(e),
@@ -996,6 +1010,7 @@ mod tests {
                 silent: false,
                 max_age: None,
                 acr_values: Vec::new(),
+                params: Vec::new(),
             },
             response,
             redirect_uri: "https://rp/cb".parse().unwrap(),
@@ -1857,5 +1872,101 @@ mod tests {
             .user;
         assert_eq!(user.userinfo.unwrap()["email"], "a@op");
         assert!(x.take_key_fetches().is_empty());
+    }
+
+    /// A login for a confidential client whose provider advertises HS256 only, with nothing
+    /// configured: HMAC is negotiated for the token endpoint's ID token alone.
+    fn hmac_only_provider(response_type: &str, response: AuthorizationResponse) -> ExchangeInput {
+        let mut i = input(response_type, response);
+        let mut m = metadata();
+        m.id_token_signing_alg_values_supported = vec!["HS256".into()];
+        i.metadata = Arc::new(m);
+        i.client = Arc::new(ClientMetadata::new("client", LONG_SECRET));
+        i
+    }
+
+    /// With `userinfo_signed_response_alg` configured, a plain JSON userinfo answer is a
+    /// downgrade: refused with a typed error, no session; the signed answer is accepted.
+    #[test]
+    fn configured_signed_userinfo_refuses_plain_json() {
+        let signed = || {
+            let mut i = input("code", code_response());
+            i.config.userinfo_signed_response_alg = Some("RS256".into());
+            i
+        };
+        let mut x = at_userinfo(signed());
+        match done(x.resume(ok(json!({"sub": "alice", "email": "a@op"})))) {
+            Err(Error::Protocol(ProtocolError::SignedUserinfo(IdTokenError::Malformed(m)))) => {
+                assert!(m.contains("application/jwt"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut x = at_userinfo(signed());
+        let user = done(x.resume(jwt_answer(sign("k1", userinfo_claims()))))
+            .unwrap()
+            .user;
+        assert_eq!(user.userinfo.unwrap()["email"], "a@op");
+    }
+
+    /// HMAC negotiated from an HMAC-only provider covers the code flow's ID token, never a
+    /// front-channel one (implicit, hybrid): whoever holds the client secret could mint it.
+    /// Configured explicitly, the front channel accepts it.
+    #[test]
+    fn negotiated_hmac_never_covers_the_front_channel() {
+        let mut code = CodeExchange::new(hmac_only_provider("code", code_response()));
+        let _ = send(code.start());
+        let back = hs256(id_claims(), LONG_SECRET.as_bytes());
+        let ui = send(code.resume(ok(tokens(Some(back)))));
+        assert_eq!(ui.endpoint, Endpoint::Userinfo);
+
+        let front = || AuthorizationResponse {
+            id_token: Some(Secret::new(hs256(id_claims(), LONG_SECRET.as_bytes()))),
+            ..Default::default()
+        };
+        let mut x = CodeExchange::new(hmac_only_provider("id_token", front()));
+        match done(x.start()) {
+            Err(Error::Protocol(ProtocolError::IdToken(IdTokenError::AlgorithmNotAllowed(a)))) => {
+                assert_eq!(a, "HS256")
+            }
+            other => panic!("{other:?}"),
+        }
+        let c_hash = id_token::half_hash("HS256", "the-code").unwrap();
+        let hybrid = AuthorizationResponse {
+            id_token: Some(Secret::new(hs256(
+                with(id_claims(), "c_hash", json!(c_hash)),
+                LONG_SECRET.as_bytes(),
+            ))),
+            ..code_response()
+        };
+        let mut x = CodeExchange::new(hmac_only_provider("code id_token", hybrid));
+        assert!(matches!(
+            done(x.start()),
+            Err(Error::Protocol(ProtocolError::IdToken(
+                IdTokenError::AlgorithmNotAllowed(_)
+            )))
+        ));
+
+        let mut i = hmac_only_provider("id_token", front());
+        i.config.id_token_signed_response_alg = Some("HS256".into());
+        let user = done(CodeExchange::new(i).start()).unwrap().user;
+        assert_eq!(user.subject(), "alice");
+    }
+
+    /// Signed userinfo never negotiates HMAC: with the ID token's HMAC negotiated, an HS256
+    /// userinfo answer is still refused; only a configured algorithm enables it.
+    #[test]
+    fn userinfo_never_negotiates_hmac() {
+        let mut x = CodeExchange::new(hmac_only_provider("code", code_response()));
+        let _ = send(x.start());
+        let back = hs256(id_claims(), LONG_SECRET.as_bytes());
+        let ui = send(x.resume(ok(tokens(Some(back)))));
+        assert_eq!(ui.endpoint, Endpoint::Userinfo);
+        let answer = hs256(userinfo_claims(), LONG_SECRET.as_bytes());
+        match done(x.resume(jwt_answer(answer))) {
+            Err(Error::Protocol(ProtocolError::SignedUserinfo(
+                IdTokenError::AlgorithmNotAllowed(a),
+            ))) => assert_eq!(a, "HS256"),
+            other => panic!("{other:?}"),
+        }
     }
 }

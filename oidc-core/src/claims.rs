@@ -32,11 +32,24 @@ use crate::log_safe::LogSafe;
 use crate::session::UserSession;
 
 /// The user's claims do not fit the type the app asked for (a claim it requires is missing,
-/// or has another type). The message is `serde`'s, which names the claim and may quote its
-/// value: claims are personal data, not credentials.
+/// or has another type). The message is `serde`'s with every quoted string left out: it names
+/// the claim and the type, never a claim's value (an email address, a name), since it reaches
+/// error pages and logs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the user's claims do not fit the type the app expects: {}", LogSafe(.0))]
 pub struct ClaimsError(String);
+
+impl ClaimsError {
+    fn new(e: &serde_json::Error) -> Self {
+        // serde quotes string values in double quotes (`invalid type: string "x"`); field
+        // names and types come in backticks, and stay.
+        let mut out = String::new();
+        for (i, part) in e.to_string().split('"').enumerate() {
+            out.push_str(if i % 2 == 0 { part } else { "…" });
+        }
+        ClaimsError(out)
+    }
+}
 
 /// The standard claims of OpenID Connect Core 5.1, as far as the provider released them.
 ///
@@ -100,13 +113,13 @@ impl UserSession {
     /// The user's claims ([`merged_claims`](Self::merged_claims)) read into the app's type.
     pub fn claims<T: DeserializeOwned>(&self) -> Result<T, ClaimsError> {
         serde_json::from_value(Value::Object(self.merged_claims()))
-            .map_err(|e| ClaimsError(e.to_string()))
+            .map_err(|e| ClaimsError::new(&e))
     }
 
     /// The ID token's claims alone read into the app's type (userinfo left out).
     pub fn id_token_claims_as<T: DeserializeOwned>(&self) -> Result<T, ClaimsError> {
         T::deserialize(&Value::Object(self.id_token.claims.clone()))
-            .map_err(|e| ClaimsError(e.to_string()))
+            .map_err(|e| ClaimsError::new(&e))
     }
 
     /// The standard claims the provider released (see [`StandardClaims`]).
@@ -124,7 +137,7 @@ impl UserSession {
             picture: s("picture"),
             website: s("website"),
             email: s("email"),
-            email_verified: self.claim_bool("email_verified"),
+            email_verified: self.email_verified(),
             gender: s("gender"),
             birthdate: s("birthdate"),
             zoneinfo: s("zoneinfo"),
@@ -148,9 +161,16 @@ impl UserSession {
         self.claim_str("email")
     }
 
-    /// `email_verified`, if released (the strings `"true"` / `"false"` count).
+    /// `email_verified`, if released (the strings `"true"` / `"false"` count), from the same
+    /// source as [`email`](Self::email): never one source's verification for the other's
+    /// address.
     pub fn email_verified(&self) -> Option<bool> {
-        self.claim_bool("email_verified")
+        let source = if self.id_token.claims.contains_key("email") {
+            Some(&self.id_token.claims)
+        } else {
+            self.userinfo.as_ref()
+        };
+        source.and_then(|c| as_bool(c.get("email_verified")?))
     }
 
     /// `name`, if released.
@@ -168,12 +188,16 @@ impl UserSession {
     }
 
     fn claim_bool(&self, name: &str) -> Option<bool> {
-        match self.claim(name)? {
-            Value::Bool(b) => Some(*b),
-            Value::String(s) if s == "true" => Some(true),
-            Value::String(s) if s == "false" => Some(false),
-            _ => None,
-        }
+        as_bool(self.claim(name)?)
+    }
+}
+
+fn as_bool(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s == "true" => Some(true),
+        Value::String(s) if s == "false" => Some(false),
+        _ => None,
     }
 }
 
@@ -225,7 +249,8 @@ mod tests {
         );
     }
 
-    /// A type the claims do not fit is a typed error naming the claim.
+    /// A type the claims do not fit is a typed error naming the claim, never quoting a
+    /// claim's value.
     #[test]
     fn claims_that_do_not_fit_are_an_error() {
         #[derive(Debug, Deserialize)]
@@ -235,6 +260,37 @@ mod tests {
         }
         let err = example_user().claims::<NeedsPhone>().unwrap_err();
         assert!(err.to_string().contains("phone_number"), "{err}");
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct EmailNumber {
+            email: u64,
+        }
+        let err = example_user().claims::<EmailNumber>().unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("invalid type"), "{text}");
+        assert!(!text.contains("alice@example.com"), "{text}");
+    }
+
+    /// `email_verified` comes from the source of `email`: the userinfo's verification never
+    /// vouches for the ID token's address, nor the other way round.
+    #[test]
+    fn email_verified_comes_with_its_email() {
+        let mut user = example_user();
+        user.id_token.claims.remove("email_verified");
+        user.userinfo
+            .as_mut()
+            .unwrap()
+            .insert("email_verified".into(), true.into());
+        assert_eq!(user.email(), Some("alice@example.com"));
+        assert_eq!(
+            user.email_verified(),
+            None,
+            "the ID token's email is unverified"
+        );
+        assert_eq!(user.standard_claims().email_verified, None);
+        user.id_token.claims.remove("email");
+        assert_eq!(user.email(), Some("old@example.com"));
+        assert_eq!(user.email_verified(), Some(true), "userinfo's own pair");
     }
 
     /// Standard claims are read leniently: string booleans count, wrong types are left out.

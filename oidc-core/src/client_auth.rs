@@ -416,6 +416,28 @@ impl ClientAuthConfig {
             AssertionAudience::Issuer => auth.audience(issuer),
         }
     }
+
+    /// [`auth`](Self::auth) for a caller that may have no `jti`: without one no assertion is
+    /// made (see [`ClientAuth::needs_assertion`]), rather than one with a `jti` that could
+    /// repeat.
+    pub(crate) fn auth_with<'a>(
+        &'a self,
+        client: &'a ClientMetadata,
+        issuer: &'a str,
+        now: u64,
+        jti: Option<String>,
+    ) -> ClientAuth<'a> {
+        match jti {
+            Some(jti) => self.auth(client, issuer, now, jti),
+            None => {
+                let auth = ClientAuth::new(client).private_key(self.key.as_ref());
+                match self.audience {
+                    AssertionAudience::Endpoint => auth,
+                    AssertionAudience::Issuer => auth.audience(issuer),
+                }
+            }
+        }
+    }
 }
 
 /// How one request authenticates this client: its metadata, and what a JWT assertion needs
@@ -452,6 +474,20 @@ impl<'a> ClientAuth<'a> {
     pub fn assertion(mut self, now: u64, jti: impl Into<String>) -> Self {
         self.assertion = Some((now, jti.into()));
         self
+    }
+
+    /// Whether the [`method`](Self::method) authenticates with a JWT assertion
+    /// (`client_secret_jwt`, `private_key_jwt`), which needs a fresh `jti`.
+    pub fn needs_assertion(&self) -> bool {
+        matches!(
+            self.method(),
+            ClientAuthMethod::ClientSecretJwt | ClientAuthMethod::PrivateKeyJwt
+        )
+    }
+
+    /// Whether the time and a `jti` were given ([`assertion`](Self::assertion)).
+    pub fn has_assertion(&self) -> bool {
+        self.assertion.is_some()
     }
 
     /// The assertion's `aud` (default: the URL the request is sent to).

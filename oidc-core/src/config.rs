@@ -201,6 +201,9 @@ pub struct ProviderConfig {
     pub(crate) extra_params: BTreeMap<String, String>,
     pub(crate) clock_skew: Duration,
     pub(crate) algorithms: Vec<String>,
+    /// Whether the app set [`ProviderConfigBuilder::algorithms`]: an app that chose its
+    /// algorithms never has HMAC negotiated for it (see [`crate::signing`]).
+    pub(crate) algorithms_explicit: bool,
     pub(crate) pkce: bool,
     pub(crate) fetch_userinfo: bool,
     pub(crate) jwks_min_refetch: Duration,
@@ -297,6 +300,7 @@ pub struct ProviderConfigBuilder {
     extra_params: BTreeMap<String, String>,
     clock_skew: Duration,
     algorithms: Vec<String>,
+    algorithms_explicit: bool,
     pkce: bool,
     fetch_userinfo: bool,
     jwks_min_refetch: Duration,
@@ -323,6 +327,7 @@ impl ProviderConfigBuilder {
             extra_params: BTreeMap::new(),
             clock_skew: Duration::from_secs(30),
             algorithms: DEFAULT_ALGORITHMS.iter().map(|s| s.to_string()).collect(),
+            algorithms_explicit: false,
             pkce: true,
             fetch_userinfo: true,
             jwks_min_refetch: Duration::from_secs(crate::jwks::DEFAULT_REFETCH_INTERVAL),
@@ -429,13 +434,15 @@ impl ProviderConfigBuilder {
 
     /// The allow-list of ID token signature algorithms (default: RSA, RSA-PSS, ECDSA, EdDSA).
     /// `none` and HMAC algorithms are refused here: HMAC is turned on with
-    /// [`id_token_signed_response_alg`](Self::id_token_signed_response_alg) alone.
+    /// [`id_token_signed_response_alg`](Self::id_token_signed_response_alg) alone. An app that
+    /// sets this list never has HMAC negotiated from an HMAC-only discovery document.
     pub fn algorithms<I, S>(mut self, algs: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
         self.algorithms = algs.into_iter().map(Into::into).collect();
+        self.algorithms_explicit = true;
         self
     }
 
@@ -611,7 +618,7 @@ impl ProviderConfigBuilder {
             scopes.insert(0, "openid".into());
         }
         for name in self.extra_params.keys() {
-            if crate::login::RESERVED_PARAMS.contains(&name.as_str()) {
+            if crate::login::reserved(name).is_some() {
                 return Err(Error::config(
                     "auth_request_params",
                     format!("`{name}` is set by the library and cannot be overridden"),
@@ -648,7 +655,10 @@ impl ProviderConfigBuilder {
                 self.userinfo_signed_response_alg,
                 &self.algorithms,
             )?;
-        self.issuer_policy.validate()?;
+        self.issuer_policy.validate(match &self.source {
+            MetadataSource::Discovery { issuer } => issuer,
+            MetadataSource::Static(m) => &m.issuer,
+        })?;
         Ok(ProviderConfig {
             source: self.source,
             client,
@@ -658,6 +668,7 @@ impl ProviderConfigBuilder {
             extra_params: self.extra_params,
             clock_skew: self.clock_skew,
             algorithms: self.algorithms,
+            algorithms_explicit: self.algorithms_explicit,
             pkce: self.pkce,
             fetch_userinfo: self.fetch_userinfo,
             jwks_min_refetch: self.jwks_min_refetch,

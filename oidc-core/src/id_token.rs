@@ -223,16 +223,65 @@ fn hmac_verifier(
     use std::sync::Arc;
     let key = secret.expose().as_bytes();
     let short = |_| IdTokenError::UnknownKey;
-    let verifier: Arc<dyn josekit::jws::JwsVerifier> = match alg {
-        "HS256" => Arc::new(HS256.verifier_from_bytes(key).map_err(short)?),
-        "HS384" => Arc::new(HS384.verifier_from_bytes(key).map_err(short)?),
-        "HS512" => Arc::new(HS512.verifier_from_bytes(key).map_err(short)?),
+    let signer = match alg {
+        "HS256" => HS256.signer_from_bytes(key).map_err(short)?,
+        "HS384" => HS384.signer_from_bytes(key).map_err(short)?,
+        "HS512" => HS512.signer_from_bytes(key).map_err(short)?,
         other => return Err(IdTokenError::AlgorithmNotAllowed(other.to_owned())),
     };
     Ok(crate::jwks::KeyVerifier {
-        verifier,
+        verifier: Arc::new(ConstantTimeHmac { signer }),
         curve: None,
     })
+}
+
+/// Verifies an HMAC JWS by computing the MAC over the signing input with josekit's signer and
+/// comparing it in constant time: josekit's own HMAC verifier compares with `!=`, whose early
+/// exit tells an attacker, byte by byte, how much of a forged MAC is right.
+#[derive(Clone)]
+struct ConstantTimeHmac {
+    signer: josekit::jws::alg::hmac::HmacJwsSigner,
+}
+
+impl std::fmt::Debug for ConstantTimeHmac {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use josekit::jws::JwsSigner;
+        f.debug_struct("ConstantTimeHmac")
+            .field("alg", &self.signer.algorithm().name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why an HMAC JWS was refused (never shown with the MACs themselves).
+#[derive(Debug, thiserror::Error)]
+#[error("the MAC does not match")]
+struct MacMismatch;
+
+impl josekit::jws::JwsVerifier for ConstantTimeHmac {
+    fn algorithm(&self) -> &dyn josekit::jws::JwsAlgorithm {
+        josekit::jws::JwsSigner::algorithm(&self.signer)
+    }
+
+    fn key_id(&self) -> Option<&str> {
+        None
+    }
+
+    fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), josekit::JoseError> {
+        use base64::Engine;
+        let expected = josekit::jws::JwsSigner::sign(&self.signer, message)?;
+        // `constant_time_eq` compares strings; the base64url forms of two MACs of one length
+        // have one length, and are equal exactly when the MACs are.
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        if constant_time_eq(&b64.encode(expected), &b64.encode(signature)) {
+            Ok(())
+        } else {
+            Err(josekit::JoseError::InvalidSignature(MacMismatch.into()))
+        }
+    }
+
+    fn box_clone(&self) -> Box<dyn josekit::jws::JwsVerifier> {
+        Box::new(self.clone())
+    }
 }
 
 fn truncate(s: &str) -> String {
@@ -751,6 +800,46 @@ mod tests {
             Some(IdTokenError::UnknownKey),
             "an Ed25519 key never verifies another algorithm"
         );
+    }
+
+    /// HMAC tokens are verified by the constant-time comparison, not josekit's `!=`: the right
+    /// MAC verifies, and a MAC wrong in its last byte only, truncated, lengthened or empty is
+    /// refused as a bad signature; the verifier's Debug shows no key.
+    #[test]
+    fn hmac_macs_are_compared_in_constant_time() {
+        use josekit::jws::JwsSigner;
+        let secret = Secret::new("0123456789abcdef0123456789abcdef-hmac");
+        for alg in ["HS256", "HS384", "HS512"] {
+            let key = format!("{}{}", secret.expose(), "x".repeat(32));
+            let secret = Secret::new(key.as_str());
+            let v = hmac_verifier(static_alg(alg).unwrap(), &secret).unwrap();
+            let shown = format!("{:?}", v.verifier);
+            assert!(shown.starts_with("ConstantTimeHmac"), "{shown}");
+            assert!(!shown.contains(secret.expose()), "{shown}");
+            let signer = match alg {
+                "HS256" => josekit::jws::HS256.signer_from_bytes(key.as_bytes()),
+                "HS384" => josekit::jws::HS384.signer_from_bytes(key.as_bytes()),
+                _ => josekit::jws::HS512.signer_from_bytes(key.as_bytes()),
+            }
+            .unwrap();
+            let message = b"header.payload";
+            let mac = signer.sign(message).unwrap();
+            assert!(v.verifier.verify(message, &mac).is_ok(), "{alg}");
+            let mut last = mac.clone();
+            *last.last_mut().unwrap() ^= 1;
+            let mut longer = mac.clone();
+            longer.push(0);
+            for bad in [last, mac[..mac.len() - 1].to_vec(), longer, Vec::new()] {
+                assert!(
+                    matches!(
+                        v.verifier.verify(message, &bad),
+                        Err(josekit::JoseError::InvalidSignature(_))
+                    ),
+                    "{alg}"
+                );
+            }
+            assert!(v.verifier.verify(b"header.other", &mac).is_err(), "{alg}");
+        }
     }
 
     /// An HS256 token is refused when it is validated, even if an allow-list naming HS256 and

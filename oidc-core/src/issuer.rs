@@ -8,7 +8,14 @@
 //! `{tenantid}` replaced by its `tid`, which must be a plain tenant id (ASCII letters, digits,
 //! `-` and `_`: nothing that could change the URL's structure, such as `/`, `?`, `#` or `{`),
 //! and on the allow-list when one is given. The discovery document may then publish the
-//! template itself as its issuer (or the configured issuer, as always).
+//! template itself as its issuer (or the configured issuer, as always). The template must be
+//! on the configured issuer's origin (scheme, host and port), so that a policy cannot accept
+//! tokens naming another provider, nor put the tenant in the host name.
+//!
+//! Without an allow-list, every tenant of the provider is accepted, including one an attacker
+//! creates for the purpose, whose users and their `email` claims it controls. Apps must then
+//! key users by `tid` and `sub` (or Entra's `oid`), never by `email` or another claim a tenant
+//! administrator can set.
 //!
 //! Only ID tokens (at login and on refresh, whose `iss` must not change) and signed userinfo
 //! responses (whose `iss` must be the ID token's) follow the policy. The RFC 9207 `iss`
@@ -33,7 +40,10 @@ pub enum IssuerPolicy {
     /// `iss` must equal the provider's issuer (the default).
     #[default]
     Exact,
-    /// `iss` must equal `template` with `{tenantid}` replaced by the token's `tid` claim.
+    /// `iss` must equal `template` with `{tenantid}` replaced by the token's `tid` claim. The
+    /// template must be on the configured issuer's origin. Without `allowed_tenants` any
+    /// tenant is accepted, one an attacker creates included: key users by `tid` and `sub`
+    /// (or `oid`), never by `email`.
     TenantTemplate {
         /// The issuer template, e.g. `https://login.microsoftonline.com/{tenantid}/v2.0`.
         template: String,
@@ -43,7 +53,8 @@ pub enum IssuerPolicy {
 }
 
 impl IssuerPolicy {
-    /// A tenant template accepting any tenant.
+    /// A tenant template accepting any tenant, one an attacker creates included: key users by
+    /// `tid` and `sub` (or `oid`), never by `email`.
     pub fn tenant_template(template: impl Into<String>) -> Self {
         IssuerPolicy::TenantTemplate {
             template: template.into(),
@@ -63,9 +74,10 @@ impl IssuerPolicy {
         }
     }
 
-    /// Build-time checks: the template holds `{tenantid}` once and makes a valid issuer URL;
-    /// an allow-list is not empty and lists plain tenant ids only.
-    pub(crate) fn validate(&self) -> Result<()> {
+    /// Build-time checks: the template holds `{tenantid}` once and makes a valid issuer URL on
+    /// the origin of `issuer`, the configured issuer; an allow-list is not empty and lists
+    /// plain tenant ids only.
+    pub(crate) fn validate(&self, issuer: &str) -> Result<()> {
         let IssuerPolicy::TenantTemplate {
             template,
             allowed_tenants,
@@ -86,6 +98,23 @@ impl IssuerPolicy {
             return Err(Error::config(
                 "issuer_policy",
                 "the tenant template must use https (http only on loopback hosts)",
+            ));
+        }
+        // Two different tenants, so that a placeholder in the host or port shows as a second
+        // origin even if one sample happened to equal the issuer's.
+        let configured = url::Url::parse(issuer).ok().map(|u| u.origin());
+        let other = url::Url::parse(&template.replace(TENANT_PLACEHOLDER, "other-tenant"))
+            .ok()
+            .map(|u| u.origin());
+        if configured.is_none()
+            || configured != Some(url.origin())
+            || configured != other
+            || !url.origin().is_tuple()
+        {
+            return Err(Error::config(
+                "issuer_policy",
+                "the tenant template must be on the configured issuer's origin (scheme, host \
+                 and port), with `{tenantid}` in its path",
             ));
         }
         if let Some(tenants) = allowed_tenants {
@@ -174,6 +203,8 @@ mod tests {
 
     const TEMPLATE: &str = "https://login.example/{tenantid}/v2.0";
     const TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+    /// The configured issuer the templates are checked against (Entra's `common`).
+    const COMMON: &str = "https://login.example/common/v2.0";
 
     fn claims(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
@@ -297,7 +328,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    bad.validate(),
+                    bad.validate(COMMON),
                     Err(Error::Config {
                         field: "issuer_policy",
                         ..
@@ -306,7 +337,41 @@ mod tests {
                 "{bad:?}"
             );
         }
-        assert!(IssuerPolicy::tenant_template(TEMPLATE).validate().is_ok());
-        assert!(IssuerPolicy::Exact.validate().is_ok());
+        assert!(IssuerPolicy::tenant_template(TEMPLATE)
+            .validate(COMMON)
+            .is_ok());
+        assert!(IssuerPolicy::Exact.validate(COMMON).is_ok());
+    }
+
+    /// A template on another origin than the configured issuer (another host, port or
+    /// scheme, or the tenant in the host name) is a configuration error: the policy could
+    /// otherwise accept tokens whose `iss` names a provider the app never configured.
+    #[test]
+    fn template_must_be_on_the_issuers_origin() {
+        assert!(IssuerPolicy::tenant_template(TEMPLATE)
+            .validate("https://login.example:443/common/v2.0")
+            .is_ok());
+        for (issuer, template) in [
+            (COMMON, "https://evil.example/{tenantid}/v2.0"),
+            (COMMON, "https://login.example:8443/{tenantid}/v2.0"),
+            (COMMON, "https://{tenantid}.login.example/v2.0"),
+            (
+                "https://tenant.login.example/v2.0",
+                "https://{tenantid}.login.example/v2.0",
+            ),
+            (
+                "http://127.0.0.1:8080/common",
+                "http://127.0.0.1:9090/{tenantid}",
+            ),
+            ("not a url", TEMPLATE),
+        ] {
+            let err = IssuerPolicy::tenant_template_for(template, ["tenant-a"])
+                .validate(issuer)
+                .unwrap_err();
+            assert!(
+                err.to_string().contains("configured issuer's origin"),
+                "{issuer} {template}: {err}"
+            );
+        }
     }
 }

@@ -10,7 +10,10 @@ use crate::secret::Secret;
 use crate::session::PendingLogin;
 
 /// Parameters of the authentication request that the core sets itself: neither configured
-/// nor per-login parameters may override them (they carry the request's security).
+/// nor per-login parameters may override them (they carry the request's security). `request`
+/// and `request_uri` are among them because a request object's values take precedence over the
+/// query's (OpenID Connect Core 6.1, RFC 9101): one of the app's choosing could replace every
+/// other parameter here. The token request's parameters are too, so that none is ever echoed.
 pub(crate) const RESERVED_PARAMS: &[&str] = &[
     "state",
     "nonce",
@@ -21,7 +24,24 @@ pub(crate) const RESERVED_PARAMS: &[&str] = &[
     "response_type",
     "scope",
     "response_mode",
+    "request",
+    "request_uri",
+    "code_verifier",
+    "client_secret",
+    "client_assertion",
+    "client_assertion_type",
+    "grant_type",
+    "code",
 ];
+
+/// The reserved parameter `name` is, compared without regard to ASCII case: a lenient server
+/// that merges names case-insensitively must not see a second `State`.
+pub(crate) fn reserved(name: &str) -> Option<&'static str> {
+    RESERVED_PARAMS
+        .iter()
+        .copied()
+        .find(|r| r.eq_ignore_ascii_case(name))
+}
 
 /// The redirect that starts a login, and what must be remembered to finish it. Its `Debug`
 /// shows the authorization endpoint without the query, which carries `state` and `nonce`.
@@ -61,8 +81,15 @@ pub type ExtraParams<'a> = &'a [(&'a str, &'a str)];
 ///
 /// As a route's requirement ([`RelyingParty::authenticate_with`](crate::RelyingParty::authenticate_with)),
 /// `acr_values` and `max_age` also apply to a session that already exists: a user whose ID
-/// token has no `acr` among them, or who authenticated longer than `max_age` ago, logs in again
-/// with these parameters (step-up authentication).
+/// token has no `acr` among them, or whose ID token shows no authentication (`auth_time`)
+/// within `max_age`, logs in again with these parameters (step-up authentication). A route's
+/// parameters cannot ask for `prompt=none`, which would leave a user who must log in again no
+/// way to.
+///
+/// `acr_values` and `max_age` configured on the provider
+/// ([`ProviderConfigBuilder::param`](crate::ProviderConfigBuilder::param)) are the app's floor:
+/// a login's own can only be stricter (the `acr_values` both name, the smaller `max_age`), and
+/// a login whose `acr_values` share none with the configured ones is refused.
 ///
 /// Its `Debug` names the parameters without their values (a `login_hint` is often an email
 /// address).
@@ -161,23 +188,46 @@ impl LoginParams {
         self.params.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
-    /// Refuses the protocol's own parameters, and a `max_age` that is not whole seconds.
+    /// Refuses the protocol's own parameters (whatever their case), a `max_age` that is not
+    /// whole seconds, and `acr_values` that name no class: the callback would then check no
+    /// `acr`, while a route would never find one and log in again forever.
     pub(crate) fn check(&self) -> Result<()> {
-        if let Some(name) = RESERVED_PARAMS
-            .iter()
-            .find(|r| self.params.iter().any(|(k, _)| k == *r))
-        {
+        if let Some(name) = self.params.iter().find_map(|(k, _)| reserved(k)) {
             return Err(crate::error::Misuse::ReservedParameter(name).into());
         }
         if let Some(v) = self.get("max_age") {
             parse_max_age(v)?;
+        }
+        if self
+            .get("acr_values")
+            .is_some_and(|v| v.split_ascii_whitespace().next().is_none())
+        {
+            return Err(Error::config("acr_values", "must name at least one class"));
+        }
+        Ok(())
+    }
+
+    /// [`check`](Self::check), and no `prompt=none`, for a route's parameters: a route that
+    /// needs a login must be able to show the login page.
+    pub(crate) fn check_for_route(&self) -> Result<()> {
+        self.check()?;
+        if self.get("prompt").is_some_and(|p| {
+            p.split_ascii_whitespace()
+                .any(|v| v.eq_ignore_ascii_case("none"))
+        }) {
+            return Err(Error::config(
+                "prompt",
+                "a route's login parameters cannot ask for prompt=none",
+            ));
         }
         Ok(())
     }
 
     /// Whether an existing session meets this login's requirements: an `acr` among the
     /// `acr_values`, an authentication no older than `max_age` (with `skew` seconds of
-    /// tolerance). Other parameters ask nothing of a session that exists.
+    /// tolerance) as the ID token's own `auth_time` shows it: a login without one (a silent
+    /// refresh, single sign-on at the provider) proves no authentication. Other parameters ask
+    /// nothing of a session that exists.
     pub fn satisfied_by(&self, user: &crate::session::UserSession, now: u64, skew: u64) -> bool {
         if let Some(values) = self.get("acr_values") {
             let acr = user
@@ -189,7 +239,9 @@ impl LoginParams {
             }
         }
         if let Some(max_age) = self.get("max_age").and_then(|v| v.parse::<u64>().ok()) {
-            let authenticated = user.id_token.auth_time().unwrap_or(user.last_authenticated);
+            let Some(authenticated) = user.id_token.auth_time() else {
+                return false;
+            };
             if authenticated.saturating_add(max_age).saturating_add(skew) < now {
                 return false;
             }
@@ -240,6 +292,7 @@ pub fn authentication_request(
         ));
     }
 
+    let sent = sent_params(config, extra)?;
     let mut url = metadata.authorization_endpoint.clone();
     {
         let mut q = url.query_pairs_mut();
@@ -256,30 +309,27 @@ pub fn authentication_request(
             q.append_pair("code_challenge", &pkce_challenge(v))
                 .append_pair("code_challenge_method", "S256");
         }
-        for (k, v) in &config.extra_params {
-            if !extra.iter().any(|(ek, _)| ek == k) {
-                q.append_pair(k, v);
-            }
-        }
-        for (k, v) in extra {
-            if !RESERVED_PARAMS.contains(k) {
-                q.append_pair(k, v);
-            }
+        for (k, v) in &sent {
+            q.append_pair(k, v);
         }
     }
-    // What the ID token must then satisfy is decided by what was actually sent: a per-login
-    // value overrides the configured one, as in the URL above.
-    let sent = |name: &str| {
-        extra
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| *v)
-            .or_else(|| config.extra_params.get(name).map(String::as_str))
+    // What the ID token must then satisfy is decided by what was actually sent.
+    let value = |name: &str| {
+        sent.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     };
-    let max_age = sent("max_age").map(parse_max_age).transpose()?;
-    let acr_values = sent("acr_values")
+    let max_age = value("max_age").map(parse_max_age).transpose()?;
+    let acr_values = value("acr_values")
         .map(|v| v.split_ascii_whitespace().map(str::to_owned).collect())
         .unwrap_or_default();
+    // The login's own parameters, kept so that a silent login that needs interaction starts
+    // the interactive one with them (`prompt=none` aside).
+    let params = extra
+        .iter()
+        .filter(|(k, v)| !(*k == "prompt" && *v == "none") && reserved(k).is_none())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     Ok(AuthenticationRequest {
         url,
         pending: PendingLogin {
@@ -294,8 +344,50 @@ pub fn authentication_request(
             silent: extra.iter().any(|(k, v)| *k == "prompt" && *v == "none"),
             max_age,
             acr_values,
+            params,
         },
     })
+}
+
+/// The parameters sent beside the protocol's own: the configured ones, each replaced by the
+/// login's value of the same name, and the login's others; reserved names never. Configured
+/// `acr_values` and `max_age` are a floor: the login's may only narrow them (the classes both
+/// name, in the login's order; the smaller age).
+fn sent_params(config: &ProviderConfig, extra: ExtraParams<'_>) -> Result<Vec<(String, String)>> {
+    let mut sent: Vec<(String, String)> = config
+        .extra_params
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (k, v) in extra {
+        if reserved(k).is_some() {
+            continue;
+        }
+        let configured = config.extra_params.get(*k);
+        let value = match (*k, configured) {
+            ("acr_values", Some(floor)) => {
+                let allowed: Vec<&str> = floor.split_ascii_whitespace().collect();
+                let narrowed: Vec<&str> = v
+                    .split_ascii_whitespace()
+                    .filter(|c| allowed.contains(c))
+                    .collect();
+                if narrowed.is_empty() {
+                    return Err(Error::config(
+                        "acr_values",
+                        "the login's acr_values share none with the configured ones",
+                    ));
+                }
+                narrowed.join(" ")
+            }
+            ("max_age", Some(floor)) => parse_max_age(v)?.min(parse_max_age(floor)?).to_string(),
+            _ => v.to_string(),
+        };
+        match sent.iter_mut().find(|(name, _)| name == k) {
+            Some(slot) => slot.1 = value,
+            None => sent.push((k.to_string(), value)),
+        }
+    }
+    Ok(sent)
 }
 
 /// A `max_age` parameter's value: whole seconds (OpenID Connect Core 3.1.2.1).
@@ -378,7 +470,44 @@ mod tests {
                 "{reserved}"
             );
         }
+        for (name, canonical) in [
+            ("request_uri", "request_uri"),
+            ("request", "request"),
+            ("State", "state"),
+            ("REDIRECT_URI", "redirect_uri"),
+        ] {
+            assert!(
+                matches!(
+                    LoginParams::new().param(name, "x").check(),
+                    Err(Error::Misuse(crate::error::Misuse::ReservedParameter(n))) if n == canonical
+                ),
+                "{name}"
+            );
+        }
         assert!(LoginParams::new().param("max_age", "soon").check().is_err());
+        for empty in ["", "  "] {
+            assert!(
+                LoginParams::new()
+                    .param("acr_values", empty)
+                    .check()
+                    .is_err(),
+                "no class: the callback would check none, a route would loop"
+            );
+        }
+        assert!(LoginParams::new()
+            .acr_values(Vec::<String>::new())
+            .check()
+            .is_err());
+        let silent = LoginParams::new().prompt("none");
+        assert!(
+            silent.check().is_ok(),
+            "an explicit silent login may ask it"
+        );
+        assert!(
+            silent.check_for_route().is_err(),
+            "a route that needs a login must be able to show one"
+        );
+        assert!(LoginParams::new().prompt("login").check_for_route().is_ok());
         let ok = LoginParams::new()
             .login_hint("alice@example.com")
             .acr_values(["gold", "silver"])
@@ -434,7 +563,13 @@ mod tests {
         assert!(fresh.satisfied_by(&user(None, Some(850)), 1000, 60), "skew");
         assert!(
             !fresh.satisfied_by(&user(None, None), 1000, 0),
-            "login time 500 counts without auth_time"
+            "without auth_time nothing proves an authentication (a silent refresh, SSO)"
+        );
+        let mut just_now = user(None, None);
+        just_now.last_authenticated = 999;
+        assert!(
+            !fresh.satisfied_by(&just_now, 1000, 0),
+            "a recent login without auth_time proves no authentication"
         );
         let hint = LoginParams::new().login_hint("x").prompt("login");
         assert!(hint.satisfied_by(&user(None, None), 1000, 0));
@@ -472,6 +607,29 @@ mod tests {
         assert_eq!(q["acr_values"], "gold");
         assert_eq!(r.pending.acr_values, ["gold"]);
         assert_eq!(r.pending.max_age, Some(30));
+        assert!(r
+            .pending
+            .params
+            .contains(&("login_hint".to_owned(), "alice".to_owned())));
+        let silent = [("prompt", "none"), ("acr_values", "gold")];
+        let r = authentication_request(
+            "p",
+            &c,
+            c.client().unwrap(),
+            &m,
+            &"https://rp/cb".parse().unwrap(),
+            "/",
+            &silent,
+            7,
+            [1; 32],
+        )
+        .unwrap();
+        assert!(r.pending.silent);
+        assert_eq!(
+            r.pending.params,
+            [("acr_values".to_owned(), "gold".to_owned())],
+            "kept for the interactive login, prompt=none aside"
+        );
     }
 
     #[test]
@@ -636,8 +794,9 @@ mod tests {
         ));
     }
 
-    /// The pending login remembers the `max_age` and `acr_values` actually sent (a per-login
-    /// value overriding the configured one); a `max_age` that is not whole seconds is refused,
+    /// The pending login remembers the `max_age` and `acr_values` actually sent; a login's own
+    /// may only narrow the configured ones (the classes both name, the smaller age), and one
+    /// sharing no class with them is refused; a `max_age` that is not whole seconds is refused,
     /// in the configuration and per login.
     #[test]
     fn pending_login_remembers_max_age_and_acr_values() {
@@ -657,11 +816,29 @@ mod tests {
         assert_eq!(q["acr_values"], "urn:gold urn:silver");
         assert_eq!(r.pending.max_age, Some(300));
         assert_eq!(r.pending.acr_values, ["urn:gold", "urn:silver"]);
-        let extra = [("max_age", "0"), ("acr_values", "urn:platinum")];
+        let extra = [("max_age", "0"), ("acr_values", "urn:platinum urn:silver")];
         let r = authentication_request("p", &c, c.client().unwrap(), &m, &cb, "/", &extra, 7, rnd)
             .unwrap();
+        let q: std::collections::HashMap<_, _> = r.url.query_pairs().into_owned().collect();
+        assert_eq!(q["acr_values"], "urn:silver", "narrowed to what both name");
         assert_eq!(r.pending.max_age, Some(0));
-        assert_eq!(r.pending.acr_values, ["urn:platinum"]);
+        assert_eq!(r.pending.acr_values, ["urn:silver"]);
+        let weaker = [("max_age", "900"), ("acr_values", "urn:silver")];
+        let r = authentication_request("p", &c, c.client().unwrap(), &m, &cb, "/", &weaker, 7, rnd)
+            .unwrap();
+        assert_eq!(
+            r.pending.max_age,
+            Some(300),
+            "the configured age stays the floor"
+        );
+        let outside = [("acr_values", "urn:platinum")];
+        assert!(matches!(
+            authentication_request("p", &c, c.client().unwrap(), &m, &cb, "/", &outside, 7, rnd),
+            Err(Error::Config {
+                field: "acr_values",
+                ..
+            })
+        ));
         let err = authentication_request(
             "p",
             &c,

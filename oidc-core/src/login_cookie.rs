@@ -259,6 +259,7 @@ mod tests {
             silent: false,
             max_age: None,
             acr_values: Vec::new(),
+            params: Vec::new(),
         }
     }
 

@@ -225,8 +225,9 @@ impl TokenRefresh {
     }
 
     /// A fresh `jti` for the client assertion (`client_secret_jwt`, `private_key_jwt`), from
-    /// the caller's randomness. Without one, the `jti` is derived from the refresh token and
-    /// the time, which repeats if the same token is refreshed twice in one second.
+    /// the caller's randomness. Required with those methods: nothing in a refresh is unique to
+    /// it (the same refresh token may be used twice in one second), so without one the refresh
+    /// fails with a configuration error rather than repeat a `jti` the provider must refuse.
     pub fn client_assertion_id(mut self, jti: impl Into<String>) -> Self {
         self.assertion_id = Some(jti.into());
         self
@@ -249,22 +250,20 @@ impl TokenRefresh {
                 "refreshing tokens needs a token endpoint",
             ));
         };
-        // Without a fresh jti from the caller, one unique to this refresh token and second.
-        let jti = self.assertion_id.take().unwrap_or_else(|| {
-            crate::client_auth::derived_jti(
-                "refresh",
-                &[
-                    refresh_token.expose().as_bytes(),
-                    &self.input.now.to_be_bytes(),
-                ],
-            )
-        });
         let input = &self.input;
-        let auth =
-            input
-                .config
-                .client_auth
-                .auth(&input.client, &input.metadata.issuer, input.now, jti);
+        let auth = input.config.client_auth.auth_with(
+            &input.client,
+            &input.metadata.issuer,
+            input.now,
+            self.assertion_id.take(),
+        );
+        if auth.needs_assertion() && !auth.has_assertion() {
+            return self.fail(Error::config(
+                "client_assertion_id",
+                "a client assertion needs a fresh jti for each refresh \
+                 (TokenRefresh::client_assertion_id)",
+            ));
+        }
         match refresh_request_with(endpoint.as_str(), &auth, refresh_token.expose()) {
             Ok(request) => {
                 self.stage = Stage::Token;
@@ -577,6 +576,52 @@ mod tests {
         assert!(!form
             .iter()
             .any(|(k, _)| k == "redirect_uri" || k == "state"));
+    }
+
+    /// With `client_secret_jwt`, a refresh needs the caller's `jti`: without one it fails
+    /// with a configuration error before any request (a derived one would repeat for two
+    /// refreshes of one token in one second); given, each refresh in the same second sends
+    /// its own.
+    #[test]
+    fn an_assertion_refresh_needs_a_fresh_jti() {
+        const SECRET: &str = "a-client-secret-long-enough-for-hs256-0123456789";
+        let jwt_input = || {
+            let mut client = ClientMetadata::new("client", SECRET);
+            client.token_endpoint_auth_method = Some(crate::ClientAuthMethod::ClientSecretJwt);
+            let mut i = input(user(Some("rt")), None, 1500);
+            i.client = Arc::new(client);
+            i
+        };
+        let mut r = TokenRefresh::new(jwt_input());
+        match done(r.start()) {
+            Err(Error::Config { field, .. }) => assert_eq!(field, "client_assertion_id"),
+            other => panic!("{other:?}"),
+        }
+        let jti = |id: &str| {
+            let out = send(
+                TokenRefresh::new(jwt_input())
+                    .client_assertion_id(id)
+                    .start(),
+            );
+            let form: Vec<(String, String)> = form_urlencoded::parse(out.request.body())
+                .into_owned()
+                .collect();
+            let assertion = &form
+                .iter()
+                .find(|(k, _)| k == "client_assertion")
+                .expect("an assertion")
+                .1;
+            let verifier = josekit::jws::HS256
+                .verifier_from_bytes(SECRET.as_bytes())
+                .unwrap();
+            let (claims, _) = jwt::decode_with_verifier(assertion, &verifier).unwrap();
+            claims.jwt_id().map(str::to_owned)
+        };
+        assert_eq!(jti("one").as_deref(), Some("one"));
+        assert_ne!(jti("one"), jti("two"));
+        // Secret methods need no jti.
+        let mut r = TokenRefresh::new(input(user(Some("rt")), None, 1500));
+        assert_eq!(send(r.start()).endpoint, Endpoint::Token);
     }
 
     #[test]

@@ -120,6 +120,10 @@ pub struct PendingLogin {
     /// The `acr_values` sent, if any: the ID token's `acr` must be one of them.
     #[serde(default)]
     pub acr_values: Vec<String>,
+    /// The login's own parameters ([`LoginParams`](crate::LoginParams), `prompt=none` aside):
+    /// a silent login that needs interaction starts the interactive one with them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<(String, String)>,
 }
 
 fn default_response_type() -> ResponseType {
@@ -225,6 +229,7 @@ mod tests {
             silent: false,
             max_age: None,
             acr_values: Vec::new(),
+            params: Vec::new(),
         }
     }
 

@@ -9,9 +9,21 @@
 //! - an HMAC algorithm (`HS256`, `HS384`, `HS512`) keyed with the client secret (OpenID Connect
 //!   Core 10.1: the octets of its UTF-8 representation) only when provider and client agree on
 //!   it: the client's `id_token_signed_response_alg` (or `userinfo_signed_response_alg`) names
-//!   it, in static configuration or in dynamic registration; or the client has no configured
-//!   algorithm, is confidential, and the provider's discovery advertises nothing but HMAC
-//!   algorithms in `id_token_signing_alg_values_supported`.
+//!   it, in static configuration or in dynamic registration; or, for ID tokens from the token
+//!   endpoint only, the client has no configured algorithm, kept the default allow-list (an
+//!   app that called [`algorithms`](crate::ProviderConfigBuilder::algorithms) chose its
+//!   algorithms and never gets another), is confidential, and the provider's discovery
+//!   advertises nothing but HMAC algorithms in `id_token_signing_alg_values_supported`.
+//!
+//! A negotiated HMAC decision never covers the front channel: an ID token from the
+//! authorization endpoint (implicit, hybrid) MACed with the client secret would let anyone
+//! who holds that secret mint a login the browser delivers, with no token endpoint call to
+//! authenticate the provider, so it is accepted only when the app configured
+//! `id_token_signed_response_alg` HS* itself ([`SignedResponse::FrontChannelIdToken`]).
+//! Signed userinfo never negotiates HMAC either: the provider advertises its userinfo
+//! algorithms separately, and the ID token's list says nothing about them, so HMAC userinfo
+//! needs `userinfo_signed_response_alg` HS*, or an explicitly configured HS* ID token
+//! algorithm that userinfo follows.
 //!
 //! The two never mix: an allow-list is either all asymmetric (verified with the JWKS) or all
 //! HMAC (verified with the secret), so a token cannot pick its key by naming an algorithm (the
@@ -46,8 +58,11 @@ pub(crate) fn min_hmac_key_len(alg: &str) -> usize {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SignedResponse {
-    /// An ID token (login, refresh).
+    /// An ID token from the token endpoint (the code flow's, refresh).
     IdToken,
+    /// An ID token from the authorization endpoint (implicit, hybrid): HMAC only when
+    /// configured explicitly, never negotiated.
+    FrontChannelIdToken,
     /// A signed userinfo response (`application/jwt`).
     Userinfo,
 }
@@ -56,7 +71,9 @@ impl SignedResponse {
     /// The client metadata field that names this response's algorithm.
     pub fn field(self) -> &'static str {
         match self {
-            SignedResponse::IdToken => "id_token_signed_response_alg",
+            SignedResponse::IdToken | SignedResponse::FrontChannelIdToken => {
+                "id_token_signed_response_alg"
+            }
             SignedResponse::Userinfo => "userinfo_signed_response_alg",
         }
     }
@@ -125,8 +142,11 @@ impl TokenSigning {
         response: SignedResponse,
     ) -> Result<Self> {
         let configured = match response {
-            SignedResponse::IdToken => config.id_token_signed_response_alg.as_deref(),
-            // Without an algorithm of its own, signed userinfo is verified as ID tokens are.
+            SignedResponse::IdToken | SignedResponse::FrontChannelIdToken => {
+                config.id_token_signed_response_alg.as_deref()
+            }
+            // Without an algorithm of its own, signed userinfo follows a configured ID token
+            // algorithm (a negotiated one never: see below).
             SignedResponse::Userinfo => config
                 .userinfo_signed_response_alg
                 .as_deref()
@@ -143,6 +163,13 @@ impl TokenSigning {
             Some(alg) => Ok(TokenSigning::ProviderKeys {
                 algorithms: vec![alg.to_owned()],
             }),
+            // Only a back-channel ID token, with the allow-list left at its default, may
+            // negotiate HMAC (see the module documentation).
+            None if response != SignedResponse::IdToken || config.algorithms_explicit => {
+                Ok(TokenSigning::ProviderKeys {
+                    algorithms: config.algorithms.clone(),
+                })
+            }
             None => {
                 let advertised = &metadata.id_token_signing_alg_values_supported;
                 let hmac_only = !advertised.is_empty() && advertised.iter().all(|a| is_hmac(a));
@@ -428,6 +455,68 @@ mod tests {
                 "{alg}"
             );
         }
+    }
+
+    /// An app that set `algorithms(..)` chose its algorithms: an HMAC-only discovery never
+    /// turns HMAC on for it (it keeps its list, and HMAC tokens fail); the untouched default
+    /// list does negotiate, for back-channel ID tokens only.
+    #[test]
+    fn an_explicit_allow_list_never_negotiates_hmac() {
+        for list in [vec!["ES256"], crate::config::DEFAULT_ALGORITHMS.to_vec()] {
+            let c = config(ClientMetadata::new("c", LONG), |b| {
+                b.algorithms(list.clone())
+            })
+            .unwrap();
+            assert_eq!(
+                decide(&c, &["HS256"]).unwrap(),
+                TokenSigning::ProviderKeys {
+                    algorithms: list.iter().map(|a| a.to_string()).collect()
+                },
+                "{list:?}"
+            );
+        }
+        let c = config(ClientMetadata::new("c", LONG), |b| {
+            b.algorithms(["ES256"])
+                .id_token_signed_response_alg("HS256")
+        })
+        .unwrap();
+        assert!(!decide(&c, &["RS256"]).unwrap().needs_provider_keys());
+        let plain = config(ClientMetadata::new("c", LONG), |b| b).unwrap();
+        assert!(!decide(&plain, &["HS256"]).unwrap().needs_provider_keys());
+    }
+
+    /// A negotiated HMAC decision covers the token endpoint's ID token only: the front
+    /// channel's and signed userinfo keep the provider's keys. Configured explicitly, HMAC
+    /// covers the front channel, and userinfo follows it.
+    #[test]
+    fn negotiated_hmac_is_for_the_back_channel_only() {
+        let plain = config(ClientMetadata::new("c", LONG), |b| b).unwrap();
+        let client = plain.client().unwrap().clone();
+        let hs = metadata(&["HS256"]);
+        for response in [
+            SignedResponse::FrontChannelIdToken,
+            SignedResponse::Userinfo,
+        ] {
+            let d = TokenSigning::decide(&plain, &client, &hs, response).unwrap();
+            assert!(d.needs_provider_keys(), "{response:?}");
+            assert!(d.algorithms().iter().all(|a| !is_hmac(a)), "{response:?}");
+        }
+        let explicit = config(ClientMetadata::new("c", LONG), |b| {
+            b.id_token_signed_response_alg("HS256")
+        })
+        .unwrap();
+        for response in [
+            SignedResponse::IdToken,
+            SignedResponse::FrontChannelIdToken,
+            SignedResponse::Userinfo,
+        ] {
+            let d = TokenSigning::decide(&explicit, &client, &hs, response).unwrap();
+            assert_eq!(d.algorithms(), ["HS256"], "{response:?}");
+        }
+        assert_eq!(
+            SignedResponse::FrontChannelIdToken.field(),
+            "id_token_signed_response_alg"
+        );
     }
 
     /// Signed userinfo follows the ID token's decision unless it has an algorithm of its own.

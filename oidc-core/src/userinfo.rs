@@ -159,6 +159,17 @@ pub fn read_userinfo_response(response: http::Response<Bytes>) -> Result<Userinf
     Ok(UserinfoBody::Signed(raw.to_owned()))
 }
 
+/// The refusal of a plain JSON userinfo response when the app configured
+/// `userinfo_signed_response_alg`: accepting it would let whoever answers the userinfo call
+/// skip the signature the app asked for.
+pub(crate) fn unsigned_userinfo() -> Error {
+    ProtocolError::SignedUserinfo(IdTokenError::Malformed(
+        "a plain JSON response, though userinfo_signed_response_alg asks for application/jwt"
+            .into(),
+    ))
+    .into()
+}
+
 /// Checks plain userinfo claims: their `sub` must be the ID token's (5.3.2).
 pub fn check_subject(claims: Map<String, Value>, expected_sub: &str) -> Result<Map<String, Value>> {
     match claims.get("sub").and_then(Value::as_str) {

@@ -16,7 +16,7 @@ use http::StatusCode;
 use oidc_core::LoginParams;
 use serde::{Deserialize, Serialize};
 
-use crate::harness::{App, Bench};
+use crate::harness::{App, Bench, BenchOptions};
 use crate::unchanged::{logged_in, Unchanged};
 use crate::Misbehavior;
 
@@ -143,8 +143,9 @@ pub async fn step_up_route_logs_in_again_for_its_acr<A: App>() {
 }
 
 /// App code cannot set the protocol's own parameters: a login given `state`, `nonce`,
-/// `redirect_uri`, a PKCE challenge or `client_id` is refused with the error view, starts no
-/// login, and the logged-in browser stays as it was.
+/// `redirect_uri`, a PKCE challenge, `client_id`, or a request object (`request`,
+/// `request_uri`, whose values a provider takes over the query's), in any case, is refused
+/// with the error view, starts no login, and the logged-in browser stays as it was.
 pub async fn login_parameters_cannot_override_protocol_ones<A: App>() -> Unchanged {
     let bench = Bench::<A>::new();
     let (mut b, before) = logged_in(&bench, "alice").await;
@@ -154,6 +155,9 @@ pub async fn login_parameters_cannot_override_protocol_ones<A: App>() -> Unchang
         "redirect_uri",
         "code_challenge",
         "client_id",
+        "request",
+        "request_uri",
+        "State",
     ] {
         let page = b
             .get(&format!("/login-with?login_hint=x&{reserved}=attacker"))
@@ -220,4 +224,45 @@ pub async fn claims_not_fitting_the_type_are_refused<A: App>() -> Unchanged {
     assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.text());
     assert_eq!(page.error(), "insufficient_claims");
     before.unchanged(&mut b).await
+}
+
+/// A step-up route's session due for a silent refresh: the silent login asks for the route's
+/// `acr_values` too, and when the provider needs interaction (`login_required`), the
+/// interactive login that follows still asks for them, and lands back on the route.
+pub async fn step_up_route_asks_for_its_parameters_through_a_silent_refresh<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        configure: Box::new(|c| c.session_refresh_interval(std::time::Duration::from_secs(60))),
+        ..Default::default()
+    });
+    let mut b = bench.browser();
+    let page = b.login("/step-up", "alice").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(page.json()["id_token_claims"]["acr"], STEP_UP_ACR);
+    bench.clock.advance(61);
+    let silent = b.start_login("/step-up").await;
+    let q: HashMap<String, String> = query(&silent).into_iter().collect();
+    assert_eq!(q["prompt"], "none");
+    assert_eq!(q["acr_values"], STEP_UP_ACR);
+    // An empty username: the provider has no session for this user.
+    let back = b.authorize(&silent, "");
+    assert!(back.contains("error=login_required"), "{back}");
+    let page = b.deliver(&silent, &back).await;
+    assert_eq!(page.status, StatusCode::FOUND, "{}", page.text());
+    let interactive = page.location().expect("the interactive login");
+    let q: HashMap<String, String> = query(&interactive).into_iter().collect();
+    assert!(!q.contains_key("prompt"), "{interactive}");
+    assert_eq!(
+        q["acr_values"], STEP_UP_ACR,
+        "the route's parameters are kept"
+    );
+    let back = b.authorize(&interactive, "alice");
+    let page = b.deliver(&interactive, &back).await;
+    assert_eq!(
+        page.location().as_deref(),
+        Some("/step-up"),
+        "{}",
+        page.text()
+    );
+    let page = b.follow(page).await;
+    assert_eq!(page.json()["id_token_claims"]["acr"], STEP_UP_ACR);
 }

@@ -130,6 +130,7 @@ fn pending() -> PendingLogin {
         silent: false,
         max_age: Some(60),
         acr_values: vec!["urn:gold".into()],
+        params: Vec::new(),
     }
 }
 

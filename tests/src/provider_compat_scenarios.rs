@@ -144,6 +144,79 @@ pub async fn hs256_token_for_an_rs256_client_is_rejected<A: App>() -> Unchanged 
     before.unchanged(&mut b).await
 }
 
+/// HMAC negotiated from a discovery that advertises `HS256` only, where it must not be: for an
+/// app that set its own allow-list (`algorithms(["RS256"])`), for a front-channel ID token
+/// (implicit `id_token token`, which anyone holding the client secret could mint), and for
+/// signed userinfo (whose algorithms the ID token's list says nothing about). Each app is
+/// logged in (with RS256 tokens, or a negotiated HS256 code-flow token for the userinfo case)
+/// with a login in progress; each HS256 token is refused for its algorithm, and the browser
+/// keeps its session and pending login.
+pub async fn negotiated_hmac_is_refused_where_not_agreed<A: App>() -> Unchanged {
+    for (label, rt) in [
+        ("own allow-list", "code"),
+        ("front channel", "id_token token"),
+    ] {
+        let bench = hmac_bench::<A>(move |c| {
+            let c = c.response_type(rt);
+            if rt == "code" {
+                c.algorithms(["RS256"])
+            } else {
+                c
+            }
+        });
+        // Before the app's discovery, which it then caches.
+        bench.provider.advertise_signing_algs(Some(&["HS256"]));
+        let (mut b, before) = logged_in_with_pending(&bench, "alice").await;
+        bench
+            .provider
+            .set_client_signing(CLIENT_ID, Some("HS256"), None);
+        bob_is_refused(&mut b, label, "algorithm `HS256` is not allowed").await;
+        bench.provider.set_client_signing(CLIENT_ID, None, None);
+        let _each = before.unchanged(&mut b).await;
+    }
+
+    let bench = hmac_bench::<A>(|c| c);
+    bench.provider.advertise_signing_algs(Some(&["HS256"]));
+    bench
+        .provider
+        .set_client_signing(CLIENT_ID, Some("HS256"), None);
+    let (mut b, before) = logged_in_with_pending(&bench, "alice").await;
+    bench
+        .provider
+        .set_client_signing(CLIENT_ID, Some("HS256"), Some("HS256"));
+    bob_is_refused(
+        &mut b,
+        "HS256 userinfo",
+        "invalid signed userinfo response: algorithm `HS256` is not allowed",
+    )
+    .await;
+    bench
+        .provider
+        .set_client_signing(CLIENT_ID, Some("HS256"), None);
+    before.unchanged(&mut b).await
+}
+
+/// An app configured with `userinfo_signed_response_alg`, logged in with signed userinfo and
+/// with a login in progress, meets a provider (or anyone answering the userinfo call) that
+/// answers with plain JSON: the downgrade is refused, and the browser keeps its session and
+/// pending login.
+pub async fn plain_userinfo_is_refused_when_signed_is_configured<A: App>() -> Unchanged {
+    let bench = Bench::<A>::with(BenchOptions {
+        configure: Box::new(|c| c.userinfo_signed_response_alg("RS256")),
+        ..Default::default()
+    });
+    bench
+        .provider
+        .set_client_signing(CLIENT_ID, None, Some("RS256"));
+    let (mut b, before) = logged_in_with_pending(&bench, "alice").await;
+    bench.provider.set_client_signing(CLIENT_ID, None, None);
+    bob_is_refused(&mut b, "plain JSON userinfo", "application/jwt").await;
+    bench
+        .provider
+        .set_client_signing(CLIENT_ID, None, Some("RS256"));
+    before.unchanged(&mut b).await
+}
+
 /// `userinfo_method(Body)`: the provider sees a POST with the access token in the form body and
 /// no `Authorization` header, and the session holds its claims; `UserinfoMethod::None`: no
 /// userinfo call, and no userinfo in the session.

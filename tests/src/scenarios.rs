@@ -17,14 +17,20 @@ use oidc_runtime::Clock as _;
 
 pub use crate::app_api_scenarios::{
     claims_not_fitting_the_type_are_refused, login_parameters_are_sent_per_request,
-    login_parameters_cannot_override_protocol_ones, step_up_route_logs_in_again_for_its_acr,
-    step_up_with_another_acr_is_rejected, typed_claims_are_read_through_the_adapter,
+    login_parameters_cannot_override_protocol_ones,
+    step_up_route_asks_for_its_parameters_through_a_silent_refresh,
+    step_up_route_logs_in_again_for_its_acr, step_up_with_another_acr_is_rejected,
+    typed_claims_are_read_through_the_adapter,
 };
 
 pub use crate::provider_compat_scenarios::{
     bad_signed_userinfo_is_rejected, hmac_id_tokens_log_in,
     hs256_token_for_an_rs256_client_is_rejected, signed_userinfo_is_accepted,
     tenant_issuer_logs_in, tenant_token_mismatches_are_rejected, userinfo_method_is_followed,
+};
+pub use crate::provider_compat_scenarios::{
+    negotiated_hmac_is_refused_where_not_agreed,
+    plain_userinfo_is_refused_when_signed_is_configured,
 };
 
 pub use crate::client_auth_scenarios::{
@@ -2404,6 +2410,7 @@ macro_rules! scenarios {
             login_parameters_are_sent_per_request,
             step_up_route_logs_in_again_for_its_acr,
             typed_claims_are_read_through_the_adapter,
+            step_up_route_asks_for_its_parameters_through_a_silent_refresh,
             negotiated_method_follows_discovery,
             pinned_unadvertised_method_is_a_configuration_error,
             client_secret_jwt_login_works,
@@ -2416,6 +2423,8 @@ macro_rules! scenarios {
             hs256_token_for_an_rs256_client_is_rejected,
             bad_signed_userinfo_is_rejected,
             tenant_token_mismatches_are_rejected,
+            negotiated_hmac_is_refused_where_not_agreed,
+            plain_userinfo_is_refused_when_signed_is_configured,
             claims_not_fitting_the_type_are_refused,
             login_parameters_cannot_override_protocol_ones,
             step_up_with_another_acr_is_rejected,

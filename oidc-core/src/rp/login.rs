@@ -61,7 +61,7 @@ impl RelyingParty {
         cx: Context,
     ) -> Flow<std::result::Result<Arc<UserSession>, Response>> {
         let fail = |rp: &RelyingParty, e| Err(rp.error_response(&e));
-        if let Err(e) = params.check() {
+        if let Err(e) = params.check_for_route() {
             return Flow::new(
                 self,
                 cx,

@@ -13,7 +13,7 @@ use crate::callback::{AuthorizationResponse, CodeExchange, ExchangeInput, LoginO
 use crate::config::ResponseMode;
 use crate::error::{Endpoint, Error, ProtocolError, Result};
 use crate::flow::{ready, tri, Ask, Context, Cx, Flow, Gated, Machine, Progress};
-use crate::login::safe_return_path;
+use crate::login::{safe_return_path, LoginParams};
 use crate::session::{PendingLogin, SessionRecord, PENDING_LOGIN_TTL};
 
 impl RelyingParty {
@@ -69,7 +69,9 @@ enum State {
     },
     Spent(Box<Login>),
     Check(usize, Box<Login>),
-    Relogin(usize, String),
+    /// A silent login that needs interaction: the interactive one, to the same page with the
+    /// same login parameters.
+    Relogin(usize, String, LoginParams),
     Exchanging(Box<Gated<CodeExchange>>),
     Saved {
         new_id: String,
@@ -263,7 +265,12 @@ impl Redirect {
                                 // normal login.
                                 tracing::info!(provider = %login.pending.provider, "silent refresh needs interaction");
                                 let return_to = login.pending.return_to.clone();
-                                self.state = State::Relogin(slot, return_to);
+                                let params = login
+                                    .pending
+                                    .params
+                                    .iter()
+                                    .fold(LoginParams::new(), |p, (k, v)| p.param(k, v));
+                                self.state = State::Relogin(slot, return_to, params);
                                 continue;
                             }
                         }
@@ -304,9 +311,9 @@ impl Redirect {
                     .client_assertion_id(cx.rng.token(18));
                     self.state = State::Exchanging(Box::new(Gated::new(exchange, slot, seen)));
                 }
-                State::Relogin(slot, return_to) => {
+                State::Relogin(slot, return_to, params) => {
                     let slot = *slot;
-                    let resp = ready!(start_login(cx, slot, return_to, false, None));
+                    let resp = ready!(start_login(cx, slot, return_to, false, Some(params)));
                     return Progress::Ready(Ok(resp));
                 }
                 State::Exchanging(exchange) => {
