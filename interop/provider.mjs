@@ -386,6 +386,12 @@ for (const event of [
   });
 }
 
+// RFC 7009 revocation (the demos revoke at logout): what it destroyed, by kind and client,
+// never the token itself. xtask's SCENARIO_LOG_PROOF looks for these lines.
+for (const event of ['access_token.destroyed', 'refresh_token.destroyed']) {
+  provider.on(event, (token) => log(`event ${event} (client ${token.clientId})`));
+}
+
 const server = provider.listen(port, host.replace(/^\[|\]$/g, ''), () => {
   console.log(`READY ${issuer}`);
 });

@@ -406,6 +406,8 @@ pub enum Endpoint {
     Registration,
     /// `introspection_endpoint`
     Introspection,
+    /// `revocation_endpoint` (RFC 7009)
+    Revocation,
 }
 
 impl fmt::Display for Endpoint {
@@ -418,6 +420,7 @@ impl fmt::Display for Endpoint {
             Endpoint::Userinfo => "userinfo",
             Endpoint::Registration => "registration",
             Endpoint::Introspection => "introspection",
+            Endpoint::Revocation => "revocation",
         })
     }
 }

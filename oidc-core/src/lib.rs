@@ -12,7 +12,7 @@
 //!   [`discovery`], [`login`] (the authentication request), [`callback`] (the code exchange and
 //!   validation), [`id_token`], [`jwks`], [`token`], [`userinfo`]; for access tokens,
 //!   [`refresh`], [`bearer`] (RFC 6750), [`introspection`] (RFC 7662), [`access_token`]
-//!   (RFC 9068 JWT access tokens) and [`client_credentials`];
+//!   (RFC 9068 JWT access tokens), [`client_credentials`] and [`revocation`] (RFC 7009);
 //! - [`RelyingParty`], the operations on the app's `http` requests (the redirect endpoint, a
 //!   protected route, logout, a bearer-protected API, a token for the app itself), each a
 //!   [`Flow`].
@@ -194,6 +194,7 @@ mod provider;
 mod random;
 pub mod refresh;
 pub mod registration;
+pub mod revocation;
 pub mod rp;
 pub mod secret;
 pub mod session;

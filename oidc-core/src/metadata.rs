@@ -111,6 +111,14 @@ impl ProviderMetadata {
             .map(|(field, url)| (field, url.to_string()))
     }
 
+    /// The token revocation endpoint (RFC 7009), from the `revocation_endpoint` member kept in
+    /// [`extra`](Self::extra); `None` when absent or not a URL (such a member is never called;
+    /// an http one on a non-loopback host is refused by [`insecure_endpoint`](Self::insecure_endpoint)).
+    pub fn revocation_endpoint(&self) -> Option<Url> {
+        let value = self.extra.get("revocation_endpoint")?.as_str()?;
+        Url::parse(value).ok()
+    }
+
     /// Parses a metadata document, naming the failing field path on error.
     pub fn from_json(body: &[u8]) -> std::result::Result<Self, String> {
         let de = &mut serde_json::Deserializer::from_slice(body);
@@ -339,6 +347,36 @@ mod tests {
         assert_eq!(
             ClientAuthMethod::parse("client_secret_post").unwrap(),
             ClientAuthMethod::ClientSecretPost
+        );
+    }
+
+    #[test]
+    fn revocation_endpoint_is_read_from_extra() {
+        let mut m = ProviderMetadata::new(
+            "https://op.example",
+            "https://op.example/auth".parse().unwrap(),
+        );
+        assert_eq!(m.revocation_endpoint(), None);
+        m.extra.insert(
+            "revocation_endpoint".into(),
+            "https://op.example/revoke".into(),
+        );
+        assert_eq!(
+            m.revocation_endpoint().map(String::from).as_deref(),
+            Some("https://op.example/revoke")
+        );
+        for bad in [Value::from("not a url"), Value::from(7), Value::Null] {
+            m.extra.insert("revocation_endpoint".into(), bad.clone());
+            assert_eq!(m.revocation_endpoint(), None, "{bad}");
+        }
+        let parsed = ProviderMetadata::from_json(
+            br#"{"issuer":"https://op.example","authorization_endpoint":"https://op.example/a",
+                "revocation_endpoint":"https://op.example/r"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            parsed.revocation_endpoint().map(String::from).as_deref(),
+            Some("https://op.example/r")
         );
     }
 

@@ -85,6 +85,10 @@ struct Op {
     refreshed: u32,
     /// The key set endpoint fails.
     jwks_down: bool,
+    /// Publish a `revocation_endpoint`, which answers this (RFC 7009).
+    revocation: Option<Result<u16, TransportError>>,
+    /// The form bodies the revocation endpoint received.
+    revoked: Vec<String>,
 }
 
 impl Op {
@@ -94,7 +98,24 @@ impl Op {
         now: u64,
     ) -> Result<http::Response<Bytes>, TransportError> {
         match request.uri().path() {
-            "/.well-known/openid-configuration" => json_response(discovery()),
+            "/.well-known/openid-configuration" => {
+                let mut doc = discovery();
+                if self.revocation.is_some() {
+                    doc["revocation_endpoint"] = json!(format!("{ISSUER}/revoke"));
+                }
+                json_response(doc)
+            }
+            "/revoke" => {
+                let outcome = self.revocation.clone().expect("published");
+                self.revoked
+                    .push(String::from_utf8_lossy(request.body()).into_owned());
+                outcome.map(|status| {
+                    http::Response::builder()
+                        .status(status)
+                        .body(Bytes::new())
+                        .unwrap()
+                })
+            }
             "/jwks" if self.jwks_down => Err(TransportError::Connect("refused".into())),
             "/jwks" => json_response(key().jwks.clone()),
             "/token" => {
@@ -484,6 +505,49 @@ fn logout_step_by_step() {
     assert_eq!(log, ["load", "delete"]);
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(d.records.is_empty());
+}
+
+/// With a `revocation_endpoint`, logout deletes the local session, then revokes the refresh
+/// token and the access token (one `Send` each, in that order, with the client's
+/// authentication), then goes on to RP-initiated logout; a failing revocation changes none of
+/// that. A logout return revokes nothing.
+#[test]
+fn logout_revokes_tokens_step_by_step() {
+    for outcome in [
+        Ok(200),
+        Ok(503),
+        Err(TransportError::Timeout),
+        Err(TransportError::Connect("refused".into())),
+    ] {
+        let mut d = Driver::new();
+        d.op.revocation = Some(outcome.clone());
+        let rp = rp();
+        let session = logged_in(&mut d, &rp);
+        let (parts, _) = get("/logout", &session).into_parts();
+        let cx = d.cx();
+        let (resp, log) = d.run(rp.logout(&parts, cx));
+        assert_eq!(
+            log,
+            ["load", "delete", "send /revoke", "send /revoke", "save"],
+            "{outcome:?}"
+        );
+        assert_eq!(d.op.revoked.len(), 2);
+        assert!(d.op.revoked[0].contains("token=rt"), "{:?}", d.op.revoked);
+        assert!(d.op.revoked[0].contains("token_type_hint=refresh_token"));
+        assert!(d.op.revoked[1].contains("token=at-1"));
+        assert!(d.op.revoked[1].contains("token_type_hint=access_token"));
+        let url = location(&resp);
+        assert_eq!(url.path(), "/logout", "{outcome:?}");
+        assert_eq!(url.host_str(), Some("op.example"));
+        assert_eq!(d.records.len(), 1, "only the logout's own record");
+
+        let state = param(&url, "state");
+        let (parts, _) = get(&format!("/logout?state={state}"), &set_cookies(&resp)).into_parts();
+        let cx = d.cx();
+        let (resp, log) = d.run(rp.logout(&parts, cx));
+        assert_eq!(log, ["load", "delete"], "the return revokes nothing");
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
 }
 
 #[test]

@@ -18,6 +18,7 @@ pub(crate) fn discovery(cfg: &Config, st: &State) -> Response<Bytes> {
     let mut doc = discovery_document(cfg, st, issuer);
     crate::compat::adjust_discovery(st, &mut doc);
     crate::client_auth::adjust_discovery(st, &mut doc);
+    crate::revocation::adjust_discovery(cfg, st, &mut doc);
     util::json(200, &doc)
 }
 

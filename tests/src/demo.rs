@@ -198,6 +198,8 @@ pub async fn serve_embedded_provider_with(
     );
     client.post_logout_redirect_uris = vec![format!("{app_url}/logout")];
     provider.register_client(client);
+    // Like most providers, the embedded one revokes tokens (RFC 7009): the demo's logout does.
+    provider.set_revocation_endpoint(true);
     if let Some(key) = key {
         provider.set_client_jwks("demo-client", oidc_core::client_auth::jwks_document([key]));
         // Advertised, so that a demo with a key negotiates it (or may pin it).

@@ -9,8 +9,9 @@
 //! types, `query` / `fragment` / `form_post` response modes, PKCE S256, `prompt=none`, SSO via a
 //! `sim_session` cookie), the token endpoint (authorization code and refresh token grants,
 //! `client_secret_basic` / `client_secret_post`), UserInfo, RP-initiated logout, dynamic client
-//! registration and token introspection. ID tokens are signed with josekit: RS256 by default, or
-//! any algorithm the relying party accepts ([`SigningAlg`], [`SimProvider::set_signing_algorithm`]).
+//! registration, token introspection and (opt-in) token revocation. ID tokens are signed with
+//! josekit: RS256 by default, or any algorithm the relying party accepts ([`SigningAlg`],
+//! [`SimProvider::set_signing_algorithm`]).
 //!
 //! [`Misbehavior`] makes the provider get exactly one thing wrong so a relying party's
 //! validation can be tested.
@@ -52,6 +53,8 @@ pub mod hardening_scenarios;
 pub mod harness;
 mod keys;
 pub mod provider_compat_scenarios;
+mod revocation;
+pub mod revocation_scenarios;
 pub mod scenarios;
 mod token;
 pub mod token_scenarios;
@@ -75,6 +78,7 @@ pub use crate::compat::TenantIssuer;
 pub use crate::harness::SeededRandom;
 pub use crate::keys::SigningAlg;
 use crate::keys::SigningKey;
+pub use crate::revocation::RevocationCall;
 
 /// A statically registered client (relying party).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -395,6 +399,8 @@ pub(crate) struct State {
     pub(crate) compat: compat::CompatState,
     /// JWT client authentication: client keys, seen `jti`s, advertised methods.
     pub(crate) client_auth: client_auth::ClientAuthState,
+    /// Token revocation (RFC 7009): whether it is published, the calls served.
+    pub(crate) revocation: revocation::RevocationState,
 }
 
 impl State {
@@ -472,6 +478,7 @@ impl SimProvider {
             jwks_alg: true,
             compat: compat::CompatState::default(),
             client_auth: client_auth::ClientAuthState::default(),
+            revocation: revocation::RevocationState::default(),
         };
         let key = state.new_key();
         state.keys.push(key);
@@ -673,6 +680,7 @@ impl SimProvider {
                 st.counters.registration += 1;
                 admin::register(&mut st, &request, now)
             }
+            "/revoke" => revocation::endpoint(cfg, &mut st, &request, now),
             _ => not_found(),
         }
     }

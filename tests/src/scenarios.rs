@@ -40,6 +40,13 @@ pub use crate::client_auth_scenarios::{
     private_key_jwt_refresh_and_introspection_work, refused_assertion_changes_nothing,
 };
 
+pub use crate::revocation_scenarios::{
+    confirmed_logout_revokes_the_tokens, cross_site_logout_cannot_revoke_tokens,
+    failed_revocation_still_logs_out, logout_return_cannot_revoke_a_new_sessions_tokens,
+    logout_revokes_the_tokens, logout_revokes_with_the_clients_auth_method,
+    logout_without_revocation_endpoint_revokes_nothing,
+};
+
 /// Seconds after which cached keys are fetched again.
 const JWKS_CACHE_SECS: u64 = oidc_core::jwks::JWKS_MAX_AGE + 1;
 
@@ -2418,7 +2425,14 @@ macro_rules! scenarios {
             no_jwks_route_without_a_key,
             dynamic_registration_sends_the_jwks_uri,
             private_key_jwt_refresh_and_introspection_work,
+            logout_revokes_the_tokens,
+            logout_revokes_with_the_clients_auth_method,
+            confirmed_logout_revokes_the_tokens,
+            logout_without_revocation_endpoint_revokes_nothing,
+            failed_revocation_still_logs_out,
         ], rejections: [
+            cross_site_logout_cannot_revoke_tokens,
+            logout_return_cannot_revoke_a_new_sessions_tokens,
             refused_assertion_changes_nothing,
             hs256_token_for_an_rs256_client_is_rejected,
             bad_signed_userinfo_is_rejected,

@@ -1956,6 +1956,11 @@ fn every_rejection_scenario_proves_nothing_changed() {
             include_str!("client_auth_scenarios.rs"),
             0,
         ),
+        (
+            "revocation_scenarios.rs",
+            include_str!("revocation_scenarios.rs"),
+            0,
+        ),
     ] {
         assert_eq!(
             source.matches("macro_rules!").count(),

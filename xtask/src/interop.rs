@@ -232,6 +232,45 @@ const PROVIDER_LOG_PROOF: &[(&str, &str)] = &[
     ("userinfo-signed", "userinfo answered application/jwt"),
 ];
 
+/// Lines `provider.mjs`'s log must show during a scenario, by scenario name: a logout revokes
+/// the session's refresh token at the provider's revocation endpoint (RFC 7009), which
+/// destroys it (a 200 alone would not tell: it also answers an unknown token) and with it the
+/// whole grant, so the access token revoked next is already gone (still a 200). The static and
+/// the dynamically registered clients may use the refresh token grant; the cross-site
+/// scenario's confirmed logout is a real logout.
+const SCENARIO_LOG_PROOF: &[(&str, &[&str])] = &[
+    ("logout", REVOKED_AT_LOGOUT),
+    ("cross-site-logout", REVOKED_AT_LOGOUT),
+    ("dynamic-registration-logout", REVOKED_AT_LOGOUT),
+];
+
+/// See [`SCENARIO_LOG_PROOF`].
+const REVOKED_AT_LOGOUT: &[&str] = &[
+    "event refresh_token.destroyed",
+    "] POST /token/revocation -> 200",
+];
+
+/// That `provider.mjs`'s log shows, since `from`, every line [`SCENARIO_LOG_PROOF`] asks of
+/// `scenario`.
+fn check_scenario_log(scenario: &str, provider_log: &Path, from: u64) -> Result<(), String> {
+    let Some((_, proofs)) = SCENARIO_LOG_PROOF
+        .iter()
+        .find(|(name, _)| *name == scenario)
+    else {
+        return Ok(());
+    };
+    let lines = process::tail(provider_log, from, usize::MAX);
+    match proofs
+        .iter()
+        .find(|proof| !lines.iter().any(|l| l.contains(*proof)))
+    {
+        None => Ok(()),
+        Some(missing) => Err(format!(
+            "the scenario passed, but the provider's log never shows `{missing}` during it"
+        )),
+    }
+}
+
 /// In an [`AppConfig`] value: the demo's base URL (each adapter has its own port).
 const APP_URL: &str = "{app_url}";
 
@@ -1171,11 +1210,13 @@ fn run_group(
         let provider_log = paths.out.join("provider.log");
         let provider_from = process::file_len(&provider_log);
         let driven = drive(paths, opts, adapter, scenario, &url).and_then(|()| {
-            check_provider_log(app, &provider_log, provider_from).map_err(|reason| DriveFailure {
-                reason,
-                driver_log: provider_log.clone(),
-                artifacts: PathBuf::new(),
-            })
+            check_provider_log(app, &provider_log, provider_from)
+                .and_then(|()| check_scenario_log(scenario.name, &provider_log, provider_from))
+                .map_err(|reason| DriveFailure {
+                    reason,
+                    driver_log: provider_log.clone(),
+                    artifacts: PathBuf::new(),
+                })
         });
         match driven {
             Ok(()) => tally.pass(&label),

@@ -15,10 +15,12 @@ use url::{Origin, Url};
 
 use super::pages::{is_form, redirect};
 use super::{RelyingParty, Response};
-use crate::error::{Error, ProtocolError, Result};
+use crate::callback::Outbound;
+use crate::error::{Endpoint, Error, ProtocolError, Result};
 use crate::error_view::{escape_html, html_page};
 use crate::flow::{ready, tri, Ask, Context, Cx, Flow, Machine, Progress};
 use crate::metadata::ClientMetadata;
+use crate::revocation::{parse_revocation_response, revocation_request_with, TokenTypeHint};
 use crate::secret::{constant_time_eq, Secret};
 use crate::session::{SessionRecord, UserSession, PENDING_LOGIN_TTL};
 
@@ -150,9 +152,11 @@ impl RelyingParty {
     /// never ends a logged-in session). Without `state`: a request from another site
     /// (`Sec-Fetch-Site`, `Origin`, `Referer`) gets a confirmation page whose button posts to
     /// [`confirm_logout`](Self::confirm_logout), and nothing changes; any other request removes
-    /// the local session first, then, when the provider has an `end_session_endpoint`,
-    /// redirects there (RP-Initiated Logout 1.0) with `id_token_hint`,
-    /// `post_logout_redirect_uri`, `state` and `client_id`.
+    /// the local session first; then, when the provider has a `revocation_endpoint`, revokes
+    /// the session's refresh token and then its access token (RFC 7009, with the client's
+    /// authentication; a failure is logged and the logout goes on); then, when the provider
+    /// has an `end_session_endpoint`, redirects there (RP-Initiated Logout 1.0) with
+    /// `id_token_hint`, `post_logout_redirect_uri`, `state` and `client_id`.
     pub fn logout(&self, parts: &http::request::Parts, cx: Context) -> Flow<Response> {
         let state = if parts.method != Method::GET && parts.method != Method::HEAD {
             State::Failed(Some(
@@ -272,8 +276,19 @@ enum State {
         id: String,
         provider: Option<String>,
     },
-    /// The local session deleted; the user, for RP-initiated logout.
+    /// The local session deleted; the user, for revocation and RP-initiated logout.
     Deleted(Option<Arc<UserSession>>),
+    /// The user's tokens still to revoke at the provider, in order (RFC 7009).
+    Revoke {
+        user: Arc<UserSession>,
+        pending: Vec<TokenTypeHint>,
+    },
+    /// A revocation request sent; the tokens after it.
+    Revoking {
+        user: Arc<UserSession>,
+        hint: TokenTypeHint,
+        rest: Vec<TokenTypeHint>,
+    },
     EndSession(Option<Arc<UserSession>>),
     Saved(Option<Response>),
     Done,
@@ -378,7 +393,63 @@ impl Logout {
                 State::Deleted(user) => {
                     let user = user.take();
                     tri!(cx.stored());
-                    self.state = State::EndSession(user);
+                    // Only now, with the local session gone, are the tokens revoked: nothing
+                    // that happens at the provider can leave this browser logged in.
+                    self.state = match user {
+                        Some(user) => State::Revoke {
+                            pending: tokens_to_revoke(&user),
+                            user,
+                        },
+                        None => State::EndSession(None),
+                    };
+                }
+                State::Revoke { user, pending } => {
+                    let (user, mut pending) = (user.clone(), pending.clone());
+                    if pending.is_empty() {
+                        self.state = State::EndSession(Some(user));
+                        continue;
+                    }
+                    let hint = pending.remove(0);
+                    match ready!(revocation_call(cx, &user, hint)) {
+                        Some(out) => {
+                            self.state = State::Revoking {
+                                user,
+                                hint,
+                                rest: pending,
+                            };
+                            return Progress::Pending(Ask::send(out));
+                        }
+                        // No endpoint, or no way to call it: nothing more to revoke.
+                        None => self.state = State::EndSession(Some(user)),
+                    }
+                }
+                State::Revoking { user, hint, rest } => {
+                    let (user, hint, rest) = (user.clone(), *hint, std::mem::take(rest));
+                    let outcome = tri!(cx.http())
+                        .map_err(|source| Error::Transport {
+                            endpoint: Endpoint::Revocation,
+                            source,
+                        })
+                        .and_then(parse_revocation_response);
+                    match outcome {
+                        Ok(()) => tracing::debug!(
+                            provider = %user.provider,
+                            token_type_hint = %hint,
+                            "token revoked at logout"
+                        ),
+                        // RFC 7009 lets the token outlive a failed call; the user asked to
+                        // be logged out, and locally is.
+                        Err(e) => tracing::warn!(
+                            provider = %user.provider,
+                            token_type_hint = %hint,
+                            error = %e,
+                            "token revocation at logout failed; logging out anyway"
+                        ),
+                    }
+                    self.state = State::Revoke {
+                        user,
+                        pending: rest,
+                    };
                 }
                 State::EndSession(user) => {
                     let Some(user) = user.clone() else {
@@ -438,6 +509,79 @@ impl Machine for Logout {
                 }
                 Progress::Ready(cx.rp.error_response(&e))
             }
+        }
+    }
+}
+
+/// The session's tokens to revoke at logout: the refresh token first (revoking it usually ends
+/// the whole grant, access tokens included), then the access token.
+fn tokens_to_revoke(user: &UserSession) -> Vec<TokenTypeHint> {
+    let mut hints = Vec::new();
+    if user.refresh_token.is_some() {
+        hints.push(TokenTypeHint::RefreshToken);
+    }
+    if user.access_token.is_some() {
+        hints.push(TokenTypeHint::AccessToken);
+    }
+    hints
+}
+
+/// The revocation request for the user's token of kind `hint`, when the provider has a
+/// `revocation_endpoint` and the client is known; a failure to get there is logged (the
+/// logout goes on without revocation).
+fn revocation_call(
+    cx: &mut Cx<'_>,
+    user: &UserSession,
+    hint: TokenTypeHint,
+) -> Progress<Option<Outbound>> {
+    let rp = cx.rp;
+    let Ok((slot, provider)) = rp.slot(Some(&user.provider)) else {
+        return Progress::Ready(None);
+    };
+    let skipped = |e: &Error| {
+        tracing::warn!(
+            provider = %provider.name,
+            error = %e,
+            "cannot revoke the tokens at logout; logging out anyway"
+        );
+    };
+    let metadata = match ready!(cx.ensure_metadata(slot)) {
+        Ok(m) => m,
+        Err(e) => {
+            skipped(&e);
+            return Progress::Ready(None);
+        }
+    };
+    let Some(endpoint) = metadata.revocation_endpoint() else {
+        return Progress::Ready(None);
+    };
+    let client = match ready!(cx.ensure_client(slot, &metadata)) {
+        Ok(c) => c,
+        Err(e) => {
+            skipped(&e);
+            return Progress::Ready(None);
+        }
+    };
+    let token = match hint {
+        TokenTypeHint::RefreshToken => user.refresh_token.as_ref(),
+        TokenTypeHint::AccessToken => user.access_token.as_ref(),
+    };
+    let Some(token) = token else {
+        return Progress::Ready(None);
+    };
+    let auth =
+        provider
+            .config
+            .client_auth
+            .auth(&client, &metadata.issuer, cx.now, cx.rng.token(18));
+    match revocation_request_with(endpoint.as_str(), &auth, token.expose(), hint) {
+        Ok(request) => Progress::Ready(Some(Outbound {
+            endpoint: Endpoint::Revocation,
+            request,
+        })),
+        Err(e) => {
+            skipped(&e);
+            Progress::Ready(None)
         }
     }
 }
