@@ -256,30 +256,14 @@ impl<S: Send + Sync> FromRequestParts<S> for MaybeUser {
 ///     login.redirect("/", &LoginParams::new().login_hint(hint)).await
 /// }
 /// ```
-#[derive(Clone)]
-pub struct Login {
-    rp: RelyingParty,
-    parts: Parts,
-}
-
-// Not the request's headers: they carry the session cookie.
-impl std::fmt::Debug for Login {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Login")
-            .field("path", &self.parts.uri.path())
-            .finish_non_exhaustive()
-    }
-}
+#[derive(Clone, Debug)]
+pub struct Login(pub oidc_runtime::Login);
 
 impl Login {
     /// The login redirect with the default provider, returning the user to `return_to` (a
     /// path on the app's origin) afterwards; the error view when it cannot start.
     pub async fn redirect(&self, return_to: &str, params: &LoginParams) -> Response {
-        into_axum(
-            self.rp
-                .login_with(&self.parts, None, return_to, params)
-                .await,
-        )
+        into_axum(self.0.redirect(return_to, params).await)
     }
 
     /// [`redirect`](Self::redirect) with the named provider.
@@ -289,11 +273,7 @@ impl Login {
         return_to: &str,
         params: &LoginParams,
     ) -> Response {
-        into_axum(
-            self.rp
-                .login_with(&self.parts, Some(provider), return_to, params)
-                .await,
-        )
+        into_axum(self.0.redirect_to(provider, return_to, params).await)
     }
 }
 
@@ -302,13 +282,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Login {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let rp = relying_party(parts)?;
-        // Only what a login reads: the extensions (the relying party among them) stay behind.
-        let mut own = http::Request::new(()).into_parts().0;
-        own.method = parts.method.clone();
-        own.uri = parts.uri.clone();
-        own.version = parts.version;
-        own.headers = parts.headers.clone();
-        Ok(Login { rp, parts: own })
+        Ok(Login(oidc_runtime::Login::new(rp, parts)))
     }
 }
 

@@ -565,29 +565,14 @@ impl<'r, P: LoginPolicy> FromRequest<'r> for UserWith<P> {
 ///     login.redirect("/", &LoginParams::new().login_hint(email)).await
 /// }
 /// ```
-pub struct Login {
-    rp: RelyingParty,
-    parts: http::request::Parts,
-}
-
-// Not the request's headers: they carry the session cookie.
-impl std::fmt::Debug for Login {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Login")
-            .field("path", &self.parts.uri.path())
-            .finish_non_exhaustive()
-    }
-}
+#[derive(Clone, Debug)]
+pub struct Login(pub oidc_runtime::Login);
 
 impl Login {
     /// The login redirect with the default provider, returning the user to `return_to` (a
     /// path on the app's origin) afterwards; the error view when it cannot start.
     pub async fn redirect(&self, return_to: &str, params: &LoginParams) -> LoginRedirect {
-        LoginRedirect(
-            self.rp
-                .login_with(&self.parts, None, return_to, params)
-                .await,
-        )
+        LoginRedirect(self.0.redirect(return_to, params).await)
     }
 
     /// [`redirect`](Self::redirect) with the named provider.
@@ -597,11 +582,7 @@ impl Login {
         return_to: &str,
         params: &LoginParams,
     ) -> LoginRedirect {
-        LoginRedirect(
-            self.rp
-                .login_with(&self.parts, Some(provider), return_to, params)
-                .await,
-        )
+        LoginRedirect(self.0.redirect_to(provider, return_to, params).await)
     }
 }
 
@@ -615,7 +596,7 @@ impl<'r> FromRequest<'r> for Login {
             Err(e) => return Outcome::Error(e),
         };
         match parts(request) {
-            Ok(parts) => Outcome::Success(Login { rp, parts }),
+            Ok(parts) => Outcome::Success(Login(oidc_runtime::Login::new(rp, &parts))),
             Err(e) => Outcome::Error(e),
         }
     }

@@ -91,7 +91,7 @@ mod transport;
 
 pub use clock::{Clock, SystemClock};
 pub use random::{OsRandom, Random};
-pub use rp::{RelyingParty, RelyingPartyBuilder};
+pub use rp::{Login, RelyingParty, RelyingPartyBuilder};
 pub use store::{MemoryStore, SessionStore};
 pub use transport::{BoxFuture, ReqwestTransport, ReqwestTransportBuilder, Transport};
 

@@ -571,3 +571,56 @@ impl RelyingParty {
         self.drive(flow).await
     }
 }
+
+/// A login to start from a handler, with parameters chosen for this request (a "log in as"
+/// link with a `login_hint`, a step-up with `acr_values`, a `prompt=login`): what each
+/// adapter's `Login` extractor, guard or filter holds. The protocol's own parameters cannot be
+/// set (the error view answers).
+#[derive(Clone)]
+pub struct Login {
+    rp: RelyingParty,
+    parts: Parts,
+}
+
+// Not the request's headers: they carry the session cookie.
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("path", &self.parts.uri.path())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Login {
+    /// A login for this request: only its method, URI, version and headers are kept (what a
+    /// login reads), not its extensions.
+    pub fn new(rp: RelyingParty, parts: &Parts) -> Self {
+        let mut own = http::Request::new(()).into_parts().0;
+        own.method = parts.method.clone();
+        own.uri = parts.uri.clone();
+        own.version = parts.version;
+        own.headers = parts.headers.clone();
+        Login { rp, parts: own }
+    }
+
+    /// The login redirect with the default provider, returning the user to `return_to` (a
+    /// path on the app's origin) afterwards; the error view when it cannot start. See
+    /// [`RelyingParty::login_with`].
+    pub async fn redirect(&self, return_to: &str, params: &LoginParams) -> Response {
+        self.rp
+            .login_with(&self.parts, None, return_to, params)
+            .await
+    }
+
+    /// [`redirect`](Self::redirect) with the named provider.
+    pub async fn redirect_to(
+        &self,
+        provider: &str,
+        return_to: &str,
+        params: &LoginParams,
+    ) -> Response {
+        self.rp
+            .login_with(&self.parts, Some(provider), return_to, params)
+            .await
+    }
+}

@@ -63,6 +63,8 @@ use oidc_runtime::MAX_CALLBACK_BODY;
 use warp::filters::path::FullPath;
 use warp::{Filter, Rejection, Reply};
 
+/// Starts a login from a handler with per-request parameters; extracted by [`login`].
+pub use oidc_runtime::Login;
 pub use oidc_runtime::{self, prelude::*};
 
 fn with_rp(rp: RelyingParty) -> impl Filter<Extract = (RelyingParty,), Error = Infallible> + Clone {
@@ -296,48 +298,10 @@ where
         })
 }
 
-/// Starts a login from a handler, with parameters chosen for this request: a "log in as"
-/// link with a `login_hint`, a step-up with `acr_values`, a `prompt=login`. The protocol's own
-/// parameters cannot be set (the error view answers). Extracted by [`login`].
-#[derive(Clone)]
-pub struct Login {
-    rp: RelyingParty,
-    parts: Parts,
-}
-
-// Not the request's headers: they carry the session cookie.
-impl std::fmt::Debug for Login {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Login")
-            .field("path", &self.parts.uri.path())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Login {
-    /// The login redirect with the default provider (a reply), returning the user to
-    /// `return_to` (a path on the app's origin) afterwards; the error view when it cannot
-    /// start.
-    pub async fn redirect(&self, return_to: &str, params: &LoginParams) -> http::Response<Bytes> {
-        self.rp
-            .login_with(&self.parts, None, return_to, params)
-            .await
-    }
-
-    /// [`redirect`](Self::redirect) with the named provider.
-    pub async fn redirect_to(
-        &self,
-        provider: &str,
-        return_to: &str,
-        params: &LoginParams,
-    ) -> http::Response<Bytes> {
-        self.rp
-            .login_with(&self.parts, Some(provider), return_to, params)
-            .await
-    }
-}
-
-/// Extracts a [`Login`] for the request.
+/// Extracts a [`Login`] for the request: it starts a login from a handler, with parameters
+/// chosen for this request (a "log in as" link with a `login_hint`, a step-up with
+/// `acr_values`, a `prompt=login`); its `redirect` is the reply. The protocol's own parameters
+/// cannot be set (the error view answers).
 ///
 /// ```
 /// # fn routes(rp: oidc_warp::RelyingParty) {
@@ -356,7 +320,7 @@ impl Login {
 pub fn login(rp: RelyingParty) -> impl Filter<Extract = (Login,), Error = Infallible> + Clone {
     with_rp(rp)
         .and(request_parts())
-        .map(|rp: RelyingParty, parts: Parts| Login { rp, parts })
+        .map(|rp: RelyingParty, parts: Parts| Login::new(rp, &parts))
 }
 
 /// Extracts the logged-in user if there is one (whatever the provider), without requiring a
