@@ -139,6 +139,17 @@ impl MapStore {
         lock(&self.sessions).remove(id).is_some()
     }
 
+    /// Removes the mark `key`, if any.
+    pub fn unmark(&self, key: &str) {
+        lock(&self.spent).remove(key);
+    }
+
+    /// Removes every record indexed under `key` (a scan: this store holds a benchmark's few
+    /// sessions).
+    pub fn delete_indexed(&self, key: &str) {
+        lock(&self.sessions).retain(|_, record| !record.index_keys().iter().any(|k| k == key));
+    }
+
     /// Marks `key` spent for `ttl` from `now`: `true` the first time (or once the last mark
     /// expired), `false` while it is marked. Test and set under one lock.
     pub fn mark_spent(&self, key: String, ttl: Duration, now: u64) -> bool {
@@ -191,8 +202,19 @@ pub fn drive<T>(
                 store.delete(&id);
                 Answer::Stored(Ok(()))
             }
+            Action::DeleteIndexed(key) => {
+                store.delete_indexed(&key);
+                Answer::Stored(Ok(()))
+            }
             Action::MarkSpent(key, ttl) => Answer::Marked(Ok(store.mark_spent(key, ttl, now))),
+            Action::Unmark(key) => {
+                store.unmark(&key);
+                Answer::Stored(Ok(()))
+            }
             Action::Wait => panic!("a flow waits for another, but it runs alone here"),
+            Action::Sleep(_) => {
+                panic!("a flow waits for another process, but none shares this store")
+            }
         };
         flow.answer(answer);
     }

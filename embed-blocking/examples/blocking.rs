@@ -212,6 +212,13 @@ impl App {
                     self.store().records.remove(&id);
                     Answer::Stored(Ok(()))
                 }
+                // A logout sent by the provider names a user, not a session id.
+                Action::DeleteIndexed(key) => {
+                    self.store()
+                        .records
+                        .retain(|_, record| !record.index_keys().contains(&key));
+                    Answer::Stored(Ok(()))
+                }
                 Action::MarkSpent(key, ttl) => {
                     // Test and set under one lock: of two callbacks with one `state`, one wins.
                     let mut store = self.store();
@@ -224,9 +231,19 @@ impl App {
                     }
                     Answer::Marked(Ok(fresh))
                 }
+                // A refresh lease given back early.
+                Action::Unmark(key) => {
+                    self.store().spent.remove(&key);
+                    Answer::Stored(Ok(()))
+                }
                 // Another request is fetching what this one needs (keys, discovery).
                 Action::Wait => {
                     std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                }
+                // Another process sharing the store refreshes this session's tokens.
+                Action::Sleep(duration) => {
+                    std::thread::sleep(duration);
                     continue;
                 }
             };

@@ -321,9 +321,19 @@ impl FuzzRp {
                     self.sessions().remove(&id);
                     Answer::Stored(Ok(()))
                 }
+                Action::DeleteIndexed(key) => {
+                    self.sessions()
+                        .retain(|_, record| !record.index_keys().contains(&key));
+                    Answer::Stored(Ok(()))
+                }
                 // The marks never expire here: every target runs at one fixed time.
                 Action::MarkSpent(key, _ttl) => Answer::Marked(Ok(lock(&self.spent).insert(key))),
+                Action::Unmark(key) => {
+                    lock(&self.spent).remove(&key);
+                    Answer::Stored(Ok(()))
+                }
                 Action::Wait => panic!("a flow waits with nothing else running: a hang"),
+                Action::Sleep(_) => panic!("a flow waits for another process, but none shares this store"),
             };
             flow.answer(answer);
         }

@@ -810,6 +810,11 @@ impl CodeExchange {
                 .map(|e| now.saturating_add(e)),
             access_token,
             last_authenticated: id_token.auth_time().unwrap_or(now),
+            sid: id_token
+                .claims
+                .get("sid")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned),
             id_token,
             userinfo,
             refresh_token,
@@ -1011,6 +1016,7 @@ mod tests {
                 max_age: None,
                 acr_values: Vec::new(),
                 params: Vec::new(),
+                client_id: None,
             },
             response,
             redirect_uri: "https://rp/cb".parse().unwrap(),

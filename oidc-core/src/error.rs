@@ -259,6 +259,9 @@ pub enum ProtocolError {
     /// A route was called with a method it does not take; the text names those it takes.
     #[error("this route takes {0}")]
     MethodNotAllowed(&'static str),
+    /// A logout sent by the provider (back-channel or front-channel) was refused.
+    #[error("logout refused: {0}")]
+    ProviderLogout(#[from] LogoutError),
 }
 
 /// Why a login cookie (a login in progress, held by the browser) was ignored. The request is
@@ -345,6 +348,38 @@ pub enum IdTokenError {
     /// With a tenant allow-list, the token's tenant (`tid`) is not on it.
     #[error("the token's tenant is not allowed")]
     TenantNotAllowed,
+}
+
+/// Why a logout sent by the provider (OpenID Connect Back-Channel or Front-Channel Logout 1.0)
+/// was refused. Nothing is ended when one is returned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LogoutError {
+    /// The logout token fails a rule it shares with ID tokens (signature, `iss`, `aud`, time
+    /// claims, a malformed or missing claim).
+    #[error("invalid logout token: {0}")]
+    Token(IdTokenError),
+    /// The token does not carry the back-channel-logout event.
+    #[error("the token carries no back-channel logout event")]
+    MissingEvent,
+    /// The token carries a `nonce`, which logout tokens must not (an ID token, say).
+    #[error("a logout token must not carry a nonce")]
+    Nonce,
+    /// The `typ` header names another kind of JWT.
+    #[error("the token's typ is not logout+jwt")]
+    Type,
+    /// Neither `sid` nor `sub` says whom to log out.
+    #[error("the logout names neither a sid nor a sub")]
+    NoSubject,
+    /// The token was issued too long ago.
+    #[error("the logout token is too old")]
+    TooOld,
+    /// This token was used before.
+    #[error("the logout token was already used")]
+    Replayed,
+    /// No configured provider has this issuer.
+    #[error("no configured provider has this issuer")]
+    UnknownIssuer,
 }
 
 /// Why a bearer token was refused, as RFC 6750 section 3.1 classifies it. Descriptions never

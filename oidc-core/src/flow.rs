@@ -70,14 +70,28 @@ pub enum Action<T> {
     Save(String, SessionRecord),
     /// Delete the record under this id; answer with [`Answer::Stored`].
     Delete(String),
+    /// Delete every record indexed under this key ([`SessionRecord::index_keys`]), for every
+    /// process sharing the store: the sessions a provider's logout names; answer with
+    /// [`Answer::Stored`].
+    DeleteIndexed(String),
     /// Mark this key spent for this long unless it already is, atomically for every process
     /// sharing the store; answer with [`Answer::Marked`] (`true` when this call marked it).
     MarkSpent(String, Duration),
+    /// Remove the mark this flow set with [`Action::MarkSpent`] under this key, before its
+    /// time is up: a lease given back (a token refresh that failed before it could spend the
+    /// refresh token); answer with [`Answer::Stored`]. A store that cannot may answer `Ok`
+    /// and let the mark expire: that is safe, only slower.
+    Unmark(String),
     /// Another flow of this relying party is fetching what this one needs (a provider's keys,
     /// metadata or registration, or this session's token refresh): poll again once another
     /// flow has been answered or dropped. A runtime that cannot tell may poll again after a
     /// short sleep.
     Wait,
+    /// Another process sharing the session store is doing what this flow needs (it holds
+    /// this session's token-refresh lease): poll again after this long, answering nothing.
+    /// Only another process can make progress here, so nothing in this one can wake the flow
+    /// sooner.
+    Sleep(Duration),
     /// Finished: the outcome.
     Done(T),
 }
@@ -90,7 +104,8 @@ pub enum Answer {
     Http(std::result::Result<http::Response<Bytes>, TransportError>),
     /// To [`Action::Load`].
     Loaded(std::result::Result<Option<SessionRecord>, StoreError>),
-    /// To [`Action::Save`] and [`Action::Delete`].
+    /// To [`Action::Save`], [`Action::Delete`], [`Action::DeleteIndexed`] and
+    /// [`Action::Unmark`].
     Stored(std::result::Result<(), StoreError>),
     /// To [`Action::MarkSpent`].
     Marked(std::result::Result<bool, StoreError>),
@@ -192,7 +207,35 @@ pub(crate) enum Purpose {
 pub(crate) struct Memo {
     metadata: Vec<(usize, Result<Arc<ProviderMetadata>>)>,
     clients: Vec<(usize, Result<Arc<ClientMetadata>>)>,
+    /// Where this flow is in a shared client registration, for the provider at that index.
+    registration: Option<(usize, Registering)>,
 }
+
+/// The steps of a client registration shared through the session store (see
+/// [`Cx::plan_client`]), each waiting on the answer to one action.
+pub(crate) enum Registering {
+    /// The kept registration was asked for; after this many sleeps.
+    Loading(u32),
+    /// The registration lease was asked for.
+    Leasing,
+    /// Another instance holds the lease: slept this many times.
+    Sleeping(u32),
+    /// This process's outcome is being kept in the store.
+    Keeping(Result<Arc<ClientMetadata>>),
+}
+
+/// How long a client registration lease lasts at most: longer than a registration takes. It
+/// lasts no longer than a failed registration is backed off (`discovery_retry`), so that the
+/// registration is tried again when the failure kept in the store expires.
+const REGISTRATION_LEASE_TTL: Duration = Duration::from_secs(15);
+
+/// The registration lease of a provider with this retry interval.
+fn registration_lease_ttl(retry: Duration) -> Duration {
+    retry.clamp(Duration::from_secs(1), REGISTRATION_LEASE_TTL)
+}
+
+/// How often an instance waiting for another's registration looks again.
+const REGISTRATION_LEASE_POLL: Duration = Duration::from_millis(200);
 
 /// The outcome of a fetch for the shared state, by provider index.
 pub(crate) enum Fetched {
@@ -281,8 +324,11 @@ impl<T> Flow<T> {
                     Ask::Load(id) => (Some(Question::Loaded), Action::Load(id)),
                     Ask::Save(id, r) => (Some(Question::Stored), Action::Save(id, r)),
                     Ask::Delete(id) => (Some(Question::Stored), Action::Delete(id)),
+                    Ask::DeleteIndexed(key) => (Some(Question::Stored), Action::DeleteIndexed(key)),
                     Ask::MarkSpent(k, ttl) => (Some(Question::Marked), Action::MarkSpent(k, ttl)),
+                    Ask::Unmark(k) => (Some(Question::Stored), Action::Unmark(k)),
                     Ask::Wait => (None, Action::Wait),
+                    Ask::Sleep(d) => (None, Action::Sleep(d)),
                 };
                 self.question = question;
                 action
@@ -340,7 +386,7 @@ impl<T> Flow<T> {
             Purpose::Registration(_) => Fetched::Client(
                 i,
                 state
-                    .record_registration(&slot.config, response)
+                    .record_registration(&slot.config, self.now, response)
                     .inspect(|client| {
                         tracing::info!(
                             provider = %slot.name,
@@ -389,8 +435,11 @@ pub(crate) enum Ask {
     Load(String),
     Save(String, SessionRecord),
     Delete(String),
+    DeleteIndexed(String),
     MarkSpent(String, Duration),
+    Unmark(String),
     Wait,
+    Sleep(Duration),
 }
 
 impl Ask {
@@ -470,7 +519,8 @@ impl Cx<'_> {
         }
     }
 
-    /// The answer to the machine's last [`Ask::Save`] or [`Ask::Delete`].
+    /// The answer to the machine's last [`Ask::Save`], [`Ask::Delete`], [`Ask::DeleteIndexed`]
+    /// or [`Ask::Unmark`].
     pub(crate) fn stored(&mut self) -> Result<()> {
         match self.answer.take() {
             Some(Answer::Stored(r)) => Ok(r?),
@@ -580,36 +630,117 @@ impl Cx<'_> {
         }
     }
 
+    /// The client of the provider at index `i`. A dynamic registration goes through the
+    /// session store so that every instance sharing it uses one client: the flow that
+    /// registers for this process first loads the registration another instance may have
+    /// kept, else takes the registration lease and registers (and keeps the result, or the
+    /// failure while it is backed off, for the others), else sleeps until the instance holding
+    /// the lease has kept its result. Each step is an action; [`Memo::registration`] says
+    /// which one the flow is at.
     fn plan_client(
         &mut self,
         i: usize,
         metadata: &ProviderMetadata,
     ) -> Progress<Result<Arc<ClientMetadata>>> {
-        if matches!(&*self.fetched, Some(Fetched::Client(j, _)) if *j == i) {
-            if let Some(Fetched::Client(_, outcome)) = self.fetched.take() {
-                return Progress::Ready(outcome);
-            }
-        }
         let Some(slot) = self.rp.slot_at(i) else {
             return Progress::Ready(Err(Error::config("provider", "unknown provider")));
         };
+        let record_id = || {
+            crate::session::index_key(
+                "registration",
+                slot.config.issuer(),
+                slot.redirect_uri.as_str(),
+            )
+        };
+        if matches!(&*self.fetched, Some(Fetched::Client(j, _)) if *j == i) {
+            if let Some(Fetched::Client(_, outcome)) = self.fetched.take() {
+                // This process registered (or failed to): the other instances learn it too.
+                let record = slot.state().shared_registration(&slot.config, self.now);
+                self.memo.registration = Some((i, Registering::Keeping(outcome)));
+                return Progress::Pending(Ask::Save(record_id(), record));
+            }
+        }
+        match self.memo.registration.take() {
+            Some((j, stage)) if j == i => match stage {
+                Registering::Keeping(outcome) => {
+                    if let Err(e) = self.stored() {
+                        tracing::warn!(provider = %slot.name, error = %e, "cannot keep the client registration in the session store");
+                    }
+                    return Progress::Ready(outcome);
+                }
+                Registering::Loading(polls) => {
+                    let loaded = self.loaded();
+                    let mut state = slot.state();
+                    let shared = match &loaded {
+                        Ok(Some(record)) => record.registration.as_deref(),
+                        _ => None,
+                    };
+                    if let Some(outcome) = shared.and_then(|r| state.adopt_shared(r, self.now)) {
+                        state.release(self.id);
+                        drop(state);
+                        self.owned.retain(|o| *o != Owned::Provider(i));
+                        return Progress::Ready(outcome);
+                    }
+                    drop(state);
+                    if polls == 0 {
+                        self.memo.registration = Some((i, Registering::Leasing));
+                        // The lease names the client being replaced (none at first): a
+                        // registration replacing an expired one has a lease of its own.
+                        let replaced = shared
+                            .and_then(|r| r.client.as_ref())
+                            .map_or("", |c| c.client_id.as_str());
+                        let lease = crate::session::index_key(
+                            "registration-lease",
+                            slot.config.issuer(),
+                            &format!("{}\0{replaced}", slot.redirect_uri),
+                        );
+                        let ttl = registration_lease_ttl(slot.config.discovery_retry);
+                        return Progress::Pending(Ask::MarkSpent(lease, ttl));
+                    }
+                    let ttl = registration_lease_ttl(slot.config.discovery_retry);
+                    let limit = ttl.as_millis() / REGISTRATION_LEASE_POLL.as_millis();
+                    if u128::from(polls) >= limit {
+                        return Progress::Ready(Err(Error::Transport {
+                            endpoint: Endpoint::Registration,
+                            source: TransportError::Other(
+                                "another instance's client registration did not finish".into(),
+                            ),
+                        }));
+                    }
+                    self.memo.registration = Some((i, Registering::Sleeping(polls)));
+                    return Progress::Pending(Ask::Sleep(REGISTRATION_LEASE_POLL));
+                }
+                Registering::Leasing => match self.marked() {
+                    // This instance registers: below.
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::debug!(provider = %slot.name, "another instance registers the client; waiting for it");
+                        self.memo.registration = Some((i, Registering::Sleeping(1)));
+                        return Progress::Pending(Ask::Sleep(REGISTRATION_LEASE_POLL));
+                    }
+                    Err(e) => return Progress::Ready(Err(e)),
+                },
+                Registering::Sleeping(polls) => {
+                    self.memo.registration = Some((i, Registering::Loading(polls + 1)));
+                    return Progress::Pending(Ask::Load(record_id()));
+                }
+            },
+            other => self.memo.registration = other,
+        }
         let mut state = slot.state();
         let plan = state.plan_client(
             &slot.config,
             metadata,
             &slot.redirect_uri,
             self.rp.post_logout_redirect_uri(),
+            self.rp.logout_routes(),
             self.now,
         );
         match plan {
             Err(e) => Progress::Ready(Err(e)),
             Ok(ClientPlan::Use(c)) => Progress::Ready(Ok(c)),
-            Ok(ClientPlan::Register(_)) if state.registering.is_some() => {
-                Progress::Pending(Ask::Wait)
-            }
-            Ok(ClientPlan::Register(request)) => {
-                state.registering = Some(self.id);
-                self.owned.push(Owned::Provider(i));
+            // This flow holds the process's registration and the store's lease: register.
+            Ok(ClientPlan::Register(request)) if state.registering == Some(self.id) => {
                 Progress::Pending(Ask::Send(
                     Purpose::Registration(i),
                     Outbound {
@@ -617,6 +748,16 @@ impl Cx<'_> {
                         request: *request,
                     },
                 ))
+            }
+            Ok(ClientPlan::Register(_)) if state.registering.is_some() => {
+                Progress::Pending(Ask::Wait)
+            }
+            Ok(ClientPlan::Register(_)) => {
+                // First what another instance may have registered already.
+                state.registering = Some(self.id);
+                self.owned.push(Owned::Provider(i));
+                self.memo.registration = Some((i, Registering::Loading(0)));
+                Progress::Pending(Ask::Load(record_id()))
             }
         }
     }

@@ -25,7 +25,8 @@
 //! HTTP client, in a server):
 //!
 //! ```
-//! use std::collections::{HashMap, HashSet};
+//! use std::collections::HashMap;
+//! use std::time::Instant;
 //!
 //! use bytes::Bytes;
 //! use http::{header, Request, Response};
@@ -38,7 +39,7 @@
 //! fn run<T>(
 //!     mut flow: Flow<T>,
 //!     store: &mut HashMap<String, SessionRecord>,
-//!     spent: &mut HashSet<String>,
+//!     spent: &mut HashMap<String, Instant>,
 //!     send: &mut dyn FnMut(&Request<Bytes>) -> Response<Bytes>,
 //! ) -> T {
 //!     loop {
@@ -53,9 +54,30 @@
 //!                 store.remove(&id);
 //!                 flow.answer(Answer::Stored(Ok(())));
 //!             }
-//!             Action::MarkSpent(key, _ttl) => flow.answer(Answer::Marked(Ok(spent.insert(key)))),
+//!             // A logout sent by the provider names a user, not a session id.
+//!             Action::DeleteIndexed(key) => {
+//!                 store.retain(|_, record| !record.index_keys().contains(&key));
+//!                 flow.answer(Answer::Stored(Ok(())));
+//!             }
+//!             // An insert-if-absent that lasts `ttl` (a lease never released would lock a
+//!             // session's refresh out).
+//!             Action::MarkSpent(key, ttl) => {
+//!                 let now = Instant::now();
+//!                 spent.retain(|_, until| *until > now);
+//!                 let fresh = !spent.contains_key(&key);
+//!                 if fresh {
+//!                     spent.insert(key, now + ttl);
+//!                 }
+//!                 flow.answer(Answer::Marked(Ok(fresh)));
+//!             }
+//!             Action::Unmark(key) => {
+//!                 spent.remove(&key);
+//!                 flow.answer(Answer::Stored(Ok(())));
+//!             }
 //!             // Another flow is fetching what this one needs: poll again once it has.
 //!             Action::Wait => std::thread::yield_now(),
+//!             // Another process holds this session's refresh: give it time.
+//!             Action::Sleep(duration) => std::thread::sleep(duration),
 //!             Action::Done(outcome) => return outcome,
 //!         }
 //!     }
@@ -70,7 +92,7 @@
 //!     )
 //!     .session_secret([7u8; 32])
 //!     .build()?;
-//! let (mut store, mut spent) = (HashMap::new(), HashSet::new());
+//! let (mut store, mut spent) = (HashMap::new(), HashMap::new());
 //! let now = 1_700_000_000;
 //! # let provider = op::Provider::new(now)?;
 //!
@@ -188,6 +210,7 @@ pub mod jwks;
 pub mod log_safe;
 pub mod login;
 mod login_cookie;
+pub mod logout_token;
 pub mod manual;
 pub mod metadata;
 mod provider;
@@ -211,8 +234,8 @@ pub use claims::{ClaimsError, StandardClaims};
 pub use client_auth::{AssertionAudience, ClientKeyError, ClientPrivateKey};
 pub use config::{ProviderConfig, ProviderConfigBuilder, ResponseMode, ResponseType};
 pub use error::{
-    BearerError, Endpoint, Error, IdTokenError, LoginCookieError, Misuse, ProtocolError,
-    ProviderError, Result, StoreError, TransportError,
+    BearerError, Endpoint, Error, IdTokenError, LoginCookieError, LogoutError, Misuse,
+    ProtocolError, ProviderError, Result, StoreError, TransportError,
 };
 pub use error_view::{ErrorInfo, ErrorView, HtmlErrorView, JsonErrorView};
 pub use flow::{Action, Answer, Context, Flow};
@@ -224,7 +247,7 @@ pub use metadata::{ClientAuthMethod, ClientMetadata, ProviderMetadata};
 pub use registration::ClientRegistrationInfo;
 pub use rp::{RelyingParty, RelyingPartyBuilder, Response, Route};
 pub use secret::Secret;
-pub use session::{PendingLogin, SessionRecord, UserSession};
+pub use session::{PendingLogin, SessionRecord, SharedRegistration, UserSession};
 pub use signing::TokenSigning;
 pub use userinfo::UserinfoMethod;
 

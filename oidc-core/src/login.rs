@@ -345,6 +345,7 @@ pub fn authentication_request(
             max_age,
             acr_values,
             params,
+            client_id: Some(client.client_id.clone()),
         },
     })
 }
@@ -551,6 +552,7 @@ mod tests {
                 last_authenticated: 500,
                 last_session_refresh: 500,
                 expires_at: 10_000,
+                sid: None,
             }
         };
         let gold = LoginParams::new().acr_values(["gold", "platinum"]);

@@ -260,6 +260,7 @@ mod tests {
             max_age: None,
             acr_values: Vec::new(),
             params: Vec::new(),
+            client_id: None,
         }
     }
 

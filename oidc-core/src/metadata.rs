@@ -119,6 +119,19 @@ impl ProviderMetadata {
         Url::parse(value).ok()
     }
 
+    /// Whether the provider sends logout tokens to the clients' `backchannel_logout_uri`
+    /// (`backchannel_logout_supported`, OpenID Connect Back-Channel Logout 2.1, kept in
+    /// [`extra`](Self::extra)).
+    pub fn backchannel_logout_supported(&self) -> bool {
+        self.extra.get("backchannel_logout_supported") == Some(&Value::Bool(true))
+    }
+
+    /// Whether the provider loads the clients' `frontchannel_logout_uri` at logout
+    /// (`frontchannel_logout_supported`, OpenID Connect Front-Channel Logout 2.1).
+    pub fn frontchannel_logout_supported(&self) -> bool {
+        self.extra.get("frontchannel_logout_supported") == Some(&Value::Bool(true))
+    }
+
     /// Parses a metadata document, naming the failing field path on error.
     pub fn from_json(body: &[u8]) -> std::result::Result<Self, String> {
         let de = &mut serde_json::Deserializer::from_slice(body);

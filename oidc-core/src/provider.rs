@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use serde_json::Value;
 use url::Url;
 
 use crate::client_auth;
@@ -26,6 +27,12 @@ pub(crate) struct ProviderState {
     discovery_failure: Option<(u64, String)>,
     /// The client and when its secret expires (`None`: never).
     client: Option<(Arc<ClientMetadata>, Option<u64>)>,
+    /// The registered client the current one replaced: logins started with it finish with it.
+    previous_client: Option<Arc<ClientMetadata>>,
+    /// When the client registration last failed and how; cleared by a registration. No
+    /// registration is attempted again for `discovery_retry`: requests meanwhile get this
+    /// error.
+    registration_failure: Option<(u64, Error)>,
     /// The key set and its fetch history.
     pub(crate) keys: KeyCache,
     /// The flow discovering the metadata now, if any: the others wait for it, or use a stale
@@ -45,6 +52,14 @@ pub(crate) enum MetadataPlan {
     /// Send this discovery request and record its answer with
     /// [`ProviderState::record_discovery`].
     Discover(Box<http::Request<Bytes>>),
+}
+
+/// The app's routes for logouts the provider sends, which a dynamic registration names when
+/// the provider supports them.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct LogoutRoutes<'a> {
+    pub(crate) backchannel: Option<&'a Url>,
+    pub(crate) frontchannel: Option<&'a Url>,
 }
 
 /// What to do for the client registration.
@@ -67,6 +82,8 @@ impl ProviderState {
             },
             discovery_failure: None,
             client: config.client().map(|c| (Arc::new(c.clone()), None)),
+            previous_client: None,
+            registration_failure: None,
             keys: KeyCache::new(config.key_fetch_policy()),
             discovering: None,
             registering: None,
@@ -179,6 +196,7 @@ impl ProviderState {
         metadata: &ProviderMetadata,
         redirect_uri: &Url,
         post_logout_redirect_uri: &Url,
+        logout_routes: LogoutRoutes<'_>,
         now: u64,
     ) -> Result<ClientPlan> {
         if let Some((c, expires)) = &self.client {
@@ -189,6 +207,11 @@ impl ProviderState {
         let ClientRegistration::Dynamic(info) = config.registration() else {
             return Err(Error::config("client", "missing"));
         };
+        if let Some((at, error)) = &self.registration_failure {
+            if now < at.saturating_add(config.discovery_retry.as_secs()) {
+                return Err(error.clone());
+            }
+        }
         let endpoint = metadata.registration_endpoint.as_ref().ok_or_else(|| {
             Error::config(
                 "provider_metadata.registration_endpoint",
@@ -201,6 +224,33 @@ impl ProviderState {
         }
         if info.post_logout_redirect_uris.is_empty() {
             info.post_logout_redirect_uris = vec![post_logout_redirect_uri.to_string()];
+        }
+        // The logout routes the provider can use, unless the app registers its own.
+        let channels = [
+            (
+                logout_routes.backchannel,
+                metadata.backchannel_logout_supported(),
+                "backchannel_logout",
+            ),
+            (
+                logout_routes.frontchannel,
+                metadata.frontchannel_logout_supported(),
+                "frontchannel_logout",
+            ),
+        ];
+        // A multi-tenant issuer's logouts name each tenant's issuer, which no configured
+        // provider has: not offered rather than accepted and then refused.
+        let exact = matches!(config.issuer_policy, crate::issuer::IssuerPolicy::Exact);
+        for (uri, supported, name) in channels {
+            let supported = supported && exact;
+            let field = format!("{name}_uri");
+            if let (Some(uri), true, false) = (uri, supported, info.extra.contains_key(&field)) {
+                info.extra.insert(field, Value::String(uri.to_string()));
+                // The sessions are indexed by `sid`: with it, a logout ends the one provider
+                // session it names rather than every session of the user.
+                info.extra
+                    .insert(format!("{name}_session_required"), Value::Bool(true));
+            }
         }
         let rt = config.response_type;
         if info.response_types.is_empty() {
@@ -230,8 +280,33 @@ impl ProviderState {
     pub(crate) fn record_registration(
         &mut self,
         config: &ProviderConfig,
+        now: u64,
         answer: std::result::Result<http::Response<Bytes>, TransportError>,
     ) -> Result<Arc<ClientMetadata>> {
+        let outcome = Self::registered_client(config, answer);
+        match &outcome {
+            Ok((client, expires)) => self.use_client(client.clone(), *expires),
+            Err(e) => self.registration_failure = Some((now, e.clone())),
+        }
+        outcome.map(|(client, _)| client)
+    }
+
+    /// Makes `client` the one to use, the one it replaces kept as the previous one.
+    fn use_client(&mut self, client: Arc<ClientMetadata>, expires: Option<u64>) {
+        if let Some((old, _)) = self.client.take() {
+            if old.client_id != client.client_id {
+                self.previous_client = Some(old);
+            }
+        }
+        self.client = Some((client, expires));
+        self.registration_failure = None;
+    }
+
+    /// The registration's answer checked: the client and when its secret expires.
+    fn registered_client(
+        config: &ProviderConfig,
+        answer: std::result::Result<http::Response<Bytes>, TransportError>,
+    ) -> Result<(Arc<ClientMetadata>, Option<u64>)> {
         let response = answer.map_err(|source| Error::Transport {
             endpoint: Endpoint::Registration,
             source,
@@ -251,9 +326,85 @@ impl ProviderState {
                 "the provider registered private_key_jwt, and no private key is configured",
             ));
         }
-        let client = Arc::new(client);
-        self.client = Some((client.clone(), secret_expires_at));
-        Ok(client)
+        Ok((Arc::new(client), secret_expires_at))
+    }
+
+    /// Takes in the registration another instance kept in the shared store: `Some(Ok)` with
+    /// its client when that is usable at `now`, `Some(Err)` while its failed registration is
+    /// being backed off, `None` when there is nothing to use (register then).
+    pub(crate) fn adopt_shared(
+        &mut self,
+        shared: &crate::session::SharedRegistration,
+        now: u64,
+    ) -> Option<Result<Arc<ClientMetadata>>> {
+        if let Some(previous) = &shared.previous {
+            self.previous_client = Some(Arc::new(previous.clone()));
+        }
+        if let Some(reason) = &shared.failure {
+            let error = registration_backoff(reason);
+            self.registration_failure = Some((now, error.clone()));
+            return Some(Err(error));
+        }
+        let client = shared.client.as_ref()?;
+        if shared.secret_expires_at.is_some_and(|t| t <= now) {
+            return None;
+        }
+        let client = Arc::new(client.clone());
+        self.use_client(client.clone(), shared.secret_expires_at);
+        Some(Ok(client))
+    }
+
+    /// What this process learnt from its own registration, for the other instances: the
+    /// client (with the one it replaced), or the failure while it is backed off.
+    pub(crate) fn shared_registration(
+        &self,
+        config: &ProviderConfig,
+        now: u64,
+    ) -> crate::session::SessionRecord {
+        let mut record = crate::session::SessionRecord::new(now);
+        let mut shared = crate::session::SharedRegistration {
+            previous: self.previous_client.as_deref().cloned(),
+            ..Default::default()
+        };
+        match (&self.client, &self.registration_failure) {
+            (_, Some((at, error))) => {
+                shared.failure = Some(error.to_string());
+                record.expires_at = at.saturating_add(config.discovery_retry.as_secs().max(1));
+            }
+            (Some((client, expires)), None) => {
+                shared.client = Some((**client).clone());
+                shared.secret_expires_at = *expires;
+                // Kept until the secret expires, or for a year (registered again then, as
+                // a fresh process would).
+                record.expires_at = expires.unwrap_or(now.saturating_add(365 * 24 * 3600));
+            }
+            (None, None) => {}
+        }
+        record.registration = Some(Box::new(shared));
+        record
+    }
+
+    /// The client a login started with `client_id` finishes with: the current one, or the
+    /// one it replaced.
+    pub(crate) fn client_for_login(&self, client_id: &str) -> Option<Arc<ClientMetadata>> {
+        [
+            self.client.as_ref().map(|(c, _)| c),
+            self.previous_client.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|c| c.client_id == client_id)
+        .cloned()
+    }
+}
+
+/// The error an instance gets while another's failed registration is backed off.
+fn registration_backoff(reason: &str) -> Error {
+    Error::Transport {
+        endpoint: Endpoint::Registration,
+        source: TransportError::Other(format!(
+            "the client registration failed ({reason}); retrying shortly"
+        )),
     }
 }
 
@@ -479,7 +630,14 @@ mod tests {
         let redirect = Url::parse("https://app.example/redirect_uri").unwrap();
         let logged_out = Url::parse("https://app.example/logged_out").unwrap();
         state
-            .plan_client(config, &metadata(), &redirect, &logged_out, now)
+            .plan_client(
+                config,
+                &metadata(),
+                &redirect,
+                &logged_out,
+                LogoutRoutes::default(),
+                now,
+            )
             .unwrap()
     }
 
@@ -506,7 +664,7 @@ mod tests {
             json!(["authorization_code", "refresh_token"])
         );
         let client = state
-            .record_registration(&config, registered("client_secret_basic", 2000))
+            .record_registration(&config, 1, registered("client_secret_basic", 2000))
             .unwrap();
         assert_eq!(client.client_id, "dyn");
         let ClientPlan::Use(same) = plan(&state, &config, 1999) else {
@@ -524,7 +682,7 @@ mod tests {
         let config = dynamic(false);
         let mut state = ProviderState::new(&config);
         let err = state
-            .record_registration(&config, registered("none", 0))
+            .record_registration(&config, 1, registered("none", 0))
             .unwrap_err();
         assert!(err.to_string().contains("PKCE"), "{err}");
         assert!(matches!(
@@ -537,7 +695,7 @@ mod tests {
     fn a_failed_registration_keeps_nothing() {
         let config = dynamic(true);
         let mut state = ProviderState::new(&config);
-        let err = state.record_registration(&config, down()).unwrap_err();
+        let err = state.record_registration(&config, 1, down()).unwrap_err();
         assert!(matches!(
             err,
             Error::Transport {
@@ -565,7 +723,14 @@ mod tests {
     ) -> Result<Arc<ClientMetadata>> {
         let redirect = Url::parse("https://app.example/redirect_uri").unwrap();
         let logged_out = Url::parse("https://app.example/logged_out").unwrap();
-        match state.plan_client(config, m, &redirect, &logged_out, 1)? {
+        match state.plan_client(
+            config,
+            m,
+            &redirect,
+            &logged_out,
+            LogoutRoutes::default(),
+            1,
+        )? {
             ClientPlan::Use(c) => Ok(c),
             ClientPlan::Register(_) => panic!("expected the static client"),
         }
@@ -625,7 +790,14 @@ mod tests {
         let redirect = Url::parse("https://app.example/redirect_uri").unwrap();
         let m = advertising(&["client_secret_basic", "private_key_jwt"]);
         let ClientPlan::Register(request) = state
-            .plan_client(&config, &m, &redirect, &redirect, 1)
+            .plan_client(
+                &config,
+                &m,
+                &redirect,
+                &redirect,
+                LogoutRoutes::default(),
+                1,
+            )
             .unwrap()
         else {
             panic!("expected a registration");
@@ -642,6 +814,7 @@ mod tests {
                 &advertising(&["client_secret_post"]),
                 &redirect,
                 &redirect,
+                LogoutRoutes::default(),
                 1,
             )
             .unwrap()
@@ -651,6 +824,70 @@ mod tests {
         let body: serde_json::Value = serde_json::from_slice(request.body()).unwrap();
         assert_eq!(body["token_endpoint_auth_method"], "client_secret_post");
         assert!(body.get("jwks_uri").is_none());
+    }
+
+    /// The logout routes are registered when the provider supports them, each with
+    /// `*_session_required`, and never over what the app registers itself.
+    #[test]
+    fn a_registration_names_the_logout_routes_the_provider_supports() {
+        let redirect: Url = "https://app.example/redirect_uri".parse().unwrap();
+        let back: Url = "https://app.example/backchannel_logout".parse().unwrap();
+        let front: Url = "https://app.example/frontchannel_logout".parse().unwrap();
+        let routes = LogoutRoutes {
+            backchannel: Some(&back),
+            frontchannel: Some(&front),
+        };
+        let body = |config: &ProviderConfig, m: &ProviderMetadata| -> serde_json::Value {
+            let state = ProviderState::new(config);
+            let ClientPlan::Register(request) = state
+                .plan_client(config, m, &redirect, &redirect, routes, 1)
+                .unwrap()
+            else {
+                panic!("expected a registration");
+            };
+            serde_json::from_slice(request.body()).unwrap()
+        };
+        let config = dynamic(false);
+        let mut m = advertising(&["client_secret_basic"]);
+        let plain = body(&config, &m);
+        assert!(plain.get("backchannel_logout_uri").is_none(), "{plain}");
+        assert!(plain.get("frontchannel_logout_uri").is_none(), "{plain}");
+        m.extra
+            .insert("backchannel_logout_supported".into(), true.into());
+        let b = body(&config, &m);
+        assert_eq!(b["backchannel_logout_uri"], back.as_str());
+        assert_eq!(b["backchannel_logout_session_required"], true);
+        assert!(b.get("frontchannel_logout_uri").is_none(), "{b}");
+        m.extra
+            .insert("frontchannel_logout_supported".into(), true.into());
+        let both = body(&config, &m);
+        assert_eq!(both["frontchannel_logout_uri"], front.as_str());
+        assert_eq!(both["frontchannel_logout_session_required"], true);
+        // The app's own value stays.
+        let mut info = ClientRegistrationInfo::new("app");
+        info.extra.insert(
+            "backchannel_logout_uri".into(),
+            "https://app.example/elsewhere".into(),
+        );
+        let own = ProviderConfig::discover(ISSUER)
+            .register(info)
+            .build()
+            .unwrap();
+        assert_eq!(
+            body(&own, &m)["backchannel_logout_uri"],
+            "https://app.example/elsewhere"
+        );
+        // A multi-tenant issuer's logouts could not be matched: none is offered.
+        let tenants = ProviderConfig::discover(ISSUER)
+            .register(ClientRegistrationInfo::new("app"))
+            .issuer_policy(crate::issuer::IssuerPolicy::tenant_template(format!(
+                "{ISSUER}/{{tenantid}}"
+            )))
+            .build()
+            .unwrap();
+        let t = body(&tenants, &m);
+        assert!(t.get("backchannel_logout_uri").is_none(), "{t}");
+        assert!(t.get("frontchannel_logout_uri").is_none(), "{t}");
     }
 
     #[test]

@@ -87,6 +87,14 @@ pub fn check_refreshed_id_token(
             return Err(IdTokenError::SubjectChanged(claim));
         }
     }
+    // A refresh stays in the provider session it was logged in with: another `sid` would be
+    // another login (and a logout of the first would no longer find this session). One left
+    // out is fine: the session keeps the login's.
+    if let (Some(before), Some(after)) = (previous.claims.get("sid"), new.claims.get("sid")) {
+        if before != after {
+            return Err(IdTokenError::SubjectChanged("sid"));
+        }
+    }
     let mut before = audiences_of(&previous.claims);
     let mut after = audiences_of(&new.claims);
     before.sort_unstable();
@@ -505,6 +513,7 @@ mod tests {
             last_authenticated: 900,
             last_session_refresh: 900,
             expires_at: 5000,
+            sid: None,
         }
     }
 
@@ -846,6 +855,18 @@ mod tests {
             check_refreshed_id_token(&prev, &other_iss),
             Err(IdTokenError::SubjectChanged("iss"))
         );
+        // The provider session stays: another `sid` is refused, a missing one is fine (the
+        // session keeps the login's, `UserSession::sid`).
+        let mut with_sid = prev.clone();
+        with_sid.claims.insert("sid".into(), json!("s1"));
+        let mut other_sid = prev.clone();
+        other_sid.claims.insert("sid".into(), json!("s2"));
+        assert_eq!(
+            check_refreshed_id_token(&with_sid, &other_sid),
+            Err(IdTokenError::SubjectChanged("sid"))
+        );
+        assert!(check_refreshed_id_token(&with_sid, &prev).is_ok());
+        assert!(check_refreshed_id_token(&with_sid, &with_sid).is_ok());
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub mod builder;
 mod login;
 mod logout;
 mod pages;
+mod provider_logout;
 mod redirect;
 mod tokens;
 
@@ -68,6 +69,10 @@ struct Inner {
     login_path: Option<String>,
     /// The app's public JWKS (its URL and the document), when a provider has a private key.
     client_jwks: Option<(Url, Bytes)>,
+    /// Where the provider posts logout tokens, when served.
+    backchannel_logout_uri: Option<Url>,
+    /// Where the provider's logout page loads front-channel logout, when served.
+    frontchannel_logout_uri: Option<Url>,
     cookies: SessionCookies,
     login_cookies: LoginCookies,
     error_view: Arc<dyn ErrorView>,
@@ -130,6 +135,23 @@ pub enum Route {
     Login,
     /// The app's public JWKS (`private_key_jwt`), when a private key is configured.
     Jwks,
+    /// Back-channel logout: the provider posts a logout token (on by default).
+    BackchannelLogout,
+    /// Front-channel logout: the provider's logout page loads it with `iss` and `sid` (when
+    /// configured).
+    FrontchannelLogout,
+}
+
+impl Route {
+    /// The HTTP methods the route answers (`HEAD` goes with `GET`), for frameworks that route
+    /// by method too.
+    pub fn methods(self) -> &'static [http::Method] {
+        match self {
+            Route::Redirect | Route::Logout => &[Method::GET, Method::POST],
+            Route::Login | Route::Jwks | Route::FrontchannelLogout => &[Method::GET],
+            Route::BackchannelLogout => &[Method::POST],
+        }
+    }
 }
 
 impl RelyingParty {
@@ -155,6 +177,16 @@ impl RelyingParty {
         self.slot(provider)
             .ok()
             .map(|(_, p)| p.redirect_uri.as_str())
+    }
+
+    /// The path of the back-channel logout route, when served.
+    pub fn backchannel_logout_path(&self) -> Option<&str> {
+        self.inner.backchannel_logout_uri.as_ref().map(Url::path)
+    }
+
+    /// The path of the front-channel logout route, when served.
+    pub fn frontchannel_logout_path(&self) -> Option<&str> {
+        self.inner.frontchannel_logout_uri.as_ref().map(Url::path)
     }
 
     /// The path of the logout route, for routing.
@@ -222,7 +254,15 @@ impl RelyingParty {
             .map(|p| (Route::Redirect, p))
             .chain([(Route::Logout, self.logout_path())])
             .chain(self.inner.login_path.as_deref().map(|p| (Route::Login, p)))
-            .chain(self.jwks_path().map(|p| (Route::Jwks, p)));
+            .chain(self.jwks_path().map(|p| (Route::Jwks, p)))
+            .chain(
+                self.backchannel_logout_path()
+                    .map(|p| (Route::BackchannelLogout, p)),
+            )
+            .chain(
+                self.frontchannel_logout_path()
+                    .map(|p| (Route::FrontchannelLogout, p)),
+            );
         let mut paths: Vec<(Route, &str)> = Vec::new();
         for (route, path) in own {
             for p in [path, self.app_relative(path)] {
@@ -250,6 +290,16 @@ impl RelyingParty {
             Some(Route::Login)
         } else if self.jwks_path().is_some_and(|p| self.is_route(path, p)) {
             Some(Route::Jwks)
+        } else if self
+            .backchannel_logout_path()
+            .is_some_and(|p| self.is_route(path, p))
+        {
+            Some(Route::BackchannelLogout)
+        } else if self
+            .frontchannel_logout_path()
+            .is_some_and(|p| self.is_route(path, p))
+        {
+            Some(Route::FrontchannelLogout)
         } else {
             None
         }
@@ -293,6 +343,11 @@ impl RelyingParty {
                     fail,
                 ))
             }
+            Route::BackchannelLogout => Some(self.backchannel_logout(request, cx)),
+            Route::FrontchannelLogout => {
+                let (parts, _) = request.into_parts();
+                Some(self.frontchannel_logout(&parts, cx))
+            }
         }
     }
 
@@ -324,6 +379,13 @@ impl RelyingParty {
 
     pub(crate) fn slot_at(&self, i: usize) -> Option<&ProviderSlot> {
         self.inner.providers.get(i)
+    }
+
+    pub(crate) fn logout_routes(&self) -> crate::provider::LogoutRoutes<'_> {
+        crate::provider::LogoutRoutes {
+            backchannel: self.inner.backchannel_logout_uri.as_ref(),
+            frontchannel: self.inner.frontchannel_logout_uri.as_ref(),
+        }
     }
 
     pub(crate) fn post_logout_redirect_uri(&self) -> &Url {
@@ -470,16 +532,62 @@ mod tests {
                 (Route::Redirect, "/redirect_uri"),
                 (Route::Logout, "/app/logout"),
                 (Route::Logout, "/logout"),
+                (Route::BackchannelLogout, "/app/backchannel_logout"),
+                (Route::BackchannelLogout, "/backchannel_logout"),
             ]
         );
+        assert_eq!(
+            rp.route("/app/backchannel_logout"),
+            Some(Route::BackchannelLogout)
+        );
+        assert_eq!(rp.route("/frontchannel_logout"), None, "off by default");
         let root = rp_at("https://example.com");
         assert_eq!(
             root.route_paths(),
             [
                 (Route::Redirect, "/redirect_uri"),
-                (Route::Logout, "/logout")
+                (Route::Logout, "/logout"),
+                (Route::BackchannelLogout, "/backchannel_logout"),
             ]
         );
+    }
+
+    /// The provider-logout routes: back-channel on by default and can be turned off,
+    /// front-channel when configured, and neither may take another route's path.
+    #[test]
+    fn provider_logout_routes_are_configurable() {
+        use super::Route;
+        let build = |f: fn(super::RelyingPartyBuilder) -> super::RelyingPartyBuilder| {
+            f(super::RelyingParty::builder("https://example.com")
+                .provider(
+                    "default",
+                    crate::ProviderConfig::discover("https://op.example")
+                        .client(crate::ClientMetadata::new("c", "s"))
+                        .build()
+                        .unwrap(),
+                )
+                .session_secret([7u8; 32]))
+            .build()
+        };
+        let rp = build(|b| {
+            b.without_backchannel_logout()
+                .frontchannel_logout_path("/fc")
+        })
+        .unwrap();
+        assert_eq!(rp.route("/backchannel_logout"), None);
+        assert_eq!(rp.route("/fc"), Some(Route::FrontchannelLogout));
+        assert_eq!(Route::FrontchannelLogout.methods(), [http::Method::GET]);
+        assert_eq!(Route::BackchannelLogout.methods(), [http::Method::POST]);
+        let rp = build(|b| b.backchannel_logout_path("/op/logout")).unwrap();
+        assert_eq!(rp.backchannel_logout_path(), Some("/op/logout"));
+        for bad in [
+            build(|b| b.backchannel_logout_path("/logout")),
+            build(|b| b.frontchannel_logout_path("/redirect_uri")),
+            build(|b| b.frontchannel_logout_path("/backchannel_logout")),
+            build(|b| b.backchannel_logout_path("https://elsewhere.example/bc")),
+        ] {
+            assert!(matches!(bad, Err(crate::Error::Config { .. })), "{bad:?}");
+        }
     }
 
     /// With a private key, the JWKS route is `<app url>/jwks.json` (or the configured path),

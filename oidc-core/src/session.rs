@@ -49,6 +49,11 @@ pub struct UserSession {
     pub last_session_refresh: u64,
     /// When the session ends (unix seconds).
     pub expires_at: u64,
+    /// The provider session (`sid`) this login belongs to, from the login's ID token: kept
+    /// across refreshes, whose ID tokens may leave it out, so that a logout the provider sends
+    /// for that session still finds this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 impl std::fmt::Debug for UserSession {
@@ -120,6 +125,10 @@ pub struct PendingLogin {
     /// The `acr_values` sent, if any: the ID token's `acr` must be one of them.
     #[serde(default)]
     pub acr_values: Vec<String>,
+    /// The client the login was started with (a dynamically registered client may be
+    /// replaced meanwhile): the code is redeemed by that client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
     /// The login's own parameters ([`LoginParams`](crate::LoginParams), `prompt=none` aside):
     /// a silent login that needs interaction starts the interactive one with them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -160,8 +169,35 @@ pub struct SessionRecord {
     /// The `state` of an RP-initiated logout in progress.
     #[serde(default)]
     pub logout_state: Option<Secret>,
+    /// In the one record that holds no session but a provider's dynamic registration (see
+    /// [`SharedRegistration`]): the client every instance uses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration: Option<Box<SharedRegistration>>,
     /// When the record stops being valid (unix seconds).
     pub expires_at: u64,
+}
+
+/// A provider's dynamically registered client, kept in the session store so that every
+/// instance sharing the store uses the one client: a login started on one instance completes
+/// on another, and the provider sees one registration per app, not one per process. Kept in
+/// a [`SessionRecord`] of its own (an id no session cookie can name), so a store needs nothing
+/// new for it, and an encrypting store encrypts the client secret with the rest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SharedRegistration {
+    /// The registered client; `None` while a failed registration is being backed off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<crate::metadata::ClientMetadata>,
+    /// When the client's secret expires (`client_secret_expires_at`), if ever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_expires_at: Option<u64>,
+    /// The client this one replaced (its secret expired): a login started with it completes
+    /// with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<crate::metadata::ClientMetadata>,
+    /// Why the last registration failed, while the record lasts (the retry interval): every
+    /// instance then fails at once instead of registering again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 impl SessionRecord {
@@ -212,6 +248,65 @@ impl SessionRecord {
     }
 }
 
+/// The index key of the sessions a provider knows as `sid` (a provider session, OpenID
+/// Connect Front-Channel and Back-Channel Logout), for the provider `issuer`.
+pub fn sid_index_key(issuer: &str, sid: &str) -> String {
+    index_key("sid", issuer, sid)
+}
+
+/// The index key of every session of the user `sub` at `issuer`.
+pub fn subject_index_key(issuer: &str, sub: &str) -> String {
+    index_key("sub", issuer, sub)
+}
+
+/// The index key of the sessions of the user `sub` at `issuer` whose ID token carried no `sid`:
+/// a logout naming both a `sid` and a `sub` must end them too, since nothing says which
+/// provider session they belong to.
+pub fn sidless_index_key(issuer: &str, sub: &str) -> String {
+    index_key("nosid", issuer, sub)
+}
+
+/// `<kind>:<base64url(SHA-256(issuer NUL value))>`: short, one shape whatever the provider
+/// sends (a store may use it in a Redis key as it is), and not the raw `sub` or `sid`, which
+/// then never appear in a store's key space.
+pub(crate) fn index_key(kind: &str, issuer: &str, value: &str) -> String {
+    use base64::Engine as _;
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(issuer.as_bytes());
+    hash.update([0u8]);
+    hash.update(value.as_bytes());
+    format!(
+        "{kind}:{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hash.finalize())
+    )
+}
+
+impl SessionRecord {
+    /// The keys a session store indexes this record under, so that a logout sent by the
+    /// provider (which names a `sid` or a `sub`, never a session id) finds it in every process
+    /// sharing the store: the user's [`subject_index_key`], and the [`sid_index_key`] of the
+    /// ID token's `sid`, or the [`sidless_index_key`] when it has none. Empty without a user.
+    pub fn index_keys(&self) -> Vec<String> {
+        let Some(user) = &self.user else {
+            return Vec::new();
+        };
+        let claims = &user.id_token.claims;
+        let issuer = claims.get("iss").and_then(Value::as_str).unwrap_or("");
+        let sub = user.subject();
+        let mut keys = vec![subject_index_key(issuer, sub)];
+        match user
+            .sid
+            .as_deref()
+            .or_else(|| claims.get("sid").and_then(Value::as_str))
+        {
+            Some(sid) => keys.push(sid_index_key(issuer, sid)),
+            None => keys.push(sidless_index_key(issuer, sub)),
+        }
+        keys
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,6 +325,7 @@ mod tests {
             max_age: None,
             acr_values: Vec::new(),
             params: Vec::new(),
+            client_id: None,
         }
     }
 
@@ -292,7 +388,44 @@ mod tests {
             last_authenticated: 10,
             last_session_refresh: last_refresh,
             expires_at,
+            sid: None,
         }
+    }
+
+    /// The index keys follow the login's `sid`, kept in the session when a refreshed ID token
+    /// leaves it out; without one, the user's sessions without a `sid`; the user's always.
+    #[test]
+    fn index_keys_follow_the_logins_sid() {
+        let mut u = user(100, 40);
+        u.id_token.claims.insert("iss".into(), "https://op".into());
+        u.id_token.claims.insert("sub".into(), "alice".into());
+        let mut record = SessionRecord::new(100);
+        assert!(record.index_keys().is_empty(), "no user, no keys");
+        record.user = Some(Arc::new(u.clone()));
+        assert_eq!(
+            record.index_keys(),
+            [
+                subject_index_key("https://op", "alice"),
+                sidless_index_key("https://op", "alice")
+            ]
+        );
+        u.sid = Some("s1".into());
+        record.user = Some(Arc::new(u.clone()));
+        assert_eq!(
+            record.index_keys(),
+            [
+                subject_index_key("https://op", "alice"),
+                sid_index_key("https://op", "s1")
+            ]
+        );
+        assert_ne!(
+            sid_index_key("https://op", "x"),
+            subject_index_key("https://op", "x")
+        );
+        assert_ne!(
+            sid_index_key("https://op", "x"),
+            sid_index_key("https://op2", "x")
+        );
     }
 
     /// A session is valid up to, not including, its end; a refresh is due from the second the

@@ -65,15 +65,18 @@ pub enum SignedResponse {
     FrontChannelIdToken,
     /// A signed userinfo response (`application/jwt`).
     Userinfo,
+    /// A logout token (Back-Channel Logout 1.0): signed like the ID token, but anyone may post
+    /// one to the app, so HMAC only when configured explicitly, never negotiated.
+    LogoutToken,
 }
 
 impl SignedResponse {
     /// The client metadata field that names this response's algorithm.
     pub fn field(self) -> &'static str {
         match self {
-            SignedResponse::IdToken | SignedResponse::FrontChannelIdToken => {
-                "id_token_signed_response_alg"
-            }
+            SignedResponse::IdToken
+            | SignedResponse::FrontChannelIdToken
+            | SignedResponse::LogoutToken => "id_token_signed_response_alg",
             SignedResponse::Userinfo => "userinfo_signed_response_alg",
         }
     }
@@ -142,9 +145,9 @@ impl TokenSigning {
         response: SignedResponse,
     ) -> Result<Self> {
         let configured = match response {
-            SignedResponse::IdToken | SignedResponse::FrontChannelIdToken => {
-                config.id_token_signed_response_alg.as_deref()
-            }
+            SignedResponse::IdToken
+            | SignedResponse::FrontChannelIdToken
+            | SignedResponse::LogoutToken => config.id_token_signed_response_alg.as_deref(),
             // Without an algorithm of its own, signed userinfo follows a configured ID token
             // algorithm (a negotiated one never: see below).
             SignedResponse::Userinfo => config

@@ -71,6 +71,7 @@ fn discovery() -> Value {
         "jwks_uri": format!("{ISSUER}/jwks"),
         "introspection_endpoint": format!("{ISSUER}/introspect"),
         "end_session_endpoint": format!("{ISSUER}/logout"),
+        "registration_endpoint": format!("{ISSUER}/register"),
         "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["EdDSA"],
@@ -89,6 +90,16 @@ struct Op {
     revocation: Option<Result<u16, TransportError>>,
     /// The form bodies the revocation endpoint received.
     revoked: Vec<String>,
+    /// How many clients the registration endpoint registered.
+    registered: u32,
+    /// The registration endpoint cannot be reached.
+    registration_down: bool,
+    /// The token endpoint refuses connections.
+    token_down: bool,
+    /// Registered secrets expire after this many seconds (each registration a new client).
+    secret_lifetime: Option<u64>,
+    /// The `Authorization` header of the last token request.
+    token_auth: Option<String>,
 }
 
 impl Op {
@@ -116,9 +127,30 @@ impl Op {
                         .unwrap()
                 })
             }
+            "/register" if self.registration_down => Err(TransportError::Connect("refused".into())),
+            "/register" => {
+                self.registered += 1;
+                // With `secret_lifetime`, each registration is a new client whose secret
+                // expires after it.
+                let (id, expires) = match self.secret_lifetime {
+                    Some(life) if self.registered > 1 => {
+                        (format!("client{}", self.registered), now + life)
+                    }
+                    Some(life) => ("client".to_owned(), now + life),
+                    None => ("client".to_owned(), 0),
+                };
+                json_response(json!({"client_id": id, "client_secret": "secret",
+                    "client_secret_expires_at": expires}))
+            }
             "/jwks" if self.jwks_down => Err(TransportError::Connect("refused".into())),
             "/jwks" => json_response(key().jwks.clone()),
+            "/token" if self.token_down => Err(TransportError::Connect("refused".into())),
             "/token" => {
+                self.token_auth = request
+                    .headers()
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
                 let body = String::from_utf8_lossy(request.body()).into_owned();
                 if body.contains("grant_type=refresh_token") {
                     self.refreshed += 1;
@@ -145,6 +177,8 @@ struct Driver {
     marks: Vec<String>,
     now: u64,
     seed: u8,
+    /// How many `DeleteIndexed` actions fail before they succeed again.
+    failing_deletions: u32,
 }
 
 impl Driver {
@@ -155,6 +189,7 @@ impl Driver {
             marks: Vec::new(),
             now: NOW,
             seed: 0,
+            failing_deletions: 0,
         }
     }
 
@@ -191,13 +226,30 @@ impl Driver {
                 self.records.remove(&id);
                 flow.answer(Answer::Stored(Ok(())));
             }
+            Action::DeleteIndexed(_) if self.failing_deletions > 0 => {
+                log.push("delete indexed (fails)".into());
+                self.failing_deletions -= 1;
+                flow.answer(Answer::Stored(Err(oidc_core::StoreError("down".into()))));
+            }
+            Action::DeleteIndexed(key) => {
+                log.push("delete indexed".into());
+                self.records
+                    .retain(|_, record| !record.index_keys().contains(&key));
+                flow.answer(Answer::Stored(Ok(())));
+            }
             Action::MarkSpent(key, _) => {
                 log.push("mark".into());
                 let fresh = !self.marks.contains(&key);
                 self.marks.push(key);
                 flow.answer(Answer::Marked(Ok(fresh)));
             }
+            Action::Unmark(key) => {
+                log.push("unmark".into());
+                self.marks.retain(|m| *m != key);
+                flow.answer(Answer::Stored(Ok(())));
+            }
             Action::Wait => log.push("wait".into()),
+            Action::Sleep(d) => log.push(format!("sleep {}ms", d.as_millis())),
             Action::Done(out) => return Some(out),
         }
         None
@@ -451,7 +503,11 @@ fn refresh_step_by_step_and_one_refresh_for_two_requests() {
     let cx = d.cx();
     let (token, log) = d.run(rp.valid_access_token(&parts, true, cx));
     assert_eq!(token.unwrap().expose(), "at-2");
-    assert_eq!(log, ["load", "load", "send /token", "load", "save"]);
+    assert_eq!(
+        log,
+        ["load", "load", "mark", "send /token", "load", "save"],
+        "the refresh lease in the shared store is taken before the refresh token is spent"
+    );
 
     // Two requests of one session force a refresh at once: the second waits for the first's
     // and takes its token; one token request in all.
@@ -463,6 +519,8 @@ fn refresh_step_by_step_and_one_refresh_for_two_requests() {
     assert!(d.perform(&mut first, a, &mut log).is_none()); // load
     let a = first.poll();
     assert!(d.perform(&mut first, a, &mut log).is_none()); // load (own refresh)
+    let a = first.poll();
+    assert!(d.perform(&mut first, a, &mut log).is_none()); // the lease
     let a = first.poll();
     assert!(matches!(&a, Action::Send(out) if out.endpoint == Endpoint::Token));
     assert!(
@@ -715,4 +773,399 @@ fn a_flow_fetches_once_even_when_the_policy_would_fetch_again() {
         "one key set request"
     );
     assert_eq!(refused.unwrap_err().status(), StatusCode::BAD_GATEWAY);
+}
+
+/// A logout token for `sub` (no `sid`), issued at `now`.
+fn logout_token(sub: &str, jti: &str, now: u64) -> String {
+    sign(
+        json!({"iss": ISSUER, "aud": "client", "iat": now, "jti": jti, "sub": sub,
+        "events": {"http://schemas.openid.net/event/backchannel-logout": {}}}),
+    )
+}
+
+/// The provider's back-channel logout request carrying `token`.
+fn post_logout_token(token: &str) -> Request<Bytes> {
+    post_form("/backchannel_logout", &format!("logout_token={token}"), &[])
+}
+
+/// Back-channel logout: a valid logout token naming the user (`sub`, since these ID tokens
+/// carry no `sid`) ends both browsers' sessions through the store's index, after spending its
+/// `jti`; the keys are those the logins fetched. The same token again is a replay: its mark is
+/// taken, and nothing is deleted. A token for another user ends nothing of alice's.
+#[test]
+fn backchannel_logout_step_by_step() {
+    let mut d = Driver::new();
+    let rp = rp();
+    logged_in(&mut d, &rp);
+    logged_in(&mut d, &rp);
+    assert_eq!(d.records.len(), 2);
+    let post = post_logout_token;
+
+    let cx = d.cx();
+    let bob = logout_token("bob", "j0", d.now);
+    let (resp, log) = d.run(rp.handle(post(&bob), cx).unwrap());
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(log, ["mark", "delete indexed"]);
+    assert_eq!(
+        d.records.len(),
+        2,
+        "bob's logout ends none of alice's sessions"
+    );
+
+    let token = logout_token("alice", "j1", d.now);
+    let cx = d.cx();
+    let (resp, log) = d.run(rp.handle(post(&token), cx).unwrap());
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()[header::CACHE_CONTROL], "no-store");
+    assert_eq!(log, ["mark", "delete indexed"]);
+    assert!(d.records.is_empty(), "both sessions ended");
+
+    logged_in(&mut d, &rp);
+    let cx = d.cx();
+    let (resp, log) = d.run(rp.handle(post(&token), cx).unwrap());
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(log, ["mark"], "a replay deletes nothing");
+    assert_eq!(d.records.len(), 1);
+    let body: Value = serde_json::from_slice(resp.body()).unwrap();
+    assert_eq!(body["error"], "invalid_request");
+}
+
+/// Two instances sharing the store (two relying parties, one map of records and marks) force
+/// a refresh of one session at once: the first takes the session's refresh lease and spends
+/// the refresh token; the second finds the lease taken, sleeps and reloads until the first
+/// has saved, and uses its token. One token request in all, so a rotating refresh token is
+/// never presented twice.
+#[test]
+fn two_instances_share_one_refresh() {
+    let mut d = Driver::new();
+    let (a_rp, b_rp) = (rp(), rp());
+    let session = logged_in(&mut d, &a_rp);
+    let (parts, _) = get("/api", &session).into_parts();
+    let mut log = Vec::new();
+    let (cx1, cx2) = (d.cx(), d.cx());
+    let mut a = a_rp.valid_access_token(&parts, true, cx1);
+    let mut b = b_rp.valid_access_token(&parts, true, cx2);
+    for _ in 0..3 {
+        let action = a.poll(); // load, load, lease
+        assert!(d.perform(&mut a, action, &mut log).is_none());
+    }
+    let send = a.poll();
+    assert!(matches!(&send, Action::Send(out) if out.endpoint == Endpoint::Token));
+    let mut b_log = Vec::new();
+    for _ in 0..3 {
+        let action = b.poll(); // load, load, lease (taken)
+        assert!(d.perform(&mut b, action, &mut b_log).is_none());
+    }
+    assert_eq!(b_log, ["load", "load", "mark"]);
+    // Instance A's refresh is in flight: B sleeps and finds nothing new yet.
+    for _ in 0..2 {
+        let action = b.poll();
+        assert!(d.perform(&mut b, action, &mut b_log).is_none());
+    }
+    assert_eq!(b_log[3..], ["sleep 100ms", "load"]);
+    assert!(!b.must_finish(), "the waiting instance spends nothing");
+    let (token_a, _) = {
+        assert!(d.perform(&mut a, send, &mut log).is_none());
+        d.run(a)
+    };
+    let (token_b, rest) = d.run(b);
+    assert_eq!(token_b.unwrap().expose(), token_a.unwrap().expose());
+    // B's reload came before A's save: it finds the lease still taken (A keeps it: the next
+    // refresh has a key of its own), sleeps, and reads what A saved.
+    assert_eq!(
+        rest,
+        ["mark", "sleep 100ms", "load"],
+        "B reads what A saved"
+    );
+    assert_eq!(
+        d.op.refreshed, 1,
+        "one token request between the two instances"
+    );
+}
+
+fn dynamic_rp() -> RelyingParty {
+    rp_with(
+        ProviderConfig::discover(ISSUER)
+            .register(oidc_core::ClientRegistrationInfo::new("app"))
+            .build()
+            .unwrap(),
+    )
+}
+
+/// One dynamic registration per app, not per process: the first instance finds no
+/// registration kept in the shared store, takes the registration lease, registers and keeps
+/// the client there; a second instance (another relying party on the same store) loads it
+/// and registers nothing, and a login started on the first completes on the second.
+#[test]
+fn instances_share_one_registration() {
+    let mut d = Driver::new();
+    let (a, b) = (dynamic_rp(), dynamic_rp());
+    let (parts, _) = get("/private", &[]).into_parts();
+    let cx = d.cx();
+    let (outcome, log) = d.run(a.authenticate(&parts, None, cx));
+    let login = outcome.unwrap_err();
+    assert_eq!(
+        log,
+        [
+            "send /.well-known/openid-configuration",
+            "load",
+            "mark",
+            "send /register",
+            "save"
+        ]
+    );
+    assert_eq!(d.op.registered, 1);
+    let url = location(&login);
+    d.op.nonce = param(&url, "nonce");
+    let state = param(&url, "state");
+    // The browser comes back to the other instance.
+    let cx = d.cx();
+    let flow = b.handle(
+        get(
+            &format!("/redirect_uri?code=c1&state={state}"),
+            &set_cookies(&login),
+        ),
+        cx,
+    );
+    let (resp, log) = d.run(flow.unwrap());
+    assert_eq!(
+        resp.status(),
+        StatusCode::FOUND,
+        "logged in on the other instance"
+    );
+    assert_eq!(
+        log[..3],
+        ["mark", "send /.well-known/openid-configuration", "load"],
+        "the state spent, then the kept registration loaded"
+    );
+    assert!(!log.iter().any(|l| l == "send /register"), "{log:?}");
+    assert_eq!(d.op.registered, 1, "one registration for the two instances");
+}
+
+/// A failing registration is kept as a failure for the retry interval: the instance that
+/// tried answers the next request at once, and so does another instance, each without a
+/// registration request; after the interval it is tried again.
+#[test]
+fn a_failed_registration_backs_off_on_every_instance() {
+    let mut d = Driver::new();
+    d.op.registration_down = true;
+    let (a, b) = (dynamic_rp(), dynamic_rp());
+    let (parts, _) = get("/private", &[]).into_parts();
+    let cx = d.cx();
+    let (outcome, log) = d.run(a.authenticate(&parts, None, cx));
+    assert_eq!(outcome.unwrap_err().status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        log,
+        [
+            "send /.well-known/openid-configuration",
+            "load",
+            "mark",
+            "send /register",
+            "save"
+        ]
+    );
+    d.op.registration_down = false;
+    let cx = d.cx();
+    let (outcome, log) = d.run(a.authenticate(&parts, None, cx));
+    assert_eq!(outcome.unwrap_err().status(), StatusCode::BAD_GATEWAY);
+    assert!(log.is_empty(), "backed off in this process: {log:?}");
+    let cx = d.cx();
+    let (outcome, log) = d.run(b.authenticate(&parts, None, cx));
+    assert_eq!(outcome.unwrap_err().status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        log,
+        ["send /.well-known/openid-configuration", "load"],
+        "the other instance learns the failure from the store"
+    );
+    d.now += 11;
+    d.records.clear(); // the failure record has expired
+    d.marks.clear(); // and so has the lease
+    let cx = d.cx();
+    let (outcome, log) = d.run(a.authenticate(&parts, None, cx));
+    assert_eq!(outcome.unwrap_err().status(), StatusCode::FOUND);
+    assert!(log.contains(&"send /register".to_owned()), "{log:?}");
+    assert_eq!(d.op.registered, 1);
+}
+
+/// A refresh that failed (here its token request was refused at the connection) gives the
+/// session's refresh lease back, so that the next request, on any instance, refreshes at once
+/// instead of waiting for the lease to run out.
+#[test]
+fn a_failed_refresh_gives_its_lease_back() {
+    let mut d = Driver::new();
+    let rp = rp();
+    let session = logged_in(&mut d, &rp);
+    let (parts, _) = get("/api", &session).into_parts();
+    d.op.token_down = true;
+    let cx = d.cx();
+    let (token, log) = d.run(rp.valid_access_token(&parts, true, cx));
+    assert!(token.is_err());
+    assert_eq!(
+        log,
+        ["load", "load", "mark", "send /token", "load", "unmark"]
+    );
+    d.op.token_down = false;
+    let other = rp_with(
+        ProviderConfig::discover(ISSUER)
+            .client(ClientMetadata::new("client", "secret"))
+            .build()
+            .unwrap(),
+    );
+    let cx = d.cx();
+    let (token, log) = d.run(other.valid_access_token(&parts, true, cx));
+    assert_eq!(token.unwrap().expose(), "at-2");
+    assert_eq!(
+        log,
+        [
+            "load",
+            "load",
+            "mark",
+            "send /.well-known/openid-configuration",
+            "send /token",
+            "load",
+            "save"
+        ],
+        "another instance takes the lease at once"
+    );
+}
+
+/// Once a logout token's `jti` is spent, the provider's own retry would be refused as a
+/// replay: a deletion the store fails is tried again (three times in all) before the logout is
+/// answered `400`.
+#[test]
+fn backchannel_logout_tries_a_failed_deletion_again() {
+    let mut d = Driver::new();
+    let rp = rp();
+    logged_in(&mut d, &rp);
+    let token = |jti: &str, now: u64| logout_token("alice", jti, now);
+    let post = post_logout_token;
+    d.failing_deletions = 2;
+    let cx = d.cx();
+    let (resp, log) = d.run(rp.handle(post(&token("j1", d.now)), cx).unwrap());
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        log,
+        [
+            "mark",
+            "delete indexed (fails)",
+            "sleep 200ms",
+            "delete indexed (fails)",
+            "sleep 200ms",
+            "delete indexed"
+        ]
+    );
+    assert!(d.records.is_empty());
+    logged_in(&mut d, &rp);
+    d.failing_deletions = 3;
+    let cx = d.cx();
+    let (resp, _) = d.run(rp.handle(post(&token("j2", d.now)), cx).unwrap());
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: Value = serde_json::from_slice(resp.body()).unwrap();
+    assert!(
+        !body["error_description"].as_str().unwrap().contains("down"),
+        "no store detail for whoever posted: {body}"
+    );
+    assert_eq!(d.records.len(), 1);
+}
+
+/// Front-channel logout, when configured: a `GET` with the provider's `iss` and a `sid` ends
+/// that provider session's sessions through the index, and its page may be framed by the
+/// provider alone; `HEAD` (a prefetch) and an unknown issuer end nothing.
+#[test]
+fn frontchannel_logout_step_by_step() {
+    let mut d = Driver::new();
+    let rp = RelyingParty::builder(APP)
+        .provider(
+            "op",
+            ProviderConfig::discover(ISSUER)
+                .client(ClientMetadata::new("client", "secret"))
+                .build()
+                .unwrap(),
+        )
+        .session_secret([9u8; 32])
+        .frontchannel_logout_path("/fc")
+        .build()
+        .unwrap();
+    logged_in(&mut d, &rp);
+    let mut record = d.records.values().next().unwrap().clone();
+    // These ID tokens carry no `sid`: give the login one, as a provider with sessions would.
+    let mut user = (**record.user.as_ref().unwrap()).clone();
+    user.sid = Some("s1".into());
+    record.user = Some(std::sync::Arc::new(user));
+    let id = d.records.keys().next().unwrap().clone();
+    d.records.insert(id, record);
+    let iss = url::form_urlencoded::byte_serialize(ISSUER.as_bytes()).collect::<String>();
+
+    let head = Request::head(format!("/fc?iss={iss}&sid=s1"))
+        .body(Bytes::new())
+        .unwrap();
+    let cx = d.cx();
+    let (resp, log) = d.run(rp.handle(head, cx).unwrap());
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(log.is_empty());
+    let cx = d.cx();
+    let foreign = get("/fc?iss=https%3A%2F%2Fevil.example&sid=s1", &[]);
+    let (resp, log) = d.run(rp.handle(foreign, cx).unwrap());
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(log.is_empty());
+    assert_eq!(d.records.len(), 1);
+
+    let cx = d.cx();
+    let (resp, log) = d.run(
+        rp.handle(get(&format!("/fc?iss={iss}&sid=s1"), &[]), cx)
+            .unwrap(),
+    );
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(log, ["delete indexed"]);
+    assert!(d.records.is_empty());
+    let csp = resp.headers()[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(csp.contains("frame-ancestors https://op.example"), "{csp}");
+    assert!(resp.headers().get(header::X_FRAME_OPTIONS).is_none());
+    assert_eq!(resp.headers()[header::CACHE_CONTROL], "no-store");
+}
+
+/// A login keeps the client it started with: started with a registered client whose secret
+/// then expires, it finishes with that client (the code was issued to it) even though the
+/// next request registered a new one meanwhile.
+#[test]
+fn a_login_finishes_with_the_client_it_started_with() {
+    use base64::Engine as _;
+    let mut d = Driver::new();
+    d.op.secret_lifetime = Some(60);
+    let rp = dynamic_rp();
+    let (parts, _) = get("/private", &[]).into_parts();
+    let cx = d.cx();
+    let (outcome, _) = d.run(rp.authenticate(&parts, None, cx));
+    let login = outcome.unwrap_err();
+    let url = location(&login);
+    assert_eq!(param(&url, "client_id"), "client");
+    d.op.nonce = param(&url, "nonce");
+    let state = param(&url, "state");
+    // The secret expires; another request registers a new client.
+    d.now += 61;
+    let cx = d.cx();
+    let (outcome, _) = d.run(rp.authenticate(&parts, None, cx));
+    assert_eq!(
+        param(&location(&outcome.unwrap_err()), "client_id"),
+        "client2"
+    );
+    assert_eq!(d.op.registered, 2);
+    let cx = d.cx();
+    let flow = rp.handle(
+        get(
+            &format!("/redirect_uri?code=c1&state={state}"),
+            &set_cookies(&login),
+        ),
+        cx,
+    );
+    let (resp, _) = d.run(flow.unwrap());
+    assert_eq!(resp.status(), StatusCode::FOUND, "the login completes");
+    let basic = base64::engine::general_purpose::STANDARD.encode("client:secret");
+    assert_eq!(
+        d.op.token_auth.as_deref(),
+        Some(format!("Basic {basic}").as_str()),
+        "the code is redeemed by the client it was issued to"
+    );
 }

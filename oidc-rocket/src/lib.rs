@@ -231,17 +231,27 @@ impl Fairing for OidcFairing {
         };
         let mut routes = Vec::new();
         for (route, path) in paths {
-            let (get, post) = match route {
-                oidc_runtime::Route::Redirect => (
-                    "oidc redirect endpoint",
-                    Some("oidc redirect endpoint (form_post)"),
-                ),
-                oidc_runtime::Route::Logout => ("oidc logout", Some("oidc logout confirmation")),
-                _ => ("oidc login", None),
-            };
-            routes.push(named(Route::new(Method::Get, path, handler.clone()), get));
-            if let Some(post) = post {
-                routes.push(named(Route::new(Method::Post, path, handler.clone()), post));
+            for method in route.methods() {
+                let (method, name) = match (route, method.as_str()) {
+                    (oidc_runtime::Route::Redirect, "POST") => {
+                        (Method::Post, "oidc redirect endpoint (form_post)")
+                    }
+                    (oidc_runtime::Route::Redirect, _) => (Method::Get, "oidc redirect endpoint"),
+                    (oidc_runtime::Route::Logout, "POST") => {
+                        (Method::Post, "oidc logout confirmation")
+                    }
+                    (oidc_runtime::Route::Logout, _) => (Method::Get, "oidc logout"),
+                    (oidc_runtime::Route::BackchannelLogout, _) => {
+                        (Method::Post, "oidc back-channel logout")
+                    }
+                    (oidc_runtime::Route::FrontchannelLogout, _) => {
+                        (Method::Get, "oidc front-channel logout")
+                    }
+                    (oidc_runtime::Route::Jwks, _) => (Method::Get, "oidc client jwks"),
+                    (_, "POST") => (Method::Post, "oidc route"),
+                    _ => (Method::Get, "oidc login"),
+                };
+                routes.push(named(Route::new(method, path, handler.clone()), name));
             }
         }
         Ok(rocket.manage(self.rp.clone()).mount("/", routes))

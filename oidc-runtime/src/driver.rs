@@ -129,6 +129,11 @@ pub(crate) async fn drive<T: Send + 'static>(mut guard: FlowGuard<T>) -> T {
             }
             // Handled above: a flow that still waits after the second poll has slept.
             Action::Wait => continue,
+            // Another process sharing the store holds what this flow waits for.
+            Action::Sleep(duration) => {
+                tokio::time::sleep(duration).await;
+                continue;
+            }
             Action::Send(outbound) => send(guard.shared.transport.clone(), outbound),
             Action::Load(id) => {
                 let store = guard.shared.store.clone();
@@ -141,6 +146,14 @@ pub(crate) async fn drive<T: Send + 'static>(mut guard: FlowGuard<T>) -> T {
             Action::Delete(id) => {
                 let store = guard.shared.store.clone();
                 Box::pin(async move { Answer::Stored(store.delete(&id).await) })
+            }
+            Action::DeleteIndexed(key) => {
+                let store = guard.shared.store.clone();
+                Box::pin(async move { Answer::Stored(store.delete_indexed(&key).await) })
+            }
+            Action::Unmark(key) => {
+                let store = guard.shared.store.clone();
+                Box::pin(async move { Answer::Stored(store.unmark(&key).await) })
             }
             Action::MarkSpent(key, ttl) => {
                 let store = guard.shared.store.clone();

@@ -117,6 +117,24 @@ impl RelyingPartyBuilder {
         self.forward(|b| b.jwks_path(path))
     }
 
+    /// Where the provider posts logout tokens (default `<app url>/backchannel_logout`). See
+    /// [`oidc_core::RelyingPartyBuilder::backchannel_logout_path`].
+    pub fn backchannel_logout_path(self, path: impl Into<String>) -> Self {
+        self.forward(|b| b.backchannel_logout_path(path))
+    }
+
+    /// Serves no back-channel logout route. See
+    /// [`oidc_core::RelyingPartyBuilder::without_backchannel_logout`].
+    pub fn without_backchannel_logout(self) -> Self {
+        self.forward(|b| b.without_backchannel_logout())
+    }
+
+    /// Serves front-channel logout at this path (off by default). See
+    /// [`oidc_core::RelyingPartyBuilder::frontchannel_logout_path`].
+    pub fn frontchannel_logout_path(self, path: impl Into<String>) -> Self {
+        self.forward(|b| b.frontchannel_logout_path(path))
+    }
+
     /// The key that signs session cookies, at least 32 bytes; instances that share sessions
     /// share it. Default here: a random key (sessions do not survive a restart). See
     /// [`oidc_core::RelyingPartyBuilder::session_secret`].
@@ -314,6 +332,18 @@ impl RelyingParty {
     /// ([`RelyingPartyBuilder::login_path`]). See [`oidc_core::RelyingParty::login_path`].
     pub fn login_path(&self) -> Option<&str> {
         self.shared.core.login_path()
+    }
+
+    /// The path of the back-channel logout route, when served. See
+    /// [`oidc_core::RelyingParty::backchannel_logout_path`].
+    pub fn backchannel_logout_path(&self) -> Option<&str> {
+        self.shared.core.backchannel_logout_path()
+    }
+
+    /// The path of the front-channel logout route, when served. See
+    /// [`oidc_core::RelyingParty::frontchannel_logout_path`].
+    pub fn frontchannel_logout_path(&self) -> Option<&str> {
+        self.shared.core.frontchannel_logout_path()
     }
 
     /// The path of the app's public JWKS route, when a provider has a private key. See

@@ -1,7 +1,7 @@
 //! Where session records live: a small trait of our own, and a bounded in-memory store. The
 //! driver answers the core's `Load`, `Save`, `Delete` and `MarkSpent` actions with it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,6 +37,46 @@ pub trait SessionStore: Send + Sync + 'static {
         key: &'a str,
         ttl: Duration,
     ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Removes the mark `key` that this process set with [`mark_spent`](Self::mark_spent), before
+    /// its time is up: the relying party gives a session's refresh lease back this way when
+    /// its refresh failed before the refresh token could be spent (the provider refused the
+    /// connection, or answered with an error), so that the next request need not wait for
+    /// the lease to expire. It does so well within the mark's `ttl`, so the mark is still its
+    /// own.
+    ///
+    /// The default does nothing, and the mark expires on its own: safe, only slower.
+    fn unmark<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = key;
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Deletes every record saved with `key` among its [`SessionRecord::index_keys`], for
+    /// every process sharing the store: how a logout sent by the provider (back-channel or
+    /// front-channel), which names the user's `sid` or `sub` and never a session id, ends
+    /// the sessions it names.
+    ///
+    /// A store that supports it keeps, on every [`save`](Self::save), the record's id under
+    /// each of its index keys for at least as long as the record lives (and no longer than
+    /// needed: entries expire or go with their records), and deletes here every record listed
+    /// under `key` and the entry itself, so that a record saved under `key` before this call
+    /// began is gone when it returns. An entry may list ids whose record has since been
+    /// deleted or replaced: deleting those is harmless, since the relying party never saves
+    /// another user's record under an existing id (the id rotates at every login).
+    ///
+    /// The default refuses, so that stores written before this method keep compiling and a
+    /// provider's logout against them fails visibly (HTTP 400 to the provider, a logged
+    /// error) instead of quietly ending nothing.
+    fn delete_indexed<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        let _ = key;
+        Box::pin(async {
+            Err(StoreError(
+                "this session store does not index sessions, which a logout sent by the \
+                 provider needs (SessionStore::delete_indexed)"
+                    .into(),
+            ))
+        })
+    }
 }
 
 /// A bounded in-memory store: at most `capacity` records; expired ones go first, then those
@@ -51,6 +91,10 @@ pub struct MemoryStore {
 struct Inner {
     records: HashMap<String, SessionRecord>,
     by_expiry: BTreeSet<(u64, String)>,
+    /// Index key -> ids of the records saved with it among their `index_keys()`. Entries go
+    /// with their records (removed, evicted, replaced), so the index never outgrows the
+    /// records it lists.
+    index: HashMap<String, HashSet<String>>,
     /// Spent marks and their expiry, bounded by the same capacity but apart from the records,
     /// so that marks never evict a session (nor sessions a mark).
     spent: HashMap<String, u64>,
@@ -129,7 +173,21 @@ impl MemoryStore {
             }
         }
         inner.by_expiry.insert((record.expires_at, id.to_owned()));
+        for key in record.index_keys() {
+            inner.index.entry(key).or_default().insert(id.to_owned());
+        }
         inner.records.insert(id.to_owned(), record.clone());
+    }
+
+    /// Every record listed under `key` goes, with the entry, under one lock: a record saved
+    /// before the call is gone when it returns.
+    fn delete_indexed_now(&self, key: &str) {
+        let mut inner = self.lock();
+        if let Some(ids) = inner.index.remove(key) {
+            for id in ids {
+                inner.remove(&id);
+            }
+        }
     }
 
     /// Test and set under one lock: nothing can run between the two.
@@ -159,6 +217,14 @@ impl Inner {
     fn remove(&mut self, id: &str) {
         if let Some(old) = self.records.remove(id) {
             self.by_expiry.remove(&(old.expires_at, id.to_owned()));
+            for key in old.index_keys() {
+                if let Some(ids) = self.index.get_mut(&key) {
+                    ids.remove(id);
+                    if ids.is_empty() {
+                        self.index.remove(&key);
+                    }
+                }
+            }
         }
     }
 }
@@ -190,6 +256,19 @@ impl SessionStore for MemoryStore {
     ) -> BoxFuture<'a, Result<bool, StoreError>> {
         let marked = self.mark_spent_now(key, ttl);
         Box::pin(async move { Ok(marked) })
+    }
+
+    fn delete_indexed<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.delete_indexed_now(key);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn unmark<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        let mut inner = self.lock();
+        if let Some(expires_at) = inner.spent.remove(key) {
+            inner.spent_by_expiry.remove(&(expires_at, key.to_owned()));
+        }
+        Box::pin(async { Ok(()) })
     }
 }
 
@@ -251,6 +330,164 @@ mod tests {
         assert_eq!(store.len(), 1, "marks are not session records");
         clock.0.store(111, Ordering::SeqCst);
         assert!(store.mark_spent("c", ttl).await.unwrap(), "expired");
+        store.unmark("c").await.unwrap();
+        assert!(store.mark_spent("c", ttl).await.unwrap(), "given back");
+        assert!(!store.mark_spent("c", ttl).await.unwrap());
+    }
+
+    /// A record of the user `sub` at the example issuer, with the ID token's `sid` if given.
+    fn user_record(expires_at: u64, sub: &str, sid: Option<&str>) -> SessionRecord {
+        let mut user = oidc_core::claims::example_user();
+        user.id_token.claims.insert("sub".into(), sub.into());
+        if let Some(sid) = sid {
+            user.id_token.claims.insert("sid".into(), sid.into());
+        }
+        SessionRecord {
+            user: Some(Arc::new(user)),
+            ..SessionRecord::new(expires_at)
+        }
+    }
+
+    fn index_len(store: &MemoryStore) -> usize {
+        store.lock().index.values().map(HashSet::len).sum()
+    }
+
+    /// A logout by `sid` ends the sessions of that provider session and only those; by `sub`,
+    /// every session of the user; the entry goes with them.
+    #[tokio::test]
+    async fn delete_indexed_deletes_all_and_only_the_listed_records() {
+        let store = MemoryStore::with_clock(10, Arc::new(FakeClock(AtomicU64::new(100))));
+        let iss = "https://op.example";
+        store
+            .save("a1", &user_record(1000, "alice", Some("s1")))
+            .await
+            .unwrap();
+        store
+            .save("a2", &user_record(1000, "alice", Some("s1")))
+            .await
+            .unwrap();
+        store
+            .save("a3", &user_record(1000, "alice", Some("s2")))
+            .await
+            .unwrap();
+        store
+            .save("b1", &user_record(1000, "bob", Some("s9")))
+            .await
+            .unwrap();
+        store.save("anon", &SessionRecord::new(1000)).await.unwrap();
+
+        store
+            .delete_indexed(&oidc_core::session::sid_index_key(iss, "s1"))
+            .await
+            .unwrap();
+        for gone in ["a1", "a2"] {
+            assert!(store.load(gone).await.unwrap().is_none(), "{gone}");
+        }
+        for kept in ["a3", "b1", "anon"] {
+            assert!(store.load(kept).await.unwrap().is_some(), "{kept}");
+        }
+        assert!(
+            !store
+                .lock()
+                .index
+                .contains_key(&oidc_core::session::sid_index_key(iss, "s1")),
+            "the entry goes too"
+        );
+
+        store
+            .delete_indexed(&oidc_core::session::subject_index_key(iss, "alice"))
+            .await
+            .unwrap();
+        assert!(store.load("a3").await.unwrap().is_none());
+        assert!(store.load("b1").await.unwrap().is_some());
+        assert!(store.load("anon").await.unwrap().is_some());
+        // An unknown key ends nothing and is no error.
+        store
+            .delete_indexed(&oidc_core::session::subject_index_key(iss, "carol"))
+            .await
+            .unwrap();
+        assert_eq!(store.len(), 2);
+    }
+
+    /// A record without a `sid` is indexed as sid-less for its user, so a logout naming a
+    /// `sid` and that user can reach it.
+    #[tokio::test]
+    async fn sidless_records_are_indexed_for_their_user() {
+        let store = MemoryStore::with_clock(10, Arc::new(FakeClock(AtomicU64::new(100))));
+        let iss = "https://op.example";
+        store
+            .save("a", &user_record(1000, "alice", None))
+            .await
+            .unwrap();
+        store
+            .save("b", &user_record(1000, "bob", None))
+            .await
+            .unwrap();
+        store
+            .delete_indexed(&oidc_core::session::sidless_index_key(iss, "alice"))
+            .await
+            .unwrap();
+        assert!(store.load("a").await.unwrap().is_none());
+        assert!(store.load("b").await.unwrap().is_some());
+    }
+
+    /// Eviction and deletion take a record's index entries with it: the index stays bounded
+    /// by the records it lists.
+    #[tokio::test]
+    async fn eviction_and_delete_clean_the_index() {
+        let clock = Arc::new(FakeClock(AtomicU64::new(100)));
+        let store = MemoryStore::with_clock(2, clock.clone());
+        for i in 0..50u64 {
+            let r = user_record(200 + i, &format!("user{i}"), Some(&format!("sid{i}")));
+            store.save(&format!("s{i}"), &r).await.unwrap();
+        }
+        assert_eq!(store.len(), 2);
+        assert_eq!(
+            index_len(&store),
+            4,
+            "two keys for each of the two records held"
+        );
+        assert_eq!(store.lock().index.len(), 4);
+        store.delete("s49").await.unwrap();
+        assert_eq!(index_len(&store), 2);
+        // A load of an expired record removes it, and its entries.
+        clock.0.store(10_000, Ordering::SeqCst);
+        assert!(store.load("s48").await.unwrap().is_none());
+        assert_eq!(index_len(&store), 0);
+        assert!(store.lock().index.is_empty());
+    }
+
+    /// A record replaced under the same id by one with other keys leaves the old keys: a
+    /// logout naming them no longer reaches it.
+    #[tokio::test]
+    async fn replacing_a_record_moves_its_index_entries() {
+        let store = MemoryStore::with_clock(10, Arc::new(FakeClock(AtomicU64::new(100))));
+        let iss = "https://op.example";
+        store
+            .save("x", &user_record(1000, "alice", Some("s1")))
+            .await
+            .unwrap();
+        store
+            .save("x", &user_record(1000, "alice", Some("s2")))
+            .await
+            .unwrap();
+        assert_eq!(index_len(&store), 2);
+        store
+            .delete_indexed(&oidc_core::session::sid_index_key(iss, "s1"))
+            .await
+            .unwrap();
+        assert!(
+            store.load("x").await.unwrap().is_some(),
+            "no longer under s1"
+        );
+        // A record replaced by an anonymous one is in no entry at all.
+        store.save("x", &SessionRecord::new(1000)).await.unwrap();
+        assert_eq!(index_len(&store), 0);
+        store
+            .delete_indexed(&oidc_core::session::subject_index_key(iss, "alice"))
+            .await
+            .unwrap();
+        assert!(store.load("x").await.unwrap().is_some());
     }
 
     /// Threads racing for one key: exactly one wins. Each thread runs its call on a

@@ -19,6 +19,7 @@ pub(crate) fn discovery(cfg: &Config, st: &State) -> Response<Bytes> {
     crate::compat::adjust_discovery(st, &mut doc);
     crate::client_auth::adjust_discovery(st, &mut doc);
     crate::revocation::adjust_discovery(cfg, st, &mut doc);
+    crate::logout_token::adjust_discovery(st, &mut doc);
     util::json(200, &doc)
 }
 
@@ -82,8 +83,15 @@ pub(crate) fn jwks(st: &State) -> Response<Bytes> {
     util::json(200, &jwks_value(st))
 }
 
-/// `GET` / `POST /logout` (OpenID Connect RP-Initiated Logout 1.0).
-pub(crate) fn logout(cfg: &Config, st: &State, request: &Request<Bytes>) -> Response<Bytes> {
+/// `GET` / `POST /logout` (OpenID Connect RP-Initiated Logout 1.0). Unless it refuses the
+/// request, it ends the provider session and queues the back- and front-channel logouts of
+/// the clients that took part in it.
+pub(crate) fn logout(
+    cfg: &Config,
+    st: &mut State,
+    request: &Request<Bytes>,
+    now: u64,
+) -> Response<Bytes> {
     let params = match *request.method() {
         Method::GET => Params::parse(request.uri().query().unwrap_or_default().as_bytes()),
         Method::POST => Params::parse(request.body()),
@@ -97,6 +105,10 @@ pub(crate) fn logout(cfg: &Config, st: &State, request: &Request<Bytes>) -> Resp
             cfg.cookie_path()
         ),
     );
+    if !response.status().is_client_error() {
+        end_provider_session(cfg, st, request, &params, now);
+        util::set_cookie(&mut response, &crate::logout_token::clear_sid_cookie(cfg));
+    }
     response
 }
 
@@ -141,6 +153,30 @@ fn logout_response(st: &State, params: &Params) -> Response<Bytes> {
             "<h1>You have been logged out</h1>\n<p class=\"note\">You can close this window.</p>",
         ),
     )
+}
+
+/// Ends the provider session of an accepted logout request: the browser's, or the one its
+/// `id_token_hint` (already checked by [`logout_response`]) names.
+fn end_provider_session(
+    cfg: &Config,
+    st: &mut State,
+    request: &Request<Bytes>,
+    params: &Params,
+    now: u64,
+) {
+    let cookie_sid = util::cookie(request.headers(), crate::logout_token::SID_COOKIE);
+    let hint = params.get("id_token_hint").and_then(|hint| {
+        let keys = st.keys.iter().chain(st.rogue_key.iter()).map(|k| &**k);
+        keys::verify(hint, keys)
+    });
+    let hint_client = hint.as_ref().and_then(hint_audience);
+    let sids = crate::logout_token::sessions_ended_by(
+        st,
+        cookie_sid.as_deref(),
+        hint.as_ref(),
+        hint_client.as_deref(),
+    );
+    crate::logout_token::end_sessions(cfg, st, &sids, now);
 }
 
 /// The client an ID token was issued to: `azp`, else the single (or first) `aud`.
@@ -273,7 +309,12 @@ pub(crate) fn register(st: &mut State, request: &Request<Bytes>, now: u64) -> Re
             meta.remove("client_secret_expires_at");
         }
     }
+    let logout = match crate::logout_token::registration_from(&meta) {
+        Ok(logout) => logout,
+        Err(e) => return registration_error("invalid_client_metadata", &e),
+    };
     crate::compat::record_registration(st, &client_id, &meta);
+    crate::logout_token::record_registration(st, &client_id, logout);
     st.clients.insert(
         client_id.clone(),
         SimClient {

@@ -7,6 +7,7 @@ use http::{Method, Request, Response};
 use serde_json::Value;
 
 use crate::claims::{self, has_scope, IdTokenSpec};
+use crate::logout_token::{self, SID_COOKIE};
 use crate::util::{self, escape_html, random_token, Params};
 use crate::{AccessRecord, CodeRecord, Config, Grant, Misbehavior, State};
 
@@ -100,7 +101,8 @@ pub(crate) enum Outcome {
         redirect_uri: String,
         mode: Mode,
         params: Vec<(String, String)>,
-        set_cookie: Option<String>,
+        /// `Set-Cookie` values: the provider session's cookies after a login.
+        set_cookie: Vec<String>,
     },
     /// Show a page (login form or error).
     Page {
@@ -118,19 +120,20 @@ pub(crate) fn endpoint(
     now: u64,
 ) -> Response<Bytes> {
     let session = util::cookie(request.headers(), SESSION_COOKIE);
+    let sid = util::cookie(request.headers(), SID_COOKIE);
     let outcome = match *request.method() {
         Method::GET => {
             let raw = request.uri().query().unwrap_or_default();
-            request_flow(cfg, st, raw, session, now)
+            request_flow(cfg, st, raw, session, sid.as_deref(), now)
         }
         Method::POST => {
             let form = Params::parse(request.body());
             if form.has("request_params") {
-                form_submit(cfg, st, &form, now)
+                form_submit(cfg, st, &form, sid.as_deref(), now)
             } else {
                 // OIDC Core 3.1.2.1: the authorization request may also be POSTed.
                 let raw = String::from_utf8_lossy(request.body()).into_owned();
-                request_flow(cfg, st, &raw, session, now)
+                request_flow(cfg, st, &raw, session, sid.as_deref(), now)
             }
         }
         _ => return crate::method_not_allowed(&[Method::GET, Method::POST]),
@@ -156,7 +159,8 @@ pub(crate) fn shortcut(
         ("username".to_owned(), username.to_owned()),
         ("action".to_owned(), action.to_owned()),
     ]);
-    form_submit(cfg, st, &Params::parse(body.as_bytes()), now)
+    // No browser: every shortcut login is a provider session of its own.
+    form_submit(cfg, st, &Params::parse(body.as_bytes()), None, now)
 }
 
 /// An authorization request (GET, or POST without the login form fields).
@@ -165,6 +169,7 @@ fn request_flow(
     st: &mut State,
     raw: &str,
     session: Option<String>,
+    sid: Option<&str>,
     now: u64,
 ) -> Outcome {
     let req = match validate(st, raw) {
@@ -177,7 +182,7 @@ fn request_flow(
             .max_age
             .is_none_or(|max| now.saturating_sub(auth_time) <= max);
         if fresh && !req.prompt_login {
-            return issue(cfg, st, &req, &user, auth_time, None, now);
+            return issue(cfg, st, &req, &user, auth_time, (Vec::new(), sid), now);
         }
     }
     if req.prompt_none {
@@ -193,7 +198,13 @@ fn request_flow(
 }
 
 /// The login form was submitted (or the test shortcut simulated that).
-fn form_submit(cfg: &Config, st: &mut State, form: &Params, now: u64) -> Outcome {
+fn form_submit(
+    cfg: &Config,
+    st: &mut State,
+    form: &Params,
+    sid: Option<&str>,
+    now: u64,
+) -> Outcome {
     let raw = form.get("request_params").unwrap_or_default();
     let req = match validate(st, raw) {
         Ok(req) => req,
@@ -227,7 +238,7 @@ fn form_submit(cfg: &Config, st: &mut State, form: &Params, now: u64) -> Outcome
                 util::form_encode(user),
                 cfg.cookie_path()
             );
-            issue(cfg, st, &req, user, now, Some(cookie), now)
+            issue(cfg, st, &req, user, now, (vec![cookie], sid), now)
         }
     }
 }
@@ -402,16 +413,22 @@ fn validate(st: &State, raw: &str) -> Result<AuthRequest, Rejection> {
     })
 }
 
-/// Issues the authorization response for a logged-in user.
+/// Issues the authorization response for a logged-in user, in the browser's provider session
+/// (`session.1`, its `sim_sid` cookie) if it is one of this user's, else in a new one; with
+/// the cookies `session.0` to set.
 fn issue(
     cfg: &Config,
     st: &mut State,
     req: &AuthRequest,
     username: &str,
     auth_time: u64,
-    set_cookie: Option<String>,
+    session: (Vec<String>, Option<&str>),
     now: u64,
 ) -> Outcome {
+    let (mut set_cookie, sid_cookie) = session;
+    let (sid, new_sid_cookie) = logout_token::session_for(cfg, st, username, sid_cookie);
+    set_cookie.extend(new_sid_cookie);
+    logout_token::join(st, &sid, &req.client_id);
     let grant = Grant {
         client_id: req.client_id.clone(),
         username: username.to_owned(),
@@ -419,6 +436,7 @@ fn issue(
         auth_time,
         acr: req.acr.clone(),
         claims: req.claims.clone(),
+        sid: Some(sid),
     };
     let code = req.rt.code.then(random_token);
     let access = req.rt.token.then(random_token);
@@ -478,7 +496,7 @@ fn finish(
     st: &State,
     target: &Target,
     mut params: Vec<(String, String)>,
-    set_cookie: Option<String>,
+    set_cookie: Vec<String>,
 ) -> Outcome {
     let state = if st.misbehavior == Misbehavior::WrongState {
         Some(match &target.state {
@@ -513,7 +531,7 @@ fn error_redirect(
     if let Some(d) = description.filter(|d| !d.is_empty()) {
         params.push(("error_description".to_owned(), d.to_owned()));
     }
-    finish(cfg, st, target, params, None)
+    finish(cfg, st, target, params, Vec::new())
 }
 
 fn reject(cfg: &Config, st: &State, rejection: Rejection) -> Outcome {
@@ -603,7 +621,7 @@ fn render(outcome: Outcome) -> Response<Bytes> {
                 Mode::FormPost => util::html(200, form_post_page(&redirect_uri, &params)),
             };
             util::set_header(&mut response, CACHE_CONTROL, "no-store");
-            if let Some(cookie) = set_cookie {
+            for cookie in set_cookie {
                 util::set_cookie(&mut response, &cookie);
             }
             response

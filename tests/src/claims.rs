@@ -180,6 +180,7 @@ pub(crate) fn id_token(
     if let Some(h) = &spec.c_hash {
         c.insert("c_hash".into(), json!(h));
     }
+    crate::logout_token::add_sid_claim(st, spec.grant, &mut c);
 
     if *m == Misbehavior::AlgNone {
         return keys::encode_unsigned(c).map_err(|e| e.to_string());

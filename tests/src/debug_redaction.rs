@@ -114,6 +114,7 @@ fn user() -> UserSession {
         last_authenticated: 1,
         last_session_refresh: 1,
         expires_at: 100,
+        sid: None,
     }
 }
 
@@ -131,6 +132,7 @@ fn pending() -> PendingLogin {
         max_age: Some(60),
         acr_values: vec!["urn:gold".into()],
         params: Vec::new(),
+        client_id: None,
     }
 }
 

@@ -34,6 +34,23 @@ fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
+/// The session store for `REDIS_URL` (`redis://` or, over TLS, `rediss://`), its records
+/// encrypted at rest under a key derived from `SESSION_SECRET` (the contract: the secret signs
+/// and, where used, encrypts), so that instances sharing the secret read each other's records.
+/// Without `SESSION_SECRET` the relying party's cookie key is random per process, so its
+/// sessions end with it anyway: a random secret of this process encrypts them.
+async fn redis_store(url: &str) -> Result<oidc_redis::RedisStore, String> {
+    let secret = match var("SESSION_SECRET") {
+        Some(secret) => secret.into_bytes(),
+        None => rand::random::<[u8; 32]>().to_vec(),
+    };
+    oidc_redis::RedisStore::connect(url)
+        .await
+        .map_err(|e| format!("REDIS_URL: {e}"))?
+        .encrypt_records(&secret, &[])
+        .map_err(|e| format!("SESSION_SECRET: {e}"))
+}
+
 /// Reads the environment per the contract and builds the relying party; starts the embedded
 /// development provider on a free loopback port when `OIDC_ISSUER` is unset. Must run inside a
 /// Tokio runtime.
@@ -117,11 +134,8 @@ pub async fn from_env() -> Result<Demo, String> {
         .transport(transport)
         .error_view(JsonErrorView);
     if let Some(url) = var("REDIS_URL") {
-        let store = oidc_redis::RedisStore::connect(&url)
-            .await
-            .map_err(|e| format!("REDIS_URL: {e}"))?;
-        builder = builder.session_store(Arc::new(store));
-        tracing::info!("sessions are kept in redis");
+        builder = builder.session_store(Arc::new(redis_store(&url).await?));
+        tracing::info!("sessions are kept in redis, encrypted");
     }
     // `/api/me`: how bearer tokens are validated, for which audience, with which scopes.
     let validation = var("OIDC_API_VALIDATION").unwrap_or_else(|| "introspection".into());

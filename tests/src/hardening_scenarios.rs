@@ -326,6 +326,16 @@ pub async fn registration_faults<A: App>() -> Unchanged {
         assert!(!b.is_logged_in().await, "{context}");
         bench.transport.clear();
         proof = Some(before.unchanged(&mut carol).await);
+        // The failed registration is backed off for the retry interval (10 s): the next
+        // login registers after it.
+        let calls = bench.transport.calls("/register");
+        assert_error_view(&b.get("/").await, error, "registration", &context);
+        assert_eq!(
+            bench.transport.calls("/register"),
+            calls,
+            "{context}: backed off"
+        );
+        bench.clock.advance(11);
         let page = b.login("/", "alice").await;
         assert_eq!(page.status, StatusCode::OK, "{context}: {}", page.text());
     }

@@ -512,8 +512,29 @@ impl<A: App> Bench<A> {
     /// Another instance of the app (same provider, client, clock and cookie key; its own
     /// randomness) on `store`: what a second process behind a shared session store is.
     pub fn another_instance(&self, store: Arc<dyn oidc_runtime::SessionStore>) -> A {
-        let config = oidc_core::ProviderConfig::discover(ISSUER)
-            .client(oidc_core::ClientMetadata::new(CLIENT_ID, CLIENT_SECRET))
+        self.instance_with(
+            store,
+            oidc_core::ProviderConfig::discover(ISSUER)
+                .client(oidc_core::ClientMetadata::new(CLIENT_ID, CLIENT_SECRET)),
+        )
+    }
+
+    /// [`another_instance`](Self::another_instance) registering its client dynamically, as
+    /// the bench's own app does with [`BenchOptions::dynamic_registration`].
+    pub fn another_registering_instance(&self, store: Arc<dyn oidc_runtime::SessionStore>) -> A {
+        self.instance_with(
+            store,
+            oidc_core::ProviderConfig::discover(ISSUER)
+                .register(oidc_core::ClientRegistrationInfo::new("bench app")),
+        )
+    }
+
+    fn instance_with(
+        &self,
+        store: Arc<dyn oidc_runtime::SessionStore>,
+        config: oidc_core::ProviderConfigBuilder,
+    ) -> A {
+        let config = config
             .scopes(["openid", "profile", "email"])
             .build()
             .expect("valid test configuration");
@@ -856,6 +877,24 @@ impl<'a, A: App> Browser<'a, A> {
             .get("__Host-oidc_session")
             .or_else(|| self.app_cookies.get("oidc_session"))
             .map(|c| c.value.as_str())
+    }
+
+    /// The session the bench's app has stored for this browser's session cookie (read through
+    /// the relying party, as a handler would): its tokens, ID token and claims.
+    pub async fn stored_session(&self) -> Option<Arc<oidc_core::UserSession>> {
+        let cookie = self.session_cookie()?;
+        let name = if self.app_cookies.contains_key("__Host-oidc_session") {
+            "__Host-oidc_session"
+        } else {
+            "oidc_session"
+        };
+        let parts = Request::get("/")
+            .header(header::COOKIE, format!("{name}={cookie}"))
+            .body(())
+            .ok()?
+            .into_parts()
+            .0;
+        self.bench.rp.session(&parts).await
     }
 
     /// The names of the app cookies this browser holds for logins in progress (one per login,

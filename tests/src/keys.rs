@@ -453,3 +453,64 @@ pub(crate) fn verify<'a>(
     .ok()?;
     Some(payload.claims_set().clone())
 }
+
+/// The header of a token signed by [`SigningKey::sign_with_header`] or
+/// [`ForgingKey::sign_with_header`]: each field as the caller wants it, so that a test can send
+/// a token whose header is wrong in exactly one way.
+pub(crate) struct CustomHeader<'a> {
+    /// The `typ`; `None` leaves it out.
+    pub(crate) typ: Option<&'a str>,
+    /// The `kid`; `None`: the signing key's own (a [`ForgingKey`] has none).
+    pub(crate) kid: Option<&'a str>,
+    /// The `alg` the header names, signed as [`SigningKey::sign_labelled`] does; `None`: the
+    /// key's own.
+    pub(crate) alg: Option<SigningAlg>,
+}
+
+impl CustomHeader<'_> {
+    fn header(&self, own_kid: Option<&str>) -> JwsHeader {
+        let mut header = JwsHeader::new();
+        if let Some(typ) = self.typ {
+            header.set_token_type(typ);
+        }
+        if let Some(kid) = self.kid.or(own_kid) {
+            header.set_key_id(kid);
+        }
+        header
+    }
+}
+
+impl SigningKey {
+    /// Signs claims with this key under a header of the caller's choosing.
+    pub(crate) fn sign_with_header(
+        &self,
+        claims: Map<String, Value>,
+        custom: &CustomHeader<'_>,
+    ) -> Result<String, JoseError> {
+        let payload = JwtPayload::from_map(claims)?;
+        let signer: Box<dyn JwsSigner> = match custom.alg {
+            None => self.signer.box_clone(),
+            Some(alg) => match alg.signer(&self.private) {
+                Ok(signer) => signer,
+                Err(_) => Box::new(Mislabelled {
+                    claims: alg.algorithm(),
+                    signer: self.signer.box_clone(),
+                }),
+            },
+        };
+        jwt::encode_with_signer(&payload, &custom.header(Some(&self.kid)), signer.as_ref())
+    }
+}
+
+impl ForgingKey {
+    /// Signs claims with this unpublished key under a header of the caller's choosing (its
+    /// `alg` is always RS256).
+    pub(crate) fn sign_with_header(
+        &self,
+        claims: Map<String, Value>,
+        custom: &CustomHeader<'_>,
+    ) -> Result<String, JoseError> {
+        let payload = JwtPayload::from_map(claims)?;
+        jwt::encode_with_signer(&payload, &custom.header(None), &self.signer)
+    }
+}

@@ -44,6 +44,7 @@
 mod admin;
 pub mod app_api_scenarios;
 mod authorize;
+pub mod channel_logout_scenarios;
 mod claims;
 mod client_auth;
 pub mod client_auth_scenarios;
@@ -51,8 +52,11 @@ mod compat;
 pub mod demo;
 pub mod hardening_scenarios;
 pub mod harness;
+pub mod instance_scenarios;
 mod keys;
+pub mod logout_token;
 pub mod provider_compat_scenarios;
+pub mod redis_scenarios;
 mod revocation;
 pub mod revocation_scenarios;
 pub mod scenarios;
@@ -78,6 +82,9 @@ pub use crate::compat::TenantIssuer;
 pub use crate::harness::SeededRandom;
 pub use crate::keys::SigningAlg;
 use crate::keys::SigningKey;
+pub use crate::logout_token::{
+    BackchannelLogout, LogoutEvents, LogoutRegistration, LogoutSigning, LogoutTokenSpec,
+};
 pub use crate::revocation::RevocationCall;
 
 /// A statically registered client (relying party).
@@ -332,6 +339,8 @@ pub(crate) struct Grant {
     pub(crate) acr: Option<String>,
     /// The `claims` request parameter, if any.
     pub(crate) claims: Option<Value>,
+    /// The provider session (`sid`) it was granted in; `None` outside a browser login.
+    pub(crate) sid: Option<String>,
 }
 
 /// An issued authorization code.
@@ -401,6 +410,8 @@ pub(crate) struct State {
     pub(crate) client_auth: client_auth::ClientAuthState,
     /// Token revocation (RFC 7009): whether it is published, the calls served.
     pub(crate) revocation: revocation::RevocationState,
+    /// Provider sessions and provider-driven (back- and front-channel) logout.
+    pub(crate) logout: logout_token::LogoutState,
 }
 
 impl State {
@@ -479,6 +490,7 @@ impl SimProvider {
             compat: compat::CompatState::default(),
             client_auth: client_auth::ClientAuthState::default(),
             revocation: revocation::RevocationState::default(),
+            logout: logout_token::LogoutState::default(),
         };
         let key = state.new_key();
         state.keys.push(key);
@@ -674,7 +686,7 @@ impl SimProvider {
             }
             "/logout" => {
                 st.counters.logout += 1;
-                admin::logout(cfg, &st, &request)
+                admin::logout(cfg, &mut st, &request, now)
             }
             "/register" => {
                 st.counters.registration += 1;
@@ -798,6 +810,7 @@ impl SimProvider {
             auth_time: now,
             acr: None,
             claims: None,
+            sid: None,
         };
         let token = token::jwt_access_token(
             &key,

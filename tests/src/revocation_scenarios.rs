@@ -23,19 +23,7 @@ fn revoking_bench<A: App>(options: BenchOptions) -> Bench<A> {
 
 /// The refresh and access tokens of the session this browser holds.
 async fn session_tokens<A: App>(b: &Browser<'_, A>) -> (String, String) {
-    let cookie = b.session_cookie().expect("a session cookie");
-    let parts = http::Request::get("/")
-        .header(header::COOKIE, format!("oidc_session={cookie}"))
-        .body(())
-        .expect("a request")
-        .into_parts()
-        .0;
-    let session = b
-        .bench()
-        .rp
-        .session(&parts)
-        .await
-        .expect("a stored session");
+    let session = b.stored_session().await.expect("a stored session");
     (
         session
             .refresh_token

@@ -40,11 +40,25 @@ pub use crate::client_auth_scenarios::{
     private_key_jwt_refresh_and_introspection_work, refused_assertion_changes_nothing,
 };
 
+pub use crate::instance_scenarios::instances_share_one_registration;
 pub use crate::revocation_scenarios::{
     confirmed_logout_revokes_the_tokens, cross_site_logout_cannot_revoke_tokens,
     failed_revocation_still_logs_out, logout_return_cannot_revoke_a_new_sessions_tokens,
     logout_revokes_the_tokens, logout_revokes_with_the_clients_auth_method,
     logout_without_revocation_endpoint_revokes_nothing,
+};
+
+pub use crate::channel_logout_scenarios::{
+    backchannel_logout_by_subject_ends_every_session_of_the_user,
+    backchannel_logout_ends_the_named_session_everywhere,
+    backchannel_logout_with_a_rotated_key_is_accepted, dynamic_registration_sends_the_logout_uris,
+    forged_kid_flood_is_refused_with_one_jwks_fetch, forged_logout_token_is_rejected,
+    frontchannel_logout_ends_the_named_session, frontchannel_logout_mismatches_are_refused,
+    id_token_as_logout_token_is_rejected, logout_at_the_provider_reaches_the_app,
+    logout_requests_without_one_token_are_refused, logout_token_for_another_audience_is_rejected,
+    logout_token_with_a_nonce_is_rejected, logout_token_without_events_is_rejected,
+    malformed_logout_tokens_are_rejected, one_provider_session_has_one_sid,
+    replayed_logout_token_is_rejected, sessions_without_sid_end_by_subject,
 };
 
 /// Seconds after which cached keys are fetched again.
@@ -891,6 +905,12 @@ pub async fn registration_error_is_reported<A: App>() -> Unchanged {
     assert_eq!(carol.get("/login").await.error(), "invalid_client_metadata");
     assert!(!bench.rp.ready().await);
     bench.transport.clear();
+    // A failed registration is backed off for the retry interval (10 s), not retried per
+    // request.
+    let calls = bench.transport.calls("/register");
+    assert!(!bench.rp.ready().await, "backed off");
+    assert_eq!(bench.transport.calls("/register"), calls);
+    bench.clock.advance(11);
     assert!(bench.rp.ready().await);
     let proof = before.unchanged(&mut carol).await;
     assert_eq!(b.login("/", "alice").await.status, StatusCode::OK);
@@ -1634,6 +1654,8 @@ pub async fn public_registration_without_pkce_is_refused<A: App>() -> Unchanged 
     assert_eq!(bench.provider.counters().authorize, authorizations);
     let proof = before.unchanged(&mut b).await;
     bench.transport.clear();
+    // The refused registration is backed off for the retry interval (10 s).
+    bench.clock.advance(11);
     let mut b = bench.browser();
     let page = b.login("/", "alice").await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text());
@@ -2396,6 +2418,7 @@ macro_rules! scenarios {
             fragment_page_under_prefix,
             every_configuration_combination_works,
             expired_registration_registers_again,
+            instances_share_one_registration,
             providers_are_chosen_per_route,
             metadata_cache_survives_outage,
             silent_refresh_updates_the_session,
@@ -2430,7 +2453,25 @@ macro_rules! scenarios {
             confirmed_logout_revokes_the_tokens,
             logout_without_revocation_endpoint_revokes_nothing,
             failed_revocation_still_logs_out,
+            backchannel_logout_ends_the_named_session_everywhere,
+            backchannel_logout_by_subject_ends_every_session_of_the_user,
+            sessions_without_sid_end_by_subject,
+            backchannel_logout_with_a_rotated_key_is_accepted,
+            frontchannel_logout_ends_the_named_session,
+            dynamic_registration_sends_the_logout_uris,
+            logout_at_the_provider_reaches_the_app,
+            one_provider_session_has_one_sid,
         ], rejections: [
+            forged_logout_token_is_rejected,
+            logout_token_for_another_audience_is_rejected,
+            logout_token_without_events_is_rejected,
+            logout_token_with_a_nonce_is_rejected,
+            replayed_logout_token_is_rejected,
+            malformed_logout_tokens_are_rejected,
+            id_token_as_logout_token_is_rejected,
+            logout_requests_without_one_token_are_refused,
+            forged_kid_flood_is_refused_with_one_jwks_fetch,
+            frontchannel_logout_mismatches_are_refused,
             cross_site_logout_cannot_revoke_tokens,
             logout_return_cannot_revoke_a_new_sessions_tokens,
             refused_assertion_changes_nothing,

@@ -1961,6 +1961,17 @@ fn every_rejection_scenario_proves_nothing_changed() {
             include_str!("revocation_scenarios.rs"),
             0,
         ),
+        (
+            "instance_scenarios.rs",
+            include_str!("instance_scenarios.rs"),
+            0,
+        ),
+        ("redis_scenarios.rs", include_str!("redis_scenarios.rs"), 0),
+        (
+            "channel_logout_scenarios.rs",
+            include_str!("channel_logout_scenarios.rs"),
+            0,
+        ),
     ] {
         assert_eq!(
             source.matches("macro_rules!").count(),

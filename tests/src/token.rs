@@ -228,6 +228,7 @@ fn client_credentials_grant(
         auth_time: now,
         acr: None,
         claims: None,
+        sid: None,
     };
     let audience = form.get("audience").map(|a| vec![a.to_owned()]);
     let access_token = match access_token_for(cfg, st, &grant, audience.clone(), now) {

@@ -509,6 +509,65 @@ pub async fn concurrent_requests_share_one_refresh<A: App>() {
     assert_eq!(bench.provider.counters().token, calls + 2);
 }
 
+/// Two app instances sharing one session store, and a provider that rotates refresh tokens
+/// and revokes the grant when a spent one comes back: both instances find the session's access
+/// token due at once. The first takes the session's refresh lease in the store and refreshes
+/// (its token request held in flight); the second finds the lease taken, waits for the first's
+/// result and uses it. One token request in all, the same new token on both instances, and the
+/// user still logged in on both (a second refresh would have presented the spent refresh
+/// token, and the provider would have revoked the grant).
+pub async fn two_instances_share_one_refresh<A: App>() {
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::with_clock(1000, Arc::new(Epoch)));
+    two_instances_share_one_refresh_on::<A>(store.clone(), store, None).await;
+}
+
+/// [`two_instances_share_one_refresh`] with instance A on `store_a` and B on `store_b` (two
+/// connections to one shared store), the bench's clock starting at `start_time` (a store with
+/// real expiry, such as Redis, needs the present).
+pub async fn two_instances_share_one_refresh_on<A: App>(
+    store_a: Arc<dyn SessionStore>,
+    store_b: Arc<dyn SessionStore>,
+    start_time: Option<u64>,
+) {
+    let bench = Bench::<A>::with(BenchOptions {
+        rp: Box::new(move |r| r.session_store(store_a)),
+        start_time,
+        ..Default::default()
+    });
+    let instance_b = bench.another_instance(store_b);
+    let mut on_a = bench.browser();
+    let first = logged_in_token(&mut on_a).await;
+    let cookie = on_a.session_cookie().unwrap().to_owned();
+    let mut on_b = bench.browser();
+    on_b.use_app(&instance_b);
+    on_b.set_app_cookie("oidc_session", &cookie);
+    bench.clock.advance(AT_LIFETIME);
+    let calls = bench.provider.counters().token;
+    // Holds instance A's refresh in flight while instance B's request arrives.
+    bench.transport.fail("/token", Fault::Delay(300));
+    let (a, b) = tokio::join!(access_token(&mut on_a, false), async {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        access_token(&mut on_b, false).await
+    });
+    bench.transport.clear();
+    let a = a.unwrap_or_else(|p| panic!("instance A: HTTP {}: {}", p.status, p.text()));
+    let b = b.unwrap_or_else(|p| panic!("instance B: HTTP {}: {}", p.status, p.text()));
+    assert_ne!(a, first, "refreshed");
+    assert_eq!(a, b, "instance B uses instance A's refresh");
+    assert_eq!(
+        bench.provider.counters().token,
+        calls + 1,
+        "one token request between the two instances"
+    );
+    assert_eq!(on_a.get_json("/").await.json()["sub"], "alice");
+    assert_eq!(on_b.get_json("/").await.json()["sub"], "alice");
+    // The rotated refresh token still works: the grant was never revoked.
+    let next = access_token(&mut on_b, true)
+        .await
+        .unwrap_or_else(|p| panic!("HTTP {}: {}", p.status, p.text()));
+    assert_ne!(next, a);
+}
+
 /// With automatic refresh, a protected request refreshes a due token first; a refused refresh
 /// token sends the user to log in.
 pub async fn automatic_refresh_on_protected_requests<A: App>() {
@@ -1348,6 +1407,7 @@ macro_rules! token_scenarios {
             refresh_token_is_kept_when_not_rotated,
             invalid_grant_ends_the_session,
             concurrent_requests_share_one_refresh,
+            two_instances_share_one_refresh,
             automatic_refresh_on_protected_requests,
             bearer_valid_by_introspection,
             bearer_jwt_validated_locally,

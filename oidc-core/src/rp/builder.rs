@@ -23,6 +23,8 @@ pub struct RelyingPartyBuilder {
     post_logout_redirect_uri: Option<String>,
     login_path: Option<String>,
     jwks_path: Option<String>,
+    backchannel_logout_path: Option<String>,
+    frontchannel_logout_path: Option<String>,
     secret: Option<Vec<u8>>,
     cookie_name: String,
     error_view: Arc<dyn ErrorView>,
@@ -83,6 +85,35 @@ impl RelyingPartyBuilder {
     /// `jwks_uri`.
     pub fn jwks_path(mut self, path: impl Into<String>) -> Self {
         self.jwks_path = Some(path.into());
+        self
+    }
+
+    /// Where the provider posts logout tokens (OpenID Connect Back-Channel Logout 1.0): a
+    /// path on the app's host, absolute or relative to the app's URL (default
+    /// `backchannel_logout`: `<app url>/backchannel_logout`). A valid logout token ends every
+    /// session it names, in every instance sharing the session store (which must index
+    /// sessions: [`SessionRecord::index_keys`](crate::SessionRecord::index_keys)). Dynamic
+    /// registration sends it as `backchannel_logout_uri` when the provider supports it.
+    pub fn backchannel_logout_path(mut self, path: impl Into<String>) -> Self {
+        self.backchannel_logout_path = Some(path.into());
+        self
+    }
+
+    /// Serves no back-channel logout route (it is on by default: see
+    /// [`backchannel_logout_path`](Self::backchannel_logout_path)).
+    pub fn without_backchannel_logout(mut self) -> Self {
+        self.backchannel_logout_path = None;
+        self
+    }
+
+    /// Serves front-channel logout (OpenID Connect Front-Channel Logout 1.0) at this path (off
+    /// by default): the provider's logout page loads it in an iframe with `iss` and `sid`, and
+    /// the sessions of that provider session end. Only for providers without back-channel
+    /// logout: any page that knows a user's `sid` (the ID token carries it) can end that
+    /// user's session through it. Dynamic registration sends it as `frontchannel_logout_uri`
+    /// when the provider supports it.
+    pub fn frontchannel_logout_path(mut self, path: impl Into<String>) -> Self {
+        self.frontchannel_logout_path = Some(path.into());
         self
     }
 
@@ -220,6 +251,49 @@ impl RelyingPartyBuilder {
                 ));
             }
         }
+        let own_route = |field: &'static str, path: Option<&str>| -> Result<Option<Url>> {
+            let Some(path) = path else { return Ok(None) };
+            let url = base
+                .join(path)
+                .map_err(|e| Error::config(field, e.to_string()))?;
+            if url.origin() != base.origin() || url.query().is_some() || url.fragment().is_some() {
+                return Err(Error::config(
+                    field,
+                    "must be a path on the app's host, without query or fragment",
+                ));
+            }
+            // Another route on the same path would answer in its place.
+            let taken = redirect_uris.iter().any(|u| u.path() == url.path())
+                || post_logout_redirect_uri.path() == url.path()
+                || self.login_path.as_deref() == Some(url.path())
+                || client_jwks
+                    .as_ref()
+                    .is_some_and(|(u, _)| u.path() == url.path());
+            if taken {
+                return Err(Error::config(
+                    field,
+                    format!("{} is the path of another route", url.path()),
+                ));
+            }
+            Ok(Some(url))
+        };
+        let backchannel_logout_uri = own_route(
+            "backchannel_logout_path",
+            self.backchannel_logout_path.as_deref(),
+        )?;
+        let frontchannel_logout_uri = own_route(
+            "frontchannel_logout_path",
+            self.frontchannel_logout_path.as_deref(),
+        )?;
+        if backchannel_logout_uri.is_some()
+            && backchannel_logout_uri.as_ref().map(Url::path)
+                == frontchannel_logout_uri.as_ref().map(Url::path)
+        {
+            return Err(Error::config(
+                "frontchannel_logout_path",
+                "is the path of the back-channel logout route",
+            ));
+        }
         let providers = self
             .providers
             .into_iter()
@@ -242,6 +316,8 @@ impl RelyingPartyBuilder {
                 post_logout_redirect_uri,
                 login_path: self.login_path,
                 client_jwks,
+                backchannel_logout_uri,
+                frontchannel_logout_uri,
                 cookies,
                 login_cookies,
                 error_view: self.error_view,
@@ -342,6 +418,8 @@ impl RelyingParty {
             post_logout_redirect_uri: None,
             login_path: None,
             jwks_path: None,
+            backchannel_logout_path: Some("backchannel_logout".into()),
+            frontchannel_logout_path: None,
             secret: None,
             cookie_name: "oidc_session".into(),
             error_view: Arc::new(HtmlErrorView),

@@ -293,6 +293,19 @@ impl Redirect {
                     let Some(provider) = rp.slot_at(slot) else {
                         return Progress::Ready(Err(Error::config("provider", "unknown provider")));
                     };
+                    // The code was issued to the client the login started with: a registered
+                    // client replaced since (its secret expired) still redeems it.
+                    let client = match login.pending.client_id.as_deref() {
+                        Some(id) if id != client.client_id => {
+                            tri!(provider.state().client_for_login(id).ok_or(
+                                ProtocolError::UnsolicitedResponse(
+                                    "the login was started with a client registration this app no \
+                                     longer has",
+                                )
+                            ))
+                        }
+                        _ => client,
+                    };
                     let keys = provider.state().keys.clone();
                     let seen = keys.attempts();
                     let Login { pending, params } = *login;

@@ -7,8 +7,23 @@
 //! which flow refreshes which session id, and the others [`Wait`](crate::Action::Wait), then
 //! read the session again and use the token the refresh saved. The refreshing flow reloads the
 //! session before deciding, so a request that arrives just after a refresh finds the new token
-//! and sends nothing. The coordination is per relying party (per process): app instances
-//! sharing a session store each refresh on their own.
+//! and sends nothing.
+//!
+//! ## One refresh for several instances
+//! App instances sharing a session store coordinate through it: before it spends the refresh
+//! token, the refreshing flow takes the session's refresh lease, a key marked in the store for
+//! [`REFRESH_LEASE_TTL`] ([`Action::MarkSpent`](crate::Action::MarkSpent), one atomic
+//! insert-if-absent such as Redis' `SET NX PX`). The key names the tokens being replaced, so
+//! the next refresh has a key of its own and no lease needs releasing. An instance that finds
+//! the lease taken [`Sleep`](crate::Action::Sleep)s, reloads the session and uses the token the
+//! other instance saved (or learns that its refresh token was refused and the session is
+//! over), and meanwhile tries the lease again: it is free once its holder gave it back (a
+//! refresh that failed gives it back, [`Action::Unmark`](crate::Action::Unmark), so that the
+//! next request need not wait) or once it ran out (the holder died). The lease outlives the
+//! refresh it guards ([`REFRESH_LEASE_TTL`], several times the calls' timeouts), so no
+//! instance takes it while another may still spend the token. What a lease cannot prevent is
+//! what a single instance cannot either: a token request that timed out here and that the
+//! provider still carries out, while the next one is sent.
 //!
 //! ## A refresh that was sent is saved
 //! Once the refresh request is sent, the provider may already have rotated the refresh token:
@@ -295,6 +310,8 @@ pub(super) struct AccessToken {
     id: String,
     force: bool,
     state: TokenStep,
+    /// The session's refresh lease, while this flow holds it.
+    lease: Option<String>,
 }
 
 enum TokenStep {
@@ -310,6 +327,22 @@ enum TokenStep {
     },
     /// This flow refreshes: the session as it is now.
     OwnLoaded,
+    /// Taking the session's refresh lease in the shared store (asked for yet or not), after
+    /// waiting this many times for another process's refresh.
+    Leasing {
+        slot: usize,
+        user: Arc<UserSession>,
+        asked: bool,
+        waited: u32,
+    },
+    /// Another process holds the lease: sleep, reload, and use its refresh once it shows (or
+    /// take the lease once it is free).
+    PeerRefresh {
+        slot: usize,
+        user: Arc<UserSession>,
+        waited: u32,
+        phase: PeerPhase,
+    },
     Prepare {
         slot: usize,
         user: Arc<UserSession>,
@@ -322,10 +355,49 @@ enum TokenStep {
         outcome: Option<Box<Result<RefreshOutcome>>>,
         user: Arc<UserSession>,
     },
+    /// The refresh failed: the lease is given back first.
+    Releasing {
+        result: Option<Result<Refreshed>>,
+    },
     Saved {
         result: Option<Result<Refreshed>>,
     },
     Done,
+}
+
+/// Where a flow waiting for another process's refresh is.
+#[derive(Clone, Copy)]
+enum PeerPhase {
+    Sleep,
+    Load,
+    Check,
+}
+
+/// How long a session's refresh lease lasts in the shared store. The lease must outlive the
+/// refresh it guards, or another instance could take it and spend the same refresh token: a
+/// token request, perhaps a key-set fetch, and the save, each bounded by the runtime's timeout
+/// (10 s by default), fit several times over.
+pub(crate) const REFRESH_LEASE_TTL: Duration = Duration::from_secs(60);
+
+/// How many times a flow sleeps for another process's refresh before it gives up: twice the
+/// lease, by which time the lease of a holder that died has run out and this flow has taken
+/// it (a runtime whose sleep returns at once only makes this shorter).
+const REFRESH_LEASE_WAITS: u32 =
+    (2 * REFRESH_LEASE_TTL.as_millis() / REFRESH_LEASE_POLL.as_millis()) as u32;
+
+/// How often a flow waiting for another process's refresh looks at the session again.
+const REFRESH_LEASE_POLL: Duration = Duration::from_millis(100);
+
+/// The lease key of a refresh of the session `id` holding `user`'s tokens: a refresh replaces
+/// the access token (and, rotating, the refresh token), so the next refresh of the session has
+/// a key of its own, and no lease ever needs releasing.
+fn refresh_lease_key(id: &str, user: &UserSession) -> String {
+    let tokens = format!(
+        "{}\0{}",
+        user.refresh_token.as_ref().map_or("", |t| t.expose()),
+        user.access_token.as_ref().map_or("", |t| t.expose())
+    );
+    crate::session::index_key("refresh-lease", id, &tokens)
 }
 
 impl AccessToken {
@@ -334,11 +406,24 @@ impl AccessToken {
             id,
             force,
             state: TokenStep::Begin,
+            lease: None,
         }
     }
 
-    /// Ends this flow's refresh of the session with `result`.
+    /// Ends this flow's refresh of the session with `result`. A failure gives the lease back
+    /// first, if this flow holds it: the next request, on any instance, then tries at once
+    /// instead of waiting for the lease to run out. (A success needs no release: the session's
+    /// next refresh has new tokens, so a lease key of its own.)
     fn end(&mut self, cx: &mut Cx<'_>, result: Result<Refreshed>) -> Progress<Result<Refreshed>> {
+        if result.is_err() {
+            if let Some(lease) = self.lease.take() {
+                self.state = TokenStep::Releasing {
+                    result: Some(result),
+                };
+                return Progress::Pending(Ask::Unmark(lease));
+            }
+        }
+        self.lease = None;
         cx.release_refresh(&self.id);
         self.state = TokenStep::Done;
         Progress::Ready(result)
@@ -429,10 +514,118 @@ impl AccessToken {
                         );
                     };
                     match cx.rp.slot(Some(&user.provider)) {
-                        Ok((slot, _)) => self.state = TokenStep::Prepare { slot, user },
+                        Ok((slot, _)) => {
+                            self.state = TokenStep::Leasing {
+                                slot,
+                                user,
+                                asked: false,
+                                waited: 0,
+                            }
+                        }
                         Err(e) => return self.end(cx, Err(e)),
                     }
                 }
+                TokenStep::Leasing {
+                    slot,
+                    user,
+                    asked,
+                    waited,
+                } => {
+                    let key = refresh_lease_key(&self.id, user);
+                    if !*asked {
+                        *asked = true;
+                        return Progress::Pending(Ask::MarkSpent(key, REFRESH_LEASE_TTL));
+                    }
+                    let (slot, user, waited) = (*slot, user.clone(), *waited);
+                    match cx.marked() {
+                        Ok(true) => {
+                            self.lease = Some(key);
+                            self.state = TokenStep::Prepare { slot, user };
+                        }
+                        Ok(false) if waited < REFRESH_LEASE_WAITS => {
+                            if waited == 0 {
+                                tracing::debug!(
+                                    "another instance refreshes this session's tokens; waiting for it"
+                                );
+                            }
+                            self.state = TokenStep::PeerRefresh {
+                                slot,
+                                user,
+                                waited,
+                                phase: PeerPhase::Sleep,
+                            };
+                        }
+                        Ok(false) => {
+                            return self.end(
+                                cx,
+                                Err(Error::Transport {
+                                    endpoint: crate::error::Endpoint::Token,
+                                    source: crate::error::TransportError::Other(
+                                        "another instance's refresh of this session's tokens \
+                                         did not finish"
+                                            .into(),
+                                    ),
+                                }),
+                            )
+                        }
+                        Err(e) => return self.end(cx, Err(e)),
+                    }
+                }
+                TokenStep::PeerRefresh {
+                    slot,
+                    user,
+                    waited,
+                    phase,
+                } => match *phase {
+                    PeerPhase::Sleep => {
+                        *phase = PeerPhase::Load;
+                        return Progress::Pending(Ask::Sleep(REFRESH_LEASE_POLL));
+                    }
+                    PeerPhase::Load => {
+                        *phase = PeerPhase::Check;
+                        return Progress::Pending(Ask::Load(self.id.clone()));
+                    }
+                    PeerPhase::Check => {
+                        let record = match cx.loaded() {
+                            Ok(r) => r,
+                            Err(e) => return self.end(cx, Err(e)),
+                        };
+                        let now = cx.now;
+                        let Some(latest) = record.as_ref().and_then(|r| r.authenticated_user(now))
+                        else {
+                            // Its refresh token was refused: the session is over.
+                            return self.end(
+                                cx,
+                                Err(Error::LoginRequired(
+                                    "the session ended while another instance refreshed it",
+                                )),
+                            );
+                        };
+                        // The other instance saved new tokens (a provider may even return the
+                        // same access token with a new expiry), or the stored one will do.
+                        let replaced = latest.access_token != user.access_token
+                            || latest.refresh_token != user.refresh_token
+                            || latest.access_token_expires_at != user.access_token_expires_at;
+                        if let (true, Some(token)) = (replaced, latest.access_token.clone()) {
+                            return self.end(cx, Ok(Refreshed { token }));
+                        }
+                        if !self.force {
+                            match usable_token(record.as_ref(), false, now, margin) {
+                                Ok(Some(done)) => return self.end(cx, Ok(done)),
+                                Err(e) => return self.end(cx, Err(e)),
+                                Ok(None) => {}
+                            }
+                        }
+                        // Nothing yet: the lease again, free once its holder gave it back
+                        // (its refresh failed) or it ran out (the holder died).
+                        self.state = TokenStep::Leasing {
+                            slot: *slot,
+                            user: user.clone(),
+                            asked: false,
+                            waited: *waited + 1,
+                        };
+                    }
+                },
                 TokenStep::Prepare { slot, user } => {
                     let (slot, user) = (*slot, user.clone());
                     let metadata = match ready!(cx.ensure_metadata(slot)) {
@@ -521,6 +714,16 @@ impl AccessToken {
                         result: Some(result),
                     };
                     return Progress::Pending(Ask::Save(self.id.clone(), latest));
+                }
+                TokenStep::Releasing { result } => {
+                    let result = result
+                        .take()
+                        .unwrap_or(Err(Error::LoginRequired("no access token")));
+                    if let Err(e) = cx.stored() {
+                        // It expires on its own.
+                        tracing::warn!(error = %e, "cannot give the refresh lease back");
+                    }
+                    return self.end(cx, result);
                 }
                 TokenStep::Saved { result } => {
                     let result = result.take();
