@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Drives a demo app (docs/demo-contract.md) through a real OpenID Provider in
 // headless Chromium. Prints exactly one line on stdout, `PASS <scenario>` or
-// `FAIL <scenario>: <reason>`, and exits 0 / 1 (2 for bad usage).
+// `FAIL <scenario>: <reason>`, and exits 0 / 1 (2 for bad usage). The scenario
+// `two-instances` runs several checks and prints one such line per check first
+// (`PASS <check>` / `FAIL <check>: <reason>`); its last line is the overall verdict.
 //
 //   node drive.mjs --app http://127.0.0.1:8080 --scenario code
 //
@@ -10,6 +12,7 @@
 //   --issuer URL      the provider's issuer (default $OIDC_ISSUER or http://127.0.0.1:9090)
 //   --scenario NAME   code | sso | logout | tampered | implicit | hybrid | form_post | silent-refresh
 //                     | cross-site-logout | silent-refresh-login-required | key-rotation
+//                     | two-instances
 //   --user LOGIN      login to type into the provider's form (default alice)
 //   --tamper PARAM    tampered: which redirect parameter to change: state (default) or code
 //   --refresh-after S silent-refresh: seconds to wait after the login before opening `/`
@@ -18,12 +21,22 @@
 //   --rotate-wait S   key-rotation: seconds to wait after the provider rotated its keys
 //                     before the second login; more than the app's JWKS refetch interval
 //                     (default 6, for the library's 5 s; at most 60)
+//   --second-app URL  two-instances: instance B, a second instance of the app sharing A's
+//                     session store and secret (A is --app), on the same host
+//   --checks LIST     two-instances: which checks, comma-separated, of shared-session,
+//                     backchannel-logout, redis-restart (default all, in that order)
+//   --restart-dir DIR two-instances, redis-restart: the handshake with whoever runs the
+//                     session store (cargo xtask interop): the driver writes
+//                     DIR/restart-requested, then waits for DIR/restarted (`ok ...` or
+//                     `error: ...`) before its next requests
 //   --timeout MS      bound of every single wait, at most 20000 (default 20000)
 //   --artifacts DIR   on FAIL, write a screenshot and the page's HTML there
 //   --verbose         log every step and navigation on stderr
 //   --chromium PATH   browser binary (default $CHROMIUM_PATH or /usr/bin/chromium)
 
-import { mkdtempSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
+import {
+  existsSync, mkdtempSync, rmSync, mkdirSync, readFileSync, writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -31,7 +44,9 @@ import { createServer } from 'node:http';
 import { chromium } from 'playwright-core';
 
 const SCENARIOS = ['code', 'sso', 'logout', 'tampered', 'implicit', 'hybrid', 'form_post', 'silent-refresh',
-  'cross-site-logout', 'silent-refresh-login-required', 'key-rotation'];
+  'cross-site-logout', 'silent-refresh-login-required', 'key-rotation', 'two-instances'];
+// The checks of `two-instances`, in the order they run.
+const TWO_INSTANCE_CHECKS = ['shared-session', 'backchannel-logout', 'redis-restart'];
 
 // ---------- arguments ----------
 function parseArgs(argv) {
@@ -75,8 +90,34 @@ const OVERALL = 150000; // hard ceiling for the whole run
 const VERBOSE = Boolean(args.verbose || process.env.DRIVE_VERBOSE);
 const ARTIFACTS = args.artifacts || process.env.DRIVE_ARTIFACTS;
 const CHROMIUM = args.chromium || process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const SECOND_APP = args['second-app'] ? new URL(args['second-app']).origin : undefined;
+const CHECKS = (args.checks || TWO_INSTANCE_CHECKS.join(',')).split(',').filter(Boolean);
+const RESTART_DIR = args['restart-dir'];
+// How long the harness may take to restart the session store.
+const RESTART_LIMIT = 30000;
 
-for (const [name, u] of [['--app', new URL(APP)], ['--issuer', ISSUER]]) {
+if (scenario === 'two-instances') {
+  if (!SECOND_APP) {
+    console.log(`FAIL ${scenario}: --second-app is required (instance B)`);
+    process.exit(2);
+  }
+  if (SECOND_APP === APP) {
+    console.log(`FAIL ${scenario}: --second-app must be another instance than --app`);
+    process.exit(2);
+  }
+  const unknown = CHECKS.filter((c) => !TWO_INSTANCE_CHECKS.includes(c));
+  if (unknown.length || CHECKS.length === 0) {
+    console.log(`FAIL ${scenario}: --checks takes ${TWO_INSTANCE_CHECKS.join(', ')}`);
+    process.exit(2);
+  }
+  if (CHECKS.includes('redis-restart') && !RESTART_DIR) {
+    console.log(`FAIL ${scenario}: the redis-restart check needs --restart-dir`);
+    process.exit(2);
+  }
+}
+
+for (const [name, u] of [['--app', new URL(APP)], ['--issuer', ISSUER],
+  ...(SECOND_APP ? [['--second-app', new URL(SECOND_APP)]] : [])]) {
   if (!isLoopback(u.hostname)) {
     console.log(`FAIL ${scenario}: ${name} ${u.href} is not a loopback address`);
     process.exit(2);
@@ -149,7 +190,8 @@ async function launch() {
       // at once (e.g. the web font the provider's pages reference), and no
       // other host name resolves.
       '--proxy-server=http://127.0.0.1:9',
-      `--host-resolver-rules=MAP * ~NOTFOUND , ${[...new Set(['localhost', '127.0.0.1', new URL(APP).hostname, ISSUER.hostname])].map((h) => `EXCLUDE ${h}`).join(' , ')}`,
+      `--host-resolver-rules=MAP * ~NOTFOUND , ${[...new Set(['localhost', '127.0.0.1', new URL(APP).hostname, ISSUER.hostname,
+        ...(SECOND_APP ? [new URL(SECOND_APP).hostname] : [])])].map((h) => `EXCLUDE ${h}`).join(' , ')}`,
     ],
   });
   context.setDefaultTimeout(STEP);
@@ -887,13 +929,197 @@ const run = {
     loginAs = `${USER}-after-rotation`;
     await login('any');
   },
+
+  // Two instances of the app (A = --app, B = --second-app) sharing one session store and one
+  // session secret. Each check starts from a new browser state (no cookies) and a new login
+  // on A; a failed check does not stop the next one. The two-instance support these checks
+  // exercise is issue 17 (back-channel logout, a Redis store that survives restarts).
+  async 'two-instances'() {
+    const failed = [];
+    for (const check of CHECKS) {
+      try {
+        await context.clearCookies();
+        loginAs = USER;
+        await twoInstanceChecks[check]();
+        console.log(`PASS ${check}`);
+      } catch (e) {
+        const reason = e instanceof Fail ? e.message : `${e.name}: ${e.message.split('\n')[0]}`;
+        if (!(e instanceof Fail) && VERBOSE) console.error(e);
+        await saveArtifacts(check);
+        console.log(`FAIL ${check}: ${String(reason).replace(/\s+/g, ' ').slice(0, 600)}`);
+        failed.push(check);
+      }
+    }
+    // Each failing check saved its own artifacts.
+    artifactsSaved = failed.length > 0;
+    if (failed.length) fail(`${failed.length} of ${CHECKS.length} checks failed: ${failed.join(', ')}`);
+  },
 };
 
-async function saveArtifacts() {
-  if (!ARTIFACTS || !page) return;
+// ---------- two instances (scenario two-instances) ----------
+const INSTANCES = () => [['A', APP], ['B', SECOND_APP]];
+
+// The JSON an instance's `/` answers a logged-in browser with: the login typed in, an
+// object of ID token claims.
+function sessionJson(text, where) {
+  let body;
+  try { body = JSON.parse(text); } catch { fail(`${where} answered 200 but not JSON: ${text.slice(0, 200)}`); }
+  if (body.sub !== loginAs) fail(`${where} shows sub ${JSON.stringify(body.sub)}, expected ${JSON.stringify(loginAs)}`);
+  if (typeof body.id_token_claims !== 'object' || body.id_token_claims === null) fail(`${where}: id_token_claims is not an object`);
+  return body;
+}
+
+// JSON with sorted keys, to compare two instances' views of one session.
+function canonical(v) {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical(v[k])}`).join(',')}}`;
+  return JSON.stringify(v);
+}
+
+// `GET <app>/` with the browser's cookies, redirects not followed: whether that instance
+// serves the session itself. A redirect followed would let the provider's SSO log the
+// browser in again and hide a missing session.
+async function rootOf(app) {
+  const res = await context.request.get(`${app}/`, { maxRedirects: 0, timeout: STEP, failOnStatusCode: false });
+  return { status: res.status(), location: res.headers().location, text: await res.text().catch(() => '') };
+}
+
+function described(p) {
+  return `${p.status}${p.location ? ` to ${p.location.split('?')[0]}` : ''}${p.status >= 400 || p.status === 200 ? `: ${p.text.replace(/\s+/g, ' ').slice(0, 200)}` : ''}`;
+}
+
+// Both instances must serve the logged-in session now (`when` says when, for the message).
+async function bothLoggedIn(when) {
+  for (const [name, app] of INSTANCES()) {
+    const p = await rootOf(app);
+    if (p.status !== 200) fail(`${when}, instance ${name} (${app}/) answered ${described(p)}`);
+    sessionJson(p.text, `${when}, instance ${name} (${app}/)`);
+  }
+}
+
+// An endpoint from the provider's discovery document.
+async function discovered(member) {
+  const url = `${ISSUER.href.replace(/\/$/, '')}/.well-known/openid-configuration`;
+  let doc;
+  try {
+    doc = await (await context.request.get(url, { timeout: STEP })).json();
+  } catch (e) {
+    fail(`discovery at ${url}: ${e.message.split('\n')[0]}`);
+  }
+  if (typeof doc[member] !== 'string') fail(`discovery at ${url} names no ${member}`);
+  return new URL(doc[member]);
+}
+
+// The names of the app's cookies now in the browser (cookies ignore ports: A's are B's).
+async function appCookiesInJar() {
+  const host = new URL(APP).hostname;
+  const names = new Set((await context.cookies()).filter((c) => c.domain === host || c.domain === `.${host}`).map((c) => c.name));
+  return [...trace.appCookieNames].filter((n) => names.has(n) && !trace.opCookieNames.has(n));
+}
+
+const twoInstanceChecks = {
+  // A login on A is a login on B: the browser sends A's cookies to B (same host, another
+  // port), and B, sharing the store and the secret, serves the same session. Seen in the
+  // browser itself: B's very first answer to a navigation must be the session (200), not a
+  // redirect to the provider.
+  async 'shared-session'() {
+    const a = await login('code');
+    const target = `${SECOND_APP}/`;
+    const sinceResponse = trace.mainResponses.length;
+    const since = trace.requests.length;
+    await goto(target);
+    const deadline = Date.now() + STEP;
+    let first;
+    while (!first) {
+      if (Date.now() > deadline) fail(`no answer from instance B at ${target} within ${STEP / 1000}s`);
+      first = trace.mainResponses.slice(sinceResponse).find((r) => r.url === target);
+      if (!first) await sleep(50);
+    }
+    if (first.status !== 200) {
+      const location = first.status >= 300 && first.status < 400 ? ` to ${(first.response.headers().location || '').split('?')[0]}` : '';
+      fail(`after the login on A, the browser's navigation to instance B (${target}) got ${first.status}${location}: B does not see A's session`);
+    }
+    const b = sessionJson(await responseText(first), `instance B (${target})`);
+    if (canonical(b.id_token_claims) !== canonical(a.id_token_claims)) {
+      fail(`instance B shows another ID token than A (iat ${b.id_token_claims.iat} vs ${a.id_token_claims.iat}): not the same session`);
+    }
+    if (authRequests(since).length) fail(`opening instance B sent the browser to the provider's authorization endpoint: B started its own login`);
+    log(`instance B serves A's session (sub ${b.sub}, iat ${b.id_token_claims.iat})`);
+  },
+
+  // The session ends at the provider, from the provider's own end-session endpoint with no
+  // client named: the app takes no part, so only the logout token the provider POSTs to A's
+  // backchannel_logout_uri tells it. Then neither A nor B may serve the session, while the
+  // app's cookies are still in the browser (the session ended in the shared store).
+  async 'backchannel-logout'() {
+    const a = await login('code');
+    await bothLoggedIn('before the logout at the provider');
+    log(`ID token sid: ${typeof a.id_token_claims.sid === 'string' ? 'present' : 'absent'}`);
+    const cookies = await appCookiesInJar();
+    if (cookies.length === 0) fail('could not tell which cookies are the app\'s (none seen in its Set-Cookie headers)');
+    const endSession = await discovered('end_session_endpoint');
+    const since = trace.requests.length;
+    await goto(endSession.href);
+    let deadline = Date.now() + STEP;
+    while (!(onOp() && await present(SEL.logoutYes))) {
+      if (Date.now() > deadline) fail(`the provider's end-session endpoint ${endSession.href} showed no sign-out button; at ${page.url()} (${(await bodyText()).slice(0, 200)})`);
+      const err = await opErrorText();
+      if (err) fail(`provider error page at ${endSession.pathname}: ${err}`);
+      await sleep(100);
+    }
+    log('end-session confirmation at the provider: Yes, sign me out');
+    await clickAndWaitNav(page.locator(SEL.logoutYes));
+    // The provider answers only once every logout token got its answer.
+    deadline = Date.now() + STEP;
+    while (!(onOp() && /sign-out success/i.test(await bodyText()))) {
+      if (Date.now() > deadline) fail(`the provider's sign-out did not end on its "Sign-out Success" page; at ${page.url()} (${(await bodyText()).slice(0, 200)})`);
+      const err = await opErrorText();
+      if (err) fail(`provider error page during its sign-out: ${err}`);
+      await sleep(100);
+    }
+    const touched = trace.requests.slice(since).find((r) => r.url.startsWith(`${APP}/`) || r.url.startsWith(`${SECOND_APP}/`));
+    if (touched) fail(`the browser went to the app during the provider's sign-out (${touched.method} ${touched.url}): this check needs a logout the app hears of only through the back channel`);
+    const left = await appCookiesInJar();
+    const gone = cookies.filter((n) => !left.includes(n));
+    if (gone.length) fail(`the app's cookie(s) ${gone.join(', ')} left the browser during the provider's sign-out: that would not show the session ended in the store`);
+    for (const [name, app] of INSTANCES()) {
+      const p = await rootOf(app);
+      if (p.status === 200) fail(`after the provider ended the session, instance ${name} (${app}/) still serves it (200): the back-channel logout did not end it there`);
+      const to = p.location ? new URL(p.location, app) : undefined;
+      if (!(p.status >= 300 && p.status < 400 && to?.origin === OP)) {
+        fail(`after the provider ended the session, instance ${name} (${app}/) answered ${described(p)}, expected the login redirect to ${OP}`);
+      }
+    }
+    log(`neither instance serves the session after the provider's sign-out; the app's cookies ${cookies.join(', ')} are still in the browser`);
+  },
+
+  // The session store restarts (same port, its data kept) between two requests: the first
+  // request each instance gets after it is back must be served (200), not 503.
+  async 'redis-restart'() {
+    await login('code');
+    await bothLoggedIn('before the restart of Redis');
+    mkdirSync(RESTART_DIR, { recursive: true });
+    const done = join(RESTART_DIR, 'restarted');
+    rmSync(done, { force: true });
+    writeFileSync(join(RESTART_DIR, 'restart-requested'), `${new Date().toISOString()}\n`);
+    const deadline = Date.now() + RESTART_LIMIT;
+    while (!existsSync(done)) {
+      if (Date.now() > deadline) fail(`nobody restarted Redis within ${RESTART_LIMIT / 1000}s of the request in ${RESTART_DIR} (run this check through cargo xtask interop)`);
+      await sleep(100);
+    }
+    const said = readFileSync(done, 'utf8').trim();
+    if (!said.startsWith('ok')) fail(`the harness could not restart Redis: ${said}`);
+    log(`Redis restarted: ${said}`);
+    await bothLoggedIn('at the first request after Redis restarted');
+  },
+};
+
+let artifactsSaved = false;
+async function saveArtifacts(what = scenario) {
+  if (!ARTIFACTS || !page || artifactsSaved) return;
   try {
     mkdirSync(ARTIFACTS, { recursive: true });
-    const stem = join(ARTIFACTS, `${scenario}-${Date.now()}`);
+    const stem = join(ARTIFACTS, `${what}-${Date.now()}`);
     await page.screenshot({ path: `${stem}.png`, fullPage: true, timeout: 5000 });
     writeFileSync(`${stem}.html`, await page.content());
     writeFileSync(`${stem}.trace.txt`, trace.mainResponses.map((r) => `${r.status} ${r.url}`).join('\n'));

@@ -8,7 +8,9 @@
 //   OP_PORT            port to listen on (default 9090)
 //   OP_HOST            loopback host to bind and to use in the issuer (default 127.0.0.1)
 //   OP_APP_PORTS       comma-separated RP ports the static clients are registered for
-//                      (default 8080,8081,8082)
+//                      (default 8080,8081,8082); for each port P there is also the client
+//                      `demo-client-backchannel-P`, whose back-channel logout URI is
+//                      http://127.0.0.1:P/backchannel_logout (session required)
 //   OP_RESOURCE_TOKEN_FORMAT  access token format for resource-indicated tokens:
 //                      jwt (RFC 9068, default) or opaque (introspectable)
 //   OP_DEFAULT_RESOURCE       resource indicator applied when the RP sends none
@@ -175,6 +177,14 @@ const configuration = {
       token_endpoint_auth_signing_alg: 'ES256',
     }),
     secretlessClient('demo-client-public', 'none'),
+    // Back-channel logout (OpenID Connect Back-Channel Logout 1.0): one client per app port,
+    // since a client has a single backchannel_logout_uri. With the session required, the
+    // provider puts `sid` in its ID tokens and logout tokens.
+    ...appPorts.map((p) => ({
+      ...staticClient(`demo-client-backchannel-${p}`, 'client_secret_basic'),
+      backchannel_logout_uri: `http://127.0.0.1:${p}/backchannel_logout`,
+      backchannel_logout_session_required: true,
+    })),
   ],
   // New clients (dynamic registration) get these unless they say otherwise.
   clientDefaults: {
@@ -259,6 +269,10 @@ const configuration = {
     devInteractions: { enabled: true },
     registration: { enabled: true }, // open: no initial access token
     rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+    // Ending a session at the provider POSTs a logout token to every client of that session
+    // registered with a backchannel_logout_uri. (Front-channel logout left oidc-provider
+    // in version 8: this provider cannot check it.)
+    backchannelLogout: { enabled: true },
     introspection: { enabled: true },
     revocation: { enabled: true },
     userinfo: { enabled: true },
@@ -385,6 +399,10 @@ for (const event of [
     log(`event ${event}: ${err ? `${err.name}: ${err.message}${err.error_description ? ` (${err.error_description})` : ''}${err.error_detail ? ` [${err.error_detail}]` : ''}${causes(err)}` : ''}`);
   });
 }
+
+// A logout token delivered and answered 200 by the client's backchannel_logout_uri (its
+// failures are `event backchannel.error` above); xtask's two-instance check looks for it.
+provider.on('backchannel.success', (_ctx, client) => log(`event backchannel.success (client ${client.clientId})`));
 
 // RFC 7009 revocation (the demos revoke at logout): what it destroyed, by kind and client,
 // never the token itself. xtask's SCENARIO_LOG_PROOF looks for these lines.

@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use crate::process::{self, Guard};
 
+mod instances;
+
 /// The provider's issuer; `provider.mjs` listens there by default.
 const ISSUER: &str = "http://127.0.0.1:9090";
 const PROVIDER_ADDR: &str = "127.0.0.1:9090";
@@ -58,6 +60,10 @@ struct Adapter {
     /// Each adapter has its own port (the provider's static clients allow 8080-8082), so that
     /// a demo that is slow to let go of its port never meets the next one.
     port: u16,
+    /// The port of the second instance in the two-instance checks (instance A is on
+    /// [`port`](Self::port)); its own too, for the same reason. [`app_ports`] has the
+    /// provider register its static clients for it.
+    peer_port: u16,
 }
 
 const ADAPTERS: &[Adapter] = &[
@@ -65,18 +71,33 @@ const ADAPTERS: &[Adapter] = &[
         name: "axum",
         krate: "oidc-axum",
         port: 8080,
+        peer_port: 8083,
     },
     Adapter {
         name: "rocket",
         krate: "oidc-rocket",
         port: 8081,
+        peer_port: 8084,
     },
     Adapter {
         name: "warp",
         krate: "oidc-warp",
         port: 8082,
+        peer_port: 8085,
     },
 ];
+
+/// `OP_APP_PORTS` for `provider.mjs`: every port a demo instance listens on, so that its
+/// static clients accept each one's `/redirect_uri` and `/logout` (and its back-channel
+/// logout clients, `demo-client-backchannel-<port>`, exist for each).
+fn app_ports() -> String {
+    ADAPTERS
+        .iter()
+        .flat_map(|a| [a.port, a.peer_port])
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
 
 /// How the demo app is started, on top of `APP_ADDR`, `OIDC_ISSUER` and the static client
 /// `demo-client` / `demo-secret`. An empty value unsets the variable; [`APP_URL`] in a value
@@ -274,6 +295,14 @@ fn check_scenario_log(scenario: &str, provider_log: &Path, from: u64) -> Result<
 /// In an [`AppConfig`] value: the demo's base URL (each adapter has its own port).
 const APP_URL: &str = "{app_url}";
 
+/// Two instances of the demo on one Redis (issue 17 item 7), run by [`instances`]: it gives
+/// both the same `REDIS_URL` (a `redis-server` of its own), `SESSION_SECRET` and the
+/// provider's back-channel logout client for instance A's port, on top of this.
+const TWO_INSTANCES: AppConfig = AppConfig {
+    name: "two-instances",
+    env: &[],
+};
+
 /// `/api/me` validating bearer tokens by introspection (the default: `OIDC_API_VALIDATION`
 /// unset), requiring no scope.
 const API_INTROSPECTION: AppConfig = AppConfig {
@@ -430,6 +459,24 @@ const API_SCOPE_CHECKS: &[&str] = &[
 /// another resource, an altered JWT, an opaque token, no token → 401. Its `--audience`
 /// defaults to the app's base URL, which is what [`API_JWT`] sets.
 const API_JWT_CHECKS: &[&str] = &["--scenario", "jwt"];
+/// `drive.mjs --scenario two-instances`, check `shared-session`: a login on instance A; the
+/// browser's first navigation to instance B must get the same session (200, the same ID
+/// token), not a redirect.
+const TWO_INSTANCES_SHARED_SESSION: &[&str] =
+    &["--scenario", "two-instances", "--checks", "shared-session"];
+/// Check `backchannel-logout`: a login on A, then a sign-out at the provider's own
+/// end-session endpoint (the app takes no part); the provider POSTs a logout token to A's
+/// `/backchannel_logout`, and then neither A nor B may serve the session.
+const TWO_INSTANCES_BACKCHANNEL_LOGOUT: &[&str] = &[
+    "--scenario",
+    "two-instances",
+    "--checks",
+    "backchannel-logout",
+];
+/// Check `redis-restart`: a login on A, both serve it; Redis restarts (same port, data kept);
+/// the first request each instance gets afterwards must be 200, not 503.
+const TWO_INSTANCES_REDIS_RESTART: &[&str] =
+    &["--scenario", "two-instances", "--checks", "redis-restart"];
 
 /// Every scenario, in the order they run. Scenarios that share an [`AppConfig`] share one
 /// demo process. `--scenario NAME` selects NAME and the family `NAME-*`.
@@ -456,7 +503,12 @@ const API_JWT_CHECKS: &[&str] = &["--scenario", "jwt"];
 ///   certification `rp-key-rotation-op-sign-key`): `provider.mjs`'s loopback-only
 ///   `POST /__interop/rotate-keys` replaces its signing keys, and a new browser's login as
 ///   another user must succeed. It runs last of its demo's scenarios, so that the ones before
-///   meet the provider's first keys.
+///   meet the provider's first keys;
+/// - several instances (`two-instances-*`, issue 17 item 7): two instances of the demo share
+///   a `redis-server` and a session secret; a login on one is served by the other, a sign-out
+///   at the provider ends the session on both through back-channel logout, and a Redis
+///   restart between two requests costs no error. The selected checks share one group (one
+///   Redis, two demos, one Chromium run), see [`instances`].
 const SCENARIOS: &[Scenario] = &[
     // Authorization code flow, static client, client_secret_basic.
     ready("code", CODE, &STATIC_BASIC),
@@ -551,6 +603,22 @@ const SCENARIOS: &[Scenario] = &[
     ready("id_token-eddsa", CODE, &ID_TOKEN_EDDSA),
     ready("userinfo-post", CODE, &USERINFO_POST),
     ready("userinfo-signed", CODE, &USERINFO_SIGNED),
+    // Two instances sharing one Redis: one Chromium run does every selected check.
+    ready(
+        "two-instances-shared-session",
+        TWO_INSTANCES_SHARED_SESSION,
+        &TWO_INSTANCES,
+    ),
+    ready(
+        "two-instances-backchannel-logout",
+        TWO_INSTANCES_BACKCHANNEL_LOGOUT,
+        &TWO_INSTANCES,
+    ),
+    ready(
+        "two-instances-redis-restart",
+        TWO_INSTANCES_REDIS_RESTART,
+        &TWO_INSTANCES,
+    ),
 ];
 
 /// The contract's variables: cleared before a demo starts, so that only ours apply.
@@ -588,9 +656,11 @@ usage: cargo xtask interop [--adapter axum|rocket|warp ...] [--scenario NAME ...
 
 Runs each adapter's demo app against a real OpenID provider (interop/provider.mjs) in headless
 Chromium (interop/drive.mjs), and calls its bearer-protected /api/me with access tokens the
-provider issued (interop/api.mjs). Installs Chromium (apt) and the harness's npm packages when
-they are missing, builds each demo, and prints `PASS <adapter>/<scenario>` or
-`FAIL <adapter>/<scenario>: <reason>` per scenario, then `N passed, M failed`.
+provider issued (interop/api.mjs); the two-instances-* scenarios run two instances of each
+demo on one redis-server of their own. Installs Chromium and redis-server (apt) and the
+harness's npm packages when they are missing, builds each demo, and prints
+`PASS <adapter>/<scenario>` or `FAIL <adapter>/<scenario>: <reason>` per scenario, then
+`N passed, M failed`.
 
   --adapter NAME    run this adapter (repeatable; default: every adapter). A demo that is
                     missing, does not build or does not start is a failure, never skipped
@@ -783,7 +853,7 @@ pub(crate) fn run(args: &[String]) -> ExitCode {
         eprintln!("error: cannot create {}: {e}", paths.out.display());
         return ExitCode::FAILURE;
     }
-    if let Err(e) = ensure_tools(&paths) {
+    if let Err(e) = ensure_tools(&paths, &opts) {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }
@@ -819,21 +889,34 @@ pub(crate) fn run(args: &[String]) -> ExitCode {
     }
 }
 
-/// Chromium (Debian's, through apt) and the harness's npm packages, when missing; Node must
-/// be there already.
-fn ensure_tools(paths: &Paths) -> Result<(), String> {
+/// Chromium (Debian's, through apt), `redis-server` (Debian's, when a two-instance check is
+/// selected) and the harness's npm packages, when missing; Node must be there already.
+fn ensure_tools(paths: &Paths, opts: &Options) -> Result<(), String> {
     let chromium_override = std::env::var("CHROMIUM_PATH")
         .ok()
         .filter(|p| Path::new(p).exists());
+    let mut missing = Vec::new();
     if chromium_override.is_none() && !Path::new("/usr/bin/chromium").exists() {
         println!("==> /usr/bin/chromium is missing: installing Debian's chromium");
+        missing.extend(["chromium", "chromium-driver"]);
+    }
+    if opts
+        .scenarios
+        .iter()
+        .any(|s| s.app.name == TWO_INSTANCES.name)
+        && !instances::redis_server_present()
+    {
+        println!("==> redis-server is missing: installing Debian's redis-server");
+        missing.push("redis-server");
+    }
+    if !missing.is_empty() {
         let apt = |args: &[&str]| {
             let mut cmd = Command::new("apt-get");
             cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
             process::run_visible(&format!("apt-get {}", args.join(" ")), &mut cmd, APT_LIMIT)
         };
         apt(&["update"])?;
-        apt(&["install", "-y", "chromium", "chromium-driver"])?;
+        apt(&[&["install", "-y"][..], &missing].concat())?;
     }
     let node = Command::new("node")
         .arg("--version")
@@ -1083,7 +1166,11 @@ fn run_all(
     }
     for (adapter, bin) in demos {
         for (app, scenarios) in &groups {
-            run_group(paths, opts, adapter, bin, app, scenarios, tally);
+            if app.name == TWO_INSTANCES.name {
+                instances::run_group(paths, opts, adapter, bin, scenarios, tally);
+            } else {
+                run_group(paths, opts, adapter, bin, app, scenarios, tally);
+            }
         }
     }
 }
@@ -1102,7 +1189,8 @@ fn start_provider(paths: &Paths) -> Result<Guard, String> {
     for var in PROVIDER_VARS {
         cmd.env_remove(var);
     }
-    cmd.env("OP_CLIENT_KEY_FILE", client_key_path());
+    cmd.env("OP_CLIENT_KEY_FILE", client_key_path())
+        .env("OP_APP_PORTS", app_ports());
     let mut provider =
         Guard::spawn_split("provider.mjs", &mut cmd, &out, &log).map_err(|e| e.to_string())?;
     let ready = format!("READY {ISSUER}");
@@ -1247,6 +1335,21 @@ fn start_demo(bin: &Path, adapter: &Adapter, app: &AppConfig, log: &Path) -> Res
     let addr: SocketAddr = format!("127.0.0.1:{}", adapter.port)
         .parse()
         .expect("a socket address");
+    let env = app.env_for(&format!("http://{addr}"));
+    start_instance(bin, adapter.name, addr, app.name, &env, log)
+}
+
+/// Starts the demo `bin` on `addr` with the static client `demo-client` unless `env` says
+/// otherwise (an empty value unsets a variable), and waits for `GET /health` to answer 200.
+/// `config` names the configuration in what it prints.
+fn start_instance(
+    bin: &Path,
+    adapter: &str,
+    addr: SocketAddr,
+    config: &str,
+    env: &[(&'static str, String)],
+    log: &Path,
+) -> Result<Guard, String> {
     let deadline = Instant::now() + PORT_RELEASE;
     while process::listening(addr) {
         if Instant::now() > deadline {
@@ -1266,8 +1369,7 @@ fn start_demo(bin: &Path, adapter: &Adapter, app: &AppConfig, log: &Path) -> Res
         .env("OIDC_ISSUER", ISSUER)
         .env("OIDC_CLIENT_ID", CLIENT_BASIC)
         .env("OIDC_CLIENT_SECRET", CLIENT_SECRET);
-    let env = app.env_for(&format!("http://{addr}"));
-    for (key, value) in &env {
+    for (key, value) in env {
         if value.is_empty() {
             cmd.env_remove(key);
         } else {
@@ -1277,19 +1379,24 @@ fn start_demo(bin: &Path, adapter: &Adapter, app: &AppConfig, log: &Path) -> Res
     let shown_env: Vec<String> = env
         .iter()
         .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| format!("{k}={v:?}"))
+        // Secrets stay out of the output, harness-made ones included.
+        .map(|(k, v)| {
+            if k.contains("SECRET") {
+                format!("{k}=(set)")
+            } else {
+                format!("{k}={v:?}")
+            }
+        })
         .collect();
     println!(
-        "==> starting the {} demo on {addr} ({}{})",
-        adapter.name,
-        app.name,
+        "==> starting the {adapter} demo on {addr} ({config}{})",
         if shown_env.is_empty() {
             String::new()
         } else {
             format!(": {}", shown_env.join(" "))
         }
     );
-    let mut guard = Guard::spawn_logged(&format!("the {} demo", adapter.name), &mut cmd, log)
+    let mut guard = Guard::spawn_logged(&format!("the {adapter} demo"), &mut cmd, log)
         .map_err(|e| e.to_string())?;
     let deadline = Instant::now() + DEMO_START;
     loop {
