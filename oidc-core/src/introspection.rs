@@ -258,18 +258,8 @@ impl IntrospectionCache {
 mod tests {
     use super::*;
     use crate::metadata::ClientAuthMethod;
+    use crate::test_support::{form, resp};
     use serde_json::json;
-
-    fn resp(status: u16, body: &str) -> http::Response<Bytes> {
-        http::Response::builder()
-            .status(status)
-            .body(Bytes::from(body.to_owned()))
-            .unwrap()
-    }
-
-    fn form(r: &http::Request<Bytes>) -> Vec<(String, String)> {
-        form_urlencoded::parse(r.body()).into_owned().collect()
-    }
 
     #[test]
     fn request_uses_client_authentication() {

@@ -222,6 +222,8 @@ pub mod rp;
 pub mod secret;
 pub mod session;
 pub mod signing;
+#[cfg(test)]
+mod test_support;
 pub mod token;
 pub mod userinfo;
 mod wire;

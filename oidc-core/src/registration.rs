@@ -169,13 +169,7 @@ pub fn parse_registration_response(response: http::Response<Bytes>) -> Result<Re
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn resp(status: u16, body: &str) -> http::Response<Bytes> {
-        http::Response::builder()
-            .status(status)
-            .body(Bytes::from(body.to_owned()))
-            .unwrap()
-    }
+    use crate::test_support::resp;
 
     #[test]
     fn request_shape() {

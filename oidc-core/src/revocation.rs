@@ -77,17 +77,7 @@ mod tests {
     use crate::client_auth::ClientPrivateKey;
     use crate::error::{Error, ProtocolError};
     use crate::metadata::ClientAuthMethod;
-
-    fn resp(status: u16, body: &str) -> http::Response<Bytes> {
-        http::Response::builder()
-            .status(status)
-            .body(Bytes::from(body.to_owned()))
-            .unwrap()
-    }
-
-    fn form(r: &http::Request<Bytes>) -> Vec<(String, String)> {
-        form_urlencoded::parse(r.body()).into_owned().collect()
-    }
+    use crate::test_support::{form, resp};
 
     fn has(r: &http::Request<Bytes>, k: &str, v: &str) -> bool {
         form(r).contains(&(k.to_owned(), v.to_owned()))

@@ -86,10 +86,7 @@ pub fn parse_token_response(response: http::Response<Bytes>) -> Result<TokenResp
 mod tests {
     use super::*;
     use crate::metadata::ClientAuthMethod;
-
-    fn form(r: &http::Request<Bytes>) -> Vec<(String, String)> {
-        form_urlencoded::parse(r.body()).into_owned().collect()
-    }
+    use crate::test_support::{form, resp};
 
     #[test]
     fn basic_auth_request() {
@@ -142,13 +139,6 @@ mod tests {
         let f = form(&r);
         assert!(f.contains(&("client_id".into(), "id".into())));
         assert!(r.headers().get("authorization").is_none());
-    }
-
-    fn resp(status: u16, body: &str) -> http::Response<Bytes> {
-        http::Response::builder()
-            .status(status)
-            .body(Bytes::from(body.to_owned()))
-            .unwrap()
     }
 
     #[test]

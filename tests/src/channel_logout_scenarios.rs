@@ -20,22 +20,13 @@ use http::{header, Request, StatusCode};
 use oidc_runtime::{Clock as _, MemoryStore};
 use serde_json::json;
 
-use crate::harness::{App, Bench, BenchOptions, Browser, Page, CLIENT_ID, ISSUER};
+use crate::harness::{system_now, App, Bench, BenchOptions, Browser, Page, CLIENT_ID, ISSUER};
 use crate::logout_token::{LogoutEvents, LogoutSigning, LogoutTokenSpec};
 use crate::unchanged::{logged_in, whoami, Before, Unchanged};
 use crate::LogoutRegistration;
 
 /// The front-channel route the benches of this module serve (it is off by default).
 const FRONTCHANNEL_PATH: &str = "/frontchannel_logout";
-
-/// Seconds since the epoch now: a bench on a shared [`MemoryStore`] (which runs on the system
-/// clock) starts its clock there, so that both agree when sessions expire.
-fn system_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 /// A bench whose relying party keeps its sessions in `store` (to share it with
 /// [`Bench::another_instance`]) and serves front-channel logout too.

@@ -47,6 +47,28 @@ impl Clock for TestClock {
     }
 }
 
+/// Seconds since the epoch now: a bench on a store with real expiry (Redis, or a
+/// [`MemoryStore`](oidc_runtime::MemoryStore) on the system clock) starts its clock here
+/// ([`BenchOptions::start_time`]), so that both agree when sessions expire.
+pub fn system_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A clock at the epoch, for a [`MemoryStore`](oidc_runtime::MemoryStore) shared with a bench
+/// whose clock starts in the past: the store then never expires records itself (the relying
+/// party judges expiry by the bench clock).
+#[derive(Debug)]
+pub struct EpochClock;
+
+impl Clock for EpochClock {
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
 /// A deterministic [`oidc_runtime::Random`] for tests: the same seed gives the same bytes, so
 /// that a scenario's `state`, nonces and session ids are the same on every run.
 #[derive(Debug)]

@@ -7,9 +7,9 @@
 use std::sync::Arc;
 
 use http::StatusCode;
-use oidc_runtime::{Clock, MemoryStore, SessionStore};
+use oidc_runtime::{MemoryStore, SessionStore};
 
-use crate::harness::{App, Bench, BenchOptions};
+use crate::harness::{App, Bench, BenchOptions, EpochClock};
 
 /// Two instances registering dynamically on one store register one client between them: the
 /// first registers and keeps the client in the store, the second loads it. So a login started
@@ -17,7 +17,8 @@ use crate::harness::{App, Bench, BenchOptions};
 /// login on the second alone registers nothing.
 pub async fn instances_share_one_registration<A: App>() {
     // The bench's clock starts in the past; a store on it would drop every record as expired.
-    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::with_clock(1000, Arc::new(Epoch)));
+    let store: Arc<dyn SessionStore> =
+        Arc::new(MemoryStore::with_clock(1000, Arc::new(EpochClock)));
     instances_share_one_registration_on::<A>(store.clone(), store, None).await;
 }
 
@@ -58,13 +59,4 @@ pub async fn instances_share_one_registration_on<A: App>(
         1,
         "one registration for the two instances"
     );
-}
-
-/// A clock at the epoch, for a store whose records must not expire by the system's time.
-struct Epoch;
-
-impl Clock for Epoch {
-    fn now(&self) -> u64 {
-        0
-    }
 }

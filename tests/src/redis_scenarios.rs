@@ -9,17 +9,9 @@ use http::StatusCode;
 use oidc_runtime::{Clock as _, SessionStore};
 
 use crate::channel_logout_scenarios::{form, post_to, sid_of};
-use crate::harness::{App, Bench, BenchOptions, Browser, Page, CLIENT_ID};
+use crate::harness::{system_now, App, Bench, BenchOptions, Browser, Page, CLIENT_ID};
 use crate::logout_token::LogoutTokenSpec;
 use crate::unchanged::whoami;
-
-/// Seconds since the epoch now: stores with real expiry need the bench's clock to agree.
-fn system_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
 
 /// A bench (instance A) on `store`, on the system clock.
 fn bench_on<A: App>(store: Arc<dyn SessionStore>) -> Bench<A> {

@@ -24,7 +24,8 @@ use oidc_core::{
 use oidc_runtime::{BoxFuture, Clock, MemoryStore, RelyingPartyBuilder, SessionStore};
 
 use crate::harness::{
-    App, Bench, BenchOptions, Browser, Fault, Page, APP_URL, CLIENT_ID, CLIENT_SECRET, ISSUER,
+    App, Bench, BenchOptions, Browser, EpochClock, Fault, Page, APP_URL, CLIENT_ID, CLIENT_SECRET,
+    ISSUER,
 };
 use crate::unchanged::{Before, Unchanged};
 use crate::{JwtAccessTokenSpec, Misbehavior, SimClient};
@@ -246,7 +247,7 @@ impl SessionStore for ChangingStore {
 /// unchanged.
 pub async fn session_ended_during_refresh_stays_ended<A: App>() -> Unchanged {
     let store = Arc::new(ChangingStore {
-        inner: MemoryStore::with_clock(1000, Arc::new(Epoch)),
+        inner: MemoryStore::with_clock(1000, Arc::new(EpochClock)),
         countdown: AtomicUsize::new(0),
     });
     let bench = bench_with::<A>({
@@ -403,16 +404,6 @@ pub async fn refreshed_id_token_with_another_subject_is_rejected<A: App>() -> Un
     before.unchanged(&mut b).await
 }
 
-/// A clock at the epoch: the wrapped memory store never expires records itself (the relying
-/// party judges expiry by the bench clock).
-struct Epoch;
-
-impl Clock for Epoch {
-    fn now(&self) -> u64 {
-        0
-    }
-}
-
 /// A session store whose every operation yields once to the executor first, so that requests
 /// running concurrently in one task really interleave. What it tests is the runtime's, not the
 /// core's: the core only says `Wait` while another flow refreshes, and sharing that one refresh
@@ -480,7 +471,7 @@ pub async fn concurrent_requests_share_one_refresh<A: App>() {
     let bench = bench_with::<A>(|r| {
         r.session_store(Arc::new(YieldingStore(MemoryStore::with_clock(
             1000,
-            Arc::new(Epoch),
+            Arc::new(EpochClock),
         ))))
     });
     let mut b1 = bench.browser();
@@ -517,7 +508,8 @@ pub async fn concurrent_requests_share_one_refresh<A: App>() {
 /// user still logged in on both (a second refresh would have presented the spent refresh
 /// token, and the provider would have revoked the grant).
 pub async fn two_instances_share_one_refresh<A: App>() {
-    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::with_clock(1000, Arc::new(Epoch)));
+    let store: Arc<dyn SessionStore> =
+        Arc::new(MemoryStore::with_clock(1000, Arc::new(EpochClock)));
     two_instances_share_one_refresh_on::<A>(store.clone(), store, None).await;
 }
 

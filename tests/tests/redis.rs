@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use common::axum_app::AxumApp;
 use common::rocket_app::RocketApp;
 use common::warp_app::WarpApp;
+use oidc_testkit::harness::system_now as now;
 use oidc_testkit::harness::App;
 
 /// A `redis-server` child process, killed on drop (its data directory removed).
@@ -269,13 +270,6 @@ async fn spent_marks_are_atomic_in_redis() {
 
 const SECRET: &[u8] = b"the app's session secret, 32 bytes or more";
 const OLD_SECRET: &[u8] = b"the session secret before the rotation, 32+ bytes";
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
 
 /// A record of `sub` at the example issuer (with the ID token's `sid` if given), holding an
 /// access and a refresh token whose text names the user.

@@ -55,11 +55,7 @@ pub(super) fn api_unauthorized(realm: &str) -> Response {
 /// The app's public JWKS: only public keys, so any site may read it; `GET` and `HEAD` only.
 pub(super) fn jwks(document: Bytes, method: &Method) -> Response {
     if method != Method::GET && method != Method::HEAD {
-        let mut r = http::Response::new(Bytes::new());
-        *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-        r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return r;
+        return method_not_allowed("GET, HEAD");
     }
     let mut r = http::Response::new(document);
     r.headers_mut().insert(
@@ -71,6 +67,15 @@ pub(super) fn jwks(document: Bytes, method: &Method) -> Response {
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=300"),
     );
+    r
+}
+
+/// `405` naming the methods the route takes.
+pub(super) fn method_not_allowed(allow: &'static str) -> Response {
+    let mut r = http::Response::new(Bytes::new());
+    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
     r
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, StatusCode};
 
-use super::pages::is_form;
+use super::pages::{is_form, method_not_allowed};
 use super::{RelyingParty, Response};
 use crate::error::{Error, LogoutError, ProtocolError, Result};
 use crate::error_view::{escape_html, html_page};
@@ -106,14 +106,6 @@ fn single_parameter(body: &[u8], name: &'static str) -> Result<String> {
     found
         .filter(|v| !v.is_empty())
         .ok_or_else(|| ProtocolError::MissingParameter(name).into())
-}
-
-fn method_not_allowed(allow: &'static str) -> Response {
-    let mut r = http::Response::new(Bytes::new());
-    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    r.headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static(allow));
-    r
 }
 
 /// The back-channel answers: `200` with no body, or `400` with the error (2.8), never cached.
