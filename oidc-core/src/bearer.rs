@@ -73,6 +73,8 @@ pub struct BearerRequirements {
     audience: Option<String>,
     validation: Option<BearerValidation>,
     provider: Option<String>,
+    /// Issue 18 (D): whether this route accepts DPoP-bound tokens (beyond the builder's).
+    dpop: bool,
 }
 
 impl BearerRequirements {
@@ -107,6 +109,19 @@ impl BearerRequirements {
     pub fn provider(mut self, name: impl Into<String>) -> Self {
         self.provider = Some(name.into());
         self
+    }
+
+    /// Issue 18 (D): accepts `Authorization: DPoP` tokens with their proof on this route (RFC
+    /// 9449), as [`RelyingPartyBuilder::bearer_accept_dpop`](crate::RelyingPartyBuilder::bearer_accept_dpop)
+    /// does for every route.
+    pub fn accept_dpop(mut self, on: bool) -> Self {
+        self.dpop = on;
+        self
+    }
+
+    /// Whether these requirements accept DPoP-bound tokens.
+    pub fn accepts_dpop(&self) -> bool {
+        self.dpop
     }
 
     /// The scopes these requirements add.

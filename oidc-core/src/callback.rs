@@ -299,6 +299,10 @@ pub struct CodeExchange {
     stage: Stage,
     /// The `jti` of a client assertion, when the caller gave one.
     assertion_id: Option<String>,
+    /// Issue 18 (D): the login's DPoP key and proofs, with a provider configured for DPoP.
+    dpop: Option<crate::dpop::DpopProver>,
+    /// Issue 18 (D): the caller's randomness the DPoP key is made from.
+    dpop_entropy: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for CodeExchange {
@@ -348,7 +352,17 @@ impl CodeExchange {
             signed_userinfo: None,
             stage: Stage::Ready,
             assertion_id: None,
+            dpop: None,
+            dpop_entropy: None,
         }
+    }
+
+    /// Issue 18 (D): 32 bytes from the caller's randomness for the login's DPoP key and its
+    /// proofs' `jti`s; required when the provider is configured with
+    /// [`dpop`](crate::ProviderConfigBuilder::dpop).
+    pub fn dpop_entropy(mut self, entropy: [u8; 32]) -> Self {
+        self.dpop_entropy = Some(entropy);
+        self
     }
 
     /// A fresh `jti` for the client assertion (`client_secret_jwt`, `private_key_jwt`), from
@@ -390,6 +404,17 @@ impl CodeExchange {
     }
 
     fn token_request(&mut self) -> Step {
+        // Issue 18 (D): the login's DPoP key, made before the first request it signs.
+        let on = self.input.config.dpop;
+        if let Err(e) = crate::dpop::ensure_prover(
+            &mut self.dpop,
+            on,
+            None,
+            &mut self.dpop_entropy,
+            &self.input.metadata,
+        ) {
+            return self.fail(e);
+        }
         let Some(token_endpoint) = &self.input.metadata.token_endpoint else {
             return self.fail(Error::config(
                 "provider_metadata.token_endpoint",
@@ -420,7 +445,13 @@ impl CodeExchange {
                 .as_ref()
                 .map(|v| v.expose()),
         ) {
-            Ok(request) => {
+            Ok(mut request) => {
+                // Issue 18 (D): the token request's DPoP proof.
+                if let Some(prover) = &mut self.dpop {
+                    if let Err(e) = prover.sign(&mut request, None, self.input.now) {
+                        return self.fail(e);
+                    }
+                }
                 self.stage = Stage::Token;
                 Step::Send(Outbound {
                     endpoint: Endpoint::Token,
@@ -461,7 +492,26 @@ impl CodeExchange {
             Err(source) => return self.fail(Error::Transport { endpoint, source }),
         };
         match stage {
-            Stage::Token => match token::parse_token_response(response) {
+            // Issue 18 (D): a DPoP nonce challenge is answered by one retry with the nonce (a
+            // fresh client assertion with it).
+            Stage::Token
+                if self
+                    .dpop
+                    .as_mut()
+                    .is_some_and(|p| p.wants_retry(&response, false)) =>
+            {
+                self.assertion_id = self.dpop.as_mut().map(|p| p.fresh_id());
+                self.token_request()
+            }
+            Stage::Userinfo
+                if self
+                    .dpop
+                    .as_mut()
+                    .is_some_and(|p| p.wants_retry(&response, true)) =>
+            {
+                self.userinfo()
+            }
+            Stage::Token => match crate::dpop::parse_token_response(self.dpop.as_ref(), response) {
                 Ok(tokens) => {
                     self.tokens = Some(tokens);
                     self.validate(Source::Back)
@@ -473,7 +523,8 @@ impl CodeExchange {
                     .id_token()
                     .map(|t| t.subject().to_owned())
                     .unwrap_or_default();
-                match userinfo::read_userinfo_response(response) {
+                // Issue 18 (J): an encrypted userinfo response is decrypted first.
+                match crate::jwe::read_userinfo_response(&self.input.config, response) {
                     // With a configured userinfo algorithm, a plain JSON answer is a downgrade
                     // that would skip the signature check the app asked for.
                     Ok(UserinfoBody::Claims(_))
@@ -553,6 +604,11 @@ impl CodeExchange {
                 endpoint: Endpoint::Token,
                 reason: "no id_token in the token response".into(),
             }));
+        };
+        // Issue 18 (J): an encrypted ID token is decrypted first (OpenID Connect Core 10.2).
+        let raw = match crate::jwe::id_token_to_verify(&self.input.config, raw) {
+            Ok(raw) => raw,
+            Err(e) => return self.fail(e),
         };
         // A front-channel ID token gets HMAC only when the app configured it (see
         // `crate::signing`): anyone holding the client secret could mint one.
@@ -754,7 +810,14 @@ impl CodeExchange {
         };
         match request {
             Ok(None) => self.finish(None),
-            Ok(Some(request)) => {
+            Ok(Some(mut request)) => {
+                // Issue 18 (D): a DPoP-bound token goes with `Authorization: DPoP` and a proof.
+                let token = self.access_token().map(|t| t.expose().to_owned());
+                if let Some(prover) = &mut self.dpop {
+                    if let Err(e) = prover.sign(&mut request, token.as_deref(), self.input.now) {
+                        return self.fail(e);
+                    }
+                }
                 self.stage = Stage::Userinfo;
                 Step::Send(Outbound {
                     endpoint: Endpoint::Userinfo,
@@ -820,6 +883,7 @@ impl CodeExchange {
             refresh_token,
             last_session_refresh: now,
             expires_at: now.saturating_add(self.input.session_lifetime),
+            dpop: self.dpop.as_ref().map(|p| p.key().clone()),
         };
         Step::Done(Ok(LoginOutcome {
             user,

@@ -225,6 +225,7 @@ pub fn example_user() -> UserSession {
         last_session_refresh: 1_700_000_000,
         expires_at: 2_000_000_000,
         sid: None,
+        dpop: None,
     }
 }
 

@@ -274,9 +274,15 @@ impl ClientPrivateKey {
     }
 
     fn sign(&self, claims: Map<String, Value>) -> Result<String> {
+        self.sign_typed("JWT", claims)
+    }
+
+    /// `claims` signed with this key under the header `typ` (a request object's
+    /// `oauth-authz-req+jwt`, RFC 9101 10.8).
+    pub(crate) fn sign_typed(&self, typ: &str, claims: Map<String, Value>) -> Result<String> {
         let jwk = &self.0.jwk;
         let mut header = JwsHeader::new();
-        header.set_token_type("JWT");
+        header.set_token_type(typ);
         header.set_key_id(self.0.kid.clone());
         let payload = JwtPayload::from_map(claims).map_err(signing_failed)?;
         let signed = match self.0.alg {
@@ -342,7 +348,7 @@ fn algorithm_for(
 
 /// The RFC 7638 thumbprint of a public JWK: SHA-256 of its required members, in
 /// lexicographic order, as compact JSON, base64url-encoded.
-fn thumbprint(public: &Map<String, Value>) -> String {
+pub(crate) fn thumbprint(public: &Map<String, Value>) -> String {
     use base64::Engine;
     let members: &[&str] = match public.get("kty").and_then(Value::as_str) {
         Some("RSA") => &["e", "kty", "n"],

@@ -153,6 +153,20 @@ pub enum ResponseMode {
     Fragment,
     /// In a form POST (OAuth 2.0 Form Post Response Mode).
     FormPost,
+    // Issue 18 (J): JARM response modes.
+    /// `jwt` (JARM): a signed JWT in the response type's default mode (`query.jwt` for `code`,
+    /// else `fragment.jwt`).
+    Jwt,
+    /// `query.jwt` (JARM): a signed JWT in the query string.
+    #[serde(rename = "query.jwt")]
+    QueryJwt,
+    /// `fragment.jwt` (JARM): a signed JWT in the URL fragment, posted back by the redirect
+    /// endpoint's page.
+    #[serde(rename = "fragment.jwt")]
+    FragmentJwt,
+    /// `form_post.jwt` (JARM): a signed JWT in a form POST.
+    #[serde(rename = "form_post.jwt")]
+    FormPostJwt,
 }
 
 impl ResponseMode {
@@ -162,7 +176,36 @@ impl ResponseMode {
             ResponseMode::Query => "query",
             ResponseMode::Fragment => "fragment",
             ResponseMode::FormPost => "form_post",
+            ResponseMode::Jwt => "jwt",
+            ResponseMode::QueryJwt => "query.jwt",
+            ResponseMode::FragmentJwt => "fragment.jwt",
+            ResponseMode::FormPostJwt => "form_post.jwt",
         }
+    }
+
+    /// Whether the response is a JWT signed by the provider (JARM, see [`crate::jarm`]).
+    pub fn is_jwt(self) -> bool {
+        matches!(
+            self,
+            ResponseMode::Jwt
+                | ResponseMode::QueryJwt
+                | ResponseMode::FragmentJwt
+                | ResponseMode::FormPostJwt
+        )
+    }
+
+    /// Whether a response of `response_type` in this mode arrives in the URL fragment.
+    pub fn in_fragment(self, response_type: ResponseType) -> bool {
+        match self {
+            ResponseMode::Fragment | ResponseMode::FragmentJwt => true,
+            ResponseMode::Jwt => response_type.default_mode() == ResponseMode::Fragment,
+            _ => false,
+        }
+    }
+
+    /// Whether the response arrives in a cross-site form POST.
+    pub fn is_form_post(self) -> bool {
+        matches!(self, ResponseMode::FormPost | ResponseMode::FormPostJwt)
     }
 
     /// Parses a `response_mode` value.
@@ -171,6 +214,10 @@ impl ResponseMode {
             "query" => Ok(ResponseMode::Query),
             "fragment" => Ok(ResponseMode::Fragment),
             "form_post" => Ok(ResponseMode::FormPost),
+            "jwt" => Ok(ResponseMode::Jwt),
+            "query.jwt" => Ok(ResponseMode::QueryJwt),
+            "fragment.jwt" => Ok(ResponseMode::FragmentJwt),
+            "form_post.jwt" => Ok(ResponseMode::FormPostJwt),
             other => Err(Error::config(
                 "response_mode",
                 format!("unsupported response mode `{other}`"),
@@ -218,6 +265,12 @@ pub struct ProviderConfig {
     pub(crate) userinfo_signed_response_alg: Option<String>,
     pub(crate) userinfo_method: crate::userinfo::UserinfoMethod,
     pub(crate) issuer_policy: crate::issuer::IssuerPolicy,
+    // Issue 18 (P): pushed authorization requests (RFC 9126), signed request objects (RFC 9101).
+    pub(crate) requests: crate::par::RequestSettings,
+    // Issue 18 (J): JARM and encrypted ID tokens / userinfo.
+    pub(crate) secured: crate::jwe::SecuredResponses,
+    // Issue 18 (D): DPoP (RFC 9449), a key per login binding the tokens.
+    pub(crate) dpop: bool,
 }
 
 impl ProviderConfig {
@@ -314,6 +367,12 @@ pub struct ProviderConfigBuilder {
     userinfo_signed_response_alg: Option<String>,
     userinfo_method: crate::userinfo::UserinfoMethod,
     issuer_policy: crate::issuer::IssuerPolicy,
+    // Issue 18 (P): pushed authorization requests (RFC 9126), signed request objects (RFC 9101).
+    requests: crate::par::RequestSettings,
+    // Issue 18 (J): JARM and encrypted ID tokens / userinfo.
+    secured: crate::jwe::SecuredResponses,
+    // Issue 18 (D): DPoP (RFC 9449).
+    dpop: bool,
 }
 
 impl ProviderConfigBuilder {
@@ -340,6 +399,9 @@ impl ProviderConfigBuilder {
             userinfo_signed_response_alg: None,
             userinfo_method: crate::userinfo::UserinfoMethod::default(),
             issuer_policy: crate::issuer::IssuerPolicy::default(),
+            requests: crate::par::RequestSettings::default(),
+            secured: crate::jwe::SecuredResponses::default(),
+            dpop: false,
         }
     }
 
@@ -546,6 +608,106 @@ impl ProviderConfigBuilder {
         self
     }
 
+    // Issue 18 (P): pushed authorization requests (RFC 9126), signed request objects (RFC 9101).
+
+    /// Pushes every authorization request to the provider's
+    /// `pushed_authorization_request_endpoint` (RFC 9126), authenticated as at the token
+    /// endpoint, and sends the browser with only `client_id` and the `request_uri` the provider
+    /// returned: the request's parameters never travel through the browser. Off, PAR is still
+    /// used when the provider's metadata says `require_pushed_authorization_requests`. On, a
+    /// provider without the endpoint is a configuration error at login (and at
+    /// [`RelyingParty::ready`](crate::RelyingParty::ready)); a dynamic registration asks for
+    /// `require_pushed_authorization_requests`.
+    pub fn pushed_authorization_requests(mut self, on: bool) -> Self {
+        self.requests.push = on;
+        self
+    }
+
+    /// Sends the authorization request as a request object (RFC 9101): a JWT signed with this
+    /// client's key ([`private_key`](Self::private_key), which `build` then requires), header
+    /// `typ: oauth-authz-req+jwt`, with `iss` = the client id, `aud` = the provider's issuer,
+    /// a short `exp`, `iat`, `nbf`, `jti`, `client_id` and every authorization parameter. By
+    /// value (`request=`) beside `client_id`, or pushed as `request=` with
+    /// [`pushed_authorization_requests`](Self::pushed_authorization_requests). A dynamic
+    /// registration sends the key's algorithm as `request_object_signing_alg`.
+    pub fn signed_request_object(mut self, on: bool) -> Self {
+        self.requests.signed = on;
+        self
+    }
+
+    // Issue 18 (D): DPoP (RFC 9449).
+
+    /// Binds this provider's access (and refresh) tokens to a key pair (DPoP, RFC 9449): each
+    /// login gets its own ES256 key, kept in the session record (encrypted at rest when the
+    /// store encrypts records), and the token request, every refresh and the userinfo call
+    /// carry a proof signed with it; the provider's `DPoP-Nonce` challenges are answered (one
+    /// retry). A token response that is not `token_type: DPoP`, or a JWT access token whose
+    /// `cnf.jkt` names another key, ends the login. Dynamic registration asks for
+    /// `dpop_bound_access_tokens`. Needs a response type with a code, and the userinfo
+    /// method `Header` (the default): a DPoP-bound token travels in `Authorization: DPoP`.
+    /// App code calls resource servers with
+    /// [`UserSession::dpop_proof`](crate::UserSession::dpop_proof).
+    pub fn dpop(mut self, on: bool) -> Self {
+        self.dpop = on;
+        self
+    }
+
+    // Issue 18 (J): JARM and encrypted ID tokens / userinfo.
+
+    /// The algorithm JARM responses (`response_mode` `jwt`, `query.jwt`, `fragment.jwt`,
+    /// `form_post.jwt`) are signed with (`authorization_signed_response_alg`, also sent in
+    /// dynamic registration). Unset, they are verified as ID tokens are (a configured
+    /// `id_token_signed_response_alg`, else the allow-list). The same rules as
+    /// [`id_token_signed_response_alg`](Self::id_token_signed_response_alg) apply; HMAC only
+    /// when named here or there, never negotiated.
+    pub fn authorization_signed_response_alg(mut self, alg: impl Into<String>) -> Self {
+        self.secured.authorization_signed_response_alg = Some(alg.into());
+        self
+    }
+
+    /// A private key ID tokens and userinfo responses are encrypted to (OpenID Connect Core
+    /// 10.2). Its public half is served at the relying party's JWKS route with `use: enc`
+    /// (and that route is registered as `jwks_uri` in dynamic registration). Call it again
+    /// to add a key: during a rotation both decrypt, the JWE's `kid` picks one. Parse the key
+    /// with [`ClientDecryptionKey::parse`](crate::jwe::ClientDecryptionKey::parse).
+    pub fn decryption_key(mut self, key: crate::jwe::ClientDecryptionKey) -> Self {
+        self.secured.decryption_keys.push(key);
+        self
+    }
+
+    /// Requires encrypted ID tokens (`id_token_encrypted_response_alg` and `_enc`, also sent
+    /// in dynamic registration): `alg` `RSA-OAEP-256` or `ECDH-ES`(`+A128KW`, `+A192KW`,
+    /// `+A256KW`), `enc` `A128GCM`, `A192GCM`, `A256GCM` or `A*CBC-HS*`. A plain ID token, one
+    /// with another `alg`/`enc`, or an encrypted but unsigned one is then refused. `build`
+    /// needs a [`decryption_key`](Self::decryption_key) that fits `alg`.
+    pub fn id_token_encrypted_response(
+        mut self,
+        alg: impl Into<String>,
+        enc: impl Into<String>,
+    ) -> Self {
+        self.secured.id_token = Some(crate::jwe::Encryption {
+            alg: alg.into(),
+            enc: enc.into(),
+        });
+        self
+    }
+
+    /// Requires encrypted userinfo responses (`userinfo_encrypted_response_alg` and `_enc`),
+    /// as [`id_token_encrypted_response`](Self::id_token_encrypted_response); the decrypted
+    /// content is verified as signed userinfo when it is a JWT, and may be plain JSON claims
+    /// unless [`userinfo_signed_response_alg`](Self::userinfo_signed_response_alg) is set.
+    pub fn userinfo_encrypted_response(
+        mut self,
+        alg: impl Into<String>,
+        enc: impl Into<String>,
+    ) -> Self {
+        self.secured.userinfo = Some(crate::jwe::Encryption {
+            alg: alg.into(),
+            enc: enc.into(),
+        });
+        self
+    }
+
     /// Validates and builds the configuration.
     pub fn build(self) -> Result<ProviderConfig> {
         match &self.source {
@@ -607,7 +769,9 @@ impl ProviderConfigBuilder {
             Some(m) => ResponseMode::parse(m)?,
             None => response_type.default_mode(),
         };
-        if response_type.has_front_access_token() && response_mode == ResponseMode::Query {
+        if response_type.has_front_access_token()
+            && matches!(response_mode, ResponseMode::Query | ResponseMode::QueryJwt)
+        {
             return Err(Error::config(
                 "response_mode",
                 "tokens must not be returned in the query string (use fragment or form_post)",
@@ -659,6 +823,14 @@ impl ProviderConfigBuilder {
             MetadataSource::Discovery { issuer } => issuer,
             MetadataSource::Static(m) => &m.issuer,
         })?;
+        // Issue 18 (P).
+        let client = self
+            .requests
+            .settle(client, self.client_auth.key.as_ref())?;
+        // Issue 18 (J).
+        let client = self.secured.settle(client, &self.algorithms)?;
+        // Issue 18 (D).
+        let client = crate::dpop::settle(self.dpop, client, response_type, self.userinfo_method)?;
         Ok(ProviderConfig {
             source: self.source,
             client,
@@ -681,6 +853,9 @@ impl ProviderConfigBuilder {
             userinfo_signed_response_alg,
             userinfo_method: self.userinfo_method,
             issuer_policy: self.issuer_policy,
+            requests: self.requests,
+            secured: self.secured,
+            dpop: self.dpop,
         })
     }
 }

@@ -227,9 +227,24 @@ pub enum ProtocolError {
     /// `iss` or `aud` (OIDC Core 5.3.2).
     #[error("invalid signed userinfo response: {0}")]
     SignedUserinfo(IdTokenError),
-    /// The userinfo response is encrypted (a JWE), which this relying party cannot decrypt.
-    #[error("the userinfo response is encrypted (JWE), which is not supported")]
+    /// The userinfo response is encrypted (a JWE), and this provider's configuration asks for
+    /// no encryption (see `userinfo_encrypted_response`).
+    #[error("the userinfo response is encrypted (JWE), which this client did not configure")]
     EncryptedUserinfo,
+    // Issue 18 (J): JARM and encrypted responses.
+    /// A JWT-secured authorization response (JARM) was refused: its signature, `iss`, `aud`
+    /// or `exp`, or the response was not the JWT the login asked for.
+    #[error("invalid JWT authorization response (JARM): {0}")]
+    Jarm(IdTokenError),
+    /// An encrypted ID token or userinfo response (OpenID Connect Core 10.2) was refused, or
+    /// one that should have been encrypted was not.
+    #[error("encrypted {what}: {error}")]
+    Encryption {
+        /// What was refused: `ID token` or `userinfo response`.
+        what: &'static str,
+        /// Why.
+        error: crate::jwe::JweError,
+    },
     /// The return URL is not on the app's origin.
     #[error("the return URL is not on this application's origin")]
     OffOriginReturn,
@@ -262,6 +277,9 @@ pub enum ProtocolError {
     /// A logout sent by the provider (back-channel or front-channel) was refused.
     #[error("logout refused: {0}")]
     ProviderLogout(#[from] LogoutError),
+    /// Issue 18 (D): a DPoP (RFC 9449) exchange with the provider went wrong.
+    #[error("DPoP: {0}")]
+    Dpop(#[from] DpopError),
 }
 
 /// Why a login cookie (a login in progress, held by the browser) was ignored. The request is
@@ -399,6 +417,28 @@ pub enum BearerError {
     /// The token is valid but lacks these scopes: `403`.
     #[error("the token lacks the scope `{}`", LogSafe(&.0.join(" ")))]
     InsufficientScope(Vec<String>),
+    /// Issue 18 (D): the request's DPoP proof (RFC 9449) is missing, malformed, for another
+    /// request or token, or replayed: `401` `invalid_dpop_proof`.
+    #[error("invalid DPoP proof: {}", LogSafe(.0))]
+    InvalidDpopProof(String),
+}
+
+/// Issue 18 (D): why a DPoP exchange with the provider (RFC 9449) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DpopError {
+    /// The token response to a request with a DPoP proof has another `token_type` than
+    /// `DPoP`: the token is not bound to the key, and a bearer token was not asked for.
+    #[error(
+        "the provider issued a token that is not bound to the DPoP key (token_type is not DPoP)"
+    )]
+    NotBound,
+    /// The access token's `cnf.jkt` names another key than this session's.
+    #[error("the access token is bound to another key than this session's")]
+    BoundToAnotherKey,
+    /// The DPoP key could not be made or used (the reason never carries the key).
+    #[error("the DPoP key cannot be used: {}", LogSafe(.0))]
+    Key(String),
 }
 
 impl BearerError {
@@ -410,13 +450,16 @@ impl BearerError {
             BearerError::InvalidToken(_) => "invalid_token",
             BearerError::InvalidRequest(_) => "invalid_request",
             BearerError::InsufficientScope(_) => "insufficient_scope",
+            BearerError::InvalidDpopProof(_) => "invalid_dpop_proof",
         }
     }
 
     /// The HTTP status: `400`, `401` or `403`.
     pub fn status(&self) -> http::StatusCode {
         match self {
-            BearerError::Missing | BearerError::InvalidToken(_) => http::StatusCode::UNAUTHORIZED,
+            BearerError::Missing
+            | BearerError::InvalidToken(_)
+            | BearerError::InvalidDpopProof(_) => http::StatusCode::UNAUTHORIZED,
             BearerError::InvalidRequest(_) => http::StatusCode::BAD_REQUEST,
             BearerError::InsufficientScope(_) => http::StatusCode::FORBIDDEN,
         }
@@ -443,6 +486,8 @@ pub enum Endpoint {
     Introspection,
     /// `revocation_endpoint` (RFC 7009)
     Revocation,
+    /// `pushed_authorization_request_endpoint` (RFC 9126)
+    PushedAuthorization,
 }
 
 impl fmt::Display for Endpoint {
@@ -456,6 +501,7 @@ impl fmt::Display for Endpoint {
             Endpoint::Registration => "registration",
             Endpoint::Introspection => "introspection",
             Endpoint::Revocation => "revocation",
+            Endpoint::PushedAuthorization => "pushed authorization request",
         })
     }
 }

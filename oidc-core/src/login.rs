@@ -265,6 +265,37 @@ pub fn authentication_request(
     now: u64,
     entropy: [u8; 32],
 ) -> Result<AuthenticationRequest> {
+    let (params, pending) = authorization_params(
+        provider_name,
+        config,
+        client,
+        metadata,
+        redirect_uri,
+        return_to,
+        extra,
+        now,
+        entropy,
+    )?;
+    let mut url = metadata.authorization_endpoint.clone();
+    url.query_pairs_mut().extend_pairs(&params);
+    Ok(AuthenticationRequest { url, pending })
+}
+
+/// The authorization request's parameters, in the order they are sent, and the login to
+/// remember: what [`authentication_request`] puts in the URL, and what a pushed or signed
+/// request ([`crate::par`], [`crate::request_object`]) carries instead.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn authorization_params(
+    provider_name: &str,
+    config: &ProviderConfig,
+    client: &ClientMetadata,
+    metadata: &ProviderMetadata,
+    redirect_uri: &Url,
+    return_to: &str,
+    extra: ExtraParams<'_>,
+    now: u64,
+    entropy: [u8; 32],
+) -> Result<(Vec<(String, String)>, PendingLogin)> {
     let return_to = safe_return_path(return_to)?;
     let mut rng = Rng::new(entropy);
     let state = rng.token(32);
@@ -293,26 +324,25 @@ pub fn authentication_request(
     }
 
     let sent = sent_params(config, extra)?;
-    let mut url = metadata.authorization_endpoint.clone();
-    {
-        let mut q = url.query_pairs_mut();
-        q.append_pair("response_type", response_type)
-            .append_pair("client_id", &client.client_id)
-            .append_pair("redirect_uri", redirect_uri.as_str())
-            .append_pair("scope", &config.scopes.join(" "))
-            .append_pair("state", &state)
-            .append_pair("nonce", &nonce);
-        if mode != config.response_type.default_mode() {
-            q.append_pair("response_mode", mode.as_str());
-        }
-        if let Some(v) = &verifier {
-            q.append_pair("code_challenge", &pkce_challenge(v))
-                .append_pair("code_challenge_method", "S256");
-        }
-        for (k, v) in &sent {
-            q.append_pair(k, v);
-        }
+    let mut q: Vec<(String, String)> = [
+        ("response_type", response_type),
+        ("client_id", &client.client_id),
+        ("redirect_uri", redirect_uri.as_str()),
+        ("scope", &config.scopes.join(" ")),
+        ("state", &state),
+        ("nonce", &nonce),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    if mode != config.response_type.default_mode() {
+        q.push(("response_mode".into(), mode.as_str().into()));
     }
+    if let Some(v) = &verifier {
+        q.push(("code_challenge".into(), pkce_challenge(v)));
+        q.push(("code_challenge_method".into(), "S256".into()));
+    }
+    q.extend(sent.iter().cloned());
     // What the ID token must then satisfy is decided by what was actually sent.
     let value = |name: &str| {
         sent.iter()
@@ -330,9 +360,9 @@ pub fn authentication_request(
         .filter(|(k, v)| !(*k == "prompt" && *v == "none") && reserved(k).is_none())
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    Ok(AuthenticationRequest {
-        url,
-        pending: PendingLogin {
+    Ok((
+        q,
+        PendingLogin {
             provider: provider_name.to_owned(),
             state: Secret::new(state),
             nonce: Secret::new(nonce),
@@ -347,7 +377,7 @@ pub fn authentication_request(
             params,
             client_id: Some(client.client_id.clone()),
         },
-    })
+    ))
 }
 
 /// The parameters sent beside the protocol's own: the configured ones, each replaced by the
@@ -553,6 +583,7 @@ mod tests {
                 last_session_refresh: 500,
                 expires_at: 10_000,
                 sid: None,
+                dpop: None,
             }
         };
         let gold = LoginParams::new().acr_values(["gold", "platinum"]);

@@ -117,7 +117,7 @@ impl LoginCookies {
     /// cross-site POST, which carries only `SameSite=None` cookies, and browsers take those
     /// only with `Secure` (https).
     fn cross_site(&self, mode: ResponseMode) -> bool {
-        self.secure && mode == ResponseMode::FormPost
+        self.secure && mode.is_form_post()
     }
 
     /// `Set-Cookie` holding `login`.

@@ -456,7 +456,9 @@ fn registration_auth(
             info.token_endpoint_auth_method = Some(method);
         }
     }
-    if key.is_some() && !info.extra.contains_key("jwks") && !info.extra.contains_key("jwks_uri") {
+    // Issue 18 (J): the provider encrypts to the keys this route publishes too.
+    let publishes_keys = key.is_some() || !config.secured.decryption_keys.is_empty();
+    if publishes_keys && !info.extra.contains_key("jwks") && !info.extra.contains_key("jwks_uri") {
         let uri = config.client_auth.jwks_uri.as_ref().ok_or_else(|| {
             Error::config(
                 "jwks_uri",

@@ -38,7 +38,7 @@ use crate::jwks::{self, KeyCache, KeyDecision, KeyFetch};
 use crate::metadata::{ClientMetadata, ProviderMetadata};
 use crate::session::UserSession;
 use crate::signing::{SignedResponse, TokenSigning};
-use crate::token::{self, TokenResponse};
+use crate::token::TokenResponse;
 
 /// The refresh request: `grant_type=refresh_token` and the token, with this client's
 /// authentication by secret (and no `redirect_uri` or `state`, which do not belong in it);
@@ -208,6 +208,11 @@ pub struct TokenRefresh {
     stage: Stage,
     /// The `jti` of a client assertion, when the caller gave one.
     assertion_id: Option<String>,
+    /// Issue 18 (D): the session's DPoP key and proofs, when its tokens are DPoP-bound.
+    dpop: Option<crate::dpop::DpopProver>,
+    /// Issue 18 (D): the caller's randomness for the proofs (and a key, for a session that
+    /// has none yet).
+    dpop_entropy: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for TokenRefresh {
@@ -229,7 +234,17 @@ impl TokenRefresh {
             jwks_requested: false,
             stage: Stage::Ready,
             assertion_id: None,
+            dpop: None,
+            dpop_entropy: None,
         }
+    }
+
+    /// Issue 18 (D): 32 bytes from the caller's randomness for the refresh's DPoP proofs;
+    /// required when the session has a DPoP key or the provider is configured with
+    /// [`dpop`](crate::ProviderConfigBuilder::dpop).
+    pub fn dpop_entropy(mut self, entropy: [u8; 32]) -> Self {
+        self.dpop_entropy = Some(entropy);
+        self
     }
 
     /// A fresh `jti` for the client assertion (`client_secret_jwt`, `private_key_jwt`), from
@@ -246,6 +261,22 @@ impl TokenRefresh {
     pub fn start(&mut self) -> RefreshStep {
         if self.stage != Stage::Ready {
             return self.fail(Misuse::StartedTwice("refresh").into());
+        }
+        self.token_request()
+    }
+
+    /// The refresh request (again, after a DPoP nonce challenge).
+    fn token_request(&mut self) -> RefreshStep {
+        // Issue 18 (D): the session's DPoP key signs the refresh.
+        let (on, key) = (self.input.config.dpop, self.input.user.dpop.as_ref());
+        if let Err(e) = crate::dpop::ensure_prover(
+            &mut self.dpop,
+            on,
+            key,
+            &mut self.dpop_entropy,
+            &self.input.metadata,
+        ) {
+            return self.fail(e);
         }
         let Some(refresh_token) = self.input.user.refresh_token.clone() else {
             return self.fail(Error::LoginRequired(
@@ -273,7 +304,12 @@ impl TokenRefresh {
             ));
         }
         match refresh_request_with(endpoint.as_str(), &auth, refresh_token.expose()) {
-            Ok(request) => {
+            Ok(mut request) => {
+                if let Some(prover) = &mut self.dpop {
+                    if let Err(e) = prover.sign(&mut request, None, self.input.now) {
+                        return self.fail(e);
+                    }
+                }
                 self.stage = Stage::Token;
                 RefreshStep::Send(Outbound {
                     endpoint: Endpoint::Token,
@@ -312,7 +348,16 @@ impl TokenRefresh {
             Ok(r) => r,
             Err(source) => return self.fail(Error::Transport { endpoint, source }),
         };
-        match token::parse_token_response(response) {
+        // Issue 18 (D): a DPoP nonce challenge is answered by one retry with the nonce.
+        if self
+            .dpop
+            .as_mut()
+            .is_some_and(|p| p.wants_retry(&response, false))
+        {
+            self.assertion_id = self.dpop.as_mut().map(|p| p.fresh_id());
+            return self.token_request();
+        }
+        match crate::dpop::parse_token_response(self.dpop.as_ref(), response) {
             Ok(tokens) => {
                 self.tokens = Some(tokens);
                 self.validate()
@@ -345,6 +390,11 @@ impl TokenRefresh {
         };
         let Some(raw) = tokens.id_token.clone() else {
             return self.finish(None);
+        };
+        // Issue 18 (J): a refreshed ID token is encrypted as the first was.
+        let raw = match crate::jwe::id_token_to_verify(&self.input.config, raw) {
+            Ok(raw) => raw,
+            Err(e) => return self.fail(e),
         };
         let signing = match TokenSigning::decide(
             &self.input.config,
@@ -439,7 +489,9 @@ impl TokenRefresh {
         let Some(tokens) = self.tokens.take() else {
             return self.fail(Misuse::ResumedWithoutRequest("refresh").into());
         };
-        let user = apply_refresh(&self.input.user, tokens, id_token, self.input.now);
+        let mut user = apply_refresh(&self.input.user, tokens, id_token, self.input.now);
+        // Issue 18 (D): the new tokens are bound to the key that signed the refresh.
+        user.dpop = self.dpop.as_ref().map(|p| p.key().clone());
         RefreshStep::Done(Ok(RefreshOutcome { user }))
     }
 
@@ -514,6 +566,7 @@ mod tests {
             last_session_refresh: 900,
             expires_at: 5000,
             sid: None,
+            dpop: None,
         }
     }
 

@@ -49,6 +49,17 @@ pub struct ClientRegistrationInfo {
     /// [`ProviderConfigBuilder::userinfo_signed_response_alg`](crate::ProviderConfigBuilder::userinfo_signed_response_alg).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userinfo_signed_response_alg: Option<String>,
+    // Issue 18 (P): PAR (RFC 9126 6) and signed request objects (RFC 9101 10.5).
+    /// `require_pushed_authorization_requests`: sent as `true` when
+    /// [`ProviderConfigBuilder::pushed_authorization_requests`](crate::ProviderConfigBuilder::pushed_authorization_requests)
+    /// is on, so that the provider refuses this client's requests that were not pushed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_pushed_authorization_requests: Option<bool>,
+    /// `request_object_signing_alg`: the algorithm of the client's key, sent when
+    /// [`ProviderConfigBuilder::signed_request_object`](crate::ProviderConfigBuilder::signed_request_object)
+    /// is on, so that the provider refuses request objects signed otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_object_signing_alg: Option<String>,
     /// Any other client metadata to register.
     #[serde(flatten)]
     pub extra: Map<String, Value>,

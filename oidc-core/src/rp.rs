@@ -466,7 +466,18 @@ impl Machine for Ready {
         while self.next < cx.rp.inner.providers.len() {
             let i = self.next;
             let ok = match crate::flow::ready!(cx.ensure_metadata(i)) {
-                Ok(m) => crate::flow::ready!(cx.ensure_client(i, &m)).is_ok(),
+                Ok(m) => {
+                    let client = crate::flow::ready!(cx.ensure_client(i, &m)).is_ok();
+                    // Issue 18 (P): a PAR or request object setting every login would refuse.
+                    let requests = match cx.rp.slot_at(i) {
+                        Some(slot) => crate::par::check_provider(&slot.config, &m),
+                        None => Ok(()),
+                    };
+                    if let Err(e) = &requests {
+                        tracing::warn!(error = %e, "the provider cannot take this app's logins");
+                    }
+                    client && requests.is_ok()
+                }
                 Err(_) => false,
             };
             self.all &= ok;

@@ -54,6 +54,11 @@ pub struct UserSession {
     /// for that session still finds this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// Issue 18 (D): the DPoP key the session's tokens are bound to (RFC 9449), when the
+    /// provider is configured with [`dpop`](crate::ProviderConfigBuilder::dpop). Private key
+    /// included: it lives in the session record, encrypted with it by an encrypting store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop: Option<crate::dpop::DpopKey>,
 }
 
 impl std::fmt::Debug for UserSession {
@@ -92,6 +97,37 @@ impl UserSession {
     /// The raw ID token (a JWT).
     pub fn id_token_jwt(&self) -> &str {
         self.id_token.raw.expose()
+    }
+
+    /// The scheme the session's access token is sent with: `DPoP` when it is bound to the
+    /// session's DPoP key (then with a proof from [`dpop_proof`](Self::dpop_proof)), else
+    /// `Bearer`.
+    pub fn access_token_type(&self) -> &'static str {
+        if self.dpop.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        }
+    }
+
+    /// The DPoP proof (RFC 9449) for calling a resource server with the session's access
+    /// token: a request with `method` to `url` at `now` (unix seconds) sends
+    /// `Authorization: DPoP <access token>` and `DPoP: <this proof>`. `Ok(None)` when the
+    /// token is a plain bearer token (no DPoP key) or there is none. A token obtained since
+    /// (a refreshed one) needs [`DpopKey::resource_proof`](crate::dpop::DpopKey::resource_proof)
+    /// with that token.
+    pub fn dpop_proof(
+        &self,
+        method: &http::Method,
+        url: &str,
+        now: u64,
+    ) -> crate::Result<Option<String>> {
+        match (&self.dpop, &self.access_token) {
+            (Some(key), Some(token)) => key
+                .resource_proof(method, url, token.expose(), now)
+                .map(Some),
+            _ => Ok(None),
+        }
     }
 }
 
@@ -389,6 +425,7 @@ mod tests {
             last_session_refresh: last_refresh,
             expires_at,
             sid: None,
+            dpop: None,
         }
     }
 

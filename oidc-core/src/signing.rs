@@ -68,6 +68,10 @@ pub enum SignedResponse {
     /// A logout token (Back-Channel Logout 1.0): signed like the ID token, but anyone may post
     /// one to the app, so HMAC only when configured explicitly, never negotiated.
     LogoutToken,
+    /// A JWT-secured authorization response (JARM, see [`crate::jarm`]): it comes through the
+    /// browser, so HMAC only when configured explicitly, never negotiated; without an
+    /// algorithm of its own it follows a configured ID token algorithm, else the allow-list.
+    AuthorizationResponse,
 }
 
 impl SignedResponse {
@@ -78,6 +82,7 @@ impl SignedResponse {
             | SignedResponse::FrontChannelIdToken
             | SignedResponse::LogoutToken => "id_token_signed_response_alg",
             SignedResponse::Userinfo => "userinfo_signed_response_alg",
+            SignedResponse::AuthorizationResponse => "authorization_signed_response_alg",
         }
     }
 }
@@ -152,6 +157,11 @@ impl TokenSigning {
             // algorithm (a negotiated one never: see below).
             SignedResponse::Userinfo => config
                 .userinfo_signed_response_alg
+                .as_deref()
+                .or(config.id_token_signed_response_alg.as_deref()),
+            SignedResponse::AuthorizationResponse => config
+                .secured
+                .authorization_signed_response_alg
                 .as_deref()
                 .or(config.id_token_signed_response_alg.as_deref()),
         };

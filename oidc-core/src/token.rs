@@ -71,8 +71,7 @@ pub fn code_exchange_request_with(
 
 /// Parses the token endpoint's response.
 pub fn parse_token_response(response: http::Response<Bytes>) -> Result<TokenResponse> {
-    let body = wire::expect_success(Endpoint::Token, response)?;
-    let tokens: TokenResponse = wire::json(Endpoint::Token, &body)?;
+    let tokens = parse_token_body(response)?;
     if !tokens.token_type.eq_ignore_ascii_case("bearer") {
         return Err(Error::Protocol(ProtocolError::MalformedResponse {
             endpoint: Endpoint::Token,
@@ -80,6 +79,13 @@ pub fn parse_token_response(response: http::Response<Bytes>) -> Result<TokenResp
         }));
     }
     Ok(tokens)
+}
+
+/// The token endpoint's response, whatever its `token_type`: the caller checks that
+/// (`Bearer`, or `DPoP` after a request with a proof, see [`crate::dpop`]).
+pub(crate) fn parse_token_body(response: http::Response<Bytes>) -> Result<TokenResponse> {
+    let body = wire::expect_success(Endpoint::Token, response)?;
+    wire::json(Endpoint::Token, &body)
 }
 
 #[cfg(test)]

@@ -129,7 +129,8 @@ impl std::fmt::Debug for UserinfoBody {
 }
 
 /// Reads a userinfo response: JSON claims, or a signed JWT (`application/jwt`). An encrypted
-/// one (a JWE) is refused with [`ProtocolError::EncryptedUserinfo`]: it cannot be decrypted.
+/// one (a JWE) is refused with [`ProtocolError::EncryptedUserinfo`]: without a configured
+/// encryption there is no key to decrypt it (a configured one is read by [`crate::jwe`]).
 pub fn read_userinfo_response(response: http::Response<Bytes>) -> Result<UserinfoBody> {
     let jwt = response
         .headers()

@@ -190,6 +190,12 @@ impl RelyingPartyBuilder {
         self.forward(|b| b.bearer_validation(validation))
     }
 
+    /// Issue 18 (D): accepts DPoP-bound access tokens (RFC 9449) at bearer-protected routes.
+    /// See [`oidc_core::RelyingPartyBuilder::bearer_accept_dpop`].
+    pub fn bearer_accept_dpop(self, on: bool) -> Self {
+        self.forward(|b| b.bearer_accept_dpop(on))
+    }
+
     /// The audience bearer tokens must carry (default: the app's base URL). See
     /// [`oidc_core::RelyingPartyBuilder::bearer_audience`].
     pub fn bearer_audience(self, audience: impl Into<String>) -> Self {

@@ -20,6 +20,11 @@ pub(crate) fn discovery(cfg: &Config, st: &State) -> Response<Bytes> {
     crate::client_auth::adjust_discovery(st, &mut doc);
     crate::revocation::adjust_discovery(cfg, st, &mut doc);
     crate::logout_token::adjust_discovery(st, &mut doc);
+    // Issue 18 (P): PAR and request objects.
+    crate::par::adjust_discovery(cfg, st, &mut doc);
+    // Issue 18 (J): JARM and encryption.
+    crate::jarm::adjust_discovery(st, &mut doc);
+    crate::encryption::adjust_discovery(&mut doc);
     util::json(200, &doc)
 }
 
@@ -314,6 +319,8 @@ pub(crate) fn register(st: &mut State, request: &Request<Bytes>, now: u64) -> Re
         Err(e) => return registration_error("invalid_client_metadata", &e),
     };
     crate::compat::record_registration(st, &client_id, &meta);
+    // Issue 18 (J): the encryption a client registers, and where its keys are.
+    crate::encryption::record_registration(st, &client_id, &meta);
     crate::logout_token::record_registration(st, &client_id, logout);
     st.clients.insert(
         client_id.clone(),

@@ -64,6 +64,9 @@ struct Target {
     redirect_uri: String,
     mode: Mode,
     state: Option<String>,
+    /// Issue 18 (P): the pushed request (`request_uri`) answered, spent by [`finish`]
+    /// (boxed: the rejections carrying a target stay small).
+    pushed: Option<Box<str>>,
 }
 
 /// A validated authorization request.
@@ -138,6 +141,18 @@ pub(crate) fn endpoint(
         }
         _ => return crate::method_not_allowed(&[Method::GET, Method::POST]),
     };
+    // Issue 18 (J): a JARM response when the request asked for one.
+    let raw = match *request.method() {
+        Method::GET => request.uri().query().unwrap_or_default().to_owned(),
+        _ => {
+            let form = Params::parse(request.body());
+            match form.get("request_params") {
+                Some(raw) => raw.to_owned(),
+                None => String::from_utf8_lossy(request.body()).into_owned(),
+            }
+        }
+    };
+    let outcome = crate::jarm::wrap(cfg, st, &raw, outcome, now);
     render(outcome)
 }
 
@@ -160,7 +175,9 @@ pub(crate) fn shortcut(
         ("action".to_owned(), action.to_owned()),
     ]);
     // No browser: every shortcut login is a provider session of its own.
-    form_submit(cfg, st, &Params::parse(body.as_bytes()), None, now)
+    let outcome = form_submit(cfg, st, &Params::parse(body.as_bytes()), None, now);
+    // Issue 18 (J): a JARM response when the request asked for one.
+    crate::jarm::wrap(cfg, st, query, outcome, now)
 }
 
 /// An authorization request (GET, or POST without the login form fields).
@@ -172,9 +189,9 @@ fn request_flow(
     sid: Option<&str>,
     now: u64,
 ) -> Outcome {
-    let req = match validate(st, raw) {
+    let req = match validate_resolved(cfg, st, raw, now) {
         Ok(req) => req,
-        Err(rejection) => return reject(cfg, st, rejection),
+        Err(outcome) => return *outcome,
     };
     if let Some(user) = session {
         let auth_time = *st.login_times.entry(user.clone()).or_insert(now);
@@ -206,9 +223,9 @@ fn form_submit(
     now: u64,
 ) -> Outcome {
     let raw = form.get("request_params").unwrap_or_default();
-    let req = match validate(st, raw) {
+    let req = match validate_resolved(cfg, st, raw, now) {
         Ok(req) => req,
-        Err(rejection) => return reject(cfg, st, rejection),
+        Err(outcome) => return *outcome,
     };
     let deny = form.get("action") == Some("deny");
     let username = form
@@ -240,6 +257,37 @@ fn form_submit(
             );
             issue(cfg, st, &req, user, now, (vec![cookie], sid), now)
         }
+    }
+}
+
+/// Issue 18 (P): [`validate`], after the `request_uri` or `request` object the request may
+/// carry is resolved into parameters ([`crate::par::resolve`]). The request keeps its raw
+/// parameters, so that the login form carries the `request_uri` on, unspent.
+fn validate_resolved(
+    cfg: &Config,
+    st: &mut State,
+    raw: &str,
+    now: u64,
+) -> Result<AuthRequest, Box<Outcome>> {
+    use crate::par::Resolution;
+    match crate::par::resolve(cfg, st, raw, now) {
+        Resolution::Use { params, pushed } => match validate(st, &params) {
+            Ok(mut req) => {
+                req.raw = raw.to_owned();
+                req.target.pushed = pushed.map(String::into_boxed_str);
+                Ok(req)
+            }
+            Err(rejection) => Err(Box::new(reject(cfg, st, rejection))),
+        },
+        Resolution::Page(message) => Err(Box::new(reject(cfg, st, Rejection::Page(400, message)))),
+        Resolution::Refuse {
+            params,
+            error,
+            description,
+        } => Err(Box::new(match validate(st, &params) {
+            Ok(req) => error_redirect(cfg, st, &req.target, error, Some(&description)),
+            Err(rejection) => reject(cfg, st, rejection),
+        })),
     }
 }
 
@@ -283,12 +331,17 @@ fn validate(st: &State, raw: &str) -> Result<AuthRequest, Rejection> {
         Some("query") => (Mode::Query, false),
         Some("fragment") => (Mode::Fragment, false),
         Some("form_post") => (Mode::FormPost, false),
-        Some(_) => (default_mode, true),
+        // Issue 18 (J): the JARM modes travel in their base mode, as a JWT.
+        Some(m) => match crate::jarm::base_mode(m, default_mode) {
+            Some(base) => (base, false),
+            None => (default_mode, true),
+        },
     };
     let target = Target {
         redirect_uri: redirect_uri.to_owned(),
         mode,
         state: p.get("state").map(str::to_owned),
+        pushed: None,
     };
     let fail = |error: &str, description: &str| {
         Err(Rejection::Redirect(
@@ -480,7 +533,10 @@ fn issue(
             c_hash: code.as_deref().map(hash),
             token_endpoint: false,
         };
-        match claims::id_token(cfg, st, &spec, now) {
+        // Issue 18 (J): encrypted for a client that registered ID token encryption.
+        match claims::id_token(cfg, st, &spec, now)
+            .and_then(|t| crate::encryption::id_token(st, &grant.client_id, t))
+        {
             Ok(token) => params.push(("id_token".to_owned(), token)),
             Err(e) => {
                 return error_redirect(cfg, st, &req.target, "server_error", Some(&e));
@@ -498,6 +554,8 @@ fn finish(
     mut params: Vec<(String, String)>,
     set_cookie: Vec<String>,
 ) -> Outcome {
+    // Issue 18 (P): a pushed request answers once.
+    crate::par::spend(st, target.pushed.as_deref());
     let state = if st.misbehavior == Misbehavior::WrongState {
         Some(match &target.state {
             Some(s) => format!("{s}-wrong"),

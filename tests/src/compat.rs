@@ -211,7 +211,7 @@ fn mac(alg: &str, key: &[u8], claims: &Map<String, Value>) -> Result<String, Str
 }
 
 /// The access token of a userinfo request: the bearer header's or the form body's.
-fn presented_token(request: &Request<Bytes>) -> Option<String> {
+pub(crate) fn presented_token(request: &Request<Bytes>) -> Option<String> {
     let header = request
         .headers()
         .get(http::header::AUTHORIZATION)

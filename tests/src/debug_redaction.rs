@@ -115,6 +115,7 @@ fn user() -> UserSession {
         last_session_refresh: 1,
         expires_at: 100,
         sid: None,
+        dpop: None,
     }
 }
 

@@ -825,6 +825,17 @@ impl<'a, A: App> Browser<'a, A> {
                 "fragment".into()
             }
         });
+        // Issue 18 (J): a JARM mode travels as its base mode (`jwt`: the response type's).
+        let mode = match mode.as_str() {
+            "query.jwt" => "query".to_owned(),
+            "fragment.jwt" => "fragment".to_owned(),
+            "form_post.jwt" => "form_post".to_owned(),
+            "jwt" if q.get("response_type").map(String::as_str) == Some("code") => {
+                "query".to_owned()
+            }
+            "jwt" => "fragment".to_owned(),
+            _ => mode,
+        };
         match mode.as_str() {
             "fragment" if back.contains('#') => {
                 let (base, fragment) = back.split_once('#').unwrap_or((back, ""));

@@ -50,11 +50,19 @@ mod client_auth;
 pub mod client_auth_scenarios;
 mod compat;
 pub mod demo;
+mod dpop;
+pub mod dpop_scenarios;
+mod encryption;
+pub mod encryption_scenarios;
 pub mod hardening_scenarios;
 pub mod harness;
 pub mod instance_scenarios;
+mod jarm;
+pub mod jarm_scenarios;
 mod keys;
 pub mod logout_token;
+mod par;
+pub mod par_scenarios;
 pub mod provider_compat_scenarios;
 pub mod redis_scenarios;
 mod revocation;
@@ -79,12 +87,15 @@ use http::{Method, Request, Response};
 use serde_json::{Map, Value};
 
 pub use crate::compat::TenantIssuer;
+pub use crate::encryption::EncryptionMisbehavior;
 pub use crate::harness::SeededRandom;
+pub use crate::jarm::JarmMisbehavior;
 pub use crate::keys::SigningAlg;
 use crate::keys::SigningKey;
 pub use crate::logout_token::{
     BackchannelLogout, LogoutEvents, LogoutRegistration, LogoutSigning, LogoutTokenSpec,
 };
+pub use crate::par::{ParCall, ParFailure};
 pub use crate::revocation::RevocationCall;
 
 /// A statically registered client (relying party).
@@ -412,6 +423,14 @@ pub(crate) struct State {
     pub(crate) revocation: revocation::RevocationState,
     /// Provider sessions and provider-driven (back- and front-channel) logout.
     pub(crate) logout: logout_token::LogoutState,
+    /// Issue 18 (D): DPoP proofs, nonces and bound tokens.
+    pub(crate) dpop: dpop::DpopState,
+    /// Issue 18 (P): pushed authorization requests and request objects.
+    pub(crate) par: par::ParState,
+    /// Issue 18 (J): JARM responses.
+    pub(crate) jarm: jarm::JarmState,
+    /// Issue 18 (J): encrypted ID tokens and userinfo.
+    pub(crate) encryption: encryption::EncryptionState,
 }
 
 impl State {
@@ -491,6 +510,10 @@ impl SimProvider {
             client_auth: client_auth::ClientAuthState::default(),
             revocation: revocation::RevocationState::default(),
             logout: logout_token::LogoutState::default(),
+            dpop: dpop::DpopState::default(),
+            par: par::ParState::default(),
+            jarm: jarm::JarmState::default(),
+            encryption: encryption::EncryptionState::default(),
         };
         let key = state.new_key();
         state.keys.push(key);
@@ -674,11 +697,22 @@ impl SimProvider {
             "/token" => {
                 st.counters.token += 1;
                 st.last_token_request = Some(clone_request(&request));
+                // Issue 18 (D): a DPoP proof, verified; the tokens are bound to its key.
+                if let Err(refused) = dpop::token_gate(cfg, &mut st, &request, now) {
+                    return *refused;
+                }
                 token::token(cfg, &mut st, &request, now)
             }
             "/userinfo" => {
                 st.counters.userinfo += 1;
-                compat::userinfo(cfg, &mut st, &request, now)
+                // Issue 18 (D): `Authorization: DPoP` with its proof, passed on as a bearer.
+                let request = match dpop::resource_gate(cfg, &mut st, &request, "/userinfo", now) {
+                    Ok(request) => request,
+                    Err(refused) => return *refused,
+                };
+                let plain = compat::userinfo(cfg, &mut st, &request, now);
+                // Issue 18 (J): encrypted for a client that registered userinfo encryption.
+                encryption::userinfo(&st, &request, plain)
             }
             "/introspect" => {
                 st.counters.introspection += 1;
@@ -693,6 +727,7 @@ impl SimProvider {
                 admin::register(&mut st, &request, now)
             }
             "/revoke" => revocation::endpoint(cfg, &mut st, &request, now),
+            "/par" => par::endpoint(cfg, &mut st, &request, now),
             _ => not_found(),
         }
     }
@@ -820,6 +855,8 @@ impl SimProvider {
             &spec.typ,
             now,
             spec.lifetime,
+            // Issue 18 (D): `cnf.jkt` for a DPoP-bound token.
+            dpop::cnf(&st),
         )
         .expect("signing works");
         if !spec.wrong_key {
@@ -892,6 +929,58 @@ impl SimProvider {
     /// The last client assertion the provider accepted, as `{"header": .., "claims": ..}`.
     pub fn last_client_assertion(&self) -> Option<Value> {
         self.lock().client_auth.last_assertion()
+    }
+
+    // Issue 18 (J): JARM and encrypted ID tokens / userinfo.
+
+    /// Makes every later JARM response wrong in one way (`None`: correct again).
+    pub fn set_jarm_misbehavior(&self, m: Option<JarmMisbehavior>) {
+        self.lock().jarm.misbehavior = m;
+    }
+
+    /// How many JARM responses the authorization endpoint has issued.
+    pub fn jarm_responses(&self) -> u64 {
+        self.lock().jarm.issued
+    }
+
+    /// Encrypts the ID tokens of `client_id` with `alg`/`enc` (its registered
+    /// `id_token_encrypted_response_alg`/`_enc`; `None`: plain again), to the newest key of
+    /// its JWKS ([`set_client_jwks`](Self::set_client_jwks)) with `use: enc` of the key type
+    /// `alg` needs.
+    pub fn set_id_token_encryption(&self, client_id: &str, pair: Option<(&str, &str)>) {
+        let mut st = self.lock();
+        match pair {
+            Some((alg, enc)) => st.encryption.id_token.insert(
+                client_id.to_owned(),
+                encryption::Pair {
+                    alg: alg.to_owned(),
+                    enc: enc.to_owned(),
+                },
+            ),
+            None => st.encryption.id_token.remove(client_id),
+        };
+    }
+
+    /// Encrypts the userinfo responses to `client_id` (as
+    /// [`set_id_token_encryption`](Self::set_id_token_encryption)): the signed userinfo JWT
+    /// when the client registered signed userinfo, else the JSON claims.
+    pub fn set_userinfo_encryption(&self, client_id: &str, pair: Option<(&str, &str)>) {
+        let mut st = self.lock();
+        match pair {
+            Some((alg, enc)) => st.encryption.userinfo.insert(
+                client_id.to_owned(),
+                encryption::Pair {
+                    alg: alg.to_owned(),
+                    enc: enc.to_owned(),
+                },
+            ),
+            None => st.encryption.userinfo.remove(client_id),
+        };
+    }
+
+    /// Makes every later encrypted token wrong in one way (`None`: correct again).
+    pub fn set_encryption_misbehavior(&self, m: Option<EncryptionMisbehavior>) {
+        self.lock().encryption.misbehavior = m;
     }
 
     /// The public JWKS document as JSON, exactly as `GET /jwks` serves it (when not

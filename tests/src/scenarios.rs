@@ -41,6 +41,28 @@ pub use crate::client_auth_scenarios::{
 };
 
 pub use crate::instance_scenarios::instances_share_one_registration;
+// Issue 18 (P): pushed authorization requests and signed request objects.
+pub use crate::par_scenarios::{
+    every_login_start_is_pushed, expired_request_uri_is_refused,
+    par_endpoint_failures_show_the_error_view, par_login_succeeds,
+    par_required_by_discovery_is_used, par_without_endpoint_is_a_configuration_error,
+    pushed_request_object_with_a_bad_signature_is_refused,
+    request_object_with_a_bad_signature_is_refused, reused_request_uri_is_refused,
+    signed_request_object_login_succeeds, signed_request_object_through_par_succeeds,
+};
+// Issue 18 (J): JARM and encrypted ID tokens / userinfo.
+pub use crate::encryption_scenarios::{
+    decryption_key_rotation_logs_in, dynamic_registration_asks_for_encryption,
+    encrypted_id_tokens_log_in, encrypted_userinfo_is_accepted, jwe_for_another_key_is_rejected,
+    jwe_with_another_algorithm_is_rejected,
+    plain_id_token_is_rejected_when_encryption_is_configured,
+    unsigned_encrypted_id_token_is_rejected,
+};
+pub use crate::jarm_scenarios::{
+    jarm_bad_signature_is_rejected, jarm_expired_response_is_rejected, jarm_logins_succeed,
+    jarm_wrong_audience_is_rejected, jarm_wrong_issuer_is_rejected,
+    plain_response_to_a_jarm_login_is_rejected,
+};
 pub use crate::revocation_scenarios::{
     confirmed_logout_revokes_the_tokens, cross_site_logout_cannot_revoke_tokens,
     failed_revocation_still_logs_out, logout_return_cannot_revoke_a_new_sessions_tokens,
@@ -59,6 +81,16 @@ pub use crate::channel_logout_scenarios::{
     logout_token_with_a_nonce_is_rejected, logout_token_without_events_is_rejected,
     malformed_logout_tokens_are_rejected, one_provider_session_has_one_sid,
     replayed_logout_token_is_rejected, sessions_without_sid_end_by_subject,
+};
+
+// Issue 18 (D): DPoP.
+pub use crate::dpop_scenarios::{
+    api_accepts_a_dpop_bound_token_with_a_good_proof, dpop_bound_token_sent_as_bearer_is_refused,
+    dpop_login_binds_the_tokens_and_calls_userinfo, dpop_nonce_challenge_then_success,
+    dpop_proof_for_another_method_is_rejected, dpop_proof_for_another_url_is_rejected,
+    dpop_proof_with_a_wrong_ath_is_rejected, dpop_refresh_binds_the_same_key,
+    dpop_token_bound_to_another_key_is_rejected, replayed_dpop_proof_is_rejected,
+    token_response_without_dpop_type_is_refused,
 };
 
 /// Seconds after which cached keys are fetched again.
@@ -2461,7 +2493,29 @@ macro_rules! scenarios {
             dynamic_registration_sends_the_logout_uris,
             logout_at_the_provider_reaches_the_app,
             one_provider_session_has_one_sid,
+            par_login_succeeds,
+            par_required_by_discovery_is_used,
+            every_login_start_is_pushed,
+            signed_request_object_login_succeeds,
+            signed_request_object_through_par_succeeds,
+            par_without_endpoint_is_a_configuration_error,
+            jarm_logins_succeed,
+            encrypted_id_tokens_log_in,
+            encrypted_userinfo_is_accepted,
+            decryption_key_rotation_logs_in,
+            dynamic_registration_asks_for_encryption,
+            dpop_login_binds_the_tokens_and_calls_userinfo,
+            dpop_nonce_challenge_then_success,
+            dpop_refresh_binds_the_same_key,
+            api_accepts_a_dpop_bound_token_with_a_good_proof,
         ], rejections: [
+            replayed_dpop_proof_is_rejected,
+            dpop_proof_for_another_url_is_rejected,
+            dpop_proof_for_another_method_is_rejected,
+            dpop_proof_with_a_wrong_ath_is_rejected,
+            dpop_token_bound_to_another_key_is_rejected,
+            dpop_bound_token_sent_as_bearer_is_refused,
+            token_response_without_dpop_type_is_refused,
             forged_logout_token_is_rejected,
             logout_token_for_another_audience_is_rejected,
             logout_token_without_events_is_rejected,
@@ -2540,6 +2594,20 @@ macro_rules! scenarios {
             acr_values_are_enforced,
             own_pages_refuse_framing,
             cross_site_logout_gets_a_confirmation_page,
+            par_endpoint_failures_show_the_error_view,
+            reused_request_uri_is_refused,
+            expired_request_uri_is_refused,
+            request_object_with_a_bad_signature_is_refused,
+            pushed_request_object_with_a_bad_signature_is_refused,
+            jarm_bad_signature_is_rejected,
+            jarm_wrong_audience_is_rejected,
+            jarm_expired_response_is_rejected,
+            jarm_wrong_issuer_is_rejected,
+            plain_response_to_a_jarm_login_is_rejected,
+            jwe_for_another_key_is_rejected,
+            jwe_with_another_algorithm_is_rejected,
+            unsigned_encrypted_id_token_is_rejected,
+            plain_id_token_is_rejected_when_encryption_is_configured,
         ]);
     };
     (@each $adapter:ident, $app:ty, [$($name:ident),* $(,)?],

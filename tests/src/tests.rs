@@ -219,9 +219,18 @@ fn discovery_document() {
             "code id_token token"
         ])
     );
+    // Issue 18 (J): and the JARM modes.
     assert_eq!(
         d["response_modes_supported"],
-        json!(["query", "fragment", "form_post"])
+        json!([
+            "query",
+            "fragment",
+            "form_post",
+            "jwt",
+            "query.jwt",
+            "fragment.jwt",
+            "form_post.jwt"
+        ])
     );
     assert_eq!(
         d["grant_types_supported"],
@@ -857,8 +866,12 @@ fn response_modes() {
         NOW,
     ));
     assert_eq!(p["error"], "invalid_request");
-    // Unknown response mode.
-    let back = op.authorize(&code_request(&[("response_mode", "jwt")]), "alice", NOW);
+    // Unknown response mode (issue 18 J: `jwt` is JARM now).
+    let back = op.authorize(
+        &code_request(&[("response_mode", "web_message")]),
+        "alice",
+        NOW,
+    );
     assert!(back.contains("error=invalid_request"));
 
     // form_post: an auto-submitting HTML form with every parameter, escaped.
@@ -932,10 +945,11 @@ fn authorization_request_errors() {
             "unsupported_response_type",
         ),
         (&[("response_type", "banana")], "unsupported_response_type"),
-        (&[("request", "eyJ.x.y")], "request_not_supported"),
+        // Issue 18 (P): request objects and pushed requests are supported; these are neither.
+        (&[("request", "eyJ.x.y")], "invalid_request_object"),
         (
             &[("request_uri", "https://rp.example/r")],
-            "request_uri_not_supported",
+            "invalid_request_uri",
         ),
         (&[("max_age", "-1")], "invalid_request"),
         (&[("claims", "not json")], "invalid_request"),
@@ -1970,6 +1984,17 @@ fn every_rejection_scenario_proves_nothing_changed() {
         (
             "channel_logout_scenarios.rs",
             include_str!("channel_logout_scenarios.rs"),
+            0,
+        ),
+        // Issue 18 (P).
+        ("par_scenarios.rs", include_str!("par_scenarios.rs"), 0),
+        // Issue 18 (D).
+        ("dpop_scenarios.rs", include_str!("dpop_scenarios.rs"), 0),
+        // Issue 18 (J).
+        ("jarm_scenarios.rs", include_str!("jarm_scenarios.rs"), 0),
+        (
+            "encryption_scenarios.rs",
+            include_str!("encryption_scenarios.rs"),
             0,
         ),
     ] {

@@ -280,11 +280,13 @@ fn access_token_for(
         "at+jwt",
         now,
         ACCESS_TOKEN_LIFETIME,
+        crate::dpop::cnf(st),
     )
     .map_err(|e| e.to_string())
 }
 
-/// Signs an RFC 9068 JWT access token.
+/// Signs an RFC 9068 JWT access token; `cnf` binds it to a DPoP key (issue 18).
+#[allow(clippy::too_many_arguments)] // one per claim the callers choose
 pub(crate) fn jwt_access_token(
     key: &SigningKey,
     issuer: &str,
@@ -293,6 +295,7 @@ pub(crate) fn jwt_access_token(
     typ: &str,
     now: u64,
     lifetime: u64,
+    cnf: Option<Value>,
 ) -> Result<String, josekit::JoseError> {
     let aud = match audience {
         [one] => json!(one),
@@ -307,6 +310,9 @@ pub(crate) fn jwt_access_token(
     claims.insert("iat".into(), json!(now));
     claims.insert("exp".into(), json!(now.saturating_add(lifetime)));
     claims.insert("jti".into(), json!(random_token()));
+    if let Some(cnf) = cnf {
+        claims.insert("cnf".into(), cnf);
+    }
     key.sign_typed(claims, typ)
 }
 
@@ -336,7 +342,11 @@ fn issue_tokens(
         token_endpoint: true,
     };
     let id_token = match claims::id_token(cfg, st, &spec, now) {
-        Ok(t) => t,
+        // Issue 18 (J): encrypted for a client that registered ID token encryption.
+        Ok(t) => match crate::encryption::id_token(st, &id_grant.client_id, t) {
+            Ok(t) => t,
+            Err(e) => return oauth_error(500, "server_error", &e),
+        },
         Err(e) => return oauth_error(500, "server_error", &e),
     };
     let access_token = match access_token_for(cfg, st, &access_grant, None, now) {
@@ -376,6 +386,13 @@ fn issue_tokens(
         );
         body["refresh_token"] = json!(refresh_token);
     }
+    // Issue 18 (D): tokens issued to a request with a DPoP proof are bound to its key.
+    let refresh = body["refresh_token"].as_str().map(str::to_owned);
+    body["token_type"] = json!(crate::dpop::bind_issued(
+        st,
+        &access_token,
+        refresh.as_deref()
+    ));
     util::json_no_store(200, &body)
 }
 
@@ -611,5 +628,8 @@ pub(crate) fn introspect(
     } else {
         json!({ "active": false })
     };
+    // Issue 18 (D): a DPoP-bound token's key.
+    let mut body = body;
+    crate::dpop::introspected(st, token, &mut body);
     util::json_no_store(200, &body)
 }

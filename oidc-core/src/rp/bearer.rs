@@ -169,6 +169,27 @@ struct Bearer {
     audience: Option<String>,
     validation: BearerValidation,
     state: BearerState,
+    /// Issue 18 (D): the request's DPoP proof, when DPoP tokens are accepted.
+    dpop: DpopCheck,
+}
+
+/// Issue 18 (D): where a request stands with DPoP (RFC 9449).
+enum DpopCheck {
+    /// DPoP is not accepted here: only `Bearer` (a DPoP-bound token is still refused).
+    Off,
+    /// DPoP is accepted, and the request uses `Bearer` (or nothing).
+    Accepted,
+    /// The request uses `Authorization: DPoP` without a usable token or proof.
+    Malformed,
+    /// The request uses `Authorization: DPoP`, with this proof for `method` at `url` (the
+    /// app's external URL of the request).
+    Proof {
+        proof: String,
+        method: http::Method,
+        url: String,
+        /// Once verified: its key's thumbprint, and whether its `jti` is being spent.
+        verified: Option<(crate::dpop::VerifiedProof, bool)>,
+    },
 }
 
 enum BearerState {
@@ -191,10 +212,38 @@ impl Bearer {
                 required.push(s.clone());
             }
         }
+        // Issue 18 (D): `Authorization: DPoP` with a proof, where accepted.
+        let accept_dpop = settings.bearer_dpop || requirements.accepts_dpop();
+        let (dpop, token) = match accept_dpop.then(|| crate::dpop::dpop_credentials(&parts.headers))
+        {
+            None => (DpopCheck::Off, None),
+            Some(Ok(None)) => (DpopCheck::Accepted, None),
+            Some(Err(e)) => (DpopCheck::Malformed, Some(Err(Error::from(e)))),
+            Some(Ok(Some((token, proof)))) => {
+                let path = rp.app_relative(parts.uri.path());
+                let url = rp
+                    .inner
+                    .app_url
+                    .join(path.trim_start_matches('/'))
+                    .map(String::from)
+                    .unwrap_or_default();
+                let method = parts.method.clone();
+                let check = DpopCheck::Proof {
+                    proof,
+                    method,
+                    url,
+                    verified: None,
+                };
+                (check, Some(Ok(token)))
+            }
+        };
         Bearer {
-            token: bearer_token(&parts.headers)
-                .map(str::to_owned)
-                .map_err(Error::from),
+            dpop,
+            token: token.unwrap_or_else(|| {
+                bearer_token(&parts.headers)
+                    .map(str::to_owned)
+                    .map_err(Error::from)
+            }),
             slot: rp.slot(requirements.required_provider()).map(|(i, _)| i),
             required,
             audience: requirements
@@ -355,10 +404,125 @@ impl Bearer {
 impl Machine for Bearer {
     type Output = std::result::Result<TokenIdentity, Response>;
     fn step(&mut self, cx: &mut Cx<'_>) -> Progress<Self::Output> {
-        match ready!(self.validate(cx)) {
-            Ok(identity) => Progress::Ready(Ok(identity)),
-            Err(e) => Progress::Ready(Err(refusal(cx.rp, e, &self.required))),
+        // Issue 18 (D): the proof before the token (its `jti` spent once), the token's
+        // binding after.
+        if let Err(e) = ready!(self.check_proof(cx)) {
+            return Progress::Ready(Err(self.refuse(cx.rp, e)));
         }
+        match ready!(self.validate(cx)) {
+            Ok(identity) => match self.check_binding(&identity) {
+                Ok(()) => Progress::Ready(Ok(identity)),
+                Err(e) => Progress::Ready(Err(self.refuse(cx.rp, e.into()))),
+            },
+            Err(e) => Progress::Ready(Err(self.refuse(cx.rp, e))),
+        }
+    }
+}
+
+/// Issue 18 (D): DPoP at bearer-protected routes (RFC 9449 7).
+impl Bearer {
+    /// Verifies the request's proof, then spends its `jti` in the session store for as long
+    /// as a proof is accepted.
+    fn check_proof(&mut self, cx: &mut Cx<'_>) -> Progress<Result<()>> {
+        let skew = self.skew(cx);
+        let token = self.token.clone();
+        let DpopCheck::Proof {
+            proof,
+            method,
+            url,
+            verified,
+        } = &mut self.dpop
+        else {
+            return Progress::Ready(Ok(()));
+        };
+        match verified {
+            None => {
+                let token = tri!(token);
+                let expect = crate::dpop::ProofExpectations {
+                    method,
+                    url,
+                    access_token: &token,
+                    now: cx.now,
+                    skew,
+                };
+                let proof = tri!(crate::dpop::verify_proof(proof, &expect));
+                let key = proof.replay_key();
+                *verified = Some((proof, true));
+                let ttl = std::time::Duration::from_secs(crate::dpop::PROOF_MAX_AGE + 2 * skew + 1);
+                Progress::Pending(Ask::MarkSpent(key, ttl))
+            }
+            Some((_, spending @ true)) => {
+                *spending = false;
+                match tri!(cx.marked()) {
+                    true => Progress::Ready(Ok(())),
+                    false => Progress::Ready(Err(BearerError::InvalidDpopProof(
+                        "the proof was used before".into(),
+                    )
+                    .into())),
+                }
+            }
+            Some((_, false)) => Progress::Ready(Ok(())),
+        }
+    }
+
+    /// A token bound to a key (`cnf.jkt`) needs a proof by that key; a proof needs a bound
+    /// token.
+    fn check_binding(&self, identity: &TokenIdentity) -> std::result::Result<(), BearerError> {
+        let bound = crate::dpop::bound_thumbprint(&identity.claims);
+        match (&self.dpop, bound) {
+            (
+                DpopCheck::Proof {
+                    verified: Some((proof, _)),
+                    ..
+                },
+                Some(jkt),
+            ) if crate::secret::constant_time_eq(jkt, &proof.jkt) => Ok(()),
+            (DpopCheck::Proof { .. }, Some(_)) => Err(BearerError::InvalidToken(
+                "the token is bound to another key than the proof's".into(),
+            )),
+            (DpopCheck::Proof { .. }, None) => Err(BearerError::InvalidToken(
+                "the token is not bound to a DPoP key".into(),
+            )),
+            (_, Some(_)) => Err(BearerError::InvalidToken(
+                "the token is bound to a DPoP key: send it with Authorization: DPoP and a proof"
+                    .into(),
+            )),
+            (_, None) => Ok(()),
+        }
+    }
+
+    /// The refusal, with the `DPoP` challenge where DPoP is accepted: alone for a request
+    /// that used it, beside the `Bearer` one otherwise.
+    fn refuse(&self, rp: &RelyingParty, e: Error) -> Response {
+        let error = match &e {
+            Error::Bearer(b) => Some(b.clone()),
+            _ => None,
+        };
+        let mut response = refusal(rp, e, &self.required);
+        if response.status() != StatusCode::UNAUTHORIZED {
+            return response;
+        }
+        let realm = rp.realm();
+        let headers = response.headers_mut();
+        match &self.dpop {
+            DpopCheck::Off => {}
+            DpopCheck::Accepted => {
+                headers.append(
+                    header::WWW_AUTHENTICATE,
+                    crate::dpop::challenge(None, &realm),
+                );
+            }
+            DpopCheck::Proof { .. } | DpopCheck::Malformed => {
+                let error = error.unwrap_or(BearerError::InvalidToken(
+                    "the provider cannot introspect it".into(),
+                ));
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    crate::dpop::challenge(Some(&error), &realm),
+                );
+            }
+        }
+        response
     }
 }
 

@@ -341,7 +341,12 @@ fn client_jwks(
         .iter()
         .filter_map(|(_, c)| c.client_auth.key.as_ref())
         .collect();
-    if keys.is_empty() {
+    // Issue 18 (J): the public halves of the decryption keys (`use: enc`) beside the signing keys.
+    let decryption_keys: Vec<_> = providers
+        .iter()
+        .flat_map(|(_, c)| c.secured.decryption_keys.iter())
+        .collect();
+    if keys.is_empty() && decryption_keys.is_empty() {
         return Ok(None);
     }
     let url = base
@@ -353,7 +358,11 @@ fn client_jwks(
             "must be a path on the app's host, without query or fragment",
         ));
     }
-    let document = crate::client_auth::jwks_document(keys).to_string();
+    let mut document = crate::client_auth::jwks_document(keys);
+    if let Some(list) = document.get_mut("keys").and_then(|k| k.as_array_mut()) {
+        list.extend(crate::jwe::public_jwks(decryption_keys));
+    }
+    let document = document.to_string();
     Ok(Some((url, bytes::Bytes::from(document))))
 }
 

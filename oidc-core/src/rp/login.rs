@@ -9,8 +9,8 @@ use super::pages::{api_unauthorized, is_api_request, redirect};
 use super::tokens::{needs_login, AccessToken};
 use super::{RelyingParty, Response};
 use crate::flow::{ready, Ask, Context, Cx, Flow, Immediate, Machine, Progress};
-use crate::login::{authentication_request, safe_return_path, LoginParams};
-use crate::session::{SessionRecord, UserSession};
+use crate::login::{authorization_params, safe_return_path, LoginParams};
+use crate::session::{PendingLogin, SessionRecord, UserSession};
 
 /// A return path longer than this is replaced by the app's root: it travels in the login cookie,
 /// which browsers cap at about 4 KiB.
@@ -109,24 +109,65 @@ impl RelyingParty {
             slot,
             return_to: return_to.to_owned(),
             params: params.clone(),
+            start: LoginStart::default(),
         };
         Flow::new(self, cx, machine, fail)
     }
 }
 
+/// Where the start of a login is: nothing sent yet, or its authorization request pushed
+/// (PAR, [`crate::par`]) and the provider's answer awaited, with the login it started.
+#[derive(Default)]
+pub(super) struct LoginStart(Option<Box<Pushed>>);
+
+/// A login whose authorization request was pushed.
+struct Pushed {
+    pending: PendingLogin,
+    authorization_endpoint: url::Url,
+    client_id: String,
+}
+
 /// Redirects to the provider, remembering the login in a login cookie of its own: starting
 /// a login writes nothing to the session store (an anonymous request costs no shared
 /// storage), and tabs do not overwrite each other's logins. Needs the provider's metadata and
-/// client; any failure is the error view. `params` were checked by whoever took them from the
-/// app; a silent login adds `prompt=none` to them.
+/// client, and with PAR the provider's answer to the push (`start` holds the login meanwhile);
+/// any failure is the error view, and sets no cookie. `params` were checked by whoever took
+/// them from the app; a silent login adds `prompt=none` to them.
 pub(super) fn start_login(
     cx: &mut Cx<'_>,
+    start: &mut LoginStart,
     slot: usize,
     return_to: &str,
     silent: bool,
     params: Option<&LoginParams>,
 ) -> Progress<Response> {
     let rp = cx.rp;
+    // Issue 18 (P): the answer to the push.
+    if let Some(pushed) = start.0.take() {
+        let pushed_request = match cx.http() {
+            Ok(Ok(response)) => crate::par::parse_push_response(response),
+            Ok(Err(source)) => Err(crate::Error::Transport {
+                endpoint: crate::error::Endpoint::PushedAuthorization,
+                source,
+            }),
+            Err(e) => Err(e),
+        };
+        return Progress::Ready(match pushed_request {
+            Ok(p) => login_redirect(
+                rp,
+                crate::par::pushed_request_url(
+                    &pushed.authorization_endpoint,
+                    &pushed.client_id,
+                    &p.request_uri,
+                ),
+                &pushed.pending,
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "the pushed authorization request failed");
+                rp.error_response(&e)
+            }
+        });
+    }
     let metadata = match ready!(cx.ensure_metadata(slot)) {
         Ok(m) => m,
         Err(e) => return Progress::Ready(rp.error_response(&e)),
@@ -150,7 +191,7 @@ pub(super) fn start_login(
         extra.retain(|(k, _)| *k != "prompt");
         extra.push(("prompt", "none"));
     }
-    let auth = match authentication_request(
+    let (sent, pending) = match authorization_params(
         &provider.name,
         &provider.config,
         &client,
@@ -164,13 +205,33 @@ pub(super) fn start_login(
         Ok(a) => a,
         Err(e) => return Progress::Ready(rp.error_response(&e)),
     };
-    let cookie = match rp.inner.login_cookies.set(&auth.pending) {
+    // Issue 18 (P): in the URL, as a request object, or pushed first.
+    let jtis = [cx.rng.token(18), cx.rng.token(18)];
+    match crate::par::deliver(&provider.config, &client, &metadata, &sent, cx.now, jtis) {
+        Ok(crate::par::Delivery::Redirect(url)) => {
+            Progress::Ready(login_redirect(rp, url, &pending))
+        }
+        Ok(crate::par::Delivery::Push(out)) => {
+            start.0 = Some(Box::new(Pushed {
+                pending,
+                authorization_endpoint: metadata.authorization_endpoint.clone(),
+                client_id: client.client_id.clone(),
+            }));
+            Progress::Pending(Ask::send(out))
+        }
+        Err(e) => Progress::Ready(rp.error_response(&e)),
+    }
+}
+
+/// The redirect to `url` with the login cookie remembering `pending`.
+fn login_redirect(rp: &RelyingParty, url: url::Url, pending: &PendingLogin) -> Response {
+    let cookie = match rp.inner.login_cookies.set(pending) {
         Ok(c) => c,
-        Err(e) => return Progress::Ready(rp.error_response(&e)),
+        Err(e) => return rp.error_response(&e),
     };
-    let mut resp = redirect(auth.url.as_str());
+    let mut resp = redirect(url.as_str());
     resp.headers_mut().append(header::SET_COOKIE, cookie);
-    Progress::Ready(resp)
+    resp
 }
 
 /// [`RelyingParty::session`]: one load.
@@ -201,12 +262,21 @@ struct StartLogin {
     slot: usize,
     return_to: String,
     params: LoginParams,
+    start: LoginStart,
 }
 
 impl Machine for StartLogin {
     type Output = Response;
     fn step(&mut self, cx: &mut Cx<'_>) -> Progress<Response> {
-        start_login(cx, self.slot, &self.return_to, false, Some(&self.params))
+        let params = Some(&self.params);
+        start_login(
+            cx,
+            &mut self.start,
+            self.slot,
+            &self.return_to,
+            false,
+            params,
+        )
     }
 }
 
@@ -231,6 +301,7 @@ enum AuthState {
     Loaded,
     Login {
         silent: bool,
+        start: LoginStart,
     },
 }
 
@@ -310,7 +381,10 @@ impl Authenticate {
         if self.api {
             return Some(Err(api_unauthorized(&rp.realm())));
         }
-        self.state = AuthState::Login { silent };
+        self.state = AuthState::Login {
+            silent,
+            start: LoginStart::default(),
+        };
         None
     }
 }
@@ -364,11 +438,14 @@ impl Machine for Authenticate {
                         return Progress::Ready(done);
                     }
                 }
-                AuthState::Login { silent } => {
-                    let silent = *silent;
+                AuthState::Login { .. } => {
                     let return_to = self.return_to(cx.rp);
+                    let AuthState::Login { silent, start } = &mut self.state else {
+                        continue;
+                    };
+                    let silent = *silent;
                     let params = self.params.as_ref();
-                    let resp = ready!(start_login(cx, slot, &return_to, silent, params));
+                    let resp = ready!(start_login(cx, start, slot, &return_to, silent, params));
                     return Progress::Ready(Err(resp));
                 }
             }

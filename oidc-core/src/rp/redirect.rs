@@ -11,10 +11,12 @@ use super::pages::{is_form, redirect};
 use super::{RelyingParty, Response};
 use crate::callback::{AuthorizationResponse, CodeExchange, ExchangeInput, LoginOutcome};
 use crate::config::ResponseMode;
-use crate::error::{Endpoint, Error, ProtocolError, Result};
+use crate::error::{Endpoint, Error, IdTokenError, ProtocolError, Result};
 use crate::flow::{ready, tri, Ask, Context, Cx, Flow, Gated, Machine, Progress};
+use crate::jarm::JarmExpectations;
 use crate::login::{safe_return_path, LoginParams};
 use crate::session::{PendingLogin, SessionRecord, PENDING_LOGIN_TTL};
+use crate::signing::{SignedResponse, TokenSigning};
 
 impl RelyingParty {
     /// The redirect endpoint: validates the provider's response, finishes the login, rotates
@@ -59,6 +61,8 @@ struct Redirect {
 
 enum State {
     Failed(Option<Error>),
+    /// Issue 18 (J): a JARM response to verify before anything else.
+    Jarm(Box<Jarm>),
     /// The response is in the URL fragment: the page that posts it here. The providers of the
     /// silent logins pending in fragment mode, whose authorization endpoints the page's form
     /// may be redirected to.
@@ -71,7 +75,7 @@ enum State {
     Check(usize, Box<Login>),
     /// A silent login that needs interaction: the interactive one, to the same page with the
     /// same login parameters.
-    Relogin(usize, String, LoginParams),
+    Relogin(usize, String, LoginParams, super::login::LoginStart),
     Exchanging(Box<Gated<CodeExchange>>),
     Saved {
         new_id: String,
@@ -80,6 +84,61 @@ enum State {
     },
     Deleted(Option<Response>),
     Done,
+}
+
+/// A JARM response (see [`crate::jarm`]) for the provider at `slot`, not verified yet: the
+/// JWT, whether it came in a query string, the request's headers (its login cookies are read
+/// once it verifies), and the key set it was tried with when it named a key missing there.
+struct Jarm {
+    slot: usize,
+    raw: String,
+    get: bool,
+    headers: http::HeaderMap,
+    tried: Option<Arc<crate::jwks::JwkSet>>,
+}
+
+/// Issue 18 (J): the JARM response to verify, when the response is one. The provider whose
+/// redirect URI the request arrived on decides: when its logins ask for JARM, a response
+/// without the `response` JWT is refused (a downgrade), an empty one in fragment mode gets
+/// the fragment page; when they do not, a `response` JWT is refused. Either refusal happens
+/// before any login is looked up.
+fn jarm_state(
+    rp: &RelyingParty,
+    path: &str,
+    encoded: &[u8],
+    params: &AuthorizationResponse,
+    get: bool,
+    headers: &http::HeaderMap,
+) -> Result<Option<State>> {
+    let raw = crate::jarm::response_parameter(encoded)?;
+    let providers = &rp.inner.providers;
+    let slot = if providers.len() == 1 {
+        Some(0)
+    } else {
+        providers
+            .iter()
+            .position(|p| rp.is_route(path, p.redirect_uri.path()))
+    };
+    let expects = slot
+        .and_then(|i| rp.slot_at(i))
+        .is_some_and(|p| p.config.response_mode.is_jwt());
+    let refused = |why: &str| -> Result<Option<State>> {
+        Err(ProtocolError::Jarm(IdTokenError::Malformed(why.into())).into())
+    };
+    match (raw, slot) {
+        (Some(raw), Some(slot)) if expects => Ok(Some(State::Jarm(Box::new(Jarm {
+            slot,
+            raw,
+            get,
+            headers: headers.clone(),
+            tried: None,
+        })))),
+        (Some(_), _) => refused("a JWT response, though the login did not ask for one"),
+        (None, _) if expects && !(get && params.is_empty()) => {
+            refused("a plain response, though the login asked for a JWT (JARM)")
+        }
+        (None, _) => Ok(None),
+    }
 }
 
 /// The login a response is for, and the response.
@@ -113,6 +172,12 @@ impl Redirect {
         body: &[u8],
         now: u64,
     ) -> Result<State> {
+        let get = parts.method == Method::GET;
+        let encoded: &[u8] = if get {
+            parts.uri.query().unwrap_or("").as_bytes()
+        } else {
+            body
+        };
         let params = if parts.method == Method::GET {
             let params = AuthorizationResponse::parse(parts.uri.query().unwrap_or("").as_bytes())?;
             if params.id_token.is_some() || params.access_token.is_some() {
@@ -133,22 +198,40 @@ impl Redirect {
             }
             .into());
         };
-        let mut jar = rp.inner.login_cookies.read(&parts.headers, now);
+        // Issue 18 (J): a JARM response is verified before the login its `state` names is
+        // looked for, so that a forged one spends nothing.
+        if let Some(state) = jarm_state(rp, &self.path, encoded, &params, get, &parts.headers)? {
+            return Ok(state);
+        }
+        self.find_login(rp, &parts.headers, params, get, now)
+    }
+
+    /// The login `params` answers, taken from the browser's login cookies (and its cookie
+    /// cleared), or the fragment page when the response is in the URL fragment.
+    fn find_login(
+        &mut self,
+        rp: &RelyingParty,
+        headers: &http::HeaderMap,
+        params: AuthorizationResponse,
+        get: bool,
+        now: u64,
+    ) -> Result<State> {
+        let mut jar = rp.inner.login_cookies.read(headers, now);
         for name in &jar.stale {
             self.clear
                 .push(rp.inner.login_cookies.clear(name, ResponseMode::Query));
         }
         if params.is_empty()
-            && parts.method == Method::GET
+            && get
             && jar
                 .logins
                 .iter()
-                .any(|(_, p)| p.response_mode == ResponseMode::Fragment)
+                .any(|(_, p)| p.response_mode.in_fragment(p.response_type))
         {
             // The response is in the URL fragment, which only the browser sees.
             let mut slots = Vec::new();
             for (_, pending) in &jar.logins {
-                if pending.silent && pending.response_mode == ResponseMode::Fragment {
+                if pending.silent && pending.response_mode.in_fragment(pending.response_type) {
                     if let Ok((i, _)) = rp.slot(Some(&pending.provider)) {
                         if !slots.contains(&i) {
                             slots.push(i);
@@ -207,6 +290,74 @@ impl Redirect {
                     }
                     let nonce = cx.rng.token(16);
                     return Progress::Ready(Ok(fragment_page(&form_action, &nonce)));
+                }
+                State::Jarm(jarm) => {
+                    let (slot, tried) = (jarm.slot, jarm.tried.clone());
+                    let metadata = tri!(ready!(cx.ensure_metadata(slot)));
+                    let client = tri!(ready!(cx.ensure_client(slot, &metadata)));
+                    let Some(provider) = rp.slot_at(slot) else {
+                        return Progress::Ready(Err(Error::config("provider", "unknown provider")));
+                    };
+                    let signing = tri!(TokenSigning::decide(
+                        &provider.config,
+                        &client,
+                        &metadata,
+                        SignedResponse::AuthorizationResponse,
+                    ));
+                    let unknown_key = || Error::from(ProtocolError::Jarm(IdTokenError::UnknownKey));
+                    let keys = if signing.needs_provider_keys() {
+                        let keys = tri!(ready!(cx.ensure_keys(slot, &metadata, tried.as_ref())));
+                        Some(tri!(keys.ok_or_else(unknown_key)))
+                    } else {
+                        None
+                    };
+                    let Some(token_keys) = signing.keys(keys.as_deref()) else {
+                        return Progress::Ready(Err(unknown_key()));
+                    };
+                    let expect = JarmExpectations {
+                        issuer: &metadata.issuer,
+                        client_id: &client.client_id,
+                        now: cx.now,
+                        skew: provider.config.clock_skew.as_secs(),
+                        algorithms: signing.algorithms(),
+                    };
+                    let verified =
+                        tri!(crate::jarm::verify_response(&jarm.raw, token_keys, &expect));
+                    let State::Jarm(jarm) = std::mem::replace(&mut self.state, State::Done) else {
+                        continue;
+                    };
+                    let Jarm {
+                        slot,
+                        raw,
+                        get,
+                        headers,
+                        ..
+                    } = *jarm;
+                    let Some(params) = verified else {
+                        // A key the cached set lacks: a newer set once, as the key cache
+                        // allows (forged `kid`s buy no fetches).
+                        match (tried, keys) {
+                            (None, Some(set)) => {
+                                self.state = State::Jarm(Box::new(Jarm {
+                                    slot,
+                                    raw,
+                                    get,
+                                    headers,
+                                    tried: Some(set),
+                                }));
+                                continue;
+                            }
+                            _ => return Progress::Ready(Err(unknown_key())),
+                        }
+                    };
+                    if get && (params.id_token.is_some() || params.access_token.is_some()) {
+                        return Progress::Ready(Err(ProtocolError::MalformedResponse {
+                            endpoint: Endpoint::Authorization,
+                            reason: "tokens must not be sent in the query string".into(),
+                        }
+                        .into()));
+                    }
+                    self.state = tri!(self.find_login(rp, &headers, params, get, cx.now));
                 }
                 State::Spend { key, .. } => {
                     // The cookie is no single use on its own: concurrent requests carrying the
@@ -270,7 +421,8 @@ impl Redirect {
                                     .params
                                     .iter()
                                     .fold(LoginParams::new(), |p, (k, v)| p.param(k, v));
-                                self.state = State::Relogin(slot, return_to, params);
+                                self.state =
+                                    State::Relogin(slot, return_to, params, Default::default());
                                 continue;
                             }
                         }
@@ -322,11 +474,16 @@ impl Redirect {
                         session_lifetime: rp.inner.session_lifetime,
                     })
                     .client_assertion_id(cx.rng.token(18));
+                    // Issue 18 (D): a DPoP login's key comes from the flow's randomness.
+                    let exchange = match provider.config.dpop {
+                        true => exchange.dpop_entropy(cx.rng.entropy()),
+                        false => exchange,
+                    };
                     self.state = State::Exchanging(Box::new(Gated::new(exchange, slot, seen)));
                 }
-                State::Relogin(slot, return_to, params) => {
+                State::Relogin(slot, return_to, params, start) => {
                     let slot = *slot;
-                    let resp = ready!(start_login(cx, slot, return_to, false, Some(params)));
+                    let resp = ready!(start_login(cx, start, slot, return_to, false, Some(params)));
                     return Progress::Ready(Ok(resp));
                 }
                 State::Exchanging(exchange) => {

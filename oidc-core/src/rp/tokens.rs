@@ -61,6 +61,8 @@ pub(crate) struct TokenSettings {
     pub(super) bearer_audience: Option<String>,
     pub(super) introspection_audience_check: bool,
     pub(super) bearer_scopes: Vec<String>,
+    /// Issue 18 (D): whether `Authorization: DPoP` tokens are accepted.
+    pub(super) bearer_dpop: bool,
     introspection_ttl: Duration,
     introspection_capacity: usize,
 }
@@ -74,6 +76,7 @@ impl Default for TokenSettings {
             bearer_audience: None,
             introspection_audience_check: true,
             bearer_scopes: Vec::new(),
+            bearer_dpop: false,
             introspection_ttl: Duration::from_secs(30),
             introspection_capacity: 10_000,
         }
@@ -166,6 +169,19 @@ impl RelyingPartyBuilder {
         self
     }
 
+    /// Issue 18 (D): accepts DPoP-bound access tokens (RFC 9449) at bearer-protected routes:
+    /// `Authorization: DPoP <token>` with a `DPoP` proof, verified (signature by its own
+    /// asymmetric key, `typ`, the request's method and URL under the app's URL, `iat` within
+    /// a minute, `ath`, a `jti` spent once in the session store) and matched with the
+    /// token's `cnf.jkt` (from the JWT or the introspection response). Refusals answer
+    /// `401` with a `DPoP` challenge. Whether on or off, a DPoP-bound token sent as `Bearer`
+    /// is refused. Routes can opt in alone with
+    /// [`BearerRequirements::accept_dpop`](crate::BearerRequirements::accept_dpop).
+    pub fn bearer_accept_dpop(mut self, on: bool) -> Self {
+        self.tokens.bearer_dpop = on;
+        self
+    }
+
     /// Introspection results are cached for `ttl` (default 30 s; zero disables the cache),
     /// never past the token's expiry, for at most `capacity` tokens (default 10 000). A revoked
     /// token is accepted until its cached result expires.
@@ -250,7 +266,7 @@ enum RequireState {
     LoginNeeded,
     /// The session loaded, for the provider it was logged in with.
     ProviderLoaded,
-    Login(usize),
+    Login(usize, super::login::LoginStart),
 }
 
 impl Machine for RequireToken {
@@ -274,7 +290,7 @@ impl Machine for RequireToken {
                             self.state = RequireState::ProviderLoaded;
                             return Progress::Pending(Ask::Load(id));
                         }
-                        None => self.state = RequireState::Login(0),
+                        None => self.state = RequireState::Login(0, Default::default()),
                     }
                 }
                 RequireState::ProviderLoaded => {
@@ -284,13 +300,13 @@ impl Machine for RequireToken {
                         .flatten()
                         .and_then(|r| r.authenticated_user(cx.now).map(|u| u.provider.clone()));
                     match cx.rp.slot(provider.as_deref()) {
-                        Ok((i, _)) => self.state = RequireState::Login(i),
+                        Ok((i, _)) => self.state = RequireState::Login(i, Default::default()),
                         Err(e) => return Progress::Ready(Err(cx.rp.error_response(&e))),
                     }
                 }
-                RequireState::Login(slot) => {
+                RequireState::Login(slot, start) => {
                     let slot = *slot;
-                    let resp = ready!(start_login(cx, slot, &self.return_to, false, None));
+                    let resp = ready!(start_login(cx, start, slot, &self.return_to, false, None));
                     return Progress::Ready(Err(resp));
                 }
             }
@@ -650,6 +666,11 @@ impl AccessToken {
                         now: cx.now,
                     })
                     .client_assertion_id(cx.rng.token(18));
+                    // Issue 18 (D): DPoP proofs from the flow's randomness.
+                    let refresh = match provider.config.dpop || user.dpop.is_some() {
+                        true => refresh.dpop_entropy(cx.rng.entropy()),
+                        false => refresh,
+                    };
                     // From here the refresh token may be spent at the provider.
                     cx.set_must_finish();
                     self.state = TokenStep::Exchanging {
