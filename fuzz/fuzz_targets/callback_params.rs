@@ -60,9 +60,15 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = r.is_empty();
     let mut m = oidc_fuzz::metadata();
-    let _ = r.check(&m);
+    let _ = r.check(&m, false);
+    // Required by the FAPI 2.0 preset: the same as a provider promising it.
+    assert_eq!(r.check(&m, true).is_ok(), {
+        let mut promised = m.clone();
+        promised.authorization_response_iss_parameter_supported = true;
+        r.check(&promised, false).is_ok()
+    });
     m.authorization_response_iss_parameter_supported = true;
-    if r.check(&m).is_ok() {
+    if r.check(&m, false).is_ok() {
         // Without `iss`, only a response whose ID token names its issuer (checked later, signed).
         match r.iss.as_deref() {
             Some(iss) => assert_eq!(iss, oidc_fuzz::ISSUER),

@@ -123,9 +123,9 @@ impl AuthorizationResponse {
     }
 
     /// Checks the response against the provider that started the login, before anything is
-    /// trusted: the RFC 9207 `iss` (when sent, or when the provider promises it), then the
-    /// provider's error.
-    pub fn check(&self, metadata: &ProviderMetadata) -> Result<()> {
+    /// trusted: the RFC 9207 `iss` (when sent, or when the provider promises it, or always
+    /// with `require_iss`, as the FAPI 2.0 preset asks), then the provider's error.
+    pub fn check(&self, metadata: &ProviderMetadata, require_iss: bool) -> Result<()> {
         match &self.iss {
             Some(iss) if iss != &metadata.issuer => {
                 return Err(ProtocolError::IssuerMismatch.into())
@@ -133,7 +133,7 @@ impl AuthorizationResponse {
             // A response carrying an ID token identifies its issuer through the token's signed
             // `iss` claim, which is checked against this provider; providers (node-oidc-provider
             // among them) leave the parameter out then.
-            None if metadata.authorization_response_iss_parameter_supported
+            None if (metadata.authorization_response_iss_parameter_supported || require_iss)
                 && self.id_token.is_none() =>
             {
                 return Err(ProtocolError::MissingParameter("iss").into())
@@ -941,28 +941,28 @@ mod tests {
         let mut m = ProviderMetadata::new("https://op", "https://op/a".parse().unwrap());
         let r = AuthorizationResponse::parse(b"code=c&state=s&iss=https%3A%2F%2Fevil").unwrap();
         assert!(matches!(
-            r.check(&m),
+            r.check(&m, false),
             Err(Error::Protocol(ProtocolError::IssuerMismatch))
         ));
         let r = AuthorizationResponse::parse(b"error=access_denied&error_description=no&state=s")
             .unwrap();
-        match r.check(&m) {
+        match r.check(&m, false) {
             Err(Error::Provider(e)) => assert_eq!(e.error, "access_denied"),
             other => panic!("{other:?}"),
         }
         m.authorization_response_iss_parameter_supported = true;
         let r = AuthorizationResponse::parse(b"code=c&state=s").unwrap();
         assert!(matches!(
-            r.check(&m),
+            r.check(&m, false),
             Err(Error::Protocol(ProtocolError::MissingParameter("iss")))
         ));
         let r = AuthorizationResponse::parse(b"code=c&state=s&id_token=a.b.c").unwrap();
         assert!(
-            r.check(&m).is_ok(),
+            r.check(&m, false).is_ok(),
             "the ID token's iss stands in for the parameter"
         );
         let r = AuthorizationResponse::parse(b"code=c&state=s&iss=https%3A%2F%2Fop").unwrap();
-        assert!(r.check(&m).is_ok());
+        assert!(r.check(&m, false).is_ok());
         assert!(!r.is_empty());
         assert!(AuthorizationResponse::parse(b"x=1").unwrap().is_empty());
     }
@@ -1552,7 +1552,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.error_description.as_deref(), Some("the user said no"));
-        match r.check(&m) {
+        match r.check(&m, false) {
             Err(Error::Provider(e)) => {
                 assert_eq!(e.error, "access_denied");
                 assert_eq!(e.error_description.as_deref(), Some("the user said no"));
@@ -1566,7 +1566,7 @@ mod tests {
         );
         match AuthorizationResponse::parse(long.as_bytes())
             .unwrap()
-            .check(&m)
+            .check(&m, false)
         {
             Err(Error::Provider(e)) => {
                 assert_eq!(e.error.len(), 128);

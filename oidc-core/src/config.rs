@@ -271,6 +271,8 @@ pub struct ProviderConfig {
     pub(crate) secured: crate::jwe::SecuredResponses,
     // Issue 18 (D): DPoP (RFC 9449), a key per login binding the tokens.
     pub(crate) dpop: bool,
+    /// The FAPI 2.0 preset ([`crate::fapi`]): also requires the `iss` response parameter.
+    pub(crate) fapi2: bool,
 }
 
 impl ProviderConfig {
@@ -339,6 +341,11 @@ impl ProviderConfig {
     pub fn source(&self) -> &MetadataSource {
         &self.source
     }
+
+    /// Whether the FAPI 2.0 preset is on ([`ProviderConfigBuilder::fapi2`]).
+    pub fn is_fapi2(&self) -> bool {
+        self.fapi2
+    }
 }
 
 /// Builds a [`ProviderConfig`]; [`build`](Self::build) validates it.
@@ -373,6 +380,7 @@ pub struct ProviderConfigBuilder {
     secured: crate::jwe::SecuredResponses,
     // Issue 18 (D): DPoP (RFC 9449).
     dpop: bool,
+    fapi2: bool,
 }
 
 impl ProviderConfigBuilder {
@@ -402,6 +410,7 @@ impl ProviderConfigBuilder {
             requests: crate::par::RequestSettings::default(),
             secured: crate::jwe::SecuredResponses::default(),
             dpop: false,
+            fapi2: false,
         }
     }
 
@@ -708,6 +717,53 @@ impl ProviderConfigBuilder {
         self
     }
 
+    /// The FAPI 2.0 Security Profile for this provider (see [`crate::fapi`]): pushed
+    /// authorization requests, PKCE S256, `private_key_jwt` (a
+    /// [`private_key`](Self::private_key) is required; the issuer is the assertion's
+    /// audience), DPoP-bound tokens, the `iss` response parameter required, PS256, ES256 or
+    /// EdDSA signatures only, the code flow only. [`build`](Self::build) refuses any setting
+    /// that contradicts the profile, whether made before or after this call.
+    ///
+    /// ```
+    /// # use oidc_core::{ClientMetadata, ClientPrivateKey, ProviderConfig};
+    /// # let pem = josekit::jwk::alg::ec::EcKeyPair::generate(josekit::jwk::alg::ec::EcCurve::P256)
+    /// #     .unwrap().to_pem_private_key();
+    /// # let key = ClientPrivateKey::parse(std::str::from_utf8(&pem).unwrap()).unwrap();
+    /// let config = ProviderConfig::discover("https://bank.example")
+    ///     .client(ClientMetadata::without_secret("my-app"))
+    ///     .private_key(key)
+    ///     .fapi2()
+    ///     .build()
+    ///     .unwrap();
+    /// assert!(config.is_fapi2());
+    ///
+    /// // The implicit flow contradicts the profile.
+    /// # let key = ClientPrivateKey::parse(std::str::from_utf8(&pem).unwrap()).unwrap();
+    /// let refused = ProviderConfig::discover("https://bank.example")
+    ///     .client(ClientMetadata::without_secret("my-app"))
+    ///     .private_key(key)
+    ///     .fapi2()
+    ///     .response_type("id_token")
+    ///     .build();
+    /// assert!(refused.is_err());
+    /// ```
+    pub fn fapi2(mut self) -> Self {
+        self.fapi2 = true;
+        self.requests.push = true;
+        self.dpop = true;
+        // The preset chooses the allow-list (unless the app already did), so HMAC is never
+        // negotiated from discovery for it.
+        if !self.algorithms_explicit {
+            self.algorithms = crate::fapi::ALGORITHMS
+                .iter()
+                .map(|a| a.to_string())
+                .collect();
+            self.algorithms_explicit = true;
+        }
+        self.client_auth.audience = crate::client_auth::AssertionAudience::Issuer;
+        self
+    }
+
     /// Validates and builds the configuration.
     pub fn build(self) -> Result<ProviderConfig> {
         match &self.source {
@@ -823,6 +879,24 @@ impl ProviderConfigBuilder {
             MetadataSource::Discovery { issuer } => issuer,
             MetadataSource::Static(m) => &m.issuer,
         })?;
+        let client = if self.fapi2 {
+            let settings = crate::fapi::Settings {
+                response_type,
+                pkce: self.pkce,
+                push: self.requests.push,
+                dpop: self.dpop,
+                algorithms: &self.algorithms,
+                pinned_algorithms: [
+                    id_token_signed_response_alg.as_deref(),
+                    userinfo_signed_response_alg.as_deref(),
+                    self.secured.authorization_signed_response_alg.as_deref(),
+                ],
+                key: self.client_auth.key.as_ref(),
+            };
+            crate::fapi::check(&settings, client)?
+        } else {
+            client
+        };
         // Issue 18 (P).
         let client = self
             .requests
@@ -856,6 +930,7 @@ impl ProviderConfigBuilder {
             requests: self.requests,
             secured: self.secured,
             dpop: self.dpop,
+            fapi2: self.fapi2,
         })
     }
 }

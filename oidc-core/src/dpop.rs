@@ -145,7 +145,8 @@ impl DpopKey {
         jti: &str,
     ) -> Result<String> {
         let htu = htu_of(url).ok_or_else(|| {
-            Error::config("dpop", format!("`{url}` is not an absolute http(s) URL"))
+            // The URL itself stays out: its query may carry a credential.
+            Error::config("dpop", "the URL is not an absolute http(s) URL")
         })?;
         let jwk = self.jwk()?;
         let signer = ES256.signer_from_jwk(&jwk).map_err(key_error)?;
@@ -552,7 +553,7 @@ pub fn verify_proof(
         return Err(invalid_proof("the proof has no jwk"));
     };
     // A private member would mean the client published its key.
-    if ["d", "p", "q", "dp", "dq", "qi", "k"]
+    if ["d", "p", "q", "dp", "dq", "qi", "oth", "k"]
         .iter()
         .any(|m| jwk_map.contains_key(*m))
     {

@@ -434,6 +434,52 @@ impl std::fmt::Debug for Decrypted {
     }
 }
 
+/// Refuses a compact JWE whose parts cannot have been made with `alg` and `enc` (already
+/// checked to be the configured pair) before any of it reaches the crypto libraries, which
+/// panic on some of them (an empty IV, a wrapped key shorter than its integrity block).
+fn check_shape(raw: &str, alg: &str, enc: &str) -> std::result::Result<(), JweError> {
+    use base64::Engine as _;
+    let malformed = |what: &str| JweError::Malformed(format!("the {what} has the wrong length"));
+    let mut parts = raw.split('.').skip(1).map(|p| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(p)
+            .map_err(|_| JweError::Malformed("a part is not base64url".into()))
+    });
+    let mut next = || parts.next().unwrap_or(Ok(Vec::new()));
+    let (key, iv, ciphertext, tag) = (next()?, next()?, next()?, next()?);
+    // (content key, IV, tag) lengths, and the cipher's block for CBC.
+    let (cek_len, iv_len, tag_len, block) = match enc {
+        "A128GCM" => (16, 12, 16, None),
+        "A192GCM" => (24, 12, 16, None),
+        "A256GCM" => (32, 12, 16, None),
+        "A128CBC-HS256" => (32, 16, 16, Some(16)),
+        "A192CBC-HS384" => (48, 16, 24, Some(16)),
+        "A256CBC-HS512" => (64, 16, 32, Some(16)),
+        _ => return Err(malformed("content algorithm")),
+    };
+    let key_ok = match alg {
+        "ECDH-ES" => key.is_empty(),
+        // AES key wrap adds one 8-byte integrity block to the content key.
+        "ECDH-ES+A128KW" | "ECDH-ES+A192KW" | "ECDH-ES+A256KW" => key.len() == cek_len + 8,
+        // The RSA modulus' length: 2048 bits at least, 16384 at most.
+        "RSA-OAEP-256" => (256..=2048).contains(&key.len()),
+        _ => false,
+    };
+    if !key_ok {
+        return Err(malformed("encrypted key"));
+    }
+    if iv.len() != iv_len {
+        return Err(malformed("initialization vector"));
+    }
+    if tag.len() != tag_len {
+        return Err(malformed("authentication tag"));
+    }
+    if block.is_some_and(|b| ciphertext.is_empty() || ciphertext.len() % b != 0) {
+        return Err(malformed("ciphertext"));
+    }
+    Ok(())
+}
+
 /// Decrypts a compact JWE with one of `keys`, refusing it unless its `alg` and `enc` are
 /// `expected`. A token that is not a JWE is refused ([`JweError::NotEncrypted`]): the caller
 /// asked for encryption.
@@ -466,6 +512,14 @@ pub fn decrypt(
             expected_enc: expected.enc.clone(),
         });
     }
+    // Compression would let a small token inflate without bound (josekit inflates with no
+    // limit); OpenID Connect never needs it.
+    if header.claim("zip").is_some() {
+        return Err(JweError::Malformed(
+            "compressed content (`zip`) is refused".into(),
+        ));
+    }
+    check_shape(raw, &alg, &enc)?;
     let kid = header.claim("kid").and_then(Value::as_str);
     let candidates = keys
         .iter()
@@ -475,7 +529,12 @@ pub fn decrypt(
         let Some(decrypter) = key.decrypter(&alg) else {
             continue;
         };
-        if let Ok((bytes, _)) = josekit::jwe::deserialize_compact(raw, decrypter.as_ref()) {
+        // `check_shape` refuses every part length the crypto libraries are known to panic
+        // on; a panic they still raise on other input is a refusal, not a crashed request.
+        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            josekit::jwe::deserialize_compact(raw, decrypter.as_ref())
+        }));
+        if let Ok(Ok((bytes, _))) = attempt {
             payload = Some(bytes);
             break;
         }
@@ -664,6 +723,56 @@ mod tests {
         );
         assert!(matches!(
             decrypt("a.b.c.d.e", std::slice::from_ref(r1), &e).unwrap_err(),
+            JweError::Malformed(_)
+        ));
+    }
+
+    /// Parts of the wrong length (which make OpenSSL or josekit panic: an empty IV, a wrapped
+    /// key shorter than its integrity block) and compressed content are refused, not decrypted.
+    #[test]
+    fn malformed_parts_and_compression_are_refused_without_a_panic() {
+        let (_, _, ec) = keys();
+        let keys = std::slice::from_ref(ec);
+        let reshape = |token: &str, part: usize, value: &str| {
+            let mut parts: Vec<&str> = token.split('.').collect();
+            parts[part] = value;
+            parts.join(".")
+        };
+        for (alg, enc) in [
+            ("ECDH-ES", "A128GCM"),
+            ("ECDH-ES", "A128CBC-HS256"),
+            ("ECDH-ES+A128KW", "A128GCM"),
+            ("ECDH-ES+A128KW", "A128CBC-HS256"),
+        ] {
+            let token = encrypt(ec, alg, enc, JWS);
+            let e = pair(alg, enc);
+            let mut forged = vec![
+                reshape(&token, 2, ""),   // empty IV
+                reshape(&token, 2, "AA"), // a 1-byte IV
+                reshape(&token, 4, ""),   // no tag
+            ];
+            if alg.ends_with("KW") {
+                forged.push(reshape(&token, 1, "AAAA")); // a 3-byte wrapped key
+                forged.push(reshape(&token, 1, ""));
+            } else {
+                forged.push(reshape(&token, 1, "AAAA")); // ECDH-ES has no encrypted key
+            }
+            for f in forged {
+                assert!(
+                    matches!(decrypt(&f, keys, &e).unwrap_err(), JweError::Malformed(_)),
+                    "{alg} {enc}"
+                );
+            }
+        }
+        // `zip: DEF` in the header.
+        let public = Jwk::from_map(ec.public_jwk().as_object().unwrap().clone()).unwrap();
+        let mut header = JweHeader::new();
+        header.set_content_encryption("A128GCM");
+        header.set_compression("DEF");
+        let encrypter = ECDH_ES.encrypter_from_jwk(&public).unwrap();
+        let token = josekit::jwe::serialize_compact(JWS.as_bytes(), &header, &encrypter).unwrap();
+        assert!(matches!(
+            decrypt(&token, keys, &pair("ECDH-ES", "A128GCM")).unwrap_err(),
             JweError::Malformed(_)
         ));
     }

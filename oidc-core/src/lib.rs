@@ -203,6 +203,7 @@ pub mod discovery;
 pub mod dpop;
 pub mod error;
 pub mod error_view;
+pub mod fapi;
 pub mod flow;
 pub mod id_token;
 pub mod introspection;

@@ -26,6 +26,9 @@ use crate::error::{Endpoint, Error, ProtocolError, Result};
 use crate::metadata::{ClientAuthMethod, ClientMetadata, ProviderMetadata};
 use crate::wire;
 
+/// The longest `request_uri` accepted from the provider: it travels in the browser's redirect.
+pub const MAX_REQUEST_URI: usize = 2048;
+
 /// What a provider is configured to receive beyond a plain authorization request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct RequestSettings {
@@ -297,8 +300,14 @@ pub fn parse_push_response(response: http::Response<Bytes>) -> Result<PushedRequ
         })
     };
     let request_uri = match doc.get("request_uri") {
-        Some(Value::String(uri)) if !uri.is_empty() => uri.clone(),
-        Some(_) => return Err(malformed("request_uri is not a non-empty string")),
+        // It goes into the browser's redirect, which browsers and proxies cap: a provider's
+        // value beyond 2 KiB is not a reference worth sending.
+        Some(Value::String(uri)) if !uri.is_empty() && uri.len() <= MAX_REQUEST_URI => uri.clone(),
+        Some(_) => {
+            return Err(malformed(
+                "request_uri is not a non-empty string of at most 2 KiB",
+            ))
+        }
         None => return Err(malformed("no request_uri")),
     };
     let expires_in = match doc.get("expires_in") {

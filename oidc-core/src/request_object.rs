@@ -41,6 +41,15 @@ pub fn request_object(
 ) -> Result<Secret> {
     let mut claims = Map::new();
     for (name, value) in params {
+        // The JWT's own claims are set below, never from a parameter: a `sub` or `iss` from a
+        // login's parameters would make the object look like a client assertion (RFC 7523),
+        // which is signed with the same key.
+        if matches!(
+            name.as_str(),
+            "iss" | "sub" | "aud" | "exp" | "nbf" | "iat" | "jti" | "client_id"
+        ) {
+            continue;
+        }
         let claim = match name.as_str() {
             "max_age" => value
                 .parse::<u64>()
@@ -59,7 +68,8 @@ pub fn request_object(
     claims.insert("client_id".into(), json!(client_id));
     claims.insert("jti".into(), json!(jti));
     claims.insert("iat".into(), json!(now));
-    claims.insert("nbf".into(), json!(now));
+    // A little before `iat`: a provider whose clock is a few seconds behind still takes it.
+    claims.insert("nbf".into(), json!(now.saturating_sub(30)));
     claims.insert(
         "exp".into(),
         json!(now.saturating_add(REQUEST_OBJECT_LIFETIME)),
@@ -140,13 +150,21 @@ mod tests {
         assert_eq!(claims["client_id"], "c");
         assert_eq!(claims["jti"], "j1");
         assert_eq!(claims["iat"], 1000);
-        assert_eq!(claims["nbf"], 1000);
+        assert_eq!(claims["nbf"], 1000 - 30);
         assert_eq!(claims["exp"], 1000 + REQUEST_OBJECT_LIFETIME);
         assert_eq!(claims["response_type"], "code");
         assert_eq!(claims["scope"], "openid email");
         assert_eq!(claims["state"], "s1");
         assert_eq!(claims["max_age"], 60);
         assert_eq!(claims["claims"]["id_token"]["acr"], Value::Null);
+        // A parameter named like one of the JWT's own claims never replaces it.
+        let mut forged = params();
+        forged.push(("sub".into(), "c".into()));
+        forged.push(("aud".into(), "https://elsewhere.example".into()));
+        let jwt = request_object(&key, "c", "https://op.example", &forged, 1000, "j2").unwrap();
+        let (payload, _) = josekit::jwt::decode_with_verifier(jwt.expose(), &verifier).unwrap();
+        assert!(payload.claims_set().get("sub").is_none());
+        assert_eq!(payload.claims_set()["aud"], "https://op.example");
     }
 
     /// Another key's signature does not verify: the provider can tell a forged request.

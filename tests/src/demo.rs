@@ -124,9 +124,10 @@ pub async fn from_env() -> Result<Demo, String> {
     let config = match response_mode {
         Some(mode) => config.response_mode(mode),
         None => config,
-    }
-    .build()
-    .map_err(|e| e.to_string())?;
+    };
+    let config = high_security_from_env(config)?
+        .build()
+        .map_err(|e| e.to_string())?;
     let transport: Arc<dyn Transport> =
         Arc::new(oidc_runtime::ReqwestTransport::new().map_err(|e| format!("HTTP client: {e}"))?);
     let mut builder = RelyingParty::builder(app_url.clone())
@@ -145,6 +146,10 @@ pub async fn from_env() -> Result<Demo, String> {
     );
     if let Some(audience) = var("OIDC_API_AUDIENCE") {
         builder = builder.bearer_audience(audience);
+    }
+    // Issue 18: `/api/me` also accepts DPoP-bound tokens (`Authorization: DPoP` + a proof).
+    if let Some(on) = switch("OIDC_API_DPOP")? {
+        builder = builder.bearer_accept_dpop(on);
     }
     if let Some(scopes) = var("OIDC_API_SCOPES") {
         builder = builder.bearer_scopes(scopes.split_whitespace());
@@ -172,19 +177,91 @@ pub async fn from_env() -> Result<Demo, String> {
 /// `OIDC_CLIENT_PRIVATE_KEY`: the client's private key for `private_key_jwt`, a PEM or JWK
 /// given inline or as the path of a file holding one.
 fn private_key_from_env() -> Result<Option<oidc_core::ClientPrivateKey>, String> {
-    let Some(value) = var("OIDC_CLIENT_PRIVATE_KEY") else {
+    let Some(text) = key_text_from_env("OIDC_CLIENT_PRIVATE_KEY")? else {
         return Ok(None);
-    };
-    let inline = value.trim_start();
-    let text = if inline.starts_with("-----BEGIN") || inline.starts_with('{') {
-        value
-    } else {
-        std::fs::read_to_string(&value)
-            .map_err(|e| format!("OIDC_CLIENT_PRIVATE_KEY: cannot read the file: {e}"))?
     };
     oidc_core::ClientPrivateKey::parse(&text)
         .map(Some)
         .map_err(|e| format!("OIDC_CLIENT_PRIVATE_KEY: {e}"))
+}
+
+/// A key variable's PEM or JWK: given inline, or the path of a file holding one.
+fn key_text_from_env(name: &str) -> Result<Option<String>, String> {
+    let Some(value) = var(name) else {
+        return Ok(None);
+    };
+    let inline = value.trim_start();
+    if inline.starts_with("-----BEGIN") || inline.starts_with('{') {
+        return Ok(Some(value));
+    }
+    std::fs::read_to_string(&value)
+        .map(Some)
+        .map_err(|e| format!("{name}: cannot read the file: {e}"))
+}
+
+/// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`) for a switch variable.
+fn switch(name: &str) -> Result<Option<bool>, String> {
+    match var(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(None),
+        Some("true" | "1" | "yes" | "on") => Ok(Some(true)),
+        Some("false" | "0" | "no" | "off") => Ok(Some(false)),
+        Some(other) => Err(format!("{name}: `{other}` is not true or false")),
+    }
+}
+
+/// The high-security profile's variables (issue 18), each opt-in:
+/// - `OIDC_PROFILE=fapi2`: the FAPI 2.0 preset (needs `OIDC_CLIENT_PRIVATE_KEY`);
+/// - `OIDC_PUSHED_AUTHORIZATION_REQUESTS=true`: PAR (RFC 9126);
+/// - `OIDC_REQUEST_OBJECT=signed`: a signed request object (RFC 9101) with
+///   `OIDC_CLIENT_PRIVATE_KEY`;
+/// - `OIDC_DPOP=true`: DPoP-bound tokens (RFC 9449);
+/// - `OIDC_CLIENT_DECRYPTION_KEY` (PEM or JWK, inline or a file) with
+///   `OIDC_ID_TOKEN_ENCRYPTED_RESPONSE_ALG` / `_ENC` and
+///   `OIDC_USERINFO_ENCRYPTED_RESPONSE_ALG` / `_ENC`: encrypted ID tokens and userinfo (the
+///   `_ENC` default is `A128CBC-HS256`, as in OpenID Connect Dynamic Client Registration).
+///
+/// JARM is `OIDC_RESPONSE_MODE` `jwt`, `query.jwt`, `fragment.jwt` or `form_post.jwt`.
+fn high_security_from_env(
+    mut config: oidc_core::ProviderConfigBuilder,
+) -> Result<oidc_core::ProviderConfigBuilder, String> {
+    match var("OIDC_PROFILE").as_deref() {
+        None => {}
+        Some("fapi2") => config = config.fapi2(),
+        Some(other) => return Err(format!("OIDC_PROFILE: unknown profile `{other}` (fapi2)")),
+    }
+    if let Some(on) = switch("OIDC_PUSHED_AUTHORIZATION_REQUESTS")? {
+        config = config.pushed_authorization_requests(on);
+    }
+    match var("OIDC_REQUEST_OBJECT").as_deref() {
+        None | Some("none") => {}
+        Some("signed") => config = config.signed_request_object(true),
+        Some(other) => {
+            return Err(format!(
+                "OIDC_REQUEST_OBJECT: `{other}` is not `signed` or `none`"
+            ))
+        }
+    }
+    if let Some(on) = switch("OIDC_DPOP")? {
+        config = config.dpop(on);
+    }
+    if let Some(text) = key_text_from_env("OIDC_CLIENT_DECRYPTION_KEY")? {
+        let key = oidc_core::ClientDecryptionKey::parse(&text)
+            .map_err(|e| format!("OIDC_CLIENT_DECRYPTION_KEY: {e}"))?;
+        config = config.decryption_key(key);
+    }
+    let encryption = |what: &str| -> Option<(String, String)> {
+        let alg = var(&format!("OIDC_{what}_ENCRYPTED_RESPONSE_ALG"))?;
+        let enc = var(&format!("OIDC_{what}_ENCRYPTED_RESPONSE_ENC"))
+            .unwrap_or_else(|| "A128CBC-HS256".into());
+        Some((alg, enc))
+    };
+    if let Some((alg, enc)) = encryption("ID_TOKEN") {
+        config = config.id_token_encrypted_response(alg, enc);
+    }
+    if let Some((alg, enc)) = encryption("USERINFO") {
+        config = config.userinfo_encrypted_response(alg, enc);
+    }
+    Ok(config)
 }
 
 /// Serves a [`SimProvider`] on a free loopback port, with a client `demo-client` /

@@ -54,6 +54,7 @@ mod dpop;
 pub mod dpop_scenarios;
 mod encryption;
 pub mod encryption_scenarios;
+pub mod fapi_scenarios;
 pub mod hardening_scenarios;
 pub mod harness;
 pub mod instance_scenarios;

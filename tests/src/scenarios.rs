@@ -93,6 +93,12 @@ pub use crate::dpop_scenarios::{
     token_response_without_dpop_type_is_refused,
 };
 
+// Issue 18 item 6: the FAPI 2.0 preset.
+pub use crate::fapi_scenarios::{
+    fapi2_login_uses_every_protection, fapi2_response_without_iss_is_rejected,
+    fapi2_rs256_id_token_is_rejected,
+};
+
 /// Seconds after which cached keys are fetched again.
 const JWKS_CACHE_SECS: u64 = oidc_core::jwks::JWKS_MAX_AGE + 1;
 
@@ -2508,7 +2514,10 @@ macro_rules! scenarios {
             dpop_nonce_challenge_then_success,
             dpop_refresh_binds_the_same_key,
             api_accepts_a_dpop_bound_token_with_a_good_proof,
+            fapi2_login_uses_every_protection,
         ], rejections: [
+            fapi2_response_without_iss_is_rejected,
+            fapi2_rs256_id_token_is_rejected,
             replayed_dpop_proof_is_rejected,
             dpop_proof_for_another_url_is_rejected,
             dpop_proof_for_another_method_is_rejected,

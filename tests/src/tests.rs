@@ -1990,6 +1990,7 @@ fn every_rejection_scenario_proves_nothing_changed() {
         ("par_scenarios.rs", include_str!("par_scenarios.rs"), 0),
         // Issue 18 (D).
         ("dpop_scenarios.rs", include_str!("dpop_scenarios.rs"), 0),
+        ("fapi_scenarios.rs", include_str!("fapi_scenarios.rs"), 0),
         // Issue 18 (J).
         ("jarm_scenarios.rs", include_str!("jarm_scenarios.rs"), 0),
         (

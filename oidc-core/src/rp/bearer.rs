@@ -171,6 +171,8 @@ struct Bearer {
     state: BearerState,
     /// Issue 18 (D): the request's DPoP proof, when DPoP tokens are accepted.
     dpop: DpopCheck,
+    /// The token, validated and its binding checked, while the proof's `jti` is spent.
+    validated: Option<TokenIdentity>,
 }
 
 /// Issue 18 (D): where a request stands with DPoP (RFC 9449).
@@ -188,8 +190,30 @@ enum DpopCheck {
         method: http::Method,
         url: String,
         /// Once verified: its key's thumbprint, and whether its `jti` is being spent.
-        verified: Option<(crate::dpop::VerifiedProof, bool)>,
+        verified: Option<(crate::dpop::VerifiedProof, Spend)>,
     },
+}
+
+/// The request's URL as the client named it (the `htu` its proof must carry): the app's
+/// external URL with the app-relative `path` appended, never resolved as a reference
+/// (`Url::join` would read `/https://evil.example/x` as another origin, and a proof made for
+/// that origin would pass here).
+fn external_url(app_url: &url::Url, path: &str) -> String {
+    let mut external = app_url.clone();
+    let base = external.path().trim_end_matches('/').to_owned();
+    external.set_path(&format!("{base}/{}", path.trim_start_matches('/')));
+    external.set_query(None);
+    external.set_fragment(None);
+    String::from(external)
+}
+
+/// Where the spending of a verified proof's `jti` stands.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Spend {
+    /// Not yet: only a valid token bound to the proof's key gets a store write.
+    NotYet,
+    /// Asked for ([`Ask::MarkSpent`]), awaiting the answer.
+    Asked,
 }
 
 enum BearerState {
@@ -220,13 +244,7 @@ impl Bearer {
             Some(Ok(None)) => (DpopCheck::Accepted, None),
             Some(Err(e)) => (DpopCheck::Malformed, Some(Err(Error::from(e)))),
             Some(Ok(Some((token, proof)))) => {
-                let path = rp.app_relative(parts.uri.path());
-                let url = rp
-                    .inner
-                    .app_url
-                    .join(path.trim_start_matches('/'))
-                    .map(String::from)
-                    .unwrap_or_default();
+                let url = external_url(&rp.inner.app_url, rp.app_relative(parts.uri.path()));
                 let method = parts.method.clone();
                 let check = DpopCheck::Proof {
                     proof,
@@ -239,6 +257,7 @@ impl Bearer {
         };
         Bearer {
             dpop,
+            validated: None,
             token: token.unwrap_or_else(|| {
                 bearer_token(&parts.headers)
                     .map(str::to_owned)
@@ -404,15 +423,29 @@ impl Bearer {
 impl Machine for Bearer {
     type Output = std::result::Result<TokenIdentity, Response>;
     fn step(&mut self, cx: &mut Cx<'_>) -> Progress<Self::Output> {
-        // Issue 18 (D): the proof before the token (its `jti` spent once), the token's
-        // binding after.
-        if let Err(e) = ready!(self.check_proof(cx)) {
-            return Progress::Ready(Err(self.refuse(cx.rp, e)));
+        // Issue 18 (D): the proof is verified first (no I/O), then the token and its
+        // binding to the proof's key; only then is the proof's `jti` spent, so that a
+        // self-made proof beside a worthless token costs no write to the session store.
+        if self.validated.is_none() {
+            if let Err(e) = self.check_proof(cx) {
+                return Progress::Ready(Err(self.refuse(cx.rp, e)));
+            }
+            let identity = match ready!(self.validate(cx)) {
+                Ok(identity) => identity,
+                Err(e) => return Progress::Ready(Err(self.refuse(cx.rp, e))),
+            };
+            if let Err(e) = self.check_binding(&identity) {
+                return Progress::Ready(Err(self.refuse(cx.rp, e.into())));
+            }
+            self.validated = Some(identity);
         }
-        match ready!(self.validate(cx)) {
-            Ok(identity) => match self.check_binding(&identity) {
-                Ok(()) => Progress::Ready(Ok(identity)),
-                Err(e) => Progress::Ready(Err(self.refuse(cx.rp, e.into()))),
+        match ready!(self.spend_proof(cx)) {
+            Ok(()) => match self.validated.take() {
+                Some(identity) => Progress::Ready(Ok(identity)),
+                None => Progress::Ready(Err(self.refuse(
+                    cx.rp,
+                    Error::config("bearer", "the validated token was lost"),
+                ))),
             },
             Err(e) => Progress::Ready(Err(self.refuse(cx.rp, e))),
         }
@@ -421,47 +454,55 @@ impl Machine for Bearer {
 
 /// Issue 18 (D): DPoP at bearer-protected routes (RFC 9449 7).
 impl Bearer {
-    /// Verifies the request's proof, then spends its `jti` in the session store for as long
-    /// as a proof is accepted.
-    fn check_proof(&mut self, cx: &mut Cx<'_>) -> Progress<Result<()>> {
+    /// Verifies the request's proof (once; no I/O).
+    fn check_proof(&mut self, cx: &Cx<'_>) -> Result<()> {
         let skew = self.skew(cx);
-        let token = self.token.clone();
         let DpopCheck::Proof {
             proof,
             method,
             url,
-            verified,
+            verified: verified @ None,
+        } = &mut self.dpop
+        else {
+            return Ok(());
+        };
+        let token = self.token.clone()?;
+        let expect = crate::dpop::ProofExpectations {
+            method,
+            url,
+            access_token: &token,
+            now: cx.now,
+            skew,
+        };
+        let proof = crate::dpop::verify_proof(proof, &expect)?;
+        *verified = Some((proof, Spend::NotYet));
+        Ok(())
+    }
+
+    /// Spends the verified proof's `jti` in the session store for as long as a proof is
+    /// accepted: a proof seen before is refused.
+    fn spend_proof(&mut self, cx: &mut Cx<'_>) -> Progress<Result<()>> {
+        let skew = self.skew(cx);
+        let DpopCheck::Proof {
+            verified: Some((proof, spend)),
+            ..
         } = &mut self.dpop
         else {
             return Progress::Ready(Ok(()));
         };
-        match verified {
-            None => {
-                let token = tri!(token);
-                let expect = crate::dpop::ProofExpectations {
-                    method,
-                    url,
-                    access_token: &token,
-                    now: cx.now,
-                    skew,
-                };
-                let proof = tri!(crate::dpop::verify_proof(proof, &expect));
-                let key = proof.replay_key();
-                *verified = Some((proof, true));
+        match spend {
+            Spend::NotYet => {
+                *spend = Spend::Asked;
                 let ttl = std::time::Duration::from_secs(crate::dpop::PROOF_MAX_AGE + 2 * skew + 1);
-                Progress::Pending(Ask::MarkSpent(key, ttl))
+                Progress::Pending(Ask::MarkSpent(proof.replay_key(), ttl))
             }
-            Some((_, spending @ true)) => {
-                *spending = false;
-                match tri!(cx.marked()) {
-                    true => Progress::Ready(Ok(())),
-                    false => Progress::Ready(Err(BearerError::InvalidDpopProof(
-                        "the proof was used before".into(),
-                    )
-                    .into())),
-                }
-            }
-            Some((_, false)) => Progress::Ready(Ok(())),
+            Spend::Asked => match tri!(cx.marked()) {
+                true => Progress::Ready(Ok(())),
+                false => Progress::Ready(Err(BearerError::InvalidDpopProof(
+                    "the proof was used before".into(),
+                )
+                .into())),
+            },
         }
     }
 
@@ -588,5 +629,30 @@ impl Machine for ClientCredentials {
             );
         }
         Progress::Ready(Ok(tokens.access_token))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::external_url;
+
+    #[test]
+    fn the_external_url_appends_the_path_and_never_changes_origin() {
+        let app = url::Url::parse("https://app.example/base/").unwrap();
+        assert_eq!(
+            external_url(&app, "/api/me"),
+            "https://app.example/base/api/me"
+        );
+        let root = url::Url::parse("https://app.example").unwrap();
+        assert_eq!(external_url(&root, "/api/me"), "https://app.example/api/me");
+        for path in [
+            "/https://evil.example/x",
+            "/http:evil/x",
+            "/foo:bar",
+            "//evil.example/x",
+        ] {
+            let url = external_url(&root, path);
+            assert!(url.starts_with("https://app.example/"), "{path} -> {url}");
+        }
     }
 }

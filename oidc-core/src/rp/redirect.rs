@@ -402,7 +402,8 @@ impl Redirect {
                 State::Check(slot, login) => {
                     let slot = *slot;
                     let metadata = tri!(ready!(cx.ensure_metadata(slot)));
-                    if let Err(e) = login.params.check(&metadata) {
+                    let require_iss = rp.slot_at(slot).is_some_and(|p| p.config.is_fapi2());
+                    if let Err(e) = login.params.check(&metadata, require_iss) {
                         if let Error::Provider(p) = &e {
                             let interaction = matches!(
                                 p.error.as_str(),
