@@ -14,7 +14,8 @@
 //                     | cross-site-logout | silent-refresh-login-required | key-rotation
 //                     | two-instances
 //   --user LOGIN      login to type into the provider's form (default alice)
-//   --tamper PARAM    tampered: which redirect parameter to change: state (default) or code
+//   --tamper PARAM    tampered: which redirect parameter to change: state (default), code,
+//                     or response (a JARM response: its signature replaced)
 //   --refresh-after S silent-refresh: seconds to wait after the login before opening `/`
 //                     again; more than the app's OIDC_SESSION_REFRESH_INTERVAL_SECONDS
 //                     (default 6, for an interval of 5; at most 100)
@@ -123,8 +124,8 @@ for (const [name, u] of [['--app', new URL(APP)], ['--issuer', ISSUER],
     process.exit(2);
   }
 }
-if (!['state', 'code'].includes(TAMPER)) {
-  console.log(`FAIL ${scenario}: --tamper must be state or code`);
+if (!['state', 'code', 'response'].includes(TAMPER)) {
+  console.log(`FAIL ${scenario}: --tamper must be state, code or response`);
   process.exit(2);
 }
 if (!(Number.isFinite(ROTATE_WAIT) && ROTATE_WAIT >= 0 && ROTATE_WAIT <= 60)) {
@@ -404,8 +405,9 @@ async function readLoggedIn(r) {
 // The authorization requests the app sent the browser to, as URLSearchParams.
 function authRequests(since = 0) {
   return trace.requests.slice(since)
+    // With PAR (RFC 9126) the browser carries only client_id and request_uri.
     .filter((r) => r.nav && r.method === 'GET' && r.url.startsWith(OP) && new URL(r.url).searchParams.has('client_id')
-      && new URL(r.url).searchParams.has('response_type'))
+      && (new URL(r.url).searchParams.has('response_type') || new URL(r.url).searchParams.has('request_uri')))
     .map((r) => new URL(r.url).searchParams);
 }
 
@@ -429,7 +431,8 @@ function checkFlow(kind, since) {
     case 'any':
       break;
     case 'form_post': {
-      if (mode !== 'form_post') fail(`expected response_mode=form_post, the app sent ${mode ?? 'none'} (set OIDC_RESPONSE_MODE=form_post)`);
+      // form_post.jwt (JARM) is a form POST too.
+      if (mode !== 'form_post' && mode !== 'form_post.jwt') fail(`expected response_mode=form_post, the app sent ${mode ?? 'none'} (set OIDC_RESPONSE_MODE=form_post)`);
       const posted = trace.requests.slice(since).some((r) => r.method === 'POST' && r.url.startsWith(`${APP}/redirect_uri`));
       if (!posted) fail(`no POST to ${APP}/redirect_uri was seen`);
       break;
@@ -796,10 +799,18 @@ const run = {
   async tampered() {
     const original = {};
     let tamperedAt;
-    const forged = randomBytes(16).toString('base64url');
+    let forged = randomBytes(16).toString('base64url');
     const swap = (params) => {
       if (!params.has(TAMPER)) return false;
       original[TAMPER] = params.get(TAMPER);
+      if (TAMPER === 'response') {
+        // A JARM response (a signed JWT): the provider's header and claims kept, with a
+        // signature of the same length that the provider never made.
+        const parts = original[TAMPER].split('.');
+        const len = Buffer.from(parts[parts.length - 1] || '', 'base64url').length || 64;
+        parts[parts.length - 1] = randomBytes(len).toString('base64url');
+        forged = parts.join('.');
+      }
       params.set(TAMPER, forged);
       return true;
     };

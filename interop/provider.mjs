@@ -19,6 +19,16 @@
 //   OP_CLIENT_KEY_FILE where to write the private JWK of the `demo-client-pkjwt`
 //                      client (private_key_jwt), generated at start-up, for the app
 //                      under test to sign with (default: <tmpdir>/oidc-interop-client-key.json)
+//   OP_CLIENT_ENC_KEY_DIR  where to write the private JWKs the app decrypts with (issue 18):
+//                      client-enc-ec.json (ECDH-ES, P-256) and client-enc-rsa.json
+//                      (RSA-OAEP-256) (default: <tmpdir>)
+//
+// High-security clients (issue 18), all authenticating with private_key_jwt (the key above):
+//   demo-client-fapi   PAR required, signed request objects required, DPoP-bound access
+//                      tokens, JARM (ES256), ID tokens and userinfo signed with ES256 and
+//                      encrypted with ECDH-ES / A128GCM to client-enc-ec.json
+//   demo-client-jarm   JARM (RS256) in any response mode, nothing else
+//   demo-client-rsa-enc  ID tokens encrypted with RSA-OAEP-256 / A256GCM to client-enc-rsa.json
 //
 // Admin hook (loopback only, like everything here): `POST /__interop/rotate-keys`
 // rotates the signing keys: freshly generated RS256 and ES256 keys with new kids
@@ -108,6 +118,18 @@ const clientKeyFile = process.env.OP_CLIENT_KEY_FILE || join(tmpdir(), 'oidc-int
 const clientKey = jwk('ec', { namedCurve: 'P-256' }, { alg: 'ES256', kid: 'interop-client-es256' });
 writeFileSync(clientKeyFile, JSON.stringify(clientKey), { mode: 0o600 });
 const { d: _privatePart, ...clientPublicKey } = clientKey;
+
+// The app's decryption keys (issue 18 item 5): fresh each run, handed over like the key above.
+const encKeyDir = process.env.OP_CLIENT_ENC_KEY_DIR || tmpdir();
+function clientEncryptionKey(file, key) {
+  writeFileSync(join(encKeyDir, file), JSON.stringify(key), { mode: 0o600 });
+  const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicKey } = key;
+  return publicKey;
+}
+const clientEncEc = clientEncryptionKey('client-enc-ec.json',
+  jwk('ec', { namedCurve: 'P-256' }, { use: 'enc', alg: 'ECDH-ES', kid: 'interop-client-enc-ec' }));
+const clientEncRsa = clientEncryptionKey('client-enc-rsa.json',
+  jwk('rsa', { modulusLength: 2048 }, { use: 'enc', alg: 'RSA-OAEP-256', kid: 'interop-client-enc-rsa' }));
 // client_secret_jwt MACs with the secret (HS256): at least 32 bytes (RFC 7518 3.2).
 const JWT_CLIENT_SECRET = 'demo-secret-for-client-secret-jwt-hs256';
 
@@ -177,6 +199,32 @@ const configuration = {
       token_endpoint_auth_signing_alg: 'ES256',
     }),
     secretlessClient('demo-client-public', 'none'),
+    // The high-security profile (issue 18): every feature the provider can demand of a client
+    // is demanded, so that a login passes only if the app used each one.
+    secretlessClient('demo-client-fapi', 'private_key_jwt', {
+      jwks: { keys: [clientPublicKey, clientEncEc] },
+      token_endpoint_auth_signing_alg: 'ES256',
+      response_types: ['code'],
+      grant_types: ['authorization_code', 'refresh_token'],
+      require_pushed_authorization_requests: true,
+      require_signed_request_object: true,
+      request_object_signing_alg: 'ES256',
+      dpop_bound_access_tokens: true,
+      authorization_signed_response_alg: 'ES256',
+      id_token_signed_response_alg: 'ES256',
+      id_token_encrypted_response_alg: 'ECDH-ES',
+      id_token_encrypted_response_enc: 'A128GCM',
+      userinfo_signed_response_alg: 'ES256',
+      userinfo_encrypted_response_alg: 'ECDH-ES',
+      userinfo_encrypted_response_enc: 'A128GCM',
+    }),
+    { ...staticClient('demo-client-jarm', 'client_secret_basic'), authorization_signed_response_alg: 'RS256' },
+    {
+      ...staticClient('demo-client-rsa-enc', 'client_secret_basic'),
+      jwks: { keys: [clientEncRsa] },
+      id_token_encrypted_response_alg: 'RSA-OAEP-256',
+      id_token_encrypted_response_enc: 'A256GCM',
+    },
     // Back-channel logout (OpenID Connect Back-Channel Logout 1.0): one client per app port,
     // since a client has a single backchannel_logout_uri. With the session required, the
     // provider puts `sid` in its ID tokens and logout tokens.
@@ -279,6 +327,12 @@ const configuration = {
     // Only for clients registered with userinfo_signed_response_alg.
     jwtUserinfo: { enabled: true },
     claimsParameter: { enabled: true },
+    // Issue 18: PAR and DPoP are on by default in this version; these are not.
+    pushedAuthorizationRequests: { enabled: true },
+    dPoP: { enabled: true },
+    requestObjects: { enabled: true },
+    jwtResponseModes: { enabled: true },
+    encryption: { enabled: true },
     resourceIndicators: {
       enabled: true,
       // No `resource` from the RP: an opaque token usable at userinfo and
@@ -355,6 +409,16 @@ provider.use(async (ctx, next) => {
   await next();
 });
 
+// The protected header of a compact JWS or JWE, or undefined.
+function jwtHeader(compact) {
+  if (typeof compact !== 'string') return undefined;
+  try {
+    return JSON.parse(Buffer.from(compact.split('.')[0], 'base64url').toString());
+  } catch {
+    return undefined;
+  }
+}
+
 // What the interop run checks in this log besides the request lines: the algorithm of
 // each ID token the token endpoint issues, and a userinfo answered as a signed JWT.
 provider.use(async (ctx, next) => {
@@ -369,7 +433,25 @@ provider.use(async (ctx, next) => {
   }
   if (ctx.path === '/me' && ctx.status === 200 && (ctx.response.type || '').startsWith('application/jwt')) {
     log(`userinfo answered application/jwt (${ctx.method})`);
+    const jose = jwtHeader(ctx.body);
+    if (jose && jose.enc) log(`userinfo encrypted with ${jose.alg}/${jose.enc}`);
   }
+  // Issue 18: an encrypted ID token (five parts), a DPoP-bound token, a DPoP proof received.
+  if (ctx.method === 'POST' && ctx.path === '/token' && ctx.body && typeof ctx.body.id_token === 'string') {
+    const jose = jwtHeader(ctx.body.id_token);
+    if (jose && jose.enc) log(`id_token encrypted with ${jose.alg}/${jose.enc}`);
+  }
+  if (ctx.method === 'POST' && ctx.path === '/token' && ctx.body && ctx.body.token_type) {
+    log(`token endpoint answered token_type ${ctx.body.token_type}`);
+  }
+  if (ctx.method === 'GET' && ctx.path === '/auth' && ctx.query.request) {
+    log(`request object received at the authorization endpoint (client ${ctx.query.client_id})`);
+  }
+  if (ctx.method === 'GET' && ctx.path === '/auth' && ctx.query.request_uri) {
+    const others = Object.keys(ctx.query).filter((k) => k !== 'client_id' && k !== 'request_uri');
+    log(`authorization by request_uri (client ${ctx.query.client_id}; other parameters: ${others.length ? others.join(' ') : 'none'})`);
+  }
+  if (ctx.get('dpop')) log(`DPoP proof received on ${ctx.method} ${ctx.path} -> ${ctx.status}`);
 });
 
 provider.use(async (ctx, next) => {
@@ -399,6 +481,14 @@ for (const event of [
     log(`event ${event}: ${err ? `${err.name}: ${err.message}${err.error_description ? ` (${err.error_description})` : ''}${err.error_detail ? ` [${err.error_detail}]` : ''}${causes(err)}` : ''}`);
   });
 }
+
+// Issue 18: how each authorization was asked for and answered (never a parameter's value
+// beyond these): pushed, with a request object, and in which response mode.
+provider.on('pushed_authorization_request.success', (_ctx, client) => log(`event pushed_authorization_request.success (client ${client.clientId})`));
+provider.on('authorization.success', (ctx) => {
+  const params = (ctx.oidc && ctx.oidc.params) || {};
+  log(`event authorization.success (client ${ctx.oidc && ctx.oidc.client ? ctx.oidc.client.clientId : '?'}, response_mode ${params.response_mode || 'default'})`);
+});
 
 // A logout token delivered and answered 200 by the client's backchannel_logout_uri (its
 // failures are `event backchannel.error` above); xtask's two-instance check looks for it.

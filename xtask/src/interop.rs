@@ -36,6 +36,15 @@ const CLIENT_PRIVATE_KEY_JWT: &str = "demo-client-pkjwt";
 const CLIENT_PUBLIC: &str = "demo-client-public";
 /// In an [`AppConfig`] value: the file holding the `private_key_jwt` client's private JWK.
 const CLIENT_KEY: &str = "{client_key}";
+/// `provider.mjs`'s high-security client (issue 18): PAR and signed request objects required,
+/// DPoP-bound tokens, JARM, ID tokens and userinfo encrypted (ECDH-ES); `private_key_jwt` with
+/// [`CLIENT_KEY`].
+const CLIENT_FAPI: &str = "demo-client-fapi";
+/// In an [`AppConfig`] value: the file holding the app's EC decryption key (ECDH-ES), which
+/// `provider.mjs` writes next to [`client_key_path`].
+const CLIENT_ENC_EC_KEY: &str = "{client_enc_ec}";
+/// In an [`AppConfig`] value: the file holding the app's RSA decryption key (RSA-OAEP-256).
+const CLIENT_ENC_RSA_KEY: &str = "{client_enc_rsa}";
 
 /// Where `provider.mjs` writes the private key of [`CLIENT_PRIVATE_KEY_JWT`] (a fresh one
 /// each run) and the demo reads it from.
@@ -242,6 +251,98 @@ const USERINFO_SIGNED: AppConfig = AppConfig {
     env: &[("OIDC_CLIENT_ID", "demo-client-signed-userinfo")],
 };
 
+/// Issue 18, PAR alone: the static `client_secret_basic` client pushes its requests.
+const PAR: AppConfig = AppConfig {
+    name: "par",
+    env: &[("OIDC_PUSHED_AUTHORIZATION_REQUESTS", "true")],
+};
+/// Issue 18, a signed request object by value (no PAR), signed with the `private_key_jwt`
+/// client's key.
+const JAR: AppConfig = AppConfig {
+    name: "request-object",
+    env: &[
+        ("OIDC_CLIENT_ID", CLIENT_PRIVATE_KEY_JWT),
+        ("OIDC_CLIENT_SECRET", ""),
+        ("OIDC_CLIENT_PRIVATE_KEY", CLIENT_KEY),
+        ("OIDC_REQUEST_OBJECT", "signed"),
+    ],
+};
+/// Issue 18, DPoP alone: the static client's tokens bound to the session's key.
+const DPOP: AppConfig = AppConfig {
+    name: "dpop",
+    env: &[("OIDC_DPOP", "true")],
+};
+/// Issue 18, JARM in the code flow's default mode (`query.jwt`).
+const JARM_QUERY: AppConfig = AppConfig {
+    name: "jarm-query.jwt",
+    env: &[
+        ("OIDC_CLIENT_ID", "demo-client-jarm"),
+        ("OIDC_RESPONSE_MODE", "query.jwt"),
+    ],
+};
+/// Issue 18, JARM posted (`form_post.jwt`).
+const JARM_FORM_POST: AppConfig = AppConfig {
+    name: "jarm-form_post.jwt",
+    env: &[
+        ("OIDC_CLIENT_ID", "demo-client-jarm"),
+        ("OIDC_RESPONSE_MODE", "form_post.jwt"),
+    ],
+};
+/// Issue 18, JARM in the fragment (`fragment.jwt`), relayed by the fragment page.
+const JARM_FRAGMENT: AppConfig = AppConfig {
+    name: "jarm-fragment.jwt",
+    env: &[
+        ("OIDC_CLIENT_ID", "demo-client-jarm"),
+        ("OIDC_RESPONSE_MODE", "fragment.jwt"),
+    ],
+};
+/// Issue 18, ID tokens encrypted with RSA-OAEP-256 / A256GCM.
+const ID_TOKEN_RSA_OAEP: AppConfig = AppConfig {
+    name: "id_token-encrypted-rsa-oaep-256",
+    env: &[
+        ("OIDC_CLIENT_ID", "demo-client-rsa-enc"),
+        ("OIDC_CLIENT_DECRYPTION_KEY", CLIENT_ENC_RSA_KEY),
+        ("OIDC_ID_TOKEN_ENCRYPTED_RESPONSE_ALG", "RSA-OAEP-256"),
+        ("OIDC_ID_TOKEN_ENCRYPTED_RESPONSE_ENC", "A256GCM"),
+    ],
+};
+/// Issue 18, everything at once on [`CLIENT_FAPI`], which the provider holds to each.
+const HIGH_SECURITY: AppConfig = AppConfig {
+    name: "high-security",
+    env: &[
+        ("OIDC_CLIENT_ID", CLIENT_FAPI),
+        ("OIDC_CLIENT_SECRET", ""),
+        ("OIDC_CLIENT_PRIVATE_KEY", CLIENT_KEY),
+        ("OIDC_PUSHED_AUTHORIZATION_REQUESTS", "true"),
+        ("OIDC_REQUEST_OBJECT", "signed"),
+        ("OIDC_DPOP", "true"),
+        ("OIDC_RESPONSE_MODE", "jwt"),
+        ("OIDC_CLIENT_DECRYPTION_KEY", CLIENT_ENC_EC_KEY),
+        ("OIDC_ID_TOKEN_ENCRYPTED_RESPONSE_ALG", "ECDH-ES"),
+        ("OIDC_ID_TOKEN_ENCRYPTED_RESPONSE_ENC", "A128GCM"),
+        ("OIDC_USERINFO_ENCRYPTED_RESPONSE_ALG", "ECDH-ES"),
+        ("OIDC_USERINFO_ENCRYPTED_RESPONSE_ENC", "A128GCM"),
+    ],
+};
+/// Issue 18 item 6: the FAPI 2.0 preset (`OIDC_PROFILE=fapi2` turns on PAR and DPoP and holds
+/// the rest to the profile) on [`CLIENT_FAPI`], with what that client needs besides.
+const FAPI2: AppConfig = AppConfig {
+    name: "fapi2",
+    env: &[
+        ("OIDC_CLIENT_ID", CLIENT_FAPI),
+        ("OIDC_CLIENT_SECRET", ""),
+        ("OIDC_CLIENT_PRIVATE_KEY", CLIENT_KEY),
+        ("OIDC_PROFILE", "fapi2"),
+        ("OIDC_REQUEST_OBJECT", "signed"),
+        ("OIDC_RESPONSE_MODE", "jwt"),
+        ("OIDC_CLIENT_DECRYPTION_KEY", CLIENT_ENC_EC_KEY),
+        ("OIDC_ID_TOKEN_ENCRYPTED_RESPONSE_ALG", "ECDH-ES"),
+        ("OIDC_ID_TOKEN_ENCRYPTED_RESPONSE_ENC", "A128GCM"),
+        ("OIDC_USERINFO_ENCRYPTED_RESPONSE_ALG", "ECDH-ES"),
+        ("OIDC_USERINFO_ENCRYPTED_RESPONSE_ENC", "A128GCM"),
+    ],
+};
+
 /// What `provider.mjs`'s log must show during a scenario of these app configurations besides
 /// a passing drive, so that a demo that quietly did something else cannot pass: the ID
 /// token's algorithm, userinfo by POST, a signed userinfo response.
@@ -251,6 +352,58 @@ const PROVIDER_LOG_PROOF: &[(&str, &str)] = &[
     ("id_token-eddsa", "id_token signed with EdDSA"),
     ("userinfo-post", "] POST /me -> 200"),
     ("userinfo-signed", "userinfo answered application/jwt"),
+    // Issue 18: each feature seen by the provider, not only a passing login.
+    (
+        "par",
+        "event pushed_authorization_request.success (client demo-client)",
+    ),
+    (
+        "par",
+        "authorization by request_uri (client demo-client; other parameters: none)",
+    ),
+    (
+        "request-object",
+        "request object received at the authorization endpoint (client demo-client-pkjwt)",
+    ),
+    ("dpop", "token endpoint answered token_type DPoP"),
+    ("dpop", "DPoP proof received on GET /me -> 200"),
+    (
+        "jarm-query.jwt",
+        "(client demo-client-jarm, response_mode query.jwt)",
+    ),
+    (
+        "jarm-form_post.jwt",
+        "(client demo-client-jarm, response_mode form_post.jwt)",
+    ),
+    (
+        "jarm-fragment.jwt",
+        "(client demo-client-jarm, response_mode fragment.jwt)",
+    ),
+    (
+        "id_token-encrypted-rsa-oaep-256",
+        "id_token encrypted with RSA-OAEP-256/A256GCM",
+    ),
+    (
+        "high-security",
+        "event pushed_authorization_request.success (client demo-client-fapi)",
+    ),
+    (
+        "high-security",
+        "authorization by request_uri (client demo-client-fapi; other parameters: none)",
+    ),
+    (
+        "high-security",
+        "(client demo-client-fapi, response_mode jwt)",
+    ),
+    ("high-security", "token endpoint answered token_type DPoP"),
+    ("high-security", "id_token encrypted with ECDH-ES/A128GCM"),
+    ("high-security", "userinfo encrypted with ECDH-ES/A128GCM"),
+    (
+        "fapi2",
+        "event pushed_authorization_request.success (client demo-client-fapi)",
+    ),
+    ("fapi2", "token endpoint answered token_type DPoP"),
+    ("fapi2", "id_token encrypted with ECDH-ES/A128GCM"),
 ];
 
 /// Lines `provider.mjs`'s log must show during a scenario, by scenario name: a logout revokes
@@ -338,9 +491,19 @@ impl AppConfig {
     /// The environment for a demo whose base URL is `app_url`: [`APP_URL`] replaced.
     fn env_for(&self, app_url: &str) -> Vec<(&'static str, String)> {
         let key = client_key_path().display().to_string();
+        let dir = std::env::temp_dir();
+        let enc_ec = dir.join("client-enc-ec.json").display().to_string();
+        let enc_rsa = dir.join("client-enc-rsa.json").display().to_string();
         self.env
             .iter()
-            .map(|(k, v)| (*k, v.replace(APP_URL, app_url).replace(CLIENT_KEY, &key)))
+            .map(|(k, v)| {
+                let v = v
+                    .replace(APP_URL, app_url)
+                    .replace(CLIENT_KEY, &key)
+                    .replace(CLIENT_ENC_EC_KEY, &enc_ec)
+                    .replace(CLIENT_ENC_RSA_KEY, &enc_rsa);
+                (*k, v)
+            })
             .collect()
     }
 
@@ -424,6 +587,8 @@ const SSO: &[&str] = &["--scenario", "sso"];
 const LOGOUT: &[&str] = &["--scenario", "logout"];
 const TAMPER_STATE: &[&str] = &["--scenario", "tampered", "--tamper", "state"];
 const TAMPER_CODE: &[&str] = &["--scenario", "tampered", "--tamper", "code"];
+/// A JARM response whose signature the provider never made.
+const TAMPER_RESPONSE: &[&str] = &["--scenario", "tampered", "--tamper", "response"];
 const IMPLICIT: &[&str] = &["--scenario", "implicit"];
 const HYBRID: &[&str] = &["--scenario", "hybrid"];
 const FORM_POST_MODE: &[&str] = &["--scenario", "form_post"];
@@ -603,6 +768,21 @@ const SCENARIOS: &[Scenario] = &[
     ready("id_token-eddsa", CODE, &ID_TOKEN_EDDSA),
     ready("userinfo-post", CODE, &USERINFO_POST),
     ready("userinfo-signed", CODE, &USERINFO_SIGNED),
+    // The high-security profile (issue 18): PAR, signed request objects, DPoP, JARM, encrypted
+    // ID tokens and userinfo, each alone and all at once, and the FAPI 2.0 preset.
+    ready("par", CODE, &PAR),
+    ready("par-logout", LOGOUT, &PAR),
+    ready("request-object", CODE, &JAR),
+    ready("dpop", CODE, &DPOP),
+    ready("dpop-logout", LOGOUT, &DPOP),
+    ready("jarm-query.jwt", CODE, &JARM_QUERY),
+    ready("jarm-query.jwt-tampered", TAMPER_RESPONSE, &JARM_QUERY),
+    ready("jarm-form_post.jwt", FORM_POST_MODE, &JARM_FORM_POST),
+    ready("jarm-fragment.jwt", CODE, &JARM_FRAGMENT),
+    ready("id_token-encrypted-rsa-oaep-256", CODE, &ID_TOKEN_RSA_OAEP),
+    ready("high-security", CODE, &HIGH_SECURITY),
+    ready("high-security-logout", LOGOUT, &HIGH_SECURITY),
+    ready("fapi2", CODE, &FAPI2),
     // Two instances sharing one Redis: one Chromium run does every selected check.
     ready(
         "two-instances-shared-session",
@@ -639,6 +819,17 @@ const CONTRACT_VARS: &[&str] = &[
     "OIDC_API_VALIDATION",
     "OIDC_API_AUDIENCE",
     "OIDC_API_SCOPES",
+    // Issue 18: the high-security profile.
+    "OIDC_PROFILE",
+    "OIDC_PUSHED_AUTHORIZATION_REQUESTS",
+    "OIDC_REQUEST_OBJECT",
+    "OIDC_DPOP",
+    "OIDC_CLIENT_DECRYPTION_KEY",
+    "OIDC_ID_TOKEN_ENCRYPTED_RESPONSE_ALG",
+    "OIDC_ID_TOKEN_ENCRYPTED_RESPONSE_ENC",
+    "OIDC_USERINFO_ENCRYPTED_RESPONSE_ALG",
+    "OIDC_USERINFO_ENCRYPTED_RESPONSE_ENC",
+    "OIDC_API_DPOP",
 ];
 
 /// `provider.mjs` settings cleared before it starts, so that it runs as documented.
@@ -649,6 +840,7 @@ const PROVIDER_VARS: &[&str] = &[
     "OP_RESOURCE_TOKEN_FORMAT",
     "OP_DEFAULT_RESOURCE",
     "OP_CLIENT_KEY_FILE",
+    "OP_CLIENT_ENC_KEY_DIR",
 ];
 
 const HELP: &str = "\
@@ -1190,6 +1382,7 @@ fn start_provider(paths: &Paths) -> Result<Guard, String> {
         cmd.env_remove(var);
     }
     cmd.env("OP_CLIENT_KEY_FILE", client_key_path())
+        .env("OP_CLIENT_ENC_KEY_DIR", std::env::temp_dir())
         .env("OP_APP_PORTS", app_ports());
     let mut provider =
         Guard::spawn_split("provider.mjs", &mut cmd, &out, &log).map_err(|e| e.to_string())?;
@@ -1422,19 +1615,21 @@ fn start_instance(
 
 /// That `provider.mjs`'s log shows, since `from`, what [`PROVIDER_LOG_PROOF`] asks of `app`.
 fn check_provider_log(app: &AppConfig, provider_log: &Path, from: u64) -> Result<(), String> {
-    let Some((_, proof)) = PROVIDER_LOG_PROOF
+    let mut proofs = PROVIDER_LOG_PROOF
         .iter()
-        .find(|(name, _)| *name == app.name)
-    else {
-        return Ok(());
-    };
-    let lines = process::tail(provider_log, from, usize::MAX);
-    if lines.iter().any(|l| l.contains(proof)) {
+        .filter(|(name, _)| *name == app.name)
+        .map(|(_, proof)| *proof)
+        .peekable();
+    if proofs.peek().is_none() {
         return Ok(());
     }
-    Err(format!(
-        "the login passed, but the provider's log never shows `{proof}` during it"
-    ))
+    let lines = process::tail(provider_log, from, usize::MAX);
+    match proofs.find(|proof| !lines.iter().any(|l| l.contains(proof))) {
+        None => Ok(()),
+        Some(proof) => Err(format!(
+            "the login passed, but the provider's log never shows `{proof}` during it"
+        )),
+    }
 }
 
 /// That the provider registered a client (`POST /reg -> 201` in `provider.mjs`'s request log)
