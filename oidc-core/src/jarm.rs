@@ -41,8 +41,13 @@ const PARAMETERS: &[&str] = &[
 pub struct JarmExpectations<'a> {
     /// The provider's issuer: `iss` must equal it.
     pub issuer: &'a str,
-    /// This client's id: `aud` must contain it.
+    /// This client's id: `aud` must contain it (or the previous client's).
     pub client_id: &'a str,
+    /// The client this one replaced, when a dynamic registration was renewed: a login
+    /// started before that is answered for it. The response is verified before its login is
+    /// looked up (so that a forged one spends nothing), so both are accepted here; the login
+    /// then finishes with the client it started with.
+    pub previous_client_id: Option<&'a str>,
     /// Now, unix seconds.
     pub now: u64,
     /// Allowed clock skew in seconds.
@@ -101,9 +106,10 @@ pub fn verify_response(
     if claims.get("iss").and_then(Value::as_str) != Some(expect.issuer) {
         return Err(refused(IdTokenError::Issuer));
     }
+    let ours = |aud: &str| aud == expect.client_id || Some(aud) == expect.previous_client_id;
     let audience_ok = match claims.get("aud") {
-        Some(Value::String(aud)) => aud == expect.client_id,
-        Some(Value::Array(auds)) => auds.iter().any(|a| a.as_str() == Some(expect.client_id)),
+        Some(Value::String(aud)) => ours(aud),
+        Some(Value::Array(auds)) => auds.iter().filter_map(Value::as_str).any(ours),
         _ => return Err(refused(IdTokenError::MissingClaim("aud"))),
     };
     if !audience_ok {
@@ -200,6 +206,7 @@ mod tests {
         let expect = JarmExpectations {
             issuer: "https://op",
             client_id: "client",
+            previous_client_id: Some("replaced"),
             now: 1000,
             skew: 30,
             algorithms: &algorithms,
@@ -235,6 +242,13 @@ mod tests {
             verify(&unknown).unwrap().is_none(),
             "an unknown kid asks for the keys"
         );
+    }
+
+    /// A response for the client a renewed dynamic registration replaced is this app's too.
+    #[test]
+    fn the_replaced_clients_audience_is_accepted() {
+        let signed = sign(with(claims(), "aud", json!(["replaced"])), false);
+        assert!(verify(&signed).unwrap().is_some());
     }
 
     #[test]

@@ -384,6 +384,11 @@ impl ProviderState {
         record
     }
 
+    /// The id of the client the current one replaced, if any.
+    pub(crate) fn previous_client_id(&self) -> Option<String> {
+        self.previous_client.as_ref().map(|c| c.client_id.clone())
+    }
+
     /// The client a login started with `client_id` finishes with: the current one, or the
     /// one it replaced.
     pub(crate) fn client_for_login(&self, client_id: &str) -> Option<Arc<ClientMetadata>> {

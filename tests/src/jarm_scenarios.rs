@@ -21,6 +21,52 @@ fn jarm_bench<A: App>(response_type: &'static str, mode: &'static str) -> Bench<
     })
 }
 
+/// A login started before a renewed dynamic registration replaced its client is answered
+/// with a JARM response for the old client (`aud`): it still completes, with the client it
+/// started with, and a login started afterwards uses the new one.
+pub async fn jarm_login_survives_a_renewed_registration<A: App>() {
+    let bench = Bench::<A>::with(BenchOptions {
+        dynamic_registration: true,
+        configure: Box::new(|c| c.response_mode("query.jwt")),
+        ..Default::default()
+    });
+    // The first registration answers with the bench's known client, whose secret expires in
+    // a minute; the next one is the provider's own, a new client.
+    let expires = oidc_runtime::Clock::now(bench.clock.as_ref()) + 60;
+    bench.transport.fail(
+        "/register",
+        crate::harness::Fault::Respond(
+            201,
+            format!(
+                r#"{{"client_id":"{}","client_secret":"{}","client_secret_expires_at":{expires}}}"#,
+                crate::harness::CLIENT_ID,
+                crate::harness::CLIENT_SECRET
+            ),
+        ),
+    );
+    let mut b = bench.browser();
+    let auth = b.start_login("/").await;
+    let back = b.authorize(&auth, "alice");
+    assert!(back.contains("response="), "a JWT response: {back}");
+    bench.transport.clear();
+    bench.clock.advance(61);
+    let mut b2 = bench.browser();
+    let auth2 = b2.start_login("/").await;
+    assert_eq!(
+        bench.provider.counters().registration,
+        1,
+        "registered again"
+    );
+    assert!(
+        !auth2.contains(&format!("client_id={}&", crate::harness::CLIENT_ID)),
+        "the new login uses the new client: {auth2}"
+    );
+    let page = b.deliver(&auth, &back).await;
+    let page = b.follow(page).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+    assert_eq!(page.json()["sub"], "alice");
+}
+
 /// A login with each JARM mode (`query.jwt`, `form_post.jwt` and `jwt` for `code`;
 /// `fragment.jwt` and `jwt` for `code id_token`, through the fragment page) logs in, and the
 /// provider answered each with a JWT.

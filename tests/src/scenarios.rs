@@ -59,7 +59,8 @@ pub use crate::encryption_scenarios::{
     unsigned_encrypted_id_token_is_rejected,
 };
 pub use crate::jarm_scenarios::{
-    jarm_bad_signature_is_rejected, jarm_expired_response_is_rejected, jarm_logins_succeed,
+    jarm_bad_signature_is_rejected, jarm_expired_response_is_rejected,
+    jarm_login_survives_a_renewed_registration, jarm_logins_succeed,
     jarm_wrong_audience_is_rejected, jarm_wrong_issuer_is_rejected,
     plain_response_to_a_jarm_login_is_rejected,
 };
@@ -2506,6 +2507,7 @@ macro_rules! scenarios {
             signed_request_object_through_par_succeeds,
             par_without_endpoint_is_a_configuration_error,
             jarm_logins_succeed,
+            jarm_login_survives_a_renewed_registration,
             encrypted_id_tokens_log_in,
             encrypted_userinfo_is_accepted,
             decryption_key_rotation_logs_in,

@@ -314,9 +314,11 @@ impl Redirect {
                     let Some(token_keys) = signing.keys(keys.as_deref()) else {
                         return Progress::Ready(Err(unknown_key()));
                     };
+                    let previous = provider.state().previous_client_id();
                     let expect = JarmExpectations {
                         issuer: &metadata.issuer,
                         client_id: &client.client_id,
+                        previous_client_id: previous.as_deref(),
                         now: cx.now,
                         skew: provider.config.clock_skew.as_secs(),
                         algorithms: signing.algorithms(),
