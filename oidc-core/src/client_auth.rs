@@ -346,25 +346,10 @@ fn algorithm_for(
     Ok(alg)
 }
 
-/// The RFC 7638 thumbprint of a public JWK: SHA-256 of its required members, in
-/// lexicographic order, as compact JSON, base64url-encoded.
+/// The RFC 7638 thumbprint of one of the app's own public JWKs (its default `kid`): the one
+/// rule, [`crate::dpop::jwk_thumbprint`], which cannot fail for a key this crate parsed.
 pub(crate) fn thumbprint(public: &Map<String, Value>) -> String {
-    use base64::Engine;
-    let members: &[&str] = match public.get("kty").and_then(Value::as_str) {
-        Some("RSA") => &["e", "kty", "n"],
-        Some("EC") => &["crv", "kty", "x", "y"],
-        _ => &["crv", "kty", "x"],
-    };
-    let body = members
-        .iter()
-        .map(|m| {
-            let value = public.get(*m).cloned().unwrap_or(Value::Null);
-            format!("{}:{}", json!(m), value)
-        })
-        .collect::<Vec<_>>()
-        .join(",");
-    let digest = Sha256::digest(format!("{{{body}}}").as_bytes());
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
+    crate::dpop::jwk_thumbprint(public).unwrap_or_default()
 }
 
 /// The JWKS document of the app's public keys (each once, by `kid`).
