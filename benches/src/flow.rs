@@ -144,6 +144,18 @@ impl MapStore {
         lock(&self.spent).remove(key);
     }
 
+    /// Stores `record` under `id` only if a live record is there; whether it was.
+    pub fn update(&self, id: String, record: SessionRecord, now: u64) -> bool {
+        let mut sessions = lock(&self.sessions);
+        let present = sessions
+            .get(&id)
+            .is_some_and(|r| r.expires_at > now && r.is_compatible());
+        if present {
+            sessions.insert(id, record);
+        }
+        present
+    }
+
     /// Removes every record indexed under `key` (a scan: this store holds a benchmark's few
     /// sessions).
     pub fn delete_indexed(&self, key: &str) {
@@ -208,6 +220,7 @@ pub fn drive<T>(
             }
             Action::MarkSpent(key, ttl) => Answer::Marked(Ok(store.mark_spent(key, ttl, now))),
             Action::Unmark(key) => {
+            Action::Update(id, record) => Answer::Updated(Ok(store.update(id, record, now))),
                 store.unmark(&key);
                 Answer::Stored(Ok(()))
             }

@@ -208,6 +208,18 @@ impl App {
                     store.records.insert(id, record);
                     Answer::Stored(Ok(()))
                 }
+                // A write-back of a session read before: a session ended meanwhile stays ended.
+                Action::Update(id, record) => {
+                    let mut store = self.store();
+                    let present = store
+                        .records
+                        .get(&id)
+                        .is_some_and(|r| r.expires_at > now && r.is_compatible());
+                    if present {
+                        store.records.insert(id, record);
+                    }
+                    Answer::Updated(Ok(present))
+                }
                 Action::Delete(id) => {
                     self.store().records.remove(&id);
                     Answer::Stored(Ok(()))

@@ -317,6 +317,14 @@ impl FuzzRp {
                     self.sessions().insert(id, record);
                     Answer::Stored(Ok(()))
                 }
+                Action::Update(id, record) => {
+                    let mut sessions = self.sessions();
+                    let present = sessions.contains_key(&id);
+                    if present {
+                        sessions.insert(id, record);
+                    }
+                    Answer::Updated(Ok(present))
+                }
                 Action::Delete(id) => {
                     self.sessions().remove(&id);
                     Answer::Stored(Ok(()))
@@ -333,7 +341,9 @@ impl FuzzRp {
                     Answer::Stored(Ok(()))
                 }
                 Action::Wait => panic!("a flow waits with nothing else running: a hang"),
-                Action::Sleep(_) => panic!("a flow waits for another process, but none shares this store"),
+                Action::Sleep(_) => {
+                    panic!("a flow waits for another process, but none shares this store")
+                }
             };
             flow.answer(answer);
         }

@@ -68,6 +68,12 @@ pub enum Action<T> {
     Load(String),
     /// Store this record under this id, replacing any; answer with [`Answer::Stored`].
     Save(String, SessionRecord),
+    /// Store this record under this id only if a record is stored there now, in one atomic
+    /// step; answer with [`Answer::Updated`] (`false` when there was none, and nothing was
+    /// written). A flow that read a session, changed it and writes it back uses this, so that a
+    /// session ended meanwhile (a logout in another tab, a provider's back-channel logout on
+    /// another instance) stays ended rather than being written back to life.
+    Update(String, SessionRecord),
     /// Delete the record under this id; answer with [`Answer::Stored`].
     Delete(String),
     /// Delete every record indexed under this key ([`SessionRecord::index_keys`]), for every
@@ -109,6 +115,8 @@ pub enum Answer {
     Stored(std::result::Result<(), StoreError>),
     /// To [`Action::MarkSpent`].
     Marked(std::result::Result<bool, StoreError>),
+    /// To [`Action::Update`]: whether a record was there and was replaced.
+    Updated(std::result::Result<bool, StoreError>),
 }
 
 impl std::fmt::Debug for Answer {
@@ -123,6 +131,7 @@ impl std::fmt::Debug for Answer {
             Answer::Loaded(r) => f.debug_tuple("Loaded").field(r).finish(),
             Answer::Stored(r) => f.debug_tuple("Stored").field(r).finish(),
             Answer::Marked(r) => f.debug_tuple("Marked").field(r).finish(),
+            Answer::Updated(r) => f.debug_tuple("Updated").field(r).finish(),
         }
     }
 }
@@ -134,6 +143,7 @@ impl Answer {
             Answer::Loaded(_) => "a loaded record",
             Answer::Stored(_) => "a store result",
             Answer::Marked(_) => "a spent mark",
+            Answer::Updated(_) => "an update result",
         }
     }
 }
@@ -191,6 +201,7 @@ enum Question {
     Loaded,
     Stored,
     Marked,
+    Updated,
 }
 
 /// Whom an HTTP answer is for: the operation itself, or the shared provider state.
@@ -323,6 +334,7 @@ impl<T> Flow<T> {
                     Ask::Send(purpose, out) => (Some(Question::Http(purpose)), Action::Send(out)),
                     Ask::Load(id) => (Some(Question::Loaded), Action::Load(id)),
                     Ask::Save(id, r) => (Some(Question::Stored), Action::Save(id, r)),
+                    Ask::Update(id, r) => (Some(Question::Updated), Action::Update(id, r)),
                     Ask::Delete(id) => (Some(Question::Stored), Action::Delete(id)),
                     Ask::DeleteIndexed(key) => (Some(Question::Stored), Action::DeleteIndexed(key)),
                     Ask::MarkSpent(k, ttl) => (Some(Question::Marked), Action::MarkSpent(k, ttl)),
@@ -344,7 +356,8 @@ impl<T> Flow<T> {
             (Some(Question::Http(Purpose::Op)), a @ Answer::Http(_))
             | (Some(Question::Loaded), a @ Answer::Loaded(_))
             | (Some(Question::Stored), a @ Answer::Stored(_))
-            | (Some(Question::Marked), a @ Answer::Marked(_)) => self.answer = Some(a),
+            | (Some(Question::Marked), a @ Answer::Marked(_))
+            | (Some(Question::Updated), a @ Answer::Updated(_)) => self.answer = Some(a),
             (Some(Question::Http(purpose)), Answer::Http(response)) => {
                 self.record_shared(purpose, response);
             }
@@ -434,6 +447,7 @@ pub(crate) enum Ask {
     Send(Purpose, Outbound),
     Load(String),
     Save(String, SessionRecord),
+    Update(String, SessionRecord),
     Delete(String),
     DeleteIndexed(String),
     MarkSpent(String, Duration),
@@ -524,6 +538,14 @@ impl Cx<'_> {
     pub(crate) fn stored(&mut self) -> Result<()> {
         match self.answer.take() {
             Some(Answer::Stored(r)) => Ok(r?),
+            _ => Err(Misuse::ResumedWithoutRequest("a flow").into()),
+        }
+    }
+
+    /// The answer to the machine's last [`Ask::Update`]: whether the record was still there.
+    pub(crate) fn updated(&mut self) -> Result<bool> {
+        match self.answer.take() {
+            Some(Answer::Updated(r)) => Ok(r?),
             _ => Err(Misuse::ResumedWithoutRequest("a flow").into()),
         }
     }

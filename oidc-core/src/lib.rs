@@ -50,6 +50,14 @@
 //!                 store.insert(id, record);
 //!                 flow.answer(Answer::Stored(Ok(())));
 //!             }
+//!             // A write-back of a session read before: never brings an ended one back.
+//!             Action::Update(id, record) => {
+//!                 let present = store.contains_key(&id);
+//!                 if present {
+//!                     store.insert(id, record);
+//!                 }
+//!                 flow.answer(Answer::Updated(Ok(present)));
+//!             }
 //!             Action::Delete(id) => {
 //!                 store.remove(&id);
 //!                 flow.answer(Answer::Stored(Ok(())));

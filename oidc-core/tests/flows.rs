@@ -221,6 +221,14 @@ impl Driver {
                 self.records.insert(id, record);
                 flow.answer(Answer::Stored(Ok(())));
             }
+            Action::Update(id, record) => {
+                log.push("update".into());
+                let present = self.records.contains_key(&id);
+                if present {
+                    self.records.insert(id, record);
+                }
+                flow.answer(Answer::Updated(Ok(present)));
+            }
             Action::Delete(id) => {
                 log.push("delete".into());
                 self.records.remove(&id);
@@ -505,7 +513,7 @@ fn refresh_step_by_step_and_one_refresh_for_two_requests() {
     assert_eq!(token.unwrap().expose(), "at-2");
     assert_eq!(
         log,
-        ["load", "load", "mark", "send /token", "load", "save"],
+        ["load", "load", "mark", "send /token", "load", "update"],
         "the refresh lease in the shared store is taken before the refresh token is spent"
     );
 
@@ -539,6 +547,55 @@ fn refresh_step_by_step_and_one_refresh_for_two_requests() {
     assert_eq!(token2.unwrap().expose(), "at-3");
     assert_eq!(log2, ["load"], "the waiter reads the saved token");
     assert_eq!(d.op.refreshed, 2);
+}
+
+/// A logout that lands while a refresh is at the provider (here: the provider's back-channel
+/// logout handled by another instance, which deletes the record) stays a logout: the refreshed
+/// tokens are not written back over the deleted session.
+#[test]
+fn a_session_ended_during_its_refresh_stays_ended() {
+    let mut d = Driver::new();
+    let rp = rp();
+    let session = logged_in(&mut d, &rp);
+    let (parts, _) = get("/api", &session).into_parts();
+    let id = d.records.keys().next().cloned().expect("a session record");
+
+    let cx = d.cx();
+    let mut flow = rp.valid_access_token(&parts, true, cx);
+    let mut log = Vec::new();
+    let outcome = loop {
+        let action = flow.poll();
+        if let Action::Update(..) = &action {
+            // The other instance's delete falls between the refresh's load and its write.
+            d.records.remove(&id);
+        }
+        if let Some(out) = d.perform(&mut flow, action, &mut log) {
+            break out;
+        }
+        assert!(log.len() < 50, "the flow did not finish: {log:?}");
+    };
+    assert_eq!(
+        log,
+        [
+            "load",
+            "load",
+            "mark",
+            "send /token",
+            "load",
+            "update",
+            "unmark"
+        ],
+        "the lease is given back: the session it guarded is gone"
+    );
+    assert!(
+        matches!(outcome, Err(oidc_core::Error::LoginRequired(_))),
+        "the refresh reports the session gone: {outcome:?}"
+    );
+    assert!(
+        d.records.is_empty(),
+        "nothing was written back: {:?}",
+        d.records.keys()
+    );
 }
 
 #[test]
@@ -1023,7 +1080,7 @@ fn a_failed_refresh_gives_its_lease_back() {
             "send /.well-known/openid-configuration",
             "send /token",
             "load",
-            "save"
+            "update"
         ],
         "another instance takes the lease at once"
     );

@@ -143,6 +143,10 @@ pub(crate) async fn drive<T: Send + 'static>(mut guard: FlowGuard<T>) -> T {
                 let store = guard.shared.store.clone();
                 Box::pin(async move { Answer::Stored(store.save(&id, &record).await) })
             }
+            Action::Update(id, record) => {
+                let store = guard.shared.store.clone();
+                Box::pin(async move { Answer::Updated(store.update(&id, &record).await) })
+            }
             Action::Delete(id) => {
                 let store = guard.shared.store.clone();
                 Box::pin(async move { Answer::Stored(store.delete(&id).await) })

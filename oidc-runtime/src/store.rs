@@ -1,5 +1,5 @@
 //! Where session records live: a small trait of our own, and a bounded in-memory store. The
-//! driver answers the core's `Load`, `Save`, `Delete` and `MarkSpent` actions with it.
+//! driver answers the core's `Load`, `Save`, `Update`, `Delete` and `MarkSpent` actions with it.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -23,6 +23,28 @@ pub trait SessionStore: Send + Sync + 'static {
         id: &'a str,
         record: &'a SessionRecord,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Stores `record` under `id` only if a record is stored there now: `Ok(true)` when it
+    /// was, and was replaced, `Ok(false)` when there was none and nothing was written. The
+    /// relying party writes a session it read and changed (refreshed tokens) back this way, so
+    /// that a session deleted meanwhile (a logout in another tab, a provider's logout handled
+    /// by another instance) is not written back to life.
+    ///
+    /// The default loads and then saves: correct for one process at a time, but another
+    /// process's delete can fall between the two. A store shared by several processes should
+    /// override it with one atomic step (a lock, `SET ... XX`, an `UPDATE ... WHERE`).
+    fn update<'a>(
+        &'a self,
+        id: &'a str,
+        record: &'a SessionRecord,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(async move {
+            if self.load(id).await?.is_none() {
+                return Ok(false);
+            }
+            self.save(id, record).await?;
+            Ok(true)
+        })
+    }
     /// Removes the record under `id`.
     fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
     /// Marks `key` as spent for `ttl`, unless it already is: `Ok(true)` when this call marked
@@ -161,6 +183,24 @@ impl MemoryStore {
     fn save_now(&self, id: &str, record: &SessionRecord) {
         let now = self.clock.now();
         let mut inner = self.lock();
+        self.save_locked(&mut inner, now, id, record);
+    }
+
+    /// The test and the write under one lock, so that a delete cannot fall between them.
+    fn update_now(&self, id: &str, record: &SessionRecord) -> bool {
+        let now = self.clock.now();
+        let mut inner = self.lock();
+        let present = inner
+            .records
+            .get(id)
+            .is_some_and(|r| r.expires_at > now && r.is_compatible());
+        if present {
+            self.save_locked(&mut inner, now, id, record);
+        }
+        present
+    }
+
+    fn save_locked(&self, inner: &mut Inner, now: u64, id: &str, record: &SessionRecord) {
         inner.remove(id);
         // Evict expired records, then the ones closest to expiry, to make room.
         while inner.records.len() >= self.capacity {
@@ -244,6 +284,15 @@ impl SessionStore for MemoryStore {
         Box::pin(async { Ok(()) })
     }
 
+    fn update<'a>(
+        &'a self,
+        id: &'a str,
+        record: &'a SessionRecord,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        let updated = self.update_now(id, record);
+        Box::pin(async move { Ok(updated) })
+    }
+
     fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         self.lock().remove(id);
         Box::pin(async { Ok(()) })
@@ -300,6 +349,27 @@ mod tests {
         assert!(store.load("s4").await.unwrap().is_some());
         store.delete("s4").await.unwrap();
         assert!(store.load("s4").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn updates_write_over_live_records_only() {
+        let clock = Arc::new(FakeClock(AtomicU64::new(100)));
+        let store = MemoryStore::with_clock(3, clock.clone());
+        let r = SessionRecord::new(200);
+        assert!(!store.update("s", &r).await.unwrap(), "none there");
+        assert!(store.load("s").await.unwrap().is_none(), "nothing written");
+        store.save("s", &r).await.unwrap();
+        assert!(store.update("s", &SessionRecord::new(300)).await.unwrap());
+        assert_eq!(store.load("s").await.unwrap().unwrap().expires_at, 300);
+        store.delete("s").await.unwrap();
+        assert!(
+            !store.update("s", &r).await.unwrap(),
+            "a deleted session stays deleted"
+        );
+        assert!(store.is_empty());
+        store.save("s", &r).await.unwrap();
+        clock.0.store(250, Ordering::SeqCst);
+        assert!(!store.update("s", &r).await.unwrap(), "an expired one too");
     }
 
     #[tokio::test]

@@ -356,7 +356,8 @@ impl Logout {
                             // session that logged in since is not this return's to end.
                             record.logout_state = None;
                             self.state = State::ReturnSaved;
-                            return Progress::Pending(Ask::Save(id, record));
+                            // Only if still there: a session ended meanwhile stays ended.
+                            return Progress::Pending(Ask::Update(id, record));
                         }
                         self.state = State::ReturnDeleted;
                         return Progress::Pending(Ask::Delete(id));
@@ -371,7 +372,8 @@ impl Logout {
                     return Progress::Pending(Ask::Delete(id));
                 }
                 State::ReturnSaved => {
-                    tri!(cx.stored());
+                    // Gone meanwhile or not, the app's start page is where the browser goes.
+                    tri!(cx.updated());
                     return Progress::Ready(Ok(redirect(rp.inner.app_url.path())));
                 }
                 State::ReturnDeleted => {

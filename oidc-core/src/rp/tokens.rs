@@ -734,7 +734,9 @@ impl AccessToken {
                     self.state = TokenStep::Saved {
                         result: Some(result),
                     };
-                    return Progress::Pending(Ask::Save(self.id.clone(), latest));
+                    // Only if still there: a logout (here, or the provider's on another
+                    // instance) between the load and this write must not be undone by it.
+                    return Progress::Pending(Ask::Update(self.id.clone(), latest));
                 }
                 TokenStep::Releasing { result } => {
                     let result = result
@@ -748,8 +750,11 @@ impl AccessToken {
                 }
                 TokenStep::Saved { result } => {
                     let result = result.take();
-                    let result = match cx.stored() {
-                        Ok(()) => result.unwrap_or(Err(Error::LoginRequired("no access token"))),
+                    let result = match cx.updated() {
+                        Ok(true) => result.unwrap_or(Err(Error::LoginRequired("no access token"))),
+                        Ok(false) => Err(Error::LoginRequired(
+                            "the session ended while its tokens were refreshed",
+                        )),
                         Err(e) => Err(e),
                     };
                     return self.end(cx, result);
