@@ -23,6 +23,9 @@ pub(crate) struct SessionCookies {
     /// Keys the logout confirmation tokens: a key derived from the cookie key, so that a
     /// token can never pass for a cookie signature or the other way round.
     csrf_mac: Hmac<Sha256>,
+    /// The same pair for each previous secret: cookies and tokens issued before a rotation
+    /// still verify; new ones use the current secret only.
+    previous: Vec<(Hmac<Sha256>, Hmac<Sha256>)>,
     secure: bool,
     path: String,
     max_age: Option<u64>,
@@ -41,25 +44,16 @@ impl SessionCookies {
     pub(crate) fn new(
         name: String,
         secret: &[u8],
+        previous: &[Vec<u8>],
         secure: bool,
         path: String,
         max_age: Option<u64>,
     ) -> Result<Self> {
-        if secret.len() < MIN_SECRET_LEN {
-            return Err(Error::config(
-                "session_secret",
-                format!("must be at least {MIN_SECRET_LEN} bytes"),
-            ));
-        }
-        let mac = Hmac::<Sha256>::new_from_slice(secret)
-            .map_err(|e| Error::config("session_secret", e.to_string()))?;
-        let csrf_key = mac
-            .clone()
-            .chain_update(b"oidc-rs logout confirmation key")
-            .finalize()
-            .into_bytes();
-        let csrf_mac = Hmac::<Sha256>::new_from_slice(&csrf_key)
-            .map_err(|e| Error::config("session_secret", e.to_string()))?;
+        let (mac, csrf_mac) = keyed(secret, "session_secret")?;
+        let previous = previous
+            .iter()
+            .map(|s| keyed(s, "previous_session_secrets"))
+            .collect::<Result<Vec<_>>>()?;
         // On https, `__Host-`: browsers take such a cookie only from this very host, with
         // `Secure`, `Path=/` and no `Domain`, so a sibling host (or plain http) cannot set or
         // shadow it; a cookie of the bare name is then someone else's and never read.
@@ -72,6 +66,7 @@ impl SessionCookies {
             name,
             mac,
             csrf_mac,
+            previous,
             secure,
             path,
             max_age,
@@ -95,11 +90,13 @@ impl SessionCookies {
         let Ok(tag) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(mac) else {
             return false;
         };
-        self.mac
-            .clone()
-            .chain_update(id.as_bytes())
-            .verify_slice(&tag)
-            .is_ok()
+        let verifies = |mac: &Hmac<Sha256>| {
+            mac.clone()
+                .chain_update(id.as_bytes())
+                .verify_slice(&tag)
+                .is_ok()
+        };
+        verifies(&self.mac) || self.previous.iter().any(|(mac, _)| verifies(mac))
     }
 
     /// The logout confirmation token of a session: an HMAC of its id, so it needs no storage,
@@ -121,11 +118,13 @@ impl SessionCookies {
         let Ok(tag) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token) else {
             return false;
         };
-        self.csrf_mac
-            .clone()
-            .chain_update(id.as_bytes())
-            .verify_slice(&tag)
-            .is_ok()
+        let verifies = |mac: &Hmac<Sha256>| {
+            mac.clone()
+                .chain_update(id.as_bytes())
+                .verify_slice(&tag)
+                .is_ok()
+        };
+        verifies(&self.csrf_mac) || self.previous.iter().any(|(_, mac)| verifies(mac))
     }
 
     /// A fresh random session id.
@@ -188,6 +187,29 @@ impl SessionCookies {
     }
 }
 
+/// The cookie and logout-confirmation keys of one secret, refused when shorter than
+/// [`MIN_SECRET_LEN`] (`option` names the setting in the error).
+fn keyed(secret: &[u8], option: &'static str) -> Result<(Hmac<Sha256>, Hmac<Sha256>)> {
+    if secret.len() < MIN_SECRET_LEN {
+        return Err(Error::config(
+            option,
+            format!("must be at least {MIN_SECRET_LEN} bytes"),
+        ));
+    }
+    let mac =
+        Hmac::<Sha256>::new_from_slice(secret).map_err(|e| Error::config(option, e.to_string()))?;
+    // A key derived from the cookie key, so that a confirmation token can never pass for a
+    // cookie signature or the other way round.
+    let csrf_key = mac
+        .clone()
+        .chain_update(b"oidc-rs logout confirmation key")
+        .finalize()
+        .into_bytes();
+    let csrf_mac = Hmac::<Sha256>::new_from_slice(&csrf_key)
+        .map_err(|e| Error::config(option, e.to_string()))?;
+    Ok((mac, csrf_mac))
+}
+
 fn header_value(c: &cookie::Cookie<'_>) -> HeaderValue {
     // The name, base64url id and fixed attributes are always valid header characters.
     HeaderValue::from_str(&c.encoded().to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
@@ -199,7 +221,7 @@ mod tests {
     use crate::random::Rng;
 
     fn jar(secure: bool) -> SessionCookies {
-        SessionCookies::new("sid".into(), &[7u8; 32], secure, "/".into(), Some(60)).unwrap()
+        SessionCookies::new("sid".into(), &[7u8; 32], &[], secure, "/".into(), Some(60)).unwrap()
     }
 
     fn headers(cookie: &str) -> HeaderMap {
@@ -226,10 +248,61 @@ mod tests {
         assert_eq!(j.read(&headers(&format!("sid={id}"))), None);
         assert_eq!(j.read(&headers("sid=; x")), None);
         // Another app's key.
-        let other = SessionCookies::new("sid".into(), &[8u8; 32], false, "/".into(), None).unwrap();
+        let other =
+            SessionCookies::new("sid".into(), &[8u8; 32], &[], false, "/".into(), None).unwrap();
         assert_eq!(other.read(&headers(value)), None);
         // A forged first cookie does not hide the real one.
         assert_eq!(j.read(&headers(&format!("sid=x.y; {value}"))), Some(id));
+    }
+
+    /// After a rotation, cookies and logout confirmations under a previous secret still verify;
+    /// new ones use the current secret, which the old configuration does not accept; a short
+    /// previous secret is refused like a short secret.
+    #[test]
+    fn previous_secrets_still_verify() {
+        let old = jar(false);
+        let rotated = SessionCookies::new(
+            "sid".into(),
+            &[8u8; 32],
+            &[vec![7u8; 32]],
+            false,
+            "/".into(),
+            None,
+        )
+        .unwrap();
+        let value = |j: &SessionCookies, id: &str| {
+            j.set(id)
+                .to_str()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(rotated.read(&headers(&value(&old, "a"))), Some("a".into()));
+        assert!(rotated.verify_csrf_token("a", &old.csrf_token("a")));
+        assert_eq!(old.read(&headers(&value(&rotated, "b"))), None);
+        assert!(!old.verify_csrf_token("b", &rotated.csrf_token("b")));
+        assert_eq!(
+            rotated.set("b"),
+            SessionCookies::new("sid".into(), &[8u8; 32], &[], false, "/".into(), None)
+                .unwrap()
+                .set("b"),
+            "new cookies are signed with the current secret alone"
+        );
+        let err = SessionCookies::new(
+            "sid".into(),
+            &[8u8; 32],
+            &[vec![1u8; 8]],
+            false,
+            "/".into(),
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("previous_session_secrets"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -244,7 +317,8 @@ mod tests {
     /// even validly signed.
     #[test]
     fn https_session_cookie_is_host_only() {
-        let j = SessionCookies::new("sid".into(), &[7u8; 32], true, "/app/".into(), None).unwrap();
+        let j =
+            SessionCookies::new("sid".into(), &[7u8; 32], &[], true, "/app/".into(), None).unwrap();
         let set = j.set("abc");
         let s = set.to_str().unwrap();
         assert!(s.starts_with("__Host-sid=abc."), "{s}");
@@ -271,7 +345,8 @@ mod tests {
         assert!(!j.verify_csrf_token("abc", ""));
         assert!(!j.verify_csrf_token("abc", "not base64!"));
         assert!(!j.verify_csrf_token("abc", &token[..token.len() - 2]));
-        let other = SessionCookies::new("sid".into(), &[8u8; 32], false, "/".into(), None).unwrap();
+        let other =
+            SessionCookies::new("sid".into(), &[8u8; 32], &[], false, "/".into(), None).unwrap();
         assert!(!other.verify_csrf_token("abc", &token), "another key");
         // Not the cookie's signature: a token cannot be turned into a session cookie.
         assert_ne!(token, j.sign("abc"));
@@ -280,7 +355,8 @@ mod tests {
 
     #[test]
     fn short_secret_is_refused() {
-        let err = SessionCookies::new("sid".into(), b"short", false, "/".into(), None).unwrap_err();
+        let err =
+            SessionCookies::new("sid".into(), b"short", &[], false, "/".into(), None).unwrap_err();
         assert!(err.to_string().contains("session_secret"));
     }
 
@@ -309,8 +385,15 @@ mod tests {
     #[test]
     fn cookie_attributes_follow_the_configuration() {
         // On http: the configured name and path.
-        let j =
-            SessionCookies::new("app_sid".into(), &[7u8; 32], false, "/app".into(), None).unwrap();
+        let j = SessionCookies::new(
+            "app_sid".into(),
+            &[7u8; 32],
+            &[],
+            false,
+            "/app".into(),
+            None,
+        )
+        .unwrap();
         let set = j.set("abc");
         let set = set.to_str().unwrap();
         assert!(set.starts_with("app_sid=abc."), "{set}");
@@ -326,8 +409,8 @@ mod tests {
             assert!(clear.contains(attr), "{attr} in {clear}");
         }
         // On https: `__Host-`, so `Path=/` whatever the app's path, and `Secure`.
-        let j =
-            SessionCookies::new("app_sid".into(), &[7u8; 32], true, "/app".into(), None).unwrap();
+        let j = SessionCookies::new("app_sid".into(), &[7u8; 32], &[], true, "/app".into(), None)
+            .unwrap();
         let set = j.set("abc");
         let set = set.to_str().unwrap();
         assert!(set.starts_with("__Host-app_sid=abc."), "{set}");

@@ -196,6 +196,12 @@
 //! equal the configured issuer; the RFC 9207 `iss` response parameter is checked; the session id
 //! rotates on login; return URLs are same-origin paths only. Secrets and tokens are wrapped in
 //! [`Secret`], whose `Debug` prints nothing. [`manual::security`] maps each threat to its test.
+//!
+//! ## Guides
+//! [`manual::deployment`] (behind a proxy, under a path prefix), [`manual::secrets`] (which
+//! secret does what, and rotating them), [`manual::claims`] (custom claims),
+//! [`manual::error_pages`] (the error view and its codes), [`manual::concurrency`] (one fetch
+//! for many requests, several instances) and [`manual::security`].
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 

@@ -33,7 +33,9 @@ pub(crate) struct LoginCookies {
     path: String,
     secure: bool,
     encrypter: DirectJweEncrypter,
-    decrypter: DirectJweDecrypter,
+    /// The current secret's first, then each previous secret's: a login started just before
+    /// a rotation still completes.
+    decrypters: Vec<DirectJweDecrypter>,
 }
 
 impl std::fmt::Debug for LoginCookies {
@@ -72,18 +74,35 @@ impl LoginJar {
 impl LoginCookies {
     /// Login cookies named `<cookie_name>_login_<hash>`, sent only to `path` (the redirect
     /// endpoint's).
-    pub(crate) fn new(cookie_name: &str, secret: &[u8], secure: bool, path: &str) -> Result<Self> {
-        let key = Hmac::<Sha256>::new_from_slice(secret)
-            .map_err(|e| Error::config("session_secret", e.to_string()))?
-            .chain_update(KEY_LABEL)
-            .finalize()
-            .into_bytes();
+    pub(crate) fn new(
+        cookie_name: &str,
+        secret: &[u8],
+        previous: &[Vec<u8>],
+        secure: bool,
+        path: &str,
+    ) -> Result<Self> {
+        let key = |secret: &[u8], option: &'static str| -> Result<Vec<u8>> {
+            Ok(Hmac::<Sha256>::new_from_slice(secret)
+                .map_err(|e| Error::config(option, e.to_string()))?
+                .chain_update(KEY_LABEL)
+                .finalize()
+                .into_bytes()
+                .to_vec())
+        };
+        let current = key(secret, "session_secret")?;
         let encrypter = Dir
-            .encrypter_from_bytes(key)
+            .encrypter_from_bytes(&current)
             .map_err(|e| Error::config("session_secret", e.to_string()))?;
-        let decrypter = Dir
-            .decrypter_from_bytes(key)
-            .map_err(|e| Error::config("session_secret", e.to_string()))?;
+        let mut decrypters = vec![Dir
+            .decrypter_from_bytes(&current)
+            .map_err(|e| Error::config("session_secret", e.to_string()))?];
+        for secret in previous {
+            let k = key(secret, "previous_session_secrets")?;
+            decrypters.push(
+                Dir.decrypter_from_bytes(&k)
+                    .map_err(|e| Error::config("previous_session_secrets", e.to_string()))?,
+            );
+        }
         // On https, `__Host-` as the session cookie: no sibling host can plant a login (its
         // own, to log the user in as someone else) or shadow one. It needs `Path=/`, so a
         // login cookie then reaches every path of the host while its login is in progress.
@@ -101,7 +120,7 @@ impl LoginCookies {
             },
             secure,
             encrypter,
-            decrypter,
+            decrypters,
         })
     }
 
@@ -177,8 +196,11 @@ impl LoginCookies {
         if value.len() > MAX_COOKIE_LEN {
             return Err(LoginCookieError::TooLarge);
         }
-        let (payload, header) = josekit::jwe::deserialize_compact(value, &self.decrypter)
-            .map_err(|_| LoginCookieError::Undecryptable)?;
+        let (payload, header) = self
+            .decrypters
+            .iter()
+            .find_map(|d| josekit::jwe::deserialize_compact(value, d).ok())
+            .ok_or(LoginCookieError::Undecryptable)?;
         if header.content_encryption() != Some(ENC) {
             return Err(LoginCookieError::Undecryptable);
         }
@@ -243,7 +265,7 @@ mod tests {
     use crate::secret::Secret;
 
     fn cookies(secure: bool) -> LoginCookies {
-        LoginCookies::new("sid", &[7u8; 32], secure, "/redirect_uri").unwrap()
+        LoginCookies::new("sid", &[7u8; 32], &[], secure, "/redirect_uri").unwrap()
     }
 
     fn login(state: &str, at: u64, mode: ResponseMode) -> PendingLogin {
@@ -352,7 +374,7 @@ mod tests {
             j.open(&name, &flipped, 101),
             Err(LoginCookieError::Undecryptable)
         );
-        let other = LoginCookies::new("sid", &[8u8; 32], false, "/redirect_uri").unwrap();
+        let other = LoginCookies::new("sid", &[8u8; 32], &[], false, "/redirect_uri").unwrap();
         assert_eq!(
             other.open(&name, &value, 101),
             Err(LoginCookieError::Undecryptable)
@@ -375,6 +397,47 @@ mod tests {
         let jar = j.read(&headers(&format!("{name}={flipped}; sid_login_=x")), 101);
         assert!(jar.logins.is_empty());
         assert_eq!(jar.stale, vec![name]);
+    }
+
+    /// After a rotation, a login cookie encrypted under a previous secret still opens; new
+    /// ones are encrypted under the current secret, which the old configuration cannot open;
+    /// a secret not listed opens nothing. (Lengths are checked once, with the session cookie's
+    /// keys.)
+    #[test]
+    fn previous_secrets_still_open() {
+        let old = cookies(false);
+        let rotated =
+            LoginCookies::new("sid", &[8u8; 32], &[vec![7u8; 32]], false, "/redirect_uri").unwrap();
+        let set = old.set(&login("s1", 100, ResponseMode::Query)).unwrap();
+        let (name, value) = pair(&set)
+            .split_once('=')
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .unwrap();
+        assert_eq!(
+            rotated.open(&name, &value, 101).unwrap().state.expose(),
+            "s1"
+        );
+        let set = rotated.set(&login("s2", 100, ResponseMode::Query)).unwrap();
+        let (name, value) = pair(&set)
+            .split_once('=')
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .unwrap();
+        assert_eq!(
+            old.open(&name, &value, 101),
+            Err(LoginCookieError::Undecryptable)
+        );
+        let other =
+            LoginCookies::new("sid", &[9u8; 32], &[vec![8u8; 32]], false, "/redirect_uri").unwrap();
+        assert!(other.open(&name, &value, 101).is_ok());
+        let set = old.set(&login("s3", 100, ResponseMode::Query)).unwrap();
+        let (name, value) = pair(&set)
+            .split_once('=')
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .unwrap();
+        assert_eq!(
+            other.open(&name, &value, 101),
+            Err(LoginCookieError::Undecryptable)
+        );
     }
 
     /// Beyond [`MAX_PENDING_LOGINS`] the oldest logins are dropped (and marked for removal).
@@ -490,7 +553,7 @@ mod tests {
             .to_str()
             .unwrap()
             .contains("Path=/redirect_uri"));
-        let root = LoginCookies::new("sid", &[7u8; 32], false, "").unwrap();
+        let root = LoginCookies::new("sid", &[7u8; 32], &[], false, "").unwrap();
         assert!(root
             .set(&login("a", 1, ResponseMode::Query))
             .unwrap()

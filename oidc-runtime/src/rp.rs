@@ -142,6 +142,15 @@ impl RelyingPartyBuilder {
         self.forward(|b| b.session_secret(secret))
     }
 
+    /// Secrets the session secret replaced, still accepted for what they signed. See
+    /// [`oidc_core::RelyingPartyBuilder::previous_session_secrets`].
+    pub fn previous_session_secrets<S: AsRef<[u8]>>(
+        self,
+        secrets: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.forward(|b| b.previous_session_secrets(secrets))
+    }
+
     /// Whether a session secret was set. See
     /// [`oidc_core::RelyingPartyBuilder::has_session_secret`].
     pub fn has_session_secret(&self) -> bool {

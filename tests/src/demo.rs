@@ -42,6 +42,9 @@ fn var(name: &str) -> Option<String> {
 async fn redis_store(url: &str) -> Result<oidc_redis::RedisStore, String> {
     let secret = match var("SESSION_SECRET") {
         Some(secret) => secret.into_bytes(),
+    // The secret `SESSION_SECRET` replaced: records under it are still read.
+    let previous = var("SESSION_SECRET_PREVIOUS");
+    let previous: Vec<&[u8]> = previous.iter().map(|s| s.as_bytes()).collect();
         None => rand::random::<[u8; 32]>().to_vec(),
     };
     oidc_redis::RedisStore::connect(url)

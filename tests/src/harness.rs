@@ -561,15 +561,38 @@ impl<A: App> Bench<A> {
             .build()
             .expect("valid test configuration");
         let rp = RelyingParty::builder(self.app_url)
+    /// [`another_instance`](Self::another_instance) whose relying party `configure` changes
+    /// further (another session secret, say), applied last.
+    pub fn another_instance_configured(
+        &self,
+        store: Arc<dyn oidc_runtime::SessionStore>,
+        configure: impl FnOnce(RelyingPartyBuilder) -> RelyingPartyBuilder,
+    ) -> A {
+        self.instance_configured(
+            store,
+            oidc_core::ProviderConfig::discover(ISSUER)
+                .client(oidc_core::ClientMetadata::new(CLIENT_ID, CLIENT_SECRET)),
+            configure,
+        )
+    }
+
             .provider("default", config)
             .transport(Arc::new(self.transport.clone()))
             .clock(self.clock.clone())
             .random(Arc::new(SeededRandom::new(4242)))
+    ) -> A {
+        self.instance_configured(store, config, |b| b)
+    }
+
+    fn instance_configured(
+        &self,
+        store: Arc<dyn oidc_runtime::SessionStore>,
+        config: oidc_core::ProviderConfigBuilder,
+        configure: impl FnOnce(RelyingPartyBuilder) -> RelyingPartyBuilder,
             .session_secret([9u8; 32])
             .session_store(store)
-            .error_view(oidc_core::JsonErrorView)
-            .build()
-            .expect("valid relying party");
+            .error_view(oidc_core::JsonErrorView);
+        let rp = configure(rp).build().expect("valid relying party");
         A::new(rp)
     }
 

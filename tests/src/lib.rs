@@ -74,6 +74,7 @@ pub mod token_scenarios;
 pub mod unchanged;
 mod util;
 
+pub mod secret_rotation_scenarios;
 #[cfg(test)]
 mod debug_redaction;
 #[cfg(test)]

@@ -41,6 +41,7 @@ pub use crate::client_auth_scenarios::{
 };
 
 pub use crate::instance_scenarios::instances_share_one_registration;
+pub use crate::secret_rotation_scenarios::session_secret_rotation_keeps_sessions;
 // Issue 18 (P): pushed authorization requests and signed request objects.
 pub use crate::par_scenarios::{
     every_login_start_is_pushed, expired_request_uri_is_refused,
@@ -2458,6 +2459,7 @@ macro_rules! scenarios {
             every_configuration_combination_works,
             expired_registration_registers_again,
             instances_share_one_registration,
+            session_secret_rotation_keeps_sessions,
             providers_are_chosen_per_route,
             metadata_cache_survives_outage,
             silent_refresh_updates_the_session,

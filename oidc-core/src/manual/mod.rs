@@ -5,3 +5,15 @@ pub mod security {}
 
 #[doc = include_str!("concurrency.md")]
 pub mod concurrency {}
+
+#[doc = include_str!("secrets.md")]
+pub mod secrets {}
+
+#[doc = include_str!("error_pages.md")]
+pub mod error_pages {}
+
+#[doc = include_str!("deployment.md")]
+pub mod deployment {}
+
+#[doc = include_str!("claims.md")]
+pub mod claims {}

@@ -26,6 +26,7 @@ pub struct RelyingPartyBuilder {
     backchannel_logout_path: Option<String>,
     frontchannel_logout_path: Option<String>,
     secret: Option<Vec<u8>>,
+    previous_secrets: Vec<Vec<u8>>,
     cookie_name: String,
     error_view: Arc<dyn ErrorView>,
     session_lifetime: Duration,
@@ -124,6 +125,20 @@ impl RelyingPartyBuilder {
         self
     }
 
+    /// Secrets that [`session_secret`](Self::session_secret) replaced, each at least 32 bytes:
+    /// session cookies signed, login cookies encrypted and logout confirmations issued under
+    /// them are still accepted, while everything new uses the current secret. Keep a replaced
+    /// secret here for as long as the sessions it signed may live (the session lifetime), then
+    /// drop it: the sessions still under it end. [`manual::secrets`](crate::manual::secrets) walks
+    /// through a rotation.
+    pub fn previous_session_secrets<S: AsRef<[u8]>>(
+        mut self,
+        secrets: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.previous_secrets = secrets.into_iter().map(|s| s.as_ref().to_vec()).collect();
+        self
+    }
+
     /// Whether a session secret was set (a runtime sets a random one when not).
     pub fn has_session_secret(&self) -> bool {
         self.secret.is_some()
@@ -211,6 +226,7 @@ impl RelyingPartyBuilder {
         let cookies = SessionCookies::new(
             self.cookie_name.clone(),
             &secret,
+            &self.previous_secrets,
             app_url.scheme() == "https",
             base.path().to_owned(),
             self.permanent.then_some(lifetime),
@@ -235,6 +251,7 @@ impl RelyingPartyBuilder {
         let login_cookies = LoginCookies::new(
             &self.cookie_name,
             &secret,
+            &self.previous_secrets,
             app_url.scheme() == "https",
             &login_cookie_path,
         )?;
@@ -430,6 +447,7 @@ impl RelyingParty {
             backchannel_logout_path: Some("backchannel_logout".into()),
             frontchannel_logout_path: None,
             secret: None,
+            previous_secrets: Vec::new(),
             cookie_name: "oidc_session".into(),
             error_view: Arc::new(HtmlErrorView),
             session_lifetime: Duration::from_secs(7 * 24 * 3600),
