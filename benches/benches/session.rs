@@ -50,6 +50,68 @@ fn session(c: &mut Criterion) {
     group.finish();
 }
 
+/// The guard of a protected route, without a server: the runtime's `authenticate` for a request
+/// carrying a valid session cookie, the session in the memory store (everything the protection
+/// adds to a route's CPU time, the framework aside), and a handler reading the user's claims
+/// into its own type.
+fn guard(c: &mut Criterion) {
+    use oidc_bench::flow::{provider, provider_config, session_id};
+    use oidc_testkit::harness::SimTransport;
+
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Profile {
+        sub: String,
+        email: String,
+        name: String,
+        #[serde(default)]
+        groups: Vec<String>,
+    }
+
+    let mut group = c.benchmark_group("guard");
+    let (record, cookie, _) = typical_session();
+    let app_url = "http://app.bench";
+    let clock = Arc::new(TestClock::new(1_700_000_000));
+    let store = Arc::new(MemoryStore::with_clock(16, clock.clone()));
+    store
+        .save(session_id(&cookie), &record)
+        .now_or_never()
+        .expect("the memory store answers at once")
+        .expect("the store saves");
+    // The secret the fixture's session cookie was signed with.
+    let rp = oidc_runtime::RelyingParty::builder(app_url)
+        .provider("default", provider_config("code"))
+        .session_secret([9u8; 32])
+        .transport(Arc::new(SimTransport::new(
+            provider(app_url),
+            clock.clone(),
+        )))
+        .session_store(store)
+        .clock(clock)
+        .build()
+        .expect("a relying party");
+    let request = http::Request::get("/protected")
+        .header(http::header::HOST, "app.bench")
+        .header(http::header::ACCEPT, "*/*")
+        .header(http::header::COOKIE, cookie.as_str())
+        .body(())
+        .expect("a request");
+    let (parts, ()) = request.into_parts();
+    let user = rp
+        .authenticate(&parts, None)
+        .now_or_never()
+        .expect("the memory store answers at once")
+        .expect("the session is logged in");
+    assert!(user.claims::<Profile>().is_ok(), "the claims fit");
+    group.bench_function("authenticate", |b| {
+        b.iter(|| black_box(rp.authenticate(black_box(&parts), None).now_or_never()))
+    });
+    group.bench_function("claims", |b| {
+        b.iter(|| black_box(black_box(&user).claims::<Profile>()))
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -60,6 +122,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = session
+    targets = session, guard
 }
 criterion_main!(benches);

@@ -147,21 +147,18 @@ fn not_found() -> http::Response<Bytes> {
 }
 
 // The error is the response itself, returned as the rejection at once: boxing it would only
-// add an allocation on the failure path.
+// add an allocation on the failure path. The relying party is borrowed from the request's
+// extensions: an extractor that only reads the session needs no handle of its own.
 #[allow(clippy::result_large_err)]
-fn relying_party(parts: &Parts) -> Result<RelyingParty, Response> {
-    parts
-        .extensions
-        .get::<RelyingParty>()
-        .cloned()
-        .ok_or_else(|| {
-            tracing::error!("OidcUser used on a route without OidcLayer");
-            (
-                http::StatusCode::INTERNAL_SERVER_ERROR,
-                "authentication is not configured for this route",
-            )
-                .into_response()
-        })
+fn relying_party(parts: &Parts) -> Result<&RelyingParty, Response> {
+    parts.extensions.get::<RelyingParty>().ok_or_else(|| {
+        tracing::error!("OidcUser used on a route without OidcLayer");
+        (
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            "authentication is not configured for this route",
+        )
+            .into_response()
+    })
 }
 
 /// The logged-in user. As an extractor it protects the handler: without a valid session (for
@@ -281,7 +278,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Login {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let rp = relying_party(parts)?;
+        let rp = relying_party(parts)?.clone();
         Ok(Login(oidc_runtime::Login::new(rp, parts)))
     }
 }
@@ -406,7 +403,7 @@ where
     Box::pin(async move {
         let (parts, body) = req.into_parts();
         let rp = match relying_party(&parts) {
-            Ok(rp) => rp,
+            Ok(rp) => rp.clone(),
             Err(resp) => return Ok(resp),
         };
         match check(rp, parts).await {

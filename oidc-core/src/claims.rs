@@ -112,14 +112,19 @@ impl UserSession {
 
     /// The user's claims ([`merged_claims`](Self::merged_claims)) read into the app's type.
     pub fn claims<T: DeserializeOwned>(&self) -> Result<T, ClaimsError> {
-        serde_json::from_value(Value::Object(self.merged_claims()))
-            .map_err(|e| ClaimsError::new(&e))
+        // Read in place from both maps (a handler reads claims on every request): the same
+        // entries as `merged_claims`, without copying either map.
+        let userinfo = self
+            .userinfo
+            .iter()
+            .flatten()
+            .filter(|(k, _)| !self.id_token.claims.contains_key(k.as_str()));
+        read_entries(self.id_token.claims.iter().chain(userinfo))
     }
 
     /// The ID token's claims alone read into the app's type (userinfo left out).
     pub fn id_token_claims_as<T: DeserializeOwned>(&self) -> Result<T, ClaimsError> {
-        T::deserialize(&Value::Object(self.id_token.claims.clone()))
-            .map_err(|e| ClaimsError::new(&e))
+        read_entries(self.id_token.claims.iter())
     }
 
     /// The standard claims the provider released (see [`StandardClaims`]).
@@ -192,6 +197,17 @@ impl UserSession {
     }
 }
 
+/// Reads `T` from claim entries borrowed from the session, as `serde_json` reads it from an
+/// object holding them: an entry `T` does not consume is an error there too.
+fn read_entries<'a, T: DeserializeOwned>(
+    entries: impl Iterator<Item = (&'a String, &'a Value)>,
+) -> Result<T, ClaimsError> {
+    let map = serde::de::value::MapDeserializer::<_, serde_json::Error>::new(
+        entries.map(|(k, v)| (k.as_str(), v)),
+    );
+    T::deserialize(map).map_err(|e| ClaimsError::new(&e))
+}
+
 fn as_bool(value: &Value) -> Option<bool> {
     match value {
         Value::Bool(b) => Some(*b),
@@ -248,6 +264,28 @@ mod tests {
         assert!(
             user.id_token_claims_as::<Groups>().is_err(),
             "the ID token alone has no groups"
+        );
+    }
+
+    /// Reading the claims in place gives what reading the merged copy gives: the whole object
+    /// (each claim once, the ID token's where both have it), and the same typed values.
+    #[test]
+    fn claims_read_in_place_match_the_merged_copy() {
+        let user = example_user();
+        let whole: Map<String, Value> = user.claims().unwrap();
+        assert_eq!(whole, user.merged_claims());
+        let own: Map<String, Value> = user.id_token_claims_as().unwrap();
+        assert_eq!(own, user.id_token.claims);
+        #[derive(Debug, PartialEq, Deserialize)]
+        struct Me {
+            sub: String,
+            email: String,
+            email_verified: bool,
+            groups: Vec<String>,
+        }
+        assert_eq!(
+            user.claims::<Me>().unwrap(),
+            serde_json::from_value::<Me>(Value::Object(user.merged_claims())).unwrap()
         );
     }
 

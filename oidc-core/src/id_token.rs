@@ -174,8 +174,108 @@ pub(crate) fn verify_token(
     keys: TokenKeys<'_>,
     algorithms: &[String],
 ) -> Result<Option<VerifiedJws>, IdTokenError> {
-    let header = josekit::jwt::decode_header(raw)
-        .map_err(|_| IdTokenError::Malformed("cannot decode header".into()))?;
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let undecodable = || IdTokenError::Malformed("undecodable token".into());
+    // The compact serialization is exactly three parts (RFC 7515 section 7.1); the signature
+    // covers the first two as they were sent, so they are verified in place, not re-encoded.
+    let mut parts = raw.split('.');
+    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(IdTokenError::Malformed("cannot decode header".into()));
+    };
+    // The header is decoded once, with josekit's rules for a JWS header.
+    let header = b64
+        .decode(header_b64)
+        .ok()
+        .and_then(|h| serde_json::from_slice::<Map<String, Value>>(&h).ok())
+        .and_then(|h| josekit::jws::JwsHeader::from_map(h).ok())
+        .ok_or_else(|| IdTokenError::Malformed("cannot decode header".into()))?;
+    let Some((verifier, alg)) = select_verifier(&header, keys, algorithms)? else {
+        return Ok(None);
+    };
+    // What josekit checks before verifying: a verifier that names its key requires that `kid`,
+    // and no critical header extension is understood here (RFC 7515 section 4.1.11), so a
+    // token that lists one is refused.
+    if let Some(expected) = verifier.verifier.key_id() {
+        if header.key_id() != Some(expected) {
+            return Err(undecodable());
+        }
+    }
+    if header
+        .claim("crit")
+        .is_some_and(|c| c.as_array().is_none_or(|a| !a.is_empty()))
+    {
+        return Err(undecodable());
+    }
+    let signature = b64.decode(signature_b64).map_err(|_| undecodable())?;
+    let signing_input = &raw[..header_b64.len() + 1 + payload_b64.len()];
+    verifier
+        .verifier
+        .verify(signing_input.as_bytes(), &signature)
+        .map_err(|e| match e {
+            josekit::JoseError::InvalidSignature(_) => IdTokenError::BadSignature,
+            _ => undecodable(),
+        })?;
+    let payload = b64.decode(payload_b64).map_err(|_| undecodable())?;
+    let claims = parse_claims(&payload).ok_or_else(undecodable)?;
+    let typ = header
+        .claim("typ")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Ok(Some(VerifiedJws {
+        typ,
+        claims,
+        alg,
+        curve: verifier.curve,
+    }))
+}
+
+/// The verified payload, parsed once straight into the map the session keeps, under josekit's
+/// JWT rules for the registered claims' types (an `aud` of strings, a numeric `exp`...): the
+/// map is moved through its check, not copied.
+fn parse_claims(payload: &[u8]) -> Option<Map<String, Value>> {
+    use serde::Deserializer as _;
+    let mut de = serde_json::Deserializer::from_slice(payload);
+    let claims = de.deserialize_map(ClaimsVisitor).ok()?;
+    de.end().ok()?;
+    Some(josekit::jwt::JwtPayload::from_map(claims).ok()?.into())
+}
+
+/// Reads a JSON object into a map sized for an ID token's claims up front: growing it from
+/// empty rehashes its index several times per token.
+struct ClaimsVisitor;
+
+/// Room for the claims of a typical ID token (about twenty).
+const CLAIMS_CAPACITY: usize = 32;
+
+impl<'de> serde::de::Visitor<'de> for ClaimsVisitor {
+    type Value = Map<String, Value>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut access: A,
+    ) -> Result<Self::Value, A::Error> {
+        let mut claims = Map::with_capacity(CLAIMS_CAPACITY);
+        while let Some((name, value)) = access.next_entry::<String, Value>()? {
+            claims.insert(name, value);
+        }
+        Ok(claims)
+    }
+}
+
+/// The verifier for a decoded header: its `alg` on the allow-list, the key by its `kid`.
+/// `Ok(None)` when the token names a key the set does not have.
+fn select_verifier(
+    header: &josekit::jws::JwsHeader,
+    keys: TokenKeys<'_>,
+    algorithms: &[String],
+) -> Result<Option<(crate::jwks::KeyVerifier, &'static str)>, IdTokenError> {
     let alg = header
         .claim("alg")
         .and_then(Value::as_str)
@@ -195,21 +295,7 @@ pub(crate) fn verify_token(
         (TokenKeys::ClientSecret(secret), true) => hmac_verifier(alg, secret)?,
         _ => return Err(IdTokenError::AlgorithmNotAllowed(alg.to_owned())),
     };
-    let typ = header
-        .claim("typ")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    let (payload, _) = josekit::jwt::decode_with_verifier(raw, verifier.verifier.as_ref())
-        .map_err(|e| match e {
-            josekit::JoseError::InvalidSignature(_) => IdTokenError::BadSignature,
-            _ => IdTokenError::Malformed("undecodable token".into()),
-        })?;
-    Ok(Some(VerifiedJws {
-        typ,
-        claims: payload.claims_set().clone(),
-        alg,
-        curve: verifier.curve,
-    }))
+    Ok(Some((verifier, alg)))
 }
 
 /// The HMAC verifier keyed with the octets of the client secret (OpenID Connect Core 10.1).
@@ -1292,5 +1378,86 @@ mod tests {
         for secret in ["n1", "the-access-token", "the-code"] {
             assert!(!shown.contains(secret), "{shown}");
         }
+    }
+
+    /// Signs `payload` as it is (josekit's JWT encoder would refuse the ill-typed claims these
+    /// tests need), with `header`'s `kid` and the fixture's key.
+    fn sign_raw(f: &Fixture, header: &JwsHeader, payload: &[u8]) -> String {
+        josekit::jws::serialize_compact(payload, header, &f.signer).unwrap()
+    }
+
+    /// Verifying on the compact parts keeps josekit's JWT rules: a correctly signed payload
+    /// whose registered claims have the wrong types (an `aud` of numbers, a string `exp`), or
+    /// that is not a JSON object, is refused as malformed; a header with a `crit` extension
+    /// this code does not understand, and a token in more or fewer parts, are refused too.
+    #[test]
+    fn signed_but_ill_formed_tokens_are_refused() {
+        let f = fixture();
+        let mut h = JwsHeader::new();
+        h.set_key_id("k1");
+        let mut good = claims();
+        good["aud"] = json!("client");
+        let ok = sign_raw(&f, &h, good.to_string().as_bytes());
+        assert!(matches!(
+            validate(&ok, &f.keys, &expect(&f)),
+            Ok(Validation::Valid(_))
+        ));
+        for bad in [
+            with(claims(), "aud", json!([1, "client"])).to_string(),
+            with(claims(), "exp", json!("2000")).to_string(),
+            with(claims(), "iss", json!(["https://op"])).to_string(),
+            "[1, 2]".to_owned(),
+            "not json".to_owned(),
+        ] {
+            let token = sign_raw(&f, &h, bad.as_bytes());
+            assert!(
+                matches!(
+                    validate(&token, &f.keys, &expect(&f)).unwrap_err(),
+                    IdTokenError::Malformed(_)
+                ),
+                "{bad}"
+            );
+        }
+        let mut crit = JwsHeader::new();
+        crit.set_key_id("k1");
+        crit.set_critical(&vec!["exp-ext"]);
+        crit.set_claim("exp-ext", Some(json!(1))).unwrap();
+        let token = sign_raw(&f, &crit, good.to_string().as_bytes());
+        assert!(matches!(
+            validate(&token, &f.keys, &expect(&f)).unwrap_err(),
+            IdTokenError::Malformed(_)
+        ));
+        for token in [format!("{ok}.x"), "a.b.c.d.e".to_owned(), "ab".to_owned()] {
+            assert!(
+                matches!(
+                    validate(&token, &f.keys, &expect(&f)).unwrap_err(),
+                    IdTokenError::Malformed(_)
+                ),
+                "{token}"
+            );
+        }
+    }
+
+    /// The claims of a valid token are the payload's, every one of them, and its `typ` the
+    /// header's: what the session keeps is read from the one decoding.
+    #[test]
+    fn the_payload_is_kept_whole() {
+        let f = fixture();
+        let c = with(
+            with(claims(), "groups", json!(["a", "b"])),
+            "address",
+            json!({"country": "FR"}),
+        );
+        let token = sign(&f, &c, "k1");
+        match validate(&token, &f.keys, &expect(&f)).unwrap() {
+            Validation::Valid(t) => {
+                assert_eq!(Value::Object(t.claims), c);
+                assert_eq!(t.raw.expose(), token);
+            }
+            other => panic!("{other:?}"),
+        }
+        let verified = verify_jws(&token, &f.keys, &f.algs).unwrap().unwrap();
+        assert_eq!(verified.typ.as_deref(), Some("JWT"));
+        assert_eq!((verified.alg, verified.curve), ("RS256", None));
     }
 }

@@ -20,7 +20,6 @@
 //! The cache is pure (the caller passes `now`); the relying party serialises the fetches it
 //! allows, so that concurrent requests wait for one fetch instead of each making their own.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -232,8 +231,40 @@ impl KeyCache {
     }
 }
 
-/// Verifiers built so far, by key index, algorithm, and whether the token names no key.
-type VerifierCache = HashMap<(usize, &'static str, bool), KeyVerifier>;
+/// Verifiers built so far, by key index, algorithm, and whether the token names no key: a
+/// handful at most (the set's signing keys times the allowed algorithms), found by a scan,
+/// which costs less per token than hashing the key.
+type VerifierCache = Vec<((usize, &'static str, bool), KeyVerifier)>;
+
+/// What choosing a key reads of each key, read once when the set is parsed: looking these up
+/// in the key's JSON map for every token cost more than the rest of the choice.
+struct KeyFacts {
+    kty: String,
+    crv: Option<String>,
+    key_use: Option<String>,
+    alg: Option<String>,
+    kid: Option<String>,
+}
+
+impl KeyFacts {
+    fn of(k: &Jwk) -> Self {
+        KeyFacts {
+            kty: k.key_type().to_owned(),
+            crv: k.curve().map(str::to_owned),
+            key_use: k.key_use().map(str::to_owned),
+            alg: k.algorithm().map(str::to_owned),
+            kid: k.key_id().map(str::to_owned),
+        }
+    }
+
+    /// Whether the key may verify a token signed with `alg`: its type and curve fit, and
+    /// neither its `use` nor its `alg` says otherwise.
+    fn fits(&self, alg: &str) -> bool {
+        key_fits(&self.kty, self.crv.as_deref(), alg)
+            && self.key_use.as_deref().is_none_or(|u| u == "sig")
+            && self.alg.as_deref().is_none_or(|a| a == alg)
+    }
+}
 
 /// The verifier for one key and algorithm, and the key's curve: for `EdDSA` the curve, not the
 /// algorithm, decides the `at_hash` / `c_hash` hash (SHA-512 for Ed25519, SHAKE256 for Ed448).
@@ -248,6 +279,8 @@ pub(crate) struct KeyVerifier {
 /// A parsed key set, with the time it was fetched.
 pub struct JwkSet {
     keys: Vec<Jwk>,
+    /// `keys[i]`'s facts at `facts[i]`.
+    facts: Vec<KeyFacts>,
     fetched_at: u64,
     verifiers: Mutex<VerifierCache>,
 }
@@ -286,15 +319,16 @@ impl JwkSet {
             keys: Vec<serde_json::Map<String, serde_json::Value>>,
         }
         let doc: Doc = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-        let keys = doc
+        let keys: Vec<Jwk> = doc
             .keys
             .into_iter()
             .filter_map(|m| Jwk::from_map(m).ok())
             .collect();
         Ok(JwkSet {
+            facts: keys.iter().map(KeyFacts::of).collect(),
             keys,
             fetched_at,
-            verifiers: Mutex::new(HashMap::new()),
+            verifiers: Mutex::new(Vec::new()),
         })
     }
 
@@ -320,27 +354,23 @@ impl JwkSet {
         alg: &'static str,
         kid: Option<&str>,
     ) -> std::result::Result<KeyVerifier, IdTokenError> {
-        let fits = |k: &&Jwk| {
-            key_fits(k, alg)
-                && k.key_use().is_none_or(|u| u == "sig")
-                && k.algorithm().is_none_or(|a| a == alg)
-        };
         let mut candidates = self
-            .keys
+            .facts
             .iter()
             .enumerate()
-            .filter(|(_, k)| fits(k))
-            .filter(|(_, k)| kid.is_none() || k.key_id() == kid);
-        let (index, jwk) = match (candidates.next(), candidates.next(), kid) {
+            .filter(|(_, k)| k.fits(alg))
+            .filter(|(_, k)| kid.is_none() || k.kid.as_deref() == kid);
+        let (index, _) = match (candidates.next(), candidates.next(), kid) {
             (None, _, _) => return Err(IdTokenError::UnknownKey),
             (Some(one), None, _) => one,
             // Several keys with the same kid: take the first; without a kid it is ambiguous.
             (Some(first), Some(_), Some(_)) => first,
             (Some(_), Some(_), None) => return Err(IdTokenError::AmbiguousKey),
         };
+        let jwk = &self.keys[index];
         let mut cache = self.verifiers.lock().unwrap_or_else(|p| p.into_inner());
         let cache_key = (index, alg, kid.is_none());
-        if let Some(v) = cache.get(&cache_key) {
+        if let Some((_, v)) = cache.iter().find(|(k, _)| *k == cache_key) {
             return Ok(v.clone());
         }
         // josekit makes a verifier built from a JWK with a `kid` demand that `kid` in every
@@ -360,18 +390,18 @@ impl JwkSet {
             _ => None,
         };
         let verifier = KeyVerifier { verifier, curve };
-        cache.insert(cache_key, verifier.clone());
+        cache.push((cache_key, verifier.clone()));
         Ok(verifier)
     }
 }
 
-fn key_fits(k: &Jwk, alg: &str) -> bool {
-    match (k.key_type(), alg) {
+fn key_fits(kty: &str, crv: Option<&str>, alg: &str) -> bool {
+    match (kty, alg) {
         ("RSA", a) if a.starts_with("RS") || a.starts_with("PS") => true,
-        ("EC", "ES256") => k.curve() == Some("P-256"),
-        ("EC", "ES384") => k.curve() == Some("P-384"),
-        ("EC", "ES512") => k.curve() == Some("P-521"),
-        ("OKP", "EdDSA") => matches!(k.curve(), Some("Ed25519") | Some("Ed448")),
+        ("EC", "ES256") => crv == Some("P-256"),
+        ("EC", "ES384") => crv == Some("P-384"),
+        ("EC", "ES512") => crv == Some("P-521"),
+        ("OKP", "EdDSA") => matches!(crv, Some("Ed25519") | Some("Ed448")),
         _ => false,
     }
 }
@@ -432,7 +462,7 @@ mod tests {
     /// names and the sizes matter to these tests, and `cargo xtask mutants` runs them once per
     /// mutant.
     fn rsa_jwk(kid: &str, bits: u32) -> Jwk {
-        type Made = Mutex<HashMap<u32, Jwk>>;
+        type Made = Mutex<std::collections::HashMap<u32, Jwk>>;
         static MADE: std::sync::OnceLock<Made> = std::sync::OnceLock::new();
         let mut made = MADE
             .get_or_init(Default::default)

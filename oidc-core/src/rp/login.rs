@@ -244,10 +244,11 @@ impl Machine for SessionUser {
     type Output = Option<Arc<UserSession>>;
     fn step(&mut self, cx: &mut Cx<'_>) -> Progress<Self::Output> {
         if !self.asked {
-            return match &self.id {
+            // The id is asked for once: moved into the action, not copied.
+            return match self.id.take() {
                 Some(id) => {
                     self.asked = true;
-                    Progress::Pending(Ask::Load(id.clone()))
+                    Progress::Pending(Ask::Load(id))
                 }
                 None => Progress::Ready(None),
             };
@@ -417,9 +418,9 @@ impl Machine for Authenticate {
                     }
                     self.state = AuthState::Load;
                 }
-                AuthState::Load => match &self.id {
+                // Left once for `Loaded`, never entered again: the id moves into the action.
+                AuthState::Load => match self.id.take() {
                     Some(id) => {
-                        let id = id.clone();
                         self.state = AuthState::Loaded;
                         return Progress::Pending(Ask::Load(id));
                     }
