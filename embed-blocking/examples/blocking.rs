@@ -86,7 +86,7 @@ pub fn serve(config: Config, server: &tiny_http::Server) -> oidc_core::Result<()
         .session_secret(secret)
         .error_view(JsonErrorView)
         .build()?;
-    // TLS is OpenSSL with the system's roots, as reqwest in the adapters. No redirects (an
+    // TLS is OpenSSL (which josekit links anyway) with the system's roots. No redirects (an
     // endpoint that redirects is misconfigured) and no cookies: nothing crosses between users.
     let tls = ureq::tls::TlsConfig::builder()
         .provider(ureq::tls::TlsProvider::NativeTls)

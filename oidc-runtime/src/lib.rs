@@ -77,9 +77,22 @@
 //!
 //! The driver needs a tokio runtime with the time driver (the `Wait` backstop), as every
 //! adapter's framework provides; [`ReqwestTransport`] needs tokio anyway.
+//!
+//! ## Features
+//! - `reqwest` (default): [`ReqwestTransport`] and [`default_transport`]. Without it the
+//!   crate pulls in no HTTP client: give the builder a [`Transport`] of your own.
+//! - `rustls` (default): the transport's TLS through rustls on the ring crypto provider (TLS
+//!   1.2 and 1.3, the server's certificate verified against the system's roots). reqwest's own
+//!   default provider, aws-lc-rs, is left out: it would link a second C crypto library beside
+//!   the OpenSSL that josekit uses. Nothing is installed as rustls's process-wide provider.
+//! - `native-tls`: the transport's TLS through native-tls (OpenSSL on Linux) instead. It wins
+//!   when both are on; `default-features = false, features = ["native-tls"]` leaves rustls out.
+//!
+//! The adapters forward the same three features.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "reqwest")]
 use std::sync::Arc;
 
 mod clock;
@@ -87,13 +100,17 @@ mod driver;
 mod random;
 mod rp;
 mod store;
+#[cfg(feature = "reqwest")]
+mod tls;
 mod transport;
 
 pub use clock::{Clock, SystemClock};
 pub use random::{OsRandom, Random};
 pub use rp::{Login, RelyingParty, RelyingPartyBuilder};
 pub use store::{MemoryStore, SessionStore};
-pub use transport::{BoxFuture, ReqwestTransport, ReqwestTransportBuilder, Transport};
+pub use transport::{BoxFuture, Transport};
+#[cfg(feature = "reqwest")]
+pub use transport::{ReqwestTransport, ReqwestTransportBuilder};
 
 // The core's types this crate's API speaks, so that depending on this crate is enough.
 pub use oidc_core::{
@@ -112,6 +129,7 @@ pub const MAX_CALLBACK_BODY: usize = 64 * 1024;
 
 /// The default transport: [`ReqwestTransport`] with its defaults (10 s timeout, 1 MiB body
 /// cap).
+#[cfg(feature = "reqwest")]
 pub fn default_transport() -> Result<Arc<dyn Transport>, TransportError> {
     Ok(Arc::new(ReqwestTransport::new()?))
 }
@@ -119,11 +137,13 @@ pub fn default_transport() -> Result<Arc<dyn Transport>, TransportError> {
 /// The names an app using an adapter needs: each adapter re-exports all of them
 /// (`pub use oidc_runtime::prelude::*`), so the list is kept here once.
 pub mod prelude {
+    #[cfg(feature = "reqwest")]
+    pub use crate::default_transport;
     pub use crate::{
-        default_transport, oidc_core, AssertionAudience, BearerRequirements, BearerValidation,
-        ClientAuthMethod, ClientMetadata, ClientPrivateKey, Error, ErrorInfo, ErrorView,
-        HtmlErrorView, IssuerPolicy, JsonErrorView, LoginParams, MemoryStore, Principal,
-        ProviderConfig, ProviderMetadata, RelyingParty, RelyingPartyBuilder, Secret, SessionStore,
-        StandardClaims, TokenIdentity, UserSession, UserinfoMethod,
+        oidc_core, AssertionAudience, BearerRequirements, BearerValidation, ClientAuthMethod,
+        ClientMetadata, ClientPrivateKey, Error, ErrorInfo, ErrorView, HtmlErrorView, IssuerPolicy,
+        JsonErrorView, LoginParams, MemoryStore, Principal, ProviderConfig, ProviderMetadata,
+        RelyingParty, RelyingPartyBuilder, Secret, SessionStore, StandardClaims, TokenIdentity,
+        UserSession, UserinfoMethod,
     };
 }

@@ -6,8 +6,10 @@
 //! would leak client credentials to another host); no cookies are kept, so nothing crosses from
 //! one user's calls to another's.
 //!
-//! TLS is OpenSSL through `native-tls`: `josekit` already links OpenSSL, so this keeps one
-//! crypto library in the tree instead of two.
+//! TLS is rustls on the ring provider, verifying against the system's roots (the `rustls`
+//! feature, on by default), or native-tls, OpenSSL on Linux (the `native-tls` feature, which
+//! wins when both are on). Without the `reqwest` feature there is no [`ReqwestTransport`]: the
+//! app gives the relying party a [`Transport`] of its own.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -21,9 +23,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
+#[cfg(feature = "reqwest")]
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
+#[cfg(feature = "reqwest")]
+use bytes::BytesMut;
 use oidc_core::TransportError;
 
 /// A boxed, sendable future (what the trait objects of this crate return).
@@ -40,6 +45,7 @@ pub trait Transport: Send + Sync + 'static {
 }
 
 /// A [`Transport`] on a shared `reqwest::Client`.
+#[cfg(feature = "reqwest")]
 #[derive(Debug, Clone)]
 pub struct ReqwestTransport {
     client: reqwest::Client,
@@ -47,6 +53,7 @@ pub struct ReqwestTransport {
 }
 
 /// Builds a [`ReqwestTransport`].
+#[cfg(feature = "reqwest")]
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct ReqwestTransportBuilder {
@@ -55,6 +62,7 @@ pub struct ReqwestTransportBuilder {
     max_body: usize,
 }
 
+#[cfg(feature = "reqwest")]
 impl ReqwestTransport {
     /// A builder with the defaults: 10 s timeout, 5 s connect timeout, 1 MiB body cap.
     pub fn builder() -> ReqwestTransportBuilder {
@@ -71,6 +79,7 @@ impl ReqwestTransport {
     }
 }
 
+#[cfg(feature = "reqwest")]
 impl ReqwestTransportBuilder {
     /// The timeout for a whole call, body included.
     pub fn timeout(mut self, timeout: Duration) -> Self {
@@ -96,7 +105,8 @@ impl ReqwestTransportBuilder {
             .timeout(self.timeout)
             .connect_timeout(self.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("oidc-rs/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("oidc-rs/", env!("CARGO_PKG_VERSION")));
+        let client = crate::tls::configure(client)?
             .build()
             .map_err(|e| TransportError::Other(e.to_string()))?;
         Ok(ReqwestTransport {
@@ -106,6 +116,7 @@ impl ReqwestTransportBuilder {
     }
 }
 
+#[cfg(feature = "reqwest")]
 fn classify(e: reqwest::Error) -> TransportError {
     if e.is_timeout() {
         TransportError::Timeout
@@ -116,6 +127,7 @@ fn classify(e: reqwest::Error) -> TransportError {
     }
 }
 
+#[cfg(feature = "reqwest")]
 impl ReqwestTransport {
     async fn send_inner(
         &self,
@@ -146,6 +158,7 @@ impl ReqwestTransport {
     }
 }
 
+#[cfg(feature = "reqwest")]
 impl Transport for ReqwestTransport {
     fn send(
         &self,
@@ -155,7 +168,7 @@ impl Transport for ReqwestTransport {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "reqwest"))]
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

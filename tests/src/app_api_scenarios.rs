@@ -1,6 +1,6 @@
 //! What app code asks of an adapter beyond protecting a route: per-request login parameters,
 //! step-up routes and typed claims. Run by every adapter through the
-//! [`scenarios!`](macro@crate::scenarios) macro (re-exported by [`crate::scenarios`]).
+//! [`scenarios!`](macro@crate::scenarios) macro (re-exported by [`mod@crate::scenarios`]).
 //!
 //! Besides the contract's routes, the app under test serves:
 //! - `GET /login-with?<parameters>`, which starts a login with the query's pairs as

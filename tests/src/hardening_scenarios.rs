@@ -123,7 +123,7 @@ async fn callback_faults<A: App>(
 }
 
 /// The token endpoint: slow, truncated, not JSON, the wrong shape, no ID token, 5xx. Each
-/// fails the login it hit and nothing else (see [`callback_fault`]).
+/// fails the login it hit and nothing else (see `callback_fault`).
 pub async fn token_endpoint_faults<A: App>() -> Unchanged {
     let cases: Vec<(Fault, &str)> = vec![
         (Fault::SlowDrip, "provider_unreachable"),
@@ -152,7 +152,7 @@ pub async fn token_endpoint_faults<A: App>() -> Unchanged {
 
 /// The JWKS endpoint: slow, truncated, not JSON, the wrong shape, 5xx, and a key set without
 /// the key the ID token names. Each fails the login it hit and nothing else (see
-/// [`callback_fault`]).
+/// `callback_fault`).
 pub async fn jwks_faults<A: App>() -> Unchanged {
     let cases: Vec<(Fault, &str)> = vec![
         (Fault::SlowDrip, "provider_unreachable"),
@@ -184,7 +184,7 @@ pub async fn jwks_faults<A: App>() -> Unchanged {
 }
 
 /// The userinfo endpoint: slow, truncated, not JSON, the wrong shape, 5xx. Each fails the
-/// login it hit and nothing else (see [`callback_fault`]).
+/// login it hit and nothing else (see `callback_fault`).
 pub async fn userinfo_faults<A: App>() -> Unchanged {
     let cases: Vec<(Fault, &str)> = vec![
         (Fault::SlowDrip, "provider_unreachable"),

@@ -1,6 +1,6 @@
 //! Scenarios for providers that do things their own way (issue 16, items 1, 2 and 6): ID
 //! tokens MACed with the client secret, userinfo by POST or not at all, signed userinfo
-//! responses, and multi-tenant issuers. Re-exported by [`crate::scenarios`], so that every
+//! responses, and multi-tenant issuers. Re-exported by [`mod@crate::scenarios`], so that every
 //! adapter runs them through `scenarios!`.
 
 use http::StatusCode;

@@ -6,7 +6,7 @@
 //! `error` and `error_description`), and the state the attack would change (a logged-in
 //! browser, a login in progress) is unchanged afterwards. It proves the latter by returning
 //! [`Unchanged`], which only [`Before::unchanged`] makes; the `rejections` list of
-//! [`scenarios!`](crate::scenarios) requires it.
+//! [`scenarios!`](macro@crate::scenarios) requires it.
 
 use http::StatusCode;
 

@@ -845,3 +845,7 @@ async fn rediss_urls_connect_over_tls() {
     );
     let _ = std::fs::remove_dir_all(&certs);
 }
+            // A server certificate, not a CA's (openssl's default for `-x509`): rustls
+            // (webpki) refuses a CA certificate as a server's, even one trusted as the root.
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",

@@ -1,21 +1,110 @@
 //! `cargo xtask ci`: the checks CI runs, in order, stopping at the first failure.
 
+use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
-/// The steps, in order. `cargo test --workspace` is the one test command: it builds every
-/// test, example and doc test of the workspace in a single cargo invocation.
-const STEPS: &[&[&str]] = &[
-    &["fmt", "--all", "--check"],
-    &[
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ],
-    &["test", "--workspace"],
+/// What a step needs done first, given the workspace root; an error fails the step.
+type Prepare = fn(&Path) -> Result<(), String>;
+
+/// One `cargo` invocation: its arguments, the environment it needs beyond the caller's, and
+/// what must be done first.
+struct Step {
+    args: &'static [&'static str],
+    env: &'static [(&'static str, &'static str)],
+    prepare: Option<Prepare>,
+}
+
+impl Step {
+    /// The command as a user would type it.
+    fn shown(&self) -> String {
+        let env: String = self
+            .env
+            .iter()
+            .map(|(name, value)| format!("{name}=\"{value}\" "))
+            .collect();
+        format!("{env}cargo {}", self.args.join(" "))
+    }
+}
+
+/// The steps, in order, the quick ones first. `cargo test --workspace` is the one test
+/// command: it builds every test, example and doc test of the workspace in a single cargo
+/// invocation.
+const STEPS: &[Step] = &[
+    Step {
+        args: &["fmt", "--all", "--check"],
+        env: &[],
+        prepare: None,
+    },
+    Step {
+        args: &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        env: &[],
+        prepare: None,
+    },
+    // The documentation as docs.rs builds it: a broken intra-doc link is an error.
+    Step {
+        args: &["doc", "--workspace", "--no-deps"],
+        env: &[("RUSTDOCFLAGS", "-D warnings")],
+        prepare: None,
+    },
+    // An app that brings its own `Transport` turns the default features off: the runtime, the
+    // adapters and the Redis store must build without reqwest and without any TLS stack.
+    Step {
+        args: &[
+            "check",
+            "-p",
+            "oidc-runtime",
+            "-p",
+            "oidc-axum",
+            "-p",
+            "oidc-rocket",
+            "-p",
+            "oidc-warp",
+            "-p",
+            "oidc-redis",
+            "--no-default-features",
+        ],
+        env: &[],
+        prepare: None,
+    },
+    // Every published crate packages, with its version-carrying dependencies resolved from the
+    // other packages (cargo's local registry overlay), and builds from its own tarball. The
+    // members with `publish = false` are excluded (their path-only dependencies cannot be
+    // packaged); a test below keeps the list in step with the manifests. `--allow-dirty`:
+    // this checks the packages, not whether the work tree is committed. Each package builds as
+    // a workspace of its own, without this one's profile: no debug info, as in ours for
+    // dependencies, keeps those builds (about 4 minutes on 2 cores) and their disk use down.
+    // They go to a target directory of their own, from which `package::prepare` first removes
+    // what an earlier run built of our packages (cargo would take it for fresh).
+    Step {
+        args: &[
+            "package",
+            "--workspace",
+            "--exclude",
+            "oidc-bench",
+            "--exclude",
+            "oidc-embed-blocking",
+            "--exclude",
+            "xtask",
+            "--allow-dirty",
+            "--target-dir",
+            crate::package::TARGET_DIR,
+        ],
+        env: &[("CARGO_PROFILE_DEV_DEBUG", "0")],
+        prepare: Some(crate::package::prepare),
+    },
+    Step {
+        args: &["test", "--workspace"],
+        env: &[],
+        prepare: None,
+    },
 ];
 
 pub(crate) fn run(args: &[String]) -> ExitCode {
@@ -23,7 +112,7 @@ pub(crate) fn run(args: &[String]) -> ExitCode {
         if arg == "-h" || arg == "--help" {
             println!("usage: cargo xtask ci\n\nRuns, stopping at the first failure:");
             for step in STEPS {
-                println!("  cargo {}", step.join(" "));
+                println!("  {}", step.shown());
             }
             println!(
                 "  cargo {}  (no async runtime in it)",
@@ -38,10 +127,20 @@ pub(crate) fn run(args: &[String]) -> ExitCode {
     let cargo = crate::cargo();
     let started = Instant::now();
     for (i, step) in STEPS.iter().enumerate() {
-        let shown = format!("cargo {}", step.join(" "));
+        let shown = step.shown();
         println!("==> [{}/{}] {shown}", i + 1, STEPS.len());
         let step_started = Instant::now();
-        let status = Command::new(&cargo).args(*step).current_dir(&root).status();
+        if let Some(prepare) = step.prepare {
+            if let Err(e) = prepare(&root) {
+                eprintln!("==> FAILED: before `{shown}`: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        let status = Command::new(&cargo)
+            .args(step.args)
+            .envs(step.env.iter().copied())
+            .current_dir(&root)
+            .status();
         match status {
             Ok(s) if s.success() => {
                 println!(
@@ -135,7 +234,35 @@ fn async_runtimes_in(tree: &str) -> Vec<&str> {
 
 #[cfg(test)]
 mod tests {
-    use super::async_runtimes_in;
+    use super::{async_runtimes_in, STEPS};
+
+    /// `cargo package --workspace` excludes exactly the members that are not published: one
+    /// left out would fail the step (its path-only dependencies), and a published crate
+    /// excluded would go unchecked.
+    #[test]
+    fn package_step_excludes_exactly_the_unpublished_members() {
+        let package = STEPS
+            .iter()
+            .find(|step| step.args.first() == Some(&"package"))
+            .expect("a packaging step");
+        let mut excluded: Vec<String> = package
+            .args
+            .windows(2)
+            .filter(|pair| pair[0] == "--exclude")
+            .map(|pair| pair[1].to_owned())
+            .collect();
+        excluded.sort();
+        let mut unpublished: Vec<String> =
+            crate::package::workspace_members(&crate::workspace_root())
+                .unwrap()
+                .into_iter()
+                .filter(|m| !m.publish)
+                .map(|m| m.name)
+                .collect();
+        unpublished.sort();
+        assert!(unpublished.contains(&"xtask".to_owned()), "{unpublished:?}");
+        assert_eq!(excluded, unpublished);
+    }
 
     /// A runtime is found by its exact package name, wherever it sits in the tree; crates that
     /// only share a prefix (`tokio-util` never comes without `tokio`) or mention one are not.

@@ -1,6 +1,7 @@
 //! The workspace's task runner: `cargo xtask <task>` (an alias in `.cargo/config.toml`).
 //!
-//! - `cargo xtask ci`: formatting, clippy and the test suite, stopping at the first failure.
+//! - `cargo xtask ci`: formatting, clippy, docs, packaging and the test suite, stopping at the
+//!   first failure.
 //! - `cargo xtask interop`: every adapter's demo app against a real OpenID provider
 //!   (`interop/provider.mjs`) driven by headless Chromium (`interop/drive.mjs`).
 //! - `cargo xtask bench`: the benchmarks, written to `target/bench/report.md`.
@@ -19,6 +20,7 @@ mod deny;
 mod fuzz;
 mod interop;
 mod mutants;
+mod package;
 mod process;
 
 use std::path::PathBuf;
@@ -29,7 +31,9 @@ usage: cargo xtask <task> [options]
 
 tasks:
   ci        cargo fmt --all --check; cargo clippy --workspace --all-targets -- -D warnings;
-            cargo test --workspace. Stops at the first failing step.
+            cargo doc (warnings denied); the adapters without default features; cargo
+            package of the published crates; cargo test --workspace. Stops at the first
+            failing step (`cargo xtask ci --help` lists the commands).
   interop   the demo apps against a real OpenID provider in headless Chromium.
             Run `cargo xtask interop --help` for its options.
   bench     the benchmarks; the report goes to target/bench/report.md.
