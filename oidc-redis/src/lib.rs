@@ -39,11 +39,69 @@
 //! whether the first attempt (this caller's) or another instance set it. A timeout is not
 //! retried: the command may still be running, and waiting twice as long helps no one.
 //!
+//! # Client-side caching
+//!
+//! Opt-in, with [`RedisStore::with_local_cache`]: the store then keeps up to
+//! [`LocalCache::new`]`(capacity)` decoded session records in this process, and a load of one
+//! of them costs a hash lookup instead of a round trip to Redis, a decryption and a JSON
+//! parse. Redis keeps the copies coherent (server-assisted client-side caching): each store
+//! opens a second connection, in RESP3, that runs `CLIENT TRACKING ON BCAST PREFIX <prefix>`,
+//! so that Redis pushes on it the name of every key under the prefix that anyone changes,
+//! deletes or lets expire, and the store drops that entry as the push is read.
+//!
+//! - **A logout through this store** (`delete`, `delete_indexed`, or a `save`/`update` of new
+//!   tokens) drops the entries it touched before it returns: this store's next load reads
+//!   Redis. `delete_indexed`'s script returns the ids it deleted for that.
+//! - **A logout through another store** (another instance) is seen here once Redis' push
+//!   arrives: after one write to the socket and one read, on loopback a fraction of a
+//!   millisecond (the benchmark measures it, `cargo xtask bench`). Until then this store may
+//!   still serve the record it had. That window is why the cache is off by default: without it,
+//!   every load reads Redis, so a logout is seen everywhere as soon as it returns.
+//! - **No stale fill**: a record read from Redis is cached only if no invalidation of its key
+//!   arrived since just before its `GET` was sent, so a write that raced the read is never
+//!   papered over.
+//! - **Lost tracking, no cache**: when the tracking connection goes (Redis restarted or
+//!   failed over, a proxy dropped it), its reader flushes the whole cache as it sees the
+//!   socket close, and nothing is cached or served again until a new connection has tracking
+//!   on; a broken data connection flushes the cache too, and restarts the tracking
+//!   connection so that both reach the same server. A connection lost without the socket
+//!   saying so (a partition), or a process too stalled to read it, is caught by a heartbeat:
+//!   a cached record is served only if Redis answered a `PING` sent on the tracking
+//!   connection less than [`LocalCache::staleness_bound`] ago (1 s by default; heartbeats go
+//!   out four times per bound), and replies come after the pushes queued before them, so that
+//!   answer proves every earlier invalidation was applied. That bound is the most a partition
+//!   can delay a logout's effect on a cached record. `FLUSHDB`/`FLUSHALL` flush the cache.
+//! - **Bounded memory**: at most `capacity` records; a full cache evicts the least recently
+//!   used of a few sampled entries (Redis' own approximation of LRU). Expired records are
+//!   never served. [`RedisStore::local_cache_stats`] tells hits, misses, invalidations,
+//!   flushes and evictions.
+//!
+//! Encrypted records are cached decrypted, in this process's memory only (where the relying
+//! party holds the session anyway); Redis still holds only JWEs. The tracking connection
+//! starts with the first load, on the Tokio runtime that runs it, and ends when the store and
+//! its clones are dropped; [`RedisStore::with_prefix`] after `with_local_cache` gives the
+//! store a fresh cache tracking the new prefix. Every instance receives an invalidation per
+//! write under the prefix (sessions, index sets, spent marks): a few bytes each, far fewer
+//! than the reads the cache saves.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = oidc_redis::RedisStore::connect("redis://redis.internal:6379/")
+//!     .await?
+//!     .with_prefix("myapp:session:")
+//!     .with_local_cache(oidc_redis::LocalCache::new(10_000));
+//! # let _ = store; Ok(()) }
+//! ```
+//!
 //! # TLS
 //!
-//! `rediss://host:port/` connects over TLS (native-tls: the system's OpenSSL on Linux, the
-//! stack the HTTP client already uses), verifying the server's certificate against the
+//! `rediss://host:port/` connects over TLS (rustls on the ring provider by default, as
+//! `oidc-runtime`'s transport; native-tls, the system's OpenSSL on Linux, with the `native-tls`
+//! feature and the default features off), verifying the server's certificate against the
 //! system's roots, or against a CA of your own with [`RedisStore::connect_with_root_cert`].
+//! Without either feature, `rediss://` is refused. rustls finds its provider through its crate
+//! features: an app that also enables rustls's `aws-lc-rs` installs one of the two as the
+//! process default (`CryptoProvider::install_default`) before connecting.
 //! `rediss://...#insecure` skips verification: for tests only.
 //!
 //! # Encryption at rest
@@ -76,6 +134,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod cache;
 mod seal;
 
 use std::sync::Arc;
@@ -85,16 +144,22 @@ use oidc_runtime::{BoxFuture, SessionRecord, SessionStore, StoreError};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, FromRedisValue, RedisError};
 
+use crate::cache::Cache;
+pub use crate::cache::{LocalCache, LocalCacheStats};
 use crate::seal::{Sealer, Unsealed};
 
 /// Writes a record and adds its id to each of its index sets, in one step.
 ///
 /// KEYS: the record, then its index sets. ARGV: the stored value, `expires_at` (unix seconds),
-/// the session id, the record key prefix. A set lives until its latest record expires (`TTL`
+/// the session id, the record key prefix, and `1` to write only over an existing record
+/// ([`SessionStore::update`]: nothing is written, and `0` returned, when it is gone). A set lives until its latest record expires (`TTL`
 /// and `TIME`, not `EXPIREAT GT`, so that Redis 6.2 runs it); once it lists more than a few
 /// ids, those whose record is gone (rotated, logged out, expired) are dropped, so a user who
 /// logs in often does not grow it without bound.
 const SAVE_SCRIPT: &str = r"
+if ARGV[5] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then
+  return 0
+end
 redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[2])
 local expires_at = tonumber(ARGV[2])
 local now = tonumber(redis.call('TIME')[1])
@@ -118,14 +183,15 @@ return 1
 /// Deletes every record listed in an index set, and the set, in one step: a record saved
 /// under the key before the call is gone when it returns, for every instance.
 ///
-/// KEYS: the set. ARGV: the record key prefix.
+/// KEYS: the set. ARGV: the record key prefix. Returns the ids listed, which the calling
+/// store drops from its local cache.
 const DELETE_INDEXED_SCRIPT: &str = r"
 local ids = redis.call('SMEMBERS', KEYS[1])
 for _, id in ipairs(ids) do
   redis.call('DEL', ARGV[1] .. id)
 end
 redis.call('DEL', KEYS[1])
-return #ids
+return ids
 ";
 
 /// A session store on Redis.
@@ -134,6 +200,12 @@ pub struct RedisStore {
     conn: ConnectionManager,
     prefix: String,
     sealer: Option<Arc<Sealer>>,
+    /// The client and timeout the store connected with, for the local cache's tracking
+    /// connection.
+    client: redis::Client,
+    timeout: Duration,
+    /// The local cache ([`RedisStore::with_local_cache`]), shared by the store's clones.
+    cache: Option<Arc<Cache>>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -145,6 +217,7 @@ impl std::fmt::Debug for RedisStore {
                 "encryption_keys",
                 &self.sealer.as_ref().map(|s| s.key_count()),
             )
+            .field("local_cache", &self.cache.as_ref().map(|c| c.options()))
             .finish_non_exhaustive()
     }
 }
@@ -158,6 +231,13 @@ fn store_error(e: RedisError) -> StoreError {
 /// and one more attempt is worth it. A timeout is not such an error: see the crate docs.
 fn lost_connection(e: &RedisError) -> bool {
     (e.is_io_error() && !e.is_timeout()) || e.is_unrecoverable_error()
+}
+
+/// Now, in unix seconds: what a cached record's `expires_at` is checked against.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// A random token: the value of a spent mark, telling this caller's mark from another's.
@@ -183,6 +263,7 @@ impl RedisStore {
 
     /// Connects to a `rediss://` `url` whose server certificate is verified against
     /// `root_cert_pem` (PEM: your own CA) instead of the system's roots.
+    #[cfg(any(feature = "rustls", feature = "native-tls"))]
     pub async fn connect_with_root_cert(
         url: &str,
         root_cert_pem: &[u8],
@@ -204,13 +285,16 @@ impl RedisStore {
             .set_connection_timeout(Some(timeout))
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(1);
-        let conn = ConnectionManager::new_with_config(client, config)
+        let conn = ConnectionManager::new_with_config(client.clone(), config)
             .await
             .map_err(store_error)?;
         Ok(RedisStore {
             conn,
             prefix: "oidc:session:".into(),
             sealer: None,
+            client,
+            timeout,
+            cache: None,
         })
     }
 
@@ -218,7 +302,35 @@ impl RedisStore {
     /// marks all live under it.
     pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
+        // The cache tracks the keys under one prefix: a store with another needs its own.
+        if let Some(cache) = self.cache.take() {
+            self = self.with_local_cache(cache.options());
+        }
         self
+    }
+
+    /// Keeps up to `cache.capacity()` decoded session records in this process, kept coherent
+    /// by Redis' invalidation messages (see the crate docs, `# Client-side caching`): a load
+    /// of a cached session costs no round trip, no decryption and no parsing. A logout
+    /// through this store is seen by its next load at once, and by other stores once Redis'
+    /// invalidation reaches them (a loopback round trip, typically); a record is never served
+    /// from a cache whose tracking connection was lost. Off by default.
+    pub fn with_local_cache(mut self, cache: LocalCache) -> Self {
+        match Cache::new(cache, &self.client, self.timeout, self.prefix.clone()) {
+            Ok(cache) => self.cache = Some(Arc::new(cache)),
+            // The client was built from this very connection info, so this cannot fail in
+            // practice; should it, the store works as it did, uncached.
+            Err(e) => tracing::warn!(
+                error = e.category(),
+                "cannot set up the local session cache; records are read from redis"
+            ),
+        }
+        self
+    }
+
+    /// What the local cache holds and has done; `None` without one.
+    pub fn local_cache_stats(&self) -> Option<LocalCacheStats> {
+        self.cache.as_ref().map(|c| c.stats())
     }
 
     /// Encrypts session records at rest (see the crate docs): new records under a key derived
@@ -262,9 +374,59 @@ impl RedisStore {
                     error = e.category(),
                     "the redis connection was lost; retrying once on a new one"
                 );
+                self.connection_lost();
                 cmd.query_async(&mut conn).await.map_err(store_error)
             }
             Err(e) => Err(store_error(e)),
+        }
+    }
+
+    /// Writes `record` and its index entries; with `only_if_present`, only over an existing
+    /// record. Whether it wrote.
+    async fn write(
+        &self,
+        id: &str,
+        record: &SessionRecord,
+        only_if_present: bool,
+    ) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(record)
+            .map_err(|e| StoreError(format!("cannot encode the session record: {e}")))?;
+        let value = match &self.sealer {
+            Some(sealer) => sealer.seal(id, json.as_bytes())?,
+            None => json,
+        };
+        let index_keys = record.index_keys();
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(SAVE_SCRIPT)
+            .arg(1 + index_keys.len())
+            .arg(self.key(id));
+        for key in &index_keys {
+            cmd.arg(self.index_key(key));
+        }
+        cmd.arg(value)
+            .arg(record.expires_at)
+            .arg(id)
+            .arg(&self.prefix)
+            .arg(if only_if_present { "1" } else { "0" });
+        let written = self.query::<i64>(&cmd).await;
+        // Whatever the answer (a write that timed out may still have been applied), this
+        // store's next load of `id` reads Redis.
+        self.forget(id);
+        Ok(written? == 1)
+    }
+
+    /// Drops `id` from the local cache, if any.
+    fn forget(&self, id: &str) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate(id);
+        }
+    }
+
+    /// The data connection was found broken: the local cache, if any, is flushed and its
+    /// tracking connection started again.
+    fn connection_lost(&self) {
+        if let Some(cache) = &self.cache {
+            cache.connection_lost();
         }
     }
 
@@ -303,8 +465,22 @@ impl RedisStore {
 impl SessionStore for RedisStore {
     fn load<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
         Box::pin(async move {
+            let ticket = match &self.cache {
+                Some(cache) => {
+                    cache.ensure_tracker();
+                    match cache.get(id, unix_now()) {
+                        Ok(record) => return Ok(Some(record)),
+                        Err(ticket) => ticket,
+                    }
+                }
+                None => None,
+            };
             let value: Option<String> = self.query(redis::cmd("GET").arg(self.key(id))).await?;
-            Ok(value.and_then(|stored| self.decode(id, &stored)))
+            let record = value.and_then(|stored| self.decode(id, &stored));
+            if let (Some(ticket), Some(record)) = (ticket, &record) {
+                ticket.fill(record);
+            }
+            Ok(record)
         })
     }
 
@@ -314,33 +490,29 @@ impl SessionStore for RedisStore {
         record: &'a SessionRecord,
     ) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let json = serde_json::to_string(record)
-                .map_err(|e| StoreError(format!("cannot encode the session record: {e}")))?;
-            let value = match &self.sealer {
-                Some(sealer) => sealer.seal(id, json.as_bytes())?,
-                None => json,
-            };
-            let index_keys = record.index_keys();
-            let mut cmd = redis::cmd("EVAL");
-            cmd.arg(SAVE_SCRIPT)
-                .arg(1 + index_keys.len())
-                .arg(self.key(id));
-            for key in &index_keys {
-                cmd.arg(self.index_key(key));
-            }
-            cmd.arg(value)
-                .arg(record.expires_at)
-                .arg(id)
-                .arg(&self.prefix);
-            let _: () = self.query(&cmd).await?;
+            self.write(id, record, false).await?;
             Ok(())
         })
     }
 
+    /// One script: the existence test and the write cannot be split by another instance's
+    /// delete. A retry after a lost connection writes the same value again, or finds the
+    /// record gone: the same state either way.
+    fn update<'a>(
+        &'a self,
+        id: &'a str,
+        record: &'a SessionRecord,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(self.write(id, record, true))
+    }
+
     fn delete<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(async move {
-            let _: () = self.query(redis::cmd("DEL").arg(self.key(id))).await?;
-            Ok(())
+            let deleted = self.query::<()>(redis::cmd("DEL").arg(self.key(id))).await;
+            // This store's own next load never sees the record again, without waiting for
+            // Redis' invalidation; other stores' caches get that.
+            self.forget(id);
+            deleted
         })
     }
 
@@ -370,6 +542,7 @@ impl SessionStore for RedisStore {
                         error = e.category(),
                         "the redis connection was lost; retrying once on a new one"
                     );
+                    self.connection_lost();
                     if set
                         .query_async::<Option<String>>(&mut conn)
                         .await
@@ -399,8 +572,22 @@ impl SessionStore for RedisStore {
                 .arg(1)
                 .arg(self.index_key(key))
                 .arg(&self.prefix);
-            let _: () = self.query(&cmd).await?;
-            Ok(())
+            match self.query::<Vec<String>>(&cmd).await {
+                Ok(ids) => {
+                    for id in &ids {
+                        self.forget(id);
+                    }
+                    Ok(())
+                }
+                Err(e) => {
+                    // Which records went is unknown: none of this store's cached ones is
+                    // trusted until read again.
+                    if let Some(cache) = &self.cache {
+                        cache.flush_all();
+                    }
+                    Err(e)
+                }
+            }
         })
     }
 

@@ -268,6 +268,41 @@ async fn spent_marks_are_atomic_in_redis() {
     );
 }
 
+/// An update writes over a live record only: a session another instance deleted (a logout)
+/// is not written back by a refresh that read it before, encrypted or not.
+#[tokio::test]
+async fn updates_never_bring_a_deleted_session_back_in_redis() {
+    use oidc_runtime::SessionStore;
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let (a, b) = (
+        encrypted_store(&server.url).await,
+        encrypted_store(&server.url).await,
+    );
+    let record = user_record(now() + 600, "alice", Some("sid-1"));
+    assert!(
+        !a.update("s1", &record).await.unwrap(),
+        "nothing to update: nothing written"
+    );
+    assert!(b.load("s1").await.unwrap().is_none());
+
+    a.save("s1", &record).await.unwrap();
+    let mut refreshed = record.clone();
+    refreshed.expires_at += 60;
+    assert!(a.update("s1", &refreshed).await.unwrap());
+    assert_eq!(
+        b.load("s1").await.unwrap().unwrap().expires_at,
+        refreshed.expires_at
+    );
+
+    // Instance B ends the session; A's refresh, which read it before, writes back nothing.
+    b.delete("s1").await.unwrap();
+    assert!(!a.update("s1", &refreshed).await.unwrap());
+    assert!(b.load("s1").await.unwrap().is_none());
+    assert!(a.load("s1").await.unwrap().is_none());
+}
+
 const SECRET: &[u8] = b"the app's session secret, 32 bytes or more";
 const OLD_SECRET: &[u8] = b"the session secret before the rotation, 32+ bytes";
 
@@ -340,6 +375,7 @@ async fn provider_logout_on_redis<A: App>() {
     oidc_testkit::redis_scenarios::provider_logout_ends_sessions_on_every_instance::<A>(
         Arc::new(encrypted_store(&server.url).await),
         Arc::new(encrypted_store(&server.url).await),
+        Duration::ZERO,
     )
     .await;
 }
@@ -357,6 +393,77 @@ async fn rocket_provider_logout_ends_sessions_on_every_instance_through_redis() 
 #[tokio::test]
 async fn warp_provider_logout_ends_sessions_on_every_instance_through_redis() {
     provider_logout_on_redis::<WarpApp>().await;
+}
+
+/// A store like [`encrypted_store`] keeping a local cache that Redis invalidates.
+async fn cached_store(url: &str) -> oidc_redis::RedisStore {
+    encrypted_store(url)
+        .await
+        .with_local_cache(oidc_redis::LocalCache::new(1000))
+}
+
+/// [`provider_logout_on_redis`] with both instances caching sessions locally: the logout
+/// delivered to one instance reaches the other's cache through Redis' invalidation.
+async fn provider_logout_on_cached_redis<A: App>() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    oidc_testkit::redis_scenarios::provider_logout_ends_sessions_on_every_instance::<A>(
+        Arc::new(cached_store(&server.url).await),
+        Arc::new(cached_store(&server.url).await),
+        // The propagation the bench measures is well under a millisecond on loopback; this
+        // leaves room for a loaded CI machine, and is still far below the cache's bound.
+        Duration::from_millis(250),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_logout_ends_cached_sessions_on_every_instance_through_redis() {
+    provider_logout_on_cached_redis::<AxumApp>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rocket_provider_logout_ends_cached_sessions_on_every_instance_through_redis() {
+    provider_logout_on_cached_redis::<RocketApp>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warp_provider_logout_ends_cached_sessions_on_every_instance_through_redis() {
+    provider_logout_on_cached_redis::<WarpApp>().await;
+}
+
+/// [`first_requests_after_a_restart`] with both instances caching sessions locally: no
+/// cached record outlives the connection it was tracked on.
+async fn first_requests_after_a_restart_cached<A: App>() {
+    let Some(server) = RedisServer::start_persistent() else {
+        return;
+    };
+    let store_a = cached_store(&server.url).await;
+    let store_b = cached_store(&server.url).await;
+    let server = Arc::new(Mutex::new(server));
+    let restarter = server.clone();
+    oidc_testkit::redis_scenarios::sessions_survive_a_store_restart::<A>(
+        Arc::new(store_a),
+        Arc::new(store_b),
+        move || restarter.lock().unwrap().restart(),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_first_requests_after_a_redis_restart_succeed() {
+    first_requests_after_a_restart_cached::<AxumApp>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rocket_cached_first_requests_after_a_redis_restart_succeed() {
+    first_requests_after_a_restart_cached::<RocketApp>().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warp_cached_first_requests_after_a_redis_restart_succeed() {
+    first_requests_after_a_restart_cached::<WarpApp>().await;
 }
 
 /// Two instances of `A` on one Redis (encrypted records) need a new access token for one
@@ -780,6 +887,10 @@ async fn rediss_urls_connect_over_tls() {
             "/CN=localhost",
             "-addext",
             "subjectAltName=IP:127.0.0.1",
+            // A server certificate, not a CA's (openssl's default for `-x509`): rustls
+            // (webpki) refuses a CA certificate as a server's, even one trusted as the root.
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
         ])
         .arg("-keyout")
         .arg(&key)
@@ -845,7 +956,3 @@ async fn rediss_urls_connect_over_tls() {
     );
     let _ = std::fs::remove_dir_all(&certs);
 }
-            // A server certificate, not a CA's (openssl's default for `-x509`): rustls
-            // (webpki) refuses a CA certificate as a server's, even one trusted as the root.
-            "-addext",
-            "basicConstraints=critical,CA:FALSE",
