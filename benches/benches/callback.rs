@@ -2,11 +2,16 @@
 //! write, for the code flow and a hybrid flow (`code id_token`), with the provider's token and
 //! userinfo answers recorded beforehand and the key set cached (no network, no provider work).
 //!
+//! Beside each flow, `<flow>-id-token` times one validation of the very ID token that flow's
+//! callback receives from the token endpoint, checked as the callback checks it: the baseline
+//! of the report's callback rows (the hybrid flow validates two such tokens, the code flow one).
+//!
 //! Each iteration first builds the request (with the login cookie that holds the pending
 //! login), and afterwards removes the session it made, untimed; only the core's
 //! `RelyingParty::handle_redirect` flow is timed, driven to its end on this thread (each action
 //! answered at once from the recording and a map of records: no executor).
 
+use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -28,6 +33,9 @@ fn callback(c: &mut Criterion) {
                 }
                 timed
             })
+        });
+        group.bench_function(format!("{name}-id-token"), |b| {
+            b.iter(|| black_box(fixture.validate_id_token()))
         });
     }
     group.finish();

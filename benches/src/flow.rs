@@ -67,6 +67,16 @@ impl ReplayTransport {
         }
     }
 
+    /// The recorded answers whose bodies are JSON objects (token responses, key sets, ...).
+    fn recorded_objects(&self) -> Vec<serde_json::Map<String, serde_json::Value>> {
+        self.recorded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter_map(|r| serde_json::from_slice(r.body()).ok())
+            .collect()
+    }
+
     /// From now on, answers from the recording only.
     pub fn replay(&self) {
         self.replaying.store(true, Ordering::SeqCst);
@@ -134,16 +144,6 @@ impl MapStore {
         lock(&self.sessions).insert(id, record);
     }
 
-    /// Removes the record under `id`; whether there was one.
-    pub fn delete(&self, id: &str) -> bool {
-        lock(&self.sessions).remove(id).is_some()
-    }
-
-    /// Removes the mark `key`, if any.
-    pub fn unmark(&self, key: &str) {
-        lock(&self.spent).remove(key);
-    }
-
     /// Stores `record` under `id` only if a live record is there; whether it was.
     pub fn update(&self, id: String, record: SessionRecord, now: u64) -> bool {
         let mut sessions = lock(&self.sessions);
@@ -154,6 +154,16 @@ impl MapStore {
             sessions.insert(id, record);
         }
         present
+    }
+
+    /// Removes the record under `id`; whether there was one.
+    pub fn delete(&self, id: &str) -> bool {
+        lock(&self.sessions).remove(id).is_some()
+    }
+
+    /// Removes the mark `key`, if any.
+    pub fn unmark(&self, key: &str) {
+        lock(&self.spent).remove(key);
     }
 
     /// Removes every record indexed under `key` (a scan: this store holds a benchmark's few
@@ -210,6 +220,7 @@ pub fn drive<T>(
                 store.save(id, record);
                 Answer::Stored(Ok(()))
             }
+            Action::Update(id, record) => Answer::Updated(Ok(store.update(id, record, now))),
             Action::Delete(id) => {
                 store.delete(&id);
                 Answer::Stored(Ok(()))
@@ -220,7 +231,6 @@ pub fn drive<T>(
             }
             Action::MarkSpent(key, ttl) => Answer::Marked(Ok(store.mark_spent(key, ttl, now))),
             Action::Unmark(key) => {
-            Action::Update(id, record) => Answer::Updated(Ok(store.update(id, record, now))),
                 store.unmark(&key);
                 Answer::Stored(Ok(()))
             }
@@ -413,6 +423,20 @@ pub struct CallbackFixture {
     /// Flows started so far, for each one's entropy.
     flows: AtomicU64,
     request: Request<Bytes>,
+    /// What the callback validates at the token endpoint, for
+    /// [`validate_id_token`](Self::validate_id_token): filled from the recorded login.
+    validation: TokenValidation,
+}
+
+/// The token endpoint's ID token of the recorded login and what the callback checks it
+/// against: the provider's key set as recorded, the login's nonce, the access token.
+#[derive(Default)]
+struct TokenValidation {
+    id_token: String,
+    keys: Option<oidc_core::jwks::JwkSet>,
+    nonce: String,
+    access_token: String,
+    algorithms: Vec<String>,
 }
 
 impl std::fmt::Debug for CallbackFixture {
@@ -447,7 +471,8 @@ impl CallbackFixture {
     /// switches the transport to replay and checks that a replayed callback succeeds.
     ///
     /// # Panics
-    /// If the login fails.
+    /// If the login fails, or the session it makes keeps another ID token than the token
+    /// endpoint's that [`validate_id_token`](Self::validate_id_token) validates.
     pub fn new(flow: Flow) -> Self {
         let app_url = "http://app.bench";
         let clock = Arc::new(TestClock::new(1_700_000_000));
@@ -459,6 +484,7 @@ impl CallbackFixture {
             clock: clock.clone(),
             flows: AtomicU64::new(0),
             request: Request::new(Bytes::new()),
+            validation: TokenValidation::default(),
         };
         let (cookie, auth) = start_core_login(
             &fixture.rp,
@@ -473,11 +499,31 @@ impl CallbackFixture {
         // The recorded login: discovery was done by `login`, the key set is fetched and cached
         // here, and the token and userinfo answers are recorded.
         let first = fixture.run(fixture.prepare());
+        fixture.validation = TokenValidation::recorded(&fixture.transport, &auth, clock.now());
+        // The baseline must time the token the callback validated and kept, not another one.
+        let kept = session_cookie(&first)
+            .and_then(|c| fixture.store.load(session_id(&c), clock.now()))
+            .and_then(|r| r.user)
+            .map(|u| u.id_token_jwt().to_owned());
+        assert_eq!(
+            kept.as_deref(),
+            Some(fixture.validation.id_token.as_str()),
+            "the callback kept the recorded token endpoint's ID token"
+        );
         assert!(
             fixture.clean_up(&first),
             "recorded callback failed: {}",
             String::from_utf8_lossy(first.body())
         );
+        match fixture.validate_id_token() {
+            Ok(oidc_core::id_token::Validation::Valid(token)) => {
+                assert!(
+                    !token.subject().is_empty(),
+                    "the recorded ID token has a subject"
+                )
+            }
+            other => panic!("the recorded ID token does not validate: {other:?}"),
+        }
         fixture.transport.replay();
         let replayed = fixture.run(fixture.prepare());
         assert!(
@@ -486,6 +532,34 @@ impl CallbackFixture {
             String::from_utf8_lossy(replayed.body())
         );
         fixture
+    }
+
+    /// One validation of the ID token the callback receives from the token endpoint, checked as
+    /// the callback checks it (OpenID Connect Core 3.1.3.7): the same token, the provider's key
+    /// set (its verifier cache warm), the client, the login's nonce, the default skew and
+    /// algorithms, and `at_hash` against the same access token. The baseline of the callback
+    /// rows, so that both time the same signature over the same bytes.
+    pub fn validate_id_token(
+        &self,
+    ) -> Result<oidc_core::id_token::Validation, oidc_core::IdTokenError> {
+        let v = &self.validation;
+        let Some(keys) = &v.keys else {
+            return Ok(oidc_core::id_token::Validation::UnknownKey);
+        };
+        let expect = oidc_core::id_token::Expectations {
+            issuer: ISSUER,
+            client_id: CLIENT_ID,
+            nonce: Some(&v.nonce),
+            now: self.clock.now(),
+            skew: 30,
+            algorithms: &v.algorithms,
+            access_token: Some(&v.access_token),
+            require_at_hash: false,
+            code: None,
+            max_age: None,
+            acr_values: &[],
+        };
+        oidc_core::id_token::validate(&v.id_token, keys, &expect)
     }
 
     /// The next flow's context: the clock's time, entropy of its own.
@@ -524,6 +598,51 @@ impl CallbackFixture {
                 self.store.delete(session_id(&cookie))
             }
             _ => false,
+        }
+    }
+}
+
+impl TokenValidation {
+    /// Reads the recorded token response and key set, and the nonce the authorization request
+    /// `authorization_url` carried.
+    ///
+    /// # Panics
+    /// If the recording lacks either answer, or the URL its nonce.
+    fn recorded(transport: &ReplayTransport, authorization_url: &str, now: u64) -> Self {
+        let objects = transport.recorded_objects();
+        let field = |object: &serde_json::Map<String, serde_json::Value>, name: &str| {
+            object.get(name).and_then(|v| v.as_str()).map(str::to_owned)
+        };
+        let tokens = objects
+            .iter()
+            .find(|o| o.contains_key("id_token"))
+            .expect("a recorded token response");
+        let key_set = objects
+            .iter()
+            .find(|o| o.get("keys").is_some_and(serde_json::Value::is_array))
+            .expect("a recorded key set");
+        let keys = oidc_core::jwks::JwkSet::from_json(
+            serde_json::to_string(key_set)
+                .expect("a JSON object serialises")
+                .as_bytes(),
+            now,
+        )
+        .expect("the recorded key set parses");
+        let nonce = url::Url::parse(authorization_url)
+            .expect("an absolute authorization URL")
+            .query_pairs()
+            .find(|(k, _)| k == "nonce")
+            .map(|(_, v)| v.into_owned())
+            .expect("the authorization request carries a nonce");
+        TokenValidation {
+            id_token: field(tokens, "id_token").expect("an ID token"),
+            keys: Some(keys),
+            nonce,
+            access_token: field(tokens, "access_token").expect("an access token"),
+            algorithms: oidc_core::config::DEFAULT_ALGORITHMS
+                .iter()
+                .map(|a| a.to_string())
+                .collect(),
         }
     }
 }

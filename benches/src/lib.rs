@@ -9,13 +9,18 @@
 //! - [`flow`]: a relying party whose provider answers are recorded once and then replayed (no
 //!   network, no provider work), an in-process login, and the callback fixture, driving the
 //!   sans-IO core directly (no executor: each action answered on the spot);
-//! - [`servers`]: a bare and a protected route on each adapter (axum, Rocket, warp).
+//! - [`servers`]: a bare route and two protected routes (one whose handler reads the user's
+//!   claims, one whose handler does not) on each adapter (axum, Rocket, warp);
+//! - [`stats`]: the report's arithmetic (ratios, medians and ranges over rounds, targets).
 //!
 //! The criterion benches (`benches/*.rs`) and the load-test binary (`src/main.rs`) only measure;
 //! every key, token, session and server is made here, before any timed loop.
 
+#![deny(missing_docs)]
+
 pub mod flow;
 pub mod servers;
+pub mod stats;
 pub mod tokens;
 
 #[cfg(test)]
@@ -41,6 +46,19 @@ mod tests {
             for _ in 0..3 {
                 let response = fixture.run(fixture.prepare());
                 assert!(fixture.clean_up(&response), "{flow:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn callback_baselines_validate_the_callbacks_token() {
+        for flow in [Flow::Code, Flow::Hybrid] {
+            let fixture = CallbackFixture::new(flow);
+            match fixture.validate_id_token() {
+                Ok(oidc_core::id_token::Validation::Valid(token)) => {
+                    assert!(!token.subject().is_empty(), "{flow:?}")
+                }
+                other => panic!("{flow:?}: {other:?}"),
             }
         }
     }

@@ -2,16 +2,20 @@
 //! report.
 //!
 //! ```text
-//! oidc-bench load   [--wrk PATH] [--seconds 3] [--connections 8] [--rounds 2] [--adapters axum,rocket,warp]
-//!                   [--redis URL [--redis-pid PID]] [--out target/bench/load.json]
-//! oidc-bench logins [--n 1000,10000] [--out target/bench/logins.json]
-//! oidc-bench sizes  [--out target/bench/sizes.json]
-//! oidc-bench report --dir target/bench [--criterion DIR] [--elapsed SECS] [--out FILE]
+//! oidc-bench load        [--wrk PATH] [--seconds 3] [--connections 8] [--rounds 5]
+//!                        [--adapters axum,rocket,warp] [--redis URL [--redis-pid PID]]
+//!                        [--out target/bench/load.json]
+//! oidc-bench propagation [--redis URL] [--trials 1000] [--out target/bench/propagation.json]
+//! oidc-bench logins      [--n 1000,10000] [--out target/bench/logins.json]
+//! oidc-bench sizes       [--out target/bench/sizes.json]
+//! oidc-bench report      --dir target/bench [--criterion DIR] [--elapsed SECS] [--out FILE]
+//!                        [--quick true]
 //! ```
 
 mod alloc;
 mod load;
 mod logins;
+mod propagation;
 mod report;
 mod sizes;
 mod sys;
@@ -28,8 +32,12 @@ fn main() -> ExitCode {
         Some("load") => load::run(&args[1..]),
         Some("logins") => logins::run(&args[1..]),
         Some("sizes") => sizes::run(&args[1..]),
+        Some("propagation") => propagation::run(&args[1..]),
         Some("report") => report::run(&args[1..]),
-        _ => Err("usage: oidc-bench load|logins|sizes|report [options] (see src/main.rs)".into()),
+        _ => Err(
+            "usage: oidc-bench load|propagation|logins|sizes|report [options] (see src/main.rs)"
+                .into(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,9 @@
 //! The load test's servers: for each adapter, one app with an unprotected route (`GET /bare`)
-//! and a protected one (`GET /protected`), both answering the same two bytes.
+//! and two protected ones, every one answering the same two bytes: `GET /protected`, whose
+//! handler only takes the user, and `GET /claims`, whose handler also reads the user's claims
+//! as an app does ([`UserSession::standard_claims`](oidc_core::UserSession::standard_claims)).
+//! The two protected routes differ in that read alone, so their CPU per request tells what
+//! reading the claims costs.
 //!
 //! The bare route is the framework alone: the relying party's machinery (axum's `OidcLayer`,
 //! warp's routes filter) is not in front of it, so that the comparison charges everything the
@@ -34,6 +38,14 @@ impl Adapter {
             Adapter::Warp => "warp",
         }
     }
+}
+
+/// The routes of every app, in the order each load round runs them.
+pub const ROUTES: [&str; 3] = ["bare", "protected", "claims"];
+
+/// What the `/claims` handlers do with the user: read the claims an app shows.
+fn read_claims(user: &oidc_core::UserSession) {
+    std::hint::black_box(user.standard_claims());
 }
 
 /// A free loopback address (bound and released; the server binds it again at once).
@@ -91,6 +103,13 @@ fn axum_app(rp: RelyingParty) -> axum::Router {
                 "ok"
             }),
         )
+        .route(
+            "/claims",
+            get(|OidcUser(user): OidcUser| async move {
+                read_claims(&user);
+                "ok"
+            }),
+        )
         .layer(OidcLayer::new(rp));
     axum::Router::new()
         .route("/bare", get(|| async { "ok" }))
@@ -108,6 +127,12 @@ fn rocket_protected(user: oidc_rocket::OidcUser) -> &'static str {
     "ok"
 }
 
+#[rocket::get("/claims")]
+fn rocket_claims(user: oidc_rocket::OidcUser) -> &'static str {
+    read_claims(&user);
+    "ok"
+}
+
 fn rocket_app(rp: RelyingParty, addr: SocketAddr) -> rocket::Rocket<rocket::Build> {
     let config = rocket::Config::figment()
         .merge(("address", addr.ip()))
@@ -117,7 +142,10 @@ fn rocket_app(rp: RelyingParty, addr: SocketAddr) -> rocket::Rocket<rocket::Buil
         .merge(("shutdown.ctrlc", false));
     rocket::custom(config)
         .attach(oidc_rocket::OidcFairing::new(rp))
-        .mount("/", rocket::routes![rocket_bare, rocket_protected])
+        .mount(
+            "/",
+            rocket::routes![rocket_bare, rocket_protected, rocket_claims],
+        )
 }
 
 fn warp_app(
@@ -132,7 +160,15 @@ fn warp_app(
             std::hint::black_box(&user);
             "ok"
         });
+    let claims = warp::path!("claims")
+        .and(warp::get())
+        .and(oidc_warp::user(rp.clone()))
+        .map(|user: std::sync::Arc<oidc_core::UserSession>| {
+            read_claims(&user);
+            "ok"
+        });
     bare.or(protected)
+        .or(claims)
         .or(oidc_warp::routes(rp))
         .recover(oidc_warp::recover)
 }

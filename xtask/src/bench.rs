@@ -7,10 +7,15 @@
 //! 2. builds `oidc-bench` once (`cargo bench --no-run`, which also builds its binary);
 //! 3. runs its criterion benches: ID token validation (1), callback processing (2), session
 //!    reads (5);
-//! 4. runs `oidc-bench load` (3, against a private Redis started here on a free loopback port),
-//!    `oidc-bench logins` (4) and `oidc-bench sizes` (5);
+//!    While they run, it reads how much of the machine other processes used (`/proc/stat`
+//!    minus this process tree) into `criterion-noise.json`, for the report;
+//! 4. runs `oidc-bench load` (3: bare and protected routes interleaved over `--rounds` rounds,
+//!    against a private Redis started here on a free loopback port), `oidc-bench propagation`
+//!    (3, logout propagation between two Redis clients), `oidc-bench logins` (4) and
+//!    `oidc-bench sizes` (5);
 //! 5. writes the report with `oidc-bench report`, prints it, and with `--update-readme` puts
-//!    its summary table into the README's Performance section.
+//!    its summary table into the README's Performance section (never from a `--quick` run,
+//!    nor from fewer rounds than a published figure needs).
 //!
 //! Standard library only, like the rest of xtask.
 
@@ -20,15 +25,22 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const USAGE: &str = "\
-usage: cargo xtask bench [--quick] [--no-redis] [--update-readme]
+usage: cargo xtask bench [--quick] [--rounds N] [--no-redis] [--update-readme]
 
-Runs every benchmark and writes target/bench/report.md (under 10 minutes on 2 cores).
+Runs every benchmark and writes target/bench/report.md (about 10 minutes on 2 cores).
 
-  --quick          shorter runs (criterion 0.5 s + 1 s per bench, load runs of 1 s, N = 1,000
-                   only): a smoke test, not figures to publish
+  --quick          shorter runs (criterion 0.5 s + 1 s per bench, 3 load rounds of 1 s per
+                   route, 200 propagation trials, N = 1,000 only): a smoke test, not figures to
+                   publish; the report says so
+  --rounds N       interleaved load rounds per server (default 5, or 3 with --quick); the
+                   report judges the load targets on the median over them
   --no-redis       skip the Redis rows of the protected-route load test
   --update-readme  replace the table between the bench markers of README.md with this run's
+                   (refused with --quick or fewer than 5 rounds)
 ";
+
+/// The fewest interleaved load rounds a published (README) figure is judged on (issue 19).
+const PUBLISHED_ROUNDS: u32 = 5;
 
 /// The README markers around the generated summary table.
 const README_START: &str = "<!-- bench-table:start -->";
@@ -38,6 +50,7 @@ struct Options {
     quick: bool,
     redis: bool,
     update_readme: bool,
+    rounds: Option<u32>,
 }
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
@@ -45,10 +58,22 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         quick: false,
         redis: true,
         update_readme: false,
+        rounds: None,
     };
-    for arg in args {
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
         match arg.as_str() {
             "--quick" => o.quick = true,
+            "--rounds" => {
+                let n = it
+                    .next()
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .filter(|n| *n > 0)
+                    .ok_or(format!(
+                        "--rounds needs a number of rounds (at least 1)\n\n{USAGE}"
+                    ))?;
+                o.rounds = Some(n);
+            }
             "--no-redis" => o.redis = false,
             "--update-readme" => o.update_readme = true,
             "-h" | "--help" => {
@@ -57,6 +82,24 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             }
             other => return Err(format!("unknown option `{other}`\n\n{USAGE}")),
         }
+    }
+    let rounds = o
+        .rounds
+        .unwrap_or(if o.quick { 3 } else { PUBLISHED_ROUNDS });
+    // Checked before anything runs: the README's table is only ever a full run's.
+    if o.update_readme && o.quick {
+        return Err(
+            "--update-readme is refused with --quick: a quick run is a smoke test, and \
+                    the README's table must come from a full run (`cargo xtask bench \
+                    --update-readme`)"
+                .into(),
+        );
+    }
+    if o.update_readme && rounds < PUBLISHED_ROUNDS {
+        return Err(format!(
+            "--update-readme is refused with --rounds {rounds}: the README's figures are judged \
+             on at least {PUBLISHED_ROUNDS} interleaved rounds"
+        ));
     }
     let started = Instant::now();
     let root = workspace_root()?;
@@ -110,24 +153,46 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if o.quick {
         criterion.args(["--", "--warm-up-time", "0.5", "--measurement-time", "1"]);
     }
+    let before = CpuTicks::now();
     status(&mut criterion)?;
+    if let Some(noise) = before.noise_json(&CpuTicks::now()) {
+        std::fs::write(out.join("criterion-noise.json"), noise)
+            .map_err(|e| format!("criterion-noise.json: {e}"))?;
+    }
 
     let bin = target.join("release").join("oidc-bench");
     let bin = bin.to_string_lossy().into_owned();
     let path = |name: &str| out.join(name).to_string_lossy().into_owned();
 
-    step("load: the protected route of each adapter under wrk");
-    let (seconds, rounds) = if o.quick { ("1", "1") } else { ("2", "2") };
+    step("load: the protected route of each adapter under wrk, interleaved rounds");
+    let seconds = if o.quick { "1" } else { "2" };
+    let rounds = rounds.to_string();
     let mut load = Command::new(&bin);
-    load.args(["load", "--seconds", seconds, "--rounds", rounds])
+    load.args(["load", "--seconds", seconds, "--rounds", &rounds])
         .args(["--out", &path("load.json")])
         .current_dir(&root);
     if let Some(r) = &redis {
         load.args(["--redis", &r.url, "--redis-pid", &r.child.id().to_string()]);
     }
     let load_result = status(&mut load);
+    let propagation_result = load_result.and_then(|()| {
+        step("logout propagation between two Redis clients");
+        let mut propagation = Command::new(&bin);
+        propagation
+            .args([
+                "propagation",
+                "--trials",
+                if o.quick { "200" } else { "1000" },
+            ])
+            .args(["--out", &path("propagation.json")])
+            .current_dir(&root);
+        if let Some(r) = &redis {
+            propagation.args(["--redis", &r.url]);
+        }
+        status(&mut propagation)
+    });
     drop(redis);
-    load_result?;
+    propagation_result?;
 
     step("logins at scale");
     let ns = if o.quick { "1000" } else { "1000,10000" };
@@ -156,6 +221,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             .args(["report", "--dir", &path(""), "--elapsed"])
             .arg(format!("{elapsed:.0}"))
             .args(["--command", &shown])
+            .args(if o.quick { &["--quick"][..] } else { &[] })
             .current_dir(&root),
     )?;
     if o.update_readme {
@@ -287,6 +353,66 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The machine's CPU accounting (`/proc/stat`, all cores) and this process tree's (its own
+/// time and that of the children it waited for), in clock ticks.
+struct CpuTicks {
+    total: u64,
+    busy: u64,
+    steal: u64,
+    ours: u64,
+}
+
+impl CpuTicks {
+    fn now() -> CpuTicks {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        // user nice system idle iowait irq softirq steal
+        let f: Vec<u64> = stat
+            .lines()
+            .next()
+            .filter(|l| l.starts_with("cpu "))
+            .map(|l| {
+                l.split_whitespace()
+                    .skip(1)
+                    .take(8)
+                    .map(|x| x.parse().unwrap_or(0))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let field = |i: usize| f.get(i).copied().unwrap_or(0);
+        let total: u64 = f.iter().sum();
+        // The command name in parentheses may hold spaces: fields are counted after it.
+        let me = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        let ours = me
+            .rsplit_once(')')
+            .map(|(_, after)| {
+                after
+                    .split_whitespace()
+                    .skip(11)
+                    .take(4)
+                    .map(|x| x.parse::<u64>().unwrap_or(0))
+                    .sum()
+            })
+            .unwrap_or(0);
+        CpuTicks {
+            total,
+            busy: total.saturating_sub(field(3) + field(4) + field(7)),
+            steal: field(7),
+            ours,
+        }
+    }
+
+    /// `{"other": .., "steal": ..}`: the shares of the machine that other processes used and
+    /// the hypervisor stole between `self` and `later` (the step's processes, cargo and the
+    /// bench binaries, were waited for and so are in `ours`). `None` if no tick passed.
+    fn noise_json(&self, later: &CpuTicks) -> Option<String> {
+        let total = later.total.checked_sub(self.total).filter(|t| *t > 0)? as f64;
+        let ours = later.ours.saturating_sub(self.ours);
+        let other = later.busy.saturating_sub(self.busy).saturating_sub(ours) as f64 / total;
+        let steal = later.steal.saturating_sub(self.steal) as f64 / total;
+        Some(format!("{{\"other\": {other:.4}, \"steal\": {steal:.4}}}"))
     }
 }
 
