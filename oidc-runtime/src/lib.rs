@@ -96,6 +96,7 @@
 use std::sync::Arc;
 
 mod clock;
+pub mod config;
 mod driver;
 mod random;
 mod rp;
@@ -105,6 +106,7 @@ mod tls;
 mod transport;
 
 pub use clock::{Clock, SystemClock};
+pub use config::Config;
 pub use random::{OsRandom, Random};
 pub use rp::{Login, RelyingParty, RelyingPartyBuilder};
 pub use store::{MemoryStore, SessionStore};

@@ -10,9 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use oidc_core::{
-    ClientAuthMethod, ClientMetadata, ClientRegistrationInfo, JsonErrorView, ProviderConfig,
-};
+use oidc_core::JsonErrorView;
 use oidc_runtime::{RelyingParty, Transport};
 
 use crate::{SimClient, SimProvider};
@@ -42,15 +40,15 @@ fn var(name: &str) -> Option<String> {
 async fn redis_store(url: &str) -> Result<oidc_redis::RedisStore, String> {
     let secret = match var("SESSION_SECRET") {
         Some(secret) => secret.into_bytes(),
+        None => rand::random::<[u8; 32]>().to_vec(),
+    };
     // The secret `SESSION_SECRET` replaced: records under it are still read.
     let previous = var("SESSION_SECRET_PREVIOUS");
     let previous: Vec<&[u8]> = previous.iter().map(|s| s.as_bytes()).collect();
-        None => rand::random::<[u8; 32]>().to_vec(),
-    };
     oidc_redis::RedisStore::connect(url)
         .await
         .map_err(|e| format!("REDIS_URL: {e}"))?
-        .encrypt_records(&secret, &[])
+        .encrypt_records(&secret, &previous)
         .map_err(|e| format!("SESSION_SECRET: {e}"))
 }
 
@@ -63,105 +61,55 @@ pub async fn from_env() -> Result<Demo, String> {
         .parse()
         .map_err(|e| format!("APP_ADDR: {e}"))?;
     let app_url = format!("http://{app_addr}");
-    let response_type = var("OIDC_RESPONSE_TYPE").unwrap_or_else(|| "code".into());
-    let response_mode = var("OIDC_RESPONSE_MODE");
-    let scopes: Vec<String> = var("OIDC_SCOPES")
-        .unwrap_or_else(|| "openid profile email".into())
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
-    // Unset: chosen from the provider's discovery.
-    let method = var("OIDC_TOKEN_ENDPOINT_AUTH_METHOD")
-        .map(|m| ClientAuthMethod::parse(&m))
-        .transpose()
-        .map_err(|e| format!("OIDC_TOKEN_ENDPOINT_AUTH_METHOD: {e}"))?;
-    let key = private_key_from_env()?;
-    let pin = |client: ClientMetadata| match method {
-        Some(m) => client.with_auth_method(m),
-        None => client,
-    };
-
-    let (issuer, client, embedded) = match var("OIDC_ISSUER") {
-        Some(issuer) => {
-            // Without a client id: dynamic registration at start-up.
-            let client = var("OIDC_CLIENT_ID").map(|id| match var("OIDC_CLIENT_SECRET") {
-                Some(secret) => pin(ClientMetadata::new(id, secret)),
-                None if key.is_some() => pin(ClientMetadata::without_secret(id)),
-                None => ClientMetadata::public(id),
-            });
-            (issuer, client, None)
-        }
+    // The contract's variables are the library's own (`oidc_runtime::Config::from_env`); the
+    // demo adds its address, and without `OIDC_ISSUER` the embedded provider and its client.
+    let embedded = match var("OIDC_ISSUER") {
+        Some(_) => None,
         None => {
-            let issuer = serve_embedded_provider_with(&app_url, key.as_ref()).await?;
-            let client = pin(ClientMetadata::new("demo-client", "demo-secret"));
-            (issuer.clone(), Some(client), Some(issuer))
+            let key = private_key_from_env()?;
+            Some(serve_embedded_provider_with(&app_url, key.as_ref()).await?)
         }
     };
-    let config = ProviderConfig::discover(issuer);
-    let config = match client {
-        Some(client) => config.client(client),
-        None => {
-            let mut info = ClientRegistrationInfo::new("oidc-rs demo");
-            info.token_endpoint_auth_method = method;
-            config.register(info)
-        }
+    let overrides: Vec<(&str, String)> = match &embedded {
+        Some(issuer) => vec![
+            ("OIDC_ISSUER", issuer.clone()),
+            ("OIDC_CLIENT_ID", "demo-client".into()),
+            ("OIDC_CLIENT_SECRET", "demo-secret".into()),
+        ],
+        None => Vec::new(),
     };
-    let config = match key {
-        Some(key) => config.private_key(key),
-        None => config,
-    };
-    let mut config = config.scopes(scopes).response_type(response_type);
-    if let Some(secs) = var("OIDC_SESSION_REFRESH_INTERVAL_SECONDS") {
-        let secs: u64 = secs
-            .parse()
-            .map_err(|e| format!("OIDC_SESSION_REFRESH_INTERVAL_SECONDS: {e}"))?;
-        config = config.session_refresh_interval(Duration::from_secs(secs));
+    let mut config = oidc_runtime::Config::from_vars(|name| {
+        overrides
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| var(name))
+    })
+    .map_err(|e| e.to_string())?;
+    config.app_url = app_url.clone();
+    if let Some(provider) = config.providers.get_mut("default") {
+        provider.client_name = Some("oidc-rs demo".into());
     }
-    // How userinfo is called: `header` (GET with a bearer header), `body` (POST), or `none`.
-    if let Some(method) = var("OIDC_USERINFO_METHOD") {
-        config = config.userinfo_method(
-            oidc_core::UserinfoMethod::parse(&method)
-                .map_err(|e| format!("OIDC_USERINFO_METHOD: {e}"))?,
-        );
-    }
-    let config = match response_mode {
-        Some(mode) => config.response_mode(mode),
-        None => config,
-    };
-    let config = high_security_from_env(config)?
-        .build()
-        .map_err(|e| e.to_string())?;
+    // `/api/me`: introspection unless `OIDC_API_VALIDATION` says otherwise.
+    config
+        .api
+        .validation
+        .get_or_insert_with(|| "introspection".into());
     let transport: Arc<dyn Transport> =
         Arc::new(oidc_runtime::ReqwestTransport::new().map_err(|e| format!("HTTP client: {e}"))?);
-    let mut builder = RelyingParty::builder(app_url.clone())
-        .provider("default", config)
+    let mut builder = config
+        .builder()
+        .map_err(|e| e.to_string())?
         .transport(transport)
         .error_view(JsonErrorView);
     if let Some(url) = var("REDIS_URL") {
         builder = builder.session_store(Arc::new(redis_store(&url).await?));
         tracing::info!("sessions are kept in redis, encrypted");
     }
-    // `/api/me`: how bearer tokens are validated, for which audience, with which scopes.
-    let validation = var("OIDC_API_VALIDATION").unwrap_or_else(|| "introspection".into());
-    builder = builder.bearer_validation(
-        oidc_core::BearerValidation::parse(&validation)
-            .map_err(|e| format!("OIDC_API_VALIDATION: {e}"))?,
-    );
-    if let Some(audience) = var("OIDC_API_AUDIENCE") {
-        builder = builder.bearer_audience(audience);
-    }
-    // Issue 18: `/api/me` also accepts DPoP-bound tokens (`Authorization: DPoP` + a proof).
-    if let Some(on) = switch("OIDC_API_DPOP")? {
-        builder = builder.bearer_accept_dpop(on);
-    }
-    if let Some(scopes) = var("OIDC_API_SCOPES") {
-        builder = builder.bearer_scopes(scopes.split_whitespace());
-    }
-    match var("SESSION_SECRET") {
-        Some(s) => builder = builder.session_secret(s.as_bytes()),
-        None => tracing::warn!(
+    if config.session.secret.is_none() {
+        tracing::warn!(
             "SESSION_SECRET is unset: using a random key; sessions end when the process does"
-        ),
+        );
     }
     let rp = builder.build().map_err(|e| e.to_string())?;
     // Discovery (and registration) at start-up, but the app starts even when the provider is down: `/health`
@@ -200,71 +148,6 @@ fn key_text_from_env(name: &str) -> Result<Option<String>, String> {
     std::fs::read_to_string(&value)
         .map(Some)
         .map_err(|e| format!("{name}: cannot read the file: {e}"))
-}
-
-/// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`) for a switch variable.
-fn switch(name: &str) -> Result<Option<bool>, String> {
-    match var(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
-        None => Ok(None),
-        Some("true" | "1" | "yes" | "on") => Ok(Some(true)),
-        Some("false" | "0" | "no" | "off") => Ok(Some(false)),
-        Some(other) => Err(format!("{name}: `{other}` is not true or false")),
-    }
-}
-
-/// The high-security profile's variables (issue 18), each opt-in:
-/// - `OIDC_PROFILE=fapi2`: the FAPI 2.0 preset (needs `OIDC_CLIENT_PRIVATE_KEY`);
-/// - `OIDC_PUSHED_AUTHORIZATION_REQUESTS=true`: PAR (RFC 9126);
-/// - `OIDC_REQUEST_OBJECT=signed`: a signed request object (RFC 9101) with
-///   `OIDC_CLIENT_PRIVATE_KEY`;
-/// - `OIDC_DPOP=true`: DPoP-bound tokens (RFC 9449);
-/// - `OIDC_CLIENT_DECRYPTION_KEY` (PEM or JWK, inline or a file) with
-///   `OIDC_ID_TOKEN_ENCRYPTED_RESPONSE_ALG` / `_ENC` and
-///   `OIDC_USERINFO_ENCRYPTED_RESPONSE_ALG` / `_ENC`: encrypted ID tokens and userinfo (the
-///   `_ENC` default is `A128CBC-HS256`, as in OpenID Connect Dynamic Client Registration).
-///
-/// JARM is `OIDC_RESPONSE_MODE` `jwt`, `query.jwt`, `fragment.jwt` or `form_post.jwt`.
-fn high_security_from_env(
-    mut config: oidc_core::ProviderConfigBuilder,
-) -> Result<oidc_core::ProviderConfigBuilder, String> {
-    match var("OIDC_PROFILE").as_deref() {
-        None => {}
-        Some("fapi2") => config = config.fapi2(),
-        Some(other) => return Err(format!("OIDC_PROFILE: unknown profile `{other}` (fapi2)")),
-    }
-    if let Some(on) = switch("OIDC_PUSHED_AUTHORIZATION_REQUESTS")? {
-        config = config.pushed_authorization_requests(on);
-    }
-    match var("OIDC_REQUEST_OBJECT").as_deref() {
-        None | Some("none") => {}
-        Some("signed") => config = config.signed_request_object(true),
-        Some(other) => {
-            return Err(format!(
-                "OIDC_REQUEST_OBJECT: `{other}` is not `signed` or `none`"
-            ))
-        }
-    }
-    if let Some(on) = switch("OIDC_DPOP")? {
-        config = config.dpop(on);
-    }
-    if let Some(text) = key_text_from_env("OIDC_CLIENT_DECRYPTION_KEY")? {
-        let key = oidc_core::ClientDecryptionKey::parse(&text)
-            .map_err(|e| format!("OIDC_CLIENT_DECRYPTION_KEY: {e}"))?;
-        config = config.decryption_key(key);
-    }
-    let encryption = |what: &str| -> Option<(String, String)> {
-        let alg = var(&format!("OIDC_{what}_ENCRYPTED_RESPONSE_ALG"))?;
-        let enc = var(&format!("OIDC_{what}_ENCRYPTED_RESPONSE_ENC"))
-            .unwrap_or_else(|| "A128CBC-HS256".into());
-        Some((alg, enc))
-    };
-    if let Some((alg, enc)) = encryption("ID_TOKEN") {
-        config = config.id_token_encrypted_response(alg, enc);
-    }
-    if let Some((alg, enc)) = encryption("USERINFO") {
-        config = config.userinfo_encrypted_response(alg, enc);
-    }
-    Ok(config)
 }
 
 /// Serves a [`SimProvider`] on a free loopback port, with a client `demo-client` /
