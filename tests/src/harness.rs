@@ -356,14 +356,24 @@ impl Transport for SimTransport {
 /// session, answering `{"via": "bearer" | "session", "sub": ...}`; and `GET /access_token`,
 /// answering `{"access_token": ...}` with a valid access token of the session, refreshed when
 /// due (`?force=true` forces a refresh), through the adapter's access-token extractor or guard.
+///
+/// An app of your own needs only [`new`](Self::new) and [`call`](Self::call) to be driven by a
+/// [`Bench`] and its [`Browser`]; the routes above matter only to the scenario suite. See the
+/// [testing guide](crate::guide).
 pub trait App: Send + Sync + Sized + 'static {
     /// The adapter's name, for test output.
-    const ADAPTER: &'static str;
+    const ADAPTER: &'static str = "app";
     /// Builds the app.
     fn new(rp: RelyingParty) -> Self;
     /// Builds the app with its routes (all of the above) under `prefix` (`/app`), as mounted
-    /// there with no proxy in front: `rp`'s URL ends with that prefix.
-    fn new_under(rp: RelyingParty, prefix: &'static str) -> Self;
+    /// there with no proxy in front: `rp`'s URL ends with that prefix. Only a bench with
+    /// [`BenchOptions::prefix`] (and no [`BenchOptions::proxy_strips_prefix`]) asks for it; the
+    /// default builds the app at the root with [`new`](Self::new), which suits an app never
+    /// tested under a prefix.
+    fn new_under(rp: RelyingParty, prefix: &'static str) -> Self {
+        let _ = prefix;
+        Self::new(rp)
+    }
     /// Sends one request through the framework, in-process.
     fn call(&self, request: Request<Bytes>) -> BoxFuture<'_, Response<Bytes>>;
 }
@@ -551,16 +561,6 @@ impl<A: App> Bench<A> {
         )
     }
 
-    fn instance_with(
-        &self,
-        store: Arc<dyn oidc_runtime::SessionStore>,
-        config: oidc_core::ProviderConfigBuilder,
-    ) -> A {
-        let config = config
-            .scopes(["openid", "profile", "email"])
-            .build()
-            .expect("valid test configuration");
-        let rp = RelyingParty::builder(self.app_url)
     /// [`another_instance`](Self::another_instance) whose relying party `configure` changes
     /// further (another session secret, say), applied last.
     pub fn another_instance_configured(
@@ -576,10 +576,10 @@ impl<A: App> Bench<A> {
         )
     }
 
-            .provider("default", config)
-            .transport(Arc::new(self.transport.clone()))
-            .clock(self.clock.clone())
-            .random(Arc::new(SeededRandom::new(4242)))
+    fn instance_with(
+        &self,
+        store: Arc<dyn oidc_runtime::SessionStore>,
+        config: oidc_core::ProviderConfigBuilder,
     ) -> A {
         self.instance_configured(store, config, |b| b)
     }
@@ -589,6 +589,16 @@ impl<A: App> Bench<A> {
         store: Arc<dyn oidc_runtime::SessionStore>,
         config: oidc_core::ProviderConfigBuilder,
         configure: impl FnOnce(RelyingPartyBuilder) -> RelyingPartyBuilder,
+    ) -> A {
+        let config = config
+            .scopes(["openid", "profile", "email"])
+            .build()
+            .expect("valid test configuration");
+        let rp = RelyingParty::builder(self.app_url)
+            .provider("default", config)
+            .transport(Arc::new(self.transport.clone()))
+            .clock(self.clock.clone())
+            .random(Arc::new(SeededRandom::new(4242)))
             .session_secret([9u8; 32])
             .session_store(store)
             .error_view(oidc_core::JsonErrorView);

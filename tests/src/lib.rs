@@ -18,6 +18,9 @@
 //!
 //! **Not for production**: the session cookie is simply the username and any username logs in.
 //!
+//! **Testing your own app** against it (login, logout and failure paths through axum, Rocket or
+//! warp, in-process): see the [`guide`].
+//!
 //! ```
 //! use oidc_testkit::{SimClient, SimProvider};
 //!
@@ -43,6 +46,7 @@
 
 mod admin;
 pub mod app_api_scenarios;
+pub mod apps;
 mod authorize;
 pub mod channel_logout_scenarios;
 mod claims;
@@ -55,6 +59,7 @@ pub mod dpop_scenarios;
 mod encryption;
 pub mod encryption_scenarios;
 pub mod fapi_scenarios;
+pub mod guide;
 pub mod hardening_scenarios;
 pub mod harness;
 pub mod instance_scenarios;
@@ -69,12 +74,12 @@ pub mod redis_scenarios;
 mod revocation;
 pub mod revocation_scenarios;
 pub mod scenarios;
+pub mod secret_rotation_scenarios;
 mod token;
 pub mod token_scenarios;
 pub mod unchanged;
 mod util;
 
-pub mod secret_rotation_scenarios;
 #[cfg(test)]
 mod debug_redaction;
 #[cfg(test)]

@@ -5,7 +5,6 @@ use ::axum::response::{IntoResponse, Response};
 use ::axum::routing::get;
 use ::axum::{Json, Router};
 use bytes::Bytes;
-use http_body_util::BodyExt;
 use oidc_axum::{
     AccessToken, BearerIdentity, Claims, Login, OidcLayer, OidcUser, RequireLogin, SessionOrBearer,
 };
@@ -15,7 +14,6 @@ use oidc_testkit::app_api_scenarios::{
 };
 use oidc_testkit::harness::{contract_json, App};
 use oidc_testkit::token_scenarios::{access_token_json, either_json};
-use tower::ServiceExt;
 
 pub(crate) struct AxumApp(Router);
 
@@ -112,15 +110,7 @@ fn dispatch(
     router: Router,
     request: http::Request<Bytes>,
 ) -> BoxFuture<'static, http::Response<Bytes>> {
-    Box::pin(async move {
-        let response = router
-            .oneshot(request.map(::axum::body::Body::from))
-            .await
-            .unwrap();
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await.unwrap().to_bytes();
-        http::Response::from_parts(parts, body)
-    })
+    Box::pin(oidc_testkit::apps::call_axum(router, request))
 }
 
 impl App for AxumApp {

@@ -1,11 +1,6 @@
 //! The contract app through the Rocket adapter, in-process with Rocket's local client.
 
-use std::str::FromStr;
-use std::sync::Mutex;
-
-use ::rocket::http::{ContentType, Header, Method};
-use ::rocket::local::asynchronous::Client;
-use ::rocket::{Build, Rocket};
+use ::rocket::http::ContentType;
 use bytes::Bytes;
 use oidc_rocket::{
     AccessToken, BearerIdentity, Claims, Login, LoginParams, LoginPolicy, LoginRedirect,
@@ -16,6 +11,7 @@ use oidc_runtime::{BoxFuture, RelyingParty};
 use oidc_testkit::app_api_scenarios::{
     login_params_from_query, step_up_params, NeedsPhone, Profile,
 };
+use oidc_testkit::apps::RocketClient;
 use oidc_testkit::harness::{contract_json, App};
 use oidc_testkit::token_scenarios::{access_token_json, either_json};
 
@@ -102,12 +98,7 @@ fn access_token(token: AccessToken) -> (ContentType, String) {
     json(access_token_json(&token))
 }
 
-pub(crate) struct RocketApp {
-    /// The app, until the first request ignites it (`App::new` is not async).
-    rocket: Mutex<Option<Rocket<Build>>>,
-    /// The client, untracked: the harness's browser keeps the cookies.
-    client: tokio::sync::OnceCell<Client>,
-}
+pub(crate) struct RocketApp(RocketClient);
 
 impl App for RocketApp {
     const ADAPTER: &'static str = "rocket";
@@ -118,9 +109,7 @@ impl App for RocketApp {
 
     /// The routes mounted at `prefix`.
     fn new_under(rp: RelyingParty, prefix: &'static str) -> Self {
-        let config = ::rocket::Config::figment()
-            .merge(("log_level", ::rocket::config::LogLevel::Off))
-            .merge(("cli_colors", false));
+        let config = RocketClient::quiet_config();
         let rocket = ::rocket::custom(config).attach(OidcFairing::new(rp)).mount(
             prefix,
             ::rocket::routes![
@@ -138,42 +127,10 @@ impl App for RocketApp {
                 claims_phone
             ],
         );
-        RocketApp {
-            rocket: Mutex::new(Some(rocket)),
-            client: tokio::sync::OnceCell::new(),
-        }
+        RocketApp(RocketClient::new(rocket))
     }
 
     fn call(&self, request: http::Request<Bytes>) -> BoxFuture<'_, http::Response<Bytes>> {
-        Box::pin(async move {
-            let client = self
-                .client
-                .get_or_init(|| async {
-                    let rocket = self.rocket.lock().unwrap().take().expect("one app");
-                    Client::untracked(rocket).await.expect("the app ignites")
-                })
-                .await;
-            let (parts, body) = request.into_parts();
-            let method = Method::from_str(parts.method.as_str()).expect("a Rocket method");
-            let mut local = client.req(method, parts.uri.to_string());
-            for (name, value) in &parts.headers {
-                // Rocket's headers are `str`, so the local client cannot carry other bytes.
-                // Rocket's server drops a header whose value is not UTF-8 (`Request::from_hyp`);
-                // doing the same here, rather than replacing the bytes, keeps the app seeing
-                // what it would see in production, and never a cookie the browser did not send.
-                let Ok(value) = std::str::from_utf8(value.as_bytes()) else {
-                    continue;
-                };
-                local.add_header(Header::new(name.as_str().to_owned(), value.to_owned()));
-            }
-            local.set_body(body);
-            let response = local.dispatch().await;
-            let mut out = http::Response::builder().status(response.status().code);
-            for header in response.headers().iter() {
-                out = out.header(header.name().as_str(), header.value());
-            }
-            let body = response.into_bytes().await.unwrap_or_default();
-            out.body(Bytes::from(body)).expect("a valid response")
-        })
+        Box::pin(self.0.call(request))
     }
 }

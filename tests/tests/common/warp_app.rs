@@ -4,7 +4,6 @@ use std::sync::Arc;
 
 use ::warp::{Filter, Rejection, Reply};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use oidc_core::UserSession;
 use oidc_runtime::{BoxFuture, RelyingParty};
 use oidc_testkit::app_api_scenarios::{
@@ -13,7 +12,6 @@ use oidc_testkit::app_api_scenarios::{
 use oidc_testkit::harness::{contract_json, App};
 use oidc_testkit::token_scenarios::{access_token_json, either_json};
 use oidc_warp::{BearerRequirements, Login, Principal, Secret, TokenIdentity};
-use tower::ServiceExt;
 
 pub(crate) struct WarpApp(RelyingParty, Option<&'static str>);
 
@@ -138,12 +136,6 @@ impl App for WarpApp {
                 .boxed(),
             None => app(rp).map(|r| Box::new(r) as Box<dyn Reply>).boxed(),
         };
-        let service = ::warp::service(filter);
-        Box::pin(async move {
-            let response = service.oneshot(request.map(Full::new)).await.unwrap();
-            let (parts, body) = response.into_parts();
-            let body = body.collect().await.expect("a response body").to_bytes();
-            http::Response::from_parts(parts, body)
-        })
+        Box::pin(oidc_testkit::apps::call_warp(filter, request))
     }
 }
