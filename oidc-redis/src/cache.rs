@@ -4,9 +4,14 @@
 //!
 //! Three rules make it safe:
 //! - An entry is only served while the tracking connection is up and Redis answered a `PING`
-//!   on it, sent less than the staleness bound ago. Replies and pushes come in order on one
-//!   connection and pushes are handled inline by the connection's reader, so when that `PONG`
-//!   arrives every invalidation of a write Redis carried out before the `PING` has been applied.
+//!   on it, sent less than the staleness bound ago. Redis queues a BCAST invalidation at the
+//!   end of the event-loop pass that ran the write, so a `PONG` may come before the
+//!   invalidations of writes run in the same pass; but a write whose invalidation a `PONG`
+//!   overtakes was run after that `PING` was sent, and the confirmation is stamped with the
+//!   time the `PING` was sent. So when the `PONG` arrives, every write Redis ran before the
+//!   `PING` was sent has had its invalidation applied, and the bound holds. Two things would
+//!   break it, and must not be done: stamping a confirmation with the time its `PONG` arrived,
+//!   and pipelining heartbeats (one `PING` is outstanding at a time).
 //! - A record read from Redis is only cached if no invalidation of its key (nor a flush) came
 //!   in since just before its `GET` was sent: a pending ticket, taken while tracking was up,
 //!   that an invalidation or a flush takes away.
@@ -34,6 +39,12 @@ pub struct LocalCache {
 /// The shortest staleness bound: its heartbeat (a quarter of it) must stay well above a
 /// loopback round trip.
 const MIN_STALENESS_BOUND: Duration = Duration::from_millis(20);
+/// Well under the relying party's refresh lease (60 s): an instance serving an unconfirmed
+/// entry past the lease could spend a refresh token another instance already rotated.
+const MAX_STALENESS_BOUND: Duration = Duration::from_secs(10);
+/// Records larger than this are read from Redis every time rather than cached: the memory
+/// bound is then `capacity` times this at most, whatever claims a user's provider sends.
+pub(crate) const MAX_CACHED_RECORD: usize = 64 * 1024;
 
 /// How many entries an eviction looks at, oldest use wins (Redis' own sampled LRU).
 const EVICTION_SAMPLES: usize = 5;
@@ -52,13 +63,13 @@ impl LocalCache {
         }
     }
 
-    /// How old, at most, a cached record's confirmation may be (at least 20 ms): a cached
+    /// How old, at most, a cached record's confirmation may be (20 ms to 10 s): a cached
     /// record is served only if Redis answered a heartbeat sent on the tracking connection
     /// within this time, so a connection lost without the socket saying so (a network
     /// partition, a stalled process) stops cache hits after at most this long. Heartbeats go
     /// out four times per bound.
     pub fn staleness_bound(mut self, bound: Duration) -> Self {
-        self.staleness_bound = bound.max(MIN_STALENESS_BOUND);
+        self.staleness_bound = bound.clamp(MIN_STALENESS_BOUND, MAX_STALENESS_BOUND);
         self
     }
 
@@ -191,8 +202,12 @@ pub(crate) struct Ticket<'a> {
 }
 
 impl Ticket<'_> {
-    /// Caches `record`, read by this ticket's `GET`, if nothing invalidated its id since.
-    pub(crate) fn fill(self, record: &SessionRecord) {
+    /// Caches `record`, read by this ticket's `GET` as `stored_len` bytes, if nothing
+    /// invalidated its id since and it is no larger than [`MAX_CACHED_RECORD`].
+    pub(crate) fn fill(self, record: &SessionRecord, stored_len: usize) {
+        if stored_len > MAX_CACHED_RECORD {
+            return;
+        }
         let mut state = self.cache.lock();
         if state.pending.get(self.id) != Some(&self.ticket) {
             return;
@@ -271,7 +286,12 @@ impl Cache {
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.state.lock().unwrap_or_else(|p| {
+            // A panic under the lock may have left the index half-updated: start empty.
+            let mut state = p.into_inner();
+            state.clear();
+            state
+        })
     }
 
     /// The cached record of `id`, if the cache may serve it now and it has not expired at
@@ -291,7 +311,10 @@ impl Cache {
         let fresh = state.confirmed_at.elapsed() <= self.options.staleness_bound;
         if fresh {
             if let Some(&index) = state.by_id.get(id) {
-                if state.slots[index].record.expires_at > now {
+                // The id check costs nothing and makes a broken index a miss, not another
+                // user's session.
+                let slot = &state.slots[index];
+                if slot.id == id && slot.record.expires_at > now {
                     state.tick += 1;
                     let tick = state.tick;
                     let slot = &mut state.slots[index];
@@ -439,7 +462,10 @@ impl Cache {
         }
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                runtime.spawn(track(Arc::downgrade(self)));
+                // Made before the task: dropped with it even if the task never runs (its
+                // runtime shutting down), so that the next read starts another.
+                let running = Running(Arc::downgrade(self));
+                runtime.spawn(track(Arc::downgrade(self), running));
             }
             Err(_) => self.tracker_running.store(false, Ordering::Release),
         }
@@ -473,9 +499,12 @@ enum Ended {
 
 /// The tracking connection's task: opens it, keeps it confirmed, opens another when it goes,
 /// until every clone of the store is dropped.
-async fn track(weak: Weak<Cache>) {
-    let _running = Running(weak.clone());
+async fn track(weak: Weak<Cache>, running: Running) {
+    let _running = running;
     let mut backoff = MIN_BACKOFF;
+    // The first failure to open tracking is worth an operator's attention (an ACL refusing
+    // CLIENT TRACKING, a proxy without RESP3, Redis older than 6): the cache stays off.
+    let mut warned = false;
     loop {
         let ended = tracking_connection(&weak).await;
         let Some(cache) = weak.upgrade() else { return };
@@ -494,6 +523,13 @@ async fn track(weak: Weak<Cache>) {
                     tracing::warn!(
                         error = e.category(),
                         "redis tracking connection failed; local session cache off until it is back"
+                    );
+                } else if !warned {
+                    warned = true;
+                    tracing::warn!(
+                        error = e.category(),
+                        "cannot open the redis tracking connection; local session cache off \
+                         until it opens (retrying)"
                     );
                 } else {
                     tracing::debug!(
@@ -605,7 +641,7 @@ mod tests {
             Ok(hit) => hit,
             Err(ticket) => {
                 if let Some(ticket) = ticket {
-                    ticket.fill(stored);
+                    ticket.fill(stored, 1);
                 }
                 stored.clone()
             }
@@ -651,9 +687,27 @@ mod tests {
             panic!("a miss with a ticket");
         };
         cache.on_push(1, &Notify::new(), invalidate_push(&["p:a"]));
-        ticket.fill(&record(FAR));
+        ticket.fill(&record(FAR), 1);
         assert_eq!(cache.stats().entries, 0);
         assert!(matches!(cache.get("a", 100), Err(Some(_))), "read again");
+    }
+
+    /// A record stored larger than the cap is never cached (the memory bound is per entry
+    /// too), and the staleness bound is clamped to 20 ms..10 s.
+    #[test]
+    fn large_records_and_long_bounds_are_refused() {
+        let cache = cache(10);
+        cache.tracking_up(1, Instant::now());
+        let Err(Some(ticket)) = cache.get("a", 100) else {
+            panic!("a miss with a ticket");
+        };
+        ticket.fill(&record(FAR), MAX_CACHED_RECORD + 1);
+        assert_eq!(cache.stats().entries, 0);
+        assert!(matches!(cache.get("a", 100), Err(Some(_))), "read again");
+        let bound = |d| LocalCache::new(1).staleness_bound(d).staleness_bound;
+        assert_eq!(bound(Duration::from_secs(3600)), MAX_STALENESS_BOUND);
+        assert_eq!(bound(Duration::ZERO), MIN_STALENESS_BOUND);
+        assert_eq!(bound(Duration::from_secs(2)), Duration::from_secs(2));
     }
 
     /// An invalidation drops the entry; keys outside the prefix, or other ids, leave it.
@@ -703,7 +757,7 @@ mod tests {
             (stats.entries, stats.tracking, stats.flushes),
             (0, false, 1)
         );
-        in_flight.fill(&record(FAR));
+        in_flight.fill(&record(FAR), 1);
         assert_eq!(cache.stats().entries, 0, "a read from before is not cached");
         assert!(matches!(cache.get("a", 100), Err(None)));
         cache.tracking_up(2, Instant::now());

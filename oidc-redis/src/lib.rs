@@ -67,13 +67,22 @@
 //!   connection so that both reach the same server. A connection lost without the socket
 //!   saying so (a partition), or a process too stalled to read it, is caught by a heartbeat:
 //!   a cached record is served only if Redis answered a `PING` sent on the tracking
-//!   connection less than [`LocalCache::staleness_bound`] ago (1 s by default; heartbeats go
-//!   out four times per bound), and replies come after the pushes queued before them, so that
-//!   answer proves every earlier invalidation was applied. That bound is the most a partition
-//!   can delay a logout's effect on a cached record. `FLUSHDB`/`FLUSHALL` flush the cache.
-//! - **Bounded memory**: at most `capacity` records; a full cache evicts the least recently
-//!   used of a few sampled entries (Redis' own approximation of LRU). Expired records are
-//!   never served. [`RedisStore::local_cache_stats`] tells hits, misses, invalidations,
+//!   connection less than [`LocalCache::staleness_bound`] ago (1 s by default, at most 10 s;
+//!   heartbeats go out four times per bound), and that answer proves that every write Redis
+//!   ran before the `PING` was sent has had its invalidation applied. That bound is the most
+//!   a partition can delay a logout's effect on a cached record. A tracking connection that
+//!   cannot be opened (an ACL refusing `CLIENT TRACKING`, a proxy without RESP3) is logged
+//!   once as a warning, and [`LocalCacheStats::tracking`] says whether tracking is on.
+//!   `FLUSHDB`/`FLUSHALL` flush the cache.
+//! - **Bounded memory**: at most `capacity` records, each at most 64 KiB as stored (a larger
+//!   record is read from Redis every time), so at most about `capacity` × 64 KiB; a full
+//!   cache evicts the least recently used of a few sampled entries (Redis' own approximation
+//!   of LRU). Expired records are never served.
+//! - **What Redis does not announce**: `SWAPDB`, a database restored from a backup behind a
+//!   live connection, a failover that moves the data connection but not the tracking one
+//!   (a split brain behind DNS), and time the host spent suspended (the bound is measured on
+//!   a monotonic clock that stops then). After an operation of the first kinds, call
+//!   [`RedisStore::flush_local_cache`] on every instance, or restart them. [`RedisStore::local_cache_stats`] tells hits, misses, invalidations,
 //!   flushes and evictions.
 //!
 //! Encrypted records are cached decrypted, in this process's memory only (where the relying
@@ -328,6 +337,16 @@ impl RedisStore {
         self
     }
 
+    /// Empties the local cache now, in this process. Redis announces every write, delete and
+    /// expiry, `FLUSHDB` and `FLUSHALL`, but not `SWAPDB` (nor a database restored behind the
+    /// tracking connection's back): after such a change, call this on every instance (or
+    /// restart them) so that none serves a record from before it.
+    pub fn flush_local_cache(&self) {
+        if let Some(cache) = &self.cache {
+            cache.flush_all();
+        }
+    }
+
     /// What the local cache holds and has done; `None` without one.
     pub fn local_cache_stats(&self) -> Option<LocalCacheStats> {
         self.cache.as_ref().map(|c| c.stats())
@@ -346,6 +365,11 @@ impl RedisStore {
         previous: &[&[u8]],
     ) -> Result<Self, StoreError> {
         self.sealer = Some(Arc::new(Sealer::new(current, previous)?));
+        // A clone with other encryption settings must not share a cache with this one: it
+        // would serve records this store refuses (a plaintext record planted in Redis).
+        if let Some(cache) = self.cache.take() {
+            self = self.with_local_cache(cache.options());
+        }
         Ok(self)
     }
 
@@ -476,9 +500,10 @@ impl SessionStore for RedisStore {
                 None => None,
             };
             let value: Option<String> = self.query(redis::cmd("GET").arg(self.key(id))).await?;
+            let stored_len = value.as_ref().map_or(0, String::len);
             let record = value.and_then(|stored| self.decode(id, &stored));
             if let (Some(ticket), Some(record)) = (ticket, &record) {
-                ticket.fill(record);
+                ticket.fill(record, stored_len);
             }
             Ok(record)
         })

@@ -620,3 +620,34 @@ async fn logout_propagation_figures() {
         took[took.len() - 1]
     );
 }
+
+/// What Redis does not announce (`SWAPDB`) is the operator's to flush: `flush_local_cache`
+/// empties the cache at once. And a clone given other encryption settings gets a cache of its
+/// own, so it never serves a record only the original would accept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_can_be_flushed_and_is_not_shared_across_encryption_settings() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let plain = cached_store(&server.url, 100).await;
+    let record = user_record("alice", "s1", "v1");
+    plain.save("alice-session", &record).await.unwrap();
+    cache_it(&plain, "alice-session").await;
+    let encrypting = plain
+        .clone()
+        .encrypt_records(b"the app's session secret, 32 bytes or more", &[])
+        .unwrap();
+    assert_eq!(
+        encrypting.load("alice-session").await.unwrap(),
+        None,
+        "a plaintext record is refused by the encrypting store, cached or not"
+    );
+    assert_eq!(plain.local_cache_stats().unwrap().entries, 1);
+    plain.flush_local_cache();
+    assert_eq!(plain.local_cache_stats().unwrap().entries, 0);
+    assert_eq!(
+        plain.load("alice-session").await.unwrap().as_ref(),
+        Some(&record),
+        "read from Redis again"
+    );
+}
