@@ -7,9 +7,6 @@
 //! They run on a multi-threaded runtime, as an app does: the test's own blocking calls (the
 //! `redis-cli` and `redis-server` processes) then never stall the connections' readers.
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,145 +15,8 @@ use oidc_core::session::sid_index_key;
 use oidc_core::SessionRecord;
 use oidc_redis::{LocalCache, RedisStore};
 use oidc_runtime::SessionStore;
-
-/// A `redis-server` child process, killed on drop (its data directory removed).
-struct RedisServer {
-    child: Child,
-    port: u16,
-    url: String,
-    args: Vec<String>,
-    dir: PathBuf,
-}
-
-fn redis_installed() -> bool {
-    match Command::new("redis-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-    {
-        Ok(_) => true,
-        Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!("SKIPPED: redis-server is not installed ({e}); CI installs it");
-            false
-        }
-        Err(e) => panic!("redis-server is required in CI: {e}"),
-    }
-}
-
-/// Whether the Redis `child` on `port` answers `PING` within 10 s (not if it exited).
-fn answers_ping(port: u16, child: &mut Child) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if !matches!(child.try_wait(), Ok(None)) {
-            return false;
-        }
-        let pong = Command::new("redis-cli")
-            .args(["-p", &port.to_string(), "PING"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "PONG")
-            .unwrap_or(false);
-        if pong {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-impl RedisServer {
-    /// A Redis that writes every command to its AOF, so that its data survives a restart. On
-    /// a port that another process took between the probe and the start (tests run in
-    /// parallel, here and in other crates), it tries another.
-    fn start() -> Option<RedisServer> {
-        if !redis_installed() {
-            return None;
-        }
-        for _ in 0..5 {
-            let port = free_port();
-            let dir = std::env::temp_dir()
-                .join(format!("oidc-redis-cache-{}-{port}", std::process::id()));
-            std::fs::create_dir_all(&dir).expect("a data directory");
-            let args: Vec<String> = vec![
-                "--port".into(),
-                port.to_string(),
-                "--bind".into(),
-                "127.0.0.1".into(),
-                "--dir".into(),
-                dir.display().to_string(),
-                "--save".into(),
-                String::new(),
-                "--appendonly".into(),
-                "yes".into(),
-                "--appendfsync".into(),
-                "always".into(),
-            ];
-            if let Some(child) = Self::try_spawn(&args, port) {
-                return Some(RedisServer {
-                    child,
-                    port,
-                    url: format!("redis://127.0.0.1:{port}/"),
-                    args,
-                    dir,
-                });
-            }
-            let _ = std::fs::remove_dir_all(&dir);
-        }
-        panic!("redis-server did not start");
-    }
-
-    /// Starts `redis-server` and waits until it answers `PING` (a restarted one loads its AOF
-    /// first); `None` if it exits or does not answer.
-    fn try_spawn(args: &[String], port: u16) -> Option<Child> {
-        let mut child = Command::new("redis-server")
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
-        if answers_ping(port, &mut child) {
-            Some(child)
-        } else {
-            let _ = child.kill();
-            let _ = child.wait();
-            None
-        }
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Kills Redis (clients' connections just break) and starts it again, same port and data.
-    fn restart(&mut self) {
-        self.stop();
-        self.child = Self::try_spawn(&self.args, self.port).expect("redis-server restarts");
-    }
-
-    /// A command through `redis-cli`, as another client of the same Redis.
-    fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string(), "--raw"])
-            .args(args)
-            .output()
-            .expect("redis-cli runs");
-        String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+// With its AOF, so that a restart keeps the data: the restart tests need it.
+use oidc_testkit::redis_server::RedisServer;
 
 const SECRET: &[u8] = b"the app's session secret, 32 bytes or more";
 const ISSUER: &str = "https://op.example";
@@ -234,7 +94,7 @@ async fn cache_it(store: &RedisStore, id: &str) -> SessionRecord {
 /// which had the session cached, as soon as Redis' invalidation reaches it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delete_through_one_store_reaches_the_cache_of_another() {
-    let Some(server) = RedisServer::start() else {
+    let Some(server) = RedisServer::start_persistent() else {
         return;
     };
     let a = cached_store(&server.url, 100).await;
@@ -262,7 +122,7 @@ async fn a_delete_through_one_store_reaches_the_cache_of_another() {
 /// cache at once and in B's as soon as the invalidation arrives; other sessions stay cached.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_logout_through_one_store_reaches_the_cache_of_another() {
-    let Some(server) = RedisServer::start() else {
+    let Some(server) = RedisServer::start_persistent() else {
         return;
     };
     let a = cached_store(&server.url, 100).await;
@@ -300,7 +160,7 @@ async fn a_provider_logout_through_one_store_reaches_the_cache_of_another() {
 /// in B's once the invalidation arrives: B never keeps serving the old refresh token.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_save_through_one_store_reaches_the_cache_of_another() {
-    let Some(server) = RedisServer::start() else {
+    let Some(server) = RedisServer::start_persistent() else {
         return;
     };
     let a = cached_store(&server.url, 100).await;
@@ -327,7 +187,7 @@ async fn a_save_through_one_store_reaches_the_cache_of_another() {
 /// the connection broke, before any read could be served from it. Then B caches again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_stale_record_after_a_redis_restart() {
-    let Some(mut server) = RedisServer::start() else {
+    let Some(mut server) = RedisServer::start_persistent() else {
         return;
     };
     let b = cached_store(&server.url, 100).await;
@@ -361,7 +221,7 @@ async fn no_stale_record_after_a_redis_restart() {
 /// then deletes the session store B had cached: B does not return it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_stale_record_after_a_dropped_connection() {
-    let Some(server) = RedisServer::start() else {
+    let Some(server) = RedisServer::start_persistent() else {
         return;
     };
     let b = cached_store(&server.url, 100).await;
@@ -427,7 +287,7 @@ async fn silencing_proxy(redis_port: u16) -> (u16, Arc<AtomicBool>) {
 /// never return the deleted record.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_partition_stops_cache_hits_within_the_bound() {
-    let Some(server) = RedisServer::start() else {
+    let Some(server) = RedisServer::start_persistent() else {
         return;
     };
     let (port, silence) = silencing_proxy(server.port).await;
@@ -469,7 +329,7 @@ async fn a_silent_partition_stops_cache_hits_within_the_bound() {
 /// prefix's writes leave it alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn encrypted_records_and_prefixes_work_with_the_cache() {
-    let Some(server) = RedisServer::start() else {
+    let Some(server) = RedisServer::start_persistent() else {
         return;
     };
     let store = |prefix: &'static str| {
@@ -524,7 +384,7 @@ async fn encrypted_records_and_prefixes_work_with_the_cache() {
 /// returns the right record.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cache_stays_within_its_capacity() {
-    let Some(server) = RedisServer::start() else {
+    let Some(server) = RedisServer::start_persistent() else {
         return;
     };
     let store = cached_store(&server.url, 5).await;
@@ -553,7 +413,7 @@ async fn the_cache_stays_within_its_capacity() {
 /// asserted is that every cached load was a hit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_loads_skip_redis() {
-    let Some(server) = RedisServer::start() else {
+    let Some(server) = RedisServer::start_persistent() else {
         return;
     };
     const N: u32 = 2000;
@@ -593,7 +453,7 @@ async fn cached_loads_skip_redis() {
 /// stops returning it. Asserted: B served each from its cache, and dropped each within 10 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_propagation_figures() {
-    let Some(server) = RedisServer::start() else {
+    let Some(server) = RedisServer::start_persistent() else {
         return;
     };
     let a = cached_store(&server.url, 1000).await;
@@ -626,7 +486,7 @@ async fn logout_propagation_figures() {
 /// own, so it never serves a record only the original would accept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cache_can_be_flushed_and_is_not_shared_across_encryption_settings() {
-    let Some(server) = RedisServer::start() else {
+    let Some(server) = RedisServer::start_persistent() else {
         return;
     };
     let plain = cached_store(&server.url, 100).await;

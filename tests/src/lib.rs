@@ -71,6 +71,7 @@ mod par;
 pub mod par_scenarios;
 pub mod provider_compat_scenarios;
 pub mod redis_scenarios;
+pub mod redis_server;
 mod revocation;
 pub mod revocation_scenarios;
 pub mod scenarios;

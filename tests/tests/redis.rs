@@ -4,158 +4,16 @@
 
 mod common;
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::axum_app::AxumApp;
 use common::rocket_app::RocketApp;
 use common::warp_app::WarpApp;
 use oidc_testkit::harness::system_now as now;
 use oidc_testkit::harness::App;
-
-/// A `redis-server` child process, killed on drop (its data directory removed).
-struct RedisServer {
-    child: Child,
-    port: u16,
-    url: String,
-    /// The arguments it was started with, to restart it the same way.
-    args: Vec<String>,
-    /// Its working directory (AOF, TLS files), removed on drop.
-    dir: PathBuf,
-}
-
-/// Whether `redis-server` can run here: skipped, with a message, outside CI when it is not
-/// installed; required in CI.
-fn redis_installed() -> bool {
-    match Command::new("redis-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-    {
-        Ok(_) => true,
-        Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!("SKIPPED: redis-server is not installed ({e}); CI installs it");
-            false
-        }
-        Err(e) => panic!("redis-server is required in CI: {e}"),
-    }
-}
-
-/// Whether a Redis on `port` answers `PING` within 10 s.
-fn answers_ping(port: u16) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        let pong = Command::new("redis-cli")
-            .args(["-p", &port.to_string(), "PING"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "PONG")
-            .unwrap_or(false);
-        if pong {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-impl RedisServer {
-    /// A Redis that keeps nothing on disk.
-    fn start() -> Option<RedisServer> {
-        Self::start_with(&["--save", "", "--appendonly", "no"])
-    }
-
-    /// A Redis that writes every command to its AOF, so that its data survives a restart.
-    fn start_persistent() -> Option<RedisServer> {
-        Self::start_with(&[
-            "--save",
-            "",
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-        ])
-    }
-
-    fn start_with(extra: &[&str]) -> Option<RedisServer> {
-        if !redis_installed() {
-            return None;
-        }
-        let port = free_port();
-        let dir =
-            std::env::temp_dir().join(format!("oidc-redis-test-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a data directory");
-        let mut args: Vec<String> = ["--port", &port.to_string(), "--bind", "127.0.0.1"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        args.extend(["--dir".to_owned(), dir.display().to_string()]);
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let child = Self::spawn(&args, port);
-        Some(RedisServer {
-            child,
-            port,
-            url: format!("redis://127.0.0.1:{port}/"),
-            args,
-            dir,
-        })
-    }
-
-    /// Starts `redis-server` and waits until it answers `PING` (not merely accepts: a
-    /// restarted one loads its AOF first).
-    fn spawn(args: &[String], port: u16) -> Child {
-        let mut child = Command::new("redis-server")
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
-        if !answers_ping(port) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("redis-server did not start");
-        }
-        child
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Kills Redis (no clean shutdown: clients' connections just break) and starts it again on
-    /// the same port with the same data directory.
-    fn restart(&mut self) {
-        self.stop();
-        self.child = Self::spawn(&self.args, self.port);
-    }
-
-    /// A command through `redis-cli` (raw output), to look at what the store wrote.
-    fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string(), "--raw"])
-            .args(args)
-            .output()
-            .expect("redis-cli runs");
-        String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use oidc_testkit::redis_server::{free_port, redis_installed, RedisServer};
 
 /// Two instances of `A` on one Redis: a login on one is seen by the other, a logout on one
 /// ends it on both, and a Redis outage is a clear error page, not a panic.
