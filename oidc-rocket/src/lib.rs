@@ -22,7 +22,11 @@
 //!   validation), [`BearerWith`] adds route-specific requirements (scopes, audience) named by a
 //!   [`BearerPolicy`];
 //! - [`SessionOrBearer`] (and [`SessionOrBearerWith`]) accepts a bearer token, or a browser
-//!   session when there is no `Authorization` header.
+//!   session when there is no `Authorization` header;
+//! - a failing guard is answered through Rocket's catchers ([`catchers()`], registered by the
+//!   fairing unless the app has its own `401` catcher; [`guard_response`] for the app's own);
+//! - [`OidcFairing::from_figment`] reads the configuration from `Rocket.toml`
+//!   (`[default.oidc]`).
 //!
 //! ```no_run
 //! use oidc_rocket::{ClientMetadata, OidcFairing, OidcUser, ProviderConfig, RelyingParty};
@@ -50,16 +54,24 @@
 //! fails, it keeps the relying party's answer in the request's local cache (the login
 //! redirect, the `401` for API requests, the error view; for bearer tokens a `401` or `403`
 //! with a `WWW-Authenticate` challenge, a `400`, or a JSON `5xx`) and fails with
-//! `401 Unauthorized`, whatever the kept status. Rocket runs the `401` catcher as usual, and
-//! then the fairing's response hook replaces that `401` response with the kept one: the client
-//! sees exactly the relying party's status, headers and body (plus headers other fairings
-//! added, such as Shield's). Nothing is registered in the app's catcher space;
-//! a `401` catcher of the app runs but its answer is replaced, while a catcher that answers
-//! with another status (its own login redirect, say) takes over.
+//! `401 Unauthorized`, whatever the kept status. Rocket then runs its `401` catcher, and the
+//! catcher of this crate ([`catchers()`]) sends the kept answer: the client sees exactly the
+//! relying party's status, headers and body (plus headers fairings add, such as Shield's).
+//!
+//! [`OidcFairing`] registers that catcher at `/` unless the app registered a `401` catcher
+//! there itself: then the app's catcher answers, and its answer stands (it may send the kept
+//! answer with [`guard_response`] when it wants to). Register [`catchers()`] under a base to
+//! have it answer there in place of an outer catcher of the app's.
+//!
+//! ## Configuration from `Rocket.toml`
+//! [`OidcFairing::from_figment`] reads the relying party from the app's Rocket configuration
+//! (`[default.oidc]`, or `ROCKET_OIDC`) as an [`oidc_runtime::Config`]; see there for the
+//! fields.
 //!
 //! A handler that takes `Option<OidcUser>` runs without a session; prefer [`MaybeUser`] there,
 //! which does not start a login. If such a handler answers `401` itself, the login response
-//! is sent (the same holds for the other guards taken as `Option` or `Result`).
+//! is sent by the catcher of this crate (the same holds for the other guards taken as `Option`
+//! or `Result`).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -83,7 +95,7 @@ use rocket::{Build, Rocket};
 pub use oidc_runtime::{self, prelude::*};
 
 /// The status every failing guard of this crate fails with, whatever the relying party's
-/// answer: the fairing replaces the response with that answer.
+/// answer: the catcher for it sends that answer.
 const REFUSED: Status = Status::Unauthorized;
 
 /// The request as the core sees it. Rocket 0.5 speaks `http` 0.2; the core `http` 1: the
@@ -172,22 +184,262 @@ impl Handler for RpHandler {
 /// site asks for) and
 /// [`RelyingParty::login_path`] (`GET`) when the relying party has one, each with and without
 /// the app's path prefix ([`RelyingParty::route_paths`]), so that the app also works behind a
-/// proxy that strips the prefix. Its response hook sends
-/// the answer of a failing guard of this crate (see
+/// proxy that strips the prefix. Unless the app registered a `401` catcher at `/` itself, it
+/// also registers [`catchers()`] there (see
 /// [how a failing guard answers](crate#how-a-failing-guard-answers)).
 ///
-/// Ignition fails when a `RelyingParty` is already managed, or when a route path is not a
-/// valid Rocket route URI.
-#[derive(Clone, Debug)]
+/// The relying party is given ready-made ([`new`](Self::new)) or read from the app's Rocket
+/// configuration at ignite ([`from_figment`](Self::from_figment)).
+///
+/// Ignition fails when a `RelyingParty` is already managed, when a route path is not a
+/// valid Rocket route URI, or when the configuration cannot be read or built.
+#[derive(Clone)]
 pub struct OidcFairing {
-    rp: RelyingParty,
+    source: Source,
 }
+
+/// Turns the builder read from the configuration into the app's: the code-valued parts
+/// (transport, store, error view) that configuration cannot hold.
+type Customize = Arc<dyn Fn(RelyingPartyBuilder) -> RelyingPartyBuilder + Send + Sync>;
+
+#[derive(Clone)]
+enum Source {
+    Ready(RelyingParty),
+    Figment {
+        key: &'static str,
+        customize: Customize,
+        default_transport: bool,
+    },
+}
+
+impl std::fmt::Debug for OidcFairing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.source {
+            Source::Ready(rp) => f.debug_tuple("OidcFairing").field(rp).finish(),
+            Source::Figment { key, .. } => f
+                .debug_struct("OidcFairing")
+                .field("figment_key", key)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// The configuration key [`OidcFairing::from_figment`] reads (`[default.oidc]` in
+/// `Rocket.toml`, `ROCKET_OIDC={...}` in the environment).
+pub const CONFIG_KEY: &str = "oidc";
 
 impl OidcFairing {
     /// The fairing for a relying party.
     pub fn new(rp: RelyingParty) -> Self {
-        OidcFairing { rp }
+        OidcFairing {
+            source: Source::Ready(rp),
+        }
     }
+
+    /// The fairing for the relying party the app's Rocket configuration describes: at ignite
+    /// it reads the [`CONFIG_KEY`] table of `rocket.figment()` (`[default.oidc]` in
+    /// `Rocket.toml`, with Rocket's profiles and `ROCKET_` environment overrides) as an
+    /// [`oidc_runtime::Config`] and builds it with [`default_transport`].
+    ///
+    /// ```toml
+    /// [default.oidc]
+    /// app_url = "https://app.example"
+    /// session = { secret = "a session secret of at least thirty-two bytes" }
+    ///
+    /// [default.oidc.providers.default]
+    /// issuer = "https://accounts.example.com"
+    /// client_id = "my-app"
+    /// client_secret = "s3cret"
+    /// ```
+    ///
+    /// ```no_run
+    /// #[rocket::launch]
+    /// fn rocket() -> _ {
+    ///     rocket::build().attach(oidc_rocket::OidcFairing::from_figment())
+    /// }
+    /// ```
+    #[cfg(feature = "reqwest")]
+    pub fn from_figment() -> Self {
+        OidcFairing {
+            source: Source::Figment {
+                key: CONFIG_KEY,
+                customize: Arc::new(|builder| builder),
+                default_transport: true,
+            },
+        }
+    }
+
+    /// [`from_figment`](Self::from_figment) with the parts configuration cannot hold added by
+    /// `customize`: it receives the builder read from the configuration and must set a
+    /// transport ([`RelyingPartyBuilder::transport`]); it may add a session store, an error
+    /// view...
+    ///
+    /// ```no_run
+    /// # let transport = oidc_rocket::default_transport().unwrap();
+    /// let fairing = oidc_rocket::OidcFairing::from_figment_with(move |builder| {
+    ///     builder.transport(transport.clone())
+    /// });
+    /// ```
+    pub fn from_figment_with(
+        customize: impl Fn(RelyingPartyBuilder) -> RelyingPartyBuilder + Send + Sync + 'static,
+    ) -> Self {
+        OidcFairing {
+            source: Source::Figment {
+                key: CONFIG_KEY,
+                customize: Arc::new(customize),
+                default_transport: false,
+            },
+        }
+    }
+
+    /// The relying party: the given one, or the one the configuration describes.
+    fn relying_party(&self, figment: &rocket::figment::Figment) -> Option<RelyingParty> {
+        let (key, customize, default_transport) = match &self.source {
+            Source::Ready(rp) => return Some(rp.clone()),
+            Source::Figment {
+                key,
+                customize,
+                default_transport,
+            } => (*key, customize, *default_transport),
+        };
+        let config: oidc_runtime::Config = match figment.extract_inner(key) {
+            Ok(config) => config,
+            Err(errors) => {
+                for e in errors {
+                    tracing::error!(
+                        key = %e.path.join("."),
+                        error = config_error(&e.kind),
+                        "cannot read the OpenID Connect configuration"
+                    );
+                }
+                return None;
+            }
+        };
+        let mut builder = match config.builder() {
+            Ok(builder) => builder,
+            Err(e) => {
+                tracing::error!(key, error = %e, "invalid OpenID Connect configuration");
+                return None;
+            }
+        };
+        if default_transport {
+            builder = with_default_transport(builder)?;
+        }
+        match customize(builder).build() {
+            Ok(rp) => Some(rp),
+            Err(e) => {
+                tracing::error!(key, error = %e, "cannot build the relying party");
+                None
+            }
+        }
+    }
+}
+
+/// What is wrong with a configuration value, without the value: figment's own messages quote
+/// it, and it may be a client secret.
+fn config_error(kind: &rocket::figment::error::Kind) -> String {
+    use rocket::figment::error::Kind;
+    match kind {
+        Kind::MissingField(field) => format!("missing field `{field}`"),
+        Kind::UnknownField(field, _) => format!("unknown field `{field}`"),
+        Kind::DuplicateField(field) => format!("duplicate field `{field}`"),
+        Kind::UnknownVariant(..) => "unknown variant".into(),
+        Kind::InvalidType(_, expected) => format!("invalid type: expected {expected}"),
+        Kind::InvalidValue(_, expected) => format!("invalid value: expected {expected}"),
+        Kind::InvalidLength(_, expected) => format!("invalid length: expected {expected}"),
+        _ => "invalid value".into(),
+    }
+}
+
+#[cfg(feature = "reqwest")]
+fn with_default_transport(builder: RelyingPartyBuilder) -> Option<RelyingPartyBuilder> {
+    match default_transport() {
+        Ok(transport) => Some(builder.transport(transport)),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot create the HTTP transport");
+            None
+        }
+    }
+}
+
+#[cfg(not(feature = "reqwest"))]
+fn with_default_transport(builder: RelyingPartyBuilder) -> Option<RelyingPartyBuilder> {
+    Some(builder)
+}
+
+/// The catchers that answer a failing guard of this crate with the relying party's response
+/// (see [how a failing guard answers](crate#how-a-failing-guard-answers)): one for `401`.
+/// [`OidcFairing`] registers them at `/` unless the app has a `401` catcher there; register
+/// them yourself under a base to have them answer there in place of an outer catcher of yours:
+///
+/// ```no_run
+/// # let rp: oidc_rocket::RelyingParty = unimplemented!();
+/// rocket::build()
+///     .attach(oidc_rocket::OidcFairing::new(rp))
+///     .register("/account", oidc_rocket::catchers());
+/// ```
+pub fn catchers() -> Vec<rocket::Catcher> {
+    let mut catcher = rocket::Catcher::new(REFUSED.code, answer_refusal);
+    catcher.name = Some("oidc guard response".into());
+    vec![catcher]
+}
+
+/// The response a failing guard of this crate kept for `request`, taken (so that it is sent
+/// once): for an app's own `401` catcher that wants to send it in some cases. `None` when no
+/// guard of this crate failed (the `401` comes from elsewhere).
+///
+/// ```
+/// use oidc_rocket::GuardResponse;
+/// use rocket::{catch, Request};
+///
+/// #[catch(401)]
+/// fn unauthorized(request: &Request<'_>) -> Result<GuardResponse, &'static str> {
+///     oidc_rocket::guard_response(request).ok_or("you are not allowed here")
+/// }
+/// ```
+pub fn guard_response(request: &Request<'_>) -> Option<GuardResponse> {
+    let pending = request.local_cache(PendingResponse::default);
+    let kept = pending
+        .0
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()?;
+    Some(GuardResponse(kept))
+}
+
+/// The relying party's answer to a request a guard of this crate refused (see
+/// [`guard_response`]): the login redirect, a `401` or `403`, the error view.
+pub struct GuardResponse(pub oidc_runtime::Response);
+
+impl std::fmt::Debug for GuardResponse {
+    // Not the headers: they may set the login cookie.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardResponse")
+            .field("status", &self.0.status())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'r, 'o: 'r> rocket::response::Responder<'r, 'o> for GuardResponse {
+    fn respond_to(self, _: &'r Request<'_>) -> rocket::response::Result<'o> {
+        Ok(to_rocket(self.0))
+    }
+}
+
+fn answer_refusal<'r>(status: Status, request: &'r Request<'_>) -> rocket::catcher::BoxFuture<'r> {
+    Box::pin(async move {
+        Ok(guard_response(request)
+            .map(|r| to_rocket(r.0))
+            .unwrap_or_else(|| {
+                // A 401 of the app's own handler: a short page, as Rocket's default would be.
+                let body = Bytes::from(format!("{} {}", status.code, status.reason_lossy()));
+                let mut out = Response::new();
+                out.set_status(status);
+                out.set_header(rocket::http::ContentType::Plain);
+                out.set_sized_body(body.len(), Cursor::new(body));
+                out
+            }))
+    })
 }
 
 fn named(mut route: Route, name: &'static str) -> Route {
@@ -200,7 +452,7 @@ fn valid_route_path(path: &str) -> bool {
     !path.contains(['<', '>']) && Origin::parse_route(path).is_ok()
 }
 
-/// The failing guard's response, kept for the fairing's response hook.
+/// The failing guard's response, kept for the catcher.
 #[derive(Default)]
 struct PendingResponse(Mutex<Option<oidc_runtime::Response>>);
 
@@ -209,7 +461,7 @@ impl Fairing for OidcFairing {
     fn info(&self) -> Info {
         Info {
             name: "OpenID Connect",
-            kind: Kind::Ignite | Kind::Response | Kind::Singleton,
+            kind: Kind::Ignite | Kind::Singleton,
         }
     }
 
@@ -218,17 +470,18 @@ impl Fairing for OidcFairing {
             tracing::error!("a RelyingParty is already managed: attach OidcFairing instead");
             return Err(rocket);
         }
+        let Some(rp) = self.relying_party(rocket.figment()) else {
+            return Err(rocket);
+        };
         // Each path with and without the app's prefix, which a proxy in front may strip.
-        let paths = self.rp.route_paths();
+        let paths = rp.route_paths();
         for (_, path) in &paths {
             if !valid_route_path(path) {
                 tracing::error!(path, "not a valid Rocket route path");
                 return Err(rocket);
             }
         }
-        let handler = RpHandler {
-            rp: self.rp.clone(),
-        };
+        let handler = RpHandler { rp: rp.clone() };
         let mut routes = Vec::new();
         for (route, path) in paths {
             for method in route.methods() {
@@ -254,34 +507,16 @@ impl Fairing for OidcFairing {
                 routes.push(named(Route::new(method, path, handler.clone()), name));
             }
         }
-        Ok(rocket.manage(self.rp.clone()).mount("/", routes))
-    }
-
-    async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
-        if response.status() != REFUSED {
-            return;
-        }
-        let pending = request.local_cache(PendingResponse::default);
-        let Some(kept) = pending
-            .0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        else {
-            return;
+        // The app's own 401 catcher at the root stands (registering ours would collide).
+        let app_catcher = rocket
+            .catchers()
+            .any(|c| c.code == Some(REFUSED.code) && c.base.path() == "/");
+        let rocket = if app_catcher {
+            rocket
+        } else {
+            rocket.register("/", catchers())
         };
-        let mut out = to_rocket(kept);
-        // Keep what other fairings added (Shield's headers, `Server`), not the catcher's body.
-        for header in response.headers().iter() {
-            let name = header.name().as_str();
-            let body_header = ["content-type", "content-length", "set-cookie"]
-                .iter()
-                .any(|h| name.eq_ignore_ascii_case(h));
-            if !body_header && !out.headers().contains(name) {
-                out.adjoin_raw_header(name.to_owned(), header.value().to_owned());
-            }
-        }
-        *response = out;
+        Ok(rocket.manage(rp).mount("/", routes))
     }
 }
 
@@ -322,21 +557,27 @@ fn relying_party<'r>(request: &'r Request<'_>) -> Result<&'r RelyingParty, (Stat
     })
 }
 
-fn parts(request: &Request<'_>) -> Result<http::request::Parts, (Status, GuardError)> {
-    to_http(request, Bytes::new())
-        .map(|r| r.into_parts().0)
-        .map_err(|status| (status, GuardError::BadRequest))
+/// The request head as the runtime reads it, converted once per request: every guard of the
+/// request (and a handler's several guards) borrows the same copy from Rocket's local cache.
+struct CachedParts(Result<http::request::Parts, Status>);
+
+fn parts<'r>(request: &'r Request<'_>) -> Result<&'r http::request::Parts, (Status, GuardError)> {
+    let cached = request
+        .local_cache(|| CachedParts(to_http(request, Bytes::new()).map(|r| r.into_parts().0)));
+    cached
+        .0
+        .as_ref()
+        .map_err(|status| (*status, GuardError::BadRequest))
 }
 
-/// Runs a relying-party call for a guard: the call's refusal is kept for [`OidcFairing`]'s
-/// response hook and the guard fails with [`REFUSED`] and `error`.
+/// Runs a relying-party call for a guard: the call's refusal is kept for the catcher and the guard fails with [`REFUSED`] and `error`.
 async fn guard<'r, T, F, Fut>(
     request: &'r Request<'_>,
     error: GuardError,
     call: F,
 ) -> Outcome<T, GuardError>
 where
-    F: FnOnce(&'r RelyingParty, http::request::Parts) -> Fut,
+    F: FnOnce(&'r RelyingParty, &'r http::request::Parts) -> Fut,
     Fut: Future<Output = Result<T, oidc_runtime::Response>>,
 {
     let rp = match relying_party(request) {
@@ -363,7 +604,7 @@ async fn authenticate(
     provider: Option<&str>,
 ) -> Outcome<Arc<UserSession>, GuardError> {
     guard(request, GuardError::LoginRequired, |rp, parts| async move {
-        rp.authenticate(&parts, provider).await
+        rp.authenticate(parts, provider).await
     })
     .await
 }
@@ -483,7 +724,7 @@ impl<'r, T: serde::de::DeserializeOwned + Send> FromRequest<'r> for Claims<T> {
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, GuardError> {
         guard(request, GuardError::LoginRequired, |rp, parts| async move {
-            let user = rp.authenticate(&parts, None).await?;
+            let user = rp.authenticate(parts, None).await?;
             user.claims::<T>()
                 .map(Claims)
                 .map_err(|e| rp.error_response(&e.into()))
@@ -556,7 +797,7 @@ impl<'r, P: LoginPolicy> FromRequest<'r> for UserWith<P> {
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, GuardError> {
         let params = P::params();
         guard(request, GuardError::LoginRequired, |rp, parts| async move {
-            rp.authenticate_with(&parts, P::PROVIDER, &params).await
+            rp.authenticate_with(parts, P::PROVIDER, &params).await
         })
         .await
         .map(|user| UserWith(user, PhantomData))
@@ -606,7 +847,7 @@ impl<'r> FromRequest<'r> for Login {
             Err(e) => return Outcome::Error(e),
         };
         match parts(request) {
-            Ok(parts) => Outcome::Success(Login(oidc_runtime::Login::new(rp, &parts))),
+            Ok(parts) => Outcome::Success(Login(oidc_runtime::Login::new(rp, parts))),
             Err(e) => Outcome::Error(e),
         }
     }
@@ -643,7 +884,7 @@ impl<'r> FromRequest<'r> for MaybeUser {
         let user = async {
             let rp = relying_party(request)?;
             let parts = parts(request)?;
-            Ok(rp.session(&parts).await)
+            Ok(rp.session(parts).await)
         };
         match user.await {
             Ok(user) => Outcome::Success(MaybeUser(user)),
@@ -677,7 +918,7 @@ impl AccessToken {
     /// guard. [`RefreshedAccessToken`] is this as a guard.
     pub async fn force_refresh(request: &Request<'_>) -> Outcome<Self, GuardError> {
         guard(request, GuardError::LoginRequired, |rp, parts| async move {
-            rp.require_access_token(&parts, true).await.map(AccessToken)
+            rp.require_access_token(parts, true).await.map(AccessToken)
         })
         .await
     }
@@ -697,9 +938,7 @@ impl<'r> FromRequest<'r> for AccessToken {
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, GuardError> {
         guard(request, GuardError::LoginRequired, |rp, parts| async move {
-            rp.require_access_token(&parts, false)
-                .await
-                .map(AccessToken)
+            rp.require_access_token(parts, false).await.map(AccessToken)
         })
         .await
     }
@@ -750,7 +989,7 @@ async fn authorize_bearer(
     requirements: &BearerRequirements,
 ) -> Outcome<TokenIdentity, GuardError> {
     guard(request, GuardError::BearerRefused, |rp, parts| async move {
-        rp.authorize_bearer(&parts, requirements).await
+        rp.authorize_bearer(parts, requirements).await
     })
     .await
 }
@@ -766,7 +1005,7 @@ async fn session_or_bearer(
         GuardError::LoginRequired
     };
     guard(request, error, |rp, parts| async move {
-        rp.session_or_bearer(&parts, requirements).await
+        rp.session_or_bearer(parts, requirements).await
     })
     .await
 }

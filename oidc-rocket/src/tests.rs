@@ -1,6 +1,7 @@
 //! What the scenario suite does not cover: the guard response's headers, `MaybeUser`,
 //! `ProviderUser`, route-specific bearer requirements, a guard without the fairing, the body
-//! cap, ignition failures.
+//! cap, ignition failures, the app's own catchers, configuration from figment, the request
+//! head read once per request.
 
 use std::str::FromStr;
 use std::sync::Mutex;
@@ -73,6 +74,15 @@ struct TestApp {
     client: tokio::sync::OnceCell<Client>,
 }
 
+impl TestApp {
+    fn from_rocket(rocket: Rocket<Build>) -> Self {
+        TestApp {
+            rocket: Mutex::new(Some(rocket)),
+            client: tokio::sync::OnceCell::new(),
+        }
+    }
+}
+
 impl App for TestApp {
     const ADAPTER: &'static str = "rocket-unit";
 
@@ -85,10 +95,7 @@ impl App for TestApp {
             prefix,
             rocket::routes![home, maybe, second, orders, orders_either],
         );
-        TestApp {
-            rocket: Mutex::new(Some(rocket)),
-            client: tokio::sync::OnceCell::new(),
-        }
+        TestApp::from_rocket(rocket)
     }
 
     fn call(&self, request: http::Request<Bytes>) -> BoxFuture<'_, http::Response<Bytes>> {
@@ -328,4 +335,200 @@ async fn ignition_fails_when_a_relying_party_is_already_managed() {
         )),
         Ok(_) => panic!("ignition should fail"),
     }
+}
+
+#[rocket::catch(401)]
+fn own_401() -> &'static str {
+    "the app's own 401 page"
+}
+
+/// The app's 401 catcher at `/admin` sends the kept answer to browsers only.
+#[rocket::catch(401)]
+fn admin_401(request: &Request<'_>) -> Result<GuardResponse, (Status, &'static str)> {
+    let browser = request
+        .headers()
+        .get_one("accept")
+        .is_none_or(|accept| !accept.contains("json"));
+    match browser {
+        true => guard_response(request).ok_or((Status::Forbidden, "forbidden")),
+        false => Err((Status::Forbidden, "forbidden")),
+    }
+}
+
+#[tokio::test]
+async fn an_apps_own_401_catcher_answers() {
+    let bench = Bench::<TestApp>::new();
+    let rocket = quiet(rocket::build())
+        .attach(OidcFairing::new(bench.rp.clone()))
+        .mount("/", rocket::routes![home, maybe])
+        .register("/", rocket::catchers![own_401]);
+    let app = TestApp::from_rocket(rocket);
+    let mut b = bench.browser();
+    b.use_app(&app);
+    let page = b.get("/").await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(page.text(), "the app's own 401 page");
+    assert!(page.headers.get("location").is_none(), "not replaced");
+    assert!(
+        b.login_cookie_names().is_empty(),
+        "the kept login response, and its cookie, are not sent"
+    );
+    assert_eq!(b.get("/maybe").await.text(), "anonymous", "nothing changed");
+}
+
+#[tokio::test]
+async fn an_apps_catcher_under_a_base_may_send_the_kept_answer() {
+    let bench = Bench::<TestApp>::new();
+    let rocket = quiet(rocket::build())
+        .attach(OidcFairing::new(bench.rp.clone()))
+        .mount("/", rocket::routes![home, maybe])
+        .mount("/admin", rocket::routes![home])
+        .register("/admin", rocket::catchers![admin_401]);
+    let app = TestApp::from_rocket(rocket);
+    let mut b = bench.browser();
+    b.use_app(&app);
+    let page = b.get_json("/admin").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "the app's catcher");
+    let page = b.get("/admin").await;
+    assert_eq!(
+        page.status,
+        StatusCode::FOUND,
+        "the app's catcher sent ours"
+    );
+    assert!(page.location().unwrap().starts_with(ISSUER));
+    // Outside `/admin` the fairing's catcher answers: the JSON 401 of API requests.
+    let page = b.get_json("/").await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(page.json()["error"], "login_required");
+    assert_eq!(b.login("/admin", "alice").await.text(), "alice");
+}
+
+#[tokio::test]
+async fn mounting_our_catchers_gives_the_relying_partys_answers() {
+    let bench = Bench::<TestApp>::new();
+    let rocket = quiet(rocket::build())
+        .attach(OidcFairing::new(bench.rp.clone()))
+        .mount("/", rocket::routes![home, maybe])
+        .register("/", catchers());
+    let app = TestApp::from_rocket(rocket);
+    let mut b = bench.browser();
+    b.use_app(&app);
+    let page = b.get("/").await;
+    assert_eq!(page.status, StatusCode::FOUND);
+    assert!(page.location().unwrap().starts_with(ISSUER));
+    assert!(page.body.is_empty());
+    assert!(page.headers.contains_key("x-frame-options"), "Shield's");
+    let page = b.get_json("/").await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(page.json()["error"], "login_required");
+    assert_eq!(b.login("/", "alice").await.text(), "alice");
+}
+
+#[rocket::get("/refuse")]
+fn refuse() -> Status {
+    Status::Unauthorized
+}
+
+#[tokio::test]
+async fn a_401_of_the_apps_handler_is_not_a_login() {
+    let bench = Bench::<TestApp>::new();
+    let rocket = quiet(rocket::build())
+        .attach(OidcFairing::new(bench.rp.clone()))
+        .mount("/", rocket::routes![refuse]);
+    let app = TestApp::from_rocket(rocket);
+    let mut b = bench.browser();
+    b.use_app(&app);
+    let page = b.get("/refuse").await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(page.text(), "401 Unauthorized");
+    assert!(page.headers.get("set-cookie").is_none());
+}
+
+const OIDC_TOML: &str = r#"
+[default.oidc]
+app_url = "http://app.test"
+session = { secret = "a session secret of at least thirty-two bytes" }
+
+[default.oidc.providers.default]
+issuer = "https://op.test"
+client_id = "test-client"
+client_secret = "test-secret"
+scopes = ["openid", "profile", "email"]
+"#;
+
+fn figment(toml: &str) -> rocket::figment::Figment {
+    use rocket::figment::providers::Format;
+    rocket::Config::figment()
+        .merge(("log_level", rocket::config::LogLevel::Off))
+        .merge(("cli_colors", false))
+        .merge(rocket::figment::providers::Toml::string(toml).nested())
+}
+
+fn sim_transport(
+    bench: &Bench<TestApp>,
+) -> impl Fn(RelyingPartyBuilder) -> RelyingPartyBuilder + Send + Sync + 'static {
+    let transport = bench.transport.clone();
+    let clock = bench.clock.clone();
+    move |builder| {
+        builder
+            .transport(Arc::new(transport.clone()))
+            .clock(clock.clone())
+    }
+}
+
+#[tokio::test]
+async fn the_relying_party_is_read_from_the_rocket_configuration() {
+    // The constants the bench registered its client with.
+    assert!(OIDC_TOML.contains(APP_URL) && OIDC_TOML.contains(ISSUER));
+    assert!(OIDC_TOML.contains(CLIENT_ID) && OIDC_TOML.contains(CLIENT_SECRET));
+    let bench = Bench::<TestApp>::new();
+    let rocket = rocket::custom(figment(OIDC_TOML))
+        .attach(OidcFairing::from_figment_with(sim_transport(&bench)))
+        .mount("/", rocket::routes![home, maybe]);
+    let app = TestApp::from_rocket(rocket);
+    let mut b = bench.browser();
+    b.use_app(&app);
+    let page = b.get("/").await;
+    assert_eq!(page.status, StatusCode::FOUND);
+    assert!(page.location().unwrap().starts_with(ISSUER));
+    let page = b.login("/", "alice").await;
+    assert_eq!(page.text(), "alice");
+    assert_eq!(b.get("/maybe").await.text(), "alice");
+}
+
+#[tokio::test]
+async fn ignition_fails_on_a_missing_or_invalid_configuration() {
+    let bench = Bench::<TestApp>::new();
+    let no_app_url = OIDC_TOML.replace("app_url = \"http://app.test\"", "");
+    let unknown_field = OIDC_TOML.replace("scopes =", "scope =");
+    for toml in ["", no_app_url.as_str(), unknown_field.as_str()] {
+        let rocket = rocket::custom(figment(toml))
+            .attach(OidcFairing::from_figment_with(sim_transport(&bench)))
+            .mount("/", rocket::routes![home]);
+        match Client::untracked(rocket).await {
+            Err(e) => assert!(
+                matches!(
+                    e.kind(),
+                    rocket::error::ErrorKind::FailedFairings(f) if f[0].name == "OpenID Connect"
+                ),
+                "{toml}"
+            ),
+            Ok(_) => panic!("ignition should fail: {toml}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_request_head_is_read_once_per_request() {
+    let client = Client::untracked(quiet(rocket::build())).await.unwrap();
+    let request = client
+        .get("/page?x=1")
+        .header(Header::new("x-custom", "one"))
+        .header(Header::new("accept", "application/json"));
+    let first = parts(&request).unwrap();
+    let second = parts(&request).unwrap();
+    assert!(std::ptr::eq(first, second), "the cached copy is shared");
+    assert_eq!(first.uri, "/page?x=1");
+    assert_eq!(first.headers["x-custom"], "one");
+    assert_eq!(first.headers["accept"], "application/json");
 }
