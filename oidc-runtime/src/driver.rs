@@ -1,11 +1,13 @@
 //! The driver loop, [`drive`]: performs a flow's actions until it is done. Why it waits on a
 //! `Notify` and why it may spawn is in the crate docs ("The driver loop").
 
+use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use oidc_core::{Action, Answer, Flow, Outbound};
+use oidc_core::{Action, Answer, Flow, Outbound, Response};
 use tokio::sync::Notify;
+use tracing::Instrument;
 
 use crate::{BoxFuture, Clock, Random, SessionStore, Transport};
 
@@ -185,4 +187,105 @@ fn send(transport: Arc<dyn Transport>, outbound: Outbound) -> BoxFuture<'static,
         }
         Answer::Http(result)
     })
+}
+
+/// What an operation's span records as its `outcome` (see the crate docs, "Observability"):
+/// `ok`, or a stable code. Never the value itself: it holds tokens and session cookies.
+pub(crate) trait Outcome {
+    /// The code for this result.
+    fn outcome(&self) -> Cow<'static, str>;
+}
+
+/// A response's code from its status alone: the error view's `error` code is rendered into
+/// the body (the app's own view decides how), so the runtime names the class of the status.
+fn status_outcome(status: http::StatusCode) -> Cow<'static, str> {
+    let code = match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "not_found",
+        405 => "method_not_allowed",
+        413 => "payload_too_large",
+        429 => "too_many_requests",
+        500 => "server_error",
+        502 => "bad_gateway",
+        503 => "service_unavailable",
+        504 => "gateway_timeout",
+        code if code < 400 => "ok",
+        code if code < 500 => "client_error",
+        _ => "server_error",
+    };
+    Cow::Borrowed(code)
+}
+
+impl Outcome for Response {
+    fn outcome(&self) -> Cow<'static, str> {
+        status_outcome(self.status())
+    }
+}
+
+impl Outcome for Option<Response> {
+    fn outcome(&self) -> Cow<'static, str> {
+        self.as_ref()
+            .map_or(Cow::Borrowed("not_found"), Outcome::outcome)
+    }
+}
+
+impl<T> Outcome for Result<T, Response> {
+    fn outcome(&self) -> Cow<'static, str> {
+        match self {
+            Ok(_) => Cow::Borrowed("ok"),
+            // A refusal that is a redirect starts a login: not an error page.
+            Err(response)
+                if !response.status().is_client_error() && !response.status().is_server_error() =>
+            {
+                Cow::Borrowed("login_required")
+            }
+            Err(response) => response.outcome(),
+        }
+    }
+}
+
+impl<T> Outcome for oidc_core::Result<T> {
+    fn outcome(&self) -> Cow<'static, str> {
+        match self {
+            Ok(_) => Cow::Borrowed("ok"),
+            // The provider's `error` is outside text: escaped as every logged outside text is.
+            Err(error) => Cow::Owned(oidc_core::log_safe(error.error_code()).to_string()),
+        }
+    }
+}
+
+/// Records the end of an operation's span when the operation ends, or when its future is
+/// dropped (the client went away): then the outcome is `cancelled`.
+struct SpanEnd {
+    span: tracing::Span,
+    start: Instant,
+    outcome: Option<Cow<'static, str>>,
+}
+
+impl Drop for SpanEnd {
+    fn drop(&mut self) {
+        let outcome = self.outcome.take().unwrap_or(Cow::Borrowed("cancelled"));
+        self.span.record("outcome", &*outcome);
+        let elapsed = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.span.record("duration_ms", elapsed);
+    }
+}
+
+/// [`drive`] inside `span` (declared with empty `outcome` and `duration_ms` fields), which
+/// records them at the end. The background task a dropped flow may need is not in the span:
+/// the request it belonged to has ended.
+pub(crate) async fn drive_traced<T: Send + 'static + Outcome>(
+    guard: FlowGuard<T>,
+    span: tracing::Span,
+) -> T {
+    let mut end = SpanEnd {
+        span: span.clone(),
+        start: Instant::now(),
+        outcome: None,
+    };
+    let value = drive(guard).instrument(span).await;
+    end.outcome = Some(value.outcome());
+    value
 }

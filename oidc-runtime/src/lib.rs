@@ -14,6 +14,8 @@
 //! - [`SessionStore`], and [`MemoryStore`], the bounded in-memory default (`oidc-redis`
 //!   provides a shared one);
 //! - [`MAX_CALLBACK_BODY`], the body cap the adapters apply to the relying party's routes;
+//! - [`Config`], the relying party's configuration as data (serde, or the environment);
+//! - [`observability`]: the tracing span of each operation, and how to read them;
 //! - [`prelude`], the names every adapter re-exports.
 //!
 //! ```no_run
@@ -98,6 +100,7 @@ use std::sync::Arc;
 mod clock;
 pub mod config;
 mod driver;
+pub mod observability;
 mod random;
 mod rp;
 mod store;

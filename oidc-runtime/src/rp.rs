@@ -12,7 +12,21 @@ use oidc_core::{
 };
 use tokio::sync::Notify;
 
-use crate::driver::{drive, FlowGuard, Shared};
+/// The span of one operation: its name, the provider when known, and the `outcome` and
+/// `duration_ms` that [`drive_traced`] records at the end (see the crate docs,
+/// "Observability").
+macro_rules! op_span {
+    ($name:literal, $provider:expr) => {
+        tracing::info_span!(
+            $name,
+            provider = $provider,
+            outcome = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        )
+    };
+}
+
+use crate::driver::{drive, drive_traced, FlowGuard, Outcome, Shared};
 use crate::{Clock, MemoryStore, OsRandom, Random, SessionStore, SystemClock, Transport};
 
 /// The relying party, for apps on tokio: the adapters (`oidc-axum`, `oidc-rocket`,
@@ -319,6 +333,36 @@ impl RelyingParty {
         drive(FlowGuard::new(self.shared.clone(), flow)).await
     }
 
+    async fn drive_in<T: Send + 'static + Outcome>(&self, flow: Flow<T>, span: tracing::Span) -> T {
+        drive_traced(FlowGuard::new(self.shared.clone(), flow), span).await
+    }
+
+    /// The configured name of the provider asked for (the default when `None`): only a
+    /// configured name goes into a span, never a name from the request.
+    fn provider_name(&self, asked: Option<&str>) -> Option<&str> {
+        let mut names = self.shared.core.provider_names();
+        match asked {
+            None => names.next(),
+            Some(asked) => names.find(|name| *name == asked),
+        }
+    }
+
+    /// The provider whose redirect endpoint is `path`, when only one has it (providers that
+    /// share one are told apart by the login's state, which the span does not read).
+    fn provider_of_redirect(&self, path: &str) -> Option<&str> {
+        let mut matching = self
+            .shared
+            .core
+            .provider_names()
+            .zip(self.shared.core.redirect_paths())
+            .filter(|(_, redirect)| *redirect == path)
+            .map(|(name, _)| name);
+        match (matching.next(), matching.next()) {
+            (Some(name), None) => Some(name),
+            _ => None,
+        }
+    }
+
     /// The path of the redirect endpoint, for routing (the default provider's when there are
     /// several). See [`oidc_core::RelyingParty::redirect_path`].
     pub fn redirect_path(&self) -> &str {
@@ -407,8 +451,25 @@ impl RelyingParty {
     /// logout and its confirmation, the login route); `None` for any other path. See
     /// [`oidc_core::RelyingParty::handle`].
     pub async fn handle(&self, request: http::Request<Bytes>) -> Option<Response> {
+        let route = self.shared.core.route(request.uri().path());
+        let span = match route {
+            Some(Route::Redirect) => {
+                op_span!(
+                    "oidc.callback",
+                    self.provider_of_redirect(request.uri().path())
+                )
+            }
+            Some(Route::Logout) => op_span!("oidc.logout", None::<&str>),
+            Some(Route::Login) => op_span!("oidc.login", None::<&str>),
+            Some(Route::BackchannelLogout) => op_span!("oidc.backchannel_logout", None::<&str>),
+            Some(Route::FrontchannelLogout) => {
+                op_span!("oidc.frontchannel_logout", None::<&str>)
+            }
+            // Serving the app's public keys is no operation of the protocol worth a span.
+            _ => tracing::Span::none(),
+        };
         let flow = self.shared.core.handle(request, self.context())?;
-        Some(self.drive(flow).await)
+        Some(self.drive_in(flow, span).await)
     }
 
     /// The redirect endpoint: validates the provider's response, finishes the login, rotates
@@ -416,8 +477,12 @@ impl RelyingParty {
     /// view and leaves no logged-in session behind. See
     /// [`oidc_core::RelyingParty::handle_redirect`].
     pub async fn handle_redirect(&self, request: http::Request<Bytes>) -> Response {
+        let span = op_span!(
+            "oidc.callback",
+            self.provider_of_redirect(request.uri().path())
+        );
         let flow = self.shared.core.handle_redirect(request, self.context());
-        self.drive(flow).await
+        self.drive_in(flow, span).await
     }
 
     /// Starts a login explicitly (a "Log in" button), returning the user to `return_to`
@@ -428,7 +493,8 @@ impl RelyingParty {
             .shared
             .core
             .login(parts, provider, return_to, self.context());
-        self.drive(flow).await
+        self.drive_in(flow, op_span!("oidc.login", self.provider_name(provider)))
+            .await
     }
 
     /// Starts a login as [`login`](Self::login) does, with parameters for this login (a
@@ -444,7 +510,8 @@ impl RelyingParty {
             .shared
             .core
             .login_with(parts, provider, return_to, params, self.context());
-        self.drive(flow).await
+        self.drive_in(flow, op_span!("oidc.login", self.provider_name(provider)))
+            .await
     }
 
     /// Logout, and the page the provider returns to afterwards (the same route), for `GET` and
@@ -460,7 +527,8 @@ impl RelyingParty {
     /// [`oidc_core::RelyingParty::logout`].
     pub async fn logout(&self, parts: &Parts) -> Response {
         let flow = self.shared.core.logout(parts, self.context());
-        self.drive(flow).await
+        self.drive_in(flow, op_span!("oidc.logout", None::<&str>))
+            .await
     }
 
     /// The logout confirmation (`POST` to the logout route, a form body with `csrf_token`):
@@ -469,7 +537,8 @@ impl RelyingParty {
     /// [`oidc_core::RelyingParty::confirm_logout`].
     pub async fn confirm_logout(&self, parts: &Parts, body: &[u8]) -> Response {
         let flow = self.shared.core.confirm_logout(parts, body, self.context());
-        self.drive(flow).await
+        self.drive_in(flow, op_span!("oidc.logout", None::<&str>))
+            .await
     }
 
     /// Whether every provider's metadata is known (discovery done) and its client registered.
@@ -541,7 +610,8 @@ impl RelyingParty {
             .shared
             .core
             .valid_access_token(parts, force_refresh, self.context());
-        self.drive(flow).await
+        self.drive_in(flow, op_span!("oidc.refresh", None::<&str>))
+            .await
     }
 
     /// [`valid_access_token`](Self::valid_access_token) for a protected route: when the user
@@ -557,7 +627,8 @@ impl RelyingParty {
             .shared
             .core
             .require_access_token(parts, force_refresh, self.context());
-        self.drive(flow).await
+        self.drive_in(flow, op_span!("oidc.refresh", None::<&str>))
+            .await
     }
 
     /// Protects an API route with a bearer token (RFC 6750): reads `Authorization: Bearer`,
@@ -576,7 +647,8 @@ impl RelyingParty {
             .shared
             .core
             .authorize_bearer(parts, requirements, self.context());
-        self.drive(flow).await
+        self.drive_in(flow, op_span!("oidc.bearer", None::<&str>))
+            .await
     }
 
     /// Protects a route for browsers and API clients alike (Flask-pyoidc's `access_control`):
@@ -596,7 +668,13 @@ impl RelyingParty {
             .shared
             .core
             .session_or_bearer(parts, requirements, self.context());
-        self.drive(flow).await
+        // Judged by the token alone when there is one: then it is a bearer check.
+        if parts.headers.contains_key(http::header::AUTHORIZATION) {
+            self.drive_in(flow, op_span!("oidc.bearer", None::<&str>))
+                .await
+        } else {
+            self.drive(flow).await
+        }
     }
 
     /// An access token for the app itself (the client credentials grant) from `provider` (the
@@ -646,6 +724,14 @@ impl Login {
         own.version = parts.version;
         own.headers = parts.headers.clone();
         Login { rp, parts: own }
+    }
+
+    /// A login for these request parts, taken as they are (an adapter that built the parts
+    /// for the login alone gives them up rather than have them copied); their extensions are
+    /// dropped, as [`new`](Self::new) leaves them out.
+    pub fn from_parts(rp: RelyingParty, mut parts: Parts) -> Self {
+        parts.extensions.clear();
+        Login { rp, parts }
     }
 
     /// The login redirect with the default provider, returning the user to `return_to` (a

@@ -7,7 +7,7 @@
 //!   login route when configured); every other path falls through;
 //! - [`user`] (or [`user_for`] a named provider, [`user_with`] login parameters of the route's
 //!   own: step-up authentication) protects a route: it extracts the logged-in [`UserSession`]
-//!   or rejects with [`Unauthenticated`];
+//!   or rejects with [`OidcRejection`];
 //! - [`claims`] protects a route like [`user`] and extracts the user's claims read into the
 //!   app's own `serde` type ([`UserSession::claims`]; accessors such as
 //!   [`UserSession::email`] read the standard ones);
@@ -23,8 +23,14 @@
 //! - [`session_or_bearer`] accepts a bearer token, or a browser session when there is no
 //!   `Authorization` header.
 //!
-//! Every failing filter rejects with [`Unauthenticated`], which carries the relying party's
-//! response; [`recover`] answers it.
+//! Every failing filter rejects with [`OidcRejection`], which carries the relying party's
+//! response (a login, a `403`, or the error view: its [`kind`](OidcRejection::kind) tells which);
+//! [`recover`] answers it.
+//!
+//! What warp imposes on each protecting filter: it hands no filter the request's [`Uri`] nor
+//! a borrowed [`HeaderMap`](http::HeaderMap), only the path, the raw query and an owned copy
+//! of the headers, so each builds its own [`Parts`] from them; and [`recover`] sees the
+//! rejection by reference only, so the response is moved out of it once rather than cloned.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -54,7 +60,7 @@
 #![forbid(unsafe_code)]
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::request::Parts;
@@ -85,14 +91,14 @@ pub fn request_parts() -> impl Filter<Extract = (Parts,), Error = Infallible> + 
         .and(warp::header::headers_cloned())
         .map(
             |method: Method, path: FullPath, query: Option<String>, headers| {
-                let target = match query {
-                    Some(q) => format!("{}?{q}", path.as_str()),
-                    None => path.as_str().to_owned(),
-                };
-                let uri = target
-                    .parse::<Uri>()
-                    .or_else(|_| path.as_str().parse::<Uri>())
-                    .unwrap_or_else(|_| Uri::from_static("/"));
+                // warp gives the path and the query apart: the URI is parsed again from them
+                // (joined only when there is a query).
+                let uri = match query {
+                    Some(q) => format!("{}?{q}", path.as_str()).parse::<Uri>().ok(),
+                    None => None,
+                }
+                .or_else(|| path.as_str().parse::<Uri>().ok())
+                .unwrap_or_else(|| Uri::from_static("/"));
                 let (mut parts, ()) = http::Request::new(()).into_parts();
                 parts.method = method;
                 parts.uri = uri;
@@ -165,38 +171,111 @@ pub fn routes(rp: RelyingParty) -> impl Filter<Extract = (impl Reply,), Error = 
     )
 }
 
-/// The rejection of the protecting filters ([`user`], [`user_for`], [`access_token`],
-/// [`bearer`], [`session_or_bearer`], ...). It carries the relying party's response to answer
-/// instead: the login redirect, a `401` for API-style requests, or the error view; for bearer
-/// tokens a `401` or `403` with a `WWW-Authenticate` challenge, a `400`, or a JSON `5xx`.
-/// [`recover`] returns it.
-pub struct Unauthenticated(http::Response<Bytes>);
+/// What an [`OidcRejection`] answers with, for an app's own `recover` that treats them
+/// apart (its own page for `403`, say).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RejectionKind {
+    /// The user must log in (again): the login redirect, or a `401` (API-style requests,
+    /// bearer tokens missing or invalid, with their `WWW-Authenticate` challenge).
+    LoginRequired,
+    /// The user or token is known but not allowed: a `403` (`insufficient_scope`,
+    /// `insufficient_claims`).
+    Forbidden,
+    /// Anything else the relying party answered: the error view, a `400` for a malformed
+    /// request, a JSON `5xx` when the provider or the configuration fails.
+    Error,
+}
 
-impl Unauthenticated {
-    /// The response to answer instead of the protected route.
-    pub fn response(&self) -> http::Response<Bytes> {
-        let mut r = http::Response::new(self.0.body().clone());
-        *r.status_mut() = self.0.status();
-        *r.version_mut() = self.0.version();
-        *r.headers_mut() = self.0.headers().clone();
-        r
+impl RejectionKind {
+    fn of(status: StatusCode) -> Self {
+        match status {
+            StatusCode::UNAUTHORIZED => RejectionKind::LoginRequired,
+            StatusCode::FORBIDDEN => RejectionKind::Forbidden,
+            s if s.is_redirection() => RejectionKind::LoginRequired,
+            _ => RejectionKind::Error,
+        }
     }
 }
 
-impl std::fmt::Debug for Unauthenticated {
+/// The rejection of the protecting filters ([`user`], [`user_for`], [`access_token`],
+/// [`bearer`], [`session_or_bearer`], [`claims`], ...). It carries the relying party's
+/// response to answer instead: the login redirect, a `401` for API-style requests, or the
+/// error view; for bearer tokens a `401` or `403` with a `WWW-Authenticate` challenge, a
+/// `400`, or a JSON `5xx`. [`kind`](Self::kind) tells them apart; [`recover`] returns the
+/// response.
+pub struct OidcRejection {
+    kind: RejectionKind,
+    status: StatusCode,
+    /// Taken once by [`recover`] (warp lends a rejection only by reference).
+    response: Mutex<Option<http::Response<Bytes>>>,
+}
+
+/// The former name of [`OidcRejection`], which also carries `403`s and error views.
+#[deprecated(note = "renamed OidcRejection: it also carries 403s and error views")]
+pub type Unauthenticated = OidcRejection;
+
+impl OidcRejection {
+    fn new(response: http::Response<Bytes>) -> Self {
+        OidcRejection {
+            kind: RejectionKind::of(response.status()),
+            status: response.status(),
+            response: Mutex::new(Some(response)),
+        }
+    }
+
+    /// What the response answers with: a login, a refusal, or an error.
+    pub fn kind(&self) -> RejectionKind {
+        self.kind
+    }
+
+    /// The status of the response.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// A copy of the response to answer instead of the protected route ([`recover`] moves it
+    /// out instead). Once [`recover`] took it, only its status is left.
+    pub fn response(&self) -> http::Response<Bytes> {
+        let held = self.response.lock().unwrap_or_else(PoisonError::into_inner);
+        match held.as_ref() {
+            Some(held) => {
+                let mut r = http::Response::new(held.body().clone());
+                *r.status_mut() = held.status();
+                *r.version_mut() = held.version();
+                *r.headers_mut() = held.headers().clone();
+                r
+            }
+            None => status_response(self.status),
+        }
+    }
+
+    /// The response, moved out: [`recover`] owns the rejection, so it is answered once.
+    fn take_response(&self) -> http::Response<Bytes> {
+        let taken = self
+            .response
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        taken.unwrap_or_else(|| status_response(self.status))
+    }
+}
+
+impl std::fmt::Debug for OidcRejection {
     // Not the headers: they may set a session cookie.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Unauthenticated")
-            .field("status", &self.0.status())
+        f.debug_struct("OidcRejection")
+            .field("kind", &self.kind)
+            .field("status", &self.status)
             .finish_non_exhaustive()
     }
 }
 
-impl warp::reject::Reject for Unauthenticated {}
+impl warp::reject::Reject for OidcRejection {}
 
 /// The relying party's refusal as a rejection.
 fn refused(response: http::Response<Bytes>) -> Rejection {
-    warp::reject::custom(Unauthenticated(response))
+    warp::reject::custom(OidcRejection::new(response))
 }
 
 fn authenticated(
@@ -216,7 +295,7 @@ fn authenticated(
 }
 
 /// Protects a route: extracts the user logged in with the default provider, or rejects with
-/// [`Unauthenticated`] (answered by [`recover`]), which starts a login. Place it after the
+/// [`OidcRejection`] (answered by [`recover`]), which starts a login. Place it after the
 /// route's path and method filters.
 pub fn user(
     rp: RelyingParty,
@@ -318,9 +397,7 @@ where
 /// # }
 /// ```
 pub fn login(rp: RelyingParty) -> impl Filter<Extract = (Login,), Error = Infallible> + Clone {
-    with_rp(rp)
-        .and(request_parts())
-        .map(|rp: RelyingParty, parts: Parts| Login::new(rp, &parts))
+    with_rp(rp).and(request_parts()).map(Login::from_parts)
 }
 
 /// Extracts the logged-in user if there is one (whatever the provider), without requiring a
@@ -349,7 +426,7 @@ fn valid_access_token(
 /// Protects a route like [`user`] and extracts a valid access token for the logged-in user,
 /// refreshed with the refresh token when it is due. Without a session, or when the session can
 /// no longer get a token (the refresh token was refused, or the token expired and there is
-/// none), it rejects with [`Unauthenticated`] carrying the login (a `401` for API-style
+/// none), it rejects with [`OidcRejection`] carrying the login (a `401` for API-style
 /// requests); when the provider cannot be reached, the error view.
 ///
 /// ```
@@ -381,7 +458,7 @@ pub fn refreshed_access_token(
 }
 
 /// Protects an API route with a bearer token (RFC 6750) and extracts it, validated: a missing
-/// or invalid token rejects with [`Unauthenticated`] carrying a `401` with a
+/// or invalid token rejects with [`OidcRejection`] carrying a `401` with a
 /// `WWW-Authenticate` challenge, a token lacking a required scope a `403`
 /// (`insufficient_scope`); never a login redirect. Validation (introspection or JWT), audience
 /// and required scopes are the relying party's
@@ -464,11 +541,60 @@ pub fn session_or_bearer(
         })
 }
 
-/// Answers an [`Unauthenticated`] rejection with the response it carries; passes any other
-/// rejection on. Use it as `.recover(oidc_warp::recover)`.
+/// Answers an [`OidcRejection`] with the response it carries; passes any other rejection on.
+/// Use it as `.recover(oidc_warp::recover)`.
 pub async fn recover(rejection: Rejection) -> Result<http::Response<Bytes>, Rejection> {
-    match rejection.find::<Unauthenticated>() {
-        Some(unauthenticated) => Ok(unauthenticated.response()),
+    match rejection.find::<OidcRejection>() {
+        Some(refusal) => Ok(refusal.take_response()),
         None => Err(rejection),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: StatusCode) -> http::Response<Bytes> {
+        let mut r = http::Response::new(Bytes::from_static(b"body"));
+        *r.status_mut() = status;
+        r.headers_mut().insert(
+            http::header::SET_COOKIE,
+            http::HeaderValue::from_static("oidc_session=s3ss10n; Path=/"),
+        );
+        r
+    }
+
+    #[test]
+    fn the_kind_names_what_the_rejection_carries() {
+        for (status, kind) in [
+            (StatusCode::FOUND, RejectionKind::LoginRequired),
+            (StatusCode::UNAUTHORIZED, RejectionKind::LoginRequired),
+            (StatusCode::FORBIDDEN, RejectionKind::Forbidden),
+            (StatusCode::BAD_REQUEST, RejectionKind::Error),
+            (StatusCode::BAD_GATEWAY, RejectionKind::Error),
+        ] {
+            let rejection = OidcRejection::new(response(status));
+            assert_eq!(rejection.kind(), kind, "{status}");
+            assert_eq!(rejection.status(), status);
+            // The session cookie it may set stays out of logs.
+            assert!(!format!("{rejection:?}").contains("s3ss10n"));
+        }
+    }
+
+    #[tokio::test]
+    async fn recover_answers_with_the_carried_response_whole() {
+        let rejection = warp::reject::custom(OidcRejection::new(response(StatusCode::FORBIDDEN)));
+        let copy = rejection.find::<OidcRejection>().expect("ours").response();
+        let answered = recover(rejection).await.expect("answered");
+        for r in [&copy, &answered] {
+            assert_eq!(r.status(), StatusCode::FORBIDDEN);
+            assert_eq!(r.body(), &Bytes::from_static(b"body"));
+            assert_eq!(
+                r.headers()[http::header::SET_COOKIE],
+                "oidc_session=s3ss10n; Path=/"
+            );
+        }
+        let other = recover(warp::reject::not_found()).await;
+        assert!(other.is_err(), "not ours: passed on");
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! Not constructible from outside their crates, and so not listed: `oidc_rocket::ProviderUser`,
 //! `oidc_rocket::BearerWith`, `oidc_rocket::SessionOrBearerWith` (private marker fields; their
-//! `Debug` prints the same inner types checked here), `oidc_warp::Unauthenticated` (a finished
+//! `Debug` prints the same inner types checked here), `oidc_warp::OidcRejection` (a finished
 //! error page), and `oidc_redis::RedisStore` (needs a live Redis; its `Debug` prints the key
 //! prefix only).
 
