@@ -14,7 +14,7 @@
 //! - [`Claims`] protects a handler like [`OidcUser`] and reads the user's claims into the
 //!   app's own `serde` type ([`UserSession::claims`]; accessors such as
 //!   [`UserSession::email`] read the standard ones);
-//! - [`MaybeUser`] reads the session without requiring one;
+//! - [`MaybeUser`] (or `Option<OidcUser>`) reads the session without requiring one;
 //! - [`AccessToken`] yields a valid access token for the logged-in user, refreshing it when due;
 //! - [`BearerIdentity`] protects an API handler with a bearer token (introspection or JWT
 //!   validation), [`RequireBearer`] adds route-specific requirements (scopes, audience);
@@ -42,9 +42,54 @@
 //! axum::serve(listener, app).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! ## Rejections
+//!
+//! Every extractor here refuses a request with an [`OidcRejection`], whose [`IntoResponse`]
+//! is the relying party's answer: the login redirect, a `401` for API-style requests (JSON
+//! clients, anything but `GET`) or bad bearer tokens, a `403`, the error view's page. A
+//! handler that takes `Result<OidcUser, OidcRejection>` can `match` on it and answer some
+//! cases its own way (see [`OidcRejection`]); keep the login redirect's response as it is,
+//! since it sets the pending login's cookie.
+//!
+//! ## Optional login
+//!
+//! `Option<OidcUser>` (axum's `OptionalFromRequestParts`) and [`MaybeUser`] read the session
+//! without requiring one: `None` for an anonymous request, which is never redirected and gets
+//! no cookie.
+//!
+//! ## Nested routers
+//!
+//! Inside `Router::nest("/admin", ..)` a handler sees the path without `/admin`. The
+//! extractors, [`RequireLogin`] and [`RequireBearer`] give the relying party axum's
+//! [`OriginalUri`] instead (this crate turns on axum's
+//! `original-uri` feature), so that a login started there returns to `/admin/...`; the
+//! handler itself still sees the nested path. [`OidcLayer`] matches its own routes
+//! (`/redirect_uri`, `/logout`...) on the original path too, so a layer inside a nest never
+//! takes the app's own `/admin/logout` for its logout. An app served under a path prefix
+//! (`RelyingParty::builder("https://example.com/app")`) may equally have a proxy strip the
+//! prefix.
+//!
+//! ## The relying party in the state
+//!
+//! The extractors find the relying party in the request's extensions, put there by
+//! [`OidcLayer`], or else in the router's state when the state is the [`RelyingParty`]
+//! itself (`Router::new().route(..).with_state(rp)`): the layer wins when both are there.
+//! An app state of its own (`RelyingParty: FromRef<AppState>`) cannot be read by an
+//! extractor that must also work without any state (Rust has no specialisation): such an
+//! app adds the layer, [`OidcLayer::from_state`]. Without the layer,
+//! the app must still route the relying party's own paths to it ([`RelyingParty::handle`]);
+//! the layer does that.
+//!
+//! ## Error pages
+//!
+//! [`error_view`] turns a function returning any axum response (`Html`, `Json`,
+//! `(StatusCode, ..)`) into the relying party's error view; see there for why its body must
+//! be in memory.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+use std::any::Any;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -52,7 +97,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::{FromRequestParts, OptionalFromRequestParts, OriginalUri, Request};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::request::Parts;
@@ -62,6 +107,12 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 pub use oidc_runtime::{self, prelude::*};
+
+mod error_view;
+mod rejection;
+
+pub use error_view::{error_view, AxumErrorView};
+pub use rejection::OidcRejection;
 
 fn into_axum(response: http::Response<Bytes>) -> Response {
     response.map(Body::from)
@@ -78,6 +129,39 @@ impl OidcLayer {
     /// The layer for a relying party.
     pub fn new(rp: RelyingParty) -> Self {
         OidcLayer { rp }
+    }
+
+    /// The layer for the relying party an app state holds (`RelyingParty: FromRef<S>`), for
+    /// a router whose handlers also reach it with `State<RelyingParty>`.
+    ///
+    /// ```
+    /// use axum::{extract::FromRef, routing::get, Router};
+    /// use oidc_axum::{OidcLayer, OidcUser, RelyingParty};
+    ///
+    /// #[derive(Clone)]
+    /// struct AppState {
+    ///     rp: RelyingParty,
+    ///     greeting: &'static str,
+    /// }
+    ///
+    /// impl FromRef<AppState> for RelyingParty {
+    ///     fn from_ref(state: &AppState) -> Self {
+    ///         state.rp.clone()
+    ///     }
+    /// }
+    ///
+    /// fn app(state: AppState) -> Router {
+    ///     Router::new()
+    ///         .route("/", get(|OidcUser(user): OidcUser| async move { user.subject().to_owned() }))
+    ///         .layer(OidcLayer::from_state(&state))
+    ///         .with_state(state)
+    /// }
+    /// ```
+    pub fn from_state<S>(state: &S) -> Self
+    where
+        RelyingParty: axum::extract::FromRef<S>,
+    {
+        OidcLayer::new(<RelyingParty as axum::extract::FromRef<S>>::from_ref(state))
     }
 }
 
@@ -114,7 +198,13 @@ where
 
     fn call(&mut self, mut req: Request) -> Self::Future {
         let rp = self.rp.clone();
-        if rp.route(req.uri().path()).is_some() {
+        // Inside `Router::nest` the path is the nested one; the relying party's routes are
+        // paths of the app's URL, which the original URI has.
+        let original = req.extensions().get::<OriginalUri>().map(|o| &o.0);
+        if rp.route(original.unwrap_or(req.uri()).path()).is_some() {
+            if let Some(OriginalUri(uri)) = req.extensions().get::<OriginalUri>().cloned() {
+                *req.uri_mut() = uri;
+            }
             return Box::pin(async move {
                 let (parts, body) = req.into_parts();
                 let body = match Limited::new(body, MAX_CALLBACK_BODY).collect().await {
@@ -146,19 +236,61 @@ fn not_found() -> http::Response<Bytes> {
     r
 }
 
-// The error is the response itself, returned as the rejection at once: boxing it would only
-// add an allocation on the failure path. The relying party is borrowed from the request's
-// extensions: an extractor that only reads the session needs no handle of its own.
+// The rejection carries the response itself, returned at once: boxing it would only add an
+// allocation on the failure path. The relying party is borrowed from the request's
+// extensions (the layer's) or the router's state: an extractor that only reads the session
+// needs no handle of its own.
 #[allow(clippy::result_large_err)]
-fn relying_party(parts: &Parts) -> Result<&RelyingParty, Response> {
-    parts.extensions.get::<RelyingParty>().ok_or_else(|| {
-        tracing::error!("OidcUser used on a route without OidcLayer");
-        (
-            http::StatusCode::INTERNAL_SERVER_ERROR,
-            "authentication is not configured for this route",
-        )
-            .into_response()
-    })
+fn relying_party<'a, S: Any>(
+    parts: &'a Parts,
+    state: &'a S,
+) -> Result<&'a RelyingParty, OidcRejection> {
+    parts
+        .extensions
+        .get::<RelyingParty>()
+        .or_else(|| (state as &dyn Any).downcast_ref::<RelyingParty>())
+        .ok_or_else(|| {
+            tracing::error!("an oidc-axum extractor used on a route without OidcLayer");
+            OidcRejection::MissingLayer
+        })
+}
+
+/// The request's parts as the relying party must see them: with the URI the app received
+/// (axum's [`OriginalUri`]) rather than the one a `Router::nest` stripped, so that the page a
+/// login returns to, and a DPoP proof's URL, are the app's. The stripped URI is put back when
+/// this is dropped, also when the extractor's future is cancelled, so that axum's routing and
+/// later extractors see what they expect.
+struct AppView<'a> {
+    parts: &'a mut Parts,
+    stripped: Option<http::Uri>,
+}
+
+impl<'a> AppView<'a> {
+    fn new(parts: &'a mut Parts) -> Self {
+        let original = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map(|o| o.0.clone())
+            .filter(|o| *o != parts.uri);
+        let stripped = original.map(|o| std::mem::replace(&mut parts.uri, o));
+        AppView { parts, stripped }
+    }
+}
+
+impl std::ops::Deref for AppView<'_> {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        self.parts
+    }
+}
+
+impl Drop for AppView<'_> {
+    fn drop(&mut self) {
+        if let Some(uri) = self.stripped.take() {
+            self.parts.uri = uri;
+        }
+    }
 }
 
 /// The logged-in user. As an extractor it protects the handler: without a valid session (for
@@ -171,18 +303,34 @@ pub struct OidcUser(pub Arc<UserSession>);
 #[derive(Clone)]
 struct Authenticated(Arc<UserSession>);
 
-impl<S: Send + Sync> FromRequestParts<S> for OidcUser {
-    type Rejection = Response;
+impl<S: Send + Sync + 'static> FromRequestParts<S> for OidcUser {
+    type Rejection = OidcRejection;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         if let Some(Authenticated(user)) = parts.extensions.get::<Authenticated>() {
             return Ok(OidcUser(user.clone()));
         }
-        let rp = relying_party(parts)?;
-        rp.authenticate(parts, None)
+        let view = AppView::new(parts);
+        let rp = relying_party(&view, state)?;
+        rp.authenticate(&view, None)
             .await
             .map(OidcUser)
-            .map_err(into_axum)
+            .map_err(OidcRejection::from_refusal)
+    }
+}
+
+/// `Option<OidcUser>`: the logged-in user if there is one (with any provider), `None`
+/// otherwise, without starting a login; as [`MaybeUser`].
+impl<S: Send + Sync + 'static> OptionalFromRequestParts<S> for OidcUser {
+    type Rejection = OidcRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        let MaybeUser(user) =
+            <MaybeUser as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        Ok(user.map(OidcUser))
     }
 }
 
@@ -208,16 +356,19 @@ impl<S: Send + Sync> FromRequestParts<S> for OidcUser {
 #[derive(Clone, Debug)]
 pub struct Claims<T>(pub T);
 
-impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Claims<T> {
-    type Rejection = Response;
+impl<S: Send + Sync + 'static, T: serde::de::DeserializeOwned> FromRequestParts<S> for Claims<T> {
+    type Rejection = OidcRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let OidcUser(user) = OidcUser::from_request_parts(parts, state).await?;
+        let OidcUser(user) =
+            <OidcUser as FromRequestParts<S>>::from_request_parts(parts, state).await?;
         match user.claims::<T>() {
             Ok(claims) => Ok(Claims(claims)),
             Err(e) => {
-                let rp = relying_party(parts)?;
-                Err(into_axum(rp.error_response(&e.into())))
+                let rp = relying_party(parts, state)?;
+                Err(OidcRejection::InsufficientClaims(into_axum(
+                    rp.error_response(&e.into()),
+                )))
             }
         }
     }
@@ -227,14 +378,14 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Cla
 #[derive(Clone, Debug)]
 pub struct MaybeUser(pub Option<Arc<UserSession>>);
 
-impl<S: Send + Sync> FromRequestParts<S> for MaybeUser {
-    type Rejection = Response;
+impl<S: Send + Sync + 'static> FromRequestParts<S> for MaybeUser {
+    type Rejection = OidcRejection;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         if let Some(Authenticated(user)) = parts.extensions.get::<Authenticated>() {
             return Ok(MaybeUser(Some(user.clone())));
         }
-        let rp = relying_party(parts)?;
+        let rp = relying_party(parts, state)?;
         Ok(MaybeUser(rp.session(parts).await))
     }
 }
@@ -274,12 +425,13 @@ impl Login {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Login {
-    type Rejection = Response;
+impl<S: Send + Sync + 'static> FromRequestParts<S> for Login {
+    type Rejection = OidcRejection;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let rp = relying_party(parts)?.clone();
-        Ok(Login(oidc_runtime::Login::new(rp, parts)))
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let view = AppView::new(parts);
+        let rp = relying_party(&view, state)?.clone();
+        Ok(Login(oidc_runtime::Login::new(rp, &view)))
     }
 }
 
@@ -401,13 +553,26 @@ where
     let clone = service.clone();
     let mut inner = std::mem::replace(service, clone);
     Box::pin(async move {
-        let (parts, body) = req.into_parts();
-        let rp = match relying_party(&parts) {
+        let (mut parts, body) = req.into_parts();
+        let rp = match relying_party(&parts, &()) {
             Ok(rp) => rp.clone(),
-            Err(resp) => return Ok(resp),
+            Err(rejection) => return Ok(rejection.into_response()),
+        };
+        // The check sees the app's URI (see `AppView`), the inner service the one routing
+        // gave it.
+        let stripped = match parts.extensions.get::<OriginalUri>() {
+            Some(OriginalUri(original)) if *original != parts.uri => {
+                Some(std::mem::replace(&mut parts.uri, original.clone()))
+            }
+            _ => None,
         };
         match check(rp, parts).await {
-            Ok(parts) => inner.call(Request::from_parts(parts, body)).await,
+            Ok(mut parts) => {
+                if let Some(uri) = stripped {
+                    parts.uri = uri;
+                }
+                inner.call(Request::from_parts(parts, body)).await
+            }
             Err(resp) => Ok(into_axum(resp)),
         }
     })
@@ -431,25 +596,32 @@ pub struct AccessToken(pub Secret);
 
 impl AccessToken {
     /// A freshly refreshed access token, whether or not the current one is due (after a
-    /// resource server refused it, say). Rejections as for the extractor.
-    pub async fn force_refresh(parts: &Parts) -> Result<Self, Response> {
-        let rp = relying_party(parts)?;
-        rp.require_access_token(parts, true)
+    /// resource server refused it, say). Rejections as for the extractor. `parts` is
+    /// mutable only to show the relying party the original URI under `Router::nest`; it is
+    /// left as it was.
+    pub async fn force_refresh(parts: &mut Parts) -> Result<Self, OidcRejection> {
+        Self::get(parts, &(), true).await
+    }
+
+    async fn get<S: Any>(
+        parts: &mut Parts,
+        state: &S,
+        force_refresh: bool,
+    ) -> Result<Self, OidcRejection> {
+        let view = AppView::new(parts);
+        let rp = relying_party(&view, state)?;
+        rp.require_access_token(&view, force_refresh)
             .await
             .map(AccessToken)
-            .map_err(into_axum)
+            .map_err(OidcRejection::from_refusal)
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for AccessToken {
-    type Rejection = Response;
+impl<S: Send + Sync + 'static> FromRequestParts<S> for AccessToken {
+    type Rejection = OidcRejection;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let rp = relying_party(parts)?;
-        rp.require_access_token(parts, false)
-            .await
-            .map(AccessToken)
-            .map_err(into_axum)
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        AccessToken::get(parts, state, false).await
     }
 }
 
@@ -477,18 +649,19 @@ pub struct BearerIdentity(pub TokenIdentity);
 #[derive(Clone)]
 struct Validated(Principal);
 
-impl<S: Send + Sync> FromRequestParts<S> for BearerIdentity {
-    type Rejection = Response;
+impl<S: Send + Sync + 'static> FromRequestParts<S> for BearerIdentity {
+    type Rejection = OidcRejection;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         if let Some(Validated(Principal::Bearer(token))) = parts.extensions.get::<Validated>() {
             return Ok(BearerIdentity(token.clone()));
         }
-        let rp = relying_party(parts)?;
-        rp.authorize_bearer(parts, &BearerRequirements::new())
+        let view = AppView::new(parts);
+        let rp = relying_party(&view, state)?;
+        rp.authorize_bearer(&view, &BearerRequirements::new())
             .await
             .map(BearerIdentity)
-            .map_err(into_axum)
+            .map_err(OidcRejection::from_refusal)
     }
 }
 
@@ -499,10 +672,10 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerIdentity {
 #[derive(Clone, Debug)]
 pub struct SessionOrBearer(pub Principal);
 
-impl<S: Send + Sync> FromRequestParts<S> for SessionOrBearer {
-    type Rejection = Response;
+impl<S: Send + Sync + 'static> FromRequestParts<S> for SessionOrBearer {
+    type Rejection = OidcRejection;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         if let Some(Validated(principal)) = parts.extensions.get::<Validated>() {
             return Ok(SessionOrBearer(principal.clone()));
         }
@@ -511,11 +684,12 @@ impl<S: Send + Sync> FromRequestParts<S> for SessionOrBearer {
                 return Ok(SessionOrBearer(Principal::Session(user.clone())));
             }
         }
-        let rp = relying_party(parts)?;
-        rp.session_or_bearer(parts, &BearerRequirements::new())
+        let view = AppView::new(parts);
+        let rp = relying_party(&view, state)?;
+        rp.session_or_bearer(&view, &BearerRequirements::new())
             .await
             .map(SessionOrBearer)
-            .map_err(into_axum)
+            .map_err(OidcRejection::from_refusal)
     }
 }
 
@@ -610,3 +784,6 @@ where
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod idiom_tests;

@@ -32,13 +32,13 @@ async fn either(SessionOrBearer(principal): SessionOrBearer) -> Json<serde_json:
 /// `GET /access_token`, `?force=true` forcing a refresh.
 async fn access_token(mut parts: http::request::Parts) -> Response {
     let token = if parts.uri.query() == Some("force=true") {
-        AccessToken::force_refresh(&parts).await
+        AccessToken::force_refresh(&mut parts).await
     } else {
         AccessToken::from_request_parts(&mut parts, &()).await
     };
     match token {
         Ok(AccessToken(token)) => Json(access_token_json(&token)).into_response(),
-        Err(rejection) => rejection,
+        Err(rejection) => rejection.into_response(),
     }
 }
 
