@@ -450,7 +450,30 @@ impl RelyingParty {
         if !(resp.status().is_client_error() || resp.status().is_server_error()) {
             *resp.status_mut() = info.status;
         }
+        harden_error_page(resp.headers_mut());
         resp
+    }
+}
+
+/// What the default error views send, added to an app's own view where it set nothing of the
+/// kind: an error page is reached through links from other sites, so it is never cached
+/// (a shared cache could show one user's failure to another), never framed (clickjacking),
+/// and never sniffed into another content type. A header the app's view did set stands.
+fn harden_error_page(headers: &mut http::HeaderMap) {
+    use http::header::{
+        CACHE_CONTROL, CONTENT_SECURITY_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    };
+    if !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    }
+    if !headers.contains_key(X_FRAME_OPTIONS) && !headers.contains_key(CONTENT_SECURITY_POLICY) {
+        headers.insert(X_FRAME_OPTIONS, http::HeaderValue::from_static("DENY"));
+    }
+    if !headers.contains_key(X_CONTENT_TYPE_OPTIONS) {
+        headers.insert(
+            X_CONTENT_TYPE_OPTIONS,
+            http::HeaderValue::from_static("nosniff"),
+        );
     }
 }
 
@@ -491,6 +514,53 @@ impl Machine for Ready {
 mod tests {
     use super::builder::common_path;
     use super::redirect::spent_state_key;
+
+    /// An app's own error view that sets no caching or framing headers still answers with
+    /// `no-store`, `DENY` and `nosniff`; one that sets its own keeps them.
+    #[test]
+    fn error_pages_of_the_apps_view_are_never_cached_or_framed() {
+        use http::header::{CACHE_CONTROL, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS};
+        let build = |view: fn(&crate::ErrorInfo) -> http::Response<bytes::Bytes>| {
+            let config = crate::ProviderConfig::discover("https://op.example")
+                .client(crate::ClientMetadata::new("c", "s"))
+                .build()
+                .unwrap();
+            super::RelyingParty::builder("https://app.example")
+                .provider("default", config)
+                .session_secret([7u8; 32])
+                .error_view(view)
+                .build()
+                .unwrap()
+        };
+        let error = crate::Error::LoginRequired("no session");
+        let bare = build(|info| {
+            let mut r = http::Response::new(bytes::Bytes::from(info.error.clone()));
+            *r.status_mut() = info.status;
+            r
+        })
+        .error_response(&error);
+        assert_eq!(bare.status(), http::StatusCode::UNAUTHORIZED);
+        assert_eq!(bare.headers()[CACHE_CONTROL], "no-store");
+        assert_eq!(bare.headers()[X_FRAME_OPTIONS], "DENY");
+        assert_eq!(bare.headers()[X_CONTENT_TYPE_OPTIONS], "nosniff");
+        let own = build(|_| {
+            http::Response::builder()
+                .status(http::StatusCode::UNAUTHORIZED)
+                .header(CACHE_CONTROL, "private, max-age=5")
+                .header(
+                    http::header::CONTENT_SECURITY_POLICY,
+                    "frame-ancestors 'self'",
+                )
+                .body(bytes::Bytes::new())
+                .unwrap()
+        })
+        .error_response(&error);
+        assert_eq!(own.headers()[CACHE_CONTROL], "private, max-age=5");
+        assert!(
+            !own.headers().contains_key(X_FRAME_OPTIONS),
+            "the view's CSP decides framing"
+        );
+    }
 
     fn rp_at(app_url: &str) -> super::RelyingParty {
         let config = crate::ProviderConfig::discover("https://op.example")
