@@ -940,6 +940,100 @@ fn two_instances_share_one_refresh() {
     );
 }
 
+/// An instance that took a session's refresh lease and died never saves nor gives the lease
+/// back. Another instance waits for it, but not forever: once it has waited twice the lease's
+/// lifetime it gives up with a transport error, having sent nothing and written nothing, so the
+/// session stays as it was and the next request tries again.
+#[test]
+fn a_refresh_waiting_on_a_dead_instance_gives_up_and_changes_nothing() {
+    let mut d = Driver::new();
+    let (dead_rp, b_rp) = (rp(), rp());
+    let session = logged_in(&mut d, &dead_rp);
+    let (parts, _) = get("/api", &session).into_parts();
+    let mut log = Vec::new();
+    let cx = d.cx();
+    let mut dead = dead_rp.valid_access_token(&parts, true, cx);
+    for _ in 0..3 {
+        let action = dead.poll(); // load, load, lease
+        assert!(d.perform(&mut dead, action, &mut log).is_none());
+    }
+    assert_eq!(log, ["load", "load", "mark"]);
+    // The process dies holding the lease: in the shared store the lease stays taken (in this
+    // driver, marks never run out; a real store lets it run out after a minute).
+    drop(dead);
+    let before = d.records.clone();
+
+    let cx = d.cx();
+    let mut b = b_rp.valid_access_token(&parts, true, cx);
+    let mut b_log = Vec::new();
+    let outcome = loop {
+        let action = b.poll();
+        if let Some(out) = d.perform(&mut b, action, &mut b_log) {
+            break out;
+        }
+        assert!(b_log.len() < 10_000, "it never gives up");
+    };
+    let err = outcome.expect_err("no token without the lease");
+    assert!(
+        matches!(
+            &err,
+            oidc_core::Error::Transport {
+                endpoint: Endpoint::Token,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let sleeps = b_log.iter().filter(|l| *l == "sleep 100ms").count();
+    assert_eq!(sleeps, 1200, "twice the 60 s lease, in 100 ms steps");
+    assert!(
+        b_log
+            .iter()
+            .all(|l| !l.starts_with("send") && l != "save" && l != "update"),
+        "nothing sent, nothing written: {:?}",
+        b_log
+            .iter()
+            .filter(|l| !matches!(l.as_str(), "load" | "mark" | "sleep 100ms"))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(d.op.refreshed, 0);
+    assert_eq!(d.records, before, "the session is as it was");
+}
+
+/// When the dead instance's lease runs out, the waiting instance takes it and refreshes.
+#[test]
+fn a_refresh_waiting_on_a_dead_instance_takes_the_lease_once_it_runs_out() {
+    let mut d = Driver::new();
+    let (dead_rp, b_rp) = (rp(), rp());
+    let session = logged_in(&mut d, &dead_rp);
+    let (parts, _) = get("/api", &session).into_parts();
+    let mut log = Vec::new();
+    let cx = d.cx();
+    let mut dead = dead_rp.valid_access_token(&parts, true, cx);
+    for _ in 0..3 {
+        let action = dead.poll();
+        assert!(d.perform(&mut dead, action, &mut log).is_none());
+    }
+    drop(dead);
+
+    let cx = d.cx();
+    let mut b = b_rp.valid_access_token(&parts, true, cx);
+    let mut b_log = Vec::new();
+    let outcome = loop {
+        let action = b.poll();
+        if let Some(out) = d.perform(&mut b, action, &mut b_log) {
+            break out;
+        }
+        if b_log.iter().filter(|l| *l == "sleep 100ms").count() == 5 {
+            d.marks.clear(); // the lease ran out
+        }
+        assert!(b_log.len() < 10_000, "it never takes the lease");
+    };
+    assert_eq!(outcome.unwrap().expose(), "at-2");
+    assert_eq!(d.op.refreshed, 1);
+    assert_eq!(b_log.last().map(String::as_str), Some("update"));
+}
+
 fn dynamic_rp() -> RelyingParty {
     rp_with(
         ProviderConfig::discover(ISSUER)
