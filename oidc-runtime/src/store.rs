@@ -117,10 +117,36 @@ struct Inner {
     /// with their records (removed, evicted, replaced), so the index never outgrows the
     /// records it lists.
     index: HashMap<String, HashSet<String>>,
-    /// Spent marks and their expiry, bounded by the same capacity but apart from the records,
-    /// so that marks never evict a session (nor sessions a mark).
-    spent: HashMap<String, u64>,
-    spent_by_expiry: BTreeSet<(u64, String)>,
+    /// Spent marks by kind (the key's prefix before `:`: `logout-jti`, `dpop-jti`,
+    /// `refresh-lease`, ...; the logins' `state` marks have none). Each kind is bounded by the
+    /// same capacity, apart from the records and from the other kinds: marks never evict a
+    /// session (nor sessions a mark), and a flood of one kind (callbacks carrying login
+    /// cookies an attacker collected, say) cannot evict a logout token's replay mark.
+    spent: HashMap<&'static str, Marks>,
+}
+
+/// The spent marks of one kind and their expiry.
+#[derive(Default)]
+struct Marks {
+    expiry: HashMap<String, u64>,
+    by_expiry: BTreeSet<(u64, String)>,
+}
+
+/// The kinds of mark the core sets; a key of another prefix shares one pool with the
+/// unprefixed keys, so no key can create a pool of its own.
+const MARK_KINDS: &[&str] = &[
+    "logout-jti",
+    "dpop-jti",
+    "refresh-lease",
+    "registration-lease",
+];
+
+/// The pool a mark's `key` belongs to.
+fn mark_kind(key: &str) -> &'static str {
+    key.split_once(':')
+        .and_then(|(kind, _)| MARK_KINDS.iter().find(|k| **k == kind))
+        .copied()
+        .unwrap_or("")
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -234,21 +260,22 @@ impl MemoryStore {
     fn mark_spent_now(&self, key: &str, ttl: Duration) -> bool {
         let now = self.clock.now();
         let mut inner = self.lock();
-        while let Some(first) = inner.spent_by_expiry.iter().next().cloned() {
-            // Expired marks go first; beyond the capacity the oldest goes too (a flood of
-            // callbacks can only shorten how long its own marks last).
-            if first.0 > now && inner.spent.len() < self.capacity {
+        let marks = inner.spent.entry(mark_kind(key)).or_default();
+        while let Some(first) = marks.by_expiry.iter().next().cloned() {
+            // Expired marks go first; beyond the capacity the oldest of this kind goes too:
+            // a flood can only shorten how long the marks of its own kind last.
+            if first.0 > now && marks.expiry.len() < self.capacity {
                 break;
             }
-            inner.spent_by_expiry.remove(&first);
-            inner.spent.remove(&first.1);
+            marks.by_expiry.remove(&first);
+            marks.expiry.remove(&first.1);
         }
-        if inner.spent.contains_key(key) {
+        if marks.expiry.contains_key(key) {
             return false;
         }
         let expires_at = now.saturating_add(ttl.as_secs().max(1));
-        inner.spent.insert(key.to_owned(), expires_at);
-        inner.spent_by_expiry.insert((expires_at, key.to_owned()));
+        marks.expiry.insert(key.to_owned(), expires_at);
+        marks.by_expiry.insert((expires_at, key.to_owned()));
         true
     }
 }
@@ -314,8 +341,10 @@ impl SessionStore for MemoryStore {
 
     fn unmark<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         let mut inner = self.lock();
-        if let Some(expires_at) = inner.spent.remove(key) {
-            inner.spent_by_expiry.remove(&(expires_at, key.to_owned()));
+        if let Some(marks) = inner.spent.get_mut(mark_kind(key)) {
+            if let Some(expires_at) = marks.expiry.remove(key) {
+                marks.by_expiry.remove(&(expires_at, key.to_owned()));
+            }
         }
         Box::pin(async { Ok(()) })
     }
@@ -403,6 +432,40 @@ mod tests {
         store.unmark("c").await.unwrap();
         assert!(store.mark_spent("c", ttl).await.unwrap(), "given back");
         assert!(!store.mark_spent("c", ttl).await.unwrap());
+    }
+
+    /// A flood of one kind of mark (here, logins' `state` marks) evicts only marks of its own
+    /// kind: a logout token's replay mark outlives it.
+    #[tokio::test]
+    async fn a_flood_of_marks_never_evicts_another_kind() {
+        let clock = Arc::new(FakeClock(AtomicU64::new(100)));
+        let store = MemoryStore::with_clock(3, clock.clone());
+        let ttl = Duration::from_secs(60);
+        let jti = "logout-jti:abc";
+        assert!(store.mark_spent(jti, ttl).await.unwrap());
+        let lease = "refresh-lease:def";
+        assert!(store.mark_spent(lease, ttl).await.unwrap());
+        for i in 0..100 {
+            assert!(store.mark_spent(&format!("state{i}"), ttl).await.unwrap());
+            // A key that names no kind the core uses cannot open a pool of its own.
+            assert!(store.mark_spent(&format!("other{i}:x"), ttl).await.unwrap());
+        }
+        assert!(
+            !store.mark_spent(jti, ttl).await.unwrap(),
+            "the replay mark holds"
+        );
+        assert!(
+            !store.mark_spent(lease, ttl).await.unwrap(),
+            "the lease holds"
+        );
+        assert!(
+            store.mark_spent("state0", ttl).await.unwrap(),
+            "the flood's own oldest marks went"
+        );
+        let inner = store.lock();
+        let pools: Vec<_> = inner.spent.keys().collect();
+        assert_eq!(pools.len(), 3, "three pools: {pools:?}");
+        assert!(inner.spent.values().all(|m| m.expiry.len() <= 3));
     }
 
     /// A record of the user `sub` at the example issuer, with the ID token's `sid` if given.
