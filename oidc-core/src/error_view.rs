@@ -29,6 +29,24 @@ where
     }
 }
 
+/// The error code of a page the error view rendered, in the response's extensions
+/// (`response.extensions().get::<ErrorCode>()`): the view renders the code into a body in its
+/// own way, so a middleware (a metrics layer, the runtime's tracing spans) reads it here
+/// instead. The code is escaped as [`ErrorInfo::error`] is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorCode(String);
+
+impl ErrorCode {
+    pub(crate) fn new(code: String) -> Self {
+        ErrorCode(code)
+    }
+
+    /// The code: `access_denied`, `invalid_state`, ...
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// The default: a small HTML page with the escaped error and a link to try again.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct HtmlErrorView;

@@ -259,7 +259,7 @@ pub use error::{
     BearerError, Endpoint, Error, IdTokenError, LoginCookieError, LogoutError, Misuse,
     ProtocolError, ProviderError, Result, StoreError, TransportError,
 };
-pub use error_view::{ErrorInfo, ErrorView, HtmlErrorView, JsonErrorView};
+pub use error_view::{ErrorCode, ErrorInfo, ErrorView, HtmlErrorView, JsonErrorView};
 pub use flow::{Action, Answer, Context, Flow};
 pub use id_token::IdToken;
 pub use issuer::IssuerPolicy;

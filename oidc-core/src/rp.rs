@@ -451,6 +451,8 @@ impl RelyingParty {
             *resp.status_mut() = info.status;
         }
         harden_error_page(resp.headers_mut());
+        resp.extensions_mut()
+            .insert(crate::error_view::ErrorCode::new(info.error));
         resp
     }
 }

@@ -196,8 +196,8 @@ pub(crate) trait Outcome {
     fn outcome(&self) -> Cow<'static, str>;
 }
 
-/// A response's code from its status alone: the error view's `error` code is rendered into
-/// the body (the app's own view decides how), so the runtime names the class of the status.
+/// A response's code from its status alone, for a response the error view did not render
+/// (those carry their [`ErrorCode`](oidc_core::ErrorCode)).
 fn status_outcome(status: http::StatusCode) -> Cow<'static, str> {
     let code = match status.as_u16() {
         400 => "bad_request",
@@ -220,7 +220,11 @@ fn status_outcome(status: http::StatusCode) -> Cow<'static, str> {
 
 impl Outcome for Response {
     fn outcome(&self) -> Cow<'static, str> {
-        status_outcome(self.status())
+        match self.extensions().get::<oidc_core::ErrorCode>() {
+            // Escaped when the core set it.
+            Some(code) => Cow::Owned(code.as_str().to_owned()),
+            None => status_outcome(self.status()),
+        }
     }
 }
 

@@ -21,9 +21,11 @@
 //! - `outcome`, recorded at the end: `ok`; `login_required` when a protected request is
 //!   answered with a login redirect; the `error` code (escaped with
 //!   [`log_safe`](fn@oidc_core::log_safe)) for the methods returning an
-//!   [`Error`](oidc_core::Error); for a response, a code from its status class (`bad_request`,
+//!   [`Error`](oidc_core::Error); for an error page, the error view's code (carried as
+//!   [`ErrorCode`](oidc_core::ErrorCode) in the response's extensions: `invalid_state`,
+//!   `access_denied`...); for another response, a code from its status class (`bad_request`,
 //!   `unauthorized`, `forbidden`, `method_not_allowed`, `payload_too_large`, `server_error`,
-//!   `bad_gateway`...), since the error view's code is rendered inside the app's own view;
+//!   `bad_gateway`...);
 //!   `cancelled` when the request went away before the end (a flow that
 //!   [must finish](oidc_core::Flow::must_finish) then goes on in a task of its own, outside
 //!   the span).
