@@ -66,6 +66,9 @@ const TAIL: usize = 25;
 struct Adapter {
     name: &'static str,
     krate: &'static str,
+    /// The demo's example name, `examples/<demo>.rs` in [`krate`](Self::krate): distinct per
+    /// adapter, so that building them together puts each at its own path.
+    demo: &'static str,
     /// Each adapter has its own port (the provider's static clients allow 8080-8082), so that
     /// a demo that is slow to let go of its port never meets the next one.
     port: u16,
@@ -79,18 +82,21 @@ const ADAPTERS: &[Adapter] = &[
     Adapter {
         name: "axum",
         krate: "oidc-axum",
+        demo: "axum-demo",
         port: 8080,
         peer_port: 8083,
     },
     Adapter {
         name: "rocket",
         krate: "oidc-rocket",
+        demo: "rocket-demo",
         port: 8081,
         peer_port: 8084,
     },
     Adapter {
         name: "warp",
         krate: "oidc-warp",
+        demo: "warp-demo",
         port: 8082,
         peer_port: 8085,
     },
@@ -1202,9 +1208,9 @@ fn selftest_verdict(success: bool, stdout: &str) -> Result<String, String> {
     }
 }
 
-/// Builds each selected adapter's demo, one package at a time, and copies each binary aside:
-/// examples of the same name in different packages collide in `target/debug/examples/`
-/// (cargo warns "output filename collision" and the last one built wins).
+/// Builds each selected adapter's demo, one package at a time, and copies each binary aside
+/// (`bin/demo-<adapter>`), so that the driver starts the binary of this run's build even when
+/// a later build of the same example replaces the one in `target/`.
 ///
 /// A demo that is missing or does not build is a failure, named or not: every adapter ships a
 /// demo, and a run that quietly left one out would pass for it.
@@ -1215,7 +1221,10 @@ fn build_demos(
 ) -> Vec<(&'static Adapter, PathBuf)> {
     let mut demos = Vec::new();
     for adapter in &opts.adapters {
-        let source = paths.root.join(adapter.krate).join("examples/demo.rs");
+        let source = paths
+            .root
+            .join(adapter.krate)
+            .join(format!("examples/{}.rs", adapter.demo));
         if !source.is_file() {
             let why = format!("{} does not exist", paths.show(&source));
             tally.fail(&format!("{}/build", adapter.name), &why);
@@ -1251,11 +1260,14 @@ fn build_demo(paths: &Paths, adapter: &Adapter) -> Result<PathBuf, (String, Path
         "--package",
         adapter.krate,
         "--example",
-        "demo",
+        adapter.demo,
         "--message-format=json-render-diagnostics",
     ])
     .current_dir(&paths.root);
-    let what = format!("cargo build -p {} --example demo", adapter.krate);
+    let what = format!(
+        "cargo build -p {} --example {}",
+        adapter.krate, adapter.demo
+    );
     let status = process::run_bounded(&what, &mut cmd, &json, &log, BUILD_LIMIT)
         .map_err(|e| (e.to_string(), log.clone()))?;
     if !status.success() {
@@ -1263,7 +1275,7 @@ fn build_demo(paths: &Paths, adapter: &Adapter) -> Result<PathBuf, (String, Path
     }
     let built = fs::read_to_string(&json)
         .ok()
-        .and_then(|text| demo_executable(&text))
+        .and_then(|text| demo_executable(&text, adapter.demo))
         .ok_or_else(|| {
             (
                 format!("`{what}` reported no demo executable"),
@@ -1281,14 +1293,15 @@ fn build_demo(paths: &Paths, adapter: &Adapter) -> Result<PathBuf, (String, Path
     Ok(bin)
 }
 
-/// The `executable` of the `demo` example in cargo's JSON messages.
-fn demo_executable(messages: &str) -> Option<PathBuf> {
+/// The `executable` of the example named `demo` in cargo's JSON messages.
+fn demo_executable(messages: &str, demo: &str) -> Option<PathBuf> {
+    let name = format!(r#""name":"{demo}""#);
     messages
         .lines()
         .filter(|l| {
             l.contains(r#""reason":"compiler-artifact""#)
                 && l.contains(r#""kind":["example"]"#)
-                && l.contains(r#""name":"demo""#)
+                && l.contains(&name)
         })
         .filter_map(|l| json_string_field(l, "executable"))
         .next_back()
@@ -1720,15 +1733,19 @@ mod tests {
         let messages = concat!(
             r#"{"reason":"compiler-artifact","package_id":"path+file:///w/oidc-core#0.1.0","target":{"kind":["lib"],"name":"oidc_core"},"executable":null}"#,
             "\n",
-            r#"{"reason":"compiler-artifact","package_id":"path+file:///w/oidc-axum#0.1.0","target":{"kind":["example"],"crate_types":["bin"],"name":"demo"},"executable":"/w/target/debug/examples/demo"}"#,
+            r#"{"reason":"compiler-artifact","package_id":"path+file:///w/oidc-axum#0.1.0","target":{"kind":["example"],"crate_types":["bin"],"name":"axum-demo"},"executable":"/w/target/debug/examples/axum-demo"}"#,
             "\n",
             r#"{"reason":"build-finished","success":true}"#,
         );
         assert_eq!(
-            demo_executable(messages),
-            Some(PathBuf::from("/w/target/debug/examples/demo"))
+            demo_executable(messages, "axum-demo"),
+            Some(PathBuf::from("/w/target/debug/examples/axum-demo"))
         );
-        assert_eq!(demo_executable(r#"{"reason":"build-finished"}"#), None);
+        assert_eq!(demo_executable(messages, "warp-demo"), None);
+        assert_eq!(
+            demo_executable(r#"{"reason":"build-finished"}"#, "axum-demo"),
+            None
+        );
     }
 
     #[test]

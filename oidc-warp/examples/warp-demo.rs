@@ -1,4 +1,4 @@
-//! The demo app of `docs/demo-contract.md`: `cargo run -p oidc-warp --example demo`.
+//! The demo app of `docs/demo-contract.md`: `cargo run -p oidc-warp --example warp-demo`.
 //! Without `OIDC_ISSUER` it logs in against the embedded development provider.
 
 use std::sync::Arc;

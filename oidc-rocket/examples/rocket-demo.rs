@@ -1,4 +1,4 @@
-//! The demo app of `docs/demo-contract.md`: `cargo run -p oidc-rocket --example demo`.
+//! The demo app of `docs/demo-contract.md`: `cargo run -p oidc-rocket --example rocket-demo`.
 //! Without `OIDC_ISSUER` it logs in against the embedded development provider.
 
 use oidc_rocket::{BearerIdentity, OidcFairing, OidcUser, RelyingParty};

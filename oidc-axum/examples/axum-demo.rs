@@ -1,4 +1,4 @@
-//! The demo app of `docs/demo-contract.md`: `cargo run -p oidc-axum --example demo`.
+//! The demo app of `docs/demo-contract.md`: `cargo run -p oidc-axum --example axum-demo`.
 //! Without `OIDC_ISSUER` it logs in against the embedded development provider.
 
 use axum::{http::StatusCode, routing::get, Extension, Json, Router};
