@@ -1,5 +1,5 @@
-//! The axum idioms: matching on `OidcRejection`, `Option<OidcUser>`, `Router::nest` through
-//! `OriginalUri`, the relying party in the router's state, and `error_view`.
+//! The axum idioms: matching on `OidcRejection`, `Option<OidcUser>` and `Option<Claims<T>>`,
+//! `Router::nest` through `OriginalUri`, the relying party in the router's state, and `error_view`.
 
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -35,6 +35,31 @@ async fn who(user: Option<OidcUser>) -> String {
     )
 }
 
+/// Claims every simulated user has.
+#[derive(serde::Deserialize)]
+struct Named {
+    preferred_username: String,
+}
+
+/// A claim no simulated user has.
+#[derive(serde::Deserialize)]
+struct Employee {
+    // Read only to make the claim required.
+    #[allow(dead_code)]
+    employee_id: String,
+}
+
+async fn optional_claims(claims: Option<Claims<Named>>) -> String {
+    claims.map_or_else(|| "anonymous".to_owned(), |Claims(c)| c.preferred_username)
+}
+
+async fn optional_employee(claims: Option<Claims<Employee>>) -> &'static str {
+    match claims {
+        Some(_) => "an employee",
+        None => "anonymous",
+    }
+}
+
 /// Every idiom in one app: `/` matches on the rejection, `/who` takes `Option<OidcUser>`,
 /// `/admin` is a nest with a layer of its own inside (its handlers see stripped paths) and a
 /// `/logout` of the app's, `/area` a nest guarded by `RequireLogin`, and `/state` a nest added
@@ -53,6 +78,8 @@ fn idiom_routes(rp: RelyingParty) -> Router {
     Router::new()
         .route("/", get(matched))
         .route("/who", get(who))
+        .route("/named", get(optional_claims))
+        .route("/employee", get(optional_employee))
         .nest("/admin", admin)
         .nest("/area", area)
         .layer(OidcLayer::new(rp))
@@ -108,6 +135,30 @@ async fn optional_user_never_starts_a_login() {
     assert!(page.headers.get(http::header::SET_COOKIE).is_none());
     b.login("/", "alice").await;
     assert_eq!(b.get("/who").await.text(), "alice");
+}
+
+/// `Option<Claims<T>>` is `None` for an anonymous browser, without a redirect or any cookie,
+/// and the claims once logged in; a logged-in user whose claims do not fit `T` gets the typed
+/// `403` `insufficient_claims`, never `None`, and stays logged in.
+#[tokio::test]
+async fn optional_claims_are_none_only_when_anonymous() {
+    let bench = Bench::<IdiomApp>::new();
+    let mut b = bench.browser();
+    for path in ["/named", "/employee"] {
+        let page = b.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert_eq!(page.text(), "anonymous", "{path}");
+        assert!(
+            page.headers.get(http::header::SET_COOKIE).is_none(),
+            "{path}"
+        );
+    }
+    b.login("/", "alice").await;
+    assert_eq!(b.get("/named").await.text(), "alice");
+    let page = b.get("/employee").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.text());
+    assert_eq!(page.error(), "insufficient_claims");
+    assert_eq!(b.get("/who").await.text(), "alice", "still logged in");
 }
 
 /// A protected handler inside `Router::nest` (with the layer inside the nest, seeing the

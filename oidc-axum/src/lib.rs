@@ -56,7 +56,8 @@
 //!
 //! `Option<OidcUser>` (axum's `OptionalFromRequestParts`) and [`MaybeUser`] read the session
 //! without requiring one: `None` for an anonymous request, which is never redirected and gets
-//! no cookie.
+//! no cookie. `Option<Claims<T>>` likewise, except that a logged-in user whose claims do not
+//! fit `T` is refused (`403` `insufficient_claims`) rather than taken for anonymous.
 //!
 //! ## Nested routers
 //!
@@ -356,12 +357,15 @@ impl<S: Send + Sync + 'static> OptionalFromRequestParts<S> for OidcUser {
 #[derive(Clone, Debug)]
 pub struct Claims<T>(pub T);
 
-impl<S: Send + Sync + 'static, T: serde::de::DeserializeOwned> FromRequestParts<S> for Claims<T> {
-    type Rejection = OidcRejection;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let OidcUser(user) =
-            <OidcUser as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+impl<T: serde::de::DeserializeOwned> Claims<T> {
+    /// `user`'s claims read into `T`, or the `403` `insufficient_claims` rejection.
+    // The error is the extractors' own rejection, which they return by value anyway.
+    #[allow(clippy::result_large_err)]
+    fn read<S: Send + Sync + 'static>(
+        user: &UserSession,
+        parts: &Parts,
+        state: &S,
+    ) -> Result<Self, OidcRejection> {
         match user.claims::<T>() {
             Ok(claims) => Ok(Claims(claims)),
             Err(e) => {
@@ -370,6 +374,38 @@ impl<S: Send + Sync + 'static, T: serde::de::DeserializeOwned> FromRequestParts<
                     rp.error_response(&e.into()),
                 )))
             }
+        }
+    }
+}
+
+impl<S: Send + Sync + 'static, T: serde::de::DeserializeOwned> FromRequestParts<S> for Claims<T> {
+    type Rejection = OidcRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let OidcUser(user) =
+            <OidcUser as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        Self::read(&user, parts, state)
+    }
+}
+
+/// `Option<Claims<T>>`: `None` for an anonymous request (without starting a login, as
+/// `Option<OidcUser>`), the claims of a logged-in user (with any provider). A logged-in user
+/// whose claims do not fit `T` is still refused with `403` `insufficient_claims`: that is a
+/// user the app cannot serve as it expects, not an anonymous one.
+impl<S: Send + Sync + 'static, T: serde::de::DeserializeOwned> OptionalFromRequestParts<S>
+    for Claims<T>
+{
+    type Rejection = OidcRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        let MaybeUser(user) =
+            <MaybeUser as FromRequestParts<S>>::from_request_parts(parts, state).await?;
+        match user {
+            Some(user) => Self::read(&user, parts, state).map(Some),
+            None => Ok(None),
         }
     }
 }
