@@ -43,6 +43,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A whole app to copy, configured from the environment ([`oidc_runtime::Config::from_env`])
+//! with a public page, a protected one, login and logout: `examples/axum-basic.rs` in this
+//! crate (`cargo run -p oidc-axum --example axum-basic`), tested by `tests/basic_example.rs`.
+//!
 //! ## Rejections
 //!
 //! Every extractor here refuses a request with an [`OidcRejection`], whose [`IntoResponse`]

@@ -49,6 +49,11 @@
 //! }
 //! ```
 //!
+//! A whole app to copy, configured from the environment ([`oidc_runtime::Config::from_env`])
+//! with a public page, a protected one, login and logout: `examples/rocket-basic.rs` in this
+//! crate (`cargo run -p oidc-rocket --example rocket-basic`), tested by
+//! `tests/basic_example.rs`.
+//!
 //! ## How a failing guard answers
 //! A Rocket request guard cannot return a response of its own. When a guard of this crate
 //! fails, it keeps the relying party's answer in the request's local cache (the login

@@ -52,6 +52,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! A whole app to copy, configured from the environment ([`oidc_runtime::Config::from_env`])
+//! with a public page, a protected one, login and logout: `examples/warp-basic.rs` in this
+//! crate (`cargo run -p oidc-warp --example warp-basic`), tested by `tests/basic_example.rs`.
+//!
 //! Put [`routes`] first, and [`user`] (and the other protecting filters) after the path and
 //! method filters of the route it protects: a request without a session that reaches it starts
 //! a login. Mind that warp tries the next alternative of an `or` after any rejection: a route
