@@ -13,7 +13,8 @@
 //!   requiring one;
 //! - [`Claims`] protects a handler like [`OidcUser`] and reads the user's claims into the
 //!   app's own `serde` type ([`UserSession::claims`]; accessors such as
-//!   [`UserSession::email`] read the standard ones);
+//!   [`UserSession::email`] read the standard ones); [`MaybeClaims`] reads them without
+//!   requiring a login;
 //! - the [`Login`] guard starts a login from a handler with per-request [`LoginParams`] (a
 //!   `login_hint`, `acr_values`, `prompt`...), answered by the [`LoginRedirect`] responder;
 //! - [`AccessToken`] yields a valid access token for the logged-in user, refreshing it when due
@@ -540,6 +541,9 @@ pub enum GuardError {
     /// be validated: the request is answered with the relying party's response (`401` or `403`
     /// with a `WWW-Authenticate` challenge, `400`, or a JSON `5xx`).
     BearerRefused,
+    /// The logged-in user's claims do not fit the type [`Claims`] or [`MaybeClaims`] reads:
+    /// the request is answered with the error view (`403` `insufficient_claims`).
+    InsufficientClaims,
 }
 
 impl std::fmt::Display for GuardError {
@@ -549,6 +553,7 @@ impl std::fmt::Display for GuardError {
             GuardError::LoginRequired => "login required",
             GuardError::BadRequest => "the request could not be read",
             GuardError::BearerRefused => "bearer token refused",
+            GuardError::InsufficientClaims => "the user's claims do not fit",
         })
     }
 }
@@ -595,12 +600,19 @@ where
     };
     match call(rp, parts).await {
         Ok(value) => Outcome::Success(value),
-        Err(response) => {
-            let pending = request.local_cache(PendingResponse::default);
-            *pending.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(response);
-            Outcome::Error((REFUSED, error))
-        }
+        Err(response) => refuse(request, response, error),
     }
+}
+
+/// Keeps `response` for the catcher and fails the guard with [`REFUSED`] and `error`.
+fn refuse<T>(
+    request: &Request<'_>,
+    response: oidc_runtime::Response,
+    error: GuardError,
+) -> Outcome<T, GuardError> {
+    let pending = request.local_cache(PendingResponse::default);
+    *pending.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(response);
+    Outcome::Error((REFUSED, error))
 }
 
 /// [`RelyingParty::authenticate`] for a guard.
@@ -720,21 +732,81 @@ impl<'r, P: ProviderName> FromRequest<'r> for ProviderUser<P> {
 ///     me.0.email
 /// }
 /// ```
+///
+/// Taken as `Option<Claims<T>>`, Rocket makes any failure `None`, a logged-in user whose
+/// claims do not fit `T` included; [`MaybeClaims`] is `None` only for an anonymous request.
+/// `Result<Claims<T>, GuardError>` tells the cases apart: [`GuardError::LoginRequired`], or
+/// [`GuardError::InsufficientClaims`].
 #[derive(Clone, Debug)]
 pub struct Claims<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> Claims<T> {
+    /// `user`'s claims read into `T`, or the guard's failure with the error view kept.
+    fn read(request: &Request<'_>, user: &UserSession) -> Outcome<Self, GuardError> {
+        match user.claims::<T>() {
+            Ok(claims) => Outcome::Success(Claims(claims)),
+            Err(e) => match relying_party(request) {
+                Ok(rp) => refuse(
+                    request,
+                    rp.error_response(&e.into()),
+                    GuardError::InsufficientClaims,
+                ),
+                Err(e) => Outcome::Error(e),
+            },
+        }
+    }
+}
 
 #[rocket::async_trait]
 impl<'r, T: serde::de::DeserializeOwned + Send> FromRequest<'r> for Claims<T> {
     type Error = GuardError;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, GuardError> {
-        guard(request, GuardError::LoginRequired, |rp, parts| async move {
-            let user = rp.authenticate(parts, None).await?;
-            user.claims::<T>()
-                .map(Claims)
-                .map_err(|e| rp.error_response(&e.into()))
-        })
-        .await
+        match authenticate(request, None).await {
+            Outcome::Success(user) => Self::read(request, &user),
+            Outcome::Error(e) => Outcome::Error(e),
+            Outcome::Forward(status) => Outcome::Forward(status),
+        }
+    }
+}
+
+/// The logged-in user's claims read into the app's type if there is a user (with any
+/// provider), as [`MaybeUser`]: `None` for an anonymous request, which does not start a
+/// login. A logged-in user whose claims do not fit `T` is refused as by [`Claims`] (`403`
+/// `insufficient_claims`), not taken for anonymous as `Option<Claims<T>>` would.
+///
+/// ```
+/// use oidc_rocket::MaybeClaims;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Me {
+///     email: String,
+/// }
+///
+/// #[rocket::get("/")]
+/// fn home(me: MaybeClaims<Me>) -> String {
+///     match me.0 {
+///         Some(me) => format!("Hello, {}", me.email),
+///         None => "Hello, stranger".into(),
+///     }
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct MaybeClaims<T>(pub Option<T>);
+
+#[rocket::async_trait]
+impl<'r, T: serde::de::DeserializeOwned + Send> FromRequest<'r> for MaybeClaims<T> {
+    type Error = GuardError;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, GuardError> {
+        match MaybeUser::from_request(request).await {
+            Outcome::Success(MaybeUser(Some(user))) => {
+                Claims::read(request, &user).map(|Claims(claims)| MaybeClaims(Some(claims)))
+            }
+            Outcome::Success(MaybeUser(None)) => Outcome::Success(MaybeClaims(None)),
+            Outcome::Error(e) => Outcome::Error(e),
+            Outcome::Forward(status) => Outcome::Forward(status),
+        }
     }
 }
 

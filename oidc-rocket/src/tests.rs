@@ -1,7 +1,7 @@
 //! What the scenario suite does not cover: the guard response's headers, `MaybeUser`,
-//! `ProviderUser`, route-specific bearer requirements, a guard without the fairing, the body
-//! cap, ignition failures, the app's own catchers, configuration from figment, the request
-//! head read once per request.
+//! `MaybeClaims`, `ProviderUser`, route-specific bearer requirements, a guard without the
+//! fairing, the body cap, ignition failures, the app's own catchers, configuration from
+//! figment, the request head read once per request.
 
 use std::str::FromStr;
 use std::sync::Mutex;
@@ -33,6 +33,53 @@ fn maybe(user: MaybeUser) -> String {
     match user.0 {
         Some(u) => u.subject().to_owned(),
         None => "anonymous".into(),
+    }
+}
+
+/// Claims every simulated user has.
+#[derive(serde::Deserialize)]
+struct Named {
+    preferred_username: String,
+}
+
+/// A claim no simulated user has.
+#[derive(serde::Deserialize)]
+struct Employee {
+    // Read only to make the claim required.
+    #[allow(dead_code)]
+    employee_id: String,
+}
+
+#[rocket::get("/named")]
+fn named(claims: MaybeClaims<Named>) -> String {
+    claims
+        .0
+        .map_or_else(|| "anonymous".into(), |c| c.preferred_username)
+}
+
+#[rocket::get("/employee")]
+fn employee(claims: MaybeClaims<Employee>) -> &'static str {
+    match claims.0 {
+        Some(_) => "an employee",
+        None => "anonymous",
+    }
+}
+
+#[rocket::get("/employee/result")]
+fn employee_result(claims: Result<Claims<Employee>, GuardError>) -> &'static str {
+    match claims {
+        Ok(_) => "an employee",
+        Err(GuardError::LoginRequired) => "anonymous",
+        Err(GuardError::InsufficientClaims) => "not an employee",
+        Err(_) => "another failure",
+    }
+}
+
+#[rocket::get("/employee/option")]
+fn employee_option(claims: Option<Claims<Employee>>) -> &'static str {
+    match claims {
+        Some(_) => "an employee",
+        None => "none",
     }
 }
 
@@ -93,7 +140,17 @@ impl App for TestApp {
     fn new_under(rp: RelyingParty, prefix: &'static str) -> Self {
         let rocket = quiet(rocket::build()).attach(OidcFairing::new(rp)).mount(
             prefix,
-            rocket::routes![home, maybe, second, orders, orders_either],
+            rocket::routes![
+                home,
+                maybe,
+                named,
+                employee,
+                employee_result,
+                employee_option,
+                second,
+                orders,
+                orders_either
+            ],
         );
         TestApp::from_rocket(rocket)
     }
@@ -272,6 +329,31 @@ async fn maybe_user_does_not_start_a_login() {
     assert!(page.headers.get("set-cookie").is_none());
     b.login("/", "alice").await;
     assert_eq!(b.get("/maybe").await.text(), "alice");
+}
+
+/// `MaybeClaims<T>` is `None` for an anonymous browser, without starting a login, and the
+/// claims once logged in; a logged-in user whose claims do not fit `T` gets `403`
+/// `insufficient_claims`, never `None`. `Result<Claims<T>, GuardError>` names the two
+/// failures apart; `Option<Claims<T>>` is Rocket's, `None` for either.
+#[tokio::test]
+async fn maybe_claims_are_none_only_when_anonymous() {
+    let bench = Bench::<TestApp>::new();
+    let mut b = bench.browser();
+    for path in ["/named", "/employee"] {
+        let page = b.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "{path}");
+        assert_eq!(page.text(), "anonymous", "{path}");
+        assert!(page.headers.get("set-cookie").is_none(), "{path}");
+    }
+    assert_eq!(b.get("/employee/result").await.text(), "anonymous");
+    b.login("/", "alice").await;
+    assert_eq!(b.get("/named").await.text(), "alice");
+    let page = b.get("/employee").await;
+    assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.text());
+    assert_eq!(page.error(), "insufficient_claims");
+    assert_eq!(b.get("/employee/result").await.text(), "not an employee");
+    assert_eq!(b.get("/employee/option").await.text(), "none");
+    assert_eq!(b.get("/maybe").await.text(), "alice", "still logged in");
 }
 
 #[tokio::test]

@@ -10,7 +10,8 @@
 //!   or rejects with [`OidcRejection`];
 //! - [`claims`] protects a route like [`user`] and extracts the user's claims read into the
 //!   app's own `serde` type ([`UserSession::claims`]; accessors such as
-//!   [`UserSession::email`] read the standard ones);
+//!   [`UserSession::email`] read the standard ones); [`maybe_claims`] reads them without
+//!   requiring a login;
 //! - [`login`] extracts a [`Login`], which starts a login from a handler with per-request
 //!   [`LoginParams`] (a `login_hint`, `acr_values`, `prompt`...);
 //! - [`recover`] turns that rejection into the response it carries: the login redirect, a `401`
@@ -378,6 +379,48 @@ where
             let user = rp.authenticate(&parts, None).await.map_err(refused)?;
             user.claims::<T>()
                 .map_err(|e| refused(rp.error_response(&e.into())))
+        })
+}
+
+/// Extracts the logged-in user's claims read into the app's type if there is a user (with any
+/// provider), as [`maybe_user`]: `None` for an anonymous request, which does not start a login.
+/// A logged-in user whose claims do not fit `T` is rejected as by [`claims`] (`403`
+/// `insufficient_claims`), not taken for anonymous, which an `or` fallback after [`claims`]
+/// would do.
+///
+/// ```
+/// # fn routes(rp: oidc_warp::RelyingParty) {
+/// use warp::Filter;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Me {
+///     email: String,
+/// }
+///
+/// let home = warp::path::end()
+///     .and(oidc_warp::maybe_claims::<Me>(rp))
+///     .map(|me: Option<Me>| match me {
+///         Some(me) => format!("Hello, {}", me.email),
+///         None => "Hello, stranger".to_owned(),
+///     });
+/// # }
+/// ```
+pub fn maybe_claims<T>(
+    rp: RelyingParty,
+) -> impl Filter<Extract = (Option<T>,), Error = Rejection> + Clone
+where
+    T: serde::de::DeserializeOwned + Send + 'static,
+{
+    with_rp(rp)
+        .and(request_parts())
+        .and_then(|rp: RelyingParty, parts: Parts| async move {
+            match rp.session(&parts).await {
+                Some(user) => user
+                    .claims::<T>()
+                    .map(Some)
+                    .map_err(|e| refused(rp.error_response(&e.into()))),
+                None => Ok(None),
+            }
         })
 }
 

@@ -9,7 +9,8 @@ oidc_testkit::scenarios!(warp, WarpApp);
 oidc_testkit::token_scenarios!(warp_tokens, WarpApp);
 
 /// What the scenarios do not reach: the body path of the redirect endpoint, fall-through, the
-/// named-provider filter, `maybe_user`, and route-specific bearer requirements.
+/// named-provider filter, `maybe_user`, `maybe_claims`, and route-specific bearer
+/// requirements.
 mod adapter {
     use super::*;
     use ::warp::Filter;
@@ -110,6 +111,56 @@ mod adapter {
             .unwrap()
             .expect("a session");
         assert_eq!(user.subject(), "alice");
+    }
+
+    /// `maybe_claims` is `None` for an anonymous request and the claims once logged in; a
+    /// logged-in user whose claims do not fit the type is rejected with the `403`
+    /// `insufficient_claims` error view, never `None`.
+    #[tokio::test]
+    async fn maybe_claims_are_none_only_when_anonymous() {
+        #[derive(serde::Deserialize)]
+        struct Named {
+            preferred_username: String,
+        }
+        #[derive(serde::Deserialize)]
+        struct Employee {
+            // Read only to make the claim required.
+            #[allow(dead_code)]
+            employee_id: String,
+        }
+        let bench = Bench::<WarpApp>::new();
+        let named = oidc_warp::maybe_claims::<Named>(bench.rp.clone());
+        let employee = oidc_warp::maybe_claims::<Employee>(bench.rp.clone());
+        let anonymous = ::warp::test::request().filter(&named).await.unwrap();
+        assert!(anonymous.is_none());
+        let anonymous = ::warp::test::request().filter(&employee).await.unwrap();
+        assert!(anonymous.is_none());
+        let mut b = bench.browser();
+        b.login("/", "alice").await;
+        let cookie = format!("oidc_session={}", b.session_cookie().unwrap());
+        let claims = ::warp::test::request()
+            .header(header::COOKIE, &cookie)
+            .filter(&named)
+            .await
+            .unwrap()
+            .expect("a session");
+        assert_eq!(claims.preferred_username, "alice");
+        let rejection = match ::warp::test::request()
+            .header(header::COOKIE, &cookie)
+            .filter(&employee)
+            .await
+        {
+            Ok(_) => panic!("claims that do not fit are not a value"),
+            Err(rejection) => rejection,
+        };
+        let refused = rejection
+            .find::<oidc_warp::OidcRejection>()
+            .expect("the relying party's rejection");
+        assert_eq!(refused.kind(), oidc_warp::RejectionKind::Forbidden);
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        let body: serde_json::Value =
+            serde_json::from_slice(refused.response().body()).expect("the JSON error view");
+        assert_eq!(body["error"], "insufficient_claims");
     }
 
     fn jwt(bench: &Bench<WarpApp>, scope: &str) -> String {
