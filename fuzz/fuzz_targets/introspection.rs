@@ -23,12 +23,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let audience = (control & 0x80 != 0).then_some("https://api.fuzz");
-    let expect = IntrospectionExpectations {
-        issuer: oidc_fuzz::ISSUER,
-        audience,
-        now: oidc_fuzz::NOW,
-        skew: 30,
-    };
+    let expect = IntrospectionExpectations::new(oidc_fuzz::ISSUER, audience, oidc_fuzz::NOW, 30);
     let Ok(identity) = check_introspection("token", &result, &expect) else {
         return;
     };

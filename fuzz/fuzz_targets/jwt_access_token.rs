@@ -75,13 +75,13 @@ fuzz_target!(|data: &[u8]| {
             None => return,
         }
     };
-    let expect = JwtAccessTokenExpectations {
-        issuer: oidc_fuzz::ISSUER,
-        audience: AUDIENCE,
-        now: oidc_fuzz::NOW,
-        skew: 30,
-        algorithms: &keys.algorithms,
-    };
+    let expect = JwtAccessTokenExpectations::new(
+        oidc_fuzz::ISSUER,
+        AUDIENCE,
+        oidc_fuzz::NOW,
+        30,
+        &keys.algorithms,
+    );
     if let Ok(JwtValidation::Valid(identity)) =
         validate_jwt_access_token(&token, &keys.set, &expect)
     {

@@ -233,11 +233,11 @@ async fn missing_layer_is_a_typed_rejection() {
 }
 
 fn info() -> ErrorInfo {
-    ErrorInfo {
-        status: StatusCode::BAD_GATEWAY,
-        error: "temporarily_unavailable".to_owned(),
-        error_description: "the provider is down".to_owned(),
-    }
+    ErrorInfo::new(
+        StatusCode::BAD_GATEWAY,
+        "temporarily_unavailable",
+        "the provider is down",
+    )
 }
 
 /// `error_view` renders axum responses into the core's: status, headers and body as the
@@ -288,17 +288,14 @@ fn error_view_with_a_stream_falls_back_to_the_default_page() {
 /// session as it was.
 #[tokio::test]
 async fn error_view_is_used_by_the_relying_party() {
-    let bench = Bench::<IdiomApp>::with(oidc_testkit::harness::BenchOptions {
-        rp: Box::new(|b| {
-            b.error_view(error_view(|info: &ErrorInfo| {
-                (
-                    info.status,
-                    Html(format!("<p>app page: {}</p>", info.error)),
-                )
-            }))
-        }),
-        ..Default::default()
-    });
+    let bench = Bench::<IdiomApp>::with(oidc_testkit::harness::BenchOptions::default().rp(|b| {
+        b.error_view(error_view(|info: &ErrorInfo| {
+            (
+                info.status,
+                Html(format!("<p>app page: {}</p>", info.error)),
+            )
+        }))
+    }));
     let mut b = bench.browser();
     b.login("/", "alice").await;
     let page = b.get("/redirect_uri?code=forged&state=forged").await;

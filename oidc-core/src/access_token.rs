@@ -15,6 +15,7 @@ use crate::jwks::JwkSet;
 
 /// What a JWT access token is checked against.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct JwtAccessTokenExpectations<'a> {
     /// The provider's issuer: `iss` must equal it.
     pub issuer: &'a str,
@@ -26,6 +27,27 @@ pub struct JwtAccessTokenExpectations<'a> {
     pub skew: u64,
     /// The signature algorithm allow-list.
     pub algorithms: &'a [String],
+}
+
+impl<'a> JwtAccessTokenExpectations<'a> {
+    /// The expectations of a resource server `audience` for tokens of `issuer`, signed with
+    /// one of `algorithms`, at `now` give or take `skew` seconds (the type is `#[non_exhaustive]`, so that a later check can add an input with a default
+    /// without a breaking change).
+    pub fn new(
+        issuer: &'a str,
+        audience: &'a str,
+        now: u64,
+        skew: u64,
+        algorithms: &'a [String],
+    ) -> Self {
+        JwtAccessTokenExpectations {
+            issuer,
+            audience,
+            now,
+            skew,
+            algorithms,
+        }
+    }
 }
 
 /// The outcome of a validation attempt that may need a fresh key set.

@@ -147,6 +147,7 @@ impl BearerRequirements {
 
 /// A validated bearer token: its claims (from introspection or from the JWT) and scopes.
 #[derive(Clone, PartialEq)]
+#[non_exhaustive]
 pub struct TokenIdentity {
     /// The token itself (to pass on to another API, say).
     pub token: Secret,

@@ -37,6 +37,7 @@ use crate::userinfo::{self, UserinfoBody};
 
 /// The parameters of an authorization response (query, form body, or posted fragment).
 #[derive(Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AuthorizationResponse {
     /// `state`.
     pub state: Option<String>,
@@ -155,6 +156,9 @@ impl AuthorizationResponse {
 
 /// An HTTP request the machine needs sent. Its `Debug` shows the endpoint, method and URL only:
 /// headers and body carry client secrets, codes and tokens.
+///
+/// Not `#[non_exhaustive]`: a request and the endpoint it is for is all there is to send, and
+/// a runtime takes it apart (`let Outbound { endpoint, request } = ..`).
 #[must_use]
 pub struct Outbound {
     /// Which endpoint it is for (for errors and logs).
@@ -252,11 +256,23 @@ impl Exchange for CodeExchange {
 
 /// A completed login.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct LoginOutcome {
     /// The new user session.
     pub user: UserSession,
     /// Where to send the browser (a path on the app's origin).
     pub return_to: String,
+}
+
+impl LoginOutcome {
+    /// A completed login of `user`, to go on at `return_to`: for a custom runtime's or view's
+    /// tests (the type is `#[non_exhaustive]`, so that a later field is not a breaking change).
+    pub fn new(user: UserSession, return_to: impl Into<String>) -> Self {
+        LoginOutcome {
+            user,
+            return_to: return_to.into(),
+        }
+    }
 }
 
 /// Which ID token is being validated.
@@ -315,6 +331,10 @@ impl std::fmt::Debug for CodeExchange {
 }
 
 /// Everything a [`CodeExchange`] starts from.
+///
+/// Not `#[non_exhaustive]`: every field is a required input, so a field added later would
+/// be one every caller must supply, a breaking change either way; a struct literal at least
+/// makes the compiler name it.
 #[derive(Debug)]
 pub struct ExchangeInput {
     /// The provider's name.

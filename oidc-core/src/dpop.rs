@@ -501,6 +501,7 @@ fn invalid_proof(why: &str) -> BearerError {
 
 /// What a proof at a resource server is checked against.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ProofExpectations<'a> {
     /// The request's method.
     pub method: &'a http::Method,
@@ -514,8 +515,30 @@ pub struct ProofExpectations<'a> {
     pub skew: u64,
 }
 
+impl<'a> ProofExpectations<'a> {
+    /// The expectations for a proof of a `method` request to `url` carrying `access_token`, at
+    /// `now` give or take `skew` seconds (the type is `#[non_exhaustive]`, so that a later check can add an input with a default
+    /// without a breaking change).
+    pub fn new(
+        method: &'a http::Method,
+        url: &'a str,
+        access_token: &'a str,
+        now: u64,
+        skew: u64,
+    ) -> Self {
+        ProofExpectations {
+            method,
+            url,
+            access_token,
+            now,
+            skew,
+        }
+    }
+}
+
 /// A verified proof: the thumbprint of its key and its `jti` (to spend once).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifiedProof {
     /// The RFC 7638 thumbprint of the proof's key.
     pub jkt: String,

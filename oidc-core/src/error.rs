@@ -153,12 +153,23 @@ impl Error {
 
 /// An error response from the provider (RFC 6749 4.1.2.1 and 5.2).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[non_exhaustive]
 pub struct ProviderError {
     /// The `error` code, e.g. `access_denied` or `invalid_grant`.
     pub error: String,
     /// The optional `error_description`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_description: Option<String>,
+}
+
+impl ProviderError {
+    /// A provider's `error` with its optional `error_description`.
+    pub fn new(error: impl Into<String>, error_description: Option<String>) -> Self {
+        ProviderError {
+            error: error.into(),
+            error_description,
+        }
+    }
 }
 
 impl fmt::Display for ProviderError {

@@ -5,6 +5,7 @@ use http::StatusCode;
 
 /// What the error view is given.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ErrorInfo {
     /// The HTTP status to answer with (4xx or 5xx).
     pub status: StatusCode,
@@ -12,6 +13,22 @@ pub struct ErrorInfo {
     pub error: String,
     /// A description, free of tokens and secrets, but possibly carrying provider text: escape it.
     pub error_description: String,
+}
+
+impl ErrorInfo {
+    /// The error an [`ErrorView`] is given: for testing a view (the type is
+    /// `#[non_exhaustive]`, so that what a view is told may grow without a breaking change).
+    pub fn new(
+        status: StatusCode,
+        error: impl Into<String>,
+        error_description: impl Into<String>,
+    ) -> Self {
+        ErrorInfo {
+            status,
+            error: error.into(),
+            error_description: error_description.into(),
+        }
+    }
 }
 
 /// Renders an error page. Any `Fn(&ErrorInfo) -> http::Response<Bytes>` is one.

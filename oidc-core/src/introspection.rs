@@ -46,6 +46,7 @@ pub fn introspection_request_with(
 
 /// An introspection response (RFC 7662 2.2).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Introspection {
     /// Whether the token is active.
     pub active: bool,
@@ -68,6 +69,7 @@ pub fn parse_introspection_response(response: http::Response<Bytes>) -> Result<I
 
 /// What an introspection result is checked against.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct IntrospectionExpectations<'a> {
     /// The provider's issuer: an `iss` in the response must equal it.
     pub issuer: &'a str,
@@ -78,6 +80,20 @@ pub struct IntrospectionExpectations<'a> {
     pub now: u64,
     /// Allowed clock skew, seconds.
     pub skew: u64,
+}
+
+impl<'a> IntrospectionExpectations<'a> {
+    /// The expectations for tokens of `issuer`, for `audience` if given, at `now` give or take
+    /// `skew` seconds (the type is `#[non_exhaustive]`, so that a later check can add an input with a default
+    /// without a breaking change).
+    pub fn new(issuer: &'a str, audience: Option<&'a str>, now: u64, skew: u64) -> Self {
+        IntrospectionExpectations {
+            issuer,
+            audience,
+            now,
+            skew,
+        }
+    }
 }
 
 /// Checks an introspection result: active, not expired or not yet valid (by our clock too),

@@ -38,6 +38,7 @@ const PARAMETERS: &[&str] = &[
 
 /// What a JARM response is checked against.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct JarmExpectations<'a> {
     /// The provider's issuer: `iss` must equal it.
     pub issuer: &'a str,
@@ -54,6 +55,28 @@ pub struct JarmExpectations<'a> {
     pub skew: u64,
     /// The signature algorithm allow-list.
     pub algorithms: &'a [String],
+}
+
+impl<'a> JarmExpectations<'a> {
+    /// The expectations for responses of `issuer` to `client_id` (and no previous client),
+    /// signed with one of `algorithms`, at `now` give or take `skew` seconds (the type is `#[non_exhaustive]`, so that a later check can add an input with a default
+    /// without a breaking change).
+    pub fn new(
+        issuer: &'a str,
+        client_id: &'a str,
+        now: u64,
+        skew: u64,
+        algorithms: &'a [String],
+    ) -> Self {
+        JarmExpectations {
+            issuer,
+            client_id,
+            previous_client_id: None,
+            now,
+            skew,
+            algorithms,
+        }
+    }
 }
 
 /// The `response` parameter of a query string or form body, if present. Given twice, or

@@ -116,6 +116,8 @@ pub enum JweError {
 }
 
 /// The `alg` and `enc` a provider is to encrypt a response with.
+///
+/// Not `#[non_exhaustive]`: a JWE's algorithms are this pair, complete by definition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Encryption {
     /// The key agreement algorithm (`RSA-OAEP-256`, `ECDH-ES`, `ECDH-ES+A128KW`...).
@@ -418,6 +420,9 @@ pub fn is_jwe(raw: &str) -> bool {
 }
 
 /// What a JWE held.
+///
+/// Not `#[non_exhaustive]`: each kind needs its own verification, so a kind added later must
+/// break a caller's `match` rather than fall into a wildcard arm unverified.
 pub enum Decrypted {
     /// A nested JWT (a compact JWS), to verify as a signed token.
     Signed(String),

@@ -41,6 +41,7 @@ pub const DEFAULT_REFETCH_INTERVAL: u64 = 5;
 
 /// How one provider's key set is fetched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct KeyFetchPolicy {
     /// Seconds that must pass after a fetch attempt before a token with an unknown `kid` may
     /// cause another, and for which a failed attempt is remembered (and not retried).
@@ -61,6 +62,7 @@ impl Default for KeyFetchPolicy {
 /// One fetch of the key set and how it went, as a validation reports it to the owner of the
 /// provider's [`KeyCache`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct KeyFetch {
     /// When it was attempted, unix seconds.
     pub at: u64,
@@ -87,6 +89,9 @@ impl KeyFetch {
 }
 
 /// What a validation should do for keys, as [`KeyCache`] answers it.
+///
+/// Not `#[non_exhaustive]`: like [`Action`](crate::Action), each decision is one the caller
+/// must carry out, so a decision added later must break its `match`.
 #[derive(Debug, Clone)]
 pub enum KeyDecision {
     /// Validate with this set.

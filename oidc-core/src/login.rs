@@ -46,6 +46,7 @@ pub(crate) fn reserved(name: &str) -> Option<&'static str> {
 /// The redirect that starts a login, and what must be remembered to finish it. Its `Debug`
 /// shows the authorization endpoint without the query, which carries `state` and `nonce`.
 #[must_use]
+#[non_exhaustive]
 pub struct AuthenticationRequest {
     /// Where to send the browser.
     pub url: Url,

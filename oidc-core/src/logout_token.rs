@@ -27,6 +27,7 @@ pub const LOGOUT_TOKEN_MAX_AGE: u64 = 600;
 
 /// What a logout token is checked against.
 #[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
 pub struct LogoutTokenExpectations<'a> {
     /// The provider's issuer: `iss` must equal it.
     pub issuer: &'a str,
@@ -40,8 +41,30 @@ pub struct LogoutTokenExpectations<'a> {
     pub algorithms: &'a [String],
 }
 
+impl<'a> LogoutTokenExpectations<'a> {
+    /// The expectations for logout tokens of `issuer` to `client_id`, signed with one of
+    /// `algorithms`, at `now` give or take `skew` seconds (the type is `#[non_exhaustive]`, so that a later check can add an input with a default
+    /// without a breaking change).
+    pub fn new(
+        issuer: &'a str,
+        client_id: &'a str,
+        now: u64,
+        skew: u64,
+        algorithms: &'a [String],
+    ) -> Self {
+        LogoutTokenExpectations {
+            issuer,
+            client_id,
+            now,
+            skew,
+            algorithms,
+        }
+    }
+}
+
 /// A validated logout token: who it logs out, and its `jti` for the replay check.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LogoutToken {
     /// The issuer.
     pub issuer: String,

@@ -12,6 +12,7 @@ use crate::secret::Secret;
 
 /// The provider's metadata (OpenID Connect Discovery 1.0, section 3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ProviderMetadata {
     /// The issuer identifier.
     pub issuer: String,
@@ -202,6 +203,7 @@ impl ClientAuthMethod {
 /// names the `extra` fields without their values, which may be credentials
 /// (`registration_access_token`, a private key JWK...).
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ClientMetadata {
     /// The client identifier.
     pub client_id: String,

@@ -262,6 +262,7 @@ pub fn deliver(
 /// authorization endpoint, and how long it is valid. Its `Debug` omits the `request_uri`,
 /// which starts this client's login at the provider for whoever holds it.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PushedRequest {
     /// The reference to the pushed request.
     pub request_uri: String,

@@ -138,6 +138,10 @@ pub fn apply_refresh(
 }
 
 /// Everything a [`TokenRefresh`] starts from.
+///
+/// Not `#[non_exhaustive]`: every field is a required input, so a field added later would
+/// be one every caller must supply, a breaking change either way; a struct literal at least
+/// makes the compiler name it.
 #[derive(Debug)]
 pub struct RefreshInput {
     /// The provider's configuration (skew, algorithms).
@@ -156,9 +160,18 @@ pub struct RefreshInput {
 
 /// A finished refresh.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct RefreshOutcome {
     /// The updated session.
     pub user: UserSession,
+}
+
+impl RefreshOutcome {
+    /// A completed refresh that left `user`: for a custom runtime's tests (the type is
+    /// `#[non_exhaustive]`, so that a later field is not a breaking change).
+    pub fn new(user: UserSession) -> Self {
+        RefreshOutcome { user }
+    }
 }
 
 /// What a refresh wants next: send a request (and feed the answer to

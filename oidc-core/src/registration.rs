@@ -14,6 +14,7 @@ use crate::wire;
 /// redirect endpoint, `post_logout_redirect_uris` with its logout page, `response_types` and
 /// `grant_types` with what the configured response type needs.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ClientRegistrationInfo {
     /// `client_name`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -106,6 +107,7 @@ pub fn registration_request(
 
 /// A registered client, with when its secret expires.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RegisteredClient {
     /// The client, ready for the token endpoint.
     pub client: ClientMetadata,

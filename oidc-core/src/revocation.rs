@@ -15,6 +15,7 @@ use crate::wire;
 
 /// Which kind of token a revocation request is for: RFC 7009's `token_type_hint`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TokenTypeHint {
     /// `refresh_token`.
     RefreshToken,

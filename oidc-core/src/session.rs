@@ -133,6 +133,7 @@ impl UserSession {
 
 /// A login that was started and not yet completed.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct PendingLogin {
     /// The provider it was started with.
     pub provider: String,
@@ -191,6 +192,7 @@ impl std::fmt::Debug for PendingLogin {
 
 /// Everything stored server-side under one session id.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SessionRecord {
     /// The schema version this record was written with.
     pub version: u32,
@@ -219,6 +221,7 @@ pub struct SessionRecord {
 /// a [`SessionRecord`] of its own (an id no session cookie can name), so a store needs nothing
 /// new for it, and an encrypting store encrypts the client secret with the rest.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SharedRegistration {
     /// The registered client; `None` while a failed registration is being backed off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -244,6 +247,13 @@ impl SessionRecord {
             expires_at,
             ..Default::default()
         }
+    }
+
+    /// This record with `user` logged in: for a custom store's tests (the type is
+    /// `#[non_exhaustive]`, so it has no struct literal outside this crate).
+    pub fn with_user(mut self, user: Arc<UserSession>) -> Self {
+        self.user = Some(user);
+        self
     }
 
     /// Whether this code can read the record (same schema version).

@@ -90,6 +90,7 @@ impl SignedResponse {
 /// What verifies a token: the allow-list and the key it goes with. Its `Debug` never shows the
 /// client secret.
 #[derive(Clone, PartialEq)]
+#[non_exhaustive]
 pub enum TokenSigning {
     /// Signed by the provider, verified with its published keys (JWKS).
     ProviderKeys {
@@ -121,6 +122,9 @@ impl std::fmt::Debug for TokenSigning {
 }
 
 /// The key a token is verified with, as [`TokenSigning::keys`] pairs it with a key set.
+///
+/// Not `#[non_exhaustive]`: a verifier must handle every kind of key, so a kind added later
+/// must break its `match` rather than fall into a wildcard arm.
 #[derive(Clone, Copy)]
 pub enum TokenKeys<'a> {
     /// The provider's key set.

@@ -12,6 +12,7 @@ use crate::wire;
 
 /// A successful token response.
 #[derive(Debug, Clone, Deserialize)]
+#[non_exhaustive]
 pub struct TokenResponse {
     /// The access token.
     pub access_token: Secret,

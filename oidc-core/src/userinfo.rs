@@ -111,6 +111,9 @@ pub fn userinfo_request_with(
 }
 
 /// A userinfo response body, before any check.
+///
+/// Not `#[non_exhaustive]`: each kind needs its own verification, so a kind added later must
+/// break a caller's `match` rather than fall into a wildcard arm unverified.
 pub enum UserinfoBody {
     /// Plain JSON claims.
     Claims(Map<String, Value>),

@@ -85,6 +85,7 @@ impl LocalCache {
 
 /// What a store's local cache holds and has done since it was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct LocalCacheStats {
     /// Records held now.
     pub entries: usize,

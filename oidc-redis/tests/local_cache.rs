@@ -35,10 +35,7 @@ fn user_record(sub: &str, sid: &str, version: &str) -> SessionRecord {
     user.id_token.claims.insert("sid".into(), sid.into());
     user.access_token = Some(format!("access-token-{version}").into());
     user.refresh_token = Some(format!("refresh-token-{version}").into());
-    SessionRecord {
-        user: Some(Arc::new(user)),
-        ..SessionRecord::new(now() + 600)
-    }
+    SessionRecord::new(now() + 600).with_user(Arc::new(user))
 }
 
 /// A store with a local cache. Its staleness bound is the longest allowed, so that a

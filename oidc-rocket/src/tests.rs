@@ -192,18 +192,15 @@ async fn dispatch(client: &Client, request: http::Request<Bytes>) -> http::Respo
 }
 
 fn two_providers() -> Bench<TestApp> {
-    let bench = Bench::with(BenchOptions {
-        rp: Box::new(|rp| {
-            rp.provider(
-                "second",
-                ProviderConfig::discover(ISSUER)
-                    .client(ClientMetadata::new(CLIENT_ID, CLIENT_SECRET))
-                    .build()
-                    .unwrap(),
-            )
-        }),
-        ..Default::default()
-    });
+    let bench = Bench::with(BenchOptions::default().rp(|rp| {
+        rp.provider(
+            "second",
+            ProviderConfig::discover(ISSUER)
+                .client(ClientMetadata::new(CLIENT_ID, CLIENT_SECRET))
+                .build()
+                .unwrap(),
+        )
+    }));
     // With two providers, each has its own redirect URI (both mounted by the fairing),
     // registered at the provider.
     let mut client = oidc_testkit::SimClient::confidential(

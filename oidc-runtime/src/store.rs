@@ -475,10 +475,7 @@ mod tests {
         if let Some(sid) = sid {
             user.id_token.claims.insert("sid".into(), sid.into());
         }
-        SessionRecord {
-            user: Some(Arc::new(user)),
-            ..SessionRecord::new(expires_at)
-        }
+        SessionRecord::new(expires_at).with_user(Arc::new(user))
     }
 
     fn index_len(store: &MemoryStore) -> usize {

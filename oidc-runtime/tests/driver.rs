@@ -121,10 +121,9 @@ async fn a_waiting_flow_wakes_on_an_answer_to_another_flow() {
 /// next tick (100 ms) plus its fetch (350 ms).
 #[tokio::test(start_paused = true)]
 async fn a_waiting_flow_wakes_when_the_fetching_flow_is_dropped() {
-    let bench = Bench::<Direct>::with(BenchOptions {
-        rp: Box::new(|r| r.bearer_validation(BearerValidation::Jwt)),
-        ..Default::default()
-    });
+    let bench = Bench::<Direct>::with(
+        BenchOptions::default().rp(|r| r.bearer_validation(BearerValidation::Jwt)),
+    );
     let spec = JwtAccessTokenSpec::new("alice", CLIENT_ID, APP_URL, "openid");
     let token = bench
         .provider

@@ -20,6 +20,7 @@ use crate::{Config, Misbehavior, SimProvider, State};
 /// `{tenantid}` replaced by `iss_tenant`, and `tid` = `tid`. Make them differ, or leave `tid`
 /// out, to make the provider wrong in that way.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TenantIssuer {
     /// The issuer template, e.g. `https://op.test/{tenantid}/v2.0`.
     pub template: String,

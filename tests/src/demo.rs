@@ -17,6 +17,7 @@ use crate::{SimClient, SimProvider};
 
 /// A demo's relying party and where to serve it.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Demo {
     /// The relying party, configured from the environment.
     pub rp: RelyingParty,

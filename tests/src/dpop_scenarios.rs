@@ -140,13 +140,8 @@ pub async fn dpop_login_binds_the_tokens_and_calls_userinfo<A: App>() {
         .dpop_proof(&Method::POST, url, now)
         .unwrap()
         .expect("a proof");
-    let expect = ProofExpectations {
-        method: &Method::POST,
-        url: "https://api.example/orders",
-        access_token: &token,
-        now,
-        skew: 0,
-    };
+    let expect =
+        ProofExpectations::new(&Method::POST, "https://api.example/orders", &token, now, 0);
     assert_eq!(verify_proof(&proof, &expect).unwrap().jkt, jkt);
     let userinfo = bench.provider.handle(
         Request::get(bench.provider.endpoint("/userinfo"))

@@ -130,6 +130,7 @@ const DRIP_MIN_BODY: usize = 256;
 
 /// One call answered by [`Fault::SlowDrip`].
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Drip {
     /// The request's path.
     pub path: String,
@@ -379,6 +380,7 @@ pub trait App: Send + Sync + Sized + 'static {
 }
 
 /// Everything one scenario needs: provider, clock, transport and the app.
+#[non_exhaustive]
 pub struct Bench<A: App> {
     /// The app's base URL (`APP_URL`, or `https://app.test` with [`BenchOptions::https`]).
     pub app_url: &'static str,
@@ -398,7 +400,9 @@ pub struct Bench<A: App> {
     pub stripped_prefix: Option<&'static str>,
 }
 
-/// What a bench is built with.
+/// What a bench is built with: [`Default`], then the setters below (or, inside this crate,
+/// fields). `#[non_exhaustive]`, so that a new option is not a breaking change.
+#[non_exhaustive]
 pub struct BenchOptions {
     /// Adjusts the default provider's configuration.
     pub configure:
@@ -441,6 +445,77 @@ impl Default for BenchOptions {
             prefix: None,
             proxy_strips_prefix: false,
         }
+    }
+}
+
+impl BenchOptions {
+    /// Sets [`configure`](Self::configure).
+    pub fn configure(
+        mut self,
+        f: impl FnOnce(oidc_core::ProviderConfigBuilder) -> oidc_core::ProviderConfigBuilder + 'static,
+    ) -> Self {
+        self.configure = Box::new(f);
+        self
+    }
+
+    /// Sets [`rp`](Self::rp).
+    pub fn rp(
+        mut self,
+        f: impl FnOnce(RelyingPartyBuilder) -> RelyingPartyBuilder + 'static,
+    ) -> Self {
+        self.rp = Box::new(f);
+        self
+    }
+
+    /// Sets [`https`](Self::https).
+    pub fn https(mut self, https: bool) -> Self {
+        self.https = https;
+        self
+    }
+
+    /// Sets [`second_provider`](Self::second_provider).
+    pub fn second_provider(mut self, second_provider: bool) -> Self {
+        self.second_provider = second_provider;
+        self
+    }
+
+    /// Sets [`dynamic_registration`](Self::dynamic_registration).
+    pub fn dynamic_registration(mut self, dynamic_registration: bool) -> Self {
+        self.dynamic_registration = dynamic_registration;
+        self
+    }
+
+    /// Sets [`static_metadata`](Self::static_metadata).
+    pub fn static_metadata(mut self, static_metadata: bool) -> Self {
+        self.static_metadata = static_metadata;
+        self
+    }
+
+    /// Sets [`metadata`](Self::metadata).
+    pub fn metadata(
+        mut self,
+        f: impl FnOnce(oidc_core::ProviderMetadata) -> oidc_core::ProviderMetadata + 'static,
+    ) -> Self {
+        self.metadata = Box::new(f);
+        self
+    }
+
+    /// Sets [`start_time`](Self::start_time).
+    pub fn start_time(mut self, unix_seconds: u64) -> Self {
+        self.start_time = Some(unix_seconds);
+        self
+    }
+
+    /// Sets [`prefix`](Self::prefix).
+    pub fn prefix(mut self, prefix: &'static str) -> Self {
+        self.prefix = Some(prefix);
+        self
+    }
+
+    /// Sets [`proxy_strips_prefix`](Self::proxy_strips_prefix).
+    pub fn proxy_strips_prefix(mut self, strips: bool) -> Self {
+        self.proxy_strips_prefix = strips;
+        self
     }
 }
 
@@ -653,6 +728,7 @@ pub struct Browser<'a, A: App> {
 
 /// A response as the browser saw it.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Page {
     /// The status.
     pub status: StatusCode,

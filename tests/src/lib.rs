@@ -108,6 +108,7 @@ pub use crate::revocation::RevocationCall;
 
 /// A statically registered client (relying party).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SimClient {
     /// The client identifier.
     pub client_id: String,
@@ -247,6 +248,7 @@ pub enum Misbehavior {
 /// An RFC 9068 JWT access token to mint with [`SimProvider::issue_jwt_access_token`]; the
 /// defaults are a valid token, and each field makes it wrong in one way.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct JwtAccessTokenSpec {
     /// `sub`.
     pub subject: String,
@@ -286,6 +288,7 @@ impl JwtAccessTokenSpec {
 
 /// How many requests each endpoint has served.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Counters {
     /// `GET /.well-known/openid-configuration`.
     pub discovery: u64,
@@ -308,6 +311,7 @@ pub struct Counters {
 /// Why [`SimProvider::try_authorize`] could not send the browser back to the client: the
 /// provider showed a page instead (unknown client or redirect URI, malformed URL, ...).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NotRedirected {
     /// The HTTP status of the page the provider would show.
     pub status: u16,

@@ -70,6 +70,7 @@ pub enum LogoutSigning {
 /// A logout token to mint with [`SimProvider::logout_token`]. The constructors give a valid
 /// token; each field makes it wrong in one way.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LogoutTokenSpec {
     /// `aud`: one string when it has one member, else an array.
     pub audience: Vec<String>,
@@ -129,6 +130,7 @@ impl LogoutTokenSpec {
 
 /// What a client registered (or a test set) for provider-driven logout.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LogoutRegistration {
     /// `backchannel_logout_uri`.
     pub backchannel_logout_uri: Option<String>,
@@ -143,6 +145,7 @@ pub struct LogoutRegistration {
 /// A logout token the end-session endpoint would have POSTed to a client's
 /// `backchannel_logout_uri`.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BackchannelLogout {
     /// The client it is for.
     pub client_id: String,

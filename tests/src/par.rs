@@ -66,6 +66,7 @@ pub enum ParFailure {
 
 /// One request the PAR endpoint answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ParCall {
     /// The client that authenticated; `None` when authentication failed.
     pub client_id: Option<String>,

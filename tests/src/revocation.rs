@@ -20,6 +20,7 @@ pub(crate) struct RevocationState {
 
 /// One request the revocation endpoint answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RevocationCall {
     /// The client that authenticated; `None` when authentication failed.
     pub client_id: Option<String>,

@@ -909,10 +909,9 @@ pub async fn bearer_jwt_validated_locally<A: App>() {
 /// logged in through the default provider, and its valid bearer token, are unchanged.
 pub async fn token_configuration_errors<A: App>() -> Unchanged {
     let bench = bench_with::<A>(|r| {
-        let metadata = ProviderMetadata {
-            jwks_uri: Some(format!("{ISSUER}/jwks").parse().unwrap()),
-            ..ProviderMetadata::new(ISSUER, format!("{ISSUER}/authorize").parse().unwrap())
-        };
+        let mut metadata =
+            ProviderMetadata::new(ISSUER, format!("{ISSUER}/authorize").parse().unwrap());
+        metadata.jwks_uri = Some(format!("{ISSUER}/jwks").parse().unwrap());
         r.provider(
             "bare",
             ProviderConfig::from_metadata(metadata)

@@ -32,10 +32,7 @@ mod axum_nested {
 async fn nested_handler_returns_to_its_page_under_the_prefix() {
     use common::axum_app::NestedAxumApp;
     use oidc_testkit::harness::{Bench, BenchOptions};
-    let bench = Bench::<NestedAxumApp>::with(BenchOptions {
-        prefix: Some("/app"),
-        ..Default::default()
-    });
+    let bench = Bench::<NestedAxumApp>::with(BenchOptions::default().prefix("/app"));
     let mut b = bench.browser();
     let auth = b.start_login("/app/api/either?nested=1").await;
     let back = b.authorize(&auth, "alice");

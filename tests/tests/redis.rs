@@ -174,10 +174,7 @@ fn user_record(expires_at: u64, sub: &str, sid: Option<&str>) -> oidc_core::Sess
     }
     user.access_token = Some(format!("access-token-of-{sub}").into());
     user.refresh_token = Some(format!("refresh-token-of-{sub}").into());
-    oidc_core::SessionRecord {
-        user: Some(Arc::new(user)),
-        ..oidc_core::SessionRecord::new(expires_at)
-    }
+    oidc_core::SessionRecord::new(expires_at).with_user(Arc::new(user))
 }
 
 const ISSUER: &str = "https://op.example";

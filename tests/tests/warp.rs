@@ -65,18 +65,15 @@ mod adapter {
 
     #[tokio::test]
     async fn named_provider_needs_its_own_session() {
-        let bench = Bench::<WarpApp>::with(BenchOptions {
-            rp: Box::new(|r| {
-                r.provider(
-                    "second",
-                    oidc_core::ProviderConfig::discover(ISSUER)
-                        .client(oidc_core::ClientMetadata::new(CLIENT_ID, CLIENT_SECRET))
-                        .build()
-                        .unwrap(),
-                )
-            }),
-            ..Default::default()
-        });
+        let bench = Bench::<WarpApp>::with(BenchOptions::default().rp(|r| {
+            r.provider(
+                "second",
+                oidc_core::ProviderConfig::discover(ISSUER)
+                    .client(oidc_core::ClientMetadata::new(CLIENT_ID, CLIENT_SECRET))
+                    .build()
+                    .unwrap(),
+            )
+        }));
         // With two providers, each has its own redirect URI, registered at the provider.
         let mut client = oidc_testkit::SimClient::confidential(
             CLIENT_ID,
