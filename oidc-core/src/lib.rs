@@ -201,7 +201,8 @@
 //! [`manual::deployment`] (behind a proxy, under a path prefix), [`manual::secrets`] (which
 //! secret does what, and rotating them), [`manual::claims`] (custom claims),
 //! [`manual::error_pages`] (the error view and its codes), [`manual::concurrency`] (one fetch
-//! for many requests, several instances) and [`manual::security`].
+//! for many requests), [`manual::instances`] (several instances behind a load balancer: what
+//! they share, a checklist) and [`manual::security`].
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 

@@ -17,3 +17,6 @@ pub mod deployment {}
 
 #[doc = include_str!("claims.md")]
 pub mod claims {}
+
+#[doc = include_str!("instances.md")]
+pub mod instances {}
