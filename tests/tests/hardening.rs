@@ -31,7 +31,7 @@ mod load {
     use http::{header, Request, StatusCode};
     use oidc_axum::{OidcLayer, OidcUser};
     use oidc_core::{ClientMetadata, JsonErrorView, ProviderConfig};
-    use oidc_runtime::{RelyingParty, ReqwestTransport, Transport};
+    use oidc_runtime::{MemoryStore, RelyingParty, ReqwestTransport, Transport};
     use oidc_testkit::harness::contract_json;
 
     /// Clients per round of the concurrency check.
@@ -48,11 +48,17 @@ mod load {
     const PARALLEL: usize = 8;
     /// How much the relying party's live heap may grow per login-logout cycle, in the
     /// smaller of two consecutive windows of [`MEASURED`] cycles. A logged-out user leaves
-    /// nothing behind, so the steady state is zero; but a table that doubles (the store's, a
+    /// behind only the spent mark of its login's `state`, which lives ten minutes; the store is
+    /// sized ([`STORE_CAPACITY`]) so that its marks fill up during the warm-up and each new
+    /// mark then replaces the oldest. So the steady state is zero; but a table that doubles (the store's, a
     /// connection pool's) adds some 100 KiB once, in one window. A leak grows the heap in
     /// every window, so the smaller window tells the two apart. This is a quarter of a leak of
     /// one KiB per login (which would show as 1024 bytes per cycle in both windows).
     const MAX_GROWTH_PER_LOGIN: i64 = 256;
+    /// The store's capacity: the sessions of the concurrency rounds, which stay logged in,
+    /// and the cycles in flight fit in it, and the logins' `state` marks (a pool of that
+    /// capacity of their own) reach it by the end of the warm-up.
+    const STORE_CAPACITY: usize = CLIENTS * (ROUNDS + 1) + WARM_UP;
     /// Below this many bytes allocated per cycle, the counter did not see the logins (it
     /// measures the wrong threads, or is not installed), and the check would prove nothing.
     const MIN_ALLOCATED_PER_LOGIN: u64 = 16 * 1024;
@@ -367,6 +373,7 @@ mod load {
                     .unwrap(),
             )
             .transport(transport)
+            .session_store(Arc::new(MemoryStore::new(STORE_CAPACITY)))
             .error_view(JsonErrorView)
             .build()
             .unwrap();
