@@ -7,24 +7,42 @@ use base64::Engine;
 use rand::{RngCore, SeedableRng};
 
 /// A flow's generator, seeded from the entropy it was started with.
-pub(crate) struct Rng(rand::rngs::StdRng);
+///
+/// The generator is made at the first draw, on the heap: most flows (a protected route's
+/// session lookup) draw nothing, and a `StdRng` is about 300 bytes of state that would be
+/// seeded for nothing and moved with the flow through every future that carries it.
+pub(crate) struct Rng {
+    seed: [u8; 32],
+    generator: Option<Box<rand::rngs::StdRng>>,
+}
 
 impl Rng {
     pub(crate) fn new(entropy: [u8; 32]) -> Self {
-        Rng(rand::rngs::StdRng::from_seed(entropy))
+        Rng {
+            seed: entropy,
+            generator: None,
+        }
+    }
+
+    /// The generator, seeded from the entropy on first use: the same draws as if it had been
+    /// seeded at once.
+    fn generator(&mut self) -> &mut rand::rngs::StdRng {
+        let seed = self.seed;
+        self.generator
+            .get_or_insert_with(|| Box::new(rand::rngs::StdRng::from_seed(seed)))
     }
 
     /// `n` random bytes, base64url-encoded.
     pub(crate) fn token(&mut self, n: usize) -> String {
         let mut buf = vec![0u8; n];
-        self.0.fill_bytes(&mut buf);
+        self.generator().fill_bytes(&mut buf);
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
     }
 
     /// 32 fresh bytes, to seed a generator of its own (an authentication request's).
     pub(crate) fn entropy(&mut self) -> [u8; 32] {
         let mut buf = [0u8; 32];
-        self.0.fill_bytes(&mut buf);
+        self.generator().fill_bytes(&mut buf);
         buf
     }
 }

@@ -34,8 +34,9 @@ pub(crate) struct Shared {
 /// [must finish](Flow::must_finish) it hands the flow and its pending action to a task that
 /// drives them to the end.
 pub(crate) struct FlowGuard<T: Send + 'static> {
-    /// `None` once the flow is done (or handed to a task).
-    flow: Option<Flow<T>>,
+    /// `None` once the flow is done (or handed to a task). Boxed: a flow is several hundred
+    /// bytes, and the guard moves with the futures that drive it (each move a copy).
+    flow: Option<Box<Flow<T>>>,
     /// The answer to the flow's last action, on its way (an HTTP call, a store call).
     pending: Option<BoxFuture<'static, Answer>>,
     shared: Arc<Shared>,
@@ -47,7 +48,7 @@ pub(crate) struct FlowGuard<T: Send + 'static> {
 impl<T: Send + 'static> FlowGuard<T> {
     pub(crate) fn new(shared: Arc<Shared>, flow: Flow<T>) -> Self {
         FlowGuard {
-            flow: Some(flow),
+            flow: Some(Box::new(flow)),
             pending: None,
             shared,
             detached: false,
@@ -71,7 +72,7 @@ impl<T: Send + 'static> Drop for FlowGuard<T> {
 /// Drives an unfinished flow that must finish to its end on a task of its own, so that what
 /// it already sent (a refresh token spent at the provider) is saved.
 fn finish_in_background<T: Send + 'static>(
-    flow: Flow<T>,
+    flow: Box<Flow<T>>,
     pending: Option<BoxFuture<'static, Answer>>,
     shared: &Arc<Shared>,
     detached: bool,
@@ -171,7 +172,7 @@ pub(crate) async fn drive<T: Send + 'static>(mut guard: FlowGuard<T>) -> T {
 }
 
 /// The flow of a guard that is still being driven.
-fn flow<T>(flow: &mut Option<Flow<T>>) -> &mut Flow<T> {
+fn flow<T>(flow: &mut Option<Box<Flow<T>>>) -> &mut Flow<T> {
     flow.as_mut()
         .expect("a flow is driven only until it is done, and then dropped")
 }

@@ -1,6 +1,7 @@
 //! The async relying party: [`oidc_core::RelyingParty`] with a transport, a session store, a
 //! clock and randomness, whose every method starts a flow of the core and drives it.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -329,12 +330,18 @@ impl RelyingParty {
         Context::new(self.shared.clock.now(), entropy)
     }
 
-    async fn drive<T: Send + 'static>(&self, flow: Flow<T>) -> T {
-        drive(FlowGuard::new(self.shared.clone(), flow)).await
+    // Not `async fn`s: the flow goes into its guard (on the heap) before any future holds it,
+    // so the caller's future keeps a pointer, not a copy of the flow.
+    fn drive<T: Send + 'static>(&self, flow: Flow<T>) -> impl Future<Output = T> + Send {
+        drive(FlowGuard::new(self.shared.clone(), flow))
     }
 
-    async fn drive_in<T: Send + 'static + Outcome>(&self, flow: Flow<T>, span: tracing::Span) -> T {
-        drive_traced(FlowGuard::new(self.shared.clone(), flow), span).await
+    fn drive_in<T: Send + 'static + Outcome>(
+        &self,
+        flow: Flow<T>,
+        span: tracing::Span,
+    ) -> impl Future<Output = T> + Send {
+        drive_traced(FlowGuard::new(self.shared.clone(), flow), span)
     }
 
     /// The configured name of the provider asked for (the default when `None`): only a
