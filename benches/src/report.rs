@@ -198,9 +198,37 @@ struct Report {
     rows: Vec<Row>,
     details: String,
     quick: bool,
+    /// For a row (by its measure), the floor this run measured under it: named beside the
+    /// target in "Missed targets", so that a miss shows what blocks it.
+    floors: Vec<(String, String)>,
 }
 
 impl Report {
+    /// A row giving the floor this run measured under the row `of` (pushed just before): the
+    /// least the work it cannot skip costs, as a ratio to the same baseline, so that a missed
+    /// target shows in the table what blocks it. Also named in "Missed targets".
+    fn floor_row(&mut self, of: &str, what: &str, figure: String, baseline: String, ratio: String) {
+        self.floors.push((
+            of.to_owned(),
+            format!("{what}: {figure} against {baseline}, {ratio}"),
+        ));
+        let noise = self
+            .rows
+            .last()
+            .map_or_else(|| "—".to_owned(), |r| r.noise.clone());
+        let section = self.rows.last().map_or("", |r| r.section);
+        self.rows.push(Row {
+            section,
+            measure: format!("↳ floor: {what}"),
+            figure,
+            baseline,
+            ratio,
+            noise,
+            target: "—".into(),
+            status: Status::NoTarget,
+        });
+    }
+
     fn detail(&mut self, text: std::fmt::Arguments<'_>) {
         let _ = self.details.write_fmt(text);
         self.details.push('\n');
@@ -213,9 +241,12 @@ impl Report {
              (23 claims, about 1.3 KB) against a cached two-key JWKS, beside the floor: the bare \
              signature verification of the same token with the same library (josekit's verifier \
              over OpenSSL, built beforehand). josekit's own `jwt::decode_with_verifier` is shown \
-             for reference. Criterion medians.\n\n\
-             | algorithm | core validation | josekit decode | floor (signature only) | core ÷ floor | josekit ÷ floor |\n\
-             |---|---|---|---|---|---|"
+             for reference. The session keeps the token's claims as a `serde_json` map \
+             (`IdToken::claims`): \"+ claims map\" adds to the floor the parse of the payload \
+             into that map alone (base64url and JSON, `id_token/<alg>-claims`), the least a \
+             validation that keeps the map can cost. Criterion medians.\n\n\
+             | algorithm | core validation | josekit decode | floor (signature only) | floor + claims map | core ÷ floor | (floor + claims map) ÷ floor | josekit ÷ floor |\n\
+             |---|---|---|---|---|---|---|---|"
         ));
         let target = Target::ratio(Bound::AtMost(1.2), "of the signature check");
         for (id, name) in [
@@ -227,8 +258,9 @@ impl Report {
             let core = crit("id_token", &format!("{id}-core"));
             let floor = crit("id_token", &format!("{id}-floor"));
             let josekit = crit("id_token", &format!("{id}-josekit"));
+            let claims = crit("id_token", &format!("{id}-claims"));
             let (Ok(core), Ok(floor)) = (core, floor) else {
-                self.detail(format_args!("| {name} | not measured | | | | |"));
+                self.detail(format_args!("| {name} | not measured | | | | | | |"));
                 self.rows.push(Row::unmeasured(
                     "1",
                     measure,
@@ -238,17 +270,21 @@ impl Report {
                 continue;
             };
             let ratio = stats::ratio(core, floor);
+            let with_map = claims.as_ref().ok().map(|c| floor + c);
+            let map_ratio = with_map.map(|w| stats::ratio(w, floor));
             self.detail(format_args!(
-                "| {name} | {} | {} | {} | {} | {} |",
+                "| {name} | {} | {} | {} | {} | {} | {} | {} |",
                 us(core),
                 josekit.as_ref().map_or("—".into(), |j| us(*j)),
                 us(floor),
+                with_map.map_or("—".into(), us),
                 ratio_text(&ratio),
+                map_ratio.as_ref().map_or("—".into(), ratio_text),
                 ratio_text(&josekit.and_then(|j| stats::ratio(j, floor))),
             ));
             self.rows.push(Row {
                 section: "1",
-                measure,
+                measure: measure.clone(),
                 figure: us(core),
                 baseline: format!("{} bare signature check", us(floor)),
                 ratio: ratio_text(&ratio),
@@ -256,6 +292,15 @@ impl Report {
                 target: target.to_string(),
                 status: target.judge(ratio),
             });
+            if let (Some(with_map), Some(map_ratio)) = (with_map, &map_ratio) {
+                self.floor_row(
+                    &measure,
+                    "signature check + payload parsed into the claims map the session keeps",
+                    us(with_map),
+                    format!("{} bare signature check", us(floor)),
+                    ratio_text(map_ratio),
+                );
+            }
         }
     }
 
@@ -308,7 +353,7 @@ impl Report {
             ));
             self.rows.push(Row {
                 section: "2",
-                measure,
+                measure: measure.clone(),
                 figure: us(t),
                 baseline: format!("{} one validation of the same ID token", us(base)),
                 ratio: ratio_text(&ratio),
@@ -316,11 +361,43 @@ impl Report {
                 target: target_text,
                 status: target.map_or(Status::NoTarget, |t| t.judge(ratio)),
             });
+            // The hybrid callback does all the code flow's callback does (the token request,
+            // its ID token, userinfo, the session) and validates the authorization response's
+            // ID token too: it cannot cost less than the code flow's callback plus one
+            // validation, both measured here.
+            if id == "hybrid" {
+                if let Ok(code) = crit("callback", "code") {
+                    let floor = code + base;
+                    self.detail(format_args!(
+                        "| floor of the hybrid flow: the code flow's callback + one more \
+                         validation | {} | {} | {} |",
+                        us(floor),
+                        us(base),
+                        ratio_text(&stats::ratio(floor, base))
+                    ));
+                    self.floor_row(
+                        &measure,
+                        "the code flow's callback + one more validation (the hybrid does both)",
+                        us(floor),
+                        format!("{} one validation", us(base)),
+                        ratio_text(&stats::ratio(floor, base)),
+                    );
+                }
+            }
         }
     }
 
     /// (3) The protected route, per adapter and store, over interleaved rounds.
-    fn load(&mut self, load: &Result<LoadResults, String>, adapters: &[&str]) {
+    ///
+    /// `guard` is the criterion medians (ns) of the guard's floor (`guard/floor`: the session
+    /// cookie's HMAC check and one memory-store lookup) and of the core's whole guard
+    /// (`guard/authenticate`), when measured.
+    fn load(
+        &mut self,
+        load: &Result<LoadResults, String>,
+        adapters: &[&str],
+        guard_cost: (Result<f64, StatsError>, Result<f64, StatsError>),
+    ) {
         let guard = |store: &str| {
             Target::ratio(
                 Bound::AtLeast(if store == "memory" { 0.95 } else { 0.8 }),
@@ -394,7 +471,7 @@ impl Report {
             self.detail(format_args!("\n{note}."));
         }
         for server in &load.servers {
-            self.server(server, &guard(&server.store), &claims_target);
+            self.server(server, &guard(&server.store), &claims_target, &guard_cost);
         }
         // The rows that the run could not make.
         for store in ["memory", "redis"] {
@@ -433,7 +510,13 @@ impl Report {
     }
 
     /// One server's rounds: the details table and its summary rows.
-    fn server(&mut self, server: &ServerResult, guard: &Target, claims_target: &Target) {
+    fn server(
+        &mut self,
+        server: &ServerResult,
+        guard: &Target,
+        claims_target: &Target,
+        guard_cost: &(Result<f64, StatsError>, Result<f64, StatsError>),
+    ) {
         let rps = |route| server.series(route, |r| r.wrk.rps);
         let cpu = |route| server.series(route, |r| r.cpu_us_per_request);
         let p99 = |route| server.series(route, |r| r.wrk.p99_us);
@@ -481,12 +564,14 @@ impl Report {
         let fmt_median =
             |values: Vec<f64>, f: &dyn Fn(f64) -> String| median(values).map_or("—".into(), f);
         let spread = ratios.and_then(|r| Spread::of(&r));
+        let protected_measure = format!(
+            "Protected route, {}, {} store",
+            server.adapter, server.store
+        );
+        let (bare_cpu, protected_cpu) = (median(cpu("bare")), median(cpu("protected")));
         self.rows.push(Row {
             section: "3",
-            measure: format!(
-                "Protected route, {}, {} store",
-                server.adapter, server.store
-            ),
+            measure: protected_measure.clone(),
             figure: format!(
                 "{} req/s, p99 {}, {} CPU/req",
                 fmt_median(protected, &thousands),
@@ -506,6 +591,42 @@ impl Report {
             target: guard.to_string(),
             status: guard.judge(spread.map(|s| s.median)),
         });
+        // The floor: the bare route's CPU per request (this run's median) plus the work no
+        // guard can skip (criterion `guard/floor`, this run). Requests per second on one
+        // worker thread follow CPU per request, so bare ÷ (bare + floor) is the best ratio a
+        // guard doing that work could reach on this server.
+        if let (Ok(bare), Ok(floor_ns)) = (&bare_cpu, &guard_cost.0) {
+            let floor = floor_ns / 1000.0;
+            let best = stats::ratio(*bare, bare + floor);
+            let core = guard_cost.1.as_ref().ok().map(|a| a / 1000.0);
+            if let (Ok(protected), Some(core)) = (&protected_cpu, core) {
+                self.detail(format_args!(
+                    "\nWhere the protected route's CPU goes (medians, µs per request): bare \
+                     route {bare:.2}; protected {protected:.2}, so the protection costs \
+                     {:.2}; of it the core's guard (`guard/authenticate`, criterion) {core:.2}, \
+                     of which the floor (cookie HMAC check + one store lookup, `guard/floor`) \
+                     {floor:.2}; the rest, {:.2}, is the adapter's and the framework's (the \
+                     layer or filter, the extractor, the future) and the Tokio task.",
+                    protected - bare,
+                    protected - bare - core,
+                ));
+            }
+            let store_note = if server.store == "memory" {
+                ""
+            } else {
+                " (a memory-store lookup: a lower bound for Redis's local cache)"
+            };
+            self.floor_row(
+                &protected_measure,
+                &format!(
+                    "bare route + cookie HMAC check + one store lookup{store_note}, {}",
+                    server.adapter
+                ),
+                format!("{:.2} µs CPU/req ({floor:.2} µs over bare)", bare + floor),
+                format!("bare route {bare:.1} µs CPU/req"),
+                format!("best {}", ratio_text(&best)),
+            );
+        }
         let claims_spread = claims_cpu.and_then(|d| Spread::of(&d));
         let memory = server.store == "memory";
         self.rows.push(Row {
@@ -793,9 +914,10 @@ impl Report {
                 crit("session", &format!("{id}-json-decode")).map_or("—".into(), us),
                 bytes(s.client_side_cookie_bytes as f64),
             ));
+            let measure = format!("Memory per session, {id}");
             self.rows.push(Row {
                 section: "5",
-                measure: format!("Memory per session, {id}"),
+                measure: measure.clone(),
                 figure: format!("{} in the memory store", bytes(s.memory_store_bytes)),
                 baseline: format!("its JSON {}", bytes(s.json_bytes as f64)),
                 ratio: ratio_text(&ratio),
@@ -803,6 +925,34 @@ impl Report {
                 target: target.to_string(),
                 status: target.judge(ratio),
             });
+            // What a record keeping its claims as maps cannot go below: the tokens it must
+            // keep (their bytes) and the two claims maps (their heap, measured alone).
+            if s.claims_maps_bytes > 0.0 {
+                let floor = raw as f64 + s.claims_maps_bytes;
+                self.detail(format_args!(
+                    "\n{}: the two claims maps (ID token, userinfo) hold {} of heap for {} of \
+                     JSON; the tokens the record keeps are {}; the rest of the record, the \
+                     store's index entries and the session id take {}.",
+                    s.name,
+                    bytes(s.claims_maps_bytes),
+                    bytes(s.claims_json_bytes as f64),
+                    bytes(raw as f64),
+                    bytes((s.memory_store_bytes - floor).max(0.0)),
+                ));
+                self.floor_row(
+                    &measure,
+                    &format!("its tokens + its two claims maps as `serde_json` maps, {id}"),
+                    format!(
+                        "{} ({} tokens + {} maps of {} JSON)",
+                        bytes(floor),
+                        bytes(raw as f64),
+                        bytes(s.claims_maps_bytes),
+                        bytes(s.claims_json_bytes as f64)
+                    ),
+                    format!("its JSON {}", bytes(s.json_bytes as f64)),
+                    ratio_text(&stats::ratio(floor, s.json_bytes as f64)),
+                );
+            }
         }
         let client = sizes
             .sessions
@@ -861,14 +1011,24 @@ fn render(o: &Options) -> (String, String) {
         rows: Vec::new(),
         details: String::new(),
         quick: o.quick,
+        floors: Vec::new(),
     };
     report.id_tokens(&crit, &criterion_noise);
     report.callbacks(&crit, &criterion_noise);
-    report.load(&read_json(&o.dir, "load.json"), &adapters);
+    report.load(
+        &read_json(&o.dir, "load.json"),
+        &adapters,
+        (crit("guard", "floor"), crit("guard", "authenticate")),
+    );
     report.propagation(&read_json(&o.dir, "propagation.json"));
     report.logins(&read_json(&o.dir, "logins.json"));
     report.sizes(&read_json(&o.dir, "sizes.json"), &crit);
-    let Report { rows, details, .. } = report;
+    let Report {
+        rows,
+        details,
+        floors,
+        ..
+    } = report;
 
     // The report.
     let (cores, model, memory, kernel) = crate::sys::machine();
@@ -909,9 +1069,15 @@ fn render(o: &Options) -> (String, String) {
     if !missed.is_empty() {
         let _ = writeln!(md, "\n## Missed targets\n");
         for r in &missed {
+            let floor = floors
+                .iter()
+                .find(|(measure, _)| *measure == r.measure)
+                .map_or(String::new(), |(_, floor)| {
+                    format!(" Measured floor: {floor}.")
+                });
             let _ = writeln!(
                 md,
-                "- **{}**: {} against {} (target {}; details under ({})).",
+                "- **{}**: {} against {} (target {}; details under ({})).{floor}",
                 r.measure, r.figure, r.baseline, r.target, r.section
             );
         }
@@ -1166,6 +1332,103 @@ mod tests {
             status(&summary, "App CPU per login (code flow"),
             "**missed**"
         );
+    }
+
+    /// A criterion median (ns) where `criterion_median` reads it.
+    fn criterion(dir: &Path, group: &str, bench: &str, ns: f64) {
+        let dir = dir.join("criterion").join(group).join(bench).join("new");
+        std::fs::create_dir_all(&dir).expect("a criterion directory");
+        write(
+            &dir,
+            "estimates.json",
+            &json!({"median": {"point_estimate": ns}}),
+        );
+    }
+
+    /// The summary row whose measure starts with `measure`.
+    fn row<'a>(summary: &'a str, measure: &str) -> &'a str {
+        summary
+            .lines()
+            .find(|l| {
+                l.split('|')
+                    .nth(2)
+                    .is_some_and(|m| m.trim().starts_with(measure))
+            })
+            .unwrap_or_else(|| panic!("no row `{measure}` in\n{summary}"))
+    }
+
+    /// A missed target is followed by the floor this run measured under it, in the table and
+    /// in "Missed targets": the signature check plus the claims map for ID tokens, the code
+    /// flow's callback plus a validation for the hybrid flow, the bare route plus the guard's
+    /// unavoidable work for the protected route, the tokens plus the claims maps for memory.
+    #[test]
+    fn a_missed_target_shows_the_floor_measured_under_it() {
+        let dir = scratch("floors");
+        criterion(&dir, "id_token", "rs256-core", 26_000.0);
+        criterion(&dir, "id_token", "rs256-floor", 20_000.0);
+        criterion(&dir, "id_token", "rs256-claims", 3_000.0);
+        criterion(&dir, "callback", "code", 46_000.0);
+        criterion(&dir, "callback", "code-id-token", 25_000.0);
+        criterion(&dir, "callback", "hybrid", 76_000.0);
+        criterion(&dir, "callback", "hybrid-id-token", 24_000.0);
+        criterion(&dir, "guard", "floor", 300.0);
+        criterion(&dir, "guard", "authenticate", 600.0);
+        write(
+            &dir,
+            "load.json",
+            &json!({
+                "connections": 8, "seconds": 2, "rounds": 5, "notes": [],
+                "servers": [server("axum", &[0.85, 0.86, 0.84, 0.85, 0.85], 1.0)],
+            }),
+        );
+        let session = json!({"name": "typical", "json_bytes": 1500, "memory_store_bytes": 4200.0,
+               "id_token_bytes": 700, "access_token_bytes": 40, "refresh_token_bytes": 40,
+               "claims_maps_bytes": 2500.0, "claims_json_bytes": 400,
+               "client_side_cookie_bytes": 2100});
+        write(
+            &dir,
+            "sizes.json",
+            &json!({"sessions": [session.clone(), session],
+                    "cookie_bytes": 100, "set_cookie_bytes": 160}),
+        );
+        let (md, summary) = render(&options(&dir, false));
+        assert_no_nan(&md);
+        assert_eq!(status(&summary, "ID token validation, RS256"), "**missed**");
+        // 20 µs + 3 µs over 20 µs.
+        assert!(row(&summary, "↳ floor: signature check").contains("1.15x"));
+        // 46 µs + 24 µs over 24 µs.
+        assert!(row(&summary, "↳ floor: the code flow's callback").contains("2.92x"));
+        // 6 µs of bare CPU per request + 0.3 µs of floor: at best 6 ÷ 6.3.
+        let guard = row(&summary, "↳ floor: bare route + cookie HMAC check");
+        assert!(
+            guard.contains("best 0.95x") && guard.contains("6.30 µs"),
+            "{guard}"
+        );
+        assert!(md.contains("the core's guard (`guard/authenticate`, criterion) 0.60"));
+        // 780 B of tokens + 2,500 B of maps over 1,500 B of JSON.
+        assert!(row(&summary, "↳ floor: its tokens + its two claims maps").contains("2.19x"));
+        let missed = md
+            .split("## Missed targets")
+            .nth(1)
+            .and_then(|m| m.split("\n## ").next())
+            .expect("a missed-targets section");
+        for measure in [
+            "ID token validation, RS256",
+            "Callback, hybrid flow",
+            "Protected route, axum, memory store",
+            "Memory per session, typical",
+        ] {
+            let line = missed
+                .lines()
+                .find(|l| l.contains(measure))
+                .unwrap_or_else(|| panic!("{measure} not in\n{missed}"));
+            assert!(line.contains("Measured floor: "), "{line}");
+        }
+        // Floor rows carry no target of their own.
+        assert!(summary
+            .lines()
+            .filter(|l| l.contains("↳ floor"))
+            .all(|l| l.trim_end().ends_with("| — | — |")));
     }
 
     #[test]

@@ -227,6 +227,7 @@ impl TokenFixture {
         }
         assert!(fixture.floor(), "the floor verifies");
         assert!(fixture.josekit().is_some(), "josekit decodes");
+        assert!(fixture.claims_map().is_some(), "the payload parses");
         fixture
     }
 
@@ -259,6 +260,20 @@ impl TokenFixture {
         self.verifier
             .verify(&self.signing_input, &self.signature)
             .is_ok()
+    }
+
+    /// The claims as the session keeps them, from the token's payload: base64url-decoded and
+    /// parsed into a `serde_json` map ([`IdToken::claims`](oidc_core::IdToken)). With the
+    /// signature check, the least work a validation that keeps this map can do (the report's
+    /// "floor with the claims map"). Returns the number of claims.
+    pub fn claims_map(&self) -> Option<usize> {
+        let payload = self.token.split('.').nth(1)?;
+        let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()?;
+        serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&json)
+            .ok()
+            .map(|claims| claims.len())
     }
 
     /// josekit alone: decoding the JWT with the verifier (base64, JSON, the signature), no claim
