@@ -228,10 +228,9 @@ where
             });
         }
         req.extensions_mut().insert(rp);
-        // Take the service that was driven to readiness, leave a fresh clone in its place.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move { inner.call(req).await })
+        // Called here, on the service `poll_ready` drove, and not inside the future: the future
+        // needs no service of its own, so none is cloned per request.
+        Box::pin(self.inner.call(req))
     }
 }
 
@@ -272,11 +271,13 @@ struct AppView<'a> {
 
 impl<'a> AppView<'a> {
     fn new(parts: &'a mut Parts) -> Self {
+        // Compared before it is cloned: outside `Router::nest` (the common case) the two are
+        // equal and nothing is copied.
         let original = parts
             .extensions
             .get::<OriginalUri>()
-            .map(|o| o.0.clone())
-            .filter(|o| *o != parts.uri);
+            .filter(|o| o.0 != parts.uri)
+            .map(|o| o.0.clone());
         let stripped = original.map(|o| std::mem::replace(&mut parts.uri, o));
         AppView { parts, stripped }
     }
