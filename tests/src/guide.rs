@@ -15,7 +15,7 @@
 //!
 //! For an axum app:
 //!
-//! ```ignore
+//! ```no_run
 //! use http::StatusCode;
 //! use oidc_runtime::{BoxFuture, RelyingParty};
 //! use oidc_testkit::harness::{App, Bench, Fault};
