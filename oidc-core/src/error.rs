@@ -8,6 +8,39 @@ use std::fmt;
 
 use crate::log_safe::LogSafe;
 
+/// The `error` codes the OAuth 2.0 and OpenID Connect specifications register for the
+/// responses a relying party reads (RFC 6749 4.1.2.1 and 5.2, OpenID Connect Core 3.1.2.6,
+/// RFC 7591 3.2.2, RFC 9101, RFC 9126, RFC 9449, RFC 6750 3.1).
+const REGISTERED_ERRORS: &[&str] = &[
+    "invalid_request",
+    "unauthorized_client",
+    "access_denied",
+    "unsupported_response_type",
+    "invalid_scope",
+    "server_error",
+    "temporarily_unavailable",
+    "invalid_client",
+    "invalid_grant",
+    "unsupported_grant_type",
+    "interaction_required",
+    "login_required",
+    "account_selection_required",
+    "consent_required",
+    "invalid_request_uri",
+    "invalid_request_object",
+    "request_not_supported",
+    "request_uri_not_supported",
+    "registration_not_supported",
+    "invalid_redirect_uri",
+    "invalid_client_metadata",
+    "invalid_software_statement",
+    "unapproved_software_statement",
+    "invalid_dpop_proof",
+    "use_dpop_nonce",
+    "invalid_token",
+    "insufficient_scope",
+];
+
 /// Everything that can go wrong in the core, split by whose fault it is.
 ///
 /// `Clone`, so that one outcome can be handed to every request waiting on a shared operation
@@ -102,6 +135,21 @@ impl Error {
     pub fn error_code(&self) -> &str {
         match self {
             Error::Provider(e) => &e.error,
+            other => other.bounded_error_code(),
+        }
+    }
+
+    /// [`error_code`](Self::error_code) from a closed set, fit for a metrics label or a span
+    /// field: a provider's `error` that no OAuth 2.0 or OpenID Connect specification registers
+    /// becomes `provider_error` (the provider, or anyone holding a login cookie, chooses that
+    /// text; the description keeps it, escaped).
+    pub fn bounded_error_code(&self) -> &'static str {
+        match self {
+            Error::Provider(e) => REGISTERED_ERRORS
+                .iter()
+                .find(|code| **code == e.error)
+                .copied()
+                .unwrap_or("provider_error"),
             Error::Protocol(ProtocolError::UnsolicitedResponse(_)) => "unsolicited_response",
             Error::Protocol(ProtocolError::StateMismatch) => "invalid_state",
             Error::Protocol(ProtocolError::CrossSiteRequest) => "cross_site_request",
@@ -542,3 +590,35 @@ pub struct StoreError(pub String);
 
 /// The core's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A provider's registered code is kept; any other text (which whoever holds a login cookie
+    /// may put in a callback's `error`) becomes one value, so a metrics label stays bounded.
+    #[test]
+    fn bounded_codes_come_from_a_closed_set() {
+        let provider = |code: &str| Error::Provider(ProviderError::new(code, None));
+        assert_eq!(
+            provider("access_denied").bounded_error_code(),
+            "access_denied"
+        );
+        assert_eq!(
+            provider("use_dpop_nonce").bounded_error_code(),
+            "use_dpop_nonce"
+        );
+        for minted in ["made_up_1", "access_denied\n", "<script>", ""] {
+            assert_eq!(provider(minted).bounded_error_code(), "provider_error");
+        }
+        assert_eq!(
+            provider("made_up_1").error_code(),
+            "made_up_1",
+            "the view still shows it"
+        );
+        assert_eq!(
+            Error::Protocol(ProtocolError::StateMismatch).bounded_error_code(),
+            "invalid_state"
+        );
+    }
+}

@@ -49,18 +49,19 @@ where
 /// The error code of a page the error view rendered, in the response's extensions
 /// (`response.extensions().get::<ErrorCode>()`): the view renders the code into a body in its
 /// own way, so a middleware (a metrics layer, the runtime's tracing spans) reads it here
-/// instead. The code is escaped as [`ErrorInfo::error`] is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ErrorCode(String);
+/// instead. A code from a closed set ([`Error::bounded_error_code`](crate::Error::bounded_error_code)):
+/// a provider's unregistered `error` is `provider_error`, so no request can mint new values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCode(&'static str);
 
 impl ErrorCode {
-    pub(crate) fn new(code: String) -> Self {
+    pub(crate) fn new(code: &'static str) -> Self {
         ErrorCode(code)
     }
 
-    /// The code: `access_denied`, `invalid_state`, ...
-    pub fn as_str(&self) -> &str {
-        &self.0
+    /// The code: `access_denied`, `invalid_state`, `provider_error`...
+    pub fn as_str(&self) -> &'static str {
+        self.0
     }
 }
 

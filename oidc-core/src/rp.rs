@@ -452,7 +452,9 @@ impl RelyingParty {
         }
         harden_error_page(resp.headers_mut());
         resp.extensions_mut()
-            .insert(crate::error_view::ErrorCode::new(info.error));
+            .insert(crate::error_view::ErrorCode::new(
+                error.bounded_error_code(),
+            ));
         resp
     }
 }

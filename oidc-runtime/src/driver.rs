@@ -222,8 +222,7 @@ fn status_outcome(status: http::StatusCode) -> Cow<'static, str> {
 impl Outcome for Response {
     fn outcome(&self) -> Cow<'static, str> {
         match self.extensions().get::<oidc_core::ErrorCode>() {
-            // Escaped when the core set it.
-            Some(code) => Cow::Owned(code.as_str().to_owned()),
+            Some(code) => Cow::Borrowed(code.as_str()),
             None => status_outcome(self.status()),
         }
     }
@@ -255,8 +254,8 @@ impl<T> Outcome for oidc_core::Result<T> {
     fn outcome(&self) -> Cow<'static, str> {
         match self {
             Ok(_) => Cow::Borrowed("ok"),
-            // The provider's `error` is outside text: escaped as every logged outside text is.
-            Err(error) => Cow::Owned(oidc_core::log_safe(error.error_code()).to_string()),
+            // The provider's `error` is outside text: only registered codes are recorded.
+            Err(error) => Cow::Borrowed(error.bounded_error_code()),
         }
     }
 }

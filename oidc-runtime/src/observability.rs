@@ -19,9 +19,10 @@
 //!   or its path does (a redirect endpoint no other provider shares); absent otherwise. Never
 //!   a name taken from the request that is not configured.
 //! - `outcome`, recorded at the end: `ok`; `login_required` when a protected request is
-//!   answered with a login redirect; the `error` code (escaped with
-//!   [`log_safe`](fn@oidc_core::log_safe)) for the methods returning an
-//!   [`Error`](oidc_core::Error); for an error page, the error view's code (carried as
+//!   answered with a login redirect; the error code, from a closed set
+//!   ([`bounded_error_code`](oidc_core::Error::bounded_error_code): a provider's unregistered
+//!   `error` is `provider_error`), for the methods returning an
+//!   [`Error`](oidc_core::Error); for an error page, the same code (carried as
 //!   [`ErrorCode`](oidc_core::ErrorCode) in the response's extensions: `invalid_state`,
 //!   `access_denied`...); for another response, a code from its status class (`bad_request`,
 //!   `unauthorized`, `forbidden`, `method_not_allowed`, `payload_too_large`, `server_error`,
