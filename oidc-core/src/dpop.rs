@@ -550,7 +550,7 @@ impl VerifiedProof {
     /// The key the proof's `jti` is spent under in the session store: per key, so that no
     /// client can spend another's `jti`s.
     pub fn replay_key(&self) -> String {
-        crate::session::index_key("dpop-jti", &self.jkt, &self.jti)
+        crate::session::index_key(crate::session::DPOP_JTI, &self.jkt, &self.jti)
     }
 }
 

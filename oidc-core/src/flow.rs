@@ -712,7 +712,7 @@ impl Cx<'_> {
                             .and_then(|r| r.client.as_ref())
                             .map_or("", |c| c.client_id.as_str());
                         let lease = crate::session::index_key(
-                            "registration-lease",
+                            crate::session::REGISTRATION_LEASE,
                             slot.config.issuer(),
                             &format!("{}\0{replaced}", slot.redirect_uri),
                         );

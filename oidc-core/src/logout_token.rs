@@ -86,7 +86,7 @@ impl LogoutToken {
 
     /// The key its `jti` is spent under: per issuer, hashed like the session keys.
     pub fn replay_key(&self) -> String {
-        crate::session::index_key("logout-jti", &self.issuer, &self.jti)
+        crate::session::index_key(crate::session::LOGOUT_JTI, &self.issuer, &self.jti)
     }
 }
 

@@ -312,6 +312,21 @@ pub fn sidless_index_key(issuer: &str, sub: &str) -> String {
     index_key("nosid", issuer, sub)
 }
 
+/// The kind of mark that spends a back-channel logout token's `jti`.
+pub(crate) const LOGOUT_JTI: &str = "logout-jti";
+/// The kind of mark that spends a DPoP proof's `jti` at a protected API.
+pub(crate) const DPOP_JTI: &str = "dpop-jti";
+/// The kind of mark that is a session's refresh lease.
+pub(crate) const REFRESH_LEASE: &str = "refresh-lease";
+/// The kind of mark that is a provider's dynamic registration lease.
+pub(crate) const REGISTRATION_LEASE: &str = "registration-lease";
+
+/// The kinds of the single-use marks and leases the core asks a store to set
+/// ([`Action::MarkSpent`](crate::Action::MarkSpent) keys are `<kind>:<hash>`); the logins'
+/// `state` marks are the only ones without a kind (a bare hash, no `:`). For a store that bounds
+/// its marks by kind, so that a flood of one kind never evicts another's.
+pub const MARK_KINDS: &[&str] = &[LOGOUT_JTI, DPOP_JTI, REFRESH_LEASE, REGISTRATION_LEASE];
+
 /// `<kind>:<base64url(SHA-256(issuer NUL value))>`: short, one shape whatever the provider
 /// sends (a store may use it in a Redis key as it is), and not the raw `sub` or `sid`, which
 /// then never appear in a store's key space.

@@ -102,7 +102,10 @@ pub trait SessionStore: Send + Sync + 'static {
 }
 
 /// A bounded in-memory store: at most `capacity` records; expired ones go first, then those
-/// closest to expiry. Good for one process; use a shared store for several.
+/// closest to expiry. Spent marks are kept apart, at most `capacity` of each kind (the logins'
+/// `state` marks and each of [`MARK_KINDS`](oidc_core::session::MARK_KINDS): five pools, so
+/// up to five times `capacity` marks in all, each a hash of about 100 bytes with its expiry).
+/// Good for one process; use a shared store for several.
 pub struct MemoryStore {
     inner: Mutex<Inner>,
     capacity: usize,
@@ -132,19 +135,12 @@ struct Marks {
     by_expiry: BTreeSet<(u64, String)>,
 }
 
-/// The kinds of mark the core sets; a key of another prefix shares one pool with the
-/// unprefixed keys, so no key can create a pool of its own.
-const MARK_KINDS: &[&str] = &[
-    "logout-jti",
-    "dpop-jti",
-    "refresh-lease",
-    "registration-lease",
-];
-
-/// The pool a mark's `key` belongs to.
+/// The pool a mark's `key` belongs to: its kind, one of the core's
+/// [`MARK_KINDS`](oidc_core::session::MARK_KINDS); a key of another prefix shares one pool with
+/// the logins' unprefixed `state` marks, so no key can open a pool of its own.
 fn mark_kind(key: &str) -> &'static str {
     key.split_once(':')
-        .and_then(|(kind, _)| MARK_KINDS.iter().find(|k| **k == kind))
+        .and_then(|(kind, _)| oidc_core::session::MARK_KINDS.iter().find(|k| **k == kind))
         .copied()
         .unwrap_or("")
 }

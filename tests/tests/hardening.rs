@@ -363,6 +363,7 @@ mod load {
         let app_url = format!("http://{addr}");
         let (issuer, _provider) = provider_for(app_url.clone());
         let transport: Arc<dyn Transport> = Arc::new(ReqwestTransport::new().unwrap());
+        let store = Arc::new(MemoryStore::new(STORE_CAPACITY));
         let rp = RelyingParty::builder(app_url.clone())
             .provider(
                 "default",
@@ -373,7 +374,7 @@ mod load {
                     .unwrap(),
             )
             .transport(transport)
-            .session_store(Arc::new(MemoryStore::new(STORE_CAPACITY)))
+            .session_store(store.clone())
             .error_view(JsonErrorView)
             .build()
             .unwrap();
@@ -411,6 +412,13 @@ mod load {
             .await
             .expect("the load test finishes in bounded time");
         server.abort();
+        // The bounded store would hide a leak of records (evicting the oldest, the heap stays
+        // flat): the sessions of the rounds are all it holds, every cycle's gone with its logout.
+        assert_eq!(
+            store.len(),
+            CLIENTS * (ROUNDS + 1),
+            "a logged-out session left a record behind"
+        );
         let window = (MEASURED / PARALLEL * PARALLEL) as i64;
         let per_login = growth.map(|g| g / window);
         eprintln!(

@@ -413,7 +413,7 @@ fn refresh_lease_key(id: &str, user: &UserSession) -> String {
         user.refresh_token.as_ref().map_or("", |t| t.expose()),
         user.access_token.as_ref().map_or("", |t| t.expose())
     );
-    crate::session::index_key("refresh-lease", id, &tokens)
+    crate::session::index_key(crate::session::REFRESH_LEASE, id, &tokens)
 }
 
 impl AccessToken {
