@@ -7,11 +7,9 @@
 #[path = "../examples/warp-basic.rs"]
 mod basic;
 
-use std::sync::Arc;
-
-use http::StatusCode;
-use oidc_testkit::harness::{App, Bench, CLIENT_ID, CLIENT_SECRET, ISSUER};
-use oidc_warp::oidc_runtime::{BoxFuture, Config};
+use oidc_testkit::basic_example_scenarios;
+use oidc_testkit::harness::App;
+use oidc_warp::oidc_runtime::BoxFuture;
 use oidc_warp::RelyingParty;
 
 struct BasicApp(RelyingParty);
@@ -32,84 +30,13 @@ impl App for BasicApp {
     }
 }
 
-/// The relying party as the example's `main` builds it, from the environment it documents,
-/// with the bench's transport (the simulated provider) and clock in place of the network's
-/// and the system's.
-fn from_environment(bench: &Bench<BasicApp>) -> RelyingParty {
-    let env = [
-        ("APP_URL", bench.app_url),
-        ("OIDC_ISSUER", ISSUER),
-        ("OIDC_CLIENT_ID", CLIENT_ID),
-        ("OIDC_CLIENT_SECRET", CLIENT_SECRET),
-        (
-            "SESSION_SECRET",
-            "a session secret of thirty-two bytes or more",
-        ),
-    ];
-    let config = Config::from_vars(|name| {
-        env.iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| (*v).to_owned())
-    })
-    .expect("the documented variables are a configuration");
-    config
-        .builder()
-        .expect("a complete configuration")
-        .transport(Arc::new(bench.transport.clone()))
-        .clock(bench.clock.clone())
-        .build()
-        .expect("a relying party")
-}
-
 #[tokio::test]
 async fn login_protected_page_and_logout() {
-    let bench = Bench::<BasicApp>::new();
-    bench
-        .provider
-        .set_user("alice", serde_json::json!({ "name": "Alice Liddell" }));
-    let app = BasicApp::new(from_environment(&bench));
-    let mut browser = bench.browser();
-    browser.use_app(&app);
-
-    let page = browser.get("/").await;
-    assert_eq!(page.status, StatusCode::OK);
-    assert!(page.text().contains("Public"), "{}", page.text());
-
-    let page = browser.login("/me", "alice").await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
-    assert_eq!(
-        page.text(),
-        "Hello, Alice Liddell (alice@example.com)! Log out at /logout."
-    );
-
-    let page = browser.get("/logout").await;
-    assert_eq!(
-        page.status,
-        StatusCode::FOUND,
-        "on to the provider's logout"
-    );
-    let location = page.location().unwrap_or_default();
-    assert!(location.starts_with(ISSUER), "{location}");
-    let page = browser.get("/me").await;
-    assert_eq!(
-        page.status,
-        StatusCode::FOUND,
-        "logged out: back to the login"
-    );
-    assert!(page.location().unwrap_or_default().starts_with(ISSUER));
+    basic_example_scenarios::login_protected_page_and_logout::<BasicApp>().await;
 }
 
 /// The login link logs in and lands on the protected page.
 #[tokio::test]
 async fn login_link_lands_on_the_protected_page() {
-    let bench = Bench::<BasicApp>::new();
-    let app = BasicApp::new(from_environment(&bench));
-    let mut browser = bench.browser();
-    browser.use_app(&app);
-    let page = browser.login("/login", "bob").await;
-    assert_eq!(page.status, StatusCode::OK, "{}", page.text());
-    assert_eq!(
-        page.text(),
-        "Hello, bob (bob@example.com)! Log out at /logout."
-    );
+    basic_example_scenarios::login_link_lands_on_the_protected_page::<BasicApp>().await;
 }

@@ -48,6 +48,7 @@ mod admin;
 pub mod app_api_scenarios;
 pub mod apps;
 mod authorize;
+pub mod basic_example_scenarios;
 pub mod channel_logout_scenarios;
 mod claims;
 mod client_auth;
