@@ -57,6 +57,9 @@ pub struct AuthorizationResponse {
     pub token_type: Option<String>,
     /// `expires_in`.
     pub expires_in: Option<String>,
+    /// JARM's `response`: the JWT that wraps the other parameters (see [`crate::jarm`]).
+    /// Read in the same pass as the rest, so a long response is decoded once.
+    pub response: Option<Secret>,
 }
 
 impl std::fmt::Debug for AuthorizationResponse {
@@ -66,6 +69,7 @@ impl std::fmt::Debug for AuthorizationResponse {
             .field("has_code", &self.code.is_some())
             .field("has_id_token", &self.id_token.is_some())
             .field("has_access_token", &self.access_token.is_some())
+            .field("has_response", &self.response.is_some())
             .field("error", &self.error)
             .field("iss", &self.iss)
             .finish()
@@ -83,6 +87,7 @@ impl AuthorizationResponse {
         let mut r = AuthorizationResponse::default();
         let mut id_token = None;
         let mut access_token = None;
+        let mut response = None;
         for (k, v) in form_urlencoded::parse(encoded) {
             let slot = match k.as_ref() {
                 "state" => &mut r.state,
@@ -94,12 +99,18 @@ impl AuthorizationResponse {
                 "access_token" => &mut access_token,
                 "token_type" => &mut r.token_type,
                 "expires_in" => &mut r.expires_in,
+                crate::jarm::RESPONSE_PARAMETER => &mut response,
                 _ => continue,
+            };
+            let max = if k == crate::jarm::RESPONSE_PARAMETER {
+                crate::jarm::MAX_RESPONSE_LEN
+            } else {
+                MAX_PARAM_LEN
             };
             if slot.is_some() {
                 return Err(ProtocolError::DuplicateParameter(k.into_owned()).into());
             }
-            if v.len() > MAX_PARAM_LEN {
+            if v.len() > max {
                 return Err(ProtocolError::MalformedResponse {
                     endpoint: Endpoint::Authorization,
                     reason: format!("parameter `{k}` is too long"),
@@ -110,6 +121,7 @@ impl AuthorizationResponse {
         }
         r.id_token = id_token.map(Secret::new);
         r.access_token = access_token.map(Secret::new);
+        r.response = response.map(Secret::new);
         Ok(r)
     }
 
@@ -934,6 +946,25 @@ mod tests {
         ));
         let long = format!("code={}", "a".repeat(MAX_PARAM_LEN + 1));
         assert!(AuthorizationResponse::parse(long.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn the_jarm_response_is_read_in_the_same_pass() {
+        let r = AuthorizationResponse::parse(b"response=a.b.c&x=1").unwrap();
+        assert_eq!(r.response.as_ref().map(Secret::expose), Some("a.b.c"));
+        assert!(!format!("{r:?}").contains("a.b.c"));
+        assert_eq!(AuthorizationResponse::parse(b"code=c").unwrap().response, None);
+        let twice = AuthorizationResponse::parse(b"response=a&response=b").unwrap_err();
+        assert!(matches!(
+            twice,
+            Error::Protocol(ProtocolError::DuplicateParameter(ref p)) if p == "response"
+        ));
+        // A JARM response wraps an ID token with the other parameters: it may exceed the
+        // plain parameters' bound, up to its own.
+        let wrapped = format!("response={}", "a".repeat(MAX_PARAM_LEN + 1));
+        assert!(AuthorizationResponse::parse(wrapped.as_bytes()).is_ok());
+        let huge = format!("response={}", "a".repeat(crate::jarm::MAX_RESPONSE_LEN + 1));
+        assert!(AuthorizationResponse::parse(huge.as_bytes()).is_err());
     }
 
     #[test]

@@ -17,7 +17,7 @@
 use serde_json::{Map, Value};
 
 use crate::callback::AuthorizationResponse;
-use crate::error::{Endpoint, Error, IdTokenError, ProtocolError, Result};
+use crate::error::{Error, IdTokenError, ProtocolError, Result};
 use crate::signing::TokenKeys;
 
 /// The form parameter that carries the JWT.
@@ -79,32 +79,9 @@ impl<'a> JarmExpectations<'a> {
     }
 }
 
-/// The `response` parameter of a query string or form body, if present. Given twice, or
-/// longer than any JWT a provider sends, it is refused.
-pub fn response_parameter(encoded: &[u8]) -> Result<Option<String>> {
-    let mut found: Option<String> = None;
-    for (k, v) in form_urlencoded::parse(encoded) {
-        if k != RESPONSE_PARAMETER {
-            continue;
-        }
-        if found.is_some() {
-            return Err(ProtocolError::DuplicateParameter(RESPONSE_PARAMETER.into()).into());
-        }
-        if v.len() > MAX_RESPONSE_LEN {
-            return Err(ProtocolError::MalformedResponse {
-                endpoint: Endpoint::Authorization,
-                reason: "the `response` parameter is too long".into(),
-            }
-            .into());
-        }
-        found = Some(v.into_owned());
-    }
-    Ok(found)
-}
-
 /// Longest `response` accepted: the parameters it wraps are each capped at 16 KiB by the
 /// plain response's parser, and an ID token is the only long one.
-const MAX_RESPONSE_LEN: usize = 24 * 1024;
+pub(crate) const MAX_RESPONSE_LEN: usize = 24 * 1024;
 
 /// Verifies a JARM response with `keys` and reads the authorization response from it.
 /// `Ok(None)`: it names a key the set lacks (fetch the set again, once, as the key cache
@@ -391,17 +368,5 @@ mod tests {
             .authorization_signed_response_alg("none")
             .build()
             .is_err());
-    }
-
-    #[test]
-    fn the_parameter_is_found_once() {
-        assert_eq!(
-            response_parameter(b"response=a.b.c&x=1")
-                .unwrap()
-                .as_deref(),
-            Some("a.b.c")
-        );
-        assert_eq!(response_parameter(b"code=c").unwrap(), None);
-        assert!(response_parameter(b"response=a&response=b").is_err());
     }
 }

@@ -15,6 +15,7 @@ use crate::error::{Endpoint, Error, IdTokenError, ProtocolError, Result};
 use crate::flow::{ready, tri, Ask, Context, Cx, Flow, Gated, Machine, Progress};
 use crate::jarm::JarmExpectations;
 use crate::login::{safe_return_path, LoginParams};
+use crate::secret::Secret;
 use crate::session::{PendingLogin, SessionRecord, PENDING_LOGIN_TTL};
 use crate::signing::{SignedResponse, TokenSigning};
 
@@ -91,7 +92,7 @@ enum State {
 /// once it verifies), and the key set it was tried with when it named a key missing there.
 struct Jarm {
     slot: usize,
-    raw: String,
+    raw: Secret,
     get: bool,
     headers: http::HeaderMap,
     tried: Option<Arc<crate::jwks::JwkSet>>,
@@ -105,12 +106,11 @@ struct Jarm {
 fn jarm_state(
     rp: &RelyingParty,
     path: &str,
-    encoded: &[u8],
-    params: &AuthorizationResponse,
+    params: &mut AuthorizationResponse,
     get: bool,
     headers: &http::HeaderMap,
 ) -> Result<Option<State>> {
-    let raw = crate::jarm::response_parameter(encoded)?;
+    let raw = params.response.take();
     let providers = &rp.inner.providers;
     let slot = if providers.len() == 1 {
         Some(0)
@@ -173,12 +173,7 @@ impl Redirect {
         now: u64,
     ) -> Result<State> {
         let get = parts.method == Method::GET;
-        let encoded: &[u8] = if get {
-            parts.uri.query().unwrap_or("").as_bytes()
-        } else {
-            body
-        };
-        let params = if parts.method == Method::GET {
+        let mut params = if get {
             let params = AuthorizationResponse::parse(parts.uri.query().unwrap_or("").as_bytes())?;
             if params.id_token.is_some() || params.access_token.is_some() {
                 // Tokens in a query string end up in logs and Referer headers: refuse them.
@@ -200,7 +195,7 @@ impl Redirect {
         };
         // Issue 18 (J): a JARM response is verified before the login its `state` names is
         // looked for, so that a forged one spends nothing.
-        if let Some(state) = jarm_state(rp, &self.path, encoded, &params, get, &parts.headers)? {
+        if let Some(state) = jarm_state(rp, &self.path, &mut params, get, &parts.headers)? {
             return Ok(state);
         }
         self.find_login(rp, &parts.headers, params, get, now)
@@ -323,8 +318,11 @@ impl Redirect {
                         skew: provider.config.clock_skew.as_secs(),
                         algorithms: signing.algorithms(),
                     };
-                    let verified =
-                        tri!(crate::jarm::verify_response(&jarm.raw, token_keys, &expect));
+                    let verified = tri!(crate::jarm::verify_response(
+                        jarm.raw.expose(),
+                        token_keys,
+                        &expect
+                    ));
                     let State::Jarm(jarm) = std::mem::replace(&mut self.state, State::Done) else {
                         continue;
                     };
