@@ -15,6 +15,7 @@
 mod alloc;
 mod load;
 mod logins;
+mod proc_stat;
 mod propagation;
 mod report;
 mod sizes;

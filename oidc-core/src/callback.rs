@@ -953,7 +953,10 @@ mod tests {
         let r = AuthorizationResponse::parse(b"response=a.b.c&x=1").unwrap();
         assert_eq!(r.response.as_ref().map(Secret::expose), Some("a.b.c"));
         assert!(!format!("{r:?}").contains("a.b.c"));
-        assert_eq!(AuthorizationResponse::parse(b"code=c").unwrap().response, None);
+        assert_eq!(
+            AuthorizationResponse::parse(b"code=c").unwrap().response,
+            None
+        );
         let twice = AuthorizationResponse::parse(b"response=a&response=b").unwrap_err();
         assert!(matches!(
             twice,

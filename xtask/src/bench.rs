@@ -24,6 +24,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+// Shared by path with the bench crate, which xtask does not depend on (it would build the
+// adapters and criterion for every xtask command).
+#[path = "../../benches/src/proc_stat.rs"]
+mod proc_stat;
+use proc_stat::CpuSnapshot;
+
 const USAGE: &str = "\
 usage: cargo xtask bench [--quick] [--rounds N] [--no-redis] [--update-readme]
 
@@ -153,9 +159,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if o.quick {
         criterion.args(["--", "--warm-up-time", "0.5", "--measurement-time", "1"]);
     }
-    let before = CpuTicks::now();
+    let before = CpuSnapshot::take(&[]);
     status(&mut criterion)?;
-    if let Some(noise) = before.noise_json(&CpuTicks::now()) {
+    if let Some(noise) = noise_json(&before, &CpuSnapshot::take(&[])) {
         std::fs::write(out.join("criterion-noise.json"), noise)
             .map_err(|e| format!("criterion-noise.json: {e}"))?;
     }
@@ -356,64 +362,12 @@ impl Drop for RedisServer {
     }
 }
 
-/// The machine's CPU accounting (`/proc/stat`, all cores) and this process tree's (its own
-/// time and that of the children it waited for), in clock ticks.
-struct CpuTicks {
-    total: u64,
-    busy: u64,
-    steal: u64,
-    ours: u64,
-}
-
-impl CpuTicks {
-    fn now() -> CpuTicks {
-        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-        // user nice system idle iowait irq softirq steal
-        let f: Vec<u64> = stat
-            .lines()
-            .next()
-            .filter(|l| l.starts_with("cpu "))
-            .map(|l| {
-                l.split_whitespace()
-                    .skip(1)
-                    .take(8)
-                    .map(|x| x.parse().unwrap_or(0))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let field = |i: usize| f.get(i).copied().unwrap_or(0);
-        let total: u64 = f.iter().sum();
-        // The command name in parentheses may hold spaces: fields are counted after it.
-        let me = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-        let ours = me
-            .rsplit_once(')')
-            .map(|(_, after)| {
-                after
-                    .split_whitespace()
-                    .skip(11)
-                    .take(4)
-                    .map(|x| x.parse::<u64>().unwrap_or(0))
-                    .sum()
-            })
-            .unwrap_or(0);
-        CpuTicks {
-            total,
-            busy: total.saturating_sub(field(3) + field(4) + field(7)),
-            steal: field(7),
-            ours,
-        }
-    }
-
-    /// `{"other": .., "steal": ..}`: the shares of the machine that other processes used and
-    /// the hypervisor stole between `self` and `later` (the step's processes, cargo and the
-    /// bench binaries, were waited for and so are in `ours`). `None` if no tick passed.
-    fn noise_json(&self, later: &CpuTicks) -> Option<String> {
-        let total = later.total.checked_sub(self.total).filter(|t| *t > 0)? as f64;
-        let ours = later.ours.saturating_sub(self.ours);
-        let other = later.busy.saturating_sub(self.busy).saturating_sub(ours) as f64 / total;
-        let steal = later.steal.saturating_sub(self.steal) as f64 / total;
-        Some(format!("{{\"other\": {other:.4}, \"steal\": {steal:.4}}}"))
-    }
+/// `{"other": .., "steal": ..}`: the shares of the machine that other processes used and the
+/// hypervisor stole between `before` and `later` (the step's processes, cargo and the bench
+/// binaries, were waited for and so count as this process tree's). `None` if no tick passed.
+fn noise_json(before: &CpuSnapshot, later: &CpuSnapshot) -> Option<String> {
+    let (other, steal) = before.shares_until(later)?;
+    Some(format!("{{\"other\": {other:.4}, \"steal\": {steal:.4}}}"))
 }
 
 /// Puts this run's summary table between the README's bench markers.
