@@ -583,10 +583,29 @@ pub enum TransportError {
     Other(String),
 }
 
-/// A failure reported by a session store.
+/// A failure reported by a session store. Its text is escaped when displayed, since a store
+/// may quote what its backend said.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}", LogSafe(.0))]
-pub struct StoreError(pub String);
+#[error("{}", LogSafe(&self.message))]
+#[non_exhaustive]
+pub struct StoreError {
+    message: String,
+}
+
+impl StoreError {
+    /// A store failure described by `message` (never a token or a record's content: it is
+    /// logged).
+    pub fn new(message: impl Into<String>) -> Self {
+        StoreError {
+            message: message.into(),
+        }
+    }
+
+    /// What the store said.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
 
 /// The core's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

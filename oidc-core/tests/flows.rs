@@ -237,7 +237,7 @@ impl Driver {
             Action::DeleteIndexed(_) if self.failing_deletions > 0 => {
                 log.push("delete indexed (fails)".into());
                 self.failing_deletions -= 1;
-                flow.answer(Answer::Stored(Err(oidc_core::StoreError("down".into()))));
+                flow.answer(Answer::Stored(Err(oidc_core::StoreError::new("down"))));
             }
             Action::DeleteIndexed(key) => {
                 log.push("delete indexed".into());

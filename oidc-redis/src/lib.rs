@@ -232,7 +232,7 @@ impl std::fmt::Debug for RedisStore {
 }
 
 fn store_error(e: RedisError) -> StoreError {
-    StoreError(format!("redis: {}", e.category()))
+    StoreError::new(format!("redis: {}", e.category()))
 }
 
 /// Whether `e` says the connection is gone (Redis restarted, a proxy dropped it, a reconnect
@@ -414,7 +414,7 @@ impl RedisStore {
         only_if_present: bool,
     ) -> Result<bool, StoreError> {
         let json = serde_json::to_string(record)
-            .map_err(|e| StoreError(format!("cannot encode the session record: {e}")))?;
+            .map_err(|e| StoreError::new(format!("cannot encode the session record: {e}")))?;
         let value = match &self.sealer {
             Some(sealer) => sealer.seal(id, json.as_bytes())?,
             None => json,

@@ -54,12 +54,12 @@ pub(crate) enum Unsealed {
 
 fn derive(secret: &[u8], label: &[u8]) -> Result<[u8; 32], StoreError> {
     if secret.len() < MIN_SECRET_LEN {
-        return Err(StoreError(format!(
+        return Err(StoreError::new(format!(
             "the record encryption secret must be at least {MIN_SECRET_LEN} bytes"
         )));
     }
     let mac = Hmac::<Sha256>::new_from_slice(secret)
-        .map_err(|e| StoreError(format!("record encryption key: {e}")))?;
+        .map_err(|e| StoreError::new(format!("record encryption key: {e}")))?;
     Ok(mac.chain_update(label).finalize().into_bytes().into())
 }
 
@@ -82,12 +82,12 @@ impl Sealer {
         let key = derive(current, KEY_LABEL)?;
         let encrypter = Dir
             .encrypter_from_bytes(key)
-            .map_err(|e| StoreError(format!("record encryption key: {e}")))?;
+            .map_err(|e| StoreError::new(format!("record encryption key: {e}")))?;
         let mut keys = Vec::with_capacity(1 + previous.len());
         for secret in std::iter::once(current).chain(previous.iter().copied()) {
             let decrypter = Dir
                 .decrypter_from_bytes(derive(secret, KEY_LABEL)?)
-                .map_err(|e| StoreError(format!("record encryption key: {e}")))?;
+                .map_err(|e| StoreError::new(format!("record encryption key: {e}")))?;
             keys.push(Key {
                 kid: kid_of(secret)?,
                 decrypter,
@@ -112,9 +112,9 @@ impl Sealer {
         header.set_key_id(self.kid.clone());
         header
             .set_claim(ID_MEMBER, Some(id_hash(id).into()))
-            .map_err(|e| StoreError(format!("cannot encrypt the session record: {e}")))?;
+            .map_err(|e| StoreError::new(format!("cannot encrypt the session record: {e}")))?;
         josekit::jwe::serialize_compact(plaintext, &header, &self.encrypter)
-            .map_err(|e| StoreError(format!("cannot encrypt the session record: {e}")))
+            .map_err(|e| StoreError::new(format!("cannot encrypt the session record: {e}")))
     }
 
     /// The plaintext of a value [`seal`](Self::seal) wrote for `id`, with any key held.

@@ -92,10 +92,9 @@ pub trait SessionStore: Send + Sync + 'static {
     fn delete_indexed<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
         let _ = key;
         Box::pin(async {
-            Err(StoreError(
+            Err(StoreError::new(
                 "this session store does not index sessions, which a logout sent by the \
-                 provider needs (SessionStore::delete_indexed)"
-                    .into(),
+                 provider needs (SessionStore::delete_indexed)",
             ))
         })
     }

@@ -401,8 +401,8 @@ impl FlakyStore {
 
     fn failing(&self, op: &str) -> Option<StoreError> {
         match self.mode.load(Ordering::SeqCst) {
-            DOWN => Some(StoreError(format!("{op}: connection refused"))),
-            SAVES_FAIL if op == "save" => Some(StoreError("save: read-only replica".into())),
+            DOWN => Some(StoreError::new(format!("{op}: connection refused"))),
+            SAVES_FAIL if op == "save" => Some(StoreError::new("save: read-only replica")),
             _ => None,
         }
     }
