@@ -162,12 +162,16 @@ impl GuardFloor {
                 let Some((id, tag)) = cookie.value().split_once('.') else {
                     continue;
                 };
-                let Ok(tag) = b64.decode(tag) else { continue };
+                // Decoded on the stack, as the core does: the tag needs no heap allocation.
+                let mut buf = [0u8; 64];
+                let Ok(n) = b64.decode_slice(tag, &mut buf) else {
+                    continue;
+                };
                 let verified = self
                     .mac
                     .clone()
                     .chain_update(id.as_bytes())
-                    .verify_slice(&tag)
+                    .verify_slice(&buf[..n])
                     .is_ok();
                 if verified {
                     return self

@@ -86,14 +86,14 @@ impl SessionCookies {
 
     /// Whether `mac` is the signature of `id` (compared in constant time).
     fn verify(&self, id: &str, mac: &str) -> bool {
-        use base64::Engine;
-        let Ok(tag) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(mac) else {
+        let mut buf = [0u8; TAG_BUF];
+        let Some(tag) = decode_tag(mac, &mut buf) else {
             return false;
         };
         let verifies = |mac: &Hmac<Sha256>| {
             mac.clone()
                 .chain_update(id.as_bytes())
-                .verify_slice(&tag)
+                .verify_slice(tag)
                 .is_ok()
         };
         verifies(&self.mac) || self.previous.iter().any(|(mac, _)| verifies(mac))
@@ -114,14 +114,14 @@ impl SessionCookies {
 
     /// Whether `token` is the logout confirmation token of session `id` (constant time).
     pub(crate) fn verify_csrf_token(&self, id: &str, token: &str) -> bool {
-        use base64::Engine;
-        let Ok(tag) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token) else {
+        let mut buf = [0u8; TAG_BUF];
+        let Some(tag) = decode_tag(token, &mut buf) else {
             return false;
         };
         let verifies = |mac: &Hmac<Sha256>| {
             mac.clone()
                 .chain_update(id.as_bytes())
-                .verify_slice(&tag)
+                .verify_slice(tag)
                 .is_ok()
         };
         verifies(&self.csrf_mac) || self.previous.iter().any(|(_, mac)| verifies(mac))
@@ -185,6 +185,21 @@ impl SessionCookies {
             .build();
         header_value(&c)
     }
+}
+
+/// Room for a decoded tag: an HMAC-SHA256 tag is 32 bytes; a longer input does not fit, and
+/// would not verify anyway.
+const TAG_BUF: usize = 64;
+
+/// The base64url tag `encoded` decoded into `buf` (on the stack: the guard of every protected
+/// request checks one, and needs no heap allocation for it); `None` when it is not base64url or
+/// longer than `buf`.
+fn decode_tag<'b>(encoded: &str, buf: &'b mut [u8; TAG_BUF]) -> Option<&'b [u8]> {
+    use base64::Engine;
+    let n = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode_slice(encoded, buf)
+        .ok()?;
+    buf.get(..n)
 }
 
 /// The cookie and logout-confirmation keys of one secret, refused when shorter than
@@ -253,6 +268,24 @@ mod tests {
         assert_eq!(other.read(&headers(value)), None);
         // A forged first cookie does not hide the real one.
         assert_eq!(j.read(&headers(&format!("sid=x.y; {value}"))), Some(id));
+    }
+
+    /// The tag is decoded into a fixed buffer: a truncated, extended or oversized tag (longer
+    /// than the buffer) is refused, never a panic, and so is its logout-confirmation twin.
+    #[test]
+    fn malformed_tags_are_refused() {
+        let j = jar(false);
+        let tag = j.sign("abc");
+        assert!(j.verify("abc", &tag));
+        let truncated = &tag[..tag.len() - 2];
+        let extended = format!("{tag}AAAA");
+        let oversized = "A".repeat(4 * TAG_BUF);
+        for bad in [truncated, extended.as_str(), oversized.as_str(), "", "!!!!"] {
+            assert!(!j.verify("abc", bad), "{bad}");
+            assert!(!j.verify_csrf_token("abc", bad), "{bad}");
+            assert_eq!(j.read(&headers(&format!("sid=abc.{bad}"))), None);
+        }
+        assert!(j.verify_csrf_token("abc", &j.csrf_token("abc")));
     }
 
     /// After a rotation, cookies and logout confirmations under a previous secret still verify;
