@@ -126,6 +126,17 @@ pub(crate) async fn drive<T: Send + 'static>(mut guard: FlowGuard<T>) -> T {
             }
         }
         let answer: BoxFuture<'static, Answer> = match action {
+            // A session read by a flow that need not finish (the guard of every protected
+            // request) is awaited here, borrowing the store and the id: no boxed future and no
+            // `Arc` clone per request. Dropped meanwhile, such a flow is simply dropped, as it
+            // would be with the read in `pending`; a flow that must finish keeps its owned
+            // future there, for its guard to hand to a task.
+            Action::Load(id) if !flow(&mut guard.flow).must_finish() => {
+                let answer = Answer::Loaded(guard.shared.store.load(&id).await);
+                flow(&mut guard.flow).answer(answer);
+                guard.shared.progress.notify_waiters();
+                continue;
+            }
             Action::Done(value) => {
                 guard.flow = None;
                 return value;
