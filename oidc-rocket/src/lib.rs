@@ -109,15 +109,20 @@ const REFUSED: Status = Status::Unauthorized;
 fn to_http(request: &Request<'_>, body: Bytes) -> Result<http::Request<Bytes>, Status> {
     let method = http::Method::from_bytes(request.method().as_str().as_bytes())
         .map_err(|_| Status::BadRequest)?;
-    let uri: http::Uri = request
-        .uri()
-        .to_string()
-        .parse()
-        .map_err(|_| Status::BadRequest)?;
+    // The raw path and query, as Rocket received them (what `Origin`'s `Display` writes),
+    // without going through the formatter: every guarded request converts its URI.
+    let origin = request.uri();
+    let path = origin.path().as_str();
+    let uri = match origin.query() {
+        None => http::Uri::try_from(path),
+        Some(query) => http::Uri::try_from([path, "?", query.as_str()].concat()),
+    }
+    .map_err(|_| Status::BadRequest)?;
     let mut out = http::Request::new(body);
     *out.method_mut() = method;
     *out.uri_mut() = uri;
     let headers = out.headers_mut();
+    headers.reserve(request.headers().len());
     for header in request.headers().iter() {
         let name = http::HeaderName::from_bytes(header.name().as_str().as_bytes());
         let value = http::HeaderValue::from_str(header.value());

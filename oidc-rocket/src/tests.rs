@@ -611,3 +611,13 @@ async fn the_request_head_is_read_once_per_request() {
     assert_eq!(first.headers["x-custom"], "one");
     assert_eq!(first.headers["accept"], "application/json");
 }
+
+/// The URI crosses as Rocket received it, percent-encoding kept, with and without a query.
+#[tokio::test]
+async fn the_request_uri_crosses_raw() {
+    let client = Client::untracked(quiet(rocket::build())).await.unwrap();
+    for uri in ["/a%20b/c", "/a%20b?q=%2F&r", "/"] {
+        let request = client.get(uri);
+        assert_eq!(parts(&request).unwrap().uri, uri);
+    }
+}
