@@ -735,10 +735,11 @@ pub fn enterprise_session(typical: &SessionRecord) -> SessionRecord {
         .as_deref()
         .cloned()
         .expect("the typical session has a user");
-    user.id_token = oidc_core::IdToken {
-        raw: oidc_core::Secret::new(fixture.token.clone()),
-        claims: claims.clone(),
-    };
+    let claims = oidc_core::ClaimsSet::from_map(&claims);
+    user.id_token = oidc_core::IdToken::new(
+        oidc_core::Secret::new(fixture.token.clone()),
+        claims.clone(),
+    );
     user.userinfo = Some(claims);
     user.access_token = Some(oidc_core::Secret::new(access_token));
     user.refresh_token = Some(oidc_core::Secret::new(refresh_token));

@@ -57,20 +57,20 @@ fuzz_target!(|data: &[u8]| {
     let nonce_expected = expect.nonce.is_some();
     match validate(&token, &keys.set, &expect) {
         Ok(Validation::Valid(t)) => {
-            let c = &t.claims;
+            let c = t.claims();
             if nonce_expected {
                 oidc_fuzz::assert_claims_valid(c, oidc_fuzz::NONCE);
             }
-            let hash = |name: &str| c.get(name).and_then(Value::as_str);
+            let hash = |name: &str| c.get(name).and_then(|v| v.as_str().map(str::to_owned));
             if let Some(at) = expect.access_token {
                 let want = half_hash(alg, at).ok();
                 match hash("at_hash") {
-                    Some(h) => assert_eq!(Some(h.to_owned()), want, "at_hash"),
+                    Some(h) => assert_eq!(Some(h), want, "at_hash"),
                     None => assert!(!expect.require_at_hash, "missing at_hash accepted"),
                 }
             }
             if let Some(code) = expect.code {
-                assert_eq!(hash("c_hash").map(str::to_owned), half_hash(alg, code).ok());
+                assert_eq!(hash("c_hash"), half_hash(alg, code).ok());
             }
         }
         Ok(Validation::UnknownKey) => panic!("a token signed with a published key is unknown"),

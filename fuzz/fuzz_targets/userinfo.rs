@@ -17,6 +17,6 @@ fuzz_target!(|data: &[u8]| {
     };
     let response = oidc_fuzz::response(oidc_fuzz::status_from(control), content_type, body);
     if let Ok(claims) = oidc_core::userinfo::parse_userinfo_response(response, "alice") {
-        assert_eq!(claims.get("sub").and_then(|s| s.as_str()), Some("alice"));
+        assert_eq!(claims.get_str("sub").as_deref(), Some("alice"));
     }
 });

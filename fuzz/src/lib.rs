@@ -515,7 +515,8 @@ pub fn replace(bytes: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 
 /// The OpenID Connect Core 3.1.3.7 rules, restated independently of the core, for the oracle
 /// of the targets that can log in: claims a session holds must pass them.
-pub fn assert_claims_valid(claims: &Map<String, Value>, nonce: &str) {
+pub fn assert_claims_valid(claims: &oidc_core::ClaimsSet, nonce: &str) {
+    let claims = claims.to_map();
     assert_eq!(
         claims.get("iss").and_then(Value::as_str),
         Some(ISSUER),

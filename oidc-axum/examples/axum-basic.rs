@@ -33,8 +33,8 @@ async fn home() -> Html<&'static str> {
 
 /// Protected: an anonymous visitor is sent to log in, and comes back here.
 async fn me(OidcUser(user): OidcUser) -> String {
-    let name = user.name().unwrap_or(user.subject());
-    let email = user.email().unwrap_or("not released");
+    let name = user.name().unwrap_or_else(|| user.subject().into());
+    let email = user.email().unwrap_or_else(|| "not released".into());
     format!("Hello, {name} ({email})! Log out at /logout.")
 }
 

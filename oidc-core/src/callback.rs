@@ -19,11 +19,13 @@
 //! answer a JWKS request with the cache another request just filled, through
 //! [`Exchange::resume_with_keys`], instead of sending it.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use url::Url;
 
+use crate::claims::ClaimsSet;
 use crate::config::{ProviderConfig, ResponseType};
 use crate::error::{Endpoint, Error, IdTokenError, Misuse, ProtocolError, Result, TransportError};
 use crate::id_token::{self, Expectations, IdToken, Validation};
@@ -745,11 +747,7 @@ impl CodeExchange {
         }
         let (issuer, sub) = match self.id_token() {
             Some(t) => (
-                t.claims
-                    .get("iss")
-                    .and_then(serde_json::Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
+                t.claims().get_str("iss").unwrap_or_default().into_owned(),
                 t.subject().to_owned(),
             ),
             None => return self.fail(ProtocolError::MissingParameter("id_token").into()),
@@ -805,7 +803,7 @@ impl CodeExchange {
                 // authentication as the front channel's.
                 if let Some(front) = &self.front_id {
                     for claim in ["iss", "sub", "aud"] {
-                        if front.claims.get(claim) != token.claims.get(claim) {
+                        if front.claims().get(claim) != token.claims().get(claim) {
                             return self.fail(
                                 ProtocolError::IdToken(IdTokenError::SubjectChanged(claim)).into(),
                             );
@@ -880,7 +878,7 @@ impl CodeExchange {
         }
     }
 
-    fn finish(&mut self, userinfo: Option<serde_json::Map<String, serde_json::Value>>) -> Step {
+    fn finish(&mut self, userinfo: Option<ClaimsSet>) -> Step {
         self.stage = Stage::Finished;
         let now = self.input.now;
         let Some(id_token) = self.back_id.take().or_else(|| self.front_id.take()) else {
@@ -905,11 +903,7 @@ impl CodeExchange {
                 .map(|e| now.saturating_add(e)),
             access_token,
             last_authenticated: id_token.auth_time().unwrap_or(now),
-            sid: id_token
-                .claims
-                .get("sid")
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_owned),
+            sid: id_token.claims().get_str("sid").map(Cow::into_owned),
             id_token,
             userinfo,
             refresh_token,
@@ -1233,7 +1227,7 @@ mod tests {
         assert_eq!(user.last_authenticated, 1400, "auth_time");
         assert_eq!(user.last_session_refresh, NOW);
         assert_eq!(user.expires_at, NOW + 3600);
-        assert_eq!(user.userinfo.unwrap()["email"], "a@op");
+        assert_eq!(user.userinfo.unwrap().get("email").unwrap(), "a@op");
         assert!(x.take_key_fetches().is_empty(), "the cached set sufficed");
     }
 
@@ -1722,7 +1716,7 @@ mod tests {
         };
         let mut x = CodeExchange::new(input("code", code_response()));
         let outcome = drive(&mut x, |out| transport.send(out)).unwrap();
-        assert_eq!(outcome.user.userinfo.unwrap()["name"], "Alice");
+        assert_eq!(outcome.user.userinfo.unwrap().get("name").unwrap(), "Alice");
         assert_eq!(
             *transport.asked.lock().unwrap(),
             ["/token", "/jwks", "/userinfo"]
@@ -1883,7 +1877,7 @@ mod tests {
         let user = done(x.resume(ok(json!({"sub": "alice", "name": "A"}))))
             .unwrap()
             .user;
-        assert_eq!(user.userinfo.unwrap()["name"], "A");
+        assert_eq!(user.userinfo.unwrap().get("name").unwrap(), "A");
 
         let mut i = input("code", code_response());
         i.config.userinfo_method = crate::userinfo::UserinfoMethod::None;
@@ -1926,7 +1920,7 @@ mod tests {
         let user = done(x.resume(jwt_answer(sign("k1", userinfo_claims()))))
             .unwrap()
             .user;
-        assert_eq!(user.userinfo.unwrap()["email"], "a@op");
+        assert_eq!(user.userinfo.unwrap().get("email").unwrap(), "a@op");
         let mut no_aud = userinfo_claims();
         no_aud.as_object_mut().unwrap().remove("aud");
         let mut x = at_userinfo(input("code", code_response()));
@@ -1984,7 +1978,7 @@ mod tests {
         let jwks = send(x.resume(jwt_answer(sign("k2", userinfo_claims()))));
         assert_eq!(jwks.endpoint, Endpoint::Jwks);
         let user = done(x.resume(jwks_answer(&keys().jwks_both))).unwrap().user;
-        assert_eq!(user.userinfo.unwrap()["sub"], "alice");
+        assert_eq!(user.userinfo.unwrap().get("sub").unwrap(), "alice");
         assert_eq!(x.take_key_fetches().len(), 1);
 
         let mut i = input("code", code_response());
@@ -1994,7 +1988,7 @@ mod tests {
         let user = done(x.resume(jwt_answer(hs256(userinfo_claims(), LONG_SECRET.as_bytes()))))
             .unwrap()
             .user;
-        assert_eq!(user.userinfo.unwrap()["email"], "a@op");
+        assert_eq!(user.userinfo.unwrap().get("email").unwrap(), "a@op");
         assert!(x.take_key_fetches().is_empty());
     }
 
@@ -2029,7 +2023,7 @@ mod tests {
         let user = done(x.resume(jwt_answer(sign("k1", userinfo_claims()))))
             .unwrap()
             .user;
-        assert_eq!(user.userinfo.unwrap()["email"], "a@op");
+        assert_eq!(user.userinfo.unwrap().get("email").unwrap(), "a@op");
     }
 
     /// HMAC negotiated from an HMAC-only provider covers the code flow's ID token, never a

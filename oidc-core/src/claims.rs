@@ -20,13 +20,22 @@
 //! let user = user();
 //! let me: Me = user.claims().unwrap();
 //! assert_eq!(me.email, "alice@example.com");
-//! assert_eq!(user.email(), Some("alice@example.com"));
+//! assert_eq!(user.email().as_deref(), Some("alice@example.com"));
 //! assert_eq!(user.standard_claims().email_verified, Some(true));
 //! ```
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+
+mod set;
+
+pub use set::ClaimsSet;
+pub(crate) use set::{borrowed_str, lenient_str, Lenient, LenientStr};
 
 use crate::log_safe::LogSafe;
 use crate::session::UserSession;
@@ -103,33 +112,50 @@ impl UserSession {
     /// The user's claims as one object: the ID token's, plus userinfo's for names the ID
     /// token does not carry.
     pub fn merged_claims(&self) -> Map<String, Value> {
-        let mut merged = self.userinfo.clone().unwrap_or_default();
-        for (k, v) in &self.id_token.claims {
-            merged.insert(k.clone(), v.clone());
-        }
+        let mut merged = self
+            .userinfo
+            .as_ref()
+            .map(ClaimsSet::to_map)
+            .unwrap_or_default();
+        merged.extend(self.id_token.claims().to_map());
         merged
     }
 
     /// The user's claims ([`merged_claims`](Self::merged_claims)) read into the app's type.
     pub fn claims<T: DeserializeOwned>(&self) -> Result<T, ClaimsError> {
-        // Read in place from both maps (a handler reads claims on every request): the same
-        // entries as `merged_claims`, without copying either map.
-        let userinfo = self
+        // Read from both texts in place (a handler reads claims on every request): the same
+        // entries as `merged_claims`, each value borrowed as raw JSON, none parsed into a map.
+        let mut entries = self
             .userinfo
-            .iter()
-            .flatten()
-            .filter(|(k, _)| !self.id_token.claims.contains_key(k.as_str()));
-        read_entries(self.id_token.claims.iter().chain(userinfo))
+            .as_ref()
+            .map(ClaimsSet::entries)
+            .unwrap_or_default();
+        entries.extend(self.id_token.claims().entries());
+        read_entries(&entries)
     }
 
     /// The ID token's claims alone read into the app's type (userinfo left out).
     pub fn id_token_claims_as<T: DeserializeOwned>(&self) -> Result<T, ClaimsError> {
-        read_entries(self.id_token.claims.iter())
+        read_entries(&self.id_token.claims().entries())
     }
 
     /// The standard claims the provider released (see [`StandardClaims`]).
     pub fn standard_claims(&self) -> StandardClaims {
-        let s = |name| self.claim_str(name).map(str::to_owned);
+        // Each text is read once here, not once per claim.
+        let id = self.id_token.claims().entries();
+        let userinfo = self
+            .userinfo
+            .as_ref()
+            .map(ClaimsSet::entries)
+            .unwrap_or_default();
+        let raw = |name: &str| id.get(name).or_else(|| userinfo.get(name)).copied();
+        let s = |name| raw(name).and_then(lenient_str).map(Cow::into_owned);
+        // `email_verified` from the source of `email` (see `email_verified`).
+        let email_source = if id.contains_key("email") {
+            &id
+        } else {
+            &userinfo
+        };
         StandardClaims {
             sub: self.subject().to_owned(),
             name: s("name"),
@@ -142,27 +168,24 @@ impl UserSession {
             picture: s("picture"),
             website: s("website"),
             email: s("email"),
-            email_verified: self.email_verified(),
+            email_verified: email_source.get("email_verified").and_then(|v| as_bool(v)),
             gender: s("gender"),
             birthdate: s("birthdate"),
             zoneinfo: s("zoneinfo"),
             locale: s("locale"),
             phone_number: s("phone_number"),
-            phone_number_verified: self.claim_bool("phone_number_verified"),
-            updated_at: self.claim("updated_at").and_then(Value::as_u64),
+            phone_number_verified: raw("phone_number_verified").and_then(as_bool),
+            updated_at: raw("updated_at").and_then(|v| u64::deserialize(v).ok()),
         }
     }
 
-    /// One claim: the ID token's, else userinfo's.
-    pub fn claim(&self, name: &str) -> Option<&Value> {
-        self.id_token
-            .claims
-            .get(name)
-            .or_else(|| self.userinfo.as_ref().and_then(|u| u.get(name)))
+    /// One claim: the ID token's, else userinfo's (parsed when asked for).
+    pub fn claim(&self, name: &str) -> Option<Value> {
+        serde_json::from_str(self.claim_raw(name)?.get()).ok()
     }
 
     /// `email`, if released.
-    pub fn email(&self) -> Option<&str> {
+    pub fn email(&self) -> Option<Cow<'_, str>> {
         self.claim_str("email")
     }
 
@@ -170,50 +193,57 @@ impl UserSession {
     /// source as [`email`](Self::email): never one source's verification for the other's
     /// address.
     pub fn email_verified(&self) -> Option<bool> {
-        let source = if self.id_token.claims.contains_key("email") {
-            Some(&self.id_token.claims)
+        let source = if self.id_token.claims().contains("email") {
+            Some(self.id_token.claims())
         } else {
             self.userinfo.as_ref()
         };
-        source.and_then(|c| as_bool(c.get("email_verified")?))
+        as_bool(source?.raw("email_verified")?)
     }
 
     /// `name`, if released.
-    pub fn name(&self) -> Option<&str> {
+    pub fn name(&self) -> Option<Cow<'_, str>> {
         self.claim_str("name")
     }
 
     /// `preferred_username`, if released.
-    pub fn preferred_username(&self) -> Option<&str> {
+    pub fn preferred_username(&self) -> Option<Cow<'_, str>> {
         self.claim_str("preferred_username")
     }
 
-    fn claim_str(&self, name: &str) -> Option<&str> {
-        self.claim(name).and_then(Value::as_str)
+    fn claim_raw(&self, name: &str) -> Option<&RawValue> {
+        self.id_token
+            .claims()
+            .raw(name)
+            .or_else(|| self.userinfo.as_ref()?.raw(name))
     }
 
-    fn claim_bool(&self, name: &str) -> Option<bool> {
-        as_bool(self.claim(name)?)
+    fn claim_str(&self, name: &str) -> Option<Cow<'_, str>> {
+        lenient_str(self.claim_raw(name)?)
     }
 }
 
 /// Reads `T` from claim entries borrowed from the session, as `serde_json` reads it from an
 /// object holding them: an entry `T` does not consume is an error there too.
-fn read_entries<'a, T: DeserializeOwned>(
-    entries: impl Iterator<Item = (&'a String, &'a Value)>,
+fn read_entries<T: DeserializeOwned>(
+    entries: &BTreeMap<Cow<'_, str>, &RawValue>,
 ) -> Result<T, ClaimsError> {
     let map = serde::de::value::MapDeserializer::<_, serde_json::Error>::new(
-        entries.map(|(k, v)| (k.as_str(), v)),
+        entries.iter().map(|(k, v)| (k.as_ref(), *v)),
     );
     T::deserialize(map).map_err(|e| ClaimsError::new(&e))
 }
 
-fn as_bool(value: &Value) -> Option<bool> {
-    match value {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) if s == "true" => Some(true),
-        Value::String(s) if s == "false" => Some(false),
-        _ => None,
+/// A boolean, or the string `"true"` / `"false"`.
+fn as_bool(value: &RawValue) -> Option<bool> {
+    match value.get() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => match lenient_str(value)?.as_ref() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
+        },
     }
 }
 
@@ -231,11 +261,11 @@ pub fn example_user() -> UserSession {
         provider: "default".into(),
         access_token: None,
         access_token_expires_at: None,
-        id_token: crate::IdToken {
-            raw: crate::Secret::new("header.payload.signature"),
-            claims: claims.as_object().cloned().unwrap_or_default(),
-        },
-        userinfo: userinfo.as_object().cloned(),
+        id_token: crate::IdToken::new(
+            crate::Secret::new("header.payload.signature"),
+            ClaimsSet::try_from(claims).unwrap_or_else(|_| ClaimsSet::from_map(&Map::new())),
+        ),
+        userinfo: ClaimsSet::try_from(userinfo).ok(),
         refresh_token: None,
         last_authenticated: 1_700_000_000,
         last_session_refresh: 1_700_000_000,
@@ -275,7 +305,7 @@ mod tests {
         let whole: Map<String, Value> = user.claims().unwrap();
         assert_eq!(whole, user.merged_claims());
         let own: Map<String, Value> = user.id_token_claims_as().unwrap();
-        assert_eq!(own, user.id_token.claims);
+        assert_eq!(own, user.id_token.claims().to_map());
         #[derive(Debug, PartialEq, Deserialize)]
         struct Me {
             sub: String,
@@ -316,34 +346,35 @@ mod tests {
     #[test]
     fn email_verified_comes_with_its_email() {
         let mut user = example_user();
-        user.id_token.claims.remove("email_verified");
-        user.userinfo
-            .as_mut()
-            .unwrap()
-            .insert("email_verified".into(), true.into());
-        assert_eq!(user.email(), Some("alice@example.com"));
+        let mut id = user.id_token.claims().to_map();
+        id.remove("email_verified");
+        user.id_token = crate::IdToken::new(user.id_token.raw.clone(), ClaimsSet::from_map(&id));
+        let mut userinfo = user.userinfo.as_ref().unwrap().to_map();
+        userinfo.insert("email_verified".into(), true.into());
+        user.userinfo = Some(ClaimsSet::from_map(&userinfo));
+        assert_eq!(user.email().as_deref(), Some("alice@example.com"));
         assert_eq!(
             user.email_verified(),
             None,
             "the ID token's email is unverified"
         );
         assert_eq!(user.standard_claims().email_verified, None);
-        user.id_token.claims.remove("email");
-        assert_eq!(user.email(), Some("old@example.com"));
+        id.remove("email");
+        user.id_token = crate::IdToken::new(user.id_token.raw.clone(), ClaimsSet::from_map(&id));
+        assert_eq!(user.email().as_deref(), Some("old@example.com"));
         assert_eq!(user.email_verified(), Some(true), "userinfo's own pair");
+        assert_eq!(user.standard_claims().email_verified, Some(true));
     }
 
     /// Standard claims are read leniently: string booleans count, wrong types are left out.
     #[test]
     fn standard_claims_are_lenient() {
         let mut user = example_user();
-        user.id_token
-            .claims
-            .insert("email_verified".into(), "false".into());
-        user.id_token.claims.insert("name".into(), 42.into());
-        user.id_token
-            .claims
-            .insert("updated_at".into(), 1_700_000_001u64.into());
+        let mut id = user.id_token.claims().to_map();
+        id.insert("email_verified".into(), "false".into());
+        id.insert("name".into(), 42.into());
+        id.insert("updated_at".into(), 1_700_000_001u64.into());
+        user.id_token = crate::IdToken::new(user.id_token.raw.clone(), ClaimsSet::from_map(&id));
         let std = user.standard_claims();
         assert_eq!(std.sub, "alice");
         assert_eq!(std.email_verified, Some(false));
@@ -351,5 +382,7 @@ mod tests {
         assert_eq!(std.updated_at, Some(1_700_000_001));
         assert_eq!(user.email_verified(), Some(false));
         assert_eq!(user.preferred_username(), None);
+        assert_eq!(user.name(), None, "the ID token's `name` is no string");
+        assert_eq!(user.claim("name"), Some(Value::from(42)));
     }
 }

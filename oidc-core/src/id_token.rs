@@ -1,8 +1,12 @@
 //! ID token validation, per OpenID Connect Core 1.0 section 3.1.3.7 (and 3.2.2.11 / 3.3.2.12
 //! for tokens from the authorization endpoint).
 
+use std::borrow::Cow;
+
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::claims::{ClaimsSet, Lenient, LenientStr};
 use crate::error::IdTokenError;
 use crate::issuer::IssuerPolicy;
 use crate::jwks::JwkSet;
@@ -10,12 +14,32 @@ use crate::secret::{constant_time_eq, Secret};
 use crate::signing::{is_hmac, TokenKeys};
 
 /// A validated ID token: the raw JWT and its claims.
+///
+/// Stored as `{"raw": <the JWT>, "claims": <its payload>}`: records written when the claims
+/// were kept as a map read the same.
 #[derive(Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(from = "IdTokenRecord")]
 pub struct IdToken {
     /// The compact JWS, for `id_token_hint` at logout.
     pub raw: Secret,
-    /// The claims.
-    pub claims: Map<String, Value>,
+    /// The claims: the payload's JSON text.
+    claims: ClaimsSet,
+    /// `sub`, read once: every request's session checks and logs name the user.
+    #[serde(skip_serializing)]
+    sub: Box<str>,
+}
+
+/// What an [`IdToken`] is stored as.
+#[derive(serde::Deserialize)]
+struct IdTokenRecord {
+    raw: Secret,
+    claims: ClaimsSet,
+}
+
+impl From<IdTokenRecord> for IdToken {
+    fn from(record: IdTokenRecord) -> Self {
+        IdToken::new(record.raw, record.claims)
+    }
 }
 
 impl std::fmt::Debug for IdToken {
@@ -28,14 +52,40 @@ impl std::fmt::Debug for IdToken {
 }
 
 impl IdToken {
-    /// The `sub` claim.
+    /// An ID token from its JWT and claims, as validation builds it (or a test, or a store
+    /// reading one back): nothing is checked here.
+    pub fn new(raw: Secret, claims: ClaimsSet) -> Self {
+        let sub = claims.get_str("sub").unwrap_or_default().into();
+        IdToken { raw, claims, sub }
+    }
+
+    /// The claims.
+    pub fn claims(&self) -> &ClaimsSet {
+        &self.claims
+    }
+
+    /// The `sub` claim (empty when there is none, which validation never accepts).
     pub fn subject(&self) -> &str {
-        self.claims.get("sub").and_then(Value::as_str).unwrap_or("")
+        &self.sub
     }
 
     /// The `auth_time` claim, if present.
     pub fn auth_time(&self) -> Option<u64> {
-        self.claims.get("auth_time").and_then(Value::as_u64)
+        self.claims.get_u64("auth_time")
+    }
+}
+
+#[cfg(test)]
+impl IdToken {
+    /// This token with the claim `name` set to `value`, or removed for `None` (for tests: a
+    /// validated token's claims never change).
+    pub(crate) fn with_claim(&self, name: &str, value: Option<Value>) -> IdToken {
+        let mut map = self.claims.to_map();
+        match value {
+            Some(v) => map.insert(name.into(), v),
+            None => map.remove(name),
+        };
+        IdToken::new(self.raw.clone(), ClaimsSet::from_map(&map))
     }
 }
 
@@ -126,19 +176,23 @@ pub fn validate_with(
     issuer: &IssuerPolicy,
     expect: &Expectations<'_>,
 ) -> Result<Validation, IdTokenError> {
-    let Some(verified) = verify_token(raw, keys, expect.algorithms)? else {
+    let Some(verified) = verify_signature(raw, keys, expect.algorithms)? else {
         return Ok(Validation::UnknownKey);
     };
-    check_claims(
-        &verified.claims,
-        verified.alg,
-        verified.curve,
-        issuer,
-        expect,
-    )?;
+    let undecodable = || IdTokenError::Malformed("undecodable token".into());
+    let payload = String::from_utf8(verified.payload).map_err(|_| undecodable())?;
+    // The payload is read once for the claims checked here, borrowed from its text; the text
+    // itself is what the session keeps.
+    let sub = {
+        let checked = CheckedClaims::parse(&payload).ok_or_else(undecodable)?;
+        check_claims(&checked, verified.alg, verified.curve, issuer, expect)?;
+        checked.sub.map_or_else(Box::default, |s| Box::from(s.0))
+    };
+    let claims = ClaimsSet::from_json(payload).map_err(|_| undecodable())?;
     Ok(Validation::Valid(IdToken {
         raw: Secret::new(raw),
-        claims: verified.claims,
+        claims,
+        sub,
     }))
 }
 
@@ -148,10 +202,6 @@ pub(crate) struct VerifiedJws {
     pub(crate) typ: Option<String>,
     /// The payload's claims.
     pub(crate) claims: Map<String, Value>,
-    /// The algorithm it was verified with (on the allow-list).
-    pub(crate) alg: &'static str,
-    /// The key's curve, for OKP keys (the half hashes of EdDSA tokens depend on it).
-    pub(crate) curve: Option<&'static str>,
 }
 
 /// Verifies a compact JWS (any JWT, e.g. an RFC 9068 access token) with the same rules as ID
@@ -174,6 +224,35 @@ pub(crate) fn verify_token(
     keys: TokenKeys<'_>,
     algorithms: &[String],
 ) -> Result<Option<VerifiedJws>, IdTokenError> {
+    let Some(verified) = verify_signature(raw, keys, algorithms)? else {
+        return Ok(None);
+    };
+    let claims = parse_claims(&verified.payload)
+        .ok_or_else(|| IdTokenError::Malformed("undecodable token".into()))?;
+    Ok(Some(VerifiedJws {
+        typ: verified.typ,
+        claims,
+    }))
+}
+
+/// A JWS whose signature verified, its payload decoded but not parsed.
+struct VerifiedPayload {
+    /// The header's `typ`, if any.
+    typ: Option<String>,
+    /// The decoded payload.
+    payload: Vec<u8>,
+    /// The algorithm it was verified with (on the allow-list).
+    alg: &'static str,
+    /// The key's curve, for OKP keys (the half hashes of EdDSA tokens depend on it).
+    curve: Option<&'static str>,
+}
+
+/// [`verify_token`] up to the decoded payload: what the signature covers, before any JSON.
+fn verify_signature(
+    raw: &str,
+    keys: TokenKeys<'_>,
+    algorithms: &[String],
+) -> Result<Option<VerifiedPayload>, IdTokenError> {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let undecodable = || IdTokenError::Malformed("undecodable token".into());
@@ -219,22 +298,21 @@ pub(crate) fn verify_token(
             _ => undecodable(),
         })?;
     let payload = b64.decode(payload_b64).map_err(|_| undecodable())?;
-    let claims = parse_claims(&payload).ok_or_else(undecodable)?;
     let typ = header
         .claim("typ")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    Ok(Some(VerifiedJws {
+    Ok(Some(VerifiedPayload {
         typ,
-        claims,
+        payload,
         alg,
         curve: verifier.curve,
     }))
 }
 
-/// The verified payload, parsed once straight into the map the session keeps, under josekit's
-/// JWT rules for the registered claims' types (an `aud` of strings, a numeric `exp`...): the
-/// map is moved through its check, not copied.
+/// The verified payload of a JWT other than an ID token (an access token, a logout token...),
+/// parsed once into a map under josekit's JWT rules for the registered claims' types (an `aud`
+/// of strings, a numeric `exp`...): the map is moved through its check, not copied.
 fn parse_claims(payload: &[u8]) -> Option<Map<String, Value>> {
     use serde::Deserializer as _;
     let mut de = serde_json::Deserializer::from_slice(payload);
@@ -382,36 +460,185 @@ fn static_alg(alg: &str) -> Option<&'static str> {
         .find(|a| *a == alg)
 }
 
+/// The claims an ID token's validation reads, borrowed from the payload's text; every other
+/// claim is skipped unparsed. A checked claim named twice is refused (`serde` reports the
+/// duplicate field): which of two `aud`s or `nonce`s counted would otherwise be up to the
+/// parser.
+///
+/// The registered claims follow josekit's JWT rules, as for every other JWT here: `iss`, `sub`
+/// and `jti` strings, `aud` a string or an array of strings, `exp`, `nbf` and `iat`
+/// non-negative numbers; a claim breaking them makes the token malformed. The others are read
+/// leniently, as absent when of another type, which each check then treats as it treats a
+/// missing claim.
+#[derive(Deserialize)]
+struct CheckedClaims<'a> {
+    #[serde(borrow, default, deserialize_with = "present")]
+    iss: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    sub: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    #[allow(dead_code)] // Only its type is checked.
+    jti: Option<Text<'a>>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    aud: Option<Audience<'a>>,
+    #[serde(default, deserialize_with = "present")]
+    exp: Option<NumericDate>,
+    #[serde(default, deserialize_with = "present")]
+    nbf: Option<NumericDate>,
+    #[serde(default, deserialize_with = "present")]
+    iat: Option<NumericDate>,
+    #[serde(borrow, default)]
+    azp: LenientStr<'a>,
+    #[serde(borrow, default)]
+    nonce: LenientStr<'a>,
+    #[serde(borrow, default)]
+    acr: LenientStr<'a>,
+    #[serde(borrow, default)]
+    at_hash: LenientStr<'a>,
+    #[serde(borrow, default)]
+    c_hash: LenientStr<'a>,
+    /// Absent, or present (a string or not: a tenant template tells the two apart).
+    #[serde(borrow, default, deserialize_with = "present")]
+    tid: Option<LenientStr<'a>>,
+    #[serde(default)]
+    auth_time: Lenient<u64>,
+}
+
+impl<'a> CheckedClaims<'a> {
+    /// `None` unless `payload` is one JSON object whose checked claims have their types.
+    fn parse(payload: &'a str) -> Option<Self> {
+        // `serde` would read a struct from an array too: only an object is a claims set.
+        if !payload.trim_start().starts_with('{') {
+            return None;
+        }
+        serde_json::from_str(payload).ok()
+    }
+}
+
+/// A present claim, `null` included (`Option`'s own reading would take `null` for absent).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// A string claim, borrowed from the payload where it has no escapes.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::claims::borrowed_str(d).map(Text)
+    }
+}
+
+/// `aud`: one string or an array of strings.
+struct Audience<'a>(Vec<Cow<'a, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Audience<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Audience<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(Audience(vec![Cow::Borrowed(v)]))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Audience(vec![Cow::Owned(v.to_owned())]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut all = Vec::with_capacity(seq.size_hint().unwrap_or(2));
+                while let Some(Text(a)) = seq.next_element()? {
+                    all.push(a);
+                }
+                Ok(Audience(all))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `exp`, `nbf`, `iat`: a non-negative number (josekit's rule); `None` inside when it is not an
+/// integer, which the time checks refuse as they refuse a missing claim.
+struct NumericDate(Option<u64>);
+
+impl<'de> Deserialize<'de> for NumericDate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = NumericDate;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a non-negative number")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(NumericDate(Some(v)))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                u64::try_from(v)
+                    .map(|v| NumericDate(Some(v)))
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                if v < 0.0 {
+                    Err(E::invalid_value(serde::de::Unexpected::Float(v), &self))
+                } else {
+                    Ok(NumericDate(None))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 fn check_claims(
-    claims: &Map<String, Value>,
+    claims: &CheckedClaims<'_>,
     alg: &str,
     curve: Option<&str>,
     issuer: &IssuerPolicy,
     expect: &Expectations<'_>,
 ) -> Result<(), IdTokenError> {
-    let str_claim = |name: &'static str| claims.get(name).and_then(Value::as_str);
-    issuer.check(claims, expect.issuer)?;
-    if str_claim("sub").is_none_or(str::is_empty) {
+    fn text<'t>(c: &'t Option<Text<'_>>) -> Option<&'t str> {
+        c.as_ref().map(|t| &*t.0)
+    }
+    issuer.check_values(
+        text(&claims.iss),
+        claims.tid.as_ref().map(LenientStr::as_deref),
+        expect.issuer,
+    )?;
+    if text(&claims.sub).is_none_or(str::is_empty) {
         return Err(IdTokenError::MissingClaim("sub"));
     }
-    let audiences: Vec<&str> = match claims.get("aud") {
-        Some(Value::String(s)) => vec![s.as_str()],
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
-        _ => return Err(IdTokenError::MissingClaim("aud")),
+    let audiences: &[Cow<'_, str>] = match &claims.aud {
+        Some(aud) => &aud.0,
+        None => return Err(IdTokenError::MissingClaim("aud")),
     };
-    if !audiences.contains(&expect.client_id) {
+    if !audiences.iter().any(|a| a == expect.client_id) {
         return Err(IdTokenError::Audience);
     }
-    match str_claim("azp") {
+    match claims.azp.as_deref() {
         Some(azp) if azp != expect.client_id => return Err(IdTokenError::AuthorizedParty),
         None if audiences.len() > 1 => return Err(IdTokenError::AuthorizedParty),
         _ => {}
     }
-    check_time_claims(claims, expect.now, expect.skew, &["exp", "iat"])?;
+    let date = |d: &Option<NumericDate>| d.as_ref().map(|d| d.0);
+    check_times(
+        [date(&claims.exp), date(&claims.nbf), date(&claims.iat)],
+        expect.now,
+        expect.skew,
+        &["exp", "iat"],
+    )?;
     if let Some(max_age) = expect.max_age {
         let auth_time = claims
-            .get("auth_time")
-            .and_then(Value::as_u64)
+            .auth_time
+            .0
             .ok_or(IdTokenError::MissingClaim("auth_time"))?;
         if auth_time
             .saturating_add(max_age)
@@ -422,19 +649,19 @@ fn check_claims(
         }
     }
     if !expect.acr_values.is_empty() {
-        match str_claim("acr") {
+        match claims.acr.as_deref() {
             Some(acr) if expect.acr_values.iter().any(|v| v == acr) => {}
             Some(_) => return Err(IdTokenError::AuthenticationContext),
             None => return Err(IdTokenError::MissingClaim("acr")),
         }
     }
-    match (expect.nonce, str_claim("nonce")) {
+    match (expect.nonce, claims.nonce.as_deref()) {
         (Some(want), Some(got)) if constant_time_eq(want, got) => {}
         (Some(_), _) => return Err(IdTokenError::Nonce),
         (None, _) => {}
     }
     if let Some(token) = expect.access_token {
-        match str_claim("at_hash") {
+        match claims.at_hash.as_deref() {
             Some(h) if h == half_hash_for_curve(alg, curve, token)? => {}
             Some(_) => return Err(IdTokenError::AccessTokenHash),
             None if expect.require_at_hash => return Err(IdTokenError::AccessTokenHash),
@@ -442,7 +669,7 @@ fn check_claims(
         }
     }
     if let Some(code) = expect.code {
-        match str_claim("c_hash") {
+        match claims.c_hash.as_deref() {
             Some(h) if h == half_hash_for_curve(alg, curve, code)? => {}
             _ => return Err(IdTokenError::CodeHash),
         }
@@ -461,15 +688,30 @@ pub(crate) fn check_time_claims(
     skew: u64,
     required: &[&'static str],
 ) -> Result<(), IdTokenError> {
-    for (name, err) in [
+    let read = |name| claims.get(name).map(Value::as_u64);
+    check_times([read("exp"), read("nbf"), read("iat")], now, skew, required)
+}
+
+/// [`check_time_claims`] on the values of `exp`, `nbf` and `iat`: each `None` when absent,
+/// `Some(None)` when present but not a non-negative integer.
+fn check_times(
+    values: [Option<Option<u64>>; 3],
+    now: u64,
+    skew: u64,
+    required: &[&'static str],
+) -> Result<(), IdTokenError> {
+    for ((name, err), value) in [
         ("exp", IdTokenError::Expired),
         ("nbf", IdTokenError::NotYetValid),
         ("iat", IdTokenError::IssuedAt),
-    ] {
-        let value = match claims.get(name) {
+    ]
+    .into_iter()
+    .zip(values)
+    {
+        let value = match value {
             None if required.contains(&name) => return Err(IdTokenError::MissingClaim(name)),
             None => continue,
-            Some(v) => v.as_u64().ok_or(IdTokenError::MissingClaim(name))?,
+            Some(v) => v.ok_or(IdTokenError::MissingClaim(name))?,
         };
         let refused = if name == "exp" {
             now > value.saturating_add(skew)
@@ -1285,10 +1527,7 @@ mod tests {
     /// session's "last authenticated" time (and `max_age` on refresh) depend on it.
     #[test]
     fn auth_time_is_the_claim() {
-        let token = |c: Value| IdToken {
-            raw: Secret::new("x"),
-            claims: c.as_object().unwrap().clone(),
-        };
+        let token = |c: Value| IdToken::new(Secret::new("x"), ClaimsSet::try_from(c).unwrap());
         assert_eq!(
             token(with(claims(), "auth_time", json!(1234))).auth_time(),
             Some(1234)
@@ -1438,6 +1677,63 @@ mod tests {
         }
     }
 
+    /// A checked claim named twice is refused, whichever copy would have passed: which one a
+    /// parser keeps is not the provider's statement. An unchecked claim named twice is kept as
+    /// sent, and reads as its last copy. A registered claim of `null` is malformed, a
+    /// non-integer `exp` is refused like a missing one, and a lenient claim of another type
+    /// counts as absent.
+    #[test]
+    fn repeated_checked_claims_are_refused() {
+        let f = fixture();
+        let mut h = JwsHeader::new();
+        h.set_key_id("k1");
+        let base = r#""iss":"https://op","sub":"alice","aud":"client","exp":2000,"iat":1000"#;
+        let run =
+            |payload: String| validate(&sign_raw(&f, &h, payload.as_bytes()), &f.keys, &expect(&f));
+        for dup in [
+            r#""nonce":"n1","nonce":"n1""#,
+            r#""nonce":"n1","aud":"client""#,
+            r#""nonce":"n1","sub":"alice""#,
+            r#""nonce":"n1","azp":"client","azp":"client""#,
+            r#""nonce":"n1","exp":2000"#,
+        ] {
+            assert!(
+                matches!(
+                    run(format!("{{{base},{dup}}}")),
+                    Err(IdTokenError::Malformed(_))
+                ),
+                "{dup}"
+            );
+        }
+        match run(format!(r#"{{{base},"nonce":"n1","x":1,"x":2}}"#)).unwrap() {
+            Validation::Valid(t) => {
+                assert_eq!(t.claims().get("x"), Some(json!(2)));
+                assert!(t.claims().as_json().contains(r#""x":1,"x":2"#));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            run(format!(r#"{{{base},"nonce":"n1","jti":null}}"#)),
+            Err(IdTokenError::Malformed(_))
+        ));
+        assert!(matches!(
+            run(format!(r#"{{"iss":null,{},"nonce":"n1"}}"#, &base[19..])),
+            Err(IdTokenError::Malformed(_))
+        ));
+        let float_exp = base.replace("2000", "2000.5");
+        assert_eq!(
+            run(format!(r#"{{{float_exp},"nonce":"n1"}}"#)).unwrap_err(),
+            IdTokenError::MissingClaim("exp")
+        );
+        assert_eq!(
+            run(format!(r#"{{{base},"nonce":7}}"#)).unwrap_err(),
+            IdTokenError::Nonce
+        );
+        assert!(run(format!(r#"{{{base},"nonce":"n1","azp":null,"acr":5}}"#)).is_ok());
+        // Escapes are decoded before a claim is compared.
+        assert!(run(format!(r#"{{{base},"nonce":"\u006e1"}}"#)).is_ok());
+    }
+
     /// The claims of a valid token are the payload's, every one of them, and its `typ` the
     /// header's: what the session keeps is read from the one decoding.
     #[test]
@@ -1451,13 +1747,16 @@ mod tests {
         let token = sign(&f, &c, "k1");
         match validate(&token, &f.keys, &expect(&f)).unwrap() {
             Validation::Valid(t) => {
-                assert_eq!(Value::Object(t.claims), c);
+                assert_eq!(Value::Object(t.claims().to_map()), c);
                 assert_eq!(t.raw.expose(), token);
             }
             other => panic!("{other:?}"),
         }
         let verified = verify_jws(&token, &f.keys, &f.algs).unwrap().unwrap();
         assert_eq!(verified.typ.as_deref(), Some("JWT"));
+        let verified = verify_signature(&token, TokenKeys::Provider(&f.keys), &f.algs)
+            .unwrap()
+            .unwrap();
         assert_eq!((verified.alg, verified.curve), ("RS256", None));
     }
 }

@@ -22,8 +22,6 @@
 //! response parameter is still compared with the discovery document's issuer as published;
 //! JWT access tokens and logout are unaffected.
 
-use serde_json::{Map, Value};
-
 use crate::error::{Error, IdTokenError, Result};
 
 /// The placeholder a tenant template holds once.
@@ -148,12 +146,25 @@ impl IssuerPolicy {
 
     /// Checks a token's `iss` (and `tid`, with a tenant template); `issuer` is the provider's
     /// issuer, what [`IssuerPolicy::Exact`] compares with.
+    #[cfg(test)]
     pub(crate) fn check(
         &self,
-        claims: &Map<String, Value>,
+        claims: &serde_json::Map<String, serde_json::Value>,
         issuer: &str,
     ) -> std::result::Result<(), IdTokenError> {
-        let iss = claims.get("iss").and_then(Value::as_str);
+        use serde_json::Value;
+        let tid = claims.get("tid").map(Value::as_str);
+        self.check_values(claims.get("iss").and_then(Value::as_str), tid, issuer)
+    }
+
+    /// [`check`](Self::check) on the claims' values: `tid` is `None` when absent, `Some(None)`
+    /// when present but not a string.
+    pub(crate) fn check_values(
+        &self,
+        iss: Option<&str>,
+        tid: Option<Option<&str>>,
+        issuer: &str,
+    ) -> std::result::Result<(), IdTokenError> {
         match self {
             IssuerPolicy::Exact if iss == Some(issuer) => Ok(()),
             IssuerPolicy::Exact => Err(IdTokenError::Issuer),
@@ -161,9 +172,9 @@ impl IssuerPolicy {
                 template,
                 allowed_tenants,
             } => {
-                let tid = match claims.get("tid") {
+                let tid = match tid {
                     None => return Err(IdTokenError::MissingClaim("tid")),
-                    Some(Value::String(tid)) if is_plain_tenant(tid) => tid,
+                    Some(Some(tid)) if is_plain_tenant(tid) => tid,
                     Some(_) => return Err(IdTokenError::InvalidTenant),
                 };
                 if iss != Some(template.replace(TENANT_PLACEHOLDER, tid).as_str()) {
@@ -199,7 +210,7 @@ fn is_plain_tenant(tid: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{json, Map, Value};
 
     const TEMPLATE: &str = "https://login.example/{tenantid}/v2.0";
     const TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";

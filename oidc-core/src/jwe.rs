@@ -616,7 +616,7 @@ pub(crate) fn read_userinfo_response(
     let text = std::str::from_utf8(&body).map_err(|_| refused(JweError::NotEncrypted))?;
     match decrypt(text, &config.secured.decryption_keys, expected).map_err(refused)? {
         Decrypted::Signed(jws) => Ok(UserinfoBody::Signed(jws)),
-        Decrypted::Claims(claims) => Ok(UserinfoBody::Claims(claims)),
+        Decrypted::Claims(claims) => Ok(UserinfoBody::Claims(crate::ClaimsSet::from_map(&claims))),
     }
 }
 

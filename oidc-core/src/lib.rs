@@ -253,7 +253,7 @@ pub use bearer::{BearerRequirements, BearerValidation, Principal, TokenIdentity}
 pub use callback::{
     drive, AuthorizationResponse, CodeExchange, Exchange, LoginOutcome, Outbound, Step,
 };
-pub use claims::{ClaimsError, StandardClaims};
+pub use claims::{ClaimsError, ClaimsSet, StandardClaims};
 pub use client_auth::{AssertionAudience, ClientKeyError, ClientPrivateKey};
 pub use config::{ProviderConfig, ProviderConfigBuilder, ResponseMode, ResponseType};
 pub use error::{

@@ -231,10 +231,8 @@ impl LoginParams {
     /// nothing of a session that exists.
     pub fn satisfied_by(&self, user: &crate::session::UserSession, now: u64, skew: u64) -> bool {
         if let Some(values) = self.get("acr_values") {
-            let acr = user
-                .id_token_claims()
-                .get("acr")
-                .and_then(serde_json::Value::as_str);
+            let acr = user.id_token_claims().get_str("acr");
+            let acr = acr.as_deref();
             if !acr.is_some_and(|acr| values.split_ascii_whitespace().any(|v| v == acr)) {
                 return false;
             }
@@ -574,10 +572,10 @@ mod tests {
                 provider: "p".into(),
                 access_token: None,
                 access_token_expires_at: None,
-                id_token: crate::IdToken {
-                    raw: Secret::new("h.p.s"),
-                    claims,
-                },
+                id_token: crate::IdToken::new(
+                    Secret::new("h.p.s"),
+                    crate::ClaimsSet::from_map(&claims),
+                ),
                 userinfo: None,
                 refresh_token: None,
                 last_authenticated: 500,

@@ -26,7 +26,6 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use serde_json::Value;
 
 use crate::bearer::audiences_of;
 use crate::callback::Outbound;
@@ -82,21 +81,22 @@ pub fn check_refreshed_id_token(
     previous: &IdToken,
     new: &IdToken,
 ) -> std::result::Result<(), IdTokenError> {
+    let (previous, new) = (previous.claims(), new.claims());
     for claim in ["iss", "sub"] {
-        if previous.claims.get(claim) != new.claims.get(claim) {
+        if previous.get(claim) != new.get(claim) {
             return Err(IdTokenError::SubjectChanged(claim));
         }
     }
     // A refresh stays in the provider session it was logged in with: another `sid` would be
     // another login (and a logout of the first would no longer find this session). One left
     // out is fine: the session keeps the login's.
-    if let (Some(before), Some(after)) = (previous.claims.get("sid"), new.claims.get("sid")) {
+    if let (Some(before), Some(after)) = (previous.get("sid"), new.get("sid")) {
         if before != after {
             return Err(IdTokenError::SubjectChanged("sid"));
         }
     }
-    let mut before = audiences_of(&previous.claims);
-    let mut after = audiences_of(&new.claims);
+    let mut before = audiences(previous);
+    let mut after = audiences(new);
     before.sort_unstable();
     after.sort_unstable();
     if before != after {
@@ -104,21 +104,30 @@ pub fn check_refreshed_id_token(
     }
     // OpenID Connect Core 12.2: a refreshed ID token's `auth_time`, when present, is the time
     // of the original authentication, not of the refresh.
-    if let Some(auth_time) = new.claims.get("auth_time") {
-        match previous.claims.get("auth_time") {
+    if let Some(auth_time) = new.get("auth_time") {
+        match previous.get("auth_time") {
             Some(original) if original == auth_time => {}
             Some(_) => return Err(IdTokenError::SubjectChanged("auth_time")),
             None => {}
         }
     }
-    if let Some(nonce) = new.claims.get("nonce") {
-        let original = previous.claims.get("nonce").and_then(Value::as_str);
-        match (original, nonce.as_str()) {
+    if let Some(nonce) = new.get("nonce") {
+        let original = previous.get_str("nonce");
+        match (original.as_deref(), nonce.as_str()) {
             (Some(a), Some(b)) if crate::secret::constant_time_eq(a, b) => {}
             _ => return Err(IdTokenError::Nonce),
         }
     }
     Ok(())
+}
+
+/// A token's audiences (the strings of its `aud`), as [`audiences_of`] reads a map's.
+fn audiences(claims: &crate::claims::ClaimsSet) -> Vec<String> {
+    let mut one = serde_json::Map::new();
+    if let Some(aud) = claims.get("aud") {
+        one.insert("aud".into(), aud);
+    }
+    audiences_of(&one).into_iter().map(str::to_owned).collect()
 }
 
 /// The session after a successful refresh at `now` (see the module docs for the rules).
@@ -520,7 +529,7 @@ mod tests {
     use crate::secret::Secret;
     use josekit::jws::{JwsHeader, RS256};
     use josekit::jwt::{self, JwtPayload};
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     struct Keys {
         signer: josekit::jws::alg::rsassa::RsassaJwsSigner,
@@ -569,10 +578,10 @@ mod tests {
             provider: "default".into(),
             access_token: Some(Secret::new("old-at")),
             access_token_expires_at: Some(1100),
-            id_token: IdToken {
-                raw: Secret::new("old.id.token"),
-                claims: id_claims().as_object().unwrap().clone(),
-            },
+            id_token: IdToken::new(
+                Secret::new("old.id.token"),
+                crate::ClaimsSet::try_from(id_claims()).unwrap(),
+            ),
             userinfo: None,
             refresh_token: refresh.map(Secret::new),
             last_authenticated: 900,
@@ -904,29 +913,22 @@ mod tests {
             }
         }
         // Same nonce is fine; a nonce where the original had none is not.
-        let prev = IdToken {
-            raw: Secret::new("x"),
-            claims: base.as_object().unwrap().clone(),
-        };
-        let mut new = prev.clone();
-        new.claims.insert("nonce".into(), json!("n"));
+        let prev = IdToken::new(Secret::new("x"), crate::ClaimsSet::try_from(base).unwrap());
+        let new = prev.with_claim("nonce", Some(json!("n")));
         assert_eq!(
             check_refreshed_id_token(&prev, &new),
             Err(IdTokenError::Nonce)
         );
         assert!(check_refreshed_id_token(&new, &new).is_ok());
-        let mut other_iss = prev.clone();
-        other_iss.claims.insert("iss".into(), json!("https://b"));
+        let other_iss = prev.with_claim("iss", Some(json!("https://b")));
         assert_eq!(
             check_refreshed_id_token(&prev, &other_iss),
             Err(IdTokenError::SubjectChanged("iss"))
         );
         // The provider session stays: another `sid` is refused, a missing one is fine (the
         // session keeps the login's, `UserSession::sid`).
-        let mut with_sid = prev.clone();
-        with_sid.claims.insert("sid".into(), json!("s1"));
-        let mut other_sid = prev.clone();
-        other_sid.claims.insert("sid".into(), json!("s2"));
+        let with_sid = prev.with_claim("sid", Some(json!("s1")));
+        let other_sid = prev.with_claim("sid", Some(json!("s2")));
         assert_eq!(
             check_refreshed_id_token(&with_sid, &other_sid),
             Err(IdTokenError::SubjectChanged("sid"))
@@ -1007,20 +1009,16 @@ mod tests {
     /// another is refused; `max_age` is not applied again (the login was long ago).
     #[test]
     fn refreshed_auth_time_must_not_change() {
-        let mut previous = user(Some("rt")).id_token;
-        previous.claims.insert("auth_time".into(), json!(900));
-        let new = |auth_time: Value| {
-            let mut t = previous.clone();
-            t.claims.insert("auth_time".into(), auth_time);
-            t
-        };
+        let previous = user(Some("rt"))
+            .id_token
+            .with_claim("auth_time", Some(json!(900)));
+        let new = |auth_time: Value| previous.with_claim("auth_time", Some(auth_time));
         assert!(check_refreshed_id_token(&previous, &new(json!(900))).is_ok());
         assert_eq!(
             check_refreshed_id_token(&previous, &new(json!(1400))).unwrap_err(),
             IdTokenError::SubjectChanged("auth_time")
         );
-        let mut without = previous.clone();
-        without.claims.remove("auth_time");
+        let without = previous.with_claim("auth_time", None);
         assert!(check_refreshed_id_token(&previous, &without).is_ok());
     }
 

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+
+use crate::claims::ClaimsSet;
 
 use crate::config::{ResponseMode, ResponseType};
 use crate::id_token::IdToken;
@@ -37,9 +38,9 @@ pub struct UserSession {
     pub access_token_expires_at: Option<u64>,
     /// The validated ID token: raw JWT and claims.
     pub id_token: IdToken,
-    /// Userinfo claims, when the provider has a userinfo endpoint.
+    /// Userinfo claims, when the provider has a userinfo endpoint: the response's JSON text.
     #[serde(default)]
-    pub userinfo: Option<Map<String, Value>>,
+    pub userinfo: Option<ClaimsSet>,
     /// The refresh token, if issued.
     #[serde(default)]
     pub refresh_token: Option<Secret>,
@@ -90,8 +91,8 @@ impl UserSession {
     }
 
     /// The ID token's claims.
-    pub fn id_token_claims(&self) -> &Map<String, Value> {
-        &self.id_token.claims
+    pub fn id_token_claims(&self) -> &ClaimsSet {
+        self.id_token.claims()
     }
 
     /// The raw ID token (a JWT).
@@ -352,17 +353,18 @@ impl SessionRecord {
         let Some(user) = &self.user else {
             return Vec::new();
         };
-        let claims = &user.id_token.claims;
-        let issuer = claims.get("iss").and_then(Value::as_str).unwrap_or("");
+        let claims = user.id_token.claims();
+        let issuer = claims.get_str("iss").unwrap_or_default();
         let sub = user.subject();
-        let mut keys = vec![subject_index_key(issuer, sub)];
+        let mut keys = vec![subject_index_key(&issuer, sub)];
         match user
             .sid
             .as_deref()
-            .or_else(|| claims.get("sid").and_then(Value::as_str))
+            .map(Into::into)
+            .or_else(|| claims.get_str("sid"))
         {
-            Some(sid) => keys.push(sid_index_key(issuer, sid)),
-            None => keys.push(sidless_index_key(issuer, sub)),
+            Some(sid) => keys.push(sid_index_key(&issuer, &sid)),
+            None => keys.push(sidless_index_key(&issuer, sub)),
         }
         keys
     }
@@ -435,15 +437,22 @@ mod tests {
     }
 
     fn user(expires_at: u64, last_refresh: u64) -> UserSession {
-        let claims = serde_json::json!({"sub": "alice", "email": "a@op"});
+        user_with(
+            serde_json::json!({"sub": "alice", "email": "a@op"}),
+            expires_at,
+            last_refresh,
+        )
+    }
+
+    fn user_with(claims: serde_json::Value, expires_at: u64, last_refresh: u64) -> UserSession {
         UserSession {
             provider: "p".into(),
             access_token: Some(Secret::new("the-access-token")),
             access_token_expires_at: Some(50),
-            id_token: IdToken {
-                raw: Secret::new("the.raw.jwt"),
-                claims: claims.as_object().unwrap().clone(),
-            },
+            id_token: IdToken::new(
+                Secret::new("the.raw.jwt"),
+                ClaimsSet::try_from(claims).unwrap(),
+            ),
             userinfo: None,
             refresh_token: Some(Secret::new("the-refresh-token")),
             last_authenticated: 10,
@@ -458,9 +467,11 @@ mod tests {
     /// leaves it out; without one, the user's sessions without a `sid`; the user's always.
     #[test]
     fn index_keys_follow_the_logins_sid() {
-        let mut u = user(100, 40);
-        u.id_token.claims.insert("iss".into(), "https://op".into());
-        u.id_token.claims.insert("sub".into(), "alice".into());
+        let mut u = user_with(
+            serde_json::json!({"iss": "https://op", "sub": "alice", "email": "a@op"}),
+            100,
+            40,
+        );
         let mut record = SessionRecord::new(100);
         assert!(record.index_keys().is_empty(), "no user, no keys");
         record.user = Some(Arc::new(u.clone()));
@@ -515,7 +526,10 @@ mod tests {
         let u = user(100, 40);
         assert_eq!(u.subject(), "alice");
         assert_eq!(u.id_token_jwt(), "the.raw.jwt");
-        assert_eq!(u.id_token_claims()["email"], "a@op");
+        assert_eq!(
+            u.id_token_claims().get_str("email").as_deref(),
+            Some("a@op")
+        );
         let shown = format!("{u:?}");
         assert!(
             shown.contains("alice") && shown.contains("expires_at"),
@@ -526,6 +540,47 @@ mod tests {
         }
         let p = pending("s", 1);
         assert!(format!("{p:?}").contains("created_at"));
+    }
+
+    /// A record written when the claims were kept as maps reads the same, its claims as they
+    /// were stored; it is written back verbatim. Claims that are not an object are refused.
+    #[test]
+    fn records_with_claims_maps_still_read() {
+        let old = r#"{"version":1,"user":{"provider":"p","access_token":null,
+            "id_token":{"raw":"h.p.s","claims":{"iss":"https://op","sub":"alice","aud":"c",
+            "email":"a@op","groups":["x"]}},"userinfo":{"sub":"alice","name":"Alice"},
+            "refresh_token":null,"last_authenticated":1,"last_session_refresh":1,
+            "expires_at":9},"pending":[],"logout_state":null,"expires_at":9}"#;
+        let record: SessionRecord = serde_json::from_str(old).unwrap();
+        let user = record.user.as_ref().unwrap();
+        assert_eq!(user.subject(), "alice");
+        assert_eq!(user.email().as_deref(), Some("a@op"));
+        assert_eq!(user.name().as_deref(), Some("Alice"));
+        assert_eq!(
+            user.id_token_claims().get("groups"),
+            Some(serde_json::json!(["x"]))
+        );
+        let written = serde_json::to_string(&record).unwrap();
+        assert!(
+            written.contains(r#""userinfo":{"sub":"alice","name":"Alice"}"#),
+            "{written}"
+        );
+        let back: SessionRecord = serde_json::from_str(&written).unwrap();
+        assert_eq!(back, record);
+        let userinfo = r#"{"sub":"alice","name":"Alice"}"#;
+        let claims = r#"{"iss":"https://op","sub":"alice","aud":"c",
+            "email":"a@op","groups":["x"]}"#;
+        assert!(old.contains(userinfo) && old.contains(claims));
+        for bad in [r#"["sub"]"#, r#""alice""#, "1"] {
+            for json in [old.replace(userinfo, bad), old.replace(claims, bad)] {
+                assert!(
+                    serde_json::from_str::<SessionRecord>(&json).is_err(),
+                    "{json}"
+                );
+            }
+        }
+        let no_claims = old.replace(claims, "null");
+        assert!(serde_json::from_str::<SessionRecord>(&no_claims).is_err());
     }
 
     /// A record of another schema version is not read as ours.

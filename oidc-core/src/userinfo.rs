@@ -3,8 +3,9 @@
 //! verified like an ID token before its claims count).
 
 use bytes::Bytes;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use crate::claims::ClaimsSet;
 use crate::config::ProviderConfig;
 use crate::error::{Endpoint, Error, IdTokenError, ProtocolError, Result};
 use crate::signing::TokenKeys;
@@ -115,8 +116,8 @@ pub fn userinfo_request_with(
 /// Not `#[non_exhaustive]`: each kind needs its own verification, so a kind added later must
 /// break a caller's `match` rather than fall into a wildcard arm unverified.
 pub enum UserinfoBody {
-    /// Plain JSON claims.
-    Claims(Map<String, Value>),
+    /// Plain JSON claims, kept as the response's text.
+    Claims(ClaimsSet),
     /// A signed JWT (`application/jwt`), to verify with
     /// [`verify_signed_userinfo`].
     Signed(String),
@@ -125,7 +126,7 @@ pub enum UserinfoBody {
 impl std::fmt::Debug for UserinfoBody {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            UserinfoBody::Claims(c) => f.debug_tuple("Claims").field(&c.len()).finish(),
+            UserinfoBody::Claims(c) => f.debug_tuple("Claims").field(c).finish(),
             UserinfoBody::Signed(_) => f.write_str("Signed(..)"),
         }
     }
@@ -175,11 +176,12 @@ pub(crate) fn unsigned_userinfo() -> Error {
 }
 
 /// Checks plain userinfo claims: their `sub` must be the ID token's (5.3.2).
-pub fn check_subject(claims: Map<String, Value>, expected_sub: &str) -> Result<Map<String, Value>> {
-    match claims.get("sub").and_then(Value::as_str) {
-        Some(sub) if sub == expected_sub => Ok(claims),
-        _ => Err(ProtocolError::UserinfoSubjectMismatch.into()),
+pub fn check_subject(claims: ClaimsSet, expected_sub: &str) -> Result<ClaimsSet> {
+    match claims.get_str("sub") {
+        Some(sub) if sub == expected_sub => {}
+        _ => return Err(ProtocolError::UserinfoSubjectMismatch.into()),
     }
+    Ok(claims)
 }
 
 /// Verifies a signed userinfo response (5.3.2) with the key and allow-list
@@ -193,7 +195,7 @@ pub fn verify_signed_userinfo(
     issuer: &str,
     client_id: &str,
     expected_sub: &str,
-) -> Result<Option<Map<String, Value>>> {
+) -> Result<Option<ClaimsSet>> {
     let refused = |e: IdTokenError| Error::Protocol(ProtocolError::SignedUserinfo(e));
     let Some(verified) = crate::id_token::verify_token(raw, keys, algorithms).map_err(refused)?
     else {
@@ -212,7 +214,10 @@ pub fn verify_signed_userinfo(
     if !audience_ok {
         return Err(refused(IdTokenError::Audience));
     }
-    check_subject(claims, expected_sub).map(Some)
+    match claims.get("sub").and_then(Value::as_str) {
+        Some(sub) if sub == expected_sub => Ok(Some(ClaimsSet::from_map(&claims))),
+        _ => Err(ProtocolError::UserinfoSubjectMismatch.into()),
+    }
 }
 
 /// Parses a plain JSON userinfo response and checks its `sub` against the ID token's (5.3.2).
@@ -221,7 +226,7 @@ pub fn verify_signed_userinfo(
 pub fn parse_userinfo_response(
     response: http::Response<Bytes>,
     expected_sub: &str,
-) -> Result<Map<String, Value>> {
+) -> Result<ClaimsSet> {
     match read_userinfo_response(response)? {
         UserinfoBody::Claims(claims) => check_subject(claims, expected_sub),
         UserinfoBody::Signed(_) => Err(Error::Protocol(ProtocolError::MalformedResponse {
@@ -311,7 +316,14 @@ mod tests {
             "a",
         )
         .unwrap();
-        assert_eq!(ok["email"], "e");
+        assert_eq!(ok.get_str("email").as_deref(), Some("e"));
+        assert_eq!(ok.as_json(), r#"{"sub":"a","email":"e"}"#, "kept as sent");
+        for not_an_object in ["[1]", "\"a\"", "{"] {
+            assert!(matches!(
+                parse_userinfo_response(resp(200, "application/json", not_an_object), "a"),
+                Err(Error::Protocol(ProtocolError::MalformedResponse { .. }))
+            ));
+        }
         assert!(matches!(
             parse_userinfo_response(resp(200, "application/json", r#"{"sub":"b"}"#), "a"),
             Err(Error::Protocol(ProtocolError::UserinfoSubjectMismatch))

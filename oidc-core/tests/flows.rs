@@ -413,7 +413,10 @@ fn code_flow_step_by_step() {
     let (user, log) = d.run(rp.authenticate(&parts, None, cx));
     assert_eq!(log, ["load"]);
     let user = user.unwrap();
-    assert_eq!(user.userinfo.as_ref().unwrap()["name"], "Alice");
+    assert_eq!(
+        user.userinfo.as_ref().unwrap().get_str("name").unwrap(),
+        "Alice"
+    );
 
     // The same response again: the login is spent, nothing is sent, nothing saved.
     let before = d.records.len();

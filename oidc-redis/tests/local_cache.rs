@@ -31,8 +31,13 @@ fn now() -> u64 {
 /// A session of `sub` (provider session `sid`) holding tokens whose text names `version`.
 fn user_record(sub: &str, sid: &str, version: &str) -> SessionRecord {
     let mut user = oidc_core::claims::example_user();
-    user.id_token.claims.insert("sub".into(), sub.into());
-    user.id_token.claims.insert("sid".into(), sid.into());
+    let mut claims = user.id_token.claims().to_map();
+    claims.insert("sub".into(), sub.into());
+    claims.insert("sid".into(), sid.into());
+    user.id_token = oidc_core::IdToken::new(
+        user.id_token.raw.clone(),
+        oidc_core::ClaimsSet::from_map(&claims),
+    );
     user.access_token = Some(format!("access-token-{version}").into());
     user.refresh_token = Some(format!("refresh-token-{version}").into());
     SessionRecord::new(now() + 600).with_user(Arc::new(user))

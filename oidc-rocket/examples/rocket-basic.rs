@@ -25,8 +25,8 @@ fn home() -> RawHtml<&'static str> {
 /// Protected: an anonymous visitor is sent to log in, and comes back here.
 #[rocket::get("/me")]
 fn me(user: OidcUser) -> String {
-    let name = user.name().unwrap_or(user.subject());
-    let email = user.email().unwrap_or("not released");
+    let name = user.name().unwrap_or_else(|| user.subject().into());
+    let email = user.email().unwrap_or_else(|| "not released".into());
     format!("Hello, {name} ({email})! Log out at /logout.")
 }
 

@@ -466,10 +466,15 @@ mod tests {
     /// A record of the user `sub` at the example issuer, with the ID token's `sid` if given.
     fn user_record(expires_at: u64, sub: &str, sid: Option<&str>) -> SessionRecord {
         let mut user = oidc_core::claims::example_user();
-        user.id_token.claims.insert("sub".into(), sub.into());
+        let mut claims = user.id_token.claims().to_map();
+        claims.insert("sub".into(), sub.into());
         if let Some(sid) = sid {
-            user.id_token.claims.insert("sid".into(), sid.into());
+            claims.insert("sid".into(), sid.into());
         }
+        user.id_token = oidc_core::IdToken::new(
+            user.id_token.raw.clone(),
+            oidc_core::ClaimsSet::from_map(&claims),
+        );
         SessionRecord::new(expires_at).with_user(Arc::new(user))
     }
 

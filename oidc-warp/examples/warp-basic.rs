@@ -29,8 +29,8 @@ pub fn app(rp: RelyingParty) -> impl Filter<Extract = (impl Reply,), Error = Rej
     let me = warp::path!("me")
         .and(oidc_warp::user(rp.clone()))
         .map(|user: Arc<UserSession>| {
-            let name = user.name().unwrap_or(user.subject());
-            let email = user.email().unwrap_or("not released");
+            let name = user.name().unwrap_or_else(|| user.subject().into());
+            let email = user.email().unwrap_or_else(|| "not released".into());
             format!("Hello, {name} ({email})! Log out at /logout.")
         });
     let login = warp::path!("login")

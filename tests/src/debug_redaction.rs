@@ -94,13 +94,12 @@ fn config() -> ProviderConfig {
 }
 
 fn id_token() -> IdToken {
-    IdToken {
-        raw: Secret::new(ID_TOKEN),
-        claims: json!({"sub": "alice", "nonce": NONCE, "at_hash": "x"})
-            .as_object()
-            .unwrap()
-            .clone(),
-    }
+    IdToken::new(
+        Secret::new(ID_TOKEN),
+        json!({"sub": "alice", "nonce": NONCE, "at_hash": "x"})
+            .try_into()
+            .unwrap(),
+    )
 }
 
 fn user() -> UserSession {

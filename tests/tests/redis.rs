@@ -168,10 +168,15 @@ const OLD_SECRET: &[u8] = b"the session secret before the rotation, 32+ bytes";
 /// access and a refresh token whose text names the user.
 fn user_record(expires_at: u64, sub: &str, sid: Option<&str>) -> oidc_core::SessionRecord {
     let mut user = oidc_core::claims::example_user();
-    user.id_token.claims.insert("sub".into(), sub.into());
+    let mut claims = user.id_token.claims().to_map();
+    claims.insert("sub".into(), sub.into());
     if let Some(sid) = sid {
-        user.id_token.claims.insert("sid".into(), sid.into());
+        claims.insert("sid".into(), sid.into());
     }
+    user.id_token = oidc_core::IdToken::new(
+        user.id_token.raw.clone(),
+        oidc_core::ClaimsSet::from_map(&claims),
+    );
     user.access_token = Some(format!("access-token-of-{sub}").into());
     user.refresh_token = Some(format!("refresh-token-of-{sub}").into());
     oidc_core::SessionRecord::new(expires_at).with_user(Arc::new(user))

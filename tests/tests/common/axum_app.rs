@@ -51,7 +51,10 @@ async fn login_with(login: Login, uri: http::Uri) -> Response {
 
 /// `GET /claims`: the claims read into [`Profile`]; the accessor fills `preferred_username`.
 async fn claims(user: OidcUser, Claims(mut profile): Claims<Profile>) -> Json<Profile> {
-    profile.preferred_username = user.0.preferred_username().map(str::to_owned);
+    profile.preferred_username = user
+        .0
+        .preferred_username()
+        .map(std::borrow::Cow::into_owned);
     Json(profile)
 }
 

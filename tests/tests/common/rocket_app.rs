@@ -64,7 +64,7 @@ async fn login_with(login: Login, uri: &::rocket::http::uri::Origin<'_>) -> Logi
 #[::rocket::get("/claims")]
 fn claims(user: OidcUser, profile: Claims<Profile>) -> (ContentType, String) {
     let mut profile = profile.0;
-    profile.preferred_username = user.preferred_username().map(str::to_owned);
+    profile.preferred_username = user.preferred_username().map(std::borrow::Cow::into_owned);
     json(serde_json::to_value(profile).expect("a profile"))
 }
 

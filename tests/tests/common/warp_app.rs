@@ -93,7 +93,8 @@ pub(crate) fn app(
         .and(oidc_warp::user(rp.clone()))
         .and(oidc_warp::claims::<Profile>(rp.clone()))
         .map(|user: Arc<UserSession>, mut profile: Profile| {
-            profile.preferred_username = user.preferred_username().map(str::to_owned);
+            profile.preferred_username =
+                user.preferred_username().map(std::borrow::Cow::into_owned);
             ::warp::reply::json(&profile)
         });
     let claims_phone = ::warp::path!("claims" / "phone")

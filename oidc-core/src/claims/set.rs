@@ -1,0 +1,325 @@
+//! [`ClaimsSet`]: a JSON object of claims kept as the text it was received as.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use super::ClaimsError;
+
+/// A set of claims (a JWT's payload, a userinfo response): one JSON object, kept as its text.
+///
+/// A session keeps its claims this way rather than as a parsed map: the text is what the
+/// provider sent (validated as one JSON object when the set is built), a fraction of a map's
+/// memory, and serialized back verbatim. A claim is parsed when it is read:
+/// [`get`](Self::get), [`get_str`](Self::get_str), or the whole set into the app's type with
+/// [`deserialize`](Self::deserialize). Where a name occurs twice, the last occurrence counts
+/// (as in a parsed map; RFC 7519 section 4 allows either that or a refusal, and an ID token
+/// whose checked claims repeat is refused before its set is kept).
+///
+/// Two sets are equal when their texts are. `Debug` shows the text's length, never a claim.
+#[derive(Clone)]
+pub struct ClaimsSet(Box<RawValue>);
+
+impl ClaimsSet {
+    /// A set from JSON text, which must be one JSON object.
+    pub fn from_json(json: String) -> Result<Self, serde_json::Error> {
+        Self::object(RawValue::from_string(json)?)
+    }
+
+    /// A set from a map of claims (serialized once).
+    pub fn from_map(map: &Map<String, Value>) -> Self {
+        match serde_json::value::to_raw_value(map) {
+            Ok(raw) => ClaimsSet(raw),
+            // A map of `Value`s always serializes: its keys are strings and a `Value` holds
+            // no number JSON cannot write.
+            Err(e) => unreachable!("a JSON map did not serialize: {e}"),
+        }
+    }
+
+    fn object<E: de::Error>(raw: Box<RawValue>) -> Result<Self, E> {
+        if raw.get().starts_with('{') {
+            Ok(ClaimsSet(raw))
+        } else {
+            Err(E::invalid_type(
+                de::Unexpected::Other("a JSON value other than an object"),
+                &"a JSON object of claims",
+            ))
+        }
+    }
+
+    /// The set's JSON text, as received.
+    pub fn as_json(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The claim `name`, parsed from the text (an owned value: nothing is kept parsed).
+    pub fn get(&self, name: &str) -> Option<Value> {
+        serde_json::from_str(self.raw(name)?.get()).ok()
+    }
+
+    /// The claim `name` when it is a string: borrowed from the text unless it has escapes.
+    pub fn get_str(&self, name: &str) -> Option<Cow<'_, str>> {
+        lenient_str(self.raw(name)?)
+    }
+
+    /// The claim `name` when it is a non-negative integer (a NumericDate, a count).
+    pub fn get_u64(&self, name: &str) -> Option<u64> {
+        serde_json::from_str(self.raw(name)?.get()).ok()
+    }
+
+    /// Whether the set has a claim `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.raw(name).is_some()
+    }
+
+    /// The whole set read into `T`, straight from the text (a type that borrows, such as
+    /// `&str` fields, borrows from it). The error names the claim that does not fit, never a
+    /// value.
+    pub fn deserialize<'a, T: Deserialize<'a>>(&'a self) -> Result<T, ClaimsError> {
+        serde_json::from_str(self.0.get()).map_err(|e| ClaimsError::new(&e))
+    }
+
+    /// The set as a parsed map, for code that needs one (it costs what the set saves: read
+    /// single claims with [`get`](Self::get) instead).
+    pub fn to_map(&self) -> Map<String, Value> {
+        serde_json::from_str(self.0.get()).unwrap_or_default()
+    }
+
+    /// The claims' names and raw values, each name once (its last occurrence), borrowed from
+    /// the text.
+    pub(crate) fn entries(&self) -> BTreeMap<Cow<'_, str>, &RawValue> {
+        let mut entries = BTreeMap::new();
+        self.for_each(|name, value| {
+            entries.insert(name, value);
+        });
+        entries
+    }
+
+    /// The raw value of the last occurrence of `name`.
+    pub(crate) fn raw(&self, name: &str) -> Option<&RawValue> {
+        let mut found = None;
+        self.for_each(|key, value| {
+            if key == name {
+                found = Some(value);
+            }
+        });
+        found
+    }
+
+    /// Calls `f` with each entry of the object, in the text's order.
+    fn for_each<'a>(&'a self, f: impl FnMut(Cow<'a, str>, &'a RawValue)) {
+        let mut de = serde_json::Deserializer::from_str(self.0.get());
+        // The text was validated as an object when the set was built: this cannot fail, and
+        // would only stop early if it did.
+        let _ = de.deserialize_map(EntryVisitor(f));
+    }
+}
+
+struct EntryVisitor<F>(F);
+
+impl<'de, F: FnMut(Cow<'de, str>, &'de RawValue)> Visitor<'de> for EntryVisitor<F> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key_seed(Name)? {
+            let value = map.next_value::<&'de RawValue>()?;
+            (self.0)(key, value);
+        }
+        Ok(())
+    }
+}
+
+/// Reads a JSON string borrowed from the text where it has no escapes.
+struct Name;
+
+impl<'de> DeserializeSeed<'de> for Name {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Name {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// A raw value when it is a string, else `None`.
+pub(crate) fn lenient_str(raw: &RawValue) -> Option<Cow<'_, str>> {
+    // Only a string's text starts with a quote: anything else is not read at all.
+    if raw.get().starts_with('"') {
+        Name.deserialize(raw).ok()
+    } else {
+        None
+    }
+}
+
+/// A JSON string, borrowed from the text where it has no escapes; any other value is an error.
+pub(crate) fn borrowed_str<'de, D: Deserializer<'de>>(d: D) -> Result<Cow<'de, str>, D::Error> {
+    Name.deserialize(d)
+}
+
+/// A claim read as a string, or as absent when it is of another type.
+#[derive(Default)]
+pub(crate) struct LenientStr<'a>(Option<Cow<'a, str>>);
+
+impl LenientStr<'_> {
+    pub(crate) fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for LenientStr<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = <&'de RawValue>::deserialize(d)?;
+        Ok(LenientStr(lenient_str(raw)))
+    }
+}
+
+/// Reads a claim of a type that does not fit as absent, consuming its value whatever it is.
+pub(crate) struct Lenient<T>(pub(crate) Option<T>);
+
+impl<T> Default for Lenient<T> {
+    fn default() -> Self {
+        Lenient(None)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Borrowed as raw text first, so that a value of another type is skipped, not an
+        // error for the whole set.
+        let raw = <&'de RawValue>::deserialize(d)?;
+        Ok(Lenient(T::deserialize(raw).ok()))
+    }
+}
+
+impl<'de> Deserialize<'de> for ClaimsSet {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::object(Box::<RawValue>::deserialize(d)?)
+    }
+}
+
+impl Serialize for ClaimsSet {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl PartialEq for ClaimsSet {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl Eq for ClaimsSet {}
+
+impl fmt::Debug for ClaimsSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClaimsSet")
+            .field("json_len", &self.0.get().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl From<Map<String, Value>> for ClaimsSet {
+    fn from(map: Map<String, Value>) -> Self {
+        ClaimsSet::from_map(&map)
+    }
+}
+
+impl TryFrom<Value> for ClaimsSet {
+    type Error = serde_json::Error;
+
+    /// A set from a JSON value, which must be an object.
+    fn try_from(value: Value) -> Result<Self, Self::Error> {
+        Self::object(serde_json::value::to_raw_value(&value)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Only an object is a claims set, whether built from text, a value or a stored record.
+    #[test]
+    fn only_an_object_is_a_set() {
+        for bad in ["[1]", "\"x\"", "1", "null", "{", "{} x"] {
+            assert!(ClaimsSet::from_json(bad.into()).is_err(), "{bad}");
+            assert!(serde_json::from_str::<ClaimsSet>(bad).is_err(), "{bad}");
+        }
+        assert!(ClaimsSet::try_from(json!([1])).is_err());
+        let set = ClaimsSet::from_json(" {\"a\": 1} ".into()).unwrap();
+        assert_eq!(set.as_json(), "{\"a\": 1}");
+        assert_eq!(serde_json::to_string(&set).unwrap(), "{\"a\": 1}");
+    }
+
+    /// Claims are read from the text: strings borrowed where they can be, escapes decoded, the
+    /// last occurrence of a repeated name, and a value of another type read as absent.
+    #[test]
+    fn claims_are_read_from_the_text() {
+        let text = r#"{"sub":"alice","url":"a\/b","n":7,"dup":1,"dup":2,"o":{"x":[1]}}"#;
+        let set = ClaimsSet::from_json(text.into()).unwrap();
+        assert!(matches!(set.get_str("sub"), Some(Cow::Borrowed("alice"))));
+        assert_eq!(set.get_str("url").as_deref(), Some("a/b"));
+        assert_eq!(set.get_str("n"), None);
+        assert_eq!(set.get_u64("n"), Some(7));
+        assert_eq!(set.get_u64("sub"), None);
+        assert_eq!(set.get("dup"), Some(json!(2)));
+        assert_eq!(set.get("o"), Some(json!({"x": [1]})));
+        assert_eq!(set.get("none"), None);
+        assert!(set.contains("o") && !set.contains("x"));
+        assert_eq!(set.to_map()["dup"], 2);
+        assert_eq!(set.entries().len(), 5);
+        #[derive(Deserialize)]
+        struct Borrowing<'a> {
+            sub: &'a str,
+        }
+        assert_eq!(set.deserialize::<Borrowing<'_>>().unwrap().sub, "alice");
+    }
+
+    /// A set round-trips through a record verbatim, equals what was built from the same text,
+    /// and a map turns into a set with the same claims.
+    #[test]
+    fn sets_round_trip_and_debug_shows_no_claim() {
+        let set = ClaimsSet::from_json(r#"{"email":"a@example.com"}"#.into()).unwrap();
+        let back: ClaimsSet = serde_json::from_str(&serde_json::to_string(&set).unwrap()).unwrap();
+        assert_eq!(back, set);
+        assert_eq!(
+            serde_json::to_value(&set).unwrap(),
+            json!({"email": "a@example.com"})
+        );
+        let from_value: ClaimsSet =
+            serde_json::from_value(json!({"email": "a@example.com"})).unwrap();
+        assert_eq!(from_value, set);
+        let map = json!({"b": [true], "a": null}).as_object().unwrap().clone();
+        assert_eq!(ClaimsSet::from(map.clone()).to_map(), map);
+        assert!(!format!("{set:?}").contains("a@example.com"));
+    }
+}
