@@ -241,11 +241,12 @@ impl Report {
              (23 claims, about 1.3 KB) against a cached two-key JWKS, beside the floor: the bare \
              signature verification of the same token with the same library (josekit's verifier \
              over OpenSSL, built beforehand). josekit's own `jwt::decode_with_verifier` is shown \
-             for reference. The session keeps the token's claims as a `serde_json` map \
-             (`IdToken::claims`): \"+ claims map\" adds to the floor the parse of the payload \
-             into that map alone (base64url and JSON, `id_token/<alg>-claims`), the least a \
-             validation that keeps the map can cost. Criterion medians.\n\n\
-             | algorithm | core validation | josekit decode | floor (signature only) | floor + claims map | core ÷ floor | (floor + claims map) ÷ floor | josekit ÷ floor |\n\
+             for reference. The session keeps the token's claims as the payload's JSON text \
+             (`IdToken::claims`, a `ClaimsSet`): \"+ claims set\" adds to the floor the decoding \
+             of the payload into that set alone (base64url, UTF-8, and the JSON validated as one \
+             object, `id_token/<alg>-claims`), the least a validation that keeps the claims can \
+             cost. Criterion medians.\n\n\
+             | algorithm | core validation | josekit decode | floor (signature only) | floor + claims set | core ÷ floor | (floor + claims set) ÷ floor | josekit ÷ floor |\n\
              |---|---|---|---|---|---|---|---|"
         ));
         let target = Target::ratio(Bound::AtMost(1.2), "of the signature check");
@@ -295,7 +296,7 @@ impl Report {
             if let (Some(with_map), Some(map_ratio)) = (with_map, &map_ratio) {
                 self.floor_row(
                     &measure,
-                    "signature check + payload parsed into the claims map the session keeps",
+                    "signature check + payload decoded and its JSON validated into the raw claims set the session keeps",
                     us(with_map),
                     format!("{} bare signature check", us(floor)),
                     ratio_text(map_ratio),
@@ -890,8 +891,8 @@ impl Report {
         };
         self.detail(format_args!(
             "\n### 5. Session size\n\nThe stored record keeps the raw ID token (for \
-             `id_token_hint`) and its parsed claims, the access and refresh tokens, and \
-             userinfo. JSON is what `oidc-redis` stores; the in-memory store holds the parsed \
+             `id_token_hint`) and its claims (the payload's JSON text), the access and refresh \
+             tokens, and userinfo (the response's JSON text). JSON is what `oidc-redis` stores; the in-memory store holds the parsed \
              record (heap, counted). The browser holds only the signed session id. Read times \
              are criterion medians (`session` bench).\n\n\
              | session | JSON (Redis) | in-memory store | memory ÷ JSON | tokens (ID + access + refresh) | memory-store load | JSON decode | a client-side cookie would be |\n\
@@ -925,28 +926,28 @@ impl Report {
                 target: target.to_string(),
                 status: target.judge(ratio),
             });
-            // What a record keeping its claims as maps cannot go below: the tokens it must
-            // keep (their bytes) and the two claims maps (their heap, measured alone).
-            if s.claims_maps_bytes > 0.0 {
-                let floor = raw as f64 + s.claims_maps_bytes;
+            // What a record cannot go below: the tokens it must keep (their bytes) and the two
+            // claims sets, each its raw JSON (their heap, measured alone).
+            if s.claims_sets_bytes > 0.0 {
+                let floor = raw as f64 + s.claims_sets_bytes;
                 self.detail(format_args!(
-                    "\n{}: the two claims maps (ID token, userinfo) hold {} of heap for {} of \
+                    "\n{}: the two claims sets (ID token, userinfo) hold {} of heap for {} of \
                      JSON; the tokens the record keeps are {}; the rest of the record, the \
                      store's index entries and the session id take {}.",
                     s.name,
-                    bytes(s.claims_maps_bytes),
+                    bytes(s.claims_sets_bytes),
                     bytes(s.claims_json_bytes as f64),
                     bytes(raw as f64),
                     bytes((s.memory_store_bytes - floor).max(0.0)),
                 ));
                 self.floor_row(
                     &measure,
-                    &format!("its tokens + its two claims maps as `serde_json` maps, {id}"),
+                    &format!("its tokens + its two claims sets as their raw JSON, {id}"),
                     format!(
-                        "{} ({} tokens + {} maps of {} JSON)",
+                        "{} ({} tokens + {} claims sets of {} JSON)",
                         bytes(floor),
                         bytes(raw as f64),
-                        bytes(s.claims_maps_bytes),
+                        bytes(s.claims_sets_bytes),
                         bytes(s.claims_json_bytes as f64)
                     ),
                     format!("its JSON {}", bytes(s.json_bytes as f64)),
@@ -1358,9 +1359,9 @@ mod tests {
     }
 
     /// A missed target is followed by the floor this run measured under it, in the table and
-    /// in "Missed targets": the signature check plus the claims map for ID tokens, the code
+    /// in "Missed targets": the signature check plus the claims set for ID tokens, the code
     /// flow's callback plus a validation for the hybrid flow, the bare route plus the guard's
-    /// unavoidable work for the protected route, the tokens plus the claims maps for memory.
+    /// unavoidable work for the protected route, the tokens plus the claims sets for memory.
     #[test]
     fn a_missed_target_shows_the_floor_measured_under_it() {
         let dir = scratch("floors");
@@ -1383,7 +1384,7 @@ mod tests {
         );
         let session = json!({"name": "typical", "json_bytes": 1500, "memory_store_bytes": 4200.0,
                "id_token_bytes": 700, "access_token_bytes": 40, "refresh_token_bytes": 40,
-               "claims_maps_bytes": 2500.0, "claims_json_bytes": 400,
+               "claims_sets_bytes": 2500.0, "claims_json_bytes": 400,
                "client_side_cookie_bytes": 2100});
         write(
             &dir,
@@ -1405,8 +1406,8 @@ mod tests {
             "{guard}"
         );
         assert!(md.contains("the core's guard (`guard/authenticate`, criterion) 0.60"));
-        // 780 B of tokens + 2,500 B of maps over 1,500 B of JSON.
-        assert!(row(&summary, "↳ floor: its tokens + its two claims maps").contains("2.19x"));
+        // 780 B of tokens + 2,500 B of claims sets over 1,500 B of JSON.
+        assert!(row(&summary, "↳ floor: its tokens + its two claims sets").contains("2.19x"));
         let missed = md
             .split("## Missed targets")
             .nth(1)

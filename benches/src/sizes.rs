@@ -24,11 +24,12 @@ pub(crate) struct SessionSize {
     pub(crate) id_token_bytes: usize,
     pub(crate) access_token_bytes: usize,
     pub(crate) refresh_token_bytes: usize,
-    /// Heap held by the session's two claims maps alone (the ID token's and userinfo's),
-    /// parsed from their JSON as a stored record's are: what the record's claims cost in memory.
+    /// Heap held by the session's two claims sets alone (the ID token's and userinfo's, each
+    /// its raw JSON text), read from their JSON as a stored record's are: what the record's
+    /// claims cost in memory.
     #[serde(default)]
-    pub(crate) claims_maps_bytes: f64,
-    /// The JSON of those two maps (their share of `json_bytes`).
+    pub(crate) claims_sets_bytes: f64,
+    /// The JSON of those two sets (their share of `json_bytes`).
     #[serde(default)]
     pub(crate) claims_json_bytes: usize,
     /// A client-side session cookie holding the same record (base64url JSON plus a MAC), as
@@ -67,7 +68,7 @@ fn measure(name: &str, record: &SessionRecord) -> Result<SessionSize, String> {
         // The ids themselves were allocated before, but the store holds them: count them.
         + 43.0;
     drop(store);
-    let (claims_maps_bytes, claims_json_bytes) = claims_maps(user, copies)?;
+    let (claims_sets_bytes, claims_json_bytes) = claims_sets(user, copies)?;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     Ok(SessionSize {
         name: name.into(),
@@ -76,29 +77,29 @@ fn measure(name: &str, record: &SessionRecord) -> Result<SessionSize, String> {
         id_token_bytes: user.id_token_jwt().len(),
         access_token_bytes: user.access_token.as_ref().map_or(0, |t| t.expose().len()),
         refresh_token_bytes: user.refresh_token.as_ref().map_or(0, |t| t.expose().len()),
-        claims_maps_bytes,
+        claims_sets_bytes,
         claims_json_bytes,
         client_side_cookie_bytes: COOKIE_NAME.len() + 1 + b64.encode(&json).len() + 1 + 43,
     })
 }
 
-/// The heap of a session's claims maps (the ID token's and userinfo's) per session, over
-/// `copies` copies parsed from their JSON and held at once, and the size of that JSON.
-fn claims_maps(user: &oidc_core::UserSession, copies: usize) -> Result<(f64, usize), String> {
-    type Claims = serde_json::Map<String, serde_json::Value>;
+/// The heap of a session's claims sets (the ID token's and userinfo's) per session, over
+/// `copies` copies read from their JSON and held at once, and the size of that JSON.
+fn claims_sets(user: &oidc_core::UserSession, copies: usize) -> Result<(f64, usize), String> {
+    use oidc_core::ClaimsSet;
     let mut json = vec![serde_json::to_vec(user.id_token_claims()).map_err(|e| e.to_string())?];
     if let Some(userinfo) = &user.userinfo {
         json.push(serde_json::to_vec(userinfo).map_err(|e| e.to_string())?);
     }
-    let mut held: Vec<Claims> = Vec::with_capacity(copies * json.len());
+    let mut held: Vec<ClaimsSet> = Vec::with_capacity(copies * json.len());
     let before = alloc::live();
     for _ in 0..copies {
         for j in &json {
             held.push(serde_json::from_slice(j).map_err(|e| e.to_string())?);
         }
     }
-    // The maps' own structs live inside the record: count them as the store holds them.
-    let inline = std::mem::size_of::<Claims>() * json.len();
+    // The sets' own handles live inside the record: count them as the store holds them.
+    let inline = std::mem::size_of::<ClaimsSet>() * json.len();
     let bytes = (alloc::live() - before) as f64 / copies as f64 + inline as f64;
     drop(held);
     Ok((bytes, json.iter().map(Vec::len).sum()))
