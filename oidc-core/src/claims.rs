@@ -25,7 +25,6 @@
 //! ```
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -124,58 +123,53 @@ impl UserSession {
     /// The user's claims ([`merged_claims`](Self::merged_claims)) read into the app's type.
     pub fn claims<T: DeserializeOwned>(&self) -> Result<T, ClaimsError> {
         // Read from both texts in place (a handler reads claims on every request): the same
-        // entries as `merged_claims`, each value borrowed as raw JSON, none parsed into a map.
-        let mut entries = self
-            .userinfo
-            .as_ref()
-            .map(ClaimsSet::entries)
-            .unwrap_or_default();
-        entries.extend(self.id_token.claims().entries());
-        read_entries(&entries)
+        // entries as `merged_claims`, streamed from the two texts into `T`.
+        set::deserialize_merged(self.id_token.claims(), self.userinfo.as_ref())
+            .map_err(|e| ClaimsError::new(&e))
     }
 
     /// The ID token's claims alone read into the app's type (userinfo left out).
     pub fn id_token_claims_as<T: DeserializeOwned>(&self) -> Result<T, ClaimsError> {
-        read_entries(&self.id_token.claims().entries())
+        self.id_token.claims().deserialize()
     }
 
     /// The standard claims the provider released (see [`StandardClaims`]).
     pub fn standard_claims(&self) -> StandardClaims {
-        // Each text is read once here, not once per claim.
-        let id = self.id_token.claims().entries();
+        // Each text is read once here, not once per claim, and only the standard claims'
+        // values are kept (borrowed): a handler may call this on every request.
+        let id = standard_values(self.id_token.claims());
         let userinfo = self
             .userinfo
             .as_ref()
-            .map(ClaimsSet::entries)
-            .unwrap_or_default();
-        let raw = |name: &str| id.get(name).or_else(|| userinfo.get(name)).copied();
-        let s = |name| raw(name).and_then(lenient_str).map(Cow::into_owned);
+            .map_or([None; STANDARD.len()], standard_values);
+        let raw = |c: Standard| id[c as usize].or(userinfo[c as usize]);
+        let s = |c| raw(c).and_then(lenient_str).map(Cow::into_owned);
         // `email_verified` from the source of `email` (see `email_verified`).
-        let email_source = if id.contains_key("email") {
+        let email_source = if id[Standard::Email as usize].is_some() {
             &id
         } else {
             &userinfo
         };
         StandardClaims {
             sub: self.subject().to_owned(),
-            name: s("name"),
-            given_name: s("given_name"),
-            family_name: s("family_name"),
-            middle_name: s("middle_name"),
-            nickname: s("nickname"),
-            preferred_username: s("preferred_username"),
-            profile: s("profile"),
-            picture: s("picture"),
-            website: s("website"),
-            email: s("email"),
-            email_verified: email_source.get("email_verified").and_then(|v| as_bool(v)),
-            gender: s("gender"),
-            birthdate: s("birthdate"),
-            zoneinfo: s("zoneinfo"),
-            locale: s("locale"),
-            phone_number: s("phone_number"),
-            phone_number_verified: raw("phone_number_verified").and_then(as_bool),
-            updated_at: raw("updated_at").and_then(|v| u64::deserialize(v).ok()),
+            name: s(Standard::Name),
+            given_name: s(Standard::GivenName),
+            family_name: s(Standard::FamilyName),
+            middle_name: s(Standard::MiddleName),
+            nickname: s(Standard::Nickname),
+            preferred_username: s(Standard::PreferredUsername),
+            profile: s(Standard::Profile),
+            picture: s(Standard::Picture),
+            website: s(Standard::Website),
+            email: s(Standard::Email),
+            email_verified: email_source[Standard::EmailVerified as usize].and_then(as_bool),
+            gender: s(Standard::Gender),
+            birthdate: s(Standard::Birthdate),
+            zoneinfo: s(Standard::Zoneinfo),
+            locale: s(Standard::Locale),
+            phone_number: s(Standard::PhoneNumber),
+            phone_number_verified: raw(Standard::PhoneNumberVerified).and_then(as_bool),
+            updated_at: raw(Standard::UpdatedAt).and_then(|v| u64::deserialize(v).ok()),
         }
     }
 
@@ -223,15 +217,62 @@ impl UserSession {
     }
 }
 
-/// Reads `T` from claim entries borrowed from the session, as `serde_json` reads it from an
-/// object holding them: an entry `T` does not consume is an error there too.
-fn read_entries<T: DeserializeOwned>(
-    entries: &BTreeMap<Cow<'_, str>, &RawValue>,
-) -> Result<T, ClaimsError> {
-    let map = serde::de::value::MapDeserializer::<_, serde_json::Error>::new(
-        entries.iter().map(|(k, v)| (k.as_ref(), *v)),
-    );
-    T::deserialize(map).map_err(|e| ClaimsError::new(&e))
+/// The standard claims [`UserSession::standard_claims`] reads, by their index in
+/// [`STANDARD`].
+#[derive(Clone, Copy)]
+enum Standard {
+    Name,
+    GivenName,
+    FamilyName,
+    MiddleName,
+    Nickname,
+    PreferredUsername,
+    Profile,
+    Picture,
+    Website,
+    Email,
+    EmailVerified,
+    Gender,
+    Birthdate,
+    Zoneinfo,
+    Locale,
+    PhoneNumber,
+    PhoneNumberVerified,
+    UpdatedAt,
+}
+
+/// The names of the [`Standard`] claims, in its order.
+const STANDARD: [&str; 18] = [
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "profile",
+    "picture",
+    "website",
+    "email",
+    "email_verified",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "phone_number",
+    "phone_number_verified",
+    "updated_at",
+];
+
+/// The raw values of the standard claims in one set (the last occurrence of each), read in one
+/// pass over its text.
+fn standard_values(set: &ClaimsSet) -> [Option<&RawValue>; STANDARD.len()] {
+    let mut values = [None; STANDARD.len()];
+    set.for_each(|name, value| {
+        if let Some(i) = STANDARD.iter().position(|s| *s == name) {
+            values[i] = Some(value);
+        }
+    });
+    values
 }
 
 /// A boolean, or the string `"true"` / `"false"`.

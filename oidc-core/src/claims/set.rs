@@ -1,7 +1,6 @@
 //! [`ClaimsSet`]: a JSON object of claims kept as the text it was received as.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
@@ -90,16 +89,6 @@ impl ClaimsSet {
         serde_json::from_str(self.0.get()).unwrap_or_default()
     }
 
-    /// The claims' names and raw values, each name once (its last occurrence), borrowed from
-    /// the text.
-    pub(crate) fn entries(&self) -> BTreeMap<Cow<'_, str>, &RawValue> {
-        let mut entries = BTreeMap::new();
-        self.for_each(|name, value| {
-            entries.insert(name, value);
-        });
-        entries
-    }
-
     /// The raw value of the last occurrence of `name`.
     pub(crate) fn raw(&self, name: &str) -> Option<&RawValue> {
         let mut found = None;
@@ -112,7 +101,7 @@ impl ClaimsSet {
     }
 
     /// Calls `f` with each entry of the object, in the text's order.
-    fn for_each<'a>(&'a self, f: impl FnMut(Cow<'a, str>, &'a RawValue)) {
+    pub(crate) fn for_each<'a>(&'a self, f: impl FnMut(Cow<'a, str>, &'a RawValue)) {
         let mut de = serde_json::Deserializer::from_str(self.0.get());
         // The text was validated as an object when the set was built: this cannot fail, and
         // would only stop early if it did.
@@ -176,6 +165,131 @@ pub(crate) fn lenient_str(raw: &RawValue) -> Option<Cow<'_, str>> {
         Name.deserialize(raw).ok()
     } else {
         None
+    }
+}
+
+/// Reads `T` from the entries of `first`, then from those of `second` whose names `first` does
+/// not have, in one pass over each text, with nothing parsed into a map: the values `T` does
+/// not keep are skipped, the ones it keeps are read in place. A name repeated within one set
+/// reaches `T` twice, as when `T` is read from that set's text alone.
+pub(crate) fn deserialize_merged<T: de::DeserializeOwned>(
+    first: &ClaimsSet,
+    second: Option<&ClaimsSet>,
+) -> Result<T, serde_json::Error> {
+    let Some(second) = second else {
+        return serde_json::from_str(first.as_json());
+    };
+    let mut de = serde_json::Deserializer::from_str(first.as_json());
+    de.deserialize_map(First {
+        second,
+        out: std::marker::PhantomData,
+    })
+}
+
+/// Visits the first set's object, then opens the second's.
+struct First<'a, T> {
+    second: &'a ClaimsSet,
+    out: std::marker::PhantomData<T>,
+}
+
+impl<'a, T: de::DeserializeOwned> Visitor<'a> for First<'a, T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'a>>(self, first: A) -> Result<T, A::Error> {
+        let mut de = serde_json::Deserializer::from_str(self.second.as_json());
+        de.deserialize_map(Second {
+            first,
+            out: std::marker::PhantomData,
+        })
+        .map_err(de::Error::custom)
+    }
+}
+
+/// Visits the second set's object, with the first's still open: `T` reads both as one.
+struct Second<A, T> {
+    first: A,
+    out: std::marker::PhantomData<T>,
+}
+
+impl<'a, A: MapAccess<'a>, T: de::DeserializeOwned> Visitor<'a> for Second<A, T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<B: MapAccess<'a>>(self, second: B) -> Result<T, B::Error> {
+        T::deserialize(Merged {
+            first: Some(self.first),
+            second,
+            names: Vec::new(),
+        })
+    }
+}
+
+/// Both sets' entries as one map: the first's, then the second's whose names it lacks.
+struct Merged<'a, A, B> {
+    /// `None` once the first set's entries are done.
+    first: Option<A>,
+    second: B,
+    /// The first set's names, for skipping them in the second.
+    names: Vec<Cow<'a, str>>,
+}
+
+impl<'a, A: MapAccess<'a>, B: MapAccess<'a>> Deserializer<'a> for Merged<'a, A, B> {
+    type Error = B::Error;
+
+    fn deserialize_any<V: Visitor<'a>>(self, visitor: V) -> Result<V::Value, B::Error> {
+        visitor.visit_map(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        <W: Visitor<'a>>
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map struct enum
+        identifier ignored_any
+    }
+}
+
+impl<'a, A: MapAccess<'a>, B: MapAccess<'a>> MapAccess<'a> for Merged<'a, A, B> {
+    type Error = B::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'a>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, B::Error> {
+        use serde::de::IntoDeserializer;
+        if let Some(first) = &mut self.first {
+            match first.next_key_seed(Name).map_err(de::Error::custom)? {
+                Some(name) => {
+                    let key = seed.deserialize(name.as_ref().into_deserializer())?;
+                    self.names.push(name);
+                    return Ok(Some(key));
+                }
+                None => self.first = None,
+            }
+        }
+        while let Some(name) = self.second.next_key_seed(Name)? {
+            if self.names.contains(&name) {
+                self.second.next_value::<de::IgnoredAny>()?;
+                continue;
+            }
+            return seed
+                .deserialize(name.as_ref().into_deserializer())
+                .map(Some);
+        }
+        Ok(None)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'a>>(&mut self, seed: V) -> Result<V::Value, B::Error> {
+        match &mut self.first {
+            Some(first) => first.next_value_seed(seed).map_err(de::Error::custom),
+            None => self.second.next_value_seed(seed),
+        }
     }
 }
 
@@ -296,7 +410,9 @@ mod tests {
         assert_eq!(set.get("none"), None);
         assert!(set.contains("o") && !set.contains("x"));
         assert_eq!(set.to_map()["dup"], 2);
-        assert_eq!(set.entries().len(), 5);
+        let mut names = Vec::new();
+        set.for_each(|name, _| names.push(name));
+        assert_eq!(names, ["sub", "url", "n", "dup", "dup", "o"]);
         #[derive(Deserialize)]
         struct Borrowing<'a> {
             sub: &'a str,
