@@ -49,14 +49,34 @@ pub struct ClaimsError(String);
 
 impl ClaimsError {
     fn new(e: &serde_json::Error) -> Self {
-        // serde quotes string values in double quotes (`invalid type: string "x"`); field
-        // names and types come in backticks, and stay.
-        let mut out = String::new();
-        for (i, part) in e.to_string().split('"').enumerate() {
-            out.push_str(if i % 2 == 0 { part } else { "…" });
-        }
-        ClaimsError(out)
+        ClaimsError(without_values(&e.to_string()))
     }
+}
+
+/// serde's message for a claim that does not fit, with every value the provider sent taken
+/// out. serde names the value between `invalid type: ` / `invalid value: ` and `, expected`
+/// (`string "x"`, with the string Debug-escaped, or ``integer `7` ``), and an unknown variant
+/// or field in backticks; only the value's kind is kept. Elsewhere (a message of the app's own
+/// `Deserialize`), anything quoted is taken out.
+fn without_values(message: &str) -> String {
+    if let Some((head, rest)) = message.split_once(", expected") {
+        for lead in ["invalid type: ", "invalid value: "] {
+            if let Some(value) = head.strip_prefix(lead) {
+                let kind = value.split(' ').next().unwrap_or("");
+                return format!("{lead}{kind}, expected{rest}");
+            }
+        }
+        for lead in ["unknown variant", "unknown field"] {
+            if head.starts_with(lead) {
+                return format!("{lead}, expected{rest}");
+            }
+        }
+    }
+    let mut out = String::new();
+    for (i, part) in message.split('"').enumerate() {
+        out.push_str(if i % 2 == 0 { part } else { "…" });
+    }
+    out
 }
 
 /// The standard claims of OpenID Connect Core 5.1, as far as the provider released them.
@@ -263,8 +283,7 @@ const STANDARD: [&str; 18] = [
     "updated_at",
 ];
 
-/// The raw values of the standard claims in one set (the last occurrence of each), read in one
-/// pass over its text.
+/// The raw values of the standard claims in one set, read in one pass over its text.
 fn standard_values(set: &ClaimsSet) -> [Option<&RawValue>; STANDARD.len()] {
     let mut values = [None; STANDARD.len()];
     set.for_each(|name, value| {
@@ -380,6 +399,33 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("invalid type"), "{text}");
         assert!(!text.contains("alice@example.com"), "{text}");
+    }
+
+    /// No value the provider sent reaches the error's text, however it is quoted.
+    #[test]
+    fn claims_errors_never_quote_a_value() {
+        let cases = [
+            (
+                r#"invalid type: string "se\"cret", expected u64 at line 1 column 9"#,
+                "invalid type: string, expected u64 at line 1 column 9",
+            ),
+            (
+                "invalid value: integer `4155550123`, expected a string",
+                "invalid value: integer, expected a string",
+            ),
+            (
+                "unknown variant `secret`, expected `a` or `b`",
+                "unknown variant, expected `a` or `b`",
+            ),
+            (
+                "missing field `phone_number`",
+                "missing field `phone_number`",
+            ),
+            (r#"custom: "secret""#, "custom: …"),
+        ];
+        for (serde, shown) in cases {
+            assert_eq!(without_values(serde), shown);
+        }
     }
 
     /// `email_verified` comes from the source of `email`: the userinfo's verification never

@@ -461,9 +461,10 @@ fn static_alg(alg: &str) -> Option<&'static str> {
 }
 
 /// The claims an ID token's validation reads, borrowed from the payload's text; every other
-/// claim is skipped unparsed. A checked claim named twice is refused (`serde` reports the
-/// duplicate field): which of two `aud`s or `nonce`s counted would otherwise be up to the
-/// parser.
+/// claim is skipped here (the claims set kept afterwards checks the whole text strictly). A
+/// claim named twice is refused (here `serde` reports the duplicate field; the claims set
+/// refuses any repeated name): which of two `aud`s or `nonce`s counted would otherwise be up
+/// to the parser.
 ///
 /// The registered claims follow josekit's JWT rules, as for every other JWT here: `iss`, `sub`
 /// and `jti` strings, `aud` a string or an array of strings, `exp`, `nbf` and `iat`
@@ -1677,9 +1678,9 @@ mod tests {
         }
     }
 
-    /// A checked claim named twice is refused, whichever copy would have passed: which one a
-    /// parser keeps is not the provider's statement. An unchecked claim named twice is kept as
-    /// sent, and reads as its last copy. A registered claim of `null` is malformed, a
+    /// A claim named twice is refused, whichever copy would have passed: which one a parser
+    /// keeps is not the provider's statement, and a reader of the stored text might keep the
+    /// other. A registered claim of `null` is malformed, a
     /// non-integer `exp` is refused like a missing one, and a lenient claim of another type
     /// counts as absent.
     #[test]
@@ -1705,12 +1706,24 @@ mod tests {
                 "{dup}"
             );
         }
-        match run(format!(r#"{{{base},"nonce":"n1","x":1,"x":2}}"#)).unwrap() {
-            Validation::Valid(t) => {
-                assert_eq!(t.claims().get("x"), Some(json!(2)));
-                assert!(t.claims().as_json().contains(r#""x":1,"x":2"#));
-            }
-            other => panic!("{other:?}"),
+        for unchecked in [r#""x":1,"x":2"#, r#""email":"a@op","\u0065mail":"b@op""#] {
+            assert!(
+                matches!(
+                    run(format!(r#"{{{base},"nonce":"n1",{unchecked}}}"#)),
+                    Err(IdTokenError::Malformed(_))
+                ),
+                "{unchecked}"
+            );
+        }
+        // A value a full parse refuses, in a claim validation does not read, is refused too.
+        for bad in [r#""pad":1e400"#, r#""x":"\ud800""#] {
+            assert!(
+                matches!(
+                    run(format!(r#"{{{base},"nonce":"n1",{bad}}}"#)),
+                    Err(IdTokenError::Malformed(_))
+                ),
+                "{bad}"
+            );
         }
         assert!(matches!(
             run(format!(r#"{{{base},"nonce":"n1","jti":null}}"#)),

@@ -318,7 +318,15 @@ mod tests {
         .unwrap();
         assert_eq!(ok.get_str("email").as_deref(), Some("e"));
         assert_eq!(ok.as_json(), r#"{"sub":"a","email":"e"}"#, "kept as sent");
-        for not_an_object in ["[1]", "\"a\"", "{"] {
+        // Beside non-objects: a second `sub` hidden behind a name no reader can decode, or
+        // given plainly, is refused, not stored for a lenient reader to find.
+        for not_an_object in [
+            "[1]",
+            "\"a\"",
+            "{",
+            r#"{"sub":"a","\udc00":0,"sub":"mallory","email":"admin@op"}"#,
+            r#"{"sub":"a","sub":"mallory"}"#,
+        ] {
             assert!(matches!(
                 parse_userinfo_response(resp(200, "application/json", not_an_object), "a"),
                 Err(Error::Protocol(ProtocolError::MalformedResponse { .. }))

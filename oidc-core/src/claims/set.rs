@@ -16,9 +16,10 @@ use super::ClaimsError;
 /// provider sent (validated as one JSON object when the set is built), a fraction of a map's
 /// memory, and serialized back verbatim. A claim is parsed when it is read:
 /// [`get`](Self::get), [`get_str`](Self::get_str), or the whole set into the app's type with
-/// [`deserialize`](Self::deserialize). Where a name occurs twice, the last occurrence counts
-/// (as in a parsed map; RFC 7519 section 4 allows either that or a refusal, and an ID token
-/// whose checked claims repeat is refused before its set is kept).
+/// [`deserialize`](Self::deserialize). The text is checked as strictly as a full parse would
+/// check it when the set is built, and a name given twice is refused (RFC 7519 section 4 allows
+/// that or keeping the last): every reader, this crate's or a JSON parser reading the stored
+/// record, sees the same claims.
 ///
 /// Two sets are equal when their texts are. `Debug` shows the text's length, never a claim.
 #[derive(Clone)]
@@ -42,6 +43,7 @@ impl ClaimsSet {
 
     fn object<E: de::Error>(raw: Box<RawValue>) -> Result<Self, E> {
         if raw.get().starts_with('{') {
+            check_strictly(raw.get()).map_err(E::custom)?;
             Ok(ClaimsSet(raw))
         } else {
             Err(E::invalid_type(
@@ -86,10 +88,12 @@ impl ClaimsSet {
     /// The set as a parsed map, for code that needs one (it costs what the set saves: read
     /// single claims with [`get`](Self::get) instead).
     pub fn to_map(&self) -> Map<String, Value> {
+        // Checked strictly when built: whatever parses into a `Value` parses here. An empty
+        // map for the impossible failure keeps this total without a panic path.
         serde_json::from_str(self.0.get()).unwrap_or_default()
     }
 
-    /// The raw value of the last occurrence of `name`.
+    /// The raw value of `name`.
     pub(crate) fn raw(&self, name: &str) -> Option<&RawValue> {
         let mut found = None;
         self.for_each(|key, value| {
@@ -103,9 +107,101 @@ impl ClaimsSet {
     /// Calls `f` with each entry of the object, in the text's order.
     pub(crate) fn for_each<'a>(&'a self, f: impl FnMut(Cow<'a, str>, &'a RawValue)) {
         let mut de = serde_json::Deserializer::from_str(self.0.get());
-        // The text was validated as an object when the set was built: this cannot fail, and
-        // would only stop early if it did.
+        // The text was checked strictly when the set was built (`check_strictly`: every name
+        // and value as a full parse would, no name twice), so this reads every entry.
         let _ = de.deserialize_map(EntryVisitor(f));
+    }
+}
+
+/// Checks the object `text` as parsing it into a `serde_json::Value` would (every string and
+/// name decoded, so a lone surrogate escape is refused; every number in range; nesting within
+/// serde_json's limit) without building anything, and refuses a name given twice.
+///
+/// A set is kept as text and read claim by claim, so this check is what makes every reader see
+/// the same claims: without it a value the cheap structural check lets through (`1e400`,
+/// `"\ud800"`) could stop a later scan early, hide the entries after it from one reader and not
+/// from another (a lenient JSON parser downstream, a full parse into a map), or let two
+/// different `sub`s stand in one set. RFC 7519 section 4 allows refusing repeated names.
+fn check_strictly(text: &str) -> Result<(), serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    de.deserialize_map(TopLevel)?;
+    de.end()
+}
+
+/// The object's entries: each value checked, the names compared once all are read.
+struct TopLevel;
+
+impl<'de> Visitor<'de> for TopLevel {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object of claims")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut names: Vec<Cow<'de, str>> = Vec::new();
+        while let Some(name) = map.next_key_seed(Name)? {
+            map.next_value::<Checked>()?;
+            names.push(name);
+        }
+        names.sort_unstable();
+        if names.windows(2).any(|pair| pair[0] == pair[1]) {
+            return Err(de::Error::custom("a claim's name is given twice"));
+        }
+        Ok(())
+    }
+}
+
+/// Any JSON value, read in full and dropped.
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(Checked)
+    }
+}
+
+impl<'de> Visitor<'de> for Checked {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_key_seed(Name)?.is_some() {
+            map.next_value::<Checked>()?;
+        }
+        Ok(Checked)
     }
 }
 
@@ -394,11 +490,11 @@ mod tests {
         assert_eq!(serde_json::to_string(&set).unwrap(), "{\"a\": 1}");
     }
 
-    /// Claims are read from the text: strings borrowed where they can be, escapes decoded, the
-    /// last occurrence of a repeated name, and a value of another type read as absent.
+    /// Claims are read from the text: strings borrowed where they can be, escapes decoded, and
+    /// a value of another type read as absent.
     #[test]
     fn claims_are_read_from_the_text() {
-        let text = r#"{"sub":"alice","url":"a\/b","n":7,"dup":1,"dup":2,"o":{"x":[1]}}"#;
+        let text = r#"{"sub":"alice","url":"a\/b","n":7,"dup":2,"o":{"x":[1]}}"#;
         let set = ClaimsSet::from_json(text.into()).unwrap();
         assert!(matches!(set.get_str("sub"), Some(Cow::Borrowed("alice"))));
         assert_eq!(set.get_str("url").as_deref(), Some("a/b"));
@@ -412,12 +508,45 @@ mod tests {
         assert_eq!(set.to_map()["dup"], 2);
         let mut names = Vec::new();
         set.for_each(|name, _| names.push(name));
-        assert_eq!(names, ["sub", "url", "n", "dup", "dup", "o"]);
+        assert_eq!(names, ["sub", "url", "n", "dup", "o"]);
         #[derive(Deserialize)]
         struct Borrowing<'a> {
             sub: &'a str,
         }
         assert_eq!(set.deserialize::<Borrowing<'_>>().unwrap().sub, "alice");
+    }
+
+    /// What a full parse would refuse is refused when the set is built, so that no later reader
+    /// stops early or reads other claims than the rest: a lone surrogate (in a name or a value),
+    /// a number out of range, nesting past serde_json's limit, and a name given twice (also as
+    /// an escaped twin). A name repeated inside a nested object is the value's business.
+    #[test]
+    fn sets_are_checked_strictly() {
+        let deep = format!(
+            r#"{{"sub":"alice","x":{}1{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        for bad in [
+            r#"{"sub":"alice","\ud800":0,"sub":"mallory"}"#,
+            r#"{"sub":"alice","x":"\ud800","email":"e"}"#,
+            r#"{"sub":"alice","x":1e400,"email":"e"}"#,
+            deep.as_str(),
+            r#"{"sub":"alice","sub":"mallory"}"#,
+            r#"{"sub":"alice","\u0073ub":"mallory"}"#,
+        ] {
+            assert!(ClaimsSet::from_json(bad.into()).is_err(), "{bad}");
+            assert!(serde_json::from_str::<ClaimsSet>(bad).is_err(), "{bad}");
+            if let Ok(value) = serde_json::from_str::<Value>(bad) {
+                assert!(
+                    ClaimsSet::try_from(value.clone()).is_ok(),
+                    "a map has no twins"
+                );
+            }
+        }
+        let nested = ClaimsSet::from_json(r#"{"o":{"a":1,"a":2},"n":-1.5e3}"#.into()).unwrap();
+        assert_eq!(nested.get("o"), Some(json!({"a": 2})));
+        assert_eq!(nested.to_map().len(), 2);
     }
 
     /// A set round-trips through a record verbatim, equals what was built from the same text,
