@@ -9,7 +9,9 @@
 //! - [`flow`]: a relying party whose provider answers are recorded once and then replayed (no
 //!   network, no provider work), an in-process login, and the callback fixture, driving the
 //!   sans-IO core directly (no executor: each action answered on the spot);
-//! - [`servers`]: a bare route and two protected routes (one whose handler reads the user's
+//! - [`floor`]: the guard's floor, the least any guard of a protected route must do (check the
+//!   session cookie's HMAC, look the session up), done with the core's own crates;
+//! - [`servers`]: a bare route, the floor route and two protected routes (one whose handler reads the user's
 //!   claims, one whose handler does not) on each adapter (axum, Rocket, warp);
 //! - [`stats`]: the report's arithmetic (ratios, medians and ranges over rounds, targets).
 //!
@@ -18,6 +20,7 @@
 
 #![deny(missing_docs)]
 
+pub mod floor;
 pub mod flow;
 pub mod servers;
 pub mod stats;
@@ -61,6 +64,31 @@ mod tests {
                 other => panic!("{flow:?}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn the_floor_finds_the_signed_session_only() {
+        use crate::floor::{store_for_floor, GuardFloor};
+        use std::sync::Arc;
+        let (record, cookie, _) = typical_session();
+        let clock = Arc::new(oidc_testkit::harness::TestClock::new(1_700_000_000));
+        // The fixture's session cookie is signed with this secret.
+        let floor = GuardFloor::new(&[9u8; 32], store_for_floor(&record, &cookie, clock.clone()));
+        let found = floor.session(["theme=dark", cookie.as_str()]);
+        assert_eq!(
+            found.and_then(|r| r.user).map(|u| u.subject().to_owned()),
+            record.user.as_ref().map(|u| u.subject().to_owned())
+        );
+        // Another secret, a changed tag, an unsigned id, no cookie: nothing.
+        let other = GuardFloor::new(&[8u8; 32], store_for_floor(&record, &cookie, clock));
+        assert!(other.session([cookie.as_str()]).is_none());
+        // The tag's first character (its last one carries padding bits).
+        let (id, tag) = cookie.split_once('.').expect("a signed cookie");
+        let first = if tag.starts_with('A') { 'B' } else { 'A' };
+        let tampered = format!("{id}.{first}{}", &tag[1..]);
+        assert!(floor.session([tampered.as_str()]).is_none());
+        assert!(floor.session([id]).is_none());
+        assert!(floor.session(std::iter::empty()).is_none());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! (3) The protected route under load: for each adapter and store, `wrk` on loopback against
-//! the bare route, the protected route and the protected route whose handler reads the claims
-//! of the same server, interleaved (bare, protected, claims, bare, protected, claims, ...) for
-//! several rounds, with a session logged in beforehand (in-process, against the simulated
+//! the bare route, the protected route, the protected route whose handler reads the claims and
+//! the guard's floor in the framework's own idiom (see [`servers`]) of the same server,
+//! interleaved (bare, protected, claims, floor, bare, protected, ...) for several rounds, with a session logged in beforehand (in-process, against the simulated
 //! provider). The report compares each route with the one measured beside it in the same round
 //! and judges on the median over rounds, so that other work on the machine during one round
 //! cannot flip a target; how much of the machine that other work used is recorded per round.
@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use oidc_bench::floor::{store_for_floor, GuardFloor};
 use oidc_bench::flow;
 use oidc_bench::servers::{self, Adapter, ROUTES};
 use oidc_runtime::{Clock, RelyingParty, SessionStore, SystemClock};
@@ -31,7 +32,7 @@ pub(crate) const DEFAULT_ROUNDS: u32 = 5;
 /// One route's `wrk` run within a round.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct RouteRun {
-    /// `bare`, `protected` or `claims`.
+    /// `bare`, `protected`, `claims` or `floor`.
     pub(crate) route: String,
     pub(crate) wrk: WrkRun,
     /// Server CPU time per request during this run, microseconds (this process, plus the
@@ -249,6 +250,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// The servers' session secret, shared with their `/floor` route (a benchmark's fixed key for
+/// sessions that live as long as the run).
+const FLOOR_SECRET: [u8; 32] = [9u8; 32];
+
 /// Starts `adapter`'s server on a relying party with `store`, logs a user in in-process, and
 /// returns the address and the session cookie.
 async fn serve(
@@ -260,19 +265,37 @@ async fn serve(
     let app_url = format!("http://{addr}");
     let clock = Arc::new(TestClock::new(SystemClock.now()));
     let provider = flow::provider(&app_url);
+    let memory = Arc::new(oidc_runtime::MemoryStore::new(100_000));
     let session_store: Arc<dyn SessionStore> = match store {
-        "memory" => Arc::new(oidc_runtime::MemoryStore::new(100_000)),
+        "memory" => memory.clone(),
         _ => redis_store(redis, adapter).await?,
     };
     let rp = RelyingParty::builder(app_url)
         .provider("default", flow::provider_config("code"))
+        // Known here, so that the `/floor` route checks the very cookie `/protected` gets.
+        .session_secret(FLOOR_SECRET)
         .transport(Arc::new(SimTransport::new(provider.clone(), clock.clone())))
-        .session_store(session_store)
+        .session_store(session_store.clone())
         .build()
         .map_err(|e| e.to_string())?;
     let (cookie, auth) = flow::start_login(&rp, None).await?;
     let cookie = flow::finish_login(&rp, &provider, clock.now(), &cookie, &auth, "alice").await?;
-    servers::start(adapter, rp, addr).await?;
+    // The floor looks up the very session `/protected` reads: in the relying party's own memory
+    // store, or (Redis) a copy of the record in a memory store, the memory floor being a lower
+    // bound of the Redis one.
+    let floor_store = match store {
+        "memory" => memory,
+        _ => {
+            let record = session_store
+                .load(flow::session_id(&cookie))
+                .await
+                .map_err(|e| format!("the session store: {e}"))?
+                .ok_or("the logged-in session is not in the store")?;
+            store_for_floor(&record, &cookie, Arc::new(SystemClock))
+        }
+    };
+    let floor = Arc::new(GuardFloor::new(&FLOOR_SECRET, floor_store));
+    servers::start(adapter, rp, floor, addr).await?;
     Ok((addr, cookie))
 }
 
@@ -323,7 +346,8 @@ fn http_get(addr: SocketAddr, path: &str, cookie: Option<&str>) -> Result<(u16, 
 }
 
 /// Before any load: the bare route answers, both protected routes answer the logged-in user
-/// without rewriting the cookie, and refuse a request without the session.
+/// without rewriting the cookie, and refuse a request without the session; so does the floor
+/// route, so that it does the guard's work on the very cookie the protected routes get.
 fn sanity_check(addr: SocketAddr, cookie: &str) -> Result<(), String> {
     let (status, _) = http_get(addr, "/bare", Some(cookie))?;
     if status != 200 {
@@ -338,7 +362,13 @@ fn sanity_check(addr: SocketAddr, cookie: &str) -> Result<(), String> {
     if answer.to_ascii_lowercase().contains("\r\nset-cookie:") {
         return Err("/protected rewrote the cookie of a valid session".into());
     }
-    for route in ["/protected", "/claims"] {
+    let (status, answer) = http_get(addr, "/floor", Some(cookie))?;
+    if status != 200 {
+        return Err(format!(
+            "/floor with the session answered {status}: {answer}"
+        ));
+    }
+    for route in ["/protected", "/claims", "/floor"] {
         let (status, _) = http_get(addr, route, None)?;
         if status == 200 {
             return Err(format!("{route} answered 200 without a session"));

@@ -455,8 +455,11 @@ impl Report {
         self.detail(format_args!(
             "\n### 3. Protected route\n\n`wrk` on loopback, 1 thread, {} connections, {} s per \
              run. Each server is measured in {} interleaved rounds: bare route, protected route, \
-             protected route whose handler reads the user's claims (`standard_claims()`), then \
-             again, so that each protected figure has a bare figure taken seconds before it. \
+             protected route whose handler reads the user's claims (`standard_claims()`), the \
+             guard's floor (`/floor`: the least guard in the framework's own idiom, an axum \
+             `FromRequestParts` extractor, a Rocket request guard or a warp filter, reading the \
+             session cookie, checking its HMAC and looking the session up in a memory store), \
+             then again, so that each protected figure has a bare figure taken seconds before it. \
              Ratios are per round (protected ÷ bare of the same round); a target is judged on \
              the median over rounds, and the summary gives the range beside it.{quick_note} The \
              server runs on one Tokio worker thread; CPU per request is the server process's \
@@ -526,8 +529,8 @@ impl Report {
         let claims_cpu = stats::paired_differences(&cpu("claims"), &cpu("protected"));
         self.detail(format_args!(
             "\n#### {}, {} store\n\n\
-             | round | bare req/s | protected req/s | claims req/s | protected ÷ bare | CPU/req bare | protected | claims | claims − protected | other work | steal |\n\
-             |---|---|---|---|---|---|---|---|---|---|---|",
+             | round | bare req/s | protected req/s | claims req/s | floor req/s | protected ÷ bare | floor ÷ bare | CPU/req bare | protected | claims | floor | claims − protected | other work | steal |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
             server.adapter, server.store
         ));
         for (i, round) in server.rounds.iter().enumerate() {
@@ -536,10 +539,11 @@ impl Report {
             };
             let rps = |r: &crate::load::RouteRun| thousands(r.wrk.rps);
             let cpu = |r: &crate::load::RouteRun| format!("{:.2} µs", r.cpu_us_per_request);
-            let ratio = match (round.run("protected"), round.run("bare")) {
+            let to_bare = |route: &str| match (round.run(route), round.run("bare")) {
                 (Some(p), Some(b)) => ratio_text(&stats::ratio(p.wrk.rps, b.wrk.rps)),
                 _ => "—".into(),
             };
+            let (ratio, floor_ratio) = (to_bare("protected"), to_bare("floor"));
             let delta = match (round.run("claims"), round.run("protected")) {
                 (Some(c), Some(p)) => {
                     format!("{:+.2} µs", c.cpu_us_per_request - p.cpu_us_per_request)
@@ -547,14 +551,16 @@ impl Report {
                 _ => "—".into(),
             };
             self.detail(format_args!(
-                "| {} | {} | {} | {} | {ratio} | {} | {} | {} | {delta} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {ratio} | {floor_ratio} | {} | {} | {} | {} | {delta} | {} | {} |",
                 i + 1,
                 get("bare", &rps),
                 get("protected", &rps),
                 get("claims", &rps),
+                get("floor", &rps),
                 get("bare", &cpu),
                 get("protected", &cpu),
                 get("claims", &cpu),
+                get("floor", &cpu),
                 round.noise.map_or("not read".into(), |n| pct(n.other)),
                 round.noise.map_or("not read".into(), |n| pct(n.steal)),
             ));
@@ -590,43 +596,114 @@ impl Report {
                 .map_or("—".into(), |s| format!("median {}", s.ratio_text())),
             noise: noise.clone(),
             target: guard.to_string(),
-            status: guard.judge(spread.map(|s| s.median)),
+            status: guard.judge(spread.as_ref().map(|s| s.median).map_err(Clone::clone)),
         });
-        // The floor: the bare route's CPU per request (this run's median) plus the work no
-        // guard can skip (criterion `guard/floor`, this run). Requests per second on one
-        // worker thread follow CPU per request, so bare ÷ (bare + floor) is the best ratio a
-        // guard doing that work could reach on this server.
-        if let (Ok(bare), Ok(floor_ns)) = (&bare_cpu, &guard_cost.0) {
-            let floor = floor_ns / 1000.0;
-            let best = stats::ratio(*bare, bare + floor);
-            let core = guard_cost.1.as_ref().ok().map(|a| a / 1000.0);
-            if let (Ok(protected), Some(core)) = (&protected_cpu, core) {
-                self.detail(format_args!(
-                    "\nWhere the protected route's CPU goes (medians, µs per request): bare \
-                     route {bare:.2}; protected {protected:.2}, so the protection costs \
-                     {:.2}; of it the core's guard (`guard/authenticate`, criterion) {core:.2}, \
-                     of which the floor (cookie HMAC check + one store lookup, `guard/floor`) \
-                     {floor:.2}; the rest, {:.2}, is the adapter's and the framework's (the \
-                     layer or filter, the extractor, the future) and the Tokio task.",
-                    protected - bare,
-                    protected - bare - core,
-                ));
-            }
+        // The criterion split of the protection's CPU: the core's guard, of it the floor's
+        // work outside any framework, and the rest (the adapter, the framework, the task).
+        if let (Ok(bare), Ok(floor_ns), Ok(core_ns), Ok(protected)) =
+            (&bare_cpu, &guard_cost.0, &guard_cost.1, &protected_cpu)
+        {
+            let (floor, core) = (floor_ns / 1000.0, core_ns / 1000.0);
+            self.detail(format_args!(
+                "\nWhere the protected route's CPU goes (medians, µs per request): bare \
+                 route {bare:.2}; protected {protected:.2}, so the protection costs \
+                 {:.2}; of it the core's guard (`guard/authenticate`, criterion) {core:.2}, \
+                 of which the floor's work outside any framework (cookie HMAC check + one \
+                 store lookup, `guard/floor`) {floor:.2}; the rest, {:.2}, is the adapter's \
+                 and the framework's (the layer or filter, the extractor, the future) and the \
+                 Tokio task. Added to the bare route's CPU, the criterion floor alone would \
+                 allow at best {}; the `/floor` route measures it inside the framework.",
+                protected - bare,
+                protected - bare - core,
+                ratio_text(&stats::ratio(*bare, bare + floor)),
+            ));
+        }
+        // The floor measured under load: `/floor`, the least guard in this framework's own
+        // idiom, in the same rounds as the protected route, as a ratio to the bare route of
+        // its round. When its median misses the target, no guard doing that work in this
+        // framework can meet it.
+        let floor_rps = rps("floor");
+        if floor_rps.is_empty() {
+            self.detail(format_args!(
+                "\nNo `/floor` runs in this load file: the guard's floor was not measured \
+                 under load."
+            ));
+        } else {
+            let floor_spread =
+                stats::paired_ratios(&floor_rps, &rps("bare")).and_then(|r| Spread::of(&r));
+            let floor_cpu = median(cpu("floor"));
+            let idiom = match server.adapter.as_str() {
+                "axum" => "its `FromRequestParts` extractor",
+                "rocket" => "its request guard",
+                "warp" => "its filter",
+                _ => "its own guard",
+            };
             let store_note = if server.store == "memory" {
                 ""
             } else {
-                " (a memory-store lookup: a lower bound for Redis's local cache)"
+                "; a memory-store lookup, a lower bound for Redis's local cache"
             };
             self.floor_row(
                 &protected_measure,
                 &format!(
-                    "bare route + cookie HMAC check + one store lookup{store_note}, {}",
+                    "the least guard in {} ({idiom} reading the session cookie, HMAC check, \
+                     one store lookup{store_note}), measured under load",
                     server.adapter
                 ),
-                format!("{:.2} µs CPU/req ({floor:.2} µs over bare)", bare + floor),
-                format!("bare route {bare:.1} µs CPU/req"),
-                format!("best {}", ratio_text(&best)),
+                format!(
+                    "{} req/s, p99 {}, {} CPU/req",
+                    fmt_median(floor_rps, &thousands),
+                    fmt_median(p99("floor"), &|x| format!("{x:.0} µs")),
+                    floor_cpu
+                        .as_ref()
+                        .map_or("—".into(), |x| format!("{x:.1} µs")),
+                ),
+                format!(
+                    "bare route {} CPU/req",
+                    bare_cpu
+                        .as_ref()
+                        .map_or("—".into(), |x| format!("{x:.1} µs")),
+                ),
+                floor_spread
+                    .as_ref()
+                    .map_or("—".into(), |s| format!("median {}", s.ratio_text())),
             );
+            let verdict = match (
+                &floor_spread,
+                guard.judge(
+                    floor_spread
+                        .as_ref()
+                        .map(|s| s.median)
+                        .map_err(Clone::clone),
+                ),
+            ) {
+                (Ok(f), Status::Missed) => format!(
+                    " The floor's median, {:.2}x, is itself below the target ({guard}): no \
+                     guard doing this work in {} can meet it, so the target is blocked by what \
+                     a guard costs in this framework.",
+                    f.median, server.adapter
+                ),
+                (Ok(f), Status::Met) => {
+                    let above = match (&protected_cpu, &floor_cpu) {
+                        (Ok(p), Ok(f)) => format!(", {:+.2} µs CPU/req", p - f),
+                        _ => String::new(),
+                    };
+                    format!(
+                        " The floor's median, {:.2}x, meets the target: the adapter adds the \
+                         rest (protected median {} against the floor's {:.2}x{above}).",
+                        f.median,
+                        spread
+                            .as_ref()
+                            .map_or("—".into(), |s| format!("{:.2}x", s.median)),
+                        f.median
+                    )
+                }
+                _ => String::new(),
+            };
+            if let Some((_, text)) = self.floors.last_mut() {
+                text.push('.');
+                text.push_str(verdict.trim_end_matches('.'));
+            }
         }
         let claims_spread = claims_cpu.and_then(|d| Spread::of(&d));
         let memory = server.store == "memory";
@@ -1170,8 +1247,14 @@ mod tests {
     }
 
     /// Rounds with these protected ÷ bare ratios (bare at 100,000 req/s) and a claims handler
-    /// costing `claims_extra` µs of CPU per request more than the protected one.
+    /// costing `claims_extra` µs of CPU per request more than the protected one; the floor
+    /// route at 0.97x of bare.
     fn server(adapter: &str, ratios: &[f64], claims_extra: f64) -> Value {
+        server_with_floor(adapter, ratios, claims_extra, 0.97)
+    }
+
+    /// As [`server`], the floor route at `floor` times bare (and 6.5 µs of CPU per request).
+    fn server_with_floor(adapter: &str, ratios: &[f64], claims_extra: f64, floor: f64) -> Value {
         let rounds: Vec<Value> = ratios
             .iter()
             .enumerate()
@@ -1181,6 +1264,7 @@ mod tests {
                         run("bare", 100_000.0, 6.0),
                         run("protected", 100_000.0 * r, 7.0),
                         run("claims", 95_000.0 * r, 7.0 + claims_extra),
+                        run("floor", 100_000.0 * floor, 6.5),
                     ],
                     "noise": {"other": 0.03 * (i + 1) as f64, "steal": 0.0},
                 })
@@ -1280,7 +1364,7 @@ mod tests {
         // Other work per round, and its range per server.
         assert!(summary.contains("3 %-15 % (steal ≤ 0 %)"), "{summary}");
         assert!(
-            md.contains("| 5 | 100,000 | 84,000 | 79,800 | 0.84x |"),
+            md.contains("| 5 | 100,000 | 84,000 | 79,800 | 97,000 | 0.84x | 0.97x |"),
             "{md}"
         );
     }
@@ -1379,7 +1463,12 @@ mod tests {
             "load.json",
             &json!({
                 "connections": 8, "seconds": 2, "rounds": 5, "notes": [],
-                "servers": [server("axum", &[0.85, 0.86, 0.84, 0.85, 0.85], 1.0)],
+                "servers": [
+                    // The floor itself below 0.95x: the target is blocked.
+                    server_with_floor("axum", &[0.85, 0.86, 0.84, 0.85, 0.85], 1.0, 0.90),
+                    // The floor above it: the adapter adds the rest.
+                    server_with_floor("warp", &[0.85, 0.86, 0.84, 0.85, 0.85], 1.0, 0.97),
+                ],
             }),
         );
         let session = json!({"name": "typical", "json_bytes": 1500, "memory_store_bytes": 4200.0,
@@ -1399,13 +1488,20 @@ mod tests {
         assert!(row(&summary, "↳ floor: signature check").contains("1.15x"));
         // 46 µs + 24 µs over 24 µs.
         assert!(row(&summary, "↳ floor: the code flow's callback").contains("2.92x"));
-        // 6 µs of bare CPU per request + 0.3 µs of floor: at best 6 ÷ 6.3.
-        let guard = row(&summary, "↳ floor: bare route + cookie HMAC check");
+        // The guard's floor is the `/floor` route, measured under load beside bare.
+        let guard = row(&summary, "↳ floor: the least guard in axum");
         assert!(
-            guard.contains("best 0.95x") && guard.contains("6.30 µs"),
+            guard.contains("median 0.90x (0.90-0.90)")
+                && guard.contains("90,000 req/s")
+                && guard.contains("6.5 µs CPU/req")
+                && guard.contains("bare route 6.0 µs CPU/req"),
             "{guard}"
         );
+        assert!(row(&summary, "↳ floor: the least guard in warp").contains("median 0.97x"));
+        // The criterion split stays in the details: 6 µs of bare CPU per request + 0.3 µs of
+        // `guard/floor`, at best 6 ÷ 6.3.
         assert!(md.contains("the core's guard (`guard/authenticate`, criterion) 0.60"));
+        assert!(md.contains("would allow at best 0.95x"), "{md}");
         // 780 B of tokens + 2,500 B of claims sets over 1,500 B of JSON.
         assert!(row(&summary, "↳ floor: its tokens + its two claims sets").contains("2.19x"));
         let missed = md
@@ -1425,6 +1521,25 @@ mod tests {
                 .unwrap_or_else(|| panic!("{measure} not in\n{missed}"));
             assert!(line.contains("Measured floor: "), "{line}");
         }
+        let missed_line = |measure: &str| {
+            missed
+                .lines()
+                .find(|l| l.contains(measure))
+                .unwrap_or_else(|| panic!("{measure} not in\n{missed}"))
+        };
+        let axum = missed_line("Protected route, axum, memory store");
+        assert!(
+            axum.contains("The floor's median, 0.90x, is itself below the target")
+                && axum.contains("the target is blocked"),
+            "{axum}"
+        );
+        // 7 µs of CPU per request protected, 6.5 µs at the floor.
+        let warp = missed_line("Protected route, warp, memory store");
+        assert!(
+            warp.contains("The floor's median, 0.97x, meets the target: the adapter adds")
+                && warp.contains("+0.50 µs CPU/req"),
+            "{warp}"
+        );
         // Floor rows carry no target of their own.
         assert!(summary
             .lines()
