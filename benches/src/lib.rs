@@ -11,8 +11,8 @@
 //!   sans-IO core directly (no executor: each action answered on the spot);
 //! - [`floor`]: the guard's floor, the least any guard of a protected route must do (check the
 //!   session cookie's HMAC, look the session up), done with the core's own crates;
-//! - [`servers`]: a bare route, the floor route and two protected routes (one whose handler reads the user's
-//!   claims, one whose handler does not) on each adapter (axum, Rocket, warp);
+//! - [`servers`]: a bare route, the floor route and two protected routes (one whose handler
+//!   reads the user's claims, one whose handler does not) on each adapter (axum, Rocket, warp);
 //! - [`stats`]: the report's arithmetic (ratios, medians and ranges over rounds, targets).
 //!
 //! The criterion benches (`benches/*.rs`) and the load-test binary (`src/main.rs`) only measure;

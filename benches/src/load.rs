@@ -1,10 +1,11 @@
-//! (3) The protected route under load: for each adapter and store, `wrk` on loopback against
-//! the bare route, the protected route, the protected route whose handler reads the claims and
-//! the guard's floor in the framework's own idiom (see [`servers`]) of the same server,
-//! interleaved (bare, protected, claims, floor, bare, protected, ...) for several rounds, with a session logged in beforehand (in-process, against the simulated
-//! provider). The report compares each route with the one measured beside it in the same round
-//! and judges on the median over rounds, so that other work on the machine during one round
-//! cannot flip a target; how much of the machine that other work used is recorded per round.
+//! (3) The protected route under load: for each adapter and store, `wrk` on loopback against the
+//! bare route, the protected route, the protected route whose handler reads the claims and the
+//! guard's floor in the framework's own idiom (see [`servers`]) of the same server, interleaved
+//! (bare, protected, claims, floor, bare, protected, ...) for several rounds, with a session logged
+//! in beforehand (in-process, against the simulated provider). The report compares each route with
+//! the one measured beside it in the same round and judges on the median over rounds, so that other
+//! work on the machine during one round cannot flip a target; how much of the machine that other
+//! work used is recorded per round.
 //!
 //! The server runs on one Tokio worker thread, so that it has one core and `wrk` the other; its
 //! CPU time per request comes from the scheduler's accounting of this process's threads (and of

@@ -30,9 +30,9 @@ pub struct JwtAccessTokenExpectations<'a> {
 }
 
 impl<'a> JwtAccessTokenExpectations<'a> {
-    /// The expectations of a resource server `audience` for tokens of `issuer`, signed with
-    /// one of `algorithms`, at `now` give or take `skew` seconds (the type is `#[non_exhaustive]`, so that a later check can add an input with a default
-    /// without a breaking change).
+    /// The expectations of a resource server `audience` for tokens of `issuer`, signed with one of
+    /// `algorithms`, at `now` give or take `skew` seconds (the type is `#[non_exhaustive]`, so that
+    /// a later check can add an input with a default without a breaking change).
     pub fn new(
         issuer: &'a str,
         audience: &'a str,

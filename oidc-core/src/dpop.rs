@@ -517,8 +517,8 @@ pub struct ProofExpectations<'a> {
 
 impl<'a> ProofExpectations<'a> {
     /// The expectations for a proof of a `method` request to `url` carrying `access_token`, at
-    /// `now` give or take `skew` seconds (the type is `#[non_exhaustive]`, so that a later check can add an input with a default
-    /// without a breaking change).
+    /// `now` give or take `skew` seconds (the type is `#[non_exhaustive]`, so that a later check
+    /// can add an input with a default without a breaking change).
     pub fn new(
         method: &'a http::Method,
         url: &'a str,

@@ -47,10 +47,10 @@ where
 }
 
 /// The error code of a page the error view rendered, in the response's extensions
-/// (`response.extensions().get::<ErrorCode>()`): the view renders the code into a body in its
-/// own way, so a middleware (a metrics layer, the runtime's tracing spans) reads it here
-/// instead. A code from a closed set ([`Error::bounded_error_code`](crate::Error::bounded_error_code)):
-/// a provider's unregistered `error` is `provider_error`, so no request can mint new values.
+/// (`response.extensions().get::<ErrorCode>()`): the view renders the code into a body in its own
+/// way, so a middleware (a metrics layer, the runtime's tracing spans) reads it here instead. A
+/// code from a closed set ([`Error::bounded_error_code`](crate::Error::bounded_error_code)): a
+/// provider's unregistered `error` is `provider_error`, so no request can mint new values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ErrorCode(&'static str);
 

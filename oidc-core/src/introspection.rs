@@ -84,8 +84,8 @@ pub struct IntrospectionExpectations<'a> {
 
 impl<'a> IntrospectionExpectations<'a> {
     /// The expectations for tokens of `issuer`, for `audience` if given, at `now` give or take
-    /// `skew` seconds (the type is `#[non_exhaustive]`, so that a later check can add an input with a default
-    /// without a breaking change).
+    /// `skew` seconds (the type is `#[non_exhaustive]`, so that a later check can add an input with
+    /// a default without a breaking change).
     pub fn new(issuer: &'a str, audience: Option<&'a str>, now: u64, skew: u64) -> Self {
         IntrospectionExpectations {
             issuer,

@@ -58,9 +58,10 @@ pub struct JarmExpectations<'a> {
 }
 
 impl<'a> JarmExpectations<'a> {
-    /// The expectations for responses of `issuer` to `client_id` (and no previous client),
-    /// signed with one of `algorithms`, at `now` give or take `skew` seconds (the type is `#[non_exhaustive]`, so that a later check can add an input with a default
-    /// without a breaking change).
+    /// The expectations for responses of `issuer` to `client_id` (and no previous client), signed
+    /// with one of `algorithms`, at `now` give or take `skew` seconds (the type is
+    /// `#[non_exhaustive]`, so that a later check can add an input with a default without a
+    /// breaking change).
     pub fn new(
         issuer: &'a str,
         client_id: &'a str,

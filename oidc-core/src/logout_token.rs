@@ -43,8 +43,8 @@ pub struct LogoutTokenExpectations<'a> {
 
 impl<'a> LogoutTokenExpectations<'a> {
     /// The expectations for logout tokens of `issuer` to `client_id`, signed with one of
-    /// `algorithms`, at `now` give or take `skew` seconds (the type is `#[non_exhaustive]`, so that a later check can add an input with a default
-    /// without a breaking change).
+    /// `algorithms`, at `now` give or take `skew` seconds (the type is `#[non_exhaustive]`, so that
+    /// a later check can add an input with a default without a breaking change).
     pub fn new(
         issuer: &'a str,
         client_id: &'a str,

@@ -47,13 +47,13 @@ mod load {
     /// phase, so that pools and tables are the same size at both readings).
     const PARALLEL: usize = 8;
     /// How much the relying party's live heap may grow per login-logout cycle, in the
-    /// smaller of two consecutive windows of [`MEASURED`] cycles. A logged-out user leaves
-    /// behind only the spent mark of its login's `state`, which lives ten minutes; the store is
-    /// sized ([`STORE_CAPACITY`]) so that its marks fill up during the warm-up and each new
-    /// mark then replaces the oldest. So the steady state is zero; but a table that doubles (the store's, a
-    /// connection pool's) adds some 100 KiB once, in one window. A leak grows the heap in
-    /// every window, so the smaller window tells the two apart. This is a quarter of a leak of
-    /// one KiB per login (which would show as 1024 bytes per cycle in both windows).
+    /// smaller of two consecutive windows of [`MEASURED`] cycles. A logged-out user leaves behind
+    /// only the spent mark of its login's `state`, which lives ten minutes; the store is sized
+    /// ([`STORE_CAPACITY`]) so that its marks fill up during the warm-up and each new mark then
+    /// replaces the oldest. So the steady state is zero; but a table that doubles (the store's, a
+    /// connection pool's) adds some 100 KiB once, in one window. A leak grows the heap in every
+    /// window, so the smaller window tells the two apart. This is a quarter of a leak of one KiB
+    /// per login (which would show as 1024 bytes per cycle in both windows).
     const MAX_GROWTH_PER_LOGIN: i64 = 256;
     /// The store's capacity: the sessions of the concurrency rounds, which stay logged in,
     /// and the cycles in flight fit in it, and the logins' `state` marks (a pool of that
