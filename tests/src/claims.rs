@@ -195,6 +195,9 @@ pub(crate) fn id_token(
     let key = st.signing_key().ok_or("no signing key")?;
     let jwt = match m {
         Misbehavior::MislabelledAlg(alg) => key.sign_labelled(c, *alg),
+        Misbehavior::IdTokenRepeatedSub => {
+            key.sign_text(&with_second_sub(&c, "someone-else", false))
+        }
         _ => key.sign(c),
     }
     .map_err(|e| e.to_string())?;
@@ -202,6 +205,16 @@ pub(crate) fn id_token(
         return Ok(corrupt_signature(&jwt));
     }
     Ok(jwt)
+}
+
+/// `claims` as JSON text with `"sub": sub` appended after its own `sub`; when `hidden`, behind
+/// a name no reader can decode (a lone surrogate escape), which stops a claim-by-claim scan
+/// before the second `sub` while a lenient JSON reader goes on to it.
+pub(crate) fn with_second_sub(claims: &Map<String, Value>, sub: &str, hidden: bool) -> String {
+    let text = Value::Object(claims.clone()).to_string();
+    let body = text.strip_suffix('}').unwrap_or(&text);
+    let hide = if hidden { r#""\udc00":0,"# } else { "" };
+    format!("{body},{hide}\"sub\":{}}}", json!(sub))
 }
 
 /// Flips bits in the (decoded) signature of a compact JWS and re-encodes it.

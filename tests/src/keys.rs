@@ -306,6 +306,16 @@ impl SigningKey {
         jwt::encode_with_signer(&payload, &self.header(typ), self.signer.as_ref())
     }
 
+    /// Signs a payload given as JSON text (which a map could not hold, such as a name given
+    /// twice) into a compact JWS whose header carries `typ: JWT`, `alg` and `kid`.
+    pub(crate) fn sign_text(&self, payload: &str) -> Result<String, JoseError> {
+        josekit::jws::serialize_compact(
+            payload.as_bytes(),
+            &self.header("JWT"),
+            self.signer.as_ref(),
+        )
+    }
+
     /// Signs claims with this key into a compact JWS whose header says `alg` was used: a real
     /// `alg` signature when the key can make one (an RSA key signs RS256 and PS256 alike), else
     /// this key's own signature under the false name (a P-256 key's ES256 signature labelled

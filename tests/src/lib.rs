@@ -197,6 +197,13 @@ pub enum Misbehavior {
     UserinfoSubMismatch,
     /// UserInfo answers with this status and a non-JSON body.
     UserinfoStatus(u16),
+    /// UserInfo's JSON names the right `sub`, then a name with a lone surrogate escape, then a
+    /// second `sub` (`<user>-other`): a reader stopping at the bad name and one going on to
+    /// the last `sub` would disagree on who this is.
+    UserinfoSecondSub,
+    /// ID tokens name `sub` twice, the right one and then `someone-else`, in a correctly
+    /// signed payload.
+    IdTokenRepeatedSub,
     /// The discovery document's `issuer` differs from the real issuer.
     DiscoveryIssuerMismatch,
     /// The JWKS endpoint answers with this status and a non-JSON body.

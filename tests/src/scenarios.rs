@@ -372,6 +372,17 @@ pub async fn userinfo_sub_mismatch_is_rejected<A: App>() -> Unchanged {
     misbehaving::<A>(Misbehavior::UserinfoSubMismatch, "invalid_response").await
 }
 
+/// Userinfo names the ID token's `sub` and then, behind a name no reader can decode, another:
+/// refused, not stored for a lenient reader to find.
+pub async fn userinfo_second_sub_is_rejected<A: App>() -> Unchanged {
+    misbehaving::<A>(Misbehavior::UserinfoSecondSub, "invalid_response").await
+}
+
+/// A correctly signed ID token naming `sub` twice.
+pub async fn id_token_repeated_sub_is_rejected<A: App>() -> Unchanged {
+    misbehaving::<A>(Misbehavior::IdTokenRepeatedSub, "invalid_response").await
+}
+
 /// Userinfo answers with an error status.
 pub async fn userinfo_error_is_rejected<A: App>() -> Unchanged {
     misbehaving::<A>(Misbehavior::UserinfoStatus(401), "invalid_response").await
@@ -2564,6 +2575,8 @@ macro_rules! scenarios {
             token_endpoint_failures_are_rejected,
             network_failures_are_rejected,
             userinfo_sub_mismatch_is_rejected,
+            userinfo_second_sub_is_rejected,
+            id_token_repeated_sub_is_rejected,
             userinfo_error_is_rejected,
             jwks_error_is_rejected,
             discovery_issuer_mismatch_is_rejected,

@@ -575,6 +575,10 @@ pub(crate) fn userinfo(st: &State, request: &Request<Bytes>, now: u64) -> Respon
         rec.grant.username.clone()
     };
     body.insert("sub".to_owned(), json!(sub));
+    if st.misbehavior == Misbehavior::UserinfoSecondSub {
+        let text = claims::with_second_sub(&body, &format!("{sub}-other"), true);
+        return util::response(200, util::JSON, text);
+    }
     util::json(200, &Value::Object(body))
 }
 
