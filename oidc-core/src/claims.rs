@@ -34,7 +34,9 @@ use serde_json::{Map, Value};
 mod set;
 
 pub use set::ClaimsSet;
-pub(crate) use set::{borrowed_str, lenient_str, Lenient, LenientStr};
+pub(crate) use set::{
+    borrowed_str, check_picking, lenient_str, trim_json, Lenient, LenientStr, PickClaims,
+};
 
 use crate::log_safe::LogSafe;
 use crate::session::UserSession;

@@ -181,6 +181,7 @@ pub fn validate_with(
     };
     let undecodable = || IdTokenError::Malformed("undecodable token".into());
     let payload = String::from_utf8(verified.payload).map_err(|_| undecodable())?;
+    let payload = crate::claims::trim_json(payload);
     // The payload is read once for the claims checked here, borrowed from its text; the text
     // itself is what the session keeps.
     let sub = {
@@ -188,7 +189,7 @@ pub fn validate_with(
         check_claims(&checked, verified.alg, verified.curve, issuer, expect)?;
         checked.sub.map_or_else(Box::default, |s| Box::from(s.0))
     };
-    let claims = ClaimsSet::from_json(payload).map_err(|_| undecodable())?;
+    let claims = ClaimsSet::from_checked(payload);
     Ok(Validation::Valid(IdToken {
         raw: Secret::new(raw),
         claims,
@@ -264,12 +265,11 @@ fn verify_signature(
     else {
         return Err(IdTokenError::Malformed("cannot decode header".into()));
     };
-    // The header is decoded once, with josekit's rules for a JWS header.
-    let header = b64
+    // The header is decoded once into the few members read here, borrowed from its text.
+    let header_json = b64
         .decode(header_b64)
-        .ok()
-        .and_then(|h| serde_json::from_slice::<Map<String, Value>>(&h).ok())
-        .and_then(|h| josekit::jws::JwsHeader::from_map(h).ok())
+        .map_err(|_| IdTokenError::Malformed("cannot decode header".into()))?;
+    let header = JoseHeader::parse(&header_json)
         .ok_or_else(|| IdTokenError::Malformed("cannot decode header".into()))?;
     let Some((verifier, alg)) = select_verifier(&header, keys, algorithms)? else {
         return Ok(None);
@@ -278,14 +278,11 @@ fn verify_signature(
     // and no critical header extension is understood here (RFC 7515 section 4.1.11), so a
     // token that lists one is refused.
     if let Some(expected) = verifier.verifier.key_id() {
-        if header.key_id() != Some(expected) {
+        if header.kid.as_deref() != Some(expected) {
             return Err(undecodable());
         }
     }
-    if header
-        .claim("crit")
-        .is_some_and(|c| c.as_array().is_none_or(|a| !a.is_empty()))
-    {
+    if header.crit.is_some_and(|crit| !crit.is_empty()) {
         return Err(undecodable());
     }
     let signature = b64.decode(signature_b64).map_err(|_| undecodable())?;
@@ -298,12 +295,8 @@ fn verify_signature(
             _ => undecodable(),
         })?;
     let payload = b64.decode(payload_b64).map_err(|_| undecodable())?;
-    let typ = header
-        .claim("typ")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
     Ok(Some(VerifiedPayload {
-        typ,
+        typ: header.typ.map(Cow::into_owned),
         payload,
         alg,
         curve: verifier.curve,
@@ -347,22 +340,54 @@ impl<'de> serde::de::Visitor<'de> for ClaimsVisitor {
     }
 }
 
+/// The members of a JWS header read here (RFC 7515 section 4.1), borrowed from its text.
+/// Each has its registered type or the header is malformed, as josekit's header rules have it;
+/// a member given twice is refused; the others are not read.
+#[derive(Deserialize)]
+struct JoseHeader<'a> {
+    #[serde(borrow, default, deserialize_with = "some_text")]
+    alg: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "some_text")]
+    kid: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "some_text")]
+    typ: Option<Cow<'a, str>>,
+    /// Present, `null` included: only an empty array is harmless.
+    #[serde(borrow, default, deserialize_with = "present")]
+    crit: Option<Vec<Text<'a>>>,
+}
+
+impl<'a> JoseHeader<'a> {
+    /// `None` unless `json` is one JSON object whose members read here have their types.
+    fn parse(json: &'a [u8]) -> Option<Self> {
+        // `serde` would read a struct from an array too: only an object is a header.
+        if json.trim_ascii_start().first() != Some(&b'{') {
+            return None;
+        }
+        serde_json::from_slice(json).ok()
+    }
+}
+
+/// A string member, borrowed from the text where it has no escapes (`null` is no string).
+fn some_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    crate::claims::borrowed_str(d).map(Some)
+}
+
 /// The verifier for a decoded header: its `alg` on the allow-list, the key by its `kid`.
 /// `Ok(None)` when the token names a key the set does not have.
 fn select_verifier(
-    header: &josekit::jws::JwsHeader,
+    header: &JoseHeader<'_>,
     keys: TokenKeys<'_>,
     algorithms: &[String],
 ) -> Result<Option<(crate::jwks::KeyVerifier, &'static str)>, IdTokenError> {
     let alg = header
-        .claim("alg")
-        .and_then(Value::as_str)
+        .alg
+        .as_deref()
         .ok_or_else(|| IdTokenError::Malformed("no alg".into()))?;
     let alg: &'static str = match algorithms.iter().find(|a| a.as_str() == alg) {
         Some(_) => static_alg(alg).ok_or_else(|| IdTokenError::AlgorithmNotAllowed(alg.into()))?,
         None => return Err(IdTokenError::AlgorithmNotAllowed(truncate(alg))),
     };
-    let kid = header.claim("kid").and_then(Value::as_str);
+    let kid = header.kid.as_deref();
     let verifier = match (keys, is_hmac(alg)) {
         (TokenKeys::Provider(keys), false) => match keys.verifier(alg, kid) {
             Ok(v) => v,
@@ -471,48 +496,67 @@ fn static_alg(alg: &str) -> Option<&'static str> {
 /// non-negative numbers; a claim breaking them makes the token malformed. The others are read
 /// leniently, as absent when of another type, which each check then treats as it treats a
 /// missing claim.
-#[derive(Deserialize)]
+#[derive(Default)]
 struct CheckedClaims<'a> {
-    #[serde(borrow, default, deserialize_with = "present")]
     iss: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "present")]
     sub: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "present")]
-    #[allow(dead_code)] // Only its type is checked.
-    jti: Option<Text<'a>>,
-    #[serde(borrow, default, deserialize_with = "present")]
     aud: Option<Audience<'a>>,
-    #[serde(default, deserialize_with = "present")]
     exp: Option<NumericDate>,
-    #[serde(default, deserialize_with = "present")]
     nbf: Option<NumericDate>,
-    #[serde(default, deserialize_with = "present")]
     iat: Option<NumericDate>,
-    #[serde(borrow, default)]
     azp: LenientStr<'a>,
-    #[serde(borrow, default)]
     nonce: LenientStr<'a>,
-    #[serde(borrow, default)]
     acr: LenientStr<'a>,
-    #[serde(borrow, default)]
     at_hash: LenientStr<'a>,
-    #[serde(borrow, default)]
     c_hash: LenientStr<'a>,
     /// Absent, or present (a string or not: a tenant template tells the two apart).
-    #[serde(borrow, default, deserialize_with = "present")]
     tid: Option<LenientStr<'a>>,
-    #[serde(default)]
     auth_time: Lenient<u64>,
 }
 
 impl<'a> CheckedClaims<'a> {
-    /// `None` unless `payload` is one JSON object whose checked claims have their types.
+    /// `None` unless `payload` is one JSON object, as strict as a claims set (every value
+    /// decoded, no name twice), whose checked claims have their types: the one pass that both
+    /// checks the text the session keeps and reads the claims checked here.
     fn parse(payload: &'a str) -> Option<Self> {
-        // `serde` would read a struct from an array too: only an object is a claims set.
-        if !payload.trim_start().starts_with('{') {
+        // `serde` would read a map from an array too: only an object is a claims set.
+        if !payload.starts_with('{') {
             return None;
         }
-        serde_json::from_str(payload).ok()
+        crate::claims::check_picking(payload, CheckedClaims::default()).ok()
+    }
+}
+
+impl<'de> crate::claims::PickClaims<'de> for CheckedClaims<'de> {
+    fn pick<A: serde::de::MapAccess<'de>>(
+        &mut self,
+        name: &str,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        // Each type reads its value in full (`Text` and `Audience` decode their strings, the
+        // lenient ones check what they do not keep): the set's strict check stays whole. A
+        // name given twice is refused by that check, after this.
+        match name {
+            "iss" => self.iss = Some(map.next_value()?),
+            "sub" => self.sub = Some(map.next_value()?),
+            // Only its type is checked.
+            "jti" => {
+                map.next_value::<Text<'de>>()?;
+            }
+            "aud" => self.aud = Some(map.next_value()?),
+            "exp" => self.exp = Some(map.next_value()?),
+            "nbf" => self.nbf = Some(map.next_value()?),
+            "iat" => self.iat = Some(map.next_value()?),
+            "azp" => self.azp = map.next_value()?,
+            "nonce" => self.nonce = map.next_value()?,
+            "acr" => self.acr = map.next_value()?,
+            "at_hash" => self.at_hash = map.next_value()?,
+            "c_hash" => self.c_hash = map.next_value()?,
+            "tid" => self.tid = Some(map.next_value()?),
+            "auth_time" => self.auth_time = map.next_value()?,
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 }
 
@@ -1678,6 +1722,60 @@ mod tests {
         }
     }
 
+    /// `header` (JSON text, as sent) over `payload`, signed with the fixture's key.
+    fn sign_header_text(f: &Fixture, header: &str, payload: &[u8]) -> String {
+        use base64::Engine;
+        use josekit::jws::JwsSigner;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let input = format!("{}.{}", b64.encode(header), b64.encode(payload));
+        let signature = f.signer.sign(input.as_bytes()).unwrap();
+        format!("{input}.{}", b64.encode(signature))
+    }
+
+    /// The header is read for `alg`, `kid`, `typ` and `crit` only, each of its registered type:
+    /// a header that is no object, names a member twice, gives one of them another type or
+    /// `null`, or lists any critical extension is refused before the signature is checked.
+    #[test]
+    fn ill_formed_headers_are_refused() {
+        let f = fixture();
+        let mut good = claims();
+        good["aud"] = json!("client");
+        let payload = good.to_string();
+        let run = |header: &str| {
+            validate(
+                &sign_header_text(&f, header, payload.as_bytes()),
+                &f.keys,
+                &expect(&f),
+            )
+        };
+        for ok in [
+            r#"{"alg":"RS256","kid":"k1"}"#,
+            r#" {"kid":"k1","alg":"RS256","typ":"JWT","crit":[],"x5t":7}"#,
+            r#"{"alg":"RS\u0032\u0035\u0036","kid":"k\u0031"}"#,
+        ] {
+            assert!(matches!(run(ok), Ok(Validation::Valid(_))), "{ok}");
+        }
+        for bad in [
+            r#"["RS256","k1"]"#,
+            r#"{"alg":"RS256","kid":"k1","alg":"RS256"}"#,
+            r#"{"alg":"RS256","kid":"k1","kid":"k1"}"#,
+            r#"{"alg":"RS256","kid":1}"#,
+            r#"{"alg":null,"kid":"k1"}"#,
+            r#"{"kid":"k1"}"#,
+            r#"{"alg":"RS256","kid":"k1","typ":["JWT"]}"#,
+            r#"{"alg":"RS256","kid":"k1","crit":null}"#,
+            r#"{"alg":"RS256","kid":"k1","crit":"exp"}"#,
+            r#"{"alg":"RS256","kid":"k1","crit":["exp"],"exp":1}"#,
+            r#"{"alg":"RS256","kid":"k1""#,
+        ] {
+            assert!(
+                matches!(run(bad), Err(IdTokenError::Malformed(_))),
+                "{bad}: {:?}",
+                run(bad)
+            );
+        }
+    }
+
     /// A claim named twice is refused, whichever copy would have passed: which one a parser
     /// keeps is not the provider's statement, and a reader of the stored text might keep the
     /// other. A registered claim of `null` is malformed, a
@@ -1715,8 +1813,20 @@ mod tests {
                 "{unchecked}"
             );
         }
-        // A value a full parse refuses, in a claim validation does not read, is refused too.
-        for bad in [r#""pad":1e400"#, r#""x":"\ud800""#] {
+        // A value a full parse refuses is refused wherever it sits: in a claim validation does
+        // not read, deep inside one, or in a claim it reads leniently (another type counting
+        // as absent is no licence to skip checking it).
+        for bad in [
+            r#""pad":1e400"#,
+            r#""x":"\ud800""#,
+            r#""o":{"a":[1,{"b":-1e999}]}"#,
+            r#""acr":"\ud800""#,
+            r#""acr":[1e400]"#,
+            r#""at_hash":{"x":"\udfff"}"#,
+            r#""auth_time":1e400"#,
+            r#""auth_time":["\ud800"]"#,
+            r#""tid":[1e400]"#,
+        ] {
             assert!(
                 matches!(
                     run(format!(r#"{{{base},"nonce":"n1",{bad}}}"#)),
@@ -1745,6 +1855,15 @@ mod tests {
         assert!(run(format!(r#"{{{base},"nonce":"n1","azp":null,"acr":5}}"#)).is_ok());
         // Escapes are decoded before a claim is compared.
         assert!(run(format!(r#"{{{base},"nonce":"\u006e1"}}"#)).is_ok());
+        // Whitespace around the object is JSON's, and not kept.
+        let Ok(Validation::Valid(token)) = run(format!(" \n{{{base},\"nonce\":\"n1\"}}\r\t"))
+        else {
+            panic!("whitespace around the payload is allowed");
+        };
+        assert_eq!(
+            token.claims().as_json(),
+            format!(r#"{{{base},"nonce":"n1"}}"#)
+        );
     }
 
     /// The claims of a valid token are the payload's, every one of them, and its `typ` the

@@ -23,27 +23,37 @@ use super::ClaimsError;
 ///
 /// Two sets are equal when their texts are. `Debug` shows the text's length, never a claim.
 #[derive(Clone)]
-pub struct ClaimsSet(Box<RawValue>);
+pub struct ClaimsSet(
+    // The text alone, not a `Box<RawValue>`: the strict check is the one pass that validates
+    // it, where building a `RawValue` would scan it once more.
+    Box<str>,
+);
 
 impl ClaimsSet {
     /// A set from JSON text, which must be one JSON object.
     pub fn from_json(json: String) -> Result<Self, serde_json::Error> {
-        Self::object(RawValue::from_string(json)?)
+        Self::object(trim_json(json).into_boxed_str())
+    }
+
+    /// A set from `json` that [`check_picking`] accepted: checked, so not read again.
+    pub(crate) fn from_checked(json: String) -> Self {
+        debug_assert!(json.starts_with('{') && check_strictly(&json).is_ok());
+        ClaimsSet(json.into_boxed_str())
     }
 
     /// A set from a map of claims (serialized once).
     pub fn from_map(map: &Map<String, Value>) -> Self {
         match serde_json::value::to_raw_value(map) {
-            Ok(raw) => ClaimsSet(raw),
+            Ok(raw) => ClaimsSet(raw.into()),
             // A map of `Value`s always serializes: its keys are strings and a `Value` holds
             // no number JSON cannot write.
             Err(e) => unreachable!("a JSON map did not serialize: {e}"),
         }
     }
 
-    fn object<E: de::Error>(raw: Box<RawValue>) -> Result<Self, E> {
-        if raw.get().starts_with('{') {
-            check_strictly(raw.get()).map_err(E::custom)?;
+    fn object<E: de::Error>(raw: Box<str>) -> Result<Self, E> {
+        if raw.starts_with('{') {
+            check_strictly(&raw).map_err(E::custom)?;
             Ok(ClaimsSet(raw))
         } else {
             Err(E::invalid_type(
@@ -55,7 +65,7 @@ impl ClaimsSet {
 
     /// The set's JSON text, as received.
     pub fn as_json(&self) -> &str {
-        self.0.get()
+        &self.0
     }
 
     /// The claim `name`, parsed from the text (an owned value: nothing is kept parsed).
@@ -82,7 +92,7 @@ impl ClaimsSet {
     /// `&str` fields, borrows from it). The error names the claim that does not fit, never a
     /// value.
     pub fn deserialize<'a, T: Deserialize<'a>>(&'a self) -> Result<T, ClaimsError> {
-        serde_json::from_str(self.0.get()).map_err(|e| ClaimsError::new(&e))
+        serde_json::from_str(&self.0).map_err(|e| ClaimsError::new(&e))
     }
 
     /// The set as a parsed map, for code that needs one (it costs what the set saves: read
@@ -90,7 +100,7 @@ impl ClaimsSet {
     pub fn to_map(&self) -> Map<String, Value> {
         // Checked strictly when built: whatever parses into a `Value` parses here. An empty
         // map for the impossible failure keeps this total without a panic path.
-        serde_json::from_str(self.0.get()).unwrap_or_default()
+        serde_json::from_str(&self.0).unwrap_or_default()
     }
 
     /// The raw value of `name`.
@@ -106,10 +116,21 @@ impl ClaimsSet {
 
     /// Calls `f` with each entry of the object, in the text's order.
     pub(crate) fn for_each<'a>(&'a self, f: impl FnMut(Cow<'a, str>, &'a RawValue)) {
-        let mut de = serde_json::Deserializer::from_str(self.0.get());
+        let mut de = serde_json::Deserializer::from_str(&self.0);
         // The text was checked strictly when the set was built (`check_strictly`: every name
         // and value as a full parse would, no name twice), so this reads every entry.
         let _ = de.deserialize_map(EntryVisitor(f));
+    }
+}
+
+/// `json` without the whitespace JSON allows around a value (the set keeps the value alone, as
+/// a `RawValue` does); copied only when there is some.
+pub(crate) fn trim_json(json: String) -> String {
+    let trimmed = json.trim_matches([' ', '\t', '\n', '\r']);
+    if trimmed.len() == json.len() {
+        json
+    } else {
+        trimmed.to_owned()
     }
 }
 
@@ -123,34 +144,74 @@ impl ClaimsSet {
 /// from another (a lenient JSON parser downstream, a full parse into a map), or let two
 /// different `sub`s stand in one set. RFC 7519 section 4 allows refusing repeated names.
 fn check_strictly(text: &str) -> Result<(), serde_json::Error> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    de.deserialize_map(TopLevel)?;
-    de.end()
+    check_picking(text, NoPick).map(|NoPick| ())
 }
 
-/// The object's entries: each value checked, the names compared once all are read.
-struct TopLevel;
+/// Reads the claims a type keeps out of a set's entries, while [`check_picking`] checks the set.
+pub(crate) trait PickClaims<'de> {
+    /// Reads the value of the entry `name` from `map` when it is a claim this type keeps, and
+    /// says whether it did. A value read here must be read as strictly as [`check_strictly`]
+    /// reads the others (every string decoded, every number in range), or be checked with
+    /// [`check_value`] as well.
+    fn pick<A: MapAccess<'de>>(&mut self, name: &str, map: &mut A) -> Result<bool, A::Error>;
+}
 
-impl<'de> Visitor<'de> for TopLevel {
-    type Value = ();
+/// Keeps nothing: [`check_strictly`].
+struct NoPick;
+
+impl<'de> PickClaims<'de> for NoPick {
+    fn pick<A: MapAccess<'de>>(&mut self, _: &str, _: &mut A) -> Result<bool, A::Error> {
+        Ok(false)
+    }
+}
+
+/// [`check_strictly`] and, in the same pass over `text`, `picker` reading the claims it keeps:
+/// one pass where a check and a separate read would take two. `text` must start with `{` (the
+/// callers check that first; `serde` would read a sequence too).
+pub(crate) fn check_picking<'de, P: PickClaims<'de>>(
+    text: &'de str,
+    picker: P,
+) -> Result<P, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let picker = de.deserialize_map(TopLevel(picker))?;
+    de.end()?;
+    Ok(picker)
+}
+
+/// One value of a set, checked as [`check_strictly`] checks it.
+pub(crate) fn check_value<'de, D: Deserializer<'de>>(value: D) -> Result<(), D::Error> {
+    Checked::deserialize(value).map(|Checked| ())
+}
+
+/// The object's entries: each value picked or checked, the names compared once all are read.
+struct TopLevel<P>(P);
+
+impl<'de, P: PickClaims<'de>> Visitor<'de> for TopLevel<P> {
+    type Value = P;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object of claims")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut names: Vec<Cow<'de, str>> = Vec::new();
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<P, A::Error> {
+        let mut names: Vec<Cow<'de, str>> = Vec::with_capacity(NAMES_CAPACITY);
         while let Some(name) = map.next_key_seed(Name)? {
-            map.next_value::<Checked>()?;
+            if !self.0.pick(&name, &mut map)? {
+                map.next_value::<Checked>()?;
+            }
             names.push(name);
         }
         names.sort_unstable();
         if names.windows(2).any(|pair| pair[0] == pair[1]) {
             return Err(de::Error::custom("a claim's name is given twice"));
         }
-        Ok(())
+        Ok(self.0)
     }
 }
+
+/// Room for the names of a typical ID token (about twenty): growing the list from empty
+/// reallocates it several times per set.
+const NAMES_CAPACITY: usize = 32;
 
 /// Any JSON value, read in full and dropped.
 struct Checked;
@@ -394,7 +455,8 @@ pub(crate) fn borrowed_str<'de, D: Deserializer<'de>>(d: D) -> Result<Cow<'de, s
     Name.deserialize(d)
 }
 
-/// A claim read as a string, or as absent when it is of another type.
+/// A claim read as a string, or as absent when it is of another type (still checked as
+/// [`check_strictly`] checks a value: a string that does not decode is an error).
 #[derive(Default)]
 pub(crate) struct LenientStr<'a>(Option<Cow<'a, str>>);
 
@@ -407,11 +469,20 @@ impl LenientStr<'_> {
 impl<'de: 'a, 'a> Deserialize<'de> for LenientStr<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = <&'de RawValue>::deserialize(d)?;
-        Ok(LenientStr(lenient_str(raw)))
+        // Another type reads as absent, but is still checked as every value of a set is.
+        if raw.get().starts_with('"') {
+            Name.deserialize(raw)
+                .map(|s| LenientStr(Some(s)))
+                .map_err(de::Error::custom)
+        } else {
+            check_value(raw).map_err(de::Error::custom)?;
+            Ok(LenientStr(None))
+        }
     }
 }
 
-/// Reads a claim of a type that does not fit as absent, consuming its value whatever it is.
+/// Reads a claim of a type that does not fit as absent, consuming its value whatever it is
+/// (still checked as [`check_strictly`] checks a value).
 pub(crate) struct Lenient<T>(pub(crate) Option<T>);
 
 impl<T> Default for Lenient<T> {
@@ -425,25 +496,34 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
         // Borrowed as raw text first, so that a value of another type is skipped, not an
         // error for the whole set.
         let raw = <&'de RawValue>::deserialize(d)?;
-        Ok(Lenient(T::deserialize(raw).ok()))
+        match T::deserialize(raw) {
+            Ok(value) => Ok(Lenient(Some(value))),
+            // Another type reads as absent, but is still checked as every value of a set is.
+            Err(_) => check_value(raw)
+                .map(|()| Lenient(None))
+                .map_err(de::Error::custom),
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for ClaimsSet {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Self::object(Box::<RawValue>::deserialize(d)?)
+        Self::object(Box::<RawValue>::deserialize(d)?.into())
     }
 }
 
 impl Serialize for ClaimsSet {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(s)
+        // Written verbatim, as a raw value: the text was checked when the set was built, so
+        // this borrow of it (one skimming pass) cannot fail in practice.
+        let raw: &RawValue = serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
+        raw.serialize(s)
     }
 }
 
 impl PartialEq for ClaimsSet {
     fn eq(&self, other: &Self) -> bool {
-        self.0.get() == other.0.get()
+        self.0 == other.0
     }
 }
 
@@ -452,7 +532,7 @@ impl Eq for ClaimsSet {}
 impl fmt::Debug for ClaimsSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClaimsSet")
-            .field("json_len", &self.0.get().len())
+            .field("json_len", &self.0.len())
             .finish_non_exhaustive()
     }
 }
@@ -468,7 +548,7 @@ impl TryFrom<Value> for ClaimsSet {
 
     /// A set from a JSON value, which must be an object.
     fn try_from(value: Value) -> Result<Self, Self::Error> {
-        Self::object(serde_json::value::to_raw_value(&value)?)
+        Self::object(serde_json::value::to_raw_value(&value)?.into())
     }
 }
 
