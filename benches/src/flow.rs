@@ -546,19 +546,15 @@ impl CallbackFixture {
         let Some(keys) = &v.keys else {
             return Ok(oidc_core::id_token::Validation::UnknownKey);
         };
-        let expect = oidc_core::id_token::Expectations {
-            issuer: ISSUER,
-            client_id: CLIENT_ID,
-            nonce: Some(&v.nonce),
-            now: self.clock.now(),
-            skew: 30,
-            algorithms: &v.algorithms,
-            access_token: Some(&v.access_token),
-            require_at_hash: false,
-            code: None,
-            max_age: None,
-            acr_values: &[],
-        };
+        let mut expect = oidc_core::id_token::Expectations::new(
+            ISSUER,
+            CLIENT_ID,
+            Some(&v.nonce),
+            self.clock.now(),
+            30,
+            &v.algorithms,
+        );
+        expect.access_token = Some(&v.access_token);
         oidc_core::id_token::validate(&v.id_token, keys, &expect)
     }
 

@@ -237,19 +237,16 @@ impl TokenFixture {
     /// What the core checks the token against: the issuer, the client, the nonce, the time with
     /// the default skew, the default algorithm allow-list, and the access token's `at_hash`.
     pub fn expectations(&self) -> Expectations<'_> {
-        Expectations {
-            issuer: ISSUER,
-            client_id: CLIENT_ID,
-            nonce: Some(NONCE),
-            now: NOW + 60,
-            skew: 30,
-            algorithms: &self.algorithms,
-            access_token: Some(ACCESS_TOKEN),
-            require_at_hash: false,
-            code: None,
-            max_age: None,
-            acr_values: &[],
-        }
+        let mut expect = Expectations::new(
+            ISSUER,
+            CLIENT_ID,
+            Some(NONCE),
+            NOW + 60,
+            30,
+            &self.algorithms,
+        );
+        expect.access_token = Some(ACCESS_TOKEN);
+        expect
     }
 
     /// The full core validation (OpenID Connect Core 3.1.3.7) against the cached key set.

@@ -123,19 +123,7 @@ impl Keys {
 
     /// What the standalone ID token targets check tokens against.
     pub fn expectations(&self) -> Expectations<'_> {
-        Expectations {
-            issuer: ISSUER,
-            client_id: CLIENT_ID,
-            nonce: Some(NONCE),
-            now: NOW,
-            skew: 30,
-            algorithms: &self.algorithms,
-            access_token: None,
-            require_at_hash: false,
-            code: None,
-            max_age: None,
-            acr_values: &[],
-        }
+        Expectations::new(ISSUER, CLIENT_ID, Some(NONCE), NOW, 30, &self.algorithms)
     }
 }
 

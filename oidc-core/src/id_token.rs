@@ -92,6 +92,7 @@ impl IdToken {
 /// What a token is checked against. Its `Debug` shows whether a nonce, access token or code is
 /// expected, never their values.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Expectations<'a> {
     /// The provider's issuer.
     pub issuer: &'a str,
@@ -121,6 +122,36 @@ pub struct Expectations<'a> {
     /// The `acr_values` sent: when not empty, `acr` must be present and one of them (item 12,
     /// strictly: see [`ProviderConfigBuilder::acr_values`](crate::ProviderConfigBuilder::acr_values)).
     pub acr_values: &'a [String],
+}
+
+impl<'a> Expectations<'a> {
+    /// The expectations for a token of `issuer` to `client_id` carrying `nonce`, signed with one
+    /// of `algorithms`, at `now` give or take `skew` seconds; no access token, code, `max_age`
+    /// or `acr_values` to check against (set those fields as the request had them). The type
+    /// is `#[non_exhaustive]`, so that a later check can add an input with a default without a
+    /// breaking change.
+    pub fn new(
+        issuer: &'a str,
+        client_id: &'a str,
+        nonce: Option<&'a str>,
+        now: u64,
+        skew: u64,
+        algorithms: &'a [String],
+    ) -> Self {
+        Expectations {
+            issuer,
+            client_id,
+            nonce,
+            now,
+            skew,
+            algorithms,
+            access_token: None,
+            require_at_hash: false,
+            code: None,
+            max_age: None,
+            acr_values: &[],
+        }
+    }
 }
 
 impl std::fmt::Debug for Expectations<'_> {

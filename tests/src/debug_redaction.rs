@@ -211,19 +211,13 @@ async fn no_public_type_prints_a_secret() {
         format!("code={CODE}&state={STATE}&id_token={ID_TOKEN}&access_token={ACCESS_TOKEN}&iss=x");
     let parsed = AuthorizationResponse::parse(callback.as_bytes()).unwrap();
     leaks.check("AuthorizationResponse", &parsed, &[]);
-    let expect = Expectations {
-        issuer: "https://op.test",
-        client_id: "client",
-        nonce: Some(NONCE),
-        now: 1,
-        skew: 30,
-        algorithms: &algorithms,
-        access_token: Some(ACCESS_TOKEN),
-        require_at_hash: true,
-        code: Some(CODE),
-        max_age: Some(60),
-        acr_values: &acr,
-    };
+    let mut expect =
+        Expectations::new("https://op.test", "client", Some(NONCE), 1, 30, &algorithms);
+    expect.access_token = Some(ACCESS_TOKEN);
+    expect.require_at_hash = true;
+    expect.code = Some(CODE);
+    expect.max_age = Some(60);
+    expect.acr_values = &acr;
     leaks.check("Expectations", &expect, &[]);
     let token_request = code_exchange_request(
         "https://op.test/token",
