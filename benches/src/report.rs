@@ -206,8 +206,23 @@ struct Report {
 impl Report {
     /// A row giving the floor this run measured under the row `of` (pushed just before): the
     /// least the work it cannot skip costs, as a ratio to the same baseline, so that a missed
-    /// target shows in the table what blocks it. Also named in "Missed targets".
-    fn floor_row(&mut self, of: &str, what: &str, figure: String, baseline: String, ratio: String) {
+    /// target shows in the table what blocks it. Also named in "Missed targets". `floor` is
+    /// the row's target judged on the floor's figure: when the floor misses it too, a missed
+    /// target is [`Status::Blocked`].
+    fn floor_row(
+        &mut self,
+        of: &str,
+        what: &str,
+        (figure, baseline, ratio): (String, String, String),
+        floor: Status,
+    ) {
+        if floor == Status::Missed {
+            if let Some(row) = self.rows.iter_mut().rev().find(|r| r.measure == of) {
+                if row.status == Status::Missed {
+                    row.status = Status::Blocked;
+                }
+            }
+        }
         self.floors.push((
             of.to_owned(),
             format!("{what}: {figure} against {baseline}, {ratio}"),
@@ -297,9 +312,12 @@ impl Report {
                 self.floor_row(
                     &measure,
                     "signature check + payload decoded and its JSON validated into the raw claims set the session keeps",
-                    us(with_map),
-                    format!("{} bare signature check", us(floor)),
-                    ratio_text(map_ratio),
+                    (
+                        us(with_map),
+                        format!("{} bare signature check", us(floor)),
+                        ratio_text(map_ratio),
+                    ),
+                    target.judge(map_ratio.clone()),
                 );
             }
         }
@@ -360,7 +378,9 @@ impl Report {
                 ratio: ratio_text(&ratio),
                 noise: noise.into(),
                 target: target_text,
-                status: target.map_or(Status::NoTarget, |t| t.judge(ratio)),
+                status: target
+                    .as_ref()
+                    .map_or(Status::NoTarget, |t| t.judge(ratio.clone())),
             });
             // The hybrid callback does all the code flow's callback does (the token request,
             // its ID token, userinfo, the session) and validates the authorization response's
@@ -376,12 +396,16 @@ impl Report {
                         us(base),
                         ratio_text(&stats::ratio(floor, base))
                     ));
+                    let ratio = stats::ratio(floor, base);
                     self.floor_row(
                         &measure,
                         "the code flow's callback + one more validation (the hybrid does both)",
-                        us(floor),
-                        format!("{} one validation", us(base)),
-                        ratio_text(&stats::ratio(floor, base)),
+                        (
+                            us(floor),
+                            format!("{} one validation", us(base)),
+                            ratio_text(&ratio),
+                        ),
+                        target.as_ref().map_or(Status::NoTarget, |t| t.judge(ratio)),
                     );
                 }
             }
@@ -643,6 +667,12 @@ impl Report {
             } else {
                 "; a memory-store lookup, a lower bound for Redis's local cache"
             };
+            let floor_status = guard.judge(
+                floor_spread
+                    .as_ref()
+                    .map(|s| s.median)
+                    .map_err(Clone::clone),
+            );
             self.floor_row(
                 &protected_measure,
                 &format!(
@@ -650,33 +680,28 @@ impl Report {
                      one store lookup{store_note}), measured under load",
                     server.adapter
                 ),
-                format!(
-                    "{} req/s, p99 {}, {} CPU/req",
-                    fmt_median(floor_rps, &thousands),
-                    fmt_median(p99("floor"), &|x| format!("{x:.0} µs")),
-                    floor_cpu
-                        .as_ref()
-                        .map_or("—".into(), |x| format!("{x:.1} µs")),
-                ),
-                format!(
-                    "bare route {} CPU/req",
-                    bare_cpu
-                        .as_ref()
-                        .map_or("—".into(), |x| format!("{x:.1} µs")),
-                ),
-                floor_spread
-                    .as_ref()
-                    .map_or("—".into(), |s| format!("median {}", s.ratio_text())),
-            );
-            let verdict = match (
-                &floor_spread,
-                guard.judge(
+                (
+                    format!(
+                        "{} req/s, p99 {}, {} CPU/req",
+                        fmt_median(floor_rps, &thousands),
+                        fmt_median(p99("floor"), &|x| format!("{x:.0} µs")),
+                        floor_cpu
+                            .as_ref()
+                            .map_or("—".into(), |x| format!("{x:.1} µs")),
+                    ),
+                    format!(
+                        "bare route {} CPU/req",
+                        bare_cpu
+                            .as_ref()
+                            .map_or("—".into(), |x| format!("{x:.1} µs")),
+                    ),
                     floor_spread
                         .as_ref()
-                        .map(|s| s.median)
-                        .map_err(Clone::clone),
+                        .map_or("—".into(), |s| format!("median {}", s.ratio_text())),
                 ),
-            ) {
+                floor_status.clone(),
+            );
+            let verdict = match (&floor_spread, floor_status) {
                 (Ok(f), Status::Missed) => format!(
                     " The floor's median, {:.2}x, is itself below the target ({guard}): no \
                      guard doing this work in {} can meet it, so the target is blocked by what \
@@ -1017,18 +1042,22 @@ impl Report {
                     bytes(raw as f64),
                     bytes((s.memory_store_bytes - floor).max(0.0)),
                 ));
+                let floor_ratio = stats::ratio(floor, s.json_bytes as f64);
                 self.floor_row(
                     &measure,
                     &format!("its tokens + its two claims sets as their raw JSON, {id}"),
-                    format!(
-                        "{} ({} tokens + {} claims sets of {} JSON)",
-                        bytes(floor),
-                        bytes(raw as f64),
-                        bytes(s.claims_sets_bytes),
-                        bytes(s.claims_json_bytes as f64)
+                    (
+                        format!(
+                            "{} ({} tokens + {} claims sets of {} JSON)",
+                            bytes(floor),
+                            bytes(raw as f64),
+                            bytes(s.claims_sets_bytes),
+                            bytes(s.claims_json_bytes as f64)
+                        ),
+                        format!("its JSON {}", bytes(s.json_bytes as f64)),
+                        ratio_text(&floor_ratio),
                     ),
-                    format!("its JSON {}", bytes(s.json_bytes as f64)),
-                    ratio_text(&stats::ratio(floor, s.json_bytes as f64)),
+                    target.judge(floor_ratio),
                 );
             }
         }
@@ -1136,7 +1165,10 @@ fn render(o: &Options) -> (String, String) {
     }
     let _ = writeln!(md, "## Summary\n");
     md.push_str(&summary_table(&rows));
-    let missed: Vec<&Row> = rows.iter().filter(|r| r.status == Status::Missed).collect();
+    let missed: Vec<&Row> = rows
+        .iter()
+        .filter(|r| matches!(r.status, Status::Missed | Status::Blocked))
+        .collect();
     let unmeasured: Vec<&Row> = rows
         .iter()
         .filter(|r| matches!(r.status, Status::NotMeasured(_)))
@@ -1153,9 +1185,15 @@ fn render(o: &Options) -> (String, String) {
                 .map_or(String::new(), |(_, floor)| {
                     format!(" Measured floor: {floor}.")
                 });
+            let blocked = if r.status == Status::Blocked {
+                " Blocked: the floor misses the target too, so no implementation doing that \
+                 work meets it on this machine."
+            } else {
+                ""
+            };
             let _ = writeln!(
                 md,
-                "- **{}**: {} against {} (target {}; details under ({})).{floor}",
+                "- **{}**: {} against {} (target {}; details under ({})).{floor}{blocked}",
                 r.measure, r.figure, r.baseline, r.target, r.section
             );
         }
@@ -1484,6 +1522,19 @@ mod tests {
         let (md, summary) = render(&options(&dir, false));
         assert_no_nan(&md);
         assert_eq!(status(&summary, "ID token validation, RS256"), "**missed**");
+        // A missed target whose floor misses it too is blocked; one whose floor meets it is
+        // only missed.
+        let blocked = "**missed**, blocked by its floor";
+        assert_eq!(status(&summary, "Callback, hybrid flow"), blocked);
+        assert_eq!(
+            status(&summary, "Protected route, axum, memory store"),
+            blocked
+        );
+        assert_eq!(status(&summary, "Memory per session, typical"), blocked);
+        assert_eq!(
+            status(&summary, "Protected route, warp, memory store"),
+            "**missed**"
+        );
         // 20 µs + 3 µs over 20 µs.
         assert!(row(&summary, "↳ floor: signature check").contains("1.15x"));
         // 46 µs + 24 µs over 24 µs.
@@ -1530,9 +1581,12 @@ mod tests {
         let axum = missed_line("Protected route, axum, memory store");
         assert!(
             axum.contains("The floor's median, 0.90x, is itself below the target")
-                && axum.contains("the target is blocked"),
+                && axum.contains("the target is blocked")
+                && axum.contains("Blocked: the floor misses the target too"),
             "{axum}"
         );
+        assert!(missed_line("Callback, hybrid flow").contains("Blocked: "));
+        assert!(!missed_line("ID token validation, RS256").contains("Blocked: "));
         // 7 µs of CPU per request protected, 6.5 µs at the floor.
         let warp = missed_line("Protected route, warp, memory store");
         assert!(

@@ -232,6 +232,9 @@ pub enum Status {
     Met,
     /// It does not.
     Missed,
+    /// It does not, and the floor this run measured under it (the work no implementation can
+    /// skip, as a ratio to the same baseline) misses it too: out of reach on this machine.
+    Blocked,
     /// The run could not measure it; why.
     NotMeasured(String),
     /// The row is informative: no target.
@@ -243,6 +246,7 @@ impl fmt::Display for Status {
         match self {
             Status::Met => f.write_str("met"),
             Status::Missed => f.write_str("**missed**"),
+            Status::Blocked => f.write_str("**missed**, blocked by its floor"),
             Status::NotMeasured(why) => write!(f, "not measured ({why})"),
             Status::NoTarget => f.write_str("—"),
         }
