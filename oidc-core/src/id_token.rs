@@ -313,7 +313,7 @@ fn verify_signature(
             return Err(undecodable());
         }
     }
-    if header.crit.is_some_and(|crit| !crit.is_empty()) {
+    if header.crit.is_some_and(|crit| !crit.is_empty()) || header.b64 == Some(false) {
         return Err(undecodable());
     }
     let signature = b64.decode(signature_b64).map_err(|_| undecodable())?;
@@ -373,7 +373,9 @@ impl<'de> serde::de::Visitor<'de> for ClaimsVisitor {
 
 /// The members of a JWS header read here (RFC 7515 section 4.1), borrowed from its text.
 /// Each has its registered type or the header is malformed, as josekit's header rules have it;
-/// a member given twice is refused; the others are not read.
+/// a member given twice is refused; the others are not read. None of those others (`jku`,
+/// `jwk`, `x5u`, `x5c`...) may ever choose a key: a key comes from the provider's key set (or
+/// the client secret) by `alg` and `kid` alone.
 #[derive(Deserialize)]
 struct JoseHeader<'a> {
     #[serde(borrow, default, deserialize_with = "some_text")]
@@ -385,6 +387,10 @@ struct JoseHeader<'a> {
     /// Present, `null` included: only an empty array is harmless.
     #[serde(borrow, default, deserialize_with = "present")]
     crit: Option<Vec<Text<'a>>>,
+    /// RFC 7797's unencoded payload: only the default (`true`) is the JWS verified here, whose
+    /// payload is base64url-decoded.
+    #[serde(default, deserialize_with = "present")]
+    b64: Option<bool>,
 }
 
 impl<'a> JoseHeader<'a> {
@@ -1781,7 +1787,7 @@ mod tests {
         };
         for ok in [
             r#"{"alg":"RS256","kid":"k1"}"#,
-            r#" {"kid":"k1","alg":"RS256","typ":"JWT","crit":[],"x5t":7}"#,
+            r#" {"kid":"k1","alg":"RS256","typ":"JWT","crit":[],"x5t":7,"b64":true}"#,
             r#"{"alg":"RS\u0032\u0035\u0036","kid":"k\u0031"}"#,
         ] {
             assert!(matches!(run(ok), Ok(Validation::Valid(_))), "{ok}");
@@ -1797,6 +1803,12 @@ mod tests {
             r#"{"alg":"RS256","kid":"k1","crit":null}"#,
             r#"{"alg":"RS256","kid":"k1","crit":"exp"}"#,
             r#"{"alg":"RS256","kid":"k1","crit":["exp"],"exp":1}"#,
+            r#"{"alg":"RS256","kid":"k1","b64":false}"#,
+            r#"{"alg":"RS256","kid":"k1","b64":false,"crit":[]}"#,
+            r#"{"alg":"RS256","kid":"k1","b64":false,"crit":["b64"]}"#,
+            r#"{"alg":"RS256","kid":"k1","b64":"no"}"#,
+            r#"{"alg":"RS256","kid":"k1","b64":null}"#,
+            r#"{"alg":"RS256","kid":"k1","\u0061lg":"HS256"}"#,
             r#"{"alg":"RS256","kid":"k1""#,
         ] {
             assert!(
@@ -1804,6 +1816,50 @@ mod tests {
                 "{bad}: {:?}",
                 run(bad)
             );
+        }
+    }
+
+    /// A value nested past serde_json's limit (128) is refused wherever it sits, in a claim
+    /// read leniently too: the one pass reads every value on the payload's own parser, so the
+    /// depth of the object around it counts. A token accepted here is a set `from_json` accepts.
+    #[test]
+    fn values_nested_past_the_limit_are_refused_in_every_claim() {
+        let f = fixture();
+        let mut h = JwsHeader::new();
+        h.set_key_id("k1");
+        let base =
+            r#""iss":"https://op","sub":"alice","aud":"client","exp":2000,"iat":1000,"nonce":"n1""#;
+        for name in [
+            "azp",
+            "acr",
+            "at_hash",
+            "c_hash",
+            "tid",
+            "auth_time",
+            "x",
+            "\\u0061cr",
+        ] {
+            for depth in 125..=129 {
+                for value in [
+                    format!("{}1{}", "[".repeat(depth), "]".repeat(depth)),
+                    format!("{}1{}", r#"{"a":"#.repeat(depth), "}".repeat(depth)),
+                ] {
+                    let payload = format!(r#"{{{base},"{name}":{value}}}"#);
+                    let fits = ClaimsSet::from_json(payload.clone()).is_ok();
+                    // Within the object, a value's depth is one more than its own.
+                    assert_eq!(fits, depth < 127, "{name} at {depth}");
+                    let token = sign_raw(&f, &h, payload.as_bytes());
+                    match validate(&token, &f.keys, &expect(&f)) {
+                        Ok(Validation::Valid(t)) => {
+                            assert!(fits, "{name} at {depth} accepted");
+                            assert!(ClaimsSet::from_json(t.claims().as_json().into()).is_ok());
+                        }
+                        Err(IdTokenError::Malformed(_)) => assert!(!fits, "{name} at {depth}"),
+                        // azp as an array is no string: absent, and one audience is enough.
+                        other => panic!("{name} at {depth}: {other:?}"),
+                    }
+                }
+            }
         }
     }
 

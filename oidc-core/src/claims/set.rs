@@ -151,8 +151,9 @@ fn check_strictly(text: &str) -> Result<(), serde_json::Error> {
 pub(crate) trait PickClaims<'de> {
     /// Reads the value of the entry `name` from `map` when it is a claim this type keeps, and
     /// says whether it did. A value read here must be read as strictly as [`check_strictly`]
-    /// reads the others (every string decoded, every number in range), or be checked with
-    /// [`check_value`] as well.
+    /// reads the others (every string decoded, every number in range), on `map`'s own parser:
+    /// a value skipped as raw text and checked by a parser of its own would escape the nesting
+    /// limit of the object around it.
     fn pick<A: MapAccess<'de>>(&mut self, name: &str, map: &mut A) -> Result<bool, A::Error>;
 }
 
@@ -176,11 +177,6 @@ pub(crate) fn check_picking<'de, P: PickClaims<'de>>(
     let picker = de.deserialize_map(TopLevel(picker))?;
     de.end()?;
     Ok(picker)
-}
-
-/// One value of a set, checked as [`check_strictly`] checks it.
-pub(crate) fn check_value<'de, D: Deserializer<'de>>(value: D) -> Result<(), D::Error> {
-    Checked::deserialize(value).map(|Checked| ())
 }
 
 /// The object's entries: each value picked or checked, the names compared once all are read.
@@ -455,8 +451,9 @@ pub(crate) fn borrowed_str<'de, D: Deserializer<'de>>(d: D) -> Result<Cow<'de, s
     Name.deserialize(d)
 }
 
-/// A claim read as a string, or as absent when it is of another type (still checked as
-/// [`check_strictly`] checks a value: a string that does not decode is an error).
+/// A claim read as a string, or as absent when it is of another type (still read in full on
+/// the set's parser, as [`check_strictly`] reads a value: a string that does not decode, or a
+/// value nested past the limit, is an error).
 #[derive(Default)]
 pub(crate) struct LenientStr<'a>(Option<Cow<'a, str>>);
 
@@ -468,21 +465,46 @@ impl LenientStr<'_> {
 
 impl<'de: 'a, 'a> Deserialize<'de> for LenientStr<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = <&'de RawValue>::deserialize(d)?;
-        // Another type reads as absent, but is still checked as every value of a set is.
-        if raw.get().starts_with('"') {
-            Name.deserialize(raw)
-                .map(|s| LenientStr(Some(s)))
-                .map_err(de::Error::custom)
-        } else {
-            check_value(raw).map_err(de::Error::custom)?;
-            Ok(LenientStr(None))
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = LenientStr<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(LenientStr(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(LenientStr(Some(Cow::Owned(v.to_owned()))))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(LenientStr(None))
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(LenientStr(None))
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(LenientStr(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(LenientStr(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(LenientStr(None))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                Checked.visit_seq(seq).map(|_| LenientStr(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                Checked.visit_map(map).map(|_| LenientStr(None))
+            }
         }
+        d.deserialize_any(V)
     }
 }
 
-/// Reads a claim of a type that does not fit as absent, consuming its value whatever it is
-/// (still checked as [`check_strictly`] checks a value).
+/// A non-negative integer claim, or absent when it is of another type (still read in full on
+/// the set's parser, as [`check_strictly`] reads a value).
 pub(crate) struct Lenient<T>(pub(crate) Option<T>);
 
 impl<T> Default for Lenient<T> {
@@ -491,18 +513,40 @@ impl<T> Default for Lenient<T> {
     }
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
+impl<'de> Deserialize<'de> for Lenient<u64> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // Borrowed as raw text first, so that a value of another type is skipped, not an
-        // error for the whole set.
-        let raw = <&'de RawValue>::deserialize(d)?;
-        match T::deserialize(raw) {
-            Ok(value) => Ok(Lenient(Some(value))),
-            // Another type reads as absent, but is still checked as every value of a set is.
-            Err(_) => check_value(raw)
-                .map(|()| Lenient(None))
-                .map_err(de::Error::custom),
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Lenient<u64>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(Lenient(Some(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(Lenient(u64::try_from(v).ok()))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Lenient(None))
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+                Checked.visit_seq(seq).map(|_| Lenient(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                Checked.visit_map(map).map(|_| Lenient(None))
+            }
         }
+        d.deserialize_any(V)
     }
 }
 
