@@ -121,6 +121,10 @@ fn guard(c: &mut Criterion) {
     group.bench_function("claims", |b| {
         b.iter(|| black_box(black_box(&user).claims::<Profile>()))
     });
+    // What the load test's `/claims` handler does on every request (`servers::read_claims`).
+    group.bench_function("standard-claims", |b| {
+        b.iter(|| black_box(black_box(&user).standard_claims()))
+    });
     group.finish();
 }
 

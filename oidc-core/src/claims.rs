@@ -86,47 +86,96 @@ fn without_values(message: &str) -> String {
 /// Read leniently: a claim of the wrong type is left out rather than failing the whole set,
 /// and `email_verified` / `phone_number_verified` given as the strings `"true"` / `"false"`
 /// (as some providers send them) count as booleans.
+///
+/// The strings borrow from the session's claims (a handler may read them on every request, so
+/// a read allocates only for a value with escapes to decode); keep them past the session with
+/// [`into_owned`](Self::into_owned).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
-pub struct StandardClaims {
+pub struct StandardClaims<'a> {
     /// `sub`: the user's identifier at the provider.
-    pub sub: String,
+    #[serde(borrow)]
+    pub sub: Cow<'a, str>,
     /// `name`: full name.
-    pub name: Option<String>,
+    #[serde(borrow)]
+    pub name: Option<Cow<'a, str>>,
     /// `given_name`.
-    pub given_name: Option<String>,
+    #[serde(borrow)]
+    pub given_name: Option<Cow<'a, str>>,
     /// `family_name`.
-    pub family_name: Option<String>,
+    #[serde(borrow)]
+    pub family_name: Option<Cow<'a, str>>,
     /// `middle_name`.
-    pub middle_name: Option<String>,
+    #[serde(borrow)]
+    pub middle_name: Option<Cow<'a, str>>,
     /// `nickname`.
-    pub nickname: Option<String>,
+    #[serde(borrow)]
+    pub nickname: Option<Cow<'a, str>>,
     /// `preferred_username`: a shorthand name, not necessarily unique.
-    pub preferred_username: Option<String>,
+    #[serde(borrow)]
+    pub preferred_username: Option<Cow<'a, str>>,
     /// `profile`: the profile page's URL.
-    pub profile: Option<String>,
+    #[serde(borrow)]
+    pub profile: Option<Cow<'a, str>>,
     /// `picture`: the profile picture's URL.
-    pub picture: Option<String>,
+    #[serde(borrow)]
+    pub picture: Option<Cow<'a, str>>,
     /// `website`.
-    pub website: Option<String>,
+    #[serde(borrow)]
+    pub website: Option<Cow<'a, str>>,
     /// `email`.
-    pub email: Option<String>,
+    #[serde(borrow)]
+    pub email: Option<Cow<'a, str>>,
     /// `email_verified`: whether the provider verified `email`.
     pub email_verified: Option<bool>,
     /// `gender`.
-    pub gender: Option<String>,
+    #[serde(borrow)]
+    pub gender: Option<Cow<'a, str>>,
     /// `birthdate` (`YYYY-MM-DD`, or `YYYY`).
-    pub birthdate: Option<String>,
+    #[serde(borrow)]
+    pub birthdate: Option<Cow<'a, str>>,
     /// `zoneinfo`: a time zone name such as `Europe/Paris`.
-    pub zoneinfo: Option<String>,
+    #[serde(borrow)]
+    pub zoneinfo: Option<Cow<'a, str>>,
     /// `locale`: a BCP 47 language tag.
-    pub locale: Option<String>,
+    #[serde(borrow)]
+    pub locale: Option<Cow<'a, str>>,
     /// `phone_number`.
-    pub phone_number: Option<String>,
+    #[serde(borrow)]
+    pub phone_number: Option<Cow<'a, str>>,
     /// `phone_number_verified`.
     pub phone_number_verified: Option<bool>,
     /// `updated_at`: when the profile last changed (unix seconds).
     pub updated_at: Option<u64>,
+}
+
+impl StandardClaims<'_> {
+    /// The same claims owning their strings, for keeping them past the session they were read
+    /// from.
+    pub fn into_owned(self) -> StandardClaims<'static> {
+        let own = |s: Option<Cow<'_, str>>| s.map(|s| Cow::Owned(s.into_owned()));
+        StandardClaims {
+            sub: Cow::Owned(self.sub.into_owned()),
+            name: own(self.name),
+            given_name: own(self.given_name),
+            family_name: own(self.family_name),
+            middle_name: own(self.middle_name),
+            nickname: own(self.nickname),
+            preferred_username: own(self.preferred_username),
+            profile: own(self.profile),
+            picture: own(self.picture),
+            website: own(self.website),
+            email: own(self.email),
+            email_verified: self.email_verified,
+            gender: own(self.gender),
+            birthdate: own(self.birthdate),
+            zoneinfo: own(self.zoneinfo),
+            locale: own(self.locale),
+            phone_number: own(self.phone_number),
+            phone_number_verified: self.phone_number_verified,
+            updated_at: self.updated_at,
+        }
+    }
 }
 
 impl UserSession {
@@ -156,7 +205,7 @@ impl UserSession {
     }
 
     /// The standard claims the provider released (see [`StandardClaims`]).
-    pub fn standard_claims(&self) -> StandardClaims {
+    pub fn standard_claims(&self) -> StandardClaims<'_> {
         // Each text is read once here, not once per claim, and only the standard claims'
         // values are kept (borrowed): a handler may call this on every request.
         let id = standard_values(self.id_token.claims());
@@ -165,7 +214,7 @@ impl UserSession {
             .as_ref()
             .map_or([None; STANDARD.len()], standard_values);
         let raw = |c: Standard| id[c as usize].or(userinfo[c as usize]);
-        let s = |c| raw(c).and_then(lenient_str).map(Cow::into_owned);
+        let s = |c| raw(c).and_then(lenient_str);
         // `email_verified` from the source of `email` (see `email_verified`).
         let email_source = if id[Standard::Email as usize].is_some() {
             &id
@@ -173,7 +222,7 @@ impl UserSession {
             &userinfo
         };
         StandardClaims {
-            sub: self.subject().to_owned(),
+            sub: Cow::Borrowed(self.subject()),
             name: s(Standard::Name),
             given_name: s(Standard::GivenName),
             family_name: s(Standard::FamilyName),
@@ -453,6 +502,28 @@ mod tests {
         assert_eq!(user.email().as_deref(), Some("old@example.com"));
         assert_eq!(user.email_verified(), Some(true), "userinfo's own pair");
         assert_eq!(user.standard_claims().email_verified, Some(true));
+    }
+
+    /// Standard claims borrow from the session's text (no escapes here), own their strings
+    /// once made owned, and round-trip through JSON.
+    #[test]
+    fn standard_claims_borrow_and_can_be_kept() {
+        let user = example_user();
+        let std = user.standard_claims();
+        assert!(matches!(std.sub, Cow::Borrowed("alice")));
+        assert!(matches!(
+            std.email,
+            Some(Cow::Borrowed("alice@example.com"))
+        ));
+        let kept: StandardClaims<'static> = std.clone().into_owned();
+        assert!(matches!(kept.email, Some(Cow::Owned(_))));
+        assert_eq!(kept, std);
+        let json = serde_json::to_string(&std).unwrap();
+        assert_eq!(
+            serde_json::from_str::<StandardClaims<'_>>(&json).unwrap(),
+            std
+        );
+        assert_eq!(StandardClaims::default().sub, "");
     }
 
     /// Standard claims are read leniently: string booleans count, wrong types are left out.
