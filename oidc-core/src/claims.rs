@@ -206,21 +206,12 @@ impl UserSession {
 
     /// The standard claims the provider released (see [`StandardClaims`]).
     pub fn standard_claims(&self) -> StandardClaims<'_> {
-        // Each text is read once here, not once per claim, and only the standard claims'
-        // values are kept (borrowed): a handler may call this on every request.
-        let id = standard_values(self.id_token.claims());
-        let userinfo = self
-            .userinfo
-            .as_ref()
-            .map_or([None; STANDARD.len()], standard_values);
-        let raw = |c: Standard| id[c as usize].or(userinfo[c as usize]);
+        // Each set finds its standard claims once (its index, built on the first read and
+        // kept by the set, which a stored session shares between requests): a handler may
+        // call this on every request, and then only reads the values it was pointed to.
+        let raw = |c: Standard| self.standard_raw(c);
         let s = |c| raw(c).and_then(lenient_str);
-        // `email_verified` from the source of `email` (see `email_verified`).
-        let email_source = if id[Standard::Email as usize].is_some() {
-            &id
-        } else {
-            &userinfo
-        };
+        let flag = |c| raw(c).and_then(as_bool);
         StandardClaims {
             sub: Cow::Borrowed(self.subject()),
             name: s(Standard::Name),
@@ -233,14 +224,14 @@ impl UserSession {
             picture: s(Standard::Picture),
             website: s(Standard::Website),
             email: s(Standard::Email),
-            email_verified: email_source[Standard::EmailVerified as usize].and_then(as_bool),
+            email_verified: self.email_verified(),
             gender: s(Standard::Gender),
             birthdate: s(Standard::Birthdate),
             zoneinfo: s(Standard::Zoneinfo),
             locale: s(Standard::Locale),
             phone_number: s(Standard::PhoneNumber),
-            phone_number_verified: raw(Standard::PhoneNumberVerified).and_then(as_bool),
-            updated_at: raw(Standard::UpdatedAt).and_then(|v| u64::deserialize(v).ok()),
+            phone_number_verified: flag(Standard::PhoneNumberVerified),
+            updated_at: raw(Standard::UpdatedAt).and_then(|v| serde_json::from_str(v).ok()),
         }
     }
 
@@ -251,29 +242,30 @@ impl UserSession {
 
     /// `email`, if released.
     pub fn email(&self) -> Option<Cow<'_, str>> {
-        self.claim_str("email")
+        lenient_str(self.standard_raw(Standard::Email)?)
     }
 
     /// `email_verified`, if released (the strings `"true"` / `"false"` count), from the same
     /// source as [`email`](Self::email): never one source's verification for the other's
     /// address.
     pub fn email_verified(&self) -> Option<bool> {
-        let source = if self.id_token.claims().contains("email") {
-            Some(self.id_token.claims())
+        let id = self.id_token.claims();
+        let source = if id.standard(Standard::Email).is_some() {
+            Some(id)
         } else {
             self.userinfo.as_ref()
         };
-        as_bool(source?.raw("email_verified")?)
+        as_bool(source?.standard(Standard::EmailVerified)?)
     }
 
     /// `name`, if released.
     pub fn name(&self) -> Option<Cow<'_, str>> {
-        self.claim_str("name")
+        lenient_str(self.standard_raw(Standard::Name)?)
     }
 
     /// `preferred_username`, if released.
     pub fn preferred_username(&self) -> Option<Cow<'_, str>> {
-        self.claim_str("preferred_username")
+        lenient_str(self.standard_raw(Standard::PreferredUsername)?)
     }
 
     fn claim_raw(&self, name: &str) -> Option<&RawValue> {
@@ -283,13 +275,18 @@ impl UserSession {
             .or_else(|| self.userinfo.as_ref()?.raw(name))
     }
 
-    fn claim_str(&self, name: &str) -> Option<Cow<'_, str>> {
-        lenient_str(self.claim_raw(name)?)
+    /// A standard claim's raw value: the ID token's, else userinfo's (as
+    /// [`claim`](Self::claim)), each found with its set's index.
+    fn standard_raw(&self, claim: Standard) -> Option<&str> {
+        self.id_token
+            .claims()
+            .standard(claim)
+            .or_else(|| self.userinfo.as_ref()?.standard(claim))
     }
 }
 
-/// The standard claims [`UserSession::standard_claims`] reads, by their index in
-/// [`STANDARD`].
+/// The claims of [`StandardClaims`] but `sub` (which the ID token always has, kept parsed), by
+/// their index in [`STANDARD`]: also the order of a [`ClaimsSet`]'s index of them.
 #[derive(Clone, Copy)]
 enum Standard {
     Name,
@@ -334,20 +331,9 @@ const STANDARD: [&str; 18] = [
     "updated_at",
 ];
 
-/// The raw values of the standard claims in one set, read in one pass over its text.
-fn standard_values(set: &ClaimsSet) -> [Option<&RawValue>; STANDARD.len()] {
-    let mut values = [None; STANDARD.len()];
-    set.for_each(|name, value| {
-        if let Some(i) = STANDARD.iter().position(|s| *s == name) {
-            values[i] = Some(value);
-        }
-    });
-    values
-}
-
 /// A boolean, or the string `"true"` / `"false"`.
-fn as_bool(value: &RawValue) -> Option<bool> {
-    match value.get() {
+fn as_bool(value: &str) -> Option<bool> {
+    match value {
         "true" => Some(true),
         "false" => Some(false),
         _ => match lenient_str(value)?.as_ref() {
@@ -524,6 +510,99 @@ mod tests {
             std
         );
         assert_eq!(StandardClaims::default().sub, "");
+    }
+
+    /// The standard claims as a full parse of both sets reads them: each from the ID token's
+    /// map, else userinfo's, `email_verified` from the map that has `email`.
+    fn parsed(user: &UserSession) -> StandardClaims<'static> {
+        let id = user.id_token.claims().to_map();
+        let info = user
+            .userinfo
+            .as_ref()
+            .map(ClaimsSet::to_map)
+            .unwrap_or_default();
+        let value = |name: &str| id.get(name).or_else(|| info.get(name)).cloned();
+        let s = |name: &str| value(name)?.as_str().map(|s| Cow::Owned(s.to_owned()));
+        let flag = |v: Option<&Value>| match v? {
+            Value::Bool(b) => Some(*b),
+            Value::String(s) if s == "true" => Some(true),
+            Value::String(s) if s == "false" => Some(false),
+            _ => None,
+        };
+        let email_source = if id.contains_key("email") { &id } else { &info };
+        StandardClaims {
+            sub: Cow::Owned(user.subject().to_owned()),
+            name: s("name"),
+            given_name: s("given_name"),
+            family_name: s("family_name"),
+            middle_name: s("middle_name"),
+            nickname: s("nickname"),
+            preferred_username: s("preferred_username"),
+            profile: s("profile"),
+            picture: s("picture"),
+            website: s("website"),
+            email: s("email"),
+            email_verified: flag(email_source.get("email_verified")),
+            gender: s("gender"),
+            birthdate: s("birthdate"),
+            zoneinfo: s("zoneinfo"),
+            locale: s("locale"),
+            phone_number: s("phone_number"),
+            phone_number_verified: flag(value("phone_number_verified").as_ref()),
+            updated_at: value("updated_at").and_then(|v| v.as_u64()),
+        }
+    }
+
+    /// The standard claims and their accessors, read through each set's index, are what a full
+    /// parse of both sets reads: with escapes in values (and in a name), claims of the wrong
+    /// type, claims only in userinfo, `email_verified` only in the source without `email`, no
+    /// standard claim at all, no userinfo; read twice, and from a clone of the session.
+    #[test]
+    fn standard_claims_match_a_full_parse() {
+        let cases: [(&str, Option<&str>); 7] = [
+            (
+                r#"{"sub":"alice","name":"A \"Al\" L\u00e9e","email":"a\/b@x","website":"w"}"#,
+                Some(r#"{"sub":"alice","name":"other","locale":"fr","updated_at":9}"#),
+            ),
+            (
+                r#"{"sub":"alice","\u006eame":"escaped name","email_verified":"true"}"#,
+                Some(r#"{"sub":"alice","email":"u@x","email_verified":false}"#),
+            ),
+            (
+                r#"{"sub":"alice","name":42,"email":["a"],"updated_at":"9","nickname":null}"#,
+                Some(r#"{"sub":"alice","name":"userinfo's","phone_number_verified":"false"}"#),
+            ),
+            (
+                r#"{"sub":"alice","email":"id@x"}"#,
+                Some(r#"{"sub":"alice","email_verified":true,"updated_at":-1}"#),
+            ),
+            (
+                r#"{"sub":"alice","iss":"https://op.example","aud":"app"}"#,
+                Some(r#"{"sub":"alice","groups":["a"]}"#),
+            ),
+            (r#"{"sub":"alice","iss":"https://op.example"}"#, None),
+            (
+                r#"{"sub":"alice","email":"e@x","email_verified":"yes","phone_number":"+1"}"#,
+                None,
+            ),
+        ];
+        for (id, userinfo) in cases {
+            let mut user = example_user();
+            user.id_token = crate::IdToken::new(
+                user.id_token.raw.clone(),
+                ClaimsSet::from_json(id.into()).unwrap(),
+            );
+            user.userinfo = userinfo.map(|u| ClaimsSet::from_json(u.into()).unwrap());
+            let want = parsed(&user);
+            assert_eq!(user.standard_claims(), want, "{id} {userinfo:?}");
+            assert_eq!(user.standard_claims(), want, "read again: {id}");
+            assert_eq!(user.email(), want.email, "{id}");
+            assert_eq!(user.email_verified(), want.email_verified, "{id}");
+            assert_eq!(user.name(), want.name, "{id}");
+            assert_eq!(user.preferred_username(), want.preferred_username, "{id}");
+            let clone = user.clone();
+            assert_eq!(clone.standard_claims(), want, "from a clone: {id}");
+        }
     }
 
     /// Standard claims are read leniently: string booleans count, wrong types are left out.

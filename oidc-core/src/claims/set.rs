@@ -2,13 +2,14 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::OnceLock;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::ClaimsError;
+use super::{ClaimsError, Standard, STANDARD};
 
 /// A set of claims (a JWT's payload, a userinfo response): one JSON object, kept as its text.
 ///
@@ -22,12 +23,34 @@ use super::ClaimsError;
 /// record, sees the same claims.
 ///
 /// Two sets are equal when their texts are. `Debug` shows the text's length, never a claim.
+///
+/// The standard claims (OpenID Connect Core 5.1) are located once, on the first read of one:
+/// a handler may read them on every request, from a set shared by every request of a session.
 #[derive(Clone)]
-pub struct ClaimsSet(
+pub struct ClaimsSet {
     // The text alone, not a `Box<RawValue>`: the strict check is the one pass that validates
     // it, where building a `RawValue` would scan it once more.
-    Box<str>,
-);
+    text: Box<str>,
+    /// Where each standard claim's value lies in `text`, built on the first read of one. A set
+    /// never read that way pays only for the empty cell. `Clone` copies a built index: it
+    /// describes the text, which the clone has byte for byte, and copying it costs less than
+    /// the pass that would build it again. `None` inside: the text is too long for `Span`'s
+    /// offsets (over 4 GiB), so reads scan instead.
+    standard: OnceLock<Option<Box<StandardIndex>>>,
+}
+
+/// The byte range of each [`Standard`] claim's raw value in a set's text, in [`STANDARD`]'s
+/// order.
+type StandardIndex = [Span; STANDARD.len()];
+
+/// A byte range `start..end` of a set's text; `end == 0` for a claim the set lacks (no value
+/// ends at 0: the text starts with the object's `{`). Two `u32`s rather than an `Option` of a
+/// range keep the index at 8 bytes a claim.
+#[derive(Clone, Copy, Default)]
+struct Span {
+    start: u32,
+    end: u32,
+}
 
 impl ClaimsSet {
     /// A set from JSON text, which must be one JSON object.
@@ -38,23 +61,30 @@ impl ClaimsSet {
     /// A set from `json` that [`check_picking`] accepted: checked, so not read again.
     pub(crate) fn from_checked(json: String) -> Self {
         debug_assert!(json.starts_with('{') && check_strictly(&json).is_ok());
-        ClaimsSet(json.into_boxed_str())
+        ClaimsSet::new(json.into_boxed_str())
     }
 
     /// A set from a map of claims (serialized once).
     pub fn from_map(map: &Map<String, Value>) -> Self {
         match serde_json::value::to_raw_value(map) {
-            Ok(raw) => ClaimsSet(raw.into()),
+            Ok(raw) => ClaimsSet::new(raw.into()),
             // A map of `Value`s always serializes: its keys are strings and a `Value` holds
             // no number JSON cannot write.
             Err(e) => unreachable!("a JSON map did not serialize: {e}"),
         }
     }
 
+    fn new(text: Box<str>) -> Self {
+        ClaimsSet {
+            text,
+            standard: OnceLock::new(),
+        }
+    }
+
     fn object<E: de::Error>(raw: Box<str>) -> Result<Self, E> {
         if raw.starts_with('{') {
             check_strictly(&raw).map_err(E::custom)?;
-            Ok(ClaimsSet(raw))
+            Ok(ClaimsSet::new(raw))
         } else {
             Err(E::invalid_type(
                 de::Unexpected::Other("a JSON value other than an object"),
@@ -65,7 +95,7 @@ impl ClaimsSet {
 
     /// The set's JSON text, as received.
     pub fn as_json(&self) -> &str {
-        &self.0
+        &self.text
     }
 
     /// The claim `name`, parsed from the text (an owned value: nothing is kept parsed).
@@ -75,7 +105,7 @@ impl ClaimsSet {
 
     /// The claim `name` when it is a string: borrowed from the text unless it has escapes.
     pub fn get_str(&self, name: &str) -> Option<Cow<'_, str>> {
-        lenient_str(self.raw(name)?)
+        lenient_str(self.raw(name)?.get())
     }
 
     /// The claim `name` when it is a non-negative integer (a NumericDate, a count).
@@ -92,7 +122,7 @@ impl ClaimsSet {
     /// `&str` fields, borrows from it). The error names the claim that does not fit, never a
     /// value.
     pub fn deserialize<'a, T: Deserialize<'a>>(&'a self) -> Result<T, ClaimsError> {
-        serde_json::from_str(&self.0).map_err(|e| ClaimsError::new(&e))
+        serde_json::from_str(&self.text).map_err(|e| ClaimsError::new(&e))
     }
 
     /// The set as a parsed map, for code that needs one (it costs what the set saves: read
@@ -100,7 +130,7 @@ impl ClaimsSet {
     pub fn to_map(&self) -> Map<String, Value> {
         // Checked strictly when built: whatever parses into a `Value` parses here. An empty
         // map for the impossible failure keeps this total without a panic path.
-        serde_json::from_str(&self.0).unwrap_or_default()
+        serde_json::from_str(&self.text).unwrap_or_default()
     }
 
     /// The raw value of `name`.
@@ -114,9 +144,59 @@ impl ClaimsSet {
         found
     }
 
+    /// The raw text of the standard claim `claim`'s value, found with the set's index (built
+    /// on the first call).
+    pub(super) fn standard(&self, claim: Standard) -> Option<&str> {
+        self.standard_at(claim as usize)
+    }
+
+    /// [`standard`](Self::standard) by the claim's index in [`STANDARD`].
+    fn standard_at(&self, i: usize) -> Option<&str> {
+        let text: &str = &self.text;
+        match self.standard.get_or_init(|| self.index_standard()) {
+            Some(index) => {
+                let span = *index.get(i)?;
+                if span.end == 0 {
+                    return None;
+                }
+                // The spans were taken from this very text, on its values' boundaries: the
+                // slice is always there. `get` keeps a broken invariant an absent claim, not a
+                // panic.
+                text.get(span.start as usize..span.end as usize)
+            }
+            None => self.raw(STANDARD.get(i)?).map(RawValue::get),
+        }
+    }
+
+    /// One pass over the text recording where each standard claim's value lies; `None` when
+    /// the text is too long for a `Span`.
+    fn index_standard(&self) -> Option<Box<StandardIndex>> {
+        let text: &str = &self.text;
+        u32::try_from(text.len()).ok()?;
+        let mut index = Box::new([Span::default(); STANDARD.len()]);
+        let base = text.as_ptr() as usize;
+        self.for_each(|name, value| {
+            let Some(i) = STANDARD.iter().position(|s| *s == name) else {
+                return;
+            };
+            // The deserializer reading `text` hands out each value as a slice of it: its
+            // offset is where that slice starts. Each conversion is checked all the same, and
+            // so is the slice itself, so a span is only ever one that reads back `value`.
+            let value = value.get();
+            let start = (value.as_ptr() as usize).wrapping_sub(base);
+            let end = start.wrapping_add(value.len());
+            if text.get(start..end) == Some(value) {
+                if let (Ok(start), Ok(end)) = (u32::try_from(start), u32::try_from(end)) {
+                    index[i] = Span { start, end };
+                }
+            }
+        });
+        Some(index)
+    }
+
     /// Calls `f` with each entry of the object, in the text's order.
     pub(crate) fn for_each<'a>(&'a self, f: impl FnMut(Cow<'a, str>, &'a RawValue)) {
-        let mut de = serde_json::Deserializer::from_str(&self.0);
+        let mut de = serde_json::Deserializer::from_str(&self.text);
         // The text was checked strictly when the set was built (`check_strictly`: every name
         // and value as a full parse would, no name twice), so this reads every entry.
         let _ = de.deserialize_map(EntryVisitor(f));
@@ -311,13 +391,17 @@ impl<'de> Visitor<'de> for Name {
     }
 }
 
-/// A raw value when it is a string, else `None`.
-pub(crate) fn lenient_str(raw: &RawValue) -> Option<Cow<'_, str>> {
-    // Only a string's text starts with a quote: anything else is not read at all.
-    if raw.get().starts_with('"') {
-        Name.deserialize(raw).ok()
+/// A raw value's text (as a [`RawValue`] holds it: no surrounding whitespace) when it is a
+/// string, else `None`: borrowed from between the quotes when it has no escape, else decoded.
+pub(crate) fn lenient_str(raw: &str) -> Option<Cow<'_, str>> {
+    // Only a string's text starts with a quote: anything else is not read at all. Without a
+    // backslash the text between the quotes is the string itself: serde_json refused any
+    // control character in it when it read the value.
+    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
+    if inner.contains('\\') {
+        serde_json::from_str::<String>(raw).ok().map(Cow::Owned)
     } else {
-        None
+        Some(Cow::Borrowed(inner))
     }
 }
 
@@ -560,14 +644,14 @@ impl Serialize for ClaimsSet {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         // Written verbatim, as a raw value: the text was checked when the set was built, so
         // this borrow of it (one skimming pass) cannot fail in practice.
-        let raw: &RawValue = serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
+        let raw: &RawValue = serde_json::from_str(&self.text).map_err(serde::ser::Error::custom)?;
         raw.serialize(s)
     }
 }
 
 impl PartialEq for ClaimsSet {
     fn eq(&self, other: &Self) -> bool {
-        self.0 == other.0
+        self.text == other.text
     }
 }
 
@@ -576,7 +660,7 @@ impl Eq for ClaimsSet {}
 impl fmt::Debug for ClaimsSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClaimsSet")
-            .field("json_len", &self.0.len())
+            .field("json_len", &self.text.len())
             .finish_non_exhaustive()
     }
 }
@@ -671,6 +755,73 @@ mod tests {
         let nested = ClaimsSet::from_json(r#"{"o":{"a":1,"a":2},"n":-1.5e3}"#.into()).unwrap();
         assert_eq!(nested.get("o"), Some(json!({"a": 2})));
         assert_eq!(nested.to_map().len(), 2);
+    }
+
+    /// Every standard claim read through the index is the value a full parse finds, for
+    /// texts with escapes (in values and in names), values of every type, nested objects
+    /// holding standard names, and no standard claim at all; the index is built once and
+    /// reused, copied by a clone, and a set without one (too long to index) reads the same.
+    #[test]
+    fn the_standard_index_reads_what_a_full_parse_reads() {
+        let texts = [
+            r#"{"sub":"alice","email":"a\"b@x\u00e9","name":"Al\/ice","given_name":"A"}"#,
+            r#"{"\u0065mail":"e@x","email_verified":"true","updated_at":17,"nickname":null}"#,
+            r#"{"sub":"s","name":42,"locale":["fr"],"zoneinfo":{"email":"inner"},"website":""}"#,
+            r#"{ "phone_number" : "+1" , "phone_number_verified" : false , "profile":"p" }"#,
+            r#"{"sub":"s","groups":["a"],"iss":"https://op.example"}"#,
+            "{}",
+        ];
+        for text in texts {
+            let set = ClaimsSet::from_json(text.into()).unwrap();
+            assert!(set.standard.get().is_none(), "no index before a read");
+            let map = set.to_map();
+            let unindexed = ClaimsSet {
+                text: set.text.clone(),
+                standard: OnceLock::from(None),
+            };
+            for (i, name) in STANDARD.iter().enumerate() {
+                let read = |s: &ClaimsSet| {
+                    s.standard_at(i)
+                        .map(|raw| serde_json::from_str::<Value>(raw).unwrap())
+                };
+                assert_eq!(read(&set), map.get(*name).cloned(), "{text}: {name}");
+                assert_eq!(read(&unindexed), map.get(*name).cloned(), "{text}: {name}");
+                assert_eq!(
+                    set.standard_at(i).and_then(lenient_str).as_deref(),
+                    map.get(*name).and_then(Value::as_str),
+                    "{text}: {name}"
+                );
+            }
+            let built: *const StandardIndex = &**set.standard.get().unwrap().as_ref().unwrap();
+            let again: Vec<_> = (0..STANDARD.len()).map(|i| set.standard_at(i)).collect();
+            let reused: *const StandardIndex = &**set.standard.get().unwrap().as_ref().unwrap();
+            assert_eq!(built, reused, "the index is built once");
+            let clone = set.clone();
+            assert!(clone.standard.get().is_some(), "a clone keeps the index");
+            let from_clone: Vec<_> = (0..STANDARD.len()).map(|i| clone.standard_at(i)).collect();
+            assert_eq!(from_clone, again);
+            assert_eq!(clone, set);
+            assert_eq!(format!("{clone:?}"), format!("{set:?}"));
+        }
+    }
+
+    /// A string's text is borrowed when it has no escape and decoded when it has one; any
+    /// other value is no string.
+    #[test]
+    fn lenient_strings_borrow_or_decode() {
+        assert!(matches!(
+            lenient_str(r#""plain""#),
+            Some(Cow::Borrowed("plain"))
+        ));
+        assert!(matches!(lenient_str(r#""""#), Some(Cow::Borrowed(""))));
+        assert_eq!(
+            lenient_str(r#""a\"b\\c\u00e9""#).as_deref(),
+            Some("a\"b\\cé")
+        );
+        assert!(matches!(lenient_str(r#""\/""#), Some(Cow::Owned(s)) if s == "/"));
+        for other in ["1", "true", "null", "[\"a\"]", r#"{"a":"b"}"#] {
+            assert_eq!(lenient_str(other), None, "{other}");
+        }
     }
 
     /// A set round-trips through a record verbatim, equals what was built from the same text,
