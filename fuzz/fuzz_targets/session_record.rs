@@ -1,7 +1,8 @@
 //! A stored session record, as a shared store (Redis, a database) would hand it back: JSON
 //! that may be corrupt, from another version, or planted.
 //!
-//! Oracles: what parses can be used (pending logins pruned, taken, pushed within the bound),
+//! Oracles: what parses can be used (pending logins pruned, taken, pushed within the bound; the
+//! standard claims read through their index as a scan of the claims text reads them),
 //! handed to the relying party as the record of a logged-in browser's session (the store's
 //! answer to its `Load`), where it logs the browser in only with a user still authenticated
 //! at that time, and written back in a form that reads again.
@@ -23,6 +24,28 @@ fuzz_target!(|data: &[u8]| {
             user.id_token_jwt(),
             user.needs_refresh(now, 60),
         );
+        // The standard claims, read through each claims set's index, are the values a scan of
+        // the text parses (the ID token's, else userinfo's), read twice as a handler would.
+        for _ in 0..2 {
+            let standard = user.standard_claims();
+            for (indexed, name) in [
+                (user.email(), "email"),
+                (user.name(), "name"),
+                (user.preferred_username(), "preferred_username"),
+                (standard.email, "email"),
+                (standard.name, "name"),
+                (standard.locale, "locale"),
+                (standard.phone_number, "phone_number"),
+            ] {
+                let scanned = user.claim(name);
+                assert_eq!(
+                    indexed.as_deref(),
+                    scanned.as_ref().and_then(|v| v.as_str())
+                );
+            }
+            let updated_at = user.claim("updated_at").and_then(|v| v.as_u64());
+            assert_eq!(standard.updated_at, updated_at);
+        }
     }
     let (rp, cookie, id) = oidc_fuzz::logged_in();
     rp.sessions().insert(id.clone(), record.clone());
