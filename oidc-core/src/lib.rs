@@ -269,7 +269,7 @@ pub use log_safe::{log_safe, LogSafe};
 pub use login::LoginParams;
 pub use metadata::{ClientAuthMethod, ClientMetadata, ProviderMetadata};
 pub use registration::ClientRegistrationInfo;
-pub use rp::{RelyingParty, RelyingPartyBuilder, Response, Route};
+pub use rp::{RelyingParty, RelyingPartyBuilder, Response, Route, SessionLookup};
 pub use secret::Secret;
 pub use session::{PendingLogin, SessionRecord, SharedRegistration, UserSession};
 pub use signing::TokenSigning;

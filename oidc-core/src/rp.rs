@@ -40,6 +40,7 @@ mod redirect;
 mod tokens;
 
 pub use builder::RelyingPartyBuilder;
+pub use login::SessionLookup;
 
 /// The HTTP response type of the core.
 pub type Response = http::Response<Bytes>;

@@ -1312,3 +1312,81 @@ fn a_login_finishes_with_the_client_it_started_with() {
         "the code is redeemed by the client it was issued to"
     );
 }
+
+/// The flow-free path of a protected request ([`RelyingParty::session_lookup`]) serves a user
+/// only where the flow serves that very user, and leaves every other case to the flow: no
+/// cookie, a forged one, an unknown provider, a deleted or expired session, login parameters
+/// the session does not meet or that a route may not ask, automatic token refresh.
+#[test]
+fn session_lookup_serves_only_what_the_flow_serves() {
+    use oidc_core::LoginParams;
+    use std::sync::Arc;
+
+    let rp = rp();
+    let mut d = Driver::new();
+    let session = logged_in(&mut d, &rp);
+    // The fast path's user, after checking that the flow, on the same request and records,
+    // serves the same user whenever the fast path serves one.
+    let fast = |d: &mut Driver,
+                rp: &RelyingParty,
+                cookies: &[String],
+                provider: Option<&str>,
+                params: Option<&LoginParams>| {
+        let (parts, _) = get("/private", cookies).into_parts();
+        let served = rp
+            .session_lookup(&parts, provider, params)
+            .and_then(|l| l.user(rp, d.records.get(l.id()), d.now));
+        let cx = d.cx();
+        let flow = match params {
+            Some(p) => rp.authenticate_with(&parts, provider, p, cx),
+            None => rp.authenticate(&parts, provider, cx),
+        };
+        let (outcome, _) = d.run(flow);
+        if let Some(user) = &served {
+            let by_flow = outcome.expect("the flow serves the user the fast path serves");
+            assert!(Arc::ptr_eq(user, &by_flow) || **user == *by_flow);
+        }
+        served
+    };
+    let user = fast(&mut d, &rp, &session, None, None).expect("a logged-in session is served");
+    assert_eq!(user.provider, "op");
+    assert!(fast(&mut d, &rp, &session, Some("op"), None).is_some());
+    assert!(fast(&mut d, &rp, &[], None, None).is_none());
+    let mut forged = session.clone();
+    forged[0].push('x');
+    assert!(fast(&mut d, &rp, &forged, None, None).is_none());
+    let (parts, _) = get("/private", &session).into_parts();
+    assert!(rp.session_lookup(&parts, Some("other"), None).is_none());
+    // Parameters the session does not meet, and ones no route may ask: the flow decides.
+    let mfa = LoginParams::new().acr_values(["mfa"]);
+    assert!(fast(&mut d, &rp, &session, None, Some(&mfa)).is_none());
+    let none = LoginParams::new().prompt("none");
+    assert!(rp.session_lookup(&parts, None, Some(&none)).is_none());
+    assert!(fast(&mut d, &rp, &session, None, Some(&LoginParams::new())).is_some());
+    // Automatic access token refresh comes before the record is read: always the flow.
+    let refreshing = RelyingParty::builder(APP)
+        .provider(
+            "op",
+            ProviderConfig::discover(ISSUER)
+                .client(ClientMetadata::new("client", "secret"))
+                .build()
+                .unwrap(),
+        )
+        .session_secret([9u8; 32])
+        .auto_refresh_access_tokens(true)
+        .build()
+        .unwrap();
+    assert!(refreshing.session_lookup(&parts, None, None).is_none());
+    // Expired, then deleted: nobody is served.
+    let id = rp
+        .session_lookup(&parts, None, None)
+        .unwrap()
+        .id()
+        .to_owned();
+    let expires_at = d.records[&id].expires_at;
+    d.now = expires_at + 1;
+    assert!(fast(&mut d, &rp, &session, None, None).is_none());
+    d.now = NOW;
+    d.records.remove(&id);
+    assert!(fast(&mut d, &rp, &session, None, None).is_none());
+}

@@ -48,6 +48,12 @@
 //! - `Wait`: see below.
 //! - `Done`: the outcome, returned to the caller.
 //!
+//! A protected request of a logged-in user, the most frequent call by far, is served without
+//! a flow: [`authenticate`](RelyingParty::authenticate) asks the core which session to read
+//! ([`session_lookup`](oidc_core::RelyingParty::session_lookup)), reads it, and the core
+//! decides by the rule its flow applies; anything else (no session, a login to start, a
+//! silent refresh, a store error) goes through the flow.
+//!
 //! ### Why flows wait
 //! The flows of one relying party share its provider state, which the core keeps (metadata,
 //! registered client, key sets, the token refresh in progress for each session). Fetches

@@ -572,11 +572,31 @@ impl RelyingParty {
         parts: &Parts,
         provider: Option<&str>,
     ) -> Result<Arc<UserSession>, Response> {
+        if let Some(user) = self.served(parts, provider, None).await {
+            return Ok(user);
+        }
         let flow = self
             .shared
             .core
             .authenticate(parts, provider, self.context());
         self.drive(flow).await
+    }
+
+    /// The logged-in user a protected request is served, found without a flow when the core
+    /// can decide it from the session record alone
+    /// ([`oidc_core::RelyingParty::session_lookup`]); `None` sends the request through the
+    /// flow, which decides everything else (and reads the store again). A store error is left
+    /// to the flow too, so that it is answered in one place.
+    async fn served(
+        &self,
+        parts: &Parts,
+        provider: Option<&str>,
+        params: Option<&LoginParams>,
+    ) -> Option<Arc<UserSession>> {
+        let core = &self.shared.core;
+        let lookup = core.session_lookup(parts, provider, params)?;
+        let record = self.shared.store.load(lookup.id()).await.ok()??;
+        lookup.user(core, Some(&record), self.shared.clock.now())
     }
 
     /// Protects a route as [`authenticate`](Self::authenticate) does, with this route's login
@@ -589,6 +609,9 @@ impl RelyingParty {
         provider: Option<&str>,
         params: &LoginParams,
     ) -> Result<Arc<UserSession>, Response> {
+        if let Some(user) = self.served(parts, provider, Some(params)).await {
+            return Ok(user);
+        }
         let flow = self
             .shared
             .core

@@ -363,22 +363,17 @@ impl Authenticate {
             let e = crate::Error::config("provider", "unknown provider");
             return Some(Err(rp.error_response(&e)));
         };
-        let mut silent = false;
-        if let Some(user) = record.as_ref().and_then(|r| r.authenticated_user(cx.now)) {
-            let satisfied = self.params.as_ref().is_none_or(|p| {
-                p.satisfied_by(user, cx.now, provider.config.clock_skew().as_secs())
-            });
-            if user.provider == provider.name && satisfied {
-                let due = provider
-                    .config
-                    .session_refresh_interval
-                    .is_some_and(|i| user.needs_refresh(cx.now, i.as_secs()));
-                if !due || self.api {
-                    return Some(Ok(user.clone()));
-                }
-                silent = true;
-            }
-        }
+        let silent = match served(
+            provider,
+            self.params.as_ref(),
+            self.api,
+            record.as_ref(),
+            cx.now,
+        ) {
+            Served::User(user) => return Some(Ok(user.clone())),
+            Served::SilentRefresh => true,
+            Served::Nobody => false,
+        };
         if self.api {
             return Some(Err(api_unauthorized(&rp.realm())));
         }
@@ -387,6 +382,118 @@ impl Authenticate {
             start: LoginStart::default(),
         };
         None
+    }
+}
+
+/// What a protected request's session record means for its route: the one rule both the
+/// [`Authenticate`] flow and [`SessionLookup::user`] apply.
+enum Served<'r> {
+    /// Logged in with the route's provider, as recently and as strongly as the route asks,
+    /// and not due for a silent refresh (or an API request, which is never redirected).
+    User(&'r Arc<UserSession>),
+    /// Logged in, but due for a silent re-authentication at the provider.
+    SilentRefresh,
+    /// Not logged in for this route.
+    Nobody,
+}
+
+fn served<'r>(
+    provider: &super::ProviderSlot,
+    params: Option<&LoginParams>,
+    api: bool,
+    record: Option<&'r SessionRecord>,
+    now: u64,
+) -> Served<'r> {
+    let Some(user) = record.and_then(|r| r.authenticated_user(now)) else {
+        return Served::Nobody;
+    };
+    let satisfied =
+        params.is_none_or(|p| p.satisfied_by(user, now, provider.config.clock_skew().as_secs()));
+    if user.provider != provider.name || !satisfied {
+        return Served::Nobody;
+    }
+    let due = provider
+        .config
+        .session_refresh_interval
+        .is_some_and(|i| user.needs_refresh(now, i.as_secs()));
+    if !due || api {
+        Served::User(user)
+    } else {
+        Served::SilentRefresh
+    }
+}
+
+/// The session a protected request names, for the common case decided without a [`Flow`]: a
+/// valid session cookie, and nothing to do before its record is read. See
+/// [`RelyingParty::session_lookup`].
+#[derive(Debug)]
+#[must_use]
+pub struct SessionLookup<'p> {
+    id: String,
+    slot: usize,
+    api: bool,
+    params: Option<&'p LoginParams>,
+}
+
+impl<'p> SessionLookup<'p> {
+    /// The id of the session record to load.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The logged-in user the route serves, from the record stored under [`id`](Self::id)
+    /// (`None` when there is none) at `now`; `None` when the user is not served as things
+    /// stand: no session, another provider's, one the route's parameters want renewed, one
+    /// due for a silent refresh. Then run the flow
+    /// ([`authenticate`](RelyingParty::authenticate) or
+    /// [`authenticate_with`](RelyingParty::authenticate_with)), which decides the rest (the
+    /// login, the `401`, the silent refresh) by the same rule.
+    pub fn user(
+        &self,
+        rp: &RelyingParty,
+        record: Option<&SessionRecord>,
+        now: u64,
+    ) -> Option<Arc<UserSession>> {
+        let provider = rp.slot_at(self.slot)?;
+        match served(provider, self.params, self.api, record, now) {
+            Served::User(user) => Some(user.clone()),
+            Served::SilentRefresh | Served::Nobody => None,
+        }
+    }
+}
+
+impl RelyingParty {
+    /// The fast path of [`authenticate`](Self::authenticate) (with `params`,
+    /// [`authenticate_with`](Self::authenticate_with)) for a logged-in request: when the
+    /// request carries a valid session cookie for a configured provider and nothing must
+    /// happen before its record is read (no automatic access token refresh is configured), the
+    /// session to load; `None` otherwise. A runtime loads the record and asks
+    /// [`SessionLookup::user`]; when that gives no user, or the load fails, it runs the flow
+    /// as usual, which reads the cookie and the record again.
+    ///
+    /// A protected request costs no [`Flow`] this way (its state, its boxed machine, its
+    /// actions), which is most of what the guard costs above its cookie check and its store
+    /// read.
+    pub fn session_lookup<'p>(
+        &self,
+        parts: &http::request::Parts,
+        provider: Option<&str>,
+        params: Option<&'p LoginParams>,
+    ) -> Option<SessionLookup<'p>> {
+        if self.inner.tokens.auto_refresh() {
+            return None;
+        }
+        if params.is_some_and(|p| p.check_for_route().is_err()) {
+            return None;
+        }
+        let (slot, _) = self.slot(provider).ok()?;
+        let id = self.inner.cookies.read(&parts.headers)?;
+        Some(SessionLookup {
+            id,
+            slot,
+            api: is_api_request(parts),
+            params,
+        })
     }
 }
 
