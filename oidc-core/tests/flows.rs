@@ -282,15 +282,22 @@ impl Driver {
 }
 
 fn rp_with(config: ProviderConfig) -> RelyingParty {
+    rp_with_builder(config).build().unwrap()
+}
+
+fn rp_with_builder(config: ProviderConfig) -> oidc_core::RelyingPartyBuilder {
     RelyingParty::builder(APP)
         .provider("op", config)
         .session_secret([9u8; 32])
-        .build()
-        .unwrap()
 }
 
 fn rp() -> RelyingParty {
-    rp_with(
+    builder().build().unwrap()
+}
+
+/// The relying party of [`rp`], before its options.
+fn builder() -> oidc_core::RelyingPartyBuilder {
+    rp_with_builder(
         ProviderConfig::discover(ISSUER)
             .client(ClientMetadata::new("client", "secret"))
             .build()
@@ -1217,18 +1224,7 @@ fn backchannel_logout_tries_a_failed_deletion_again() {
 #[test]
 fn frontchannel_logout_step_by_step() {
     let mut d = Driver::new();
-    let rp = RelyingParty::builder(APP)
-        .provider(
-            "op",
-            ProviderConfig::discover(ISSUER)
-                .client(ClientMetadata::new("client", "secret"))
-                .build()
-                .unwrap(),
-        )
-        .session_secret([9u8; 32])
-        .frontchannel_logout_path("/fc")
-        .build()
-        .unwrap();
+    let rp = builder().frontchannel_logout_path("/fc").build().unwrap();
     logged_in(&mut d, &rp);
     let mut record = d.records.values().next().unwrap().clone();
     // These ID tokens carry no `sid`: give the login one, as a provider with sessions would.
@@ -1364,18 +1360,7 @@ fn session_lookup_serves_only_what_the_flow_serves() {
     assert!(rp.session_lookup(&parts, None, Some(&none)).is_none());
     assert!(fast(&mut d, &rp, &session, None, Some(&LoginParams::new())).is_some());
     // Automatic access token refresh comes before the record is read: always the flow.
-    let refreshing = RelyingParty::builder(APP)
-        .provider(
-            "op",
-            ProviderConfig::discover(ISSUER)
-                .client(ClientMetadata::new("client", "secret"))
-                .build()
-                .unwrap(),
-        )
-        .session_secret([9u8; 32])
-        .auto_refresh_access_tokens(true)
-        .build()
-        .unwrap();
+    let refreshing = builder().auto_refresh_access_tokens(true).build().unwrap();
     assert!(refreshing.session_lookup(&parts, None, None).is_none());
     // Expired, then deleted: nobody is served.
     let id = rp

@@ -198,6 +198,12 @@ pub(crate) fn id_token(
         Misbehavior::IdTokenRepeatedSub => {
             key.sign_text(&with_second_sub(&c, "someone-else", false))
         }
+        Misbehavior::IdTokenNestedPastLimit => {
+            let text = Value::Object(c.clone()).to_string();
+            let body = text.strip_suffix('}').unwrap_or(&text);
+            let deep = format!("{}1{}", "[".repeat(127), "]".repeat(127));
+            key.sign_text(&format!("{body},\"acr\":{deep}}}"))
+        }
         _ => key.sign(c),
     }
     .map_err(|e| e.to_string())?;

@@ -204,6 +204,10 @@ pub enum Misbehavior {
     /// ID tokens name `sub` twice, the right one and then `someone-else`, in a correctly
     /// signed payload.
     IdTokenRepeatedSub,
+    /// ID tokens carry an `acr` nested 127 arrays deep in a correctly signed payload: one level
+    /// past serde_json's limit counting the claims object, so a stored copy could not be read
+    /// back.
+    IdTokenNestedPastLimit,
     /// The discovery document's `issuer` differs from the real issuer.
     DiscoveryIssuerMismatch,
     /// The JWKS endpoint answers with this status and a non-JSON body.

@@ -383,6 +383,12 @@ pub async fn id_token_repeated_sub_is_rejected<A: App>() -> Unchanged {
     misbehaving::<A>(Misbehavior::IdTokenRepeatedSub, "invalid_response").await
 }
 
+/// A correctly signed ID token with a claim nested past the parser's limit, in a claim the
+/// validation reads leniently (`acr`): refused, not stored unreadable.
+pub async fn id_token_nested_past_the_limit_is_rejected<A: App>() -> Unchanged {
+    misbehaving::<A>(Misbehavior::IdTokenNestedPastLimit, "invalid_response").await
+}
+
 /// Userinfo answers with an error status.
 pub async fn userinfo_error_is_rejected<A: App>() -> Unchanged {
     misbehaving::<A>(Misbehavior::UserinfoStatus(401), "invalid_response").await
@@ -2577,6 +2583,7 @@ macro_rules! scenarios {
             userinfo_sub_mismatch_is_rejected,
             userinfo_second_sub_is_rejected,
             id_token_repeated_sub_is_rejected,
+            id_token_nested_past_the_limit_is_rejected,
             userinfo_error_is_rejected,
             jwks_error_is_rejected,
             discovery_issuer_mismatch_is_rejected,
